@@ -1,0 +1,46 @@
+# trading-workbench: `make demo` runs the main job on embedded defaults, `make test` runs every check.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: demo test install install-dev lint sync nbtest pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# constraints.txt pins every package (the lock); pyproject.toml names the direct dependencies.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) install -c constraints.txt -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install -c constraints.txt -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: $(VENV)/.installed
+	$(BIN)/twb demo
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+
+sync: $(VENV)/.installed-dev
+	$(BIN)/python tools/check_sync.py
+
+nbtest: $(VENV)/.installed-dev
+	$(BIN)/nbdev-test --n-workers 2
+
+# The store suite runs on SQLite and on a real PostgreSQL server, started (and installed if missing) here.
+pytest: $(VENV)/.installed-dev
+	TWB_TEST_PG_URL="$${TWB_TEST_PG_URL:-$$(bash tools/postgres-up.sh)}" $(BIN)/pytest
+
+test: lint sync nbtest pytest
+
+bench: $(VENV)/.installed
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs/*.db runs/*.db-* _proc _docs
