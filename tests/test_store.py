@@ -12,7 +12,9 @@ import sqlalchemy as sa
 from trading_workbench.core.types import (Fill, Forecast, Order, OrderState, Position, Provenance, Signal)
 from trading_workbench.store.db import (HEAD, META, MIGRATIONS, BadRowError, Store, StoreError, make_engine, migrate,
                                         schema_revision)
-from trading_workbench.cli import read_bundled
+from trading_workbench.data.sources import BundledSource
+
+read_bundled = BundledSource().history
 
 T0 = datetime(2018, 2, 7, 21, tzinfo=timezone.utc)
 

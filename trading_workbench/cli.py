@@ -17,39 +17,45 @@ from .core.config import Settings, SettingsError
 from .core.log import get_logger, setup_logging, run_context
 from .core.types import BAR_COLUMNS
 from .store.db import Store, StoreError
+from .data.manager import DataSourceManager
+from .execution.orders import halt, halt_reason, resume
 
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'BUNDLED_DIR', 'COMMANDS', 'read_bundled', 'cmd_demo', 'cmd_status', 'cmd_migrate', 'parser', 'main']
-
-# %% ../nbs/90_cli.ipynb #013bce45
-BUNDLED_DIR = Path(str(importlib.resources.files('trading_workbench') / 'data' / 'prices'))
-
-def read_bundled(ticker: str, folder: Path = BUNDLED_DIR) -> pd.DataFrame:
-    "Bars of one bundled ticker."
-    df = pd.read_csv(folder / f'{ticker}.csv', parse_dates=['date']).set_index('date')
-    df.index = df.index.astype('datetime64[ns]')
-    return df[list(BAR_COLUMNS)].astype('float64')
+__all__ = ['log', 'COMMANDS', 'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_migrate', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 def cmd_demo(settings: Settings, store: Store, args) -> int:
     "Load the bundled universe into the store and print a summary."
-    written = 0
-    for t in tqdm(settings.universe.tickers, desc='bundled bars', unit='ticker', disable=args.quiet):
-        written += store.upsert_prices(t, read_bundled(t), 'bundled')
+    manager = DataSourceManager.from_settings(settings, store)
+    bars = manager.history_many(settings.universe.tickers)
     cov = store.price_sources()
-    print(f"store: {store!r}\nbars written this run: {written}\n"
+    print(f"store: {store!r}\nbars loaded: {sum(len(b) for b in bars.values())}\n"
           f"tickers: {cov.ticker.nunique()}  bars: {int(cov.bars.sum())}  from {cov['first'].min()} to {cov['last'].max()}")
     return 0
 
 def cmd_status(settings: Settings, store: Store, args) -> int:
     "Print what the store holds."
     cov = store.price_sources()
-    print(f"store: {store!r}\nbroker: {settings.broker.kind} ({settings.broker.mode})\n"
+    reason = halt_reason(store)
+    print(f"store: {store!r}\nbroker: {settings.broker.kind} ({settings.broker.mode})  trading: {'HALTED: ' + reason if reason else 'enabled'}\n"
           f"tickers with bars: {cov.ticker.nunique()}  bars: {int(cov.bars.sum()) if len(cov) else 0}")
     runs = store.runs(limit=5)
     if len(runs): print(runs[['run_id', 'kind', 'status', 'started_at']].to_string(index=False))
+    return 0
+
+def cmd_halt(settings: Settings, store: Store, args) -> int:
+    "Pull the kill switch: no new orders until `twb resume` (survives restarts)."
+    halt(store, args.reason, by=args.by)
+    print(f"HALTED: {args.reason}")
+    return 0
+
+def cmd_resume(settings: Settings, store: Store, args) -> int:
+    "Lift the kill switch."
+    was = halt_reason(store)
+    resume(store, by=args.by)
+    print(f"resumed (was halted: {was})" if was else "was not halted")
     return 0
 
 def cmd_migrate(settings: Settings, store: Store, args) -> int:
@@ -57,7 +63,7 @@ def cmd_migrate(settings: Settings, store: Store, args) -> int:
     print(f"schema revision: {store.revision}")
     return 0
 
-COMMANDS = dict(demo=cmd_demo, status=cmd_status, migrate=cmd_migrate)
+COMMANDS = dict(demo=cmd_demo, status=cmd_status, migrate=cmd_migrate, halt=cmd_halt, resume=cmd_resume)
 
 # %% ../nbs/90_cli.ipynb #2af6896c
 def parser() -> argparse.ArgumentParser:
@@ -70,6 +76,11 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument('--quiet', action='store_true', help='no progress bars')
     sub.add_parser('status', help='what the store holds')
     sub.add_parser('migrate', help='upgrade the store schema')
+    h = sub.add_parser('halt', help='pull the kill switch: refuse every new order until resumed')
+    h.add_argument('reason', help='why (shown to every refused order)')
+    h.add_argument('--by', default='operator')
+    r = sub.add_parser('resume', help='lift the kill switch')
+    r.add_argument('--by', default='operator')
     return p
 
 def main(argv: Sequence[str] | None = None) -> int:

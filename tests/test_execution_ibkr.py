@@ -1,0 +1,266 @@
+"IBKRBroker over ib_async against the TWS-protocol test server: 50+ orders, partial fills, cancels, timeouts and faults."
+from __future__ import annotations
+import asyncio, dataclasses, sys
+from pathlib import Path
+import pytest
+from trading_workbench.core.config import Settings
+from trading_workbench.core.clock import SystemClock
+from trading_workbench.core.types import Order, OrderState
+from trading_workbench.execution.broker import NotConnected
+from trading_workbench.execution.ibkr import IBKRBroker
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tws_server import TWSServer, Plan  # noqa: E402
+
+ROOT = Path(__file__).parents[1]
+SETTINGS = Settings.from_text((ROOT / 'settings.ini').read_text(), env={}, root=ROOT)
+PRICES = {'AAPL': 159.54, 'MSFT': 89.61, 'JPM': 110.2, 'XOM': 82.9, 'KO': 45.8}
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+async def started(server_version=178, **kw):
+    srv = TWSServer(server_version=server_version, prices=PRICES, **kw)
+    port = await srv.start()
+    b = IBKRBroker(SETTINGS, SystemClock(), port=port, ack_timeout=0.5, reconnect_attempts=6, reconnect_max_wait=0.3)
+    await b.connect()
+    return srv, b
+
+
+def order(i, ticker='AAPL', side='BUY', qty=10, run='t'):
+    px = PRICES[ticker]
+    return Order(f'{run}-{ticker}-{side}-{i}', ticker, side, qty, limit_price=round(px * (1.001 if side == 'BUY' else 0.999), 2), run_id=run)
+
+
+@pytest.mark.parametrize('sv', [176, 177, 178])
+def test_handshake_and_startup_sync(sv):
+    async def go():
+        srv, b = await started(sv)
+        try:
+            assert b.is_connected() and b.account_id == 'DU1234567'
+            acct = await b.account()
+            assert acct.equity == pytest.approx(1_000_000.0)
+            kinds = {int(m[0]) for m in srv.received}
+            assert {71, 61, 5, 99, 6, 7} <= kinds          # startApi, positions, open & completed orders, account, executions
+            snap = await b.submit(order(1))
+            snap = await b.wait(snap.client_order_id, 5)
+            assert snap.state is OrderState.FILLED and snap.filled_quantity == 10 and snap.commission == pytest.approx(1.0)
+        finally:
+            await b.disconnect(); await srv.stop()
+    run(go())
+
+
+# -- fault injection, straight on the broker ----------------------------------------------------------------
+
+def scenario(fn, sv=178, **kw):
+    async def go():
+        srv, b = await started(sv, **kw)
+        try: await fn(srv, b)
+        finally:
+            await b.disconnect(); await srv.stop()
+    run(go())
+
+
+def test_drop_mid_order_reconnects_and_finds_the_fill():
+    async def fn(srv, b):
+        o = order(1)
+        srv.faults.drop_after_ack.add(o.client_order_id)
+        await b.submit(o)
+        assert await b.until_connected(10)
+        s = await b.wait(o.client_order_id, 10)
+        assert s.state is OrderState.FILLED and s.filled_quantity == 10 and s.commission == pytest.approx(1.0)
+        assert srv.connections >= 2 and srv.place_count == 1            # re-dialled, never re-sent
+    scenario(fn)
+
+
+def test_drop_after_first_partial_fill():
+    async def fn(srv, b):
+        o = order(2, qty=30)
+        srv.plans[o.client_order_id] = Plan(parts=3)
+        srv.faults.drop_after_first_fill.add(o.client_order_id)
+        await b.submit(o)
+        await asyncio.sleep(0.05)
+        assert await b.until_connected(10)
+        s = await b.wait(o.client_order_id, 10)
+        assert (s.state, s.filled_quantity, len(b.trackers[o.client_order_id].fills)) == (OrderState.FILLED, 30, 3)
+        assert srv.place_count == 1
+    scenario(fn)
+
+
+def test_duplicate_status_and_partial_fills_count_once():
+    async def fn(srv, b):
+        srv.faults.duplicate_status = True
+        o = order(3, 'MSFT', qty=40)
+        srv.plans[o.client_order_id] = Plan(parts=4)
+        events = []
+        b.events.subscribe(events.append)
+        await b.submit(o)
+        s = await b.wait(o.client_order_id, 10)
+        assert (s.state, s.filled_quantity, len(b.trackers[o.client_order_id].fills)) == (OrderState.FILLED, 40, 4)
+        assert s.commission == pytest.approx(4.0)
+        fills = [e for e in events if type(e).__name__ == 'FillEvent']
+        assert len(fills) == 4
+    scenario(fn)
+
+
+def test_commission_reports_out_of_order_are_recovered():
+    async def fn(srv, b):
+        srv.faults.commission_first = True
+        o = order(4, 'JPM', qty=20)
+        srv.plans[o.client_order_id] = Plan(parts=2)
+        await b.submit(o)
+        s = await b.wait(o.client_order_id, 10)
+        assert s.state is OrderState.FILLED and s.commission == pytest.approx(2.0)
+        assert all(f.commission == pytest.approx(1.0) for f in b.trackers[o.client_order_id].fills.values())
+    scenario(fn)
+
+
+def test_rejection_is_typed():
+    async def fn(srv, b):
+        o = order(5, 'XOM')
+        srv.plans[o.client_order_id] = Plan(reject='insufficient margin')
+        s = await b.submit(o)
+        s = await b.wait(o.client_order_id, 5)
+        assert (s.state, s.error_code, s.filled_quantity) == (OrderState.REJECTED, 201, 0)
+        assert 'insufficient margin' in s.message
+    scenario(fn)
+
+
+def test_lower_next_valid_id_after_reconnect_is_retried_with_fresh_id():
+    async def fn(srv, b):
+        for i in range(3):
+            s = await b.submit(order(10 + i))
+            await b.wait(s.client_order_id, 5)
+        srv.faults.next_valid_id_on_reconnect = 1
+        srv.drop_all()
+        await asyncio.sleep(0.05)
+        assert await b.until_connected(10)
+        o = order(20)
+        s = await b.submit(o)
+        s = await b.wait(o.client_order_id, 5)
+        assert s.state is OrderState.FILLED
+        ids = [int(m[1]) for m in srv.received if m[0] == '3']
+        errors_103 = len(ids) - len(set(ids))
+        assert errors_103 >= 1                                         # the server did see the stale id...
+        refs = [o_.order_ref for o_ in srv.orders.values()]
+        assert refs.count(o.client_order_id) == 1                      # ...and exactly one order exists for it
+    scenario(fn)
+
+
+def test_silent_order_times_out_and_is_cancelled():
+    async def fn(srv, b):
+        o = order(30, 'KO')
+        srv.plans[o.client_order_id] = Plan(silent=True)
+        s = await b.submit(o)
+        assert s.state is OrderState.PENDING_SUBMIT
+        s = await b.wait(o.client_order_id, 0.3)
+        assert not s.is_done
+        s = await b.cancel(o.client_order_id)
+        assert s.state is OrderState.CANCELLED
+    scenario(fn)
+
+
+def test_link_outage_blocks_orders_and_rerequests_executions():
+    async def fn(srv, b):
+        o = order(40, 'AAPL', qty=12)
+        srv.faults.link_outage.add(o.client_order_id)
+        await b.submit(o)
+        s = await b.wait(o.client_order_id, 10)
+        assert s.state is OrderState.FILLED and s.filled_quantity == 12     # learned from re-requested executions
+        srv.broadcast_error(1100, 'Connectivity between IB and Trader Workstation has been lost.')
+        await asyncio.sleep(0.1)
+        assert not b.is_connected()
+        with pytest.raises(NotConnected):
+            await b.submit(order(41))
+        srv.broadcast_error(1101, 'Connectivity restored - data lost.')
+        await asyncio.sleep(0.1)
+        assert b.is_connected()
+        assert (await b.wait((await b.submit(order(42))).client_order_id, 5)).state is OrderState.FILLED
+    scenario(fn)
+
+
+def test_throttle_is_respected_in_a_burst():
+    async def fn(srv, b):
+        throttled = []
+        b.ib.client.throttleStart += lambda: throttled.append(1)
+        srv.default_plan = Plan(hold=True)
+        b.ack_timeout = 0.01
+        snaps = [await b.submit(order(100 + i, qty=1)) for i in range(60)]
+        assert throttled, 'ib_async throttle never engaged for 60 requests'
+        assert all(s.state is not OrderState.REJECTED for s in snaps)
+        for _ in range(500):                                           # the throttled tail drains within seconds
+            if srv.place_count == 60: break
+            await asyncio.sleep(0.02)
+        assert srv.place_count == 60 and len({o.order_ref for o in srv.orders.values()}) == 60
+    scenario(fn)
+
+
+def test_orders_from_an_earlier_process_are_adopted():
+    async def go():
+        srv = TWSServer(prices=PRICES)
+        port = await srv.start()
+        b1 = IBKRBroker(SETTINGS, SystemClock(), port=port, ack_timeout=0.5)
+        await b1.connect()
+        srv.plans['old-AAPL-BUY-1'] = Plan(hold=True)
+        await b1.submit(order(1, run='old'))
+        await b1.disconnect()
+        b2 = IBKRBroker(SETTINGS, SystemClock(), port=port, ack_timeout=0.5)
+        await b2.connect()
+        try:
+            s = await b2.order_status('old-AAPL-BUY-1')
+            assert s is not None and s.state is OrderState.SUBMITTED and s.broker_order_id
+        finally:
+            await b2.disconnect(); await srv.stop()
+    run(go())
+
+
+# -- 50+ orders through the OrderManager -------------------------------------------------------------------
+
+def test_fifty_five_orders_through_order_manager(tmp_path):
+    from trading_workbench.core.clock import FixedClock
+    from trading_workbench.execution.broker import SyncBroker
+    from trading_workbench.execution.orders import OrderManager
+    from trading_workbench.store.db import Store
+    from trading_workbench.recovery.checkpoints import CheckpointManager
+    clock = FixedClock('2026-11-24 15:00')
+    store = Store(f'sqlite:///{tmp_path}/ib.db', clock=clock)
+    srv = TWSServer(prices=PRICES)
+    b = IBKRBroker(SETTINGS, clock, ack_timeout=0.3)
+    sb = SyncBroker(b)
+    try:
+        b.port = sb.run(srv.start())
+        oms = OrderManager(sb, store, SETTINGS, clock, CheckpointManager(store), order_timeout=0.3)
+        assert oms.start().ok
+        expected = {}
+        tickers = list(PRICES)
+        for i in range(55):
+            t = tickers[i % len(tickers)]
+            side = 'BUY' if (i // len(tickers)) % 2 == 0 else 'SELL'
+            o = order(i, t, side, qty=10 + i, run='ib55')
+            kind = i % 11
+            if kind == 3: srv.plans[o.client_order_id] = Plan(parts=3)
+            elif kind == 5: srv.plans[o.client_order_id] = Plan(hold=True)
+            elif kind == 7: srv.plans[o.client_order_id] = Plan(reject='no permissions')
+            elif kind == 9: srv.plans[o.client_order_id] = Plan(silent=True)
+            expected[o.client_order_id] = {5: OrderState.CANCELLED, 7: OrderState.REJECTED, 9: OrderState.CANCELLED}.get(kind, OrderState.FILLED)
+            r = oms.manage_order_lifecycle(o, PRICES[t])
+            assert r.status in ('COMPLETE', 'REJECTED'), r
+            if r.status == 'COMPLETE': assert r.reconciliation.ok, r.reconciliation
+        journal = {r['client_order_id']: r for r in store.orders(run_id='ib55')}
+        assert len(journal) == 55
+        for coid, st in expected.items():
+            assert journal[coid]['state'] == st.value, (coid, journal[coid]['state'], st)
+        # the store agrees with the broker (the test server's book)
+        srv_orders = {o.order_ref: o for o in srv.orders.values()}
+        for coid, row in journal.items():
+            assert row['filled_quantity'] == int(srv_orders[coid].filled)
+            assert sum(f.quantity for f in store.fills(coid)) == row['filled_quantity']
+        assert {p.ticker: p.quantity for p in store.positions('DU1234567')} == \
+               {s: int(q) for s, (q, _) in srv.positions.items() if q}
+        assert {f.exec_id for f in store.fills()} == {e.exec_id for e in srv.execs}
+    finally:
+        sb.close()
+        loop = asyncio.new_event_loop()
+        loop.close()
