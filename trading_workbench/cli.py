@@ -1,4 +1,4 @@
-"""The operator's front door: `twb demo`, `twb status`, `twb migrate`.
+"""The operator's front door: `twb demo`, `twb run daily`, `twb status`, `twb halt`/`resume`, `twb migrate`.
 
 Docs: https://trading-workbench.github.io/trading-workbench/cli.html.md"""
 
@@ -6,35 +6,100 @@ Docs: https://trading-workbench.github.io/trading-workbench/cli.html.md"""
 
 # %% ../nbs/90_cli.ipynb #86949473
 from __future__ import annotations
-import argparse, importlib.resources, sys
+import argparse, sys
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
+import papermill as pm
 from tqdm.auto import tqdm
 
-from .core.config import Settings, SettingsError
-from .core.log import get_logger, setup_logging, run_context
-from .core.types import BAR_COLUMNS
-from .store.db import Store, StoreError
+import trading_workbench
+from .core.config import Settings, SettingsError, find_settings_file
+from .core.log import get_logger, setup_logging
 from .data.manager import DataSourceManager
+from .data.quality import sessions
 from .execution.orders import halt, halt_reason, resume
+from .ops.daily import account_label, plan_day
+from .store.db import Store, StoreError
 
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'COMMANDS', 'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_migrate', 'parser', 'main']
+__all__ = ['log', 'OPS_DIR', 'COMMANDS', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
+           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_migrate', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
-def cmd_demo(settings: Settings, store: Store, args) -> int:
-    "Load the bundled universe into the store and print a summary."
-    manager = DataSourceManager.from_settings(settings, store)
-    bars = manager.history_many(settings.universe.tickers)
-    cov = store.price_sources()
-    print(f"store: {store!r}\nbars loaded: {sum(len(b) for b in bars.values())}\n"
-          f"tickers: {cov.ticker.nunique()}  bars: {int(cov.bars.sum())}  from {cov['first'].min()} to {cov['last'].max()}")
+OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
+
+class RunFailed(RuntimeError):
+    "A papermill run failed; the executed notebook (with the error) is at `.notebook`."
+    def __init__(self, notebook: Path, cause: BaseException):
+        self.notebook = notebook
+        super().__init__(f"the run failed: {type(cause).__name__}: {str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}"
+                         f" (executed notebook: {notebook})")
+
+def run_daily_notebook(settings: Settings, settings_path: Path, run_date, *, tickers: str = '', dry_run: bool = False,
+                       replay: bool = True, run_id: str = '', progress: bool = True) -> Path:
+    "Execute `nbs/ops/daily_run.ipynb` for `run_date` with papermill; return the executed notebook's path."
+    plan = plan_day(settings, run_date, tickers, run_id, dry_run)
+    out = settings.root / 'runs' / 'daily' / str(plan.session.date()) / f'{plan.run_id}.ipynb'
+    out.parent.mkdir(parents=True, exist_ok=True)
+    params = dict(run_date=str(plan.session.date()), tickers=','.join(plan.tickers) if tickers else '', dry_run=plan.dry_run,
+                  replay=replay, run_id=plan.run_id, settings_path=str(settings_path))   # never a secret: papermill stores these
+    try: pm.execute_notebook(str(OPS_DIR / 'daily_run.ipynb'), str(out), parameters=params, cwd=str(settings.root),
+                             progress_bar=progress, kernel_name='python3', language='python')
+    except pm.PapermillExecutionError as e: raise RunFailed(out, e) from e
+    return out
+
+# %% ../nbs/90_cli.ipynb #2af6896c
+def cmd_run(settings: Settings, store: Store, args) -> int:
+    "Run one day's notebook."
+    try: nb = run_daily_notebook(settings, args.settings_path, args.date, tickers=args.tickers, dry_run=args.dry_run,
+                                 replay=not args.live_clock, progress=not args.quiet)
+    except RunFailed as e:
+        print(f"twb: {e}", file=sys.stderr); return 1
+    print(f"executed notebook: {nb}")
+    print(store.runs('daily', limit=1)[['run_id', 'status', 'report']].to_string(index=False))
     return 0
 
+def demo_sessions(settings: Settings, days: int) -> list[pd.Timestamp]:
+    "The last `days` XNYS sessions up to `[universe] end`."
+    s = sessions()
+    s = s[s <= pd.Timestamp(settings.universe.end)]
+    if days < 1 or days > len(s): raise ValueError(f"--days: expected 1..{len(s)}, got {days}")
+    return list(s[-days:])
+
+def demo_summary(store: Store, settings: Settings, notebooks: Sequence[Path]) -> str:
+    "One screen: where the notebooks are, what each day did, what the account looks like."
+    runs = store.runs('daily', limit=len(notebooks))
+    rep = pd.DataFrame([dict(run_id=r.run_id, status=r.status, **{k: (r.report or {}).get(k) for k in ('session', 'signals', 'model_failures')},
+                             orders=sum(((r.report or {}).get('orders') or {}).values())) for r in runs.itertuples()]).sort_values('session')
+    acct = account_label(settings)
+    eq, pos, fills = store.equity(acct), store.positions(acct), store.fills()
+    start_eq = settings.broker.initial_cash
+    lines = [f"executed notebooks: {notebooks[0].parent.parent} ({len(notebooks)} days, one folder per date)",
+             rep.to_string(index=False), '',
+             f"account {acct}: equity {eq.equity.iloc[-1]:,.2f} (start {start_eq:,.0f}, P&L {eq.equity.iloc[-1] - start_eq:+,.2f}), "
+             f"cash {eq.cash.iloc[-1]:,.2f}, {len(pos)} positions, {len(fills)} fills" if len(eq) else f"account {acct}: no equity recorded",
+             f"store: {store!r}  (see `twb status`; open the executed notebooks in JupyterLab)"]
+    return '\n'.join(lines)
+
+def cmd_demo(settings: Settings, store: Store, args) -> int:
+    "Replay the last `--days` sessions of the bundled universe through the daily run (paper broker), then summarise."
+    if settings.broker.kind != 'paper' or settings.broker.mode != 'paper':
+        print("twb demo: runs only with the paper broker ([broker] kind = paper, mode = paper)", file=sys.stderr); return 2
+    days = demo_sessions(settings, args.days)
+    DataSourceManager.from_settings(settings, store).history_many(settings.universe.tickers)   # warm the store's cache once
+    notebooks = []
+    for day in tqdm(days, desc='daily runs', unit='day', disable=args.quiet):
+        try: notebooks.append(run_daily_notebook(settings, args.settings_path, day, progress=False))
+        except RunFailed as e:
+            print(f"twb demo: {day.date()}: {e}", file=sys.stderr); return 1
+    print(demo_summary(store, settings, notebooks))
+    return 0
+
+# %% ../nbs/90_cli.ipynb #6d2e181f
 def cmd_status(settings: Settings, store: Store, args) -> int:
     "Print what the store holds."
     cov = store.price_sources()
@@ -63,24 +128,33 @@ def cmd_migrate(settings: Settings, store: Store, args) -> int:
     print(f"schema revision: {store.revision}")
     return 0
 
-COMMANDS = dict(demo=cmd_demo, status=cmd_status, migrate=cmd_migrate, halt=cmd_halt, resume=cmd_resume)
+COMMANDS = dict(demo=cmd_demo, run=cmd_run, status=cmd_status, migrate=cmd_migrate, halt=cmd_halt, resume=cmd_resume)
 
-# %% ../nbs/90_cli.ipynb #2af6896c
+# %% ../nbs/90_cli.ipynb #8b108481
 def parser() -> argparse.ArgumentParser:
     "The `twb` argument parser."
     p = argparse.ArgumentParser(prog='twb', description='trading-workbench: research and operations for systematic equity trading')
     p.add_argument('--settings', help='settings file (default: $TWB_SETTINGS or ./settings.ini)')
     p.add_argument('--log-level', default='INFO')
     sub = p.add_subparsers(dest='command', required=True)
-    d = sub.add_parser('demo', help='run the main job on embedded defaults (bundled data, SQLite, paper broker)')
+    d = sub.add_parser('demo', help='replay the last N sessions of the bundled universe through the daily run (paper broker)')
+    d.add_argument('--days', type=int, default=21, help='sessions to replay (default 21, about a month)')
     d.add_argument('--quiet', action='store_true', help='no progress bars')
+    r = sub.add_parser('run', help='run an operational notebook with papermill')
+    rsub = r.add_subparsers(dest='kind', required=True)
+    rd = rsub.add_parser('daily', help='the daily run: data, features, models, router, orders')
+    rd.add_argument('--date', required=True, help='the session to trade, YYYY-MM-DD')
+    rd.add_argument('--tickers', default='', help='comma-separated (default: [universe] tickers)')
+    rd.add_argument('--dry-run', action='store_true', help='signals and checks only, no orders')
+    rd.add_argument('--live-clock', action='store_true', help='use the wall clock instead of a replay clock at the session close')
+    rd.add_argument('--quiet', action='store_true', help='no progress bar')
     sub.add_parser('status', help='what the store holds')
     sub.add_parser('migrate', help='upgrade the store schema')
     h = sub.add_parser('halt', help='pull the kill switch: refuse every new order until resumed')
     h.add_argument('reason', help='why (shown to every refused order)')
     h.add_argument('--by', default='operator')
-    r = sub.add_parser('resume', help='lift the kill switch')
-    r.add_argument('--by', default='operator')
+    rs = sub.add_parser('resume', help='lift the kill switch')
+    rs.add_argument('--by', default='operator')
     return p
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,10 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(args.log_level)
     try:
-        settings = Settings.load(args.settings)
+        args.settings_path = Path(args.settings).resolve() if args.settings else find_settings_file()
+        settings = Settings.load(args.settings_path)
         store = Store.from_settings(settings)
     except (SettingsError, StoreError) as e:
         print(f"twb: {e}", file=sys.stderr)
         return 2
     try: return COMMANDS[args.command](settings, store, args)
+    except ValueError as e:
+        print(f"twb: {e}", file=sys.stderr); return 2
     finally: store.close()
