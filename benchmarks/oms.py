@@ -11,7 +11,9 @@ from trading_workbench.core.config import Settings
 from trading_workbench.core.clock import FixedClock
 from trading_workbench.core.types import Order
 from trading_workbench.execution.broker import SyncBroker
-from trading_workbench.execution.paper import PaperBroker, load_bundled
+from trading_workbench.execution.paper import PaperBroker
+from trading_workbench.data.sources import BundledSource
+load_bundled = BundledSource().history
 from trading_workbench.execution.orders import OrderManager, pre_trade_checks, limit_for
 
 ROOT = Path(__file__).parents[1]

@@ -24,7 +24,7 @@ without an answer). ``down()`` closes the listening socket so connections are re
 Every request is recorded in ``requests``.
 """
 from __future__ import annotations
-import json, re, socket, threading, time
+import json, re, socket, sys, threading, time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -54,6 +54,7 @@ class OllamaState:
     faults: deque = field(default_factory=deque)
     slow_s: float = 3.0
     requests: list[dict] = field(default_factory=list)
+    handler_errors: list[BaseException] = field(default_factory=list)   # e.g. the client hung up on a 'disconnect' fault
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -164,6 +165,10 @@ class _Server(ThreadingHTTPServer):
         conn, addr = super().get_request()
         self.conns.add(conn)          # so that down() can drop kept-alive connections, as a dying server does
         return conn, addr
+
+    def handle_error(self, request, client_address) -> None:
+        "Record a handler's error for the tests to inspect instead of printing it to stderr."
+        with self.state.lock: self.state.handler_errors.append(sys.exc_info()[1])
 
     def drop_connections(self) -> None:
         for c in list(self.conns):

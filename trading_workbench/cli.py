@@ -73,8 +73,11 @@ def demo_sessions(settings: Settings, days: int) -> list[pd.Timestamp]:
 def demo_summary(store: Store, settings: Settings, notebooks: Sequence[Path]) -> str:
     "One screen: where the notebooks are, what each day did, what the account looks like."
     runs = store.runs('daily', limit=len(notebooks))
-    rep = pd.DataFrame([dict(run_id=r.run_id, status=r.status, **{k: (r.report or {}).get(k) for k in ('session', 'signals', 'model_failures')},
-                             orders=sum(((r.report or {}).get('orders') or {}).values())) for r in runs.itertuples()]).sort_values('session')
+    def row(r) -> dict:
+        rep, orders = r.report or {}, (r.report or {}).get('orders') or {}
+        return dict(run_id=r.run_id, status=r.status, **{k: rep.get(k) for k in ('session', 'signals', 'model_failures')},
+                    filled=orders.get('COMPLETE', 0), rejected=orders.get('REJECTED', 0), duplicate=orders.get('DUPLICATE', 0))
+    rep = pd.DataFrame([row(r) for r in runs.itertuples()]).sort_values('session')
     acct = account_label(settings)
     eq, pos, fills = store.equity(acct), store.positions(acct), store.fills()
     start_eq = settings.broker.initial_cash

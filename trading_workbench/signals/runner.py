@@ -259,7 +259,8 @@ def _probe(job: ModelJob) -> str | None:
     if job.probe is None: return None
     try: job.probe()
     except Exception as e:
-        log.warning("model %s unavailable: %s: %s", job.name, type(e).__name__, e, exc_info=True)
+        log.warning("model %s unavailable: %s: %s", job.name, type(e).__name__, e)   # expected (no server): no traceback at warning
+        log.debug("probe of %s failed", job.name, exc_info=True)
         return f"{type(e).__name__}: {e}"
     return None
 
