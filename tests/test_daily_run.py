@@ -68,6 +68,8 @@ def test_daily_run_with_llm_then_rerun_places_no_duplicates(project):
         assert not any(s.encode() in b for b in blobs), f'{s} leaked'
 
 def test_llm_down_is_reported_and_run_goes_on(project):
+    flags = twb(project, 'flags', 'enable_garch', 'off')            # an operator's run-time toggle, obeyed by the next run
+    assert flags.returncode == 0 and 'enable_garch     off' in flags.stdout
     r = twb(project, 'run', 'daily', '--date', '2018-02-07', '--quiet', '--dry-run', TWB_LLM_HOST=refused_url())
     assert r.returncode == 0, r.stderr[-3000:]
     [nb] = executed(project, '2018-02-07')
@@ -76,6 +78,7 @@ def test_llm_down_is_reported_and_run_goes_on(project):
         report, = c.execute("select report from runs").fetchone()
         assert c.execute("select count(*) from orders").fetchone()[0] == 0          # a dry run places nothing
         assert c.execute("select count(*) from signals where model = 'llm'").fetchone()[0] == 0
+        assert {m for m, in c.execute("select distinct model from signals")} == {'samossa', 'sarimax', 'mssa_rl'}
         alerts = [m for m, in c.execute("select message from alerts where source = 'model.llm'")]
     assert '"llm": "LLMUnavailable' in report and '"dry_run": true' in report
     assert alerts and 'unavailable' in alerts[0]

@@ -22,12 +22,14 @@ from .data.quality import sessions
 from .execution.orders import halt, halt_reason, resume
 from .ops.daily import account_label, plan_day
 from .store.db import Store, StoreError
+from .core.clock import SystemClock
+from .signals.router import FeatureFlags
 
 log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'OPS_DIR', 'COMMANDS', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
-           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_migrate', 'parser', 'main']
+           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
@@ -48,7 +50,8 @@ def run_daily_notebook(settings: Settings, settings_path: Path, run_date, *, tic
     params = dict(run_date=str(plan.session.date()), tickers=','.join(plan.tickers) if tickers else '', dry_run=plan.dry_run,
                   replay=replay, run_id=plan.run_id, settings_path=str(settings_path))   # never a secret: papermill stores these
     try: pm.execute_notebook(str(OPS_DIR / 'daily_run.ipynb'), str(out), parameters=params, cwd=str(settings.root),
-                             progress_bar=progress, kernel_name='python3', language='python')
+                             progress_bar=progress, kernel_name='python3', language='python',
+                             extra_arguments=['--IPKernelApp.log_level=ERROR'])   # not its loopback-TCP notice on every run
     except pm.PapermillExecutionError as e: raise RunFailed(out, e) from e
     return out
 
@@ -126,12 +129,21 @@ def cmd_resume(settings: Settings, store: Store, args) -> int:
     print(f"resumed (was halted: {was})" if was else "was not halted")
     return 0
 
+def cmd_flags(settings: Settings, store: Store, args) -> int:
+    "Show the model feature flags, or set one: `twb flags enable_llm off` (the next routing obeys it within a minute)."
+    flags = FeatureFlags.from_settings(settings, store, SystemClock())
+    if args.name:
+        if args.value is None: print("twb flags: say on or off", file=sys.stderr); return 2
+        flags.set(args.name, args.value == 'on', by=args.by)
+    for name, on in flags.current(force=True).items(): print(f"{name:16} {'on' if on else 'off'}")
+    return 0
+
 def cmd_migrate(settings: Settings, store: Store, args) -> int:
     "Bring the store's schema to the head revision (opening the store already does)."
     print(f"schema revision: {store.revision}")
     return 0
 
-COMMANDS = dict(demo=cmd_demo, run=cmd_run, status=cmd_status, migrate=cmd_migrate, halt=cmd_halt, resume=cmd_resume)
+COMMANDS = dict(demo=cmd_demo, run=cmd_run, status=cmd_status, flags=cmd_flags, migrate=cmd_migrate, halt=cmd_halt, resume=cmd_resume)
 
 # %% ../nbs/90_cli.ipynb #8b108481
 def parser() -> argparse.ArgumentParser:
@@ -152,6 +164,10 @@ def parser() -> argparse.ArgumentParser:
     rd.add_argument('--live-clock', action='store_true', help='use the wall clock instead of a replay clock at the session close')
     rd.add_argument('--quiet', action='store_true', help='no progress bar')
     sub.add_parser('status', help='what the store holds')
+    f = sub.add_parser('flags', help='show or set the model feature flags (persisted in the store)')
+    f.add_argument('name', nargs='?', help='e.g. enable_llm')
+    f.add_argument('value', nargs='?', choices=['on', 'off'])
+    f.add_argument('--by', default='operator')
     sub.add_parser('migrate', help='upgrade the store schema')
     h = sub.add_parser('halt', help='pull the kill switch: refuse every new order until resumed')
     h.add_argument('reason', help='why (shown to every refused order)')
