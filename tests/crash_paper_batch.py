@@ -25,7 +25,7 @@ def batch(clock, n):
     "The same signals every time: deterministic ids make a re-run resume, not repeat."
     prices = {t: float(load_bundled(t).close.iloc[-1]) for t in TICKERS[:n]}
     prov = Provenance('crash', '1')
-    sigs = [Signal(t, 'BUY' if i % 4 else 'SELL', 0.5, 0.2, 0.01, 5, prices[t], clock.now(), prov) for i, t in enumerate(TICKERS[:n])]
+    sigs = [Signal(t, 'BUY', 0.3 + 0.1 * (i % 6), 0.2, 0.01, 5, prices[t], clock.now(), prov) for i, t in enumerate(TICKERS[:n])]
     return sigs, prices
 
 

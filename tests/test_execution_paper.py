@@ -32,11 +32,13 @@ def test_sixty_orders_through_order_manager(tmp_path):
     for k, d in enumerate(days):
         clock.set(d.replace(hour=21))
         prices = {t: float(f.close.loc[d]) for t, f in frames.items()}
-        sigs = [Signal(t, 'BUY' if (k + i) % 3 else 'SELL', 0.3 + 0.1 * ((k + i) % 7), 0.2, 0.01, 5, prices[t], clock.now(), PROV)
+        # open on even days, close on odd ones: every signal moves the position, so every one is an order
+        sigs = [Signal(t, 'BUY' if k % 2 == 0 else 'SELL', 0.3 + 0.1 * ((k + i) % 7), 0.2, 0.01, 5, prices[t], clock.now(), PROV)
                 for i, t in enumerate(TICKERS)]
         results += oms.execute(sigs, prices, f'run-{d.date()}')
     assert len(results) == 60
     assert all(r.status == 'COMPLETE' and r.reconciliation.ok for r in results), [r for r in results if r.status != 'COMPLETE']
+    assert store.positions('PAPER') == []   # the last day (odd) closed every long
     assert all(r.execution.state is OrderState.FILLED for r in results)
     b = sb.broker
     assert {p.ticker: p.quantity for p in store.positions('PAPER')} == {t: h.quantity for t, h in b.holdings.items() if h.quantity}

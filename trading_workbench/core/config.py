@@ -117,6 +117,7 @@ class RiskSettings:
     price_band_pct: float = _rng(gt=0, le=1)
     max_drawdown_pct: float = _rng(gt=0, le=1)
     daily_loss_limit_pct: float = _rng(gt=0, le=1)
+    allow_short: bool = False   # SELL signals close longs; with this on they may also open shorts
 
 @dataclass(frozen=True, kw_only=True)
 class RunnerSettings:

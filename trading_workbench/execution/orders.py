@@ -20,9 +20,9 @@ from .paper import _Holding, book_fill
 log = get_logger('execution.orders')
 
 # %% auto #0
-__all__ = ['log', 'HALT_CONTROL', 'OPEN_STATES', 'client_order_id', 'size_shares', 'limit_for', 'order_for_signal', 'halt',
-           'resume', 'halt_reason', 'CheckResult', 'PreTradeResult', 'MarketContext', 'pre_trade_checks',
-           'Reconciliation', 'LifecycleResult', 'StartupReport', 'NotReady', 'OrderManager']
+__all__ = ['log', 'HALT_CONTROL', 'OPEN_STATES', 'client_order_id', 'size_shares', 'limit_for', 'order_for_signal',
+           'order_from_journal', 'halt', 'resume', 'halt_reason', 'CheckResult', 'PreTradeResult', 'MarketContext',
+           'pre_trade_checks', 'Reconciliation', 'LifecycleResult', 'StartupReport', 'NotReady', 'OrderManager']
 
 # %% ../../nbs/33_execution_orders.ipynb #96fc41bf
 def client_order_id(run_id: str, ticker: str, side: Side | str, signal: Signal) -> str:
@@ -41,15 +41,24 @@ def limit_for(side: Side | str, price: float, offset: float = 0.001) -> float:
     "The limit price: `offset` above `price` for buys, below for sells, in cents."
     return round(price * (1 + offset), 2) if Side(side) is Side.BUY else round(price * (1 - offset), 2)
 
-def order_for_signal(signal: Signal, run_id: str, equity: float, max_position_pct: float, price: float | None = None) -> Order | None:
-    "The plan's order for `signal` (`None` for HOLD or when it sizes to zero shares)."
+def order_for_signal(signal: Signal, run_id: str, equity: float, max_position_pct: float, price: float | None = None,
+                     held: int = 0, allow_short: bool = False) -> Order | None:
+    "The order taking the position from `held` shares to the signal's target; `None` when there is nothing to do."
     if signal.action is Action.HOLD: return None
     px = price or signal.current_price
-    qty = size_shares(signal, equity, max_position_pct, px)
-    if qty <= 0: return None
+    size = size_shares(signal, equity, max_position_pct, px)
+    target = size if signal.action is Action.BUY else (-size if allow_short else 0)
+    qty = target - held
+    # a signal is a stance, not an increment: at (or beyond) its target there is nothing to trade
+    if (signal.action is Action.BUY and qty <= 0) or (signal.action is Action.SELL and qty >= 0): return None
     side = Side(signal.action.value)
-    return Order(client_order_id(run_id, signal.ticker, side, signal), signal.ticker, side, qty, OrderType.LIMIT,
+    return Order(client_order_id(run_id, signal.ticker, side, signal), signal.ticker, side, abs(qty), OrderType.LIMIT,
                  limit_for(side, px), 'DAY', run_id, f'{signal.model} conf={signal.confidence:.2f}')
+
+def order_from_journal(row: Mapping) -> Order:
+    "The `Order` a journal row describes (to resume it exactly as it was decided)."
+    return Order(row['client_order_id'], row['ticker'], row['side'], row['quantity'], row['order_type'], row['limit_price'],
+                 row['tif'], row['run_id'] or '', row['reason'] or '')
 
 # %% ../../nbs/33_execution_orders.ipynb #c9b6adff
 HALT_CONTROL = 'execution.halt'
@@ -144,7 +153,7 @@ class Reconciliation:
 
 @dataclass(frozen=True)
 class LifecycleResult:
-    "What happened to one order: REJECTED (with reasons), COMPLETE (with execution and reconciliation) or DUPLICATE."
+    "What happened to one order: REJECTED (with reasons), COMPLETE (with execution and reconciliation), DUPLICATE, or NO_ACTION (at target)."
     status: str
     order: Order | None
     reasons: tuple[str, ...] = ()
@@ -361,9 +370,13 @@ class OrderManager:
         for s in todo:
             ctx = self.context(prices)
             px = prices.get(s.ticker, s.current_price)
-            o = order_for_signal(s, run_id, ctx.account.equity, self.risk.max_position_pct, px)
+            row = self.store.order(client_order_id(run_id, s.ticker, s.action.value, s))
+            if row is not None:   # an earlier run of `run_id` decided this: resume or report it exactly as decided, never re-size
+                results.append(self.manage_order_lifecycle(order_from_journal(row), px, ctx)); continue
+            held = ctx.positions[s.ticker].quantity if s.ticker in ctx.positions else 0
+            o = order_for_signal(s, run_id, ctx.account.equity, self.risk.max_position_pct, px, held, self.risk.allow_short)
             if o is None:
-                results.append(LifecycleResult('REJECTED', None, (f'size_zero: {s.ticker} sizes to 0 shares',)))
+                results.append(LifecycleResult('NO_ACTION', None, (f'at_target: {s.ticker} {s.action.value} with {held} shares held',)))
                 continue
             results.append(self.manage_order_lifecycle(o, px, ctx))
         return results
