@@ -8,12 +8,13 @@ import sqlalchemy as sa
 from trading_workbench.recovery.checkpoints import CheckpointError, CheckpointManager
 from trading_workbench.store.db import Store, T
 
-def _save_forever(url, start):
+def _save_forever(url, start, saving):
     cm = CheckpointManager(Store(url))
     n = start
     while True:
         items = list(range(n % 300 + 1))
         cm.save('torn', {'seq': n, 'items': items, 'total': sum(items), 'pad': 'x' * (n % 5000)})
+        saving.set()   # the parent kills only once the loop is under way
         n += 1
 
 def test_sigkill_never_leaves_half_checkpoint(db_url):
@@ -22,9 +23,11 @@ def test_sigkill_never_leaves_half_checkpoint(db_url):
     ctx = mp.get_context('spawn')
     last_seq = -1
     for trial in range(10):
-        p = ctx.Process(target=_save_forever, args=(db_url, last_seq + 1))
+        saving = ctx.Event()
+        p = ctx.Process(target=_save_forever, args=(db_url, last_seq + 1, saving))
         p.start()
-        time.sleep(1.0 + rng.random() * 0.8)   # spawn start-up, then a random point inside the write loop
+        assert saving.wait(120), f'trial {trial}: the writer never saved'
+        time.sleep(rng.random() * 0.3)   # a random point inside the write loop
         os.kill(p.pid, signal.SIGKILL); p.join()
         st = Store(db_url)
         cp = CheckpointManager(st).latest('torn')
