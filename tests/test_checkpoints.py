@@ -3,7 +3,6 @@ import multiprocessing as mp
 import os, random, signal, time
 
 import pytest
-import sqlalchemy as sa
 
 from trading_workbench.recovery.checkpoints import CheckpointError, CheckpointManager
 from trading_workbench.store.db import Store, T

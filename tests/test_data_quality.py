@@ -7,7 +7,7 @@ import pytest
 
 from trading_workbench.core.types import BAR_COLUMNS
 from trading_workbench.data.quality import RULES, QualityError, QualityPolicy, check_seam, gate, inspect
-from trading_workbench.data.sources import BundledSource, CsvSource
+from trading_workbench.data.sources import BundledSource
 
 FIX = Path(__file__).resolve().parent / 'fixtures' / 'prices'
 

@@ -1,5 +1,5 @@
 """Vendor sources against the local vendor HTTP server (real wire formats, real bars, injected faults), and CSV layouts."""
-import gzip, io, logging, shutil
+import gzip, logging, shutil
 from pathlib import Path
 
 import httpx

@@ -1,6 +1,6 @@
 "IBKRBroker over ib_async against the TWS-protocol test server: 50+ orders, partial fills, cancels, timeouts and faults."
 from __future__ import annotations
-import asyncio, dataclasses, sys
+import asyncio, sys
 from pathlib import Path
 import pytest
 from trading_workbench.core.config import Settings

@@ -1,6 +1,5 @@
 "PaperBroker and OrderManager on the bundled data: 50+ orders, partial fills, cancels, DAY expiry, restarts."
 from __future__ import annotations
-from datetime import datetime, timezone
 from pathlib import Path
 from trading_workbench.core.config import Settings
 from trading_workbench.core.clock import FixedClock

@@ -3,7 +3,6 @@ in every way: raising, hanging past the timeout, returning NaN or garbage, killi
 slow, refusing or down (a local server speaking Ollama's API)."""
 import asyncio, concurrent.futures as cf, os, threading, time
 
-import pandas as pd
 import pytest
 
 from ollama_server import OllamaServer, refused_url

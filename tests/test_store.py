@@ -10,8 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from trading_workbench.core.types import (Fill, Forecast, Order, OrderState, Position, Provenance, Signal)
-from trading_workbench.store.db import (HEAD, META, MIGRATIONS, BadRowError, Store, StoreError, make_engine, migrate,
-                                        schema_revision)
+from trading_workbench.store.db import (HEAD, META, MIGRATIONS, BadRowError, Store, StoreError, make_engine, migrate)
 from trading_workbench.data.sources import BundledSource
 
 read_bundled = BundledSource().history

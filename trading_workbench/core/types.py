@@ -8,8 +8,8 @@ Docs: https://trading-workbench.github.io/trading-workbench/core_types.html.md""
 from __future__ import annotations
 import math, enum
 from dataclasses import dataclass, field, asdict
-from datetime import datetime, date, timezone
-from typing import Any, Mapping, Sequence
+from datetime import datetime, date
+from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 

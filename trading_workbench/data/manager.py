@@ -8,14 +8,13 @@ Docs: https://trading-workbench.github.io/trading-workbench/data_manager.html.md
 from __future__ import annotations
 import functools
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Iterable, Sequence
 import httpx
 import pandas as pd
 from tqdm.auto import tqdm
-from ..core.clock import Clock, SystemClock
+from ..core.clock import Clock
 from ..core.log import get_logger
-from ..core.types import BAR_COLUMNS
 from .sources import (DataSourceError, MarketDataSource, NoDataError, SourceHealth,
                                             sources_from_settings)
 from .quality import QualityError, QualityPolicy, check_seam, exchange_calendar, gate, sessions

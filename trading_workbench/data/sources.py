@@ -6,12 +6,12 @@ Docs: https://trading-workbench.github.io/trading-workbench/data_sources.html.md
 
 # %% ../../nbs/10_data_sources.ipynb #341cb062
 from __future__ import annotations
-import gzip, logging, math, re, time
+import gzip, logging, re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, Mapping, Protocol, runtime_checkable
 import httpx
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ import tenacity
 from ..core.clock import Clock, SystemClock
 from ..core.config import Secret, known_secret_values
 from ..core.log import get_logger
-from ..core.types import BAR_COLUMNS, check_bars, empty_bars
+from ..core.types import BAR_COLUMNS
 
 log = get_logger(__name__)
 

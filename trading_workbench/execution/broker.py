@@ -6,8 +6,8 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_broker.htm
 
 # %% ../../nbs/30_execution_broker.ipynb #d974eee8
 from __future__ import annotations
-import asyncio, threading, enum
-from dataclasses import dataclass, field, replace
+import asyncio, threading
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Protocol, runtime_checkable
 from ..core.types import Order, OrderState, Fill, Position, Account, TERMINAL_STATES
@@ -18,7 +18,7 @@ log = get_logger('execution.broker')
 # %% auto #0
 __all__ = ['log', 'S', 'TRANSITIONS', 'BrokerEvent', 'IllegalTransition', 'can_transition', 'check_transition', 'OrderSnapshot',
            'StatusEvent', 'FillEvent', 'ConnectionEvent', 'Events', 'OverfillError', 'OrderTracker', 'BrokerError',
-           'NotConnected', 'UnknownOrder', 'Broker', 'SyncBroker', 'as_sync']
+           'NotConnected', 'UnknownOrder', 'TrackedOrders', 'Broker', 'SyncBroker', 'as_sync']
 
 # %% ../../nbs/30_execution_broker.ipynb #64865e10
 S = OrderState
@@ -180,6 +180,15 @@ class NotConnected(BrokerError):
 class UnknownOrder(BrokerError, KeyError):
     "The broker does not know this client order id."
     def __str__(self): return str(self.args[0]) if self.args else 'unknown order'
+
+class TrackedOrders:
+    "The order-book reads of the `Broker` protocol, for a broker keeping an `OrderTracker` per client order id in `self.trackers`."
+    async def orders(self) -> list[OrderSnapshot]: return [t.snapshot() for t in self.trackers.values()]
+    async def open_orders(self) -> list[OrderSnapshot]: return [t.snapshot() for t in self.trackers.values() if not t.state.is_terminal]
+
+    async def order_status(self, client_order_id: str) -> OrderSnapshot | None:
+        tr = self.trackers.get(client_order_id)
+        return tr.snapshot() if tr else None
 
 @runtime_checkable
 class Broker(Protocol):

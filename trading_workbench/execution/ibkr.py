@@ -8,13 +8,12 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_ibkr.html.
 from __future__ import annotations
 import asyncio, math
 from datetime import datetime
-from typing import Mapping
 import ib_async
 from tenacity import AsyncRetrying, wait_exponential, stop_after_attempt, retry_if_exception_type
-from ..core.types import Order, OrderState, OrderType, Side, Fill, Position, Account, utc
+from ..core.types import Order, OrderState, OrderType, Fill, Position, Account, utc
 from ..core.clock import Clock
 from ..core.log import get_logger
-from .broker import (OrderTracker, OrderSnapshot, Events, ConnectionEvent, BrokerError,
+from .broker import (OrderTracker, OrderSnapshot, TrackedOrders, Events, ConnectionEvent, BrokerError,
                                                 NotConnected, UnknownOrder)
 
 log = get_logger('execution.ibkr')
@@ -76,7 +75,7 @@ def from_ib_fill(f, client_order_id: str = '') -> Fill:
                 f.commissionReport.commission if f.commissionReport and f.commissionReport.execId else 0.0, str(e.orderId))
 
 # %% ../../nbs/32_execution_ibkr.ipynb #084f917f
-class IBKRBroker:
+class IBKRBroker(TrackedOrders):
     "The `Broker` protocol over ib_async (TWS / IB Gateway)."
     name = 'ibkr'
 
@@ -262,13 +261,6 @@ class IBKRBroker:
     async def positions(self) -> list[Position]:
         return [Position(p.contract.symbol, int(p.position), max(0.0, p.avgCost)) for p in self.ib.positions(self.account_id)
                 if p.position]
-
-    async def orders(self) -> list[OrderSnapshot]: return [t.snapshot() for t in self.trackers.values()]
-    async def open_orders(self) -> list[OrderSnapshot]: return [t.snapshot() for t in self.trackers.values() if not t.state.is_terminal]
-
-    async def order_status(self, client_order_id: str) -> OrderSnapshot | None:
-        tr = self.trackers.get(client_order_id)
-        return tr.snapshot() if tr else None
 
     async def executions(self, since: datetime | None = None) -> list[Fill]:
         "Today's executions from IB (re-requested, so nothing missed while disconnected is lost)."

@@ -7,11 +7,10 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_orders.htm
 # %% ../../nbs/33_execution_orders.ipynb #19a7c97b
 from __future__ import annotations
 import hashlib, math, threading
-from dataclasses import dataclass, field, asdict
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 from ..core.types import (Order, OrderState, OrderType, Side, Signal, SignalBundle, Action, Fill, Position,
-                                          Account, TERMINAL_STATES, utc)
+                                          Account, TERMINAL_STATES)
 from ..core.clock import Clock
 from ..core.log import get_logger
 from .broker import (Broker, SyncBroker, as_sync, OrderSnapshot, FillEvent, BrokerError)

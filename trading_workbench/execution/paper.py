@@ -8,15 +8,13 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_paper.html
 from __future__ import annotations
 import asyncio, math
 from dataclasses import dataclass
-from importlib.resources import files
 from datetime import datetime, date, time as dtime, timezone
 from typing import Mapping, Protocol
 import pandas as pd
 from ..core.types import (Order, OrderState, OrderType, TimeInForce, Side, Fill, Position, Account, utc, check_bars)
 from ..core.clock import Clock
 from ..core.log import get_logger
-from .broker import (OrderTracker, OrderSnapshot, Events, StatusEvent, FillEvent,
-                                                UnknownOrder, BrokerError)
+from .broker import (OrderTracker, OrderSnapshot, TrackedOrders, Events, UnknownOrder, BrokerError)
 
 log = get_logger('execution.paper')
 
@@ -100,7 +98,7 @@ def book_fill(h: _Holding, signed_qty: int, price: float) -> float:
 # %% ../../nbs/31_execution_paper.ipynb #73b5f710
 FILL_TIME = dtime(14, 30)  # bar fills are stamped at the NYSE open (UTC, winter); expiries at the close
 
-class PaperBroker:
+class PaperBroker(TrackedOrders):
     "The simulated broker: the `Broker` protocol over the store, a market and the injected clock."
     name = 'paper'
 
@@ -195,13 +193,6 @@ class PaperBroker:
         return Account(self.account_id, self.cash, equity, self.cash - self._committed(), self.clock.now())
 
     async def positions(self) -> list[Position]: return self._positions()
-    async def orders(self) -> list[OrderSnapshot]: return [tr.snapshot() for tr in self.trackers.values()]
-    async def open_orders(self) -> list[OrderSnapshot]: return [tr.snapshot() for tr in self.trackers.values() if not tr.state.is_terminal]
-
-    async def order_status(self, client_order_id: str) -> OrderSnapshot | None:
-        tr = self.trackers.get(client_order_id)
-        return tr.snapshot() if tr else None
-
     async def executions(self, since: datetime | None = None) -> list[Fill]:
         "Executions of today's session (and of still-open older orders), oldest first."
         fills = [f for tr in self.trackers.values() for f in tr.fills.values()]

@@ -6,7 +6,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/models_base.html.md"
 
 # %% ../../nbs/20_models_base.ipynb #5ac0aa0c
 from __future__ import annotations
-import functools, math
+import functools
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 import numpy as np

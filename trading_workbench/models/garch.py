@@ -8,7 +8,6 @@ Docs: https://trading-workbench.github.io/trading-workbench/models_garch.html.md
 from __future__ import annotations
 import time, warnings
 import numpy as np
-import pandas as pd
 from arch import arch_model
 from ..core.log import get_logger
 from ..core.types import Forecast

@@ -8,7 +8,6 @@ Docs: https://trading-workbench.github.io/trading-workbench/models_sarimax.html.
 from __future__ import annotations
 import itertools, time, warnings
 import numpy as np
-import pandas as pd
 from ..core.log import get_logger
 from ..core.types import Forecast
 from .base import (FitInfo, ModelInputError, ModelNotFittedError, check_exog, check_horizon, check_new,

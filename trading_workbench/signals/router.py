@@ -6,7 +6,6 @@ Docs: https://trading-workbench.github.io/trading-workbench/signals_router.html.
 
 # %% ../../nbs/42_signals_router.ipynb #d3ea731d
 from __future__ import annotations
-import dataclasses
 from collections import Counter, defaultdict
 from typing import Iterable, Mapping
 from ..core.clock import Clock

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from fastcore.basics import patch
 import pandas as pd
-from ..core.clock import Clock, SystemClock
+from ..core.clock import Clock
 from ..core.config import SettingsError
 from ..core.log import get_logger
 from ..core.types import Provenance, Signal, check_bars, utc

@@ -6,7 +6,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/store_db.html.md"""
 
 # %% ../../nbs/04_store_db.ipynb #d94f30e7
 from __future__ import annotations
-import json, math, threading
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
