@@ -8,9 +8,9 @@ import pytest
 
 from vendor_http_server import VendorServer
 from trading_workbench.core.config import Secret, Settings
-from trading_workbench.data.sources import (AlphaVantageSource, BundledSource, CsvSource, FinnhubSource, MissingKeyError,
-                                            NoDataError, RateLimited, SourceUnavailable, VendorError, YFinanceSource,
-                                            sources_from_settings)
+from trading_workbench.data.sources import (AlphaVantageSource, AuthError, BundledSource, CsvSource, FinnhubSource,
+                                            MissingKeyError, NoDataError, PremiumOnly, QuotaExceeded, RateLimited, SourceUnavailable,
+                                            VendorError, YFinanceSource, sources_from_settings)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = Path(__file__).resolve().parent / 'fixtures' / 'prices'
@@ -19,7 +19,7 @@ AV_KEY, FH_KEY = 'av-secret-K3Y-77aa', 'fh-secret-K3Y-99bb'
 
 @pytest.fixture
 def server():
-    with VendorServer(alpha_vantage_key=AV_KEY, finnhub_key=FH_KEY, hang_s=1.5) as srv:
+    with VendorServer(alpha_vantage_key=AV_KEY, finnhub_key=FH_KEY, hang_s=1.5, alpha_vantage_premium=True) as srv:
         yield srv
 
 
@@ -32,7 +32,7 @@ def client():
 def vendors(server, client, retries=3):
     kw = dict(retries=retries, backoff_s=0, max_wait_s=0)
     return {'yahoo': YFinanceSource(server.base_url('yahoo'), client, **kw),
-            'alphavantage': AlphaVantageSource(server.base_url('alphavantage'), client, Secret(AV_KEY), **kw),
+            'alphavantage': AlphaVantageSource(server.base_url('alphavantage'), client, Secret(AV_KEY), premium=True, **kw),
             'finnhub': FinnhubSource(server.base_url('finnhub'), client, Secret(FH_KEY), **kw)}
 
 
@@ -73,16 +73,16 @@ def test_hang_times_out(server, client, vendor):
 def test_alpha_vantage_information_and_premium(server, client):
     av = vendors(server, client, retries=0)['alphavantage']
     server.inject('alphavantage', 'information')
-    with pytest.raises(RateLimited, match='25 requests per day'):
+    with pytest.raises(QuotaExceeded, match='25 requests per day'):
         av.history('KO')
     server.inject('alphavantage', 'premium')
-    with pytest.raises(VendorError, match='premium only'):
+    with pytest.raises(PremiumOnly, match='premium only'):
         av.history('KO')
 
 
 def test_vendor_errors_are_not_retried(server, client):
-    bad_av = AlphaVantageSource(server.base_url('alphavantage'), client, Secret('wrong-key-000'), retries=3, backoff_s=0)
-    with pytest.raises(VendorError, match='key rejected'):
+    bad_av = AlphaVantageSource(server.base_url('alphavantage'), client, Secret('wrong-key-000'), retries=3, backoff_s=0, premium=True)
+    with pytest.raises(AuthError, match='key rejected'):
         bad_av.history('KO')
     bad_fh = FinnhubSource(server.base_url('finnhub'), client, Secret('wrong-key-111'), retries=3, backoff_s=0)
     with pytest.raises(VendorError, match='401'):
@@ -147,7 +147,7 @@ def test_sources_from_settings_point_at_configured_urls(server):
     env = {'TWB_DATA_YFINANCE_BASE_URL': server.base_url('yahoo'), 'TWB_DATA_ALPHA_VANTAGE_BASE_URL': server.base_url('alphavantage'),
            'TWB_DATA_FINNHUB_BASE_URL': server.base_url('finnhub'), 'TWB_ALPHA_VANTAGE_API_KEY': AV_KEY, 'TWB_FINNHUB_API_KEY': FH_KEY,
            'TWB_DATA_SOURCES': 'yfinance, alpha_vantage, finnhub'}
-    cfg = Settings.load(ROOT / 'settings.ini', env=env)
+    cfg = Settings.load(ROOT / 'settings.ini', env={**env, 'TWB_DATA_ALPHA_VANTAGE_PREMIUM': 'true'})
     srcs = sources_from_settings(cfg, backoff_s=0)
     assert [s.name for s in srcs] == ['yfinance', 'alpha_vantage', 'finnhub']
     for s in srcs:
@@ -172,3 +172,60 @@ def test_csv_layouts(tmp_path):
     (tmp_path / 'BAD.csv').write_text('foo,bar\n1,2\n')
     with pytest.raises(SourceUnavailable, match='no date column'):
         csv.history('BAD')
+
+
+# --- what each vendor refusal means (bodies the real services send; see tests/vendor_http_server.py) ---
+
+@pytest.mark.parametrize('fault, error, requests, words', [
+    ('demo_key', AuthError, 1, 'TWB_ALPHA_VANTAGE_API_KEY'),     # a key problem: retrying cannot help, the operator must act
+    ('invalid_key', AuthError, 1, 'TWB_ALPHA_VANTAGE_API_KEY'),
+    ('information', QuotaExceeded, 1, 'quota to reset'),        # the daily quota: not retried today
+    ('premium', PremiumOnly, 1, 'premium key'),
+])
+def test_alpha_vantage_refusals_are_classified_and_not_retried(server, client, fault, error, requests, words):
+    av = vendors(server, client, retries=3)['alphavantage']
+    server.inject('alphavantage', fault)
+    with pytest.raises(error) as e:
+        av.history('KO', '2017-01-03', '2017-01-31')
+    assert not isinstance(e.value, SourceUnavailable) and words in e.value.action and 'To fix:' in str(e.value)
+    assert len(server.requests('alphavantage')) == requests
+
+
+def test_alpha_vantage_burst_limit_is_retried(server, client):
+    av = vendors(server, client, retries=3)['alphavantage']
+    server.inject('alphavantage', 'burst')
+    assert len(av.history('KO', '2017-01-03', '2017-01-31')) == 20
+    assert len(server.requests('alphavantage')) == 2
+
+
+def test_free_alpha_vantage_key_asks_compact_and_says_when_that_is_not_enough(client):
+    with VendorServer(alpha_vantage_key=AV_KEY) as free:                      # a free key, as most operators have
+        av = AlphaVantageSource(free.base_url('alphavantage'), client, Secret(AV_KEY), retries=3, backoff_s=0)
+        recent = av.history('KO', '2018-01-02', '2018-02-07')
+        assert len(recent) == 26 and free.requests()[-1].query['outputsize'] == 'compact'
+        with pytest.raises(PremiumOnly, match='compact output starts'):     # 2016 is older than the last 100 sessions
+            av.history('KO', '2016-01-04', '2016-02-01')
+        full = AlphaVantageSource(free.base_url('alphavantage'), client, Secret(AV_KEY), retries=3, backoff_s=0, premium=True)
+        n = len(free.requests())
+        with pytest.raises(PremiumOnly, match='outputsize=full parameter value is a premium feature'):
+            full.history('KO', '2016-01-04', '2016-02-01')
+        assert len(free.requests()) == n + 1
+
+
+def test_yahoo_invalid_crumb_is_an_auth_error_with_its_text(server, client):
+    y = vendors(server, client, retries=3)['yahoo']
+    server.inject('yahoo', 'invalid_crumb')
+    with pytest.raises(AuthError, match='Invalid Crumb') as e:
+        y.history('KO', '2017-01-03', '2017-01-31')
+    assert 'HTTP 401' in str(e.value) and 'cookie and crumb' in e.value.action
+    assert len(server.requests('yahoo')) == 1
+
+
+def test_time_budget_caps_a_hanging_source(server):
+    "A source that hangs longer than its budget gives up within the budget (one cut-short request), not after every retry."
+    with httpx.Client(timeout=5) as slow_client:
+        y = YFinanceSource(server.base_url('yahoo'), slow_client, retries=3, backoff_s=0, budget_s=0.3)
+        server.inject('yahoo', 'hang', 'hang', 'hang', 'hang')
+        with pytest.raises(SourceUnavailable, match='budget'):
+            y.history('KO', '2017-01-03', '2017-01-31')
+        assert len(server.requests('yahoo')) == 1

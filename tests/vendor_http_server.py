@@ -17,7 +17,26 @@ Faults are queued per vendor with ``inject(vendor, *faults)``; each request pops
 ``rate_limit``, ``information`` (Alpha Vantage daily-limit wording), ``premium`` (Alpha Vantage premium notice),
 ``server_error`` (HTTP 503 HTML), ``garbage`` (HTTP 200, not JSON), ``disconnect`` (socket closed without an
 answer), ``hang`` (answers after ``hang_s`` seconds, longer than the client's timeout), ``corrupt`` (real bars
-with one high below its low and one negative close, near the end of the answer), ``forbidden`` (Finnhub 403 "no access").
+with one high below its low and one negative close, near the end of the answer), ``forbidden`` (Finnhub 403 "no access"),
+``invalid_crumb`` (Yahoo 401), ``demo_key``, ``invalid_key`` and ``burst`` (Alpha Vantage ``Information`` texts).
+Refusals the real services send, in their own words (and where they were seen):
+
+- Yahoo ``invalid_crumb``: HTTP 401 ``{"finance": {"result": null, "error": {"code": "Unauthorized", "description":
+  "Invalid Crumb"}}}`` (quoted by users in github.com/iprak/yahoofinance/issues/93 and /94, 2023-04-19).
+- Alpha Vantage ``demo_key``: ``{"Information": "The **demo** API key is for demo purposes only. Please claim your free
+  API key at (https://www.alphavantage.co/support/#api-key) to explore our full API offerings. ..."}`` (captured
+  bodies in public client tests, e.g. the TechnicalIndicatorResponseTest of an Alpha Vantage Java client).
+- ``invalid_key``: ``{"Information": "Invalid API key. Please claim your free API key at https://www.alphavantage.co/support/"}``
+  (public client test fixtures); a wrong key otherwise gets the ``Error Message`` "the parameter apikey is invalid or missing".
+- ``burst``: ``{"Information": "Thank you for using Alpha Vantage! Please consider spreading out your free API requests more
+  sparingly (1 request per second). ... lift the free key rate limit (25 requests per day), raise the per-second burst
+  limit, ..."}``; ``information``: the daily quota "Our standard API rate limit is 25 requests per day"; the
+  ``outputsize=full`` refusal of a free key: "The outputsize=full parameter value is a premium feature for the
+  TIME_SERIES_DAILY endpoint ..." (all three captured from a free key in 2026-08 and kept verbatim in a public
+  classifier's tests; the outputsize refusal is also reported in github.com/avresial/FinanceManager/pull/655).
+
+A free Alpha Vantage key (the default; ``alpha_vantage_premium=True`` makes it premium) asking
+``outputsize=full`` gets that premium refusal, as the real service answers since 2024.
 Every request is recorded in ``requests`` so tests can assert what was (or was not) asked.
 """
 from __future__ import annotations
@@ -32,6 +51,15 @@ import pandas as pd
 
 BUNDLED = Path(__file__).resolve().parents[1] / 'trading_workbench' / 'data' / 'prices'
 VENDORS = ('yahoo', 'alphavantage', 'finnhub')
+AV_DEMO_KEY = ('The **demo** API key is for demo purposes only. Please claim your free API key at '
+               '(https://www.alphavantage.co/support/#api-key) to explore our full API offerings. It takes fewer than 20 seconds, '
+               'and we are committed to making it free forever.')
+AV_BURST = ('Thank you for using Alpha Vantage! Please consider spreading out your free API requests more sparingly (1 request per '
+            'second). You may subscribe to any of the premium plans at https://www.alphavantage.co/premium/ to lift the free key rate '
+            'limit (25 requests per day), raise the per-second burst limit, and instantly unlock all premium endpoints')
+AV_FULL_IS_PREMIUM = ('Thank you for using Alpha Vantage! The outputsize=full parameter value is a premium feature for the '
+                      'TIME_SERIES_DAILY endpoint. You may subscribe to any of the premium plans at https://www.alphavantage.co/premium/ '
+                      'to instantly unlock all premium features')
 
 
 def bundled_bars(symbol: str) -> pd.DataFrame | None:
@@ -61,6 +89,7 @@ class VendorState:
     faults: dict = field(default_factory=lambda: defaultdict(deque))
     requests: list = field(default_factory=list)
     hang_s: float = 2.0
+    premium: bool = False                     # is the Alpha Vantage key a premium one (outputsize=full allowed)?
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -128,6 +157,8 @@ class _Handler(BaseHTTPRequestHandler):
     # --- Yahoo chart API v8 -------------------------------------------------------------------
     def _yahoo(self, parts, q, fault):
         if fault == 'rate_limit': return self._send(429, 'Too Many Requests\r\n', 'text/plain')
+        if fault == 'invalid_crumb':
+            return self._send(401, {'finance': {'result': None, 'error': {'code': 'Unauthorized', 'description': 'Invalid Crumb'}}})
         if parts[1:4] != ['v8', 'finance', 'chart'] or len(parts) != 5:
             return self._send(404, {'finance': {'result': None, 'error': {'code': 'Not Found', 'description': 'HTTP 404 Not Found'}}})
         symbol = parts[4]
@@ -164,6 +195,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, {'Information': 'Thank you for using Alpha Vantage! This is a premium endpoint. You may subscribe '
                                                    'to any of the premium plans at https://www.alphavantage.co/premium/ to instantly '
                                                    'unlock all premium endpoints'})
+        if fault == 'burst':
+            return self._send(200, {'Information': AV_BURST})
+        if fault == 'demo_key':
+            return self._send(200, {'Information': AV_DEMO_KEY})
+        if fault == 'invalid_key':
+            return self._send(200, {'Information': 'Invalid API key. Please claim your free API key at https://www.alphavantage.co/support/'})
         if q.get('apikey') != self.state.keys.get('alphavantage'):
             return self._send(200, {'Error Message': 'the parameter apikey is invalid or missing. Please claim your free API key on '
                                                      '(https://www.alphavantage.co/support/#api-key). It should take less than 20 seconds.'})
@@ -174,6 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
                                                      f'(https://www.alphavantage.co/documentation/) for {fn}.'})
         if fault == 'corrupt': bars = _corrupt(bars)
         full = q.get('outputsize', 'compact') == 'full'
+        if full and not self.state.premium: return self._send(200, {'Information': AV_FULL_IS_PREMIUM})
         sel = bars if full else bars.iloc[-100:]
         series = {d.strftime('%Y-%m-%d'): {'1. open': f'{r.open:.4f}', '2. high': f'{r.high:.4f}', '3. low': f'{r.low:.4f}',
                                            '4. close': f'{r.close:.4f}', '5. volume': str(int(r.volume))}
@@ -215,8 +253,9 @@ class _QuietServer(ThreadingHTTPServer):
 class VendorServer:
     "Yahoo, Alpha Vantage and Finnhub on 127.0.0.1 (an ephemeral port), serving real bars; a context manager."
     def __init__(self, bars: Callable[[str], pd.DataFrame | None] = bundled_bars, alpha_vantage_key='av-test-key-123',
-                 finnhub_key='fh-test-key-456', hang_s: float = 2.0):
-        self.state = VendorState(bars, {'alphavantage': alpha_vantage_key, 'finnhub': finnhub_key}, hang_s=hang_s)
+                 finnhub_key='fh-test-key-456', hang_s: float = 2.0, alpha_vantage_premium: bool = False):
+        self.state = VendorState(bars, {'alphavantage': alpha_vantage_key, 'finnhub': finnhub_key}, hang_s=hang_s,
+                                 premium=alpha_vantage_premium)
         self._httpd = _QuietServer(('127.0.0.1', 0), _Handler)
         self._httpd.state = self.state
         self._thread = threading.Thread(target=self._httpd.serve_forever, name='vendor-http', daemon=True)

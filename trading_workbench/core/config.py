@@ -78,6 +78,16 @@ class DataSettings:
     policy_split_jump: Literal['reject', 'repair', 'warn'] = 'reject'
     max_gap_days: int = _rng(ge=1, le=365, default=7)
     split_jump_threshold: float = _rng(gt=0, lt=1, default=0.35)
+    # recovery: poisoned bars, failover budget, staleness, vendor plans
+    policy_absurd_magnitude: Literal['reject', 'repair', 'warn'] = 'reject'
+    policy_spike: Literal['reject', 'repair', 'warn'] = 'reject'
+    max_price: float = _rng(gt=0, default=1e7)            # no listed equity trades near $10M a share
+    max_volume: float = _rng(gt=0, default=1e11)          # shares a day
+    spike_threshold: float = _rng(gt=0, le=100, default=1.0)   # a one-day move of x(1+t) or /(1+t) that reverts is a spike
+    spike_revert: float = _rng(gt=0, lt=1, default=0.25)  # "reverts": the next close within this fraction of the one before
+    max_daily_factor: float = _rng(gt=1, le=1000, default=10.0)  # a one-day move beyond x/÷ this is rejected unless a split explains it
+    source_budget_s: float = _rng(gt=0, le=600, default=30)     # seconds one source may spend on one request, retries included
+    alpha_vantage_premium: bool = False                   # premium key: ask outputsize=full (free keys get only the last 100 days)
 
 KNOWN_SOURCES = ('bundled', 'csv', 'yfinance', 'alpha_vantage', 'finnhub')
 

@@ -6,7 +6,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/data_sources.html.md
 
 # %% ../../nbs/10_data_sources.ipynb #341cb062
 from __future__ import annotations
-import gzip, logging, re
+import gzip, logging, re, time
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
@@ -24,10 +24,10 @@ from ..core.types import BAR_COLUMNS
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'redact', 'DataSourceError', 'SourceUnavailable', 'RateLimited', 'VendorError', 'MissingKeyError',
-           'NoDataError', 'SourceHealth', 'MarketDataSource', 'normalize_bars', 'bundled_dir', 'BundledSource',
-           'CsvSource', 'HttpSource', 'YFinanceSource', 'AlphaVantageSource', 'FinnhubSource', 'http_client',
-           'sources_from_settings']
+__all__ = ['log', 'redact', 'DataSourceError', 'SourceUnavailable', 'RateLimited', 'VendorError', 'AuthError', 'MissingKeyError',
+           'QuotaExceeded', 'PremiumOnly', 'NoDataError', 'SourceHealth', 'MarketDataSource', 'normalize_bars',
+           'bundled_dir', 'BundledSource', 'CsvSource', 'HttpSource', 'YFinanceSource', 'AlphaVantageSource',
+           'FinnhubSource', 'http_client', 'sources_from_settings']
 
 # %% ../../nbs/10_data_sources.ipynb #00ffe60f
 def redact(text: str) -> str:
@@ -51,10 +51,26 @@ class RateLimited(SourceUnavailable):
         self.retry_after = retry_after
 
 class VendorError(DataSourceError):
-    "The vendor refused the request (bad or missing key, premium-only endpoint, bad request): not retried."
+    "The vendor refused the request: not retried; `action` says what the operator must do."
+    action = ''
+    def __init__(self, source: str, ticker: str, reason: str, action: str = ''):
+        self.action = action or type(self).action
+        super().__init__(source, ticker, f"{reason}. To fix: {self.action}" if self.action else reason)
 
-class MissingKeyError(VendorError):
+class AuthError(VendorError):
+    "The vendor does not accept the credentials (missing, invalid or demo key; expired session)."
+    action = "set the source's key in the environment (TWB_*_API_KEY) to a valid one of your own"
+
+class MissingKeyError(AuthError):
     "The source needs an API key and none is set in the environment."
+
+class QuotaExceeded(VendorError):
+    "The plan's daily quota is used up: retrying before it resets cannot help."
+    action = 'wait for the quota to reset, or use a paid plan; meanwhile the next source in [data] sources serves'
+
+class PremiumOnly(VendorError):
+    "The endpoint or a parameter of the request needs a paid plan."
+    action = 'use a premium key, or move this source later in [data] sources'
 
 class NoDataError(DataSourceError):
     "The source answers but has no bars for this ticker and range."
@@ -212,25 +228,35 @@ class HttpSource:
     "Shared HTTP plumbing of the vendor sources: GET with timeouts, retries and typed errors."
     name = 'http'
     def __init__(self, base_url: str, client: httpx.Client, *, retries: int = 3, backoff_s: float = 0.5,
-                 max_wait_s: float = 30.0, clock: Clock | None = None, probe_ticker: str = 'SPY'):
+                 max_wait_s: float = 30.0, clock: Clock | None = None, probe_ticker: str = 'SPY', budget_s: float | None = None):
         self.base_url, self.client, self.retries = base_url.rstrip('/'), client, retries
         self.backoff_s, self.max_wait_s, self.clock, self.probe_ticker = backoff_s, max_wait_s, clock or SystemClock(), probe_ticker
+        self.budget_s, self._deadline = budget_s, None   # wall-clock budget of one history call (network I/O, not market time)
+
+    def _left(self) -> float | None:
+        "Seconds left of the current call's budget (None: no budget)."
+        return None if self._deadline is None else self._deadline - time.monotonic()
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         "Exponential backoff, or the vendor's Retry-After if longer; never more than `max_wait_s`."
         w = self.backoff_s * 2 ** (state.attempt_number - 1)
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RateLimited) and exc.retry_after: w = max(w, exc.retry_after)
-        return min(w, self.max_wait_s)
+        left = self._left()
+        return max(0.0, min(w, self.max_wait_s, *(() if left is None else (left,))))
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         log.warning('%s: attempt %d failed (%s); retrying', self.name, state.attempt_number, state.outcome.exception())
 
     def _get_once(self, ticker: str, path: str, params: Mapping, headers: Mapping) -> httpx.Response:
         "One GET; transport failures and HTTP errors become typed errors."
-        where = f'{httpx.URL(self.base_url).host}{path}'
-        try: r = self.client.get(self.base_url + path, params=params, headers=headers)
-        except httpx.TimeoutException: raise SourceUnavailable(self.name, ticker, f'timed out calling {where}') from None
+        where, left = f'{httpx.URL(self.base_url).host}{path}', self._left()
+        if left is not None and left <= 0: raise SourceUnavailable(self.name, ticker, f'time budget of {self.budget_s:g} s used up')
+        kw = {} if left is None or left >= (self.client.timeout.read or float('inf')) else dict(timeout=left)
+        try: r = self.client.get(self.base_url + path, params=params, headers=headers, **kw)
+        except httpx.TimeoutException:
+            cut = f' (the {self.budget_s:g} s budget ran out)' if 'timeout' in kw else ''
+            raise SourceUnavailable(self.name, ticker, f'timed out calling {where}{cut}') from None
         except httpx.TransportError as e:
             raise SourceUnavailable(self.name, ticker, f'network error calling {where}: {type(e).__name__}: {redact(str(e))}') from None
         if r.status_code == 429:
@@ -256,9 +282,14 @@ class HttpSource:
     def _fetch(self, ticker: str, start, end, retries: int | None = None) -> pd.DataFrame:
         "`_fetch_once`, retried with backoff on transient errors (`SourceUnavailable`, `RateLimited`)."
         n = self.retries if retries is None else retries
-        for attempt in tenacity.Retrying(stop=tenacity.stop_after_attempt(n + 1), wait=self._wait, reraise=True,
-                                         retry=tenacity.retry_if_exception_type(SourceUnavailable), before_sleep=self._log_retry):
-            with attempt: return self._fetch_once(ticker, start, end)
+        stop = tenacity.stop_after_attempt(n + 1)
+        if self.budget_s: stop = stop | tenacity.stop_after_delay(self.budget_s)
+        self._deadline = None if not self.budget_s else time.monotonic() + self.budget_s
+        try:
+            for attempt in tenacity.Retrying(stop=stop, wait=self._wait, reraise=True, before_sleep=self._log_retry,
+                                             retry=tenacity.retry_if_exception_type(SourceUnavailable)):
+                with attempt: return self._fetch_once(ticker, start, end)
+        finally: self._deadline = None
 
     def history(self, ticker: str, start=None, end=None) -> pd.DataFrame:
         "Bars of `ticker` from `start` to `end` from the vendor."
@@ -275,6 +306,17 @@ class HttpSource:
         except DataSourceError as e: return SourceHealth(self.name, False, str(e))
         return SourceHealth(self.name, True, 'answering')
 
+# %% ../../nbs/10_data_sources.ipynb #5a1e0c01
+def _yahoo_error(source: str, ticker: str, status: int, err: Mapping) -> DataSourceError:
+    "The typed error for Yahoo's `error` object."
+    desc = f"{err.get('code')}: {err.get('description')}"
+    if status == 404 or err.get('code') == 'Not Found': return NoDataError(source, ticker, desc)
+    if status in (401, 403) or err.get('code') in ('Unauthorized', 'Forbidden'):
+        return AuthError(source, ticker, f'HTTP {status} {desc}',
+                         'Yahoo wants a session cookie and crumb this source does not send; '
+                         'the next source in [data] sources serves; if it persists, move yfinance later there')
+    return VendorError(source, ticker, f'HTTP {status} {desc}')
+
 # %% ../../nbs/10_data_sources.ipynb #419fbae0
 class YFinanceSource(HttpSource):
     "Yahoo Finance's chart API, called directly with httpx (no key)."
@@ -285,13 +327,10 @@ class YFinanceSource(HttpSource):
         r = self._get(ticker, f'/v8/finance/chart/{ticker}', dict(period1=p1, period2=p2, interval='1d', events='div,splits',
                                                                    includeAdjustedClose='true'))
         body = self._json(r, ticker)
-        chart = body.get('chart') if isinstance(body, dict) else None
+        chart = body.get('chart') or body.get('finance') if isinstance(body, dict) else None
         if not isinstance(chart, dict): raise SourceUnavailable(self.name, ticker, f'unexpected answer, HTTP {r.status_code}')
         err = chart.get('error')
-        if err:
-            desc = f"{err.get('code')}: {err.get('description')}"
-            if r.status_code == 404 or err.get('code') == 'Not Found': raise NoDataError(self.name, ticker, desc)
-            raise VendorError(self.name, ticker, f'HTTP {r.status_code} {desc}')
+        if err: raise _yahoo_error(self.name, ticker, r.status_code, err)
         if r.status_code >= 400: raise VendorError(self.name, ticker, f'HTTP {r.status_code}')
         res = (chart.get('result') or [None])[0]
         if not res or not res.get('timestamp'): raise NoDataError(self.name, ticker, f'no bars between {start} and {end}')
@@ -302,13 +341,37 @@ class YFinanceSource(HttpSource):
                           index=pd.DatetimeIndex(idx, name='date'))
         return df[~df[list(BAR_COLUMNS[:4])].isna().all(axis=1)]  # Yahoo pads non-trading stamps with nulls
 
+# %% ../../nbs/10_data_sources.ipynb #5a1e0c02
+def _av_refusal(source: str, ticker: str, body: Mapping) -> DataSourceError | None:
+    "The typed error an Alpha Vantage answer carries in `Error Message`, `Information` or `Note`, else None."
+    key = next((k for k in ('Error Message', 'Information', 'Note') if k in body), None)
+    if key is None: return None
+    msg = str(body[key]); low, short = msg.lower(), msg[:200]
+    if 'demo' in low and 'api key' in low:
+        return AuthError(source, ticker, f'the demo key is refused: {short}',
+                         'set TWB_ALPHA_VANTAGE_API_KEY to your own key (free at https://www.alphavantage.co/support/#api-key)')
+    if 'invalid api key' in low or ('apikey' in low and ('invalid' in low or 'missing' in low)):
+        return AuthError(source, ticker, f'key rejected: {short}', 'check TWB_ALPHA_VANTAGE_API_KEY (a valid key of your own)')
+    if any(s in low for s in ('spreading out', 'per second', 'per minute', 'call frequency', 'burst')):
+        return RateLimited(source, ticker, f'rate limited: {short}')
+    if 'premium endpoint' in low or 'premium feature' in low:   # before the quota: 'TIME_SERIES_DAILY' is no quota
+        return PremiumOnly(source, ticker, f'premium only: {short}',
+                           'keep [data] alpha_vantage_premium = false with a free key (compact output), or use a premium key')
+    if 'per day' in low:
+        return QuotaExceeded(source, ticker, f'daily quota used up: {short}',
+                             'wait for the quota to reset (midnight US/Eastern) or use a premium key; the next source serves meanwhile')
+    if key == 'Error Message': return NoDataError(source, ticker, short)
+    return SourceUnavailable(source, ticker, f'unrecognised notice: {short}')
+
 # %% ../../nbs/10_data_sources.ipynb #02a2a6fc
 class AlphaVantageSource(HttpSource):
     "Alpha Vantage's TIME_SERIES_DAILY (key from TWB_ALPHA_VANTAGE_API_KEY)."
     name = 'alpha_vantage'
-    def __init__(self, base_url: str, client: httpx.Client, key: Secret | None, *, outputsize: str = 'full', **kw):
+    COMPACT = 100   # sessions in a compact answer
+    def __init__(self, base_url: str, client: httpx.Client, key: Secret | None, *, premium: bool = False, **kw):
         super().__init__(base_url, client, **kw)
-        self.key, self.outputsize = key, outputsize
+        self.key, self.premium = key, premium
+        self.outputsize = 'full' if premium else 'compact'
 
     def _fetch_once(self, ticker: str, start, end) -> pd.DataFrame:
         if self.key is None: raise MissingKeyError(self.name, ticker, 'no API key: set TWB_ALPHA_VANTAGE_API_KEY')
@@ -317,22 +380,23 @@ class AlphaVantageSource(HttpSource):
         if r.status_code >= 400: raise VendorError(self.name, ticker, f'HTTP {r.status_code}')
         body = self._json(r, ticker)
         if not isinstance(body, dict): raise SourceUnavailable(self.name, ticker, 'unexpected answer')
-        if 'Error Message' in body:
-            msg = str(body['Error Message'])
-            if 'apikey' in msg.lower(): raise VendorError(self.name, ticker, f'key rejected: {msg[:120]}')
-            raise NoDataError(self.name, ticker, msg[:160])
-        for k in ('Note', 'Information'):
-            if k in body:
-                msg = str(body[k])
-                if 'premium' in msg.lower() and 'rate limit' not in msg.lower() and 'call frequency' not in msg.lower():
-                    raise VendorError(self.name, ticker, f'premium only: {msg[:160]}')
-                raise RateLimited(self.name, ticker, f'rate limited: {msg[:160]}')
+        if (err := _av_refusal(self.name, ticker, body)) is not None: raise err
         series = body.get('Time Series (Daily)')
         if not isinstance(series, dict): raise SourceUnavailable(self.name, ticker, f'unexpected answer with keys {sorted(body)[:5]}')
         if not series: raise NoDataError(self.name, ticker, 'empty time series')
         df = pd.DataFrame.from_dict(series, orient='index')
         df.index = pd.DatetimeIndex(pd.to_datetime(df.index), name='date')
+        if not self.premium and start is not None and len(df) >= self.COMPACT: self._check_reach(ticker, df.index.min(), start)
         return df
+
+    def _check_reach(self, ticker: str, first: pd.Timestamp, start) -> None:
+        "A compact answer must reach back to `start` (no session in between), else it is a `PremiumOnly`."
+        from .quality import sessions   # the exchange calendar, imported late: quality is a sibling module
+        s = sessions()
+        missed = s.searchsorted(first, side='left') - s.searchsorted(pd.Timestamp(start), side='left')
+        if missed > 0:
+            raise PremiumOnly(self.name, ticker, f'compact output starts {first.date()}, {missed} sessions after the asked start '
+                              f'{pd.Timestamp(start).date()}; older bars need outputsize=full (premium)')
 
 # %% ../../nbs/10_data_sources.ipynb #5e2fa3b5
 class FinnhubSource(HttpSource):
@@ -369,11 +433,11 @@ def sources_from_settings(settings, client: httpx.Client | None = None, clock: C
     "The sources named in `[data] sources`, in that order."
     d, sec = settings.data, settings.secrets
     client = client or http_client(settings)
-    kw = dict(retries=d.http_retries, backoff_s=backoff_s, clock=clock)
+    kw = dict(retries=d.http_retries, backoff_s=backoff_s, clock=clock, budget_s=d.source_budget_s)
     csv_dir = Path(d.csv_dir) if Path(d.csv_dir).is_absolute() else Path(settings.root) / d.csv_dir
     make = {'bundled': lambda: BundledSource(),
             'csv': lambda: CsvSource(csv_dir),
             'yfinance': lambda: YFinanceSource(d.yfinance_base_url, client, **kw),
-            'alpha_vantage': lambda: AlphaVantageSource(d.alpha_vantage_base_url, client, sec.alpha_vantage_key, **kw),
+            'alpha_vantage': lambda: AlphaVantageSource(d.alpha_vantage_base_url, client, sec.alpha_vantage_key, premium=d.alpha_vantage_premium, **kw),
             'finnhub': lambda: FinnhubSource(d.finnhub_base_url, client, sec.finnhub_key, **kw)}
     return [make[n]() for n in d.sources]
