@@ -19,7 +19,7 @@ def fixture(name):
 
 
 DHR, SPY, AAPL_RAW = fixture('sp500_5y_DHR.csv'), fixture('mplfinance_SPY.csv'), fixture('raw_unadjusted_AAPL.csv')
-MSFT = BundledSource().history('MSFT')
+MSFT = BundledSource().history('MSFT').astype('float64')
 
 
 def faulty(rule):
@@ -35,12 +35,16 @@ def faulty(rule):
         df = MSFT.copy(); df.loc['2016-06-01', 'volume'] = -100.0; return df
     if rule == 'gap': return DHR.loc['2015-01-01':'2015-06-30']                       # the March 2015 hole
     if rule == 'split_jump': return AAPL_RAW.sort_index().loc['2014-01-01':'2014-12-31']
+    if rule == 'absurd_magnitude':
+        df = MSFT.copy(); df.loc['2016-06-01', 'volume'] = 1e308; return df
+    if rule == 'spike':
+        df = MSFT.copy(); df.loc['2016-06-01', ['open', 'high', 'low', 'close']] *= 37; return df
     raise KeyError(rule)
 
 
 EXPECTED_DATES = {'missing_columns': None, 'unsorted_dates': '2013-12-30', 'nan_prices': '2015-07-17', 'nonpositive_prices': '2016-06-01',
                   'ohlc_inconsistent': '2015-03-05', 'negative_volume': '2016-06-01', 'gap': '2015-03-23', 'split_jump': '2014-06-09',
-                  'duplicate_dates': str(MSFT.index[99].date())}
+                  'duplicate_dates': str(MSFT.index[99].date()), 'absurd_magnitude': '2016-06-01', 'spike': '2016-06-01'}
 
 
 @pytest.mark.parametrize('rule', RULES)
@@ -109,3 +113,60 @@ def test_seam():
 def test_policy_validation():
     with pytest.raises(ValueError, match='split_jump'):
         QualityPolicy().with_actions(split_jump='fix')
+
+
+# --- poisoned bars: the recovery gates ---
+
+def poisoned(**changes):
+    "MSFT with some (date, columns) multiplied or set."
+    df = MSFT.copy()
+    for day, (cols, f) in changes.items():
+        d = day.replace('_', '-')[1:]
+        df.loc[d, cols] = f(df.loc[d, cols])
+    return df
+
+
+@pytest.mark.parametrize('name, frame, rules', [
+    ('1e308 prices', poisoned(d2016_06_01=(['high', 'close'], lambda x: x * 0 + 1e308)), {'absurd_magnitude', 'spike'}),
+    ('1e308 volume', poisoned(d2016_06_01=(['volume'], lambda x: x * 0 + 1e308)), {'absurd_magnitude'}),
+    ('inf close', poisoned(d2016_06_01=(['close', 'high'], lambda x: x * np.inf)), {'nan_prices'}),
+    ('37x for a day', poisoned(d2016_06_01=(['open', 'high', 'low', 'close'], lambda x: x * 37)), {'spike'}),
+    ('-70% for a day', poisoned(d2016_06_01=(['open', 'high', 'low', 'close'], lambda x: x * 0.3)), {'spike'}),
+    ('37x and stays', poisoned(**{f'd{d.date()}'.replace('-', '_'): (['open', 'high', 'low', 'close'], lambda x: x * 37)
+                                  for d in MSFT.loc['2016-06-01':].index}), {'spike'}),
+])
+def test_poisoned_bars_are_rejected(name, frame, rules):
+    rep = inspect(frame, 'MSFT')
+    assert {v.rule for v in rep.rejected} == rules, (name, rep.violations)
+    assert {str(v.date.date()) for v in rep.rejected} == {'2016-06-01'}
+    with pytest.raises(QualityError):
+        gate(frame, 'MSFT')
+
+
+def test_spike_thresholds_come_from_the_policy():
+    drop = poisoned(d2016_06_01=(['open', 'high', 'low', 'close'], lambda x: x * 0.6))    # -40% for a day, then back
+    assert not inspect(drop, 'MSFT').violations                                         # under the default x2
+    tight = QualityPolicy(spike_threshold=0.5)
+    assert [v.rule for v in inspect(drop, 'MSFT', tight).rejected] == ['spike']
+    low_cap = QualityPolicy(max_price=50.0)                                              # MSFT went from $28 to $90 here
+    assert {v.rule for v in inspect(MSFT, 'MSFT', low_cap).rejected} == {'absurd_magnitude'}
+    assert not inspect(MSFT, 'MSFT', QualityPolicy(max_price=500.0)).violations
+
+
+def test_real_splits_are_still_split_jumps_not_spikes():
+    "The three unadjusted AAPL splits (7:1 is a -86% day) stay `split_jump`; repaired, nothing is left to call a spike."
+    rep = inspect(AAPL_RAW, 'AAPL')
+    assert not [v for v in rep.violations if v.rule in ('spike', 'absurd_magnitude')]
+    fixed = gate(AAPL_RAW, 'AAPL', QualityPolicy().with_actions(split_jump='repair'))
+    assert inspect(fixed, 'AAPL').violations == []
+    for f in (DHR, SPY):                                   # the other real dirty files: no new complaints
+        assert not [v for v in inspect(f, 'X').violations if v.rule in ('spike', 'absurd_magnitude')]
+
+
+def test_policy_reads_the_new_thresholds_from_settings():
+    from trading_workbench.core.config import Settings, SettingsError
+    root = Path(__file__).resolve().parents[1]
+    pol = QualityPolicy.from_settings(Settings.load(root / 'settings.ini', env={'TWB_DATA_SPIKE_THRESHOLD': '0.5', 'TWB_DATA_MAX_VOLUME': '1e9'}))
+    assert pol.spike_threshold == 0.5 and pol.max_volume == 1e9 and pol.actions['spike'] == 'reject'
+    with pytest.raises(SettingsError, match='max_daily_factor'):
+        Settings.load(root / 'settings.ini', env={'TWB_DATA_MAX_DAILY_FACTOR': '0.5'})

@@ -6,7 +6,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/data_quality.html.md
 
 # %% ../../nbs/11_data_quality.ipynb #74565571
 from __future__ import annotations
-import functools, warnings
+import dataclasses, functools, warnings
 from dataclasses import dataclass, field
 from typing import Literal, Mapping
 import numpy as np
@@ -23,7 +23,7 @@ __all__ = ['log', 'RULES', 'Action', 'SPLIT_RATIOS', 'QualityPolicy', 'Violation
 
 # %% ../../nbs/11_data_quality.ipynb #7a02d6d1
 RULES = ('missing_columns', 'unsorted_dates', 'duplicate_dates', 'nan_prices', 'nonpositive_prices',
-         'ohlc_inconsistent', 'negative_volume', 'gap', 'split_jump')
+         'ohlc_inconsistent', 'negative_volume', 'gap', 'split_jump', 'absurd_magnitude', 'spike')
 Action = Literal['reject', 'repair', 'warn']
 SPLIT_RATIOS = (1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 15.0, 20.0, 25.0, 50.0)
 
@@ -32,11 +32,17 @@ class QualityPolicy:
     "What to do for each rule (reject / repair / warn), and the rules' thresholds."
     actions: Mapping[str, str] = field(default_factory=lambda: dict(
         missing_columns='reject', unsorted_dates='repair', duplicate_dates='repair', nan_prices='reject',
-        nonpositive_prices='reject', ohlc_inconsistent='repair', negative_volume='reject', gap='warn', split_jump='reject'))
+        nonpositive_prices='reject', ohlc_inconsistent='repair', negative_volume='reject', gap='warn', split_jump='reject',
+        absurd_magnitude='reject', spike='reject'))
     max_gap_days: int = 7
     split_jump_threshold: float = 0.35
     split_tolerance: float = 0.02
     calendar: str = 'XNYS'
+    max_price: float = 1e7           # absurd_magnitude: no listed equity trades near $10M a share
+    max_volume: float = 1e11         # ... nor 100 billion shares a day
+    spike_threshold: float = 1.0     # spike: a move beyond x2 or /2 ...
+    spike_revert: float = 0.25       # ... that the next close takes back to within 25% of the close before
+    max_daily_factor: float = 10.0   # spike: any move beyond x10 or /10 that no split explains
 
     def __post_init__(self):
         acts = dict(self.actions)
@@ -49,13 +55,15 @@ class QualityPolicy:
 
     @classmethod
     def from_settings(cls, settings) -> QualityPolicy:
-        "The policy in `[data] policy_*`, `max_gap_days` and `split_jump_threshold`."
+        "The policy in `[data] policy_*` and the thresholds of `[data]`."
         d = settings.data
-        return cls({r: getattr(d, f'policy_{r}') for r in RULES}, d.max_gap_days, d.split_jump_threshold)
+        return cls({r: getattr(d, f'policy_{r}') for r in RULES}, d.max_gap_days, d.split_jump_threshold,
+                   max_price=d.max_price, max_volume=d.max_volume, spike_threshold=d.spike_threshold, spike_revert=d.spike_revert,
+                   max_daily_factor=d.max_daily_factor)
 
     def with_actions(self, **actions: str) -> QualityPolicy:
         "A copy with some rules' actions changed."
-        return QualityPolicy({**self.actions, **actions}, self.max_gap_days, self.split_jump_threshold, self.split_tolerance, self.calendar)
+        return dataclasses.replace(self, actions={**self.actions, **actions})
 
 @dataclass(frozen=True)
 class Violation:
@@ -211,7 +219,37 @@ def _rule_split(df, ticker, p):
         df['volume'] = df['volume'].to_numpy() * factor
     return df, vs
 
-_RULE_FUNCS = (_rule_unsorted, _rule_duplicates, _rule_nan, _rule_nonpositive, _rule_ohlc, _rule_volume, _rule_gap, _rule_split)
+
+# %% ../../nbs/11_data_quality.ipynb #5a1e0c12
+def _rule_absurd(df, ticker, p):
+    px, v = df[['open', 'high', 'low', 'close']].to_numpy(), df['volume'].to_numpy()
+    with np.errstate(invalid='ignore'):
+        rows = (np.isfinite(px) & (px > p.max_price)).any(axis=1) | (np.isfinite(v) & (v > p.max_volume))   # inf: nan_prices' business
+    if not rows.any(): return df, []
+    vs = _v(ticker, df.index[rows], 'absurd_magnitude', p, [f'high {r.max():.4g} (limit {p.max_price:g}), volume {x:.4g} (limit {p.max_volume:g})'
+                                                             for r, x in zip(px[rows], v[rows])])
+    return (df[~rows] if p.actions['absurd_magnitude'] == 'repair' else df), vs
+
+def _rule_spike(df, ticker, p):
+    if len(df) < 3: return df, []
+    c, o = df['close'].to_numpy(), df['open'].to_numpy()
+    c = np.where(np.isfinite(c) & (c > 0), c, np.nan)                         # NaN, inf and <= 0 are other rules' business
+    prev, nxt = np.r_[np.nan, c[:-1]], np.r_[c[1:], np.nan]
+    with np.errstate(invalid='ignore', divide='ignore', over='ignore'):
+        move = np.abs(np.log(c / prev))
+        back = np.abs(np.log(nxt / prev)) <= np.log1p(p.spike_revert)          # the next close undoes it
+        split = np.isfinite(_split_ratio(prev, o, p.split_tolerance))
+    reverting = (move > np.log1p(p.spike_threshold)) & back & ~split
+    huge = (move > np.log(p.max_daily_factor)) & ~split & ~np.r_[False, reverting[:-1]]   # not the way back from a spike
+    rows = reverting | huge
+    if not rows.any(): return df, []
+    i = np.flatnonzero(rows)
+    vs = _v(ticker, df.index[i], 'spike', p, [f"close {prev[k]:.4g} -> {c[k]:.4g} (x{c[k] / prev[k]:.3g})"
+                                              + (f", back to {nxt[k]:.4g} the next day" if reverting[k] else ', no split explains it') for k in i])
+    return (df[~rows] if p.actions['spike'] == 'repair' else df), vs
+
+_RULE_FUNCS = (_rule_unsorted, _rule_duplicates, _rule_nan, _rule_nonpositive, _rule_absurd, _rule_ohlc, _rule_volume, _rule_gap,
+               _rule_split, _rule_spike)
 
 # %% ../../nbs/11_data_quality.ipynb #df46a32e
 def inspect(bars: pd.DataFrame, ticker: str, policy: QualityPolicy | None = None) -> QualityReport:
