@@ -20,7 +20,7 @@ BUNDLED = BundledSource()
 
 @pytest.fixture
 def server():
-    with VendorServer(alpha_vantage_key=AV, finnhub_key=FH) as srv:
+    with VendorServer(alpha_vantage_key=AV, finnhub_key=FH, alpha_vantage_premium=True) as srv:
         yield srv
 
 
@@ -45,7 +45,7 @@ def store(tmp_path, clock):
 def vendor_sources(server, client, clock):
     kw = dict(retries=1, backoff_s=0, max_wait_s=0, clock=clock)
     return [YFinanceSource(server.base_url('yahoo'), client, **kw),
-            AlphaVantageSource(server.base_url('alphavantage'), client, Secret(AV), **kw),
+            AlphaVantageSource(server.base_url('alphavantage'), client, Secret(AV), premium=True, **kw),
             FinnhubSource(server.base_url('finnhub'), client, Secret(FH), **kw)]
 
 
@@ -78,7 +78,7 @@ def test_all_down_names_every_failure(server, client, clock, store):
     with pytest.raises(AllSourcesFailed) as e:
         mgr.history('IBM', '2017-01-03', '2017-12-29')
     assert [(f.source, f.error) for f in e.value.failures] == [
-        ('csv', 'SourceUnavailable'), ('yfinance', 'RateLimited'), ('alpha_vantage', 'VendorError'), ('finnhub', 'SourceUnavailable')]
+        ('csv', 'SourceUnavailable'), ('yfinance', 'RateLimited'), ('alpha_vantage', 'PremiumOnly'), ('finnhub', 'SourceUnavailable')]
     msg = str(e.value)
     for part in ('csv:', 'does not exist', 'yfinance:', 'HTTP 429', 'alpha_vantage:', 'premium', 'finnhub:', 'network error'):
         assert part in msg

@@ -6,25 +6,26 @@ Docs: https://trading-workbench.github.io/trading-workbench/data_manager.html.md
 
 # %% ../../nbs/12_data_manager.ipynb #d0690697
 from __future__ import annotations
-import functools
+import functools, time
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Iterable, Mapping, Sequence
 import httpx
 import pandas as pd
 from tqdm.auto import tqdm
 from ..core.clock import Clock
 from ..core.log import get_logger
-from .sources import (DataSourceError, MarketDataSource, NoDataError, SourceHealth,
-                                            sources_from_settings)
-from .quality import QualityError, QualityPolicy, check_seam, exchange_calendar, gate, sessions
+from .sources import (AuthError, DataSourceError, MarketDataSource, NoDataError, QuotaExceeded, SourceHealth,
+                                            SourceUnavailable, sources_from_settings)
+from .quality import QualityError, QualityPolicy, check_seam, exchange_calendar, gate, inspect, sessions
 from ..store.db import BadRowError, Store
 
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SourceFailure', 'AllSourcesFailed', 'HistoryError', 'Served', 'session_closes', 'last_closed_session',
-           'has_session', 'DataSourceManager']
+__all__ = ['log', 'POISON_RULES', 'LOAD_STATUSES', 'SourceFailure', 'AllSourcesFailed', 'HistoryError', 'Served',
+           'session_closes', 'last_closed_session', 'has_session', 'DataSourceManager', 'Quarantine', 'quarantine',
+           'quarantined', 'release_quarantine', 'TickerStatus', 'NoUsableData', 'MarketData']
 
 # %% ../../nbs/12_data_manager.ipynb #ea2925fd
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class SourceFailure:
     source: str
     error: str
     message: str
+    seconds: float = 0.0       # wall time spent on this source before giving up
     def __str__(self): return f"{self.source}: {self.error}: {self.message}"
 
 class AllSourcesFailed(DataSourceError):
@@ -59,6 +61,7 @@ class Served:
     rows: int
     written: int
     failovers: tuple[SourceFailure, ...] = ()
+    failover_seconds: float = 0.0   # time spent on the failed sources before this one was asked
 
 # %% ../../nbs/12_data_manager.ipynb #eb31168a
 @functools.lru_cache(maxsize=4)
@@ -87,6 +90,7 @@ def _day(x) -> pd.Timestamp | None:
 
 class DataSourceManager:
     "Daily bars from the first healthy source, through the quality gates, cached in the store."
+    DOWN_FOR = timedelta(minutes=15)   # a source that failed for good (retries, budget, key, quota) is skipped this long
     def __init__(self, sources: Sequence[MarketDataSource], store: Store, policy: QualityPolicy | None = None,
                  clock: Clock | None = None, default_start=None, default_end=None, calendar: str = 'XNYS'):
         if not sources: raise ValueError('DataSourceManager: at least one source is needed')
@@ -96,6 +100,7 @@ class DataSourceManager:
         self.policy, self.clock, self.calendar = policy or QualityPolicy(), clock or store.clock, calendar
         self.default_start, self.default_end = _day(default_start), _day(default_end)
         self.served: list[Served] = []  # what this process fetched, in order
+        self.down: dict[str, tuple[datetime, str]] = {}   # source -> (skipped until, why): no budget spent on it again meanwhile
         primary = store.get_control('data.primary_source')
         if primary in names: self._move_first(primary)
 
@@ -130,6 +135,7 @@ def _test_data_source(self: DataSourceManager, name: str) -> bool:
         log.exception('data source %s: health check raised', name)
         h = SourceHealth(name, False, f'{type(e).__name__}: {e}')
     self.store.heartbeat(f'data.{name}', 'ok' if h.ok else 'down', h.detail[:500])
+    if h.ok: self.down.pop(name, None)   # answering again: the failover may use it at once
     (log.info if h.ok else log.warning)('data source %s: %s (%s)', name, 'ok' if h.ok else 'DOWN', h.detail)
     return h.ok
 
@@ -157,18 +163,22 @@ def _try_source(self: DataSourceManager, src: MarketDataSource, ticker: str, sta
 def _fill(self: DataSourceManager, ticker: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
     "Fetch [start, end] for `ticker` from the sources in order; return the last date now covered."
     failures: list[SourceFailure] = []
-    served_any, cursor = False, start
+    served_any, cursor, t_fail = False, start, 0.0
     for src in self.sources:
+        if (skip := self._is_down(src.name)):
+            failures.append(SourceFailure(src.name, 'SourceDown', skip)); continue
+        t0 = time.monotonic()   # wall-clock cost of the failover (network I/O), not market time
         try: df, written = self._try_source(src, ticker, cursor, end)
         except (DataSourceError, QualityError, BadRowError) as e:
-            failures.append(SourceFailure(src.name, type(e).__name__, str(e)))
+            failures.append(SourceFailure(src.name, type(e).__name__, str(e), time.monotonic() - t0)); t_fail += failures[-1].seconds
             log.warning('%s %s..%s: %s failed, trying the next source: %s', ticker, cursor.date(), end.date(), src.name, e)
+            if isinstance(e, (SourceUnavailable, AuthError, QuotaExceeded)): self._mark_down(src.name, e)
             continue
         except Exception as e:  # a bug in one source must not stop the failover; it is logged with its traceback
             log.exception('%s: source %s raised unexpectedly', ticker, src.name)
-            failures.append(SourceFailure(src.name, type(e).__name__, str(e)))
+            failures.append(SourceFailure(src.name, type(e).__name__, str(e), time.monotonic() - t0)); t_fail += failures[-1].seconds
             continue
-        rec = Served(ticker, src.name, df.index[0], df.index[-1], len(df), written, tuple(failures))
+        rec = Served(ticker, src.name, df.index[0], df.index[-1], len(df), written, tuple(failures), t_fail)
         self.served.append(rec)
         if failures:
             msg = f"{ticker} {rec.start.date()}..{rec.end.date()} served by {src.name} after failover: " + ' | '.join(map(str, failures))
@@ -176,7 +186,7 @@ def _fill(self: DataSourceManager, ticker: str, start: pd.Timestamp, end: pd.Tim
         served_any, last = True, df.index[-1]
         if not has_session(last + _DAY, end, self.calendar): return end
         log.info('%s: %s served up to %s; asking the next sources for the rest up to %s', ticker, src.name, last.date(), end.date())
-        cursor, failures = last + _DAY, []
+        cursor, failures, t_fail = last + _DAY, [], 0.0
     if not served_any:
         err = AllSourcesFailed(ticker, start, end, failures)
         self.store.add_alert('error', 'data', str(err)[:2000])
@@ -184,7 +194,20 @@ def _fill(self: DataSourceManager, ticker: str, start: pd.Timestamp, end: pd.Tim
     log.warning('%s: no source has bars after %s (asked up to %s)', ticker, (cursor - _DAY).date(), end.date())
     return cursor - _DAY
 
+def _is_down(self: DataSourceManager, name: str) -> str:
+    "Why source `name` is being skipped ('' if it is not)."
+    until, why = self.down.get(name, (None, ''))
+    if until is None or self.clock.now() >= until: self.down.pop(name, None); return ''
+    return f'skipped until {until:%H:%M} UTC: {why}'
+
+def _mark_down(self: DataSourceManager, name: str, e: Exception) -> None:
+    "Skip source `name` for `DOWN_FOR` (by the injected clock), with an alert saying why and what to do."
+    if name in self.down: return
+    self.down[name] = (self.clock.now() + self.DOWN_FOR, f'{type(e).__name__}: {e}'[:300])
+    self.store.add_alert('warning', f'data.{name}', f"source {name} skipped for {self.DOWN_FOR.seconds // 60} min: {type(e).__name__}: {e}"[:2000])
+
 DataSourceManager._try_source, DataSourceManager._fill = _try_source, _fill
+DataSourceManager._is_down, DataSourceManager._mark_down = _is_down, _mark_down
 
 # %% ../../nbs/12_data_manager.ipynb #17a3acd3
 def _coverage(self: DataSourceManager, ticker: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
@@ -231,3 +254,131 @@ def _history_many(self: DataSourceManager, tickers: Iterable[str], start=None, e
 
 DataSourceManager._coverage, DataSourceManager._set_coverage = _coverage, _set_coverage
 DataSourceManager.history, DataSourceManager.history_many = _history, _history_many
+
+# %% ../../nbs/12_data_manager.ipynb #5a1e0c22
+POISON_RULES = ('nan_prices', 'nonpositive_prices', 'absurd_magnitude', 'spike')
+_QPREFIX = 'data.quarantine.'
+
+@dataclass(frozen=True)
+class Quarantine:
+    "A ticker held out of every run until an operator releases it, and why."
+    ticker: str
+    since: str
+    reason: str
+    rules: tuple[str, ...] = ()
+
+def quarantine(store: Store, ticker: str, reason: str, rules: Sequence[str] = (), by: str = 'DataSourceManager') -> Quarantine:
+    "Hold `ticker` out of every run (persisted), with an error alert saying what to do."
+    q = Quarantine(ticker, store.clock.now().isoformat(), reason[:1500], tuple(dict.fromkeys(rules)))
+    store.set_control(_QPREFIX + ticker, dict(active=True, since=q.since, reason=q.reason, rules=list(q.rules)), by=by)
+    store.add_alert('error', 'data.quarantine', f"{ticker} quarantined ({', '.join(q.rules) or 'bad data'}): {q.reason[:1500]}. "
+                    f"Fix or remove the bad bars at the source, then release it: twb data release {ticker}")
+    log.error('%s quarantined: %s', ticker, q.reason)
+    return q
+
+def quarantined(store: Store) -> dict[str, Quarantine]:
+    "The tickers in quarantine now."
+    out = {}
+    for name, v in store.controls(_QPREFIX).items():
+        if isinstance(v, Mapping) and v.get('active'):
+            t = name[len(_QPREFIX):]
+            out[t] = Quarantine(t, v.get('since', ''), v.get('reason', ''), tuple(v.get('rules', ())))
+    return out
+
+def release_quarantine(store: Store, ticker: str, by: str = 'operator') -> bool:
+    "Let `ticker` be fetched again; False if it was not in quarantine."
+    if ticker not in quarantined(store): return False
+    store.set_control(_QPREFIX + ticker, dict(active=False, released_at=store.clock.now().isoformat(), released_by=by), by=by)
+    store.add_alert('info', 'data.quarantine', f'{ticker} released from quarantine by {by}')
+    return True
+
+# %% ../../nbs/12_data_manager.ipynb #5a1e0c24
+LOAD_STATUSES = ('ok', 'stale', 'quarantined', 'missing', 'failed')
+
+@dataclass(frozen=True)
+class TickerStatus:
+    "How one ticker's data ended up for a session."
+    ticker: str
+    status: str
+    last_bar: pd.Timestamp | None = None
+    detail: str = ''
+
+class NoUsableData(RuntimeError):
+    "No ticker has bars for the session: nothing may be traded; `data` holds each ticker's status."
+    def __init__(self, data: MarketData):
+        self.data = data
+        why = '; '.join(f"{s.ticker} {s.status}" + (f" (last bar {s.last_bar.date()})" if s.last_bar is not None else '')
+                        + (f": {s.detail[:160]}" if s.detail else '') for s in data.statuses[:8])
+        super().__init__(f"no usable bars for the session {data.session.date()}: {why}")
+
+@dataclass(frozen=True)
+class MarketData:
+    "A universe's bars for one session, and what happened to every ticker."
+    session: pd.Timestamp
+    bars: Mapping[str, pd.DataFrame]       # ok and stale tickers
+    statuses: tuple[TickerStatus, ...]
+    seconds: float = 0.0
+
+    def tickers(self, status: str) -> list[str]: return [s.ticker for s in self.statuses if s.status == status]
+    @property
+    def stale(self) -> dict[str, pd.Timestamp]: return {s.ticker: s.last_bar for s in self.statuses if s.status == 'stale'}
+    @property
+    def fresh(self) -> dict[str, pd.DataFrame]: return {t: b for t, b in self.bars.items() if t in self.tickers('ok')}
+
+    def fresh_or_raise(self) -> dict[str, pd.DataFrame]:
+        "The fresh bars; `NoUsableData` when there are none."
+        if not self.fresh: raise NoUsableData(self)
+        return self.fresh
+
+    def report(self) -> pd.DataFrame:
+        "One row per ticker: status, last bar, why."
+        return pd.DataFrame([vars(s) for s in self.statuses], columns=['ticker', 'status', 'last_bar', 'detail'])
+
+# %% ../../nbs/12_data_manager.ipynb #5a1e0c25
+def _rules_in(failures: Sequence[SourceFailure]) -> list[str]:
+    "The gate rules named in quality failures' messages."
+    import re
+    return [r for f in failures if f.error == 'QualityError' for r in re.findall(r' (\w+) \[reject\]', f.message)]
+
+def _after_failure(self: DataSourceManager, t: str, e: AllSourcesFailed, start, session) -> tuple[TickerStatus, pd.DataFrame | None]:
+    "The status of a ticker no source could serve: quarantined (bad data), stale (the store has older bars), missing or failed."
+    why = ' | '.join(map(str, e.failures))[:1500]
+    if any(f.error == 'QualityError' for f in e.failures):
+        quarantine(self.store, t, why, _rules_in(e.failures)); return TickerStatus(t, 'quarantined', None, why), None
+    stored = self.store.prices(t, start or self.default_start, session)
+    if not stored.empty: return TickerStatus(t, 'stale', stored.index[-1], f'no source has later bars: {why}'), stored
+    nodata = all(f.error == 'NoDataError' for f in e.failures)
+    return TickerStatus(t, 'missing' if nodata else 'failed', None, why), None
+
+def _one(self: DataSourceManager, t: str, start, session: pd.Timestamp) -> tuple[TickerStatus, pd.DataFrame | None]:
+    "One ticker's status and bars for `session`."
+    try: df = self.history(t, start, session)
+    except AllSourcesFailed as e: return self._after_failure(t, e, start, session)
+    except (DataSourceError, QualityError, BadRowError, ValueError) as e:
+        log.error('%s: no bars: %s', t, e); return TickerStatus(t, 'failed', None, f'{type(e).__name__}: {e}'[:1500]), None
+    if df.empty: return TickerStatus(t, 'missing', None, f'no bars up to {session.date()}'), None
+    poison = [v for v in inspect(df, t, self.policy).rejected if v.rule in POISON_RULES]   # stored before a rule existed
+    if poison:
+        why = '; '.join(map(str, poison[:5]))
+        quarantine(self.store, t, f'stored bars: {why}', [v.rule for v in poison]); return TickerStatus(t, 'quarantined', None, why), None
+    last = df.index[-1]
+    if last < session: return TickerStatus(t, 'stale', last, f'last bar {last.date()} is older than the session {session.date()}'), df
+    return TickerStatus(t, 'ok', last), df
+
+def _load(self: DataSourceManager, tickers: Iterable[str], end=None, start=None, progress: bool = True) -> MarketData:
+    "Bars of each ticker for the session `end` (default: the last closed one); one status per ticker, never a raise for one."
+    t0 = time.monotonic()
+    asked = _day(end) or self.default_end or last_closed_session(self.clock.now(), self.calendar)
+    s = sessions(self.calendar)
+    session = s[s.searchsorted(asked, side='right') - 1]
+    held, bars, statuses = quarantined(self.store), {}, []
+    for t in tqdm(list(dict.fromkeys(tickers)), desc='market data', unit='ticker', disable=not progress):
+        if t in held: statuses.append(TickerStatus(t, 'quarantined', None, f'since {held[t].since}: {held[t].reason}'[:1500])); continue
+        st, df = self._one(t, start, session)
+        statuses.append(st)
+        if df is not None: bars[t] = df
+    data = MarketData(session, bars, tuple(statuses), time.monotonic() - t0)
+    if data.stale: self.store.add_alert('warning', 'data.stale', f"no bar on {session.date()} for {', '.join(data.stale)}: left out of trading")
+    return data
+
+DataSourceManager._after_failure, DataSourceManager._one, DataSourceManager.load = _after_failure, _one, _load

@@ -64,13 +64,11 @@ def replay_clock(session) -> FixedClock:
 
 # %% ../../nbs/50_ops_daily.ipynb #d94bc91e
 def market_data(manager: DataSourceManager, plan: DailyPlan) -> dict[str, pd.DataFrame]:
-    "Bars up to the session for every ticker that has them; tickers no source could serve are logged and left out."
-    bars = manager.history_many(plan.tickers, end=plan.session, on_error='skip')
-    missing = sorted(set(plan.tickers) - set(bars))
-    if missing: log.error('no usable market data for %s: left out of today\'s run', ', '.join(missing))
-    stale = sorted(t for t, b in bars.items() if b.index[-1] != plan.session)
-    if stale: log.warning('no bar for %s on %s: their latest bar is older', ', '.join(stale), plan.session.date())
-    return bars
+    "Bars up to the session for the tickers that have the session's bar; stale, quarantined and missing ones are logged and left out."
+    data = manager.load(plan.tickers, end=plan.session)
+    for s in data.statuses:
+        if s.status != 'ok': log.warning('%s %s, left out of today\'s run: %s', s.ticker, s.status, s.detail[:300])
+    return data.fresh_or_raise()   # NoUsableData (typed, every ticker's status) rather than a run with nothing to trade
 
 def daily_features(builder: TimeSeriesFeatureBuilder, store: Store, bars: Mapping[str, pd.DataFrame], plan: DailyPlan) -> pd.DataFrame:
     "Build features on the full history (causal) and persist the session's rows."
