@@ -20,7 +20,8 @@ Faults are queued with ``inject(*faults)``; each ``/api/chat`` request pops one.
 (no ``risk_score``), ``nan`` (a bare ``NaN`` in the content), ``contradiction`` (BUY with a negative expected return),
 ``error_500`` (HTTP 500 ``{"error": ...}``), ``not_found`` (HTTP 404 as for an unpulled model),
 ``stream_error`` (a streamed answer that breaks off with an ``{"error": ...}`` line), ``disconnect`` (socket closed
-without an answer). ``down()`` closes the listening socket so connections are refused.
+without an answer), ``length`` (the answer hit the ``num_predict`` limit: ``"done_reason": "length"``, as Ollama reports a
+generation cut off by its length limit, while the content still happens to be valid JSON). ``down()`` closes the listening socket so connections are refused.
 Every request is recorded in ``requests``.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 FAULTS = ('slow', 'malformed', 'refusal', 'out_of_range', 'missing_field', 'nan', 'contradiction', 'error_500',
-          'not_found', 'stream_error', 'disconnect')
+          'not_found', 'stream_error', 'disconnect', 'length')
 
 
 def default_answer(request: dict) -> dict:
@@ -123,7 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
         content = self._content(req, fault)
         if req.get('stream', True): return self._stream(model, content, fault)
         self._json(200, dict(model=model, created_at=_now(), message=dict(role='assistant', content=content), done=True,
-                             done_reason='stop', **_stats(1)))
+                             done_reason='length' if fault == 'length' else 'stop', **_stats(1)))
 
     def _content(self, req: dict, fault: str | None) -> str:
         "The assistant's text for this request, spoiled as the fault asks."
@@ -151,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
                                         done=False)).encode() + b'\n')
         else:
             self._chunk(json.dumps(dict(model=model, created_at=_now(), message=dict(role='assistant', content=''), done=True,
-                                        done_reason='stop', **_stats(len(pieces)))).encode() + b'\n')
+                                        done_reason='length' if fault == 'length' else 'stop', **_stats(len(pieces)))).encode() + b'\n')
         self._chunk(b'')
 
 

@@ -7,7 +7,7 @@ from ollama_server import OllamaServer, refused_url
 from trading_workbench.core.types import Action
 from trading_workbench.data.sources import BundledSource
 from trading_workbench.models.llm import (ANSWER_SCHEMA, LLMResponseError, LLMServerError, LLMSignalGenerator, LLMTimeout,
-                                          LLMUnavailable, MarketContext)
+                                          LLMTruncated, LLMUnavailable, MarketContext)
 
 MODEL = 'llama3.1:8b'
 
@@ -121,3 +121,12 @@ def test_context_needs_enough_clean_bars():
     with pytest.raises(ValueError, match='need at least 61'): MarketContext.from_bars('MSFT', bars.iloc[:60], '2018-02-07')
     bad = bars.copy(); bad.iloc[-3, bad.columns.get_loc('close')] = float('nan')
     with pytest.raises(ValueError, match='must be finite and > 0'): MarketContext.from_bars('MSFT', bad, '2018-02-07')
+
+
+def test_answer_cut_off_by_its_length_limit_is_a_failure_even_when_it_parses(gen, srv, ctx):
+    "Ollama's done_reason 'length' means the model never finished: the text that arrived is not its answer."
+    srv.inject('length')
+    with pytest.raises(LLMTruncated, match="done_reason: 'length'") as e:
+        gen.generate(ctx)
+    assert isinstance(e.value, LLMResponseError) and e.value.content.startswith('{"action"')   # the text itself was fine JSON
+    assert gen.generate(ctx).model == 'llm'                                                       # the next, finished answer is used

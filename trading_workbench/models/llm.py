@@ -21,8 +21,8 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'PROMPT_VERSION', 'MAX_ABS_RETURN', 'ANSWER_SCHEMA', 'SYSTEM_PROMPT', 'LLMError', 'LLMUnavailable',
-           'LLMTimeout', 'LLMServerError', 'LLMResponseError', 'MarketContext', 'build_messages', 'parse_answer',
-           'LLMSignalGenerator']
+           'LLMTimeout', 'LLMServerError', 'LLMResponseError', 'LLMTruncated', 'MarketContext', 'build_messages',
+           'parse_answer', 'LLMSignalGenerator']
 
 # %% ../../nbs/40_models_llm.ipynb #d7a6e151
 class LLMError(RuntimeError):
@@ -45,6 +45,11 @@ class LLMResponseError(LLMError, ValueError):
     def __init__(self, field: str, reason: str, content: str = ''):
         self.field, self.reason, self.content = field, reason, content[:200]
         super().__init__(f"LLM answer {field}: {reason}" + (f" (content: {self.content!r})" if content else ''))
+
+class LLMTruncated(LLMResponseError):
+    "The generation stopped at its length limit (`done_reason: \"length\"`): the answer is incomplete, whatever its text."
+    def __init__(self, content: str = ''):
+        super().__init__('done_reason', "'length': cut off by the length limit (num_predict / context)", content)
 
 # %% ../../nbs/40_models_llm.ipynb #c41e9942
 @dataclass(frozen=True)
@@ -214,7 +219,9 @@ def _read_stream(self: LLMSignalGenerator, r: httpx.Response, t0: float) -> str:
         except ValueError: raise LLMResponseError('stream', f'line is not JSON: {line[:80]!r}') from None
         if 'error' in d: raise LLMServerError(r.status_code, str(d['error']))
         parts.append(str((d.get('message') or {}).get('content', '')))
-        if d.get('done'): return ''.join(parts)
+        if d.get('done'):
+            if d.get('done_reason') == 'length': raise LLMTruncated(''.join(parts))
+            return ''.join(parts)
     raise LLMResponseError('stream', 'ended before "done": true', ''.join(parts))
 
 @patch
@@ -239,6 +246,7 @@ def ask(self: LLMSignalGenerator, messages: Sequence[Mapping]) -> str:
     except ValueError: raise LLMResponseError('body', 'HTTP 200 but the body is not JSON', raw.decode('utf-8', 'replace')) from None
     if not isinstance(d, dict) or not isinstance(d.get('message'), dict) or not isinstance(d['message'].get('content'), str):
         raise LLMResponseError('message.content', 'missing from the chat answer', raw.decode('utf-8', 'replace'))
+    if d.get('done_reason') == 'length': raise LLMTruncated(d['message']['content'])
     return d['message']['content']
 
 # %% ../../nbs/40_models_llm.ipynb #c4ebce34
