@@ -11,8 +11,8 @@ from trading_workbench.core.config import SettingsError
 from trading_workbench.core.types import Provenance, Signal, utc
 from trading_workbench.data.sources import BundledSource
 from trading_workbench.models.llm import LLMSignalGenerator
-from trading_workbench.signals.runner import (DaskExecutor, ModelJob, ModelPool, ModelRunner, default_jobs, forecaster_job, llm_job,
-                                              make_executor)
+from trading_workbench.signals.runner import (DaskExecutor, ModelJob, ModelPool, ModelRunner, consensus_job, default_jobs,
+                                              forecaster_job, llm_job, make_executor, with_ladder)
 
 AS_OF = '2018-02-07 21:00'
 TICKERS = ('AAPL', 'MSFT', 'JPM')
@@ -37,6 +37,9 @@ def wrong_ticker(ctx):
     return Signal('ZZZ', 'HOLD', 0.5, 0.5, 0.0, 5, 1.0, ctx.as_of, Provenance('wrong_ticker', '1'))
 def last_bar(ctx):
     return dict(action='HOLD', confidence=0.5, risk_score=0.5, expected_return=0.0, current_price=float(ctx.bars['close'].iloc[-1]))
+def simple_unless_jpm(ctx):
+    if ctx.ticker == 'JPM': raise ValueError('too few bars for the simple model')
+    return dict(action='SELL', confidence=0.52, risk_score=0.5, expected_return=-0.001)
 def sees_prior(ctx):
     return dict(action='HOLD', confidence=0.5, risk_score=0.5, expected_return=0.0) if ctx.prior else raises(ctx)
 
@@ -217,3 +220,71 @@ def test_make_executor(settings):
     p = make_executor(settings)
     assert isinstance(p, ModelPool) and p.max_workers == settings.runner.max_workers
     p.shutdown()
+
+
+# -- the fallback ladder: the failed model, then a simpler one, then HOLD ------------------------------------------
+
+def rungs(rep, model):
+    return {s.ticker: (s.provenance.parameters['rung'], s.provenance.parameters['rung_model']) for s in rep.signals
+            if s.model == model and 'rung' in s.provenance.parameters}
+
+
+def test_ladder_in_a_process_pool(pool, universe):
+    jobs = [ModelJob('momentum', momentum), with_ladder(ModelJob('raises', raises), ModelJob('simple', simple_unless_jpm))]
+    rep = runner(pool, jobs).run(universe, run_id='ladder')
+    assert rungs(rep, 'raises') == {'AAPL': (1, 'simple'), 'MSFT': (1, 'simple'), 'JPM': (2, 'hold')}
+    assert rungs(rep, 'momentum') == {}                                   # no ladder, no rung stamp
+    jpm = next(s for s in rep.signals if s.model == 'raises' and s.ticker == 'JPM')
+    assert (jpm.action.value, jpm.confidence, jpm.risk_score, jpm.expected_return) == ('HOLD', 0.0, 1.0, 0.0)
+    failed = jpm.provenance.parameters['failed']
+    assert [f['model'] for f in failed] == ['raises', 'simple'] and 'singular matrix fitting JPM' in failed[0]['error']
+    st = statuses(rep)
+    assert st[('raises', 'error')] == 4 and st[('raises', 'ok')] == 3    # the model's own failures stay in the report
+    assert {(f['ticker'], f['rung_model']) for f in rep.summary()['fallbacks']} == {('AAPL', 'simple'), ('MSFT', 'simple'), ('JPM', 'hold')}
+    assert len(rep.fallbacks) == 3
+
+
+def test_ladder_after_a_timeout(universe):
+    p = ModelPool(2)
+    try:
+        jobs = [with_ladder(ModelJob('slowpoke', hangs_on_msft), ModelJob('simple', simple_unless_jpm))]
+        rep = runner(p, jobs, timeout_s=3).run(universe)
+        assert rungs(rep, 'slowpoke') == {'AAPL': (0, 'slowpoke'), 'MSFT': (1, 'simple'), 'JPM': (0, 'slowpoke')}
+        assert next(o for o in rep.outcomes if o.ticker == 'MSFT' and o.rung == 0).status == 'timeout'
+    finally:
+        p.shutdown(cancel_futures=True)
+
+
+def test_truncated_llm_answer_falls_back_to_the_consensus(universe):
+    "Ollama's done_reason 'length' fails the LLM even though its text parses; the slot is filled by the consensus of the views."
+    with OllamaServer() as srv, cf.ThreadPoolExecutor(2) as ex:
+        srv.inject('length')
+        job = with_ladder(llm_job(LLMSignalGenerator(srv.url, 'llama3.1:8b', timeout_s=5)), consensus_job())
+        rep = runner(ex, [ModelJob('momentum', momentum), job], slots=1).run(universe)
+    got = rungs(rep, 'llm')
+    assert sorted(v for v in got.values()) == [(0, 'llm'), (0, 'llm'), (1, 'consensus')]
+    t = next(k for k, v in got.items() if v == (1, 'consensus'))
+    cons = next(s for s in rep.signals if s.model == 'llm' and s.ticker == t)
+    mom = next(s for s in rep.signals if s.model == 'momentum' and s.ticker == t)
+    assert cons.action == mom.action and cons.confidence == mom.confidence   # one view: the consensus is that view, no surer
+    assert 'LLMTruncated' in cons.provenance.parameters['failed'][0]['error']
+
+
+def test_ladder_does_not_hide_a_dead_service(universe):
+    "LLM timeouts: the first ones fall back, then the runner gives up on it (unavailable), as without a ladder."
+    with OllamaServer(slow_s=3) as srv, cf.ThreadPoolExecutor(2) as ex:
+        srv.inject('slow', 'slow', 'slow')
+        job = with_ladder(llm_job(LLMSignalGenerator(srv.url, 'llama3.1:8b', timeout_s=0.5)), consensus_job())
+        rep = runner(ex, [ModelJob('momentum', momentum), job], slots=1).run(universe)
+    st = statuses(rep)
+    assert st[('llm', 'error')] == 2 and st[('llm', 'unavailable')] == 1 and 'LLMTimeout' in rep.unavailable['llm']
+    assert sorted(rungs(rep, 'llm').values()) == [(1, 'consensus'), (1, 'consensus')]
+
+
+def test_default_jobs_have_ladders(settings):
+    jobs = default_jobs(settings)
+    assert all(j.hold_on_failure and len(j.fallbacks) == 1 for j in jobs)
+    assert [(j.name, j.fallbacks[0].name, dict(j.fallbacks[0].params)) for j in jobs] == [
+        ('samossa', 'samossa', {'rank': 1}), ('sarimax', 'sarimax', {'order': (0, 1, 0)}), ('garch', 'garch', {'dist': 'normal'}),
+        ('mssa_rl', 'samossa', {}), ('llm', 'consensus', {})]
+    assert jobs[-1].fallbacks[0].stage == 1

@@ -22,10 +22,11 @@ from ..core.types import Provenance, Signal, check_bars, utc
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SIGNAL_FIELDS', 'STATUSES', 'HEAVY_MODULES', 'TickerContext', 'ModelJob', 'ModelOutputError',
-           'normalize_output', 'JobResult', 'execute_job', 'JobOutcome', 'RunReport', 'import_heavy', 'worker_pid',
-           'ModelPool', 'DaskExecutor', 'make_executor', 'ModelRunner', 'run_forecaster', 'forecaster_job', 'run_llm',
-           'llm_job', 'default_jobs']
+__all__ = ['log', 'SIGNAL_FIELDS', 'STATUSES', 'HEAVY_MODULES', 'LADDER_STATUSES', 'TickerContext', 'ModelJob',
+           'ModelOutputError', 'normalize_output', 'JobResult', 'execute_job', 'JobOutcome', 'RunReport',
+           'import_heavy', 'worker_pid', 'ModelPool', 'DaskExecutor', 'make_executor', 'ModelRunner', 'with_ladder',
+           'on_rung', 'hold_signal', 'run_forecaster', 'forecaster_job', 'run_llm', 'llm_job', 'run_consensus',
+           'consensus_job', 'default_jobs']
 
 # %% ../../nbs/41_signals_runner.ipynb #abeec207
 @dataclass(frozen=True)
@@ -47,8 +48,15 @@ class ModelJob:
     stage: int = 0                               # later stages see earlier stages' signals for the same ticker
     probe: Callable[[], Any] | None = None       # called once per run in the caller; raising means "unavailable"
     give_up_on: tuple[str, ...] = ()             # error types meaning the service is gone: stop asking after a few
+    fallbacks: tuple[ModelJob, ...] = ()         # simpler models tried in turn in this one's place when it fails
+    hold_on_failure: bool = False                # the last rung: a HOLD when the model and its fallbacks all failed
+
+    @property
+    def has_ladder(self) -> bool: return bool(self.fallbacks) or self.hold_on_failure
 
     def __post_init__(self):
+        object.__setattr__(self, 'fallbacks', tuple(self.fallbacks))
+        if not all(isinstance(f, ModelJob) for f in self.fallbacks): raise ValueError(f"ModelJob.fallbacks: expected ModelJobs, got {self.fallbacks!r}")
         if not isinstance(self.name, str) or not self.name: raise ValueError(f"ModelJob.name: expected a non-empty string, got {self.name!r}")
         if not callable(self.run): raise ValueError(f"ModelJob.run: expected a callable, got {self.run!r}")
         if not isinstance(self.stage, int) or self.stage < 0: raise ValueError(f"ModelJob.stage: expected an integer >= 0, got {self.stage!r}")
@@ -119,6 +127,8 @@ class JobOutcome:
     message: str = ''
     traceback: str = ''
     host: str = ''
+    rung: int = 0              # 0: the model itself; k: its k-th fallback (or the final HOLD)
+    rung_model: str = ''       # what ran on that rung ('hold' for the HOLD)
 
 @dataclass(frozen=True)
 class RunReport:
@@ -133,10 +143,12 @@ class RunReport:
 
     @property
     def failures(self) -> tuple[JobOutcome, ...]: return tuple(o for o in self.outcomes if o.status != 'ok')
+    @property
+    def fallbacks(self) -> tuple[Signal, ...]: return tuple(s for s in self.signals if s.provenance.parameters.get('rung', 0) > 0)
 
     def to_frame(self) -> pd.DataFrame:
         "One row per job outcome."
-        cols = ['ticker', 'model', 'status', 'seconds', 'error_type', 'message', 'host']
+        cols = ['ticker', 'model', 'status', 'seconds', 'error_type', 'message', 'host', 'rung', 'rung_model']
         return pd.DataFrame([{c: getattr(o, c) for c in cols} for o in self.outcomes], columns=cols)
 
     def signals_frame(self) -> pd.DataFrame:
@@ -152,6 +164,8 @@ class RunReport:
         for o in self.outcomes: by[o.model][o.status] += 1
         return dict(run_id=self.run_id, as_of=self.as_of.isoformat(), wall_seconds=round(self.wall_seconds, 3),
                     n_signals=len(self.signals), by_model={m: dict(c) for m, c in by.items()}, unavailable=dict(self.unavailable),
+                    fallbacks=[dict(ticker=s.ticker, model=s.model, rung=s.provenance.parameters['rung'],
+                                    rung_model=s.provenance.parameters['rung_model']) for s in self.fallbacks],
                     failures=[dict(ticker=o.ticker, model=o.model, status=o.status, error_type=o.error_type, message=o.message[:300],
                                    traceback=o.traceback[-1500:]) for o in self.failures])
 
@@ -264,6 +278,27 @@ def _probe(job: ModelJob) -> str | None:
         return f"{type(e).__name__}: {e}"
     return None
 
+# %% ../../nbs/41_signals_runner.ipynb #5a1e0c41
+LADDER_STATUSES = ('error', 'invalid', 'timeout')   # the model was asked and failed: its ladder applies
+
+def with_ladder(job: ModelJob, *fallbacks: ModelJob, hold: bool = True) -> ModelJob:
+    "`job` with simpler `fallbacks` tried in its place when it fails, then (if `hold`) a HOLD."
+    return replace(job, fallbacks=fallbacks, hold_on_failure=hold)
+
+def on_rung(signal: Signal, slot: ModelJob, rung: int, rung_model: str, failed: tuple = ()) -> Signal:
+    "`signal` standing in slot `slot`, its provenance saying which rung produced it and what failed before."
+    p = signal.provenance
+    params = {**p.parameters, 'rung': rung, 'rung_model': rung_model, **({'failed': list(failed)} if failed else {})}
+    return replace(signal, provenance=replace(p, model=slot.name, parameters=params))
+
+def hold_signal(slot: ModelJob, ctx: TickerContext, rung: int, failed: tuple = ()) -> Signal:
+    "The last rung: HOLD, confidence 0, risk 1, nothing expected (no trade, and never ranked above a real view)."
+    prov = Provenance(slot.name, slot.version, {**slot.params}, data_start=ctx.bars.index[0].to_pydatetime(),
+                      data_end=ctx.bars.index[-1].to_pydatetime(), host=socket.gethostname())
+    sig = Signal(ticker=ctx.ticker, action='HOLD', confidence=0.0, risk_score=1.0, expected_return=0.0, horizon=ctx.horizon,
+                 current_price=float(ctx.bars['close'].iloc[-1]), as_of=ctx.as_of, provenance=prov)
+    return on_rung(sig, slot, rung, 'hold', failed)
+
 # %% ../../nbs/41_signals_runner.ipynb #553314a8
 class _Run:
     "The state of one run: ready queue, futures in flight, stuck ones, outcomes."
@@ -282,6 +317,7 @@ class _Run:
         self.streak: Counter = Counter()                               # consecutive give-up errors per model
         self.gone: dict[str, str] = {}
         self.recycled = 0
+        self.rungs: dict[tuple[int, str], tuple[ModelJob, int, tuple]] = {}   # (id(rung job), ticker) -> (slot, rung, failed before)
         for t in contexts: self._release(t)
 
     def _release(self, t: str) -> None:
@@ -294,11 +330,31 @@ class _Run:
             self.stage_of[t] += 1
 
     def resolve(self, job: ModelJob, t: str, outcome: JobOutcome, signal: Signal | None = None) -> None:
-        "Record an outcome; when the ticker's stage is complete, release the next."
+        "Record an outcome (a failure climbs the slot's fallback ladder); when the ticker's stage is complete, release the next."
+        slot, rung, failed = self.rungs.pop((id(job), t), (job, 0, ()))
+        if rung: outcome = replace(outcome, model=slot.name, rung=rung, rung_model=job.name)
+        if slot.has_ladder and signal is not None: signal = on_rung(signal, slot, rung, job.name, failed)
         self.outcomes.append(outcome)
         if signal is not None: self.signals.append(signal); self.prior[t].append(signal)
         if outcome.status != 'ok': log.warning("model %s on %s: %s %s: %s", job.name, t, outcome.status, outcome.error_type, outcome.message)
         self._track_streak(job, outcome)
+        if slot.has_ladder and signal is None and outcome.status in LADDER_STATUSES and self._climb(slot, job, t, rung, failed, outcome): return
+        self._close(t)
+
+    def _climb(self, slot: ModelJob, job: ModelJob, t: str, rung: int, failed: tuple, o: JobOutcome) -> bool:
+        "Queue the slot's next fallback (True); else give the slot its HOLD, if it has one (False: the slot is done)."
+        failed += (dict(model=job.name, status=o.status, error=f"{o.error_type}: {o.message}"[:300]),)
+        if rung < len(slot.fallbacks):
+            nxt = replace(slot.fallbacks[rung], stage=slot.stage)      # a fresh job object: its own key in `rungs`
+            self.rungs[(id(nxt), t)] = (slot, rung + 1, failed); self.ready.appendleft((nxt, t)); return True
+        if slot.hold_on_failure:   # not a success of the model: its give-up streak is not reset
+            hold = hold_signal(slot, self.contexts[t], rung + 1, failed)
+            self.outcomes.append(JobOutcome(t, slot.name, 'ok', rung=rung + 1, rung_model='hold'))
+            self.signals.append(hold); self.prior[t].append(hold)
+        return False
+
+    def _close(self, t: str) -> None:
+        "One job of the ticker's stage is resolved; the last one releases the next stage."
         self.open[t] -= 1
         if self.open[t] == 0:
             self.stage_of[t] += 1; self._release(t)
@@ -432,12 +488,32 @@ def llm_job(generator) -> ModelJob:
     return ModelJob(generator.name, partial(run_llm, generator), generator.version, generator.params(), stage=1,
                     probe=generator.check, give_up_on=('LLMUnavailable', 'LLMTimeout'))
 
+def run_consensus(ctx: TickerContext) -> dict:
+    "The earlier stages' directional views combined: the side with more confidence wins, no more sure than its voters."
+    from trading_workbench.models.base import ModelInputError
+    views = [s for s in ctx.prior if s.ticker == ctx.ticker and s.action.value != 'HOLD']
+    if not views: raise ModelInputError(f"consensus: no directional view of {ctx.ticker} to combine")
+    score = sum(s.confidence * (1 if s.action.value == 'BUY' else -1) for s in views)
+    if score == 0: return dict(action='HOLD', confidence=0.0, risk_score=max(s.risk_score for s in views), expected_return=0.0)
+    side = 'BUY' if score > 0 else 'SELL'
+    won = [s for s in views if s.action.value == side]
+    share = len(won) / len(views)                      # a split vote is less sure than any of its voters
+    return dict(action=side, confidence=share * sum(s.confidence for s in won) / len(won),
+                risk_score=sum(s.risk_score for s in won) / len(won), expected_return=sum(s.expected_return for s in won) / len(won))
+
+def consensus_job() -> ModelJob:
+    "A stage-1 job combining the stage-0 views (the LLM's simpler stand-in)."
+    return ModelJob('consensus', run_consensus, '1.0', stage=1)
+
 def default_jobs(settings) -> list[ModelJob]:
-    "SAMoSSA, SARIMAX, GARCH, MSSA-RL and the LLM from `[llm]`."
+    "SAMoSSA, SARIMAX, GARCH, MSSA-RL and the LLM from `[llm]`, each with its fallback ladder."
     from trading_workbench.models.samossa import SAMoSSA
     from trading_workbench.models.sarimax import SARIMAXForecaster
     from trading_workbench.models.garch import GARCHForecaster
     from trading_workbench.models.mssa_rl import MSSARL
     from trading_workbench.models.llm import LLMSignalGenerator
-    return [forecaster_job(SAMoSSA), forecaster_job(SARIMAXForecaster), forecaster_job(GARCHForecaster), forecaster_job(MSSARL),
-            llm_job(LLMSignalGenerator.from_settings(settings))]
+    return [with_ladder(forecaster_job(SAMoSSA), forecaster_job(SAMoSSA, rank=1)),
+            with_ladder(forecaster_job(SARIMAXForecaster), forecaster_job(SARIMAXForecaster, order=(0, 1, 0))),
+            with_ladder(forecaster_job(GARCHForecaster), forecaster_job(GARCHForecaster, dist='normal')),
+            with_ladder(forecaster_job(MSSARL), forecaster_job(SAMoSSA)),
+            with_ladder(llm_job(LLMSignalGenerator.from_settings(settings)), consensus_job())]
