@@ -29,7 +29,7 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'OPS_DIR', 'COMMANDS', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
-           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'parser', 'main']
+           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'cmd_data', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
@@ -146,6 +146,28 @@ def cmd_migrate(settings: Settings, store: Store, args) -> int:
 
 COMMANDS = dict(demo=cmd_demo, run=cmd_run, status=cmd_status, flags=cmd_flags, migrate=cmd_migrate, halt=cmd_halt, resume=cmd_resume)
 
+# %% ../nbs/90_cli.ipynb #5a1e0c52
+from .data.manager import quarantined, release_quarantine
+
+def cmd_data(settings: Settings, store: Store, args) -> int:
+    "Market-data recovery: list the quarantine, release a ticker, or check every source."
+    if args.action == 'quarantine':
+        held = quarantined(store)
+        for t, q in held.items(): print(f"{t:8} since {q.since[:19]}  {', '.join(q.rules) or '-'}: {q.reason[:240]}")
+        if not held: print('no ticker is in quarantine')
+        return 0
+    if args.action == 'release':
+        if not args.ticker: print('twb data release: which ticker?', file=sys.stderr); return 2
+        if not release_quarantine(store, args.ticker, by=args.by): print(f"twb: {args.ticker} is not in quarantine", file=sys.stderr); return 1
+        print(f"{args.ticker} released: the next run fetches it again (and quarantines it again if its bars are still bad)")
+        return 0
+    mgr = DataSourceManager.from_settings(settings, store)
+    ok = {name: mgr.test_data_source(name) for name in mgr.source_names}
+    for name, up in ok.items(): print(f"{name:14} {'ok' if up else 'DOWN'}")
+    return 0 if any(ok.values()) else 1
+
+COMMANDS['data'] = cmd_data
+
 # %% ../nbs/90_cli.ipynb #8b108481
 def parser() -> argparse.ArgumentParser:
     "The `twb` argument parser."
@@ -175,6 +197,10 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument('--by', default='operator')
     rs = sub.add_parser('resume', help='lift the kill switch')
     rs.add_argument('--by', default='operator')
+    dq = sub.add_parser('data', help='market-data recovery: list quarantined tickers, release one, check the sources')
+    dq.add_argument('action', choices=['quarantine', 'release', 'sources'])
+    dq.add_argument('ticker', nargs='?', help='the ticker to release')
+    dq.add_argument('--by', default='operator')
     return p
 
 def main(argv: Sequence[str] | None = None) -> int:
