@@ -164,3 +164,37 @@ def test_twb_run_daily_with_an_unknown_ticker_is_a_clear_typed_failure(tmp_path)
                         '--quiet'], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert r.returncode == 1
     assert 'NoUsableData' in r.stderr and 'ZZZZ missing' in r.stderr and 'KeyError' not in r.stderr
+
+
+def test_daily_incremental_fetch_catches_a_spike_on_the_new_bar(tmp_path, store):
+    "A daily run fetches one new bar: a 37x bar is judged against the stored ones before it, and never stored."
+    folder = tmp_path / 'csv'; folder.mkdir()
+    ko = BUNDLED.history('KO').astype('float64')
+    ko[:'2018-02-06'].to_csv(folder / 'KO.csv')
+    clock = FixedClock('2018-02-06 23:00')
+    mgr = DataSourceManager([CsvSource(folder)], store, clock=clock, default_start='2017-01-03')
+    assert mgr.load(['KO'], progress=False).tickers('ok') == ['KO']
+    bad = ko.copy(); bad.loc['2018-02-07', OHLC] *= 37
+    bad.to_csv(folder / 'KO.csv')
+    clock.set('2018-02-07 23:00')
+    data = mgr.load(['KO'], progress=False)
+    assert data.tickers('quarantined') == ['KO'] and quarantined(store)['KO'].rules == ('spike',)
+    assert store.prices('KO').index[-1] == pd.Timestamp('2018-02-06')          # the 37x bar never reached the store
+
+
+def test_a_newest_bar_that_reverts_next_day_is_caught_then_and_release_refetches(tmp_path, store):
+    "A -70% newest bar cannot be judged until the next bar; when it reverts, the ticker is quarantined; release refetches it all."
+    folder = tmp_path / 'csv'; folder.mkdir()
+    ko = BUNDLED.history('KO').astype('float64')
+    bad = ko.copy(); bad.loc['2018-02-06', OHLC] *= 0.3
+    bad[:'2018-02-06'].to_csv(folder / 'KO.csv')
+    clock = FixedClock('2018-02-06 23:00')
+    mgr = DataSourceManager([CsvSource(folder)], store, clock=clock, default_start='2017-01-03')
+    assert mgr.load(['KO'], progress=False).tickers('ok') == ['KO']                  # a real crash looks the same, today
+    bad.to_csv(folder / 'KO.csv')
+    clock.set('2018-02-07 23:00')
+    assert mgr.load(['KO'], progress=False).tickers('quarantined') == ['KO']          # the way back shows it was a glitch
+    ko.to_csv(folder / 'KO.csv')                                                      # the vendor corrects its file
+    assert release_quarantine(store, 'KO', by='test')
+    data = mgr.load(['KO'], progress=False)
+    assert data.tickers('ok') == ['KO'] and store.prices('KO').loc['2018-02-06', 'close'] == ko.loc['2018-02-06', 'close']

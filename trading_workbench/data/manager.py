@@ -17,7 +17,8 @@ from ..core.clock import Clock
 from ..core.log import get_logger
 from .sources import (AuthError, DataSourceError, MarketDataSource, NoDataError, QuotaExceeded, SourceHealth,
                                             SourceUnavailable, sources_from_settings)
-from .quality import QualityError, QualityPolicy, check_seam, exchange_calendar, gate, inspect, sessions
+from .quality import (QualityError, QualityPolicy, check_seam, check_spike_seam, exchange_calendar, gate, inspect,
+                                            sessions)
 from ..store.db import BadRowError, Store
 
 log = get_logger(__name__)
@@ -157,6 +158,7 @@ def _try_source(self: DataSourceManager, src: MarketDataSource, ticker: str, sta
     before = self.store.prices(ticker, df.index[0] - pd.Timedelta(days=14), df.index[0] - _DAY)
     after = self.store.prices(ticker, df.index[-1] + _DAY, df.index[-1] + pd.Timedelta(days=14))
     seam = check_seam(before, df, ticker, self.policy) + check_seam(df, after, ticker, self.policy)
+    seam += [v for v in check_spike_seam(before, df, ticker, self.policy) if v.action == 'reject']   # a one-bar fetch has no spike context of its own
     if seam: raise QualityError(ticker, seam)
     return df, self.store.upsert_prices(ticker, df, src.name)
 
@@ -289,6 +291,7 @@ def release_quarantine(store: Store, ticker: str, by: str = 'operator') -> bool:
     "Let `ticker` be fetched again; False if it was not in quarantine."
     if ticker not in quarantined(store): return False
     store.set_control(_QPREFIX + ticker, dict(active=False, released_at=store.clock.now().isoformat(), released_by=by), by=by)
+    store.set_control(f'data.coverage.{ticker}', None, by=by)   # fetch the whole range again: fixed bars overwrite any bad stored ones
     store.add_alert('info', 'data.quarantine', f'{ticker} released from quarantine by {by}')
     return True
 

@@ -19,7 +19,7 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'RULES', 'Action', 'SPLIT_RATIOS', 'QualityPolicy', 'Violation', 'QualityError', 'QualityReport',
-           'exchange_calendar', 'sessions', 'missing_sessions', 'inspect', 'gate', 'check_seam']
+           'exchange_calendar', 'sessions', 'missing_sessions', 'inspect', 'gate', 'check_seam', 'check_spike_seam']
 
 # %% ../../nbs/11_data_quality.ipynb #7a02d6d1
 RULES = ('missing_columns', 'unsorted_dates', 'duplicate_dates', 'nan_prices', 'nonpositive_prices',
@@ -287,3 +287,9 @@ def check_seam(before: pd.DataFrame, after: pd.DataFrame, ticker: str, policy: Q
     p = (policy or QualityPolicy()).with_actions(split_jump='reject')
     joint = pd.concat([before.iloc[-1:], after.iloc[:1]])[list(BAR_COLUMNS)].astype('float64')
     return _rule_split(joint, ticker, p)[1]
+
+def check_spike_seam(before: pd.DataFrame, after: pd.DataFrame, ticker: str, policy: QualityPolicy | None = None) -> list[Violation]:
+    "Spike violations among the bars of `after`, judged with the last two bars of `before` in front of them."
+    if before.empty or after.empty: return []
+    joint = pd.concat([before.iloc[-2:], after])[list(BAR_COLUMNS)].astype('float64')
+    return [v for v in _rule_spike(joint, ticker, policy or QualityPolicy())[1] if v.date in after.index]
