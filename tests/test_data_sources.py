@@ -85,13 +85,14 @@ def test_vendor_errors_are_not_retried(server, client):
     with pytest.raises(AuthError, match='key rejected'):
         bad_av.history('KO')
     bad_fh = FinnhubSource(server.base_url('finnhub'), client, Secret('wrong-key-111'), retries=3, backoff_s=0)
-    with pytest.raises(VendorError, match='401'):
+    with pytest.raises(AuthError, match='401'):
         bad_fh.history('KO', '2017-01-03', '2017-01-31')
     assert len(server.requests()) == 2
     fh = vendors(server, client)['finnhub']
     server.inject('finnhub', 'forbidden')
-    with pytest.raises(VendorError, match='403'):
+    with pytest.raises(PremiumOnly, match='403') as e:
         fh.history('KO', '2017-01-03', '2017-01-31')
+    assert 'plan' in e.value.action and isinstance(e.value, VendorError)
 
 
 def test_unknown_symbols_are_no_data(server, client):

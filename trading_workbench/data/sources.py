@@ -413,8 +413,11 @@ class FinnhubSource(HttpSource):
         r = self._get(ticker, '/stock/candle', dict(symbol=ticker, resolution='D', **{'from': lo, 'to': hi}),
                       headers={'X-Finnhub-Token': self.key.get()})
         body = self._json(r, ticker)
-        if r.status_code in (401, 403):
-            raise VendorError(self.name, ticker, f"HTTP {r.status_code}: {body.get('error', '') if isinstance(body, dict) else ''}")
+        said = body.get('error', '') if isinstance(body, dict) else ''
+        if r.status_code == 401: raise AuthError(self.name, ticker, f'HTTP 401: {said}', 'set TWB_FINNHUB_API_KEY to a valid key of your own')
+        if r.status_code == 403:
+            raise PremiumOnly(self.name, ticker, f'HTTP 403: {said}', "this key's Finnhub plan does not include daily candles: "
+                              'use a plan that does, or move finnhub later in [data] sources')
         if r.status_code >= 400: raise VendorError(self.name, ticker, f'HTTP {r.status_code}')
         if not isinstance(body, dict) or 's' not in body: raise SourceUnavailable(self.name, ticker, 'unexpected answer')
         if body['s'] == 'no_data': raise NoDataError(self.name, ticker, 'no_data')
