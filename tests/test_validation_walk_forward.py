@@ -107,6 +107,20 @@ def test_executors_agree():
     assert inline.data_hashes == threaded.data_hashes and len(inline.data_hash) == 16
 
 
+def test_dask_executor_agrees():
+    from distributed import Client, LocalCluster
+    from trading_workbench.signals.runner import DaskExecutor
+    closes = bundled_closes('AAPL', 'KO', join='outer')
+    plan = WalkForwardPlan(n_origins=60, refit_every=30)
+    inline = run_walk_forward(closes, [ModelSpec(SAMoSSA)], plan, None, progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, Client(cluster) as client:
+        ex = DaskExecutor(client)
+        on_dask = run_walk_forward(closes, [ModelSpec(SAMoSSA)], plan, ex, progress=False)
+        ex.shutdown()
+    key = ['model', 'ticker', 'horizon', 'origin']
+    pd.testing.assert_frame_equal(inline.forecasts.sort_values(key).reset_index(drop=True), on_dask.forecasts.sort_values(key).reset_index(drop=True))
+
+
 def test_store_roundtrip_and_gate(db_url):
     store = Store(db_url)
     closes = bundled_closes('AAPL', 'MSFT', join='outer')
