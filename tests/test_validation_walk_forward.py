@@ -158,3 +158,9 @@ def test_twb_validate_end_to_end(settings, tmp_path, capsys):
     runs = store.runs('validation')
     assert list(runs.status) == ['ok'] and len(latest_skill(store, ticker='*')) == 4 * 2
     store.close()
+    # a ticker the bundled data does not have: the run fails, says so, and is recorded as failed
+    rc = main(['--settings', str(ini), 'validate', '--tickers', 'AAPL,NOPE', '--origins', '30', '--quiet'])
+    assert rc == 1 and 'NOPE' in capsys.readouterr().err
+    store = Store(f"sqlite:///{tmp_path / 'wb.db'}")
+    assert sorted(store.runs('validation').status) == ['failed', 'ok']
+    store.close()

@@ -29,8 +29,8 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'OPS_DIR', 'COMMANDS', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
-           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'run_validation_notebook',
-           'cmd_validate', 'parser', 'main']
+           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'validation_run_id',
+           'run_validation_notebook', 'cmd_validate', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
@@ -148,12 +148,16 @@ def cmd_migrate(settings: Settings, store: Store, args) -> int:
 COMMANDS = dict(demo=cmd_demo, run=cmd_run, status=cmd_status, flags=cmd_flags, migrate=cmd_migrate, halt=cmd_halt, resume=cmd_resume)
 
 # %% ../nbs/90_cli.ipynb #ec85b5a5
-def run_validation_notebook(settings: Settings, settings_path: Path, params: dict, run_id: str = '', progress: bool = True) -> Path:
-    "Execute `nbs/ops/validation.ipynb` with `params`; return the executed notebook's path."
+def validation_run_id() -> str:
+    "A new validation run id: `validation-<UTC time>-<random>`."
     import secrets
     from datetime import datetime, timezone
+    return f"validation-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+def run_validation_notebook(settings: Settings, settings_path: Path, params: dict, run_id: str, progress: bool = True) -> Path:
+    "Execute `nbs/ops/validation.ipynb` with `params` as run `run_id`; return the executed notebook's path."
+    from datetime import datetime, timezone
     now = datetime.now(timezone.utc)
-    run_id = run_id or f"validation-{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     out = settings.root / 'runs' / 'validation' / f'{now:%Y-%m-%d}' / f'{run_id}.ipynb'
     out.parent.mkdir(parents=True, exist_ok=True)
     try: pm.execute_notebook(str(OPS_DIR / 'validation.ipynb'), str(out), parameters=dict(params, run_id=run_id, settings_path=str(settings_path)),
@@ -165,14 +169,15 @@ def run_validation_notebook(settings: Settings, settings_path: Path, params: dic
 def cmd_validate(settings: Settings, store: Store, args) -> int:
     "Run the validation notebook and print the pooled verdict per model and horizon."
     import time
-    from .validation.skill import latest_skill
+    from .validation.skill import run_skill
     params = dict(tickers=args.tickers, models=args.models, n_origins=args.origins, horizons=args.horizons, refit_every=args.refit_every,
                   scheme=args.scheme, window=args.window, reps=args.reps)
-    t0 = time.perf_counter()
-    try: nb = run_validation_notebook(settings, args.settings_path, params, progress=not args.quiet)
+    t0, run_id = time.perf_counter(), validation_run_id()
+    try: nb = run_validation_notebook(settings, args.settings_path, params, run_id, progress=not args.quiet)
     except RunFailed as e:
+        if run_id in set(store.runs('validation').run_id): store.finish_run(run_id, 'failed', dict(error=str(e)))
         print(f"twb: {e}", file=sys.stderr); return 1
-    pooled = latest_skill(store, ticker='*')
+    pooled = run_skill(store, run_id, ticker='*')
     cols = ['model', 'horizon', 'n', 'rmse_ratio', 'dm_stat', 'dm_pvalue', 'hit_rate', 'hit_lower', 'hit_upper', 'brier', 'brier_base']
     print(pooled[cols].round(4).to_string(index=False))
     print(f"executed notebook: {nb}\nfinished in {time.perf_counter() - t0:.1f} s")
