@@ -15,6 +15,7 @@ import contextlib, io, sys, tempfile, time
 from pathlib import Path
 from trading_workbench.cli import main as twb
 from trading_workbench.models.base import bundled_closes
+from trading_workbench.store.db import Store
 from trading_workbench.validation.skill import model_specs
 from trading_workbench.validation.walk_forward import WalkForwardPlan, walk_series
 
@@ -22,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_TICKERS, SAMPLE_ORIGINS = ('AAPL', 'JPM'), 40
 
 
-def run_twb(tmp: Path, *args: str) -> float:
-    "Wall seconds of `twb validate ARGS` on a scratch store (settings otherwise the repository's)."
+def run_twb(tmp: Path, *args: str) -> tuple[float, dict]:
+    "Wall seconds of `twb validate ARGS` on a scratch store (settings otherwise the repository's), and the run's phase times."
     ini = tmp / f'settings-{time.monotonic_ns()}.ini'
     ini.write_text((ROOT / 'settings.ini').read_text().replace('url = sqlite:///runs/workbench.db', f"url = sqlite:///{tmp / 'bench.db'}"))
     out = io.StringIO()
@@ -31,7 +32,10 @@ def run_twb(tmp: Path, *args: str) -> float:
     with contextlib.redirect_stdout(out): rc = twb(['--settings', str(ini), '--log-level', 'WARNING', 'validate', '--quiet', *args])
     dt = time.perf_counter() - t0
     if rc != 0: raise SystemExit(f"twb validate {' '.join(args)} failed (rc {rc}):\n{out.getvalue()}")
-    return dt
+    store = Store(f"sqlite:///{tmp / 'bench.db'}")
+    phases = store.runs('validation', limit=1).report.iloc[0]['phases']
+    store.close()
+    return dt, phases
 
 
 def per_origin(spec, plan: WalkForwardPlan) -> tuple[float, int]:
@@ -46,12 +50,18 @@ def per_origin(spec, plan: WalkForwardPlan) -> tuple[float, int]:
 def main(skip_full: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        small = run_twb(tmp, '--tickers', 'AAPL,MSFT,JPM,XOM,KO', '--origins', '100', '--reps', '200')
+        small, _ = run_twb(tmp, '--tickers', 'AAPL,MSFT,JPM,XOM,KO', '--origins', '100', '--reps', '200')
         print(f"# twb validate, small: 5 tickers x 6 models x 100 origins x h=1,5   {small:7.1f} s")
         if not skip_full:
-            full = run_twb(tmp)
+            full, ph = run_twb(tmp)
             print(f"# twb validate, full: 53 tickers x 6 models x 1000 origins x h=1,5  {full:7.1f} s   "
                   f"target < 120 s on 2 cores: {'OK' if full < 120 else 'MISSED'}   (small -> full x{full / small:.1f})")
+            rest = full - ph['walk_forward'] - ph['skill'] - ph['compare'] - ph['store']
+            print(f"  walk-forward {ph['walk_forward']:.1f} s wall, {ph['walk_forward_cpu']:.1f} s CPU in the workers "
+                  f"(= {ph['walk_forward_cpu'] / 2:.1f} s on 2 idle cores); skill {ph['skill']:.1f} s, MCS/SPA/PBO {ph['compare']:.1f} s, "
+                  f"store {ph['store']:.1f} s (CPU here {ph['here_cpu']:.1f} s); start-up, papermill and the rest {rest:.1f} s")
+            idle = ph['walk_forward_cpu'] / 2 + ph['skill'] + ph['compare'] + ph['store'] + small
+            print(f"  on 2 idle cores this would take about {idle:.0f} s (worker CPU / 2 + the serial phases + the small run's wall as the fixed cost)")
     print(f"\n# cost per origin per model ({len(SAMPLE_TICKERS)} tickers x {SAMPLE_ORIGINS} latest origins, h=1,5, one core)")
     print(f"{'model':10s} {'refit 250 + update':>20s} {'refit every step':>18s} {'speed-up':>9s}")
     every = WalkForwardPlan(n_origins=SAMPLE_ORIGINS, refit_every=1)
