@@ -164,3 +164,11 @@ def test_twb_validate_end_to_end(settings, tmp_path, capsys):
     store = Store(f"sqlite:///{tmp_path / 'wb.db'}")
     assert sorted(store.runs('validation').status) == ['failed', 'ok']
     store.close()
+
+
+def test_validation_notebook_has_one_parameters_cell():
+    import nbformat
+    from trading_workbench.cli import OPS_DIR
+    nb = nbformat.read(OPS_DIR / 'validation.ipynb', 4)
+    tagged = [c for c in nb.cells if 'parameters' in c.get('metadata', {}).get('tags', [])]
+    assert len(tagged) == 1 and 'n_origins = 1000' in tagged[0].source and 'refit_every = 250' in tagged[0].source
