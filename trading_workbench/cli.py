@@ -29,7 +29,8 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'OPS_DIR', 'COMMANDS', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
-           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'cmd_data', 'parser', 'main']
+           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'validation_run_id',
+           'run_validation_notebook', 'cmd_validate', 'cmd_data', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
@@ -146,6 +147,44 @@ def cmd_migrate(settings: Settings, store: Store, args) -> int:
 
 COMMANDS = dict(demo=cmd_demo, run=cmd_run, status=cmd_status, flags=cmd_flags, migrate=cmd_migrate, halt=cmd_halt, resume=cmd_resume)
 
+# %% ../nbs/90_cli.ipynb #ec85b5a5
+def validation_run_id() -> str:
+    "A new validation run id: `validation-<UTC time>-<random>`."
+    import secrets
+    from datetime import datetime, timezone
+    return f"validation-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+def run_validation_notebook(settings: Settings, settings_path: Path, params: dict, run_id: str, progress: bool = True) -> Path:
+    "Execute `nbs/ops/validation.ipynb` with `params` as run `run_id`; return the executed notebook's path."
+    from datetime import datetime, timezone
+    now = datetime.now(timezone.utc)
+    out = settings.root / 'runs' / 'validation' / f'{now:%Y-%m-%d}' / f'{run_id}.ipynb'
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try: pm.execute_notebook(str(OPS_DIR / 'validation.ipynb'), str(out), parameters=dict(params, run_id=run_id, settings_path=str(settings_path)),
+                             cwd=str(settings.root), progress_bar=progress, kernel_name='python3', language='python',
+                             extra_arguments=['--IPKernelApp.log_level=ERROR'])
+    except pm.PapermillExecutionError as e: raise RunFailed(out, e) from e
+    return out
+
+def cmd_validate(settings: Settings, store: Store, args) -> int:
+    "Run the validation notebook and print the pooled verdict per model and horizon."
+    import time
+    from .validation.skill import run_skill
+    params = dict(tickers=args.tickers, models=args.models, n_origins=args.origins, horizons=args.horizons, refit_every=args.refit_every,
+                  scheme=args.scheme, window=args.window, reps=args.reps)
+    t0, run_id = time.perf_counter(), validation_run_id()
+    try: nb = run_validation_notebook(settings, args.settings_path, params, run_id, progress=not args.quiet)
+    except RunFailed as e:
+        if run_id in set(store.runs('validation').run_id): store.finish_run(run_id, 'failed', dict(error=str(e)))
+        print(f"twb: {e}", file=sys.stderr); return 1
+    pooled = run_skill(store, run_id, ticker='*')
+    cols = ['model', 'horizon', 'n', 'rmse_ratio', 'dm_stat', 'dm_pvalue', 'hit_rate', 'hit_lower', 'hit_upper', 'brier', 'brier_base']
+    print(pooled[cols].round(4).to_string(index=False))
+    print(f"executed notebook: {nb}\nfinished in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+COMMANDS['validate'] = cmd_validate
+
 # %% ../nbs/90_cli.ipynb #5a1e0c52
 from .data.manager import quarantined, release_quarantine
 
@@ -201,6 +240,16 @@ def parser() -> argparse.ArgumentParser:
     dq.add_argument('action', choices=['quarantine', 'release', 'sources'])
     dq.add_argument('ticker', nargs='?', help='the ticker to release')
     dq.add_argument('--by', default='operator')
+    v = sub.add_parser('validate', help='walk-forward validation of every model against the random walk (results in the store)')
+    v.add_argument('--tickers', default='', help='comma-separated bundled tickers (default: the bundled universe, 53 stocks)')
+    v.add_argument('--models', default='samossa,sarimax,garch,mssa_rl', help='forecasters (the baselines always run)')
+    v.add_argument('--origins', type=int, default=1000, help='latest origins per ticker (default 1000)')
+    v.add_argument('--horizons', default='1,5', help='comma-separated horizons in bars (default 1,5)')
+    v.add_argument('--refit-every', type=int, default=250, help='origins between re-estimations, update() in between (default 250)')
+    v.add_argument('--scheme', choices=['expanding', 'rolling', 'blocked'], default='expanding')
+    v.add_argument('--window', type=int, default=0, help='training bars for --scheme rolling')
+    v.add_argument('--reps', type=int, default=1000, help='bootstrap replications for MCS and SPA (default 1000)')
+    v.add_argument('--quiet', action='store_true', help='no progress bar')
     return p
 
 def main(argv: Sequence[str] | None = None) -> int:

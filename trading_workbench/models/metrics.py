@@ -12,7 +12,8 @@ from .base import ModelInputError
 
 # %% auto #0
 __all__ = ['rmse', 'mae', 'smape', 'mase', 'directional_accuracy', 'interval_coverage', 'brier_score', 'calibration_table',
-           'expected_calibration_error', 'forecast_report']
+           'expected_calibration_error', 'forecast_report', 'relative_rmse', 'HitRate', 'hit_rate_interval',
+           'brier_skill']
 
 # %% ../../nbs/21_models_metrics.ipynb #1c935a4e
 def _pair(actual, predicted, name: str = 'predicted') -> tuple[np.ndarray, np.ndarray]:
@@ -110,3 +111,45 @@ def forecast_report(actual, predicted, reference, lower=None, upper=None, level:
         conf = np.asarray(confidence, float).ravel()[moved]
         out.update(brier=brier_score(conf, hits), ece=expected_calibration_error(conf, hits), mean_confidence=float(conf.mean()))
     return out
+
+# %% ../../nbs/21_models_metrics.ipynb #d2fc927a
+from dataclasses import dataclass
+
+def relative_rmse(actual, predicted, baseline) -> float:
+    "RMSE of `predicted` over RMSE of `baseline` (the random walk's forecasts): below 1 is better than the baseline."
+    base = rmse(actual, baseline)
+    if base == 0: raise ModelInputError("baseline: zero error (the baseline is perfect); the ratio is undefined")
+    return rmse(actual, predicted) / base
+
+@dataclass(frozen=True)
+class HitRate:
+    "Directional hit rate with a Wilson interval counted on non-overlapping origins."
+    rate: float            # over every origin whose outcome moved
+    lower: float           # Wilson interval around `rate` with the sample size of the non-overlapping origins
+    upper: float
+    n: int                 # origins counted in `rate`
+    n_independent: int     # origins counted in the interval
+    level: float
+
+# %% ../../nbs/21_models_metrics.ipynb #f3d2503c
+def hit_rate_interval(actual, predicted, reference, step: int = 1, level: float = 0.95) -> HitRate:
+    "Hit rate of forecasts (in origin order) with a Wilson interval whose sample size counts only every `step`-th origin (`step` = horizon)."
+    from statsmodels.stats.proportion import proportion_confint
+    a, p = _pair(actual, predicted)
+    _, r = _pair(actual, reference, 'reference')
+    if not (isinstance(step, int) and step >= 1): raise ModelInputError(f"step: expected an integer >= 1, got {step!r}")
+    if not 0 < level < 1: raise ModelInputError(f"level: expected a level in (0, 1), got {level!r}")
+    hit = np.sign(p - r) == np.sign(a - r)
+    moved = (a - r) != 0
+    rate = float(hit[moved].mean()) if moved.any() else float('nan')
+    n_ind = int(moved[::step].sum())           # overlapping outcomes are not independent evidence
+    lo, hi = proportion_confint(rate * n_ind, n_ind, alpha=1 - level, method='wilson') if n_ind else (float('nan'), float('nan'))
+    return HitRate(rate, float(lo), float(hi), int(moved.sum()), n_ind, level)
+
+# %% ../../nbs/21_models_metrics.ipynb #c2d79c1b
+def brier_skill(prob, outcome) -> dict[str, float]:
+    "Brier score of `prob`, the constant-rate baseline's (stating the observed rate every time) and the skill 1 - ratio."
+    p, o = _probs(prob, outcome)
+    base = float(o.mean() * (1 - o.mean()))
+    b = float(np.mean((p - o) ** 2))
+    return dict(brier=b, brier_base=base, brier_skill=(1 - b / base) if base > 0 else float('nan'))

@@ -56,6 +56,28 @@ class UTCDateTime(sa.TypeDecorator):
 
 Num = sa.Float(precision=53)  # double precision on PostgreSQL
 
+# %% ../../nbs/04_store_db.ipynb #b9e68b03
+def _m0005(op: Operations):
+    "Walk-forward validation: runs (code version, data hash, parameters), forecasts per origin, skill per model/horizon/ticker."
+    C = sa.Column
+    op.create_table('wf_runs', C('run_id', sa.String(64), primary_key=True), C('created_at', UTCDateTime, nullable=False),
+        C('code_version', sa.String(64), nullable=False), C('data_hash', sa.String(32), nullable=False),
+        C('params_hash', sa.String(32), nullable=False), C('params', sa.JSON, nullable=False), C('data_hashes', sa.JSON, nullable=False),
+        C('diagnostics', sa.JSON))
+    op.create_table('wf_forecasts', C('run_id', sa.String(64), primary_key=True), C('model', sa.String(64), primary_key=True),
+        C('ticker', sa.String(16), primary_key=True), C('horizon', sa.Integer, primary_key=True), C('origin', sa.Date, primary_key=True),
+        C('target', sa.Date, nullable=False), C('fold', sa.Integer, nullable=False), C('reference', Num, nullable=False),
+        C('mean', Num, nullable=False), C('lower', Num, nullable=False), C('upper', Num, nullable=False), C('actual', Num, nullable=False))
+    op.create_table('wf_skill', C('run_id', sa.String(64), primary_key=True), C('model', sa.String(64), primary_key=True),
+        C('horizon', sa.Integer, primary_key=True), C('ticker', sa.String(16), primary_key=True),   # '*': pooled over tickers
+        C('created_at', UTCDateTime, nullable=False), C('code_version', sa.String(64), nullable=False),
+        C('data_hash', sa.String(32), nullable=False), C('params_hash', sa.String(32), nullable=False),
+        C('n', sa.Integer, nullable=False), C('n_independent', sa.Integer, nullable=False), C('rmse', Num), C('rmse_rw', Num),
+        C('rmse_ratio', Num), C('dm_stat', Num), C('dm_pvalue', Num), C('dm_fallback', sa.Boolean), C('hit_rate', Num),
+        C('hit_lower', Num), C('hit_upper', Num), C('coverage', Num), C('brier', Num), C('brier_base', Num),
+        C('mean_confidence', Num), C('details', sa.JSON))
+    op.create_index('ix_wf_skill_gate', 'wf_skill', ['model', 'horizon', 'ticker', 'created_at'])
+
 # %% ../../nbs/04_store_db.ipynb #648413d1
 @dataclass(frozen=True)
 class Migration:
@@ -124,6 +146,7 @@ def _m0002(op: Operations):
 MIGRATIONS: tuple[Migration, ...] = (
     Migration('0001', 'initial schema', _m0001),
     Migration('0002', 'operator controls, adopted orders, fills index', _m0002),
+    Migration('0005', 'walk-forward validation runs, forecasts and skill', _m0005),
 )
 HEAD = MIGRATIONS[-1].revision
 
