@@ -62,3 +62,16 @@ def test_last_day_places_the_daily_runs_orders(tmp_path):
     want = ours[COLS].sort_values('ticker').reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
     assert set(daily.client_order_id) == set(ours.client_order_id)             # same ids: the same signals decided them
+
+def test_backtest_writes_to_postgresql(fresh_pg_url):
+    "The backtest into a PostgreSQL store: every session marked, every order journaled with its fills, the run recorded."
+    settings = Settings.load(ROOT / 'settings.ini', env={})
+    store = backtest_store(settings, 'pg', fresh_pg_url, start=pd.Timestamp('2018-02-01'))
+    res = run_backtest(settings, store, '2018-02-01', '2018-02-07', tickers='AAPL,KO,XOM', refit='W', progress=False)
+    assert len(store.equity('BACKTEST')) == len(res.days) == 5
+    placed = res.orders.query("client_order_id != ''")
+    assert len(placed) >= 1 and {r['client_order_id'] for r in store.orders(run_id=None)} == set(placed.client_order_id)
+    assert {f.exec_id for f in store.fills()} == {f.exec_id for f in res.fills}
+    run = store.runs('backtest').iloc[0]
+    assert run.status == 'ok' and set(run.report['metrics']) == {'strategy', 'buy_and_hold'}
+    store.close()
