@@ -174,6 +174,8 @@ def backtest_summary(res: BacktestResult, store: Store) -> str:
         f"end equity {d.equity.iloc[-1]:,.2f} (strategy) vs {d.buy_and_hold.iloc[-1]:,.2f} (buy-and-hold)", '',
         res.metrics.to_string(float_format=lambda v: f'{v:,.4f}')])
 
+
+# %% ../nbs/90_cli.ipynb #bt000004
 def cmd_backtest(settings: Settings, store: Store, args) -> int:
     "Replay `--start`..`--end` through the full path (paper broker) into a backtest store; print the metrics against buy-and-hold."
     run_id = args.run_id or f'backtest-{args.start}-{args.end}-{uuid.uuid4().hex[:6]}'
