@@ -29,8 +29,9 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'OPS_DIR', 'COMMANDS', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
-           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'validation_run_id',
-           'run_validation_notebook', 'cmd_validate', 'cmd_data', 'parser', 'main']
+           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'run_backtest_notebook',
+           'backtest_summary', 'cmd_backtest', 'validation_run_id', 'run_validation_notebook', 'cmd_validate',
+           'cmd_data', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
@@ -147,6 +148,55 @@ def cmd_migrate(settings: Settings, store: Store, args) -> int:
 
 COMMANDS = dict(demo=cmd_demo, run=cmd_run, status=cmd_status, flags=cmd_flags, migrate=cmd_migrate, halt=cmd_halt, resume=cmd_resume)
 
+# %% ../nbs/90_cli.ipynb #bt000002
+import uuid
+import sqlalchemy as sa
+from .validation.backtest import BacktestResult, backtest_store, run_backtest
+
+def run_backtest_notebook(settings: Settings, settings_path: Path, params: dict, progress: bool = True) -> Path:
+    "Execute `nbs/ops/backtest.ipynb` with `params` (its parameters cell's names); return the executed notebook's path."
+    if params.get('store_url') and sa.make_url(params['store_url']).password:
+        raise ValueError("--store: a URL with a password would be saved in the notebook; set TWB_STORE_URL and use --account instead")
+    out = settings.root / 'runs' / 'backtest' / str(pd.Timestamp(params['end']).date()) / f"{params['run_id']}.ipynb"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try: pm.execute_notebook(str(OPS_DIR / 'backtest.ipynb'), str(out), parameters=dict(params, settings_path=str(settings_path)),
+                             cwd=str(settings.root), progress_bar=progress, kernel_name='python3', language='python',
+                             extra_arguments=['--IPKernelApp.log_level=ERROR'])
+    except pm.PapermillExecutionError as e: raise RunFailed(out, e) from e
+    return out
+
+def backtest_summary(res: BacktestResult, store: Store) -> str:
+    "One screen: what ran, where it was written, and the metrics against buy-and-hold."
+    d, p = res.days, res.params
+    return '\n'.join([
+        f"{res.run_id}: {len(d)} sessions {p['start']} .. {p['end']}, {len(p['tickers'])} tickers, refit {p['refit']}: "
+        f"{res.fits} fits, {res.updates} updates, {res.seconds:.1f} s ({res.seconds / len(d):.3f} s per session)",
+        f"store {store!r}, account {res.account}: {int(d.orders.sum())} orders, {len(res.fills)} fills",
+        f"end equity {d.equity.iloc[-1]:,.2f} (strategy) vs {d.buy_and_hold.iloc[-1]:,.2f} (buy-and-hold)", '',
+        res.metrics.to_string(float_format=lambda v: f'{v:,.4f}')])
+
+
+# %% ../nbs/90_cli.ipynb #bt000004
+def cmd_backtest(settings: Settings, store: Store, args) -> int:
+    "Replay `--start`..`--end` through the full path (paper broker) into a backtest store; print the metrics against buy-and-hold."
+    run_id = args.run_id or f'backtest-{args.start}-{args.end}-{uuid.uuid4().hex[:6]}'
+    params = dict(start=args.start, end=args.end, tickers=args.tickers, refit=args.refit, account=args.account,
+                  order_prefix=args.order_prefix, run_id=run_id, store_url=args.store)
+    if args.notebook:
+        try: nb = run_backtest_notebook(settings, args.settings_path, params, progress=not args.quiet)
+        except RunFailed as e:
+            print(f"twb: {e}", file=sys.stderr); return 1
+        print(f"executed notebook: {nb}"); return 0
+    bt = backtest_store(settings, run_id, args.store, start=pd.Timestamp(args.start))
+    try:
+        res = run_backtest(settings, bt, args.start, args.end, tickers=args.tickers, refit=args.refit, account=args.account,
+                           run_id=run_id, order_prefix=args.order_prefix, progress=not args.quiet)
+        print(backtest_summary(res, bt))
+    finally: bt.close()
+    return 0
+
+COMMANDS['backtest'] = cmd_backtest
+
 # %% ../nbs/90_cli.ipynb #ec85b5a5
 def validation_run_id() -> str:
     "A new validation run id: `validation-<UTC time>-<random>`."
@@ -250,6 +300,18 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument('--window', type=int, default=0, help='training bars for --scheme rolling')
     v.add_argument('--reps', type=int, default=1000, help='bootstrap replications for MCS and SPA (default 1000)')
     v.add_argument('--quiet', action='store_true', help='no progress bar')
+    b = sub.add_parser('backtest', help='replay sessions through the full path (paper broker) against buy-and-hold')
+    b.add_argument('--start', required=True, help='first session, YYYY-MM-DD')
+    b.add_argument('--end', required=True, help='last session, YYYY-MM-DD (always a refit: it trades what a daily run would)')
+    b.add_argument('--tickers', default='', help='comma-separated (default: [universe] tickers)')
+    b.add_argument('--refit', default='Q', choices=['D', 'W', 'M', 'Q', 'Y'],
+                   help='refit every model on the first session of each day/week/month/quarter/year (default Q); update() in between')
+    b.add_argument('--store', default='', help='store URL (default: a fresh runs/backtest/<run_id>.db)')
+    b.add_argument('--account', default='BACKTEST', help='the account label orders, positions and equity are kept under')
+    b.add_argument('--order-prefix', default='', help='order ids <prefix>-<date> (default: the run id)')
+    b.add_argument('--run-id', default='', help='default: backtest-<start>-<end>-<random>')
+    b.add_argument('--notebook', action='store_true', help='run nbs/ops/backtest.ipynb under papermill; keep it under runs/backtest/')
+    b.add_argument('--quiet', action='store_true', help='no progress bar')
     return p
 
 def main(argv: Sequence[str] | None = None) -> int:
