@@ -42,7 +42,7 @@ def check(store, srv, run_id, sigs):
 def test_sigkill_while_acknowledgements_are_slow(tmp_path):
     rng = random.Random(20261125)
     st = ServerThread()
-    landed = 0
+    landed = in_flight = 0
     try:
         for trial in range(TRIALS):
             srv = TWSServer(prices=PRICES)
@@ -61,6 +61,8 @@ def test_sigkill_while_acknowledgements_are_slow(tmp_path):
             srv.faults.ack_delay = 0.0
             clock, store, sb, oms = build(str(db), port)                 # the restarted process
             try:
+                unacked = {r['client_order_id'] for r in store.orders(run_id=run_id) if r['state'] in ('new', 'pending_submit')}
+                in_flight += bool(unacked & {o.order_ref for o in srv.orders.values()})   # journaled and sent, no answer yet
                 rep = oms.start()
                 assert rep.ok, rep.problems
                 sigs, prices = batch(clock, N)
@@ -73,3 +75,5 @@ def test_sigkill_while_acknowledgements_are_slow(tmp_path):
     finally:
         st.close()
     assert landed >= TRIALS * 3 // 4, f'only {landed} of {TRIALS} kills landed mid-batch'
+    print(f'kills mid-batch: {landed}/{TRIALS}; between journal and acknowledgement: {in_flight}/{TRIALS}')
+    assert in_flight >= TRIALS // 2, f'only {in_flight} of {TRIALS} kills landed between journal and acknowledgement'
