@@ -29,9 +29,9 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'OPS_DIR', 'COMMANDS', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
-           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'run_backtest_notebook',
-           'backtest_summary', 'cmd_backtest', 'validation_run_id', 'run_validation_notebook', 'cmd_validate',
-           'cmd_data', 'parser', 'main']
+           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'cmd_session',
+           'run_backtest_notebook', 'backtest_summary', 'cmd_backtest', 'validation_run_id', 'run_validation_notebook',
+           'cmd_validate', 'cmd_data', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
@@ -147,6 +147,23 @@ def cmd_migrate(settings: Settings, store: Store, args) -> int:
     return 0
 
 COMMANDS = dict(demo=cmd_demo, run=cmd_run, status=cmd_status, flags=cmd_flags, migrate=cmd_migrate, halt=cmd_halt, resume=cmd_resume)
+
+# %% ../nbs/90_cli.ipynb #fa10a43d
+def cmd_session(settings: Settings, store: Store, args) -> int:
+    "The market session of a day (half days included), when the daily run should start, and what a run now would do."
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+    from trading_workbench.execution.session import plan_session, scheduled_run_time, session_on
+    now, et = datetime.now(timezone.utc), ZoneInfo('America/New_York')
+    day = args.date or now.astimezone(et).date().isoformat()
+    s, t = session_on(day, settings.execution.calendar), scheduled_run_time(day, settings)
+    fmt = lambda x: x.astimezone(et).strftime('%H:%M ET')
+    print(f"{day}: " + (f"open {fmt(s.open)}, close {fmt(s.close)}{' (half day)' if s.early_close else ''}; daily run at {fmt(t)}"
+                        if s else 'no session (weekend or holiday)'))
+    print(f"a run now ({settings.broker.kind}): {plan_session(now, settings).describe()}")
+    return 0
+
+COMMANDS['session'] = cmd_session
 
 # %% ../nbs/90_cli.ipynb #bt000002
 import uuid
@@ -312,6 +329,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument('--run-id', default='', help='default: backtest-<start>-<end>-<random>')
     b.add_argument('--notebook', action='store_true', help='run nbs/ops/backtest.ipynb under papermill; keep it under runs/backtest/')
     b.add_argument('--quiet', action='store_true', help='no progress bar')
+    se = sub.add_parser('session', help="a day's market session (half days included), the daily run's time, what a run now would do")
+    se.add_argument('--date', default='', help='YYYY-MM-DD (default: today in New York)')
     return p
 
 def main(argv: Sequence[str] | None = None) -> int:
