@@ -179,7 +179,7 @@ class Side(str, enum.Enum):
 
 class OrderType(str, enum.Enum):
     "Order type."
-    MARKET = 'MKT'; LIMIT = 'LMT'
+    MARKET = 'MKT'; LIMIT = 'LMT'; STOP = 'STP'   # STOP: a market order once the price trades through `stop_price`
 
 class TimeInForce(str, enum.Enum):
     "How long an order lives."
@@ -208,6 +208,8 @@ class Order:
     tif: TimeInForce = TimeInForce.DAY
     run_id: str = ''
     reason: str = ''
+    stop_price: float | None = None   # the trigger of a STOP order (and only of one)
+    reduce_only: bool = False         # may only shrink |position|, never grow or flip it
 
     def __post_init__(self):
         _text('Order', 'client_order_id', self.client_order_id); _text('Order', 'ticker', self.ticker)
@@ -221,7 +223,13 @@ class Order:
         if self.order_type is OrderType.LIMIT:
             if self.limit_price is None: raise ValueError("Order.limit_price: required for a LIMIT order")
             object.__setattr__(self, 'limit_price', _finite('Order', 'limit_price', self.limit_price, positive=True))
-        elif self.limit_price is not None: raise ValueError("Order.limit_price: must be None for a MARKET order")
+        elif self.limit_price is not None: raise ValueError(f"Order.limit_price: must be None for a {self.order_type.name} order")
+        if self.order_type is OrderType.STOP:
+            if self.stop_price is None: raise ValueError("Order.stop_price: required for a STOP order")
+            object.__setattr__(self, 'stop_price', _finite('Order', 'stop_price', self.stop_price, positive=True))
+        elif self.stop_price is not None: raise ValueError(f"Order.stop_price: must be None for a {self.order_type.name} order")
+        if not isinstance(self.reduce_only, (bool, np.bool_)): raise ValueError(f"Order.reduce_only: expected a bool, got {self.reduce_only!r}")
+        object.__setattr__(self, 'reduce_only', bool(self.reduce_only))
 
     @property
     def signed_quantity(self) -> int: return self.quantity if self.side is Side.BUY else -self.quantity

@@ -205,6 +205,7 @@ class Broker(Protocol):
     async def order_status(self, client_order_id: str) -> OrderSnapshot | None: ...
     async def submit(self, order: Order) -> OrderSnapshot: ...
     async def cancel(self, client_order_id: str) -> OrderSnapshot: ...
+    async def modify(self, client_order_id: str, *, stop_price: float) -> OrderSnapshot: ...   # move a working STOP's trigger
     async def executions(self, since: datetime | None = None) -> list[Fill]: ...
     async def wait(self, client_order_id: str, timeout: float) -> OrderSnapshot: ...
 
@@ -239,6 +240,8 @@ class SyncBroker:
     def order_status(self, client_order_id: str) -> OrderSnapshot | None: return self.run(self.broker.order_status(client_order_id))
     def submit(self, order: Order) -> OrderSnapshot: return self.run(self.broker.submit(order))
     def cancel(self, client_order_id: str) -> OrderSnapshot: return self.run(self.broker.cancel(client_order_id))
+    def modify(self, client_order_id: str, *, stop_price: float) -> OrderSnapshot:
+        return self.run(self.broker.modify(client_order_id, stop_price=stop_price))
     def executions(self, since: datetime | None = None) -> list[Fill]: return self.run(self.broker.executions(since))
     def wait(self, client_order_id: str, timeout: float) -> OrderSnapshot:
         return self.run(self.broker.wait(client_order_id, timeout))

@@ -305,6 +305,10 @@ class IBKRBroker(TrackedOrders):
             except asyncio.TimeoutError: continue
         return 0
 
+    async def modify(self, client_order_id: str, *, stop_price: float) -> OrderSnapshot:
+        "Move a working STOP order's trigger (not implemented yet)."
+        raise NotImplementedError(f"{self.name}: modify is not implemented yet")
+
     async def cancel(self, client_order_id: str) -> OrderSnapshot:
         "Ask IB to cancel; returns once IB confirms (or after the acknowledgement timeout)."
         tr = self.trackers.get(client_order_id)

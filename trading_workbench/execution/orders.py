@@ -8,7 +8,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_orders.htm
 from __future__ import annotations
 import hashlib, math, threading
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 from ..core.types import (Order, OrderState, OrderType, Side, Signal, SignalBundle, Action, Fill, Position,
                                           Account, TERMINAL_STATES)
 from ..core.clock import Clock
@@ -131,6 +131,8 @@ def pre_trade_checks(order: Order, ctx: MarketContext, risk, slippage_bps: float
         CheckResult('price_sanity', band <= risk.price_band_pct, f'limit {order.limit_price} is {band:.2%} from last price {px} (band {risk.price_band_pct:.0%})'),
         CheckResult('max_order_notional', notional <= risk.max_order_notional, f'notional {notional:,.2f} > {risk.max_order_notional:,.2f}'),
         CheckResult('duplicate_open_order', not dup, f'open order(s) {dup} already in {order.ticker} {order.side.value}'),
+        CheckResult('reduce_only', not order.reduce_only or (abs(q1) <= abs(q0) and q0 * q1 >= 0),
+                    f'reduce-only {order.side.value} {order.quantity} would take {order.ticker} from {q0} to {q1} shares'),
     )
     return PreTradeResult(tuple(CheckResult(c.name, c.passed, '' if c.passed else c.detail) for c in checks))
 
@@ -182,12 +184,13 @@ OPEN_STATES = tuple(s for s in OrderState if s not in TERMINAL_STATES)
 class OrderManager:
     "The order lifecycle: checks, journal, broker, monitoring, reconciliation; one instance per process."
     def __init__(self, broker: Broker | SyncBroker, store, settings, clock: Clock, checkpoints=None, *,
-                 order_timeout: float | None = None, account_name: str | None = None):
+                 order_timeout: float | None = None, account_name: str | None = None,
+                 gate: Callable[[Order, MarketContext], CheckResult] | None = None):  # an extra pre-trade check (e.g. a risk manager's)
         self.broker, self.store, self.settings, self.clock, self.checkpoints = as_sync(broker), store, settings, clock, checkpoints
         self.risk = settings.risk
         self.order_timeout = settings.broker.order_timeout_s if order_timeout is None else order_timeout
         self.slippage_bps = settings.broker.slippage_bps
-        self.account_name = account_name
+        self.account_name, self.gate = account_name, gate
         self.ready, self.refusal = False, 'start() has not run'
         self._fills: dict[str, dict[str, Fill]] = {}
         self._lock = threading.Lock()
@@ -283,6 +286,7 @@ class OrderManager:
             return LifecycleResult('DUPLICATE', order, (f'already journaled as {row["state"]}',), self.broker.order_status(coid))
         ctx = ctx or self.context({order.ticker: last_price} if last_price else None)
         checks = pre_trade_checks(order, ctx, self.risk, self.slippage_bps)
+        if self.gate is not None: checks = PreTradeResult(checks.checks + (self.gate(order, ctx),))
         if not checks.passed:
             if row is None: self.store.journal_order(order, OrderState.REJECTED, note='pre-trade: ' + checks.failure_reason)
             else: self.store.update_order(coid, OrderState.REJECTED, message='pre-trade: ' + checks.failure_reason)

@@ -226,6 +226,10 @@ class PaperBroker(TrackedOrders):
             self._save()
             return tr.snapshot()
 
+    async def modify(self, client_order_id: str, *, stop_price: float) -> OrderSnapshot:
+        "Move a working STOP order's trigger (not implemented yet)."
+        raise NotImplementedError(f"{self.name}: modify is not implemented yet")
+
     async def cancel(self, client_order_id: str) -> OrderSnapshot:
         "Cancel what is left of an open order (a finished order is returned unchanged)."
         async with self._lock:
