@@ -80,6 +80,7 @@ def demo_summary(store: Store, settings: Settings, notebooks: Sequence[Path]) ->
     def row(r) -> dict:
         rep, orders = r.report or {}, (r.report or {}).get('orders') or {}
         return dict(run_id=r.run_id, status=r.status, **{k: rep.get(k) for k in ('session', 'signals', 'model_failures')},
+                    trading_state=rep.get('trading_state', 'ACTIVE'),
                     filled=orders.get('COMPLETE', 0), rejected=orders.get('REJECTED', 0), at_target=orders.get('NO_ACTION', 0),
                     duplicate=orders.get('DUPLICATE', 0))
     rep = pd.DataFrame([row(r) for r in runs.itertuples()]).sort_values('session')
