@@ -1,0 +1,152 @@
+"""The risk manager on real bundled prices: the gate's property (hypothesis), a replay of January-February 2018 whose
+limits must trip on the sell-off of 2018-02-05, and bad marks that must never trip a breaker."""
+from __future__ import annotations
+import dataclasses, math, tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from risk_book import NAMES, build, buy_book, closes, settings_with
+from trading_workbench.core.types import Order
+from trading_workbench.execution.orders import limit_for, reduces_exposure, resume
+from trading_workbench.store.db import TradingState
+
+CLOSES = closes()
+
+
+# -- the property: while REDUCING or HALTED no accepted order grows |exposure|; every exit passes ------------------------
+orders_st = st.lists(st.tuples(st.sampled_from(NAMES[:4]), st.sampled_from(['BUY', 'SELL']), st.integers(1, 400),
+                               st.floats(-0.03, 0.03)), min_size=1, max_size=12)
+
+@hsettings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(state=st.sampled_from([TradingState.REDUCING, TradingState.HALTED]), start=st.lists(st.integers(-300, 300), min_size=4, max_size=4),
+       orders=orders_st, day=st.integers(0, 20))
+def test_no_accepted_order_grows_exposure_and_every_exit_passes(state, start, orders, day):
+    with tempfile.TemporaryDirectory() as tmp:
+        d = CLOSES.loc['2018-01-02':].index[day]
+        clock, store, sb, om, rm = build(str(Path(tmp) / 'p.db'), settings_with(), f'{d.date()} 21:05', with_prices=False)
+        try:
+            assert om.start().ok
+            px = {t: float(CLOSES.loc[d, t]) for t in NAMES[:4]}
+            sb.run(sb.broker.mark(px))
+            for t, q in zip(NAMES[:4], start):                      # the book before the breaker: longs and shorts
+                if q: om.manage_order_lifecycle(Order(f's-{t}', t, 'BUY' if q > 0 else 'SELL', abs(q), limit_price=limit_for('BUY' if q > 0 else 'SELL', px[t])), px[t])
+            store.set_trading_state(state, 'property test', trigger='test')
+            for i, (t, side, qty, move) in enumerate(orders):
+                px[t] = round(px[t] * (1 + move), 2)
+                sb.run(sb.broker.mark({t: px[t]}))
+                held = {p.ticker: p.quantity for p in sb.positions()}.get(t, 0)
+                o = Order(f'o{i}-{t}', t, side, qty, limit_price=limit_for(side, px[t]))
+                r = om.manage_order_lifecycle(o, px[t])
+                after = {p.ticker: p.quantity for p in sb.positions()}.get(t, 0)
+                if r.status == 'COMPLETE':
+                    assert abs(after) <= abs(held) and held * after >= 0, (state, held, o, after)
+                if reduces_exposure(o, held):
+                    assert r.status == 'COMPLETE' and r.execution.filled_quantity == qty, (held, o, r.reasons)
+                else:
+                    assert r.status == 'REJECTED' and {'circuit_breaker', 'risk_state'} <= set(r.reasons), (held, o, r.reasons)
+            assert store.trading_state().state is state             # orders never move the state
+        finally:
+            sb.close(); store.close()
+
+
+# -- the replay: January-February 2018 through the paper broker ----------------------------------------------------------
+def replay(tmp_path, **risk):
+    cfg = settings_with(**risk)
+    clock, store, sb, om, rm = build(str(tmp_path / 'replay.db'), cfg, '2018-01-02 21:05')
+    assert om.start().ok
+    buy_book(sb, om, CLOSES.loc['2018-01-02'].to_dict())
+    days = []
+    for d in CLOSES.loc['2018-01-03':'2018-02-28'].index:
+        clock.set(f'{d.date()} 21:05')
+        px = CLOSES.loc[d].to_dict()
+        sb.run(sb.broker.mark(px)); assert om.start().ok              # the day's reconciliation records equity
+        days.append((d.date().isoformat(), rm.check(px)))
+    return cfg, clock, store, sb, om, rm, days
+
+
+def test_replay_trips_on_the_selloff_and_closes_the_book(tmp_path):
+    cfg, clock, store, sb, om, rm, days = replay(tmp_path, daily_loss_limit_pct=0.025, daily_loss_action='close_all')
+    try:
+        states = {d: r.state for d, r in days}
+        first = next(d for d, r in days if r.state is not TradingState.ACTIVE)
+        assert first == '2018-02-05' and states[first] is TradingState.HALTED
+        assert all(r.state is TradingState.HALTED for d, r in days if d >= first)     # only an operator resumes
+        [change] = [r for d, r in days if r.changed]
+        assert 'daily_loss' in change.reason and change.actions
+        rec = store.trading_state()
+        assert (rec.trigger, rec.by) == ('daily_loss', 'risk') and rec.inputs['limits']['daily_loss']['breached']
+        assert rec.inputs['equity'] == pytest.approx(change.equity)
+        act = store.risk_action(change.actions[0])
+        assert (act['kind'], act['status']) == ('CLOSE_ALL_POSITIONS', 'done')
+        # the action's orders filled in the paper broker, once each, and the book is flat
+        fills = [f for f in store.fills() if f.client_order_id.startswith(act['action_id'])]
+        assert sorted(f.ticker for f in fills) == sorted(NAMES) and all(f.time.date().isoformat() == first for f in fills)
+        assert sb.positions() == [] and store.positions('PAPER') == []
+        # equity and positions agree with the store
+        acct = sb.account()
+        eq = store.equity('PAPER')
+        assert eq.equity.iloc[-1] == pytest.approx(acct.equity) and eq.cash.iloc[-1] == pytest.approx(acct.cash)
+        assert any(a.startswith('trading HALTED') for a in store.alerts().message)
+        # the operator resumes; nothing trips again on a flat book
+        resume(store, reason='reviewed the sell-off')
+        assert rm.check(CLOSES.iloc[-1].to_dict()).state is TradingState.ACTIVE
+    finally:
+        sb.close(); store.close()
+
+
+def test_replay_reduces_on_position_loss_and_waits_for_the_operator(tmp_path):
+    cfg, clock, store, sb, om, rm, days = replay(tmp_path, position_loss_pct=0.08, auto_actions=False)
+    try:
+        first, rep = next((d, r) for d, r in days if r.state is not TradingState.ACTIVE)
+        assert rep.state is TradingState.REDUCING and rep.changed and first <= '2018-02-07'
+        losses = {c.name: c for c in rep.limits}['position_loss']
+        assert losses.breached and losses.tickers
+        act = store.risk_action(rep.actions[0])
+        assert act['status'] == 'previewed'                         # not automatic: it waits for `twb risk act`
+        held = {p.ticker: p.quantity for p in store.positions('PAPER')}
+        assert {o['ticker'] for o in act['preview']['orders']} == set(losses.tickers)
+        assert all(o['reduce_only'] and o['quantity'] == held[o['ticker']] // 2 for o in act['preview']['orders'])
+        res = rm.act(act['action_id'])
+        assert res['ok'] and rm.act(act['action_id']) == store.risk_action(act['action_id'])['result']   # never twice
+        after = {p.ticker: p.quantity for p in sb.positions()}
+        assert all(after[t] == held[t] - held[t] // 2 for t in losses.tickers)
+        assert after == {p.ticker: p.quantity for p in store.positions('PAPER')}
+    finally:
+        sb.close(); store.close()
+
+
+# -- bad marks never trip a breaker --------------------------------------------------------------------------------------
+@pytest.mark.parametrize('bad', [float('nan'), 0.0, 37.0, -1.0, float('inf'), None], ids=['nan', 'zero', 'spike37x', 'negative', 'inf', 'missing'])
+def test_a_bad_mark_never_trips_a_breaker(tmp_path, bad):
+    # limits tight enough that believing the bad mark would trip every one of them
+    cfg = settings_with(max_drawdown_pct=0.05, daily_loss_limit_pct=0.05, position_loss_pct=0.05, max_gross_exposure_pct=1.0)
+    clock, store, sb, om, rm = build(str(tmp_path / 'bad.db'), cfg, '2018-02-06 21:05')
+    try:
+        assert om.start().ok
+        px = CLOSES.loc['2018-02-06'].to_dict()
+        buy_book(sb, om, px)
+        assert rm.check(px).state is TradingState.ACTIVE
+        t = 'AAPL'
+        marks = {k: v for k, v in px.items() if k != t} if bad is None else {**px, t: bad * px[t] if bad == 37.0 else bad}
+        if bad is None:   # no mark given and none stored (as when IB reports a position without a market price)
+            store.set_positions('PAPER', [dataclasses.replace(p, market_price=None) if p.ticker == t else p for p in store.positions('PAPER')],
+                                clock.now())
+        rep = rm.check(marks)
+        assert rep.state is TradingState.ACTIVE and not rep.changed and rep.actions == () and rep.unpriced == (t,)
+        assert math.isnan(rep.equity) and not any(c.breached for c in rep.limits)
+        assert store.trading_state().id == 0 and store.risk_actions() == []
+        # unknown prices block new risk, never an exit
+        sb.run(sb.broker.mark(px))
+        r = om.manage_order_lifecycle(Order('new-MSFT', 'MSFT', 'BUY', 5, limit_price=limit_for('BUY', px['MSFT'])), px['MSFT'])
+        assert r.status == 'REJECTED' and 'risk_state' in r.reasons
+        q = {p.ticker: p.quantity for p in sb.positions()}['KO']
+        assert om.manage_order_lifecycle(Order('exit-KO', 'KO', 'SELL', q, limit_price=limit_for('SELL', px['KO'])), px['KO']).status == 'COMPLETE'
+        # a good mark again: priced, still ACTIVE, new risk allowed
+        rep = rm.check(px)
+        assert rep.unpriced == () and rep.state is TradingState.ACTIVE and math.isfinite(rep.equity)
+        r = om.manage_order_lifecycle(Order('new-MSFT-2', 'MSFT', 'BUY', 5, limit_price=limit_for('BUY', px['MSFT'])), px['MSFT'])
+        assert r.status == 'COMPLETE'
+    finally:
+        sb.close(); store.close()
