@@ -190,6 +190,7 @@ class OrderState(str, enum.Enum):
     NEW = 'new'; PENDING_SUBMIT = 'pending_submit'; SUBMITTED = 'submitted'
     PARTIALLY_FILLED = 'partially_filled'; FILLED = 'filled'; CANCEL_PENDING = 'cancel_pending'
     CANCELLED = 'cancelled'; REJECTED = 'rejected'; INACTIVE = 'inactive'; EXPIRED = 'expired'
+    UNKNOWN = 'unknown'   # the broker's answer was lost: not done, not safe to repeat, until a reconciliation finds out
 
     @property
     def is_terminal(self) -> bool: return self in TERMINAL_STATES

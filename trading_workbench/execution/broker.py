@@ -18,16 +18,18 @@ log = get_logger('execution.broker')
 # %% auto #0
 __all__ = ['log', 'S', 'TRANSITIONS', 'BrokerEvent', 'IllegalTransition', 'can_transition', 'check_transition', 'OrderSnapshot',
            'StatusEvent', 'FillEvent', 'ConnectionEvent', 'Events', 'OverfillError', 'OrderTracker', 'BrokerError',
-           'NotConnected', 'UnknownOrder', 'TrackedOrders', 'Broker', 'SyncBroker', 'as_sync']
+           'NotConnected', 'BrokerTimeout', 'GatewayNotReady', 'UnknownOrder', 'TrackedOrders', 'Broker', 'SyncBroker',
+           'as_sync']
 
 # %% ../../nbs/30_execution_broker.ipynb #64865e10
 S = OrderState
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
-    S.NEW: frozenset({S.PENDING_SUBMIT, S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
-    S.PENDING_SUBMIT: frozenset({S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
-    S.SUBMITTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
-    S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.EXPIRED, S.INACTIVE}),
-    S.CANCEL_PENDING: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED, S.INACTIVE}),
+    S.NEW: frozenset({S.UNKNOWN, S.PENDING_SUBMIT, S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
+    S.PENDING_SUBMIT: frozenset({S.UNKNOWN, S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
+    S.SUBMITTED: frozenset({S.UNKNOWN, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
+    S.PARTIALLY_FILLED: frozenset({S.UNKNOWN, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.EXPIRED, S.INACTIVE}),
+    S.CANCEL_PENDING: frozenset({S.UNKNOWN, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED, S.INACTIVE}),
+    S.UNKNOWN: frozenset(set(OrderState) - {S.NEW, S.UNKNOWN}),   # a reconciliation may find it anywhere
     **{t: frozenset() for t in TERMINAL_STATES},
 }
 
@@ -177,6 +179,15 @@ class BrokerError(RuntimeError):
 class NotConnected(BrokerError):
     "The broker link is down: no orders until it is back."
 
+class BrokerTimeout(BrokerError, TimeoutError):
+    "The broker did not answer `what` within `seconds`."
+    def __init__(self, what: str, seconds: float):
+        self.what, self.seconds = what, seconds
+        super().__init__(f'{what}: no answer within {seconds:g} s')
+
+class GatewayNotReady(NotConnected):
+    "The gateway accepted the socket but did not complete its start (its startup requests went unanswered)."
+
 class UnknownOrder(BrokerError, KeyError):
     "The broker does not know this client order id."
     def __str__(self): return str(self.args[0]) if self.args else 'unknown order'
@@ -226,9 +237,15 @@ class SyncBroker:
     def loop(self) -> asyncio.AbstractEventLoop: return self._loop
 
     def run(self, coro: Awaitable, timeout: float | None = None):
-        "Run `coro` on the broker's loop and return its result."
+        "Run `coro` on the broker's loop and return its result; a timeout is a `BrokerTimeout` naming the call."
         if self._loop.is_closed(): raise BrokerError(f"{self.name}: the sync facade is closed")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout if timeout is not None else self.call_timeout)
+        t = timeout if timeout is not None else self.call_timeout
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try: return fut.result(t)
+        except TimeoutError as e:
+            if isinstance(e, BrokerError): raise
+            fut.cancel()
+            raise BrokerTimeout(f'{self.name}: {getattr(coro, "__qualname__", "call")}', t) from e
 
     def connect(self): return self.run(self.broker.connect())
     def disconnect(self): return self.run(self.broker.disconnect())

@@ -7,6 +7,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_ibkr.html.
 # %% ../../nbs/32_execution_ibkr.ipynb #f74c8f51
 from __future__ import annotations
 import asyncio, math
+from dataclasses import replace
 from datetime import datetime
 import ib_async
 from tenacity import AsyncRetrying, wait_exponential, stop_after_attempt, retry_if_exception_type
@@ -14,7 +15,7 @@ from ..core.types import Order, OrderState, OrderType, Fill, Position, Account, 
 from ..core.clock import Clock
 from ..core.log import get_logger
 from .broker import (OrderTracker, OrderSnapshot, TrackedOrders, Events, ConnectionEvent, BrokerError,
-                                                NotConnected, UnknownOrder)
+                                                NotConnected, UnknownOrder, BrokerTimeout, GatewayNotReady)
 
 log = get_logger('execution.ibkr')
 
@@ -57,6 +58,7 @@ def to_ib_order(order: Order, account: str = '') -> tuple[ib_async.Contract, ib_
     o = ib_async.Order(action=order.side.value, totalQuantity=order.quantity, orderType=order.order_type.value,
                        tif=order.tif.value, orderRef=order.client_order_id, account=account)
     if order.order_type is OrderType.LIMIT: o.lmtPrice = order.limit_price
+    if order.order_type is OrderType.STOP: o.auxPrice = order.stop_price     # IB's STP trigger is the aux price
     return c, o
 
 def from_ib_trade(trade) -> Order:
@@ -64,15 +66,17 @@ def from_ib_trade(trade) -> Order:
     o = trade.order
     ref = o.orderRef or f'ib-{o.permId or o.orderId}'
     lmt = o.lmtPrice if o.orderType == 'LMT' and o.lmtPrice and o.lmtPrice < 1e300 else None
-    return Order(ref, trade.contract.symbol, o.action, int(o.totalQuantity), 'LMT' if lmt else 'MKT', lmt,
-                 o.tif if o.tif in ('DAY', 'GTC') else 'DAY', reason='adopted from IB')
+    stp = o.auxPrice if o.orderType == 'STP' and o.auxPrice and o.auxPrice < 1e300 else None
+    kind = 'LMT' if lmt else 'STP' if stp else 'MKT'
+    return Order(ref, trade.contract.symbol, o.action, int(o.totalQuantity), kind, lmt,
+                 o.tif if o.tif in ('DAY', 'GTC') else 'DAY', reason='adopted from IB', stop_price=stp)
 
-def from_ib_fill(f, client_order_id: str = '') -> Fill:
-    "Our `Fill` for an ib_async fill."
+def from_ib_fill(f, client_order_id: str = '', commission: float | None = None) -> Fill:
+    "Our `Fill` for an ib_async fill (`commission` when known from elsewhere: ib_async leaves re-sent fills' reports empty)."
     e = f.execution
+    if commission is None: commission = f.commissionReport.commission if f.commissionReport and f.commissionReport.execId else 0.0
     return Fill(e.execId, client_order_id or e.orderRef or f'ib-{e.permId}', f.contract.symbol,
-                'BUY' if e.side == 'BOT' else 'SELL', int(e.shares), e.price, e.time,
-                f.commissionReport.commission if f.commissionReport and f.commissionReport.execId else 0.0, str(e.orderId))
+                'BUY' if e.side == 'BOT' else 'SELL', int(e.shares), e.price, e.time, commission, str(e.orderId))
 
 # %% ../../nbs/32_execution_ibkr.ipynb #084f917f
 class IBKRBroker(TrackedOrders):
@@ -80,11 +84,12 @@ class IBKRBroker(TrackedOrders):
     name = 'ibkr'
 
     def __init__(self, settings, clock: Clock, ib: ib_async.IB | None = None, *, host: str | None = None,
-                 port: int | None = None, ack_timeout: float = 5.0, reconnect_attempts: int = 8, reconnect_max_wait: float = 30.0):
+                 port: int | None = None, ack_timeout: float = 5.0, reconnect_attempts: int = 8, reconnect_max_wait: float = 30.0,
+                 connect_timeout: float | None = None):
         h, p = endpoint(settings)                      # refuses live without confirmation, before anything else
         self.host, self.port = host or h, port or p
         self.client_id = settings.broker.client_id
-        self.connect_timeout = settings.broker.connect_timeout_s
+        self.connect_timeout = settings.broker.connect_timeout_s if connect_timeout is None else connect_timeout
         self.account_id = settings.secrets.ib_account.get() if settings.secrets.ib_account else ''
         self.clock, self.ack_timeout = clock, ack_timeout
         self.reconnect_attempts, self.reconnect_max_wait = reconnect_attempts, reconnect_max_wait
@@ -93,7 +98,8 @@ class IBKRBroker(TrackedOrders):
         self.trackers: dict[str, OrderTracker] = {}
         self._ib_ids: dict[str, int] = {}                    # client order id -> IB order id
         self._changed: dict[str, asyncio.Event] = {}
-        self._max_id = 0
+        self._max_id = 0                                     # the highest IB order id seen in use (orders and executions)
+        self._early: dict[str, float] = {}                    # commissions that came before their execution
         self._link_up = True
         self._closing = False
         self._reconnecting: asyncio.Task | None = None
@@ -105,6 +111,8 @@ class IBKRBroker(TrackedOrders):
         ib.commissionReportEvent += self._on_commission
         ib.errorEvent += self._on_error
         ib.disconnectedEvent += self._on_disconnected
+        self._wrapper_commission = ib.wrapper.commissionReport
+        ib.wrapper.commissionReport = self._on_raw_commission   # ib_async drops a report that precedes its execution
 
     # -- connection --------------------------------------------------------------------------------
     def is_connected(self) -> bool: return self.ib.isConnected() and self._link_up
@@ -112,7 +120,16 @@ class IBKRBroker(TrackedOrders):
     async def connect(self) -> None:
         "Connect, synchronise open and completed orders and executions, and adopt what we do not know."
         self._closing = False
-        await self.ib.connectAsync(self.host, self.port, self.client_id, timeout=self.connect_timeout, account=self.account_id)
+        try:
+            await self.ib.connectAsync(self.host, self.port, self.client_id, timeout=self.connect_timeout, account=self.account_id,
+                                       raiseSyncErrors=True)
+        except ConnectionError as e:
+            if e.args and isinstance(e.args[0], list):     # ib_async's list of the startup requests that went unanswered
+                raise GatewayNotReady(f'ibkr: gateway at {self.host}:{self.port} did not complete its start within '
+                                      f'{self.connect_timeout:g} s: {"; ".join(e.args[0])}') from e
+            raise NotConnected(f'ibkr: cannot reach the gateway at {self.host}:{self.port}: {e}') from e
+        except TimeoutError as e:
+            raise BrokerTimeout(f'ibkr: connecting to {self.host}:{self.port}', self.connect_timeout) from e
         if not self.account_id and self.ib.managedAccounts(): self.account_id = self.ib.managedAccounts()[0]
         self._link_up = True
         await self._sync()
@@ -146,12 +163,12 @@ class IBKRBroker(TrackedOrders):
         try:
             async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.1, max=self.reconnect_max_wait),
                                                stop=stop_after_attempt(self.reconnect_attempts),
-                                               retry=retry_if_exception_type((OSError, asyncio.TimeoutError, ConnectionError)),
+                                               retry=retry_if_exception_type((OSError, TimeoutError, ConnectionError, NotConnected)),
                                                reraise=True):
                 with attempt:
                     if self._closing: return
                     await self.connect()
-        except (OSError, asyncio.TimeoutError, ConnectionError):
+        except (OSError, TimeoutError, ConnectionError, NotConnected):
             log.exception("ibkr: could not reconnect to %s:%s after %d attempts", self.host, self.port, self.reconnect_attempts)
             self.events.emit(ConnectionEvent(False, f'reconnect failed after {self.reconnect_attempts} attempts'))
 
@@ -202,15 +219,29 @@ class IBKRBroker(TrackedOrders):
         st = map_status(os_.status, os_.filled, trade.order.totalQuantity, code)
         if st is None: return
         filled = int(os_.filled) if os_.filled and not math.isnan(os_.filled) else None
+        if st is OrderState.FILLED and not filled:   # a completed order (101) carries no status fill: Filled means all of it
+            fq = trade.order.filledQuantity
+            filled = int(fq) if fq and fq < 1e300 and not math.isnan(fq) else int(trade.order.totalQuantity)
         avg = os_.avgFillPrice if os_.avgFillPrice else None
         ev = tr.apply_status(st, filled, avg, message=err.message if err else '', error_code=code or None, when=self.clock.now())
         if ev: self.events.emit(ev)
         self._touch(tr.order.client_order_id)
 
+    def _on_raw_commission(self, report) -> None:
+        if report.execId not in self.ib.wrapper.fills: self._early[report.execId] = report.commission
+        self._wrapper_commission(report)
+
+    def _commission(self, f) -> float | None:
+        "The commission of ib_async fill `f` as far as known: its own report, the first copy's, or one that came early."
+        for x in (f, self.ib.wrapper.fills.get(f.execution.execId)):
+            if x is not None and x.commissionReport and x.commissionReport.execId: return x.commissionReport.commission
+        return self._early.get(f.execution.execId)
+
     def _on_exec(self, trade, fill) -> None:
+        self._max_id = max(self._max_id, fill.execution.orderId or 0)
         tr = self._tracker_for(trade)
         if tr is None: return
-        ev = tr.apply_fill(from_ib_fill(fill, tr.order.client_order_id))
+        ev = tr.apply_fill(from_ib_fill(fill, tr.order.client_order_id, self._commission(fill)))
         if ev: self.events.emit(ev)
         self._touch(tr.order.client_order_id)
 
@@ -220,26 +251,38 @@ class IBKRBroker(TrackedOrders):
 
     async def _sync(self) -> None:
         "Bring every tracker up to date with IB: open and completed orders, then executions (with commissions)."
-        for trade in self.ib.trades(): self._on_status(trade)
-        try:
-            await asyncio.wait_for(self.ib.reqCompletedOrdersAsync(False), self.connect_timeout)
-            fills = await asyncio.wait_for(self.ib.reqExecutionsAsync(), self.connect_timeout)
-        except (asyncio.TimeoutError, ConnectionError):
-            log.exception("ibkr: resynchronisation with IB failed")
-            return
-        for trade in self.ib.trades(): self._on_status(trade)
-        self._apply_fills(fills)
+        done = await self._ask('completed orders', self.ib.reqCompletedOrdersAsync(False))
+        fills = await self._ask('executions', self.ib.reqExecutionsAsync())
+        self._apply_fills(fills)                   # fills first: a completed order's Filled then finds its executions in
+        for trade in [*self.ib.trades(), *done]: self._on_status(trade)   # ib_async keeps a stale copy of a known trade
+
+    async def resync(self) -> set[str]:
+        "Ask IB again for open and completed orders and executions; return the client order ids IB reported."
+        if not self.is_connected(): raise NotConnected('ibkr: not connected')
+        trades = [*await self._ask('open orders', self.ib.reqOpenOrdersAsync()),
+                  *await self._ask('completed orders', self.ib.reqCompletedOrdersAsync(False))]
+        self._apply_fills(await self._ask('executions', self.ib.reqExecutionsAsync()))
+        for trade in trades: self._on_status(trade)
+        return {t.order.orderRef for t in trades if t.order.orderRef}
+
+    async def _ask(self, what: str, request):
+        "Await one IB request; a lost link or no answer within the connect timeout is a typed `BrokerError`."
+        try: return await asyncio.wait_for(request, self.connect_timeout)
+        except TimeoutError as e: raise BrokerTimeout(f'ibkr: {what} request to {self.host}:{self.port}', self.connect_timeout) from e
+        except ConnectionError as e: raise NotConnected(f'ibkr: link lost during the {what} request: {e}') from e
 
     def _apply_fills(self, fills) -> list[Fill]:
         out = []
         for f in fills:
             ref = f.execution.orderRef
+            self._max_id = max(self._max_id, f.execution.orderId or 0)
             tr = self.trackers.get(ref)
-            ours = from_ib_fill(f, ref)
+            ours = from_ib_fill(f, ref, self._commission(f))
             out.append(ours)
             if tr is None: continue
             if ours.exec_id in tr.fills:
                 if ours.commission: tr.set_commission(ours.exec_id, ours.commission)
+                ours = tr.fills[ours.exec_id]
             else:
                 ev = tr.apply_fill(ours)
                 if ev: self.events.emit(ev)
@@ -266,7 +309,7 @@ class IBKRBroker(TrackedOrders):
         "Today's executions from IB (re-requested, so nothing missed while disconnected is lost)."
         if not self.ib.isConnected(): raise NotConnected('ibkr: not connected')
         f = ib_async.ExecutionFilter(clientId=self.client_id)
-        fills = self._apply_fills(await asyncio.wait_for(self.ib.reqExecutionsAsync(f), self.connect_timeout))
+        fills = self._apply_fills(await self._ask('executions', self.ib.reqExecutionsAsync(f)))
         return [x for x in fills if since is None or x.time >= utc(since)]
 
     async def submit(self, order: Order) -> OrderSnapshot:
@@ -278,7 +321,8 @@ class IBKRBroker(TrackedOrders):
         tr = self.trackers[coid] = OrderTracker(order)
         for attempt in range(3):
             contract, ib_order = to_ib_order(order, self.account_id)
-            if attempt: self.ib.client.updateReqId(self._max_id + 1)
+            # never below an id seen in use: after a gateway restart nextValidId can fall under the ids of today's orders
+            self.ib.client.updateReqId(self._max_id + 1 + (2 ** (attempt + 3) if attempt else 0))
             trade = self.ib.placeOrder(contract, ib_order)
             self._ib_ids[coid] = ib_order.orderId
             self._max_id = max(self._max_id, ib_order.orderId)
@@ -306,8 +350,38 @@ class IBKRBroker(TrackedOrders):
         return 0
 
     async def modify(self, client_order_id: str, *, stop_price: float) -> OrderSnapshot:
-        "Move a working STOP order's trigger (not implemented yet)."
-        raise NotImplementedError(f"{self.name}: modify is not implemented yet")
+        "Move a working STOP order's trigger: the same IB order id placed again with the new aux price."
+        tr = self.trackers.get(client_order_id)
+        if tr is None: raise UnknownOrder(f'ibkr: unknown order {client_order_id}')
+        new = replace(tr.order, stop_price=stop_price)                 # validates the price
+        if tr.order.order_type is not OrderType.STOP: raise BrokerError(f'ibkr: {client_order_id} is not a STOP order')
+        if tr.state.is_terminal: raise BrokerError(f'ibkr: {client_order_id} is {tr.state.value}; nothing to modify')
+        if not self.is_connected(): raise NotConnected('ibkr: not connected')
+        trade = next((t for t in self.ib.trades() if t.order.orderRef == client_order_id and t.order.orderId), None)
+        if trade is None: raise UnknownOrder(f'ibkr: IB has no live trade for {client_order_id}')
+        old, trade.order.auxPrice = trade.order.auxPrice, new.stop_price
+        n0 = len(trade.log) + 1                                       # ib_async logs the 'Modify' itself
+        self.ib.placeOrder(trade.contract, trade.order)
+        news = await self._await_log(trade, client_order_id, n0)
+        code = next((e.errorCode for e in news if e.errorCode), 0)
+        if code:
+            trade.order.auxPrice = old
+            raise BrokerError(f'ibkr: IB refused to move the stop of {client_order_id} to {stop_price} ({code}: {news[-1].message})')
+        tr.order = new
+        self._touch(client_order_id)
+        return tr.snapshot()
+
+    async def _await_log(self, trade, coid: str, n0: int) -> list:
+        "Wait for IB's answer to a modification: the trade's log entries after the first `n0`."
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ack_timeout
+        while len(trade.log) <= n0:
+            if loop.time() >= deadline: raise BrokerTimeout(f'ibkr: modification of {coid}', self.ack_timeout)
+            ev = self._changed.setdefault(coid, asyncio.Event())
+            ev.clear()
+            try: await asyncio.wait_for(ev.wait(), max(0.0, min(0.05, deadline - loop.time())))
+            except TimeoutError: continue
+        return trade.log[n0:]
 
     async def cancel(self, client_order_id: str) -> OrderSnapshot:
         "Ask IB to cancel; returns once IB confirms (or after the acknowledgement timeout)."
@@ -337,7 +411,7 @@ class IBKRBroker(TrackedOrders):
         missing = snap.filled_quantity != sum(f.quantity for f in tr.fills.values()) or any(not f.commission for f in tr.fills.values())
         if snap.is_done and missing and self.ib.isConnected():
             try: await self.executions()     # executions or commissions lost on the way: ask IB again
-            except (asyncio.TimeoutError, ConnectionError):
+            except BrokerError:
                 log.exception("ibkr: could not re-request executions for %s", client_order_id)
         return tr.snapshot()
 

@@ -7,13 +7,14 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_orders.htm
 # %% ../../nbs/33_execution_orders.ipynb #19a7c97b
 from __future__ import annotations
 import hashlib, math, threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
 from ..core.types import (Order, OrderState, OrderType, Side, Signal, SignalBundle, Action, Fill, Position,
                                           Account, TERMINAL_STATES)
 from ..core.clock import Clock
 from ..core.log import get_logger
-from .broker import (Broker, SyncBroker, as_sync, OrderSnapshot, FillEvent, BrokerError)
+from .broker import (Broker, SyncBroker, as_sync, OrderSnapshot, FillEvent, BrokerError,
+                                                NotConnected)
 from .paper import _Holding, book_fill
 from ..store.db import TradingState
 
@@ -117,7 +118,7 @@ class MarketContext:
 
 def pre_trade_checks(order: Order, ctx: MarketContext, risk, slippage_bps: float = 0.0) -> PreTradeResult:
     "Run every pre-trade check on `order`."
-    px = ctx.prices.get(order.ticker) or order.limit_price
+    px = ctx.prices.get(order.ticker) or order.limit_price or order.stop_price or math.nan   # no price: NaN fails the price checks
     eq = ctx.account.equity
     notional = order.quantity * (order.limit_price or px)
     pos = ctx.positions.get(order.ticker)
@@ -129,6 +130,8 @@ def pre_trade_checks(order: Order, ctx: MarketContext, risk, slippage_bps: float
     dup = [r['client_order_id'] for r in ctx.open_orders
            if r['ticker'] == order.ticker and r['side'] == order.side.value and r['client_order_id'] != order.client_order_id]
     band = abs((order.limit_price or px) / px - 1) if px else math.inf
+    lost = [r['client_order_id'] for r in ctx.open_orders if r['ticker'] == order.ticker and r.get('state') == OrderState.UNKNOWN.value
+            and r['client_order_id'] != order.client_order_id]
     checks = (
         CheckResult('circuit_breaker', ctx.halted is None or reduces_exposure(order, q0),
                     f'{ctx.halted}; only orders that reduce exposure pass' if ctx.halted else ''),
@@ -141,6 +144,7 @@ def pre_trade_checks(order: Order, ctx: MarketContext, risk, slippage_bps: float
         CheckResult('price_sanity', band <= risk.price_band_pct, f'limit {order.limit_price} is {band:.2%} from last price {px} (band {risk.price_band_pct:.0%})'),
         CheckResult('max_order_notional', notional <= risk.max_order_notional, f'notional {notional:,.2f} > {risk.max_order_notional:,.2f}'),
         CheckResult('duplicate_open_order', not dup, f'open order(s) {dup} already in {order.ticker} {order.side.value}'),
+        CheckResult('unresolved_order', not lost, f'order(s) {lost} in {order.ticker} have an unknown outcome: reconcile first'),
         CheckResult('reduce_only', not order.reduce_only or (abs(q1) <= abs(q0) and q0 * q1 >= 0),
                     f'reduce-only {order.side.value} {order.quantity} would take {order.ticker} from {q0} to {q1} shares'),
     )
@@ -164,7 +168,7 @@ class Reconciliation:
 
 @dataclass(frozen=True)
 class LifecycleResult:
-    "What happened to one order: REJECTED (with reasons), COMPLETE (with execution and reconciliation), DUPLICATE, or NO_ACTION (at target)."
+    "What happened to one order: REJECTED, COMPLETE (with execution and reconciliation), UNKNOWN (the broker's answer was lost), DUPLICATE or NO_ACTION."
     status: str
     order: Order | None
     reasons: tuple[str, ...] = ()
@@ -184,6 +188,8 @@ class StartupReport:
     fills_recorded: int = 0
     resumable: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)     # orders still of unknown outcome: their tickers take no new order
+    findings: list[str] = field(default_factory=list)    # what reconciliation found about orders whose answer was lost
 
 class NotReady(BrokerError):
     "The order manager has not reconciled with the broker (or refused to) and will not trade."
@@ -235,6 +241,8 @@ class OrderManager:
         by_id = {s.client_order_id: s for s in self.broker.orders()}
         execs = self.broker.executions()
         today = self.clock.now().date()
+        held = {p.ticker: p.quantity for p in self.broker.positions()}
+        stored = {p.ticker: p.quantity for p in self.store.positions(self.account_name)}
         journal = {r['client_order_id']: r for r in self.store.orders(states=OPEN_STATES)}
         for coid, s in by_id.items():                               # the broker's orders the journal lacks
             if self.store.order(coid) is None:
@@ -245,22 +253,22 @@ class OrderManager:
         for coid, row in journal.items():
             s = by_id.get(coid)
             if s is not None:
-                if s.state.value != row['state'] or s.filled_quantity != row['filled_quantity']:
+                if row['state'] == OrderState.UNKNOWN.value: rep.findings.append(self._resolve(row, s, execs, held, stored))
+                elif s.state.value != row['state'] or s.filled_quantity != row['filled_quantity']:
                     self.store.update_order(coid, s.state, broker_order_id=s.broker_order_id or None, filled_quantity=s.filled_quantity,
                                             avg_fill_price=s.avg_fill_price, message='startup reconciliation')
                     rep.updated.append(coid)
             elif row['state'] == OrderState.NEW.value:
                 rep.resumable.append(coid)                           # journaled, never reached the broker: safe to send again
-            elif row['created_at'].date() < today and row['tif'] == 'DAY':
-                self.store.update_order(coid, OrderState.EXPIRED, message='DAY order from an earlier session unknown to the broker')
-                rep.expired.append(coid)
-            else:
-                rep.problems.append(f'journal has {coid} as {row["state"]} but the broker does not know it')
+            else:                                                    # the broker forgot it (a new day): executions and positions decide
+                rep.findings.append(self._resolve(row, None, execs, held, stored))
+                if self.store.order(coid)['state'] == OrderState.EXPIRED.value: rep.expired.append(coid)
         for f in execs:
             if self.store.order(f.client_order_id) is None:
                 rep.problems.append(f'execution {f.exec_id} for {f.client_order_id} matches no order')
                 continue
             rep.fills_recorded += self.store.record_fill(f)
+        rep.unknown = [r['client_order_id'] for r in self.store.orders(states=[OrderState.UNKNOWN])]
         self._sync_positions(acct)
         self._today = today
         self._trades_today = sum(1 for r in self.store.orders() if r['created_at'].date() == today and r['broker_order_id'])
@@ -268,6 +276,47 @@ class OrderManager:
         log.info("startup reconciliation: %d updated, %d adopted, %d expired, %d fills, %d resumable, %d problems",
                  len(rep.updated), len(rep.adopted), len(rep.expired), rep.fills_recorded, len(rep.resumable), len(rep.problems))
         return rep
+
+    def _resolve(self, row: Mapping, snap: OrderSnapshot | None, execs: Sequence[Fill], held: Mapping[str, int],
+                 stored: Mapping[str, int]) -> str:
+        "Journal where an order the broker may not know stands, from its status, executions and positions; say what was found."
+        coid, qty, t = row['client_order_id'], row['quantity'], row['ticker']
+        mine = [f for f in execs if f.client_order_id == coid]
+        for f in mine: self.store.record_fill(f)
+        fq = sum(f.quantity for f in mine)
+        if snap is not None:
+            self.store.update_order(coid, snap.state, broker_order_id=snap.broker_order_id or None, filled_quantity=max(snap.filled_quantity, fq),
+                                    avg_fill_price=snap.avg_fill_price, message=f'reconciled: the broker has it {snap.state.value}')
+            return f'{coid}: found among the broker\'s orders: {snap.state.value}, {snap.filled_quantity} of {qty} filled'
+        moved, signed = held.get(t, 0) - stored.get(t, 0), qty if row['side'] == Side.BUY.value else -qty
+        if fq >= qty or (not mine and moved == signed):
+            how = f'executions show {fq} of {qty}' if mine else f'no execution reported any more, but the position in {t} moved by {moved}'
+            avg = sum(f.quantity * f.price for f in mine) / fq if mine else None
+            self.store.update_order(coid, OrderState.FILLED, filled_quantity=qty, avg_fill_price=avg, message=f'filled while unobserved: {how}')
+            self.store.add_alert('warning', 'order_manager', f'order {coid} filled while unobserved ({how})' + ('' if mine else '; fill price unknown'))
+            return f'{coid}: filled: {how}'
+        if moved == 0 and not mine and row['tif'] == 'DAY' and row['created_at'].date() < self.clock.now().date():
+            self.store.update_order(coid, OrderState.EXPIRED, filled_quantity=0, message='not at the broker, no execution, position unchanged')
+            return f'{coid}: expired: a DAY order of an earlier session, not at the broker, no execution, position in {t} unchanged'
+        why = (f'not among the broker\'s orders; {fq} of {qty} in executions; position in {t} moved by {moved} '
+               f'since the last reconciliation (order {signed:+d})')
+        self.store.update_order(coid, OrderState.UNKNOWN, filled_quantity=fq, message=f'unresolved: {why}')
+        self.store.add_alert('critical', 'order_manager', f'order {coid} unresolved: {why}; {t} takes no new order until an operator reconciles it')
+        return f'{coid}: still unknown: {why}'
+
+    def reconcile_unknown(self) -> list[str]:
+        "Ask the broker again about every order of unknown outcome and journal what it says; returns what was found."
+        rows = self.store.orders(states=[OrderState.UNKNOWN])
+        if not rows: return []
+        resync = getattr(self.broker.broker, 'resync', None)
+        known = self.broker.run(resync()) if resync else None
+        by_id = {s.client_order_id: s for s in self.broker.orders() if known is None or s.client_order_id in known}
+        execs, held = self.broker.executions(), {p.ticker: p.quantity for p in self.broker.positions()}
+        stored = {p.ticker: p.quantity for p in self.store.positions(self.account_name)}
+        found = [self._resolve(r, by_id.get(r['client_order_id']), execs, held, stored) for r in rows]
+        self._sync_positions()
+        for f in found: log.warning("reconciliation of an unknown order: %s", f)
+        return found
 
     def _sync_positions(self, acct: Account | None = None) -> list[Position]:
         acct = acct or self.broker.account()
@@ -306,23 +355,39 @@ class OrderManager:
         pos0 = ctx.positions.get(order.ticker)
         try:
             snap = self.broker.submit(order)
-        except BrokerError as e:
+        except NotConnected as e:                       # refused before anything was sent
             self.store.update_order(coid, OrderState.REJECTED, message=f'not sent: {e}')
             log.error("order %s not sent: %s", coid, e)
             return LifecycleResult('REJECTED', order, (f'broker_unavailable: {e}',), checks=checks)
+        except BrokerError as e:                        # it may have left: not safe to send again, not known to be done
+            return self._unknown(order, None, f'submission: {e}', checks)
         self._trades_today += 1
         self._journal(snap, 'acknowledged by broker')
-        if not snap.is_done: snap = self.broker.wait(coid, self.order_timeout)
-        if not snap.is_done:
-            log.warning("order %s not done after %ss (%s); cancelling the rest", coid, self.order_timeout, snap.state.value)
-            snap = self.broker.cancel(coid)
-        self._journal(snap, 'final' if snap.is_done else 'cancel unconfirmed')
+        try:
+            if not snap.is_done: snap = self.broker.wait(coid, self.order_timeout)
+            if not snap.is_done:
+                log.warning("order %s not done after %ss (%s); cancelling the rest", coid, self.order_timeout, snap.state.value)
+                snap = self.broker.cancel(coid)
+        except BrokerError as e:
+            return self._unknown(order, snap, f'{type(e).__name__}: {e}', checks)
+        if not snap.is_done: return self._unknown(order, snap, f'no final answer after the cancel ({snap.state.value})', checks)
+        self._journal(snap, 'final')
         if snap.state is OrderState.REJECTED:
             self._checkpoint(order, snap, None)
             return LifecycleResult('REJECTED', order, (f'broker_rejected: {snap.message}',), snap, checks=checks)
         rec = self.reconcile_trade(order, snap, pos0)
         self._checkpoint(order, snap, rec)
         return LifecycleResult('COMPLETE', order, rec.problems, snap, rec, checks)
+
+    def _unknown(self, order: Order, snap: OrderSnapshot | None, why: str, checks: PreTradeResult) -> LifecycleResult:
+        "The broker's answer was lost: journal UNKNOWN, alert; its ticker takes no new order until a reconciliation resolves it."
+        coid = order.client_order_id
+        self.store.update_order(coid, OrderState.UNKNOWN, broker_order_id=(snap.broker_order_id or None) if snap else None,
+                                filled_quantity=snap.filled_quantity if snap else None, message=f'outcome unknown: {why}')
+        self.store.add_alert('error', 'order_manager', f'order {coid} outcome unknown ({why}); no new order in {order.ticker} until reconciled')
+        log.error("order %s outcome unknown: %s", coid, why)
+        if snap is not None: self._checkpoint(order, replace(snap, state=OrderState.UNKNOWN), None)
+        return LifecycleResult('UNKNOWN', order, (f'unknown: {why}',), snap, checks=checks)
 
     def _journal(self, snap: OrderSnapshot, note: str) -> None:
         row = self.store.order(snap.client_order_id)
