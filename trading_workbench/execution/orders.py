@@ -60,7 +60,7 @@ def order_for_signal(signal: Signal, run_id: str, equity: float, max_position_pc
 def order_from_journal(row: Mapping) -> Order:
     "The `Order` a journal row describes (to resume it exactly as it was decided)."
     return Order(row['client_order_id'], row['ticker'], row['side'], row['quantity'], row['order_type'], row['limit_price'],
-                 row['tif'], row['run_id'] or '', row['reason'] or '')
+                 row['tif'], row['run_id'] or '', row['reason'] or '', row.get('stop_price'), bool(row.get('reduce_only')))
 
 # %% ../../nbs/33_execution_orders.ipynb #c9b6adff
 HALT_CONTROL = 'execution.halt'   # the switch before schema 0004 (migrated into the trading-state journal)
@@ -263,7 +263,9 @@ class OrderManager:
             else:                                                    # the broker forgot it (a new day): executions and positions decide
                 rep.findings.append(self._resolve(row, None, execs, held, stored))
                 if self.store.order(coid)['state'] == OrderState.EXPIRED.value: rep.expired.append(coid)
+        recorded = {f.exec_id for f in self.store.fills(since=min(f.time for f in execs))} if execs else set()
         for f in execs:
+            if f.exec_id in recorded: continue                       # one query for the day's known executions, not one each
             if self.store.order(f.client_order_id) is None:
                 rep.problems.append(f'execution {f.exec_id} for {f.client_order_id} matches no order')
                 continue
@@ -351,7 +353,7 @@ class OrderManager:
             else: self.store.update_order(coid, OrderState.REJECTED, message='pre-trade: ' + checks.failure_reason)
             log.warning("order %s rejected by pre-trade checks: %s", coid, checks.failure_reason)
             return LifecycleResult('REJECTED', order, tuple(checks.failures), checks=checks)
-        if row is None: self.store.journal_order(order, OrderState.NEW, note='journaled before submission')   # before it leaves
+        if row is None: self.store.journal_submission(order)   # before it leaves the process
         pos0 = ctx.positions.get(order.ticker)
         try:
             snap = self.broker.submit(order)
@@ -362,7 +364,7 @@ class OrderManager:
         except BrokerError as e:                        # it may have left: not safe to send again, not known to be done
             return self._unknown(order, None, f'submission: {e}', checks)
         self._trades_today += 1
-        self._journal(snap, 'acknowledged by broker')
+        if not snap.is_done: self._journal(snap, 'acknowledged by broker', row=dict(state='new', filled_quantity=0))   # visible while it works
         try:
             if not snap.is_done: snap = self.broker.wait(coid, self.order_timeout)
             if not snap.is_done:
@@ -371,11 +373,11 @@ class OrderManager:
         except BrokerError as e:
             return self._unknown(order, snap, f'{type(e).__name__}: {e}', checks)
         if not snap.is_done: return self._unknown(order, snap, f'no final answer after the cancel ({snap.state.value})', checks)
-        self._journal(snap, 'final')
         if snap.state is OrderState.REJECTED:
+            self._journal(snap, 'final')
             self._checkpoint(order, snap, None)
             return LifecycleResult('REJECTED', order, (f'broker_rejected: {snap.message}',), snap, checks=checks)
-        rec = self.reconcile_trade(order, snap, pos0)
+        rec = self.reconcile_trade(order, snap, pos0, [(snap.state, snap.message or 'final')])
         self._checkpoint(order, snap, rec)
         return LifecycleResult('COMPLETE', order, rec.problems, snap, rec, checks)
 
@@ -389,8 +391,8 @@ class OrderManager:
         if snap is not None: self._checkpoint(order, replace(snap, state=OrderState.UNKNOWN), None)
         return LifecycleResult('UNKNOWN', order, (f'unknown: {why}',), snap, checks=checks)
 
-    def _journal(self, snap: OrderSnapshot, note: str) -> None:
-        row = self.store.order(snap.client_order_id)
+    def _journal(self, snap: OrderSnapshot, note: str, row: Mapping | None = None) -> None:
+        row = row or self.store.order(snap.client_order_id)
         if row and (row['state'] != snap.state.value or row['filled_quantity'] != snap.filled_quantity):
             self.store.update_order(snap.client_order_id, snap.state, broker_order_id=snap.broker_order_id or None,
                                     filled_quantity=snap.filled_quantity, avg_fill_price=snap.avg_fill_price,
@@ -405,16 +407,22 @@ class OrderManager:
             fills = [f for f in self.broker.executions() if f.client_order_id == coid]
         return fills
 
-    def reconcile_trade(self, order: Order, snap: OrderSnapshot, pos0: Position | None) -> Reconciliation:
-        "Fills vs the order, the broker's position vs what the fills imply; record fills, positions and equity."
+    def reconcile_trade(self, order: Order, snap: OrderSnapshot, pos0: Position | None,
+                        events: Sequence[tuple[OrderState, str]] = ()) -> Reconciliation:
+        "Fills vs the order, the broker's position vs what the fills imply; journal `events`, fills, positions and equity in one transaction."
         fills = self._order_fills(order.client_order_id, snap.filled_quantity)
         h = _Holding(pos0.quantity if pos0 else 0, pos0.avg_cost if pos0 else 0.0)
-        realized = 0.0
+        realized, booked = 0.0, []
         for f in sorted(fills, key=lambda f: (f.time, f.exec_id)):
             pnl = book_fill(h, f.signed_quantity, f.price) - f.commission
             realized += pnl
-            self.store.record_fill(f, realized_pnl=pnl)
-        positions = {p.ticker: p for p in self._sync_positions()}
+            booked.append((f, pnl))
+        acct, pos = self.broker.account(), self.broker.positions()
+        self.account_name = self.account_name or acct.account_id
+        self.store.record_order_outcome(order.client_order_id, events, broker_order_id=snap.broker_order_id or None,
+                                        filled_quantity=snap.filled_quantity, avg_fill_price=snap.avg_fill_price, fills=booked,
+                                        account=self.account_name, positions=pos, cash=acct.cash, equity=acct.equity)
+        positions = {p.ticker: p for p in pos}
         broker_q = positions[order.ticker].quantity if order.ticker in positions else 0
         fq = sum(f.quantity for f in fills)
         problems = []

@@ -57,6 +57,31 @@ class UTCDateTime(sa.TypeDecorator):
 
 Num = sa.Float(precision=53)  # double precision on PostgreSQL
 
+# %% ../../nbs/04_store_db.ipynb #5d6a627f
+def _m0003(op: Operations):
+    "Execution: the paper account in rows (account, holdings, marks, orders, fills); stop price and reduce-only in the journal."
+    C, acct = sa.Column, lambda: sa.Column('account_id', sa.String(32), primary_key=True)
+    op.create_table('paper_accounts', acct(), C('cash', Num, nullable=False), C('realized_pnl', Num, nullable=False),
+        C('exec_seq', sa.Integer, nullable=False), C('session', sa.Date), C('updated_at', UTCDateTime, nullable=False))
+    op.create_table('paper_holdings', acct(), C('ticker', sa.String(16), primary_key=True), C('quantity', sa.Integer, nullable=False),
+        C('avg_cost', Num, nullable=False))
+    op.create_table('paper_marks', acct(), C('ticker', sa.String(16), primary_key=True), C('price', Num, nullable=False), C('volume', Num))
+    op.create_table('paper_orders', acct(), C('client_order_id', sa.String(96), primary_key=True),
+        C('ticker', sa.String(16), nullable=False), C('side', sa.String(4), nullable=False), C('quantity', sa.Integer, nullable=False),
+        C('order_type', sa.String(8), nullable=False), C('limit_price', Num), C('stop_price', Num), C('tif', sa.String(8), nullable=False),
+        C('run_id', sa.String(64)), C('reason', sa.Text), C('reduce_only', sa.Boolean, nullable=False, server_default=sa.false()),
+        C('state', sa.String(24), nullable=False), C('broker_order_id', sa.String(64)), C('message', sa.Text), C('error_code', sa.Integer),
+        C('updated', UTCDateTime), C('placed', sa.Date, nullable=False), C('session', sa.Date))
+    op.create_index('ix_paper_orders_state', 'paper_orders', ['account_id', 'state'])
+    op.create_index('ix_paper_orders_session', 'paper_orders', ['account_id', 'session'])
+    op.create_table('paper_fills', C('exec_id', sa.String(96), primary_key=True), C('account_id', sa.String(32), nullable=False),
+        C('client_order_id', sa.String(96), nullable=False, index=True), C('ticker', sa.String(16), nullable=False),
+        C('side', sa.String(4), nullable=False), C('quantity', sa.Integer, nullable=False), C('price', Num, nullable=False),
+        C('time', UTCDateTime, nullable=False), C('commission', Num, nullable=False), C('broker_order_id', sa.String(64)))
+    with op.batch_alter_table('orders') as b:
+        b.add_column(sa.Column('stop_price', Num))
+        b.add_column(sa.Column('reduce_only', sa.Boolean, nullable=False, server_default=sa.false()))
+
 # %% ../../nbs/04_store_db.ipynb #648413d1
 @dataclass(frozen=True)
 class Migration:
@@ -146,6 +171,7 @@ def _m0004(op: Operations):
 MIGRATIONS: tuple[Migration, ...] = (
     Migration('0001', 'initial schema', _m0001),
     Migration('0002', 'operator controls, adopted orders, fills index', _m0002),
+    Migration('0003', 'paper account in rows; stop price and reduce-only in the journal', _m0003),
     Migration('0004', 'risk: trading-state journal, risk actions', _m0004),
 )
 HEAD = MIGRATIONS[-1].revision
@@ -488,6 +514,65 @@ def fills(self: Store, client_order_id: str | None = None, since=None) -> list[F
     with self.reader.connect() as conn: rows = conn.execute(q).mappings().all()
     return [Fill(r['exec_id'], r['client_order_id'], r['ticker'], r['side'], r['quantity'], r['price'], r['time'],
                  r['commission'], r['broker_order_id'] or '') for r in rows]
+
+# %% ../../nbs/04_store_db.ipynb #7340aa9c
+def _order_row(order: Order, state: OrderState, now, broker_order_id: str | None = None, adopted: bool = False) -> dict:
+    return dict(client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker, side=order.side.value,
+                quantity=order.quantity, order_type=order.order_type.value, limit_price=order.limit_price, stop_price=order.stop_price,
+                reduce_only=order.reduce_only, tif=order.tif.value, state=state.value, broker_order_id=broker_order_id,
+                filled_quantity=0, reason=order.reason, adopted=adopted, created_at=now, updated_at=now)
+
+@patch
+def journal_submission(self: Store, order: Order, note: str = 'journaled before submission') -> bool:
+    "Journal a new order as NEW with every field (stop price, reduce-only) in one transaction; False if already journaled."
+    if not isinstance(order, Order): raise BadRowError('orders', 0, '?', f'expected an Order, got {type(order).__name__}')
+    now = self._now()
+    with self.engine.begin() as conn:
+        if conn.execute(sa.select(T['orders'].c.client_order_id).where(T['orders'].c.client_order_id == order.client_order_id)).first():
+            return False
+        conn.execute(T['orders'].insert().values(**_order_row(order, OrderState.NEW, now)))
+        conn.execute(T['order_events'].insert().values(client_order_id=order.client_order_id, time=now, state='new', message=note))
+    return True
+
+@patch
+def record_order_outcome(self: Store, client_order_id: str, events: Sequence[tuple[OrderState, str]], *, broker_order_id: str | None = None,
+                         filled_quantity: int | None = None, avg_fill_price: float | None = None,
+                         fills: Sequence[tuple[Fill, float | None]] = (), account: str | None = None,
+                         positions: Sequence[Position] | None = None, cash: float | None = None, equity: float | None = None) -> int:
+    "One order's journal entries in one transaction: its state events, fills (new ones; a late commission fills in), positions, equity. Returns fills added."
+    t, now = T['orders'], self._now()
+    for f, pnl in fills:
+        if pnl is not None and not math.isfinite(pnl): raise BadRowError('fills', 0, f.exec_id, 'realized_pnl is not finite')
+    vals = dict(updated_at=now)
+    if events: vals['state'] = OrderState(events[-1][0]).value
+    if broker_order_id: vals['broker_order_id'] = str(broker_order_id)
+    if filled_quantity is not None: vals['filled_quantity'] = int(filled_quantity)
+    if avg_fill_price is not None: vals['avg_fill_price'] = float(avg_fill_price)
+    added = 0
+    with self.engine.begin() as conn:
+        if conn.execute(t.update().where(t.c.client_order_id == client_order_id).values(**vals)).rowcount != 1:
+            raise StoreError(f'order {client_order_id!r} is not in the journal')
+        if events: conn.execute(T['order_events'].insert(), [dict(client_order_id=client_order_id, time=now, state=OrderState(s).value,
+                                                                  message=m) for s, m in events])
+        if fills:
+            fx = T['fills']
+            known = dict(conn.execute(sa.select(fx.c.exec_id, fx.c.commission).where(fx.c.exec_id.in_([f.exec_id for f, _ in fills]))).all())
+            new = [dict(exec_id=f.exec_id, client_order_id=f.client_order_id, ticker=f.ticker, side=f.side.value, quantity=f.quantity,
+                        price=f.price, commission=f.commission, time=f.time, broker_order_id=f.broker_order_id, realized_pnl=pnl,
+                        recorded_at=now) for f, pnl in fills if f.exec_id not in known]
+            if new: conn.execute(fx.insert(), new)
+            added = len(new)
+            for f, _ in fills:        # a commission that came after its execution was first recorded
+                if f.exec_id in known and f.commission and not known[f.exec_id]:
+                    conn.execute(fx.update().where(fx.c.exec_id == f.exec_id).values(commission=f.commission))
+        if positions is not None and account:
+            conn.execute(T['positions'].delete().where(T['positions'].c.account == account))
+            rows = [dict(account=account, ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost, market_price=p.market_price, as_of=now)
+                    for p in positions if p.quantity]
+            if rows: conn.execute(T['positions'].insert(), rows)
+        if account and cash is not None and equity is not None and math.isfinite(cash) and math.isfinite(equity):
+            _upsert(conn, T['equity'], [dict(account=account, as_of=now, cash=float(cash), equity=float(equity))], ('account', 'as_of'), ('cash', 'equity'))
+    return added
 
 # %% ../../nbs/04_store_db.ipynb #c8b3b3cd
 @patch
