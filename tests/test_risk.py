@@ -150,3 +150,40 @@ def test_a_bad_mark_never_trips_a_breaker(tmp_path, bad):
         assert r.status == 'COMPLETE'
     finally:
         sb.close(); store.close()
+
+
+# -- TIGHTEN_STOPS: stops rest at the (paper) broker, trigger on a gap, and are only ever moved tighter -------------------
+def test_tighten_stops_rest_trigger_and_only_tighten(tmp_path):
+    from trading_workbench.risk.manager import ActionKind
+    cfg = settings_with(max_var_pct=0.001, var_action='tighten_stops', stop_distance_pct=0.02)
+    clock, store, sb, om, rm = build(str(tmp_path / 'stops.db'), cfg, '2018-02-01 21:05')
+    try:
+        assert om.start().ok
+        px = CLOSES.loc['2018-02-01'].to_dict()
+        buy_book(sb, om, px)
+        held = {p.ticker: p.quantity for p in sb.positions()}
+        rep = rm.check(px)
+        assert rep.state is TradingState.REDUCING and 'var_95' in rep.reason
+        act = store.risk_action(rep.actions[0])
+        assert act['kind'] == 'TIGHTEN_STOPS' and act['status'] == 'done'
+        stops = {o['ticker']: o for o in act['preview']['orders']}
+        assert all(o['order_type'] == 'STP' and o['reduce_only'] and o['quantity'] == held[t] and o['stop_price'] == round(px[t] * 0.98, 2)
+                   for t, o in stops.items())
+        assert all(r['status'] == 'RESTING' for r in act['result']['orders'].values())
+        assert all(sb.order_status(o['client_order_id']).state.value == 'submitted' for o in stops.values())
+        # AAPL gaps through its stop: the stop fills, the position is closed; the others keep resting
+        sb.run(sb.broker.mark({'AAPL': round(stops['AAPL']['stop_price'] * 0.99, 2)}))
+        assert sb.order_status(stops['AAPL']['client_order_id']).state.value == 'filled'
+        assert 'AAPL' not in {p.ticker for p in sb.positions()}
+        # a later tighten (MSFT up 5%, KO down 5%): MSFT's stop moves up, KO's stays where it is (never loosened)
+        up = {**px, 'MSFT': px['MSFT'] * 1.05, 'KO': px['KO'] * 0.99}
+        sb.run(sb.broker.mark({'MSFT': up['MSFT'], 'KO': up['KO']}))
+        pv = rm.propose(ActionKind.TIGHTEN_STOPS, 'operator', store.trading_state().id, rm.book(up), ('MSFT', 'KO'))
+        res = rm.act(pv.action_id)
+        assert res['ok'], res
+        by_t = {k.split('-')[-3]: v for k, v in res['orders'].items()}
+        assert by_t['MSFT']['status'] == 'MODIFIED' and by_t['KO']['status'] == 'RESTING'
+        assert sb.order_status(stops['MSFT']['client_order_id']).order.stop_price == round(up['MSFT'] * 0.98, 2)
+        assert sb.order_status(stops['KO']['client_order_id']).order.stop_price == stops['KO']['stop_price']
+    finally:
+        sb.close(); store.close()
