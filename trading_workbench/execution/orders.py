@@ -132,17 +132,18 @@ def pre_trade_checks(order: Order, ctx: MarketContext, risk, slippage_bps: float
     band = abs((order.limit_price or px) / px - 1) if px else math.inf
     lost = [r['client_order_id'] for r in ctx.open_orders if r['ticker'] == order.ticker and r.get('state') == OrderState.UNKNOWN.value
             and r['client_order_id'] != order.client_order_id]
+    exit_ = reduces_exposure(order, q0)   # an exit is never trapped by a limit on new risk
     checks = (
-        CheckResult('circuit_breaker', ctx.halted is None or reduces_exposure(order, q0),
+        CheckResult('circuit_breaker', ctx.halted is None or exit_,
                     f'{ctx.halted}; only orders that reduce exposure pass' if ctx.halted else ''),
         CheckResult('buying_power', need <= ctx.account.buying_power, f'needs {need:,.2f}, buying power {ctx.account.buying_power:,.2f}'),
-        CheckResult('position_limit', abs(q1) * px <= risk.max_position_exposure_pct * eq + 1e-9,
+        CheckResult('position_limit', exit_ or abs(q1) * px <= risk.max_position_exposure_pct * eq + 1e-9,
                     f'position would be {abs(q1) * px:,.2f} > {risk.max_position_exposure_pct:.0%} of equity {eq:,.2f}'),
         CheckResult('gross_exposure', gross1 <= gross0 or gross1 <= risk.max_gross_exposure_pct * eq + 1e-9,
                     f'gross exposure would be {gross1:,.2f} > {risk.max_gross_exposure_pct:.0%} of equity {eq:,.2f}'),
-        CheckResult('daily_trade_limit', ctx.trades_today < risk.max_daily_trades, f'{ctx.trades_today} orders today, limit {risk.max_daily_trades}'),
+        CheckResult('daily_trade_limit', exit_ or ctx.trades_today < risk.max_daily_trades, f'{ctx.trades_today} orders today, limit {risk.max_daily_trades}'),
         CheckResult('price_sanity', band <= risk.price_band_pct, f'limit {order.limit_price} is {band:.2%} from last price {px} (band {risk.price_band_pct:.0%})'),
-        CheckResult('max_order_notional', notional <= risk.max_order_notional, f'notional {notional:,.2f} > {risk.max_order_notional:,.2f}'),
+        CheckResult('max_order_notional', exit_ or notional <= risk.max_order_notional, f'notional {notional:,.2f} > {risk.max_order_notional:,.2f}'),
         CheckResult('duplicate_open_order', not dup, f'open order(s) {dup} already in {order.ticker} {order.side.value}'),
         CheckResult('unresolved_order', not lost, f'order(s) {lost} in {order.ticker} have an unknown outcome: reconcile first'),
         CheckResult('reduce_only', not order.reduce_only or (abs(q1) <= abs(q0) and q0 * q1 >= 0),

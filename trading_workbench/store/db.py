@@ -806,3 +806,24 @@ def risk_actions(self: Store, statuses: Iterable[str] | None = None, limit: int 
     q = sa.select(t).order_by(t.c.created_at.desc(), t.c.action_id.desc()).limit(limit)
     if statuses is not None: q = q.where(t.c.status.in_(list(statuses)))
     with self.reader.connect() as conn: return [dict(r) for r in conn.execute(q).mappings().all()]
+
+# %% ../../nbs/04_store_db.ipynb #abb9f4e2
+@patch
+def journal_orders(self: Store, orders: Sequence[Order], note: str = 'journaled') -> int:
+    "Journal many orders (state `new`) in one transaction, skipping ids already journaled; returns how many were new."
+    for i, o in enumerate(orders):
+        if not isinstance(o, Order): raise BadRowError('orders', i, '?', f'expected an Order, got {type(o).__name__}')
+    now, t = self._now(), T['orders']
+    extra = lambda o: {k: getattr(o, k) for k in ('stop_price', 'reduce_only') if k in t.c}   # columns of revision 0003
+    with self.engine.begin() as conn:
+        ids = [o.client_order_id for o in orders]
+        known = {r for r, in conn.execute(sa.select(t.c.client_order_id).where(t.c.client_order_id.in_(ids)))} if ids else set()
+        new = [o for o in dict((o.client_order_id, o) for o in orders).values() if o.client_order_id not in known]
+        if not new: return 0
+        conn.execute(t.insert(), [dict(client_order_id=o.client_order_id, run_id=o.run_id, ticker=o.ticker, side=o.side.value, quantity=o.quantity,
+                                       order_type=o.order_type.value, limit_price=o.limit_price, tif=o.tif.value, state=OrderState.NEW.value,
+                                       broker_order_id=None, filled_quantity=0, reason=o.reason, adopted=False, created_at=now, updated_at=now,
+                                       **extra(o)) for o in new])
+        conn.execute(T['order_events'].insert(), [dict(client_order_id=o.client_order_id, time=now, state=OrderState.NEW.value, message=note)
+                                                 for o in new])
+    return len(new)
