@@ -97,7 +97,7 @@ def breach_bench(n: int, tmp: Path) -> None:
     store, rm, marks = breach_store(n, tmp, f'ours{n}')
     t0 = time.perf_counter()
     rep = rm.check(marks)
-    journaled = rm.journal_action(rep.actions[0])
+    journaled = len(rm.journal_action(rep.actions[0])[0])
     t_ours = time.perf_counter() - t0
     assert rep.state.value == 'REDUCING' and journaled == n
     store.close()

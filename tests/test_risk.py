@@ -108,10 +108,15 @@ def test_replay_reduces_on_position_loss_and_waits_for_the_operator(tmp_path):
         held = {p.ticker: p.quantity for p in store.positions('PAPER')}
         assert {o['ticker'] for o in act['preview']['orders']} == set(losses.tickers)
         assert all(o['reduce_only'] and o['quantity'] == held[o['ticker']] // 2 for o in act['preview']['orders'])
+        # before the operator acts, one of those positions is closed by hand (an exit passes in REDUCING)
+        gone = losses.tickers[0]
+        px = CLOSES.loc[first].to_dict()
+        assert om.manage_order_lifecycle(Order('by-hand', gone, 'SELL', held[gone], limit_price=limit_for('SELL', px[gone])), px[gone]).status == 'COMPLETE'
         res = rm.act(act['action_id'])
         assert res['ok'] and rm.act(act['action_id']) == store.risk_action(act['action_id'])['result']   # never twice
+        assert [v['status'] for k, v in res['orders'].items() if f'-{gone}-' in k] == ['NOT_NEEDED']  # never more than is held
         after = {p.ticker: p.quantity for p in sb.positions()}
-        assert all(after[t] == held[t] - held[t] // 2 for t in losses.tickers)
+        assert gone not in after and all(after[t] == held[t] - held[t] // 2 for t in losses.tickers if t != gone)
         assert after == {p.ticker: p.quantity for p in store.positions('PAPER')}
     finally:
         sb.close(); store.close()

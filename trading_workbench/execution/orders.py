@@ -67,7 +67,7 @@ HALT_CONTROL = 'execution.halt'   # the switch before schema 0004 (migrated into
 
 def halt(store, reason: str, by: str = 'operator') -> None:
     "Set the trading state to HALTED: no new risk until `resume`; exits and cancels still pass."
-    store.set_trading_state(TradingState.HALTED, reason, trigger='operator' if by == 'operator' else by, by=by)
+    store.set_trading_state(TradingState.HALTED, reason, trigger='operator', by=by)
     store.add_alert('critical', 'risk', f'trading HALTED by {by}: {reason}')
     log.error("trading halted by %s: %s", by, reason)
 

@@ -121,8 +121,10 @@ from ..core.types import Action
 from ..store.db import StateRecord, TradingState
 from ..risk.manager import RiskManager, RiskReport
 
-def risk_before_orders(store: Store, bundles: Mapping[str, SignalBundle]) -> tuple[StateRecord, dict[str, SignalBundle]]:
-    "The trading state before orders, and the bundles it lets the day trade (HALTED: exits only)."
+def risk_before_orders(store: Store, bundles: Mapping[str, SignalBundle], risk: RiskManager | None = None,
+                       prices: Mapping[str, float] | None = None) -> tuple[StateRecord, dict[str, SignalBundle]]:
+    "The trading state before orders (checked first at `prices` when given a risk manager), and the bundles it lets the day trade (HALTED: exits only)."
+    if risk is not None: risk.check(prices or {}, by='daily_run')     # a loss already visible at today's closes stops today's new risk
     s = store.trading_state()
     if s.state is not TradingState.HALTED: return s, dict(bundles)
     return s, {t: b for t, b in bundles.items() if b.primary is not None and b.primary.action is Action.SELL}
