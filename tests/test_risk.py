@@ -192,3 +192,28 @@ def test_tighten_stops_rest_trigger_and_only_tighten(tmp_path):
         assert sb.order_status(stops['KO']['client_order_id']).order.stop_price == stops['KO']['stop_price']
     finally:
         sb.close(); store.close()
+
+
+# -- the trading-state journal and batch journaling on SQLite and PostgreSQL ---------------------------------------------
+def test_state_journal_and_batch_journal_on_both_databases(db_url):
+    from concurrent.futures import ThreadPoolExecutor
+    from trading_workbench.store.db import Store
+    from trading_workbench.core.clock import FixedClock
+    store = Store(db_url, clock=FixedClock('2018-02-05 21:05'))
+    try:
+        # two writers race to escalate from ACTIVE: exactly one change is journaled
+        with ThreadPoolExecutor(4) as ex:
+            recs = list(ex.map(lambda i: store.set_trading_state('HALTED', f'writer {i}', trigger='drawdown', expected='ACTIVE'), range(4)))
+        assert sum(r is not None for r in recs) == 1 and len(store.trading_states()) == 1
+        assert store.trading_state().state is TradingState.HALTED
+        orders = [Order(f'risk-1-x-{t}-SELL', t, 'SELL', 10 + i, 'MKT', run_id='risk-1-x', reduce_only=True) for i, t in enumerate(NAMES)]
+        assert store.journal_orders(orders, 'risk action') == len(NAMES) and store.journal_orders(orders) == 0
+        rows = store.orders(run_id='risk-1-x')
+        assert {r['ticker']: r['quantity'] for r in rows} == {o.ticker: o.quantity for o in orders} and {r['state'] for r in rows} == {'new'}
+        assert all(r['reduce_only'] for r in rows)
+        # a resume journals ACTIVE and expires stale previews
+        assert store.save_risk_action('risk-1-x', 'CLOSE_ALL_POSITIONS', 'drawdown', {'orders': []}, recs[0].id if recs[0] else 1)
+        resume(store, reason='test')
+        assert store.trading_state().state is TradingState.ACTIVE and store.risk_action('risk-1-x')['status'] == 'expired'
+    finally:
+        store.close()

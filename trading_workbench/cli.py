@@ -191,12 +191,7 @@ def cmd_risk(settings: Settings, store: Store, args) -> int:
     clock = SystemClock()
     if args.risk_command == 'status':
         rm = _risk_manager(settings, store, clock)
-        book, limits = rm.evaluate(latest_marks(store, [p.ticker for p in store.positions(rm.account)]))
-        from trading_workbench.risk.manager import RiskReport
-        from trading_workbench.risk.portfolio_math import exposure
-        s = store.trading_state()
-        print(risk_status_text(store, RiskReport(clock.now(), s.state, s.reason, book.equity, book.peak_equity, book.open_equity,
-                                                 exposure(book.positions, book.marks, equity=book.equity), limits, dict(book.bad_marks), book.unpriced)))
+        print(risk_status_text(store, rm.report(latest_marks(store, [p.ticker for p in store.positions(rm.account)]))))
         return 0
     if args.risk_command == 'preview': return _risk_preview(store, args.action_id)
     if args.risk_command == 'act':

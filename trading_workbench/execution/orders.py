@@ -74,6 +74,7 @@ def halt(store, reason: str, by: str = 'operator') -> None:
 def resume(store, by: str = 'operator', reason: str = 'resumed by the operator') -> None:
     "Set the trading state back to ACTIVE (the only way out of REDUCING or HALTED)."
     store.set_trading_state(TradingState.ACTIVE, reason, trigger='operator', by=by)
+    for r in store.risk_actions(statuses=('previewed',)): store.update_risk_action(r['action_id'], 'expired', by=by)   # stale previews
     store.add_alert('warning', 'risk', f'trading resumed by {by}: {reason}')
     log.warning("trading resumed by %s: %s", by, reason)
 
