@@ -142,6 +142,7 @@ def test_a_bad_mark_never_trips_a_breaker(tmp_path, bad):
         assert rep.state is TradingState.ACTIVE and not rep.changed and rep.actions == () and rep.unpriced == (t,)
         assert math.isnan(rep.equity) and not any(c.breached for c in rep.limits)
         assert store.trading_state().id == 0 and store.risk_actions() == []
+        assert any('cannot price the book' in m and t in m for m in store.alerts().message)   # not silent
         # unknown prices block new risk, never an exit
         sb.run(sb.broker.mark(px))
         r = om.manage_order_lifecycle(Order('new-MSFT', 'MSFT', 'BUY', 5, limit_price=limit_for('BUY', px['MSFT'])), px['MSFT'])
