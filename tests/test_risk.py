@@ -13,6 +13,7 @@ from trading_workbench.execution.orders import limit_for, reduces_exposure, resu
 from trading_workbench.store.db import TradingState
 
 CLOSES = closes()
+ROOT_INI = Path(__file__).parents[1] / "settings.ini"
 
 
 # -- the property: while REDUCING or HALTED no accepted order grows |exposure|; every exit passes ------------------------
@@ -218,3 +219,49 @@ def test_state_journal_and_batch_journal_on_both_databases(db_url):
         assert store.trading_state().state is TradingState.ACTIVE and store.risk_action('risk-1-x')['status'] == 'expired'
     finally:
         store.close()
+
+
+# -- the operator's commands: twb risk status / preview / act, twb resume ------------------------------------------------
+def test_twb_risk_status_preview_act_and_resume(tmp_path, capsys, monkeypatch):
+    from trading_workbench.cli import main
+    db = tmp_path / 'cli.db'
+    env = dict(TWB_STORE_URL=f'sqlite:///{db}', TWB_RISK_AUTO_ACTIONS='false', TWB_RISK_POSITION_LOSS_PCT='0.02')
+    for k, v in env.items(): monkeypatch.setenv(k, v)
+    cfg = settings_with(auto_actions=False, position_loss_pct=0.02)
+    clock, store, sb, om, rm = build(str(db), cfg, '2018-02-02 21:05')
+    assert om.start().ok
+    buy_book(sb, om, CLOSES.loc['2018-02-01'].to_dict())            # bought at the 02-01 close, marked at the 02-02 close
+    rep = rm.check(CLOSES.loc['2018-02-02'].to_dict())
+    assert rep.state is TradingState.REDUCING and rep.actions
+    aid, held = rep.actions[0], {p.ticker: p.quantity for p in sb.positions()}
+    tickers = {c.name: c for c in rep.limits}['position_loss'].tickers
+    sb.close(); store.close()
+    ini = str(ROOT_INI)
+    assert main(['--settings', ini, 'risk', 'status']) == 0
+    out = capsys.readouterr().out
+    assert 'trading state: REDUCING' in out and 'position_loss' in out and aid in out
+    assert main(['--settings', ini, 'risk', 'preview', aid]) == 0
+    out = capsys.readouterr().out
+    assert 'REDUCE_POSITIONS  previewed' in out and all(f'{aid}-{t}-SELL' in out for t in tickers)
+    assert main(['--settings', ini, 'risk', 'act', aid]) == 0
+    assert 'action done' in capsys.readouterr().out
+    assert main(['--settings', ini, 'risk', 'act', aid]) == 0        # a finished action is never fired again
+    capsys.readouterr()
+    from trading_workbench.store.db import Store
+    st = Store(f'sqlite:///{db}')
+    try:
+        after = {p.ticker: p.quantity for p in st.positions('PAPER')}
+        assert {t: after[t] for t in tickers} == {t: held[t] - held[t] // 2 for t in tickers}
+        assert len([r for r in st.orders() if r['run_id'] == aid]) == len(tickers)
+    finally:
+        st.close()
+    assert main(['--settings', ini, 'resume', '--reason', 'losses cut by half']) == 0
+    assert 'resumed: ACTIVE (was REDUCING: position_loss' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('key,value', [('DRAWDOWN_ACTION', 'explode'), ('REDUCE_FRACTION', '1.5'), ('REDUCE_FRACTION', 'nan'),
+                                       ('MAX_VAR_PCT', '0'), ('VAR_WINDOW', '5'), ('STOP_DISTANCE_PCT', '1'), ('AUTO_ACTIONS', 'maybe')])
+def test_bad_risk_settings_are_clear_errors(key, value):
+    from trading_workbench.core.config import Settings, SettingsError
+    with pytest.raises(SettingsError, match=f'\\[risk\\] {key.lower()}'):
+        Settings.from_text(ROOT_INI.read_text(), env={f'TWB_RISK_{key}': value})
