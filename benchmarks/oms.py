@@ -72,7 +72,7 @@ def oms_rate(tmp: str, history: int) -> tuple[float, int]:
     assert oms.start().ok
     book = len(sb.broker.trackers)
     t0 = time.perf_counter()
-    res = [oms.manage_order_lifecycle(o, PRICES[o.ticker]) for o in tqdm(list(orders(f'run{history}', N)), desc=f'history {history:,}', leave=False)]
+    res = [oms.manage_order_lifecycle(o, PRICES[o.ticker]) for o in tqdm(list(orders(f'run{history}', N)), desc=f'history {history:,}', leave=False, disable=None)]
     rate = N / (time.perf_counter() - t0)
     assert all(r.status == 'COMPLETE' and r.reconciliation.ok for r in res), {r.status for r in res}
     sb.close(); store.close()

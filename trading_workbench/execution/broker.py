@@ -7,6 +7,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_broker.htm
 # %% ../../nbs/30_execution_broker.ipynb #d974eee8
 from __future__ import annotations
 import asyncio, threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Protocol, runtime_checkable
@@ -221,13 +222,22 @@ class Broker(Protocol):
     async def wait(self, client_order_id: str, timeout: float) -> OrderSnapshot: ...
 
 # %% ../../nbs/30_execution_broker.ipynb #b7f7af68
+def _loop_running() -> bool:
+    "Is an event loop running in this thread?"
+    try: asyncio.get_running_loop()
+    except RuntimeError: return False
+    return True
+
 class SyncBroker:
-    "Blocking calls onto an async `Broker`, run on the facade's own event-loop thread."
+    "Blocking calls onto an async `Broker`: on the facade's own event-loop thread, or inline for a broker with no background I/O."
     def __init__(self, broker: Broker, call_timeout: float | None = None):
         self.broker, self.call_timeout = broker, call_timeout
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f'broker-{broker.name}', daemon=True)
-        self._thread.start()
+        # a simulator (`needs_loop = False`) has nothing to listen to between calls: run it in the caller's thread, no hop
+        self.inline = not getattr(broker, 'needs_loop', True) and not _loop_running()   # (in Jupyter a loop always runs)
+        self._inline_lock = threading.Lock()
+        self._thread = None if self.inline else threading.Thread(target=self._loop.run_forever, name=f'broker-{broker.name}', daemon=True)
+        if self._thread: self._thread.start()
 
     @property
     def name(self) -> str: return self.broker.name
@@ -240,12 +250,23 @@ class SyncBroker:
         "Run `coro` on the broker's loop and return its result; a timeout is a `BrokerTimeout` naming the call."
         if self._loop.is_closed(): raise BrokerError(f"{self.name}: the sync facade is closed")
         t = timeout if timeout is not None else self.call_timeout
+        if self.inline: return self._run_inline(coro, t)
         fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try: return fut.result(t)
         except TimeoutError as e:
             if isinstance(e, BrokerError): raise
             fut.cancel()
             raise BrokerTimeout(f'{self.name}: {getattr(coro, "__qualname__", "call")}', t) from e
+
+    def _run_inline(self, coro: Awaitable, t: float | None):
+        with self._inline_lock:
+            aw = asyncio.wait_for(coro, t) if t else coro
+            try:
+                if not _loop_running(): return self._loop.run_until_complete(aw)
+                with ThreadPoolExecutor(1) as ex: return ex.submit(self._loop.run_until_complete, aw).result()   # a loop runs here
+            except TimeoutError as e:
+                if isinstance(e, BrokerError): raise
+                raise BrokerTimeout(f'{self.name}: {getattr(coro, "__qualname__", "call")}', t) from e
 
     def connect(self): return self.run(self.broker.connect())
     def disconnect(self): return self.run(self.broker.disconnect())
@@ -268,6 +289,7 @@ class SyncBroker:
         if self._loop.is_closed(): return
         try: self.run(self.broker.disconnect(), timeout=30)
         finally:
+            if self._thread is None: self._loop.close(); return
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
             if not self._thread.is_alive(): self._loop.close()

@@ -111,11 +111,16 @@ def book_fill(h: _Holding, signed_qty: int, price: float) -> float:
 # %% ../../nbs/31_execution_paper.ipynb #4f0d415d
 _OPEN = tuple(s.value for s in OrderState if not s.is_terminal)
 
+_UPSERTS: dict[tuple[str, str], sa.Insert] = {}   # built once: constructing an upsert costs more than running it
+
 def _upsert_rows(conn, table, rows: list[dict], keys: tuple[str, ...]) -> None:
     "Insert `rows` into `table`, replacing the rows with the same `keys` (SQLite and PostgreSQL)."
     if not rows: return
-    stmt = (sqlite_insert if conn.dialect.name == 'sqlite' else pg_insert)(table)
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_={c.name: stmt.excluded[c.name] for c in table.c if c.name not in keys}), rows)
+    k = (conn.dialect.name, table.name)
+    if k not in _UPSERTS:
+        stmt = (sqlite_insert if conn.dialect.name == 'sqlite' else pg_insert)(table)
+        _UPSERTS[k] = stmt.on_conflict_do_update(index_elements=list(keys), set_={c.name: stmt.excluded[c.name] for c in table.c if c.name not in keys})
+    conn.execute(_UPSERTS[k], rows)
 
 def _paper_order_row(pb, tr: OrderTracker) -> dict:
     o = tr.order
@@ -173,6 +178,7 @@ FILL_TIME = dtime(14, 30)  # bar fills are stamped at the NYSE open (UTC, winter
 class PaperBroker(TrackedOrders):
     "The simulated broker: the `Broker` protocol over the store (its account in rows), a market and the injected clock."
     name = 'paper'
+    needs_loop = False     # nothing arrives between calls: a SyncBroker runs it inline, in the caller's thread
 
     def __init__(self, store, settings, clock: Clock, market: Market | None = None, account_id: str = 'PAPER',
                  costs: PaperCosts | None = None):
