@@ -421,3 +421,50 @@ def test_fault5_filled_while_down_found_next_day_is_not_expired(tmp_path):
         assert o.client_order_id not in rep.expired and any('moved by 10' in f for f in rep.findings), rep.findings
         assert 'filled while unobserved' in rig2.alerts()
     finally: rig2.close()
+
+
+# -- stop orders (issue 9, item 4): STP orders rest at the gateway, a modify moves the trigger, the price triggers them ----
+
+def test_stop_order_rests_is_tightened_and_triggers():
+    async def fn(srv, b):
+        long = order(1, qty=100)
+        await b.wait((await b.submit(long)).client_order_id, 5)
+        stop = Order('t-AAPL-STP-1', 'AAPL', 'SELL', 100, 'STP', tif='GTC', stop_price=150.0, reduce_only=True, run_id='t')
+        s = await b.submit(stop)
+        s = await b.wait(stop.client_order_id, 0.2)
+        assert s.state is OrderState.SUBMITTED and not s.is_done                  # resting at the gateway
+        so = next(o for o in srv.orders.values() if o.order_ref == stop.client_order_id)
+        assert (so.order_type, so.aux_price) == ('STP', 150.0)
+        srv.set_price('AAPL', 152.0)                                             # above the stop: nothing happens
+        assert (await b.wait(stop.client_order_id, 0.2)).state is OrderState.SUBMITTED
+        s = await b.modify(stop.client_order_id, stop_price=155.0)               # tightened: same IB order id, new trigger
+        assert s.order.stop_price == 155.0 and so.aux_price == 155.0
+        assert len([m for m in srv.received if m[0] == '3']) == 3 and len(srv.orders) == 2     # long, stop, its modification
+        with pytest.raises(ValueError, match='Order.stop_price: must be > 0'):
+            await b.modify(stop.client_order_id, stop_price=-1.0)
+        srv.set_price('AAPL', 154.0)                                             # through the new trigger
+        s = await b.wait(stop.client_order_id, 5)
+        assert (s.state, s.filled_quantity, s.avg_fill_price) == (OrderState.FILLED, 100, 154.0)
+        assert srv.positions['AAPL'][0] == 0
+        with pytest.raises(Exception, match='nothing to modify'):
+            await b.modify(stop.client_order_id, stop_price=156.0)
+    scenario(fn)
+
+
+def test_stop_orders_are_adopted_with_their_trigger():
+    async def go():
+        srv = TWSServer(prices=PRICES)
+        port = await srv.start()
+        b1 = IBKRBroker(SETTINGS, SystemClock(), port=port, ack_timeout=0.5)
+        await b1.connect()
+        await b1.submit(Order('old-STP', 'AAPL', 'SELL', 10, 'STP', tif='GTC', stop_price=140.0, run_id='old'))
+        await b1.disconnect()
+        b2 = IBKRBroker(SETTINGS, SystemClock(), port=port, ack_timeout=0.5)
+        await b2.connect()
+        try:
+            s = await b2.order_status('old-STP')
+            assert s is not None and (s.order.order_type.value, s.order.stop_price, s.state) == ('STP', 140.0, OrderState.SUBMITTED)
+            assert (await b2.modify('old-STP', stop_price=145.0)).order.stop_price == 145.0
+        finally:
+            await b2.disconnect(); await srv.stop()
+    run(go())
