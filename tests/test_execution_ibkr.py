@@ -468,3 +468,15 @@ def test_stop_orders_are_adopted_with_their_trigger():
         finally:
             await b2.disconnect(); await srv.stop()
     run(go())
+
+
+def test_cancel_of_an_order_that_already_filled_finds_the_fill():
+    async def fn(srv, b):
+        o = order(60, 'PG' if 'PG' in PRICES else 'KO', qty=10)
+        srv.plans[o.client_order_id] = Plan(hold=True)
+        await b.submit(o)
+        srv.fill_held(o.client_order_id, report=False)      # filled, but the report was lost on the way
+        s = await b.cancel(o.client_order_id)               # IB answers 161 (not cancellable); ib_async would call it cancelled
+        s = await b.wait(o.client_order_id, 5)
+        assert (s.state, s.filled_quantity) == (OrderState.FILLED, 10), (s.state, s.filled_quantity, s.message)
+    scenario(fn)

@@ -175,13 +175,13 @@ class TWSServer:
         self.day += 1
 
     def conn_for(self, o: SrvOrder):
-        "The live connection of the client that placed `o`, if any."
-        return next((c for c in self.conns if c.client_id == o.client_id and not c.closed), None)
+        "The live connection of the client that placed `o` (the newest: a client id reconnecting replaces its old link), if any."
+        return next((c for c in reversed(self.conns) if c.client_id == o.client_id and not c.closed), None)
 
-    def fill_held(self, order_ref: str) -> SrvOrder:
-        "Fill a held order now (reported live only if its client is connected)."
+    def fill_held(self, order_ref: str, report: bool = True) -> SrvOrder:
+        "Fill a held order now (reported live if `report` and its client is connected)."
         o = next(o for o in self.orders.values() if o.order_ref == order_ref)
-        c = self.conn_for(o)
+        c = self.conn_for(o) if report else None
         if c is None: _Conn(self, None).fill_all(o, self.plans.get(order_ref, self.default_plan), live=False)
         else: c.fill_all(o, self.plans.get(order_ref, self.default_plan), live=True)
         return o
@@ -444,8 +444,17 @@ class _Conn:
         o = SrvOrder(order_id, next(srv._perm), self.client_id, symbol, action, qty, order_type, lmt, tif, account, ref,
                      aux_price=aux, day=srv.day)
         srv.orders[order_id] = o
-        if srv.faults.ack_delay: await asyncio.sleep(srv.faults.ack_delay)
         srv.next_valid_id = max(srv.next_valid_id, order_id + 1)
+        if srv.faults.ack_delay:
+            await asyncio.sleep(srv.faults.ack_delay)
+            c = srv.conn_for(o)
+            if c is not self:        # the client went away meanwhile: TWS reports to whoever holds its client id now
+                return await (c or _Conn(srv, None)).accept(o)
+        await self.accept(o)
+
+    async def accept(self, o: SrvOrder) -> None:
+        "Acknowledge a new order and carry out its plan."
+        srv, order_id, ref = self.srv, o.order_id, o.order_ref
         plan = srv.plans.get(ref, srv.default_plan)
         if plan.silent:
             o.status = 'Submitted'

@@ -20,8 +20,8 @@ from .broker import (OrderTracker, OrderSnapshot, TrackedOrders, Events, Connect
 log = get_logger('execution.ibkr')
 
 # %% auto #0
-__all__ = ['log', 'DEFAULT_PORTS', 'IB_STATUS', 'REJECT_CODES', 'LINK_DOWN', 'LINK_RESTORED', 'LiveTradingRefused', 'endpoint',
-           'map_status', 'to_ib_order', 'from_ib_trade', 'from_ib_fill', 'IBKRBroker']
+__all__ = ['log', 'DEFAULT_PORTS', 'IB_STATUS', 'REJECT_CODES', 'LINK_DOWN', 'LINK_RESTORED', 'NOT_CANCELLABLE',
+           'LiveTradingRefused', 'endpoint', 'map_status', 'to_ib_order', 'from_ib_trade', 'from_ib_fill', 'IBKRBroker']
 
 # %% ../../nbs/32_execution_ibkr.ipynb #d4dd8920
 class LiveTradingRefused(BrokerError):
@@ -43,6 +43,7 @@ IB_STATUS = {'PendingSubmit': OrderState.PENDING_SUBMIT, 'ApiPending': OrderStat
              'Cancelled': OrderState.CANCELLED, 'Filled': OrderState.FILLED, 'Inactive': OrderState.INACTIVE}
 REJECT_CODES = frozenset({201, 203, 10147, 10148, 10149, 110})   # rejections of a new order
 LINK_DOWN, LINK_RESTORED = frozenset({1100}), frozenset({1101, 1102})
+NOT_CANCELLABLE = 161    # "Cancel attempted when order is not in a cancellable state": it is done, not cancelled
 
 def map_status(status: str, filled: float, quantity: float, error_code: int = 0) -> OrderState | None:
     "Our state for IB's `status` (with the cumulative fill and any error code); `None` for IB's transient states."
@@ -216,6 +217,10 @@ class IBKRBroker(TrackedOrders):
         err = next((e for e in reversed(trade.log) if e.errorCode), None)
         code = err.errorCode if err else 0
         if code == 103 and tr.state in (OrderState.NEW, OrderState.PENDING_SUBMIT): return   # submit() retries
+        if code == NOT_CANCELLABLE and os_.status == 'Cancelled':
+            # ib_async marks the trade cancelled on 161, but the order was already done (often filled): ask IB what it became
+            if self.is_connected(): self._spawn(self.resync())
+            return
         st = map_status(os_.status, os_.filled, trade.order.totalQuantity, code)
         if st is None: return
         filled = int(os_.filled) if os_.filled and not math.isnan(os_.filled) else None

@@ -346,7 +346,10 @@ class OrderManager:
         coid = order.client_order_id
         row = self.store.order(coid)
         if row is not None and row['state'] != OrderState.NEW.value:
-            return LifecycleResult('DUPLICATE', order, (f'already journaled as {row["state"]}',), self.broker.order_status(coid))
+            snap = self.broker.order_status(coid)
+            if snap is None or snap.is_done or row['state'] == OrderState.UNKNOWN.value:
+                return LifecycleResult('DUPLICATE', order, (f'already journaled as {row["state"]}',), snap)
+            return self._resume(order, snap)
         ctx = ctx or self.context({order.ticker: last_price} if last_price else None)
         checks = pre_trade_checks(order, ctx, self.risk, self.slippage_bps)
         if self.gate is not None: checks = PreTradeResult(checks.checks + (self.gate(order, ctx),))
@@ -367,6 +370,18 @@ class OrderManager:
             return self._unknown(order, None, f'submission: {e}', checks)
         self._trades_today += 1
         if not snap.is_done: self._journal(snap, 'acknowledged by broker', row=dict(state='new', filled_quantity=0))   # visible while it works
+        return self._follow(order, snap, pos0, checks)
+
+    def _resume(self, order: Order, snap: OrderSnapshot) -> LifecycleResult:
+        "An order an earlier process sent is still working at the broker: see it through as if this process had sent it."
+        held = next((p for p in self.broker.positions() if p.ticker == order.ticker), None)
+        q0 = (held.quantity if held else 0) - (snap.filled_quantity if order.side is Side.BUY else -snap.filled_quantity)
+        log.warning("order %s from an earlier process is still %s at the broker: following it", order.client_order_id, snap.state.value)
+        return self._follow(order, snap, Position(order.ticker, q0, held.avg_cost if held else 0.0), None)
+
+    def _follow(self, order: Order, snap: OrderSnapshot, pos0: Position | None, checks: PreTradeResult | None) -> LifecycleResult:
+        "Monitor a sent order to its end (cancel the rest on timeout), then journal and reconcile it."
+        coid = order.client_order_id
         try:
             if not snap.is_done: snap = self.broker.wait(coid, self.order_timeout)
             if not snap.is_done:
