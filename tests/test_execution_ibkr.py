@@ -480,3 +480,18 @@ def test_cancel_of_an_order_that_already_filled_finds_the_fill():
         s = await b.wait(o.client_order_id, 5)
         assert (s.state, s.filled_quantity) == (OrderState.FILLED, 10), (s.state, s.filled_quantity, s.message)
     scenario(fn)
+
+
+# -- market data: prices from an IB snapshot on qualified contracts, delayed when there is no subscription ------------
+
+def test_quotes_from_a_snapshot_on_qualified_contracts_state_their_delay():
+    async def fn(srv, b):
+        q = await b.quotes(['AAPL', 'MSFT', 'NOPE'], delayed=True, timeout=5)
+        assert set(q) == {'AAPL', 'MSFT'}                                   # NOPE cannot be qualified: no price, no guess
+        assert (q['AAPL'].price, q['AAPL'].delay_minutes, q['AAPL'].bid, q['AAPL'].ask) == (159.54, 15, 159.53, 159.55)
+        assert 'delayed 15 min' in q['AAPL'].describe()
+        assert ['59', '1', '3'] in srv.received                            # asked for delayed data (type 3)
+        srv.prices['AAPL'] = 161.0
+        live = await b.quotes(['AAPL'], delayed=False, timeout=5)
+        assert (live['AAPL'].price, live['AAPL'].delayed) == (161.0, False)
+    scenario(fn)

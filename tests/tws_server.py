@@ -275,6 +275,7 @@ class _Conn:
         self.client_id = -1
         self.positions_sub = False
         self.account_sub = False
+        self.market_data_type = 1                    # 1 live, 3 delayed (reqMarketDataType)
 
     def send(self, *fields) -> None:
         if self.closed or self.writer is None or self.writer.is_closing(): return
@@ -366,6 +367,28 @@ class _Conn:
                          ('AvailableFunds', srv.cash)):
             self.send(6, 2, key, round(val, 2), 'USD', srv.account)
 
+    def contract_details(self, req: int, symbol: str, sec_type: str) -> None:
+        "A stock's contract details (qualification); error 200 for a symbol the server does not list."
+        if sec_type != 'STK' or symbol not in self.srv.prices:
+            self.error(req, 200, 'No security definition has been found for the request')
+            return
+        self.send(10, req, symbol, 'STK', '', 0, '', 'SMART', 'USD', symbol, 'NMS', symbol, self.srv.con_id(symbol), 0.01, '',
+                  'LMT,MKT,MOC,STP', 'SMART,NYSE,ISLAND', 1, 0, f'{symbol} INC', 'NASDAQ', '', 'Technology', '', '', 'US/Eastern',
+                  '', '', '', 0, 0, 1, '', '', '26', '', 'COMMON', 1, 1, 1)
+        self.send(52, 1, req)
+
+    def snapshot(self, req: int, symbol: str) -> None:
+        "A market-data snapshot of bid, ask, last and close: live ticks, or delayed ones (66..75) when delayed data was asked for."
+        px = self.srv.prices.get(symbol)
+        if px is None:
+            self.error(req, 200, 'No security definition has been found for the request')
+            return
+        delayed = self.market_data_type in (3, 4)
+        self.send(58, 1, req, self.market_data_type)
+        for live, late, v in ((1, 66, round(px - 0.01, 2)), (2, 67, round(px + 0.01, 2)), (4, 68, px), (9, 75, round(px * 0.99, 2))):
+            self.send(1, 6, req, late if delayed else live, v, 100, 0)
+        self.send(57, 1, req)
+
     def after_fill(self, o: SrvOrder) -> None:
         if self.positions_sub: self.position(o.symbol)
         if self.account_sub: self.account_values()
@@ -420,7 +443,10 @@ class _Conn:
         elif mid == 49: self.send(49, 1, int(time.time()))      # reqCurrentTime
         elif mid == 3: await self.place(f)
         elif mid == 4: self.cancel(int(f[2]))
-        elif mid in (62, 63, 15, 16, 17, 59, 77, 102): pass     # subscriptions we accept silently
+        elif mid == 9: self.contract_details(int(f[2]), f[4], f[5])                      # reqContractDetails
+        elif mid == 59: self.market_data_type = int(f[2])                               # reqMarketDataType
+        elif mid == 1: self.snapshot(int(f[2]), f[4])                                    # reqMktData (snapshot)
+        elif mid in (2, 62, 63, 15, 16, 17, 77, 102): pass      # cancels and subscriptions we accept silently
         else: log.info('tws_server: ignoring message %s', f[:3])
 
     async def place(self, f: list[str]) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Mapping, get_args, get_origin, get_type_hints, Literal
 __all__ = ['KNOWN_SOURCES', 'SECRET_ENV', 'SECTIONS', 'SettingsError', 'Secret', 'known_secret_values', 'StoreSettings',
            'DataSettings', 'UniverseSettings', 'BrokerSettings', 'RiskSettings', 'RunnerSettings', 'FlagSettings',
            'LLMSettings', 'DashboardSettings', 'ScheduleSettings', 'Secrets', 'parse_value', 'env_key', 'load_section',
-           'find_settings_file', 'Settings']
+           'ExecutionSettings', 'find_settings_file', 'Settings']
 
 # %% ../../nbs/00_core_config.ipynb #0ba29e1e
 class SettingsError(ValueError):
@@ -248,10 +248,21 @@ def load_section(cls, section: str, ini: Mapping[str, str] | None, env: Mapping[
         except ValueError as e: raise SettingsError(section, f.name, raw, str(e), src) from None
     return cls(**kw)
 
+# %% ../../nbs/00_core_config.ipynb #82173470
+@dataclass(frozen=True, kw_only=True)
+class ExecutionSettings:
+    "When and at what price orders go out on a real gateway (the paper broker replays bars and ignores these)."
+    calendar: str = 'XNYS'                      # the exchange calendar (exchange_calendars code): sessions, half days
+    ibkr_timing: Literal['before_close', 'opening_auction'] = 'before_close'   # trade in the session, or queue for the open auction
+    minutes_before_close: int = _rng(ge=1, le=240, default=20)               # 'before_close': the run trades this long before the close
+    outside_hours: Literal['queue', 'refuse'] = 'queue'   # a run outside market hours: queue for the open, or send nothing
+    market_data: Literal['live', 'delayed'] = 'delayed'   # IB market data type: delayed needs no subscription (15 min late)
+    snapshot_timeout_s: float = _rng(gt=0, le=120, default=11.0)   # IB answers a snapshot within ~11 s
+
 # %% ../../nbs/00_core_config.ipynb #9a770dd5
 SECTIONS = dict(store=StoreSettings, data=DataSettings, universe=UniverseSettings, broker=BrokerSettings,
                 risk=RiskSettings, runner=RunnerSettings, flags=FlagSettings, llm=LLMSettings,
-                dashboard=DashboardSettings, schedule=ScheduleSettings)
+                dashboard=DashboardSettings, schedule=ScheduleSettings, execution=ExecutionSettings)
 
 def find_settings_file(env: Mapping[str, str] | None = None, start: Path | None = None) -> Path:
     "The settings file: `$TWB_SETTINGS`, else `settings.ini` in `start` (cwd) or a parent."
@@ -278,6 +289,7 @@ class Settings:
     llm: LLMSettings
     dashboard: DashboardSettings
     schedule: ScheduleSettings
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     secrets: Secrets = field(default_factory=Secrets)
     root: Path = field(default=Path('.'), compare=False)
     live_confirmed: bool = False

@@ -19,8 +19,8 @@ log = get_logger('execution.broker')
 # %% auto #0
 __all__ = ['log', 'S', 'TRANSITIONS', 'BrokerEvent', 'IllegalTransition', 'can_transition', 'check_transition', 'OrderSnapshot',
            'StatusEvent', 'FillEvent', 'ConnectionEvent', 'Events', 'OverfillError', 'OrderTracker', 'BrokerError',
-           'NotConnected', 'BrokerTimeout', 'GatewayNotReady', 'UnknownOrder', 'TrackedOrders', 'Broker', 'SyncBroker',
-           'as_sync']
+           'NotConnected', 'BrokerTimeout', 'GatewayNotReady', 'UnknownOrder', 'TrackedOrders', 'Broker', 'Quote',
+           'SyncBroker', 'as_sync']
 
 # %% ../../nbs/30_execution_broker.ipynb #64865e10
 S = OrderState
@@ -220,6 +220,26 @@ class Broker(Protocol):
     async def modify(self, client_order_id: str, *, stop_price: float) -> OrderSnapshot: ...   # move a working STOP's trigger
     async def executions(self, since: datetime | None = None) -> list[Fill]: ...
     async def wait(self, client_order_id: str, timeout: float) -> OrderSnapshot: ...
+
+# %% ../../nbs/30_execution_broker.ipynb #8f010204
+@dataclass(frozen=True)
+class Quote:
+    "A current price from a broker's market data; `delay_minutes` > 0 when the data is delayed (no subscription)."
+    ticker: str
+    price: float
+    time: datetime
+    delay_minutes: int = 0
+    bid: float | None = None
+    ask: float | None = None
+    last: float | None = None
+    close: float | None = None
+    source: str = ''
+
+    @property
+    def delayed(self) -> bool: return self.delay_minutes > 0
+    def describe(self) -> str:
+        "One line: price, where from, how late."
+        return f"{self.ticker} {self.price:,.2f} ({self.source or 'broker'}, {f'delayed {self.delay_minutes} min' if self.delayed else 'live'})"
 
 # %% ../../nbs/30_execution_broker.ipynb #b7f7af68
 def _loop_running() -> bool:

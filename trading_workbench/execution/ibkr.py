@@ -8,6 +8,8 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_ibkr.html.
 from __future__ import annotations
 import asyncio, math
 from dataclasses import replace
+from typing import Sequence
+from fastcore.basics import patch
 from datetime import datetime
 import ib_async
 from tenacity import AsyncRetrying, wait_exponential, stop_after_attempt, retry_if_exception_type
@@ -15,7 +17,7 @@ from ..core.types import Order, OrderState, OrderType, Fill, Position, Account, 
 from ..core.clock import Clock
 from ..core.log import get_logger
 from .broker import (OrderTracker, OrderSnapshot, TrackedOrders, Events, ConnectionEvent, BrokerError,
-                                                NotConnected, UnknownOrder, BrokerTimeout, GatewayNotReady)
+                                                NotConnected, UnknownOrder, BrokerTimeout, GatewayNotReady, Quote)
 
 log = get_logger('execution.ibkr')
 
@@ -270,10 +272,11 @@ class IBKRBroker(TrackedOrders):
         for trade in trades: self._on_status(trade)
         return {t.order.orderRef for t in trades if t.order.orderRef}
 
-    async def _ask(self, what: str, request):
-        "Await one IB request; a lost link or no answer within the connect timeout is a typed `BrokerError`."
-        try: return await asyncio.wait_for(request, self.connect_timeout)
-        except TimeoutError as e: raise BrokerTimeout(f'ibkr: {what} request to {self.host}:{self.port}', self.connect_timeout) from e
+    async def _ask(self, what: str, request, timeout: float | None = None):
+        "Await one IB request; a lost link or no answer within the timeout (default: the connect timeout) is a typed `BrokerError`."
+        t = self.connect_timeout if timeout is None else timeout
+        try: return await asyncio.wait_for(request, t)
+        except TimeoutError as e: raise BrokerTimeout(f'ibkr: {what} request to {self.host}:{self.port}', t) from e
         except ConnectionError as e: raise NotConnected(f'ibkr: link lost during the {what} request: {e}') from e
 
     def _apply_fills(self, fills) -> list[Fill]:
@@ -421,3 +424,27 @@ class IBKRBroker(TrackedOrders):
         return tr.snapshot()
 
     def __repr__(self): return f'IBKRBroker({self.host}:{self.port}, client_id={self.client_id}, connected={self.is_connected()})'
+
+# %% ../../nbs/32_execution_ibkr.ipynb #d08f3cf8
+def _num(x) -> float | None:
+    return float(x) if x is not None and isinstance(x, (int, float)) and math.isfinite(x) and x > 0 else None
+
+@patch
+async def quotes(self: IBKRBroker, tickers: Sequence[str], delayed: bool = True, timeout: float = 11.0) -> dict[str, Quote]:
+    "Current prices from an IB market-data snapshot on qualified contracts (`delayed`: no subscription needed, 15 minutes late)."
+    if not self.is_connected(): raise NotConnected('ibkr: not connected')
+    asked = [ib_async.Stock(t, 'SMART', 'USD') for t in tickers]
+    qualified = await self._ask('contract qualification', self.ib.qualifyContractsAsync(*asked), timeout)
+    ok = [c for c in qualified if isinstance(c, ib_async.Contract) and c.conId]
+    missing = sorted(set(tickers) - {c.symbol for c in ok})
+    if missing: log.error("ibkr: IB could not qualify %s: no price, no order for them", ', '.join(missing))
+    self.ib.reqMarketDataType(3 if delayed else 1)
+    snaps = await self._ask('market data snapshot', self.ib.reqTickersAsync(*ok), timeout) if ok else []
+    out, now = {}, self.clock.now()
+    for t in snaps:
+        bid, ask, last, close = _num(t.bid), _num(t.ask), _num(t.last), _num(t.close)
+        px = last or (round((bid + ask) / 2, 4) if bid and ask else None) or close
+        if px is None: log.error("ibkr: no usable price for %s in the snapshot", t.contract.symbol); continue
+        late = 15 if t.marketDataType in (3, 4) else 0
+        out[t.contract.symbol] = Quote(t.contract.symbol, px, now, late, bid, ask, last, close, 'ibkr')
+    return out
