@@ -183,7 +183,7 @@ class OrderType(str, enum.Enum):
 
 class TimeInForce(str, enum.Enum):
     "How long an order lives."
-    DAY = 'DAY'; GTC = 'GTC'
+    DAY = 'DAY'; GTC = 'GTC'; OPG = 'OPG'   # OPG: the opening auction only (market/limit on open)
 
 class OrderState(str, enum.Enum):
     "Every state of an order's life."

@@ -72,7 +72,7 @@ def from_ib_trade(trade) -> Order:
     stp = o.auxPrice if o.orderType == 'STP' and o.auxPrice and o.auxPrice < 1e300 else None
     kind = 'LMT' if lmt else 'STP' if stp else 'MKT'
     return Order(ref, trade.contract.symbol, o.action, int(o.totalQuantity), kind, lmt,
-                 o.tif if o.tif in ('DAY', 'GTC') else 'DAY', reason='adopted from IB', stop_price=stp)
+                 o.tif if o.tif in ('DAY', 'GTC', 'OPG') else 'DAY', reason='adopted from IB', stop_price=stp)
 
 def from_ib_fill(f, client_order_id: str = '', commission: float | None = None) -> Fill:
     "Our `Fill` for an ib_async fill (`commission` when known from elsewhere: ib_async leaves re-sent fills' reports empty)."

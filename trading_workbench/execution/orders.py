@@ -10,7 +10,7 @@ import hashlib, math, threading
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
 from ..core.types import (Order, OrderState, OrderType, Side, Signal, SignalBundle, Action, Fill, Position,
-                                          Account, TERMINAL_STATES)
+                                          Account, TimeInForce, TERMINAL_STATES)
 from ..core.clock import Clock
 from ..core.log import get_logger
 from .broker import (Broker, SyncBroker, as_sync, OrderSnapshot, FillEvent, BrokerError,
@@ -170,7 +170,7 @@ class Reconciliation:
 
 @dataclass(frozen=True)
 class LifecycleResult:
-    "What happened to one order: REJECTED, COMPLETE (with execution and reconciliation), UNKNOWN (the broker's answer was lost), DUPLICATE or NO_ACTION."
+    "What happened to one order: REJECTED, COMPLETE (with execution and reconciliation), UNKNOWN (the answer was lost), WORKING (queued for the next session), DUPLICATE or NO_ACTION."
     status: str
     order: Order | None
     reasons: tuple[str, ...] = ()
@@ -340,7 +340,10 @@ class OrderManager:
         return MarketContext(self.broker.account(), pos, px, self.store.orders(states=OPEN_STATES), self._trades_today,
                              halt_reason(self.store))
 
-    def manage_order_lifecycle(self, order: Order, last_price: float | None = None, ctx: MarketContext | None = None) -> LifecycleResult:
+    def manage_order_lifecycle(self, order: Order, last_price: float | None = None, ctx: MarketContext | None = None, *,
+                               follow: bool = True,               # False: an order queued for the next session is left working
+                               monitor_s: float | None = None     # how long to follow it (default: the order timeout)
+                               ) -> LifecycleResult:
         "Pre-trade checks, journal, submit, monitor, cancel the rest on timeout, record, reconcile, checkpoint."
         if not self.ready: return LifecycleResult('REJECTED', order, (f'not_ready: {self.refusal}',))
         coid = order.client_order_id
@@ -370,7 +373,9 @@ class OrderManager:
             return self._unknown(order, None, f'submission: {e}', checks)
         self._trades_today += 1
         if not snap.is_done: self._journal(snap, 'acknowledged by broker', row=dict(state='new', filled_quantity=0))   # visible while it works
-        return self._follow(order, snap, pos0, checks)
+        if not follow and not snap.is_done:
+            return LifecycleResult('WORKING', order, ('working at the broker until the next session; reconciliation follows it',), snap, checks=checks)
+        return self._follow(order, snap, pos0, checks, monitor_s)
 
     def _resume(self, order: Order, snap: OrderSnapshot) -> LifecycleResult:
         "An order an earlier process sent is still working at the broker: see it through as if this process had sent it."
@@ -379,13 +384,14 @@ class OrderManager:
         log.warning("order %s from an earlier process is still %s at the broker: following it", order.client_order_id, snap.state.value)
         return self._follow(order, snap, Position(order.ticker, q0, held.avg_cost if held else 0.0), None)
 
-    def _follow(self, order: Order, snap: OrderSnapshot, pos0: Position | None, checks: PreTradeResult | None) -> LifecycleResult:
-        "Monitor a sent order to its end (cancel the rest on timeout), then journal and reconcile it."
-        coid = order.client_order_id
+    def _follow(self, order: Order, snap: OrderSnapshot, pos0: Position | None, checks: PreTradeResult | None,
+                monitor_s: float | None = None) -> LifecycleResult:
+        "Monitor a sent order to its end (cancel the rest after `monitor_s`), then journal and reconcile it."
+        coid, wait_s = order.client_order_id, self.order_timeout if monitor_s is None else min(monitor_s, self.order_timeout)
         try:
-            if not snap.is_done: snap = self.broker.wait(coid, self.order_timeout)
+            if not snap.is_done: snap = self.broker.wait(coid, wait_s)
             if not snap.is_done:
-                log.warning("order %s not done after %ss (%s); cancelling the rest", coid, self.order_timeout, snap.state.value)
+                log.warning("order %s not done after %ss (%s); cancelling the rest", coid, wait_s, snap.state.value)
                 snap = self.broker.cancel(coid)
         except BrokerError as e:
             return self._unknown(order, snap, f'{type(e).__name__}: {e}', checks)
@@ -459,7 +465,9 @@ class OrderManager:
             reconciled=None if rec is None else rec.ok, problems=list(rec.problems) if rec else []))
 
     # -- a batch --------------------------------------------------------------------------------------
-    def execute(self, signals: SignalBundle | Iterable[Signal], prices: Mapping[str, float], run_id: str) -> list[LifecycleResult]:
+    def execute(self, signals: SignalBundle | Iterable[Signal], prices: Mapping[str, float], run_id: str, *,
+                tif: TimeInForce | str = TimeInForce.DAY,   # OPG: for the opening auction
+                follow: bool = True, monitor_s: float | None = None) -> list[LifecycleResult]:
         "Size, check and execute one order per ticker (best signal first); returns a result per actionable signal."
         if not self.ready: raise NotReady(self.refusal)
         sigs = list(signals.signals if isinstance(signals, SignalBundle) else signals)
@@ -475,11 +483,11 @@ class OrderManager:
             px = prices.get(s.ticker, s.current_price)
             row = self.store.order(client_order_id(run_id, s.ticker, s.action.value, s))
             if row is not None:   # an earlier run of `run_id` decided this: resume or report it exactly as decided, never re-size
-                results.append(self.manage_order_lifecycle(order_from_journal(row), px, ctx)); continue
+                results.append(self.manage_order_lifecycle(order_from_journal(row), px, ctx, follow=follow, monitor_s=monitor_s)); continue
             held = ctx.positions[s.ticker].quantity if s.ticker in ctx.positions else 0
             o = order_for_signal(s, run_id, ctx.account.equity, self.risk.max_position_pct, px, held, self.risk.allow_short)
             if o is None:
                 results.append(LifecycleResult('NO_ACTION', None, (f'at_target: {s.ticker} {s.action.value} with {held} shares held',)))
                 continue
-            results.append(self.manage_order_lifecycle(o, px, ctx))
+            results.append(self.manage_order_lifecycle(replace(o, tif=TimeInForce(tif)), px, ctx, follow=follow, monitor_s=monitor_s))
         return results

@@ -392,11 +392,13 @@ async def process(self: PaperBroker) -> int:
             nb = self.market.next_bar(tr.order.ticker, self.placed[k], today)
             if nb is None: continue
             d, bar = nb
-            n += self._try_fill(tr, bar['open'], bar['volume'], bar['low'], bar['high'], datetime.combine(d, FILL_TIME, timezone.utc))
+            auction = tr.order.tif is TimeInForce.OPG                 # the opening auction: the open price or nothing
+            n += self._try_fill(tr, bar['open'], bar['volume'], None if auction else bar['low'], None if auction else bar['high'],
+                                datetime.combine(d, FILL_TIME, timezone.utc))
             self._set_mark(tr.order.ticker, float(bar['close']), float(bar['volume']))
             if tr.state.is_terminal: continue
-            if tr.order.tif is TimeInForce.DAY:
-                self._emit(tr.apply_status(OrderState.EXPIRED, message=f'DAY order expired at the close of {d}',
+            if tr.order.tif in (TimeInForce.DAY, TimeInForce.OPG):
+                self._emit(tr.apply_status(OrderState.EXPIRED, message=f'{tr.order.tif.value} order expired on {d}',
                                            when=datetime.combine(d, dtime(21, 0), timezone.utc)))
             else: self.placed[k] = d; self._touch(tr)
         self._save()
@@ -440,8 +442,8 @@ async def close_session(self: PaperBroker) -> int:
         n = 0
         for k in sorted(self.open_ids):
             tr = self.trackers[k]
-            if tr.order.tif is TimeInForce.DAY:
-                self._emit(tr.apply_status(OrderState.EXPIRED, message='DAY order expired at the close', when=self.clock.now())); n += 1
+            if tr.order.tif in (TimeInForce.DAY, TimeInForce.OPG):
+                self._emit(tr.apply_status(OrderState.EXPIRED, message=f'{tr.order.tif.value} order expired at the close', when=self.clock.now())); n += 1
         self._save()
         return n
 

@@ -21,6 +21,7 @@ from ..data.quality import exchange_calendar
 from ..execution.paper import PaperBroker
 from ..execution.ibkr import IBKRBroker
 from ..execution.orders import LifecycleResult, OrderManager, StartupReport
+from ..execution.session import Timing, order_prices, plan_session
 from ..features.builder import TimeSeriesFeatureBuilder
 from ..signals.router import SignalRouter
 from ..signals.runner import ModelRunner, RunReport
@@ -101,11 +102,16 @@ def closing_prices(bars: Mapping[str, pd.DataFrame], plan: DailyPlan) -> dict[st
 
 def daily_orders(manager: OrderManager, bundles: Mapping[str, SignalBundle], prices: Mapping[str, float],
                  plan: DailyPlan) -> tuple[StartupReport, list[LifecycleResult]]:
-    "Reconcile with the broker, then (unless a dry run) trade each ticker's primary signal at today's prices."
+    "Reconcile with the broker, say what the market session allows (before sending anything), then trade each primary signal at current prices."
     startup = manager.start()
     if plan.dry_run or not startup.ok: return startup, []
+    session = plan_session(manager.clock.now(), manager.settings)      # paper: replay; IBKR: trade now, queue for the open, or refuse
+    (log.info if session.timing is Timing.REPLAY else log.warning)('execution plan: %s', session.describe())
+    if not session.sends: return startup, []
+    prices, sources = order_prices(manager.broker, prices, session, manager.settings)
+    log.info('order prices: %s', '; '.join(sources))
     primaries = [b.primary for t, b in sorted(bundles.items()) if b.primary is not None and t in prices]
-    return startup, manager.execute(primaries, prices, plan.order_run)
+    return startup, manager.execute(primaries, prices, plan.order_run, tif=session.tif, follow=session.follows, monitor_s=session.monitor_s)
 
 def account_label(settings) -> str:
     "The name the store keeps this deployment's account under (never the IB account number: that is a secret)."
