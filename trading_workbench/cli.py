@@ -30,7 +30,7 @@ log = get_logger(__name__)
 # %% auto #0
 __all__ = ['log', 'OPS_DIR', 'COMMANDS', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
            'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks',
-           'risk_status_text', 'cmd_risk', 'risk_watch', 'parser', 'main']
+           'risk_status_text', 'cmd_risk', 'risk_watch', 'cmd_session', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
@@ -240,6 +240,23 @@ def risk_watch(settings: Settings, store: Store, clock, interval: float, iterati
 
 COMMANDS['risk'] = cmd_risk
 
+# %% ../nbs/90_cli.ipynb #fa10a43d
+def cmd_session(settings: Settings, store: Store, args) -> int:
+    "The market session of a day (half days included), when the daily run should start, and what a run now would do."
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+    from trading_workbench.execution.session import plan_session, scheduled_run_time, session_on
+    now, et = datetime.now(timezone.utc), ZoneInfo('America/New_York')
+    day = args.date or now.astimezone(et).date().isoformat()
+    s, t = session_on(day, settings.execution.calendar), scheduled_run_time(day, settings)
+    fmt = lambda x: x.astimezone(et).strftime('%H:%M ET')
+    print(f"{day}: " + (f"open {fmt(s.open)}, close {fmt(s.close)}{' (half day)' if s.early_close else ''}; daily run at {fmt(t)}"
+                        if s else 'no session (weekend or holiday)'))
+    print(f"a run now ({settings.broker.kind}): {plan_session(now, settings).describe()}")
+    return 0
+
+COMMANDS['session'] = cmd_session
+
 # %% ../nbs/90_cli.ipynb #8b108481
 def parser() -> argparse.ArgumentParser:
     "The `twb` argument parser."
@@ -281,6 +298,8 @@ def parser() -> argparse.ArgumentParser:
     rw = rksub.add_parser('watch', help='mark positions with the latest prices and check the limits every --interval seconds')
     rw.add_argument('--interval', type=float, default=60.0)
     rw.add_argument('--iterations', type=int, default=0, help='stop after N checks (default: run until interrupted)')
+    se = sub.add_parser('session', help="a day's market session (half days included), the daily run's time, what a run now would do")
+    se.add_argument('--date', default='', help='YYYY-MM-DD (default: today in New York)')
     return p
 
 def main(argv: Sequence[str] | None = None) -> int:
