@@ -495,3 +495,21 @@ def test_quotes_from_a_snapshot_on_qualified_contracts_state_their_delay():
         live = await b.quotes(['AAPL'], delayed=False, timeout=5)
         assert (live['AAPL'].price, live['AAPL'].delayed) == (161.0, False)
     scenario(fn)
+
+
+def test_an_order_queued_for_the_open_is_left_working_and_reconciled_later(tmp_path):
+    rig = OMSRig(tmp_path, order_timeout=0.3)
+    try:
+        assert rig.oms.start().ok
+        o = order(1, 'KO', run='queued')
+        rig.srv.plans[o.client_order_id] = Plan(hold=True)                     # IB holds it until the next session opens
+        r = rig.oms.manage_order_lifecycle(o, PRICES['KO'], follow=False)
+        assert r.status == 'WORKING' and rig.store.order(o.client_order_id)['state'] == 'submitted'
+        assert not any(m[0] == '4' for m in rig.srv.received)                  # never cancelled by the monitor
+        rig.srv.fill_held(o.client_order_id)                                   # the open
+        rep = rig.oms.start()                                                  # the next run's reconciliation
+        assert rep.ok and o.client_order_id in rep.updated
+        row = rig.store.order(o.client_order_id)
+        assert (row['state'], row['filled_quantity']) == ('filled', 10)
+        assert sum(f.quantity for f in rig.store.fills(o.client_order_id)) == 10
+    finally: rig.close()
