@@ -61,8 +61,8 @@ def seed(store: Store, n: int) -> None:
                                                       exec_seq=n, session=NOW.date(), updated_at=NOW))
 
 
-def oms_rate(tmp: str, history: int) -> tuple[float, int]:
-    "Orders/s through OrderManager + PaperBroker with `history` orders already in the account; and the broker's book size."
+def rig(tmp: str, history: int):
+    "A store with `history` orders of today's session already in the account, its PaperBroker and a started OrderManager."
     clock = FixedClock(NOW)
     store = Store(f'sqlite:///{tmp}/oms{history}.db', clock=clock)
     seed(store, history)
@@ -70,13 +70,24 @@ def oms_rate(tmp: str, history: int) -> tuple[float, int]:
     sb.connect(); sb.run(sb.broker.mark(PRICES))
     oms = OrderManager(sb, store, SETTINGS, clock)
     assert oms.start().ok
-    book = len(sb.broker.trackers)
-    t0 = time.perf_counter()
-    res = [oms.manage_order_lifecycle(o, PRICES[o.ticker]) for o in tqdm(list(orders(f'run{history}', N)), desc=f'history {history:,}', leave=False, disable=None)]
-    rate = N / (time.perf_counter() - t0)
-    assert all(r.status == 'COMPLETE' and r.reconciliation.ok for r in res), {r.status for r in res}
-    sb.close(); store.close()
-    return rate, book
+    return store, sb, oms
+
+
+def oms_rates(tmp: str, sizes=(1_000, 10_000), chunk: int = 100) -> dict[int, tuple[float, int]]:
+    "Orders/s through OrderManager + PaperBroker at each history size, measured in interleaved chunks (a busy machine slows both alike)."
+    rigs = {n: rig(tmp, n) for n in sizes}
+    books = {n: len(sb.broker.trackers) for n, (_, sb, _) in rigs.items()}      # orders the broker holds before the measured ones
+    todo = {n: list(orders(f'run{n}', N)) for n in sizes}
+    spent = dict.fromkeys(sizes, 0.0)
+    for k in tqdm(range(0, N, chunk), desc='interleaved chunks', leave=False, disable=None):
+        for n, (_, _, oms) in rigs.items():
+            t0 = time.perf_counter()
+            res = [oms.manage_order_lifecycle(o, PRICES[o.ticker]) for o in todo[n][k:k + chunk]]
+            spent[n] += time.perf_counter() - t0
+            assert all(r.status == 'COMPLETE' and r.reconciliation.ok for r in res), {r.status for r in res}
+    out = {n: (N / spent[n], books[n]) for n in sizes}
+    for store, sb, _ in rigs.values(): sb.close(); store.close()
+    return out
 
 
 def floor_rate(tmp: str) -> float:
@@ -103,7 +114,8 @@ def floor_rate(tmp: str) -> float:
 def main():
     tmp = tempfile.mkdtemp()
     floor = floor_rate(tmp)
-    (small, book_s), (large, book_l) = oms_rate(tmp, 1_000), oms_rate(tmp, 10_000)
+    rates = oms_rates(tmp)
+    (small, book_s), (large, book_l) = rates[1_000], rates[10_000]
     print(f'raw SQLite floor (one txn per order: order, 2 events, fill) : {floor:9.1f} orders/s')
     print(f'oms with  1,000 orders in history ({book_s:>6,} in the book) : {small:9.1f} orders/s   ratio to floor {small / floor:.3f}')
     print(f'oms with 10,000 orders in history ({book_l:>6,} in the book) : {large:9.1f} orders/s   ratio to floor {large / floor:.3f}')

@@ -242,14 +242,15 @@ class OrderManager:
         self.account_name = self.account_name or acct.account_id
         by_id = {s.client_order_id: s for s in self.broker.orders()}
         execs = self.broker.executions()
+        journaled = self.store.journaled_ids([*by_id, *(f.client_order_id for f in execs)])   # one query, not one per order
         today = self.clock.now().date()
         held = {p.ticker: p.quantity for p in self.broker.positions()}
         stored = {p.ticker: p.quantity for p in self.store.positions(self.account_name)}
         journal = {r['client_order_id']: r for r in self.store.orders(states=OPEN_STATES)}
         for coid, s in by_id.items():                               # the broker's orders the journal lacks
-            if self.store.order(coid) is None:
+            if coid not in journaled:
                 self.store.journal_order(s.order, s.state, s.broker_order_id or None, adopted=True, note='adopted at startup reconciliation')
-                rep.adopted.append(coid)
+                rep.adopted.append(coid); journaled.add(coid)
                 self.store.add_alert('warning', 'order_manager', f'adopted order {coid} unknown to the journal ({s.state.value})')
                 journal[coid] = self.store.order(coid)
         for coid, row in journal.items():
@@ -268,7 +269,7 @@ class OrderManager:
         recorded = {f.exec_id for f in self.store.fills(since=min(f.time for f in execs))} if execs else set()
         for f in execs:
             if f.exec_id in recorded: continue                       # one query for the day's known executions, not one each
-            if self.store.order(f.client_order_id) is None:
+            if f.client_order_id not in journaled:
                 rep.problems.append(f'execution {f.exec_id} for {f.client_order_id} matches no order')
                 continue
             rep.fills_recorded += self.store.record_fill(f)

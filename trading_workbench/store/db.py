@@ -527,12 +527,24 @@ def journal_submission(self: Store, order: Order, note: str = 'journaled before 
     "Journal a new order as NEW with every field (stop price, reduce-only) in one transaction; False if already journaled."
     if not isinstance(order, Order): raise BadRowError('orders', 0, '?', f'expected an Order, got {type(order).__name__}')
     now = self._now()
-    with self.engine.begin() as conn:
-        if conn.execute(sa.select(T['orders'].c.client_order_id).where(T['orders'].c.client_order_id == order.client_order_id)).first():
-            return False
-        conn.execute(T['orders'].insert().values(**_order_row(order, OrderState.NEW, now)))
-        conn.execute(T['order_events'].insert().values(client_order_id=order.client_order_id, time=now, state='new', message=note))
+    try:
+        with self.engine.begin() as conn:
+            conn.execute(T['orders'].insert(), [_order_row(order, OrderState.NEW, now)])
+            conn.execute(T['order_events'].insert(), [dict(client_order_id=order.client_order_id, time=now, state='new', message=note)])
+    except sa.exc.IntegrityError:         # already journaled (the primary key): nothing changes
+        return False
     return True
+
+_EQUITY_UPSERT: dict[str, sa.Insert] = {}
+
+def _equity_upsert(dialect: str) -> sa.Insert:
+    "The equity upsert, built once per dialect (building one costs more than running it)."
+    if dialect not in _EQUITY_UPSERT:
+        from sqlalchemy.dialects import postgresql, sqlite
+        stmt = (sqlite.insert if dialect == 'sqlite' else postgresql.insert)(T['equity'])
+        _EQUITY_UPSERT[dialect] = stmt.on_conflict_do_update(index_elements=['account', 'as_of'],
+                                                            set_=dict(cash=stmt.excluded.cash, equity=stmt.excluded.equity))
+    return _EQUITY_UPSERT[dialect]
 
 @patch
 def record_order_outcome(self: Store, client_order_id: str, events: Sequence[tuple[OrderState, str]], *, broker_order_id: str | None = None,
@@ -571,8 +583,16 @@ def record_order_outcome(self: Store, client_order_id: str, events: Sequence[tup
                     for p in positions if p.quantity]
             if rows: conn.execute(T['positions'].insert(), rows)
         if account and cash is not None and equity is not None and math.isfinite(cash) and math.isfinite(equity):
-            _upsert(conn, T['equity'], [dict(account=account, as_of=now, cash=float(cash), equity=float(equity))], ('account', 'as_of'), ('cash', 'equity'))
+            conn.execute(_equity_upsert(conn.dialect.name), [dict(account=account, as_of=now, cash=float(cash), equity=float(equity))])
     return added
+@patch
+def journaled_ids(self: Store, ids: Iterable[str]) -> set[str]:
+    "Which of `ids` the journal holds (one query per 500 ids, not one per order)."
+    ids, t, out = sorted(set(ids)), T['orders'], set()
+    with self.reader.connect() as conn:
+        for k in range(0, len(ids), 500):
+            out |= set(conn.execute(sa.select(t.c.client_order_id).where(t.c.client_order_id.in_(ids[k:k + 500]))).scalars())
+    return out
 
 # %% ../../nbs/04_store_db.ipynb #c8b3b3cd
 @patch
