@@ -253,11 +253,14 @@ class OrderManager:
                 rep.adopted.append(coid); journaled.add(coid)
                 self.store.add_alert('warning', 'order_manager', f'adopted order {coid} unknown to the journal ({s.state.value})')
                 journal[coid] = self.store.order(coid)
+        reported = None
         for coid, row in journal.items():
             s = by_id.get(coid)
-            if s is not None:
-                if row['state'] == OrderState.UNKNOWN.value: rep.findings.append(self._resolve(row, s, execs, held, stored))
-                elif s.state.value != row['state'] or s.filled_quantity != row['filled_quantity']:
+            if row['state'] == OrderState.UNKNOWN.value:            # only what the broker reports now counts, not a stale tracker
+                reported = self._reported() if reported is None else reported
+                rep.findings.append(self._resolve(row, s if coid in reported else None, execs, held, stored))
+            elif s is not None:
+                if s.state.value != row['state'] or s.filled_quantity != row['filled_quantity']:
                     self.store.update_order(coid, s.state, broker_order_id=s.broker_order_id or None, filled_quantity=s.filled_quantity,
                                             avg_fill_price=s.avg_fill_price, message='startup reconciliation')
                     rep.updated.append(coid)
@@ -309,13 +312,17 @@ class OrderManager:
         self.store.add_alert('critical', 'order_manager', f'order {coid} unresolved: {why}; {t} takes no new order until an operator reconciles it')
         return f'{coid}: still unknown: {why}'
 
+    def _reported(self) -> set[str]:
+        "The client order ids the broker reports now (asked again where it can be), for resolving unknown outcomes."
+        resync = getattr(self.broker.broker, 'resync', None)
+        return self.broker.run(resync()) if resync else {x.client_order_id for x in self.broker.orders()}
+
     def reconcile_unknown(self) -> list[str]:
         "Ask the broker again about every order of unknown outcome and journal what it says; returns what was found."
         rows = self.store.orders(states=[OrderState.UNKNOWN])
         if not rows: return []
-        resync = getattr(self.broker.broker, 'resync', None)
-        known = self.broker.run(resync()) if resync else None
-        by_id = {s.client_order_id: s for s in self.broker.orders() if known is None or s.client_order_id in known}
+        known = self._reported()
+        by_id = {s.client_order_id: s for s in self.broker.orders() if s.client_order_id in known}
         execs, held = self.broker.executions(), {p.ticker: p.quantity for p in self.broker.positions()}
         stored = {p.ticker: p.quantity for p in self.store.positions(self.account_name)}
         found = [self._resolve(r, by_id.get(r['client_order_id']), execs, held, stored) for r in rows]
@@ -351,9 +358,9 @@ class OrderManager:
         row = self.store.order(coid)
         if row is not None and row['state'] != OrderState.NEW.value:
             snap = self.broker.order_status(coid)
-            if snap is None or snap.is_done or row['state'] == OrderState.UNKNOWN.value:
+            if snap is None or OrderState(row['state']).is_terminal or row['state'] == OrderState.UNKNOWN.value:
                 return LifecycleResult('DUPLICATE', order, (f'already journaled as {row["state"]}',), snap)
-            return self._resume(order, snap)
+            return self._resume(order, snap)      # sent by an earlier process, not journaled as done: see it through
         ctx = ctx or self.context({order.ticker: last_price} if last_price else None)
         checks = pre_trade_checks(order, ctx, self.risk, self.slippage_bps)
         if self.gate is not None: checks = PreTradeResult(checks.checks + (self.gate(order, ctx),))
@@ -382,7 +389,7 @@ class OrderManager:
         "An order an earlier process sent is still working at the broker: see it through as if this process had sent it."
         held = next((p for p in self.broker.positions() if p.ticker == order.ticker), None)
         q0 = (held.quantity if held else 0) - (snap.filled_quantity if order.side is Side.BUY else -snap.filled_quantity)
-        log.warning("order %s from an earlier process is still %s at the broker: following it", order.client_order_id, snap.state.value)
+        log.warning("order %s from an earlier process is %s at the broker: following it", order.client_order_id, snap.state.value)
         return self._follow(order, snap, Position(order.ticker, q0, held.avg_cost if held else 0.0), None)
 
     def _follow(self, order: Order, snap: OrderSnapshot, pos0: Position | None, checks: PreTradeResult | None,
