@@ -270,7 +270,7 @@ def test_fifty_five_orders_through_order_manager(tmp_path):
 
 class OMSRig:
     "A store, an IBKRBroker behind a SyncBroker, a TWS test server on the broker's loop, and an OrderManager."
-    def __init__(self, tmp_path, clock_at='2026-11-24 15:00', srv=None, db='ib.db', order_timeout=2.0, **broker_kw):
+    def __init__(self, tmp_path, clock_at='2026-11-24 15:00', srv=None, db='ib.db', order_timeout=2.0, settings=SETTINGS, **broker_kw):
         from trading_workbench.core.clock import FixedClock
         from trading_workbench.execution.broker import SyncBroker
         from trading_workbench.execution.orders import OrderManager
@@ -278,11 +278,11 @@ class OMSRig:
         self.clock = FixedClock(clock_at)
         self.store = Store(f'sqlite:///{tmp_path}/{db}', clock=self.clock)
         kw = dict(ack_timeout=0.5, reconnect_attempts=6, reconnect_max_wait=0.3) | broker_kw
-        self.b = IBKRBroker(SETTINGS, self.clock, **kw)
+        self.b = IBKRBroker(settings, self.clock, **kw)
         self.sb = SyncBroker(self.b)
         self.srv = srv or TWSServer(prices=PRICES)
         self.b.port = self.sb.run(self.srv.start())    # (a server handed over keeps its book: a gateway that stayed up)
-        self.oms = OrderManager(self.sb, self.store, SETTINGS, self.clock, order_timeout=order_timeout)
+        self.oms = OrderManager(self.sb, self.store, settings, self.clock, order_timeout=order_timeout)
 
     def close(self, stop_server=True):
         if stop_server: self.sb.run(self.srv.stop())
@@ -491,6 +491,8 @@ def test_quotes_from_a_snapshot_on_qualified_contracts_state_their_delay():
         assert (q['AAPL'].price, q['AAPL'].delay_minutes, q['AAPL'].bid, q['AAPL'].ask) == (159.54, 15, 159.53, 159.55)
         assert 'delayed 15 min' in q['AAPL'].describe()
         assert ['59', '1', '3'] in srv.received                            # asked for delayed data (type 3)
+        s = await b.wait((await b.submit(order(7, 'AAPL'))).client_order_id, 5)   # the order goes out on the qualified contract
+        assert s.state is OrderState.FILLED and [m for m in srv.received if m[0] == '3'][-1][2] == str(srv.con_id('AAPL'))
         srv.prices['AAPL'] = 161.0
         live = await b.quotes(['AAPL'], delayed=False, timeout=5)
         assert (live['AAPL'].price, live['AAPL'].delayed) == (161.0, False)
@@ -512,4 +514,32 @@ def test_an_order_queued_for_the_open_is_left_working_and_reconciled_later(tmp_p
         row = rig.store.order(o.client_order_id)
         assert (row['state'], row['filled_quantity']) == ('filled', 10)
         assert sum(f.quantity for f in rig.store.fills(o.client_order_id)) == 10
+    finally: rig.close()
+
+
+# -- the daily run's order step on a real gateway: market hours decide, IB prices size and limit --------------------
+
+@pytest.mark.parametrize('utc_time, outside, expect', [
+    ('2026-11-24 20:40', 'queue', 'COMPLETE'),    # Tuesday 15:40 ET: the market is open, trade now at IB's prices
+    ('2026-11-24 21:30', 'queue', 'WORKING'),     # 16:30 ET, the old schedule: queued for the open, never cancelled
+    ('2026-11-26 16:00', 'refuse', None)])        # Thanksgiving, outside_hours = refuse: nothing is sent
+def test_daily_orders_follow_market_hours_and_ib_prices(tmp_path, utc_time, outside, expect):
+    import dataclasses, pandas as pd
+    from trading_workbench.core.types import Signal, Provenance, SignalBundle
+    from trading_workbench.ops.daily import DailyPlan, daily_orders
+    ib = dataclasses.replace(SETTINGS, broker=dataclasses.replace(SETTINGS.broker, kind='ibkr'),
+                             execution=dataclasses.replace(SETTINGS.execution, outside_hours=outside))
+    rig = OMSRig(tmp_path, clock_at=utc_time, settings=ib, order_timeout=0.5)
+    try:
+        rig.srv.default_plan = Plan(hold=expect == 'WORKING')
+        sig = Signal('AAPL', 'BUY', 0.8, 0.2, 0.01, 5, 150.0, rig.clock.now(), Provenance('m', '1'))
+        plan = DailyPlan(pd.Timestamp(utc_time[:10]), 'd1', 'daily-x', ('AAPL',))
+        startup, res = daily_orders(rig.oms, {'AAPL': SignalBundle((sig,), sig, None)}, {'AAPL': 150.0}, plan)   # 150: a stale close
+        assert startup.ok
+        if expect is None:
+            assert res == [] and not [m for m in rig.srv.received if m[0] == '3']
+            return
+        assert [r.status for r in res] == [expect]
+        assert res[0].order.limit_price == round(159.54 * 1.001, 2)           # priced on IB's snapshot, not the stale close
+        assert not [m for m in rig.srv.received if m[0] == '4']               # nothing cancelled
     finally: rig.close()

@@ -103,6 +103,7 @@ class IBKRBroker(TrackedOrders):
         self._changed: dict[str, asyncio.Event] = {}
         self._max_id = 0                                     # the highest IB order id seen in use (orders and executions)
         self._early: dict[str, float] = {}                    # commissions that came before their execution
+        self.contracts: dict[str, ib_async.Contract] = {}     # contracts IB qualified (by `quotes`): orders use them
         self._link_up = True
         self._closing = False
         self._reconnecting: asyncio.Task | None = None
@@ -329,6 +330,7 @@ class IBKRBroker(TrackedOrders):
         tr = self.trackers[coid] = OrderTracker(order)
         for attempt in range(3):
             contract, ib_order = to_ib_order(order, self.account_id)
+            contract = self.contracts.get(order.ticker, contract)
             # never below an id seen in use: after a gateway restart nextValidId can fall under the ids of today's orders
             self.ib.client.updateReqId(self._max_id + 1 + (2 ** (attempt + 3) if attempt else 0))
             trade = self.ib.placeOrder(contract, ib_order)
@@ -436,6 +438,7 @@ async def quotes(self: IBKRBroker, tickers: Sequence[str], delayed: bool = True,
     asked = [ib_async.Stock(t, 'SMART', 'USD') for t in tickers]
     qualified = await self._ask('contract qualification', self.ib.qualifyContractsAsync(*asked), timeout)
     ok = [c for c in qualified if isinstance(c, ib_async.Contract) and c.conId]
+    self.contracts.update({c.symbol: c for c in ok})
     missing = sorted(set(tickers) - {c.symbol for c in ok})
     if missing: log.error("ibkr: IB could not qualify %s: no price, no order for them", ', '.join(missing))
     self.ib.reqMarketDataType(3 if delayed else 1)
