@@ -519,16 +519,17 @@ def test_an_order_queued_for_the_open_is_left_working_and_reconciled_later(tmp_p
 
 # -- the daily run's order step on a real gateway: market hours decide, IB prices size and limit --------------------
 
-@pytest.mark.parametrize('utc_time, outside, expect', [
-    ('2026-11-24 20:40', 'queue', 'COMPLETE'),    # Tuesday 15:40 ET: the market is open, trade now at IB's prices
-    ('2026-11-24 21:30', 'queue', 'WORKING'),     # 16:30 ET, the old schedule: queued for the open, never cancelled
-    ('2026-11-26 16:00', 'refuse', None)])        # Thanksgiving, outside_hours = refuse: nothing is sent
-def test_daily_orders_follow_market_hours_and_ib_prices(tmp_path, utc_time, outside, expect):
+@pytest.mark.parametrize('utc_time, outside, timing, expect, kind', [
+    ('2026-11-24 20:40', 'queue', 'before_close', 'COMPLETE', 'LMT'),     # Tuesday 15:40 ET: the market is open, trade now
+    ('2026-11-24 21:30', 'queue', 'before_close', 'WORKING', 'LMT'),      # 16:30 ET, the old schedule: queued, never cancelled
+    ('2026-11-24 20:40', 'queue', 'closing_auction', 'COMPLETE', 'LOC'),  # before the 15:50 cutoff: limit-on-close
+    ('2026-11-26 16:00', 'refuse', 'before_close', None, None)])          # Thanksgiving, outside_hours = refuse: nothing is sent
+def test_daily_orders_follow_market_hours_and_ib_prices(tmp_path, utc_time, outside, timing, expect, kind):
     import dataclasses, pandas as pd
     from trading_workbench.core.types import Signal, Provenance, SignalBundle
     from trading_workbench.ops.daily import DailyPlan, daily_orders
     ib = dataclasses.replace(SETTINGS, broker=dataclasses.replace(SETTINGS.broker, kind='ibkr'),
-                             execution=dataclasses.replace(SETTINGS.execution, outside_hours=outside))
+                             execution=dataclasses.replace(SETTINGS.execution, outside_hours=outside, ibkr_timing=timing))
     rig = OMSRig(tmp_path, clock_at=utc_time, settings=ib, order_timeout=0.5)
     try:
         rig.srv.default_plan = Plan(hold=expect == 'WORKING')
@@ -540,6 +541,7 @@ def test_daily_orders_follow_market_hours_and_ib_prices(tmp_path, utc_time, outs
             assert res == [] and not [m for m in rig.srv.received if m[0] == '3']
             return
         assert [r.status for r in res] == [expect]
+        assert [o.order_type for o in rig.srv.orders.values()] == [kind]
         assert res[0].order.limit_price == round(159.54 * 1.001, 2)           # priced on IB's snapshot, not the stale close
         assert not [m for m in rig.srv.received if m[0] == '4']               # nothing cancelled
     finally: rig.close()

@@ -253,7 +253,7 @@ def load_section(cls, section: str, ini: Mapping[str, str] | None, env: Mapping[
 class ExecutionSettings:
     "When and at what price orders go out on a real gateway (the paper broker replays bars and ignores these)."
     calendar: str = 'XNYS'                      # the exchange calendar (exchange_calendars code): sessions, half days
-    ibkr_timing: Literal['before_close', 'opening_auction'] = 'before_close'   # trade in the session, or queue for the open auction
+    ibkr_timing: Literal['before_close', 'closing_auction', 'opening_auction'] = 'before_close'   # in the session, or an auction
     minutes_before_close: int = _rng(ge=1, le=240, default=20)               # 'before_close': the run trades this long before the close
     outside_hours: Literal['queue', 'refuse'] = 'queue'   # a run outside market hours: queue for the open, or send nothing
     market_data: Literal['live', 'delayed'] = 'delayed'   # IB market data type: delayed needs no subscription (15 min late)

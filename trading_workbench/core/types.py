@@ -180,6 +180,7 @@ class Side(str, enum.Enum):
 class OrderType(str, enum.Enum):
     "Order type."
     MARKET = 'MKT'; LIMIT = 'LMT'; STOP = 'STP'   # STOP: a market order once the price trades through `stop_price`
+    MARKET_ON_CLOSE = 'MOC'; LIMIT_ON_CLOSE = 'LOC'   # the closing auction
 
 class TimeInForce(str, enum.Enum):
     "How long an order lives."
@@ -221,8 +222,8 @@ class Order:
             raise ValueError(f"Order.quantity: expected a whole number of shares, got {self.quantity!r}")
         if self.quantity <= 0: raise ValueError(f"Order.quantity: must be > 0, got {self.quantity!r}")
         object.__setattr__(self, 'quantity', int(self.quantity))
-        if self.order_type is OrderType.LIMIT:
-            if self.limit_price is None: raise ValueError("Order.limit_price: required for a LIMIT order")
+        if self.order_type in (OrderType.LIMIT, OrderType.LIMIT_ON_CLOSE):
+            if self.limit_price is None: raise ValueError(f"Order.limit_price: required for a {self.order_type.name} order")
             object.__setattr__(self, 'limit_price', _finite('Order', 'limit_price', self.limit_price, positive=True))
         elif self.limit_price is not None: raise ValueError(f"Order.limit_price: must be None for a {self.order_type.name} order")
         if self.order_type is OrderType.STOP:

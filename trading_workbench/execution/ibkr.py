@@ -60,7 +60,7 @@ def to_ib_order(order: Order, account: str = '') -> tuple[ib_async.Contract, ib_
     c = ib_async.Stock(order.ticker, 'SMART', 'USD')
     o = ib_async.Order(action=order.side.value, totalQuantity=order.quantity, orderType=order.order_type.value,
                        tif=order.tif.value, orderRef=order.client_order_id, account=account)
-    if order.order_type is OrderType.LIMIT: o.lmtPrice = order.limit_price
+    if order.order_type in (OrderType.LIMIT, OrderType.LIMIT_ON_CLOSE): o.lmtPrice = order.limit_price
     if order.order_type is OrderType.STOP: o.auxPrice = order.stop_price     # IB's STP trigger is the aux price
     return c, o
 
@@ -68,9 +68,9 @@ def from_ib_trade(trade) -> Order:
     "Our `Order` for an IB trade (used to adopt orders the journal does not know)."
     o = trade.order
     ref = o.orderRef or f'ib-{o.permId or o.orderId}'
-    lmt = o.lmtPrice if o.orderType == 'LMT' and o.lmtPrice and o.lmtPrice < 1e300 else None
+    lmt = o.lmtPrice if o.orderType in ('LMT', 'LOC') and o.lmtPrice and o.lmtPrice < 1e300 else None
     stp = o.auxPrice if o.orderType == 'STP' and o.auxPrice and o.auxPrice < 1e300 else None
-    kind = 'LMT' if lmt else 'STP' if stp else 'MKT'
+    kind = o.orderType if o.orderType in ('MOC', 'LOC') and (lmt or o.orderType == 'MOC') else 'LMT' if lmt else 'STP' if stp else 'MKT'
     return Order(ref, trade.contract.symbol, o.action, int(o.totalQuantity), kind, lmt,
                  o.tif if o.tif in ('DAY', 'GTC', 'OPG') else 'DAY', reason='adopted from IB', stop_price=stp)
 

@@ -475,6 +475,7 @@ class OrderManager:
     # -- a batch --------------------------------------------------------------------------------------
     def execute(self, signals: SignalBundle | Iterable[Signal], prices: Mapping[str, float], run_id: str, *,
                 tif: TimeInForce | str = TimeInForce.DAY,   # OPG: for the opening auction
+                order_type: OrderType | str | None = None,  # LOC for the closing auction (None: limit orders)
                 follow: bool = True, monitor_s: float | None = None) -> list[LifecycleResult]:
         "Size, check and execute one order per ticker (best signal first); returns a result per actionable signal."
         if not self.ready: raise NotReady(self.refusal)
@@ -497,5 +498,6 @@ class OrderManager:
             if o is None:
                 results.append(LifecycleResult('NO_ACTION', None, (f'at_target: {s.ticker} {s.action.value} with {held} shares held',)))
                 continue
-            results.append(self.manage_order_lifecycle(replace(o, tif=TimeInForce(tif)), px, ctx, follow=follow, monitor_s=monitor_s))
+            o = replace(o, tif=TimeInForce(tif), order_type=OrderType(order_type or o.order_type))
+            results.append(self.manage_order_lifecycle(o, px, ctx, follow=follow, monitor_s=monitor_s))
         return results

@@ -25,8 +25,8 @@ from ..store.db import T
 log = get_logger('execution.paper')
 
 # %% auto #0
-__all__ = ['log', 'FILL_TIME', 'PaperCosts', 'Market', 'BarMarket', 'book_fill', 'save_paper_account', 'load_paper_account',
-           'PaperBroker']
+__all__ = ['log', 'FILL_TIME', 'CLOSE_TIME', 'PaperCosts', 'Market', 'BarMarket', 'book_fill', 'save_paper_account',
+           'load_paper_account', 'PaperBroker']
 
 # %% ../../nbs/31_execution_paper.ipynb #5f3388f3
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class PaperCosts:
         slip = self.slippage_bps / 10_000
         buy = order.side is Side.BUY
         px = base * (1 + slip) if buy else base * (1 - slip)
-        if order.order_type is OrderType.MARKET: return round(px, 4)
+        if order.order_type in (OrderType.MARKET, OrderType.MARKET_ON_CLOSE): return round(px, 4)
         if order.order_type is OrderType.STOP:        # triggered when the range reaches the stop; a gap through fills at `base`
             stop = order.stop_price
             reach = (high if high is not None else base) if buy else (low if low is not None else base)
@@ -173,7 +173,7 @@ def load_paper_account(store, pb) -> bool:
     return True
 
 # %% ../../nbs/31_execution_paper.ipynb #73b5f710
-FILL_TIME = dtime(14, 30)  # bar fills are stamped at the NYSE open (UTC, winter); expiries at the close
+FILL_TIME, CLOSE_TIME = dtime(14, 30), dtime(21, 0)  # bar fills are stamped at the NYSE open (UTC, winter); closing-auction fills and expiries at the close
 
 class PaperBroker(TrackedOrders):
     "The simulated broker: the `Broker` protocol over the store (its account in rows), a market and the injected clock."
@@ -393,8 +393,10 @@ async def process(self: PaperBroker) -> int:
             if nb is None: continue
             d, bar = nb
             auction = tr.order.tif is TimeInForce.OPG                 # the opening auction: the open price or nothing
-            n += self._try_fill(tr, bar['open'], bar['volume'], None if auction else bar['low'], None if auction else bar['high'],
-                                datetime.combine(d, FILL_TIME, timezone.utc))
+            closing = tr.order.order_type in (OrderType.MARKET_ON_CLOSE, OrderType.LIMIT_ON_CLOSE)   # the closing auction: the close
+            n += self._try_fill(tr, bar['close'] if closing else bar['open'], bar['volume'],
+                                None if auction or closing else bar['low'], None if auction or closing else bar['high'],
+                                datetime.combine(d, CLOSE_TIME if closing else FILL_TIME, timezone.utc))
             self._set_mark(tr.order.ticker, float(bar['close']), float(bar['volume']))
             if tr.state.is_terminal: continue
             if tr.order.tif in (TimeInForce.DAY, TimeInForce.OPG):

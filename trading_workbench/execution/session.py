@@ -12,13 +12,13 @@ from datetime import date, datetime, timedelta
 from typing import Mapping
 from zoneinfo import ZoneInfo
 import pandas as pd
-from ..core.types import TimeInForce, utc
+from ..core.types import OrderType, TimeInForce, utc
 from ..data.quality import exchange_calendar
 from .broker import as_sync
 
 # %% auto #0
-__all__ = ['Session', 'session_on', 'current_or_next_session', 'Timing', 'SessionPlan', 'plan_session', 'scheduled_run_time',
-           'order_prices']
+__all__ = ['MOC_CUTOFF_MIN', 'Session', 'session_on', 'current_or_next_session', 'Timing', 'SessionPlan', 'plan_session',
+           'scheduled_run_time', 'order_prices']
 
 # %% ../../nbs/34_execution_session.ipynb #0261921f
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ class SessionPlan:
     tif: TimeInForce = TimeInForce.DAY
     monitor_s: float | None = None        # how long the order manager may follow an order (None: its own timeout)
     reason: str = ''
+    order_type: OrderType | None = None   # None: the order manager's limit orders; LIMIT_ON_CLOSE for the closing auction
 
     @property
     def sends(self) -> bool: return self.timing is not Timing.REFUSE
@@ -75,6 +76,8 @@ class SessionPlan:
         return f'{self.timing.value.upper()}: {self.reason}'
 
 # %% ../../nbs/34_execution_session.ipynb #f17c8c12
+MOC_CUTOFF_MIN = 10   # NYSE takes market/limit-on-close orders until 10 minutes before the close (15:50; 12:50 on a half day)
+
 def _et(t: datetime) -> str: return t.astimezone(ZoneInfo('America/New_York')).strftime('%a %Y-%m-%d %H:%M ET')
 
 def plan_session(now: datetime, settings, broker_kind: str | None = None) -> SessionPlan:
@@ -84,6 +87,17 @@ def plan_session(now: datetime, settings, broker_kind: str | None = None) -> Ses
         return SessionPlan(Timing.REPLAY, now, None, reason='paper broker: orders fill against the next bar the clock reaches')
     s = current_or_next_session(now, x.calendar)
     half = ' (half day)' if s.early_close else ''
+    if x.ibkr_timing == 'closing_auction':
+        cutoff = s.close - timedelta(minutes=MOC_CUTOFF_MIN)
+        if now < cutoff:
+            how = Timing.TRADE if s.is_open(now) else Timing.QUEUE
+            return SessionPlan(how, now, s, TimeInForce.DAY, (s.close - now).total_seconds() + 120, order_type=OrderType.LIMIT_ON_CLOSE,
+                               reason=f'limit-on-close orders for the closing auction of {_et(s.close)}{half}')
+        s = current_or_next_session(s.close, x.calendar)
+        if x.outside_hours == 'refuse':
+            return SessionPlan(Timing.REFUSE, now, s, reason=f'past the closing-auction cutoff of {_et(cutoff)} and outside_hours = refuse: nothing is sent')
+        return SessionPlan(Timing.QUEUE, now, s, TimeInForce.DAY, order_type=OrderType.LIMIT_ON_CLOSE,
+                           reason=f'past the cutoff: limit-on-close orders queue for the closing auction of {_et(s.close)}')
     if x.ibkr_timing == 'opening_auction':
         s = s if now < s.open else current_or_next_session(s.close, x.calendar)
         return SessionPlan(Timing.QUEUE, now, s, TimeInForce.OPG, reason=f'orders go to the opening auction of {_et(s.open)}')
@@ -100,8 +114,9 @@ def scheduled_run_time(day: date | str, settings) -> datetime | None:
     "When the daily run should start on `day` (UTC): before the close (half days included) or before the open auction; None if no session."
     s = session_on(day, settings.execution.calendar)
     if s is None: return None
-    if settings.execution.ibkr_timing == 'opening_auction': return s.open - timedelta(minutes=15)
-    return s.close - timedelta(minutes=settings.execution.minutes_before_close)
+    x = settings.execution
+    if x.ibkr_timing == 'opening_auction': return s.open - timedelta(minutes=15)
+    return s.close - timedelta(minutes=max(x.minutes_before_close, MOC_CUTOFF_MIN + 5) if x.ibkr_timing == 'closing_auction' else x.minutes_before_close)
 
 # %% ../../nbs/34_execution_session.ipynb #a4df318e
 def order_prices(broker, closes: Mapping[str, float], plan: SessionPlan, settings) -> tuple[dict[str, float], list[str]]:

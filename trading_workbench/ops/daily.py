@@ -111,7 +111,8 @@ def daily_orders(manager: OrderManager, bundles: Mapping[str, SignalBundle], pri
     prices, sources = order_prices(manager.broker, prices, session, manager.settings)
     log.info('order prices: %s', '; '.join(sources))
     primaries = [b.primary for t, b in sorted(bundles.items()) if b.primary is not None and t in prices]
-    return startup, manager.execute(primaries, prices, plan.order_run, tif=session.tif, follow=session.follows, monitor_s=session.monitor_s)
+    return startup, manager.execute(primaries, prices, plan.order_run, tif=session.tif, order_type=session.order_type,
+                                    follow=session.follows, monitor_s=session.monitor_s)
 
 def account_label(settings) -> str:
     "The name the store keeps this deployment's account under (never the IB account number: that is a secret)."
