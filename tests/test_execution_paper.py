@@ -112,3 +112,24 @@ def test_an_order_the_broker_lost_is_unknown_and_blocks_its_ticker(tmp_path):
         r = oms.manage_order_lifecycle(Order('new-1', 'AAPL', 'SELL', 5, 'MKT'), 160.0)
         assert (r.status, r.reasons) == ('REJECTED', ('unresolved_order',))                 # its ticker takes no new order
         assert oms.manage_order_lifecycle(Order('new-2', 'MSFT', 'BUY', 5, limit_price=90.0)).status == 'COMPLETE'
+
+
+def test_paper_account_rows_round_trip_on_sqlite_and_postgresql(db_url):
+    "The account in rows (schema 0003) on both databases: orders, stops, fills, holdings and marks survive a restart."
+    clock = FixedClock('2018-02-05 21:00')
+    store = Store(db_url, clock=clock)
+    try:
+        aapl = load_bundled('AAPL')
+        with SyncBroker(PaperBroker(store, SETTINGS, clock, market=BarMarket({'AAPL': aapl}))) as sb:
+            sb.connect()
+            sb.submit(Order('r-buy', 'AAPL', 'BUY', 100, 'MKT'))
+            sb.submit(Order('r-stop', 'AAPL', 'SELL', 100, 'STP', tif='GTC', stop_price=140.0, reduce_only=True))
+            clock.set('2018-02-06 21:00')
+            assert sb.wait('r-buy', 0).state is OrderState.FILLED
+            sb.modify('r-stop', stop_price=150.0)
+            before = (sb.broker.cash, sb.broker._positions(), sb.order_status('r-stop'), sb.order_status('r-buy'))
+        pb = PaperBroker(store, SETTINGS, clock, market=BarMarket({'AAPL': aapl}))
+        assert (pb.cash, pb._positions(), pb.trackers['r-stop'].snapshot(), pb.trackers['r-buy'].snapshot()) == before
+        assert pb.open_ids == {'r-stop'} and pb.trackers['r-stop'].order.reduce_only
+    finally:
+        store.close()
