@@ -7,6 +7,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_orders.htm
 # %% ../../nbs/33_execution_orders.ipynb #19a7c97b
 from __future__ import annotations
 import hashlib, math, threading
+from fastcore.basics import patch
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
 from ..core.types import (Order, OrderState, OrderType, Side, Signal, SignalBundle, Action, Fill, Position,
@@ -201,6 +202,7 @@ OPEN_STATES = tuple(s for s in OrderState if s not in TERMINAL_STATES)
 
 class OrderManager:
     "The order lifecycle: checks, journal, broker, monitoring, reconciliation; one instance per process."
+
     def __init__(self, broker: Broker | SyncBroker, store, settings, clock: Clock, checkpoints=None, *,
                  order_timeout: float | None = None, account_name: str | None = None,
                  gate: Callable[[Order, MarketContext], CheckResult] | None = None):  # an extra pre-trade check (e.g. a risk manager's)
@@ -219,285 +221,304 @@ class OrderManager:
         if isinstance(ev, FillEvent):
             with self._lock: self._fills.setdefault(ev.fill.client_order_id, {})[ev.fill.exec_id] = ev.fill
 
-    # -- startup ---------------------------------------------------------------------------------------
-    def start(self) -> StartupReport:
-        "Connect and reconcile the journal with the broker; trading is allowed only if this succeeds."
-        try:
-            if not self.broker.is_connected(): self.broker.connect()
-            rep = self.reconcile_startup()
-        except Exception as e:  # noqa: BLE001 -- any failure here means we must not trade; logged and reported
-            log.exception("startup reconciliation failed")
-            rep = StartupReport(ok=False, problems=[f'{type(e).__name__}: {e}'])
-        self.ready = rep.ok
-        self.refusal = '' if rep.ok else 'startup reconciliation failed: ' + '; '.join(rep.problems)
-        if not rep.ok:
-            self.store.add_alert('critical', 'order_manager', self.refusal)
-            log.error("order manager refuses to trade: %s", self.refusal)
-        return rep
+# %% ../../nbs/33_execution_orders.ipynb #13c53aaf
+@patch
+def start(self: OrderManager) -> StartupReport:
+    "Connect and reconcile the journal with the broker; trading is allowed only if this succeeds."
+    try:
+        if not self.broker.is_connected(): self.broker.connect()
+        rep = self.reconcile_startup()
+    except Exception as e:  # noqa: BLE001 -- any failure here means we must not trade; logged and reported
+        log.exception("startup reconciliation failed")
+        rep = StartupReport(ok=False, problems=[f'{type(e).__name__}: {e}'])
+    self.ready = rep.ok
+    self.refusal = '' if rep.ok else 'startup reconciliation failed: ' + '; '.join(rep.problems)
+    if not rep.ok:
+        self.store.add_alert('critical', 'order_manager', self.refusal)
+        log.error("order manager refuses to trade: %s", self.refusal)
+    return rep
 
-    def reconcile_startup(self) -> StartupReport:
-        "Journal vs broker: update what moved, adopt what the journal lacks, record every execution."
-        rep = StartupReport()
-        acct = self.broker.account()
-        self.account_name = self.account_name or acct.account_id
-        by_id = {s.client_order_id: s for s in self.broker.orders()}
-        execs = self.broker.executions()
-        journaled = self.store.journaled_ids([*by_id, *(f.client_order_id for f in execs)])   # one query, not one per order
-        today = self.clock.now().date()
-        held = {p.ticker: p.quantity for p in self.broker.positions()}
-        stored = {p.ticker: p.quantity for p in self.store.positions(self.account_name)}
-        journal = {r['client_order_id']: r for r in self.store.orders(states=OPEN_STATES)}
-        for coid, s in by_id.items():                               # the broker's orders the journal lacks
-            if coid not in journaled:
-                self.store.journal_order(s.order, s.state, s.broker_order_id or None, adopted=True, note='adopted at startup reconciliation')
-                rep.adopted.append(coid); journaled.add(coid)
-                self.store.add_alert('warning', 'order_manager', f'adopted order {coid} unknown to the journal ({s.state.value})')
-                journal[coid] = self.store.order(coid)
-        reported = None
-        for coid, row in journal.items():
-            s = by_id.get(coid)
-            if row['state'] == OrderState.UNKNOWN.value:            # only what the broker reports now counts, not a stale tracker
-                reported = self._reported() if reported is None else reported
-                rep.findings.append(self._resolve(row, s if coid in reported else None, execs, held, stored))
-            elif s is not None:
-                if s.state.value != row['state'] or s.filled_quantity != row['filled_quantity']:
-                    self.store.update_order(coid, s.state, broker_order_id=s.broker_order_id or None, filled_quantity=s.filled_quantity,
-                                            avg_fill_price=s.avg_fill_price, message='startup reconciliation')
-                    rep.updated.append(coid)
-            elif row['state'] == OrderState.NEW.value:
-                rep.resumable.append(coid)                           # journaled, never reached the broker: safe to send again
-            else:                                                    # the broker forgot it (a new day): executions and positions decide
-                rep.findings.append(self._resolve(row, None, execs, held, stored))
-                if self.store.order(coid)['state'] == OrderState.EXPIRED.value: rep.expired.append(coid)
-        recorded = {f.exec_id for f in self.store.fills(since=min(f.time for f in execs))} if execs else set()
-        for f in execs:
-            if f.exec_id in recorded: continue                       # one query for the day's known executions, not one each
-            if f.client_order_id not in journaled:
-                rep.problems.append(f'execution {f.exec_id} for {f.client_order_id} matches no order')
-                continue
-            rep.fills_recorded += self.store.record_fill(f)
-        rep.unknown = [r['client_order_id'] for r in self.store.orders(states=[OrderState.UNKNOWN])]
-        self._sync_positions(acct)
-        self._today = today
-        self._trades_today = sum(1 for r in self.store.orders() if r['created_at'].date() == today and r['broker_order_id'])
-        rep.ok = not rep.problems
-        log.info("startup reconciliation: %d updated, %d adopted, %d expired, %d fills, %d resumable, %d problems",
-                 len(rep.updated), len(rep.adopted), len(rep.expired), rep.fills_recorded, len(rep.resumable), len(rep.problems))
-        return rep
+@patch
+def reconcile_startup(self: OrderManager) -> StartupReport:
+    "Journal vs broker: update what moved, adopt what the journal lacks, record every execution."
+    rep = StartupReport()
+    acct = self.broker.account()
+    self.account_name = self.account_name or acct.account_id
+    by_id = {s.client_order_id: s for s in self.broker.orders()}
+    execs = self.broker.executions()
+    journaled = self.store.journaled_ids([*by_id, *(f.client_order_id for f in execs)])   # one query, not one per order
+    today = self.clock.now().date()
+    held = {p.ticker: p.quantity for p in self.broker.positions()}
+    stored = {p.ticker: p.quantity for p in self.store.positions(self.account_name)}
+    journal = {r['client_order_id']: r for r in self.store.orders(states=OPEN_STATES)}
+    for coid, s in by_id.items():                               # the broker's orders the journal lacks
+        if coid not in journaled:
+            self.store.journal_order(s.order, s.state, s.broker_order_id or None, adopted=True, note='adopted at startup reconciliation')
+            rep.adopted.append(coid); journaled.add(coid)
+            self.store.add_alert('warning', 'order_manager', f'adopted order {coid} unknown to the journal ({s.state.value})')
+            journal[coid] = self.store.order(coid)
+    reported = None
+    for coid, row in journal.items():
+        s = by_id.get(coid)
+        if row['state'] == OrderState.UNKNOWN.value:            # only what the broker reports now counts, not a stale tracker
+            reported = self._reported() if reported is None else reported
+            rep.findings.append(self._resolve(row, s if coid in reported else None, execs, held, stored))
+        elif s is not None:
+            if s.state.value != row['state'] or s.filled_quantity != row['filled_quantity']:
+                self.store.update_order(coid, s.state, broker_order_id=s.broker_order_id or None, filled_quantity=s.filled_quantity,
+                                        avg_fill_price=s.avg_fill_price, message='startup reconciliation')
+                rep.updated.append(coid)
+        elif row['state'] == OrderState.NEW.value:
+            rep.resumable.append(coid)                           # journaled, never reached the broker: safe to send again
+        else:                                                    # the broker forgot it (a new day): executions and positions decide
+            rep.findings.append(self._resolve(row, None, execs, held, stored))
+            if self.store.order(coid)['state'] == OrderState.EXPIRED.value: rep.expired.append(coid)
+    recorded = {f.exec_id for f in self.store.fills(since=min(f.time for f in execs))} if execs else set()
+    for f in execs:
+        if f.exec_id in recorded: continue                       # one query for the day's known executions, not one each
+        if f.client_order_id not in journaled:
+            rep.problems.append(f'execution {f.exec_id} for {f.client_order_id} matches no order')
+            continue
+        rep.fills_recorded += self.store.record_fill(f)
+    rep.unknown = [r['client_order_id'] for r in self.store.orders(states=[OrderState.UNKNOWN])]
+    self._sync_positions(acct)
+    self._today = today
+    self._trades_today = sum(1 for r in self.store.orders() if r['created_at'].date() == today and r['broker_order_id'])
+    rep.ok = not rep.problems
+    log.info("startup reconciliation: %d updated, %d adopted, %d expired, %d fills, %d resumable, %d problems",
+             len(rep.updated), len(rep.adopted), len(rep.expired), rep.fills_recorded, len(rep.resumable), len(rep.problems))
+    return rep
 
-    def _resolve(self, row: Mapping, snap: OrderSnapshot | None, execs: Sequence[Fill], held: Mapping[str, int],
-                 stored: Mapping[str, int]) -> str:
-        "Journal where an order the broker may not know stands, from its status, executions and positions; say what was found."
-        coid, qty, t = row['client_order_id'], row['quantity'], row['ticker']
-        mine = [f for f in execs if f.client_order_id == coid]
-        for f in mine: self.store.record_fill(f)
-        fq = sum(f.quantity for f in mine)
-        if snap is not None:
-            self.store.update_order(coid, snap.state, broker_order_id=snap.broker_order_id or None, filled_quantity=max(snap.filled_quantity, fq),
-                                    avg_fill_price=snap.avg_fill_price, message=f'reconciled: the broker has it {snap.state.value}')
-            return f'{coid}: found among the broker\'s orders: {snap.state.value}, {snap.filled_quantity} of {qty} filled'
-        moved, signed = held.get(t, 0) - stored.get(t, 0), qty if row['side'] == Side.BUY.value else -qty
-        if fq >= qty or (not mine and moved == signed):
-            how = f'executions show {fq} of {qty}' if mine else f'no execution reported any more, but the position in {t} moved by {moved}'
-            avg = sum(f.quantity * f.price for f in mine) / fq if mine else None
-            self.store.update_order(coid, OrderState.FILLED, filled_quantity=qty, avg_fill_price=avg, message=f'filled while unobserved: {how}')
-            self.store.add_alert('warning', 'order_manager', f'order {coid} filled while unobserved ({how})' + ('' if mine else '; fill price unknown'))
-            return f'{coid}: filled: {how}'
-        if moved == 0 and not mine and row['tif'] == 'DAY' and row['created_at'].date() < self.clock.now().date():
-            self.store.update_order(coid, OrderState.EXPIRED, filled_quantity=0, message='not at the broker, no execution, position unchanged')
-            return f'{coid}: expired: a DAY order of an earlier session, not at the broker, no execution, position in {t} unchanged'
-        why = (f'not among the broker\'s orders; {fq} of {qty} in executions; position in {t} moved by {moved} '
-               f'since the last reconciliation (order {signed:+d})')
-        self.store.update_order(coid, OrderState.UNKNOWN, filled_quantity=fq, message=f'unresolved: {why}')
-        self.store.add_alert('critical', 'order_manager', f'order {coid} unresolved: {why}; {t} takes no new order until an operator reconciles it')
-        return f'{coid}: still unknown: {why}'
+# %% ../../nbs/33_execution_orders.ipynb #ccc0c589
+@patch
+def _resolve(self: OrderManager, row: Mapping, snap: OrderSnapshot | None, execs: Sequence[Fill], held: Mapping[str, int],
+             stored: Mapping[str, int]) -> str:
+    "Journal where an order the broker may not know stands, from its status, executions and positions; say what was found."
+    coid, qty, t = row['client_order_id'], row['quantity'], row['ticker']
+    mine = [f for f in execs if f.client_order_id == coid]
+    for f in mine: self.store.record_fill(f)
+    fq = sum(f.quantity for f in mine)
+    if snap is not None:
+        self.store.update_order(coid, snap.state, broker_order_id=snap.broker_order_id or None, filled_quantity=max(snap.filled_quantity, fq),
+                                avg_fill_price=snap.avg_fill_price, message=f'reconciled: the broker has it {snap.state.value}')
+        return f'{coid}: found among the broker\'s orders: {snap.state.value}, {snap.filled_quantity} of {qty} filled'
+    moved, signed = held.get(t, 0) - stored.get(t, 0), qty if row['side'] == Side.BUY.value else -qty
+    if fq >= qty or (not mine and moved == signed):
+        how = f'executions show {fq} of {qty}' if mine else f'no execution reported any more, but the position in {t} moved by {moved}'
+        avg = sum(f.quantity * f.price for f in mine) / fq if mine else None
+        self.store.update_order(coid, OrderState.FILLED, filled_quantity=qty, avg_fill_price=avg, message=f'filled while unobserved: {how}')
+        self.store.add_alert('warning', 'order_manager', f'order {coid} filled while unobserved ({how})' + ('' if mine else '; fill price unknown'))
+        return f'{coid}: filled: {how}'
+    if moved == 0 and not mine and row['tif'] == 'DAY' and row['created_at'].date() < self.clock.now().date():
+        self.store.update_order(coid, OrderState.EXPIRED, filled_quantity=0, message='not at the broker, no execution, position unchanged')
+        return f'{coid}: expired: a DAY order of an earlier session, not at the broker, no execution, position in {t} unchanged'
+    why = (f'not among the broker\'s orders; {fq} of {qty} in executions; position in {t} moved by {moved} '
+           f'since the last reconciliation (order {signed:+d})')
+    self.store.update_order(coid, OrderState.UNKNOWN, filled_quantity=fq, message=f'unresolved: {why}')
+    self.store.add_alert('critical', 'order_manager', f'order {coid} unresolved: {why}; {t} takes no new order until an operator reconciles it')
+    return f'{coid}: still unknown: {why}'
 
-    def _reported(self) -> set[str]:
-        "The client order ids the broker reports now (asked again where it can be), for resolving unknown outcomes."
-        resync = getattr(self.broker.broker, 'resync', None)
-        return self.broker.run(resync()) if resync else {x.client_order_id for x in self.broker.orders()}
+@patch
+def _reported(self: OrderManager) -> set[str]:
+    "The client order ids the broker reports now (asked again where it can be), for resolving unknown outcomes."
+    resync = getattr(self.broker.broker, 'resync', None)
+    return self.broker.run(resync()) if resync else {x.client_order_id for x in self.broker.orders()}
 
-    def reconcile_unknown(self) -> list[str]:
-        "Ask the broker again about every order of unknown outcome and journal what it says; returns what was found."
-        rows = self.store.orders(states=[OrderState.UNKNOWN])
-        if not rows: return []
-        known = self._reported()
-        by_id = {s.client_order_id: s for s in self.broker.orders() if s.client_order_id in known}
-        execs, held = self.broker.executions(), {p.ticker: p.quantity for p in self.broker.positions()}
-        stored = {p.ticker: p.quantity for p in self.store.positions(self.account_name)}
-        found = [self._resolve(r, by_id.get(r['client_order_id']), execs, held, stored) for r in rows]
-        self._sync_positions()
-        for f in found: log.warning("reconciliation of an unknown order: %s", f)
-        return found
+@patch
+def reconcile_unknown(self: OrderManager) -> list[str]:
+    "Ask the broker again about every order of unknown outcome and journal what it says; returns what was found."
+    rows = self.store.orders(states=[OrderState.UNKNOWN])
+    if not rows: return []
+    known = self._reported()
+    by_id = {s.client_order_id: s for s in self.broker.orders() if s.client_order_id in known}
+    execs, held = self.broker.executions(), {p.ticker: p.quantity for p in self.broker.positions()}
+    stored = {p.ticker: p.quantity for p in self.store.positions(self.account_name)}
+    found = [self._resolve(r, by_id.get(r['client_order_id']), execs, held, stored) for r in rows]
+    self._sync_positions()
+    for f in found: log.warning("reconciliation of an unknown order: %s", f)
+    return found
 
-    def _sync_positions(self, acct: Account | None = None) -> list[Position]:
-        acct = acct or self.broker.account()
-        pos = self.broker.positions()
-        self.store.set_positions(self.account_name or acct.account_id, pos, self.clock.now())
-        self.store.record_equity(self.account_name or acct.account_id, self.clock.now(), acct.cash, acct.equity)
-        return pos
+@patch
+def _sync_positions(self: OrderManager, acct: Account | None = None) -> list[Position]:
+    acct = acct or self.broker.account()
+    pos = self.broker.positions()
+    self.store.set_positions(self.account_name or acct.account_id, pos, self.clock.now())
+    self.store.record_equity(self.account_name or acct.account_id, self.clock.now(), acct.cash, acct.equity)
+    return pos
 
-    # -- one order --------------------------------------------------------------------------------------
-    def context(self, prices: Mapping[str, float] | None = None) -> MarketContext:
-        "The account, positions, prices, open orders and trade count the checks run against."
-        today = self.clock.now().date()
-        if today != self._today: self._today, self._trades_today = today, 0
-        pos = {p.ticker: p for p in self.broker.positions()}
-        px = {t: p.market_price for t, p in pos.items() if p.market_price}
-        px.update(prices or {})
-        return MarketContext(self.broker.account(), pos, px, self.store.orders(states=OPEN_STATES), self._trades_today,
-                             halt_reason(self.store))
+# %% ../../nbs/33_execution_orders.ipynb #0789dffa
+@patch
+def context(self: OrderManager, prices: Mapping[str, float] | None = None) -> MarketContext:
+    "The account, positions, prices, open orders and trade count the checks run against."
+    today = self.clock.now().date()
+    if today != self._today: self._today, self._trades_today = today, 0
+    pos = {p.ticker: p for p in self.broker.positions()}
+    px = {t: p.market_price for t, p in pos.items() if p.market_price}
+    px.update(prices or {})
+    return MarketContext(self.broker.account(), pos, px, self.store.orders(states=OPEN_STATES), self._trades_today,
+                         halt_reason(self.store))
 
-    def manage_order_lifecycle(self, order: Order, last_price: float | None = None, ctx: MarketContext | None = None, *,
-                               follow: bool = True,               # False: an order queued for the next session is left working
-                               monitor_s: float | None = None     # how long to follow it (default: the order timeout)
-                               ) -> LifecycleResult:
-        "Pre-trade checks, journal, submit, monitor, cancel the rest on timeout, record, reconcile, checkpoint."
-        if not self.ready: return LifecycleResult('REJECTED', order, (f'not_ready: {self.refusal}',))
-        coid = order.client_order_id
-        row = self.store.order(coid)
-        if row is not None and row['state'] != OrderState.NEW.value:
-            snap = self.broker.order_status(coid)
-            if snap is None or OrderState(row['state']).is_terminal or row['state'] == OrderState.UNKNOWN.value:
-                return LifecycleResult('DUPLICATE', order, (f'already journaled as {row["state"]}',), snap)
-            return self._resume(order, snap)      # sent by an earlier process, not journaled as done: see it through
-        ctx = ctx or self.context({order.ticker: last_price} if last_price else None)
-        checks = pre_trade_checks(order, ctx, self.risk, self.slippage_bps)
-        if self.gate is not None: checks = PreTradeResult(checks.checks + (self.gate(order, ctx),))
-        if not checks.passed:
-            if row is None: self.store.journal_order(order, OrderState.REJECTED, note='pre-trade: ' + checks.failure_reason)
-            else: self.store.update_order(coid, OrderState.REJECTED, message='pre-trade: ' + checks.failure_reason)
-            log.warning("order %s rejected by pre-trade checks: %s", coid, checks.failure_reason)
-            return LifecycleResult('REJECTED', order, tuple(checks.failures), checks=checks)
-        if row is None: self.store.journal_submission(order)   # before it leaves the process
-        pos0 = ctx.positions.get(order.ticker)
-        try:
-            snap = self.broker.submit(order)
-        except NotConnected as e:                       # refused before anything was sent
-            self.store.update_order(coid, OrderState.REJECTED, message=f'not sent: {e}')
-            log.error("order %s not sent: %s", coid, e)
-            return LifecycleResult('REJECTED', order, (f'broker_unavailable: {e}',), checks=checks)
-        except BrokerError as e:                        # it may have left: not safe to send again, not known to be done
-            return self._unknown(order, None, f'submission: {e}', checks)
-        self._trades_today += 1
-        if not snap.is_done: self._journal(snap, 'acknowledged by broker', row=dict(state='new', filled_quantity=0))   # visible while it works
-        if not follow and not snap.is_done:
-            return LifecycleResult('WORKING', order, ('working at the broker until the next session; reconciliation follows it',), snap, checks=checks)
-        return self._follow(order, snap, pos0, checks, monitor_s)
-
-    def _resume(self, order: Order, snap: OrderSnapshot) -> LifecycleResult:
-        "An order an earlier process sent is still working at the broker: see it through as if this process had sent it."
-        held = next((p for p in self.broker.positions() if p.ticker == order.ticker), None)
-        q0 = (held.quantity if held else 0) - (snap.filled_quantity if order.side is Side.BUY else -snap.filled_quantity)
-        log.warning("order %s from an earlier process is %s at the broker: following it", order.client_order_id, snap.state.value)
-        return self._follow(order, snap, Position(order.ticker, q0, held.avg_cost if held else 0.0), None)
-
-    def _follow(self, order: Order, snap: OrderSnapshot, pos0: Position | None, checks: PreTradeResult | None,
-                monitor_s: float | None = None) -> LifecycleResult:
-        "Monitor a sent order to its end (cancel the rest after `monitor_s`), then journal and reconcile it."
-        coid, wait_s = order.client_order_id, self.order_timeout if monitor_s is None else min(monitor_s, self.order_timeout)
-        try:
-            if not snap.is_done: snap = self.broker.wait(coid, wait_s)
-            if not snap.is_done:
-                log.warning("order %s not done after %ss (%s); cancelling the rest", coid, wait_s, snap.state.value)
-                snap = self.broker.cancel(coid)
-        except BrokerError as e:
-            return self._unknown(order, snap, f'{type(e).__name__}: {e}', checks)
-        if not snap.is_done: return self._unknown(order, snap, f'no final answer after the cancel ({snap.state.value})', checks)
-        if snap.state is OrderState.REJECTED:
-            self._journal(snap, 'final')
-            self._checkpoint(order, snap, None)
-            return LifecycleResult('REJECTED', order, (f'broker_rejected: {snap.message}',), snap, checks=checks)
-        rec = self.reconcile_trade(order, snap, pos0, [(snap.state, snap.message or 'final')])
-        self._checkpoint(order, snap, rec)
-        return LifecycleResult('COMPLETE', order, rec.problems, snap, rec, checks)
-
-    def _unknown(self, order: Order, snap: OrderSnapshot | None, why: str, checks: PreTradeResult) -> LifecycleResult:
-        "The broker's answer was lost: journal UNKNOWN, alert; its ticker takes no new order until a reconciliation resolves it."
-        coid = order.client_order_id
-        self.store.update_order(coid, OrderState.UNKNOWN, broker_order_id=(snap.broker_order_id or None) if snap else None,
-                                filled_quantity=snap.filled_quantity if snap else None, message=f'outcome unknown: {why}')
-        self.store.add_alert('error', 'order_manager', f'order {coid} outcome unknown ({why}); no new order in {order.ticker} until reconciled')
-        log.error("order %s outcome unknown: %s", coid, why)
-        if snap is not None: self._checkpoint(order, replace(snap, state=OrderState.UNKNOWN), None)
-        return LifecycleResult('UNKNOWN', order, (f'unknown: {why}',), snap, checks=checks)
-
-    def _journal(self, snap: OrderSnapshot, note: str, row: Mapping | None = None) -> None:
-        row = row or self.store.order(snap.client_order_id)
-        if row and (row['state'] != snap.state.value or row['filled_quantity'] != snap.filled_quantity):
-            self.store.update_order(snap.client_order_id, snap.state, broker_order_id=snap.broker_order_id or None,
-                                    filled_quantity=snap.filled_quantity, avg_fill_price=snap.avg_fill_price,
-                                    message=snap.message or note)
-
-    def _order_fills(self, coid: str, filled: int) -> list[Fill]:
-        with self._lock: fills = list(self._fills.get(coid, {}).values())
+@patch
+def manage_order_lifecycle(self: OrderManager, order: Order, last_price: float | None = None, ctx: MarketContext | None = None, *,
+                           follow: bool = True,               # False: an order queued for the next session is left working
+                           monitor_s: float | None = None     # how long to follow it (default: the order timeout)
+                           ) -> LifecycleResult:
+    "Pre-trade checks, journal, submit, monitor, cancel the rest on timeout, record, reconcile, checkpoint."
+    if not self.ready: return LifecycleResult('REJECTED', order, (f'not_ready: {self.refusal}',))
+    coid = order.client_order_id
+    row = self.store.order(coid)
+    if row is not None and row['state'] != OrderState.NEW.value:
         snap = self.broker.order_status(coid)
-        commission = snap.commission if snap else 0.0
-        if sum(f.quantity for f in fills) != filled or abs(sum(f.commission for f in fills) - commission) > 1e-9:
-            # an event was missed (across a reconnect) or a commission came later: the broker's executions are authoritative
-            fills = [f for f in self.broker.executions() if f.client_order_id == coid]
-        return fills
+        if snap is None or OrderState(row['state']).is_terminal or row['state'] == OrderState.UNKNOWN.value:
+            return LifecycleResult('DUPLICATE', order, (f'already journaled as {row["state"]}',), snap)
+        return self._resume(order, snap)      # sent by an earlier process, not journaled as done: see it through
+    ctx = ctx or self.context({order.ticker: last_price} if last_price else None)
+    checks = pre_trade_checks(order, ctx, self.risk, self.slippage_bps)
+    if self.gate is not None: checks = PreTradeResult(checks.checks + (self.gate(order, ctx),))
+    if not checks.passed:
+        if row is None: self.store.journal_order(order, OrderState.REJECTED, note='pre-trade: ' + checks.failure_reason)
+        else: self.store.update_order(coid, OrderState.REJECTED, message='pre-trade: ' + checks.failure_reason)
+        log.warning("order %s rejected by pre-trade checks: %s", coid, checks.failure_reason)
+        return LifecycleResult('REJECTED', order, tuple(checks.failures), checks=checks)
+    if row is None: self.store.journal_submission(order)   # before it leaves the process
+    pos0 = ctx.positions.get(order.ticker)
+    try:
+        snap = self.broker.submit(order)
+    except NotConnected as e:                       # refused before anything was sent
+        self.store.update_order(coid, OrderState.REJECTED, message=f'not sent: {e}')
+        log.error("order %s not sent: %s", coid, e)
+        return LifecycleResult('REJECTED', order, (f'broker_unavailable: {e}',), checks=checks)
+    except BrokerError as e:                        # it may have left: not safe to send again, not known to be done
+        return self._unknown(order, None, f'submission: {e}', checks)
+    self._trades_today += 1
+    if not snap.is_done: self._journal(snap, 'acknowledged by broker', row=dict(state='new', filled_quantity=0))   # visible while it works
+    if not follow and not snap.is_done:
+        return LifecycleResult('WORKING', order, ('working at the broker until the next session; reconciliation follows it',), snap, checks=checks)
+    return self._follow(order, snap, pos0, checks, monitor_s)
 
-    def reconcile_trade(self, order: Order, snap: OrderSnapshot, pos0: Position | None,
-                        events: Sequence[tuple[OrderState, str]] = ()) -> Reconciliation:
-        "Fills vs the order, the broker's position vs what the fills imply; journal `events`, fills, positions and equity in one transaction."
-        fills = self._order_fills(order.client_order_id, snap.filled_quantity)
-        h = _Holding(pos0.quantity if pos0 else 0, pos0.avg_cost if pos0 else 0.0)
-        realized, booked = 0.0, []
-        for f in sorted(fills, key=lambda f: (f.time, f.exec_id)):
-            pnl = book_fill(h, f.signed_quantity, f.price) - f.commission
-            realized += pnl
-            booked.append((f, pnl))
-        acct, pos = self.broker.account(), self.broker.positions()
-        self.account_name = self.account_name or acct.account_id
-        self.store.record_order_outcome(order.client_order_id, events, broker_order_id=snap.broker_order_id or None,
-                                        filled_quantity=snap.filled_quantity, avg_fill_price=snap.avg_fill_price, fills=booked,
-                                        account=self.account_name, positions=pos, cash=acct.cash, equity=acct.equity)
-        positions = {p.ticker: p for p in pos}
-        broker_q = positions[order.ticker].quantity if order.ticker in positions else 0
-        fq = sum(f.quantity for f in fills)
-        problems = []
-        if fq != snap.filled_quantity: problems.append(f'fills add up to {fq}, broker says {snap.filled_quantity} filled')
-        if snap.filled_quantity > order.quantity: problems.append(f'overfilled: {snap.filled_quantity} > {order.quantity}')
-        if broker_q != h.quantity: problems.append(f'broker position {broker_q} != expected {h.quantity}')
-        if problems:
-            self.store.add_alert('error', 'order_manager', f'reconciliation of {order.client_order_id}: ' + '; '.join(problems))
-        return Reconciliation(order.client_order_id, order.quantity, snap.filled_quantity, fq, round(sum(f.commission for f in fills), 6),
-                              round(realized, 6), h.quantity, broker_q, tuple(problems))
+@patch
+def _resume(self: OrderManager, order: Order, snap: OrderSnapshot) -> LifecycleResult:
+    "An order an earlier process sent is still working at the broker: see it through as if this process had sent it."
+    held = next((p for p in self.broker.positions() if p.ticker == order.ticker), None)
+    q0 = (held.quantity if held else 0) - (snap.filled_quantity if order.side is Side.BUY else -snap.filled_quantity)
+    log.warning("order %s from an earlier process is %s at the broker: following it", order.client_order_id, snap.state.value)
+    return self._follow(order, snap, Position(order.ticker, q0, held.avg_cost if held else 0.0), None)
 
-    def _checkpoint(self, order: Order, snap: OrderSnapshot, rec: Reconciliation | None) -> None:
-        if self.checkpoints is None: return
-        self.checkpoints.save('order_execution', dict(
-            client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker, side=order.side.value, quantity=order.quantity,
-            state=snap.state.value, filled=snap.filled_quantity, avg_fill_price=snap.avg_fill_price,
-            reconciled=None if rec is None else rec.ok, problems=list(rec.problems) if rec else []))
+# %% ../../nbs/33_execution_orders.ipynb #03f764fa
+@patch
+def _follow(self: OrderManager, order: Order, snap: OrderSnapshot, pos0: Position | None, checks: PreTradeResult | None,
+            monitor_s: float | None = None) -> LifecycleResult:
+    "Monitor a sent order to its end (cancel the rest after `monitor_s`), then journal and reconcile it."
+    coid, wait_s = order.client_order_id, self.order_timeout if monitor_s is None else min(monitor_s, self.order_timeout)
+    try:
+        if not snap.is_done: snap = self.broker.wait(coid, wait_s)
+        if not snap.is_done:
+            log.warning("order %s not done after %ss (%s); cancelling the rest", coid, wait_s, snap.state.value)
+            snap = self.broker.cancel(coid)
+    except BrokerError as e:
+        return self._unknown(order, snap, f'{type(e).__name__}: {e}', checks)
+    if not snap.is_done: return self._unknown(order, snap, f'no final answer after the cancel ({snap.state.value})', checks)
+    if snap.state is OrderState.REJECTED:
+        self._journal(snap, 'final')
+        self._checkpoint(order, snap, None)
+        return LifecycleResult('REJECTED', order, (f'broker_rejected: {snap.message}',), snap, checks=checks)
+    rec = self.reconcile_trade(order, snap, pos0, [(snap.state, snap.message or 'final')])
+    self._checkpoint(order, snap, rec)
+    return LifecycleResult('COMPLETE', order, rec.problems, snap, rec, checks)
 
-    # -- a batch --------------------------------------------------------------------------------------
-    def execute(self, signals: SignalBundle | Iterable[Signal], prices: Mapping[str, float], run_id: str, *,
-                tif: TimeInForce | str = TimeInForce.DAY,   # OPG: for the opening auction
-                order_type: OrderType | str | None = None,  # LOC for the closing auction (None: limit orders)
-                follow: bool = True, monitor_s: float | None = None) -> list[LifecycleResult]:
-        "Size, check and execute one order per ticker (best signal first); returns a result per actionable signal."
-        if not self.ready: raise NotReady(self.refusal)
-        sigs = list(signals.signals if isinstance(signals, SignalBundle) else signals)
-        seen, todo = set(), []
-        for s in sigs:
-            if s.action is Action.HOLD or s.ticker in seen: continue
-            seen.add(s.ticker); todo.append(s)
-        mark = getattr(self.broker.broker, 'mark', None)
-        if mark is not None and prices: self.broker.run(mark(dict(prices)))   # a simulator values and fills with them
-        results = []
-        for s in todo:
-            ctx = self.context(prices)
-            px = prices.get(s.ticker, s.current_price)
-            row = self.store.order(client_order_id(run_id, s.ticker, s.action.value, s))
-            if row is not None:   # an earlier run of `run_id` decided this: resume or report it exactly as decided, never re-size
-                results.append(self.manage_order_lifecycle(order_from_journal(row), px, ctx, follow=follow, monitor_s=monitor_s)); continue
-            held = ctx.positions[s.ticker].quantity if s.ticker in ctx.positions else 0
-            o = order_for_signal(s, run_id, ctx.account.equity, self.risk.max_position_pct, px, held, self.risk.allow_short)
-            if o is None:
-                results.append(LifecycleResult('NO_ACTION', None, (f'at_target: {s.ticker} {s.action.value} with {held} shares held',)))
-                continue
-            o = replace(o, tif=TimeInForce(tif), order_type=OrderType(order_type or o.order_type))
-            results.append(self.manage_order_lifecycle(o, px, ctx, follow=follow, monitor_s=monitor_s))
-        return results
+@patch
+def _unknown(self: OrderManager, order: Order, snap: OrderSnapshot | None, why: str, checks: PreTradeResult) -> LifecycleResult:
+    "The broker's answer was lost: journal UNKNOWN, alert; its ticker takes no new order until a reconciliation resolves it."
+    coid = order.client_order_id
+    self.store.update_order(coid, OrderState.UNKNOWN, broker_order_id=(snap.broker_order_id or None) if snap else None,
+                            filled_quantity=snap.filled_quantity if snap else None, message=f'outcome unknown: {why}')
+    self.store.add_alert('error', 'order_manager', f'order {coid} outcome unknown ({why}); no new order in {order.ticker} until reconciled')
+    log.error("order %s outcome unknown: %s", coid, why)
+    if snap is not None: self._checkpoint(order, replace(snap, state=OrderState.UNKNOWN), None)
+    return LifecycleResult('UNKNOWN', order, (f'unknown: {why}',), snap, checks=checks)
+
+@patch
+def _journal(self: OrderManager, snap: OrderSnapshot, note: str, row: Mapping | None = None) -> None:
+    row = row or self.store.order(snap.client_order_id)
+    if row and (row['state'] != snap.state.value or row['filled_quantity'] != snap.filled_quantity):
+        self.store.update_order(snap.client_order_id, snap.state, broker_order_id=snap.broker_order_id or None,
+                                filled_quantity=snap.filled_quantity, avg_fill_price=snap.avg_fill_price,
+                                message=snap.message or note)
+
+# %% ../../nbs/33_execution_orders.ipynb #ea5dde42
+@patch
+def _order_fills(self: OrderManager, coid: str, filled: int) -> list[Fill]:
+    with self._lock: fills = list(self._fills.get(coid, {}).values())
+    snap = self.broker.order_status(coid)
+    commission = snap.commission if snap else 0.0
+    if sum(f.quantity for f in fills) != filled or abs(sum(f.commission for f in fills) - commission) > 1e-9:
+        # an event was missed (across a reconnect) or a commission came later: the broker's executions are authoritative
+        fills = [f for f in self.broker.executions() if f.client_order_id == coid]
+    return fills
+
+@patch
+def reconcile_trade(self: OrderManager, order: Order, snap: OrderSnapshot, pos0: Position | None,
+                    events: Sequence[tuple[OrderState, str]] = ()) -> Reconciliation:
+    "Fills vs the order, the broker's position vs what the fills imply; journal `events`, fills, positions and equity in one transaction."
+    fills = self._order_fills(order.client_order_id, snap.filled_quantity)
+    h = _Holding(pos0.quantity if pos0 else 0, pos0.avg_cost if pos0 else 0.0)
+    realized, booked = 0.0, []
+    for f in sorted(fills, key=lambda f: (f.time, f.exec_id)):
+        pnl = book_fill(h, f.signed_quantity, f.price) - f.commission
+        realized += pnl
+        booked.append((f, pnl))
+    acct, pos = self.broker.account(), self.broker.positions()
+    self.account_name = self.account_name or acct.account_id
+    self.store.record_order_outcome(order.client_order_id, events, broker_order_id=snap.broker_order_id or None,
+                                    filled_quantity=snap.filled_quantity, avg_fill_price=snap.avg_fill_price, fills=booked,
+                                    account=self.account_name, positions=pos, cash=acct.cash, equity=acct.equity)
+    positions = {p.ticker: p for p in pos}
+    broker_q = positions[order.ticker].quantity if order.ticker in positions else 0
+    fq = sum(f.quantity for f in fills)
+    problems = []
+    if fq != snap.filled_quantity: problems.append(f'fills add up to {fq}, broker says {snap.filled_quantity} filled')
+    if snap.filled_quantity > order.quantity: problems.append(f'overfilled: {snap.filled_quantity} > {order.quantity}')
+    if broker_q != h.quantity: problems.append(f'broker position {broker_q} != expected {h.quantity}')
+    if problems:
+        self.store.add_alert('error', 'order_manager', f'reconciliation of {order.client_order_id}: ' + '; '.join(problems))
+    return Reconciliation(order.client_order_id, order.quantity, snap.filled_quantity, fq, round(sum(f.commission for f in fills), 6),
+                          round(realized, 6), h.quantity, broker_q, tuple(problems))
+
+@patch
+def _checkpoint(self: OrderManager, order: Order, snap: OrderSnapshot, rec: Reconciliation | None) -> None:
+    if self.checkpoints is None: return
+    self.checkpoints.save('order_execution', dict(
+        client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker, side=order.side.value, quantity=order.quantity,
+        state=snap.state.value, filled=snap.filled_quantity, avg_fill_price=snap.avg_fill_price,
+        reconciled=None if rec is None else rec.ok, problems=list(rec.problems) if rec else []))
+
+# %% ../../nbs/33_execution_orders.ipynb #50f2df3e
+@patch
+def execute(self: OrderManager, signals: SignalBundle | Iterable[Signal], prices: Mapping[str, float], run_id: str, *,
+            tif: TimeInForce | str = TimeInForce.DAY,   # OPG: for the opening auction
+            order_type: OrderType | str | None = None,  # LOC for the closing auction (None: limit orders)
+            follow: bool = True, monitor_s: float | None = None) -> list[LifecycleResult]:
+    "Size, check and execute one order per ticker (best signal first); returns a result per actionable signal."
+    if not self.ready: raise NotReady(self.refusal)
+    sigs = list(signals.signals if isinstance(signals, SignalBundle) else signals)
+    seen, todo = set(), []
+    for s in sigs:
+        if s.action is Action.HOLD or s.ticker in seen: continue
+        seen.add(s.ticker); todo.append(s)
+    mark = getattr(self.broker.broker, 'mark', None)
+    if mark is not None and prices: self.broker.run(mark(dict(prices)))   # a simulator values and fills with them
+    results = []
+    for s in todo:
+        ctx = self.context(prices)
+        px = prices.get(s.ticker, s.current_price)
+        row = self.store.order(client_order_id(run_id, s.ticker, s.action.value, s))
+        if row is not None:   # an earlier run of `run_id` decided this: resume or report it exactly as decided, never re-size
+            results.append(self.manage_order_lifecycle(order_from_journal(row), px, ctx, follow=follow, monitor_s=monitor_s)); continue
+        held = ctx.positions[s.ticker].quantity if s.ticker in ctx.positions else 0
+        o = order_for_signal(s, run_id, ctx.account.equity, self.risk.max_position_pct, px, held, self.risk.allow_short)
+        if o is None:
+            results.append(LifecycleResult('NO_ACTION', None, (f'at_target: {s.ticker} {s.action.value} with {held} shares held',)))
+            continue
+        o = replace(o, tif=TimeInForce(tif), order_type=OrderType(order_type or o.order_type))
+        results.append(self.manage_order_lifecycle(o, px, ctx, follow=follow, monitor_s=monitor_s))
+    return results
