@@ -29,9 +29,9 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'OPS_DIR', 'COMMANDS', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
-           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'cmd_session',
-           'run_backtest_notebook', 'backtest_summary', 'cmd_backtest', 'validation_run_id', 'run_validation_notebook',
-           'cmd_validate', 'cmd_data', 'parser', 'main']
+           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks',
+           'risk_status_text', 'cmd_risk', 'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary',
+           'cmd_backtest', 'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_data', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
@@ -81,6 +81,7 @@ def demo_summary(store: Store, settings: Settings, notebooks: Sequence[Path]) ->
     def row(r) -> dict:
         rep, orders = r.report or {}, (r.report or {}).get('orders') or {}
         return dict(run_id=r.run_id, status=r.status, **{k: rep.get(k) for k in ('session', 'signals', 'model_failures')},
+                    trading_state=rep.get('trading_state', 'ACTIVE'),
                     filled=orders.get('COMPLETE', 0), rejected=orders.get('REJECTED', 0), at_target=orders.get('NO_ACTION', 0),
                     duplicate=orders.get('DUPLICATE', 0))
     rep = pd.DataFrame([row(r) for r in runs.itertuples()]).sort_values('session')
@@ -113,7 +114,7 @@ def cmd_status(settings: Settings, store: Store, args) -> int:
     "Print what the store holds."
     cov = store.price_sources()
     reason = halt_reason(store)
-    print(f"store: {store!r}\nbroker: {settings.broker.kind} ({settings.broker.mode})  trading: {'HALTED: ' + reason if reason else 'enabled'}\n"
+    print(f"store: {store!r}\nbroker: {settings.broker.kind} ({settings.broker.mode})  trading: {reason or 'ACTIVE'}\n"
           f"tickers with bars: {cov.ticker.nunique()}  bars: {int(cov.bars.sum()) if len(cov) else 0}")
     runs = store.runs(limit=5)
     if len(runs): print(runs[['run_id', 'kind', 'status', 'started_at']].to_string(index=False))
@@ -128,8 +129,9 @@ def cmd_halt(settings: Settings, store: Store, args) -> int:
 def cmd_resume(settings: Settings, store: Store, args) -> int:
     "Lift the kill switch."
     was = halt_reason(store)
-    resume(store, by=args.by)
-    print(f"resumed (was halted: {was})" if was else "was not halted")
+    if not was: print("trading is ACTIVE: nothing to resume"); return 0
+    resume(store, by=args.by, reason=args.reason)
+    print(f"resumed: ACTIVE (was {was}); reason: {args.reason}")
     return 0
 
 def cmd_flags(settings: Settings, store: Store, args) -> int:
@@ -147,6 +149,97 @@ def cmd_migrate(settings: Settings, store: Store, args) -> int:
     return 0
 
 COMMANDS = dict(demo=cmd_demo, run=cmd_run, status=cmd_status, flags=cmd_flags, migrate=cmd_migrate, halt=cmd_halt, resume=cmd_resume)
+
+# %% ../nbs/90_cli.ipynb #56cb7d66
+def _risk_manager(settings: Settings, store: Store, clock, orders=None):
+    from trading_workbench.risk.manager import RiskManager
+    return RiskManager(store, orders, settings, clock, account=account_label(settings))
+
+def _order_manager(settings: Settings, store: Store, clock):
+    "The order manager the settings name, with the risk gate (for `act` and automatic actions)."
+    from trading_workbench.ops.daily import make_broker
+    from trading_workbench.execution.orders import OrderManager
+    from trading_workbench.recovery.checkpoints import CheckpointManager
+    from trading_workbench.risk.manager import RiskGate
+    return OrderManager(make_broker(settings, store, clock), store, settings, clock, CheckpointManager(store),
+                        account_name=account_label(settings), gate=RiskGate(store))
+
+def latest_marks(store: Store, tickers) -> dict[str, float]:
+    "The latest stored close of each ticker (none for a ticker without bars)."
+    out = {}
+    for t in tickers:
+        r = store.price_range(t)
+        if r is not None: out[t] = float(store.prices(t, r[1], r[1]).close.iloc[-1])
+    return out
+
+# %% ../nbs/90_cli.ipynb #6e7fa092
+def risk_status_text(store: Store, report) -> str:
+    "The state, each limit and how close it is, what could not be priced, and pending actions."
+    s = store.trading_state()
+    lines = [f"trading state: {s.state.value}" + (f" since {s.time:%Y-%m-%d %H:%M} UTC ({s.trigger}, by {s.by}): {s.reason}" if s.id else ''),
+             f"equity {report.equity:,.2f}  peak {report.peak_equity:,.2f}  session open {report.open_equity:,.2f}  "
+             f"gross {report.exposure.gross:,.2f}  net {report.exposure.net:,.2f}"]
+    f = report.frame()
+    f['used'] = f.used.map(lambda u: 'unknown' if u != u else f'{u:.0%}')
+    lines.append(f[['limit', 'value', 'limit_at', 'used', 'breached', 'on_breach', 'action']].to_string(index=False))
+    if report.unpriced: lines.append(f"cannot price {', '.join(report.unpriced)}: {dict(report.bad_marks)} (state unchanged, new risk refused)")
+    pend = store.risk_actions(statuses=('previewed', 'executing'))
+    lines.append(f"pending actions: {', '.join(r['action_id'] for r in pend)} (twb risk preview / twb risk act <id>)" if pend else 'pending actions: none')
+    return '\n'.join(lines)
+
+def cmd_risk(settings: Settings, store: Store, args) -> int:
+    "`twb risk status|preview|act|watch`."
+    clock = SystemClock()
+    if args.risk_command == 'status':
+        rm = _risk_manager(settings, store, clock)
+        print(risk_status_text(store, rm.report(latest_marks(store, [p.ticker for p in store.positions(rm.account)]))))
+        return 0
+    if args.risk_command == 'preview': return _risk_preview(store, args.action_id)
+    if args.risk_command == 'act':
+        om = _order_manager(settings, store, clock)
+        try: res = _risk_manager(settings, store, clock, om).act(args.action_id, by=args.by)
+        except KeyError as e: print(f"twb risk act: {e.args[0]}", file=sys.stderr); return 2
+        finally: om.broker.close()
+        print(pd.DataFrame([dict(order=k, **v) for k, v in res.get('orders', {}).items()]).to_string(index=False))
+        print('action done' if res.get('ok') else 'action FAILED: see `twb status` alerts')
+        return 0 if res.get('ok') else 1
+    return risk_watch(settings, store, clock, args.interval, args.iterations)
+
+# %% ../nbs/90_cli.ipynb #b5cba225
+def _risk_preview(store: Store, action_id: str | None) -> int:
+    "Print one action (or the recent ones) with its orders."
+    rows = [store.risk_action(action_id)] if action_id else store.risk_actions(limit=20)
+    if action_id and rows[0] is None: print(f"twb risk preview: no action {action_id!r}", file=sys.stderr); return 2
+    if not rows: print('no risk actions'); return 0
+    for r in rows:
+        p = r['preview']
+        print(f"{r['action_id']}  {r['kind']}  {r['status']}  trigger {r['trigger']}  created {r['created_at']:%Y-%m-%d %H:%M}  "
+              f"gross {p['gross_before']:,.0f} -> {p['gross_after']:,.0f}  net {p['net_before']:,.0f} -> {p['net_after']:,.0f}  "
+              f"est. cost {p['est_cost'] if p['est_cost'] is not None else float('nan'):,.2f}")
+        if p['orders']: print(pd.DataFrame(p['orders'])[['client_order_id', 'ticker', 'side', 'quantity', 'order_type', 'stop_price']].to_string(index=False))
+    return 0
+
+def risk_watch(settings: Settings, store: Store, clock, interval: float, iterations: int = 0) -> int:
+    "The monitor loop: mark, check, heartbeat, sleep; an automatic action gets an order manager only when it fires."
+    import time
+    rm, n = _risk_manager(settings, store, clock), 0
+    try:
+        while True:
+            rep = rm.check(latest_marks(store, [p.ticker for p in store.positions(rm.account)]), by='risk_monitor')
+            if rep.actions and settings.risk.auto_actions:
+                om = _order_manager(settings, store, clock)
+                try: _risk_manager(settings, store, clock, om).act(rep.actions[0], by='risk_monitor')
+                finally: om.broker.close()
+            store.heartbeat('risk_monitor', 'ok' if not rep.unpriced else 'degraded', f'{rep.state.value} equity={rep.equity:.2f}')
+            used = {c.name: c.used for c in rep.limits}
+            print(f"{clock.now():%H:%M:%S} {rep.state.value} equity {rep.equity:,.2f} " +
+                  ' '.join(f"{k} {'?' if v != v else f'{v:.0%}'}" for k, v in used.items()), flush=True)
+            n += 1
+            if iterations and n >= iterations: return 0
+            time.sleep(interval)
+    except KeyboardInterrupt: return 0
+
+COMMANDS['risk'] = cmd_risk
 
 # %% ../nbs/90_cli.ipynb #fa10a43d
 def cmd_session(settings: Settings, store: Store, args) -> int:
@@ -303,6 +396,7 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument('--by', default='operator')
     rs = sub.add_parser('resume', help='lift the kill switch')
     rs.add_argument('--by', default='operator')
+    rs.add_argument('--reason', default='resumed by the operator', help='why it is safe to trade again (journaled)')
     dq = sub.add_parser('data', help='market-data recovery: list quarantined tickers, release one, check the sources')
     dq.add_argument('action', choices=['quarantine', 'release', 'sources'])
     dq.add_argument('ticker', nargs='?', help='the ticker to release')
@@ -329,6 +423,17 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument('--run-id', default='', help='default: backtest-<start>-<end>-<random>')
     b.add_argument('--notebook', action='store_true', help='run nbs/ops/backtest.ipynb under papermill; keep it under runs/backtest/')
     b.add_argument('--quiet', action='store_true', help='no progress bar')
+    rk = sub.add_parser('risk', help='the risk manager: status, action previews, act, the monitor loop')
+    rksub = rk.add_subparsers(dest='risk_command', required=True)
+    rksub.add_parser('status', help='the trading state, each limit and how close it is')
+    rp = rksub.add_parser('preview', help='previewed and recent actions with their orders')
+    rp.add_argument('action_id', nargs='?', help='one action (default: all recent)')
+    ra = rksub.add_parser('act', help='fire a previewed action through the order manager')
+    ra.add_argument('action_id')
+    ra.add_argument('--by', default='operator')
+    rw = rksub.add_parser('watch', help='mark positions with the latest prices and check the limits every --interval seconds')
+    rw.add_argument('--interval', type=float, default=60.0)
+    rw.add_argument('--iterations', type=int, default=0, help='stop after N checks (default: run until interrupted)')
     se = sub.add_parser('session', help="a day's market session (half days included), the daily run's time, what a run now would do")
     se.add_argument('--date', default='', help='YYYY-MM-DD (default: today in New York)')
     return p

@@ -128,6 +128,19 @@ class RiskSettings:
     max_drawdown_pct: float = _rng(gt=0, le=1)
     daily_loss_limit_pct: float = _rng(gt=0, le=1)
     allow_short: bool = False   # SELL signals close longs; with this on they may also open shorts
+    # the risk manager (risk.manager): limits beyond drawdown and daily loss, and what a breach does
+    position_loss_pct: float = _rng(gt=0, le=1, default=0.25)      # a position this far below its average cost: REDUCING
+    max_var_pct: float = _rng(gt=0, le=1, default=0.05)            # 1-day 95% historical VaR of the book over equity: REDUCING
+    var_window: int = _rng(ge=20, le=5000, default=250)            # days of returns behind the VaR
+    max_mark_jump_pct: float = _rng(gt=0, le=100, default=0.5)     # a mark this far from the last good close is a bad mark
+    reduce_fraction: float = _rng(gt=0, le=1, default=0.5)         # REDUCE_POSITIONS sells this share of each position
+    stop_distance_pct: float = _rng(gt=0, lt=1, default=0.02)      # TIGHTEN_STOPS puts stops this far from the mark
+    auto_actions: bool = True                                      # fire an action at once (false: wait for `twb risk act`)
+    drawdown_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'close_all'
+    daily_loss_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'
+    position_loss_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'
+    exposure_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'
+    var_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'
 
 @dataclass(frozen=True, kw_only=True)
 class RunnerSettings:

@@ -17,13 +17,15 @@ from ..core.log import get_logger
 from .broker import (Broker, SyncBroker, as_sync, OrderSnapshot, FillEvent, BrokerError,
                                                 NotConnected)
 from .paper import _Holding, book_fill
+from ..store.db import TradingState
 
 log = get_logger('execution.orders')
 
 # %% auto #0
 __all__ = ['log', 'HALT_CONTROL', 'OPEN_STATES', 'client_order_id', 'size_shares', 'limit_for', 'order_for_signal',
-           'order_from_journal', 'halt', 'resume', 'halt_reason', 'CheckResult', 'PreTradeResult', 'MarketContext',
-           'pre_trade_checks', 'Reconciliation', 'LifecycleResult', 'StartupReport', 'NotReady', 'OrderManager']
+           'order_from_journal', 'halt', 'resume', 'halt_reason', 'reduces_exposure', 'CheckResult', 'PreTradeResult',
+           'MarketContext', 'pre_trade_checks', 'Reconciliation', 'LifecycleResult', 'StartupReport', 'NotReady',
+           'OrderManager']
 
 # %% ../../nbs/33_execution_orders.ipynb #96fc41bf
 def client_order_id(run_id: str, ticker: str, side: Side | str, signal: Signal) -> str:
@@ -62,22 +64,30 @@ def order_from_journal(row: Mapping) -> Order:
                  row['tif'], row['run_id'] or '', row['reason'] or '', row.get('stop_price'), bool(row.get('reduce_only')))
 
 # %% ../../nbs/33_execution_orders.ipynb #c9b6adff
-HALT_CONTROL = 'execution.halt'
+HALT_CONTROL = 'execution.halt'   # the switch before schema 0004 (migrated into the trading-state journal)
 
 def halt(store, reason: str, by: str = 'operator') -> None:
-    "Trip the circuit breaker: no new orders until `resume`."
-    store.set_control(HALT_CONTROL, {'halted': True, 'reason': reason}, by=by)
+    "Set the trading state to HALTED: no new risk until `resume`; exits and cancels still pass."
+    store.set_trading_state(TradingState.HALTED, reason, trigger='operator', by=by)
+    store.add_alert('critical', 'risk', f'trading HALTED by {by}: {reason}')
     log.error("trading halted by %s: %s", by, reason)
 
-def resume(store, by: str = 'operator') -> None:
-    "Reset the circuit breaker."
-    store.set_control(HALT_CONTROL, {'halted': False, 'reason': ''}, by=by)
-    log.warning("trading resumed by %s", by)
+def resume(store, by: str = 'operator', reason: str = 'resumed by the operator') -> None:
+    "Set the trading state back to ACTIVE (the only way out of REDUCING or HALTED)."
+    store.set_trading_state(TradingState.ACTIVE, reason, trigger='operator', by=by)
+    for r in store.risk_actions(statuses=('previewed',)): store.update_risk_action(r['action_id'], 'expired', by=by)   # stale previews
+    store.add_alert('warning', 'risk', f'trading resumed by {by}: {reason}')
+    log.warning("trading resumed by %s: %s", by, reason)
 
 def halt_reason(store) -> str | None:
-    "Why trading is halted, or `None` if it is not."
-    v = store.get_control(HALT_CONTROL) or {}
-    return (v.get('reason') or 'halted') if v.get('halted') else None
+    "Why new risk is refused ('HALTED: ...' or 'REDUCING: ...'), or `None` when trading is ACTIVE."
+    s = store.trading_state()
+    return None if s.state is TradingState.ACTIVE else f'{s.state.value}: {s.reason}'
+
+def reduces_exposure(order: Order, held: int) -> bool:
+    "True if `order` takes a position of `held` shares closer to flat without flipping it."
+    after = held + order.signed_quantity
+    return abs(after) < abs(held) and held * after >= 0
 
 # %% ../../nbs/33_execution_orders.ipynb #19d439b1
 @dataclass(frozen=True)
@@ -124,16 +134,18 @@ def pre_trade_checks(order: Order, ctx: MarketContext, risk, slippage_bps: float
     band = abs((order.limit_price or px) / px - 1) if px else math.inf
     lost = [r['client_order_id'] for r in ctx.open_orders if r['ticker'] == order.ticker and r.get('state') == OrderState.UNKNOWN.value
             and r['client_order_id'] != order.client_order_id]
+    exit_ = reduces_exposure(order, q0)   # an exit is never trapped by a limit on new risk
     checks = (
-        CheckResult('circuit_breaker', ctx.halted is None, f'trading is halted: {ctx.halted}' if ctx.halted else ''),
+        CheckResult('circuit_breaker', ctx.halted is None or exit_,
+                    f'{ctx.halted}; only orders that reduce exposure pass' if ctx.halted else ''),
         CheckResult('buying_power', need <= ctx.account.buying_power, f'needs {need:,.2f}, buying power {ctx.account.buying_power:,.2f}'),
-        CheckResult('position_limit', abs(q1) * px <= risk.max_position_exposure_pct * eq + 1e-9,
+        CheckResult('position_limit', exit_ or abs(q1) * px <= risk.max_position_exposure_pct * eq + 1e-9,
                     f'position would be {abs(q1) * px:,.2f} > {risk.max_position_exposure_pct:.0%} of equity {eq:,.2f}'),
         CheckResult('gross_exposure', gross1 <= gross0 or gross1 <= risk.max_gross_exposure_pct * eq + 1e-9,
                     f'gross exposure would be {gross1:,.2f} > {risk.max_gross_exposure_pct:.0%} of equity {eq:,.2f}'),
-        CheckResult('daily_trade_limit', ctx.trades_today < risk.max_daily_trades, f'{ctx.trades_today} orders today, limit {risk.max_daily_trades}'),
+        CheckResult('daily_trade_limit', exit_ or ctx.trades_today < risk.max_daily_trades, f'{ctx.trades_today} orders today, limit {risk.max_daily_trades}'),
         CheckResult('price_sanity', band <= risk.price_band_pct, f'limit {order.limit_price} is {band:.2%} from last price {px} (band {risk.price_band_pct:.0%})'),
-        CheckResult('max_order_notional', notional <= risk.max_order_notional, f'notional {notional:,.2f} > {risk.max_order_notional:,.2f}'),
+        CheckResult('max_order_notional', exit_ or notional <= risk.max_order_notional, f'notional {notional:,.2f} > {risk.max_order_notional:,.2f}'),
         CheckResult('duplicate_open_order', not dup, f'open order(s) {dup} already in {order.ticker} {order.side.value}'),
         CheckResult('unresolved_order', not lost, f'order(s) {lost} in {order.ticker} have an unknown outcome: reconcile first'),
         CheckResult('reduce_only', not order.reduce_only or (abs(q1) <= abs(q0) and q0 * q1 >= 0),

@@ -31,8 +31,8 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'DailyPlan', 'session_close', 'plan_day', 'replay_clock', 'market_data', 'daily_features', 'daily_signals',
-           'daily_bundles', 'closing_prices', 'daily_orders', 'account_label', 'make_broker', 'orders_frame',
-           'day_summary', 'day_status']
+           'daily_bundles', 'closing_prices', 'daily_orders', 'account_label', 'make_broker', 'risk_before_orders',
+           'risk_after_fills', 'orders_frame', 'day_summary', 'day_status']
 
 # %% ../../nbs/50_ops_daily.ipynb #7a038345
 @dataclass(frozen=True)
@@ -120,6 +120,23 @@ def make_broker(settings, store: Store, clock):
     "The broker `[broker] kind` names: the embedded `PaperBroker`, or `IBKRBroker` (paper unless live is confirmed)."
     if settings.broker.kind == 'paper': return PaperBroker(store, settings, clock, account_id=account_label(settings))
     return IBKRBroker(settings, clock)
+
+# %% ../../nbs/50_ops_daily.ipynb #a7a31307
+from ..core.types import Action
+from ..store.db import StateRecord, TradingState
+from ..risk.manager import RiskManager, RiskReport
+
+def risk_before_orders(store: Store, bundles: Mapping[str, SignalBundle], risk: RiskManager | None = None,
+                       prices: Mapping[str, float] | None = None) -> tuple[StateRecord, dict[str, SignalBundle]]:
+    "The trading state before orders (checked first at `prices` when given a risk manager), and the bundles it lets the day trade (HALTED: exits only)."
+    if risk is not None: risk.check(prices or {}, by='daily_run')     # a loss already visible at today's closes stops today's new risk
+    s = store.trading_state()
+    if s.state is not TradingState.HALTED: return s, dict(bundles)
+    return s, {t: b for t, b in bundles.items() if b.primary is not None and b.primary.action is Action.SELL}
+
+def risk_after_fills(risk: RiskManager, prices: Mapping[str, float]) -> RiskReport:
+    "Check every limit at the session's closes, after the fills (a breach escalates the state and fires its action)."
+    return risk.check(prices, by='daily_run')
 
 # %% ../../nbs/50_ops_daily.ipynb #6082f75b
 def orders_frame(results: Sequence[LifecycleResult]) -> pd.DataFrame:

@@ -28,8 +28,9 @@ from ..core.types import (BAR_COLUMNS, Fill, Forecast, Order, OrderState, Positi
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'Num', 'MIGRATIONS', 'HEAD', 'META', 'T', 'SEVERITIES', 'RUN_STATUSES', 'StoreError', 'BadRowError',
-           'UTCDateTime', 'Migration', 'schema_revision', 'migrate', 'make_engine', 'Store']
+__all__ = ['log', 'Num', 'MIGRATIONS', 'HEAD', 'META', 'T', 'SEVERITIES', 'RUN_STATUSES', 'RISK_ACTION_STATUSES', 'StoreError',
+           'BadRowError', 'UTCDateTime', 'Migration', 'schema_revision', 'migrate', 'make_engine', 'Store',
+           'TradingState', 'StateRecord']
 
 # %% ../../nbs/04_store_db.ipynb #19ca2bbe
 class StoreError(RuntimeError):
@@ -168,10 +169,32 @@ def _m0002(op: Operations):
         b.add_column(sa.Column('adopted', sa.Boolean, nullable=False, server_default=sa.false()))
     op.create_index('ix_fills_client_order_id', 'fills', ['client_order_id'])
 
+# %% ../../nbs/04_store_db.ipynb #08520626
+def _m0004(op: Operations):
+    "Risk: the journal of trading-state changes and the risk actions (previews, execution, results)."
+    C = sa.Column
+    op.create_table('trading_states', C('id', sa.Integer, primary_key=True, autoincrement=True), C('time', UTCDateTime, nullable=False),
+        C('state', sa.String(16), nullable=False), C('previous', sa.String(16)), C('reason', sa.Text, nullable=False),
+        C('trigger', sa.String(64), nullable=False), C('inputs', sa.JSON), C('by', sa.String(64), nullable=False))
+    op.create_table('risk_actions', C('action_id', sa.String(96), primary_key=True), C('kind', sa.String(32), nullable=False),
+        C('status', sa.String(16), nullable=False, index=True), C('state_id', sa.Integer), C('trigger', sa.Text, nullable=False),
+        C('preview', sa.JSON, nullable=False), C('result', sa.JSON), C('created_at', UTCDateTime, nullable=False),
+        C('updated_at', UTCDateTime, nullable=False), C('updated_by', sa.String(64)))
+    # an operator halt from before this revision becomes the first HALTED state, so it is not lost
+    ctl = sa.table('controls', sa.column('name', sa.String), sa.column('value', sa.JSON))
+    old = op.get_bind().execute(sa.select(ctl.c.value).where(ctl.c.name == 'execution.halt')).scalar()
+    if isinstance(old, dict) and old.get('halted'):
+        op.bulk_insert(sa.table('trading_states', sa.column('time', UTCDateTime), sa.column('state', sa.String), sa.column('previous', sa.String),
+                                sa.column('reason', sa.Text), sa.column('trigger', sa.String), sa.column('inputs', sa.JSON), sa.column('by', sa.String)),
+                       [dict(time=datetime.now(timezone.utc), state='HALTED', previous='ACTIVE', reason=old.get('reason') or 'halted',
+                             trigger='operator', inputs={}, by='migration 0004')])
+
+# %% ../../nbs/04_store_db.ipynb #c7f8c969
 MIGRATIONS: tuple[Migration, ...] = (
     Migration('0001', 'initial schema', _m0001),
     Migration('0002', 'operator controls, adopted orders, fills index', _m0002),
     Migration('0003', 'paper account in rows; stop price and reduce-only in the journal', _m0003),
+    Migration('0004', 'risk: trading-state journal, risk actions', _m0004),
     Migration('0005', 'walk-forward validation runs, forecasts and skill', _m0005),
 )
 HEAD = MIGRATIONS[-1].revision
@@ -730,3 +753,120 @@ def controls(self: Store, prefix: str = '') -> dict[str, Any]:
     t = T['controls']
     with self.reader.connect() as conn:
         return {n: v for n, v in conn.execute(sa.select(t.c.name, t.c.value).where(t.c.name.startswith(prefix)).order_by(t.c.name))}
+
+# %% ../../nbs/04_store_db.ipynb #0a92046c
+import enum
+
+class TradingState(str, enum.Enum):
+    "ACTIVE: trade; REDUCING: only orders that reduce |exposure|; HALTED: no new orders, exits and cancels only."
+    ACTIVE = 'ACTIVE'; REDUCING = 'REDUCING'; HALTED = 'HALTED'
+    @property
+    def severity(self) -> int: return ('ACTIVE', 'REDUCING', 'HALTED').index(self.value)
+
+@dataclass(frozen=True)
+class StateRecord:
+    "One trading-state change (id 0: the initial ACTIVE state, never written)."
+    id: int
+    state: TradingState
+    reason: str
+    trigger: str
+    time: datetime | None = None
+    previous: TradingState | None = None
+    inputs: Mapping | None = None
+    by: str = ''
+
+def _state_row(r) -> StateRecord:
+    return StateRecord(r['id'], TradingState(r['state']), r['reason'], r['trigger'], r['time'],
+                       TradingState(r['previous']) if r['previous'] else None, r['inputs'], r['by'])
+
+@patch
+def trading_state(self: Store) -> StateRecord:
+    "The current trading state (the newest journaled change; ACTIVE if none)."
+    t = T['trading_states']
+    with self.reader.connect() as conn: r = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(1)).mappings().first()
+    return _state_row(r) if r else StateRecord(0, TradingState.ACTIVE, 'initial state', 'none')
+
+@patch
+def set_trading_state(self: Store, state: TradingState | str, reason: str, *, trigger: str = 'operator', inputs: Mapping | None = None,
+                      by: str = 'operator', expected: TradingState | str | None = None) -> StateRecord | None:
+    "Journal a change to `state`; with `expected`, only if the current state still is that (else None: someone else changed it)."
+    state = TradingState(state)
+    if not isinstance(reason, str) or not reason.strip(): raise BadRowError('trading_states', 0, state.value, 'a reason is required')
+    t = T['trading_states']
+    with self.engine.begin() as conn:
+        if conn.dialect.name == 'postgresql': conn.execute(sa.text('SELECT pg_advisory_xact_lock(727275)'))
+        cur = conn.execute(sa.select(t.c.state).order_by(t.c.id.desc()).limit(1)).scalar() or 'ACTIVE'
+        if expected is not None and cur != TradingState(expected).value: return None
+        row = dict(time=self._now(), state=state.value, previous=cur, reason=reason, trigger=trigger,
+                   inputs=_jsonable('trading_states', 0, state.value, dict(inputs or {})), by=by)
+        new_id = conn.execute(t.insert().values(**row)).inserted_primary_key[0]
+    return _state_row({**row, 'id': new_id})
+
+@patch
+def trading_states(self: Store, limit: int = 100) -> list[StateRecord]:
+    "The newest trading-state changes, newest first."
+    t = T['trading_states']
+    with self.reader.connect() as conn: rows = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(limit)).mappings().all()
+    return [_state_row(r) for r in rows]
+
+# %% ../../nbs/04_store_db.ipynb #df21c592
+RISK_ACTION_STATUSES = ('previewed', 'executing', 'done', 'failed', 'expired')
+
+@patch
+def save_risk_action(self: Store, action_id: str, kind: str, trigger: str, preview: Mapping, state_id: int | None = None,
+                     by: str = 'risk') -> bool:
+    "Journal a previewed action; False if `action_id` is already journaled (nothing changes then)."
+    row = dict(action_id=action_id, kind=kind, status='previewed', state_id=state_id, trigger=trigger,
+               preview=_jsonable('risk_actions', 0, action_id, dict(preview)), result=None, created_at=self._now(),
+               updated_at=self._now(), updated_by=by)
+    with self.engine.begin() as conn:
+        if conn.execute(sa.select(T['risk_actions'].c.action_id).where(T['risk_actions'].c.action_id == action_id)).first(): return False
+        conn.execute(T['risk_actions'].insert().values(**row))
+    return True
+
+@patch
+def update_risk_action(self: Store, action_id: str, status: str, result: Mapping | None = None, by: str = 'risk') -> None:
+    "Move an action to `status` (with its result so far)."
+    if status not in RISK_ACTION_STATUSES: raise BadRowError('risk_actions', 0, action_id, f'status must be one of {RISK_ACTION_STATUSES}')
+    vals = dict(status=status, updated_at=self._now(), updated_by=by)
+    if result is not None: vals['result'] = _jsonable('risk_actions', 0, action_id, dict(result))
+    t = T['risk_actions']
+    with self.engine.begin() as conn:
+        if conn.execute(t.update().where(t.c.action_id == action_id).values(**vals)).rowcount != 1:
+            raise StoreError(f'risk action {action_id!r} is not journaled')
+
+@patch
+def risk_action(self: Store, action_id: str) -> dict | None:
+    "One action's row, or None."
+    t = T['risk_actions']
+    with self.reader.connect() as conn: r = conn.execute(sa.select(t).where(t.c.action_id == action_id)).mappings().first()
+    return dict(r) if r else None
+
+@patch
+def risk_actions(self: Store, statuses: Iterable[str] | None = None, limit: int = 100) -> list[dict]:
+    "Actions, newest first, optionally only some statuses."
+    t = T['risk_actions']
+    q = sa.select(t).order_by(t.c.created_at.desc(), t.c.action_id.desc()).limit(limit)
+    if statuses is not None: q = q.where(t.c.status.in_(list(statuses)))
+    with self.reader.connect() as conn: return [dict(r) for r in conn.execute(q).mappings().all()]
+
+# %% ../../nbs/04_store_db.ipynb #abb9f4e2
+@patch
+def journal_orders(self: Store, orders: Sequence[Order], note: str = 'journaled') -> int:
+    "Journal many orders (state `new`) in one transaction, skipping ids already journaled; returns how many were new."
+    for i, o in enumerate(orders):
+        if not isinstance(o, Order): raise BadRowError('orders', i, '?', f'expected an Order, got {type(o).__name__}')
+    now, t = self._now(), T['orders']
+    extra = lambda o: {k: getattr(o, k) for k in ('stop_price', 'reduce_only') if k in t.c}   # columns of revision 0003
+    with self.engine.begin() as conn:
+        ids = [o.client_order_id for o in orders]
+        known = {r for r, in conn.execute(sa.select(t.c.client_order_id).where(t.c.client_order_id.in_(ids)))} if ids else set()
+        new = [o for o in dict((o.client_order_id, o) for o in orders).values() if o.client_order_id not in known]
+        if not new: return 0
+        conn.execute(t.insert(), [dict(client_order_id=o.client_order_id, run_id=o.run_id, ticker=o.ticker, side=o.side.value, quantity=o.quantity,
+                                       order_type=o.order_type.value, limit_price=o.limit_price, tif=o.tif.value, state=OrderState.NEW.value,
+                                       broker_order_id=None, filled_quantity=0, reason=o.reason, adopted=False, created_at=now, updated_at=now,
+                                       **extra(o)) for o in new])
+        conn.execute(T['order_events'].insert(), [dict(client_order_id=o.client_order_id, time=now, state=OrderState.NEW.value, message=note)
+                                                 for o in new])
+    return len(new)
