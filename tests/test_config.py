@@ -14,7 +14,14 @@ BASE = Settings.from_text(TEXT, env={})
 
 SPECIAL = {('data', 'sources'): ('csv, bundled', ('csv', 'bundled')), ('universe', 'tickers'): ('IBM,KO', ('IBM', 'KO')),
            ('store', 'url'): ('sqlite:////tmp/other.db', 'sqlite:////tmp/other.db'),
-           ('schedule', 'daily_run_time'): ('09:15', '09:15')}
+           ('schedule', 'daily_run_time'): ('09:15', '09:15'),
+           # free text is checked: the alternative must be well formed too
+           **{('data', k): ('https://mirror.example.com/v2',) * 2 for k in ('yfinance_base_url', 'alpha_vantage_base_url', 'finnhub_base_url')},
+           ('universe', 'benchmark'): ('SPY', 'SPY'), ('universe', 'start'): ('2014-01-02', '2014-01-02'),
+           ('universe', 'end'): ('2019-01-02', '2019-01-02'), ('broker', 'host'): ('ib-gateway', 'ib-gateway'),
+           ('dashboard', 'host'): ('0.0.0.0', '0.0.0.0'), ('llm', 'host'): ('http://ollama:11434', 'http://ollama:11434'),
+           ('llm', 'model'): ('qwen2.5:7b', 'qwen2.5:7b'), ('schedule', 'timezone'): ('Europe/London', 'Europe/London'),
+           ('execution', 'calendar'): ('XLON', 'XLON'), ('runner', 'dask_scheduler'): ('tcp://127.0.0.1:8786', 'tcp://127.0.0.1:8786')}
 
 def all_fields():
     for sec, cls in SECTIONS.items():
@@ -44,7 +51,8 @@ FIELDS = list(all_fields())
 @pytest.mark.parametrize('sec,f,tp', FIELDS, ids=[f'{s}.{f.name}' for s, f, _ in FIELDS])
 def test_every_key_overridable(sec, f, tp):
     text, parsed = alternative(sec, f, tp)
-    cfg = Settings.from_text(TEXT, env={env_key(sec, f.name): text})
+    extra = {'TWB_BROKER_KIND': 'ibkr'} if (sec, f.name) == ('broker', 'mode') else {}   # the paper broker never trades live
+    cfg = Settings.from_text(TEXT, env={env_key(sec, f.name): text, **extra})
     assert getattr(getattr(cfg, sec), f.name) == parsed
     assert getattr(getattr(cfg, sec), f.name) != getattr(getattr(BASE, sec), f.name)
 
@@ -101,8 +109,8 @@ def test_cross_and_file_errors(edit, needle):
     with pytest.raises(SettingsError, match=re.escape(needle)): Settings.from_text(edit(TEXT), env={})
 
 def test_live_needs_confirmation():
-    assert not Settings.from_text(TEXT, env={'TWB_BROKER_MODE': 'live'}).live_confirmed
-    assert Settings.from_text(TEXT, env={'TWB_BROKER_MODE': 'live', 'TWB_LIVE_TRADING': 'I_UNDERSTAND'}).live_confirmed
+    assert not Settings.from_text(TEXT, env={'TWB_BROKER_KIND': 'ibkr', 'TWB_BROKER_MODE': 'live'}).live_confirmed
+    assert Settings.from_text(TEXT, env={'TWB_BROKER_KIND': 'ibkr', 'TWB_BROKER_MODE': 'live', 'TWB_LIVE_TRADING': 'I_UNDERSTAND'}).live_confirmed
 
 def test_relative_sqlite_resolved_against_settings_folder(tmp_path):
     p = tmp_path / 'settings.ini'; p.write_text(TEXT)

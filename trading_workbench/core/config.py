@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any, Mapping, get_args, get_origin, get_type_hints, Literal
 
 # %% auto #0
-__all__ = ['KNOWN_SOURCES', 'SECRET_ENV', 'SECTIONS', 'SettingsError', 'Secret', 'known_secret_values', 'StoreSettings',
-           'DataSettings', 'UniverseSettings', 'BrokerSettings', 'RiskSettings', 'RunnerSettings', 'FlagSettings',
-           'LLMSettings', 'DashboardSettings', 'ScheduleSettings', 'Secrets', 'parse_value', 'env_key', 'load_section',
-           'ExecutionSettings', 'find_settings_file', 'Settings']
+__all__ = ['KNOWN_SOURCES', 'SECRET_ENV', 'SECTIONS', 'TEXT_CHECKS', 'NON_SETTING_ENV', 'NON_SETTING_PREFIXES', 'SettingsError',
+           'Secret', 'known_secret_values', 'StoreSettings', 'DataSettings', 'UniverseSettings', 'BrokerSettings',
+           'RiskSettings', 'RunnerSettings', 'FlagSettings', 'LLMSettings', 'DashboardSettings', 'ScheduleSettings',
+           'Secrets', 'parse_value', 'env_key', 'load_section', 'ExecutionSettings', 'find_settings_file', 'Settings',
+           'is_host', 'is_url', 'is_date', 'is_timezone', 'is_ticker', 'check_text', 'known_env_names',
+           'check_env_names', 'read_settings_text', 'require_live_confirmation']
 
 # %% ../../nbs/00_core_config.ipynb #0ba29e1e
 class SettingsError(ValueError):
@@ -213,8 +215,9 @@ def _describe(tp, meta) -> str:
 
 def parse_value(text: str, tp, meta: Mapping = {}) -> Any:
     "Parse `text` as type `tp` within `meta`'s range; raise `ValueError` with the expectation on failure."
-    t = text.strip()
     expected = _describe(tp, meta)
+    if re.search(r'[\x00-\x1f\x7f]', text): raise ValueError(f'{expected} in printable text (no control characters such as NUL)')
+    t = text.strip()
     if get_origin(tp) is Literal:
         if t not in get_args(tp): raise ValueError(expected)
         return t
@@ -308,6 +311,7 @@ class Settings:
     def from_text(cls, text: str, env: Mapping[str, str] | None = None, root: Path | str = '.', source='settings.ini') -> Settings:
         "Parse settings from ini `text` with `env` overrides (default: `os.environ`)."
         env = dict(os.environ if env is None else env)
+        check_env_names(env)
         cp = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=None)
         cp.optionxform = str
         try: cp.read_string(text, source=source)
@@ -326,7 +330,7 @@ class Settings:
     def load(cls, path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
         "Load and validate `path` (default: `find_settings_file()`)."
         p = Path(path) if path else find_settings_file(env)
-        return cls.from_text(p.read_text(encoding='utf-8'), env, root=p.resolve().parent, source=str(p))
+        return cls.from_text(read_settings_text(p), env, root=p.resolve().parent, source=str(p))
 
     def flags_dict(self) -> dict[str, bool]:
         "The default feature flags as a dict."
@@ -347,5 +351,110 @@ def _check_cross(secs: dict, source: str):
     if not secs['universe'].tickers: raise SettingsError('universe', 'tickers', '', 'at least one ticker', source)
     if not re.fullmatch(r'([01]\d|2[0-3]):[0-5]\d', secs['schedule'].daily_run_time):
         raise SettingsError('schedule', 'daily_run_time', secs['schedule'].daily_run_time, 'a time HH:MM', source)
-    if not re.match(r'^[a-z][a-z0-9+]*://', secs['store'].url):
+    if not re.match(r'^[a-z][a-z0-9+]*://\S*$', secs['store'].url):
         raise SettingsError('store', 'url', secs['store'].url, 'an SQLAlchemy URL such as sqlite:///runs/workbench.db', source)
+    check_text(secs, source)
+
+# %% ../../nbs/00_core_config.ipynb #28590d09
+import difflib, ipaddress
+from datetime import date
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_TICKER = re.compile(r'\^?[A-Za-z0-9][A-Za-z0-9.=-]{0,19}')
+_LABEL = re.compile(r'(?!-)[A-Za-z0-9-]{1,63}(?<!-)')
+
+def is_host(t: str) -> bool:
+    "A host name or an IP address."
+    try: ipaddress.ip_address(t); return True
+    except ValueError: pass   # not an address: a name then
+    return 0 < len(t) <= 253 and all(_LABEL.fullmatch(p) for p in t.rstrip('.').split('.'))
+
+def is_url(t: str, schemes=('http', 'https')) -> bool:
+    "An absolute URL with one of `schemes`, a valid host and port, no spaces."
+    try: u = urlsplit(t); port = u.port
+    except ValueError: return False
+    return u.scheme in schemes and bool(u.hostname) and is_host(u.hostname) and not re.search(r'\s', t) and port != 0
+
+def is_date(t: str) -> bool:
+    "An ISO date YYYY-MM-DD that exists."
+    try: return bool(re.fullmatch(r'\d{4}-\d{2}-\d{2}', t)) and bool(date.fromisoformat(t))
+    except ValueError: return False
+
+def is_timezone(t: str) -> bool:
+    "An IANA time zone name."
+    try: ZoneInfo(t); return True
+    except (ZoneInfoNotFoundError, ValueError): return False
+
+def is_ticker(t: str) -> bool: return bool(_TICKER.fullmatch(t)) and '..' not in t
+
+# %% ../../nbs/00_core_config.ipynb #2f38e76a
+TEXT_CHECKS = {('data', 'yfinance_base_url'): (is_url, 'an http(s) URL such as https://host/path'),
+               ('data', 'alpha_vantage_base_url'): (is_url, 'an http(s) URL such as https://host/path'),
+               ('data', 'finnhub_base_url'): (is_url, 'an http(s) URL such as https://host/path'),
+               ('universe', 'benchmark'): (is_ticker, 'a ticker (letters, digits, . = -, an optional leading ^)'),
+               ('universe', 'start'): (is_date, 'a date YYYY-MM-DD'), ('universe', 'end'): (is_date, 'a date YYYY-MM-DD'),
+               ('broker', 'host'): (is_host, 'a host name or IP address'), ('dashboard', 'host'): (is_host, 'a host name or IP address'),
+               ('llm', 'host'): (is_url, 'an http(s) URL such as http://127.0.0.1:11434'),
+               ('llm', 'model'): (lambda t: bool(re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}', t)), 'a model name such as llama3.1:8b'),
+               ('schedule', 'timezone'): (is_timezone, 'an IANA time zone such as America/New_York'),
+               ('execution', 'calendar'): (lambda t: bool(re.fullmatch(r'[A-Za-z0-9_/]{2,16}', t)), 'an exchange_calendars code such as XNYS'),
+               ('runner', 'dask_scheduler'): (lambda t: t == '' or is_url(t, ('tcp', 'tls', 'ws', 'wss', 'inproc')),
+                                              'empty (a local cluster) or a scheduler address such as tcp://127.0.0.1:8786')}
+
+# %% ../../nbs/00_core_config.ipynb #b75235a9
+def _texts(v) -> tuple[str, ...]: return v if isinstance(v, tuple) else (v,) if isinstance(v, str) else ()
+
+def check_text(secs: Mapping[str, Any], source: str = 'settings.ini'):
+    "Refuse malformed free text, duplicates and contradictions across keys; raise `SettingsError`."
+    for name, sec in secs.items():
+        for f in fields(sec):
+            for t in _texts(getattr(sec, f.name)):
+                if re.search(r'[\x00-\x1f\x7f]', t): raise SettingsError(name, f.name, t, 'printable text (no control characters such as NUL)', source)
+    for (name, key), (ok, expected) in TEXT_CHECKS.items():
+        if not ok(getattr(secs[name], key)): raise SettingsError(name, key, getattr(secs[name], key), expected, source)
+    u, d, b = secs['universe'], secs['data'], secs['broker']
+    for t in u.tickers:
+        if not is_ticker(t): raise SettingsError('universe', 'tickers', t, 'tickers of letters, digits, . = - (an optional leading ^)', source)
+    for name, key, vals in (('universe', 'tickers', u.tickers), ('data', 'sources', d.sources)):
+        dup = sorted({v for v in vals if vals.count(v) > 1})
+        if dup: raise SettingsError(name, key, ', '.join(vals), f'each once (repeated: {", ".join(dup)})', source)
+    if u.end <= u.start: raise SettingsError('universe', 'end', u.end, f'a date after start = {u.start}', source)
+    if b.kind == 'paper' and b.mode == 'live':
+        raise SettingsError('broker', 'mode', 'live', 'mode = paper with kind = paper (the embedded paper broker never trades real money; '
+                            'set kind = ibkr to trade live)', source)
+
+# %% ../../nbs/00_core_config.ipynb #ebfeffe9
+NON_SETTING_ENV = {'TWB_SETTINGS': 'the settings file', 'TWB_LIVE_TRADING': 'I_UNDERSTAND confirms live trading',
+                   'TWB_CRASH_TRIALS': 'tests: trials of the IBKR crash test'}
+NON_SETTING_PREFIXES = ('TWB_TEST_',)   # test fixtures: TWB_TEST_PG_URL, TWB_TEST_PG_DIR, ...
+
+def known_env_names() -> set[str]:
+    "Every `TWB_*` name the workbench reads: each setting's override, the secrets, and `NON_SETTING_ENV`."
+    keys = {env_key(s, f.name) for s, c in SECTIONS.items() for f in fields(c)}
+    return keys | set(SECRET_ENV.values()) | set(NON_SETTING_ENV)
+
+def check_env_names(env: Mapping[str, str]):
+    "Refuse an unknown `TWB_*` variable, naming the closest known one."
+    known = known_env_names()
+    for k in sorted(env):
+        if not k.startswith('TWB_') or k in known or k.startswith(NON_SETTING_PREFIXES): continue
+        near = difflib.get_close_matches(k, known, n=1, cutoff=0.6)
+        hint = f'did you mean {near[0]}?' if near else 'see settings.ini for the keys (TWB_<SECTION>_<KEY>)'
+        raise SettingsError('-', k, '(set)', f'a known TWB_* variable: {hint}', 'environment')
+
+# %% ../../nbs/00_core_config.ipynb #01137ee6
+def read_settings_text(p: Path) -> str:
+    "The text of settings file `p`: UTF-8 (a BOM is dropped); a folder, a missing file or other bytes are a `SettingsError`."
+    p = Path(p)
+    if p.is_dir(): raise SettingsError('-', 'settings', str(p), 'a settings file, not a folder', 'command line')
+    if not p.is_file(): raise SettingsError('-', 'settings', str(p), 'an existing settings file', 'command line')
+    try: return p.read_bytes().decode('utf-8-sig')
+    except UnicodeDecodeError as e: raise SettingsError('-', 'settings', str(p), f'UTF-8 text (byte {e.start} is not)', 'command line') from None
+
+# %% ../../nbs/00_core_config.ipynb #bbbf5654
+def require_live_confirmation(settings: Settings):
+    "Refuse `[broker] mode = live` unless `TWB_LIVE_TRADING=I_UNDERSTAND` was set (a `SettingsError`)."
+    if settings.broker.mode == 'live' and not settings.live_confirmed:
+        raise SettingsError('broker', 'mode', 'live', 'TWB_LIVE_TRADING=I_UNDERSTAND in the environment to trade real money; refusing',
+                            'settings + environment')
