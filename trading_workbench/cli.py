@@ -6,32 +6,48 @@ Docs: https://trading-workbench.github.io/trading-workbench/cli.html.md"""
 
 # %% ../nbs/90_cli.ipynb #86949473
 from __future__ import annotations
-import argparse, sys
+import argparse, importlib, sys
 from pathlib import Path
 from typing import Sequence
 
-import pandas as pd
-import papermill as pm
-from tqdm.auto import tqdm
-
 import trading_workbench
-from .core.config import Settings, SettingsError, find_settings_file
+from .core.config import Settings, SettingsError, find_settings_file, require_live_confirmation
 from .core.log import get_logger, setup_logging
-from .data.manager import DataSourceManager
-from .data.quality import sessions
-from .execution.orders import halt, halt_reason, resume
-from .ops.daily import account_label, plan_day
-from .store.db import Store, StoreError
-from .core.clock import SystemClock
-from .signals.router import FeatureFlags
 
 log = get_logger(__name__)
 
+class _Lazy:
+    "A module or name imported on first use, then bound in its place (`twb --help` imports nothing heavy)."
+    def __init__(self, alias: str, module: str, name: str = ''): self._a, self._m, self._n = alias, module, name
+    def resolve(self):
+        obj = importlib.import_module(self._m)
+        obj = getattr(obj, self._n) if self._n else obj
+        globals()[self._a] = obj
+        return obj
+    def __getattr__(self, attr): return getattr(self.resolve(), attr)
+    def __call__(self, *a, **kw): return self.resolve()(*a, **kw)
+
+pd, pm, tqdm = _Lazy('pd', 'pandas'), _Lazy('pm', 'papermill'), _Lazy('tqdm', 'tqdm.auto', 'tqdm')
+DataSourceManager, sessions = _Lazy('DataSourceManager', 'trading_workbench.data.manager', 'DataSourceManager'), _Lazy('sessions', 'trading_workbench.data.quality', 'sessions')
+halt, halt_reason, resume = (_Lazy(n, 'trading_workbench.execution.orders', n) for n in ('halt', 'halt_reason', 'resume'))
+account_label, plan_day = (_Lazy(n, 'trading_workbench.ops.daily', n) for n in ('account_label', 'plan_day'))
+Store, StoreError = (_Lazy(n, 'trading_workbench.store.db', n) for n in ('Store', 'StoreError'))
+SystemClock, FeatureFlags = _Lazy('SystemClock', 'trading_workbench.core.clock', 'SystemClock'), _Lazy('FeatureFlags', 'trading_workbench.signals.router', 'FeatureFlags')
+
+def import_all():
+    "Resolve every lazy name (a command is about to run: its imports are needed anyway)."
+    for v in list(globals().values()):
+        if isinstance(v, _Lazy): v.resolve()
+
 # %% auto #0
-__all__ = ['log', 'OPS_DIR', 'COMMANDS', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
-           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks',
-           'risk_status_text', 'cmd_risk', 'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary',
-           'cmd_backtest', 'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_data', 'parser', 'main']
+__all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', 'halt_reason', 'resume', 'account_label',
+           'plan_day', 'Store', 'StoreError', 'SystemClock', 'FeatureFlags', 'OPS_DIR', 'COMMANDS', 'sa',
+           'BacktestResult', 'backtest_store', 'run_backtest', 'quarantined', 'release_quarantine', 'TRADING_COMMANDS',
+           'import_all', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary', 'cmd_demo',
+           'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks', 'risk_status_text',
+           'cmd_risk', 'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary', 'cmd_backtest',
+           'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_data', 'ArgumentError',
+           'check_date_arg', 'check_args', 'describe_subcommands', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
@@ -260,8 +276,8 @@ COMMANDS['session'] = cmd_session
 
 # %% ../nbs/90_cli.ipynb #bt000002
 import uuid
-import sqlalchemy as sa
-from .validation.backtest import BacktestResult, backtest_store, run_backtest
+sa = _Lazy('sa', 'sqlalchemy')
+BacktestResult, backtest_store, run_backtest = (_Lazy(n, 'trading_workbench.validation.backtest', n) for n in ('BacktestResult', 'backtest_store', 'run_backtest'))
 
 def run_backtest_notebook(settings: Settings, settings_path: Path, params: dict, progress: bool = True) -> Path:
     "Execute `nbs/ops/backtest.ipynb` with `params` (its parameters cell's names); return the executed notebook's path."
@@ -346,7 +362,7 @@ def cmd_validate(settings: Settings, store: Store, args) -> int:
 COMMANDS['validate'] = cmd_validate
 
 # %% ../nbs/90_cli.ipynb #5a1e0c52
-from .data.manager import quarantined, release_quarantine
+quarantined, release_quarantine = (_Lazy(n, 'trading_workbench.data.manager', n) for n in ('quarantined', 'release_quarantine'))
 
 def cmd_data(settings: Settings, store: Store, args) -> int:
     "Market-data recovery: list the quarantine, release a ticker, or check every source."
@@ -367,12 +383,48 @@ def cmd_data(settings: Settings, store: Store, args) -> int:
 
 COMMANDS['data'] = cmd_data
 
+# %% ../nbs/90_cli.ipynb #1a2662cd
+class ArgumentError(ValueError):
+    "A command-line argument is malformed or out of range (the message names it)."
+
+TRADING_COMMANDS = {'run', 'demo', 'backtest', 'serve', 'deploy'}   # commands that may send orders (risk act/watch too)
+
+def check_date_arg(name: str, value: str, calendar: str, session: bool = False):
+    "Refuse `value` unless it is a YYYY-MM-DD date inside `calendar` (and one of its sessions when `session`)."
+    from trading_workbench.core.config import is_date
+    if not is_date(value): raise ArgumentError(f"{name} {value!r}: expected a date YYYY-MM-DD")
+    s = sessions(calendar)
+    d = pd.Timestamp(value)
+    if not s[0] <= d <= s[-1]: raise ArgumentError(f"{name} {value}: outside the {calendar} calendar ({s[0].date()} .. {s[-1].date()})")
+    if session and d not in s:
+        raise ArgumentError(f"{name} {value}: not a {calendar} session (weekend or holiday); "
+                            f"the sessions around it are {s[s < d][-1].date()} and {s[s > d][0].date()}")
+
+def check_args(settings: Settings, args):
+    "The checks every command runs first: live trading confirmed where orders may go out, dates on the calendar."
+    trading = args.command in TRADING_COMMANDS or getattr(args, 'risk_command', '') in ('act', 'watch')
+    if trading: require_live_confirmation(settings)
+    for name in ('date', 'start', 'end'):
+        if getattr(args, name, None):
+            check_date_arg(f"--{name}", getattr(args, name), settings.execution.calendar, session=args.command == 'run')
+
+# %% ../nbs/90_cli.ipynb #e100a61f
+def describe_subcommands(p: argparse.ArgumentParser):
+    "Give every sub-command its help line as its description (shown by `twb <command> --help`)."
+    for a in p._actions:
+        if not isinstance(a, argparse._SubParsersAction): continue
+        helps = {c.dest: c.help for c in a._choices_actions}
+        for name, sp in a.choices.items():
+            sp.description = sp.description or helps.get(name)
+            describe_subcommands(sp)
+
 # %% ../nbs/90_cli.ipynb #8b108481
 def parser() -> argparse.ArgumentParser:
     "The `twb` argument parser."
     p = argparse.ArgumentParser(prog='twb', description='trading-workbench: research and operations for systematic equity trading')
     p.add_argument('--settings', help='settings file (default: $TWB_SETTINGS or ./settings.ini)')
-    p.add_argument('--log-level', default='INFO')
+    p.add_argument('--log-level', default='INFO', type=str.upper, choices=['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'],
+                   help='log level (default INFO)')
     sub = p.add_subparsers(dest='command', required=True)
     d = sub.add_parser('demo', help='replay the last N sessions of the bundled universe through the daily run (paper broker)')
     d.add_argument('--days', type=int, default=21, help='sessions to replay (default 21, about a month)')
@@ -436,6 +488,7 @@ def parser() -> argparse.ArgumentParser:
     rw.add_argument('--iterations', type=int, default=0, help='stop after N checks (default: run until interrupted)')
     se = sub.add_parser('session', help="a day's market session (half days included), the daily run's time, what a run now would do")
     se.add_argument('--date', default='', help='YYYY-MM-DD (default: today in New York)')
+    describe_subcommands(p)
     return p
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -445,10 +498,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.settings_path = Path(args.settings).resolve() if args.settings else find_settings_file()
         settings = Settings.load(args.settings_path)
-        store = Store.from_settings(settings)
-    except (SettingsError, StoreError) as e:
-        print(f"twb: {e}", file=sys.stderr)
-        return 2
+        check_args(settings, args)         # before any work: one line naming the argument
+    except (SettingsError, ArgumentError) as e:
+        print(f"twb: {e}", file=sys.stderr); return 2
+    import_all()
+    try: store = Store.from_settings(settings)
+    except StoreError as e:
+        print(f"twb: {e}", file=sys.stderr); return 2
     try: return COMMANDS[args.command](settings, store, args)
     except ValueError as e:
         print(f"twb: {e}", file=sys.stderr); return 2
