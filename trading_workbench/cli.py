@@ -50,7 +50,7 @@ __all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', '
            'check_date_arg', 'check_args', 'describe_subcommands', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
-OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
+OPS_DIR = Path(trading_workbench.__file__).parent / 'ops_notebooks'   # package data (in a checkout: a link to nbs/ops)
 
 class RunFailed(RuntimeError):
     "A papermill run failed; the executed notebook (with the error) is at `.notebook`."
