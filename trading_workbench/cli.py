@@ -47,7 +47,7 @@ __all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', '
            'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks', 'risk_status_text',
            'cmd_risk', 'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary', 'cmd_backtest',
            'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_data', 'ArgumentError',
-           'check_date_arg', 'check_args', 'describe_subcommands', 'parser', 'main']
+           'check_date_arg', 'check_args', 'describe_subcommands', 'default_lock', 'cmd_deploy', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).parent / 'ops_notebooks'   # package data (in a checkout: a link to nbs/ops)
@@ -418,6 +418,24 @@ def describe_subcommands(p: argparse.ArgumentParser):
             sp.description = sp.description or helps.get(name)
             describe_subcommands(sp)
 
+# %% ../nbs/90_cli.ipynb #78b8504b
+def default_lock(settings_path: Path | None) -> Path | None:
+    "The lock to check packages against: `constraints.txt` beside the settings, else in the checkout."
+    for d in ([Path(settings_path).resolve().parent] if settings_path else []) + [Path(trading_workbench.__file__).resolve().parents[1]]:
+        if (d / 'constraints.txt').is_file(): return d / 'constraints.txt'
+    return None
+
+def cmd_deploy(settings, store, args) -> int:
+    "`twb deploy --preflight [--json]`: every dependency checked live; exit 1 on any failure."
+    from trading_workbench.deploy.preflight import run_preflight
+    if not args.preflight: print("twb deploy: say --preflight", file=sys.stderr); return 2
+    path = Path(args.settings).resolve() if args.settings else None
+    rep = run_preflight(path, lock=Path(args.lock) if args.lock else default_lock(path), min_free_gb=args.min_free_gb)
+    print(rep.to_json() if args.json else rep.table())
+    return 0 if rep.ok else 1
+
+COMMANDS['deploy'] = cmd_deploy
+
 # %% ../nbs/90_cli.ipynb #8b108481
 def parser() -> argparse.ArgumentParser:
     "The `twb` argument parser."
@@ -488,6 +506,12 @@ def parser() -> argparse.ArgumentParser:
     rw.add_argument('--iterations', type=int, default=0, help='stop after N checks (default: run until interrupted)')
     se = sub.add_parser('session', help="a day's market session (half days included), the daily run's time, what a run now would do")
     se.add_argument('--date', default='', help='YYYY-MM-DD (default: today in New York)')
+    dp = sub.add_parser('deploy', help='check a deployment: --preflight proves every dependency live (a table, or --json)')
+    dp.add_argument('--preflight', action='store_true', help='check Python, packages, disk, settings, secrets, vendors, broker, LLM, clock, store')
+    dp.add_argument('--json', action='store_true', help='machine-readable output')
+    dp.add_argument('--lock', default='', help='constraints file the packages must match (default: constraints.txt beside the settings)')
+    dp.add_argument('--min-free-gb', type=float, default=1.0, help='free disk needed where the store lives (default 1)')
+    dp.set_defaults(own_settings=True)
     describe_subcommands(p)
     return p
 
@@ -495,6 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     "Entry point of the `twb` command."
     args = parser().parse_args(argv)
     setup_logging(args.log_level)
+    if getattr(args, 'own_settings', False): return COMMANDS[args.command](None, None, args)   # it reports bad settings itself
     try:
         args.settings_path = Path(args.settings).resolve() if args.settings else find_settings_file()
         settings = Settings.load(args.settings_path)
