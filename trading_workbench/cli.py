@@ -47,7 +47,8 @@ __all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', '
            'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks', 'risk_status_text',
            'cmd_risk', 'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary', 'cmd_backtest',
            'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_data', 'ArgumentError',
-           'check_date_arg', 'check_args', 'describe_subcommands', 'default_lock', 'cmd_deploy', 'parser', 'main']
+           'check_date_arg', 'check_args', 'describe_subcommands', 'default_lock', 'cmd_deploy', 'cmd_serve', 'parser',
+           'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).parent / 'ops_notebooks'   # package data (in a checkout: a link to nbs/ops)
@@ -404,9 +405,9 @@ def check_args(settings: Settings, args):
     "The checks every command runs first: live trading confirmed where orders may go out, dates on the calendar."
     trading = args.command in TRADING_COMMANDS or getattr(args, 'risk_command', '') in ('act', 'watch')
     if trading: require_live_confirmation(settings)
-    for name in ('date', 'start', 'end'):
+    for name in ('date', 'start', 'end', 'run_date'):
         if getattr(args, name, None):
-            check_date_arg(f"--{name}", getattr(args, name), settings.execution.calendar, session=args.command == 'run')
+            check_date_arg(f"--{name.replace('_', '-')}", getattr(args, name), settings.execution.calendar, session=args.command in ('run', 'serve'))
 
 # %% ../nbs/90_cli.ipynb #e100a61f
 def describe_subcommands(p: argparse.ArgumentParser):
@@ -435,6 +436,25 @@ def cmd_deploy(settings, store, args) -> int:
     return 0 if rep.ok else 1
 
 COMMANDS['deploy'] = cmd_deploy
+
+# %% ../nbs/90_cli.ipynb #4e32cbee
+def cmd_serve(settings: Settings, store: Store, args) -> int:
+    "Supervise the scheduler, the risk monitor and the dashboard; probes on loopback; SIGTERM stops cleanly."
+    from trading_workbench.deploy.serve import ChildSpec, Supervisor, compose_file, default_children, parse_child, serve_http, systemd_unit, twb_argv
+    if args.print_systemd: print(systemd_unit(settings.root, port=args.port)); return 0
+    if args.print_compose: print(compose_file(port=args.port)); return 0
+    names = [n for n in args.children.split(',') if n] if args.children is not None else ['risk_monitor'] + (['dashboard'] if 'dashboard' in COMMANDS else [])
+    kids = default_children(args.settings_path, names, args.risk_interval) + [parse_child(c) for c in args.child]
+    sup = Supervisor(kids, store, settings, args.settings_path, interval=args.interval, schedule=not args.no_schedule, grace_s=args.grace)
+    http = serve_http(sup, args.port, args.host)
+    print(f"twb serve: {', '.join(c.name for c in kids) or 'no children'}; probes on http://{args.host}:{http.server_address[1]}/healthz /readyz /metrics", flush=True)
+    if args.run_date: sup.launch(ChildSpec(f'daily_run_{args.run_date}', twb_argv(args.settings_path, 'run', 'daily', '--date', args.run_date, '--quiet'), oneshot=True))
+    try: sup.run()
+    finally: http.shutdown()
+    print("twb serve: stopped cleanly", flush=True)
+    return 0
+
+COMMANDS['serve'] = cmd_serve
 
 # %% ../nbs/90_cli.ipynb #8b108481
 def parser() -> argparse.ArgumentParser:
@@ -512,6 +532,18 @@ def parser() -> argparse.ArgumentParser:
     dp.add_argument('--lock', default='', help='constraints file the packages must match (default: constraints.txt beside the settings)')
     dp.add_argument('--min-free-gb', type=float, default=1.0, help='free disk needed where the store lives (default 1)')
     dp.set_defaults(own_settings=True)
+    sv = sub.add_parser('serve', help='supervise the scheduler, the risk monitor and the dashboard; /healthz /readyz /metrics on loopback')
+    sv.add_argument('--port', type=int, default=8870, help='probe port (default 8870; 0 picks a free one)')
+    sv.add_argument('--host', default='127.0.0.1', help='probe address (default loopback)')
+    sv.add_argument('--children', default=None, help='comma-separated: risk_monitor, dashboard (default: both, dashboard if installed)')
+    sv.add_argument('--child', action='append', default=[], help='an extra child, name=command (repeatable)')
+    sv.add_argument('--interval', type=float, default=5.0, help='seconds between supervisor loops (default 5)')
+    sv.add_argument('--risk-interval', type=float, default=60.0, help='seconds between risk checks (default 60)')
+    sv.add_argument('--grace', type=float, default=600.0, help='seconds a running daily run gets to finish on SIGTERM (default 600)')
+    sv.add_argument('--no-schedule', action='store_true', help='no scheduled daily runs or validation')
+    sv.add_argument('--run-date', default='', help='launch the daily run of this session now (replay clock)')
+    sv.add_argument('--print-systemd', action='store_true', help='print a systemd unit for this folder and exit')
+    sv.add_argument('--print-compose', action='store_true', help='print a compose file (beside an IB Gateway container) and exit')
     describe_subcommands(p)
     return p
 
