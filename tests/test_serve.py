@@ -3,7 +3,6 @@ waits for the run (no order left half-sent) and stops cleanly."""
 import os, re, signal, subprocess, sys, time
 
 import httpx
-import pytest
 
 from trading_workbench.core.types import OrderState
 from trading_workbench.store.db import Store

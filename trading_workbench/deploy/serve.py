@@ -6,12 +6,12 @@ Docs: https://trading-workbench.github.io/trading-workbench/deploy_serve.html.md
 
 # %% ../../nbs/86_deploy_serve.ipynb #4448d368
 from __future__ import annotations
-import json, os, shlex, signal, subprocess, sys, threading, time
-from dataclasses import dataclass, field
+import json, shlex, signal, subprocess, sys, threading, time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, CONTENT_TYPE_LATEST
