@@ -133,6 +133,9 @@ def cmd_status(settings: Settings, store: Store, args) -> int:
     reason = halt_reason(store)
     print(f"store: {store!r}\nbroker: {settings.broker.kind} ({settings.broker.mode})  trading: {reason or 'ACTIVE'}\n"
           f"tickers with bars: {cov.ticker.nunique()}  bars: {int(cov.bars.sum()) if len(cov) else 0}")
+    from trading_workbench.deploy.release import deployment_text
+    dep = deployment_text(settings.root / 'deploy')
+    if dep: print(f"deployment ({settings.root / 'deploy'}):\n{dep}")
     runs = store.runs(limit=5)
     if len(runs): print(runs[['run_id', 'kind', 'status', 'started_at']].to_string(index=False))
     return 0
@@ -427,11 +430,17 @@ def default_lock(settings_path: Path | None) -> Path | None:
     return None
 
 def cmd_deploy(settings, store, args) -> int:
-    "`twb deploy --preflight [--json]`: every dependency checked live; exit 1 on any failure."
+    "`twb deploy --preflight [--json]`, or `twb deploy --to DIR`: install, migrate, preflight, start, probe, roll back on failure."
+    path = Path(args.settings).resolve() if args.settings else find_settings_file()
+    lock = Path(args.lock) if args.lock else default_lock(path)
+    if args.to:
+        from trading_workbench.deploy.release import deploy
+        res = deploy(Path(args.to), path, lock, port=args.port, probes=args.probes, probe_interval=args.probe_interval, min_free_gb=args.min_free_gb)
+        print(res.text())
+        return 0 if res.ok else 1
+    if not args.preflight: print("twb deploy: say --preflight or --to DIR", file=sys.stderr); return 2
     from trading_workbench.deploy.preflight import run_preflight
-    if not args.preflight: print("twb deploy: say --preflight", file=sys.stderr); return 2
-    path = Path(args.settings).resolve() if args.settings else None
-    rep = run_preflight(path, lock=Path(args.lock) if args.lock else default_lock(path), min_free_gb=args.min_free_gb)
+    rep = run_preflight(path, lock=lock, min_free_gb=args.min_free_gb)
     print(rep.to_json() if args.json else rep.table())
     return 0 if rep.ok else 1
 
@@ -531,6 +540,10 @@ def parser() -> argparse.ArgumentParser:
     dp.add_argument('--json', action='store_true', help='machine-readable output')
     dp.add_argument('--lock', default='', help='constraints file the packages must match (default: constraints.txt beside the settings)')
     dp.add_argument('--min-free-gb', type=float, default=1.0, help='free disk needed where the store lives (default 1)')
+    dp.add_argument('--to', default='', help='deploy a release into this folder (releases/, current): migrate, preflight, start, probe, roll back')
+    dp.add_argument('--port', type=int, default=8870, help="the release's probe port (default 8870)")
+    dp.add_argument('--probes', type=int, default=5, help='failed health probes in a row before rolling back (default 5)')
+    dp.add_argument('--probe-interval', type=float, default=1.0, help='seconds between probes (default 1)')
     dp.set_defaults(own_settings=True)
     sv = sub.add_parser('serve', help='supervise the scheduler, the risk monitor and the dashboard; /healthz /readyz /metrics on loopback')
     sv.add_argument('--port', type=int, default=8870, help='probe port (default 8870; 0 picks a free one)')
