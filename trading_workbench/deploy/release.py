@@ -6,7 +6,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/deploy_release.html.
 
 # %% ../../nbs/87_deploy_release.ipynb #e675d31b
 from __future__ import annotations
-import configparser, hashlib, json, os, shutil, signal, subprocess, sys, time
+import configparser, json, os, shutil, signal, subprocess, time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
