@@ -136,6 +136,8 @@ def cmd_status(settings: Settings, store: Store, args) -> int:
     from trading_workbench.deploy.release import deployment_text
     dep = deployment_text(settings.root / 'deploy')
     if dep: print(f"deployment ({settings.root / 'deploy'}):\n{dep}")
+    from trading_workbench.deploy.serve import uptime_text
+    print(uptime_text(store, settings))
     runs = store.runs(limit=5)
     if len(runs): print(runs[['run_id', 'kind', 'status', 'started_at']].to_string(index=False))
     return 0

@@ -23,7 +23,8 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'ChildSpec', 'Child', 'twb_argv', 'default_children', 'parse_child', 'daily_run_due', 'validation_due',
-           'Supervisor', 'readiness', 'metrics', 'serve_http', 'systemd_unit', 'compose_file']
+           'Supervisor', 'readiness', 'metrics', 'serve_http', 'record_beat', 'uptime', 'uptime_text', 'systemd_unit',
+           'compose_file']
 
 # %% ../../nbs/86_deploy_serve.ipynb #b9ff80fd
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ def step(self: Supervisor, now: datetime | None = None):
     if self.store is not None:
         up = sum(c.running for c in self.children.values())
         self.store.heartbeat('supervisor', 'ok', f'{up} of {len(self.children)} children running')
+        record_beat(self.store, 'supervisor', now or datetime.now(timezone.utc))
 
 @patch
 def launch(self: Supervisor, spec: ChildSpec):
@@ -245,6 +247,37 @@ def serve_http(sup: Supervisor, port: int, host: str = '127.0.0.1') -> Threading
     srv.sup = sup
     threading.Thread(target=srv.serve_forever, name='twb-probes', daemon=True).start()
     return srv
+
+# %% ../../nbs/86_deploy_serve.ipynb #0d274d1f
+import sqlalchemy as sa
+from ..store.db import T
+
+def record_beat(store, component: str, now: datetime):
+    "Mark `component` alive in `now`'s minute (idempotent)."
+    t, minute = T['service_beats'], now.replace(second=0, microsecond=0)
+    with store.engine.begin() as conn:
+        if conn.execute(sa.select(t.c.component).where(t.c.component == component, t.c.minute == minute)).first() is None:
+            conn.execute(t.insert().values(component=component, minute=minute))
+
+def uptime(store, settings: Settings, now: datetime, sessions: int = 5, component: str = 'supervisor') -> tuple[float | None, int, int]:
+    "(share, minutes with a beat, trading minutes) over the last `sessions` sessions up to `now`."
+    from trading_workbench.execution.session import session_on
+    from trading_workbench.data.quality import sessions as all_sessions
+    days = [d for d in all_sessions(settings.execution.calendar) if d.date() <= now.date()][-sessions:]
+    spans = [(s.open, min(s.close, now)) for d in days if (s := session_on(d.date(), settings.execution.calendar)) and s.open < now]
+    total = sum(int((b - a).total_seconds() // 60) for a, b in spans)
+    if not total: return None, 0, 0
+    t = T['service_beats']
+    with store.reader.connect() as conn:
+        mins = [r[0] for r in conn.execute(sa.select(t.c.minute).where(t.c.component == component, t.c.minute >= spans[0][0]))]
+    covered = sum(any(a <= m < b for a, b in spans) for m in mins)
+    return covered / total, covered, total
+
+def uptime_text(store, settings: Settings, now: datetime | None = None) -> str:
+    "One line for `twb status`."
+    share, up, total = uptime(store, settings, now or datetime.now(timezone.utc))
+    if share is None: return 'uptime: unknown (no trading minutes in the last 5 sessions yet)'
+    return f"uptime during trading hours, last 5 sessions: {share:.1%} ({up} of {total} minutes with a supervisor heartbeat)"
 
 # %% ../../nbs/86_deploy_serve.ipynb #9b1a0ea7
 def systemd_unit(workdir: Path, python: str = sys.executable, port: int = 8870, user: str = 'twb') -> str:

@@ -189,6 +189,12 @@ def _m0004(op: Operations):
                        [dict(time=datetime.now(timezone.utc), state='HALTED', previous='ACTIVE', reason=old.get('reason') or 'halted',
                              trigger='operator', inputs={}, by='migration 0004')])
 
+# %% ../../nbs/04_store_db.ipynb #92a3ccda
+def _m0011(op: Operations):
+    "Deployment: one row per component per minute it was alive (uptime during trading hours)."
+    op.create_table('service_beats', sa.Column('component', sa.String(64), primary_key=True),
+                    sa.Column('minute', UTCDateTime, primary_key=True))
+
 # %% ../../nbs/04_store_db.ipynb #c7f8c969
 MIGRATIONS: tuple[Migration, ...] = (
     Migration('0001', 'initial schema', _m0001),
@@ -196,6 +202,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration('0003', 'paper account in rows; stop price and reduce-only in the journal', _m0003),
     Migration('0004', 'risk: trading-state journal, risk actions', _m0004),
     Migration('0005', 'walk-forward validation runs, forecasts and skill', _m0005),
+    Migration('0011', 'deployment: service beats per minute (uptime)', _m0011),
 )
 HEAD = MIGRATIONS[-1].revision
 
