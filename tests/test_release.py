@@ -40,7 +40,7 @@ def test_deploy_then_status_healthy(deployed, capsys):
     assert [s for s, _, _ in res.steps] == ['install', 'migrate', 'preflight', 'start', 'probe']
     assert main(['--settings', str(ini), 'status']) == 0
     out = capsys.readouterr().out
-    assert f'* {res.release.release_id}  running  health: healthy' in out
+    assert f'* {res.release.release_id}  running  health: healthy' in out and 'uptime during trading hours' in out
 
 @pytest.mark.parametrize('edit,needle', [
     (('timezone = America/New_York', 'timezone = Mars/Olympus'), 'migrate: twb: [schedule] timezone'),
