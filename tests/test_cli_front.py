@@ -34,7 +34,7 @@ def test_every_subcommand_described():
     (['--settings', str(ROOT), 'status'], 'not a folder'),
     (['--settings', str(ROOT / 'no-such.ini'), 'status'], 'an existing settings file'),
     (['--settings', INI, 'run', 'daily', '--date', '1900-01-01'], '--date 1900-01-01: outside the XNYS calendar'),
-    (['--settings', INI, 'run', 'daily', '--date', '2018-02-03'], 'not a XNYS session'),
+    (['--settings', INI, 'run', 'daily', '--date', '2018-02-03'], '--date: 2018-02-03 is not an XNYS trading session'),
     (['--settings', INI, 'run', 'daily', '--date', 'tomorrow'], "--date 'tomorrow': expected a date"),
     (['--settings', INI, 'backtest', '--start', '2018-13-01', '--end', '2018-02-01'], '--start'),
     (['--settings', INI, 'session', '--date', '2999-01-01'], 'outside the XNYS calendar'),

@@ -403,7 +403,7 @@ def check_date_arg(name: str, value: str, calendar: str, session: bool = False):
     d = pd.Timestamp(value)
     if not s[0] <= d <= s[-1]: raise ArgumentError(f"{name} {value}: outside the {calendar} calendar ({s[0].date()} .. {s[-1].date()})")
     if session and d not in s:
-        raise ArgumentError(f"{name} {value}: not a {calendar} session (weekend or holiday); "
+        raise ArgumentError(f"{name}: {value} is not an {calendar} trading session (a weekend or holiday); "
                             f"the sessions around it are {s[s < d][-1].date()} and {s[s > d][0].date()}")
 
 def check_args(settings: Settings, args):
