@@ -31,7 +31,8 @@ log = get_logger(__name__)
 __all__ = ['log', 'OPS_DIR', 'COMMANDS', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
            'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks',
            'risk_status_text', 'cmd_risk', 'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary',
-           'cmd_backtest', 'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_data', 'parser', 'main']
+           'cmd_backtest', 'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_data', 'drill_table',
+           'cmd_drill', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
@@ -112,6 +113,7 @@ def cmd_demo(settings: Settings, store: Store, args) -> int:
 # %% ../nbs/90_cli.ipynb #6d2e181f
 def cmd_status(settings: Settings, store: Store, args) -> int:
     "Print what the store holds."
+    for r in reap_runs(store, settings.recovery.run_stale_s, by='twb status'): print(f'run {r.run_id} marked failed: {r.reason}')
     cov = store.price_sources()
     reason = halt_reason(store)
     print(f"store: {store!r}\nbroker: {settings.broker.kind} ({settings.broker.mode})  trading: {reason or 'ACTIVE'}\n"
@@ -367,6 +369,25 @@ def cmd_data(settings: Settings, store: Store, args) -> int:
 
 COMMANDS['data'] = cmd_data
 
+# %% ../nbs/90_cli.ipynb #5899ba95
+from .recovery.drills import DRILLS, results_frame, run_drills
+from .recovery.runs import reap_runs
+
+def drill_table(results) -> str:
+    "scenario | safe state reached | seconds to recover | orders lost | orders duplicated, one row per drill."
+    df = results_frame(results)
+    head = '| scenario | safe state reached | seconds to recover | orders lost | orders duplicated |\n|---|---|---:|---:|---:|'
+    return '\n'.join([head] + [f'| {r.scenario} | {r.safe_state} | {r.seconds_to_recover:.2f} | {r.orders_lost} | {r.orders_duplicated} |'
+                               for r in df.itertuples()])
+
+def cmd_drill(settings: Settings, store: Store, args) -> int:
+    "Rehearse failures in throwaway stores (never the operator's): 1 if any drill lost or duplicated an order intent."
+    results = run_drills(args.scenario, settings, progress=True)
+    print(drill_table(results))
+    return 0 if all(r.ok for r in results) else 1
+
+COMMANDS['drill'] = cmd_drill
+
 # %% ../nbs/90_cli.ipynb #8b108481
 def parser() -> argparse.ArgumentParser:
     "The `twb` argument parser."
@@ -434,6 +455,8 @@ def parser() -> argparse.ArgumentParser:
     rw = rksub.add_parser('watch', help='mark positions with the latest prices and check the limits every --interval seconds')
     rw.add_argument('--interval', type=float, default=60.0)
     rw.add_argument('--iterations', type=int, default=0, help='stop after N checks (default: run until interrupted)')
+    dr = sub.add_parser('drill', help='rehearse failures (broker, data, models, store, runs, risk) in throwaway stores; prints a table')
+    dr.add_argument('scenario', nargs='+', choices=['all', *DRILLS], metavar='scenario', help=f"all, or any of: {', '.join(DRILLS)}")
     se = sub.add_parser('session', help="a day's market session (half days included), the daily run's time, what a run now would do")
     se.add_argument('--date', default='', help='YYYY-MM-DD (default: today in New York)')
     return p
