@@ -464,7 +464,8 @@ def journal_order(self: Store, order: Order, state: OrderState = OrderState.NEW,
     if not isinstance(order, Order): raise BadRowError('orders', 0, '?', f'expected an Order, got {type(order).__name__}')
     state, now = OrderState(state), self._now()
     row = dict(client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker, side=order.side.value,
-               quantity=order.quantity, order_type=order.order_type.value, limit_price=order.limit_price, tif=order.tif.value,
+               quantity=order.quantity, order_type=order.order_type.value, limit_price=order.limit_price, stop_price=order.stop_price,
+               reduce_only=order.reduce_only, tif=order.tif.value,
                state=state.value, broker_order_id=broker_order_id, filled_quantity=0, reason=order.reason, adopted=adopted,
                created_at=now, updated_at=now)
     with self.engine.begin() as conn:
