@@ -43,12 +43,12 @@ def import_all():
 __all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', 'halt_reason', 'resume', 'account_label',
            'plan_day', 'Store', 'StoreError', 'SystemClock', 'FeatureFlags', 'OPS_DIR', 'COMMANDS', 'sa',
            'BacktestResult', 'backtest_store', 'run_backtest', 'quarantined', 'release_quarantine', 'TRADING_COMMANDS',
-           'import_all', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary', 'cmd_demo',
-           'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks', 'risk_status_text',
-           'cmd_risk', 'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary', 'cmd_backtest',
-           'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_data', 'ArgumentError',
-           'check_date_arg', 'check_args', 'describe_subcommands', 'default_lock', 'cmd_deploy', 'cmd_serve', 'parser',
-           'main']
+           'DRILLS', 'results_frame', 'run_drills', 'reap_runs', 'import_all', 'RunFailed', 'run_daily_notebook',
+           'cmd_run', 'demo_sessions', 'demo_summary', 'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags',
+           'cmd_migrate', 'latest_marks', 'risk_status_text', 'cmd_risk', 'risk_watch', 'cmd_session',
+           'run_backtest_notebook', 'backtest_summary', 'cmd_backtest', 'validation_run_id', 'run_validation_notebook',
+           'cmd_validate', 'cmd_data', 'ArgumentError', 'check_date_arg', 'check_args', 'describe_subcommands',
+           'default_lock', 'cmd_deploy', 'cmd_serve', 'drill_table', 'cmd_drill', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).parent / 'ops_notebooks'   # package data (in a checkout: a link to nbs/ops)
@@ -129,6 +129,7 @@ def cmd_demo(settings: Settings, store: Store, args) -> int:
 # %% ../nbs/90_cli.ipynb #6d2e181f
 def cmd_status(settings: Settings, store: Store, args) -> int:
     "Print what the store holds."
+    for r in reap_runs(store, settings.recovery.run_stale_s, by='twb status'): print(f'run {r.run_id} marked failed: {r.reason}')
     cov = store.price_sources()
     reason = halt_reason(store)
     print(f"store: {store!r}\nbroker: {settings.broker.kind} ({settings.broker.mode})  trading: {reason or 'ACTIVE'}\n"
@@ -467,6 +468,27 @@ def cmd_serve(settings: Settings, store: Store, args) -> int:
 
 COMMANDS['serve'] = cmd_serve
 
+# %% ../nbs/90_cli.ipynb #5899ba95
+DRILLS, results_frame, run_drills = (_Lazy(n, 'trading_workbench.recovery.drills', n) for n in ('DRILLS', 'results_frame', 'run_drills'))
+reap_runs = _Lazy('reap_runs', 'trading_workbench.recovery.runs', 'reap_runs')
+
+def drill_table(results) -> str:
+    "scenario | safe state reached | seconds to recover | orders lost | orders duplicated, one row per drill."
+    df = results_frame(results)
+    head = '| scenario | safe state reached | seconds to recover | orders lost | orders duplicated |\n|---|---|---:|---:|---:|'
+    return '\n'.join([head] + [f'| {r.scenario} | {r.safe_state} | {r.seconds_to_recover:.2f} | {r.orders_lost} | {r.orders_duplicated} |'
+                               for r in df.itertuples()])
+
+def cmd_drill(settings: Settings, store: Store, args) -> int:
+    "Rehearse failures in throwaway stores (never the operator's): 1 if any drill lost or duplicated an order intent."
+    bad = [s for s in args.scenario if s != 'all' and s not in DRILLS.keys()]
+    if bad: raise ArgumentError(f"scenario {', '.join(bad)}: expected all, or any of: {', '.join(DRILLS.keys())}")
+    results = run_drills(args.scenario, settings, progress=True)
+    print(drill_table(results))
+    return 0 if all(r.ok for r in results) else 1
+
+COMMANDS['drill'] = cmd_drill
+
 # %% ../nbs/90_cli.ipynb #8b108481
 def parser() -> argparse.ArgumentParser:
     "The `twb` argument parser."
@@ -535,6 +557,8 @@ def parser() -> argparse.ArgumentParser:
     rw = rksub.add_parser('watch', help='mark positions with the latest prices and check the limits every --interval seconds')
     rw.add_argument('--interval', type=float, default=60.0)
     rw.add_argument('--iterations', type=int, default=0, help='stop after N checks (default: run until interrupted)')
+    dr = sub.add_parser('drill', help='rehearse failures (broker, data, models, store, runs, risk) in throwaway stores; prints a table')
+    dr.add_argument('scenario', nargs='+', metavar='scenario', help='all, or scenario names (an unknown name lists them)')   # names checked in cmd_drill: --help imports nothing heavy
     se = sub.add_parser('session', help="a day's market session (half days included), the daily run's time, what a run now would do")
     se.add_argument('--date', default='', help='YYYY-MM-DD (default: today in New York)')
     dp = sub.add_parser('deploy', help='check a deployment: --preflight proves every dependency live (a table, or --json)')

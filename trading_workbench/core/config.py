@@ -15,9 +15,9 @@ from typing import Any, Mapping, get_args, get_origin, get_type_hints, Literal
 __all__ = ['KNOWN_SOURCES', 'SECRET_ENV', 'SECTIONS', 'TEXT_CHECKS', 'NON_SETTING_ENV', 'NON_SETTING_PREFIXES', 'SettingsError',
            'Secret', 'known_secret_values', 'StoreSettings', 'DataSettings', 'UniverseSettings', 'BrokerSettings',
            'RiskSettings', 'RunnerSettings', 'FlagSettings', 'LLMSettings', 'DashboardSettings', 'ScheduleSettings',
-           'Secrets', 'parse_value', 'env_key', 'load_section', 'ExecutionSettings', 'find_settings_file', 'Settings',
-           'is_host', 'is_url', 'is_date', 'is_timezone', 'is_ticker', 'check_text', 'known_env_names',
-           'check_env_names', 'read_settings_text', 'require_live_confirmation']
+           'Secrets', 'parse_value', 'env_key', 'load_section', 'ExecutionSettings', 'RecoverySettings',
+           'find_settings_file', 'Settings', 'is_host', 'is_url', 'is_date', 'is_timezone', 'is_ticker', 'check_text',
+           'known_env_names', 'check_env_names', 'read_settings_text', 'require_live_confirmation']
 
 # %% ../../nbs/00_core_config.ipynb #0ba29e1e
 class SettingsError(ValueError):
@@ -272,10 +272,21 @@ class ExecutionSettings:
     market_data: Literal['live', 'delayed'] = 'delayed'   # IB market data type: delayed needs no subscription (15 min late)
     snapshot_timeout_s: float = _rng(gt=0, le=120, default=11.0)   # IB answers a snapshot within ~11 s
 
+# %% ../../nbs/00_core_config.ipynb #a4f2f788
+@dataclass(frozen=True, kw_only=True)
+class RecoverySettings:
+    "What the disaster-recovery procedures do: how long to wait for a broker, what to do when it returns, when a run is dead."
+    reconnect_window_s: float = _rng(gt=0, le=3600, default=120.0)   # how long a lost broker link is retried before the operator is called
+    reconnect_max_wait_s: float = _rng(gt=0, le=600, default=15.0)   # the longest pause between two reconnect attempts (backoff cap)
+    on_broker_return: Literal['flatten', 'hold'] = 'hold'   # flatten: close every position reduce-only when the link returns in time
+    run_stale_s: float = _rng(ge=5, le=86400, default=600.0)          # a running run without a heartbeat this long is marked failed
+    store_retry_s: float = _rng(gt=0, le=600, default=10.0)          # how long a locked or full store is probed before halting
+
 # %% ../../nbs/00_core_config.ipynb #9a770dd5
 SECTIONS = dict(store=StoreSettings, data=DataSettings, universe=UniverseSettings, broker=BrokerSettings,
                 risk=RiskSettings, runner=RunnerSettings, flags=FlagSettings, llm=LLMSettings,
-                dashboard=DashboardSettings, schedule=ScheduleSettings, execution=ExecutionSettings)
+                dashboard=DashboardSettings, schedule=ScheduleSettings, execution=ExecutionSettings,
+                recovery=RecoverySettings)
 
 def find_settings_file(env: Mapping[str, str] | None = None, start: Path | None = None) -> Path:
     "The settings file: `$TWB_SETTINGS`, else `settings.ini` in `start` (cwd) or a parent."
@@ -303,6 +314,7 @@ class Settings:
     dashboard: DashboardSettings
     schedule: ScheduleSettings
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    recovery: RecoverySettings = field(default_factory=RecoverySettings)
     secrets: Secrets = field(default_factory=Secrets)
     root: Path = field(default=Path('.'), compare=False)
     live_confirmed: bool = False
