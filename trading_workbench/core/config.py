@@ -14,8 +14,8 @@ from typing import Any, Mapping, get_args, get_origin, get_type_hints, Literal
 # %% auto #0
 __all__ = ['KNOWN_SOURCES', 'SECRET_ENV', 'SECTIONS', 'SettingsError', 'Secret', 'known_secret_values', 'StoreSettings',
            'DataSettings', 'UniverseSettings', 'BrokerSettings', 'RiskSettings', 'RunnerSettings', 'FlagSettings',
-           'LLMSettings', 'DashboardSettings', 'ScheduleSettings', 'Secrets', 'parse_value', 'env_key', 'load_section',
-           'find_settings_file', 'Settings']
+           'LLMSettings', 'DashboardSettings', 'ScheduleSettings', 'ValidationSettings', 'Secrets', 'parse_value',
+           'env_key', 'load_section', 'find_settings_file', 'Settings']
 
 # %% ../../nbs/00_core_config.ipynb #0ba29e1e
 class SettingsError(ValueError):
@@ -168,6 +168,16 @@ class ScheduleSettings:
     daily_run_time: str
     timezone: str
 
+# %% ../../nbs/00_core_config.ipynb #e55d27ac
+@dataclass(frozen=True, kw_only=True)
+class ValidationSettings:
+    "The skill gate: what the daily run does with a model that walk-forward validation has not shown better than the random walk."
+    gate: Literal['off', 'cap', 'disable'] = 'cap'          # cap: confidence capped at neutral (0.5, a HOLD); disable: its signals are dropped
+    gate_level: float = _rng(gt=0, lt=0.5, default=0.05)   # Diebold-Mariano (HLN) p-value below which a lower RMSE counts as skill
+    max_age_days: int = _rng(ge=1, le=3650, default=90)    # a validation older than this is stale
+    unvalidated: Literal['pass', 'cap', 'disable'] = 'pass'  # what applies with no validation, or a stale one
+    min_ticker_n: int = _rng(ge=30, le=1_000_000, default=250)  # forecasts a ticker needs for its own verdict (else the pooled one)
+
 # %% ../../nbs/00_core_config.ipynb #2fe9f38a
 SECRET_ENV = dict(ib_account='TWB_IB_ACCOUNT', alpha_vantage_key='TWB_ALPHA_VANTAGE_API_KEY',
                   finnhub_key='TWB_FINNHUB_API_KEY', dashboard_token='TWB_DASHBOARD_TOKEN')
@@ -248,7 +258,7 @@ def load_section(cls, section: str, ini: Mapping[str, str] | None, env: Mapping[
 # %% ../../nbs/00_core_config.ipynb #9a770dd5
 SECTIONS = dict(store=StoreSettings, data=DataSettings, universe=UniverseSettings, broker=BrokerSettings,
                 risk=RiskSettings, runner=RunnerSettings, flags=FlagSettings, llm=LLMSettings,
-                dashboard=DashboardSettings, schedule=ScheduleSettings)
+                dashboard=DashboardSettings, schedule=ScheduleSettings, validation=ValidationSettings)
 
 def find_settings_file(env: Mapping[str, str] | None = None, start: Path | None = None) -> Path:
     "The settings file: `$TWB_SETTINGS`, else `settings.ini` in `start` (cwd) or a parent."
@@ -275,6 +285,7 @@ class Settings:
     llm: LLMSettings
     dashboard: DashboardSettings
     schedule: ScheduleSettings
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
     secrets: Secrets = field(default_factory=Secrets)
     root: Path = field(default=Path('.'), compare=False)
     live_confirmed: bool = False
