@@ -30,7 +30,7 @@ log = get_logger(__name__)
 # %% auto #0
 __all__ = ['log', 'OPS_DIR', 'COMMANDS', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
            'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'validation_run_id',
-           'run_validation_notebook', 'cmd_validate', 'cmd_data', 'parser', 'main']
+           'run_validation_notebook', 'cmd_validate', 'cmd_status_gate', 'cmd_data', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
@@ -184,6 +184,21 @@ def cmd_validate(settings: Settings, store: Store, args) -> int:
     return 0
 
 COMMANDS['validate'] = cmd_validate
+
+# %% ../nbs/90_cli.ipynb #d6087ea2
+from .validation.gate import gate_lines, latest_gate
+
+def cmd_status_gate(settings: Settings, store: Store, args) -> int:
+    "`twb status`, then the skill gate of the newest daily run: each model's verdict, action and figures."
+    rc = cmd_status(settings, store, args)
+    v = settings.validation
+    gate = latest_gate(store)
+    print(f"skill gate [validation]: gate={v.gate} level={v.gate_level} max_age_days={v.max_age_days} unvalidated={v.unvalidated}")
+    if not len(gate): print("  no daily run has recorded a gate yet")
+    else: print(f"  as of {gate.run_id.iloc[0]}:\n" + '\n'.join('  ' + line for line in gate_lines(gate)))
+    return rc
+
+COMMANDS['status'] = cmd_status_gate
 
 # %% ../nbs/90_cli.ipynb #5a1e0c52
 from .data.manager import quarantined, release_quarantine

@@ -22,7 +22,7 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'MIN_GAIN', 'NEUTRAL', 'GateRule', 'judge', 'GateVerdict', 'model_verdicts', 'GateReport', 'read_gate',
-           'gate_signal', 'save_gate', 'latest_gate']
+           'gate_summary', 'gate_lines', 'gate_signal', 'save_gate', 'latest_gate']
 
 # %% ../../nbs/73_validation_gate.ipynb #8ae38852
 MIN_GAIN = 1e-4    # RMSE ratios in (1 - MIN_GAIN, 1] are the random walk itself
@@ -132,19 +132,22 @@ def read_gate(store: Store, models: Iterable[str], tickers: Sequence[str], horiz
     return GateReport(tuple(out), rule, now)
 
 # %% ../../nbs/73_validation_gate.ipynb #b550145b
-@patch
-def summary(self: GateReport) -> pd.DataFrame:
-    "Per model: how many tickers each status and action, and the pooled figures (what `twb status` prints)."
-    f = self.frame()
-    if not len(f): return pd.DataFrame(columns=['model', 'status', 'action', 'tickers', 'rmse_ratio', 'dm_pvalue', 'reason'])
-    g = f.groupby(['model', 'status', 'action'], as_index=False).agg(tickers=('ticker', 'size'), rmse_ratio=('rmse_ratio', 'median'),
-                                                                   dm_pvalue=('dm_pvalue', 'median'), reason=('reason', 'first'))
-    return g
+def gate_summary(f: pd.DataFrame) -> pd.DataFrame:
+    "Per model, status and action: how many tickers, the median figures, and the first reason (what `twb status` prints)."
+    cols = ['model', 'status', 'action', 'tickers', 'rmse_ratio', 'dm_pvalue', 'reason']
+    if not len(f): return pd.DataFrame(columns=cols)
+    return f.groupby(['model', 'status', 'action'], as_index=False).agg(
+        tickers=('ticker', 'size'), rmse_ratio=('rmse_ratio', 'median'), dm_pvalue=('dm_pvalue', 'median'), reason=('reason', 'first'))[cols]
+
+def gate_lines(f: pd.DataFrame) -> list[str]:
+    "One sentence per model and status: what the gate did and why."
+    return [f"{r.model}: {r.status} on {r.tickers} ticker(s), {r.action}: {r.reason}" for r in gate_summary(f).itertuples()]
 
 @patch
-def lines(self: GateReport) -> list[str]:
-    "One sentence per model and status: what the gate did and why."
-    return [f"{r.model}: {r.status} on {r.tickers} ticker(s), {r.action}: {r.reason}" for r in self.summary().itertuples()]
+def summary(self: GateReport) -> pd.DataFrame: return gate_summary(self.frame())
+
+@patch
+def lines(self: GateReport) -> list[str]: return gate_lines(self.frame())
 
 # %% ../../nbs/73_validation_gate.ipynb #693c5585
 NEUTRAL = 0.5
@@ -175,10 +178,10 @@ def save_gate(store: Store, run_id: str, report: GateReport) -> int:
         if rows: conn.execute(t.insert(), rows)
     return len(rows)
 
-def latest_gate(store: Store) -> pd.DataFrame:
-    "The verdicts of the newest run that recorded a gate."
+def latest_gate(store: Store, run_id: str | None = None) -> pd.DataFrame:
+    "The verdicts `run_id` recorded (default: the newest run that recorded a gate)."
     t = T['wf_gate']
     with store.reader.connect() as conn:
-        run = conn.execute(sa.select(t.c.run_id).order_by(t.c.checked_at.desc(), t.c.run_id.desc()).limit(1)).scalar()
+        run = run_id or conn.execute(sa.select(t.c.run_id).order_by(t.c.checked_at.desc(), t.c.run_id.desc()).limit(1)).scalar()
         if run is None: return pd.DataFrame(columns=list(t.c.keys()))
         return pd.DataFrame(conn.execute(sa.select(t).where(t.c.run_id == run).order_by(t.c.model, t.c.ticker)).mappings().all(), columns=list(t.c.keys()))
