@@ -6,6 +6,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/models_signals.html.
 
 # %% ../../nbs/27_models_signals.ipynb #02c417bb
 from __future__ import annotations
+import dataclasses
 import math
 from dataclasses import dataclass, asdict
 from datetime import datetime
@@ -19,7 +20,7 @@ from .base import ModelInputError, check_series, walk_forward
 
 # %% auto #0
 __all__ = ['DEFAULT_CALIBRATORS', 'forecast_z', 'risk_score', 'ConfidenceCalibrator', 'default_calibrator', 'calibration_sample',
-           'forecast_to_signal']
+           'forecast_to_signal', 'direction_sample', 'walk_forward_calibration', 'evidence_calibrator']
 
 # %% ../../nbs/27_models_signals.ipynb #eb1a62d6
 def forecast_z(forecast: Forecast, current_price: float, step: int | None = None) -> tuple[float, float]:
@@ -127,10 +128,52 @@ def forecast_to_signal(forecast: Forecast, ticker: str, current_price: float, as
                        min_edge: float = 0.001, min_confidence: float = 0.5, ref_vol: float = 0.30) -> Signal:
     "A `Signal` from a price `Forecast`: action from the expected return, calibrated confidence, risk from volatility."
     exp_ret, z = forecast_z(forecast, current_price)
-    conf = float((calibrator or default_calibrator(provenance.model, forecast.horizon)).predict(z))
+    cal = calibrator or default_calibrator(provenance.model, forecast.horizon)
+    conf = float(cal.predict(z))
+    # a calibrator without a slope states only the model's base rate: the signal says its confidence carries no information
+    basis = 'base rate' if cal.slope == 0 else '|z| calibrated'
+    provenance = dataclasses.replace(provenance, parameters={**provenance.parameters, 'confidence_basis': basis})
     if exp_ret > min_edge and conf > min_confidence: action = Action.BUY
     elif exp_ret < -min_edge and conf > min_confidence: action = Action.SELL
     else: action = Action.HOLD
     return Signal(ticker=ticker, action=action, confidence=conf, risk_score=risk_score(forecast, current_price, volatility, ref_vol),
                   expected_return=exp_ret, horizon=forecast.horizon, current_price=float(current_price), as_of=as_of,
                   provenance=provenance)
+
+# %% ../../nbs/27_models_signals.ipynb #4429b091
+def direction_sample(fd: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    "Walk-forward forecasts (`wf_forecasts` columns) with a direction: their |z| and whether the direction was right."
+    sd = (np.log(fd['upper']) - np.log(fd['lower'])) / (2 * norm.ppf(0.5 + level / 2))
+    move = np.log(fd['mean'] / fd['reference'])
+    keep = (move.abs() > 1e-9) & (fd['actual'] != fd['reference']) & (sd > 0)
+    out = fd.loc[keep, ['model', 'horizon', 'ticker', 'origin']].copy()
+    out['z'] = (move[keep] / sd[keep]).abs()
+    out['hit'] = (np.sign(move[keep]) == np.sign(fd.loc[keep, 'actual'] - fd.loc[keep, 'reference'])).astype(float)
+    return out
+
+def _brier(p, hit) -> float: return float(np.mean((np.asarray(p, float) - hit) ** 2))
+
+def walk_forward_calibration(fd: pd.DataFrame, min_n: int = 200) -> pd.DataFrame:
+    "Per model and horizon: calibrator fitted on the earlier origins, Brier on the later ones beside the constant rate."
+    rows = []
+    for (m, h), g in direction_sample(fd).groupby(['model', 'horizon']):
+        cut = g['origin'].sort_values().iloc[len(g) // 2] if len(g) else None
+        a, b = g[g['origin'] < cut], g[g['origin'] >= cut]
+        if len(a) < min_n or len(b) < min_n: rows.append(dict(model=m, horizon=int(h), n=len(g))); continue
+        cal = ConfidenceCalibrator.fit(a['z'], a['hit'], int(h), groups=a['ticker'])
+        p0, hb = float(a['hit'].mean()), b['hit'].to_numpy()
+        rows.append(dict(model=m, horizon=int(h), n=len(g), slope=cal.slope, hit_rate=float(hb.mean()),
+                         brier=_brier(cal.predict(b['z']), hb), brier_const=_brier(np.full(len(hb), p0), hb),
+                         brier_base=float(hb.mean() * (1 - hb.mean()))))
+    out = pd.DataFrame(rows, columns=['model', 'horizon', 'n', 'slope', 'hit_rate', 'brier', 'brier_const', 'brier_base'])
+    out['informative'] = out['brier'] < out['brier_const']
+    return out
+
+def evidence_calibrator(fd: pd.DataFrame, model: str, horizon: int, min_n: int = 200) -> ConfidenceCalibrator:
+    "The calibrator `model` at `horizon` earns on walk-forward `fd`: |z|-calibrated if that beat the constant rate out of sample, else the constant rate."
+    s = direction_sample(fd[(fd['model'] == model) & (fd['horizon'] == horizon)])
+    if len(s) < 2 * min_n: return ConfidenceCalibrator(horizon=horizon)
+    ev = walk_forward_calibration(fd[(fd['model'] == model) & (fd['horizon'] == horizon)], min_n)
+    if bool(ev['informative'].iloc[0]): return ConfidenceCalibrator.fit(s['z'], s['hit'], horizon, groups=s['ticker'])
+    p = float(np.clip(s['hit'].mean(), 1e-3, 1 - 1e-3))
+    return ConfidenceCalibrator(float(np.log(p / (1 - p))), 0.0, len(s), horizon)
