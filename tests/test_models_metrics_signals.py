@@ -10,7 +10,6 @@ from trading_workbench.core.types import Action, Forecast, Provenance, utc
 from trading_workbench.models.base import ModelInputError, bundled_closes
 from trading_workbench.models.metrics import (brier_score, directional_accuracy, expected_calibration_error, forecast_report,
                                               interval_coverage, mae, mase, rmse, smape)
-from trading_workbench.models.samossa import SAMoSSA
 from trading_workbench.models.sarimax import SARIMAXForecaster
 from trading_workbench.models.signals import DEFAULT_CALIBRATORS, ConfidenceCalibrator, calibration_sample, forecast_to_signal, forecast_z, risk_score
 
