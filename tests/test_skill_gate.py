@@ -108,3 +108,17 @@ def test_stale_or_missing_validation_applies_the_default_and_is_stored(validated
     save_gate(validated, 'daily-test', rep)
     back = latest_gate(validated, 'daily-test')
     assert len(back) == len(rep.verdicts) and set(back.status) == {'stale', 'unvalidated'}
+
+
+def test_verdicts_round_trip_on_both_databases(db_url):
+    "wf_gate on SQLite and PostgreSQL: a re-run replaces its verdicts; the newest run is what status reads."
+    from trading_workbench.validation.gate import GateReport, GateVerdict
+    store = Store(db_url)
+    t0 = datetime(2026, 1, 2, 21, 5, tzinfo=timezone.utc)
+    v = GateVerdict('noise', 'AAA', 5, 'unproven', 'cap', 'not better than the random walk (RMSE 1.41)', 'ticker', 'wf-1', t0, 5, 600, 1.41, 9.0, 1e-9)
+    save_gate(store, 'daily-a', GateReport((v,), GateRule(), t0))
+    save_gate(store, 'daily-b', GateReport((v, GateVerdict('ar1', 'AAA', 5, 'proven', 'pass', 'better')), GateRule(), t0 + timedelta(days=1)))
+    save_gate(store, 'daily-b', GateReport((v,), GateRule(), t0 + timedelta(days=1)))
+    back = latest_gate(store)
+    assert list(back.run_id) == ['daily-b'] and list(back.model) == ['noise']
+    assert back.validated_at.iloc[0] == t0 and back.dm_pvalue.iloc[0] == pytest.approx(1e-9)
