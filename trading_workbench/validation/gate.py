@@ -93,6 +93,8 @@ def model_verdicts(skill: pd.DataFrame, model: str, tickers: Sequence[str], hori
     age = (now - at).total_seconds() / 86400
     if age > rule.max_age_days:
         return [_unvalidated(model, t, horizon, rule, 'stale', f'the newest validation of {model} is {age:.0f} days old (limit {rule.max_age_days})') for t in tickers]
+    # one test per ticker: without a correction 5% of skill-less tickers would pass; Bonferroni over the validated tickers
+    n_own = int((rows.index != '*').sum())
     out = []
     for t in tickers:
         own = t in rows.index and (rows.loc[t, 'n'] or 0) >= rule.min_ticker_n
@@ -100,7 +102,8 @@ def model_verdicts(skill: pd.DataFrame, model: str, tickers: Sequence[str], hori
         if key not in rows.index:
             out.append(_unvalidated(model, t, horizon, rule, 'unvalidated', f'{model} was validated, but not on {t} and with no pooled row')); continue
         r = rows.loc[key].to_dict()
-        ok, why = judge(r, rule.level)
+        ok, why = judge(r, rule.level / max(1, n_own) if own else rule.level)
+        if own and n_own > 1: why += f" [per ticker: level {rule.level}/{n_own} tickers]"
         out.append(GateVerdict(model, t, horizon, 'proven' if ok else 'unproven', 'pass' if ok or rule.mode == 'off' else rule.mode,
                                why + note + ('' if own else ' [pooled over tickers]'), 'ticker' if own else 'pooled', r.get('run_id'), at, vh,
                                int(r['n']), _clean(r.get('rmse_ratio')), _clean(r.get('dm_stat')), _clean(r.get('dm_pvalue'))))
