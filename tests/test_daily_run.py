@@ -93,13 +93,15 @@ def test_halt_blocks_orders(project):
     assert r.returncode == 0, r.stderr[-3000:]
     with db(project) as c:
         assert c.execute("select count(*) from fills").fetchone()[0] == 0
+        n_new, = c.execute("select count(*) from orders where side = 'BUY' and state != 'rejected'").fetchone()
         status, report = c.execute("select status, report from runs").fetchone()
-    assert status == 'partial' and '"REJECTED"' in report
+    # HALTED: the day sends only its SELL signals (exits), so nothing is bought; the run records the state
+    assert n_new == 0 and '"trading_state": "HALTED"' in report
 
 def test_demo_replays_days(project):
     r = twb(project, 'demo', '--days', '2', '--quiet', TWB_LLM_HOST=refused_url())
     assert r.returncode == 0, r.stderr[-3000:]
-    assert 'executed notebooks:' in r.stdout and 'account PAPER: equity' in r.stdout
+    assert 'executed notebooks:' in r.stdout and 'account PAPER: equity' in r.stdout and 'trading_state' in r.stdout
     assert [len(executed(project, d)) for d in ('2018-02-06', '2018-02-07')] == [1, 1]
     with db(project) as c:
         assert [s for s, in c.execute("select status from runs order by started_at")] == ['ok', 'ok']   # 02-06 then 02-07

@@ -99,13 +99,37 @@ def test_illegal_transition_and_duplicate_submit(tmp_path):
         assert a == b and len(sb.executions()) == 1
 
 
-def test_reconciliation_refuses_when_the_journal_has_an_order_the_broker_lost(tmp_path):
+def test_an_order_the_broker_lost_is_unknown_and_blocks_its_ticker(tmp_path):
     clock = FixedClock('2018-02-07 21:00')
     store = Store(f'sqlite:///{tmp_path}/r.db', clock=clock)
     store.journal_order(Order('ghost-1', 'AAPL', 'BUY', 5, limit_price=160.0), OrderState.SUBMITTED, broker_order_id='X1')
     with SyncBroker(PaperBroker(store, SETTINGS, clock)) as sb:
         oms = OrderManager(sb, store, SETTINGS, clock)
         rep = oms.start()
-        assert not rep.ok and 'ghost-1' in rep.problems[0] and not oms.ready
-        r = oms.manage_order_lifecycle(Order('new-1', 'AAPL', 'BUY', 5, limit_price=160.0))
-        assert r.status == 'REJECTED' and r.reasons[0].startswith('not_ready')
+        assert rep.ok and rep.unknown == ['ghost-1'] and 'still unknown' in rep.findings[0]   # journaled today, unknown to the broker
+        assert store.order('ghost-1')['state'] == 'unknown' and 'ghost-1 unresolved' in ' '.join(store.alerts()['message'])
+        sb.run(sb.broker.mark({'AAPL': 160.0, 'MSFT': 90.0}))
+        r = oms.manage_order_lifecycle(Order('new-1', 'AAPL', 'SELL', 5, 'MKT'), 160.0)
+        assert (r.status, r.reasons) == ('REJECTED', ('unresolved_order',))                 # its ticker takes no new order
+        assert oms.manage_order_lifecycle(Order('new-2', 'MSFT', 'BUY', 5, limit_price=90.0)).status == 'COMPLETE'
+
+
+def test_paper_account_rows_round_trip_on_sqlite_and_postgresql(db_url):
+    "The account in rows (schema 0003) on both databases: orders, stops, fills, holdings and marks survive a restart."
+    clock = FixedClock('2018-02-05 21:00')
+    store = Store(db_url, clock=clock)
+    try:
+        aapl = load_bundled('AAPL')
+        with SyncBroker(PaperBroker(store, SETTINGS, clock, market=BarMarket({'AAPL': aapl}))) as sb:
+            sb.connect()
+            sb.submit(Order('r-buy', 'AAPL', 'BUY', 100, 'MKT'))
+            sb.submit(Order('r-stop', 'AAPL', 'SELL', 100, 'STP', tif='GTC', stop_price=140.0, reduce_only=True))
+            clock.set('2018-02-06 21:00')
+            assert sb.wait('r-buy', 0).state is OrderState.FILLED
+            sb.modify('r-stop', stop_price=150.0)
+            before = (sb.broker.cash, sb.broker._positions(), sb.order_status('r-stop'), sb.order_status('r-buy'))
+        pb = PaperBroker(store, SETTINGS, clock, market=BarMarket({'AAPL': aapl}))
+        assert (pb.cash, pb._positions(), pb.trackers['r-stop'].snapshot(), pb.trackers['r-buy'].snapshot()) == before
+        assert pb.open_ids == {'r-stop'} and pb.trackers['r-stop'].order.reduce_only
+    finally:
+        store.close()

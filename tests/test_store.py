@@ -194,3 +194,12 @@ def test_two_writers_one_reader(db_url):
     assert len(st.fills()) == results['w0'][0] + results['w1'][0]
     assert results['reader'][0] > 10
     st.close()
+
+def test_journal_order_keeps_stop_price_and_reduce_only(store):
+    "A stop order journaled one at a time resumes exactly as decided: its trigger and reduce-only flag survive the journal."
+    from trading_workbench.execution.orders import order_from_journal
+    o = Order('risk-a1-XOM', 'XOM', 'SELL', 40, 'STP', None, 'GTC', 'risk-a1', 'tighten', stop_price=81.5, reduce_only=True)
+    assert store.journal_order(o)
+    back = order_from_journal(store.order(o.client_order_id))
+    assert (back.stop_price, back.reduce_only, back.order_type.value) == (81.5, True, 'STP')
+    assert back == o

@@ -15,7 +15,12 @@ It speaks the real wire protocol that ib_async speaks (see ib_async's client.py,
 Fault injection (attributes of ``Faults``) covers: dropping the connection mid-order, duplicated status messages,
 commission reports before their executions, rejections (error 201), a nextValidId lower than before (and error 103
 for a reused id), silent orders that never get a status, and an IB-link outage (1100, then 1101/1102) during which
-fills happen without being reported live.
+fills happen without being reported live; a gateway that goes silent after startApi; orders whose cancel is
+never answered (``Plan(deaf=True)``); acknowledgements that come late (``ack_delay``); a new trading day (``new_day``)
+after which, as in TWS, only the new day's executions and completed orders are reported.
+
+Stop orders (STP, trigger in ``auxPrice``) rest until ``set_price`` trades through the trigger, then fill at that
+price; placing a known order id again with the same ``orderRef`` modifies it (a new trigger), as TWS does.
 """
 from __future__ import annotations
 
@@ -50,6 +55,7 @@ class Plan:
     parts: int = 1
     hold: bool = False
     silent: bool = False
+    deaf: bool = False            # with `silent`: a cancel is not answered either
     reject: str = ''
     price: float | None = None
 
@@ -64,6 +70,9 @@ class Faults:
     next_valid_id_on_reconnect: int | None = None             # a lower id than before, on the next connection
     link_outage: set = field(default_factory=set)             # orderRefs: send 1100, fill silently, then 1102
     link_restore_code: int = 1102
+    silent_after_start: bool = False                          # answer startApi, then nothing at all
+    refuse_connections: bool = False                          # the gateway is gone: new connections are closed at once
+    ack_delay: float = 0.0                                    # seconds before a placement is acknowledged (it is booked at once)
 
 
 @dataclass
@@ -79,6 +88,8 @@ class SrvOrder:
     tif: str
     account: str
     order_ref: str
+    aux_price: float = 0.0
+    day: int = 0                  # the trading day it was placed, then the day it completed
     status: str = 'PreSubmitted'
     filled: float = 0.0
     avg_price: float = 0.0
@@ -103,6 +114,7 @@ class SrvExec:
     time: str
     commission: float
     realized_pnl: float
+    day: int = 0
 
 
 class TWSServer:
@@ -131,6 +143,7 @@ class TWSServer:
         self._con_ids: dict[str, int] = {}
         self._pending: set[asyncio.Task] = set()
         self.port = 0
+        self.day = 0                                    # trading days since start: TWS reports only today's executions
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> int:
@@ -157,6 +170,32 @@ class TWSServer:
         "Send a connection-level error (req id -1), e.g. 1100 / 1102, to every client."
         for c in list(self.conns): c.error(-1, code, text)
 
+    def new_day(self) -> None:
+        "The gateway's nightly restart: yesterday's executions and completed orders are no longer reported."
+        self.day += 1
+
+    def conn_for(self, o: SrvOrder):
+        "The live connection of the client that placed `o` (the newest: a client id reconnecting replaces its old link), if any."
+        return next((c for c in reversed(self.conns) if c.client_id == o.client_id and not c.closed), None)
+
+    def fill_held(self, order_ref: str, report: bool = True) -> SrvOrder:
+        "Fill a held order now (reported live if `report` and its client is connected)."
+        o = next(o for o in self.orders.values() if o.order_ref == order_ref)
+        c = self.conn_for(o) if report else None
+        if c is None: _Conn(self, None).fill_all(o, self.plans.get(order_ref, self.default_plan), live=False)
+        else: c.fill_all(o, self.plans.get(order_ref, self.default_plan), live=True)
+        return o
+
+    def set_price(self, symbol: str, price: float) -> list[SrvOrder]:
+        "A new last price: working STOP orders whose trigger it reaches fill at it. Returns the triggered orders."
+        self.prices[symbol] = price
+        hit = [o for o in self.orders.values() if o.symbol == symbol and o.order_type == 'STP' and not o.done
+               and ((o.action == 'SELL' and price <= o.aux_price) or (o.action == 'BUY' and price >= o.aux_price))]
+        for o in hit:
+            c = self.conn_for(o) or _Conn(self, None)
+            c.fill_all(o, Plan(price=price), live=not c.closed)
+        return hit
+
     def _spawn(self, coro) -> None:
         t = asyncio.ensure_future(coro)
         self._pending.add(t)
@@ -164,6 +203,9 @@ class TWSServer:
 
     # -- reading ---------------------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.faults.refuse_connections:
+            writer.close()
+            return
         self.connections += 1
         self._writers.append(writer)
         conn = _Conn(self, writer)
@@ -216,11 +258,11 @@ class TWSServer:
         o.filled += shares
         o.last_price = price
         if o.remaining <= 0:
-            o.status = 'Filled'
+            o.status, o.day = 'Filled', self.day           # reported among completed orders of this day only
             o.completed_time = time.strftime('%Y%m%d %H:%M:%S') + ' UTC'
         else: o.status = 'Submitted'
         ex = SrvExec(f'0000e{next(self._exec):06d}.01.01', o, shares, price, o.filled, o.avg_price,
-                     time.strftime('%Y%m%d %H:%M:%S') + ' UTC', commission, realized)
+                     time.strftime('%Y%m%d %H:%M:%S') + ' UTC', commission, realized, self.day)
         self.execs.append(ex)
         return ex
 
@@ -228,14 +270,15 @@ class TWSServer:
 class _Conn:
     "One client connection."
 
-    def __init__(self, srv: TWSServer, writer: asyncio.StreamWriter):
-        self.srv, self.writer, self.closed = srv, writer, False
+    def __init__(self, srv: TWSServer, writer: asyncio.StreamWriter | None):
+        self.srv, self.writer, self.closed = srv, writer, writer is None   # no writer: a client that is not there
         self.client_id = -1
         self.positions_sub = False
         self.account_sub = False
+        self.market_data_type = 1                    # 1 live, 3 delayed (reqMarketDataType)
 
     def send(self, *fields) -> None:
-        if self.closed or self.writer.is_closing(): return
+        if self.closed or self.writer is None or self.writer.is_closing(): return
         self.writer.write(frame(*[fmt(f) for f in fields]))
 
     def drop(self) -> None:
@@ -258,7 +301,7 @@ class _Conn:
 
     def open_order(self, o: SrvOrder) -> None:
         sv = self.srv.server_version
-        f = [5, o.order_id, *self.contract_fields(o.symbol), o.action, fmt(o.quantity), o.order_type, o.lmt_price, '',
+        f = [5, o.order_id, *self.contract_fields(o.symbol), o.action, fmt(o.quantity), o.order_type, o.lmt_price, o.aux_price or '',
              o.tif, '', o.account, 'O', 0, o.order_ref, o.client_id, o.perm_id, 0, 0, 0, '', '', '', '', '']
         if sv < 177: f += ['']                                       # faProfile
         f += ['', '', '', '', '', 0, '', '', 0, '', '', '', '', '', '', 0, 0, 0, '', 3, 0, 0, '', 0, 0, '', 0, '', '']
@@ -279,7 +322,7 @@ class _Conn:
 
     def completed_order(self, o: SrvOrder) -> None:
         sv = self.srv.server_version
-        f = [101, *self.contract_fields(o.symbol), o.action, fmt(o.quantity), o.order_type, o.lmt_price, '', o.tif, '',
+        f = [101, *self.contract_fields(o.symbol), o.action, fmt(o.quantity), o.order_type, o.lmt_price, o.aux_price or '', o.tif, '',
              o.account, 'O', 0, o.order_ref, o.perm_id, 0, 0, 0, '', '', '', '']
         if sv < 177: f += ['']
         f += ['', '', '', '', '', 0, '', '', '', '', '', '', '', '', 0, 0, '', 0, 0, '', 0, '', '']
@@ -324,6 +367,28 @@ class _Conn:
                          ('AvailableFunds', srv.cash)):
             self.send(6, 2, key, round(val, 2), 'USD', srv.account)
 
+    def contract_details(self, req: int, symbol: str, sec_type: str) -> None:
+        "A stock's contract details (qualification); error 200 for a symbol the server does not list."
+        if sec_type != 'STK' or symbol not in self.srv.prices:
+            self.error(req, 200, 'No security definition has been found for the request')
+            return
+        self.send(10, req, symbol, 'STK', '', 0, '', 'SMART', 'USD', symbol, 'NMS', symbol, self.srv.con_id(symbol), 0.01, '',
+                  'LMT,MKT,MOC,STP', 'SMART,NYSE,ISLAND', 1, 0, f'{symbol} INC', 'NASDAQ', '', 'Technology', '', '', 'US/Eastern',
+                  '', '', '', 0, 0, 1, '', '', '26', '', 'COMMON', 1, 1, 1)
+        self.send(52, 1, req)
+
+    def snapshot(self, req: int, symbol: str) -> None:
+        "A market-data snapshot of bid, ask, last and close: live ticks, or delayed ones (66..75) when delayed data was asked for."
+        px = self.srv.prices.get(symbol)
+        if px is None:
+            self.error(req, 200, 'No security definition has been found for the request')
+            return
+        delayed = self.market_data_type in (3, 4)
+        self.send(58, 1, req, self.market_data_type)
+        for live, late, v in ((1, 66, round(px - 0.01, 2)), (2, 67, round(px + 0.01, 2)), (4, 68, px), (9, 75, round(px * 0.99, 2))):
+            self.send(1, 6, req, late if delayed else live, v, 100, 0)
+        self.send(57, 1, req)
+
     def after_fill(self, o: SrvOrder) -> None:
         if self.positions_sub: self.position(o.symbol)
         if self.account_sub: self.account_values()
@@ -331,6 +396,7 @@ class _Conn:
     # -- incoming messages -------------------------------------------------------------------------
     async def handle(self, f: list[str]) -> None:
         srv, mid = self.srv, int(f[0])
+        if srv.faults.silent_after_start and mid != 71: return        # a gateway that never finishes starting
         if mid == 71:                                            # startApi
             self.client_id = int(f[2])
             nvid = srv.next_valid_id
@@ -350,7 +416,7 @@ class _Conn:
             self.send(53, 1)
         elif mid == 99:                                          # reqCompletedOrders
             for o in srv.orders.values():
-                if o.done: self.completed_order(o)
+                if o.done and o.day == srv.day: self.completed_order(o)
             self.send(102)
         elif mid == 6:                                           # reqAccountUpdates
             self.account_sub = f[2] == '1'
@@ -358,7 +424,7 @@ class _Conn:
                 self.account_values()
                 for s, (q, c) in srv.positions.items():
                     px = srv.prices.get(s, c)
-                    self.send(7, 8, *self.contract_fields(s)[:7], 'USD', s, s, fmt(q), px, q * px, c, (px - c) * q, 0,
+                    self.send(7, 8, *self.contract_fields(s)[:7], '', 'USD', s, s, fmt(q), px, q * px, c, (px - c) * q, 0,
                               srv.account)
                 self.send(8, 1, time.strftime('%H:%M'))
                 self.send(54, 1, srv.account)
@@ -369,7 +435,7 @@ class _Conn:
         elif mid == 7:                                           # reqExecutions
             req = int(f[2])
             for ex in srv.execs:
-                if ex.order.client_id == self.client_id: self.execution(req, ex)
+                if ex.order.client_id == self.client_id and ex.day == srv.day: self.execution(req, ex)
             self.send(55, 1, req)
         elif mid == 8:                                           # reqIds
             nxt = max([srv.next_valid_id] + [o.order_id + 1 for o in srv.orders.values()])
@@ -377,22 +443,44 @@ class _Conn:
         elif mid == 49: self.send(49, 1, int(time.time()))      # reqCurrentTime
         elif mid == 3: await self.place(f)
         elif mid == 4: self.cancel(int(f[2]))
-        elif mid in (62, 63, 15, 16, 17, 59, 77, 102): pass     # subscriptions we accept silently
+        elif mid == 9: self.contract_details(int(f[2]), f[4], f[5])                      # reqContractDetails
+        elif mid == 59: self.market_data_type = int(f[2])                               # reqMarketDataType
+        elif mid == 1: self.snapshot(int(f[2]), f[4])                                    # reqMktData (snapshot)
+        elif mid in (2, 62, 63, 15, 16, 17, 77, 102): pass      # cancels and subscriptions we accept silently
         else: log.info('tws_server: ignoring message %s', f[:3])
 
     async def place(self, f: list[str]) -> None:
         srv = self.srv
         srv.place_count += 1
         order_id, symbol, action, qty = int(f[1]), f[3], f[16], float(f[17])
-        order_type, lmt, tif, account, ref = f[18], float(f[19] or 0), f[21], f[23] or srv.account, f[26]
+        order_type, lmt, aux, tif, account, ref = f[18], float(f[19] or 0), float(f[20] or 0), f[21], f[23] or srv.account, f[26]
+        if lmt >= UNSET_DOUBLE: lmt = 0.0
+        if aux >= UNSET_DOUBLE: aux = 0.0
         if order_id in srv.orders and srv.orders[order_id].order_ref != ref:
             self.error(order_id, 103, 'Duplicate order id')
             return
-        if order_id in srv.orders:
-            return   # a modification of a known order: not used by the workbench
-        o = SrvOrder(order_id, next(srv._perm), self.client_id, symbol, action, qty, order_type, lmt, tif, account, ref)
+        if order_id in srv.orders:                               # a modification: a new trigger for a working order
+            o = srv.orders[order_id]
+            if o.done:
+                self.error(order_id, 104, 'Cannot modify a filled order.')
+                return
+            o.aux_price, o.lmt_price = aux, lmt
+            self.open_order(o); self.order_status(o)
+            return
+        o = SrvOrder(order_id, next(srv._perm), self.client_id, symbol, action, qty, order_type, lmt, tif, account, ref,
+                     aux_price=aux, day=srv.day)
         srv.orders[order_id] = o
         srv.next_valid_id = max(srv.next_valid_id, order_id + 1)
+        if srv.faults.ack_delay:
+            await asyncio.sleep(srv.faults.ack_delay)
+            c = srv.conn_for(o)
+            if c is not self:        # the client went away meanwhile: TWS reports to whoever holds its client id now
+                return await (c or _Conn(srv, None)).accept(o)
+        await self.accept(o)
+
+    async def accept(self, o: SrvOrder) -> None:
+        "Acknowledge a new order and carry out its plan."
+        srv, order_id, ref = self.srv, o.order_id, o.order_ref
         plan = srv.plans.get(ref, srv.default_plan)
         if plan.silent:
             o.status = 'Submitted'
@@ -417,7 +505,7 @@ class _Conn:
             await asyncio.sleep(0.05)
             self.error(-1, srv.faults.link_restore_code, 'Connectivity between IB and Trader Workstation has been restored.')
             return
-        if plan.hold: return
+        if plan.hold or o.order_type == 'STP': return           # a stop rests until set_price reaches its trigger
         self.fill_all(o, plan, live=True)
 
     def fill_all(self, o: SrvOrder, plan: Plan, live: bool) -> None:
@@ -446,7 +534,8 @@ class _Conn:
         if o.done:
             self.error(order_id, 161, 'Cancel attempted when order is not in a cancellable state.')
             return
-        o.status = 'Cancelled'
+        if self.srv.plans.get(o.order_ref, self.srv.default_plan).deaf: return
+        o.status, o.day = 'Cancelled', self.srv.day
         o.completed_time = time.strftime('%Y%m%d %H:%M:%S') + ' UTC'
         self.order_status(o)
         self.error(order_id, 202, 'Order Canceled - reason:')

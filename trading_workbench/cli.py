@@ -29,8 +29,10 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'OPS_DIR', 'COMMANDS', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
-           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'validation_run_id',
-           'run_validation_notebook', 'cmd_validate', 'cmd_status_gate', 'cmd_data', 'parser', 'main']
+           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks',
+           'risk_status_text', 'cmd_risk', 'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary',
+           'cmd_backtest', 'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_status_gate',
+           'cmd_data', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
@@ -80,6 +82,7 @@ def demo_summary(store: Store, settings: Settings, notebooks: Sequence[Path]) ->
     def row(r) -> dict:
         rep, orders = r.report or {}, (r.report or {}).get('orders') or {}
         return dict(run_id=r.run_id, status=r.status, **{k: rep.get(k) for k in ('session', 'signals', 'model_failures')},
+                    trading_state=rep.get('trading_state', 'ACTIVE'),
                     filled=orders.get('COMPLETE', 0), rejected=orders.get('REJECTED', 0), at_target=orders.get('NO_ACTION', 0),
                     duplicate=orders.get('DUPLICATE', 0))
     rep = pd.DataFrame([row(r) for r in runs.itertuples()]).sort_values('session')
@@ -112,7 +115,7 @@ def cmd_status(settings: Settings, store: Store, args) -> int:
     "Print what the store holds."
     cov = store.price_sources()
     reason = halt_reason(store)
-    print(f"store: {store!r}\nbroker: {settings.broker.kind} ({settings.broker.mode})  trading: {'HALTED: ' + reason if reason else 'enabled'}\n"
+    print(f"store: {store!r}\nbroker: {settings.broker.kind} ({settings.broker.mode})  trading: {reason or 'ACTIVE'}\n"
           f"tickers with bars: {cov.ticker.nunique()}  bars: {int(cov.bars.sum()) if len(cov) else 0}")
     runs = store.runs(limit=5)
     if len(runs): print(runs[['run_id', 'kind', 'status', 'started_at']].to_string(index=False))
@@ -127,8 +130,9 @@ def cmd_halt(settings: Settings, store: Store, args) -> int:
 def cmd_resume(settings: Settings, store: Store, args) -> int:
     "Lift the kill switch."
     was = halt_reason(store)
-    resume(store, by=args.by)
-    print(f"resumed (was halted: {was})" if was else "was not halted")
+    if not was: print("trading is ACTIVE: nothing to resume"); return 0
+    resume(store, by=args.by, reason=args.reason)
+    print(f"resumed: ACTIVE (was {was}); reason: {args.reason}")
     return 0
 
 def cmd_flags(settings: Settings, store: Store, args) -> int:
@@ -146,6 +150,163 @@ def cmd_migrate(settings: Settings, store: Store, args) -> int:
     return 0
 
 COMMANDS = dict(demo=cmd_demo, run=cmd_run, status=cmd_status, flags=cmd_flags, migrate=cmd_migrate, halt=cmd_halt, resume=cmd_resume)
+
+# %% ../nbs/90_cli.ipynb #56cb7d66
+def _risk_manager(settings: Settings, store: Store, clock, orders=None):
+    from trading_workbench.risk.manager import RiskManager
+    return RiskManager(store, orders, settings, clock, account=account_label(settings))
+
+def _order_manager(settings: Settings, store: Store, clock):
+    "The order manager the settings name, with the risk gate (for `act` and automatic actions)."
+    from trading_workbench.ops.daily import make_broker
+    from trading_workbench.execution.orders import OrderManager
+    from trading_workbench.recovery.checkpoints import CheckpointManager
+    from trading_workbench.risk.manager import RiskGate
+    return OrderManager(make_broker(settings, store, clock), store, settings, clock, CheckpointManager(store),
+                        account_name=account_label(settings), gate=RiskGate(store))
+
+def latest_marks(store: Store, tickers) -> dict[str, float]:
+    "The latest stored close of each ticker (none for a ticker without bars)."
+    out = {}
+    for t in tickers:
+        r = store.price_range(t)
+        if r is not None: out[t] = float(store.prices(t, r[1], r[1]).close.iloc[-1])
+    return out
+
+# %% ../nbs/90_cli.ipynb #6e7fa092
+def risk_status_text(store: Store, report) -> str:
+    "The state, each limit and how close it is, what could not be priced, and pending actions."
+    s = store.trading_state()
+    lines = [f"trading state: {s.state.value}" + (f" since {s.time:%Y-%m-%d %H:%M} UTC ({s.trigger}, by {s.by}): {s.reason}" if s.id else ''),
+             f"equity {report.equity:,.2f}  peak {report.peak_equity:,.2f}  session open {report.open_equity:,.2f}  "
+             f"gross {report.exposure.gross:,.2f}  net {report.exposure.net:,.2f}"]
+    f = report.frame()
+    f['used'] = f.used.map(lambda u: 'unknown' if u != u else f'{u:.0%}')
+    lines.append(f[['limit', 'value', 'limit_at', 'used', 'breached', 'on_breach', 'action']].to_string(index=False))
+    if report.unpriced: lines.append(f"cannot price {', '.join(report.unpriced)}: {dict(report.bad_marks)} (state unchanged, new risk refused)")
+    pend = store.risk_actions(statuses=('previewed', 'executing'))
+    lines.append(f"pending actions: {', '.join(r['action_id'] for r in pend)} (twb risk preview / twb risk act <id>)" if pend else 'pending actions: none')
+    return '\n'.join(lines)
+
+def cmd_risk(settings: Settings, store: Store, args) -> int:
+    "`twb risk status|preview|act|watch`."
+    clock = SystemClock()
+    if args.risk_command == 'status':
+        rm = _risk_manager(settings, store, clock)
+        print(risk_status_text(store, rm.report(latest_marks(store, [p.ticker for p in store.positions(rm.account)]))))
+        return 0
+    if args.risk_command == 'preview': return _risk_preview(store, args.action_id)
+    if args.risk_command == 'act':
+        om = _order_manager(settings, store, clock)
+        try: res = _risk_manager(settings, store, clock, om).act(args.action_id, by=args.by)
+        except KeyError as e: print(f"twb risk act: {e.args[0]}", file=sys.stderr); return 2
+        finally: om.broker.close()
+        print(pd.DataFrame([dict(order=k, **v) for k, v in res.get('orders', {}).items()]).to_string(index=False))
+        print('action done' if res.get('ok') else 'action FAILED: see `twb status` alerts')
+        return 0 if res.get('ok') else 1
+    return risk_watch(settings, store, clock, args.interval, args.iterations)
+
+# %% ../nbs/90_cli.ipynb #b5cba225
+def _risk_preview(store: Store, action_id: str | None) -> int:
+    "Print one action (or the recent ones) with its orders."
+    rows = [store.risk_action(action_id)] if action_id else store.risk_actions(limit=20)
+    if action_id and rows[0] is None: print(f"twb risk preview: no action {action_id!r}", file=sys.stderr); return 2
+    if not rows: print('no risk actions'); return 0
+    for r in rows:
+        p = r['preview']
+        print(f"{r['action_id']}  {r['kind']}  {r['status']}  trigger {r['trigger']}  created {r['created_at']:%Y-%m-%d %H:%M}  "
+              f"gross {p['gross_before']:,.0f} -> {p['gross_after']:,.0f}  net {p['net_before']:,.0f} -> {p['net_after']:,.0f}  "
+              f"est. cost {p['est_cost'] if p['est_cost'] is not None else float('nan'):,.2f}")
+        if p['orders']: print(pd.DataFrame(p['orders'])[['client_order_id', 'ticker', 'side', 'quantity', 'order_type', 'stop_price']].to_string(index=False))
+    return 0
+
+def risk_watch(settings: Settings, store: Store, clock, interval: float, iterations: int = 0) -> int:
+    "The monitor loop: mark, check, heartbeat, sleep; an automatic action gets an order manager only when it fires."
+    import time
+    rm, n = _risk_manager(settings, store, clock), 0
+    try:
+        while True:
+            rep = rm.check(latest_marks(store, [p.ticker for p in store.positions(rm.account)]), by='risk_monitor')
+            if rep.actions and settings.risk.auto_actions:
+                om = _order_manager(settings, store, clock)
+                try: _risk_manager(settings, store, clock, om).act(rep.actions[0], by='risk_monitor')
+                finally: om.broker.close()
+            store.heartbeat('risk_monitor', 'ok' if not rep.unpriced else 'degraded', f'{rep.state.value} equity={rep.equity:.2f}')
+            used = {c.name: c.used for c in rep.limits}
+            print(f"{clock.now():%H:%M:%S} {rep.state.value} equity {rep.equity:,.2f} " +
+                  ' '.join(f"{k} {'?' if v != v else f'{v:.0%}'}" for k, v in used.items()), flush=True)
+            n += 1
+            if iterations and n >= iterations: return 0
+            time.sleep(interval)
+    except KeyboardInterrupt: return 0
+
+COMMANDS['risk'] = cmd_risk
+
+# %% ../nbs/90_cli.ipynb #fa10a43d
+def cmd_session(settings: Settings, store: Store, args) -> int:
+    "The market session of a day (half days included), when the daily run should start, and what a run now would do."
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+    from trading_workbench.execution.session import plan_session, scheduled_run_time, session_on
+    now, et = datetime.now(timezone.utc), ZoneInfo('America/New_York')
+    day = args.date or now.astimezone(et).date().isoformat()
+    s, t = session_on(day, settings.execution.calendar), scheduled_run_time(day, settings)
+    fmt = lambda x: x.astimezone(et).strftime('%H:%M ET')
+    print(f"{day}: " + (f"open {fmt(s.open)}, close {fmt(s.close)}{' (half day)' if s.early_close else ''}; daily run at {fmt(t)}"
+                        if s else 'no session (weekend or holiday)'))
+    print(f"a run now ({settings.broker.kind}): {plan_session(now, settings).describe()}")
+    return 0
+
+COMMANDS['session'] = cmd_session
+
+# %% ../nbs/90_cli.ipynb #bt000002
+import uuid
+import sqlalchemy as sa
+from .validation.backtest import BacktestResult, backtest_store, run_backtest
+
+def run_backtest_notebook(settings: Settings, settings_path: Path, params: dict, progress: bool = True) -> Path:
+    "Execute `nbs/ops/backtest.ipynb` with `params` (its parameters cell's names); return the executed notebook's path."
+    if params.get('store_url') and sa.make_url(params['store_url']).password:
+        raise ValueError("--store: a URL with a password would be saved in the notebook; set TWB_STORE_URL and use --account instead")
+    out = settings.root / 'runs' / 'backtest' / str(pd.Timestamp(params['end']).date()) / f"{params['run_id']}.ipynb"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try: pm.execute_notebook(str(OPS_DIR / 'backtest.ipynb'), str(out), parameters=dict(params, settings_path=str(settings_path)),
+                             cwd=str(settings.root), progress_bar=progress, kernel_name='python3', language='python',
+                             extra_arguments=['--IPKernelApp.log_level=ERROR'])
+    except pm.PapermillExecutionError as e: raise RunFailed(out, e) from e
+    return out
+
+def backtest_summary(res: BacktestResult, store: Store) -> str:
+    "One screen: what ran, where it was written, and the metrics against buy-and-hold."
+    d, p = res.days, res.params
+    return '\n'.join([
+        f"{res.run_id}: {len(d)} sessions {p['start']} .. {p['end']}, {len(p['tickers'])} tickers, refit {p['refit']}: "
+        f"{res.fits} fits, {res.updates} updates, {res.seconds:.1f} s ({res.seconds / len(d):.3f} s per session)",
+        f"store {store!r}, account {res.account}: {int(d.orders.sum())} orders, {len(res.fills)} fills",
+        f"end equity {d.equity.iloc[-1]:,.2f} (strategy) vs {d.buy_and_hold.iloc[-1]:,.2f} (buy-and-hold)", '',
+        res.metrics.to_string(float_format=lambda v: f'{v:,.4f}')])
+
+
+# %% ../nbs/90_cli.ipynb #bt000004
+def cmd_backtest(settings: Settings, store: Store, args) -> int:
+    "Replay `--start`..`--end` through the full path (paper broker) into a backtest store; print the metrics against buy-and-hold."
+    run_id = args.run_id or f'backtest-{args.start}-{args.end}-{uuid.uuid4().hex[:6]}'
+    params = dict(start=args.start, end=args.end, tickers=args.tickers, refit=args.refit, account=args.account,
+                  order_prefix=args.order_prefix, run_id=run_id, store_url=args.store)
+    if args.notebook:
+        try: nb = run_backtest_notebook(settings, args.settings_path, params, progress=not args.quiet)
+        except RunFailed as e:
+            print(f"twb: {e}", file=sys.stderr); return 1
+        print(f"executed notebook: {nb}"); return 0
+    bt = backtest_store(settings, run_id, args.store, start=pd.Timestamp(args.start))
+    try:
+        res = run_backtest(settings, bt, args.start, args.end, tickers=args.tickers, refit=args.refit, account=args.account,
+                           run_id=run_id, order_prefix=args.order_prefix, progress=not args.quiet)
+        print(backtest_summary(res, bt))
+    finally: bt.close()
+    return 0
+
+COMMANDS['backtest'] = cmd_backtest
 
 # %% ../nbs/90_cli.ipynb #ec85b5a5
 def validation_run_id() -> str:
@@ -185,7 +346,7 @@ def cmd_validate(settings: Settings, store: Store, args) -> int:
 
 COMMANDS['validate'] = cmd_validate
 
-# %% ../nbs/90_cli.ipynb #d6087ea2
+# %% ../nbs/90_cli.ipynb #df92ed87
 from .validation.gate import gate_lines, latest_gate
 
 def cmd_status_gate(settings: Settings, store: Store, args) -> int:
@@ -251,6 +412,7 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument('--by', default='operator')
     rs = sub.add_parser('resume', help='lift the kill switch')
     rs.add_argument('--by', default='operator')
+    rs.add_argument('--reason', default='resumed by the operator', help='why it is safe to trade again (journaled)')
     dq = sub.add_parser('data', help='market-data recovery: list quarantined tickers, release one, check the sources')
     dq.add_argument('action', choices=['quarantine', 'release', 'sources'])
     dq.add_argument('ticker', nargs='?', help='the ticker to release')
@@ -265,6 +427,31 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument('--window', type=int, default=0, help='training bars for --scheme rolling')
     v.add_argument('--reps', type=int, default=1000, help='bootstrap replications for MCS and SPA (default 1000)')
     v.add_argument('--quiet', action='store_true', help='no progress bar')
+    b = sub.add_parser('backtest', help='replay sessions through the full path (paper broker) against buy-and-hold')
+    b.add_argument('--start', required=True, help='first session, YYYY-MM-DD')
+    b.add_argument('--end', required=True, help='last session, YYYY-MM-DD (always a refit: it trades what a daily run would)')
+    b.add_argument('--tickers', default='', help='comma-separated (default: [universe] tickers)')
+    b.add_argument('--refit', default='Q', choices=['D', 'W', 'M', 'Q', 'Y'],
+                   help='refit every model on the first session of each day/week/month/quarter/year (default Q); update() in between')
+    b.add_argument('--store', default='', help='store URL (default: a fresh runs/backtest/<run_id>.db)')
+    b.add_argument('--account', default='BACKTEST', help='the account label orders, positions and equity are kept under')
+    b.add_argument('--order-prefix', default='', help='order ids <prefix>-<date> (default: the run id)')
+    b.add_argument('--run-id', default='', help='default: backtest-<start>-<end>-<random>')
+    b.add_argument('--notebook', action='store_true', help='run nbs/ops/backtest.ipynb under papermill; keep it under runs/backtest/')
+    b.add_argument('--quiet', action='store_true', help='no progress bar')
+    rk = sub.add_parser('risk', help='the risk manager: status, action previews, act, the monitor loop')
+    rksub = rk.add_subparsers(dest='risk_command', required=True)
+    rksub.add_parser('status', help='the trading state, each limit and how close it is')
+    rp = rksub.add_parser('preview', help='previewed and recent actions with their orders')
+    rp.add_argument('action_id', nargs='?', help='one action (default: all recent)')
+    ra = rksub.add_parser('act', help='fire a previewed action through the order manager')
+    ra.add_argument('action_id')
+    ra.add_argument('--by', default='operator')
+    rw = rksub.add_parser('watch', help='mark positions with the latest prices and check the limits every --interval seconds')
+    rw.add_argument('--interval', type=float, default=60.0)
+    rw.add_argument('--iterations', type=int, default=0, help='stop after N checks (default: run until interrupted)')
+    se = sub.add_parser('session', help="a day's market session (half days included), the daily run's time, what a run now would do")
+    se.add_argument('--date', default='', help='YYYY-MM-DD (default: today in New York)')
     return p
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from typing import Any, Mapping, get_args, get_origin, get_type_hints, Literal
 __all__ = ['KNOWN_SOURCES', 'SECRET_ENV', 'SECTIONS', 'SettingsError', 'Secret', 'known_secret_values', 'StoreSettings',
            'DataSettings', 'UniverseSettings', 'BrokerSettings', 'RiskSettings', 'RunnerSettings', 'FlagSettings',
            'LLMSettings', 'DashboardSettings', 'ScheduleSettings', 'ValidationSettings', 'Secrets', 'parse_value',
-           'env_key', 'load_section', 'find_settings_file', 'Settings']
+           'env_key', 'load_section', 'ExecutionSettings', 'find_settings_file', 'Settings']
 
 # %% ../../nbs/00_core_config.ipynb #0ba29e1e
 class SettingsError(ValueError):
@@ -128,6 +128,19 @@ class RiskSettings:
     max_drawdown_pct: float = _rng(gt=0, le=1)
     daily_loss_limit_pct: float = _rng(gt=0, le=1)
     allow_short: bool = False   # SELL signals close longs; with this on they may also open shorts
+    # the risk manager (risk.manager): limits beyond drawdown and daily loss, and what a breach does
+    position_loss_pct: float = _rng(gt=0, le=1, default=0.25)      # a position this far below its average cost: REDUCING
+    max_var_pct: float = _rng(gt=0, le=1, default=0.05)            # 1-day 95% historical VaR of the book over equity: REDUCING
+    var_window: int = _rng(ge=20, le=5000, default=250)            # days of returns behind the VaR
+    max_mark_jump_pct: float = _rng(gt=0, le=100, default=0.5)     # a mark this far from the last good close is a bad mark
+    reduce_fraction: float = _rng(gt=0, le=1, default=0.5)         # REDUCE_POSITIONS sells this share of each position
+    stop_distance_pct: float = _rng(gt=0, lt=1, default=0.02)      # TIGHTEN_STOPS puts stops this far from the mark
+    auto_actions: bool = True                                      # fire an action at once (false: wait for `twb risk act`)
+    drawdown_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'close_all'
+    daily_loss_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'
+    position_loss_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'
+    exposure_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'
+    var_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'
 
 @dataclass(frozen=True, kw_only=True)
 class RunnerSettings:
@@ -168,7 +181,7 @@ class ScheduleSettings:
     daily_run_time: str
     timezone: str
 
-# %% ../../nbs/00_core_config.ipynb #e55d27ac
+# %% ../../nbs/00_core_config.ipynb #4818a7fa
 @dataclass(frozen=True, kw_only=True)
 class ValidationSettings:
     "The skill gate: what the daily run does with a model that walk-forward validation has not shown better than the random walk."
@@ -255,10 +268,21 @@ def load_section(cls, section: str, ini: Mapping[str, str] | None, env: Mapping[
         except ValueError as e: raise SettingsError(section, f.name, raw, str(e), src) from None
     return cls(**kw)
 
+# %% ../../nbs/00_core_config.ipynb #82173470
+@dataclass(frozen=True, kw_only=True)
+class ExecutionSettings:
+    "When and at what price orders go out on a real gateway (the paper broker replays bars and ignores these)."
+    calendar: str = 'XNYS'                      # the exchange calendar (exchange_calendars code): sessions, half days
+    ibkr_timing: Literal['before_close', 'closing_auction', 'opening_auction'] = 'before_close'   # in the session, or an auction
+    minutes_before_close: int = _rng(ge=1, le=240, default=20)               # 'before_close': the run trades this long before the close
+    outside_hours: Literal['queue', 'refuse'] = 'queue'   # a run outside market hours: queue for the open, or send nothing
+    market_data: Literal['live', 'delayed'] = 'delayed'   # IB market data type: delayed needs no subscription (15 min late)
+    snapshot_timeout_s: float = _rng(gt=0, le=120, default=11.0)   # IB answers a snapshot within ~11 s
+
 # %% ../../nbs/00_core_config.ipynb #9a770dd5
 SECTIONS = dict(store=StoreSettings, data=DataSettings, universe=UniverseSettings, broker=BrokerSettings,
                 risk=RiskSettings, runner=RunnerSettings, flags=FlagSettings, llm=LLMSettings,
-                dashboard=DashboardSettings, schedule=ScheduleSettings, validation=ValidationSettings)
+                dashboard=DashboardSettings, schedule=ScheduleSettings, execution=ExecutionSettings, validation=ValidationSettings)
 
 def find_settings_file(env: Mapping[str, str] | None = None, start: Path | None = None) -> Path:
     "The settings file: `$TWB_SETTINGS`, else `settings.ini` in `start` (cwd) or a parent."
@@ -285,6 +309,7 @@ class Settings:
     llm: LLMSettings
     dashboard: DashboardSettings
     schedule: ScheduleSettings
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     secrets: Secrets = field(default_factory=Secrets)
     root: Path = field(default=Path('.'), compare=False)

@@ -179,17 +179,19 @@ class Side(str, enum.Enum):
 
 class OrderType(str, enum.Enum):
     "Order type."
-    MARKET = 'MKT'; LIMIT = 'LMT'
+    MARKET = 'MKT'; LIMIT = 'LMT'; STOP = 'STP'   # STOP: a market order once the price trades through `stop_price`
+    MARKET_ON_CLOSE = 'MOC'; LIMIT_ON_CLOSE = 'LOC'   # the closing auction
 
 class TimeInForce(str, enum.Enum):
     "How long an order lives."
-    DAY = 'DAY'; GTC = 'GTC'
+    DAY = 'DAY'; GTC = 'GTC'; OPG = 'OPG'   # OPG: the opening auction only (market/limit on open)
 
 class OrderState(str, enum.Enum):
     "Every state of an order's life."
     NEW = 'new'; PENDING_SUBMIT = 'pending_submit'; SUBMITTED = 'submitted'
     PARTIALLY_FILLED = 'partially_filled'; FILLED = 'filled'; CANCEL_PENDING = 'cancel_pending'
     CANCELLED = 'cancelled'; REJECTED = 'rejected'; INACTIVE = 'inactive'; EXPIRED = 'expired'
+    UNKNOWN = 'unknown'   # the broker's answer was lost: not done, not safe to repeat, until a reconciliation finds out
 
     @property
     def is_terminal(self) -> bool: return self in TERMINAL_STATES
@@ -208,6 +210,8 @@ class Order:
     tif: TimeInForce = TimeInForce.DAY
     run_id: str = ''
     reason: str = ''
+    stop_price: float | None = None   # the trigger of a STOP order (and only of one)
+    reduce_only: bool = False         # may only shrink |position|, never grow or flip it
 
     def __post_init__(self):
         _text('Order', 'client_order_id', self.client_order_id); _text('Order', 'ticker', self.ticker)
@@ -218,10 +222,16 @@ class Order:
             raise ValueError(f"Order.quantity: expected a whole number of shares, got {self.quantity!r}")
         if self.quantity <= 0: raise ValueError(f"Order.quantity: must be > 0, got {self.quantity!r}")
         object.__setattr__(self, 'quantity', int(self.quantity))
-        if self.order_type is OrderType.LIMIT:
-            if self.limit_price is None: raise ValueError("Order.limit_price: required for a LIMIT order")
+        if self.order_type in (OrderType.LIMIT, OrderType.LIMIT_ON_CLOSE):
+            if self.limit_price is None: raise ValueError(f"Order.limit_price: required for a {self.order_type.name} order")
             object.__setattr__(self, 'limit_price', _finite('Order', 'limit_price', self.limit_price, positive=True))
-        elif self.limit_price is not None: raise ValueError("Order.limit_price: must be None for a MARKET order")
+        elif self.limit_price is not None: raise ValueError(f"Order.limit_price: must be None for a {self.order_type.name} order")
+        if self.order_type is OrderType.STOP:
+            if self.stop_price is None: raise ValueError("Order.stop_price: required for a STOP order")
+            object.__setattr__(self, 'stop_price', _finite('Order', 'stop_price', self.stop_price, positive=True))
+        elif self.stop_price is not None: raise ValueError(f"Order.stop_price: must be None for a {self.order_type.name} order")
+        if not isinstance(self.reduce_only, (bool, np.bool_)): raise ValueError(f"Order.reduce_only: expected a bool, got {self.reduce_only!r}")
+        object.__setattr__(self, 'reduce_only', bool(self.reduce_only))
 
     @property
     def signed_quantity(self) -> int: return self.quantity if self.side is Side.BUY else -self.quantity

@@ -7,6 +7,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_broker.htm
 # %% ../../nbs/30_execution_broker.ipynb #d974eee8
 from __future__ import annotations
 import asyncio, threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Protocol, runtime_checkable
@@ -18,16 +19,18 @@ log = get_logger('execution.broker')
 # %% auto #0
 __all__ = ['log', 'S', 'TRANSITIONS', 'BrokerEvent', 'IllegalTransition', 'can_transition', 'check_transition', 'OrderSnapshot',
            'StatusEvent', 'FillEvent', 'ConnectionEvent', 'Events', 'OverfillError', 'OrderTracker', 'BrokerError',
-           'NotConnected', 'UnknownOrder', 'TrackedOrders', 'Broker', 'SyncBroker', 'as_sync']
+           'NotConnected', 'BrokerTimeout', 'GatewayNotReady', 'UnknownOrder', 'TrackedOrders', 'Broker', 'Quote',
+           'SyncBroker', 'as_sync']
 
 # %% ../../nbs/30_execution_broker.ipynb #64865e10
 S = OrderState
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
-    S.NEW: frozenset({S.PENDING_SUBMIT, S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
-    S.PENDING_SUBMIT: frozenset({S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
-    S.SUBMITTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
-    S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.EXPIRED, S.INACTIVE}),
-    S.CANCEL_PENDING: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED, S.INACTIVE}),
+    S.NEW: frozenset({S.UNKNOWN, S.PENDING_SUBMIT, S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
+    S.PENDING_SUBMIT: frozenset({S.UNKNOWN, S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
+    S.SUBMITTED: frozenset({S.UNKNOWN, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
+    S.PARTIALLY_FILLED: frozenset({S.UNKNOWN, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.EXPIRED, S.INACTIVE}),
+    S.CANCEL_PENDING: frozenset({S.UNKNOWN, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED, S.INACTIVE}),
+    S.UNKNOWN: frozenset(set(OrderState) - {S.NEW, S.UNKNOWN}),   # a reconciliation may find it anywhere
     **{t: frozenset() for t in TERMINAL_STATES},
 }
 
@@ -177,6 +180,15 @@ class BrokerError(RuntimeError):
 class NotConnected(BrokerError):
     "The broker link is down: no orders until it is back."
 
+class BrokerTimeout(BrokerError, TimeoutError):
+    "The broker did not answer `what` within `seconds`."
+    def __init__(self, what: str, seconds: float):
+        self.what, self.seconds = what, seconds
+        super().__init__(f'{what}: no answer within {seconds:g} s')
+
+class GatewayNotReady(NotConnected):
+    "The gateway accepted the socket but did not complete its start (its startup requests went unanswered)."
+
 class UnknownOrder(BrokerError, KeyError):
     "The broker does not know this client order id."
     def __str__(self): return str(self.args[0]) if self.args else 'unknown order'
@@ -205,17 +217,47 @@ class Broker(Protocol):
     async def order_status(self, client_order_id: str) -> OrderSnapshot | None: ...
     async def submit(self, order: Order) -> OrderSnapshot: ...
     async def cancel(self, client_order_id: str) -> OrderSnapshot: ...
+    async def modify(self, client_order_id: str, *, stop_price: float) -> OrderSnapshot: ...   # move a working STOP's trigger
     async def executions(self, since: datetime | None = None) -> list[Fill]: ...
     async def wait(self, client_order_id: str, timeout: float) -> OrderSnapshot: ...
 
+# %% ../../nbs/30_execution_broker.ipynb #8f010204
+@dataclass(frozen=True)
+class Quote:
+    "A current price from a broker's market data; `delay_minutes` > 0 when the data is delayed (no subscription)."
+    ticker: str
+    price: float
+    time: datetime
+    delay_minutes: int = 0
+    bid: float | None = None
+    ask: float | None = None
+    last: float | None = None
+    close: float | None = None
+    source: str = ''
+
+    @property
+    def delayed(self) -> bool: return self.delay_minutes > 0
+    def describe(self) -> str:
+        "One line: price, where from, how late."
+        return f"{self.ticker} {self.price:,.2f} ({self.source or 'broker'}, {f'delayed {self.delay_minutes} min' if self.delayed else 'live'})"
+
 # %% ../../nbs/30_execution_broker.ipynb #b7f7af68
+def _loop_running() -> bool:
+    "Is an event loop running in this thread?"
+    try: asyncio.get_running_loop()
+    except RuntimeError: return False
+    return True
+
 class SyncBroker:
-    "Blocking calls onto an async `Broker`, run on the facade's own event-loop thread."
+    "Blocking calls onto an async `Broker`: on the facade's own event-loop thread, or inline for a broker with no background I/O."
     def __init__(self, broker: Broker, call_timeout: float | None = None):
         self.broker, self.call_timeout = broker, call_timeout
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f'broker-{broker.name}', daemon=True)
-        self._thread.start()
+        # a simulator (`needs_loop = False`) has nothing to listen to between calls: run it in the caller's thread, no hop
+        self.inline = not getattr(broker, 'needs_loop', True) and not _loop_running()   # (in Jupyter a loop always runs)
+        self._inline_lock = threading.Lock()
+        self._thread = None if self.inline else threading.Thread(target=self._loop.run_forever, name=f'broker-{broker.name}', daemon=True)
+        if self._thread: self._thread.start()
 
     @property
     def name(self) -> str: return self.broker.name
@@ -225,9 +267,26 @@ class SyncBroker:
     def loop(self) -> asyncio.AbstractEventLoop: return self._loop
 
     def run(self, coro: Awaitable, timeout: float | None = None):
-        "Run `coro` on the broker's loop and return its result."
+        "Run `coro` on the broker's loop and return its result; a timeout is a `BrokerTimeout` naming the call."
         if self._loop.is_closed(): raise BrokerError(f"{self.name}: the sync facade is closed")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout if timeout is not None else self.call_timeout)
+        t = timeout if timeout is not None else self.call_timeout
+        if self.inline: return self._run_inline(coro, t)
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try: return fut.result(t)
+        except TimeoutError as e:
+            if isinstance(e, BrokerError): raise
+            fut.cancel()
+            raise BrokerTimeout(f'{self.name}: {getattr(coro, "__qualname__", "call")}', t) from e
+
+    def _run_inline(self, coro: Awaitable, t: float | None):
+        with self._inline_lock:
+            aw = asyncio.wait_for(coro, t) if t else coro
+            try:
+                if not _loop_running(): return self._loop.run_until_complete(aw)
+                with ThreadPoolExecutor(1) as ex: return ex.submit(self._loop.run_until_complete, aw).result()   # a loop runs here
+            except TimeoutError as e:
+                if isinstance(e, BrokerError): raise
+                raise BrokerTimeout(f'{self.name}: {getattr(coro, "__qualname__", "call")}', t) from e
 
     def connect(self): return self.run(self.broker.connect())
     def disconnect(self): return self.run(self.broker.disconnect())
@@ -239,6 +298,8 @@ class SyncBroker:
     def order_status(self, client_order_id: str) -> OrderSnapshot | None: return self.run(self.broker.order_status(client_order_id))
     def submit(self, order: Order) -> OrderSnapshot: return self.run(self.broker.submit(order))
     def cancel(self, client_order_id: str) -> OrderSnapshot: return self.run(self.broker.cancel(client_order_id))
+    def modify(self, client_order_id: str, *, stop_price: float) -> OrderSnapshot:
+        return self.run(self.broker.modify(client_order_id, stop_price=stop_price))
     def executions(self, since: datetime | None = None) -> list[Fill]: return self.run(self.broker.executions(since))
     def wait(self, client_order_id: str, timeout: float) -> OrderSnapshot:
         return self.run(self.broker.wait(client_order_id, timeout))
@@ -248,6 +309,7 @@ class SyncBroker:
         if self._loop.is_closed(): return
         try: self.run(self.broker.disconnect(), timeout=30)
         finally:
+            if self._thread is None: self._loop.close(); return
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
             if not self._thread.is_alive(): self._loop.close()

@@ -7,6 +7,9 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_ibkr.html.
 # %% ../../nbs/32_execution_ibkr.ipynb #f74c8f51
 from __future__ import annotations
 import asyncio, math
+from dataclasses import replace
+from typing import Sequence
+from fastcore.basics import patch
 from datetime import datetime
 import ib_async
 from tenacity import AsyncRetrying, wait_exponential, stop_after_attempt, retry_if_exception_type
@@ -14,13 +17,13 @@ from ..core.types import Order, OrderState, OrderType, Fill, Position, Account, 
 from ..core.clock import Clock
 from ..core.log import get_logger
 from .broker import (OrderTracker, OrderSnapshot, TrackedOrders, Events, ConnectionEvent, BrokerError,
-                                                NotConnected, UnknownOrder)
+                                                NotConnected, UnknownOrder, BrokerTimeout, GatewayNotReady, Quote)
 
 log = get_logger('execution.ibkr')
 
 # %% auto #0
-__all__ = ['log', 'DEFAULT_PORTS', 'IB_STATUS', 'REJECT_CODES', 'LINK_DOWN', 'LINK_RESTORED', 'LiveTradingRefused', 'endpoint',
-           'map_status', 'to_ib_order', 'from_ib_trade', 'from_ib_fill', 'IBKRBroker']
+__all__ = ['log', 'DEFAULT_PORTS', 'IB_STATUS', 'REJECT_CODES', 'LINK_DOWN', 'LINK_RESTORED', 'NOT_CANCELLABLE',
+           'LiveTradingRefused', 'endpoint', 'map_status', 'to_ib_order', 'from_ib_trade', 'from_ib_fill', 'IBKRBroker']
 
 # %% ../../nbs/32_execution_ibkr.ipynb #d4dd8920
 class LiveTradingRefused(BrokerError):
@@ -42,6 +45,7 @@ IB_STATUS = {'PendingSubmit': OrderState.PENDING_SUBMIT, 'ApiPending': OrderStat
              'Cancelled': OrderState.CANCELLED, 'Filled': OrderState.FILLED, 'Inactive': OrderState.INACTIVE}
 REJECT_CODES = frozenset({201, 203, 10147, 10148, 10149, 110})   # rejections of a new order
 LINK_DOWN, LINK_RESTORED = frozenset({1100}), frozenset({1101, 1102})
+NOT_CANCELLABLE = 161    # "Cancel attempted when order is not in a cancellable state": it is done, not cancelled
 
 def map_status(status: str, filled: float, quantity: float, error_code: int = 0) -> OrderState | None:
     "Our state for IB's `status` (with the cumulative fill and any error code); `None` for IB's transient states."
@@ -56,23 +60,26 @@ def to_ib_order(order: Order, account: str = '') -> tuple[ib_async.Contract, ib_
     c = ib_async.Stock(order.ticker, 'SMART', 'USD')
     o = ib_async.Order(action=order.side.value, totalQuantity=order.quantity, orderType=order.order_type.value,
                        tif=order.tif.value, orderRef=order.client_order_id, account=account)
-    if order.order_type is OrderType.LIMIT: o.lmtPrice = order.limit_price
+    if order.order_type in (OrderType.LIMIT, OrderType.LIMIT_ON_CLOSE): o.lmtPrice = order.limit_price
+    if order.order_type is OrderType.STOP: o.auxPrice = order.stop_price     # IB's STP trigger is the aux price
     return c, o
 
 def from_ib_trade(trade) -> Order:
     "Our `Order` for an IB trade (used to adopt orders the journal does not know)."
     o = trade.order
     ref = o.orderRef or f'ib-{o.permId or o.orderId}'
-    lmt = o.lmtPrice if o.orderType == 'LMT' and o.lmtPrice and o.lmtPrice < 1e300 else None
-    return Order(ref, trade.contract.symbol, o.action, int(o.totalQuantity), 'LMT' if lmt else 'MKT', lmt,
-                 o.tif if o.tif in ('DAY', 'GTC') else 'DAY', reason='adopted from IB')
+    lmt = o.lmtPrice if o.orderType in ('LMT', 'LOC') and o.lmtPrice and o.lmtPrice < 1e300 else None
+    stp = o.auxPrice if o.orderType == 'STP' and o.auxPrice and o.auxPrice < 1e300 else None
+    kind = o.orderType if o.orderType in ('MOC', 'LOC') and (lmt or o.orderType == 'MOC') else 'LMT' if lmt else 'STP' if stp else 'MKT'
+    return Order(ref, trade.contract.symbol, o.action, int(o.totalQuantity), kind, lmt,
+                 o.tif if o.tif in ('DAY', 'GTC', 'OPG') else 'DAY', reason='adopted from IB', stop_price=stp)
 
-def from_ib_fill(f, client_order_id: str = '') -> Fill:
-    "Our `Fill` for an ib_async fill."
+def from_ib_fill(f, client_order_id: str = '', commission: float | None = None) -> Fill:
+    "Our `Fill` for an ib_async fill (`commission` when known from elsewhere: ib_async leaves re-sent fills' reports empty)."
     e = f.execution
+    if commission is None: commission = f.commissionReport.commission if f.commissionReport and f.commissionReport.execId else 0.0
     return Fill(e.execId, client_order_id or e.orderRef or f'ib-{e.permId}', f.contract.symbol,
-                'BUY' if e.side == 'BOT' else 'SELL', int(e.shares), e.price, e.time,
-                f.commissionReport.commission if f.commissionReport and f.commissionReport.execId else 0.0, str(e.orderId))
+                'BUY' if e.side == 'BOT' else 'SELL', int(e.shares), e.price, e.time, commission, str(e.orderId))
 
 # %% ../../nbs/32_execution_ibkr.ipynb #084f917f
 class IBKRBroker(TrackedOrders):
@@ -80,11 +87,12 @@ class IBKRBroker(TrackedOrders):
     name = 'ibkr'
 
     def __init__(self, settings, clock: Clock, ib: ib_async.IB | None = None, *, host: str | None = None,
-                 port: int | None = None, ack_timeout: float = 5.0, reconnect_attempts: int = 8, reconnect_max_wait: float = 30.0):
+                 port: int | None = None, ack_timeout: float = 5.0, reconnect_attempts: int = 8, reconnect_max_wait: float = 30.0,
+                 connect_timeout: float | None = None):
         h, p = endpoint(settings)                      # refuses live without confirmation, before anything else
         self.host, self.port = host or h, port or p
         self.client_id = settings.broker.client_id
-        self.connect_timeout = settings.broker.connect_timeout_s
+        self.connect_timeout = settings.broker.connect_timeout_s if connect_timeout is None else connect_timeout
         self.account_id = settings.secrets.ib_account.get() if settings.secrets.ib_account else ''
         self.clock, self.ack_timeout = clock, ack_timeout
         self.reconnect_attempts, self.reconnect_max_wait = reconnect_attempts, reconnect_max_wait
@@ -93,7 +101,9 @@ class IBKRBroker(TrackedOrders):
         self.trackers: dict[str, OrderTracker] = {}
         self._ib_ids: dict[str, int] = {}                    # client order id -> IB order id
         self._changed: dict[str, asyncio.Event] = {}
-        self._max_id = 0
+        self._max_id = 0                                     # the highest IB order id seen in use (orders and executions)
+        self._early: dict[str, float] = {}                    # commissions that came before their execution
+        self.contracts: dict[str, ib_async.Contract] = {}     # contracts IB qualified (by `quotes`): orders use them
         self._link_up = True
         self._closing = False
         self._reconnecting: asyncio.Task | None = None
@@ -105,236 +115,369 @@ class IBKRBroker(TrackedOrders):
         ib.commissionReportEvent += self._on_commission
         ib.errorEvent += self._on_error
         ib.disconnectedEvent += self._on_disconnected
+        self._wrapper_commission = ib.wrapper.commissionReport
+        ib.wrapper.commissionReport = self._on_raw_commission   # ib_async drops a report that precedes its execution
 
-    # -- connection --------------------------------------------------------------------------------
     def is_connected(self) -> bool: return self.ib.isConnected() and self._link_up
 
-    async def connect(self) -> None:
-        "Connect, synchronise open and completed orders and executions, and adopt what we do not know."
-        self._closing = False
-        await self.ib.connectAsync(self.host, self.port, self.client_id, timeout=self.connect_timeout, account=self.account_id)
-        if not self.account_id and self.ib.managedAccounts(): self.account_id = self.ib.managedAccounts()[0]
-        self._link_up = True
-        await self._sync()
-        self.events.emit(ConnectionEvent(True, f'connected to {self.host}:{self.port} as client {self.client_id}'))
-
-    async def disconnect(self) -> None:
-        self._closing = True
-        if self._reconnecting: self._reconnecting.cancel()
-        for t in list(self._tasks): t.cancel()
-        if self.ib.isConnected(): self.ib.disconnect()
-
-    def _spawn(self, coro) -> None:
-        t = asyncio.ensure_future(coro)
-        self._tasks.add(t)
-        t.add_done_callback(self._done_task)
-
-    def _done_task(self, t: asyncio.Task) -> None:
-        self._tasks.discard(t)
-        if not t.cancelled() and t.exception() is not None:
-            log.error("ibkr background task failed", exc_info=t.exception())
-
-    def _on_disconnected(self) -> None:
-        if self._closing: return
-        log.warning("ibkr: connection to %s:%s dropped; reconnecting", self.host, self.port)
-        self.events.emit(ConnectionEvent(False, 'socket disconnected'))
-        if self._reconnecting is None or self._reconnecting.done():
-            self._reconnecting = asyncio.ensure_future(self._reconnect())
-
-    async def _reconnect(self) -> None:
-        "Re-dial with exponential backoff until connected or out of attempts."
-        try:
-            async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.1, max=self.reconnect_max_wait),
-                                               stop=stop_after_attempt(self.reconnect_attempts),
-                                               retry=retry_if_exception_type((OSError, asyncio.TimeoutError, ConnectionError)),
-                                               reraise=True):
-                with attempt:
-                    if self._closing: return
-                    await self.connect()
-        except (OSError, asyncio.TimeoutError, ConnectionError):
-            log.exception("ibkr: could not reconnect to %s:%s after %d attempts", self.host, self.port, self.reconnect_attempts)
-            self.events.emit(ConnectionEvent(False, f'reconnect failed after {self.reconnect_attempts} attempts'))
-
-    async def until_connected(self, timeout: float) -> bool:
-        "Wait up to `timeout` seconds for the link to be up (after a drop)."
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not self.is_connected():
-            if asyncio.get_running_loop().time() >= deadline: return False
-            await asyncio.sleep(0.02)
-        return True
-
-    def _on_error(self, req_id: int, code: int, text: str, contract=None) -> None:
-        if code in LINK_DOWN:
-            self._link_up = False
-            log.error("ibkr: IB reports its link down (%d): %s; no new orders until it is back", code, text)
-            self.events.emit(ConnectionEvent(False, text, code))
-        elif code in LINK_RESTORED:
-            self._link_up = True
-            log.warning("ibkr: IB link restored (%d): %s; re-requesting executions", code, text)
-            self.events.emit(ConnectionEvent(True, text, code))
-            self._spawn(self._sync())
-
-    # -- mapping IB's events -------------------------------------------------------------------------
-    def _touch(self, coid: str) -> None:
-        ev = self._changed.setdefault(coid, asyncio.Event())
-        ev.set()
-
-    def _tracker_for(self, trade) -> OrderTracker | None:
-        ref = trade.order.orderRef
-        if not ref: return None
-        tr = self.trackers.get(ref)
-        if tr is None:                         # an order we did not place in this process: adopt it
-            tr = self.trackers[ref] = OrderTracker(from_ib_trade(trade), OrderState.SUBMITTED, str(trade.order.orderId))
-            tr.message = 'adopted from IB'
-        if trade.order.orderId:
-            self._ib_ids[ref] = trade.order.orderId
-            self._max_id = max(self._max_id, trade.order.orderId)
-            tr.broker_order_id = str(trade.order.orderId)
-        return tr
-
-    def _on_status(self, trade) -> None:
-        tr = self._tracker_for(trade)
-        if tr is None: return
-        os_ = trade.orderStatus
-        err = next((e for e in reversed(trade.log) if e.errorCode), None)
-        code = err.errorCode if err else 0
-        if code == 103 and tr.state in (OrderState.NEW, OrderState.PENDING_SUBMIT): return   # submit() retries
-        st = map_status(os_.status, os_.filled, trade.order.totalQuantity, code)
-        if st is None: return
-        filled = int(os_.filled) if os_.filled and not math.isnan(os_.filled) else None
-        avg = os_.avgFillPrice if os_.avgFillPrice else None
-        ev = tr.apply_status(st, filled, avg, message=err.message if err else '', error_code=code or None, when=self.clock.now())
-        if ev: self.events.emit(ev)
-        self._touch(tr.order.client_order_id)
-
-    def _on_exec(self, trade, fill) -> None:
-        tr = self._tracker_for(trade)
-        if tr is None: return
-        ev = tr.apply_fill(from_ib_fill(fill, tr.order.client_order_id))
-        if ev: self.events.emit(ev)
-        self._touch(tr.order.client_order_id)
-
-    def _on_commission(self, trade, fill, report) -> None:
-        tr = self._tracker_for(trade)
-        if tr is not None and tr.set_commission(report.execId, report.commission): self._touch(tr.order.client_order_id)
-
-    async def _sync(self) -> None:
-        "Bring every tracker up to date with IB: open and completed orders, then executions (with commissions)."
-        for trade in self.ib.trades(): self._on_status(trade)
-        try:
-            await asyncio.wait_for(self.ib.reqCompletedOrdersAsync(False), self.connect_timeout)
-            fills = await asyncio.wait_for(self.ib.reqExecutionsAsync(), self.connect_timeout)
-        except (asyncio.TimeoutError, ConnectionError):
-            log.exception("ibkr: resynchronisation with IB failed")
-            return
-        for trade in self.ib.trades(): self._on_status(trade)
-        self._apply_fills(fills)
-
-    def _apply_fills(self, fills) -> list[Fill]:
-        out = []
-        for f in fills:
-            ref = f.execution.orderRef
-            tr = self.trackers.get(ref)
-            ours = from_ib_fill(f, ref)
-            out.append(ours)
-            if tr is None: continue
-            if ours.exec_id in tr.fills:
-                if ours.commission: tr.set_commission(ours.exec_id, ours.commission)
-            else:
-                ev = tr.apply_fill(ours)
-                if ev: self.events.emit(ev)
-            if tr.state is not OrderState.FILLED and tr.snapshot().filled_quantity == tr.order.quantity:
-                ev = tr.apply_status(OrderState.FILLED, tr.order.quantity, when=self.clock.now())
-                if ev: self.events.emit(ev)
-            self._touch(ref)
-        return out
-
-    # -- the Broker protocol -----------------------------------------------------------------------------
-    async def account(self) -> Account:
-        "Cash, net liquidation and buying power from IB's account updates."
-        vals = {v.tag: float(v.value) for v in self.ib.accountValues(self.account_id) if v.currency in ('USD', 'BASE')
-                and v.tag in ('TotalCashValue', 'NetLiquidation', 'BuyingPower')}
-        if 'NetLiquidation' not in vals: raise BrokerError(f'ibkr: no account values for {self.account_id!r} yet')
-        return Account(self.account_id or 'IB', vals.get('TotalCashValue', 0.0), vals['NetLiquidation'],
-                       vals.get('BuyingPower', vals.get('TotalCashValue', 0.0)), self.clock.now())
-
-    async def positions(self) -> list[Position]:
-        return [Position(p.contract.symbol, int(p.position), max(0.0, p.avgCost)) for p in self.ib.positions(self.account_id)
-                if p.position]
-
-    async def executions(self, since: datetime | None = None) -> list[Fill]:
-        "Today's executions from IB (re-requested, so nothing missed while disconnected is lost)."
-        if not self.ib.isConnected(): raise NotConnected('ibkr: not connected')
-        f = ib_async.ExecutionFilter(clientId=self.client_id)
-        fills = self._apply_fills(await asyncio.wait_for(self.ib.reqExecutionsAsync(f), self.connect_timeout))
-        return [x for x in fills if since is None or x.time >= utc(since)]
-
-    async def submit(self, order: Order) -> OrderSnapshot:
-        "Send `order` (tagged with its client order id) and wait briefly for IB's acknowledgement."
-        coid = order.client_order_id
-        if coid in self.trackers: return self.trackers[coid].snapshot()     # never send the same client order id twice
-        if not self.is_connected():
-            raise NotConnected('ibkr: IB link is down (1100)' if self.ib.isConnected() else 'ibkr: not connected')
-        tr = self.trackers[coid] = OrderTracker(order)
-        for attempt in range(3):
-            contract, ib_order = to_ib_order(order, self.account_id)
-            if attempt: self.ib.client.updateReqId(self._max_id + 1)
-            trade = self.ib.placeOrder(contract, ib_order)
-            self._ib_ids[coid] = ib_order.orderId
-            self._max_id = max(self._max_id, ib_order.orderId)
-            tr.broker_order_id = str(ib_order.orderId)
-            if tr.state is OrderState.NEW: tr.apply_status(OrderState.PENDING_SUBMIT, when=self.clock.now())
-            code = await self._await_ack(trade, coid)
-            if code != 103: break
-            log.warning("ibkr: order id %s was a duplicate (103) for %s; retrying with a fresh id", ib_order.orderId, coid)
-        else:
-            tr.apply_status(OrderState.REJECTED, 0, message='duplicate order id (103) three times', error_code=103, when=self.clock.now())
-        return tr.snapshot()
-
-    async def _await_ack(self, trade, coid: str) -> int:
-        "Wait until IB answers the placement (status or error); return the error code (0 if none)."
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.ack_timeout
-        while loop.time() < deadline:
-            err = next((e for e in reversed(trade.log) if e.errorCode), None)
-            if err: return err.errorCode
-            if trade.orderStatus.status not in ('PendingSubmit', 'ApiPending') or trade.fills: return 0
-            ev = self._changed.setdefault(coid, asyncio.Event())
-            ev.clear()
-            try: await asyncio.wait_for(ev.wait(), max(0.0, min(0.05, deadline - loop.time())))
-            except asyncio.TimeoutError: continue
-        return 0
-
-    async def cancel(self, client_order_id: str) -> OrderSnapshot:
-        "Ask IB to cancel; returns once IB confirms (or after the acknowledgement timeout)."
-        tr = self.trackers.get(client_order_id)
-        if tr is None: raise UnknownOrder(f'ibkr: unknown order {client_order_id}')
-        if tr.state.is_terminal: return tr.snapshot()
-        if not self.ib.isConnected(): raise NotConnected('ibkr: not connected')
-        trade = next((t for t in self.ib.trades() if t.order.orderRef == client_order_id), None)
-        if trade is None: raise UnknownOrder(f'ibkr: IB has no live trade for {client_order_id}')
-        self.ib.cancelOrder(trade.order)
-        ev = tr.apply_status(OrderState.CANCEL_PENDING, when=self.clock.now())
-        if ev: self.events.emit(ev)
-        return await self.wait(client_order_id, self.ack_timeout)
-
-    async def wait(self, client_order_id: str, timeout: float) -> OrderSnapshot:
-        "Wait until the order is done (and its commissions are in) or `timeout` seconds pass."
-        tr = self.trackers.get(client_order_id)
-        if tr is None: raise UnknownOrder(f'ibkr: unknown order {client_order_id}')
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        ev = self._changed.setdefault(client_order_id, asyncio.Event())
-        while not tr.state.is_terminal and loop.time() < deadline:
-            ev.clear()
-            try: await asyncio.wait_for(ev.wait(), deadline - loop.time())
-            except asyncio.TimeoutError: break
-        snap = tr.snapshot()
-        missing = snap.filled_quantity != sum(f.quantity for f in tr.fills.values()) or any(not f.commission for f in tr.fills.values())
-        if snap.is_done and missing and self.ib.isConnected():
-            try: await self.executions()     # executions or commissions lost on the way: ask IB again
-            except (asyncio.TimeoutError, ConnectionError):
-                log.exception("ibkr: could not re-request executions for %s", client_order_id)
-        return tr.snapshot()
-
     def __repr__(self): return f'IBKRBroker({self.host}:{self.port}, client_id={self.client_id}, connected={self.is_connected()})'
+
+# %% ../../nbs/32_execution_ibkr.ipynb #3e2ae158
+@patch
+async def connect(self: IBKRBroker) -> None:
+    "Connect, synchronise open and completed orders and executions, and adopt what we do not know."
+    self._closing = False
+    try:
+        await self.ib.connectAsync(self.host, self.port, self.client_id, timeout=self.connect_timeout, account=self.account_id,
+                                   raiseSyncErrors=True)
+    except ConnectionError as e:
+        if e.args and isinstance(e.args[0], list):     # ib_async's list of the startup requests that went unanswered
+            raise GatewayNotReady(f'ibkr: gateway at {self.host}:{self.port} did not complete its start within '
+                                  f'{self.connect_timeout:g} s: {"; ".join(e.args[0])}') from e
+        raise NotConnected(f'ibkr: cannot reach the gateway at {self.host}:{self.port}: {e}') from e
+    except TimeoutError as e:
+        raise BrokerTimeout(f'ibkr: connecting to {self.host}:{self.port}', self.connect_timeout) from e
+    if not self.account_id and self.ib.managedAccounts(): self.account_id = self.ib.managedAccounts()[0]
+    self._link_up = True
+    await self._sync()
+    self.events.emit(ConnectionEvent(True, f'connected to {self.host}:{self.port} as client {self.client_id}'))
+
+@patch
+async def disconnect(self: IBKRBroker) -> None:
+    self._closing = True
+    if self._reconnecting: self._reconnecting.cancel()
+    for t in list(self._tasks): t.cancel()
+    if self.ib.isConnected(): self.ib.disconnect()
+
+@patch
+def _spawn(self: IBKRBroker, coro) -> None:
+    t = asyncio.ensure_future(coro)
+    self._tasks.add(t)
+    t.add_done_callback(self._done_task)
+
+@patch
+def _done_task(self: IBKRBroker, t: asyncio.Task) -> None:
+    self._tasks.discard(t)
+    if not t.cancelled() and t.exception() is not None:
+        log.error("ibkr background task failed", exc_info=t.exception())
+
+@patch
+def _on_disconnected(self: IBKRBroker) -> None:
+    if self._closing: return
+    log.warning("ibkr: connection to %s:%s dropped; reconnecting", self.host, self.port)
+    self.events.emit(ConnectionEvent(False, 'socket disconnected'))
+    if self._reconnecting is None or self._reconnecting.done():
+        self._reconnecting = asyncio.ensure_future(self._reconnect())
+
+@patch
+async def _reconnect(self: IBKRBroker) -> None:
+    "Re-dial with exponential backoff until connected or out of attempts."
+    try:
+        async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.1, max=self.reconnect_max_wait),
+                                           stop=stop_after_attempt(self.reconnect_attempts),
+                                           retry=retry_if_exception_type((OSError, TimeoutError, ConnectionError, NotConnected)),
+                                           reraise=True):
+            with attempt:
+                if self._closing: return
+                await self.connect()
+    except (OSError, TimeoutError, ConnectionError, NotConnected):
+        log.exception("ibkr: could not reconnect to %s:%s after %d attempts", self.host, self.port, self.reconnect_attempts)
+        self.events.emit(ConnectionEvent(False, f'reconnect failed after {self.reconnect_attempts} attempts'))
+
+@patch
+async def until_connected(self: IBKRBroker, timeout: float) -> bool:
+    "Wait up to `timeout` seconds for the link to be up (after a drop)."
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not self.is_connected():
+        if asyncio.get_running_loop().time() >= deadline: return False
+        await asyncio.sleep(0.02)
+    return True
+
+@patch
+def _on_error(self: IBKRBroker, req_id: int, code: int, text: str, contract=None) -> None:
+    if code in LINK_DOWN:
+        self._link_up = False
+        log.error("ibkr: IB reports its link down (%d): %s; no new orders until it is back", code, text)
+        self.events.emit(ConnectionEvent(False, text, code))
+    elif code in LINK_RESTORED:
+        self._link_up = True
+        log.warning("ibkr: IB link restored (%d): %s; re-requesting executions", code, text)
+        self.events.emit(ConnectionEvent(True, text, code))
+        self._spawn(self._sync())
+
+# %% ../../nbs/32_execution_ibkr.ipynb #a84250cb
+@patch
+def _touch(self: IBKRBroker, coid: str) -> None:
+    ev = self._changed.setdefault(coid, asyncio.Event())
+    ev.set()
+
+@patch
+def _tracker_for(self: IBKRBroker, trade) -> OrderTracker | None:
+    ref = trade.order.orderRef
+    if not ref: return None
+    tr = self.trackers.get(ref)
+    if tr is None:                         # an order we did not place in this process: adopt it
+        tr = self.trackers[ref] = OrderTracker(from_ib_trade(trade), OrderState.SUBMITTED, str(trade.order.orderId))
+        tr.message = 'adopted from IB'
+    if trade.order.orderId:
+        self._ib_ids[ref] = trade.order.orderId
+        self._max_id = max(self._max_id, trade.order.orderId)
+        tr.broker_order_id = str(trade.order.orderId)
+    return tr
+
+@patch
+def _on_status(self: IBKRBroker, trade) -> None:
+    tr = self._tracker_for(trade)
+    if tr is None: return
+    os_ = trade.orderStatus
+    err = next((e for e in reversed(trade.log) if e.errorCode), None)
+    code = err.errorCode if err else 0
+    if code == 103 and tr.state in (OrderState.NEW, OrderState.PENDING_SUBMIT): return   # submit() retries
+    if code == NOT_CANCELLABLE and os_.status == 'Cancelled':
+        # ib_async marks the trade cancelled on 161, but the order was already done (often filled): ask IB what it became
+        if self.is_connected(): self._spawn(self.resync())
+        return
+    st = map_status(os_.status, os_.filled, trade.order.totalQuantity, code)
+    if st is None: return
+    filled = int(os_.filled) if os_.filled and not math.isnan(os_.filled) else None
+    if st is OrderState.FILLED and not filled:   # a completed order (101) carries no status fill: Filled means all of it
+        fq = trade.order.filledQuantity
+        filled = int(fq) if fq and fq < 1e300 and not math.isnan(fq) else int(trade.order.totalQuantity)
+    avg = os_.avgFillPrice if os_.avgFillPrice else None
+    ev = tr.apply_status(st, filled, avg, message=err.message if err else '', error_code=code or None, when=self.clock.now())
+    if ev: self.events.emit(ev)
+    self._touch(tr.order.client_order_id)
+
+@patch
+def _on_raw_commission(self: IBKRBroker, report) -> None:
+    if report.execId not in self.ib.wrapper.fills: self._early[report.execId] = report.commission
+    self._wrapper_commission(report)
+
+@patch
+def _commission(self: IBKRBroker, f) -> float | None:
+    "The commission of ib_async fill `f` as far as known: its own report, the first copy's, or one that came early."
+    for x in (f, self.ib.wrapper.fills.get(f.execution.execId)):
+        if x is not None and x.commissionReport and x.commissionReport.execId: return x.commissionReport.commission
+    return self._early.get(f.execution.execId)
+
+@patch
+def _on_exec(self: IBKRBroker, trade, fill) -> None:
+    self._max_id = max(self._max_id, fill.execution.orderId or 0)
+    tr = self._tracker_for(trade)
+    if tr is None: return
+    ev = tr.apply_fill(from_ib_fill(fill, tr.order.client_order_id, self._commission(fill)))
+    if ev: self.events.emit(ev)
+    self._touch(tr.order.client_order_id)
+
+@patch
+def _on_commission(self: IBKRBroker, trade, fill, report) -> None:
+    tr = self._tracker_for(trade)
+    if tr is not None and tr.set_commission(report.execId, report.commission): self._touch(tr.order.client_order_id)
+
+# %% ../../nbs/32_execution_ibkr.ipynb #2686451c
+@patch
+async def _sync(self: IBKRBroker) -> None:
+    "Bring every tracker up to date with IB: open and completed orders, then executions (with commissions)."
+    done = await self._ask('completed orders', self.ib.reqCompletedOrdersAsync(False))
+    fills = await self._ask('executions', self.ib.reqExecutionsAsync())
+    self._apply_fills(fills)                   # fills first: a completed order's Filled then finds its executions in
+    for trade in [*self.ib.trades(), *done]: self._on_status(trade)   # ib_async keeps a stale copy of a known trade
+
+@patch
+async def resync(self: IBKRBroker) -> set[str]:
+    "Ask IB again for open and completed orders and executions; return the client order ids IB reported."
+    if not self.is_connected(): raise NotConnected('ibkr: not connected')
+    trades = [*await self._ask('open orders', self.ib.reqOpenOrdersAsync()),
+              *await self._ask('completed orders', self.ib.reqCompletedOrdersAsync(False))]
+    self._apply_fills(await self._ask('executions', self.ib.reqExecutionsAsync()))
+    for trade in trades: self._on_status(trade)
+    return {t.order.orderRef for t in trades if t.order.orderRef}
+
+@patch
+async def _ask(self: IBKRBroker, what: str, request, timeout: float | None = None):
+    "Await one IB request; a lost link or no answer within the timeout (default: the connect timeout) is a typed `BrokerError`."
+    t = self.connect_timeout if timeout is None else timeout
+    try: return await asyncio.wait_for(request, t)
+    except TimeoutError as e: raise BrokerTimeout(f'ibkr: {what} request to {self.host}:{self.port}', t) from e
+    except ConnectionError as e: raise NotConnected(f'ibkr: link lost during the {what} request: {e}') from e
+
+@patch
+def _apply_fills(self: IBKRBroker, fills) -> list[Fill]:
+    out = []
+    for f in fills:
+        ref = f.execution.orderRef
+        self._max_id = max(self._max_id, f.execution.orderId or 0)
+        tr = self.trackers.get(ref)
+        ours = from_ib_fill(f, ref, self._commission(f))
+        out.append(ours)
+        if tr is None: continue
+        if ours.exec_id in tr.fills:
+            if ours.commission: tr.set_commission(ours.exec_id, ours.commission)
+            ours = tr.fills[ours.exec_id]
+        else:
+            ev = tr.apply_fill(ours)
+            if ev: self.events.emit(ev)
+        if tr.state is not OrderState.FILLED and tr.snapshot().filled_quantity == tr.order.quantity:
+            ev = tr.apply_status(OrderState.FILLED, tr.order.quantity, when=self.clock.now())
+            if ev: self.events.emit(ev)
+        self._touch(ref)
+    return out
+
+# %% ../../nbs/32_execution_ibkr.ipynb #30c27ea6
+@patch
+async def account(self: IBKRBroker) -> Account:
+    "Cash, net liquidation and buying power from IB's account updates."
+    vals = {v.tag: float(v.value) for v in self.ib.accountValues(self.account_id) if v.currency in ('USD', 'BASE')
+            and v.tag in ('TotalCashValue', 'NetLiquidation', 'BuyingPower')}
+    if 'NetLiquidation' not in vals: raise BrokerError(f'ibkr: no account values for {self.account_id!r} yet')
+    return Account(self.account_id or 'IB', vals.get('TotalCashValue', 0.0), vals['NetLiquidation'],
+                   vals.get('BuyingPower', vals.get('TotalCashValue', 0.0)), self.clock.now())
+
+@patch
+async def positions(self: IBKRBroker) -> list[Position]:
+    return [Position(p.contract.symbol, int(p.position), max(0.0, p.avgCost)) for p in self.ib.positions(self.account_id)
+            if p.position]
+
+@patch
+async def executions(self: IBKRBroker, since: datetime | None = None) -> list[Fill]:
+    "Today's executions from IB (re-requested, so nothing missed while disconnected is lost)."
+    if not self.ib.isConnected(): raise NotConnected('ibkr: not connected')
+    f = ib_async.ExecutionFilter(clientId=self.client_id)
+    fills = self._apply_fills(await self._ask('executions', self.ib.reqExecutionsAsync(f)))
+    return [x for x in fills if since is None or x.time >= utc(since)]
+
+# %% ../../nbs/32_execution_ibkr.ipynb #33eceac0
+@patch
+async def submit(self: IBKRBroker, order: Order) -> OrderSnapshot:
+    "Send `order` (tagged with its client order id) and wait briefly for IB's acknowledgement."
+    coid = order.client_order_id
+    if coid in self.trackers: return self.trackers[coid].snapshot()     # never send the same client order id twice
+    if not self.is_connected():
+        raise NotConnected('ibkr: IB link is down (1100)' if self.ib.isConnected() else 'ibkr: not connected')
+    tr = self.trackers[coid] = OrderTracker(order)
+    for attempt in range(3):
+        contract, ib_order = to_ib_order(order, self.account_id)
+        contract = self.contracts.get(order.ticker, contract)
+        # never below an id seen in use: after a gateway restart nextValidId can fall under the ids of today's orders
+        self.ib.client.updateReqId(self._max_id + 1 + (2 ** (attempt + 3) if attempt else 0))
+        trade = self.ib.placeOrder(contract, ib_order)
+        self._ib_ids[coid] = ib_order.orderId
+        self._max_id = max(self._max_id, ib_order.orderId)
+        tr.broker_order_id = str(ib_order.orderId)
+        if tr.state is OrderState.NEW: tr.apply_status(OrderState.PENDING_SUBMIT, when=self.clock.now())
+        code = await self._await_ack(trade, coid)
+        if code != 103: break
+        log.warning("ibkr: order id %s was a duplicate (103) for %s; retrying with a fresh id", ib_order.orderId, coid)
+    else:
+        tr.apply_status(OrderState.REJECTED, 0, message='duplicate order id (103) three times', error_code=103, when=self.clock.now())
+    return tr.snapshot()
+
+@patch
+async def _await_ack(self: IBKRBroker, trade, coid: str) -> int:
+    "Wait until IB answers the placement (status or error); return the error code (0 if none)."
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + self.ack_timeout
+    while loop.time() < deadline:
+        err = next((e for e in reversed(trade.log) if e.errorCode), None)
+        if err: return err.errorCode
+        if trade.orderStatus.status not in ('PendingSubmit', 'ApiPending') or trade.fills: return 0
+        ev = self._changed.setdefault(coid, asyncio.Event())
+        ev.clear()
+        try: await asyncio.wait_for(ev.wait(), max(0.0, min(0.05, deadline - loop.time())))
+        except asyncio.TimeoutError: continue
+    return 0
+
+@patch
+async def modify(self: IBKRBroker, client_order_id: str, *, stop_price: float) -> OrderSnapshot:
+    "Move a working STOP order's trigger: the same IB order id placed again with the new aux price."
+    tr = self.trackers.get(client_order_id)
+    if tr is None: raise UnknownOrder(f'ibkr: unknown order {client_order_id}')
+    new = replace(tr.order, stop_price=stop_price)                 # validates the price
+    if tr.order.order_type is not OrderType.STOP: raise BrokerError(f'ibkr: {client_order_id} is not a STOP order')
+    if tr.state.is_terminal: raise BrokerError(f'ibkr: {client_order_id} is {tr.state.value}; nothing to modify')
+    if not self.is_connected(): raise NotConnected('ibkr: not connected')
+    trade = next((t for t in self.ib.trades() if t.order.orderRef == client_order_id and t.order.orderId), None)
+    if trade is None: raise UnknownOrder(f'ibkr: IB has no live trade for {client_order_id}')
+    old, trade.order.auxPrice = trade.order.auxPrice, new.stop_price
+    n0 = len(trade.log) + 1                                       # ib_async logs the 'Modify' itself
+    self.ib.placeOrder(trade.contract, trade.order)
+    news = await self._await_log(trade, client_order_id, n0)
+    code = next((e.errorCode for e in news if e.errorCode), 0)
+    if code:
+        trade.order.auxPrice = old
+        raise BrokerError(f'ibkr: IB refused to move the stop of {client_order_id} to {stop_price} ({code}: {news[-1].message})')
+    tr.order = new
+    self._touch(client_order_id)
+    return tr.snapshot()
+
+@patch
+async def _await_log(self: IBKRBroker, trade, coid: str, n0: int) -> list:
+    "Wait for IB's answer to a modification: the trade's log entries after the first `n0`."
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + self.ack_timeout
+    while len(trade.log) <= n0:
+        if loop.time() >= deadline: raise BrokerTimeout(f'ibkr: modification of {coid}', self.ack_timeout)
+        ev = self._changed.setdefault(coid, asyncio.Event())
+        ev.clear()
+        try: await asyncio.wait_for(ev.wait(), max(0.0, min(0.05, deadline - loop.time())))
+        except TimeoutError: continue
+    return trade.log[n0:]
+
+@patch
+async def cancel(self: IBKRBroker, client_order_id: str) -> OrderSnapshot:
+    "Ask IB to cancel; returns once IB confirms (or after the acknowledgement timeout)."
+    tr = self.trackers.get(client_order_id)
+    if tr is None: raise UnknownOrder(f'ibkr: unknown order {client_order_id}')
+    if tr.state.is_terminal: return tr.snapshot()
+    if not self.ib.isConnected(): raise NotConnected('ibkr: not connected')
+    trade = next((t for t in self.ib.trades() if t.order.orderRef == client_order_id), None)
+    if trade is None: raise UnknownOrder(f'ibkr: IB has no live trade for {client_order_id}')
+    self.ib.cancelOrder(trade.order)
+    ev = tr.apply_status(OrderState.CANCEL_PENDING, when=self.clock.now())
+    if ev: self.events.emit(ev)
+    return await self.wait(client_order_id, self.ack_timeout)
+
+@patch
+async def wait(self: IBKRBroker, client_order_id: str, timeout: float) -> OrderSnapshot:
+    "Wait until the order is done (and its commissions are in) or `timeout` seconds pass."
+    tr = self.trackers.get(client_order_id)
+    if tr is None: raise UnknownOrder(f'ibkr: unknown order {client_order_id}')
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    ev = self._changed.setdefault(client_order_id, asyncio.Event())
+    while not tr.state.is_terminal and loop.time() < deadline:
+        ev.clear()
+        try: await asyncio.wait_for(ev.wait(), deadline - loop.time())
+        except asyncio.TimeoutError: break
+    snap = tr.snapshot()
+    missing = snap.filled_quantity != sum(f.quantity for f in tr.fills.values()) or any(not f.commission for f in tr.fills.values())
+    if snap.is_done and missing and self.ib.isConnected():
+        try: await self.executions()     # executions or commissions lost on the way: ask IB again
+        except BrokerError:
+            log.exception("ibkr: could not re-request executions for %s", client_order_id)
+    return tr.snapshot()
+
+# %% ../../nbs/32_execution_ibkr.ipynb #d08f3cf8
+def _num(x) -> float | None:
+    return float(x) if x is not None and isinstance(x, (int, float)) and math.isfinite(x) and x > 0 else None
+
+@patch
+async def quotes(self: IBKRBroker, tickers: Sequence[str], delayed: bool = True, timeout: float = 11.0) -> dict[str, Quote]:
+    "Current prices from an IB market-data snapshot on qualified contracts (`delayed`: no subscription needed, 15 minutes late)."
+    if not self.is_connected(): raise NotConnected('ibkr: not connected')
+    asked = [ib_async.Stock(t, 'SMART', 'USD') for t in tickers]
+    qualified = await self._ask('contract qualification', self.ib.qualifyContractsAsync(*asked), timeout)
+    ok = [c for c in qualified if isinstance(c, ib_async.Contract) and c.conId]
+    self.contracts.update({c.symbol: c for c in ok})
+    missing = sorted(set(tickers) - {c.symbol for c in ok})
+    if missing: log.error("ibkr: IB could not qualify %s: no price, no order for them", ', '.join(missing))
+    self.ib.reqMarketDataType(3 if delayed else 1)
+    snaps = await self._ask('market data snapshot', self.ib.reqTickersAsync(*ok), timeout) if ok else []
+    out, now = {}, self.clock.now()
+    for t in snaps:
+        bid, ask, last, close = _num(t.bid), _num(t.ask), _num(t.last), _num(t.close)
+        px = last or (round((bid + ask) / 2, 4) if bid and ask else None) or close
+        if px is None: log.error("ibkr: no usable price for %s in the snapshot", t.contract.symbol); continue
+        late = 15 if t.marketDataType in (3, 4) else 0
+        out[t.contract.symbol] = Quote(t.contract.symbol, px, now, late, bid, ask, last, close, 'ibkr')
+    return out

@@ -7,21 +7,25 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_orders.htm
 # %% ../../nbs/33_execution_orders.ipynb #19a7c97b
 from __future__ import annotations
 import hashlib, math, threading
-from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from fastcore.basics import patch
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable, Mapping, Sequence
 from ..core.types import (Order, OrderState, OrderType, Side, Signal, SignalBundle, Action, Fill, Position,
-                                          Account, TERMINAL_STATES)
+                                          Account, TimeInForce, TERMINAL_STATES)
 from ..core.clock import Clock
 from ..core.log import get_logger
-from .broker import (Broker, SyncBroker, as_sync, OrderSnapshot, FillEvent, BrokerError)
+from .broker import (Broker, SyncBroker, as_sync, OrderSnapshot, FillEvent, BrokerError,
+                                                NotConnected)
 from .paper import _Holding, book_fill
+from ..store.db import TradingState
 
 log = get_logger('execution.orders')
 
 # %% auto #0
 __all__ = ['log', 'HALT_CONTROL', 'OPEN_STATES', 'client_order_id', 'size_shares', 'limit_for', 'order_for_signal',
-           'order_from_journal', 'halt', 'resume', 'halt_reason', 'CheckResult', 'PreTradeResult', 'MarketContext',
-           'pre_trade_checks', 'Reconciliation', 'LifecycleResult', 'StartupReport', 'NotReady', 'OrderManager']
+           'order_from_journal', 'halt', 'resume', 'halt_reason', 'reduces_exposure', 'CheckResult', 'PreTradeResult',
+           'MarketContext', 'pre_trade_checks', 'Reconciliation', 'LifecycleResult', 'StartupReport', 'NotReady',
+           'OrderManager']
 
 # %% ../../nbs/33_execution_orders.ipynb #96fc41bf
 def client_order_id(run_id: str, ticker: str, side: Side | str, signal: Signal) -> str:
@@ -57,25 +61,33 @@ def order_for_signal(signal: Signal, run_id: str, equity: float, max_position_pc
 def order_from_journal(row: Mapping) -> Order:
     "The `Order` a journal row describes (to resume it exactly as it was decided)."
     return Order(row['client_order_id'], row['ticker'], row['side'], row['quantity'], row['order_type'], row['limit_price'],
-                 row['tif'], row['run_id'] or '', row['reason'] or '')
+                 row['tif'], row['run_id'] or '', row['reason'] or '', row.get('stop_price'), bool(row.get('reduce_only')))
 
 # %% ../../nbs/33_execution_orders.ipynb #c9b6adff
-HALT_CONTROL = 'execution.halt'
+HALT_CONTROL = 'execution.halt'   # the switch before schema 0004 (migrated into the trading-state journal)
 
 def halt(store, reason: str, by: str = 'operator') -> None:
-    "Trip the circuit breaker: no new orders until `resume`."
-    store.set_control(HALT_CONTROL, {'halted': True, 'reason': reason}, by=by)
+    "Set the trading state to HALTED: no new risk until `resume`; exits and cancels still pass."
+    store.set_trading_state(TradingState.HALTED, reason, trigger='operator', by=by)
+    store.add_alert('critical', 'risk', f'trading HALTED by {by}: {reason}')
     log.error("trading halted by %s: %s", by, reason)
 
-def resume(store, by: str = 'operator') -> None:
-    "Reset the circuit breaker."
-    store.set_control(HALT_CONTROL, {'halted': False, 'reason': ''}, by=by)
-    log.warning("trading resumed by %s", by)
+def resume(store, by: str = 'operator', reason: str = 'resumed by the operator') -> None:
+    "Set the trading state back to ACTIVE (the only way out of REDUCING or HALTED)."
+    store.set_trading_state(TradingState.ACTIVE, reason, trigger='operator', by=by)
+    for r in store.risk_actions(statuses=('previewed',)): store.update_risk_action(r['action_id'], 'expired', by=by)   # stale previews
+    store.add_alert('warning', 'risk', f'trading resumed by {by}: {reason}')
+    log.warning("trading resumed by %s: %s", by, reason)
 
 def halt_reason(store) -> str | None:
-    "Why trading is halted, or `None` if it is not."
-    v = store.get_control(HALT_CONTROL) or {}
-    return (v.get('reason') or 'halted') if v.get('halted') else None
+    "Why new risk is refused ('HALTED: ...' or 'REDUCING: ...'), or `None` when trading is ACTIVE."
+    s = store.trading_state()
+    return None if s.state is TradingState.ACTIVE else f'{s.state.value}: {s.reason}'
+
+def reduces_exposure(order: Order, held: int) -> bool:
+    "True if `order` takes a position of `held` shares closer to flat without flipping it."
+    after = held + order.signed_quantity
+    return abs(after) < abs(held) and held * after >= 0
 
 # %% ../../nbs/33_execution_orders.ipynb #19d439b1
 @dataclass(frozen=True)
@@ -108,7 +120,7 @@ class MarketContext:
 
 def pre_trade_checks(order: Order, ctx: MarketContext, risk, slippage_bps: float = 0.0) -> PreTradeResult:
     "Run every pre-trade check on `order`."
-    px = ctx.prices.get(order.ticker) or order.limit_price
+    px = ctx.prices.get(order.ticker) or order.limit_price or order.stop_price or math.nan   # no price: NaN fails the price checks
     eq = ctx.account.equity
     notional = order.quantity * (order.limit_price or px)
     pos = ctx.positions.get(order.ticker)
@@ -120,17 +132,24 @@ def pre_trade_checks(order: Order, ctx: MarketContext, risk, slippage_bps: float
     dup = [r['client_order_id'] for r in ctx.open_orders
            if r['ticker'] == order.ticker and r['side'] == order.side.value and r['client_order_id'] != order.client_order_id]
     band = abs((order.limit_price or px) / px - 1) if px else math.inf
+    lost = [r['client_order_id'] for r in ctx.open_orders if r['ticker'] == order.ticker and r.get('state') == OrderState.UNKNOWN.value
+            and r['client_order_id'] != order.client_order_id]
+    exit_ = reduces_exposure(order, q0)   # an exit is never trapped by a limit on new risk
     checks = (
-        CheckResult('circuit_breaker', ctx.halted is None, f'trading is halted: {ctx.halted}' if ctx.halted else ''),
+        CheckResult('circuit_breaker', ctx.halted is None or exit_,
+                    f'{ctx.halted}; only orders that reduce exposure pass' if ctx.halted else ''),
         CheckResult('buying_power', need <= ctx.account.buying_power, f'needs {need:,.2f}, buying power {ctx.account.buying_power:,.2f}'),
-        CheckResult('position_limit', abs(q1) * px <= risk.max_position_exposure_pct * eq + 1e-9,
+        CheckResult('position_limit', exit_ or abs(q1) * px <= risk.max_position_exposure_pct * eq + 1e-9,
                     f'position would be {abs(q1) * px:,.2f} > {risk.max_position_exposure_pct:.0%} of equity {eq:,.2f}'),
         CheckResult('gross_exposure', gross1 <= gross0 or gross1 <= risk.max_gross_exposure_pct * eq + 1e-9,
                     f'gross exposure would be {gross1:,.2f} > {risk.max_gross_exposure_pct:.0%} of equity {eq:,.2f}'),
-        CheckResult('daily_trade_limit', ctx.trades_today < risk.max_daily_trades, f'{ctx.trades_today} orders today, limit {risk.max_daily_trades}'),
+        CheckResult('daily_trade_limit', exit_ or ctx.trades_today < risk.max_daily_trades, f'{ctx.trades_today} orders today, limit {risk.max_daily_trades}'),
         CheckResult('price_sanity', band <= risk.price_band_pct, f'limit {order.limit_price} is {band:.2%} from last price {px} (band {risk.price_band_pct:.0%})'),
-        CheckResult('max_order_notional', notional <= risk.max_order_notional, f'notional {notional:,.2f} > {risk.max_order_notional:,.2f}'),
+        CheckResult('max_order_notional', exit_ or notional <= risk.max_order_notional, f'notional {notional:,.2f} > {risk.max_order_notional:,.2f}'),
         CheckResult('duplicate_open_order', not dup, f'open order(s) {dup} already in {order.ticker} {order.side.value}'),
+        CheckResult('unresolved_order', not lost, f'order(s) {lost} in {order.ticker} have an unknown outcome: reconcile first'),
+        CheckResult('reduce_only', not order.reduce_only or (abs(q1) <= abs(q0) and q0 * q1 >= 0),
+                    f'reduce-only {order.side.value} {order.quantity} would take {order.ticker} from {q0} to {q1} shares'),
     )
     return PreTradeResult(tuple(CheckResult(c.name, c.passed, '' if c.passed else c.detail) for c in checks))
 
@@ -152,7 +171,7 @@ class Reconciliation:
 
 @dataclass(frozen=True)
 class LifecycleResult:
-    "What happened to one order: REJECTED (with reasons), COMPLETE (with execution and reconciliation), DUPLICATE, or NO_ACTION (at target)."
+    "What happened to one order: REJECTED, COMPLETE (with execution and reconciliation), UNKNOWN (the answer was lost), WORKING (queued for the next session), DUPLICATE or NO_ACTION."
     status: str
     order: Order | None
     reasons: tuple[str, ...] = ()
@@ -172,6 +191,8 @@ class StartupReport:
     fills_recorded: int = 0
     resumable: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)     # orders still of unknown outcome: their tickers take no new order
+    findings: list[str] = field(default_factory=list)    # what reconciliation found about orders whose answer was lost
 
 class NotReady(BrokerError):
     "The order manager has not reconciled with the broker (or refused to) and will not trade."
@@ -181,13 +202,15 @@ OPEN_STATES = tuple(s for s in OrderState if s not in TERMINAL_STATES)
 
 class OrderManager:
     "The order lifecycle: checks, journal, broker, monitoring, reconciliation; one instance per process."
+
     def __init__(self, broker: Broker | SyncBroker, store, settings, clock: Clock, checkpoints=None, *,
-                 order_timeout: float | None = None, account_name: str | None = None):
+                 order_timeout: float | None = None, account_name: str | None = None,
+                 gate: Callable[[Order, MarketContext], CheckResult] | None = None):  # an extra pre-trade check (e.g. a risk manager's)
         self.broker, self.store, self.settings, self.clock, self.checkpoints = as_sync(broker), store, settings, clock, checkpoints
         self.risk = settings.risk
         self.order_timeout = settings.broker.order_timeout_s if order_timeout is None else order_timeout
         self.slippage_bps = settings.broker.slippage_bps
-        self.account_name = account_name
+        self.account_name, self.gate = account_name, gate
         self.ready, self.refusal = False, 'start() has not run'
         self._fills: dict[str, dict[str, Fill]] = {}
         self._lock = threading.Lock()
@@ -198,184 +221,304 @@ class OrderManager:
         if isinstance(ev, FillEvent):
             with self._lock: self._fills.setdefault(ev.fill.client_order_id, {})[ev.fill.exec_id] = ev.fill
 
-    # -- startup ---------------------------------------------------------------------------------------
-    def start(self) -> StartupReport:
-        "Connect and reconcile the journal with the broker; trading is allowed only if this succeeds."
-        try:
-            if not self.broker.is_connected(): self.broker.connect()
-            rep = self.reconcile_startup()
-        except Exception as e:  # noqa: BLE001 -- any failure here means we must not trade; logged and reported
-            log.exception("startup reconciliation failed")
-            rep = StartupReport(ok=False, problems=[f'{type(e).__name__}: {e}'])
-        self.ready = rep.ok
-        self.refusal = '' if rep.ok else 'startup reconciliation failed: ' + '; '.join(rep.problems)
-        if not rep.ok:
-            self.store.add_alert('critical', 'order_manager', self.refusal)
-            log.error("order manager refuses to trade: %s", self.refusal)
-        return rep
+# %% ../../nbs/33_execution_orders.ipynb #13c53aaf
+@patch
+def start(self: OrderManager) -> StartupReport:
+    "Connect and reconcile the journal with the broker; trading is allowed only if this succeeds."
+    try:
+        if not self.broker.is_connected(): self.broker.connect()
+        rep = self.reconcile_startup()
+    except Exception as e:  # noqa: BLE001 -- any failure here means we must not trade; logged and reported
+        log.exception("startup reconciliation failed")
+        rep = StartupReport(ok=False, problems=[f'{type(e).__name__}: {e}'])
+    self.ready = rep.ok
+    self.refusal = '' if rep.ok else 'startup reconciliation failed: ' + '; '.join(rep.problems)
+    if not rep.ok:
+        self.store.add_alert('critical', 'order_manager', self.refusal)
+        log.error("order manager refuses to trade: %s", self.refusal)
+    return rep
 
-    def reconcile_startup(self) -> StartupReport:
-        "Journal vs broker: update what moved, adopt what the journal lacks, record every execution."
-        rep = StartupReport()
-        acct = self.broker.account()
-        self.account_name = self.account_name or acct.account_id
-        by_id = {s.client_order_id: s for s in self.broker.orders()}
-        execs = self.broker.executions()
-        today = self.clock.now().date()
-        journal = {r['client_order_id']: r for r in self.store.orders(states=OPEN_STATES)}
-        for coid, s in by_id.items():                               # the broker's orders the journal lacks
-            if self.store.order(coid) is None:
-                self.store.journal_order(s.order, s.state, s.broker_order_id or None, adopted=True, note='adopted at startup reconciliation')
-                rep.adopted.append(coid)
-                self.store.add_alert('warning', 'order_manager', f'adopted order {coid} unknown to the journal ({s.state.value})')
-                journal[coid] = self.store.order(coid)
-        for coid, row in journal.items():
-            s = by_id.get(coid)
-            if s is not None:
-                if s.state.value != row['state'] or s.filled_quantity != row['filled_quantity']:
-                    self.store.update_order(coid, s.state, broker_order_id=s.broker_order_id or None, filled_quantity=s.filled_quantity,
-                                            avg_fill_price=s.avg_fill_price, message='startup reconciliation')
-                    rep.updated.append(coid)
-            elif row['state'] == OrderState.NEW.value:
-                rep.resumable.append(coid)                           # journaled, never reached the broker: safe to send again
-            elif row['created_at'].date() < today and row['tif'] == 'DAY':
-                self.store.update_order(coid, OrderState.EXPIRED, message='DAY order from an earlier session unknown to the broker')
-                rep.expired.append(coid)
-            else:
-                rep.problems.append(f'journal has {coid} as {row["state"]} but the broker does not know it')
-        for f in execs:
-            if self.store.order(f.client_order_id) is None:
-                rep.problems.append(f'execution {f.exec_id} for {f.client_order_id} matches no order')
-                continue
-            rep.fills_recorded += self.store.record_fill(f)
-        self._sync_positions(acct)
-        self._today = today
-        self._trades_today = sum(1 for r in self.store.orders() if r['created_at'].date() == today and r['broker_order_id'])
-        rep.ok = not rep.problems
-        log.info("startup reconciliation: %d updated, %d adopted, %d expired, %d fills, %d resumable, %d problems",
-                 len(rep.updated), len(rep.adopted), len(rep.expired), rep.fills_recorded, len(rep.resumable), len(rep.problems))
-        return rep
+@patch
+def reconcile_startup(self: OrderManager) -> StartupReport:
+    "Journal vs broker: update what moved, adopt what the journal lacks, record every execution."
+    rep = StartupReport()
+    acct = self.broker.account()
+    self.account_name = self.account_name or acct.account_id
+    by_id = {s.client_order_id: s for s in self.broker.orders()}
+    execs = self.broker.executions()
+    journaled = self.store.journaled_ids([*by_id, *(f.client_order_id for f in execs)])   # one query, not one per order
+    today = self.clock.now().date()
+    held = {p.ticker: p.quantity for p in self.broker.positions()}
+    stored = {p.ticker: p.quantity for p in self.store.positions(self.account_name)}
+    journal = {r['client_order_id']: r for r in self.store.orders(states=OPEN_STATES)}
+    for coid, s in by_id.items():                               # the broker's orders the journal lacks
+        if coid not in journaled:
+            self.store.journal_order(s.order, s.state, s.broker_order_id or None, adopted=True, note='adopted at startup reconciliation')
+            rep.adopted.append(coid); journaled.add(coid)
+            self.store.add_alert('warning', 'order_manager', f'adopted order {coid} unknown to the journal ({s.state.value})')
+            journal[coid] = self.store.order(coid)
+    reported = None
+    for coid, row in journal.items():
+        s = by_id.get(coid)
+        if row['state'] == OrderState.UNKNOWN.value:            # only what the broker reports now counts, not a stale tracker
+            reported = self._reported() if reported is None else reported
+            rep.findings.append(self._resolve(row, s if coid in reported else None, execs, held, stored))
+        elif s is not None:
+            if s.state.value != row['state'] or s.filled_quantity != row['filled_quantity']:
+                self.store.update_order(coid, s.state, broker_order_id=s.broker_order_id or None, filled_quantity=s.filled_quantity,
+                                        avg_fill_price=s.avg_fill_price, message='startup reconciliation')
+                rep.updated.append(coid)
+        elif row['state'] == OrderState.NEW.value:
+            rep.resumable.append(coid)                           # journaled, never reached the broker: safe to send again
+        else:                                                    # the broker forgot it (a new day): executions and positions decide
+            rep.findings.append(self._resolve(row, None, execs, held, stored))
+            if self.store.order(coid)['state'] == OrderState.EXPIRED.value: rep.expired.append(coid)
+    recorded = {f.exec_id for f in self.store.fills(since=min(f.time for f in execs))} if execs else set()
+    for f in execs:
+        if f.exec_id in recorded: continue                       # one query for the day's known executions, not one each
+        if f.client_order_id not in journaled:
+            rep.problems.append(f'execution {f.exec_id} for {f.client_order_id} matches no order')
+            continue
+        rep.fills_recorded += self.store.record_fill(f)
+    rep.unknown = [r['client_order_id'] for r in self.store.orders(states=[OrderState.UNKNOWN])]
+    self._sync_positions(acct)
+    self._today = today
+    self._trades_today = sum(1 for r in self.store.orders() if r['created_at'].date() == today and r['broker_order_id'])
+    rep.ok = not rep.problems
+    log.info("startup reconciliation: %d updated, %d adopted, %d expired, %d fills, %d resumable, %d problems",
+             len(rep.updated), len(rep.adopted), len(rep.expired), rep.fills_recorded, len(rep.resumable), len(rep.problems))
+    return rep
 
-    def _sync_positions(self, acct: Account | None = None) -> list[Position]:
-        acct = acct or self.broker.account()
-        pos = self.broker.positions()
-        self.store.set_positions(self.account_name or acct.account_id, pos, self.clock.now())
-        self.store.record_equity(self.account_name or acct.account_id, self.clock.now(), acct.cash, acct.equity)
-        return pos
+# %% ../../nbs/33_execution_orders.ipynb #ccc0c589
+@patch
+def _resolve(self: OrderManager, row: Mapping, snap: OrderSnapshot | None, execs: Sequence[Fill], held: Mapping[str, int],
+             stored: Mapping[str, int]) -> str:
+    "Journal where an order the broker may not know stands, from its status, executions and positions; say what was found."
+    coid, qty, t = row['client_order_id'], row['quantity'], row['ticker']
+    mine = [f for f in execs if f.client_order_id == coid]
+    for f in mine: self.store.record_fill(f)
+    fq = sum(f.quantity for f in mine)
+    if snap is not None:
+        self.store.update_order(coid, snap.state, broker_order_id=snap.broker_order_id or None, filled_quantity=max(snap.filled_quantity, fq),
+                                avg_fill_price=snap.avg_fill_price, message=f'reconciled: the broker has it {snap.state.value}')
+        return f'{coid}: found among the broker\'s orders: {snap.state.value}, {snap.filled_quantity} of {qty} filled'
+    moved, signed = held.get(t, 0) - stored.get(t, 0), qty if row['side'] == Side.BUY.value else -qty
+    if fq >= qty or (not mine and moved == signed):
+        how = f'executions show {fq} of {qty}' if mine else f'no execution reported any more, but the position in {t} moved by {moved}'
+        avg = sum(f.quantity * f.price for f in mine) / fq if mine else None
+        self.store.update_order(coid, OrderState.FILLED, filled_quantity=qty, avg_fill_price=avg, message=f'filled while unobserved: {how}')
+        self.store.add_alert('warning', 'order_manager', f'order {coid} filled while unobserved ({how})' + ('' if mine else '; fill price unknown'))
+        return f'{coid}: filled: {how}'
+    if moved == 0 and not mine and row['tif'] == 'DAY' and row['created_at'].date() < self.clock.now().date():
+        self.store.update_order(coid, OrderState.EXPIRED, filled_quantity=0, message='not at the broker, no execution, position unchanged')
+        return f'{coid}: expired: a DAY order of an earlier session, not at the broker, no execution, position in {t} unchanged'
+    why = (f'not among the broker\'s orders; {fq} of {qty} in executions; position in {t} moved by {moved} '
+           f'since the last reconciliation (order {signed:+d})')
+    self.store.update_order(coid, OrderState.UNKNOWN, filled_quantity=fq, message=f'unresolved: {why}')
+    self.store.add_alert('critical', 'order_manager', f'order {coid} unresolved: {why}; {t} takes no new order until an operator reconciles it')
+    return f'{coid}: still unknown: {why}'
 
-    # -- one order --------------------------------------------------------------------------------------
-    def context(self, prices: Mapping[str, float] | None = None) -> MarketContext:
-        "The account, positions, prices, open orders and trade count the checks run against."
-        today = self.clock.now().date()
-        if today != self._today: self._today, self._trades_today = today, 0
-        pos = {p.ticker: p for p in self.broker.positions()}
-        px = {t: p.market_price for t, p in pos.items() if p.market_price}
-        px.update(prices or {})
-        return MarketContext(self.broker.account(), pos, px, self.store.orders(states=OPEN_STATES), self._trades_today,
-                             halt_reason(self.store))
+@patch
+def _reported(self: OrderManager) -> set[str]:
+    "The client order ids the broker reports now (asked again where it can be), for resolving unknown outcomes."
+    resync = getattr(self.broker.broker, 'resync', None)
+    return self.broker.run(resync()) if resync else {x.client_order_id for x in self.broker.orders()}
 
-    def manage_order_lifecycle(self, order: Order, last_price: float | None = None, ctx: MarketContext | None = None) -> LifecycleResult:
-        "Pre-trade checks, journal, submit, monitor, cancel the rest on timeout, record, reconcile, checkpoint."
-        if not self.ready: return LifecycleResult('REJECTED', order, (f'not_ready: {self.refusal}',))
-        coid = order.client_order_id
-        row = self.store.order(coid)
-        if row is not None and row['state'] != OrderState.NEW.value:
-            return LifecycleResult('DUPLICATE', order, (f'already journaled as {row["state"]}',), self.broker.order_status(coid))
-        ctx = ctx or self.context({order.ticker: last_price} if last_price else None)
-        checks = pre_trade_checks(order, ctx, self.risk, self.slippage_bps)
-        if not checks.passed:
-            if row is None: self.store.journal_order(order, OrderState.REJECTED, note='pre-trade: ' + checks.failure_reason)
-            else: self.store.update_order(coid, OrderState.REJECTED, message='pre-trade: ' + checks.failure_reason)
-            log.warning("order %s rejected by pre-trade checks: %s", coid, checks.failure_reason)
-            return LifecycleResult('REJECTED', order, tuple(checks.failures), checks=checks)
-        if row is None: self.store.journal_order(order, OrderState.NEW, note='journaled before submission')   # before it leaves
-        pos0 = ctx.positions.get(order.ticker)
-        try:
-            snap = self.broker.submit(order)
-        except BrokerError as e:
-            self.store.update_order(coid, OrderState.REJECTED, message=f'not sent: {e}')
-            log.error("order %s not sent: %s", coid, e)
-            return LifecycleResult('REJECTED', order, (f'broker_unavailable: {e}',), checks=checks)
-        self._trades_today += 1
-        self._journal(snap, 'acknowledged by broker')
-        if not snap.is_done: snap = self.broker.wait(coid, self.order_timeout)
-        if not snap.is_done:
-            log.warning("order %s not done after %ss (%s); cancelling the rest", coid, self.order_timeout, snap.state.value)
-            snap = self.broker.cancel(coid)
-        self._journal(snap, 'final' if snap.is_done else 'cancel unconfirmed')
-        if snap.state is OrderState.REJECTED:
-            self._checkpoint(order, snap, None)
-            return LifecycleResult('REJECTED', order, (f'broker_rejected: {snap.message}',), snap, checks=checks)
-        rec = self.reconcile_trade(order, snap, pos0)
-        self._checkpoint(order, snap, rec)
-        return LifecycleResult('COMPLETE', order, rec.problems, snap, rec, checks)
+@patch
+def reconcile_unknown(self: OrderManager) -> list[str]:
+    "Ask the broker again about every order of unknown outcome and journal what it says; returns what was found."
+    rows = self.store.orders(states=[OrderState.UNKNOWN])
+    if not rows: return []
+    known = self._reported()
+    by_id = {s.client_order_id: s for s in self.broker.orders() if s.client_order_id in known}
+    execs, held = self.broker.executions(), {p.ticker: p.quantity for p in self.broker.positions()}
+    stored = {p.ticker: p.quantity for p in self.store.positions(self.account_name)}
+    found = [self._resolve(r, by_id.get(r['client_order_id']), execs, held, stored) for r in rows]
+    self._sync_positions()
+    for f in found: log.warning("reconciliation of an unknown order: %s", f)
+    return found
 
-    def _journal(self, snap: OrderSnapshot, note: str) -> None:
-        row = self.store.order(snap.client_order_id)
-        if row and (row['state'] != snap.state.value or row['filled_quantity'] != snap.filled_quantity):
-            self.store.update_order(snap.client_order_id, snap.state, broker_order_id=snap.broker_order_id or None,
-                                    filled_quantity=snap.filled_quantity, avg_fill_price=snap.avg_fill_price,
-                                    message=snap.message or note)
+@patch
+def _sync_positions(self: OrderManager, acct: Account | None = None) -> list[Position]:
+    acct = acct or self.broker.account()
+    pos = self.broker.positions()
+    self.store.set_positions(self.account_name or acct.account_id, pos, self.clock.now())
+    self.store.record_equity(self.account_name or acct.account_id, self.clock.now(), acct.cash, acct.equity)
+    return pos
 
-    def _order_fills(self, coid: str, filled: int) -> list[Fill]:
-        with self._lock: fills = list(self._fills.get(coid, {}).values())
+# %% ../../nbs/33_execution_orders.ipynb #0789dffa
+@patch
+def context(self: OrderManager, prices: Mapping[str, float] | None = None) -> MarketContext:
+    "The account, positions, prices, open orders and trade count the checks run against."
+    today = self.clock.now().date()
+    if today != self._today: self._today, self._trades_today = today, 0
+    pos = {p.ticker: p for p in self.broker.positions()}
+    px = {t: p.market_price for t, p in pos.items() if p.market_price}
+    px.update(prices or {})
+    return MarketContext(self.broker.account(), pos, px, self.store.orders(states=OPEN_STATES), self._trades_today,
+                         halt_reason(self.store))
+
+@patch
+def manage_order_lifecycle(self: OrderManager, order: Order, last_price: float | None = None, ctx: MarketContext | None = None, *,
+                           follow: bool = True,               # False: an order queued for the next session is left working
+                           monitor_s: float | None = None     # how long to follow it (default: the order timeout)
+                           ) -> LifecycleResult:
+    "Pre-trade checks, journal, submit, monitor, cancel the rest on timeout, record, reconcile, checkpoint."
+    if not self.ready: return LifecycleResult('REJECTED', order, (f'not_ready: {self.refusal}',))
+    coid = order.client_order_id
+    row = self.store.order(coid)
+    if row is not None and row['state'] != OrderState.NEW.value:
         snap = self.broker.order_status(coid)
-        commission = snap.commission if snap else 0.0
-        if sum(f.quantity for f in fills) != filled or abs(sum(f.commission for f in fills) - commission) > 1e-9:
-            # an event was missed (across a reconnect) or a commission came later: the broker's executions are authoritative
-            fills = [f for f in self.broker.executions() if f.client_order_id == coid]
-        return fills
+        if snap is None or OrderState(row['state']).is_terminal or row['state'] == OrderState.UNKNOWN.value:
+            return LifecycleResult('DUPLICATE', order, (f'already journaled as {row["state"]}',), snap)
+        return self._resume(order, snap)      # sent by an earlier process, not journaled as done: see it through
+    ctx = ctx or self.context({order.ticker: last_price} if last_price else None)
+    checks = pre_trade_checks(order, ctx, self.risk, self.slippage_bps)
+    if self.gate is not None: checks = PreTradeResult(checks.checks + (self.gate(order, ctx),))
+    if not checks.passed:
+        if row is None: self.store.journal_order(order, OrderState.REJECTED, note='pre-trade: ' + checks.failure_reason)
+        else: self.store.update_order(coid, OrderState.REJECTED, message='pre-trade: ' + checks.failure_reason)
+        log.warning("order %s rejected by pre-trade checks: %s", coid, checks.failure_reason)
+        return LifecycleResult('REJECTED', order, tuple(checks.failures), checks=checks)
+    if row is None: self.store.journal_submission(order)   # before it leaves the process
+    pos0 = ctx.positions.get(order.ticker)
+    try:
+        snap = self.broker.submit(order)
+    except NotConnected as e:                       # refused before anything was sent
+        self.store.update_order(coid, OrderState.REJECTED, message=f'not sent: {e}')
+        log.error("order %s not sent: %s", coid, e)
+        return LifecycleResult('REJECTED', order, (f'broker_unavailable: {e}',), checks=checks)
+    except BrokerError as e:                        # it may have left: not safe to send again, not known to be done
+        return self._unknown(order, None, f'submission: {e}', checks)
+    self._trades_today += 1
+    if not snap.is_done: self._journal(snap, 'acknowledged by broker', row=dict(state='new', filled_quantity=0))   # visible while it works
+    if not follow and not snap.is_done:
+        return LifecycleResult('WORKING', order, ('working at the broker until the next session; reconciliation follows it',), snap, checks=checks)
+    return self._follow(order, snap, pos0, checks, monitor_s)
 
-    def reconcile_trade(self, order: Order, snap: OrderSnapshot, pos0: Position | None) -> Reconciliation:
-        "Fills vs the order, the broker's position vs what the fills imply; record fills, positions and equity."
-        fills = self._order_fills(order.client_order_id, snap.filled_quantity)
-        h = _Holding(pos0.quantity if pos0 else 0, pos0.avg_cost if pos0 else 0.0)
-        realized = 0.0
-        for f in sorted(fills, key=lambda f: (f.time, f.exec_id)):
-            pnl = book_fill(h, f.signed_quantity, f.price) - f.commission
-            realized += pnl
-            self.store.record_fill(f, realized_pnl=pnl)
-        positions = {p.ticker: p for p in self._sync_positions()}
-        broker_q = positions[order.ticker].quantity if order.ticker in positions else 0
-        fq = sum(f.quantity for f in fills)
-        problems = []
-        if fq != snap.filled_quantity: problems.append(f'fills add up to {fq}, broker says {snap.filled_quantity} filled')
-        if snap.filled_quantity > order.quantity: problems.append(f'overfilled: {snap.filled_quantity} > {order.quantity}')
-        if broker_q != h.quantity: problems.append(f'broker position {broker_q} != expected {h.quantity}')
-        if problems:
-            self.store.add_alert('error', 'order_manager', f'reconciliation of {order.client_order_id}: ' + '; '.join(problems))
-        return Reconciliation(order.client_order_id, order.quantity, snap.filled_quantity, fq, round(sum(f.commission for f in fills), 6),
-                              round(realized, 6), h.quantity, broker_q, tuple(problems))
+@patch
+def _resume(self: OrderManager, order: Order, snap: OrderSnapshot) -> LifecycleResult:
+    "An order an earlier process sent is still working at the broker: see it through as if this process had sent it."
+    held = next((p for p in self.broker.positions() if p.ticker == order.ticker), None)
+    q0 = (held.quantity if held else 0) - (snap.filled_quantity if order.side is Side.BUY else -snap.filled_quantity)
+    log.warning("order %s from an earlier process is %s at the broker: following it", order.client_order_id, snap.state.value)
+    return self._follow(order, snap, Position(order.ticker, q0, held.avg_cost if held else 0.0), None)
 
-    def _checkpoint(self, order: Order, snap: OrderSnapshot, rec: Reconciliation | None) -> None:
-        if self.checkpoints is None: return
-        self.checkpoints.save('order_execution', dict(
-            client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker, side=order.side.value, quantity=order.quantity,
-            state=snap.state.value, filled=snap.filled_quantity, avg_fill_price=snap.avg_fill_price,
-            reconciled=None if rec is None else rec.ok, problems=list(rec.problems) if rec else []))
+# %% ../../nbs/33_execution_orders.ipynb #03f764fa
+@patch
+def _follow(self: OrderManager, order: Order, snap: OrderSnapshot, pos0: Position | None, checks: PreTradeResult | None,
+            monitor_s: float | None = None) -> LifecycleResult:
+    "Monitor a sent order to its end (cancel the rest after `monitor_s`), then journal and reconcile it."
+    coid, wait_s = order.client_order_id, self.order_timeout if monitor_s is None else min(monitor_s, self.order_timeout)
+    try:
+        if not snap.is_done: snap = self.broker.wait(coid, wait_s)
+        if not snap.is_done:
+            log.warning("order %s not done after %ss (%s); cancelling the rest", coid, wait_s, snap.state.value)
+            snap = self.broker.cancel(coid)
+    except BrokerError as e:
+        return self._unknown(order, snap, f'{type(e).__name__}: {e}', checks)
+    if not snap.is_done: return self._unknown(order, snap, f'no final answer after the cancel ({snap.state.value})', checks)
+    if snap.state is OrderState.REJECTED:
+        self._journal(snap, 'final')
+        self._checkpoint(order, snap, None)
+        return LifecycleResult('REJECTED', order, (f'broker_rejected: {snap.message}',), snap, checks=checks)
+    rec = self.reconcile_trade(order, snap, pos0, [(snap.state, snap.message or 'final')])
+    self._checkpoint(order, snap, rec)
+    return LifecycleResult('COMPLETE', order, rec.problems, snap, rec, checks)
 
-    # -- a batch --------------------------------------------------------------------------------------
-    def execute(self, signals: SignalBundle | Iterable[Signal], prices: Mapping[str, float], run_id: str) -> list[LifecycleResult]:
-        "Size, check and execute one order per ticker (best signal first); returns a result per actionable signal."
-        if not self.ready: raise NotReady(self.refusal)
-        sigs = list(signals.signals if isinstance(signals, SignalBundle) else signals)
-        seen, todo = set(), []
-        for s in sigs:
-            if s.action is Action.HOLD or s.ticker in seen: continue
-            seen.add(s.ticker); todo.append(s)
-        mark = getattr(self.broker.broker, 'mark', None)
-        if mark is not None and prices: self.broker.run(mark(dict(prices)))   # a simulator values and fills with them
-        results = []
-        for s in todo:
-            ctx = self.context(prices)
-            px = prices.get(s.ticker, s.current_price)
-            row = self.store.order(client_order_id(run_id, s.ticker, s.action.value, s))
-            if row is not None:   # an earlier run of `run_id` decided this: resume or report it exactly as decided, never re-size
-                results.append(self.manage_order_lifecycle(order_from_journal(row), px, ctx)); continue
-            held = ctx.positions[s.ticker].quantity if s.ticker in ctx.positions else 0
-            o = order_for_signal(s, run_id, ctx.account.equity, self.risk.max_position_pct, px, held, self.risk.allow_short)
-            if o is None:
-                results.append(LifecycleResult('NO_ACTION', None, (f'at_target: {s.ticker} {s.action.value} with {held} shares held',)))
-                continue
-            results.append(self.manage_order_lifecycle(o, px, ctx))
-        return results
+@patch
+def _unknown(self: OrderManager, order: Order, snap: OrderSnapshot | None, why: str, checks: PreTradeResult) -> LifecycleResult:
+    "The broker's answer was lost: journal UNKNOWN, alert; its ticker takes no new order until a reconciliation resolves it."
+    coid = order.client_order_id
+    self.store.update_order(coid, OrderState.UNKNOWN, broker_order_id=(snap.broker_order_id or None) if snap else None,
+                            filled_quantity=snap.filled_quantity if snap else None, message=f'outcome unknown: {why}')
+    self.store.add_alert('error', 'order_manager', f'order {coid} outcome unknown ({why}); no new order in {order.ticker} until reconciled')
+    log.error("order %s outcome unknown: %s", coid, why)
+    if snap is not None: self._checkpoint(order, replace(snap, state=OrderState.UNKNOWN), None)
+    return LifecycleResult('UNKNOWN', order, (f'unknown: {why}',), snap, checks=checks)
+
+@patch
+def _journal(self: OrderManager, snap: OrderSnapshot, note: str, row: Mapping | None = None) -> None:
+    row = row or self.store.order(snap.client_order_id)
+    if row and (row['state'] != snap.state.value or row['filled_quantity'] != snap.filled_quantity):
+        self.store.update_order(snap.client_order_id, snap.state, broker_order_id=snap.broker_order_id or None,
+                                filled_quantity=snap.filled_quantity, avg_fill_price=snap.avg_fill_price,
+                                message=snap.message or note)
+
+# %% ../../nbs/33_execution_orders.ipynb #ea5dde42
+@patch
+def _order_fills(self: OrderManager, coid: str, filled: int) -> list[Fill]:
+    with self._lock: fills = list(self._fills.get(coid, {}).values())
+    snap = self.broker.order_status(coid)
+    commission = snap.commission if snap else 0.0
+    if sum(f.quantity for f in fills) != filled or abs(sum(f.commission for f in fills) - commission) > 1e-9:
+        # an event was missed (across a reconnect) or a commission came later: the broker's executions are authoritative
+        fills = [f for f in self.broker.executions() if f.client_order_id == coid]
+    return fills
+
+@patch
+def reconcile_trade(self: OrderManager, order: Order, snap: OrderSnapshot, pos0: Position | None,
+                    events: Sequence[tuple[OrderState, str]] = ()) -> Reconciliation:
+    "Fills vs the order, the broker's position vs what the fills imply; journal `events`, fills, positions and equity in one transaction."
+    fills = self._order_fills(order.client_order_id, snap.filled_quantity)
+    h = _Holding(pos0.quantity if pos0 else 0, pos0.avg_cost if pos0 else 0.0)
+    realized, booked = 0.0, []
+    for f in sorted(fills, key=lambda f: (f.time, f.exec_id)):
+        pnl = book_fill(h, f.signed_quantity, f.price) - f.commission
+        realized += pnl
+        booked.append((f, pnl))
+    acct, pos = self.broker.account(), self.broker.positions()
+    self.account_name = self.account_name or acct.account_id
+    self.store.record_order_outcome(order.client_order_id, events, broker_order_id=snap.broker_order_id or None,
+                                    filled_quantity=snap.filled_quantity, avg_fill_price=snap.avg_fill_price, fills=booked,
+                                    account=self.account_name, positions=pos, cash=acct.cash, equity=acct.equity)
+    positions = {p.ticker: p for p in pos}
+    broker_q = positions[order.ticker].quantity if order.ticker in positions else 0
+    fq = sum(f.quantity for f in fills)
+    problems = []
+    if fq != snap.filled_quantity: problems.append(f'fills add up to {fq}, broker says {snap.filled_quantity} filled')
+    if snap.filled_quantity > order.quantity: problems.append(f'overfilled: {snap.filled_quantity} > {order.quantity}')
+    if broker_q != h.quantity: problems.append(f'broker position {broker_q} != expected {h.quantity}')
+    if problems:
+        self.store.add_alert('error', 'order_manager', f'reconciliation of {order.client_order_id}: ' + '; '.join(problems))
+    return Reconciliation(order.client_order_id, order.quantity, snap.filled_quantity, fq, round(sum(f.commission for f in fills), 6),
+                          round(realized, 6), h.quantity, broker_q, tuple(problems))
+
+@patch
+def _checkpoint(self: OrderManager, order: Order, snap: OrderSnapshot, rec: Reconciliation | None) -> None:
+    if self.checkpoints is None: return
+    self.checkpoints.save('order_execution', dict(
+        client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker, side=order.side.value, quantity=order.quantity,
+        state=snap.state.value, filled=snap.filled_quantity, avg_fill_price=snap.avg_fill_price,
+        reconciled=None if rec is None else rec.ok, problems=list(rec.problems) if rec else []))
+
+# %% ../../nbs/33_execution_orders.ipynb #50f2df3e
+@patch
+def execute(self: OrderManager, signals: SignalBundle | Iterable[Signal], prices: Mapping[str, float], run_id: str, *,
+            tif: TimeInForce | str = TimeInForce.DAY,   # OPG: for the opening auction
+            order_type: OrderType | str | None = None,  # LOC for the closing auction (None: limit orders)
+            follow: bool = True, monitor_s: float | None = None) -> list[LifecycleResult]:
+    "Size, check and execute one order per ticker (best signal first); returns a result per actionable signal."
+    if not self.ready: raise NotReady(self.refusal)
+    sigs = list(signals.signals if isinstance(signals, SignalBundle) else signals)
+    seen, todo = set(), []
+    for s in sigs:
+        if s.action is Action.HOLD or s.ticker in seen: continue
+        seen.add(s.ticker); todo.append(s)
+    mark = getattr(self.broker.broker, 'mark', None)
+    if mark is not None and prices: self.broker.run(mark(dict(prices)))   # a simulator values and fills with them
+    results = []
+    for s in todo:
+        ctx = self.context(prices)
+        px = prices.get(s.ticker, s.current_price)
+        row = self.store.order(client_order_id(run_id, s.ticker, s.action.value, s))
+        if row is not None:   # an earlier run of `run_id` decided this: resume or report it exactly as decided, never re-size
+            results.append(self.manage_order_lifecycle(order_from_journal(row), px, ctx, follow=follow, monitor_s=monitor_s)); continue
+        held = ctx.positions[s.ticker].quantity if s.ticker in ctx.positions else 0
+        o = order_for_signal(s, run_id, ctx.account.equity, self.risk.max_position_pct, px, held, self.risk.allow_short)
+        if o is None:
+            results.append(LifecycleResult('NO_ACTION', None, (f'at_target: {s.ticker} {s.action.value} with {held} shares held',)))
+            continue
+        o = replace(o, tif=TimeInForce(tif), order_type=OrderType(order_type or o.order_type))
+        results.append(self.manage_order_lifecycle(o, px, ctx, follow=follow, monitor_s=monitor_s))
+    return results

@@ -7,19 +7,26 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_paper.html
 # %% ../../nbs/31_execution_paper.ipynb #5f644618
 from __future__ import annotations
 import asyncio, math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, date, time as dtime, timezone
 from typing import Mapping, Protocol
 import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from fastcore.basics import patch
 from ..core.types import (Order, OrderState, OrderType, TimeInForce, Side, Fill, Position, Account, utc, check_bars)
 from ..core.clock import Clock
 from ..core.log import get_logger
-from .broker import (OrderTracker, OrderSnapshot, TrackedOrders, Events, UnknownOrder, BrokerError)
+from .broker import (OrderTracker, OrderSnapshot, TrackedOrders, Events, UnknownOrder, BrokerError,
+                                                NotConnected)
+from ..store.db import T
 
 log = get_logger('execution.paper')
 
 # %% auto #0
-__all__ = ['log', 'FILL_TIME', 'PaperCosts', 'Market', 'BarMarket', 'book_fill', 'PaperBroker']
+__all__ = ['log', 'FILL_TIME', 'CLOSE_TIME', 'PaperCosts', 'Market', 'BarMarket', 'book_fill', 'save_paper_account',
+           'load_paper_account', 'PaperBroker']
 
 # %% ../../nbs/31_execution_paper.ipynb #5f3388f3
 @dataclass(frozen=True)
@@ -41,11 +48,17 @@ class PaperCosts:
         return round(max(self.min_commission, self.commission_per_share * shares), 4)
 
     def fill_price(self, order: Order, base: float, low: float | None = None, high: float | None = None) -> float | None:
-        "The execution price for `order` when the market offers `base` (bar range `low`..`high`); `None` if not marketable."
+        "The price for `order` when the market offers `base` (bar range `low`..`high`); `None` if not marketable (or a stop not reached)."
         slip = self.slippage_bps / 10_000
         buy = order.side is Side.BUY
         px = base * (1 + slip) if buy else base * (1 - slip)
-        if order.order_type is OrderType.MARKET: return round(px, 4)
+        if order.order_type in (OrderType.MARKET, OrderType.MARKET_ON_CLOSE): return round(px, 4)
+        if order.order_type is OrderType.STOP:        # triggered when the range reaches the stop; a gap through fills at `base`
+            stop = order.stop_price
+            reach = (high if high is not None else base) if buy else (low if low is not None else base)
+            if (buy and reach < stop) or (not buy and reach > stop): return None
+            trig = max(base, stop) if buy else min(base, stop)
+            return round(trig * (1 + slip) if buy else trig * (1 - slip), 4)
         lim = order.limit_price
         reach = (low if low is not None else base) if buy else (high if high is not None else base)
         if (buy and reach > lim) or (not buy and reach < lim): return None
@@ -95,12 +108,77 @@ def book_fill(h: _Holding, signed_qty: int, price: float) -> float:
     elif (h.quantity > 0) != (q0 > 0): h.avg_cost = price       # flipped side: the rest opens at this price
     return realized
 
+# %% ../../nbs/31_execution_paper.ipynb #4f0d415d
+_OPEN = tuple(s.value for s in OrderState if not s.is_terminal)
+
+_UPSERTS: dict[tuple[str, str], sa.Insert] = {}   # built once: constructing an upsert costs more than running it
+
+def _upsert_rows(conn, table, rows: list[dict], keys: tuple[str, ...]) -> None:
+    "Insert `rows` into `table`, replacing the rows with the same `keys` (SQLite and PostgreSQL)."
+    if not rows: return
+    k = (conn.dialect.name, table.name)
+    if k not in _UPSERTS:
+        stmt = (sqlite_insert if conn.dialect.name == 'sqlite' else pg_insert)(table)
+        _UPSERTS[k] = stmt.on_conflict_do_update(index_elements=list(keys), set_={c.name: stmt.excluded[c.name] for c in table.c if c.name not in keys})
+    conn.execute(_UPSERTS[k], rows)
+
+def _paper_order_row(pb, tr: OrderTracker) -> dict:
+    o = tr.order
+    return dict(account_id=pb.account_id, client_order_id=o.client_order_id, ticker=o.ticker, side=o.side.value, quantity=o.quantity,
+                order_type=o.order_type.value, limit_price=o.limit_price, stop_price=o.stop_price, tif=o.tif.value, run_id=o.run_id,
+                reason=o.reason, reduce_only=o.reduce_only, state=tr.state.value, broker_order_id=tr.broker_order_id, message=tr.message,
+                error_code=tr.error_code, updated=tr.updated, placed=pb.placed[o.client_order_id], session=pb.session)
+
+def save_paper_account(store, pb) -> None:
+    "Write what changed in paper account `pb` (its row, changed orders, new fills, holdings, marks) in one transaction."
+    a = pb.account_id
+    with store.engine.begin() as conn:
+        _upsert_rows(conn, T['paper_accounts'], [dict(account_id=a, cash=pb.cash, realized_pnl=pb.realized_pnl, exec_seq=pb.exec_seq,
+                                                      session=pb.session, updated_at=utc(pb.clock.now()))], ('account_id',))
+        _upsert_rows(conn, T['paper_orders'], [_paper_order_row(pb, pb.trackers[k]) for k in sorted(pb._dirty) if k in pb.trackers],
+                     ('account_id', 'client_order_id'))
+        _upsert_rows(conn, T['paper_fills'], [dict(exec_id=f.exec_id, account_id=a, client_order_id=f.client_order_id, ticker=f.ticker,
+                                                   side=f.side.value, quantity=f.quantity, price=f.price, time=f.time, commission=f.commission,
+                                                   broker_order_id=f.broker_order_id) for f in pb._new_fills], ('exec_id',))
+        _upsert_rows(conn, T['paper_holdings'], [dict(account_id=a, ticker=t, quantity=pb.holdings[t].quantity, avg_cost=pb.holdings[t].avg_cost)
+                                                 for t in sorted(pb._dirty_holdings)], ('account_id', 'ticker'))
+        _upsert_rows(conn, T['paper_marks'], [dict(account_id=a, ticker=t, price=pb.marks[t][0], volume=pb.marks[t][1])
+                                              for t in sorted(pb._dirty_marks)], ('account_id', 'ticker'))
+
+def load_paper_account(store, pb) -> bool:
+    "Fill paper account `pb` from its rows: account, holdings, marks, this session's and every open order with their fills. False if none."
+    a, o, f = pb.account_id, T['paper_orders'], T['paper_fills']
+    with store.reader.connect() as conn:
+        r = conn.execute(sa.select(T['paper_accounts']).where(T['paper_accounts'].c.account_id == a)).mappings().first()
+        if r is None: return False
+        pb.cash, pb.realized_pnl, pb.exec_seq, pb.session = r['cash'], r['realized_pnl'], r['exec_seq'], r['session']
+        h, m = T['paper_holdings'], T['paper_marks']
+        pb.holdings = {x.ticker: _Holding(x.quantity, x.avg_cost) for x in conn.execute(sa.select(h).where((h.c.account_id == a) & (h.c.quantity != 0)))}
+        pb.marks = {x.ticker: (x.price, x.volume) for x in conn.execute(sa.select(m).where(m.c.account_id == a))}
+        alive = (o.c.account_id == a) & (o.c.state.in_(_OPEN) | (o.c.session == r['session']))
+        rows = conn.execute(sa.select(o).where(alive).order_by(o.c.placed, o.c.client_order_id)).mappings().all()
+        fills = conn.execute(sa.select(f).join(o, (o.c.client_order_id == f.c.client_order_id) & (o.c.account_id == f.c.account_id))
+                             .where(alive).order_by(f.c.time, f.c.exec_id)).mappings().all()
+    for x in rows:
+        order = Order(x['client_order_id'], x['ticker'], x['side'], x['quantity'], x['order_type'], x['limit_price'], x['tif'],
+                      x['run_id'] or '', x['reason'] or '', x['stop_price'], bool(x['reduce_only']))
+        tr = OrderTracker(order, OrderState(x['state']), x['broker_order_id'] or '')
+        tr.message, tr.error_code, tr.updated = x['message'] or '', x['error_code'], x['updated']
+        pb.trackers[order.client_order_id], pb.placed[order.client_order_id] = tr, x['placed']
+    for x in fills:
+        tr = pb.trackers[x['client_order_id']]
+        tr.fills[x['exec_id']] = Fill(x['exec_id'], x['client_order_id'], x['ticker'], x['side'], x['quantity'], x['price'], x['time'],
+                                      x['commission'], x['broker_order_id'] or '')
+    for tr in pb.trackers.values(): tr.reported_filled = sum(x.quantity for x in tr.fills.values())
+    return True
+
 # %% ../../nbs/31_execution_paper.ipynb #73b5f710
-FILL_TIME = dtime(14, 30)  # bar fills are stamped at the NYSE open (UTC, winter); expiries at the close
+FILL_TIME, CLOSE_TIME = dtime(14, 30), dtime(21, 0)  # bar fills are stamped at the NYSE open (UTC, winter); closing-auction fills and expiries at the close
 
 class PaperBroker(TrackedOrders):
-    "The simulated broker: the `Broker` protocol over the store, a market and the injected clock."
+    "The simulated broker: the `Broker` protocol over the store (its account in rows), a market and the injected clock."
     name = 'paper'
+    needs_loop = False     # nothing arrives between calls: a SyncBroker runs it inline, in the caller's thread
 
     def __init__(self, store, settings, clock: Clock, market: Market | None = None, account_id: str = 'PAPER',
                  costs: PaperCosts | None = None):
@@ -112,210 +190,264 @@ class PaperBroker(TrackedOrders):
         self._lock = asyncio.Lock()
         self._load()
 
-    # -- persistence ---------------------------------------------------------------------------
     @property
-    def control_name(self) -> str: return f'paper_broker.{self.account_id}'
+    def control_name(self) -> str: return f'paper_broker.{self.account_id}'   # where versions before 0003 kept the account as JSON
 
     def _load(self) -> None:
-        "Restore cash, holdings, orders and today's executions from the store (or start fresh)."
-        s = self.store.get_control(self.control_name)
-        self.cash, self.realized_pnl, self.exec_seq = self.initial_cash, 0.0, 0
+        "Restore cash, holdings, marks, this session's orders and every open order from the store (or start fresh)."
+        self.cash, self.realized_pnl, self.exec_seq, self.session = self.initial_cash, 0.0, 0, None
         self.holdings: dict[str, _Holding] = {}
         self.trackers: dict[str, OrderTracker] = {}
         self.placed: dict[str, date] = {}
         self.marks: dict[str, tuple[float, float | None]] = {}
-        self.session: date | None = None
-        if not s: return
+        self.open_ids: set[str] = set()                 # non-terminal orders: what the simulation walks, never the whole day
+        self._dirty, self._new_fills, self._dirty_holdings, self._dirty_marks = set(), [], set(), set()
+        if not load_paper_account(self.store, self):
+            legacy = self.store.get_control(self.control_name)
+            if legacy: self._load_legacy(legacy)
+        self.open_ids = {k for k, tr in self.trackers.items() if not tr.state.is_terminal}
+
+    def _load_legacy(self, s: dict) -> None:
+        "Import an account kept as one JSON control (before schema 0003) into rows, once."
         self.cash, self.realized_pnl, self.exec_seq = s['cash'], s['realized_pnl'], s['exec_seq']
         self.session = date.fromisoformat(s['session']) if s.get('session') else None
         self.holdings = {t: _Holding(q, c) for t, (q, c) in s['holdings'].items()}
         self.marks = {t: (p, v) for t, (p, v) in s.get('marks', {}).items()}
         for r in s['orders']:
-            o = Order(**r['order'])
-            tr = OrderTracker(o, OrderState(r['state']), r['broker_order_id'])
+            tr = OrderTracker(Order(**r['order']), OrderState(r['state']), r['broker_order_id'])
             tr.message, tr.error_code = r.get('message', ''), r.get('error_code')
             tr.updated = datetime.fromisoformat(r['updated']) if r.get('updated') else None
             for f in r['fills']: tr.fills[f['exec_id']] = Fill(**{**f, 'time': datetime.fromisoformat(f['time'])})
             tr.reported_filled = sum(f.quantity for f in tr.fills.values())
-            self.trackers[o.client_order_id], self.placed[o.client_order_id] = tr, date.fromisoformat(r['placed'])
+            self.trackers[tr.order.client_order_id], self.placed[tr.order.client_order_id] = tr, date.fromisoformat(r['placed'])
+        self._dirty = set(self.trackers)
+        self._new_fills = [f for tr in self.trackers.values() for f in tr.fills.values()]
+        self._dirty_holdings, self._dirty_marks = set(self.holdings), set(self.marks)
+        self._save()
 
-    def _state(self) -> dict:
-        "Everything the broker must remember, JSON-ready."
-        def order_row(tr: OrderTracker) -> dict:
-            o = tr.order
-            return dict(order=dict(client_order_id=o.client_order_id, ticker=o.ticker, side=o.side.value, quantity=o.quantity,
-                                   order_type=o.order_type.value, limit_price=o.limit_price, tif=o.tif.value, run_id=o.run_id, reason=o.reason),
-                        state=tr.state.value, broker_order_id=tr.broker_order_id, message=tr.message, error_code=tr.error_code,
-                        updated=tr.updated.isoformat() if tr.updated else None,
-                        placed=self.placed[o.client_order_id].isoformat(),
-                        fills=[dict(exec_id=f.exec_id, client_order_id=f.client_order_id, ticker=f.ticker, side=f.side.value,
-                                    quantity=f.quantity, price=f.price, time=f.time.isoformat(), commission=f.commission,
-                                    broker_order_id=f.broker_order_id) for f in tr.fills.values()])
-        return dict(cash=self.cash, realized_pnl=self.realized_pnl, exec_seq=self.exec_seq,
-                    session=self.session.isoformat() if self.session else None,
-                    holdings={t: [h.quantity, h.avg_cost] for t, h in self.holdings.items() if h.quantity},
-                    marks={t: list(v) for t, v in self.marks.items()},
-                    orders=[order_row(tr) for tr in self.trackers.values()])
+    def _save(self) -> None:
+        "Write what changed since the last save (the account row, changed orders, new fills, holdings, marks) in one transaction."
+        save_paper_account(self.store, self)
+        self._dirty, self._new_fills, self._dirty_holdings, self._dirty_marks = set(), [], set(), set()
 
-    def _save(self) -> None: self.store.set_control(self.control_name, self._state(), by='paper_broker')
+    def _touch(self, tr: OrderTracker) -> None:
+        "Note that `tr` changed: it is written at the next save."
+        coid = tr.order.client_order_id
+        self._dirty.add(coid)
+        if tr.state.is_terminal: self.open_ids.discard(coid)
+        else: self.open_ids.add(coid)
 
     def _roll_session(self) -> None:
         "On a new day forget yesterday's finished orders and executions (as IB does); open GTC orders stay."
         today = self.clock.now().date()
         if self.session == today: return
-        self.trackers = {k: tr for k, tr in self.trackers.items() if not tr.state.is_terminal}
+        self.trackers = {k: self.trackers[k] for k in self.open_ids}
         self.placed = {k: v for k, v in self.placed.items() if k in self.trackers}
+        self._dirty |= set(self.trackers)             # they now belong to the new session
         self.session = today
 
-    # -- the Broker protocol -------------------------------------------------------------------
-    async def connect(self) -> None: self._connected = True
-    async def disconnect(self) -> None: self._connected = False
-    def is_connected(self) -> bool: return self._connected
+# %% ../../nbs/31_execution_paper.ipynb #9b1dd379
+@patch
+async def connect(self: PaperBroker) -> None: self._connected = True
+@patch
+async def disconnect(self: PaperBroker) -> None: self._connected = False
+@patch
+def is_connected(self: PaperBroker) -> bool: return self._connected
 
-    def _price(self, ticker: str) -> float | None:
-        return self.marks[ticker][0] if ticker in self.marks else None
+@patch
+def _price(self: PaperBroker, ticker: str) -> float | None: return self.marks[ticker][0] if ticker in self.marks else None
 
-    def _positions(self) -> list[Position]:
-        return [Position(t, h.quantity, h.avg_cost, self._price(t)) for t, h in sorted(self.holdings.items()) if h.quantity]
+@patch
+def _positions(self: PaperBroker) -> list[Position]:
+    return [Position(t, h.quantity, h.avg_cost, self._price(t)) for t, h in sorted(self.holdings.items()) if h.quantity]
 
-    def _committed(self) -> float:
-        "Cash reserved by open buy orders."
-        tot = 0.0
-        for tr in self.trackers.values():
-            if tr.state.is_terminal or tr.order.side is not Side.BUY: continue
-            px = tr.order.limit_price or self._price(tr.order.ticker) or 0.0
-            tot += tr.snapshot().remaining * px * (1 + self.costs.slippage_bps / 10_000)
-        return tot
+@patch
+def _committed(self: PaperBroker) -> float:
+    "Cash reserved by open buy orders."
+    tot = 0.0
+    for k in self.open_ids:
+        tr = self.trackers[k]
+        if tr.order.side is not Side.BUY: continue
+        px = tr.order.limit_price or tr.order.stop_price or self._price(tr.order.ticker) or 0.0
+        tot += tr.snapshot().remaining * px * (1 + self.costs.slippage_bps / 10_000)
+    return tot
 
-    async def account(self) -> Account:
-        "Cash, equity at the last marks, and buying power (cash less open buys)."
-        equity = self.cash + sum(p.market_value for p in self._positions())
-        return Account(self.account_id, self.cash, equity, self.cash - self._committed(), self.clock.now())
+@patch
+async def account(self: PaperBroker) -> Account:
+    "Cash, equity at the last marks, and buying power (cash less open buys)."
+    equity = self.cash + sum(p.market_value for p in self._positions())
+    return Account(self.account_id, self.cash, equity, self.cash - self._committed(), self.clock.now())
 
-    async def positions(self) -> list[Position]: return self._positions()
-    async def executions(self, since: datetime | None = None) -> list[Fill]:
-        "Executions of today's session (and of still-open older orders), oldest first."
-        fills = [f for tr in self.trackers.values() for f in tr.fills.values()]
-        if since is not None: fills = [f for f in fills if f.time >= utc(since)]
-        return sorted(fills, key=lambda f: (f.time, f.exec_id))
+@patch
+async def positions(self: PaperBroker) -> list[Position]: return self._positions()
 
-    def _emit(self, ev) -> None:
-        if ev is not None: self.events.emit(ev)
+@patch
+async def open_orders(self: PaperBroker) -> list[OrderSnapshot]: return [self.trackers[k].snapshot() for k in self.open_ids]
 
-    async def submit(self, order: Order) -> OrderSnapshot:
-        "Accept `order` (or reject it: duplicate id, not enough cash); fill at once if a supplied price makes it marketable."
-        if not self._connected: raise BrokerError('paper: not connected')
-        async with self._lock:
-            self._roll_session()
-            if order.client_order_id in self.trackers:   # like IB's duplicate orderRef check: the first one stands
-                return self.trackers[order.client_order_id].snapshot()
-            now = self.clock.now()
-            est = order.limit_price or self._price(order.ticker)
-            avail = self.cash - self._committed()
-            tr = OrderTracker(order, broker_order_id=f'P{self.exec_seq}-{len(self.trackers) + 1}')
-            self.trackers[order.client_order_id] = tr
-            self.placed[order.client_order_id] = now.date()
-            if order.side is Side.BUY and est is not None:
-                need = order.quantity * est * (1 + self.costs.slippage_bps / 10_000)
-                if need > avail:
-                    self._emit(tr.apply_status(OrderState.REJECTED, 0, message=f'insufficient buying power: need {need:.2f}, have {avail:.2f}',
-                                               error_code=201, when=now))
-                    self._save(); return tr.snapshot()
+@patch
+async def executions(self: PaperBroker, since: datetime | None = None) -> list[Fill]:
+    "Executions of today's session (and of still-open older orders), oldest first."
+    fills = [f for tr in self.trackers.values() for f in tr.fills.values()]
+    if since is not None: fills = [f for f in fills if f.time >= utc(since)]
+    return sorted(fills, key=lambda f: (f.time, f.exec_id))
+
+@patch
+async def resync(self: PaperBroker) -> set[str]:
+    "The client order ids the simulator knows (its book is never out of date)."
+    return set(self.trackers)
+
+@patch
+def _emit(self: PaperBroker, ev) -> None:
+    if ev is not None:
+        self._touch(self.trackers[ev.snapshot.client_order_id])
+        self.events.emit(ev)
+
+# %% ../../nbs/31_execution_paper.ipynb #df2c9351
+@patch
+async def submit(self: PaperBroker, order: Order) -> OrderSnapshot:
+    "Accept `order` (or reject it: not enough cash); fill at once if a supplied price makes it marketable."
+    if not self._connected: raise NotConnected('paper: not connected')
+    async with self._lock:
+        self._roll_session()
+        if order.client_order_id in self.trackers:   # like IB's duplicate orderRef check: the first one stands
+            return self.trackers[order.client_order_id].snapshot()
+        now = self.clock.now()
+        est = order.limit_price or order.stop_price or self._price(order.ticker)
+        avail = self.cash - self._committed()
+        tr = OrderTracker(order, broker_order_id=f'P{self.exec_seq}-{len(self.trackers) + 1}')
+        self.trackers[order.client_order_id] = tr
+        self.placed[order.client_order_id] = now.date()
+        self._touch(tr)
+        need = order.quantity * est * (1 + self.costs.slippage_bps / 10_000) if order.side is Side.BUY and est is not None else 0.0
+        if need > avail:
+            self._emit(tr.apply_status(OrderState.REJECTED, 0, message=f'insufficient buying power: need {need:.2f}, have {avail:.2f}',
+                                       error_code=201, when=now))
+        else:
             self._emit(tr.apply_status(OrderState.SUBMITTED, 0, when=now))
             if order.ticker in self.marks and self.market is None: self._try_fill(tr, *self.marks[order.ticker], when=now)
+        self._save()
+        return tr.snapshot()
+
+@patch
+async def modify(self: PaperBroker, client_order_id: str, *, stop_price: float) -> OrderSnapshot:
+    "Move a working STOP order's trigger to `stop_price` (it may fill at once against the last price)."
+    async with self._lock:
+        tr = self.trackers.get(client_order_id)
+        if tr is None: raise UnknownOrder(f'paper: unknown order {client_order_id}')
+        if tr.order.order_type is not OrderType.STOP: raise BrokerError(f'paper: {client_order_id} is not a STOP order')
+        if tr.state.is_terminal: raise BrokerError(f'paper: {client_order_id} is {tr.state.value}; nothing to modify')
+        tr.order = replace(tr.order, stop_price=stop_price)       # validates the new price
+        self._touch(tr)
+        if tr.order.ticker in self.marks and self.market is None: self._try_fill(tr, *self.marks[tr.order.ticker])
+        self._save()
+        return tr.snapshot()
+
+@patch
+async def cancel(self: PaperBroker, client_order_id: str) -> OrderSnapshot:
+    "Cancel what is left of an open order (a finished order is returned unchanged)."
+    async with self._lock:
+        tr = self.trackers.get(client_order_id)
+        if tr is None: raise UnknownOrder(f'paper: unknown order {client_order_id}')
+        if not tr.state.is_terminal:
+            self._emit(tr.apply_status(OrderState.CANCELLED, message='cancelled by request', when=self.clock.now()))
             self._save()
-            return tr.snapshot()
+        return tr.snapshot()
 
-    async def cancel(self, client_order_id: str) -> OrderSnapshot:
-        "Cancel what is left of an open order (a finished order is returned unchanged)."
-        async with self._lock:
-            tr = self.trackers.get(client_order_id)
-            if tr is None: raise UnknownOrder(f'paper: unknown order {client_order_id}')
-            if not tr.state.is_terminal:
-                self._emit(tr.apply_status(OrderState.CANCELLED, message='cancelled by request', when=self.clock.now()))
-                self._save()
-            return tr.snapshot()
+@patch
+async def wait(self: PaperBroker, client_order_id: str, timeout: float) -> OrderSnapshot:
+    "Process the bars the clock has reached and return the order's state (a simulator has nothing to wait for)."
+    if client_order_id not in self.trackers: raise UnknownOrder(f'paper: unknown order {client_order_id}')
+    await self.process()
+    return self.trackers[client_order_id].snapshot()
 
-    async def wait(self, client_order_id: str, timeout: float) -> OrderSnapshot:
-        "Process the bars the clock has reached and return the order's state (a simulator has nothing to wait for)."
-        if client_order_id not in self.trackers: raise UnknownOrder(f'paper: unknown order {client_order_id}')
-        await self.process()
-        return self.trackers[client_order_id].snapshot()
+# %% ../../nbs/31_execution_paper.ipynb #ac6c5638
+@patch
+def _try_fill(self: PaperBroker, tr: OrderTracker, base: float, volume: float | None, low=None, high=None, when=None) -> bool:
+    "Fill what the market allows of `tr`; `True` if anything traded."
+    o = tr.order
+    px = self.costs.fill_price(o, base, low, high)
+    qty = self.costs.fill_quantity(tr.snapshot().remaining, volume)
+    if px is None or qty <= 0: return False
+    self.exec_seq += 1
+    when = when or self.clock.now()
+    fill = Fill(f'PX{self.exec_seq:08d}', o.client_order_id, o.ticker, o.side, qty, px, when, self.costs.commission(qty), tr.broker_order_id)
+    h = self.holdings.setdefault(o.ticker, _Holding())
+    self.realized_pnl += book_fill(h, fill.signed_quantity, px)
+    self.cash -= fill.signed_quantity * px + fill.commission
+    self._new_fills.append(fill); self._dirty_holdings.add(o.ticker)
+    self._emit(tr.apply_fill(fill))
+    filled = tr.snapshot().filled_quantity
+    self._emit(tr.apply_status(OrderState.FILLED if filled == o.quantity else OrderState.PARTIALLY_FILLED, filled, tr.avg_fill_price, when=when))
+    return True
 
-    # -- the simulation ------------------------------------------------------------------------
-    def _try_fill(self, tr: OrderTracker, base: float, volume: float | None, low=None, high=None, when=None) -> bool:
-        "Fill what the market allows of `tr`; `True` if anything traded."
-        o = tr.order
-        px = self.costs.fill_price(o, base, low, high)
-        qty = self.costs.fill_quantity(tr.snapshot().remaining, volume)
-        if px is None or qty <= 0: return False
-        self.exec_seq += 1
-        when = when or self.clock.now()
-        fill = Fill(f'PX{self.exec_seq:08d}', o.client_order_id, o.ticker, o.side, qty, px, when,
-                    self.costs.commission(qty), tr.broker_order_id)
-        h = self.holdings.setdefault(o.ticker, _Holding())
-        self.realized_pnl += book_fill(h, fill.signed_quantity, px)
-        self.cash -= fill.signed_quantity * px + fill.commission
-        self._emit(tr.apply_fill(fill))
-        filled = tr.snapshot().filled_quantity
-        self._emit(tr.apply_status(OrderState.FILLED if filled == o.quantity else OrderState.PARTIALLY_FILLED, filled,
-                                   tr.avg_fill_price, when=when))
-        return True
+@patch
+async def process(self: PaperBroker) -> int:
+    "Fill open orders against the next bar the clock has reached (stops on its high/low); DAY orders expire at its close. Returns fills made."
+    if self.market is None: return 0
+    async with self._lock:
+        self._roll_session()
+        today, n = self.clock.now().date(), 0
+        for k in sorted(self.open_ids):
+            tr = self.trackers[k]
+            nb = self.market.next_bar(tr.order.ticker, self.placed[k], today)
+            if nb is None: continue
+            d, bar = nb
+            auction = tr.order.tif is TimeInForce.OPG                 # the opening auction: the open price or nothing
+            closing = tr.order.order_type in (OrderType.MARKET_ON_CLOSE, OrderType.LIMIT_ON_CLOSE)   # the closing auction: the close
+            n += self._try_fill(tr, bar['close'] if closing else bar['open'], bar['volume'],
+                                None if auction or closing else bar['low'], None if auction or closing else bar['high'],
+                                datetime.combine(d, CLOSE_TIME if closing else FILL_TIME, timezone.utc))
+            self._set_mark(tr.order.ticker, float(bar['close']), float(bar['volume']))
+            if tr.state.is_terminal: continue
+            if tr.order.tif in (TimeInForce.DAY, TimeInForce.OPG):
+                self._emit(tr.apply_status(OrderState.EXPIRED, message=f'{tr.order.tif.value} order expired on {d}',
+                                           when=datetime.combine(d, dtime(21, 0), timezone.utc)))
+            else: self.placed[k] = d; self._touch(tr)
+        self._save()
+        return n
 
-    async def process(self) -> int:
-        "Fill open orders against the next bar the clock has reached; DAY orders expire at that bar's close. Returns fills made."
-        if self.market is None: return 0
-        async with self._lock:
-            self._roll_session()
-            today, n = self.clock.now().date(), 0
-            for tr in list(self.trackers.values()):
-                if tr.state.is_terminal: continue
-                after = self.placed[tr.order.client_order_id]
-                nb = self.market.next_bar(tr.order.ticker, after, today)
-                if nb is None: continue
-                d, bar = nb
-                when = datetime.combine(d, FILL_TIME, timezone.utc)
-                n += self._try_fill(tr, bar['open'], bar['volume'], bar['low'], bar['high'], when)
-                self.marks[tr.order.ticker] = (float(bar['close']), float(bar['volume']))
-                if tr.state.is_terminal: continue
-                if tr.order.tif is TimeInForce.DAY:
-                    self._emit(tr.apply_status(OrderState.EXPIRED, message=f'DAY order expired at the close of {d}',
-                                               when=datetime.combine(d, dtime(21, 0), timezone.utc)))
-                else: self.placed[tr.order.client_order_id] = d
-            self._save()
-            return n
+@patch
+def _set_mark(self: PaperBroker, ticker: str, price: float, volume: float | None) -> None:
+    self.marks[ticker] = (price, volume); self._dirty_marks.add(ticker)
 
-    async def mark(self, prices: Mapping[str, float]) -> int:
-        "Take the latest prices: they value positions and, without a market, fill marketable open orders. Returns fills made."
-        return await self.quote_many({t: (p, None) for t, p in prices.items()})
+# %% ../../nbs/31_execution_paper.ipynb #8a3b5555
+@patch
+async def mark(self: PaperBroker, prices: Mapping[str, float]) -> int:
+    "Take the latest prices: they value positions and, without a market, fill marketable open orders. Returns fills made."
+    return await self.quote_many({t: (p, None) for t, p in prices.items()})
 
-    async def quote(self, ticker: str, price: float, volume: float | None = None) -> int:
-        "Supply one price (and optionally the volume it may take a share of)."
-        return await self.quote_many({ticker: (price, volume)})
+@patch
+async def quote(self: PaperBroker, ticker: str, price: float, volume: float | None = None) -> int:
+    "Supply one price (and optionally the volume it may take a share of)."
+    return await self.quote_many({ticker: (price, volume)})
 
-    async def quote_many(self, quotes: Mapping[str, tuple[float, float | None]]) -> int:
-        "Supply prices `{ticker: (price, volume)}`; returns fills made."
-        for t, (p, v) in quotes.items():
-            if not (isinstance(p, (int, float)) and math.isfinite(p) and p > 0): raise ValueError(f'paper.quote[{t}]: price must be a positive number, got {p!r}')
-        async with self._lock:
-            self._roll_session()
-            n = 0
-            for t, (p, v) in quotes.items(): self.marks[t] = (float(p), None if v is None else float(v))
-            if self.market is None:
-                for tr in list(self.trackers.values()):
-                    if not tr.state.is_terminal and tr.order.ticker in quotes:
-                        n += self._try_fill(tr, *self.marks[tr.order.ticker])
-            self._save()
-            return n
+@patch
+async def quote_many(self: PaperBroker, quotes: Mapping[str, tuple[float, float | None]]) -> int:
+    "Supply prices `{ticker: (price, volume)}`; returns fills made."
+    for t, (p, v) in quotes.items():
+        if not (isinstance(p, (int, float)) and math.isfinite(p) and p > 0): raise ValueError(f'paper.quote[{t}]: price must be a positive number, got {p!r}')
+    async with self._lock:
+        self._roll_session()
+        n = 0
+        for t, (p, v) in quotes.items(): self._set_mark(t, float(p), None if v is None else float(v))
+        if self.market is None:
+            for k in sorted(self.open_ids):
+                tr = self.trackers[k]
+                if tr.order.ticker in quotes: n += self._try_fill(tr, *self.marks[tr.order.ticker])
+        self._save()
+        return n
 
-    async def close_session(self) -> int:
-        "The close: expire what is left of every open DAY order. Returns how many expired."
-        async with self._lock:
-            n = 0
-            for tr in self.trackers.values():
-                if not tr.state.is_terminal and tr.order.tif is TimeInForce.DAY:
-                    self._emit(tr.apply_status(OrderState.EXPIRED, message='DAY order expired at the close', when=self.clock.now())); n += 1
-            self._save()
-            return n
+@patch
+async def close_session(self: PaperBroker) -> int:
+    "The close: expire what is left of every open DAY order. Returns how many expired."
+    async with self._lock:
+        n = 0
+        for k in sorted(self.open_ids):
+            tr = self.trackers[k]
+            if tr.order.tif in (TimeInForce.DAY, TimeInForce.OPG):
+                self._emit(tr.apply_status(OrderState.EXPIRED, message=f'{tr.order.tif.value} order expired at the close', when=self.clock.now())); n += 1
+        self._save()
+        return n
 
-    def __repr__(self): return f'PaperBroker({self.account_id!r}, cash={self.cash:,.2f}, {len(self.holdings)} holdings, {len(self.trackers)} orders)'
+@patch
+def __repr__(self: PaperBroker): return f'PaperBroker({self.account_id!r}, cash={self.cash:,.2f}, {len(self.holdings)} holdings, {len(self.trackers)} orders)'

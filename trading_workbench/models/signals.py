@@ -14,9 +14,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.stats import norm
 from ..core.types import Action, Forecast, Provenance, Signal
-from .base import ModelInputError, check_series, walk_forward
+from .base import ModelInputError, check_series, normal_quantile, walk_forward
 
 # %% auto #0
 __all__ = ['DEFAULT_CALIBRATORS', 'forecast_z', 'risk_score', 'ConfidenceCalibrator', 'default_calibrator', 'calibration_sample',
@@ -29,7 +28,7 @@ def forecast_z(forecast: Forecast, current_price: float, step: int | None = None
     if not (isinstance(current_price, (int, float, np.floating)) and math.isfinite(current_price) and current_price > 0):
         raise ModelInputError(f"current_price: expected a finite price > 0, got {current_price!r}")
     i = forecast.horizon - 1 if step is None else step
-    q = norm.ppf(0.5 + forecast.level / 2)
+    q = normal_quantile(forecast.level)   # cached: scipy's ppf costs more than the rest of a signal
     sd = (math.log(forecast.upper[i]) - math.log(forecast.lower[i])) / (2 * q)
     move = math.log(forecast.mean[i] / current_price)
     return math.exp(move) - 1, (move / sd if sd > 0 else 0.0)
@@ -37,7 +36,7 @@ def forecast_z(forecast: Forecast, current_price: float, step: int | None = None
 def risk_score(forecast: Forecast, current_price: float, volatility: float | None = None, ref_vol: float = 0.30) -> float:
     "Annualised volatility from the forecast interval (and GARCH's daily `volatility`), mapped to [0, 1] as `s / (s + ref_vol)`."
     forecast_z(forecast, current_price)
-    q = norm.ppf(0.5 + forecast.level / 2)
+    q = normal_quantile(forecast.level)
     h = forecast.horizon
     daily = (math.log(forecast.upper[-1]) - math.log(forecast.lower[-1])) / (2 * q) / math.sqrt(h)
     if volatility is not None:
@@ -144,7 +143,7 @@ def forecast_to_signal(forecast: Forecast, ticker: str, current_price: float, as
 # %% ../../nbs/27_models_signals.ipynb #4429b091
 def direction_sample(fd: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     "Walk-forward forecasts (`wf_forecasts` columns) with a direction: their |z| and whether the direction was right."
-    sd = (np.log(fd['upper']) - np.log(fd['lower'])) / (2 * norm.ppf(0.5 + level / 2))
+    sd = (np.log(fd['upper']) - np.log(fd['lower'])) / (2 * normal_quantile(level))
     move = np.log(fd['mean'] / fd['reference'])
     keep = (move.abs() > 1e-9) & (fd['actual'] != fd['reference']) & (sd > 0)
     out = fd.loc[keep, ['model', 'horizon', 'ticker', 'origin']].copy()

@@ -22,6 +22,7 @@ from ..data.quality import exchange_calendar
 from ..execution.paper import PaperBroker
 from ..execution.ibkr import IBKRBroker
 from ..execution.orders import LifecycleResult, OrderManager, StartupReport
+from ..execution.session import Timing, order_prices, plan_session
 from ..features.builder import TimeSeriesFeatureBuilder
 from ..signals.router import SignalRouter
 from ..signals.runner import ModelRunner, RunReport
@@ -33,7 +34,7 @@ log = get_logger(__name__)
 # %% auto #0
 __all__ = ['log', 'DailyPlan', 'session_close', 'plan_day', 'replay_clock', 'market_data', 'daily_features', 'daily_signals',
            'daily_bundles', 'closing_prices', 'daily_orders', 'account_label', 'make_broker', 'daily_gate',
-           'orders_frame', 'day_summary', 'day_status']
+           'risk_before_orders', 'risk_after_fills', 'orders_frame', 'day_summary', 'day_status']
 
 # %% ../../nbs/50_ops_daily.ipynb #7a038345
 @dataclass(frozen=True)
@@ -102,11 +103,17 @@ def closing_prices(bars: Mapping[str, pd.DataFrame], plan: DailyPlan) -> dict[st
 
 def daily_orders(manager: OrderManager, bundles: Mapping[str, SignalBundle], prices: Mapping[str, float],
                  plan: DailyPlan) -> tuple[StartupReport, list[LifecycleResult]]:
-    "Reconcile with the broker, then (unless a dry run) trade each ticker's primary signal at today's prices."
+    "Reconcile with the broker, say what the market session allows (before sending anything), then trade each primary signal at current prices."
     startup = manager.start()
     if plan.dry_run or not startup.ok: return startup, []
+    session = plan_session(manager.clock.now(), manager.settings)      # paper: replay; IBKR: trade now, queue for the open, or refuse
+    (log.info if session.timing is Timing.REPLAY else log.warning)('execution plan: %s', session.describe())
+    if not session.sends: return startup, []
+    prices, sources = order_prices(manager.broker, prices, session, manager.settings)
+    log.info('order prices: %s', '; '.join(sources))
     primaries = [b.primary for t, b in sorted(bundles.items()) if b.primary is not None and t in prices]
-    return startup, manager.execute(primaries, prices, plan.order_run)
+    return startup, manager.execute(primaries, prices, plan.order_run, tif=session.tif, order_type=session.order_type,
+                                    follow=session.follows, monitor_s=session.monitor_s)
 
 def account_label(settings) -> str:
     "The name the store keeps this deployment's account under (never the IB account number: that is a secret)."
@@ -117,7 +124,7 @@ def make_broker(settings, store: Store, clock):
     if settings.broker.kind == 'paper': return PaperBroker(store, settings, clock, account_id=account_label(settings))
     return IBKRBroker(settings, clock)
 
-# %% ../../nbs/50_ops_daily.ipynb #dd77c1a5
+# %% ../../nbs/50_ops_daily.ipynb #692d9201
 def daily_gate(store: Store, rule: GateRule, report: RunReport, plan: DailyPlan, now) -> tuple[RunReport, GateReport]:
     "Judge each model of `report` by its newest validation, gate its signals, store and log the verdicts."
     models = sorted({o.model for o in report.outcomes} | {s.model for s in report.signals})
@@ -126,6 +133,23 @@ def daily_gate(store: Store, rule: GateRule, report: RunReport, plan: DailyPlan,
     save_gate(store, plan.run_id, verdicts)
     for line in verdicts.lines(): log.info('skill gate: %s', line)
     return dataclasses.replace(report, signals=verdicts.apply(report.signals)), verdicts
+
+# %% ../../nbs/50_ops_daily.ipynb #a7a31307
+from ..core.types import Action
+from ..store.db import StateRecord, TradingState
+from ..risk.manager import RiskManager, RiskReport
+
+def risk_before_orders(store: Store, bundles: Mapping[str, SignalBundle], risk: RiskManager | None = None,
+                       prices: Mapping[str, float] | None = None) -> tuple[StateRecord, dict[str, SignalBundle]]:
+    "The trading state before orders (checked first at `prices` when given a risk manager), and the bundles it lets the day trade (HALTED: exits only)."
+    if risk is not None: risk.check(prices or {}, by='daily_run')     # a loss already visible at today's closes stops today's new risk
+    s = store.trading_state()
+    if s.state is not TradingState.HALTED: return s, dict(bundles)
+    return s, {t: b for t, b in bundles.items() if b.primary is not None and b.primary.action is Action.SELL}
+
+def risk_after_fills(risk: RiskManager, prices: Mapping[str, float]) -> RiskReport:
+    "Check every limit at the session's closes, after the fills (a breach escalates the state and fires its action)."
+    return risk.check(prices, by='daily_run')
 
 # %% ../../nbs/50_ops_daily.ipynb #6082f75b
 def orders_frame(results: Sequence[LifecycleResult]) -> pd.DataFrame:

@@ -25,8 +25,8 @@ log = get_logger(__name__)
 __all__ = ['log', 'SIGNAL_FIELDS', 'STATUSES', 'HEAVY_MODULES', 'LADDER_STATUSES', 'TickerContext', 'ModelJob',
            'ModelOutputError', 'normalize_output', 'JobResult', 'execute_job', 'JobOutcome', 'RunReport',
            'import_heavy', 'worker_pid', 'ModelPool', 'DaskExecutor', 'make_executor', 'ModelRunner', 'with_ladder',
-           'on_rung', 'hold_signal', 'run_forecaster', 'forecaster_job', 'run_llm', 'llm_job', 'run_consensus',
-           'consensus_job', 'default_jobs']
+           'on_rung', 'hold_signal', 'forecaster_signal', 'run_forecaster', 'forecaster_job', 'run_llm', 'llm_job',
+           'run_consensus', 'consensus_job', 'default_jobs']
 
 # %% ../../nbs/41_signals_runner.ipynb #abeec207
 @dataclass(frozen=True)
@@ -462,17 +462,18 @@ async def run_async(self: ModelRunner, bars: Mapping[str, pd.DataFrame], **kw) -
     return await asyncio.to_thread(self.run, bars, **kw)
 
 # %% ../../nbs/41_signals_runner.ipynb #0e134607
-def run_forecaster(build: Callable[[], Any], ctx: TickerContext) -> Signal:
-    "Fit a fresh forecaster on `ctx`'s closes and turn its forecast into a signal."
+def forecaster_signal(model, ctx: TickerContext, fitted_at: datetime | None = None) -> Signal:
+    "The signal of fitted `model` for `ctx`: its forecast `ctx.horizon` bars ahead of the last close (`fitted_at` default: `ctx.as_of`)."
     from trading_workbench.models.base import provenance_of
     from trading_workbench.models.signals import forecast_to_signal
-    model = build()
-    y = ctx.bars['close']
-    model.fit(y)
     f = model.forecast(ctx.horizon)
     vol = f.volatility[0] if f.volatility else None
-    return forecast_to_signal(f, ctx.ticker, float(y.iloc[-1]), ctx.as_of, provenance_of(model, fitted_at=ctx.as_of, host=socket.gethostname()),
-                              volatility=vol)
+    return forecast_to_signal(f, ctx.ticker, float(ctx.bars['close'].iloc[-1]), ctx.as_of,
+                              provenance_of(model, fitted_at=fitted_at or ctx.as_of, host=socket.gethostname()), volatility=vol)
+
+def run_forecaster(build: Callable[[], Any], ctx: TickerContext) -> Signal:
+    "Fit a fresh forecaster on `ctx`'s closes and turn its forecast into a signal."
+    return forecaster_signal(build().fit(ctx.bars['close']), ctx)
 
 def forecaster_job(cls, **params) -> ModelJob:
     "A stage-0 job for forecaster class `cls` built with `params`."

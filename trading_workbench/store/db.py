@@ -28,8 +28,9 @@ from ..core.types import (BAR_COLUMNS, Fill, Forecast, Order, OrderState, Positi
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'Num', 'MIGRATIONS', 'HEAD', 'META', 'T', 'SEVERITIES', 'RUN_STATUSES', 'StoreError', 'BadRowError',
-           'UTCDateTime', 'Migration', 'schema_revision', 'migrate', 'make_engine', 'Store']
+__all__ = ['log', 'Num', 'MIGRATIONS', 'HEAD', 'META', 'T', 'SEVERITIES', 'RUN_STATUSES', 'RISK_ACTION_STATUSES', 'StoreError',
+           'BadRowError', 'UTCDateTime', 'Migration', 'schema_revision', 'migrate', 'make_engine', 'Store',
+           'TradingState', 'StateRecord']
 
 # %% ../../nbs/04_store_db.ipynb #19ca2bbe
 class StoreError(RuntimeError):
@@ -55,6 +56,31 @@ class UTCDateTime(sa.TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 Num = sa.Float(precision=53)  # double precision on PostgreSQL
+
+# %% ../../nbs/04_store_db.ipynb #5d6a627f
+def _m0003(op: Operations):
+    "Execution: the paper account in rows (account, holdings, marks, orders, fills); stop price and reduce-only in the journal."
+    C, acct = sa.Column, lambda: sa.Column('account_id', sa.String(32), primary_key=True)
+    op.create_table('paper_accounts', acct(), C('cash', Num, nullable=False), C('realized_pnl', Num, nullable=False),
+        C('exec_seq', sa.Integer, nullable=False), C('session', sa.Date), C('updated_at', UTCDateTime, nullable=False))
+    op.create_table('paper_holdings', acct(), C('ticker', sa.String(16), primary_key=True), C('quantity', sa.Integer, nullable=False),
+        C('avg_cost', Num, nullable=False))
+    op.create_table('paper_marks', acct(), C('ticker', sa.String(16), primary_key=True), C('price', Num, nullable=False), C('volume', Num))
+    op.create_table('paper_orders', acct(), C('client_order_id', sa.String(96), primary_key=True),
+        C('ticker', sa.String(16), nullable=False), C('side', sa.String(4), nullable=False), C('quantity', sa.Integer, nullable=False),
+        C('order_type', sa.String(8), nullable=False), C('limit_price', Num), C('stop_price', Num), C('tif', sa.String(8), nullable=False),
+        C('run_id', sa.String(64)), C('reason', sa.Text), C('reduce_only', sa.Boolean, nullable=False, server_default=sa.false()),
+        C('state', sa.String(24), nullable=False), C('broker_order_id', sa.String(64)), C('message', sa.Text), C('error_code', sa.Integer),
+        C('updated', UTCDateTime), C('placed', sa.Date, nullable=False), C('session', sa.Date))
+    op.create_index('ix_paper_orders_state', 'paper_orders', ['account_id', 'state'])
+    op.create_index('ix_paper_orders_session', 'paper_orders', ['account_id', 'session'])
+    op.create_table('paper_fills', C('exec_id', sa.String(96), primary_key=True), C('account_id', sa.String(32), nullable=False),
+        C('client_order_id', sa.String(96), nullable=False, index=True), C('ticker', sa.String(16), nullable=False),
+        C('side', sa.String(4), nullable=False), C('quantity', sa.Integer, nullable=False), C('price', Num, nullable=False),
+        C('time', UTCDateTime, nullable=False), C('commission', Num, nullable=False), C('broker_order_id', sa.String(64)))
+    with op.batch_alter_table('orders') as b:
+        b.add_column(sa.Column('stop_price', Num))
+        b.add_column(sa.Column('reduce_only', sa.Boolean, nullable=False, server_default=sa.false()))
 
 # %% ../../nbs/04_store_db.ipynb #b9e68b03
 def _m0005(op: Operations):
@@ -154,9 +180,32 @@ def _m0002(op: Operations):
         b.add_column(sa.Column('adopted', sa.Boolean, nullable=False, server_default=sa.false()))
     op.create_index('ix_fills_client_order_id', 'fills', ['client_order_id'])
 
+# %% ../../nbs/04_store_db.ipynb #08520626
+def _m0004(op: Operations):
+    "Risk: the journal of trading-state changes and the risk actions (previews, execution, results)."
+    C = sa.Column
+    op.create_table('trading_states', C('id', sa.Integer, primary_key=True, autoincrement=True), C('time', UTCDateTime, nullable=False),
+        C('state', sa.String(16), nullable=False), C('previous', sa.String(16)), C('reason', sa.Text, nullable=False),
+        C('trigger', sa.String(64), nullable=False), C('inputs', sa.JSON), C('by', sa.String(64), nullable=False))
+    op.create_table('risk_actions', C('action_id', sa.String(96), primary_key=True), C('kind', sa.String(32), nullable=False),
+        C('status', sa.String(16), nullable=False, index=True), C('state_id', sa.Integer), C('trigger', sa.Text, nullable=False),
+        C('preview', sa.JSON, nullable=False), C('result', sa.JSON), C('created_at', UTCDateTime, nullable=False),
+        C('updated_at', UTCDateTime, nullable=False), C('updated_by', sa.String(64)))
+    # an operator halt from before this revision becomes the first HALTED state, so it is not lost
+    ctl = sa.table('controls', sa.column('name', sa.String), sa.column('value', sa.JSON))
+    old = op.get_bind().execute(sa.select(ctl.c.value).where(ctl.c.name == 'execution.halt')).scalar()
+    if isinstance(old, dict) and old.get('halted'):
+        op.bulk_insert(sa.table('trading_states', sa.column('time', UTCDateTime), sa.column('state', sa.String), sa.column('previous', sa.String),
+                                sa.column('reason', sa.Text), sa.column('trigger', sa.String), sa.column('inputs', sa.JSON), sa.column('by', sa.String)),
+                       [dict(time=datetime.now(timezone.utc), state='HALTED', previous='ACTIVE', reason=old.get('reason') or 'halted',
+                             trigger='operator', inputs={}, by='migration 0004')])
+
+# %% ../../nbs/04_store_db.ipynb #c7f8c969
 MIGRATIONS: tuple[Migration, ...] = (
     Migration('0001', 'initial schema', _m0001),
     Migration('0002', 'operator controls, adopted orders, fills index', _m0002),
+    Migration('0003', 'paper account in rows; stop price and reduce-only in the journal', _m0003),
+    Migration('0004', 'risk: trading-state journal, risk actions', _m0004),
     Migration('0005', 'walk-forward validation runs, forecasts and skill', _m0005),
     Migration('0008', 'skill gate verdicts per daily run', _m0008),
 )
@@ -427,7 +476,8 @@ def journal_order(self: Store, order: Order, state: OrderState = OrderState.NEW,
     if not isinstance(order, Order): raise BadRowError('orders', 0, '?', f'expected an Order, got {type(order).__name__}')
     state, now = OrderState(state), self._now()
     row = dict(client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker, side=order.side.value,
-               quantity=order.quantity, order_type=order.order_type.value, limit_price=order.limit_price, tif=order.tif.value,
+               quantity=order.quantity, order_type=order.order_type.value, limit_price=order.limit_price, stop_price=order.stop_price,
+               reduce_only=order.reduce_only, tif=order.tif.value,
                state=state.value, broker_order_id=broker_order_id, filled_quantity=0, reason=order.reason, adopted=adopted,
                created_at=now, updated_at=now)
     with self.engine.begin() as conn:
@@ -500,6 +550,85 @@ def fills(self: Store, client_order_id: str | None = None, since=None) -> list[F
     with self.reader.connect() as conn: rows = conn.execute(q).mappings().all()
     return [Fill(r['exec_id'], r['client_order_id'], r['ticker'], r['side'], r['quantity'], r['price'], r['time'],
                  r['commission'], r['broker_order_id'] or '') for r in rows]
+
+# %% ../../nbs/04_store_db.ipynb #7340aa9c
+def _order_row(order: Order, state: OrderState, now, broker_order_id: str | None = None, adopted: bool = False) -> dict:
+    return dict(client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker, side=order.side.value,
+                quantity=order.quantity, order_type=order.order_type.value, limit_price=order.limit_price, stop_price=order.stop_price,
+                reduce_only=order.reduce_only, tif=order.tif.value, state=state.value, broker_order_id=broker_order_id,
+                filled_quantity=0, reason=order.reason, adopted=adopted, created_at=now, updated_at=now)
+
+@patch
+def journal_submission(self: Store, order: Order, note: str = 'journaled before submission') -> bool:
+    "Journal a new order as NEW with every field (stop price, reduce-only) in one transaction; False if already journaled."
+    if not isinstance(order, Order): raise BadRowError('orders', 0, '?', f'expected an Order, got {type(order).__name__}')
+    now = self._now()
+    try:
+        with self.engine.begin() as conn:
+            conn.execute(T['orders'].insert(), [_order_row(order, OrderState.NEW, now)])
+            conn.execute(T['order_events'].insert(), [dict(client_order_id=order.client_order_id, time=now, state='new', message=note)])
+    except sa.exc.IntegrityError:         # already journaled (the primary key): nothing changes
+        return False
+    return True
+
+_EQUITY_UPSERT: dict[str, sa.Insert] = {}
+
+def _equity_upsert(dialect: str) -> sa.Insert:
+    "The equity upsert, built once per dialect (building one costs more than running it)."
+    if dialect not in _EQUITY_UPSERT:
+        from sqlalchemy.dialects import postgresql, sqlite
+        stmt = (sqlite.insert if dialect == 'sqlite' else postgresql.insert)(T['equity'])
+        _EQUITY_UPSERT[dialect] = stmt.on_conflict_do_update(index_elements=['account', 'as_of'],
+                                                            set_=dict(cash=stmt.excluded.cash, equity=stmt.excluded.equity))
+    return _EQUITY_UPSERT[dialect]
+
+@patch
+def record_order_outcome(self: Store, client_order_id: str, events: Sequence[tuple[OrderState, str]], *, broker_order_id: str | None = None,
+                         filled_quantity: int | None = None, avg_fill_price: float | None = None,
+                         fills: Sequence[tuple[Fill, float | None]] = (), account: str | None = None,
+                         positions: Sequence[Position] | None = None, cash: float | None = None, equity: float | None = None) -> int:
+    "One order's journal entries in one transaction: its state events, fills (new ones; a late commission fills in), positions, equity. Returns fills added."
+    t, now = T['orders'], self._now()
+    for f, pnl in fills:
+        if pnl is not None and not math.isfinite(pnl): raise BadRowError('fills', 0, f.exec_id, 'realized_pnl is not finite')
+    vals = dict(updated_at=now)
+    if events: vals['state'] = OrderState(events[-1][0]).value
+    if broker_order_id: vals['broker_order_id'] = str(broker_order_id)
+    if filled_quantity is not None: vals['filled_quantity'] = int(filled_quantity)
+    if avg_fill_price is not None: vals['avg_fill_price'] = float(avg_fill_price)
+    added = 0
+    with self.engine.begin() as conn:
+        if conn.execute(t.update().where(t.c.client_order_id == client_order_id).values(**vals)).rowcount != 1:
+            raise StoreError(f'order {client_order_id!r} is not in the journal')
+        if events: conn.execute(T['order_events'].insert(), [dict(client_order_id=client_order_id, time=now, state=OrderState(s).value,
+                                                                  message=m) for s, m in events])
+        if fills:
+            fx = T['fills']
+            known = dict(conn.execute(sa.select(fx.c.exec_id, fx.c.commission).where(fx.c.exec_id.in_([f.exec_id for f, _ in fills]))).all())
+            new = [dict(exec_id=f.exec_id, client_order_id=f.client_order_id, ticker=f.ticker, side=f.side.value, quantity=f.quantity,
+                        price=f.price, commission=f.commission, time=f.time, broker_order_id=f.broker_order_id, realized_pnl=pnl,
+                        recorded_at=now) for f, pnl in fills if f.exec_id not in known]
+            if new: conn.execute(fx.insert(), new)
+            added = len(new)
+            for f, _ in fills:        # a commission that came after its execution was first recorded
+                if f.exec_id in known and f.commission and not known[f.exec_id]:
+                    conn.execute(fx.update().where(fx.c.exec_id == f.exec_id).values(commission=f.commission))
+        if positions is not None and account:
+            conn.execute(T['positions'].delete().where(T['positions'].c.account == account))
+            rows = [dict(account=account, ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost, market_price=p.market_price, as_of=now)
+                    for p in positions if p.quantity]
+            if rows: conn.execute(T['positions'].insert(), rows)
+        if account and cash is not None and equity is not None and math.isfinite(cash) and math.isfinite(equity):
+            conn.execute(_equity_upsert(conn.dialect.name), [dict(account=account, as_of=now, cash=float(cash), equity=float(equity))])
+    return added
+@patch
+def journaled_ids(self: Store, ids: Iterable[str]) -> set[str]:
+    "Which of `ids` the journal holds (one query per 500 ids, not one per order)."
+    ids, t, out = sorted(set(ids)), T['orders'], set()
+    with self.reader.connect() as conn:
+        for k in range(0, len(ids), 500):
+            out |= set(conn.execute(sa.select(t.c.client_order_id).where(t.c.client_order_id.in_(ids[k:k + 500]))).scalars())
+    return out
 
 # %% ../../nbs/04_store_db.ipynb #c8b3b3cd
 @patch
@@ -637,3 +766,120 @@ def controls(self: Store, prefix: str = '') -> dict[str, Any]:
     t = T['controls']
     with self.reader.connect() as conn:
         return {n: v for n, v in conn.execute(sa.select(t.c.name, t.c.value).where(t.c.name.startswith(prefix)).order_by(t.c.name))}
+
+# %% ../../nbs/04_store_db.ipynb #0a92046c
+import enum
+
+class TradingState(str, enum.Enum):
+    "ACTIVE: trade; REDUCING: only orders that reduce |exposure|; HALTED: no new orders, exits and cancels only."
+    ACTIVE = 'ACTIVE'; REDUCING = 'REDUCING'; HALTED = 'HALTED'
+    @property
+    def severity(self) -> int: return ('ACTIVE', 'REDUCING', 'HALTED').index(self.value)
+
+@dataclass(frozen=True)
+class StateRecord:
+    "One trading-state change (id 0: the initial ACTIVE state, never written)."
+    id: int
+    state: TradingState
+    reason: str
+    trigger: str
+    time: datetime | None = None
+    previous: TradingState | None = None
+    inputs: Mapping | None = None
+    by: str = ''
+
+def _state_row(r) -> StateRecord:
+    return StateRecord(r['id'], TradingState(r['state']), r['reason'], r['trigger'], r['time'],
+                       TradingState(r['previous']) if r['previous'] else None, r['inputs'], r['by'])
+
+@patch
+def trading_state(self: Store) -> StateRecord:
+    "The current trading state (the newest journaled change; ACTIVE if none)."
+    t = T['trading_states']
+    with self.reader.connect() as conn: r = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(1)).mappings().first()
+    return _state_row(r) if r else StateRecord(0, TradingState.ACTIVE, 'initial state', 'none')
+
+@patch
+def set_trading_state(self: Store, state: TradingState | str, reason: str, *, trigger: str = 'operator', inputs: Mapping | None = None,
+                      by: str = 'operator', expected: TradingState | str | None = None) -> StateRecord | None:
+    "Journal a change to `state`; with `expected`, only if the current state still is that (else None: someone else changed it)."
+    state = TradingState(state)
+    if not isinstance(reason, str) or not reason.strip(): raise BadRowError('trading_states', 0, state.value, 'a reason is required')
+    t = T['trading_states']
+    with self.engine.begin() as conn:
+        if conn.dialect.name == 'postgresql': conn.execute(sa.text('SELECT pg_advisory_xact_lock(727275)'))
+        cur = conn.execute(sa.select(t.c.state).order_by(t.c.id.desc()).limit(1)).scalar() or 'ACTIVE'
+        if expected is not None and cur != TradingState(expected).value: return None
+        row = dict(time=self._now(), state=state.value, previous=cur, reason=reason, trigger=trigger,
+                   inputs=_jsonable('trading_states', 0, state.value, dict(inputs or {})), by=by)
+        new_id = conn.execute(t.insert().values(**row)).inserted_primary_key[0]
+    return _state_row({**row, 'id': new_id})
+
+@patch
+def trading_states(self: Store, limit: int = 100) -> list[StateRecord]:
+    "The newest trading-state changes, newest first."
+    t = T['trading_states']
+    with self.reader.connect() as conn: rows = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(limit)).mappings().all()
+    return [_state_row(r) for r in rows]
+
+# %% ../../nbs/04_store_db.ipynb #df21c592
+RISK_ACTION_STATUSES = ('previewed', 'executing', 'done', 'failed', 'expired')
+
+@patch
+def save_risk_action(self: Store, action_id: str, kind: str, trigger: str, preview: Mapping, state_id: int | None = None,
+                     by: str = 'risk') -> bool:
+    "Journal a previewed action; False if `action_id` is already journaled (nothing changes then)."
+    row = dict(action_id=action_id, kind=kind, status='previewed', state_id=state_id, trigger=trigger,
+               preview=_jsonable('risk_actions', 0, action_id, dict(preview)), result=None, created_at=self._now(),
+               updated_at=self._now(), updated_by=by)
+    with self.engine.begin() as conn:
+        if conn.execute(sa.select(T['risk_actions'].c.action_id).where(T['risk_actions'].c.action_id == action_id)).first(): return False
+        conn.execute(T['risk_actions'].insert().values(**row))
+    return True
+
+@patch
+def update_risk_action(self: Store, action_id: str, status: str, result: Mapping | None = None, by: str = 'risk') -> None:
+    "Move an action to `status` (with its result so far)."
+    if status not in RISK_ACTION_STATUSES: raise BadRowError('risk_actions', 0, action_id, f'status must be one of {RISK_ACTION_STATUSES}')
+    vals = dict(status=status, updated_at=self._now(), updated_by=by)
+    if result is not None: vals['result'] = _jsonable('risk_actions', 0, action_id, dict(result))
+    t = T['risk_actions']
+    with self.engine.begin() as conn:
+        if conn.execute(t.update().where(t.c.action_id == action_id).values(**vals)).rowcount != 1:
+            raise StoreError(f'risk action {action_id!r} is not journaled')
+
+@patch
+def risk_action(self: Store, action_id: str) -> dict | None:
+    "One action's row, or None."
+    t = T['risk_actions']
+    with self.reader.connect() as conn: r = conn.execute(sa.select(t).where(t.c.action_id == action_id)).mappings().first()
+    return dict(r) if r else None
+
+@patch
+def risk_actions(self: Store, statuses: Iterable[str] | None = None, limit: int = 100) -> list[dict]:
+    "Actions, newest first, optionally only some statuses."
+    t = T['risk_actions']
+    q = sa.select(t).order_by(t.c.created_at.desc(), t.c.action_id.desc()).limit(limit)
+    if statuses is not None: q = q.where(t.c.status.in_(list(statuses)))
+    with self.reader.connect() as conn: return [dict(r) for r in conn.execute(q).mappings().all()]
+
+# %% ../../nbs/04_store_db.ipynb #abb9f4e2
+@patch
+def journal_orders(self: Store, orders: Sequence[Order], note: str = 'journaled') -> int:
+    "Journal many orders (state `new`) in one transaction, skipping ids already journaled; returns how many were new."
+    for i, o in enumerate(orders):
+        if not isinstance(o, Order): raise BadRowError('orders', i, '?', f'expected an Order, got {type(o).__name__}')
+    now, t = self._now(), T['orders']
+    extra = lambda o: {k: getattr(o, k) for k in ('stop_price', 'reduce_only') if k in t.c}   # columns of revision 0003
+    with self.engine.begin() as conn:
+        ids = [o.client_order_id for o in orders]
+        known = {r for r, in conn.execute(sa.select(t.c.client_order_id).where(t.c.client_order_id.in_(ids)))} if ids else set()
+        new = [o for o in dict((o.client_order_id, o) for o in orders).values() if o.client_order_id not in known]
+        if not new: return 0
+        conn.execute(t.insert(), [dict(client_order_id=o.client_order_id, run_id=o.run_id, ticker=o.ticker, side=o.side.value, quantity=o.quantity,
+                                       order_type=o.order_type.value, limit_price=o.limit_price, tif=o.tif.value, state=OrderState.NEW.value,
+                                       broker_order_id=None, filled_quantity=0, reason=o.reason, adopted=False, created_at=now, updated_at=now,
+                                       **extra(o)) for o in new])
+        conn.execute(T['order_events'].insert(), [dict(client_order_id=o.client_order_id, time=now, state=OrderState.NEW.value, message=note)
+                                                 for o in new])
+    return len(new)
