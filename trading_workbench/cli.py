@@ -32,7 +32,7 @@ __all__ = ['log', 'OPS_DIR', 'COMMANDS', 'RunFailed', 'run_daily_notebook', 'cmd
            'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks',
            'risk_status_text', 'cmd_risk', 'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary',
            'cmd_backtest', 'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_status_gate',
-           'cmd_data', 'parser', 'main']
+           'cmd_data', 'cmd_backtest_skill', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
@@ -383,6 +383,19 @@ def cmd_data(settings: Settings, store: Store, args) -> int:
 
 COMMANDS['data'] = cmd_data
 
+# %% ../nbs/90_cli.ipynb #db2d7072
+def cmd_backtest_skill(settings: Settings, store: Store, args) -> int:
+    "Gate off vs on, fixed vs skill-weighted ensemble, against buy-and-hold: one table."
+    from trading_workbench.validation.skill_backtest import skill_backtests
+    from trading_workbench.validation.skill import latest_skill
+    if not len(latest_skill(store)): print("twb: no validation in the store yet: run `twb validate` first", file=sys.stderr); return 1
+    table, results = skill_backtests(settings, store, args.start, args.end, tickers=args.tickers, refit=args.refit, progress=True)
+    print(table.round(4).to_string())
+    print('stores: ' + ', '.join(f"{k}: {r.run_id}" for k, r in results.items()))
+    return 0
+
+COMMANDS['backtest-skill'] = cmd_backtest_skill
+
 # %% ../nbs/90_cli.ipynb #8b108481
 def parser() -> argparse.ArgumentParser:
     "The `twb` argument parser."
@@ -452,6 +465,10 @@ def parser() -> argparse.ArgumentParser:
     rw.add_argument('--iterations', type=int, default=0, help='stop after N checks (default: run until interrupted)')
     se = sub.add_parser('session', help="a day's market session (half days included), the daily run's time, what a run now would do")
     se.add_argument('--date', default='', help='YYYY-MM-DD (default: today in New York)')
+    sb = sub.add_parser('backtest-skill', help='backtests side by side: skill gate off vs on, fixed vs skill-weighted ensemble, buy-and-hold')
+    sb.add_argument('--start', required=True); sb.add_argument('--end', required=True)
+    sb.add_argument('--tickers', default='', help='comma-separated (default: [universe] tickers)')
+    sb.add_argument('--refit', default='Q', help='refit period of the models (D, W, M, Q, Y; default Q)')
     return p
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -99,6 +99,8 @@ DEFAULT_CALIBRATORS = {
     ('sarimax', 1): ConfidenceCalibrator(0.0600, 0.0, 42522, 1), ('sarimax', 5): ConfidenceCalibrator(0.1513, 0.0, 42755, 5),
     ('garch', 1): ConfidenceCalibrator(0.0954, 0.0, 42482, 1), ('garch', 5): ConfidenceCalibrator(0.2205, 0.0, 42715, 5),
     ('mssa_rl', 1): ConfidenceCalibrator(0.0, 0.0, 0, 1), ('mssa_rl', 5): ConfidenceCalibrator(0.0, 0.0, 0, 5),
+    # the equal-weight ensemble of SAMoSSA, SARIMAX, GARCH and the random walk, combined from the same walk-forward forecasts
+    ('ensemble', 1): ConfidenceCalibrator(0.0855, 0.0, 42482, 1), ('ensemble', 5): ConfidenceCalibrator(0.2034, 0.0, 42715, 5),
 }
 
 def default_calibrator(model: str, horizon: int) -> ConfidenceCalibrator:
