@@ -160,6 +160,7 @@ class FlagSettings:
     enable_garch: bool = True
     enable_mssa_rl: bool = True
     enable_llm: bool = True
+    enable_ensemble: bool = False   # the skill-weighted Ensemble is not a default job; backtests switch it on
 
 @dataclass(frozen=True, kw_only=True)
 class LLMSettings:

@@ -45,9 +45,10 @@ def skill_backtests(settings, validation: Store, start, end, tickers: str | Sequ
                     progress: bool = False, url: str = '') -> tuple[pd.DataFrame, dict[str, BacktestResult]]:
     "Gate off vs on, fixed vs skill-weighted ensemble, each a full backtest: metrics side by side with buy-and-hold."
     off, cap = (dataclasses.replace(settings, validation=dataclasses.replace(settings.validation, gate=g)) for g in ('off', 'cap'))
+    ens = dataclasses.replace(off, flags=dataclasses.replace(off.flags, enable_ensemble=True))   # routed only when its flag is on
     w = validated_weights(latest_skill(validation), list(MEMBERS), settings.runner.horizon)
-    variants = {'gate off': (off, None), 'gate on': (cap, None), 'ensemble, fixed weights': (off, [ensemble_job()]),
-                'ensemble, skill weights': (off, [ensemble_job(w or None)])}
+    variants = {'gate off': (off, None), 'gate on': (cap, None), 'ensemble, fixed weights': (ens, [ensemble_job()]),
+                'ensemble, skill weights': (ens, [ensemble_job(w or None)])}
     results = {}
     for i, (name, (s, jobs)) in enumerate(variants.items()):
         store = backtest_store(s, f'skill-bt-{i}', url.format(i=i) if url else '', pd.Timestamp(start))
