@@ -42,12 +42,13 @@ def import_all():
 # %% auto #0
 __all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', 'halt_reason', 'resume', 'account_label',
            'plan_day', 'Store', 'StoreError', 'SystemClock', 'FeatureFlags', 'OPS_DIR', 'COMMANDS', 'sa',
-           'BacktestResult', 'backtest_store', 'run_backtest', 'quarantined', 'release_quarantine', 'TRADING_COMMANDS',
-           'DRILLS', 'results_frame', 'run_drills', 'reap_runs', 'import_all', 'RunFailed', 'run_daily_notebook',
-           'cmd_run', 'demo_sessions', 'demo_summary', 'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags',
-           'cmd_migrate', 'latest_marks', 'risk_status_text', 'cmd_risk', 'risk_watch', 'cmd_session',
-           'run_backtest_notebook', 'backtest_summary', 'cmd_backtest', 'validation_run_id', 'run_validation_notebook',
-           'cmd_validate', 'cmd_data', 'ArgumentError', 'check_date_arg', 'check_args', 'describe_subcommands',
+           'BacktestResult', 'backtest_store', 'run_backtest', 'gate_lines', 'latest_gate', 'quarantined',
+           'release_quarantine', 'TRADING_COMMANDS', 'DRILLS', 'results_frame', 'run_drills', 'reap_runs', 'import_all',
+           'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary', 'cmd_demo', 'cmd_status',
+           'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks', 'risk_status_text', 'cmd_risk',
+           'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary', 'cmd_backtest',
+           'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_status_gate', 'cmd_data',
+           'cmd_backtest_skill', 'ArgumentError', 'check_date_arg', 'check_args', 'describe_subcommands',
            'default_lock', 'cmd_deploy', 'cmd_serve', 'drill_table', 'cmd_drill', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
@@ -368,6 +369,21 @@ def cmd_validate(settings: Settings, store: Store, args) -> int:
 
 COMMANDS['validate'] = cmd_validate
 
+# %% ../nbs/90_cli.ipynb #df92ed87
+gate_lines, latest_gate = (_Lazy(n, 'trading_workbench.validation.gate', n) for n in ('gate_lines', 'latest_gate'))
+
+def cmd_status_gate(settings: Settings, store: Store, args) -> int:
+    "`twb status`, then the skill gate of the newest daily run: each model's verdict, action and figures."
+    rc = cmd_status(settings, store, args)
+    v = settings.validation
+    gate = latest_gate(store)
+    print(f"skill gate [validation]: gate={v.gate} level={v.gate_level} max_age_days={v.max_age_days} unvalidated={v.unvalidated}")
+    if not len(gate): print("  no daily run has recorded a gate yet")
+    else: print(f"  as of {gate.run_id.iloc[0]}:\n" + '\n'.join('  ' + line for line in gate_lines(gate)))
+    return rc
+
+COMMANDS['status'] = cmd_status_gate
+
 # %% ../nbs/90_cli.ipynb #5a1e0c52
 quarantined, release_quarantine = (_Lazy(n, 'trading_workbench.data.manager', n) for n in ('quarantined', 'release_quarantine'))
 
@@ -389,6 +405,19 @@ def cmd_data(settings: Settings, store: Store, args) -> int:
     return 0 if any(ok.values()) else 1
 
 COMMANDS['data'] = cmd_data
+
+# %% ../nbs/90_cli.ipynb #db2d7072
+def cmd_backtest_skill(settings: Settings, store: Store, args) -> int:
+    "Gate off vs on, fixed vs skill-weighted ensemble, against buy-and-hold: one table."
+    from trading_workbench.validation.skill_backtest import skill_backtests
+    from trading_workbench.validation.skill import latest_skill
+    if not len(latest_skill(store)): print("twb: no validation in the store yet: run `twb validate` first", file=sys.stderr); return 1
+    table, results = skill_backtests(settings, store, args.start, args.end, tickers=args.tickers, refit=args.refit, progress=True)
+    print(table.round(4).to_string())
+    print('stores: ' + ', '.join(f"{k}: {r.run_id}" for k, r in results.items()))
+    return 0
+
+COMMANDS['backtest-skill'] = cmd_backtest_skill
 
 # %% ../nbs/90_cli.ipynb #1a2662cd
 class ArgumentError(ValueError):
@@ -583,6 +612,10 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument('--run-date', default='', help='launch the daily run of this session now (replay clock)')
     sv.add_argument('--print-systemd', action='store_true', help='print a systemd unit for this folder and exit')
     sv.add_argument('--print-compose', action='store_true', help='print a compose file (beside an IB Gateway container) and exit')
+    sb = sub.add_parser('backtest-skill', help='backtests side by side: skill gate off vs on, fixed vs skill-weighted ensemble, buy-and-hold')
+    sb.add_argument('--start', required=True); sb.add_argument('--end', required=True)
+    sb.add_argument('--tickers', default='', help='comma-separated (default: [universe] tickers)')
+    sb.add_argument('--refit', default='Q', help='refit period of the models (D, W, M, Q, Y; default Q)')
     describe_subcommands(p)
     return p
 

@@ -15,9 +15,10 @@ from typing import Any, Mapping, get_args, get_origin, get_type_hints, Literal
 __all__ = ['KNOWN_SOURCES', 'SECRET_ENV', 'SECTIONS', 'TEXT_CHECKS', 'NON_SETTING_ENV', 'NON_SETTING_PREFIXES', 'SettingsError',
            'Secret', 'known_secret_values', 'StoreSettings', 'DataSettings', 'UniverseSettings', 'BrokerSettings',
            'RiskSettings', 'RunnerSettings', 'FlagSettings', 'LLMSettings', 'DashboardSettings', 'ScheduleSettings',
-           'Secrets', 'parse_value', 'env_key', 'load_section', 'ExecutionSettings', 'RecoverySettings',
-           'find_settings_file', 'Settings', 'is_host', 'is_url', 'is_date', 'is_timezone', 'is_ticker', 'check_text',
-           'known_env_names', 'check_env_names', 'read_settings_text', 'require_live_confirmation']
+           'ValidationSettings', 'Secrets', 'parse_value', 'env_key', 'load_section', 'ExecutionSettings',
+           'RecoverySettings', 'find_settings_file', 'Settings', 'is_host', 'is_url', 'is_date', 'is_timezone',
+           'is_ticker', 'check_text', 'known_env_names', 'check_env_names', 'read_settings_text',
+           'require_live_confirmation']
 
 # %% ../../nbs/00_core_config.ipynb #0ba29e1e
 class SettingsError(ValueError):
@@ -162,6 +163,7 @@ class FlagSettings:
     enable_garch: bool = True
     enable_mssa_rl: bool = True
     enable_llm: bool = True
+    enable_ensemble: bool = False   # the skill-weighted Ensemble is not a default job; backtests switch it on
 
 @dataclass(frozen=True, kw_only=True)
 class LLMSettings:
@@ -182,6 +184,16 @@ class ScheduleSettings:
     "When the daily run starts."
     daily_run_time: str
     timezone: str
+
+# %% ../../nbs/00_core_config.ipynb #4818a7fa
+@dataclass(frozen=True, kw_only=True)
+class ValidationSettings:
+    "The skill gate: what the daily run does with a model that walk-forward validation has not shown better than the random walk."
+    gate: Literal['off', 'cap', 'disable'] = 'cap'          # cap: confidence capped at neutral (0.5, a HOLD); disable: its signals are dropped
+    gate_level: float = _rng(gt=0, lt=0.5, default=0.05)   # Diebold-Mariano (HLN) p-value below which a lower RMSE counts as skill
+    max_age_days: int = _rng(ge=1, le=3650, default=90)    # a validation older than this is stale
+    unvalidated: Literal['pass', 'cap', 'disable'] = 'pass'  # what applies with no validation, or a stale one
+    min_ticker_n: int = _rng(ge=30, le=1_000_000, default=250)  # forecasts a ticker needs for its own verdict (else the pooled one)
 
 # %% ../../nbs/00_core_config.ipynb #2fe9f38a
 SECRET_ENV = dict(ib_account='TWB_IB_ACCOUNT', alpha_vantage_key='TWB_ALPHA_VANTAGE_API_KEY',
@@ -286,7 +298,7 @@ class RecoverySettings:
 SECTIONS = dict(store=StoreSettings, data=DataSettings, universe=UniverseSettings, broker=BrokerSettings,
                 risk=RiskSettings, runner=RunnerSettings, flags=FlagSettings, llm=LLMSettings,
                 dashboard=DashboardSettings, schedule=ScheduleSettings, execution=ExecutionSettings,
-                recovery=RecoverySettings)
+                recovery=RecoverySettings, validation=ValidationSettings)
 
 def find_settings_file(env: Mapping[str, str] | None = None, start: Path | None = None) -> Path:
     "The settings file: `$TWB_SETTINGS`, else `settings.ini` in `start` (cwd) or a parent."
@@ -315,6 +327,7 @@ class Settings:
     schedule: ScheduleSettings
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     recovery: RecoverySettings = field(default_factory=RecoverySettings)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
     secrets: Secrets = field(default_factory=Secrets)
     root: Path = field(default=Path('.'), compare=False)
     live_confirmed: bool = False

@@ -18,7 +18,7 @@ log = get_logger(__name__)
 MODEL_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError)   # what a member may raise and be left out for
 
 # %% auto #0
-__all__ = ['log', 'MODEL_ERRORS', 'inverse_error_weights', 'combine_forecasts', 'Ensemble']
+__all__ = ['log', 'MODEL_ERRORS', 'inverse_error_weights', 'combine_forecasts', 'Ensemble', 'check_weights', 'validated_weights']
 
 # %% ../../nbs/26_models_ensemble.ipynb #f184dbc9
 def inverse_error_weights(errors: Mapping[str, list[float]], min_obs: int = 5) -> dict[str, float]:
@@ -50,17 +50,19 @@ def combine_forecasts(forecasts: Mapping[str, Forecast | None], weights: Mapping
 # %% ../../nbs/26_models_ensemble.ipynb #dd8f9d1c
 class Ensemble:
     "Inverse-error weighted ensemble of forecasters, with failures left out and logged."
-    name, version = 'ensemble', '1.0'
+    name, version = 'ensemble', '1.1'
 
-    def __init__(self, members: Mapping[str, object], window: int = 60, min_obs: int = 5):
+    def __init__(self, members: Mapping[str, object], window: int = 60, min_obs: int = 5, weights: Mapping[str, float] | None = None):
         if not members: raise ModelInputError("members: need at least one forecaster")
         if window < 1: raise ModelInputError(f"window: expected >= 1, got {window}")
         self.members, self.window, self.min_obs = dict(members), window, min_obs
+        # validated weights (`validated_weights`) replace the recent-window ones when given
+        self.fixed_weights = None if weights is None else check_weights(weights, self.members)
         self.fit_info = None
 
     def params(self) -> dict:
         "Members' names, versions and parameters, the window, and the current weights."
-        d = dict(window=self.window, min_obs=self.min_obs,
+        d = dict(window=self.window, min_obs=self.min_obs, fixed_weights=self.fixed_weights,
                  members={k: dict(model=m.name, version=m.version, params=m.params()) for k, m in self.members.items()})
         if self.fit_info is not None: d['weights'] = self.weights()
         return d
@@ -102,6 +104,7 @@ class Ensemble:
     def weights(self) -> dict[str, float]:
         "Current weights of the members still alive."
         self._check_fitted()
+        if self.fixed_weights is not None: return {k: self.fixed_weights.get(k, 0.0) for k in self._alive()}
         return inverse_error_weights({k: list(self.errors_[k]) for k in self._alive()}, self.min_obs)
 
     def update(self, y_new, X_new=None) -> 'Ensemble':
@@ -129,3 +132,19 @@ class Ensemble:
         out = combine_forecasts(fcs, self.weights(), self.name)
         out.diagnostics['failed'] = dict(self.failed_)
         return out
+
+# %% ../../nbs/26_models_ensemble.ipynb #d969b0cd
+def check_weights(weights: Mapping[str, float], members: Mapping[str, object]) -> dict[str, float]:
+    "Finite, non-negative weights of known members, not all zero (else `ModelInputError`)."
+    bad = {k: v for k, v in weights.items() if k not in members or not np.isfinite(v) or v < 0}
+    if bad or not sum(weights.values()) > 0: raise ModelInputError(f"weights: expected non-negative finite weights of members {sorted(members)}, not all zero; got {dict(weights)}")
+    return {k: float(v) for k, v in weights.items()}
+
+def validated_weights(skill, members, horizon: int, ticker: str = '*', excluded=()) -> dict[str, float]:
+    "Weights proportional to 1 / validated MSE of `members` at `horizon` (the ticker's row, else pooled); MCS-`excluded` members get 0."
+    rows = skill[(skill['horizon'] == horizon) & skill['model'].isin(list(members))]
+    own = rows[rows['ticker'] == ticker]
+    rows = own if len(own) >= len(set(rows['model'])) and len(own) else rows[rows['ticker'] == '*']
+    mse = {r.model: float(r.rmse) ** 2 for r in rows.itertuples() if r.model not in set(excluded) and np.isfinite(r.rmse) and r.rmse > 0}
+    total = sum(1 / v for v in mse.values())
+    return {k: (1 / mse[k]) / total if k in mse else 0.0 for k in members} if total > 0 else {}

@@ -14,7 +14,7 @@ from .base import (FitInfo, ModelInputError, ModelNotFittedError, check_horizon,
                                            check_series, log_forecast)
 
 # %% auto #0
-__all__ = ['STANCES', 'mssa_basis', 'reconstruction_features', 'RegimeTracker', 'MSSARL']
+__all__ = ['STANCES', 'mssa_basis', 'reconstruction_features', 'RegimeTracker', 'stance_evidence', 'MSSARL']
 
 # %% ../../nbs/25_models_mssa_rl.ipynb #0675c9fe
 def _centred_windows(z: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,30 +60,42 @@ class RegimeTracker:
         else: self.since_cp += 1
         return hit
 
+# %% ../../nbs/25_models_mssa_rl.ipynb #46b9e059
+def stance_evidence(states: np.ndarray, rewards: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    "Per state: the t-statistic of the training rewards of that state's greedy action (0 with under 20 visits)."
+    out, s0 = np.zeros(Q.shape[0]), states[:len(rewards)]
+    for s in range(Q.shape[0]):
+        r = rewards[s0 == s, int(np.argmax(Q[s]))]
+        sd = r.std(ddof=1) if len(r) >= 20 else 0.0
+        out[s] = r.mean() / (sd / np.sqrt(len(r))) if sd > 0 else 0.0
+    return out
+
 # %% ../../nbs/25_models_mssa_rl.ipynb #5f0867e9
 STANCES = ('hold', 'mean_revert', 'trend_follow')
 
 class MSSARL:
     "Multivariate SSA + CUSUM regimes + a seeded tabular Q-learning policy choosing rank and stance."
-    name, version = 'mssa_rl', '1.0'
+    name, version = 'mssa_rl', '1.1'
 
     def __init__(self, window: int = 20, ranks: tuple[int, ...] = (1, 2, 4), lookback: int = 250, block: int = 50,
                  cusum_drift: float = 0.5, cusum_threshold: float = 5.0, recent: int = 20, epochs: int = 5,
                  learning_rate: float = 0.05, discount: float = 0.3, epsilon: float = 0.1, halflife: float = 5.0,
-                 damping: float = 0.8, seed: int = 0, level: float = 0.95):
+                 damping: float = 0.8, seed: int = 0, level: float = 0.95, min_t: float = 4.0):
         if window < 4: raise ModelInputError(f"window: expected >= 4, got {window}")
         if not ranks or min(ranks) < 1 or max(ranks) >= window: raise ModelInputError(f"ranks: expected 1 <= k < window, got {ranks}")
         self.window, self.ranks, self.lookback, self.block = window, tuple(ranks), lookback, block
         self.cusum_drift, self.cusum_threshold, self.recent, self.epochs = cusum_drift, cusum_threshold, recent, epochs
         self.learning_rate, self.discount, self.epsilon = learning_rate, discount, epsilon
         self.halflife, self.damping, self.seed, self.level = halflife, damping, seed, level
+        if not min_t >= 0: raise ModelInputError(f"min_t: expected >= 0, got {min_t}")
+        self.min_t = min_t        # the t-statistic a state's stance needs in training before the forecast moves
         self.actions = [('hold', 0)] + [(s, k) for s in STANCES[1:] for k in self.ranks]
         self.fit_info = None
 
     def params(self) -> dict:
         "Configuration (JSON-ready); the learnt policy per state once fitted."
         d = {k: getattr(self, k) for k in ('window', 'lookback', 'block', 'cusum_drift', 'cusum_threshold', 'recent', 'epochs',
-                                           'learning_rate', 'discount', 'epsilon', 'halflife', 'damping', 'seed', 'level')}
+                                           'learning_rate', 'discount', 'epsilon', 'halflife', 'damping', 'seed', 'level', 'min_t')}
         d['ranks'] = list(self.ranks)
         if self.fit_info is not None: d['policy'] = {self._state_name(s): '%s@%d' % self.actions[int(np.argmax(self.Q_[s]))] for s in range(8)}
         return d
@@ -145,6 +157,7 @@ class MSSARL:
         pos = self._positions(z[start:], lev[:, start:], slo[:, start:])
         rewards = pos[:-1] * ret[start:, None] * self.sd_[0] * 100      # directional PnL in percent
         self.Q_ = self._learn(states, rewards)
+        self.evidence_t_ = stance_evidence(states, rewards, self.Q_)
         self.train_reward_ = float(rewards[np.arange(len(rewards)), self.Q_[states[:-1]].argmax(axis=1)].mean())
         # the fixed basis for forecasting: the latest lookback bars
         self.U_ = mssa_basis(Z[n - self.lookback:], L, kmax)
@@ -208,6 +221,7 @@ class MSSARL:
         tr = self.tracker_
         s = self._state(self.slope_now_[0], tr.var, tr.since_cp)
         stance, k = self.actions[int(np.argmax(self.Q_[s]))]
+        if stance != 'hold' and not self.evidence_t_[s] > self.min_t: stance, k = 'hold', 0   # no evidence, no move
         return self._state_name(s), stance, k
 
     def forecast(self, horizon: int, X=None) -> Forecast:
@@ -223,6 +237,6 @@ class MSSARL:
         else: path = (self.level_now_[self.ranks.index(k)] - z) * (1 - 0.5 ** (steps / self.halflife))
         sd = np.sqrt(self.tracker_.var * steps)
         s = self._state(self.slope_now_[0], self.tracker_.var, self.tracker_.since_cp)
-        diag = dict(regime=regime, stance=stance, rank=k, q_values=[round(float(v), 5) for v in self.Q_[s]],
+        diag = dict(regime=regime, stance=stance, rank=k, evidence_t=round(float(self.evidence_t_[s]), 3), q_values=[round(float(v), 5) for v in self.Q_[s]],
                     change_points=self.tracker_.n_cp, bars_since_change=min(self.tracker_.since_cp, 10 ** 6))
         return log_forecast(self.name, (z + path) * self.sd_[0], sd * self.sd_[0], self.level, diagnostics=diag)

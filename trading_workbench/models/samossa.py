@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 import numpy as np
 import pandas as pd
+from fastcore.basics import patch
 from ..core.types import Forecast
 from .base import (FitInfo, ModelInputError, ModelNotFittedError, check_horizon, check_new,
                                            check_series, log_forecast)
 
 # %% auto #0
-__all__ = ['page_matrix', 'donoho_gavish_rank', 'energy_rank', 'fit_ar', 'SAMoSSA']
+__all__ = ['page_matrix', 'donoho_gavish_rank', 'energy_rank', 'fit_ar', 'ar_spectral_radius', 'SAMoSSA']
 
 # %% ../../nbs/22_models_samossa.ipynb #85456bb0
 def page_matrix(x: np.ndarray, L: int) -> np.ndarray:
@@ -43,30 +44,51 @@ def fit_ar(u: np.ndarray, p: int) -> tuple[float, np.ndarray, float]:
     resid = Y - Z @ coef
     return float(coef[0]), coef[1:], float(np.sqrt(resid @ resid / max(1, len(Y) - p - 1)))
 
+def ar_spectral_radius(phi: np.ndarray) -> float:
+    "Largest root modulus of the AR recursion (companion matrix); >= 1 means it explodes."
+    if len(phi) == 0: return 0.0
+    C = np.eye(len(phi), k=-1)
+    C[0] = phi
+    return float(np.abs(np.linalg.eigvals(C)).max())
+
 # %% ../../nbs/22_models_samossa.ipynb #2af11bcb
 class SAMoSSA:
     "SAMoSSA forecaster: mSSA page-matrix de-noising + linear forecaster + AR(p) on the residuals."
-    name, version = 'samossa', '1.0'
+    name, version = 'samossa', '1.1'
 
-    def __init__(self, window: int | None = None, rank: int | float | str = 'dg', ar_order: int = 2, level: float = 0.95, max_rank: int = 10):
+    def __init__(self, window: int | None = None, rank: int | float | str = 'dg', ar_order: int = 2, level: float = 0.95, max_rank: int = 10,
+                 holdout: int | None = None, min_t: float = 2.0, max_move: float = 1.0, max_ar_root: float = 0.95):
         if rank != 'dg' and not (isinstance(rank, int) and rank >= 1) and not (isinstance(rank, float) and 0 < rank < 1):
             raise ModelInputError(f"rank: expected 'dg', a positive int, or an energy fraction in (0, 1), got {rank!r}")
         if window is not None and window < 3: raise ModelInputError(f"window: expected >= 3, got {window}")
         if ar_order < 0: raise ModelInputError(f"ar_order: expected >= 0, got {ar_order}")
+        if not (max_move > 0 and 0 < max_ar_root < 1 and min_t >= 0): raise ModelInputError(f"max_move > 0, 0 < max_ar_root < 1, min_t >= 0: got {max_move}, {max_ar_root}, {min_t}")
+        if holdout is not None and holdout < 30: raise ModelInputError(f"holdout: expected >= 30 bars, got {holdout}")
         self.window, self.rank, self.ar_order, self.level, self.max_rank = window, rank, ar_order, level, max_rank
+        self.holdout, self.min_t, self.max_move, self.max_ar_root = holdout, min_t, max_move, max_ar_root
         self.fit_info = None
 
     def params(self) -> dict:
         "Configuration and what fit chose (JSON-ready)."
-        d = dict(window=self.window, rank=self.rank, ar_order=self.ar_order, level=self.level, max_rank=self.max_rank)
-        if self.fit_info is not None: d.update(L=self.L_, rank_used=self.rank_, n_series=self.n_series_)
+        d = dict(window=self.window, rank=self.rank, ar_order=self.ar_order, level=self.level, max_rank=self.max_rank, holdout=self.holdout,
+                 min_t=self.min_t, max_move=self.max_move, max_ar_root=self.max_ar_root)
+        if self.fit_info is not None: d.update(L=self.L_, rank_used=self.rank_, n_series=self.n_series_, shrink=self.shrink_, ar_dropped=self.ar_dropped_)
         return d
 
     def _scale(self, logp: np.ndarray) -> np.ndarray: return (logp - self.mu_) / self.sd_
 
     def fit(self, y, X=None) -> 'SAMoSSA':
-        "Learn the page-matrix rank, `beta`, and the AR model of the residuals from prices `y` (and related prices `X`)."
+        "Learn the page-matrix rank, `beta`, the AR model of the residuals, and (on a held-out tail) how far to trust the forecast's move."
         t0 = time.perf_counter()
+        self._fit_core(y, X)
+        self.shrink_, self.holdout_t_ = self._holdout_shrink(y, X)
+        self.fit_info.seconds = time.perf_counter() - t0
+        return self
+
+    def _fit_core(self, y, X=None) -> 'SAMoSSA':
+        "The SAMoSSA estimation proper: rank, `beta`, a stationary AR on the residuals (no shrinkage)."
+        t0 = time.perf_counter()
+        self.shrink_, self.holdout_t_ = 1.0, float('nan')
         y = check_series(y, 'y', min_length=30, positive=True)
         n = len(y)
         L = self.window or int(np.clip(round(np.sqrt(n)), 5, 60))
@@ -94,7 +116,15 @@ class SAMoSSA:
         self.singular_values_ = s
         z = self._scale(series[0])
         u = self._residuals(z)
-        self.ar_c_, self.ar_phi_, self.ar_sd_ = fit_ar(u, self.ar_order)
+        _, self.ar_phi_, self.ar_sd_ = fit_ar(u, self.ar_order)
+        # the residual mean is an in-sample bias of the linear forecaster: added every step it compounds into a drift
+        self.ar_c_ = 0.0
+        # an AR with a root near or outside the unit circle explodes over the horizon: use none rather than that one
+        self.ar_dropped_ = bool(ar_spectral_radius(self.ar_phi_) >= self.max_ar_root)
+        if self.ar_dropped_: self.ar_phi_ = np.zeros(self.ar_order)
+        self.step_sd_ = float(np.diff(z).std())     # one-bar s.d. of the scaled log price: the scale of every bound
+        # the level recursion has a unit root (beta sums to one); a root outside the unit circle makes the h-step path explode
+        self.explosive_ = bool(ar_spectral_radius(beta[::-1]) > 1 + 1e-3)
         if not self.ar_sd_ > 0: raise ModelInputError("y: residuals have zero variance (a deterministic series); nothing to forecast with uncertainty")
         self._set_state(z, u)
         self.fit_info = FitInfo(y, time.perf_counter() - t0)
@@ -154,9 +184,40 @@ class SAMoSSA:
         "Price forecast `horizon` bars ahead with a `level` interval."
         self._check_fitted()
         h = check_horizon(horizon)
+        zm, zsd = self._raw_path(h)
+        z0, steps = self.z_tail_[-1], np.sqrt(np.arange(1, h + 1))
+        # the move from the last price, shrunk by the held-out evidence and bounded to max_move one-bar s.d. per sqrt(bar)
+        bound = self.max_move * self.step_sd_ * steps
+        raw = np.full(h, zm[0] - z0) if self.explosive_ else zm - z0    # explosive: the one-bar move, then no more
+        move = np.clip(self.shrink_ * raw, -bound, bound)
+        zsd = np.clip(zsd, 0.5 * self.step_sd_ * steps, 3.0 * self.step_sd_ * steps)   # an exploding recursion cannot widen it without end
+        return log_forecast(self.name, (z0 + move) * self.sd_ + self.mu_, zsd * self.sd_, self.level,
+                            diagnostics=dict(rank=self.rank_, L=self.L_, ar_phi=[float(v) for v in self.ar_phi_], ar_dropped=self.ar_dropped_, explosive=self.explosive_,
+                                             shrink=round(self.shrink_, 4), raw_move=float((zm[-1] - z0) * self.sd_)))
+
+    def _raw_path(self, h: int) -> tuple[np.ndarray, np.ndarray]:
+        "The unshrunk, unbounded SAMoSSA path and its s.d. (scaled log units), as the paper's recursion gives them."
         zm = self._recurse(self.z_tail_, self.u_tail_, self.ar_c_, h)
         if h not in self._psi: self._psi[h] = self._recurse(np.zeros(self.L_ - 1), np.zeros(self.ar_order), 0.0, h, shock=True)
-        psi = self._psi[h]
-        zsd = self.ar_sd_ * np.sqrt(np.cumsum(psi ** 2))
-        return log_forecast(self.name, zm * self.sd_ + self.mu_, zsd * self.sd_, self.level,
-                            diagnostics=dict(rank=self.rank_, L=self.L_, ar_phi=[float(v) for v in self.ar_phi_]))
+        return zm, self.ar_sd_ * np.sqrt(np.cumsum(self._psi[h] ** 2))
+
+# %% ../../nbs/22_models_samossa.ipynb #837563ef
+@patch
+def _holdout_shrink(self: SAMoSSA, y, X=None) -> tuple[float, float]:
+    "Slope of realised on forecast one-bar moves over the held-out tail (0 unless its t > `min_t`), and its t."
+    y = check_series(y, 'y', positive=True)
+    H = self.holdout or max(100, len(y) // 4)
+    inner = SAMoSSA(self.window, self.rank, self.ar_order, self.level, self.max_rank, max_ar_root=self.max_ar_root)
+    try: inner._fit_core(y.iloc[:-H], None if X is None else X.iloc[:-H] if hasattr(X, 'iloc') else np.asarray(X)[:-H])
+    except ModelInputError: return 0.0, float('nan')        # too short to hold anything out: no evidence, no move
+    pred, real = np.empty(H), np.diff(np.log(y.to_numpy()[-H - 1:]))
+    for i in range(H):
+        zm, _ = inner._raw_path(1)
+        pred[i] = (zm[0] - inner.z_tail_[-1]) * inner.sd_
+        inner.update(y.iloc[len(y) - H + i:len(y) - H + i + 1])
+    den = float(pred @ pred)
+    if not den > 0: return 0.0, float('nan')
+    k = float(pred @ real / den)
+    resid = real - k * pred
+    t = k / np.sqrt(float(resid @ resid) / max(1, H - 1) / den)
+    return (float(np.clip(k, 0.0, 1.0)) if t > self.min_t else 0.0), float(t)

@@ -6,6 +6,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/ops_daily.html.md"""
 
 # %% ../../nbs/50_ops_daily.ipynb #7c242931
 from __future__ import annotations
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,13 +27,14 @@ from ..features.builder import TimeSeriesFeatureBuilder
 from ..signals.router import SignalRouter
 from ..signals.runner import ModelRunner, RunReport
 from ..store.db import Store
+from ..validation.gate import GateReport, GateRule, read_gate, save_gate
 
 log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'DailyPlan', 'session_close', 'plan_day', 'replay_clock', 'market_data', 'daily_features', 'daily_signals',
-           'daily_bundles', 'closing_prices', 'daily_orders', 'account_label', 'make_broker', 'risk_before_orders',
-           'risk_after_fills', 'orders_frame', 'day_summary', 'day_status']
+           'daily_bundles', 'closing_prices', 'daily_orders', 'account_label', 'make_broker', 'daily_gate',
+           'risk_before_orders', 'risk_after_fills', 'orders_frame', 'day_summary', 'day_status']
 
 # %% ../../nbs/50_ops_daily.ipynb #7a038345
 @dataclass(frozen=True)
@@ -79,9 +81,10 @@ def daily_features(builder: TimeSeriesFeatureBuilder, store: Store, bars: Mappin
     return today
 
 def daily_signals(runner: ModelRunner, store: Store, bars: Mapping[str, pd.DataFrame], plan: DailyPlan, as_of,
-                  models: Sequence[str] | None = None) -> RunReport:
-    "Run the enabled `models` (default: all) on every ticker, store the signals, raise an alert for each model that failed."
+                  models: Sequence[str] | None = None, gate=None) -> RunReport:
+    "Run the enabled `models` (default: all) on every ticker, apply the skill `gate` (a `GateRule`), store the signals, alert on failures."
     report = runner.run(bars, as_of=as_of, run_id=plan.run_id, models=models)
+    if gate is not None: report, _ = daily_gate(store, gate, report, plan, as_of)
     store.save_signals(plan.run_id, report.signals)
     fails = report.to_frame().query("status not in ('ok', 'unavailable')")
     for model, grp in fails.groupby('model'):
@@ -120,6 +123,16 @@ def make_broker(settings, store: Store, clock):
     "The broker `[broker] kind` names: the embedded `PaperBroker`, or `IBKRBroker` (paper unless live is confirmed)."
     if settings.broker.kind == 'paper': return PaperBroker(store, settings, clock, account_id=account_label(settings))
     return IBKRBroker(settings, clock)
+
+# %% ../../nbs/50_ops_daily.ipynb #692d9201
+def daily_gate(store: Store, rule: GateRule, report: RunReport, plan: DailyPlan, now) -> tuple[RunReport, GateReport]:
+    "Judge each model of `report` by its newest validation, gate its signals, store and log the verdicts."
+    models = sorted({o.model for o in report.outcomes} | {s.model for s in report.signals})
+    horizon = max((s.horizon for s in report.signals), default=1)
+    verdicts = read_gate(store, models, plan.tickers, horizon, now, rule)
+    save_gate(store, plan.run_id, verdicts)
+    for line in verdicts.lines(): log.info('skill gate: %s', line)
+    return dataclasses.replace(report, signals=verdicts.apply(report.signals)), verdicts
 
 # %% ../../nbs/50_ops_daily.ipynb #a7a31307
 from ..core.types import Action

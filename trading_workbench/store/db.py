@@ -104,6 +104,17 @@ def _m0005(op: Operations):
         C('mean_confidence', Num), C('details', sa.JSON))
     op.create_index('ix_wf_skill_gate', 'wf_skill', ['model', 'horizon', 'ticker', 'created_at'])
 
+# %% ../../nbs/04_store_db.ipynb #ad2ef305
+def _m0008(op: Operations):
+    "The skill gate: each daily run's verdict per model and ticker, with the validation figures behind it."
+    C = sa.Column
+    op.create_table('wf_gate', C('run_id', sa.String(64), primary_key=True), C('model', sa.String(64), primary_key=True),
+        C('ticker', sa.String(16), primary_key=True), C('horizon', sa.Integer, nullable=False), C('status', sa.String(16), nullable=False),
+        C('action', sa.String(16), nullable=False), C('reason', sa.Text, nullable=False), C('scope', sa.String(16)),
+        C('validation_run_id', sa.String(64)), C('validated_at', UTCDateTime), C('val_horizon', sa.Integer), C('n', sa.Integer),
+        C('rmse_ratio', Num), C('dm_stat', Num), C('dm_pvalue', Num), C('checked_at', UTCDateTime, nullable=False))
+    op.create_index('ix_wf_gate_checked', 'wf_gate', ['checked_at'])
+
 # %% ../../nbs/04_store_db.ipynb #648413d1
 @dataclass(frozen=True)
 class Migration:
@@ -202,6 +213,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration('0003', 'paper account in rows; stop price and reduce-only in the journal', _m0003),
     Migration('0004', 'risk: trading-state journal, risk actions', _m0004),
     Migration('0005', 'walk-forward validation runs, forecasts and skill', _m0005),
+    Migration('0008', 'skill gate verdicts per daily run', _m0008),
     Migration('0011', 'deployment: service beats per minute (uptime)', _m0011),
 )
 HEAD = MIGRATIONS[-1].revision

@@ -34,6 +34,7 @@ from ..signals.router import FeatureFlags, SignalRouter
 from ..signals.runner import (ModelJob, ModelRunner, TickerContext, default_jobs, forecaster_signal,
                                               run_forecaster)
 from ..store.db import Store
+from .gate import GateRule
 
 log = get_logger(__name__)
 
@@ -154,7 +155,8 @@ def _day(self: Replay, session: pd.Timestamp) -> DayResult:
     plan = self.plan(session)
     bars = {t: b.loc[:session] for t, b in self.bars.items() if b.index[0] <= session}
     enabled = [m for m in self.runner.models if self.router.flags.enabled(m)]
-    report = daily_signals(self.runner, self.store, bars, plan, self.clock.now(), models=enabled)
+    report = daily_signals(self.runner, self.store, bars, plan, self.clock.now(), models=enabled,
+                           gate=GateRule.from_settings(self.settings))     # the skill gate, as the daily run applies it
     prices = closing_prices(bars, plan)
     startup, results = daily_orders(self.manager, daily_bundles(self.router, report), prices, plan)
     acct, pos = self.mark(prices)

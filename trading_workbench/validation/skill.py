@@ -136,7 +136,8 @@ def compare_models(fd: pd.DataFrame, horizon: int, reps: int = 1000, seed: int =
 def variant_returns(fd: pd.DataFrame, horizon: int = 1) -> pd.DataFrame:
     "Daily returns (rows: origin dates) of each model's sign-of-forecast strategy at `horizon` 1, equally weighted over tickers."
     f = fd[(fd.horizon == horizon) & (fd.model != RW)]
-    pos = np.sign(np.log(f['mean'] / f['reference'])).where(lambda s: s.abs() > 0, 0.0)
+    move = np.log(f['mean'] / f['reference'])
+    pos = np.sign(move).where(move.abs() > 1e-9, 0.0)     # a no-move forecast's log round trip (~1e-16) is no position
     ret = (pos * np.log(f['actual'] / f['reference'])).rename('ret')
     return pd.concat([f[['model', 'origin']], ret], axis=1).pivot_table(index='origin', columns='model', values='ret', aggfunc='mean').dropna()
 
@@ -151,6 +152,7 @@ class Selection:
 def selection_stats(fd: pd.DataFrame, n_splits: int = 10) -> Selection:
     "PBO (CSCV) across the models' direction strategies and the Deflated Sharpe Ratio of the best."
     R = variant_returns(fd)
+    R = R.loc[:, R.std(ddof=1) > 0]                        # a model that never takes a position is no strategy variant
     sr = R.mean() / R.std(ddof=1)
     best = str(sr.idxmax())
     d = deflated_sharpe(R[best].to_numpy(), n_trials=max(2, R.shape[1]), var_trials=float(sr.var(ddof=1)) if R.shape[1] > 1 else 0.0)
