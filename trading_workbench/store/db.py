@@ -189,6 +189,14 @@ def _m0004(op: Operations):
                        [dict(time=datetime.now(timezone.utc), state='HALTED', previous='ACTIVE', reason=old.get('reason') or 'halted',
                              trigger='operator', inputs={}, by='migration 0004')])
 
+# %% ../../nbs/04_store_db.ipynb #6968a73d
+def _m0010(op: Operations):
+    "Dashboard: a covering index for a refresh's signal read (a year is ~25k rows of fat provenance); who acknowledged an alert, when."
+    op.create_index('ix_signals_dashboard', 'signals', ['as_of', 'ticker', 'model', 'action', 'confidence', 'horizon'])
+    with op.batch_alter_table('alerts') as b:
+        b.add_column(sa.Column('acknowledged_by', sa.String(64)))
+        b.add_column(sa.Column('acknowledged_at', UTCDateTime))
+
 # %% ../../nbs/04_store_db.ipynb #c7f8c969
 MIGRATIONS: tuple[Migration, ...] = (
     Migration('0001', 'initial schema', _m0001),
@@ -196,6 +204,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration('0003', 'paper account in rows; stop price and reduce-only in the journal', _m0003),
     Migration('0004', 'risk: trading-state journal, risk actions', _m0004),
     Migration('0005', 'walk-forward validation runs, forecasts and skill', _m0005),
+    Migration('0010', 'dashboard: covering signal index, alert acknowledgement by and at', _m0010),
 )
 HEAD = MIGRATIONS[-1].revision
 
