@@ -28,10 +28,11 @@ from .signals.router import FeatureFlags
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'OPS_DIR', 'COMMANDS', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
-           'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks',
-           'risk_status_text', 'cmd_risk', 'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary',
-           'cmd_backtest', 'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_data', 'parser', 'main']
+__all__ = ['log', 'OPS_DIR', 'COMMANDS', 'DASHBOARD_MESSAGES', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions',
+           'demo_summary', 'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate',
+           'latest_marks', 'risk_status_text', 'cmd_risk', 'risk_watch', 'cmd_session', 'run_backtest_notebook',
+           'backtest_summary', 'cmd_backtest', 'validation_run_id', 'run_validation_notebook', 'cmd_validate',
+           'cmd_data', 'is_loopback', 'dashboard_command', 'cmd_dashboard', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
@@ -367,6 +368,38 @@ def cmd_data(settings: Settings, store: Store, args) -> int:
 
 COMMANDS['data'] = cmd_data
 
+# %% ../nbs/90_cli.ipynb #fd285dfa
+import ipaddress, os, secrets, subprocess
+
+DASHBOARD_MESSAGES = ['comm_open', 'comm_msg', 'comm_close', 'comm_info_request', 'kernel_info_request']   # widgets only: no execute_request
+
+def is_loopback(host: str) -> bool:
+    "True for localhost and loopback addresses."
+    if host == 'localhost': return True
+    try: return ipaddress.ip_address(host).is_loopback
+    except ValueError: return False
+
+def dashboard_command(settings: Settings, host: str, port: int) -> list[str]:
+    "The Voila command line (no secret in it)."
+    return [sys.executable, '-m', 'voila', str(OPS_DIR / 'dashboard.ipynb'), '--no-browser', '--token', f'--Voila.ip={host}', f'--port={port}',
+            f'--MappingKernelManager.allowed_message_types={DASHBOARD_MESSAGES}', '--Voila.log_level=WARN',
+            '--VoilaConfiguration.show_tracebacks=False']
+
+def cmd_dashboard(settings: Settings, store: Store, args) -> int:
+    "Serve the operators' dashboard with Voila: loopback and a token by default."
+    host, port = args.host or settings.dashboard.host, args.port or settings.dashboard.port
+    token = settings.secrets.dashboard_token.get() if settings.secrets.dashboard_token else ''
+    if not token and not is_loopback(host):
+        print(f"twb dashboard: refusing to listen on {host} without TWB_DASHBOARD_TOKEN (set it, or use 127.0.0.1)", file=sys.stderr); return 2
+    generated = not token
+    token = token or secrets.token_urlsafe(24)
+    env = {k: v for k, v in os.environ.items() if k != 'TWB_DASHBOARD_TOKEN'} | dict(JUPYTER_TOKEN=token, TWB_SETTINGS=str(args.settings_path))
+    url = f'http://{host}:{port}/'
+    print(f"dashboard: {url}?token={token}" if generated else f"dashboard: {url}?token=<TWB_DASHBOARD_TOKEN>", flush=True)
+    return subprocess.call(dashboard_command(settings, host, port), env=env, cwd=str(settings.root))
+
+COMMANDS['dashboard'] = cmd_dashboard
+
 # %% ../nbs/90_cli.ipynb #8b108481
 def parser() -> argparse.ArgumentParser:
     "The `twb` argument parser."
@@ -434,6 +467,9 @@ def parser() -> argparse.ArgumentParser:
     rw = rksub.add_parser('watch', help='mark positions with the latest prices and check the limits every --interval seconds')
     rw.add_argument('--interval', type=float, default=60.0)
     rw.add_argument('--iterations', type=int, default=0, help='stop after N checks (default: run until interrupted)')
+    db = sub.add_parser('dashboard', help="serve the operators' Voila dashboard (loopback and a token by default)")
+    db.add_argument('--host', default='', help='listen address (default [dashboard] host); non-loopback needs TWB_DASHBOARD_TOKEN')
+    db.add_argument('--port', type=int, default=0, help='port (default [dashboard] port)')
     se = sub.add_parser('session', help="a day's market session (half days included), the daily run's time, what a run now would do")
     se.add_argument('--date', default='', help='YYYY-MM-DD (default: today in New York)')
     return p
