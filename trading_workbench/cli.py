@@ -371,7 +371,7 @@ COMMANDS['data'] = cmd_data
 # %% ../nbs/90_cli.ipynb #fd285dfa
 import ipaddress, os, secrets, subprocess
 
-DASHBOARD_MESSAGES = ['comm_open', 'comm_msg', 'comm_close', 'comm_info_request', 'kernel_info_request']   # widgets only: no execute_request
+DASHBOARD_MESSAGES = ['comm_open', 'comm_msg', 'comm_close', 'comm_info_request', 'kernel_info_request', 'shutdown_request']   # widgets only: no execute_request
 
 def is_loopback(host: str) -> bool:
     "True for localhost and loopback addresses."
@@ -383,6 +383,7 @@ def dashboard_command(settings: Settings, host: str, port: int) -> list[str]:
     "The Voila command line (no secret in it)."
     return [sys.executable, '-m', 'voila', str(OPS_DIR / 'dashboard.ipynb'), '--no-browser', '--token', f'--Voila.ip={host}', f'--port={port}',
             f'--MappingKernelManager.allowed_message_types={DASHBOARD_MESSAGES}', '--Voila.log_level=WARN',
+            '--MappingKernelManager.cull_idle_timeout=300', '--MappingKernelManager.cull_interval=60',   # a viewer gone without closing (voila#209)
             '--VoilaConfiguration.show_tracebacks=False']
 
 def cmd_dashboard(settings: Settings, store: Store, args) -> int:
