@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: $(VENV)/.installed
-	$(BIN)/twb demo
+	$(BIN)/twb demo --history 252 --days 3
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -29,10 +29,10 @@ log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'OPS_DIR', 'COMMANDS', 'DASHBOARD_MESSAGES', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions',
-           'demo_summary', 'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate',
-           'latest_marks', 'risk_status_text', 'cmd_risk', 'risk_watch', 'cmd_session', 'run_backtest_notebook',
-           'backtest_summary', 'cmd_backtest', 'validation_run_id', 'run_validation_notebook', 'cmd_validate',
-           'cmd_data', 'is_loopback', 'dashboard_command', 'cmd_dashboard', 'parser', 'main']
+           'demo_summary', 'demo_history', 'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags',
+           'cmd_migrate', 'latest_marks', 'risk_status_text', 'cmd_risk', 'risk_watch', 'cmd_session',
+           'run_backtest_notebook', 'backtest_summary', 'cmd_backtest', 'validation_run_id', 'run_validation_notebook',
+           'cmd_validate', 'cmd_data', 'is_loopback', 'dashboard_command', 'cmd_dashboard', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).resolve().parents[1] / 'nbs' / 'ops'
@@ -93,8 +93,19 @@ def demo_summary(store: Store, settings: Settings, notebooks: Sequence[Path]) ->
              rep.to_string(index=False), '',
              f"account {acct}: equity {eq.equity.iloc[-1]:,.2f} (start {start_eq:,.0f}, P&L {eq.equity.iloc[-1] - start_eq:+,.2f}), "
              f"cash {eq.cash.iloc[-1]:,.2f}, {len(pos)} positions, {len(fills)} fills" if len(eq) else f"account {acct}: no equity recorded",
-             f"store: {store!r}  (see `twb status`; open the executed notebooks in JupyterLab)"]
+             f"store: {store!r}  (see `twb status`; open the executed notebooks in JupyterLab)",
+             f"dashboard: twb dashboard  ->  http://{settings.dashboard.host}:{settings.dashboard.port}/?token=... "
+             f"(the token is printed when it starts; set TWB_DASHBOARD_TOKEN to choose it)"]
     return '\n'.join(lines)
+
+def demo_history(settings: Settings, store: Store, sessions: Sequence[pd.Timestamp], quiet: bool = False) -> None:
+    "Replay `sessions` in one process (the walk-forward backtest) into the daily run's account, so the dashboard has history; skipped if the account has some."
+    acct = account_label(settings)
+    if len(store.equity(acct)): print(f"history: {acct} already has equity rows; not replayed again"); return
+    bt = backtest_store(settings, f'demo-{sessions[0].date()}', settings.store.url, start=sessions[0])
+    try: run_backtest(settings, bt, str(sessions[0].date()), str(sessions[-1].date()), account=acct, order_prefix='daily',
+                      run_id=f'demo-history-{sessions[0].date()}', progress=not quiet)
+    finally: bt.close()
 
 def cmd_demo(settings: Settings, store: Store, args) -> int:
     "Replay the last `--days` sessions of the bundled universe through the daily run (paper broker), then summarise."
@@ -102,6 +113,7 @@ def cmd_demo(settings: Settings, store: Store, args) -> int:
         print("twb demo: runs only with the paper broker ([broker] kind = paper, mode = paper)", file=sys.stderr); return 2
     days = demo_sessions(settings, args.days)
     DataSourceManager.from_settings(settings, store).history_many(settings.universe.tickers)   # warm the store's cache once
+    if args.history: demo_history(settings, store, demo_sessions(settings, args.days + args.history)[:args.history], quiet=args.quiet)
     notebooks = []
     for day in tqdm(days, desc='daily runs', unit='day', disable=args.quiet):
         try: notebooks.append(run_daily_notebook(settings, args.settings_path, day, progress=False))
@@ -411,6 +423,7 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser('demo', help='replay the last N sessions of the bundled universe through the daily run (paper broker)')
     d.add_argument('--days', type=int, default=21, help='sessions to replay (default 21, about a month)')
     d.add_argument('--quiet', action='store_true', help='no progress bars')
+    d.add_argument('--history', type=int, default=0, help='sessions replayed first in one process (the backtest) so the dashboard has history (make demo: 252)')
     r = sub.add_parser('run', help='run an operational notebook with papermill')
     rsub = r.add_subparsers(dest='kind', required=True)
     rd = rsub.add_parser('daily', help='the daily run: data, features, models, router, orders')
