@@ -194,3 +194,12 @@ run_backtest(s, st, '2018-01-02', '2018-01-19', tickers='AAPL,KO,XOM', account='
         p.close(run_before_unload=True)
     assert 'locked' not in (demo['dir'] / 'server.log').read_text()
     print('\n' + '\n'.join(report))
+
+def test_refuses_a_public_host_without_a_token(tmp_path):
+    "No TWB_DASHBOARD_TOKEN: a non-loopback host is refused before anything listens."
+    ini = re.sub(r'(?m)^url = sqlite:///runs/workbench.db$', f'url = sqlite:///{tmp_path}/w.db', (ROOT / 'settings.ini').read_text())
+    (tmp_path / 'settings.ini').write_text(ini)
+    env = {k: v for k, v in os.environ.items() if k != 'TWB_DASHBOARD_TOKEN'}
+    r = subprocess.run([str(Path(sys.executable).parent / 'twb'), '--settings', str(tmp_path / 'settings.ini'), 'dashboard', '--host', '0.0.0.0',
+                        '--port', str(free_port())], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and 'without TWB_DASHBOARD_TOKEN' in r.stderr, (r.returncode, r.stderr[-2000:])
