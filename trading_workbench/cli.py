@@ -395,7 +395,7 @@ def dashboard_command(settings: Settings, host: str, port: int) -> list[str]:
     "The Voila command line (no secret in it)."
     return [sys.executable, '-m', 'voila', str(OPS_DIR / 'dashboard.ipynb'), '--no-browser', '--token', f'--Voila.ip={host}', f'--port={port}',
             f'--MappingKernelManager.allowed_message_types={DASHBOARD_MESSAGES}', '--Voila.log_level=WARN',
-            '--MappingKernelManager.cull_idle_timeout=300', '--MappingKernelManager.cull_interval=60',   # a viewer gone without closing (voila#209)
+            '--MappingKernelManager.cull_idle_timeout=1800', '--MappingKernelManager.cull_interval=120',   # a viewer gone without closing (voila#209)
             '--VoilaConfiguration.show_tracebacks=False']
 
 def cmd_dashboard(settings: Settings, store: Store, args) -> int:
