@@ -381,7 +381,7 @@ def cmd_data(settings: Settings, store: Store, args) -> int:
 COMMANDS['data'] = cmd_data
 
 # %% ../nbs/90_cli.ipynb #fd285dfa
-import ipaddress, os, secrets, subprocess
+import ipaddress, os, secrets
 
 DASHBOARD_MESSAGES = ['comm_open', 'comm_msg', 'comm_close', 'comm_info_request', 'kernel_info_request', 'shutdown_request']   # widgets only: no execute_request
 
@@ -409,7 +409,9 @@ def cmd_dashboard(settings: Settings, store: Store, args) -> int:
     env = {k: v for k, v in os.environ.items() if k != 'TWB_DASHBOARD_TOKEN'} | dict(JUPYTER_TOKEN=token, TWB_SETTINGS=str(args.settings_path))
     url = f'http://{host}:{port}/'
     print(f"dashboard: {url}?token={token}" if generated else f"dashboard: {url}?token=<TWB_DASHBOARD_TOKEN>", flush=True)
-    return subprocess.call(dashboard_command(settings, host, port), env=env, cwd=str(settings.root))
+    os.chdir(settings.root)
+    cmd = dashboard_command(settings, host, port)
+    os.execve(cmd[0], cmd, env)   # this process becomes Voila: a supervisor's SIGTERM reaches the server and its kernels
 
 COMMANDS['dashboard'] = cmd_dashboard
 
