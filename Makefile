@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: $(VENV)/.installed
-	$(BIN)/twb demo
+	$(BIN)/twb demo --history 252 --days 3
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -35,7 +35,7 @@ nbtest: $(VENV)/.installed-dev
 
 # The store suite runs on SQLite and on a real PostgreSQL server, started (and installed if missing) here.
 pytest: $(VENV)/.installed-dev
-	TWB_TEST_PG_URL="$${TWB_TEST_PG_URL:-$$(bash tools/postgres-up.sh)}" $(BIN)/pytest
+	TWB_TEST_PG_URL="$${TWB_TEST_PG_URL:-$$(bash tools/postgres-up.sh)}" TWB_CHROMIUM="$${TWB_CHROMIUM:-$$(bash tools/chromium-up.sh)}" $(BIN)/pytest
 
 test: lint sync nbtest pytest
 

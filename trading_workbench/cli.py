@@ -43,13 +43,14 @@ def import_all():
 __all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', 'halt_reason', 'resume', 'account_label',
            'plan_day', 'Store', 'StoreError', 'SystemClock', 'FeatureFlags', 'OPS_DIR', 'COMMANDS', 'sa',
            'BacktestResult', 'backtest_store', 'run_backtest', 'gate_lines', 'latest_gate', 'quarantined',
-           'release_quarantine', 'TRADING_COMMANDS', 'DRILLS', 'results_frame', 'run_drills', 'reap_runs', 'import_all',
-           'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary', 'cmd_demo', 'cmd_status',
-           'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks', 'risk_status_text', 'cmd_risk',
-           'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary', 'cmd_backtest',
-           'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_status_gate', 'cmd_data',
-           'cmd_backtest_skill', 'ArgumentError', 'check_date_arg', 'check_args', 'describe_subcommands',
-           'default_lock', 'cmd_deploy', 'cmd_serve', 'drill_table', 'cmd_drill', 'parser', 'main']
+           'release_quarantine', 'DASHBOARD_MESSAGES', 'TRADING_COMMANDS', 'DRILLS', 'results_frame', 'run_drills',
+           'reap_runs', 'import_all', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
+           'demo_history', 'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate',
+           'latest_marks', 'risk_status_text', 'cmd_risk', 'risk_watch', 'cmd_session', 'run_backtest_notebook',
+           'backtest_summary', 'cmd_backtest', 'validation_run_id', 'run_validation_notebook', 'cmd_validate',
+           'cmd_status_gate', 'cmd_data', 'is_loopback', 'dashboard_command', 'cmd_dashboard', 'cmd_backtest_skill',
+           'ArgumentError', 'check_date_arg', 'check_args', 'describe_subcommands', 'default_lock', 'cmd_deploy',
+           'cmd_serve', 'drill_table', 'cmd_drill', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).parent / 'ops_notebooks'   # package data (in a checkout: a link to nbs/ops)
@@ -110,8 +111,19 @@ def demo_summary(store: Store, settings: Settings, notebooks: Sequence[Path]) ->
              rep.to_string(index=False), '',
              f"account {acct}: equity {eq.equity.iloc[-1]:,.2f} (start {start_eq:,.0f}, P&L {eq.equity.iloc[-1] - start_eq:+,.2f}), "
              f"cash {eq.cash.iloc[-1]:,.2f}, {len(pos)} positions, {len(fills)} fills" if len(eq) else f"account {acct}: no equity recorded",
-             f"store: {store!r}  (see `twb status`; open the executed notebooks in JupyterLab)"]
+             f"store: {store!r}  (see `twb status`; open the executed notebooks in JupyterLab)",
+             f"dashboard: twb dashboard  ->  http://{settings.dashboard.host}:{settings.dashboard.port}/?token=... "
+             f"(the token is printed when it starts; set TWB_DASHBOARD_TOKEN to choose it)"]
     return '\n'.join(lines)
+
+def demo_history(settings: Settings, store: Store, sessions: Sequence[pd.Timestamp], quiet: bool = False) -> None:
+    "Replay `sessions` in one process (the walk-forward backtest) into the daily run's account, so the dashboard has history; skipped if the account has some."
+    acct = account_label(settings)
+    if len(store.equity(acct)): print(f"history: {acct} already has equity rows; not replayed again"); return
+    bt = backtest_store(settings, f'demo-{sessions[0].date()}', settings.store.url, start=sessions[0])
+    try: run_backtest(settings, bt, str(sessions[0].date()), str(sessions[-1].date()), account=acct, order_prefix='daily',
+                      run_id=f'demo-history-{sessions[0].date()}', progress=not quiet)
+    finally: bt.close()
 
 def cmd_demo(settings: Settings, store: Store, args) -> int:
     "Replay the last `--days` sessions of the bundled universe through the daily run (paper broker), then summarise."
@@ -119,6 +131,7 @@ def cmd_demo(settings: Settings, store: Store, args) -> int:
         print("twb demo: runs only with the paper broker ([broker] kind = paper, mode = paper)", file=sys.stderr); return 2
     days = demo_sessions(settings, args.days)
     DataSourceManager.from_settings(settings, store).history_many(settings.universe.tickers)   # warm the store's cache once
+    if args.history: demo_history(settings, store, demo_sessions(settings, args.days + args.history)[:args.history], quiet=args.quiet)
     notebooks = []
     for day in tqdm(days, desc='daily runs', unit='day', disable=args.quiet):
         try: notebooks.append(run_daily_notebook(settings, args.settings_path, day, progress=False))
@@ -406,6 +419,41 @@ def cmd_data(settings: Settings, store: Store, args) -> int:
 
 COMMANDS['data'] = cmd_data
 
+# %% ../nbs/90_cli.ipynb #fd285dfa
+import ipaddress, os, secrets
+
+DASHBOARD_MESSAGES = ['comm_open', 'comm_msg', 'comm_close', 'comm_info_request', 'kernel_info_request', 'shutdown_request']   # widgets only: no execute_request
+
+def is_loopback(host: str) -> bool:
+    "True for localhost and loopback addresses."
+    if host == 'localhost': return True
+    try: return ipaddress.ip_address(host).is_loopback
+    except ValueError: return False
+
+def dashboard_command(settings: Settings, host: str, port: int) -> list[str]:
+    "The Voila command line (no secret in it)."
+    return [sys.executable, '-m', 'voila', str(OPS_DIR / 'dashboard.ipynb'), '--no-browser', '--token', f'--Voila.ip={host}', f'--port={port}',
+            f'--MappingKernelManager.allowed_message_types={DASHBOARD_MESSAGES}', '--Voila.log_level=WARN',
+            '--MappingKernelManager.cull_idle_timeout=1800', '--MappingKernelManager.cull_interval=120',   # a viewer gone without closing (voila#209)
+            '--VoilaConfiguration.show_tracebacks=False']
+
+def cmd_dashboard(settings: Settings, store: Store, args) -> int:
+    "Serve the operators' dashboard with Voila: loopback and a token by default."
+    host, port = args.host or settings.dashboard.host, args.port or settings.dashboard.port
+    token = settings.secrets.dashboard_token.get() if settings.secrets.dashboard_token else ''
+    if not token and not is_loopback(host):
+        print(f"twb dashboard: refusing to listen on {host} without TWB_DASHBOARD_TOKEN (set it, or use 127.0.0.1)", file=sys.stderr); return 2
+    generated = not token
+    token = token or secrets.token_urlsafe(24)
+    env = {k: v for k, v in os.environ.items() if k != 'TWB_DASHBOARD_TOKEN'} | dict(JUPYTER_TOKEN=token, TWB_SETTINGS=str(args.settings_path))
+    url = f'http://{host}:{port}/'
+    print(f"dashboard: {url}?token={token}" if generated else f"dashboard: {url}?token=<TWB_DASHBOARD_TOKEN>", flush=True)
+    os.chdir(settings.root)
+    cmd = dashboard_command(settings, host, port)
+    os.execve(cmd[0], cmd, env)   # this process becomes Voila: a supervisor's SIGTERM reaches the server and its kernels
+
+COMMANDS['dashboard'] = cmd_dashboard
+
 # %% ../nbs/90_cli.ipynb #db2d7072
 def cmd_backtest_skill(settings: Settings, store: Store, args) -> int:
     "Gate off vs on, fixed vs skill-weighted ensemble, against buy-and-hold: one table."
@@ -529,6 +577,7 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser('demo', help='replay the last N sessions of the bundled universe through the daily run (paper broker)')
     d.add_argument('--days', type=int, default=21, help='sessions to replay (default 21, about a month)')
     d.add_argument('--quiet', action='store_true', help='no progress bars')
+    d.add_argument('--history', type=int, default=0, help='sessions replayed first in one process (the backtest) so the dashboard has history (make demo: 252)')
     r = sub.add_parser('run', help='run an operational notebook with papermill')
     rsub = r.add_subparsers(dest='kind', required=True)
     rd = rsub.add_parser('daily', help='the daily run: data, features, models, router, orders')
@@ -588,6 +637,9 @@ def parser() -> argparse.ArgumentParser:
     rw.add_argument('--iterations', type=int, default=0, help='stop after N checks (default: run until interrupted)')
     dr = sub.add_parser('drill', help='rehearse failures (broker, data, models, store, runs, risk) in throwaway stores; prints a table')
     dr.add_argument('scenario', nargs='+', metavar='scenario', help='all, or scenario names (an unknown name lists them)')   # names checked in cmd_drill: --help imports nothing heavy
+    db = sub.add_parser('dashboard', help="serve the operators' Voila dashboard (loopback and a token by default)")
+    db.add_argument('--host', default='', help='listen address (default [dashboard] host); non-loopback needs TWB_DASHBOARD_TOKEN')
+    db.add_argument('--port', type=int, default=0, help='port (default [dashboard] port)')
     se = sub.add_parser('session', help="a day's market session (half days included), the daily run's time, what a run now would do")
     se.add_argument('--date', default='', help='YYYY-MM-DD (default: today in New York)')
     dp = sub.add_parser('deploy', help='check a deployment: --preflight proves every dependency live (a table, or --json)')

@@ -200,6 +200,14 @@ def _m0004(op: Operations):
                        [dict(time=datetime.now(timezone.utc), state='HALTED', previous='ACTIVE', reason=old.get('reason') or 'halted',
                              trigger='operator', inputs={}, by='migration 0004')])
 
+# %% ../../nbs/04_store_db.ipynb #6968a73d
+def _m0010(op: Operations):
+    "Dashboard: a covering index for a refresh's signal read (a year is ~25k rows of fat provenance); who acknowledged an alert, when."
+    op.create_index('ix_signals_dashboard', 'signals', ['as_of', 'ticker', 'model', 'action', 'confidence', 'horizon'])
+    with op.batch_alter_table('alerts') as b:
+        b.add_column(sa.Column('acknowledged_by', sa.String(64)))
+        b.add_column(sa.Column('acknowledged_at', UTCDateTime))
+
 # %% ../../nbs/04_store_db.ipynb #92a3ccda
 def _m0011(op: Operations):
     "Deployment: one row per component per minute it was alive (uptime during trading hours)."
@@ -214,6 +222,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration('0004', 'risk: trading-state journal, risk actions', _m0004),
     Migration('0005', 'walk-forward validation runs, forecasts and skill', _m0005),
     Migration('0008', 'skill gate verdicts per daily run', _m0008),
+    Migration('0010', 'dashboard: covering signal index, alert acknowledgement by and at', _m0010),
     Migration('0011', 'deployment: service beats per minute (uptime)', _m0011),
 )
 HEAD = MIGRATIONS[-1].revision
@@ -227,10 +236,13 @@ def schema_revision(conn: sa.Connection) -> str | None:
     if not sa.inspect(conn).has_table('schema_version'): return None
     return conn.execute(sa.select(sa.func.max(_version_table.c.revision))).scalar()
 
-def migrate(engine: sa.Engine, target: str = HEAD) -> str:
-    "Apply pending migrations up to `target` in one transaction; return the revision reached."
+def migrate(engine: sa.Engine, target: str = HEAD, probe: sa.Engine | None = None) -> str:
+    "Apply pending migrations up to `target` in one transaction; return the revision reached (`probe`: a reader engine to look first)."
     known = [m.revision for m in MIGRATIONS]
     if target not in known: raise StoreError(f"unknown schema revision {target!r}; known: {known}")
+    if probe is not None:   # a store already at `target` needs no write lock: readers never queue behind a busy writer
+        with probe.connect() as conn:
+            if schema_revision(conn) == target: return target
     with engine.begin() as conn:
         if conn.dialect.name == 'postgresql': conn.execute(sa.text('SELECT pg_advisory_xact_lock(727274)'))
         _version_table.create(conn, checkfirst=True)
@@ -339,7 +351,7 @@ class Store:
             Path(url[len('sqlite:///'):]).parent.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(url, busy_timeout_ms)
         self.reader = self.engine if _is_memory(url) or not url.startswith('sqlite') else make_engine(url, busy_timeout_ms, immediate=False)
-        self.revision = migrate(self.engine) if migrate_schema else None
+        self.revision = migrate(self.engine, probe=self.reader) if migrate_schema else None
 
     @classmethod
     def from_settings(cls, settings, clock: Clock | None = None) -> Store:
