@@ -451,7 +451,8 @@ def check_text(secs: Mapping[str, Any], source: str = 'settings.ini'):
 
 # %% ../../nbs/00_core_config.ipynb #ebfeffe9
 NON_SETTING_ENV = {'TWB_SETTINGS': 'the settings file', 'TWB_LIVE_TRADING': 'I_UNDERSTAND confirms live trading',
-                   'TWB_CRASH_TRIALS': 'tests: trials of the IBKR crash test'}
+                   'TWB_CRASH_TRIALS': 'tests: trials of the IBKR crash test',
+                   'TWB_CHROMIUM': "tests: the chromium the dashboard's browser test drives"}
 NON_SETTING_PREFIXES = ('TWB_TEST_',)   # test fixtures: TWB_TEST_PG_URL, TWB_TEST_PG_DIR, ...
 
 def known_env_names() -> set[str]:
