@@ -45,3 +45,17 @@ def settings(tmp_path):
     "The repository's settings with the store in a temporary SQLite file."
     from trading_workbench.core.config import Settings
     return Settings.load(ROOT / 'settings.ini', env={'TWB_STORE_URL': f"sqlite:///{tmp_path / 'workbench.db'}"})
+
+@pytest.fixture
+def clock():
+    "A replay clock on the morning after the bundled data's last session (a file may override it)."
+    from trading_workbench.core.clock import FixedClock
+    return FixedClock('2018-02-08 12:00')
+
+@pytest.fixture
+def store(tmp_path, clock):
+    "A fresh SQLite store in a temporary folder, on the `clock` fixture (a file may override it)."
+    from trading_workbench.store.db import Store
+    s = Store(f'sqlite:///{tmp_path}/wb.db', clock=clock)
+    yield s
+    s.close()

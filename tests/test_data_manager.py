@@ -11,7 +11,6 @@ from trading_workbench.core.clock import FixedClock
 from trading_workbench.core.config import Secret, Settings
 from trading_workbench.data.manager import AllSourcesFailed, DataSourceManager, HistoryError
 from trading_workbench.data.sources import AlphaVantageSource, BundledSource, CsvSource, FinnhubSource, YFinanceSource
-from trading_workbench.store.db import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 AV, FH = 'av-test-key-123', 'fh-test-key-456'
@@ -33,13 +32,6 @@ def client():
 @pytest.fixture
 def clock():
     return FixedClock('2018-02-08 23:00')
-
-
-@pytest.fixture
-def store(tmp_path, clock):
-    s = Store(f'sqlite:///{tmp_path}/wb.db', clock=clock)
-    yield s
-    s.close()
 
 
 def vendor_sources(server, client, clock):

@@ -25,18 +25,6 @@ BUNDLED = BundledSource()
 OHLC = ['open', 'high', 'low', 'close']
 
 
-@pytest.fixture
-def clock():
-    return FixedClock('2018-02-08 12:00')
-
-
-@pytest.fixture
-def store(tmp_path, clock):
-    s = Store(f'sqlite:///{tmp_path}/wb.db', clock=clock)
-    yield s
-    s.close()
-
-
 def poisoned(ticker, how):
     "Real bars of `ticker` with one kind of poison near the end of 2017."
     df = BUNDLED.history(ticker).astype('float64')

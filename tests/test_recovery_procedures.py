@@ -3,29 +3,14 @@ vendor server, a session's data (failover, quarantine, staleness), and the fallb
 import concurrent.futures as cf
 
 import httpx
-import pytest
 
 from vendor_http_server import VendorServer
-from trading_workbench.core.clock import FixedClock
 from trading_workbench.core.config import Secret
 from trading_workbench.data.manager import DataSourceManager
 from trading_workbench.data.sources import AlphaVantageSource, BundledSource, CsvSource, YFinanceSource
 from trading_workbench.recovery.procedures import (FailureClass, SafeState, failover_data_source, journal, recover_market_data,
                                                    recover_models)
 from trading_workbench.signals.runner import ModelJob, ModelRunner, with_ladder
-from trading_workbench.store.db import Store
-
-
-@pytest.fixture
-def clock():
-    return FixedClock('2018-02-08 12:00')
-
-
-@pytest.fixture
-def store(tmp_path, clock):
-    s = Store(f'sqlite:///{tmp_path}/wb.db', clock=clock)
-    yield s
-    s.close()
 
 
 def test_primary_switch_to_the_first_source_that_answers(store, clock):
