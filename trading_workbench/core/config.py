@@ -60,6 +60,7 @@ class StoreSettings:
     url: str
     busy_timeout_ms: int = _rng(ge=0, le=600_000)
 
+# %% ../../nbs/00_core_config.ipynb #a5f3641c
 @dataclass(frozen=True, kw_only=True)
 class DataSettings:
     "Market-data sources in failover order, their endpoints, and quality-gate policies."
@@ -94,6 +95,7 @@ class DataSettings:
 
 KNOWN_SOURCES = ('bundled', 'csv', 'yfinance', 'alpha_vantage', 'finnhub')
 
+# %% ../../nbs/00_core_config.ipynb #2a5c9a28
 @dataclass(frozen=True, kw_only=True)
 class UniverseSettings:
     "The tickers a run trades, and the benchmark."
@@ -102,6 +104,7 @@ class UniverseSettings:
     start: str
     end: str
 
+# %% ../../nbs/00_core_config.ipynb #3a76813a
 @dataclass(frozen=True, kw_only=True)
 class BrokerSettings:
     "Which broker, where it listens, and paper/live mode."
@@ -119,6 +122,7 @@ class BrokerSettings:
     slippage_bps: float = _rng(ge=0, le=1000)
     max_volume_participation: float = _rng(gt=0, le=1)
 
+# %% ../../nbs/00_core_config.ipynb #e82c0dc3
 @dataclass(frozen=True, kw_only=True)
 class RiskSettings:
     "Risk limits used by pre-trade checks and the risk manager."
@@ -145,6 +149,7 @@ class RiskSettings:
     exposure_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'
     var_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'
 
+# %% ../../nbs/00_core_config.ipynb #286a5324
 @dataclass(frozen=True, kw_only=True)
 class RunnerSettings:
     "How models are executed."
@@ -165,6 +170,7 @@ class FlagSettings:
     enable_llm: bool = True
     enable_ensemble: bool = False   # the skill-weighted Ensemble is not a default job; backtests switch it on
 
+# %% ../../nbs/00_core_config.ipynb #3b39a95b
 @dataclass(frozen=True, kw_only=True)
 class LLMSettings:
     "The Ollama server and model for LLM signals."
