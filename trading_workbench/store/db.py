@@ -672,6 +672,7 @@ def positions(self: Store, account: str) -> list[Position]:
         rows = conn.execute(sa.select(t).where(t.c.account == account).order_by(t.c.ticker)).mappings().all()
     return [Position(r['ticker'], r['quantity'], r['avg_cost'], r['market_price']) for r in rows]
 
+# %% ../../nbs/04_store_db.ipynb #47338705
 @patch
 def record_equity(self: Store, account: str, as_of, cash: float, equity: float) -> None:
     "Record (or correct) the account's cash and equity at `as_of`."
@@ -689,6 +690,7 @@ def equity(self: Store, account: str) -> pd.DataFrame:
         rows = conn.execute(sa.select(t.c.as_of, t.c.cash, t.c.equity).where(t.c.account == account).order_by(t.c.as_of)).all()
     return pd.DataFrame(rows, columns=['as_of', 'cash', 'equity']).set_index('as_of')
 
+# %% ../../nbs/04_store_db.ipynb #46528626
 @patch
 def save_validation(self: Store, run_id: str, model: str, ticker: str | None, metrics: Mapping, details: Mapping | None = None) -> int:
     "Record one model's validation metrics; return the id."
@@ -703,6 +705,7 @@ def validations(self: Store, run_id: str | None = None) -> pd.DataFrame:
     q = sa.select(t).order_by(t.c.id) if not run_id else sa.select(t).where(t.c.run_id == run_id).order_by(t.c.id)
     with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
 
+# %% ../../nbs/04_store_db.ipynb #62a7cb68
 SEVERITIES = ('info', 'warning', 'error', 'critical')
 
 @patch
@@ -726,6 +729,7 @@ def acknowledge_alert(self: Store, alert_id: int) -> None:
     "Mark an alert as seen."
     with self.engine.begin() as conn: conn.execute(T['alerts'].update().where(T['alerts'].c.id == alert_id).values(acknowledged=True))
 
+# %% ../../nbs/04_store_db.ipynb #cd3179ff
 RUN_STATUSES = ('running', 'ok', 'failed', 'partial')
 
 @patch
@@ -752,6 +756,7 @@ def runs(self: Store, kind: str | None = None, limit: int = 100) -> pd.DataFrame
     if kind: q = q.where(t.c.kind == kind)
     with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
 
+# %% ../../nbs/04_store_db.ipynb #0d2ab011
 @patch
 def heartbeat(self: Store, component: str, status: str = 'ok', detail: str = '') -> None:
     "Record that `component` is alive."
@@ -765,6 +770,7 @@ def heartbeats(self: Store) -> pd.DataFrame:
     t = T['heartbeats']
     with self.reader.connect() as conn: return pd.DataFrame(conn.execute(sa.select(t).order_by(t.c.component)).mappings().all(), columns=list(t.c.keys()))
 
+# %% ../../nbs/04_store_db.ipynb #bcb460c1
 @patch
 def set_control(self: Store, name: str, value: Any, by: str = '') -> None:
     "Persist an operator control (a flag toggle, the halt switch): survives restarts."
