@@ -50,7 +50,8 @@ __all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', '
            'backtest_summary', 'cmd_backtest', 'validation_run_id', 'run_validation_notebook', 'cmd_validate',
            'cmd_status_gate', 'cmd_data', 'is_loopback', 'dashboard_command', 'cmd_dashboard', 'cmd_backtest_skill',
            'ArgumentError', 'check_date_arg', 'check_args', 'describe_subcommands', 'default_lock', 'cmd_deploy',
-           'cmd_serve', 'drill_table', 'cmd_drill', 'parser', 'main']
+           'cmd_serve', 'drill_table', 'cmd_drill', 'add_run_parsers', 'add_operator_parsers', 'add_validation_parsers',
+           'add_risk_parsers', 'add_deploy_parsers', 'add_serve_parsers', 'add_skill_parsers', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).parent / 'ops_notebooks'   # package data (in a checkout: a link to nbs/ops)
@@ -566,14 +567,9 @@ def cmd_drill(settings: Settings, store: Store, args) -> int:
 
 COMMANDS['drill'] = cmd_drill
 
-# %% ../nbs/90_cli.ipynb #8b108481
-def parser() -> argparse.ArgumentParser:
-    "The `twb` argument parser."
-    p = argparse.ArgumentParser(prog='twb', description='trading-workbench: research and operations for systematic equity trading')
-    p.add_argument('--settings', help='settings file (default: $TWB_SETTINGS or ./settings.ini)')
-    p.add_argument('--log-level', default='INFO', type=str.upper, choices=['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'],
-                   help='log level (default INFO)')
-    sub = p.add_subparsers(dest='command', required=True)
+# %% ../nbs/90_cli.ipynb #a8980185
+def add_run_parsers(sub: argparse._SubParsersAction):
+    "`twb demo` and `twb run daily`: the daily run, replayed or for one session."
     d = sub.add_parser('demo', help='replay the last N sessions of the bundled universe through the daily run (paper broker)')
     d.add_argument('--days', type=int, default=21, help='sessions to replay (default 21, about a month)')
     d.add_argument('--quiet', action='store_true', help='no progress bars')
@@ -586,6 +582,10 @@ def parser() -> argparse.ArgumentParser:
     rd.add_argument('--dry-run', action='store_true', help='signals and checks only, no orders')
     rd.add_argument('--live-clock', action='store_true', help='use the wall clock instead of a replay clock at the session close')
     rd.add_argument('--quiet', action='store_true', help='no progress bar')
+
+# %% ../nbs/90_cli.ipynb #fcfbb409
+def add_operator_parsers(sub: argparse._SubParsersAction):
+    "The operator's commands: `status`, `flags`, `migrate`, `halt`, `resume`, `data`."
     sub.add_parser('status', help='what the store holds')
     f = sub.add_parser('flags', help='show or set the model feature flags (persisted in the store)')
     f.add_argument('name', nargs='?', help='e.g. enable_llm')
@@ -602,6 +602,10 @@ def parser() -> argparse.ArgumentParser:
     dq.add_argument('action', choices=['quarantine', 'release', 'sources'])
     dq.add_argument('ticker', nargs='?', help='the ticker to release')
     dq.add_argument('--by', default='operator')
+
+# %% ../nbs/90_cli.ipynb #47c0e159
+def add_validation_parsers(sub: argparse._SubParsersAction):
+    "`twb validate` and `twb backtest`: the evidence that the models earn their place."
     v = sub.add_parser('validate', help='walk-forward validation of every model against the random walk (results in the store)')
     v.add_argument('--tickers', default='', help='comma-separated bundled tickers (default: the bundled universe, 53 stocks)')
     v.add_argument('--models', default='samossa,sarimax,garch,mssa_rl', help='forecasters (the baselines always run)')
@@ -624,6 +628,10 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument('--run-id', default='', help='default: backtest-<start>-<end>-<random>')
     b.add_argument('--notebook', action='store_true', help='run nbs/ops/backtest.ipynb under papermill; keep it under runs/backtest/')
     b.add_argument('--quiet', action='store_true', help='no progress bar')
+
+# %% ../nbs/90_cli.ipynb #37c65334
+def add_risk_parsers(sub: argparse._SubParsersAction):
+    "`twb risk` (status, preview, act, watch) and `twb drill`."
     rk = sub.add_parser('risk', help='the risk manager: status, action previews, act, the monitor loop')
     rksub = rk.add_subparsers(dest='risk_command', required=True)
     rksub.add_parser('status', help='the trading state, each limit and how close it is')
@@ -637,6 +645,10 @@ def parser() -> argparse.ArgumentParser:
     rw.add_argument('--iterations', type=int, default=0, help='stop after N checks (default: run until interrupted)')
     dr = sub.add_parser('drill', help='rehearse failures (broker, data, models, store, runs, risk) in throwaway stores; prints a table')
     dr.add_argument('scenario', nargs='+', metavar='scenario', help='all, or scenario names (an unknown name lists them)')   # names checked in cmd_drill: --help imports nothing heavy
+
+# %% ../nbs/90_cli.ipynb #1837764c
+def add_deploy_parsers(sub: argparse._SubParsersAction):
+    "`twb dashboard`, `session` and `deploy`: watching and releasing the workbench."
     db = sub.add_parser('dashboard', help="serve the operators' Voila dashboard (loopback and a token by default)")
     db.add_argument('--host', default='', help='listen address (default [dashboard] host); non-loopback needs TWB_DASHBOARD_TOKEN')
     db.add_argument('--port', type=int, default=0, help='port (default [dashboard] port)')
@@ -652,6 +664,10 @@ def parser() -> argparse.ArgumentParser:
     dp.add_argument('--probes', type=int, default=5, help='failed health probes in a row before rolling back (default 5)')
     dp.add_argument('--probe-interval', type=float, default=1.0, help='seconds between probes (default 1)')
     dp.set_defaults(own_settings=True)
+
+# %% ../nbs/90_cli.ipynb #a44a52f3
+def add_serve_parsers(sub: argparse._SubParsersAction):
+    "`twb serve`: the supervisor, its children, its probes and its service files."
     sv = sub.add_parser('serve', help='supervise the scheduler, the risk monitor and the dashboard; /healthz /readyz /metrics on loopback')
     sv.add_argument('--port', type=int, default=8870, help='probe port (default 8870; 0 picks a free one)')
     sv.add_argument('--host', default='127.0.0.1', help='probe address (default loopback)')
@@ -664,13 +680,34 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument('--run-date', default='', help='launch the daily run of this session now (replay clock)')
     sv.add_argument('--print-systemd', action='store_true', help='print a systemd unit for this folder and exit')
     sv.add_argument('--print-compose', action='store_true', help='print a compose file (beside an IB Gateway container) and exit')
+
+# %% ../nbs/90_cli.ipynb #26e047d3
+def add_skill_parsers(sub: argparse._SubParsersAction):
+    "`twb backtest-skill`: the skill gate and the skill-weighted ensemble against buy-and-hold."
     sb = sub.add_parser('backtest-skill', help='backtests side by side: skill gate off vs on, fixed vs skill-weighted ensemble, buy-and-hold')
     sb.add_argument('--start', required=True); sb.add_argument('--end', required=True)
     sb.add_argument('--tickers', default='', help='comma-separated (default: [universe] tickers)')
     sb.add_argument('--refit', default='Q', help='refit period of the models (D, W, M, Q, Y; default Q)')
+
+# %% ../nbs/90_cli.ipynb #fb84ce19
+def parser() -> argparse.ArgumentParser:
+    "The `twb` argument parser."
+    p = argparse.ArgumentParser(prog='twb', description='trading-workbench: research and operations for systematic equity trading')
+    p.add_argument('--settings', help='settings file (default: $TWB_SETTINGS or ./settings.ini)')
+    p.add_argument('--log-level', default='INFO', type=str.upper, choices=['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'],
+                   help='log level (default INFO)')
+    sub = p.add_subparsers(dest='command', required=True)
+    add_run_parsers(sub)
+    add_operator_parsers(sub)
+    add_validation_parsers(sub)
+    add_risk_parsers(sub)
+    add_deploy_parsers(sub)
+    add_serve_parsers(sub)
+    add_skill_parsers(sub)
     describe_subcommands(p)
     return p
 
+# %% ../nbs/90_cli.ipynb #8b108481
 def main(argv: Sequence[str] | None = None) -> int:
     "Entry point of the `twb` command."
     args = parser().parse_args(argv)
