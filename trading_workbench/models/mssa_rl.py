@@ -7,6 +7,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/models_mssa_rl.html.
 # %% ../../nbs/25_models_mssa_rl.ipynb #48f51bc2
 from __future__ import annotations
 import time
+from fastcore.basics import patch
 import numpy as np
 import pandas as pd
 from ..core.types import Forecast
@@ -92,15 +93,6 @@ class MSSARL:
         self.actions = [('hold', 0)] + [(s, k) for s in STANCES[1:] for k in self.ranks]
         self.fit_info = None
 
-    def params(self) -> dict:
-        "Configuration (JSON-ready); the learnt policy per state once fitted."
-        d = {k: getattr(self, k) for k in ('window', 'lookback', 'block', 'cusum_drift', 'cusum_threshold', 'recent', 'epochs',
-                                           'learning_rate', 'discount', 'epsilon', 'halflife', 'damping', 'seed', 'level', 'min_t')}
-        d['ranks'] = list(self.ranks)
-        if self.fit_info is not None: d['policy'] = {self._state_name(s): '%s@%d' % self.actions[int(np.argmax(self.Q_[s]))] for s in range(8)}
-        return d
-
-    # -- features and states --------------------------------------------------------------------------------
     def _state(self, slope: float, var: float, since_cp: int) -> int:
         return int(slope > 0) + 2 * int(var > self.var_median_) + 4 * int(since_cp < self.recent)
 
@@ -108,135 +100,177 @@ class MSSARL:
     def _state_name(s: int) -> str:
         return f"{'up' if s & 1 else 'down'}/{'high' if s & 2 else 'low'}-vol/{'break' if s & 4 else 'stable'}"
 
-    def _positions(self, z: np.ndarray, levels: np.ndarray, slopes: np.ndarray) -> np.ndarray:
-        "Position (+1/-1/0) of every action at every bar (rows: bars)."
-        cols = []
-        for stance, k in self.actions:
-            i = self.ranks.index(k) if k else 0
-            cols.append(np.zeros(len(z)) if stance == 'hold' else np.sign(levels[i] - z) if stance == 'mean_revert' else np.sign(slopes[i]))
-        return np.column_stack(cols)
+# %% ../../nbs/25_models_mssa_rl.ipynb #adaa4005
+@patch
+def params(self: MSSARL) -> dict:
+    "Configuration (JSON-ready); the learnt policy per state once fitted."
+    d = {k: getattr(self, k) for k in ('window', 'lookback', 'block', 'cusum_drift', 'cusum_threshold', 'recent', 'epochs',
+                                       'learning_rate', 'discount', 'epsilon', 'halflife', 'damping', 'seed', 'level', 'min_t')}
+    d['ranks'] = list(self.ranks)
+    if self.fit_info is not None: d['policy'] = {self._state_name(s): '%s@%d' % self.actions[int(np.argmax(self.Q_[s]))] for s in range(8)}
+    return d
 
-    def _scaled(self, y: pd.Series, X) -> np.ndarray:
-        cols = [np.log(y.to_numpy())]
-        if X is not None:
-            Xf = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
-            if len(Xf) != len(y): raise ModelInputError(f"X: expected {len(y)} rows (one per observation of y), got {len(Xf)}")
-            cols += [np.log(check_series(Xf.iloc[:, j], f'X[{Xf.columns[j]}]', positive=True).to_numpy()) for j in range(Xf.shape[1])]
-        Z = np.column_stack(cols)
-        return Z
+# %% ../../nbs/25_models_mssa_rl.ipynb #839d60de
+@patch
+def _positions(self: MSSARL, z: np.ndarray, levels: np.ndarray, slopes: np.ndarray) -> np.ndarray:
+    "Position (+1/-1/0) of every action at every bar (rows: bars)."
+    cols = []
+    for stance, k in self.actions:
+        i = self.ranks.index(k) if k else 0
+        cols.append(np.zeros(len(z)) if stance == 'hold' else np.sign(levels[i] - z) if stance == 'mean_revert' else np.sign(slopes[i]))
+    return np.column_stack(cols)
 
-    def fit(self, y, X=None) -> 'MSSARL':
-        "Learn the mSSA basis, regime thresholds and the Q-learning policy on prices `y` (with related prices `X`)."
-        t0 = time.perf_counter()
-        L = self.window
-        y = check_series(y, 'y', min_length=max(2 * self.lookback, 200), positive=True)
-        Z = self._scaled(y, X)
-        self.sd_ = np.diff(Z, axis=0).std(axis=0)
-        if (self.sd_ == 0).any(): raise ModelInputError("X: a related series has constant returns")
-        Z = Z / self.sd_
-        z, n = Z[:, 0], len(Z)
-        kmax = max(self.ranks)
-        # causal training features: the basis for bars [b, b+block) uses only bars before b
-        start = self.lookback
-        lev, slo = np.empty((len(self.ranks), n)), np.empty((len(self.ranks), n))
-        for b in range(start, n, self.block):
-            U = mssa_basis(Z[b - self.lookback:b], L, kmax)
-            e = min(n, b + self.block)
-            lv, sl = reconstruction_features(z[b - L + 1:e], U, self.ranks)
-            lev[:, b:e], slo[:, b:e] = lv, sl
-        resid = z[start:] - lev[-1, start:]
-        ret = np.diff(z)
-        self.resid_sd_, self.var0_ = float(resid.std()), float(ret[:start].var())
-        if self.resid_sd_ == 0: raise ModelInputError("y: reconstruction residuals are all zero; nothing to detect")
-        tr, var_path = self._tracker(), []
-        since = []
-        for t in range(start, n):
-            tr.step(ret[t - 1], z[t] - lev[-1, t]); var_path.append(tr.var); since.append(tr.since_cp)
-        self.var_median_ = float(np.median(var_path))
-        states = np.array([self._state(slo[0, t], v, s) for t, v, s in zip(range(start, n), var_path, since)])
-        pos = self._positions(z[start:], lev[:, start:], slo[:, start:])
-        rewards = pos[:-1] * ret[start:, None] * self.sd_[0] * 100      # directional PnL in percent
-        self.Q_ = self._learn(states, rewards)
-        self.evidence_t_ = stance_evidence(states, rewards, self.Q_)
-        self.train_reward_ = float(rewards[np.arange(len(rewards)), self.Q_[states[:-1]].argmax(axis=1)].mean())
-        # the fixed basis for forecasting: the latest lookback bars
-        self.U_ = mssa_basis(Z[n - self.lookback:], L, kmax)
-        self.fit_info = FitInfo(y, 0.0)
-        self._run_state(z)
-        self.fit_info = FitInfo(y, time.perf_counter() - t0)
-        return self
+@patch
+def _scaled(self: MSSARL, y: pd.Series, X) -> np.ndarray:
+    cols = [np.log(y.to_numpy())]
+    if X is not None:
+        Xf = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+        if len(Xf) != len(y): raise ModelInputError(f"X: expected {len(y)} rows (one per observation of y), got {len(Xf)}")
+        cols += [np.log(check_series(Xf.iloc[:, j], f'X[{Xf.columns[j]}]', positive=True).to_numpy()) for j in range(Xf.shape[1])]
+    Z = np.column_stack(cols)
+    return Z
 
-    def _tracker(self) -> RegimeTracker:
-        return RegimeTracker(self.var0_, self.resid_sd_, self.cusum_drift, self.cusum_threshold)
+# %% ../../nbs/25_models_mssa_rl.ipynb #398e779b
+@patch
+def _causal_features(self: MSSARL, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "Training level and slope (rows: one per rank) at every bar; the basis for bars [b, b+block) uses only bars before b."
+    L, z, n = self.window, Z[:, 0], len(Z)
+    kmax = max(self.ranks)
+    start = self.lookback
+    lev, slo = np.empty((len(self.ranks), n)), np.empty((len(self.ranks), n))
+    for b in range(start, n, self.block):
+        U = mssa_basis(Z[b - self.lookback:b], L, kmax)
+        e = min(n, b + self.block)
+        lv, sl = reconstruction_features(z[b - L + 1:e], U, self.ranks)
+        lev[:, b:e], slo[:, b:e] = lv, sl
+    return lev, slo
 
-    def _learn(self, states: np.ndarray, rewards: np.ndarray) -> np.ndarray:
-        "Tabular Q-learning over the training bars, epsilon-greedy with a seeded generator."
-        rng = np.random.default_rng(self.seed)
-        nA = len(self.actions)
-        Q = np.zeros((8, nA))
-        s_list, R = states.tolist(), rewards.tolist()
-        for _ in range(self.epochs):
-            explore, pick = rng.random(len(R)) < self.epsilon, rng.integers(0, nA, len(R))
-            for t in range(len(R)):
-                s, s2 = s_list[t], s_list[t + 1]
-                a = int(pick[t]) if explore[t] else int(np.argmax(Q[s]))
-                Q[s, a] += self.learning_rate * (R[t][a] + self.discount * Q[s2].max() - Q[s, a])
-        return Q
+# %% ../../nbs/25_models_mssa_rl.ipynb #d9df9de9
+@patch
+def _tracker(self: MSSARL) -> RegimeTracker:
+    return RegimeTracker(self.var0_, self.resid_sd_, self.cusum_drift, self.cusum_threshold)
 
-    def _run_state(self, z: np.ndarray) -> None:
-        "Regime state over the whole scaled series with the fixed basis (what `update` continues bar by bar)."
-        lev, slo = reconstruction_features(z, self.U_, self.ranks)
-        tr = self._tracker()
-        L = self.window
-        for t in range(L, len(z)): tr.step(z[t] - z[t - 1], z[t] - lev[-1, t - L + 1])
-        self.tracker_, self.z_tail_ = tr, z[-L:].copy()
-        self.level_now_, self.slope_now_ = lev[:, -1].copy(), slo[:, -1].copy()
+@patch
+def _training_states(self: MSSARL, z: np.ndarray, lev: np.ndarray, slo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "Regime of every training bar and every action's reward there; sets the tracker's scales and the volatility median."
+    start, n = self.lookback, len(z)
+    resid = z[start:] - lev[-1, start:]
+    ret = np.diff(z)
+    self.resid_sd_, self.var0_ = float(resid.std()), float(ret[:start].var())
+    if self.resid_sd_ == 0: raise ModelInputError("y: reconstruction residuals are all zero; nothing to detect")
+    tr, var_path = self._tracker(), []
+    since = []
+    for t in range(start, n):
+        tr.step(ret[t - 1], z[t] - lev[-1, t]); var_path.append(tr.var); since.append(tr.since_cp)
+    self.var_median_ = float(np.median(var_path))
+    states = np.array([self._state(slo[0, t], v, s) for t, v, s in zip(range(start, n), var_path, since)])
+    pos = self._positions(z[start:], lev[:, start:], slo[:, start:])
+    rewards = pos[:-1] * ret[start:, None] * self.sd_[0] * 100      # directional PnL in percent
+    return states, rewards
 
-    def _check_fitted(self):
-        if self.fit_info is None: raise ModelNotFittedError(f"{self.name}: call fit() first")
+# %% ../../nbs/25_models_mssa_rl.ipynb #89aa2ca1
+@patch
+def _learn(self: MSSARL, states: np.ndarray, rewards: np.ndarray) -> np.ndarray:
+    "Tabular Q-learning over the training bars, epsilon-greedy with a seeded generator."
+    rng = np.random.default_rng(self.seed)
+    nA = len(self.actions)
+    Q = np.zeros((8, nA))
+    s_list, R = states.tolist(), rewards.tolist()
+    for _ in range(self.epochs):
+        explore, pick = rng.random(len(R)) < self.epsilon, rng.integers(0, nA, len(R))
+        for t in range(len(R)):
+            s, s2 = s_list[t], s_list[t + 1]
+            a = int(pick[t]) if explore[t] else int(np.argmax(Q[s]))
+            Q[s, a] += self.learning_rate * (R[t][a] + self.discount * Q[s2].max() - Q[s, a])
+    return Q
 
-    def filter(self, y, X=None) -> 'MSSARL':
-        "The fitted basis, thresholds and policy over `y` (no learning)."
-        self._check_fitted()
-        y = check_series(y, 'y', min_length=self.window + 1, positive=True)
-        self._run_state(np.log(y.to_numpy()) / self.sd_[0])
-        self.fit_info = FitInfo(y, self.fit_info.seconds)
-        return self
+# %% ../../nbs/25_models_mssa_rl.ipynb #2f583dfb
+@patch
+def fit(self: MSSARL, y, X=None) -> 'MSSARL':
+    "Learn the mSSA basis, regime thresholds and the Q-learning policy on prices `y` (with related prices `X`)."
+    t0 = time.perf_counter()
+    y = check_series(y, 'y', min_length=max(2 * self.lookback, 200), positive=True)
+    Z = self._scaled(y, X)
+    self.sd_ = np.diff(Z, axis=0).std(axis=0)
+    if (self.sd_ == 0).any(): raise ModelInputError("X: a related series has constant returns")
+    Z = Z / self.sd_
+    z, n = Z[:, 0], len(Z)
+    lev, slo = self._causal_features(Z)
+    states, rewards = self._training_states(z, lev, slo)
+    self.Q_ = self._learn(states, rewards)
+    self.evidence_t_ = stance_evidence(states, rewards, self.Q_)
+    self.train_reward_ = float(rewards[np.arange(len(rewards)), self.Q_[states[:-1]].argmax(axis=1)].mean())
+    # the fixed basis for forecasting: the latest lookback bars
+    self.U_ = mssa_basis(Z[n - self.lookback:], self.window, max(self.ranks))
+    self.fit_info = FitInfo(y, 0.0)
+    self._run_state(z)
+    self.fit_info = FitInfo(y, time.perf_counter() - t0)
+    return self
 
-    def update(self, y_new, X_new=None) -> 'MSSARL':
-        "Append new prices: move the window, the EWMA and the CUSUM; policy and basis stay fixed."
-        self._check_fitted()
-        y_new = check_new(y_new, positive=True)
-        for zt in np.log(y_new.to_numpy()) / self.sd_[0]:
-            zs = np.append(self.z_tail_[1:], zt)
-            lv, sl = reconstruction_features(zs, self.U_, self.ranks)
-            self.tracker_.step(zt - self.z_tail_[-1], zt - lv[-1, 0])
-            self.z_tail_, self.level_now_, self.slope_now_ = zs, lv[:, 0], sl[:, 0]
-        self.fit_info.extend(y_new)
-        return self
+# %% ../../nbs/25_models_mssa_rl.ipynb #c4de72ec
+@patch
+def _run_state(self: MSSARL, z: np.ndarray) -> None:
+    "Regime state over the whole scaled series with the fixed basis (what `update` continues bar by bar)."
+    lev, slo = reconstruction_features(z, self.U_, self.ranks)
+    tr = self._tracker()
+    L = self.window
+    for t in range(L, len(z)): tr.step(z[t] - z[t - 1], z[t] - lev[-1, t - L + 1])
+    self.tracker_, self.z_tail_ = tr, z[-L:].copy()
+    self.level_now_, self.slope_now_ = lev[:, -1].copy(), slo[:, -1].copy()
 
-    def decide(self) -> tuple[str, str, int]:
-        "Current regime name, and the greedy stance and rank."
-        self._check_fitted()
-        tr = self.tracker_
-        s = self._state(self.slope_now_[0], tr.var, tr.since_cp)
-        stance, k = self.actions[int(np.argmax(self.Q_[s]))]
-        if stance != 'hold' and not self.evidence_t_[s] > self.min_t: stance, k = 'hold', 0   # no evidence, no move
-        return self._state_name(s), stance, k
+@patch
+def _check_fitted(self: MSSARL):
+    if self.fit_info is None: raise ModelNotFittedError(f"{self.name}: call fit() first")
 
-    def forecast(self, horizon: int, X=None) -> Forecast:
-        "Price forecast: the drift of the greedy stance in the current regime, EWMA-volatility interval."
-        h = check_horizon(horizon)
-        regime, stance, k = self.decide()
-        steps = np.arange(1, h + 1)
-        z = self.z_tail_[-1]
-        if stance == 'hold': path = np.zeros(h)
-        elif stance == 'trend_follow':
-            d = self.damping
-            path = self.slope_now_[self.ranks.index(k)] * (1 - d ** steps) / (1 - d)
-        else: path = (self.level_now_[self.ranks.index(k)] - z) * (1 - 0.5 ** (steps / self.halflife))
-        sd = np.sqrt(self.tracker_.var * steps)
-        s = self._state(self.slope_now_[0], self.tracker_.var, self.tracker_.since_cp)
-        diag = dict(regime=regime, stance=stance, rank=k, evidence_t=round(float(self.evidence_t_[s]), 3), q_values=[round(float(v), 5) for v in self.Q_[s]],
-                    change_points=self.tracker_.n_cp, bars_since_change=min(self.tracker_.since_cp, 10 ** 6))
-        return log_forecast(self.name, (z + path) * self.sd_[0], sd * self.sd_[0], self.level, diagnostics=diag)
+@patch
+def filter(self: MSSARL, y, X=None) -> 'MSSARL':
+    "The fitted basis, thresholds and policy over `y` (no learning)."
+    self._check_fitted()
+    y = check_series(y, 'y', min_length=self.window + 1, positive=True)
+    self._run_state(np.log(y.to_numpy()) / self.sd_[0])
+    self.fit_info = FitInfo(y, self.fit_info.seconds)
+    return self
+
+# %% ../../nbs/25_models_mssa_rl.ipynb #c237c52c
+@patch
+def update(self: MSSARL, y_new, X_new=None) -> 'MSSARL':
+    "Append new prices: move the window, the EWMA and the CUSUM; policy and basis stay fixed."
+    self._check_fitted()
+    y_new = check_new(y_new, positive=True)
+    for zt in np.log(y_new.to_numpy()) / self.sd_[0]:
+        zs = np.append(self.z_tail_[1:], zt)
+        lv, sl = reconstruction_features(zs, self.U_, self.ranks)
+        self.tracker_.step(zt - self.z_tail_[-1], zt - lv[-1, 0])
+        self.z_tail_, self.level_now_, self.slope_now_ = zs, lv[:, 0], sl[:, 0]
+    self.fit_info.extend(y_new)
+    return self
+
+# %% ../../nbs/25_models_mssa_rl.ipynb #448b2a71
+@patch
+def decide(self: MSSARL) -> tuple[str, str, int]:
+    "Current regime name, and the greedy stance and rank."
+    self._check_fitted()
+    tr = self.tracker_
+    s = self._state(self.slope_now_[0], tr.var, tr.since_cp)
+    stance, k = self.actions[int(np.argmax(self.Q_[s]))]
+    if stance != 'hold' and not self.evidence_t_[s] > self.min_t: stance, k = 'hold', 0   # no evidence, no move
+    return self._state_name(s), stance, k
+
+# %% ../../nbs/25_models_mssa_rl.ipynb #782868b5
+@patch
+def forecast(self: MSSARL, horizon: int, X=None) -> Forecast:
+    "Price forecast: the drift of the greedy stance in the current regime, EWMA-volatility interval."
+    h = check_horizon(horizon)
+    regime, stance, k = self.decide()
+    steps = np.arange(1, h + 1)
+    z = self.z_tail_[-1]
+    if stance == 'hold': path = np.zeros(h)
+    elif stance == 'trend_follow':
+        d = self.damping
+        path = self.slope_now_[self.ranks.index(k)] * (1 - d ** steps) / (1 - d)
+    else: path = (self.level_now_[self.ranks.index(k)] - z) * (1 - 0.5 ** (steps / self.halflife))
+    sd = np.sqrt(self.tracker_.var * steps)
+    s = self._state(self.slope_now_[0], self.tracker_.var, self.tracker_.since_cp)
+    diag = dict(regime=regime, stance=stance, rank=k, evidence_t=round(float(self.evidence_t_[s]), 3), q_values=[round(float(v), 5) for v in self.Q_[s]],
+                change_points=self.tracker_.n_cp, bars_since_change=min(self.tracker_.since_cp, 10 ** 6))
+    return log_forecast(self.name, (z + path) * self.sd_[0], sd * self.sd_[0], self.level, diagnostics=diag)
