@@ -77,129 +77,143 @@ class SAMoSSA:
 
     def _scale(self, logp: np.ndarray) -> np.ndarray: return (logp - self.mu_) / self.sd_
 
-    def fit(self, y, X=None) -> 'SAMoSSA':
-        "Learn the page-matrix rank, `beta`, the AR model of the residuals, and (on a held-out tail) how far to trust the forecast's move."
-        t0 = time.perf_counter()
-        self._fit_core(y, X)
-        self.shrink_, self.holdout_t_ = self._holdout_shrink(y, X)
-        self.fit_info.seconds = time.perf_counter() - t0
-        return self
-
-    def _fit_core(self, y, X=None) -> 'SAMoSSA':
-        "The SAMoSSA estimation proper: rank, `beta`, a stationary AR on the residuals (no shrinkage)."
-        t0 = time.perf_counter()
-        self.shrink_, self.holdout_t_ = 1.0, float('nan')
-        y = check_series(y, 'y', min_length=30, positive=True)
-        n = len(y)
-        L = self.window or int(np.clip(round(np.sqrt(n)), 5, 60))
-        if n < max(3 * L, L + self.ar_order + 20):
-            raise ModelInputError(f"y: too short for window L={L}, need at least {max(3 * L, L + self.ar_order + 20)} observations, got {n}")
-        series = [np.log(y.to_numpy())]
-        if X is not None:
-            Xf = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
-            if len(Xf) != n: raise ModelInputError(f"X: expected {n} rows (one per observation of y), got {len(Xf)}")
-            series += [np.log(check_series(Xf.iloc[:, j], f'X[{Xf.columns[j]}]', positive=True).to_numpy()) for j in range(Xf.shape[1])]
-        self.mu_, self.sd_ = float(series[0].mean()), float(series[0].std())
-        pages = [page_matrix((s - s.mean()) / s.std(), L) for s in series]
-        P = np.hstack(pages)
-        U, s, Vt = np.linalg.svd(P, full_matrices=False)
-        k = (donoho_gavish_rank(s, P.shape) if self.rank == 'dg' else energy_rank(s, self.rank) if isinstance(self.rank, float)
-             else self.rank)
-        k = int(min(k, self.max_rank, len(s)))
-        D = (U[:, :k] * s[:k]) @ Vt[:k]
-        # beta sums to one (the forecast moves with the price level): regress the last row's step from
-        # the row before it on the other rows' offsets from that row
-        g, *_ = np.linalg.lstsq((D[:-2] - D[-2]).T, D[-1] - D[-2], rcond=None)
-        beta = np.append(g, 1.0 - g.sum())
-        self._psi = {}
-        self.L_, self.rank_, self.n_series_, self.beta_ = L, k, len(series), beta
-        self.singular_values_ = s
-        z = self._scale(series[0])
-        u = self._residuals(z)
-        _, self.ar_phi_, self.ar_sd_ = fit_ar(u, self.ar_order)
-        # the residual mean is an in-sample bias of the linear forecaster: added every step it compounds into a drift
-        self.ar_c_ = 0.0
-        # an AR with a root near or outside the unit circle explodes over the horizon: use none rather than that one
-        self.ar_dropped_ = bool(ar_spectral_radius(self.ar_phi_) >= self.max_ar_root)
-        if self.ar_dropped_: self.ar_phi_ = np.zeros(self.ar_order)
-        self.step_sd_ = float(np.diff(z).std())     # one-bar s.d. of the scaled log price: the scale of every bound
-        # the level recursion has a unit root (beta sums to one); a root outside the unit circle makes the h-step path explode
-        self.explosive_ = bool(ar_spectral_radius(beta[::-1]) > 1 + 1e-3)
-        if not self.ar_sd_ > 0: raise ModelInputError("y: residuals have zero variance (a deterministic series); nothing to forecast with uncertainty")
-        self._set_state(z, u)
-        self.fit_info = FitInfo(y, time.perf_counter() - t0)
-        return self
-
-    def _residuals(self, z: np.ndarray) -> np.ndarray:
-        "One-step errors of the linear forecaster over `z` (from the `L`-th value on)."
-        L = self.L_
-        W = np.lib.stride_tricks.sliding_window_view(z[:-1], L - 1)
-        return z[L - 1:] - W @ self.beta_
-
-    def _set_state(self, z: np.ndarray, u: np.ndarray) -> None:
-        p = self.ar_order
-        self.z_tail_ = z[-(self.L_ - 1):].copy()
-        self.u_tail_ = u[len(u) - p:].copy() if p else np.zeros(0)
-        if len(u) < p: raise ModelInputError(f"y: too short for AR order {p}")
-
     def _check_fitted(self):
         if self.fit_info is None: raise ModelNotFittedError(f"{self.name}: call fit() first")
 
-    def filter(self, y, X=None) -> 'SAMoSSA':
-        "Re-run the fitted parameters over `y` (no estimation): same state as `fit(a).update(b)` for `y = a + b`."
-        self._check_fitted()
-        y = check_series(y, 'y', min_length=self.L_ + self.ar_order + 1, positive=True)
-        z = self._scale(np.log(y.to_numpy()))
-        self._set_state(z, self._residuals(z))
-        self.fit_info = FitInfo(y, self.fit_info.seconds)
-        return self
+# %% ../../nbs/22_models_samossa.ipynb #ee2ae6d7
+@patch
+def _log_series(self: SAMoSSA, y: pd.Series, X=None) -> list[np.ndarray]:
+    "Log prices of `y` then of each column of `X` (checked: one row per observation, positive, finite)."
+    n, series = len(y), [np.log(y.to_numpy())]
+    if X is not None:
+        Xf = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+        if len(Xf) != n: raise ModelInputError(f"X: expected {n} rows (one per observation of y), got {len(Xf)}")
+        series += [np.log(check_series(Xf.iloc[:, j], f'X[{Xf.columns[j]}]', positive=True).to_numpy()) for j in range(Xf.shape[1])]
+    return series
 
-    def update(self, y_new, X_new=None) -> 'SAMoSSA':
-        "Append new prices without refitting (`X_new` is not needed: related series only shape `beta`)."
-        self._check_fitted()
-        y_new = check_new(y_new, positive=True)
-        zs = self._scale(np.log(y_new.to_numpy()))
-        w, e = list(self.z_tail_), list(self.u_tail_)
-        for z in zs:
-            u = z - float(np.dot(self.beta_, w))
-            w = w[1:] + [z]
-            if self.ar_order: e = e[1:] + [u]
-        self.z_tail_, self.u_tail_ = np.array(w), np.array(e)
-        self.fit_info.extend(y_new)
-        return self
+@patch
+def _page_beta(self: SAMoSSA, series: list[np.ndarray], L: int) -> tuple[int, np.ndarray, np.ndarray]:
+    "Rank kept, `beta` (summing to one) and the singular values of the standardised series' joint page matrix."
+    P = np.hstack([page_matrix((s - s.mean()) / s.std(), L) for s in series])
+    U, s, Vt = np.linalg.svd(P, full_matrices=False)
+    k = (donoho_gavish_rank(s, P.shape) if self.rank == 'dg' else energy_rank(s, self.rank) if isinstance(self.rank, float)
+         else self.rank)
+    k = int(min(k, self.max_rank, len(s)))
+    D = (U[:, :k] * s[:k]) @ Vt[:k]
+    # beta sums to one (the forecast moves with the price level): regress the last row's step from
+    # the row before it on the other rows' offsets from that row
+    g, *_ = np.linalg.lstsq((D[:-2] - D[-2]).T, D[-1] - D[-2], rcond=None)
+    return k, np.append(g, 1.0 - g.sum()), s
 
-    def _recurse(self, w: np.ndarray, e: np.ndarray, c: float, steps: int, shock: bool = False) -> np.ndarray:
-        "Run the combined recursion `steps` ahead (with `shock`: impulse response to a unit innovation)."
-        w, e, out = list(w), list(e), []
-        phi_rev = self.ar_phi_[::-1]
-        for h in range(steps):
-            u = c + (float(np.dot(phi_rev, e)) if self.ar_order else 0.0) + (1.0 if shock and h == 0 else 0.0)
-            z = float(np.dot(self.beta_, w)) + u
-            out.append(z)
-            w = w[1:] + [z]
-            if self.ar_order: e = e[1:] + [u]
-        return np.array(out)
+# %% ../../nbs/22_models_samossa.ipynb #cbf72bec
+@patch
+def _residuals(self: SAMoSSA, z: np.ndarray) -> np.ndarray:
+    "One-step errors of the linear forecaster over `z` (from the `L`-th value on)."
+    L = self.L_
+    W = np.lib.stride_tricks.sliding_window_view(z[:-1], L - 1)
+    return z[L - 1:] - W @ self.beta_
 
-    def forecast(self, horizon: int, X=None) -> Forecast:
-        "Price forecast `horizon` bars ahead with a `level` interval."
-        self._check_fitted()
-        h = check_horizon(horizon)
-        zm, zsd = self._raw_path(h)
-        z0, steps = self.z_tail_[-1], np.sqrt(np.arange(1, h + 1))
-        # the move from the last price, shrunk by the held-out evidence and bounded to max_move one-bar s.d. per sqrt(bar)
-        bound = self.max_move * self.step_sd_ * steps
-        raw = np.full(h, zm[0] - z0) if self.explosive_ else zm - z0    # explosive: the one-bar move, then no more
-        move = np.clip(self.shrink_ * raw, -bound, bound)
-        zsd = np.clip(zsd, 0.5 * self.step_sd_ * steps, 3.0 * self.step_sd_ * steps)   # an exploding recursion cannot widen it without end
-        return log_forecast(self.name, (z0 + move) * self.sd_ + self.mu_, zsd * self.sd_, self.level,
-                            diagnostics=dict(rank=self.rank_, L=self.L_, ar_phi=[float(v) for v in self.ar_phi_], ar_dropped=self.ar_dropped_, explosive=self.explosive_,
-                                             shrink=round(self.shrink_, 4), raw_move=float((zm[-1] - z0) * self.sd_)))
+@patch
+def _fit_residual_ar(self: SAMoSSA, z: np.ndarray, u: np.ndarray) -> None:
+    "AR(p) of the residuals `u` (no intercept, none at all if near explosive), the one-bar scale of `z`, and whether `beta` explodes."
+    _, self.ar_phi_, self.ar_sd_ = fit_ar(u, self.ar_order)
+    # the residual mean is an in-sample bias of the linear forecaster: added every step it compounds into a drift
+    self.ar_c_ = 0.0
+    # an AR with a root near or outside the unit circle explodes over the horizon: use none rather than that one
+    self.ar_dropped_ = bool(ar_spectral_radius(self.ar_phi_) >= self.max_ar_root)
+    if self.ar_dropped_: self.ar_phi_ = np.zeros(self.ar_order)
+    self.step_sd_ = float(np.diff(z).std())     # one-bar s.d. of the scaled log price: the scale of every bound
+    # the level recursion has a unit root (beta sums to one); a root outside the unit circle makes the h-step path explode
+    self.explosive_ = bool(ar_spectral_radius(self.beta_[::-1]) > 1 + 1e-3)
 
-    def _raw_path(self, h: int) -> tuple[np.ndarray, np.ndarray]:
-        "The unshrunk, unbounded SAMoSSA path and its s.d. (scaled log units), as the paper's recursion gives them."
-        zm = self._recurse(self.z_tail_, self.u_tail_, self.ar_c_, h)
-        if h not in self._psi: self._psi[h] = self._recurse(np.zeros(self.L_ - 1), np.zeros(self.ar_order), 0.0, h, shock=True)
-        return zm, self.ar_sd_ * np.sqrt(np.cumsum(self._psi[h] ** 2))
+@patch
+def _set_state(self: SAMoSSA, z: np.ndarray, u: np.ndarray) -> None:
+    p = self.ar_order
+    self.z_tail_ = z[-(self.L_ - 1):].copy()
+    self.u_tail_ = u[len(u) - p:].copy() if p else np.zeros(0)
+    if len(u) < p: raise ModelInputError(f"y: too short for AR order {p}")
+
+# %% ../../nbs/22_models_samossa.ipynb #043cb2e9
+@patch
+def _fit_core(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
+    "The SAMoSSA estimation proper: rank, `beta`, a stationary AR on the residuals (no shrinkage)."
+    t0 = time.perf_counter()
+    self.shrink_, self.holdout_t_ = 1.0, float('nan')
+    y = check_series(y, 'y', min_length=30, positive=True)
+    n = len(y)
+    L = self.window or int(np.clip(round(np.sqrt(n)), 5, 60))
+    if n < max(3 * L, L + self.ar_order + 20):
+        raise ModelInputError(f"y: too short for window L={L}, need at least {max(3 * L, L + self.ar_order + 20)} observations, got {n}")
+    series = self._log_series(y, X)
+    self.mu_, self.sd_ = float(series[0].mean()), float(series[0].std())
+    k, beta, s = self._page_beta(series, L)
+    self._psi = {}
+    self.L_, self.rank_, self.n_series_, self.beta_ = L, k, len(series), beta
+    self.singular_values_ = s
+    z = self._scale(series[0])
+    u = self._residuals(z)
+    self._fit_residual_ar(z, u)
+    if not self.ar_sd_ > 0: raise ModelInputError("y: residuals have zero variance (a deterministic series); nothing to forecast with uncertainty")
+    self._set_state(z, u)
+    self.fit_info = FitInfo(y, time.perf_counter() - t0)
+    return self
+
+# %% ../../nbs/22_models_samossa.ipynb #00187da0
+@patch
+def fit(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
+    "Learn the page-matrix rank, `beta`, the AR model of the residuals, and (on a held-out tail) how far to trust the forecast's move."
+    t0 = time.perf_counter()
+    self._fit_core(y, X)
+    self.shrink_, self.holdout_t_ = self._holdout_shrink(y, X)
+    self.fit_info.seconds = time.perf_counter() - t0
+    return self
+
+# %% ../../nbs/22_models_samossa.ipynb #6845b0f7
+@patch
+def filter(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
+    "Re-run the fitted parameters over `y` (no estimation): same state as `fit(a).update(b)` for `y = a + b`."
+    self._check_fitted()
+    y = check_series(y, 'y', min_length=self.L_ + self.ar_order + 1, positive=True)
+    z = self._scale(np.log(y.to_numpy()))
+    self._set_state(z, self._residuals(z))
+    self.fit_info = FitInfo(y, self.fit_info.seconds)
+    return self
+
+@patch
+def update(self: SAMoSSA, y_new, X_new=None) -> 'SAMoSSA':
+    "Append new prices without refitting (`X_new` is not needed: related series only shape `beta`)."
+    self._check_fitted()
+    y_new = check_new(y_new, positive=True)
+    zs = self._scale(np.log(y_new.to_numpy()))
+    w, e = list(self.z_tail_), list(self.u_tail_)
+    for z in zs:
+        u = z - float(np.dot(self.beta_, w))
+        w = w[1:] + [z]
+        if self.ar_order: e = e[1:] + [u]
+    self.z_tail_, self.u_tail_ = np.array(w), np.array(e)
+    self.fit_info.extend(y_new)
+    return self
+
+# %% ../../nbs/22_models_samossa.ipynb #3930c4d4
+@patch
+def _recurse(self: SAMoSSA, w: np.ndarray, e: np.ndarray, c: float, steps: int, shock: bool = False) -> np.ndarray:
+    "Run the combined recursion `steps` ahead (with `shock`: impulse response to a unit innovation)."
+    w, e, out = list(w), list(e), []
+    phi_rev = self.ar_phi_[::-1]
+    for h in range(steps):
+        u = c + (float(np.dot(phi_rev, e)) if self.ar_order else 0.0) + (1.0 if shock and h == 0 else 0.0)
+        z = float(np.dot(self.beta_, w)) + u
+        out.append(z)
+        w = w[1:] + [z]
+        if self.ar_order: e = e[1:] + [u]
+    return np.array(out)
+
+@patch
+def _raw_path(self: SAMoSSA, h: int) -> tuple[np.ndarray, np.ndarray]:
+    "The unshrunk, unbounded SAMoSSA path and its s.d. (scaled log units), as the paper's recursion gives them."
+    zm = self._recurse(self.z_tail_, self.u_tail_, self.ar_c_, h)
+    if h not in self._psi: self._psi[h] = self._recurse(np.zeros(self.L_ - 1), np.zeros(self.ar_order), 0.0, h, shock=True)
+    return zm, self.ar_sd_ * np.sqrt(np.cumsum(self._psi[h] ** 2))
 
 # %% ../../nbs/22_models_samossa.ipynb #837563ef
 @patch
@@ -221,3 +235,20 @@ def _holdout_shrink(self: SAMoSSA, y, X=None) -> tuple[float, float]:
     resid = real - k * pred
     t = k / np.sqrt(float(resid @ resid) / max(1, H - 1) / den)
     return (float(np.clip(k, 0.0, 1.0)) if t > self.min_t else 0.0), float(t)
+
+# %% ../../nbs/22_models_samossa.ipynb #5de6ea47
+@patch
+def forecast(self: SAMoSSA, horizon: int, X=None) -> Forecast:
+    "Price forecast `horizon` bars ahead with a `level` interval."
+    self._check_fitted()
+    h = check_horizon(horizon)
+    zm, zsd = self._raw_path(h)
+    z0, steps = self.z_tail_[-1], np.sqrt(np.arange(1, h + 1))
+    # the move from the last price, shrunk by the held-out evidence and bounded to max_move one-bar s.d. per sqrt(bar)
+    bound = self.max_move * self.step_sd_ * steps
+    raw = np.full(h, zm[0] - z0) if self.explosive_ else zm - z0    # explosive: the one-bar move, then no more
+    move = np.clip(self.shrink_ * raw, -bound, bound)
+    zsd = np.clip(zsd, 0.5 * self.step_sd_ * steps, 3.0 * self.step_sd_ * steps)   # an exploding recursion cannot widen it without end
+    return log_forecast(self.name, (z0 + move) * self.sd_ + self.mu_, zsd * self.sd_, self.level,
+                        diagnostics=dict(rank=self.rank_, L=self.L_, ar_phi=[float(v) for v in self.ar_phi_], ar_dropped=self.ar_dropped_, explosive=self.explosive_,
+                                         shrink=round(self.shrink_, 4), raw_move=float((zm[-1] - z0) * self.sd_)))
