@@ -241,6 +241,25 @@ class Quote:
         "One line: price, where from, how late."
         return f"{self.ticker} {self.price:,.2f} ({self.source or 'broker'}, {f'delayed {self.delay_minutes} min' if self.delayed else 'live'})"
 
+# %% ../../nbs/30_execution_broker.ipynb #0bf85bd8
+def _first_step(coro, loop: asyncio.AbstractEventLoop) -> tuple[bool, Any]:
+    "Run `coro` up to its first wait with `loop` as the running loop: `(True, result)` if it finished, else `(False, what it waits on)`."
+    asyncio.events._set_running_loop(loop)     # what the loop sets around every step it runs (public in asyncio.events.__all__)
+    try: return False, coro.send(None)
+    except StopIteration as done: return True, done.value
+    finally: asyncio.events._set_running_loop(None)
+
+async def _finish(coro, step):
+    "Carry on with `coro`, which yielded `step`, as an asyncio Task would: wait for that future (or a loop turn), then resume it."
+    while True:
+        try:
+            if step is None: await asyncio.sleep(0)
+            else: await asyncio.wait([step])            # the future's result (or error) is the coroutine's to take
+        except asyncio.CancelledError:
+            coro.close(); raise
+        try: step = coro.send(None)
+        except StopIteration as done: return done.value
+
 # %% ../../nbs/30_execution_broker.ipynb #b7f7af68
 def _loop_running() -> bool:
     "Is an event loop running in this thread?"
@@ -280,8 +299,12 @@ class SyncBroker:
 
     def _run_inline(self, coro: Awaitable, t: float | None):
         with self._inline_lock:
-            aw = asyncio.wait_for(coro, t) if t else coro
             try:
+                if not _loop_running() and asyncio.iscoroutine(coro):
+                    done, step = _first_step(coro, self._loop)    # a simulator's call seldom waits: then no turn of the loop at all
+                    if done: return step
+                    return self._loop.run_until_complete(asyncio.wait_for(_finish(coro, step), t) if t else _finish(coro, step))
+                aw = asyncio.wait_for(coro, t) if t else coro
                 if not _loop_running(): return self._loop.run_until_complete(aw)
                 with ThreadPoolExecutor(1) as ex: return ex.submit(self._loop.run_until_complete, aw).result()   # a loop runs here
             except TimeoutError as e:
@@ -320,3 +343,11 @@ class SyncBroker:
 def as_sync(broker: Broker | SyncBroker) -> SyncBroker:
     "`broker` behind a `SyncBroker` (unchanged if it already is one)."
     return broker if isinstance(broker, SyncBroker) else SyncBroker(broker)
+
+# %% ../../nbs/30_execution_broker.ipynb #1f64f0c4
+from fastcore.basics import patch
+
+@patch(as_prop=True)
+def thread(self: SyncBroker) -> threading.Thread | None:
+    "The thread that runs the broker's calls (None: inline, in the caller's thread)."
+    return self._thread

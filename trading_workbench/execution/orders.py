@@ -7,6 +7,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_orders.htm
 # %% ../../nbs/33_execution_orders.ipynb #19a7c97b
 from __future__ import annotations
 import hashlib, math, threading
+from contextlib import contextmanager
 from fastcore.basics import patch
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
@@ -17,7 +18,7 @@ from ..core.log import get_logger
 from .broker import (Broker, SyncBroker, as_sync, OrderSnapshot, FillEvent, BrokerError,
                                                 NotConnected)
 from .paper import _Holding, book_fill
-from ..store.db import TradingState
+from ..store.db import TradingState, StateRecord
 
 log = get_logger('execution.orders')
 
@@ -346,18 +347,21 @@ def _sync_positions(self: OrderManager, acct: Account | None = None) -> list[Pos
     self.store.record_equity(self.account_name or acct.account_id, self.clock.now(), acct.cash, acct.equity)
     return pos
 
-# %% ../../nbs/33_execution_orders.ipynb #0789dffa
+# %% ../../nbs/33_execution_orders.ipynb #b4eeb851
 @patch
-def context(self: OrderManager, prices: Mapping[str, float] | None = None) -> MarketContext:
-    "The account, positions, prices, open orders and trade count the checks run against."
+def context(self: OrderManager, prices: Mapping[str, float] | None = None, open_orders: Sequence[Mapping] | None = None,
+            state: StateRecord | None = None) -> MarketContext:
+    "The account, positions, prices, open orders and trade count the checks run against (the journal's part read here unless given)."
     today = self.clock.now().date()
     if today != self._today: self._today, self._trades_today = today, 0
     pos = {p.ticker: p for p in self.broker.positions()}
     px = {t: p.market_price for t, p in pos.items() if p.market_price}
     px.update(prices or {})
-    return MarketContext(self.broker.account(), pos, px, self.store.orders(states=OPEN_STATES), self._trades_today,
-                         halt_reason(self.store))
+    if open_orders is None or state is None: _, open_orders, state = self.store.order_view('', OPEN_STATES)
+    halted = None if state.state is TradingState.ACTIVE else f'{state.state.value}: {state.reason}'
+    return MarketContext(self.broker.account(), pos, px, open_orders, self._trades_today, halted)
 
+# %% ../../nbs/33_execution_orders.ipynb #98db7dae
 @patch
 def manage_order_lifecycle(self: OrderManager, order: Order, last_price: float | None = None, ctx: MarketContext | None = None, *,
                            follow: bool = True,               # False: an order queued for the next session is left working
@@ -366,13 +370,14 @@ def manage_order_lifecycle(self: OrderManager, order: Order, last_price: float |
     "Pre-trade checks, journal, submit, monitor, cancel the rest on timeout, record, reconcile, checkpoint."
     if not self.ready: return LifecycleResult('REJECTED', order, (f'not_ready: {self.refusal}',))
     coid = order.client_order_id
-    row = self.store.order(coid)
+    if ctx is None: row, opened, state = self.store.order_view(coid, OPEN_STATES)    # one read transaction, all by index
+    else: row = self.store.order(coid)
     if row is not None and row['state'] != OrderState.NEW.value:
         snap = self.broker.order_status(coid)
         if snap is None or OrderState(row['state']).is_terminal or row['state'] == OrderState.UNKNOWN.value:
             return LifecycleResult('DUPLICATE', order, (f'already journaled as {row["state"]}',), snap)
         return self._resume(order, snap)      # sent by an earlier process, not journaled as done: see it through
-    ctx = ctx or self.context({order.ticker: last_price} if last_price else None)
+    ctx = ctx or self.context({order.ticker: last_price} if last_price else None, opened, state)
     checks = pre_trade_checks(order, ctx, self.risk, self.slippage_bps)
     if self.gate is not None: checks = PreTradeResult(checks.checks + (self.gate(order, ctx),))
     if not checks.passed:
@@ -380,7 +385,25 @@ def manage_order_lifecycle(self: OrderManager, order: Order, last_price: float |
         else: self.store.update_order(coid, OrderState.REJECTED, message='pre-trade: ' + checks.failure_reason)
         log.warning("order %s rejected by pre-trade checks: %s", coid, checks.failure_reason)
         return LifecycleResult('REJECTED', order, tuple(checks.failures), checks=checks)
+    with self._one_transaction():             # paper: the journal's rows and the book's commit together, or neither
+        return self._send(order, row, ctx, checks, follow, monitor_s)
+
+# %% ../../nbs/33_execution_orders.ipynb #0345c783
+@patch
+@contextmanager
+def _one_transaction(self: OrderManager):
+    "The store's unit of work if the broker books in our store (nothing leaves before the commit), lent to its loop thread; else none."
+    books_in = getattr(self.broker.broker, 'books_in', None)
+    if books_in is None or not books_in(self.store): yield; return
+    with self.store.unit(), self.store.lend_unit(self.broker.thread): yield
+
+@patch
+def _send(self: OrderManager, order: Order, row: Mapping | None, ctx: MarketContext, checks: PreTradeResult, follow: bool,
+          monitor_s: float | None) -> LifecycleResult:
+    "Journal the order, submit it and follow it to its end; what is kept in memory changes once the store has it."
+    coid = order.client_order_id
     if row is None: self.store.journal_submission(order)   # before it leaves the process
+    self.store.on_rollback(lambda: self._forget(coid))
     pos0 = ctx.positions.get(order.ticker)
     try:
         snap = self.broker.submit(order)
@@ -390,12 +413,19 @@ def manage_order_lifecycle(self: OrderManager, order: Order, last_price: float |
         return LifecycleResult('REJECTED', order, (f'broker_unavailable: {e}',), checks=checks)
     except BrokerError as e:                        # it may have left: not safe to send again, not known to be done
         return self._unknown(order, None, f'submission: {e}', checks)
-    self._trades_today += 1
+    self.store.after_commit(self._count_trade)
     if not snap.is_done: self._journal(snap, 'acknowledged by broker', row=dict(state='new', filled_quantity=0))   # visible while it works
     if not follow and not snap.is_done:
         return LifecycleResult('WORKING', order, ('working at the broker until the next session; reconciliation follows it',), snap, checks=checks)
     return self._follow(order, snap, pos0, checks, monitor_s)
 
+@patch
+def _count_trade(self: OrderManager) -> None: self._trades_today += 1
+@patch
+def _forget(self: OrderManager, coid: str) -> None:
+    with self._lock: self._fills.pop(coid, None)    # fill events of an order whose unit rolled back
+
+# %% ../../nbs/33_execution_orders.ipynb #49c8762b
 @patch
 def _resume(self: OrderManager, order: Order, snap: OrderSnapshot) -> LifecycleResult:
     "An order an earlier process sent is still working at the broker: see it through as if this process had sent it."
@@ -486,11 +516,12 @@ def reconcile_trade(self: OrderManager, order: Order, snap: OrderSnapshot, pos0:
 
 @patch
 def _checkpoint(self: OrderManager, order: Order, snap: OrderSnapshot, rec: Reconciliation | None) -> None:
+    "Checkpoint the order's outcome once the store holds it (after the unit's commit; at once without one)."
     if self.checkpoints is None: return
-    self.checkpoints.save('order_execution', dict(
-        client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker, side=order.side.value, quantity=order.quantity,
-        state=snap.state.value, filled=snap.filled_quantity, avg_fill_price=snap.avg_fill_price,
-        reconciled=None if rec is None else rec.ok, problems=list(rec.problems) if rec else []))
+    payload = dict(client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker, side=order.side.value,
+                   quantity=order.quantity, state=snap.state.value, filled=snap.filled_quantity, avg_fill_price=snap.avg_fill_price,
+                   reconciled=None if rec is None else rec.ok, problems=list(rec.problems) if rec else [])
+    self.store.after_commit(lambda: self.checkpoints.save('order_execution', payload))
 
 # %% ../../nbs/33_execution_orders.ipynb #50f2df3e
 @patch

@@ -132,7 +132,7 @@ def _paper_order_row(pb, tr: OrderTracker) -> dict:
 def save_paper_account(store, pb) -> None:
     "Write what changed in paper account `pb` (its row, changed orders, new fills, holdings, marks) in one transaction."
     a = pb.account_id
-    with store.engine.begin() as conn:
+    with store.transaction() as conn:    # the open unit's, when the order manager opened one
         _upsert_rows(conn, T['paper_accounts'], [dict(account_id=a, cash=pb.cash, realized_pnl=pb.realized_pnl, exec_seq=pb.exec_seq,
                                                       session=pb.session, updated_at=utc(pb.clock.now()))], ('account_id',))
         _upsert_rows(conn, T['paper_orders'], [_paper_order_row(pb, pb.trackers[k]) for k in sorted(pb._dirty) if k in pb.trackers],
@@ -227,7 +227,9 @@ class PaperBroker(TrackedOrders):
 
     def _save(self) -> None:
         "Write what changed since the last save (the account row, changed orders, new fills, holdings, marks) in one transaction."
-        save_paper_account(self.store, self)
+        with self.store.unit():                       # its own, or the enclosing one (the order manager's: journal and book together)
+            self.store.on_rollback(self._load)        # rolled back: memory is rebuilt from the rows, so the two agree
+            save_paper_account(self.store, self)
         self._dirty, self._new_fills, self._dirty_holdings, self._dirty_marks = set(), [], set(), set()
 
     def _touch(self, tr: OrderTracker) -> None:
@@ -245,6 +247,12 @@ class PaperBroker(TrackedOrders):
         self.placed = {k: v for k, v in self.placed.items() if k in self.trackers}
         self._dirty |= set(self.trackers)             # they now belong to the new session
         self.session = today
+
+# %% ../../nbs/31_execution_paper.ipynb #905c494d
+@patch
+def books_in(self: PaperBroker, store) -> bool:
+    "True if this account's rows live in `store` (its writes may join that store's unit of work)."
+    return store is self.store
 
 # %% ../../nbs/31_execution_paper.ipynb #9b1dd379
 @patch
@@ -275,7 +283,8 @@ def _committed(self: PaperBroker) -> float:
 @patch
 async def account(self: PaperBroker) -> Account:
     "Cash, equity at the last marks, and buying power (cash less open buys)."
-    equity = self.cash + sum(p.market_value for p in self._positions())
+    # market value at the last mark (at cost without one), straight from the holdings: no Position objects per call
+    equity = self.cash + sum(h.quantity * (self.marks[t][0] if t in self.marks else h.avg_cost) for t, h in self.holdings.items())
     return Account(self.account_id, self.cash, equity, self.cash - self._committed(), self.clock.now())
 
 @patch

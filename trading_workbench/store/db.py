@@ -49,7 +49,9 @@ class UTCDateTime(sa.TypeDecorator):
     cache_ok = True
     def process_bind_param(self, value, dialect):
         if value is None: return None
-        v = utc(value)
+        if type(value) is datetime:    # the common case, without the detour through pandas (about 10 µs a value)
+            v = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        else: v = utc(value)
         return v.replace(tzinfo=None) if dialect.name == 'sqlite' else v
     def process_result_value(self, value, dialect):
         if value is None: return None
@@ -487,6 +489,85 @@ def signals(self: Store, run_id: str | None = None, ticker: str | None = None) -
     if ticker: q = q.where(t.c.ticker == ticker)
     with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
 
+# %% ../../nbs/04_store_db.ipynb #aee7937f
+import threading
+from contextlib import contextmanager
+from dataclasses import field
+
+_UNITS = threading.local()       # per thread: {id(store): _Unit}
+
+@dataclass
+class _Unit:
+    "An open unit of work: its connection and what to run when it ends."
+    conn: sa.Connection
+    after: list[Callable[[], None]] = field(default_factory=list)
+    undo: list[Callable[[], None]] = field(default_factory=list)
+
+_LENT: dict[tuple[int, int], _Unit] = {}    # (store, thread) -> a unit lent to a thread that works for its owner (a broker's loop)
+
+def _open_unit(store) -> _Unit | None:
+    u = getattr(_UNITS, 'm', {}).get(id(store))
+    return u if u is not None else _LENT.get((id(store), threading.get_ident()))
+
+# %% ../../nbs/04_store_db.ipynb #158a726a
+@patch
+@contextmanager
+def unit(self: Store):
+    "One write transaction for all this thread writes in the block; nested units join the outer one."
+    if _open_unit(self) is not None: yield; return
+    units = _UNITS.__dict__.setdefault('m', {})
+    with self.engine.connect() as conn:
+        u = units[id(self)] = _Unit(conn)
+        try:
+            with conn.begin(): yield
+        except BaseException:
+            for fn in u.undo: fn()          # memory follows the store: what was rolled back is forgotten
+            raise
+        finally: del units[id(self)]
+    for fn in u.after: fn()
+
+@patch
+def after_commit(self: Store, fn: Callable[[], None]) -> None:
+    "Run `fn` once the open unit commits (at once outside a unit)."
+    u = _open_unit(self)
+    if u is None: fn()
+    else: u.after.append(fn)
+
+@patch
+def on_rollback(self: Store, fn: Callable[[], None]) -> None:
+    "Run `fn` if the open unit rolls back (once, however often it is registered; nothing outside a unit)."
+    u = _open_unit(self)
+    if u is not None and fn not in u.undo: u.undo.append(fn)
+
+# %% ../../nbs/04_store_db.ipynb #cae96ced
+@patch
+@contextmanager
+def lend_unit(self: Store, thread: threading.Thread | None):
+    "Let `thread` write into this thread's open unit during the block (nothing to do without a unit or a thread)."
+    u = _open_unit(self)
+    if u is None or thread is None or thread.ident is None: yield; return
+    k = (id(self), thread.ident)
+    _LENT[k] = u
+    try: yield
+    finally: _LENT.pop(k, None)
+
+# %% ../../nbs/04_store_db.ipynb #308ec72f
+@patch
+@contextmanager
+def transaction(self: Store):
+    "A connection in a write transaction: the open unit's (committed with it) or one of its own."
+    u = _open_unit(self)
+    if u is not None: yield u.conn; return
+    with self.engine.begin() as conn: yield conn
+
+@patch
+@contextmanager
+def reading(self: Store):
+    "A connection for reads: the open unit's (its uncommitted rows are visible) or a reader's."
+    u = _open_unit(self)
+    if u is not None: yield u.conn; return
+    with self.reader.connect() as conn: yield conn
+
 # %% ../../nbs/04_store_db.ipynb #17e86fc2
 @patch
 def journal_order(self: Store, order: Order, state: OrderState = OrderState.NEW, broker_order_id: str | None = None,
@@ -499,7 +580,7 @@ def journal_order(self: Store, order: Order, state: OrderState = OrderState.NEW,
                reduce_only=order.reduce_only, tif=order.tif.value,
                state=state.value, broker_order_id=broker_order_id, filled_quantity=0, reason=order.reason, adopted=adopted,
                created_at=now, updated_at=now)
-    with self.engine.begin() as conn:
+    with self.transaction() as conn:
         exists = conn.execute(sa.select(T['orders'].c.client_order_id).where(T['orders'].c.client_order_id == order.client_order_id)).first()
         if exists: return False
         conn.execute(T['orders'].insert().values(**row))
@@ -518,7 +599,7 @@ def update_order(self: Store, client_order_id: str, state: OrderState, *, broker
         if filled_quantity < 0: raise BadRowError('orders', 0, client_order_id, f'filled_quantity must be >= 0, got {filled_quantity}')
         vals['filled_quantity'] = int(filled_quantity)
     if avg_fill_price is not None: vals['avg_fill_price'] = float(avg_fill_price)
-    with self.engine.begin() as conn:
+    with self.transaction() as conn:
         if conn.execute(t.update().where(t.c.client_order_id == client_order_id).values(**vals)).rowcount != 1:
             raise StoreError(f'order {client_order_id!r} is not in the journal')
         conn.execute(T['order_events'].insert().values(client_order_id=client_order_id, time=now, state=state.value, message=message))
@@ -526,7 +607,7 @@ def update_order(self: Store, client_order_id: str, state: OrderState, *, broker
 @patch
 def order(self: Store, client_order_id: str) -> dict | None:
     "The journal row of one order, or None."
-    with self.reader.connect() as conn:
+    with self.reading() as conn:
         r = conn.execute(sa.select(T['orders']).where(T['orders'].c.client_order_id == client_order_id)).mappings().first()
     return dict(r) if r else None
 
@@ -537,13 +618,13 @@ def orders(self: Store, run_id: str | None = None, states: Iterable[OrderState] 
     q = sa.select(t).order_by(t.c.created_at, t.c.client_order_id)
     if run_id: q = q.where(t.c.run_id == run_id)
     if states is not None: q = q.where(t.c.state.in_([OrderState(s).value for s in states]))
-    with self.reader.connect() as conn: return [dict(r) for r in conn.execute(q).mappings().all()]
+    with self.reading() as conn: return [dict(r) for r in conn.execute(q).mappings().all()]
 
 @patch
 def order_events(self: Store, client_order_id: str) -> list[dict]:
     "The order's history, oldest first."
     t = T['order_events']
-    with self.reader.connect() as conn:
+    with self.reading() as conn:
         return [dict(r) for r in conn.execute(sa.select(t).where(t.c.client_order_id == client_order_id).order_by(t.c.id)).mappings()]
 
 @patch
@@ -554,7 +635,7 @@ def record_fill(self: Store, fill: Fill, realized_pnl: float | None = None) -> b
     row = dict(exec_id=fill.exec_id, client_order_id=fill.client_order_id, ticker=fill.ticker, side=fill.side.value,
                quantity=fill.quantity, price=fill.price, commission=fill.commission, time=fill.time,
                broker_order_id=fill.broker_order_id, realized_pnl=realized_pnl, recorded_at=self._now())
-    with self.engine.begin() as conn:
+    with self.transaction() as conn:
         if conn.execute(sa.select(T['fills'].c.exec_id).where(T['fills'].c.exec_id == fill.exec_id)).first(): return False
         conn.execute(T['fills'].insert().values(**row))
     return True
@@ -566,80 +647,98 @@ def fills(self: Store, client_order_id: str | None = None, since=None) -> list[F
     q = sa.select(t).order_by(t.c.time, t.c.exec_id)
     if client_order_id: q = q.where(t.c.client_order_id == client_order_id)
     if since is not None: q = q.where(t.c.time >= utc(since))
-    with self.reader.connect() as conn: rows = conn.execute(q).mappings().all()
+    with self.reading() as conn: rows = conn.execute(q).mappings().all()
     return [Fill(r['exec_id'], r['client_order_id'], r['ticker'], r['side'], r['quantity'], r['price'], r['time'],
                  r['commission'], r['broker_order_id'] or '') for r in rows]
 
-# %% ../../nbs/04_store_db.ipynb #7340aa9c
+# %% ../../nbs/04_store_db.ipynb #62697190
 def _order_row(order: Order, state: OrderState, now, broker_order_id: str | None = None, adopted: bool = False) -> dict:
     return dict(client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker, side=order.side.value,
                 quantity=order.quantity, order_type=order.order_type.value, limit_price=order.limit_price, stop_price=order.stop_price,
                 reduce_only=order.reduce_only, tif=order.tif.value, state=state.value, broker_order_id=broker_order_id,
                 filled_quantity=0, reason=order.reason, adopted=adopted, created_at=now, updated_at=now)
 
+def _build_stmt(dialect: str, name: str):
+    from sqlalchemy.dialects import postgresql, sqlite
+    ins, o, fx, p = (sqlite.insert if dialect == 'sqlite' else postgresql.insert), T['orders'], T['fills'], T['positions']
+    if name == 'order_new': return ins(o).on_conflict_do_nothing(index_elements=['client_order_id'])
+    if name == 'order_set': return o.update().where(o.c.client_order_id == sa.bindparam('coid_'))    # SET from the parameters' keys
+    if name == 'events': return T['order_events'].insert()
+    if name == 'fills_known': return sa.select(fx.c.exec_id, fx.c.commission).where(fx.c.exec_id.in_(sa.bindparam('ids', expanding=True)))
+    if name == 'fills': return fx.insert()
+    if name == 'fill_commission': return fx.update().where(fx.c.exec_id == sa.bindparam('eid_'))
+    if name == 'positions_clear': return p.delete().where(p.c.account == sa.bindparam('account_'))
+    if name == 'positions': return p.insert()
+    if name == 'order_get': return sa.select(o).where(o.c.client_order_id == sa.bindparam('coid_'))
+    if name == 'orders_open':
+        return sa.select(o).where(o.c.state.in_(sa.bindparam('states', expanding=True))).order_by(o.c.created_at, o.c.client_order_id)
+    if name == 'state_now': return sa.select(T['trading_states']).order_by(T['trading_states'].c.id.desc()).limit(1)
+    if name == 'equity':
+        stmt = ins(T['equity'])
+        return stmt.on_conflict_do_update(index_elements=['account', 'as_of'], set_=dict(cash=stmt.excluded.cash, equity=stmt.excluded.equity))
+    raise KeyError(name)
+
+_STMTS: dict[tuple[str, str], Any] = {}
+
+def _stmt(conn: sa.Connection, name: str):
+    "The order path's statement `name` for `conn`'s dialect, built once (building a statement costs more than running it)."
+    k = (conn.dialect.name, name)
+    if k not in _STMTS: _STMTS[k] = _build_stmt(*k)
+    return _STMTS[k]
+
+# %% ../../nbs/04_store_db.ipynb #1b73fc2f
 @patch
 def journal_submission(self: Store, order: Order, note: str = 'journaled before submission') -> bool:
     "Journal a new order as NEW with every field (stop price, reduce-only) in one transaction; False if already journaled."
     if not isinstance(order, Order): raise BadRowError('orders', 0, '?', f'expected an Order, got {type(order).__name__}')
     now = self._now()
-    try:
-        with self.engine.begin() as conn:
-            conn.execute(T['orders'].insert(), [_order_row(order, OrderState.NEW, now)])
-            conn.execute(T['order_events'].insert(), [dict(client_order_id=order.client_order_id, time=now, state='new', message=note)])
-    except sa.exc.IntegrityError:         # already journaled (the primary key): nothing changes
-        return False
+    with self.transaction() as conn:     # ON CONFLICT DO NOTHING: a known id changes nothing and leaves an open unit usable
+        if conn.execute(_stmt(conn, 'order_new'), [_order_row(order, OrderState.NEW, now)]).rowcount != 1: return False
+        conn.execute(_stmt(conn, 'events'), [dict(client_order_id=order.client_order_id, time=now, state='new', message=note)])
     return True
 
-_EQUITY_UPSERT: dict[str, sa.Insert] = {}
-
-def _equity_upsert(dialect: str) -> sa.Insert:
-    "The equity upsert, built once per dialect (building one costs more than running it)."
-    if dialect not in _EQUITY_UPSERT:
-        from sqlalchemy.dialects import postgresql, sqlite
-        stmt = (sqlite.insert if dialect == 'sqlite' else postgresql.insert)(T['equity'])
-        _EQUITY_UPSERT[dialect] = stmt.on_conflict_do_update(index_elements=['account', 'as_of'],
-                                                            set_=dict(cash=stmt.excluded.cash, equity=stmt.excluded.equity))
-    return _EQUITY_UPSERT[dialect]
-
+# %% ../../nbs/04_store_db.ipynb #8095b6e6
 @patch
 def record_order_outcome(self: Store, client_order_id: str, events: Sequence[tuple[OrderState, str]], *, broker_order_id: str | None = None,
                          filled_quantity: int | None = None, avg_fill_price: float | None = None,
                          fills: Sequence[tuple[Fill, float | None]] = (), account: str | None = None,
                          positions: Sequence[Position] | None = None, cash: float | None = None, equity: float | None = None) -> int:
     "One order's journal entries in one transaction: its state events, fills (new ones; a late commission fills in), positions, equity. Returns fills added."
-    t, now = T['orders'], self._now()
+    now = self._now()
     for f, pnl in fills:
         if pnl is not None and not math.isfinite(pnl): raise BadRowError('fills', 0, f.exec_id, 'realized_pnl is not finite')
-    vals = dict(updated_at=now)
+    vals = dict(updated_at=now, coid_=client_order_id)
     if events: vals['state'] = OrderState(events[-1][0]).value
     if broker_order_id: vals['broker_order_id'] = str(broker_order_id)
     if filled_quantity is not None: vals['filled_quantity'] = int(filled_quantity)
     if avg_fill_price is not None: vals['avg_fill_price'] = float(avg_fill_price)
-    added = 0
-    with self.engine.begin() as conn:
-        if conn.execute(t.update().where(t.c.client_order_id == client_order_id).values(**vals)).rowcount != 1:
-            raise StoreError(f'order {client_order_id!r} is not in the journal')
-        if events: conn.execute(T['order_events'].insert(), [dict(client_order_id=client_order_id, time=now, state=OrderState(s).value,
-                                                                  message=m) for s, m in events])
-        if fills:
-            fx = T['fills']
-            known = dict(conn.execute(sa.select(fx.c.exec_id, fx.c.commission).where(fx.c.exec_id.in_([f.exec_id for f, _ in fills]))).all())
-            new = [dict(exec_id=f.exec_id, client_order_id=f.client_order_id, ticker=f.ticker, side=f.side.value, quantity=f.quantity,
-                        price=f.price, commission=f.commission, time=f.time, broker_order_id=f.broker_order_id, realized_pnl=pnl,
-                        recorded_at=now) for f, pnl in fills if f.exec_id not in known]
-            if new: conn.execute(fx.insert(), new)
-            added = len(new)
-            for f, _ in fills:        # a commission that came after its execution was first recorded
-                if f.exec_id in known and f.commission and not known[f.exec_id]:
-                    conn.execute(fx.update().where(fx.c.exec_id == f.exec_id).values(commission=f.commission))
+    with self.transaction() as conn:
+        if conn.execute(_stmt(conn, 'order_set'), vals).rowcount != 1: raise StoreError(f'order {client_order_id!r} is not in the journal')
+        if events: conn.execute(_stmt(conn, 'events'), [dict(client_order_id=client_order_id, time=now, state=OrderState(s).value, message=m)
+                                                        for s, m in events])
+        added = _record_fills(conn, fills, now) if fills else 0
         if positions is not None and account:
-            conn.execute(T['positions'].delete().where(T['positions'].c.account == account))
+            conn.execute(_stmt(conn, 'positions_clear'), dict(account_=account))
             rows = [dict(account=account, ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost, market_price=p.market_price, as_of=now)
                     for p in positions if p.quantity]
-            if rows: conn.execute(T['positions'].insert(), rows)
+            if rows: conn.execute(_stmt(conn, 'positions'), rows)
         if account and cash is not None and equity is not None and math.isfinite(cash) and math.isfinite(equity):
-            conn.execute(_equity_upsert(conn.dialect.name), [dict(account=account, as_of=now, cash=float(cash), equity=float(equity))])
+            conn.execute(_stmt(conn, 'equity'), [dict(account=account, as_of=now, cash=float(cash), equity=float(equity))])
     return added
+
+# %% ../../nbs/04_store_db.ipynb #c7863446
+def _record_fills(conn: sa.Connection, fills: Sequence[tuple[Fill, float | None]], now) -> int:
+    "Insert the fills not yet known (one lookup by primary key); a commission that came later fills in. Returns fills added."
+    known = dict(conn.execute(_stmt(conn, 'fills_known'), dict(ids=[f.exec_id for f, _ in fills])).all())
+    new = [dict(exec_id=f.exec_id, client_order_id=f.client_order_id, ticker=f.ticker, side=f.side.value, quantity=f.quantity,
+                price=f.price, commission=f.commission, time=f.time, broker_order_id=f.broker_order_id, realized_pnl=pnl,
+                recorded_at=now) for f, pnl in fills if f.exec_id not in known]
+    if new: conn.execute(_stmt(conn, 'fills'), new)
+    late = [dict(eid_=f.exec_id, commission=f.commission) for f, _ in fills if f.exec_id in known and f.commission and not known[f.exec_id]]
+    if late: conn.execute(_stmt(conn, 'fill_commission'), late)
+    return len(new)
+
+# %% ../../nbs/04_store_db.ipynb #99d2bba1
 @patch
 def journaled_ids(self: Store, ids: Iterable[str]) -> set[str]:
     "Which of `ids` the journal holds (one query per 500 ids, not one per order)."
@@ -712,7 +811,7 @@ SEVERITIES = ('info', 'warning', 'error', 'critical')
 def add_alert(self: Store, severity: str, source: str, message: str, time=None) -> int:
     "Raise an alert for the operator; return its id."
     if severity not in SEVERITIES: raise BadRowError('alerts', 0, source, f'severity must be one of {SEVERITIES}, got {severity!r}')
-    with self.engine.begin() as conn:
+    with self.transaction() as conn:      # inside a unit, the alert commits (or not) with what it is about
         return conn.execute(T['alerts'].insert().values(time=utc(time) if time else self._now(), severity=severity, source=source,
                                                         message=message)).inserted_primary_key[0]
 
@@ -908,3 +1007,14 @@ def journal_orders(self: Store, orders: Sequence[Order], note: str = 'journaled'
         conn.execute(T['order_events'].insert(), [dict(client_order_id=o.client_order_id, time=now, state=OrderState.NEW.value, message=note)
                                                  for o in new])
     return len(new)
+
+# %% ../../nbs/04_store_db.ipynb #8ff035ef
+@patch
+def order_view(self: Store, client_order_id: str, open_states: Iterable[OrderState]) -> tuple[dict | None, list[dict], StateRecord]:
+    "What an order's checks read, in one read transaction: its journal row (or None), the open orders, the trading state."
+    states = [OrderState(s).value for s in open_states]
+    with self.reading() as conn:
+        row = conn.execute(_stmt(conn, 'order_get'), dict(coid_=client_order_id)).mappings().first()
+        opened = [dict(r) for r in conn.execute(_stmt(conn, 'orders_open'), dict(states=states)).mappings()]
+        st = conn.execute(_stmt(conn, 'state_now')).mappings().first()
+    return (dict(row) if row else None), opened, (_state_row(st) if st else StateRecord(0, TradingState.ACTIVE, 'initial state', 'none'))
