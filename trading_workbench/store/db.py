@@ -30,7 +30,7 @@ log = get_logger(__name__)
 # %% auto #0
 __all__ = ['log', 'Num', 'MIGRATIONS', 'HEAD', 'META', 'T', 'SEVERITIES', 'RUN_STATUSES', 'RISK_ACTION_STATUSES', 'StoreError',
            'BadRowError', 'UTCDateTime', 'Migration', 'schema_revision', 'migrate', 'make_engine', 'Store',
-           'TradingState', 'StateRecord']
+           'TradingState', 'StateRecord', 'SQLCount']
 
 # %% ../../nbs/04_store_db.ipynb #19ca2bbe
 class StoreError(RuntimeError):
@@ -661,7 +661,7 @@ def _order_row(order: Order, state: OrderState, now, broker_order_id: str | None
 def _build_stmt(dialect: str, name: str):
     from sqlalchemy.dialects import postgresql, sqlite
     ins, o, fx, p = (sqlite.insert if dialect == 'sqlite' else postgresql.insert), T['orders'], T['fills'], T['positions']
-    if name == 'order_new': return ins(o).on_conflict_do_nothing(index_elements=['client_order_id'])
+    if name == 'order_new': return ins(o).on_conflict_do_nothing(index_elements=['client_order_id']).returning(o.c.client_order_id)
     if name == 'order_set': return o.update().where(o.c.client_order_id == sa.bindparam('coid_'))    # SET from the parameters' keys
     if name == 'events': return T['order_events'].insert()
     if name == 'fills_known': return sa.select(fx.c.exec_id, fx.c.commission).where(fx.c.exec_id.in_(sa.bindparam('ids', expanding=True)))
@@ -693,7 +693,8 @@ def journal_submission(self: Store, order: Order, note: str = 'journaled before 
     if not isinstance(order, Order): raise BadRowError('orders', 0, '?', f'expected an Order, got {type(order).__name__}')
     now = self._now()
     with self.transaction() as conn:     # ON CONFLICT DO NOTHING: a known id changes nothing and leaves an open unit usable
-        if conn.execute(_stmt(conn, 'order_new'), [_order_row(order, OrderState.NEW, now)]).rowcount != 1: return False
+        # RETURNING says whether the row went in (an INSERT's rowcount is not reliable on every driver: psycopg gives -1)
+        if conn.execute(_stmt(conn, 'order_new'), _order_row(order, OrderState.NEW, now)).first() is None: return False
         conn.execute(_stmt(conn, 'events'), [dict(client_order_id=order.client_order_id, time=now, state='new', message=note)])
     return True
 
@@ -1018,3 +1019,26 @@ def order_view(self: Store, client_order_id: str, open_states: Iterable[OrderSta
         opened = [dict(r) for r in conn.execute(_stmt(conn, 'orders_open'), dict(states=states)).mappings()]
         st = conn.execute(_stmt(conn, 'state_now')).mappings().first()
     return (dict(row) if row else None), opened, (_state_row(st) if st else StateRecord(0, TradingState.ACTIVE, 'initial state', 'none'))
+
+# %% ../../nbs/04_store_db.ipynb #55fa7015
+@dataclass
+class SQLCount:
+    "What a store ran: SQL statements (BEGINs included) and transactions begun on its writers' and readers' engines."
+    statements: int = 0
+    write_transactions: int = 0
+    read_transactions: int = 0     # on a separate readers' engine (SQLite files); elsewhere reads begin on the writers' engine
+
+@patch
+@contextmanager
+def counting(self: Store):
+    "Count the statements and transactions this store runs inside the block (through SQLAlchemy's events)."
+    n = SQLCount()
+    def stmt(*_): n.statements += 1
+    def write(_): n.write_transactions += 1
+    def read(_): n.read_transactions += 1
+    hooks = [(self.engine, 'before_cursor_execute', stmt), (self.engine, 'begin', write)]
+    if self.reader is not self.engine: hooks += [(self.reader, 'before_cursor_execute', stmt), (self.reader, 'begin', read)]
+    for eng, name, fn in hooks: event.listen(eng, name, fn)
+    try: yield n
+    finally:
+        for eng, name, fn in hooks: event.remove(eng, name, fn)

@@ -1,0 +1,71 @@
+"""What one order costs the database is constant as the account's history grows (counted, not timed), and a failed
+commit of an order's unit of work leaves the paper book in memory, its rows and the journal agreeing."""
+from __future__ import annotations
+import importlib.util
+from pathlib import Path
+import pytest
+import sqlalchemy as sa
+
+from trading_workbench.core.types import OrderState
+from trading_workbench.execution.paper import PaperBroker
+
+spec = importlib.util.spec_from_file_location('bench_oms', Path(__file__).parents[1] / 'benchmarks' / 'oms.py')
+bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
+
+# the design: ONE write transaction per order (journal, events, fills, positions, equity and the paper book's rows) and
+# one read transaction (the order's row, the open orders, the trading state, all by index)
+DESIGN = {'sqlite': (18, 1, 1),          # statements (BEGIN IMMEDIATE + 12 writes, BEGIN + 3 reads + the fills lookup), writes, reads
+          'postgresql': (16, 2, 0)}      # no BEGIN statements; the read transaction begins on the writers' engine
+
+
+def per_order(store, sb, oms, tag: str, n: int = 10) -> list[tuple[int, int, int]]:
+    "(statements, write transactions, read transactions) of each of `n` orders, counted one by one."
+    out = []
+    for o in bench.orders(tag, n):
+        with store.counting() as c: r = oms.manage_order_lifecycle(o, bench.PRICES[o.ticker])
+        assert r.status == 'COMPLETE' and r.reconciliation.ok, r.reasons
+        out.append((c.statements, c.write_transactions, c.read_transactions))
+    return out
+
+
+def check_design(url: str, history: int, dialect: str) -> None:
+    store, sb, oms = bench.rig(url, history)
+    try: costs = per_order(store, sb, oms, f'cost{history}')
+    finally: sb.close(); store.close()
+    assert set(costs) == {DESIGN[dialect]}, (dialect, history, costs)
+
+
+@pytest.mark.parametrize('history', [100, 2_000])
+def test_cost_per_order_is_the_design_at_any_history_sqlite(tmp_path, history):
+    check_design(f"sqlite:///{tmp_path / 'store.db'}", history, 'sqlite')
+
+
+@pytest.mark.parametrize('history', [100, 2_000])
+def test_cost_per_order_is_the_design_at_any_history_postgresql(fresh_pg_url, history):
+    check_design(fresh_pg_url, history, 'postgresql')
+
+
+def book(pb: PaperBroker) -> tuple:
+    "What the paper broker holds in memory: cash, sequence, holdings, orders and their fills."
+    return (round(pb.cash, 6), pb.exec_seq, {t: (h.quantity, round(h.avg_cost, 6)) for t, h in pb.holdings.items() if h.quantity},
+            {k: (tr.state.value, tr.snapshot().filled_quantity, sorted(tr.fills)) for k, tr in pb.trackers.items()})
+
+
+def test_failed_commit_leaves_memory_and_store_agreeing(tmp_path):
+    store, sb, oms = bench.rig(f"sqlite:///{tmp_path / 'store.db'}", 100)
+    try:
+        o = next(bench.orders('fail', 1))
+        before, trades = book(sb.broker), oms._trades_today
+        with store.engine.begin() as c:     # the last write of the order's unit fails, as a full disk would
+            c.exec_driver_sql("CREATE TRIGGER no_equity BEFORE INSERT ON equity BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        with pytest.raises(sa.exc.IntegrityError, match='disk full'): oms.manage_order_lifecycle(o, bench.PRICES[o.ticker])
+        assert store.order(o.client_order_id) is None and store.fills(o.client_order_id) == []       # nothing of it was stored
+        assert book(sb.broker) == before == book(PaperBroker(store, bench.SETTINGS, oms.clock))      # memory = rows = as before
+        assert oms._trades_today == trades and o.client_order_id not in oms._fills
+        with store.engine.begin() as c: c.exec_driver_sql('DROP TRIGGER no_equity')
+        r = oms.manage_order_lifecycle(o, bench.PRICES[o.ticker])                                   # sent again: exactly once
+        assert r.status == 'COMPLETE' and r.reconciliation.ok, r.reasons
+        assert store.order(o.client_order_id)['state'] == OrderState.FILLED.value and len(store.fills(o.client_order_id)) == 1
+        assert book(sb.broker) == book(PaperBroker(store, bench.SETTINGS, oms.clock)) and oms._trades_today == trades + 1
+    finally:
+        sb.close(); store.close()
