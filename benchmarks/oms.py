@@ -75,21 +75,51 @@ def rig(url: str, history: int):
     return store, sb, oms
 
 
-def oms_rates(tmp: str, sizes=(1_000, 10_000), chunk: int = 100) -> dict[int, tuple[float, int]]:
-    "Orders/s through OrderManager + PaperBroker at each history size, measured in interleaved chunks (a busy machine slows both alike)."
+def floor_rig(tmp: str):
+    "Raw sqlite3 on a connection made by the store's `make_engine` (its connect hook sets the store's pragmas, and autocommit: we BEGIN)."
+    eng = make_engine(f'sqlite:///{tmp}/floor.db')
+    raw = eng.raw_connection()
+    con = raw.driver_connection
+    con.execute('CREATE TABLE o (id TEXT PRIMARY KEY, ticker TEXT, side TEXT, qty INT, px REAL, state TEXT, filled INT, t TEXT)')
+    con.execute('CREATE TABLE e (id INTEGER PRIMARY KEY, oid TEXT, t TEXT, state TEXT, msg TEXT)')
+    con.execute('CREATE TABLE f (id TEXT PRIMARY KEY, oid TEXT, ticker TEXT, side TEXT, qty INT, px REAL, c REAL, t TEXT)')
+    def send(batch):
+        "One transaction per order holding its journal rows: the order, two events, the fill, the final state."
+        for o in batch:
+            con.execute('BEGIN IMMEDIATE')
+            con.execute('INSERT INTO o VALUES (?,?,?,?,?,?,?,?)', (o.client_order_id, o.ticker, o.side.value, 5, o.limit_price, 'new', 0, 'now'))
+            con.execute('INSERT INTO e (oid, t, state, msg) VALUES (?,?,?,?)', (o.client_order_id, 'now', 'new', 'journaled'))
+            con.execute('INSERT INTO f VALUES (?,?,?,?,?,?,?,?)', ('x' + o.client_order_id, o.client_order_id, o.ticker, o.side.value, 5, o.limit_price, 1.0, 'now'))
+            con.execute("UPDATE o SET state='filled', filled=5 WHERE id=?", (o.client_order_id,))
+            con.execute('INSERT INTO e (oid, t, state, msg) VALUES (?,?,?,?)', (o.client_order_id, 'now', 'filled', 'final'))
+            con.execute('COMMIT')
+    prag = {p: con.execute(f'PRAGMA {p}').fetchone()[0] for p in ('journal_mode', 'synchronous')}
+    return send, prag, lambda: (raw.close(), eng.dispose())
+
+
+def rates(tmp: str, sizes=(1_000, 10_000), chunk: int = 100) -> dict:
+    "Orders/s (wall and CPU) of the floor and of OrderManager + PaperBroker at each history size, in interleaved chunks (a busy machine slows all alike)."
     rigs = {n: rig(f'sqlite:///{tmp}/oms{n}.db', n) for n in sizes}
     books = {n: len(sb.broker.trackers) for n, (_, sb, _) in rigs.items()}      # orders the broker holds before the measured ones
-    todo = {n: list(orders(f'run{n}', N)) for n in sizes}
-    spent = dict.fromkeys(sizes, 0.0)
-    for k in tqdm(range(0, N, chunk), desc='interleaved chunks', leave=False, disable=None):
-        for n, (_, _, oms) in rigs.items():
-            t0 = time.perf_counter()
-            res = [oms.manage_order_lifecycle(o, PRICES[o.ticker]) for o in todo[n][k:k + chunk]]
-            spent[n] += time.perf_counter() - t0
+    floor, prag, close = floor_rig(tmp)
+    def run_oms(oms):
+        def send(batch):
+            res = [oms.manage_order_lifecycle(o, PRICES[o.ticker]) for o in batch]
             assert all(r.status == 'COMPLETE' and r.reconciliation.ok for r in res), {r.status for r in res}
-    out = {n: (N / spent[n], books[n], cost(*rigs[n])) for n in sizes}
+        return send
+    runs = {'floor': floor, **{n: run_oms(oms) for n, (_, _, oms) in rigs.items()}}
+    todo = {k: list(orders(f'run{k}', N)) for k in runs}
+    wall, cpu = dict.fromkeys(runs, 0.0), dict.fromkeys(runs, 0.0)
+    for k in tqdm(range(0, N, chunk), desc='interleaved chunks', leave=False, disable=None):
+        for name, send in runs.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            send(todo[name][k:k + chunk])
+            wall[name] += time.perf_counter() - w0; cpu[name] += time.process_time() - c0
+    out = {name: (N / wall[name], N / cpu[name]) for name in runs}
+    costs = {n: cost(*rigs[n]) for n in sizes}
+    close()
     for store, sb, _ in rigs.values(): sb.close(); store.close()
-    return out
+    return out, books, costs, prag
 
 
 def cost(store, sb, oms, n: int = 20):
@@ -99,40 +129,18 @@ def cost(store, sb, oms, n: int = 20):
     return c.statements / n, c.write_transactions / n, c.read_transactions / n
 
 
-def floor_rate(tmp: str) -> float:
-    "Raw sqlite3: one transaction per order holding its journal rows (order, two events, fill), on a connection with the store's pragmas."
-    eng = make_engine(f'sqlite:///{tmp}/floor.db')
-    raw = eng.raw_connection()                       # the store's connect hook has set its pragmas (and autocommit: we BEGIN ourselves)
-    con = raw.driver_connection
-    con.execute('CREATE TABLE o (id TEXT PRIMARY KEY, ticker TEXT, side TEXT, qty INT, px REAL, state TEXT, filled INT, t TEXT)')
-    con.execute('CREATE TABLE e (id INTEGER PRIMARY KEY, oid TEXT, t TEXT, state TEXT, msg TEXT)')
-    con.execute('CREATE TABLE f (id TEXT PRIMARY KEY, oid TEXT, ticker TEXT, side TEXT, qty INT, px REAL, c REAL, t TEXT)')
-    t0 = time.perf_counter()
-    for o in orders('floor', N):
-        con.execute('BEGIN IMMEDIATE')
-        con.execute('INSERT INTO o VALUES (?,?,?,?,?,?,?,?)', (o.client_order_id, o.ticker, o.side.value, 5, o.limit_price, 'new', 0, 'now'))
-        con.execute('INSERT INTO e (oid, t, state, msg) VALUES (?,?,?,?)', (o.client_order_id, 'now', 'new', 'journaled'))
-        con.execute('INSERT INTO f VALUES (?,?,?,?,?,?,?,?)', ('x' + o.client_order_id, o.client_order_id, o.ticker, o.side.value, 5, o.limit_price, 1.0, 'now'))
-        con.execute("UPDATE o SET state='filled', filled=5 WHERE id=?", (o.client_order_id,))
-        con.execute('INSERT INTO e (oid, t, state, msg) VALUES (?,?,?,?)', (o.client_order_id, 'now', 'filled', 'final'))
-        con.execute('COMMIT')
-    rate = N / (time.perf_counter() - t0)
-    prag = {p: con.execute(f'PRAGMA {p}').fetchone()[0] for p in ('journal_mode', 'synchronous')}
-    raw.close(); eng.dispose()
-    return rate, prag
-
-
 def main():
     tmp = tempfile.mkdtemp()
-    floor, prag = floor_rate(tmp)
-    rates = oms_rates(tmp)
-    (small, book_s, cost_s), (large, book_l, cost_l) = rates[1_000], rates[10_000]
-    print(f'raw SQLite floor (one txn per order: order, 2 events, fill) : {floor:9.1f} orders/s   (journal_mode={prag["journal_mode"]}, synchronous={prag["synchronous"]}: 1 = NORMAL, as the store)')
-    print(f'oms with  1,000 orders in history ({book_s:>6,} in the book) : {small:9.1f} orders/s   ratio to floor {small / floor:.3f}')
-    print(f'oms with 10,000 orders in history ({book_l:>6,} in the book) : {large:9.1f} orders/s   ratio to floor {large / floor:.3f}')
-    print(f'large / small history                                    : {large / small:9.3f}   (aim: within 0.8 .. 1.25)')
-    for n, (st, w, r) in ((1_000, cost_s), (10_000, cost_l)):
-        print(f'per order with {n:>6,} in history: {st:.1f} SQL statements (BEGINs included), {w:.1f} write and {r:.1f} read transactions')
+    r, books, costs, prag = rates(tmp)
+    (fw, fc), (sw, sc), (lw, lc) = r['floor'], r[1_000], r[10_000]
+    print(f'raw SQLite floor, one txn per order (order, 2 events, fill): {fw:8.1f} orders/s wall, {fc:8.1f} per CPU-s '
+          f'(journal_mode={prag["journal_mode"]}, synchronous={prag["synchronous"]}: 1 = NORMAL, as the store)')
+    for n, (w, c) in ((1_000, (sw, sc)), (10_000, (lw, lc))):
+        print(f'oms with {n:>6,} orders in history ({books[n]:>6,} in the book): {w:8.1f} orders/s wall, {c:8.1f} per CPU-s   '
+              f'ratio to floor {w / fw:.3f} wall, {c / fc:.3f} CPU')
+    print(f'10,000 / 1,000 history: {lw / sw:.3f} wall, {lc / sc:.3f} CPU   (aim: within 0.8 .. 1.25)')
+    for n, (st, w, rd) in costs.items():
+        print(f'per order with {n:>6,} in history: {st:.1f} SQL statements (BEGINs included), {w:.1f} write and {rd:.1f} read transactions')
 
 
 if __name__ == '__main__':

@@ -12,10 +12,10 @@ from trading_workbench.execution.paper import PaperBroker
 spec = importlib.util.spec_from_file_location('bench_oms', Path(__file__).parents[1] / 'benchmarks' / 'oms.py')
 bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
 
-# the design: ONE write transaction per order (journal, events, fills, positions, equity and the paper book's rows) and
-# one read transaction (the order's row, the open orders, the trading state, all by index)
-DESIGN = {'sqlite': (18, 1, 1),          # statements (BEGIN IMMEDIATE + 12 writes, BEGIN + 3 reads + the fills lookup), writes, reads
-          'postgresql': (16, 2, 0)}      # no BEGIN statements; the read transaction begins on the writers' engine
+# the design: ONE transaction per order holding its reads (the order's row, the open orders, the trading state and the
+# known fills, all by index) and all its rows (order, 2 events, fill, positions, equity; the paper book's account, order,
+# fill and holding). SQLite: BEGIN IMMEDIATE + 4 reads + 12 writes; PostgreSQL has no BEGIN statement.
+DESIGN = {'sqlite': (17, 1, 0), 'postgresql': (16, 1, 0)}     # (statements, write transactions, read transactions)
 
 
 def per_order(store, sb, oms, tag: str, n: int = 10) -> list[tuple[int, int, int]]:

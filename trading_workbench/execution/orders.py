@@ -369,6 +369,12 @@ def manage_order_lifecycle(self: OrderManager, order: Order, last_price: float |
                            ) -> LifecycleResult:
     "Pre-trade checks, journal, submit, monitor, cancel the rest on timeout, record, reconcile, checkpoint."
     if not self.ready: return LifecycleResult('REJECTED', order, (f'not_ready: {self.refusal}',))
+    with self._one_transaction():             # paper: the reads, the journal's rows and the book's in one transaction, or none of it
+        return self._lifecycle(order, last_price, ctx, follow, monitor_s)
+
+@patch
+def _lifecycle(self: OrderManager, order: Order, last_price: float | None, ctx: MarketContext | None, follow: bool,
+               monitor_s: float | None) -> LifecycleResult:
     coid = order.client_order_id
     if ctx is None: row, opened, state = self.store.order_view(coid, OPEN_STATES)    # one read transaction, all by index
     else: row = self.store.order(coid)
@@ -385,8 +391,7 @@ def manage_order_lifecycle(self: OrderManager, order: Order, last_price: float |
         else: self.store.update_order(coid, OrderState.REJECTED, message='pre-trade: ' + checks.failure_reason)
         log.warning("order %s rejected by pre-trade checks: %s", coid, checks.failure_reason)
         return LifecycleResult('REJECTED', order, tuple(checks.failures), checks=checks)
-    with self._one_transaction():             # paper: the journal's rows and the book's commit together, or neither
-        return self._send(order, row, ctx, checks, follow, monitor_s)
+    return self._send(order, row, ctx, checks, follow, monitor_s)
 
 # %% ../../nbs/33_execution_orders.ipynb #0345c783
 @patch
