@@ -21,6 +21,7 @@ from trading_workbench.execution.broker import SyncBroker
 from trading_workbench.execution.paper import PaperBroker
 from trading_workbench.data.sources import BundledSource
 from trading_workbench.execution.orders import OrderManager, limit_for
+from sqlalchemy import event
 from trading_workbench.store.db import Store, T, make_engine
 
 ROOT = Path(__file__).parents[1]
@@ -122,16 +123,43 @@ def rates(tmp: str, sizes=(1_000, 10_000), chunk: int = 100) -> dict:
     return out, books, costs, prag
 
 
-def cost(store, sb, oms, n: int = 20):
-    "SQL statements, write and read transactions per order, counted over `n` more orders (not timed)."
-    with store.counting() as c:
-        for o in orders(f'count{len(sb.broker.trackers)}', n): oms.manage_order_lifecycle(o, PRICES[o.ticker])
-    return c.statements / n, c.write_transactions / n, c.read_transactions / n
+def design_floor(tmp: str, n: int = N) -> float:
+    "Orders/s of the exact SQL our order path issues (statements, parameters, commits), recorded once and replayed through raw sqlite3."
+    store, sb, oms = rig(f'sqlite:///{tmp}/replay.db', 1_000)
+    eng = make_engine(f'sqlite:///{tmp}/replay_copy.db')
+    raw = eng.raw_connection()
+    store.engine.raw_connection().driver_connection.backup(raw.driver_connection)       # the same starting state
+    log = []
+    def stmt(conn, cursor, sql, params, context, many): log.append((sql, params, many))
+    event.listen(store.engine, 'before_cursor_execute', stmt)
+    event.listen(store.engine, 'commit', lambda conn: log.append(None))
+    for o in orders('replay', n): oms.manage_order_lifecycle(o, PRICES[o.ticker])
+    sb.close(); store.close()
+    con = raw.driver_connection
+    t0 = time.perf_counter()
+    for item in log:
+        if item is None: con.execute('COMMIT'); continue
+        sql, params, many = item
+        (con.executemany if many else con.execute)(sql, params).fetchall()
+    rate = n / (time.perf_counter() - t0)
+    raw.close(); eng.dispose()
+    return rate
+
+
+def cost(store, sb, oms, n: int = 20) -> tuple[dict, float, float]:
+    "Per order over `n` more orders (not timed): how many had how many SQL statements, and write and read transactions per order."
+    per, w, r = {}, 0, 0
+    for o in orders(f'count{len(sb.broker.trackers)}', n):
+        with store.counting() as c: oms.manage_order_lifecycle(o, PRICES[o.ticker])
+        per[c.statements] = per.get(c.statements, 0) + 1
+        w, r = w + c.write_transactions, r + c.read_transactions
+    return dict(sorted(per.items(), reverse=True)), w / n, r / n
 
 
 def main():
     tmp = tempfile.mkdtemp()
     r, books, costs, prag = rates(tmp)
+    design = design_floor(tmp)
     (fw, fc), (sw, sc), (lw, lc) = r['floor'], r[1_000], r[10_000]
     print(f'raw SQLite floor, one txn per order (order, 2 events, fill): {fw:8.1f} orders/s wall, {fc:8.1f} per CPU-s '
           f'(journal_mode={prag["journal_mode"]}, synchronous={prag["synchronous"]}: 1 = NORMAL, as the store)')
@@ -139,8 +167,12 @@ def main():
         print(f'oms with {n:>6,} orders in history ({books[n]:>6,} in the book): {w:8.1f} orders/s wall, {c:8.1f} per CPU-s   '
               f'ratio to floor {w / fw:.3f} wall, {c / fc:.3f} CPU')
     print(f'10,000 / 1,000 history: {lw / sw:.3f} wall, {lc / sc:.3f} CPU   (aim: within 0.8 .. 1.25)')
+    print(f'the order path\'s own SQL (17 statements, 1 commit per order) replayed through raw sqlite3: {design:8.1f} orders/s wall '
+          f'(its database floor; {design / r[1_000][0]:.1f}x the order path, {design / fw:.3f} of the floor above)')
     for n, (st, w, rd) in costs.items():
-        print(f'per order with {n:>6,} in history: {st:.1f} SQL statements (BEGINs included), {w:.1f} write and {rd:.1f} read transactions')
+        spread = ', '.join(f'{k} statements: {v} orders' for k, v in st.items())
+        print(f'per order with {n:>6,} in history: {w:.1f} write and {rd:.1f} read transactions; SQL statements (BEGIN included) '
+              f'{spread} (16 when an order leaves the book flat: no position row to insert)')
 
 
 if __name__ == '__main__':

@@ -137,22 +137,23 @@ def pre_trade_checks(order: Order, ctx: MarketContext, risk, slippage_bps: float
             and r['client_order_id'] != order.client_order_id]
     exit_ = reduces_exposure(order, q0)   # an exit is never trapped by a limit on new risk
     checks = (
-        CheckResult('circuit_breaker', ctx.halted is None or exit_,
-                    f'{ctx.halted}; only orders that reduce exposure pass' if ctx.halted else ''),
-        CheckResult('buying_power', need <= ctx.account.buying_power, f'needs {need:,.2f}, buying power {ctx.account.buying_power:,.2f}'),
-        CheckResult('position_limit', exit_ or abs(q1) * px <= risk.max_position_exposure_pct * eq + 1e-9,
-                    f'position would be {abs(q1) * px:,.2f} > {risk.max_position_exposure_pct:.0%} of equity {eq:,.2f}'),
-        CheckResult('gross_exposure', gross1 <= gross0 or gross1 <= risk.max_gross_exposure_pct * eq + 1e-9,
-                    f'gross exposure would be {gross1:,.2f} > {risk.max_gross_exposure_pct:.0%} of equity {eq:,.2f}'),
-        CheckResult('daily_trade_limit', exit_ or ctx.trades_today < risk.max_daily_trades, f'{ctx.trades_today} orders today, limit {risk.max_daily_trades}'),
-        CheckResult('price_sanity', band <= risk.price_band_pct, f'limit {order.limit_price} is {band:.2%} from last price {px} (band {risk.price_band_pct:.0%})'),
-        CheckResult('max_order_notional', exit_ or notional <= risk.max_order_notional, f'notional {notional:,.2f} > {risk.max_order_notional:,.2f}'),
-        CheckResult('duplicate_open_order', not dup, f'open order(s) {dup} already in {order.ticker} {order.side.value}'),
-        CheckResult('unresolved_order', not lost, f'order(s) {lost} in {order.ticker} have an unknown outcome: reconcile first'),
-        CheckResult('reduce_only', not order.reduce_only or (abs(q1) <= abs(q0) and q0 * q1 >= 0),
-                    f'reduce-only {order.side.value} {order.quantity} would take {order.ticker} from {q0} to {q1} shares'),
+        ('circuit_breaker', ctx.halted is None or exit_,
+                    lambda: f'{ctx.halted}; only orders that reduce exposure pass' if ctx.halted else ''),
+        ('buying_power', need <= ctx.account.buying_power, lambda: f'needs {need:,.2f}, buying power {ctx.account.buying_power:,.2f}'),
+        ('position_limit', exit_ or abs(q1) * px <= risk.max_position_exposure_pct * eq + 1e-9,
+                    lambda: f'position would be {abs(q1) * px:,.2f} > {risk.max_position_exposure_pct:.0%} of equity {eq:,.2f}'),
+        ('gross_exposure', gross1 <= gross0 or gross1 <= risk.max_gross_exposure_pct * eq + 1e-9,
+                    lambda: f'gross exposure would be {gross1:,.2f} > {risk.max_gross_exposure_pct:.0%} of equity {eq:,.2f}'),
+        ('daily_trade_limit', exit_ or ctx.trades_today < risk.max_daily_trades, lambda: f'{ctx.trades_today} orders today, limit {risk.max_daily_trades}'),
+        ('price_sanity', band <= risk.price_band_pct, lambda: f'limit {order.limit_price} is {band:.2%} from last price {px} (band {risk.price_band_pct:.0%})'),
+        ('max_order_notional', exit_ or notional <= risk.max_order_notional, lambda: f'notional {notional:,.2f} > {risk.max_order_notional:,.2f}'),
+        ('duplicate_open_order', not dup, lambda: f'open order(s) {dup} already in {order.ticker} {order.side.value}'),
+        ('unresolved_order', not lost, lambda: f'order(s) {lost} in {order.ticker} have an unknown outcome: reconcile first'),
+        ('reduce_only', not order.reduce_only or (abs(q1) <= abs(q0) and q0 * q1 >= 0),
+                    lambda: f'reduce-only {order.side.value} {order.quantity} would take {order.ticker} from {q0} to {q1} shares'),
     )
-    return PreTradeResult(tuple(CheckResult(c.name, c.passed, '' if c.passed else c.detail) for c in checks))
+    # a detail is formatted only for a check that fails (otherwise ten f-strings of money per order)
+    return PreTradeResult(tuple(CheckResult(name, ok, '' if ok else detail()) for name, ok, detail in checks))
 
 # %% ../../nbs/33_execution_orders.ipynb #d1e363ce
 @dataclass(frozen=True)
