@@ -20,7 +20,7 @@ from ..core.clock import Clock
 from ..core.log import get_logger
 from .broker import (OrderTracker, OrderSnapshot, TrackedOrders, Events, UnknownOrder, BrokerError,
                                                 NotConnected)
-from ..store.db import T
+from ..store.db import T, prepared_write
 
 log = get_logger('execution.paper')
 
@@ -120,7 +120,7 @@ def _upsert_rows(conn, table, rows: list[dict], keys: tuple[str, ...]) -> None:
     if k not in _UPSERTS:
         stmt = (sqlite_insert if conn.dialect.name == 'sqlite' else pg_insert)(table)
         _UPSERTS[k] = stmt.on_conflict_do_update(index_elements=list(keys), set_={c.name: stmt.excluded[c.name] for c in table.c if c.name not in keys})
-    conn.execute(_UPSERTS[k], rows)
+    prepared_write(conn, k, lambda: _UPSERTS[k], rows)     # SQL compiled once on SQLite: no per-call SQLAlchemy work
 
 def _paper_order_row(pb, tr: OrderTracker) -> dict:
     o = tr.order

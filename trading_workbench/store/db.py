@@ -30,7 +30,7 @@ log = get_logger(__name__)
 # %% auto #0
 __all__ = ['log', 'Num', 'MIGRATIONS', 'HEAD', 'META', 'T', 'SEVERITIES', 'RUN_STATUSES', 'RISK_ACTION_STATUSES', 'StoreError',
            'BadRowError', 'UTCDateTime', 'Migration', 'schema_revision', 'migrate', 'make_engine', 'Store',
-           'TradingState', 'StateRecord', 'SQLCount']
+           'prepared_write', 'TradingState', 'StateRecord', 'SQLCount']
 
 # %% ../../nbs/04_store_db.ipynb #19ca2bbe
 class StoreError(RuntimeError):
@@ -686,6 +686,31 @@ def _stmt(conn: sa.Connection, name: str):
     if k not in _STMTS: _STMTS[k] = _build_stmt(*k)
     return _STMTS[k]
 
+# %% ../../nbs/04_store_db.ipynb #5b991d1c
+class _Prepared:
+    "A write compiled once for a dialect and its parameters' keys, with its types' own bind processors."
+    def __init__(self, stmt, dialect, keys: tuple[str, ...]):
+        c = stmt.compile(dialect=dialect, column_keys=[k for k in keys if k in stmt.table.c])
+        self.sql = c.string
+        self.plan = [(c.binds[n].key, c.binds[n].type.dialect_impl(dialect).bind_processor(dialect)) for n in c.positiontup]
+    def params(self, row: Mapping) -> tuple: return tuple(p(row[k]) if p else row[k] for k, p in self.plan)
+
+_PREPARED: dict[tuple, _Prepared] = {}
+
+def prepared_write(conn: sa.Connection, key, build: Callable[[], Any], rows: Mapping | list[Mapping]) -> sa.CursorResult:
+    "Run the write `build()` (cached under `key`) with `rows` (one dict, or a list of dicts with the same keys): on SQLite as SQL compiled once."
+    if not (conn.dialect.name == 'sqlite' and conn.dialect.positional): return conn.execute(build(), rows)
+    many = isinstance(rows, list)
+    keys = tuple(rows[0] if many else rows)
+    k = (conn.dialect.name, key, keys)
+    if k not in _PREPARED: _PREPARED[k] = _Prepared(build(), conn.dialect, keys)
+    p = _PREPARED[k]
+    return conn.exec_driver_sql(p.sql, [p.params(r) for r in rows] if many else p.params(rows))
+
+def _write(conn: sa.Connection, name: str, rows: Mapping | list[Mapping]) -> sa.CursorResult:
+    "The order path's write `name` (see `_build_stmt`) with `rows`."
+    return prepared_write(conn, name, lambda: _stmt(conn, name), rows)
+
 # %% ../../nbs/04_store_db.ipynb #1b73fc2f
 @patch
 def journal_submission(self: Store, order: Order, note: str = 'journaled before submission') -> bool:
@@ -694,8 +719,8 @@ def journal_submission(self: Store, order: Order, note: str = 'journaled before 
     now = self._now()
     with self.transaction() as conn:     # ON CONFLICT DO NOTHING: a known id changes nothing and leaves an open unit usable
         # RETURNING says whether the row went in (an INSERT's rowcount is not reliable on every driver: psycopg gives -1)
-        if conn.execute(_stmt(conn, 'order_new'), _order_row(order, OrderState.NEW, now)).first() is None: return False
-        conn.execute(_stmt(conn, 'events'), [dict(client_order_id=order.client_order_id, time=now, state='new', message=note)])
+        if _write(conn, 'order_new', _order_row(order, OrderState.NEW, now)).first() is None: return False
+        _write(conn, 'events', [dict(client_order_id=order.client_order_id, time=now, state='new', message=note)])
     return True
 
 # %% ../../nbs/04_store_db.ipynb #8095b6e6
@@ -714,17 +739,17 @@ def record_order_outcome(self: Store, client_order_id: str, events: Sequence[tup
     if filled_quantity is not None: vals['filled_quantity'] = int(filled_quantity)
     if avg_fill_price is not None: vals['avg_fill_price'] = float(avg_fill_price)
     with self.transaction() as conn:
-        if conn.execute(_stmt(conn, 'order_set'), vals).rowcount != 1: raise StoreError(f'order {client_order_id!r} is not in the journal')
-        if events: conn.execute(_stmt(conn, 'events'), [dict(client_order_id=client_order_id, time=now, state=OrderState(s).value, message=m)
+        if _write(conn, 'order_set', vals).rowcount != 1: raise StoreError(f'order {client_order_id!r} is not in the journal')
+        if events: _write(conn, 'events', [dict(client_order_id=client_order_id, time=now, state=OrderState(s).value, message=m)
                                                         for s, m in events])
         added = _record_fills(conn, fills, now) if fills else 0
         if positions is not None and account:
-            conn.execute(_stmt(conn, 'positions_clear'), dict(account_=account))
+            _write(conn, 'positions_clear', dict(account_=account))
             rows = [dict(account=account, ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost, market_price=p.market_price, as_of=now)
                     for p in positions if p.quantity]
-            if rows: conn.execute(_stmt(conn, 'positions'), rows)
+            if rows: _write(conn, 'positions', rows)
         if account and cash is not None and equity is not None and math.isfinite(cash) and math.isfinite(equity):
-            conn.execute(_stmt(conn, 'equity'), [dict(account=account, as_of=now, cash=float(cash), equity=float(equity))])
+            _write(conn, 'equity', [dict(account=account, as_of=now, cash=float(cash), equity=float(equity))])
     return added
 
 # %% ../../nbs/04_store_db.ipynb #c7863446
@@ -734,9 +759,9 @@ def _record_fills(conn: sa.Connection, fills: Sequence[tuple[Fill, float | None]
     new = [dict(exec_id=f.exec_id, client_order_id=f.client_order_id, ticker=f.ticker, side=f.side.value, quantity=f.quantity,
                 price=f.price, commission=f.commission, time=f.time, broker_order_id=f.broker_order_id, realized_pnl=pnl,
                 recorded_at=now) for f, pnl in fills if f.exec_id not in known]
-    if new: conn.execute(_stmt(conn, 'fills'), new)
+    if new: _write(conn, 'fills', new)
     late = [dict(eid_=f.exec_id, commission=f.commission) for f, _ in fills if f.exec_id in known and f.commission and not known[f.exec_id]]
-    if late: conn.execute(_stmt(conn, 'fill_commission'), late)
+    if late: _write(conn, 'fill_commission', late)
     return len(new)
 
 # %% ../../nbs/04_store_db.ipynb #99d2bba1
