@@ -687,13 +687,20 @@ def _stmt(conn: sa.Connection, name: str):
     return _STMTS[k]
 
 # %% ../../nbs/04_store_db.ipynb #5b991d1c
+import functools
+
 class _Prepared:
     "A write compiled once for a dialect and its parameters' keys, with its types' own bind processors."
     def __init__(self, stmt, dialect, keys: tuple[str, ...]):
         c = stmt.compile(dialect=dialect, column_keys=[k for k in keys if k in stmt.table.c])
         self.sql = c.string
-        self.plan = [(c.binds[n].key, c.binds[n].type.dialect_impl(dialect).bind_processor(dialect)) for n in c.positiontup]
+        self.plan = [(c.binds[n].key, _processor(c.binds[n].type, dialect)) for n in c.positiontup]
     def params(self, row: Mapping) -> tuple: return tuple(p(row[k]) if p else row[k] for k, p in self.plan)
+
+def _processor(typ, dialect):
+    "The type's bind processor; a datetime's or date's remembers recent values (one order's rows share one timestamp)."
+    p = typ.dialect_impl(dialect).bind_processor(dialect)
+    return functools.lru_cache(maxsize=256)(p) if p is not None and isinstance(typ, (UTCDateTime, sa.Date)) else p
 
 _PREPARED: dict[tuple, _Prepared] = {}
 
