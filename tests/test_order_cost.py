@@ -69,3 +69,22 @@ def test_failed_commit_leaves_memory_and_store_agreeing(tmp_path):
         assert book(sb.broker) == book(PaperBroker(store, bench.SETTINGS, oms.clock)) and oms._trades_today == trades + 1
     finally:
         sb.close(); store.close()
+
+
+@pytest.mark.parametrize('where', ['file', 'memory'])
+def test_a_gate_reading_the_store_works_inside_the_unit(tmp_path, where):
+    "The risk manager's gate reads the trading state and controls through the readers' engine while the order's unit is open."
+    from trading_workbench.execution.orders import OrderManager
+    from trading_workbench.risk.manager import RiskGate
+    store, sb, oms = bench.rig(f"sqlite:///{tmp_path / 'store.db'}" if where == 'file' else 'sqlite://', 10)
+    try:
+        gated = OrderManager(sb, store, bench.SETTINGS, oms.clock, gate=RiskGate(store))
+        assert gated.start().ok
+        o = next(bench.orders('gated', 1))
+        with store.counting() as c: r = gated.manage_order_lifecycle(o, bench.PRICES[o.ticker])
+        assert r.status == 'COMPLETE' and r.reconciliation.ok, r.reasons
+        assert store.order(o.client_order_id)['state'] == OrderState.FILLED.value
+        # a file: one write transaction (the gate's reads are its own); in memory, one connection per thread: no unit
+        assert c.write_transactions == (1 if where == 'file' else 6), c
+    finally:
+        sb.close(); store.close()

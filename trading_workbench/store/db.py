@@ -514,7 +514,8 @@ def _open_unit(store) -> _Unit | None:
 @contextmanager
 def unit(self: Store):
     "One write transaction for all this thread writes in the block; nested units join the outer one."
-    if _open_unit(self) is not None: yield; return
+    # an in-memory database is one connection per thread, which readers elsewhere would begin on again: there each write commits alone
+    if _open_unit(self) is not None or _is_memory(self.url): yield; return
     units = _UNITS.__dict__.setdefault('m', {})
     with self.engine.connect() as conn:
         u = units[id(self)] = _Unit(conn)
