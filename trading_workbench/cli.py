@@ -41,8 +41,8 @@ def import_all():
 
 # %% auto #0
 __all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', 'halt_reason', 'resume', 'account_label',
-           'plan_day', 'Store', 'StoreError', 'SystemClock', 'FeatureFlags', 'OPS_DIR', 'COMMANDS', 'sa',
-           'BacktestResult', 'backtest_store', 'run_backtest', 'gate_lines', 'latest_gate', 'quarantined',
+           'plan_day', 'Store', 'StoreError', 'SystemClock', 'FeatureFlags', 'OPS_DIR', 'PAPERMILL_OPTIONS', 'COMMANDS',
+           'sa', 'BacktestResult', 'backtest_store', 'run_backtest', 'gate_lines', 'latest_gate', 'quarantined',
            'release_quarantine', 'DASHBOARD_MESSAGES', 'TRADING_COMMANDS', 'DRILLS', 'results_frame', 'run_drills',
            'reap_runs', 'import_all', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
            'demo_history', 'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate',
@@ -55,6 +55,13 @@ __all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', '
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).parent / 'ops_notebooks'   # package data (in a checkout: a link to nbs/ops)
+# How papermill runs the ops notebooks, each choice measured on the daily run (benchmarks/daily.py):
+# - the notebook is written once, at the end (a failed run too, with its error): saving before and after every cell
+#   cost 3.7 s of 17 s. A run killed half-way is found by its heartbeats and steps in the store, not by its notebook;
+# - the kernel is stopped at once when the last cell is done: a graceful stop waited 2.6 s for the model pool's
+#   resource tracker (it ignores SIGTERM) before jupyter_client lost patience; every output and store write is in by then.
+PAPERMILL_OPTIONS = dict(request_save_on_cell_execute=False, shutdown_kernel='immediate',
+                         extra_arguments=['--IPKernelApp.log_level=ERROR'])   # not the kernel's loopback-TCP notice on every run
 
 class RunFailed(RuntimeError):
     "A papermill run failed; the executed notebook (with the error) is at `.notebook`."
@@ -72,8 +79,7 @@ def run_daily_notebook(settings: Settings, settings_path: Path, run_date, *, tic
     params = dict(run_date=str(plan.session.date()), tickers=','.join(plan.tickers) if tickers else '', dry_run=plan.dry_run,
                   replay=replay, run_id=plan.run_id, settings_path=str(settings_path))   # never a secret: papermill stores these
     try: pm.execute_notebook(str(OPS_DIR / 'daily_run.ipynb'), str(out), parameters=params, cwd=str(settings.root),
-                             progress_bar=progress, kernel_name='python3', language='python',
-                             extra_arguments=['--IPKernelApp.log_level=ERROR'])   # not its loopback-TCP notice on every run
+                             progress_bar=progress, kernel_name='python3', language='python', **PAPERMILL_OPTIONS)
     except pm.PapermillExecutionError as e: raise RunFailed(out, e) from e
     return out
 
@@ -308,8 +314,7 @@ def run_backtest_notebook(settings: Settings, settings_path: Path, params: dict,
     out = settings.root / 'runs' / 'backtest' / str(pd.Timestamp(params['end']).date()) / f"{params['run_id']}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     try: pm.execute_notebook(str(OPS_DIR / 'backtest.ipynb'), str(out), parameters=dict(params, settings_path=str(settings_path)),
-                             cwd=str(settings.root), progress_bar=progress, kernel_name='python3', language='python',
-                             extra_arguments=['--IPKernelApp.log_level=ERROR'])
+                             cwd=str(settings.root), progress_bar=progress, kernel_name='python3', language='python', **PAPERMILL_OPTIONS)
     except pm.PapermillExecutionError as e: raise RunFailed(out, e) from e
     return out
 
@@ -359,8 +364,7 @@ def run_validation_notebook(settings: Settings, settings_path: Path, params: dic
     out = settings.root / 'runs' / 'validation' / f'{now:%Y-%m-%d}' / f'{run_id}.ipynb'
     out.parent.mkdir(parents=True, exist_ok=True)
     try: pm.execute_notebook(str(OPS_DIR / 'validation.ipynb'), str(out), parameters=dict(params, run_id=run_id, settings_path=str(settings_path)),
-                             cwd=str(settings.root), progress_bar=progress, kernel_name='python3', language='python',
-                             extra_arguments=['--IPKernelApp.log_level=ERROR'])
+                             cwd=str(settings.root), progress_bar=progress, kernel_name='python3', language='python', **PAPERMILL_OPTIONS)
     except pm.PapermillExecutionError as e: raise RunFailed(out, e) from e
     return out
 
@@ -719,7 +723,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_args(settings, args)         # before any work: one line naming the argument
     except (SettingsError, ArgumentError) as e:
         print(f"twb: {e}", file=sys.stderr); return 2
-    import_all()
+    if args.command == 'run': StoreError.resolve()   # `twb run` only starts papermill: its kernel imports the rest, not this process
+    else: import_all()
     try: store = Store.from_settings(settings)
     except StoreError as e:
         print(f"twb: {e}", file=sys.stderr); return 2

@@ -10,24 +10,24 @@ import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import pandas as pd
 
 from ..core.clock import FixedClock
 from ..core.log import get_logger
 from ..core.types import SignalBundle
-from ..data.manager import DataSourceManager
 from ..data.quality import exchange_calendar
-from ..execution.paper import PaperBroker
-from ..execution.ibkr import IBKRBroker
-from ..execution.orders import LifecycleResult, OrderManager, StartupReport
 from ..execution.session import Timing, order_prices, plan_session
-from ..features.builder import TimeSeriesFeatureBuilder
-from ..signals.router import SignalRouter
-from ..signals.runner import ModelRunner, RunReport
 from ..store.db import Store
-from ..validation.gate import GateReport, GateRule, read_gate, save_gate
+
+if TYPE_CHECKING:   # the collaborators' types: `twb run` plans a day without importing the data, model and risk libraries
+    from trading_workbench.data.manager import DataSourceManager
+    from trading_workbench.execution.orders import LifecycleResult, OrderManager, StartupReport
+    from trading_workbench.features.builder import TimeSeriesFeatureBuilder
+    from trading_workbench.signals.router import SignalRouter
+    from trading_workbench.signals.runner import ModelRunner, RunReport
+    from trading_workbench.validation.gate import GateReport, GateRule
 
 log = get_logger(__name__)
 
@@ -121,12 +121,15 @@ def account_label(settings) -> str:
 
 def make_broker(settings, store: Store, clock):
     "The broker `[broker] kind` names: the embedded `PaperBroker`, or `IBKRBroker` (paper unless live is confirmed)."
+    from trading_workbench.execution.ibkr import IBKRBroker        # imported here: ib_async only when a broker is made
+    from trading_workbench.execution.paper import PaperBroker
     if settings.broker.kind == 'paper': return PaperBroker(store, settings, clock, account_id=account_label(settings))
     return IBKRBroker(settings, clock)
 
 # %% ../../nbs/50_ops_daily.ipynb #692d9201
 def daily_gate(store: Store, rule: GateRule, report: RunReport, plan: DailyPlan, now) -> tuple[RunReport, GateReport]:
     "Judge each model of `report` by its newest validation, gate its signals, store and log the verdicts."
+    from trading_workbench.validation.gate import read_gate, save_gate   # imported here: scipy only when signals are gated
     models = sorted({o.model for o in report.outcomes} | {s.model for s in report.signals})
     horizon = max((s.horizon for s in report.signals), default=1)
     verdicts = read_gate(store, models, plan.tickers, horizon, now, rule)
@@ -137,7 +140,7 @@ def daily_gate(store: Store, rule: GateRule, report: RunReport, plan: DailyPlan,
 # %% ../../nbs/50_ops_daily.ipynb #a7a31307
 from ..core.types import Action
 from ..store.db import StateRecord, TradingState
-from ..risk.manager import RiskManager, RiskReport
+if TYPE_CHECKING: from trading_workbench.risk.manager import RiskManager, RiskReport
 
 def risk_before_orders(store: Store, bundles: Mapping[str, SignalBundle], risk: RiskManager | None = None,
                        prices: Mapping[str, float] | None = None) -> tuple[StateRecord, dict[str, SignalBundle]]:
