@@ -6,7 +6,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/ops_daily.html.md"""
 
 # %% ../../nbs/50_ops_daily.ipynb #7c242931
 from __future__ import annotations
-import dataclasses
+import dataclasses, logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -85,7 +85,7 @@ def daily_signals(runner: ModelRunner, store: Store, bars: Mapping[str, pd.DataF
     "Run the enabled `models` (default: all) on every ticker, apply the skill `gate` (a `GateRule`), store the signals, alert on failures."
     report = runner.run(bars, as_of=as_of, run_id=plan.run_id, models=models)
     if gate is not None: report, _ = daily_gate(store, gate, report, plan, as_of)
-    store.save_signals(plan.run_id, report.signals)
+    store.save_signal_batch(plan.run_id, report.signals)        # one statement: a backtest writes a day's signals every session
     fails = report.to_frame().query("status not in ('ok', 'unavailable')")
     for model, grp in fails.groupby('model'):
         store.add_alert('warning', f'model.{model}', f"{model} failed for {len(grp)} ticker(s) in {plan.run_id}: "
@@ -134,7 +134,8 @@ def daily_gate(store: Store, rule: GateRule, report: RunReport, plan: DailyPlan,
     horizon = max((s.horizon for s in report.signals), default=1)
     verdicts = read_gate(store, models, plan.tickers, horizon, now, rule)
     save_gate(store, plan.run_id, verdicts)
-    for line in verdicts.lines(): log.info('skill gate: %s', line)
+    if log.isEnabledFor(logging.INFO):    # the lines cost a groupby: a backtest, quiet at INFO, would pay it every session
+        for line in verdicts.lines(): log.info('skill gate: %s', line)
     return dataclasses.replace(report, signals=verdicts.apply(report.signals)), verdicts
 
 # %% ../../nbs/50_ops_daily.ipynb #a7a31307
