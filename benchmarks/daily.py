@@ -12,7 +12,8 @@ cell's start and end (the executed notebook's metadata) and the process's exit:
 - notebook save: the time between cells (papermill writes the notebook there) and after the last one.
 The in-process baseline times the same steps one by one, store writes apart.
 
-CPU is the children's user+system time (`resource.getrusage(RUSAGE_CHILDREN)`): the kernel and its workers included.
+CPU is the children's user+system time (`resource.getrusage(RUSAGE_CHILDREN)`): twb, its kernel and the pool's workers;
+not the pool's fork server (killed with the kernel, never reaped), which imports the model libraries (about 1.5 s).
 The machine may be shared (the load average is printed): compare the ratios within one run.
 Run: .venv/bin/python benchmarks/daily.py [--repeat N]
 """
@@ -159,7 +160,7 @@ def main(repeat: int = 1, old: str = '2a12979') -> None:
                     rows.append(dict(case=name, day=day, **fn(projects[name], day, env)))
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     t = pd.DataFrame(rows).groupby('case', sort=False).median(numeric_only=True).T
-    print(t.round(2).fillna('').to_string())
+    print(t.round(2).astype(object).where(t.notna(), '').to_string())
     now, was, one = cases
     new, before, floor = (t.loc['wall', c] for c in cases)
     print(f"\n25 tickers under papermill: {new:.1f} s wall (aim < 6 s: {'within' if new < 6 else 'OVER'}), "
