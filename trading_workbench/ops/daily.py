@@ -121,9 +121,10 @@ def account_label(settings) -> str:
 
 def make_broker(settings, store: Store, clock):
     "The broker `[broker] kind` names: the embedded `PaperBroker`, or `IBKRBroker` (paper unless live is confirmed)."
-    from trading_workbench.execution.ibkr import IBKRBroker        # imported here: ib_async only when a broker is made
-    from trading_workbench.execution.paper import PaperBroker
-    if settings.broker.kind == 'paper': return PaperBroker(store, settings, clock, account_id=account_label(settings))
+    if settings.broker.kind == 'paper':
+        from trading_workbench.execution.paper import PaperBroker
+        return PaperBroker(store, settings, clock, account_id=account_label(settings))
+    from trading_workbench.execution.ibkr import IBKRBroker        # imported here: ib_async only when IBKR is the broker
     return IBKRBroker(settings, clock)
 
 # %% ../../nbs/50_ops_daily.ipynb #692d9201
