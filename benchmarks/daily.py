@@ -9,13 +9,14 @@ cell's start and end (the executed notebook's metadata) and the process's exit:
 - kernel start: papermill reading the notebook, starting the kernel, up to the first cell;
 - the cells, grouped: setup (the kernel's imports, settings, store, the run's record), data+features, models+signals,
   router+orders, risk and the rest;
-- notebook save: the time between cells (papermill writes the notebook there) and after the last one.
+- notebook save: the time between cells (papermill wrote the notebook there) and after the last one (the final write,
+  the kernel's stop, twb printing the run and exiting).
 The in-process baseline times the same steps one by one, store writes apart.
 
 CPU is the children's user+system time (`resource.getrusage(RUSAGE_CHILDREN)`): twb, its kernel and the pool's workers;
 not the pool's fork server (killed with the kernel, never reaped), which imports the model libraries (about 1.5 s).
 The machine may be shared (the load average is printed): compare the ratios within one run.
-Run: .venv/bin/python benchmarks/daily.py [--repeat N]
+Run: .venv/bin/python benchmarks/daily.py [--repeat N] [--old REV]
 """
 from __future__ import annotations
 import json, os, resource, subprocess, sys, tempfile, time
