@@ -2,11 +2,14 @@
 tickers, and a baseline measured in the same run: the same sessions with every model refitted every session, as
 the daily run does (`refit='D'`), against the backtest's default (refit each quarter, `update()` in between).
 
+With `--old REV` the year of 25 tickers also runs on the code of git revision REV (e.g. 2a12979, before the batched
+signal writes), in a process of its own, for a before/after figure measured in the same run.
+
 The machine is shared (the load average is printed): timings are noisy, compare the ratios.
-Run: .venv/bin/python benchmarks/backtest.py
+Run: .venv/bin/python benchmarks/backtest.py [--old REV]
 """
 from __future__ import annotations
-import logging, os, tempfile, time
+import json, logging, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +33,32 @@ def run(tmp: str, name: str, span: tuple[str, str], n: int, refit: str):
                      wall_s=round(wall, 1), cpu_s=round(cpu, 1), s_per_session=round(wall / len(res.days), 3))
 
 
-def main():
+OLD = r'''
+import json, logging, sys, time
+from pathlib import Path
+import pandas as pd
+from trading_workbench.core.config import Settings
+from trading_workbench.validation.backtest import backtest_store, run_backtest
+root, tmp = Path(sys.argv[1]), sys.argv[2]
+s = Settings.from_text((root / 'settings.ini').read_text(), env={}, root=root)
+logging.disable(logging.WARNING)
+store = backtest_store(s, 'old', f'sqlite:///{tmp}/old.db', start=pd.Timestamp(sys.argv[3]))
+t0, c0 = time.perf_counter(), time.process_time()
+res = run_backtest(s, store, sys.argv[3], sys.argv[4], tickers=s.universe.tickers[:25], refit='Q', run_id='old', progress=False)
+print(json.dumps(dict(wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0, orders=len(res.orders), equity=float(res.days.equity.iloc[-1]))))
+'''
+
+def run_old(tmp: str, rev: str) -> dict:
+    "The year of 25 tickers on the code of git revision `rev` (unpacked from git, run through PYTHONPATH)."
+    sys.path.insert(0, str(Path(__file__).parent))
+    from daily import old_code
+    r = subprocess.run([sys.executable, '-c', OLD, str(ROOT), tmp, *YEAR], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(old_code(Path(tmp), rev))))
+    if r.returncode: raise SystemExit(f"the backtest on {rev} failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main(old: str = ''):
     logging.disable(logging.WARNING)        # a sarimax convergence note per fit is not what this measures
     tmp = tempfile.mkdtemp()
     print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (a shared machine: timings are noisy)")
@@ -50,9 +78,14 @@ def main():
     w, c = t.loc['year-25-Q', 'wall_s'], t.loc['year-25-Q', 'cpu_s']
     print(f"a year of 25 tickers through the full path: {w:.1f} s wall, {c:.1f} s CPU (budget 60 s: wall {'within' if w < 60 else 'OVER'}, "
           f"CPU {'within' if c < 60 else 'OVER'}); refitting every session would cost about {d * 25 * 252 / 1000:.0f} s CPU")
+    if old:
+        o = run_old(tmp, old)
+        same = o['orders'] == len(year.orders) and abs(o['equity'] - year.days.equity.iloc[-1]) < 1e-6
+        print(f"the same year on {old}: {o['wall_s']:.1f} s wall, {o['cpu_s']:.1f} s CPU; now {c:.1f} s CPU ({o['cpu_s'] / c:.2f}x less); "
+              f"orders and end equity {'identical' if same else 'DIFFERENT'}")
     print('\nthe year against buy-and-hold of the same 25 tickers:')
     print(year.metrics.to_string(float_format=lambda v: f'{v:,.4f}'))
 
 
 if __name__ == '__main__':
-    main()
+    main(sys.argv[sys.argv.index('--old') + 1] if '--old' in sys.argv else '')

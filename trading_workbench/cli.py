@@ -41,20 +41,35 @@ def import_all():
 
 # %% auto #0
 __all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', 'halt_reason', 'resume', 'account_label',
-           'plan_day', 'Store', 'StoreError', 'SystemClock', 'FeatureFlags', 'OPS_DIR', 'COMMANDS', 'sa',
-           'BacktestResult', 'backtest_store', 'run_backtest', 'gate_lines', 'latest_gate', 'quarantined',
-           'release_quarantine', 'DASHBOARD_MESSAGES', 'TRADING_COMMANDS', 'DRILLS', 'results_frame', 'run_drills',
-           'reap_runs', 'import_all', 'RunFailed', 'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary',
-           'demo_history', 'cmd_demo', 'cmd_status', 'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate',
-           'latest_marks', 'risk_status_text', 'cmd_risk', 'risk_watch', 'cmd_session', 'run_backtest_notebook',
-           'backtest_summary', 'cmd_backtest', 'validation_run_id', 'run_validation_notebook', 'cmd_validate',
-           'cmd_status_gate', 'cmd_data', 'is_loopback', 'dashboard_command', 'cmd_dashboard', 'cmd_backtest_skill',
-           'ArgumentError', 'check_date_arg', 'check_args', 'describe_subcommands', 'default_lock', 'cmd_deploy',
-           'cmd_serve', 'drill_table', 'cmd_drill', 'add_run_parsers', 'add_operator_parsers', 'add_validation_parsers',
-           'add_risk_parsers', 'add_deploy_parsers', 'add_serve_parsers', 'add_skill_parsers', 'parser', 'main']
+           'plan_day', 'Store', 'StoreError', 'SystemClock', 'FeatureFlags', 'OPS_DIR', 'NO_IRI_CHECKER',
+           'PAPERMILL_OPTIONS', 'COMMANDS', 'sa', 'BacktestResult', 'backtest_store', 'run_backtest', 'gate_lines',
+           'latest_gate', 'quarantined', 'release_quarantine', 'DASHBOARD_MESSAGES', 'TRADING_COMMANDS', 'DRILLS',
+           'results_frame', 'run_drills', 'reap_runs', 'import_all', 'RunFailed', 'execute_ops_notebook',
+           'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary', 'demo_history', 'cmd_demo', 'cmd_status',
+           'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks', 'risk_status_text', 'cmd_risk',
+           'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary', 'cmd_backtest',
+           'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_status_gate', 'cmd_data', 'is_loopback',
+           'dashboard_command', 'cmd_dashboard', 'cmd_backtest_skill', 'ArgumentError', 'check_date_arg', 'check_args',
+           'describe_subcommands', 'default_lock', 'cmd_deploy', 'cmd_serve', 'drill_table', 'cmd_drill',
+           'add_run_parsers', 'add_operator_parsers', 'add_validation_parsers', 'add_risk_parsers',
+           'add_deploy_parsers', 'add_serve_parsers', 'add_skill_parsers', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).parent / 'ops_notebooks'   # package data (in a checkout: a link to nbs/ops)
+
+# jsonschema, which papermill and plotly import through nbformat, imports rfc3987_syntax: it builds ~35 Lark parsers at
+# import, 1 s in each process (jsonschema issue #1428), for the `iri` format that no notebook schema uses. The processes
+# twb runs papermill in go without it: jsonschema then leaves `iri` unchecked and checks every other format as before.
+NO_IRI_CHECKER = "import sys; sys.modules.setdefault('rfc3987_syntax', None)"
+
+# How papermill runs the ops notebooks, each choice measured on the daily run (benchmarks/daily.py):
+# - the notebook is written once, at the end (a failed run too, with its error): saving before and after every cell
+#   cost 3.7 s of 17 s. A run killed half-way is found by its heartbeats and steps in the store, not by its notebook;
+# - the kernel is stopped at once when the last cell is done: a graceful stop waited 2.6 s for the model pool's
+#   resource tracker (it ignores SIGTERM) before jupyter_client lost patience; every output and store write is in by then.
+PAPERMILL_OPTIONS = dict(request_save_on_cell_execute=False, shutdown_kernel='immediate', kernel_name='python3', language='python',
+                         extra_arguments=['--IPKernelApp.log_level=ERROR',   # not the kernel's loopback-TCP notice on every run
+                                          f'--IPKernelApp.exec_lines={NO_IRI_CHECKER}'])
 
 class RunFailed(RuntimeError):
     "A papermill run failed; the executed notebook (with the error) is at `.notebook`."
@@ -63,19 +78,25 @@ class RunFailed(RuntimeError):
         super().__init__(f"the run failed: {type(cause).__name__}: {str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}"
                          f" (executed notebook: {notebook})")
 
+def execute_ops_notebook(name: str, out: Path, params: dict, cwd: Path, progress: bool = True) -> Path:
+    "Run `OPS_DIR/name` under papermill with `params` into `out`; `RunFailed` (the notebook kept) if a cell raised."
+    sys.modules.setdefault('rfc3987_syntax', None)      # NO_IRI_CHECKER, in this process
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try: pm.execute_notebook(str(OPS_DIR / name), str(out), parameters=params, cwd=str(cwd), progress_bar=progress, **PAPERMILL_OPTIONS)
+    except pm.PapermillExecutionError as e: raise RunFailed(out, e) from e
+    return out
+
+
+# %% ../nbs/90_cli.ipynb #a0cc3ec9
 def run_daily_notebook(settings: Settings, settings_path: Path, run_date, *, tickers: str = '', dry_run: bool = False,
                        replay: bool = True, run_id: str = '', progress: bool = True) -> Path:
     "Execute `nbs/ops/daily_run.ipynb` for `run_date` with papermill; return the executed notebook's path."
     plan = plan_day(settings, run_date, tickers, run_id, dry_run)
     out = settings.root / 'runs' / 'daily' / str(plan.session.date()) / f'{plan.run_id}.ipynb'
-    out.parent.mkdir(parents=True, exist_ok=True)
     params = dict(run_date=str(plan.session.date()), tickers=','.join(plan.tickers) if tickers else '', dry_run=plan.dry_run,
                   replay=replay, run_id=plan.run_id, settings_path=str(settings_path))   # never a secret: papermill stores these
-    try: pm.execute_notebook(str(OPS_DIR / 'daily_run.ipynb'), str(out), parameters=params, cwd=str(settings.root),
-                             progress_bar=progress, kernel_name='python3', language='python',
-                             extra_arguments=['--IPKernelApp.log_level=ERROR'])   # not its loopback-TCP notice on every run
-    except pm.PapermillExecutionError as e: raise RunFailed(out, e) from e
-    return out
+    return execute_ops_notebook('daily_run.ipynb', out, params, settings.root, progress)
+
 
 # %% ../nbs/90_cli.ipynb #2af6896c
 def cmd_run(settings: Settings, store: Store, args) -> int:
@@ -306,12 +327,7 @@ def run_backtest_notebook(settings: Settings, settings_path: Path, params: dict,
     if params.get('store_url') and sa.make_url(params['store_url']).password:
         raise ValueError("--store: a URL with a password would be saved in the notebook; set TWB_STORE_URL and use --account instead")
     out = settings.root / 'runs' / 'backtest' / str(pd.Timestamp(params['end']).date()) / f"{params['run_id']}.ipynb"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try: pm.execute_notebook(str(OPS_DIR / 'backtest.ipynb'), str(out), parameters=dict(params, settings_path=str(settings_path)),
-                             cwd=str(settings.root), progress_bar=progress, kernel_name='python3', language='python',
-                             extra_arguments=['--IPKernelApp.log_level=ERROR'])
-    except pm.PapermillExecutionError as e: raise RunFailed(out, e) from e
-    return out
+    return execute_ops_notebook('backtest.ipynb', out, dict(params, settings_path=str(settings_path)), settings.root, progress)
 
 def backtest_summary(res: BacktestResult, store: Store) -> str:
     "One screen: what ran, where it was written, and the metrics against buy-and-hold."
@@ -357,12 +373,7 @@ def run_validation_notebook(settings: Settings, settings_path: Path, params: dic
     from datetime import datetime, timezone
     now = datetime.now(timezone.utc)
     out = settings.root / 'runs' / 'validation' / f'{now:%Y-%m-%d}' / f'{run_id}.ipynb'
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try: pm.execute_notebook(str(OPS_DIR / 'validation.ipynb'), str(out), parameters=dict(params, run_id=run_id, settings_path=str(settings_path)),
-                             cwd=str(settings.root), progress_bar=progress, kernel_name='python3', language='python',
-                             extra_arguments=['--IPKernelApp.log_level=ERROR'])
-    except pm.PapermillExecutionError as e: raise RunFailed(out, e) from e
-    return out
+    return execute_ops_notebook('validation.ipynb', out, dict(params, run_id=run_id, settings_path=str(settings_path)), settings.root, progress)
 
 def cmd_validate(settings: Settings, store: Store, args) -> int:
     "Run the validation notebook and print the pooled verdict per model and horizon."
@@ -719,7 +730,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_args(settings, args)         # before any work: one line naming the argument
     except (SettingsError, ArgumentError) as e:
         print(f"twb: {e}", file=sys.stderr); return 2
-    import_all()
+    if args.command == 'run': StoreError.resolve()   # `twb run` only starts papermill: its kernel imports the rest, not this process
+    else: import_all()
     try: store = Store.from_settings(settings)
     except StoreError as e:
         print(f"twb: {e}", file=sys.stderr); return 2

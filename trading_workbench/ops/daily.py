@@ -6,28 +6,28 @@ Docs: https://trading-workbench.github.io/trading-workbench/ops_daily.html.md"""
 
 # %% ../../nbs/50_ops_daily.ipynb #7c242931
 from __future__ import annotations
-import dataclasses
+import dataclasses, logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import pandas as pd
 
 from ..core.clock import FixedClock
 from ..core.log import get_logger
 from ..core.types import SignalBundle
-from ..data.manager import DataSourceManager
 from ..data.quality import exchange_calendar
-from ..execution.paper import PaperBroker
-from ..execution.ibkr import IBKRBroker
-from ..execution.orders import LifecycleResult, OrderManager, StartupReport
 from ..execution.session import Timing, order_prices, plan_session
-from ..features.builder import TimeSeriesFeatureBuilder
-from ..signals.router import SignalRouter
-from ..signals.runner import ModelRunner, RunReport
 from ..store.db import Store
-from ..validation.gate import GateReport, GateRule, read_gate, save_gate
+
+if TYPE_CHECKING:   # the collaborators' types: `twb run` plans a day without importing the data, model and risk libraries
+    from trading_workbench.data.manager import DataSourceManager
+    from trading_workbench.execution.orders import LifecycleResult, OrderManager, StartupReport
+    from trading_workbench.features.builder import TimeSeriesFeatureBuilder
+    from trading_workbench.signals.router import SignalRouter
+    from trading_workbench.signals.runner import ModelRunner, RunReport
+    from trading_workbench.validation.gate import GateReport, GateRule
 
 log = get_logger(__name__)
 
@@ -85,7 +85,7 @@ def daily_signals(runner: ModelRunner, store: Store, bars: Mapping[str, pd.DataF
     "Run the enabled `models` (default: all) on every ticker, apply the skill `gate` (a `GateRule`), store the signals, alert on failures."
     report = runner.run(bars, as_of=as_of, run_id=plan.run_id, models=models)
     if gate is not None: report, _ = daily_gate(store, gate, report, plan, as_of)
-    store.save_signals(plan.run_id, report.signals)
+    store.save_signal_batch(plan.run_id, report.signals)        # one statement: a backtest writes a day's signals every session
     fails = report.to_frame().query("status not in ('ok', 'unavailable')")
     for model, grp in fails.groupby('model'):
         store.add_alert('warning', f'model.{model}', f"{model} failed for {len(grp)} ticker(s) in {plan.run_id}: "
@@ -121,23 +121,28 @@ def account_label(settings) -> str:
 
 def make_broker(settings, store: Store, clock):
     "The broker `[broker] kind` names: the embedded `PaperBroker`, or `IBKRBroker` (paper unless live is confirmed)."
-    if settings.broker.kind == 'paper': return PaperBroker(store, settings, clock, account_id=account_label(settings))
+    if settings.broker.kind == 'paper':
+        from trading_workbench.execution.paper import PaperBroker
+        return PaperBroker(store, settings, clock, account_id=account_label(settings))
+    from trading_workbench.execution.ibkr import IBKRBroker        # imported here: ib_async only when IBKR is the broker
     return IBKRBroker(settings, clock)
 
 # %% ../../nbs/50_ops_daily.ipynb #692d9201
 def daily_gate(store: Store, rule: GateRule, report: RunReport, plan: DailyPlan, now) -> tuple[RunReport, GateReport]:
     "Judge each model of `report` by its newest validation, gate its signals, store and log the verdicts."
+    from trading_workbench.validation.gate import read_gate, save_gate   # imported here: scipy only when signals are gated
     models = sorted({o.model for o in report.outcomes} | {s.model for s in report.signals})
     horizon = max((s.horizon for s in report.signals), default=1)
     verdicts = read_gate(store, models, plan.tickers, horizon, now, rule)
     save_gate(store, plan.run_id, verdicts)
-    for line in verdicts.lines(): log.info('skill gate: %s', line)
+    if log.isEnabledFor(logging.INFO):    # the lines cost a groupby: a backtest, quiet at INFO, would pay it every session
+        for line in verdicts.lines(): log.info('skill gate: %s', line)
     return dataclasses.replace(report, signals=verdicts.apply(report.signals)), verdicts
 
 # %% ../../nbs/50_ops_daily.ipynb #a7a31307
 from ..core.types import Action
 from ..store.db import StateRecord, TradingState
-from ..risk.manager import RiskManager, RiskReport
+if TYPE_CHECKING: from trading_workbench.risk.manager import RiskManager, RiskReport
 
 def risk_before_orders(store: Store, bundles: Mapping[str, SignalBundle], risk: RiskManager | None = None,
                        prices: Mapping[str, float] | None = None) -> tuple[StateRecord, dict[str, SignalBundle]]:

@@ -24,9 +24,9 @@ log = get_logger(__name__)
 # %% auto #0
 __all__ = ['log', 'SIGNAL_FIELDS', 'STATUSES', 'HEAVY_MODULES', 'LADDER_STATUSES', 'TickerContext', 'ModelJob',
            'ModelOutputError', 'normalize_output', 'JobResult', 'execute_job', 'JobOutcome', 'RunReport',
-           'import_heavy', 'worker_pid', 'ModelPool', 'DaskExecutor', 'make_executor', 'ModelRunner', 'with_ladder',
-           'on_rung', 'hold_signal', 'forecaster_signal', 'run_forecaster', 'forecaster_job', 'run_llm', 'llm_job',
-           'run_consensus', 'consensus_job', 'default_jobs']
+           'import_heavy', 'worker_pid', 'ModelPool', 'DaskExecutor', 'make_executor', 'start_executor', 'ModelRunner',
+           'with_ladder', 'on_rung', 'hold_signal', 'forecaster_signal', 'run_forecaster', 'forecaster_job', 'run_llm',
+           'llm_job', 'run_consensus', 'consensus_job', 'default_jobs']
 
 # %% ../../nbs/41_signals_runner.ipynb #abeec207
 @dataclass(frozen=True)
@@ -236,6 +236,24 @@ def make_executor(settings) -> cf.Executor:
     if r.executor == 'threads': return cf.ThreadPoolExecutor(r.max_workers, thread_name_prefix='twb-model')
     if not r.dask_scheduler: raise SettingsError('runner', 'dask_scheduler', '', 'a scheduler address (tcp://host:8786) when executor = dask')
     return DaskExecutor(r.dask_scheduler)
+
+# %% ../../nbs/41_signals_runner.ipynb #5eed0a02
+import threading
+
+@patch
+def start(self: ModelPool) -> ModelPool:
+    "Start the workers in a background thread and return at once: they import the model libraries while the caller works."
+    def warm():
+        try: self.warm()
+        except Exception:   # the run's jobs fail with the same error, each reported; here it is only logged once
+            log.warning("model pool: starting the workers failed", exc_info=True)
+    threading.Thread(target=warm, name='twb-pool-start', daemon=True).start()
+    return self
+
+def start_executor(settings) -> cf.Executor:
+    "`make_executor(settings)`, its workers already starting in the background when it is a `ModelPool`."
+    ex = make_executor(settings)
+    return ex.start() if isinstance(ex, ModelPool) else ex
 
 # %% ../../nbs/41_signals_runner.ipynb #9d160688
 class ModelRunner:

@@ -489,6 +489,31 @@ def signals(self: Store, run_id: str | None = None, ticker: str | None = None) -
     if ticker: q = q.where(t.c.ticker == ticker)
     with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
 
+# %% ../../nbs/04_store_db.ipynb #5eed0c02
+import dataclasses
+
+def _provenance_json(i: int, s: Signal) -> Any:
+    "The JSON `save_signals` stores for `s.provenance`, built from its fields (a dataclass nested inside takes `to_dict`'s way)."
+    p = s.provenance
+    d = {f.name: getattr(p, f.name) for f in dataclasses.fields(p)}
+    for n in ('data_start', 'data_end', 'fitted_at'): d[n] = d[n].isoformat() if d[n] else None
+    try: return _jsonable('signals', i, s.ticker, d)
+    except BadRowError: return _jsonable('signals', i, s.ticker, p.to_dict())
+
+@patch
+def save_signal_batch(self: Store, run_id: str, signals: Sequence[Signal]) -> list[int]:
+    "`save_signals` in one statement: all the rows or none (a bad one is a `BadRowError` naming it); their ids, in order."
+    now, rows = self._now(), []
+    for i, s in enumerate(signals):
+        if not isinstance(s, Signal): raise BadRowError('signals', i, getattr(s, 'ticker', '?'), f'expected a Signal, got {type(s).__name__}')
+        rows.append(dict(run_id=run_id, ticker=s.ticker, model=s.model, action=s.action.value, confidence=s.confidence,
+                         risk_score=s.risk_score, expected_return=s.expected_return, horizon=s.horizon, current_price=s.current_price,
+                         as_of=s.as_of, provenance=_provenance_json(i, s), created_at=now))
+    if not rows: return []
+    t = T['signals']
+    with self.engine.begin() as conn:
+        return list(conn.execute(t.insert().returning(t.c.id, sort_by_parameter_order=True), rows).scalars())
+
 # %% ../../nbs/04_store_db.ipynb #aee7937f
 import threading
 from contextlib import contextmanager

@@ -232,7 +232,8 @@ def _replay(settings, store: Store, days: pd.DatetimeIndex, tickers, book: Model
     return Replay(settings, store, runner, router, manager, bars, plan.tickers, run_id, order_prefix, account)
 
 # %% ../../nbs/72_validation_backtest.ipynb #3d1afeda
-QUIET_LOGGERS = ('trading_workbench.execution.orders', 'trading_workbench.execution.paper', 'trading_workbench.data.manager')
+QUIET_LOGGERS = ('trading_workbench.execution.orders', 'trading_workbench.execution.paper', 'trading_workbench.data.manager',
+                 'trading_workbench.ops.daily')
 
 @contextmanager
 def quieter(names: Sequence[str] = QUIET_LOGGERS, level: int = logging.WARNING):
