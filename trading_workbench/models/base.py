@@ -15,8 +15,8 @@ from ..core.types import Forecast, Provenance
 
 # %% auto #0
 __all__ = ['ModelInputError', 'ModelNotFittedError', 'Forecaster', 'check_series', 'check_new', 'check_exog', 'check_horizon',
-           'bundled_closes', 'FitInfo', 'provenance_of', 'normal_quantile', 'log_forecast', 'walk_forward',
-           'plot_forecast']
+           'bundled_closes', 'FitInfo', 'provenance_of', 'normal_quantile', 'log_forecast', 'ForecasterBase',
+           'walk_forward', 'plot_forecast']
 
 # %% ../../nbs/20_models_base.ipynb #096cf9b5
 class ModelInputError(ValueError):
@@ -61,12 +61,14 @@ def check_series(y, name: str = 'y', min_length: int = 2, positive: bool = False
     if len(v) > 1 and np.ptp(v) <= 1e-12 * max(1.0, abs(v[0])): raise ModelInputError(f"{name}: constant series (every value is {v[0]})")
     return s
 
+# %% ../../nbs/20_models_base.ipynb #6c5328b3
 def check_new(y_new, name: str = 'y_new', positive: bool = False) -> pd.Series:
     "New observations for `update`: at least one, finite (constant is fine here)."
     if np.ndim(y_new) == 0: y_new = [y_new]
     s = y_new if isinstance(y_new, pd.Series) else pd.Series(np.asarray(y_new, dtype='float64'))
     return check_series(s, name, min_length=1, positive=positive)
 
+# %% ../../nbs/20_models_base.ipynb #028a58e3
 def check_exog(X, n: int, name: str = 'X') -> np.ndarray | None:
     "Exogenous data as an `(n, k)` float array aligned with `n` observations, or `None`."
     if X is None: return None
@@ -79,6 +81,7 @@ def check_exog(X, n: int, name: str = 'X') -> np.ndarray | None:
         raise ModelInputError(f"{name}: NaN/inf at row {r}, column {c}")
     return arr
 
+# %% ../../nbs/20_models_base.ipynb #8456cb74
 def check_horizon(horizon) -> int:
     "A positive integer horizon, or `ModelInputError`."
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
@@ -137,6 +140,19 @@ def log_forecast(model: str, log_mean, log_sd, level: float = 0.95, volatility=N
     return Forecast(model=model, mean=tuple(np.exp(m)), lower=tuple(np.exp(m - z * s)), upper=tuple(np.exp(m + z * s)),
                     level=level, volatility=None if volatility is None else tuple(volatility), diagnostics=diagnostics or {})
 
+# %% ../../nbs/20_models_base.ipynb #8f6c54ef
+class ForecasterBase:
+    "What every forecaster shares: `fit_info` (`None` until fitted), the not-fitted guard and `update`'s checked input."
+    fit_info: FitInfo | None = None
+
+    def _check_fitted(self):
+        if self.fit_info is None: raise ModelNotFittedError(f"{self.name}: call fit() first")
+
+    def _new_prices(self, y_new) -> pd.Series:
+        "`update`'s preamble: refuse before `fit`, then the new prices as a checked positive Series."
+        self._check_fitted()
+        return check_new(y_new, positive=True)
+
 # %% ../../nbs/20_models_base.ipynb #1a985bec
 def walk_forward(model, y: pd.Series, n_test: int, X: pd.DataFrame | None = None, horizon: int = 1) -> pd.DataFrame:
     "Fit `model` on `y[:-n_test]`, then forecast `horizon` steps and `update` bar by bar; one row per test bar."
@@ -152,6 +168,7 @@ def walk_forward(model, y: pd.Series, n_test: int, X: pd.DataFrame | None = None
         model.update(y.iloc[i:i + 1], None if X is None else X.iloc[i:i + 1])
     return pd.DataFrame(rows).set_index('date')
 
+# %% ../../nbs/20_models_base.ipynb #6f72502e
 def plot_forecast(wf: pd.DataFrame, title: str = '', history: pd.Series | None = None):
     "Plotly figure: actual prices, forecast mean and its interval band (a `walk_forward` frame)."
     import plotly.graph_objects as go

@@ -12,7 +12,8 @@ from typing import Mapping
 import numpy as np
 from ..core.log import get_logger
 from ..core.types import Forecast
-from .base import FitInfo, ModelInputError, ModelNotFittedError, check_horizon, check_new, check_series
+from fastcore.basics import patch
+from .base import FitInfo, ForecasterBase, ModelInputError, check_horizon, check_series
 
 log = get_logger(__name__)
 MODEL_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError)   # what a member may raise and be left out for
@@ -31,6 +32,7 @@ def inverse_error_weights(errors: Mapping[str, list[float]], min_obs: int = 5) -
     if not raw: return {}
     return {k: v / total for k, v in raw.items()}
 
+# %% ../../nbs/26_models_ensemble.ipynb #0ee1e2b4
 def combine_forecasts(forecasts: Mapping[str, Forecast | None], weights: Mapping[str, float], name: str = 'ensemble') -> Forecast:
     "Weighted combination of the members' forecasts; missing members are dropped and the weights renormalised."
     present = {k: f for k, f in forecasts.items() if f is not None}
@@ -48,7 +50,7 @@ def combine_forecasts(forecasts: Mapping[str, Forecast | None], weights: Mapping
                     diagnostics=dict(weights=w, members=sorted(present), missing=sorted(set(forecasts) - set(present))))
 
 # %% ../../nbs/26_models_ensemble.ipynb #dd8f9d1c
-class Ensemble:
+class Ensemble(ForecasterBase):
     "Inverse-error weighted ensemble of forecasters, with failures left out and logged."
     name, version = 'ensemble', '1.1'
 
@@ -60,78 +62,89 @@ class Ensemble:
         self.fixed_weights = None if weights is None else check_weights(weights, self.members)
         self.fit_info = None
 
-    def params(self) -> dict:
-        "Members' names, versions and parameters, the window, and the current weights."
-        d = dict(window=self.window, min_obs=self.min_obs, fixed_weights=self.fixed_weights,
-                 members={k: dict(model=m.name, version=m.version, params=m.params()) for k, m in self.members.items()})
-        if self.fit_info is not None: d['weights'] = self.weights()
-        return d
+# %% ../../nbs/26_models_ensemble.ipynb #9a924901
+@patch
+def params(self: Ensemble) -> dict:
+    "Members' names, versions and parameters, the window, and the current weights."
+    d = dict(window=self.window, min_obs=self.min_obs, fixed_weights=self.fixed_weights,
+             members={k: dict(model=m.name, version=m.version, params=m.params()) for k, m in self.members.items()})
+    if self.fit_info is not None: d['weights'] = self.weights()
+    return d
 
-    def _try(self, key: str, what: str, call):
-        "Run `call`; on a model error log it with the traceback, mark the member failed and return None."
-        try: return call()
-        except MODEL_ERRORS as e:
-            log.warning("ensemble member %s: %s failed: %s", key, what, e, exc_info=True)
-            self.failed_[key] = f"{what}: {e}"
-            return None
+# %% ../../nbs/26_models_ensemble.ipynb #b3f95e56
+@patch
+def _try(self: Ensemble, key: str, what: str, call):
+    "Run `call`; on a model error log it with the traceback, mark the member failed and return None."
+    try: return call()
+    except MODEL_ERRORS as e:
+        log.warning("ensemble member %s: %s failed: %s", key, what, e, exc_info=True)
+        self.failed_[key] = f"{what}: {e}"
+        return None
 
-    def _alive(self) -> list[str]: return [k for k in self.members if k not in self.failed_]
+@patch
+def _alive(self: Ensemble) -> list[str]: return [k for k in self.members if k not in self.failed_]
 
-    def fit(self, y, X=None) -> 'Ensemble':
-        "Fit members on `y` minus the last `window` bars, then walk them through the window to score them."
-        t0 = time.perf_counter()
-        y = check_series(y, 'y', min_length=self.window + 2, positive=True)
-        n0 = len(y) - self.window
-        self.failed_, self.errors_ = {}, {k: deque(maxlen=self.window) for k in self.members}
-        for k, m in self.members.items(): self._try(k, 'fit', lambda m=m: m.fit(y.iloc[:n0], None if X is None else X.iloc[:n0]))
-        self._walk(y.iloc[n0:], None if X is None else X.iloc[n0:])
-        self.fit_info = FitInfo(y, time.perf_counter() - t0)
-        return self
+# %% ../../nbs/26_models_ensemble.ipynb #d2660e76
+@patch
+def fit(self: Ensemble, y, X=None) -> 'Ensemble':
+    "Fit members on `y` minus the last `window` bars, then walk them through the window to score them."
+    t0 = time.perf_counter()
+    y = check_series(y, 'y', min_length=self.window + 2, positive=True)
+    n0 = len(y) - self.window
+    self.failed_, self.errors_ = {}, {k: deque(maxlen=self.window) for k in self.members}
+    for k, m in self.members.items(): self._try(k, 'fit', lambda m=m: m.fit(y.iloc[:n0], None if X is None else X.iloc[:n0]))
+    self._walk(y.iloc[n0:], None if X is None else X.iloc[n0:])
+    self.fit_info = FitInfo(y, time.perf_counter() - t0)
+    return self
 
-    def _walk(self, y_new, X_new) -> None:
-        for i in range(len(y_new)):
-            actual = float(y_new.iloc[i])
-            for k in self._alive():
-                m = self.members[k]
-                f = self._try(k, 'forecast', lambda m=m: m.forecast(1))
-                if f is not None: self.errors_[k].append(np.log(f.mean[0] / actual))   # log error: comparable across prices
-                if k not in self.failed_:
-                    self._try(k, 'update', lambda m=m: m.update(y_new.iloc[i:i + 1], None if X_new is None else X_new.iloc[i:i + 1]))
+@patch
+def _walk(self: Ensemble, y_new, X_new) -> None:
+    for i in range(len(y_new)):
+        actual = float(y_new.iloc[i])
+        for k in self._alive():
+            m = self.members[k]
+            f = self._try(k, 'forecast', lambda m=m: m.forecast(1))
+            if f is not None: self.errors_[k].append(np.log(f.mean[0] / actual))   # log error: comparable across prices
+            if k not in self.failed_:
+                self._try(k, 'update', lambda m=m: m.update(y_new.iloc[i:i + 1], None if X_new is None else X_new.iloc[i:i + 1]))
 
-    def _check_fitted(self):
-        if self.fit_info is None: raise ModelNotFittedError(f"{self.name}: call fit() first")
+# %% ../../nbs/26_models_ensemble.ipynb #505c4db9
+@patch
+def weights(self: Ensemble) -> dict[str, float]:
+    "Current weights of the members still alive."
+    self._check_fitted()
+    if self.fixed_weights is not None: return {k: self.fixed_weights.get(k, 0.0) for k in self._alive()}
+    return inverse_error_weights({k: list(self.errors_[k]) for k in self._alive()}, self.min_obs)
 
-    def weights(self) -> dict[str, float]:
-        "Current weights of the members still alive."
-        self._check_fitted()
-        if self.fixed_weights is not None: return {k: self.fixed_weights.get(k, 0.0) for k in self._alive()}
-        return inverse_error_weights({k: list(self.errors_[k]) for k in self._alive()}, self.min_obs)
+# %% ../../nbs/26_models_ensemble.ipynb #bc0fc17c
+@patch
+def update(self: Ensemble, y_new, X_new=None) -> 'Ensemble':
+    "Score the members on the new bars, then update them (no refit)."
+    y_new = self._new_prices(y_new)
+    self._walk(y_new, X_new)
+    self.fit_info.extend(y_new)
+    return self
 
-    def update(self, y_new, X_new=None) -> 'Ensemble':
-        "Score the members on the new bars, then update them (no refit)."
-        self._check_fitted()
-        y_new = check_new(y_new, positive=True)
-        self._walk(y_new, X_new)
-        self.fit_info.extend(y_new)
-        return self
+@patch
+def filter(self: Ensemble, y, X=None) -> 'Ensemble':
+    "Re-run every member's fitted parameters over `y` (the error record is kept)."
+    self._check_fitted()
+    for k in self._alive(): self._try(k, 'filter', lambda k=k: self.members[k].filter(y, X))
+    self.fit_info = FitInfo(check_series(y, positive=True), self.fit_info.seconds)
+    return self
 
-    def filter(self, y, X=None) -> 'Ensemble':
-        "Re-run every member's fitted parameters over `y` (the error record is kept)."
-        self._check_fitted()
-        for k in self._alive(): self._try(k, 'filter', lambda k=k: self.members[k].filter(y, X))
-        self.fit_info = FitInfo(check_series(y, positive=True), self.fit_info.seconds)
-        return self
-
-    def forecast(self, horizon: int, X=None) -> Forecast:
-        "The weighted combination of the members' forecasts."
-        self._check_fitted()
-        h = check_horizon(horizon)
-        fcs = {k: self._try(k, 'forecast', lambda k=k: self.members[k].forecast(h)) for k in self._alive()}
-        if not any(f is not None for f in fcs.values()):
-            raise ModelInputError(f"{self.name}: every member failed: {self.failed_}")
-        out = combine_forecasts(fcs, self.weights(), self.name)
-        out.diagnostics['failed'] = dict(self.failed_)
-        return out
+# %% ../../nbs/26_models_ensemble.ipynb #32e61018
+@patch
+def forecast(self: Ensemble, horizon: int, X=None) -> Forecast:
+    "The weighted combination of the members' forecasts."
+    self._check_fitted()
+    h = check_horizon(horizon)
+    fcs = {k: self._try(k, 'forecast', lambda k=k: self.members[k].forecast(h)) for k in self._alive()}
+    if not any(f is not None for f in fcs.values()):
+        raise ModelInputError(f"{self.name}: every member failed: {self.failed_}")
+    out = combine_forecasts(fcs, self.weights(), self.name)
+    out.diagnostics['failed'] = dict(self.failed_)
+    return out
 
 # %% ../../nbs/26_models_ensemble.ipynb #d969b0cd
 def check_weights(weights: Mapping[str, float], members: Mapping[str, object]) -> dict[str, float]:

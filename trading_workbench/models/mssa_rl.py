@@ -11,8 +11,8 @@ from fastcore.basics import patch
 import numpy as np
 import pandas as pd
 from ..core.types import Forecast
-from .base import (FitInfo, ModelInputError, ModelNotFittedError, check_horizon, check_new,
-                                           check_series, log_forecast)
+from .base import (FitInfo, ForecasterBase, ModelInputError, check_horizon, check_series,
+                                           log_forecast)
 
 # %% auto #0
 __all__ = ['STANCES', 'mssa_basis', 'reconstruction_features', 'RegimeTracker', 'stance_evidence', 'MSSARL']
@@ -74,7 +74,7 @@ def stance_evidence(states: np.ndarray, rewards: np.ndarray, Q: np.ndarray) -> n
 # %% ../../nbs/25_models_mssa_rl.ipynb #5f0867e9
 STANCES = ('hold', 'mean_revert', 'trend_follow')
 
-class MSSARL:
+class MSSARL(ForecasterBase):
     "Multivariate SSA + CUSUM regimes + a seeded tabular Q-learning policy choosing rank and stance."
     name, version = 'mssa_rl', '1.1'
 
@@ -219,10 +219,6 @@ def _run_state(self: MSSARL, z: np.ndarray) -> None:
     self.level_now_, self.slope_now_ = lev[:, -1].copy(), slo[:, -1].copy()
 
 @patch
-def _check_fitted(self: MSSARL):
-    if self.fit_info is None: raise ModelNotFittedError(f"{self.name}: call fit() first")
-
-@patch
 def filter(self: MSSARL, y, X=None) -> 'MSSARL':
     "The fitted basis, thresholds and policy over `y` (no learning)."
     self._check_fitted()
@@ -235,8 +231,7 @@ def filter(self: MSSARL, y, X=None) -> 'MSSARL':
 @patch
 def update(self: MSSARL, y_new, X_new=None) -> 'MSSARL':
     "Append new prices: move the window, the EWMA and the CUSUM; policy and basis stay fixed."
-    self._check_fitted()
-    y_new = check_new(y_new, positive=True)
+    y_new = self._new_prices(y_new)
     for zt in np.log(y_new.to_numpy()) / self.sd_[0]:
         zs = np.append(self.z_tail_[1:], zt)
         lv, sl = reconstruction_features(zs, self.U_, self.ranks)

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from ..core.types import Forecast
-from .base import (FitInfo, ModelInputError, ModelNotFittedError, check_horizon, check_new,
-                                           check_series, log_forecast)
+from .base import (FitInfo, ForecasterBase, ModelInputError, check_horizon, check_series,
+                                           log_forecast)
 
 # %% auto #0
 __all__ = ['page_matrix', 'donoho_gavish_rank', 'energy_rank', 'fit_ar', 'ar_spectral_radius', 'SAMoSSA']
@@ -52,7 +52,7 @@ def ar_spectral_radius(phi: np.ndarray) -> float:
     return float(np.abs(np.linalg.eigvals(C)).max())
 
 # %% ../../nbs/22_models_samossa.ipynb #2af11bcb
-class SAMoSSA:
+class SAMoSSA(ForecasterBase):
     "SAMoSSA forecaster: mSSA page-matrix de-noising + linear forecaster + AR(p) on the residuals."
     name, version = 'samossa', '1.1'
 
@@ -76,9 +76,6 @@ class SAMoSSA:
         return d
 
     def _scale(self, logp: np.ndarray) -> np.ndarray: return (logp - self.mu_) / self.sd_
-
-    def _check_fitted(self):
-        if self.fit_info is None: raise ModelNotFittedError(f"{self.name}: call fit() first")
 
 # %% ../../nbs/22_models_samossa.ipynb #ee2ae6d7
 @patch
@@ -182,8 +179,7 @@ def filter(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
 @patch
 def update(self: SAMoSSA, y_new, X_new=None) -> 'SAMoSSA':
     "Append new prices without refitting (`X_new` is not needed: related series only shape `beta`)."
-    self._check_fitted()
-    y_new = check_new(y_new, positive=True)
+    y_new = self._new_prices(y_new)
     zs = self._scale(np.log(y_new.to_numpy()))
     w, e = list(self.z_tail_), list(self.u_tail_)
     for z in zs:
