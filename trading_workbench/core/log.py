@@ -22,6 +22,7 @@ def current_run_id() -> str:
     "The run id of the current context ('-' outside a run)."
     return _RUN_ID.get()
 
+# %% ../../nbs/03_core_log.ipynb #ccd5cca7
 @contextlib.contextmanager
 def run_context(run_id: str) -> Iterator[str]:
     "Tag every log record inside the block with `run_id`."
@@ -33,6 +34,7 @@ def set_run_id(run_id: str) -> None:
     "Tag every later record of this context with `run_id` (notebooks: a `with` block cannot span cells)."
     _RUN_ID.set(run_id)
 
+# %% ../../nbs/03_core_log.ipynb #73729616
 class RunContextFilter(logging.Filter):
     "Adds `run_id` to records and masks known secret values in the message."
     def filter(self, record: logging.LogRecord) -> bool:
@@ -49,6 +51,7 @@ class RunContextFilter(logging.Filter):
                 record.exc_text, record.exc_info = txt, None
         return True
 
+# %% ../../nbs/03_core_log.ipynb #c334b7ea
 class JsonFormatter(logging.Formatter):
     "One JSON object per line: time, level, logger, run, message (and exception)."
     def format(self, record):
@@ -58,6 +61,7 @@ class JsonFormatter(logging.Formatter):
         elif record.exc_text: d['exc'] = record.exc_text
         return json.dumps(d)
 
+# %% ../../nbs/03_core_log.ipynb #0bd0fee8
 def setup_logging(level: int | str = 'INFO', stream=None, json_lines: bool = False, file: str | None = None) -> logging.Logger:
     "Configure the `trading_workbench` logger once (idempotent): run ids, secret masking, optional JSON lines."
     root = logging.getLogger('trading_workbench')
@@ -73,6 +77,7 @@ def setup_logging(level: int | str = 'INFO', stream=None, json_lines: bool = Fal
     root.propagate = False
     return root
 
+# %% ../../nbs/03_core_log.ipynb #ee7b9c2e
 def get_logger(name: str) -> logging.Logger:
     "A logger under the `trading_workbench` namespace."
     return logging.getLogger(name if name.startswith('trading_workbench') else f'trading_workbench.{name}')
