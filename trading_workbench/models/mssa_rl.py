@@ -120,6 +120,7 @@ def _positions(self: MSSARL, z: np.ndarray, levels: np.ndarray, slopes: np.ndarr
         cols.append(np.zeros(len(z)) if stance == 'hold' else np.sign(levels[i] - z) if stance == 'mean_revert' else np.sign(slopes[i]))
     return np.column_stack(cols)
 
+# %% ../../nbs/25_models_mssa_rl.ipynb #6a6d9b23
 @patch
 def _scaled(self: MSSARL, y: pd.Series, X) -> np.ndarray:
     cols = [np.log(y.to_numpy())]
@@ -150,6 +151,7 @@ def _causal_features(self: MSSARL, Z: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def _tracker(self: MSSARL) -> RegimeTracker:
     return RegimeTracker(self.var0_, self.resid_sd_, self.cusum_drift, self.cusum_threshold)
 
+# %% ../../nbs/25_models_mssa_rl.ipynb #71d7b724
 @patch
 def _training_states(self: MSSARL, z: np.ndarray, lev: np.ndarray, slo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "Regime of every training bar and every action's reward there; sets the tracker's scales and the volatility median."
@@ -218,6 +220,7 @@ def _run_state(self: MSSARL, z: np.ndarray) -> None:
     self.tracker_, self.z_tail_ = tr, z[-L:].copy()
     self.level_now_, self.slope_now_ = lev[:, -1].copy(), slo[:, -1].copy()
 
+# %% ../../nbs/25_models_mssa_rl.ipynb #2d3ce815
 @patch
 def filter(self: MSSARL, y, X=None) -> 'MSSARL':
     "The fitted basis, thresholds and policy over `y` (no learning)."

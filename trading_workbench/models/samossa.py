@@ -24,6 +24,7 @@ def page_matrix(x: np.ndarray, L: int) -> np.ndarray:
     if n < 2 * L: raise ModelInputError(f"y: too short for window L={L}, need at least {2 * L} observations, got {len(x)}")
     return x[len(x) - n:].reshape(-1, L).T
 
+# %% ../../nbs/22_models_samossa.ipynb #4723c1c5
 def donoho_gavish_rank(s: np.ndarray, shape: tuple[int, int]) -> int:
     "Rank kept by the Donoho-Gavish optimal hard threshold (unknown noise level): `omega(beta) * median(s)`."
     beta = min(shape) / max(shape)
@@ -35,6 +36,7 @@ def energy_rank(s: np.ndarray, fraction: float) -> int:
     e = np.cumsum(s ** 2) / np.sum(s ** 2)
     return int(min(len(s), np.searchsorted(e, fraction) + 1))
 
+# %% ../../nbs/22_models_samossa.ipynb #450872cf
 def fit_ar(u: np.ndarray, p: int) -> tuple[float, np.ndarray, float]:
     "OLS AR(p) with intercept: (intercept, coefficients lag 1..p, innovation s.d.)."
     if p == 0: return float(u.mean()), np.zeros(0), float(u.std(ddof=1))
@@ -44,6 +46,7 @@ def fit_ar(u: np.ndarray, p: int) -> tuple[float, np.ndarray, float]:
     resid = Y - Z @ coef
     return float(coef[0]), coef[1:], float(np.sqrt(resid @ resid / max(1, len(Y) - p - 1)))
 
+# %% ../../nbs/22_models_samossa.ipynb #6f14e458
 def ar_spectral_radius(phi: np.ndarray) -> float:
     "Largest root modulus of the AR recursion (companion matrix); >= 1 means it explodes."
     if len(phi) == 0: return 0.0
@@ -88,6 +91,7 @@ def _log_series(self: SAMoSSA, y: pd.Series, X=None) -> list[np.ndarray]:
         series += [np.log(check_series(Xf.iloc[:, j], f'X[{Xf.columns[j]}]', positive=True).to_numpy()) for j in range(Xf.shape[1])]
     return series
 
+# %% ../../nbs/22_models_samossa.ipynb #07d3cacf
 @patch
 def _page_beta(self: SAMoSSA, series: list[np.ndarray], L: int) -> tuple[int, np.ndarray, np.ndarray]:
     "Rank kept, `beta` (summing to one) and the singular values of the standardised series' joint page matrix."
@@ -110,6 +114,7 @@ def _residuals(self: SAMoSSA, z: np.ndarray) -> np.ndarray:
     W = np.lib.stride_tricks.sliding_window_view(z[:-1], L - 1)
     return z[L - 1:] - W @ self.beta_
 
+# %% ../../nbs/22_models_samossa.ipynb #7222ed0f
 @patch
 def _fit_residual_ar(self: SAMoSSA, z: np.ndarray, u: np.ndarray) -> None:
     "AR(p) of the residuals `u` (no intercept, none at all if near explosive), the one-bar scale of `z`, and whether `beta` explodes."
@@ -176,6 +181,7 @@ def filter(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
     self.fit_info = FitInfo(y, self.fit_info.seconds)
     return self
 
+# %% ../../nbs/22_models_samossa.ipynb #69b4d8f2
 @patch
 def update(self: SAMoSSA, y_new, X_new=None) -> 'SAMoSSA':
     "Append new prices without refitting (`X_new` is not needed: related series only shape `beta`)."
@@ -204,6 +210,7 @@ def _recurse(self: SAMoSSA, w: np.ndarray, e: np.ndarray, c: float, steps: int, 
         if self.ar_order: e = e[1:] + [u]
     return np.array(out)
 
+# %% ../../nbs/22_models_samossa.ipynb #fa463585
 @patch
 def _raw_path(self: SAMoSSA, h: int) -> tuple[np.ndarray, np.ndarray]:
     "The unshrunk, unbounded SAMoSSA path and its s.d. (scaled log units), as the paper's recursion gives them."

@@ -26,6 +26,7 @@ __all__ = ['PortfolioMathError', 'daily_equity', 'simple_returns', 'volatility',
 class PortfolioMathError(ValueError):
     "Input the portfolio arithmetic cannot use."
 
+# %% ../../nbs/60_risk_portfolio_math.ipynb #1ac12e13
 def _series(x, name: str, positive: bool = False, ordered: bool = True) -> pd.Series:
     "`x` as a float Series with finite values and (if `ordered`: a time series) a sorted, unique index."
     s = x.copy() if isinstance(x, pd.Series) else pd.Series(np.asarray(x, dtype='float64'))
@@ -39,6 +40,7 @@ def _series(x, name: str, positive: bool = False, ordered: bool = True) -> pd.Se
     if not s.index.is_monotonic_increasing: raise PortfolioMathError(f"{name}: index is not sorted")
     return s
 
+# %% ../../nbs/60_risk_portfolio_math.ipynb #35d8a00a
 def _ppy(periods_per_year) -> float:
     if not (isinstance(periods_per_year, (int, float)) and math.isfinite(periods_per_year) and periods_per_year > 0):
         raise PortfolioMathError(f"periods_per_year must be a positive number, got {periods_per_year!r}")
@@ -57,6 +59,7 @@ def daily_equity(equity) -> pd.Series:
     idx = pd.DatetimeIndex(s.index)
     return s.groupby(idx.normalize()).last()
 
+# %% ../../nbs/60_risk_portfolio_math.ipynb #d84d7ea3
 def simple_returns(equity) -> pd.Series:
     "Period-on-period simple returns of a positive equity curve (one fewer point)."
     s = _series(equity, 'equity', positive=True)
@@ -74,6 +77,7 @@ def sharpe(returns, periods_per_year: float = 252, risk_free: float = 0.0) -> fl
     sd = r.std(ddof=1) if len(r) > 1 else math.nan
     return float(r.mean() / sd * math.sqrt(_ppy(periods_per_year))) if sd and math.isfinite(sd) else math.nan
 
+# %% ../../nbs/60_risk_portfolio_math.ipynb #9cab3468
 def downside_deviation(returns, periods_per_year: float = 252, target: float = 0.0) -> float:
     "Annualised downside deviation: root mean square of the shortfalls below `target`, times sqrt(periods_per_year)."
     r = _series(returns, 'returns')
@@ -92,6 +96,7 @@ def drawdowns(equity) -> pd.Series:
     s = _series(equity, 'equity', positive=True)
     return 1 - s / s.cummax()
 
+# %% ../../nbs/60_risk_portfolio_math.ipynb #7b38591f
 def max_drawdown(equity) -> float:
     "The largest fall from a peak to a later trough, as a positive fraction (0 for a curve that never falls)."
     d = drawdowns(equity)
@@ -115,6 +120,7 @@ def es_historical(returns, level: float = 0.95) -> float:
     q = np.percentile(r, 100 * (1 - _level(level)))
     return float(-r[r <= q].mean())
 
+# %% ../../nbs/60_risk_portfolio_math.ipynb #196ad87e
 def var_parametric(returns, level: float = 0.95) -> float:
     "Normal VaR: minus (mean + std * z), z the (1 - level) standard normal quantile."
     r = _series(returns, 'returns')
@@ -144,6 +150,7 @@ def closed_trade_pnl(fills: Iterable[Fill]) -> pd.Series:
         held[f.ticker] = (0, 0.0) if q1 == 0 else (q1, cost) if (q1 > 0) == (q > 0) else (q1, f.price + per_share)
     return pd.Series([p for *_, p in out], index=pd.DatetimeIndex([t for t, *_ in out]), dtype='float64', name='pnl')
 
+# %% ../../nbs/60_risk_portfolio_math.ipynb #ec3867b3
 def win_rate(trade_pnl) -> float:
     "The fraction of trades with a positive P&L (a zero is not a win)."
     p = _series(trade_pnl, 'trade_pnl', ordered=False)
@@ -172,10 +179,12 @@ class Exposure:
     def net_pct(self) -> float: return self.net / self.equity if self.equity > 0 else math.nan
     def position_pct(self, ticker: str) -> float: return abs(self.per_position.get(ticker, 0.0)) / self.equity if self.equity > 0 else math.nan
 
+# %% ../../nbs/60_risk_portfolio_math.ipynb #921881c9
 def _price(p: Position, prices: Mapping[str, float]) -> float | None:
     v = prices.get(p.ticker, p.market_price)
     return float(v) if v is not None and math.isfinite(v) and v > 0 else None
 
+# %% ../../nbs/60_risk_portfolio_math.ipynb #3c617191
 def exposure(positions: Sequence[Position] | Mapping[str, Position], prices: Mapping[str, float] | None = None,
              equity: float = math.nan) -> Exposure:
     "Gross, net, long, short and per-position exposure, valued at `prices` (else each position's market price)."
@@ -214,12 +223,14 @@ class PerformanceSummary:
     profit_factor: float = math.nan
     def to_dict(self) -> dict: return asdict(self)
 
+# %% ../../nbs/60_risk_portfolio_math.ipynb #8167cda1
 def annual_return(equity, periods_per_year: float = 252) -> float:
     "Compound annual growth rate from the first to the last point, counting periods."
     s = _series(equity, 'equity', positive=True)
     if len(s) < 2: return math.nan
     return float((s.iloc[-1] / s.iloc[0]) ** (_ppy(periods_per_year) / (len(s) - 1)) - 1)
 
+# %% ../../nbs/60_risk_portfolio_math.ipynb #a3044e71
 def performance_summary(equity, trade_pnl=None, periods_per_year: float = 252, level: float = 0.95) -> PerformanceSummary:
     "Every figure of this chapter for `equity` (one point per period) and optional per-trade P&L."
     s = _series(equity, 'equity', positive=True)

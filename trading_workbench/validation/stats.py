@@ -81,6 +81,7 @@ def dm_differential(d, h: int = 1, alternative: str = 'two.sided', varestimator:
     t = float(d.mean() / math.sqrt(var) * k)
     return DMResult(t, _t_pvalue(t, n - 1, alternative), alternative, int(h), h_used, float(power), varestimator, n, float(d.mean()), var)
 
+# %% ../../nbs/71_validation_stats.ipynb #c7e4e98c
 def dm_test(e1, e2, h: int = 1, power: float = 2, alternative: str = 'two.sided', varestimator: str = 'acf') -> DMResult:
     "Diebold-Mariano test of forecast errors `e1` against `e2` at horizon `h` (HLN correction, as R's `forecast::dm.test`)."
     a, b = as_losses(e1, 'e1', 3), as_losses(e2, 'e2', 3)
@@ -100,6 +101,7 @@ class TTestResult:
     n: int
     mean_diff: float
 
+# %% ../../nbs/71_validation_stats.ipynb #db239e52
 def paired_t_test(loss1, loss2, alternative: str = 'two.sided') -> TTestResult:
     "Paired t-test that `loss1` and `loss2` have equal means (`less`: the first is smaller)."
     a, b = as_losses(loss1, 'loss1', 3), as_losses(loss2, 'loss2', 3)
@@ -139,6 +141,7 @@ class SPAResult:
     best_model: str             # the model with the lowest mean loss
     best_mean_diff: float       # its mean loss minus the benchmark's (negative: it did better)
 
+# %% ../../nbs/71_validation_stats.ipynb #df7f1391
 def spa_test(losses, benchmark: str, reps: int = 1000, block_size: int | None = None, horizon: int = 1, seed: int = 0) -> SPAResult:
     "SPA test of `benchmark` (a column of `losses`) against every other column (`arch.bootstrap.SPA`, stationary bootstrap)."
     from arch.bootstrap import SPA
@@ -166,6 +169,7 @@ class MCSResult:
     reps: int
     method: str
 
+# %% ../../nbs/71_validation_stats.ipynb #f7df8018
 def model_confidence_set(losses, size: float = 0.1, reps: int = 1000, block_size: int | None = None, horizon: int = 1,
                          method: str = 'R', seed: int = 0) -> MCSResult:
     "Hansen-Lunde-Nason MCS over the columns of `losses` (`arch.bootstrap.MCS`, stationary bootstrap)."
@@ -190,6 +194,7 @@ def expected_max_sharpe(n_trials: int, var_trials: float) -> float:
     z = stats.norm.ppf
     return float(math.sqrt(var_trials) * ((1 - EULER_GAMMA) * z(1 - 1 / n_trials) + EULER_GAMMA * z(1 - 1 / (n_trials * math.e))))
 
+# %% ../../nbs/71_validation_stats.ipynb #b09c2707
 def probabilistic_sharpe(sr: float, sr0: float, n_obs: int, skew: float = 0.0, kurtosis: float = 3.0) -> float:
     "P(true Sharpe > `sr0`) given the per-period estimate `sr` over `n_obs` observations (Bailey and López de Prado)."
     if not (isinstance(n_obs, (int, np.integer)) and n_obs >= 2): raise StatsInputError(f"n_obs: expected an integer >= 2, got {n_obs!r}")
@@ -212,6 +217,7 @@ class DSRResult:
     skew: float
     kurtosis: float
 
+# %% ../../nbs/71_validation_stats.ipynb #246d656d
 def deflated_sharpe(returns=None, *, n_trials: int, var_trials: float, sharpe: float | None = None, n_obs: int | None = None,
                     skew: float | None = None, kurtosis: float | None = None) -> DSRResult:
     "DSR from the selected strategy's per-period `returns` (or from `sharpe`, `n_obs`, `skew`, `kurtosis` given directly)."
