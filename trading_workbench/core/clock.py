@@ -26,6 +26,7 @@ class SystemClock:
     def now(self) -> datetime: return datetime.now(timezone.utc)
     def monotonic(self) -> float: return time.monotonic()
 
+# %% ../../nbs/02_core_clock.ipynb #be332d49
 class FixedClock:
     "A clock that only moves when told to: for replays and tests."
     def __init__(self, start: datetime | str):

@@ -6,13 +6,13 @@ Docs: https://trading-workbench.github.io/trading-workbench/core_log.html.md"""
 
 # %% ../../nbs/03_core_log.ipynb #2d8da0c6
 from __future__ import annotations
-import contextlib, contextvars, json, logging, sys
+import contextlib, contextvars, json, logging, re, sys
 from typing import Iterator
 from .config import known_secret_values
 
 # %% auto #0
 __all__ = ['FORMAT', 'current_run_id', 'run_context', 'set_run_id', 'RunContextFilter', 'JsonFormatter', 'setup_logging',
-           'get_logger']
+           'get_logger', 'NotebookFormatter', 'NotebookHandler', 'notebook_logging']
 
 # %% ../../nbs/03_core_log.ipynb #619ec1a3
 _RUN_ID: contextvars.ContextVar[str] = contextvars.ContextVar('twb_run_id', default='-')
@@ -81,3 +81,35 @@ def setup_logging(level: int | str = 'INFO', stream=None, json_lines: bool = Fal
 def get_logger(name: str) -> logging.Logger:
     "A logger under the `trading_workbench` namespace."
     return logging.getLogger(name if name.startswith('trading_workbench') else f'trading_workbench.{name}')
+
+# %% ../../nbs/03_core_log.ipynb #7587cf27
+class NotebookFormatter(logging.Formatter):
+    "Level, logger and message only: no time, no traceback, temporary folders as `<tmp>` (the same text on every run)."
+    TMP = re.compile(r'(/private)?/(tmp|var/folders)/[^\s:,;)\'"]*')
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.TMP.sub('<tmp>', f"{record.levelname} {record.name}: {record.getMessage()}")
+
+# %% ../../nbs/03_core_log.ipynb #acd34437
+class NotebookHandler(logging.StreamHandler):
+    "A stream handler writing to whatever `sys.stderr` is when a record comes."
+    def __init__(self): super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        import sys   # at exit the module's globals may be gone; the module itself is not
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value): pass   # always the current sys.stderr
+
+def notebook_logging(level: int | str = 'WARNING') -> None:
+    "Show this package's records at `level` and above in a notebook's outputs, the same on every run (idempotent)."
+    root = logging.getLogger('trading_workbench')
+    for h in list(root.handlers):
+        if isinstance(h, NotebookHandler): root.removeHandler(h)
+    h = NotebookHandler()
+    h.addFilter(RunContextFilter())
+    h.setFormatter(NotebookFormatter())
+    root.addHandler(h)
+    root.setLevel(level)
