@@ -29,7 +29,10 @@ class SystemClock:
 # %% ../../nbs/02_core_clock.ipynb #be332d49
 class FixedClock:
     "A clock that only moves when told to: for replays and tests."
-    def __init__(self, start: datetime | str):
+    def __init__(
+        self,
+        start: datetime | str,  # the time it shows until moved (naive means UTC)
+    ):
         self._t = utc(start)
         self._mono = 0.0
     def now(self) -> datetime: return self._t

@@ -24,13 +24,17 @@ def current_run_id() -> str:
 
 # %% ../../nbs/03_core_log.ipynb #ccd5cca7
 @contextlib.contextmanager
-def run_context(run_id: str) -> Iterator[str]:
+def run_context(
+    run_id: str,  # the run tagged on every record in the block
+) -> Iterator[str]:
     "Tag every log record inside the block with `run_id`."
     tok = _RUN_ID.set(run_id)
     try: yield run_id
     finally: _RUN_ID.reset(tok)
 
-def set_run_id(run_id: str) -> None:
+def set_run_id(
+    run_id: str,  # the run tagged on later records
+) -> None:
     "Tag every later record of this context with `run_id` (notebooks: a `with` block cannot span cells)."
     _RUN_ID.set(run_id)
 
@@ -62,7 +66,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(d)
 
 # %% ../../nbs/03_core_log.ipynb #0bd0fee8
-def setup_logging(level: int | str = 'INFO', stream=None, json_lines: bool = False, file: str | None = None) -> logging.Logger:
+def setup_logging(
+    level: int | str = 'INFO',  # the lowest level written
+    stream=None,                # where to write (default: stderr)
+    json_lines: bool = False,   # one JSON object per line?
+    file: str | None = None,    # also append to this file
+) -> logging.Logger:
     "Configure the `trading_workbench` logger once (idempotent): run ids, secret masking, optional JSON lines."
     root = logging.getLogger('trading_workbench')
     for h in list(root.handlers):
@@ -78,7 +87,9 @@ def setup_logging(level: int | str = 'INFO', stream=None, json_lines: bool = Fal
     return root
 
 # %% ../../nbs/03_core_log.ipynb #ee7b9c2e
-def get_logger(name: str) -> logging.Logger:
+def get_logger(
+    name: str,  # usually the module's `__name__`
+) -> logging.Logger:
     "A logger under the `trading_workbench` namespace."
     return logging.getLogger(name if name.startswith('trading_workbench') else f'trading_workbench.{name}')
 
@@ -103,7 +114,9 @@ class NotebookHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value): pass   # always the current sys.stderr
 
-def notebook_logging(level: int | str = 'WARNING') -> None:
+def notebook_logging(
+    level: int | str = 'WARNING',  # the lowest level shown
+) -> None:
     "Show this package's records at `level` and above in a notebook's outputs, the same on every run (idempotent)."
     root = logging.getLogger('trading_workbench')
     for h in list(root.handlers):

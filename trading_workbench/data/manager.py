@@ -70,12 +70,17 @@ class Served:
 
 # %% ../../nbs/12_data_manager.ipynb #eb31168a
 @functools.lru_cache(maxsize=4)
-def session_closes(calendar: str = 'XNYS') -> pd.Series:
+def session_closes(
+    calendar: str = 'XNYS',  # exchange_calendars code
+) -> pd.Series:
     "The UTC closing time of every session of `calendar` (indexed like `sessions`)."
     return exchange_calendar(calendar).closes
 
 # %% ../../nbs/12_data_manager.ipynb #02c97866
-def last_closed_session(now: datetime, calendar: str = 'XNYS') -> pd.Timestamp:
+def last_closed_session(
+    now: datetime,           # the current time (aware)
+    calendar: str = 'XNYS',  # exchange_calendars code
+) -> pd.Timestamp:
     "The latest session of `calendar` whose close is at or before `now`."
     s, closes = sessions(calendar), session_closes(calendar)
     i = s.searchsorted(pd.Timestamp(now.date()), side='right') - 1
@@ -83,7 +88,11 @@ def last_closed_session(now: datetime, calendar: str = 'XNYS') -> pd.Timestamp:
     return s[i]
 
 # %% ../../nbs/12_data_manager.ipynb #afdc8a5e
-def has_session(start, end, calendar: str = 'XNYS') -> bool:
+def has_session(
+    start,                   # first date
+    end,                     # last date (inclusive)
+    calendar: str = 'XNYS',  # exchange_calendars code
+) -> bool:
     "Is there at least one session of `calendar` in [start, end]?"
     s = sessions(calendar)
     return bool(s.searchsorted(pd.Timestamp(end), side='right') > s.searchsorted(pd.Timestamp(start), side='left'))
@@ -99,8 +108,16 @@ def _day(x) -> pd.Timestamp | None:
 class DataSourceManager:
     "Daily bars from the first healthy source, through the quality gates, cached in the store."
     DOWN_FOR = timedelta(minutes=15)   # a source that failed for good (retries, budget, key, quota) is skipped this long
-    def __init__(self, sources: Sequence[MarketDataSource], store: Store, policy: QualityPolicy | None = None,
-                 clock: Clock | None = None, default_start=None, default_end=None, calendar: str = 'XNYS'):
+    def __init__(
+        self,
+        sources: Sequence[MarketDataSource],  # in failover order, first is primary (a stored switch may move one first)
+        store: Store,                         # where bars, coverage and controls live
+        policy: QualityPolicy | None = None,  # the quality gates
+        clock: Clock | None = None,           # the injected clock (default: the store's)
+        default_start=None,                   # first date when `history` is given none
+        default_end=None,                     # last date when `history` is given none (default: today)
+        calendar: str = 'XNYS',               # exchange_calendars code
+    ):
         if not sources: raise ValueError('DataSourceManager: at least one source is needed')
         names = [s.name for s in sources]
         if len(set(names)) != len(names): raise ValueError(f'DataSourceManager: duplicate source names {names}')
@@ -141,7 +158,10 @@ def _move_first(self: DataSourceManager, name: str) -> None:
 
 # %% ../../nbs/12_data_manager.ipynb #be375088
 @patch
-def test_data_source(self: DataSourceManager, name: str) -> bool:
+def test_data_source(
+    self: DataSourceManager,
+    name: str,                # a configured source
+) -> bool:
     "Does source `name` answer right now? Records a heartbeat `data.<name>`."
     src = self._source(name)
     try: h = src.health()
@@ -155,7 +175,11 @@ def test_data_source(self: DataSourceManager, name: str) -> bool:
 
 # %% ../../nbs/12_data_manager.ipynb #b08e2dd1
 @patch
-def set_primary_source(self: DataSourceManager, name: str, by: str = '') -> None:
+def set_primary_source(
+    self: DataSourceManager,
+    name: str,                # a configured source
+    by: str = '',             # who switched (audit)
+) -> None:
     "Make `name` the first source tried (persisted in the store)."
     self._move_first(name)
     self.store.set_control('data.primary_source', name, by=by or 'DataSourceManager')
@@ -240,7 +264,12 @@ def _set_coverage(self: DataSourceManager, ticker: str, start: pd.Timestamp, end
 
 # %% ../../nbs/12_data_manager.ipynb #c171c789
 @patch
-def history(self: DataSourceManager, ticker: str, start=None, end=None) -> pd.DataFrame:
+def history(
+    self: DataSourceManager,
+    ticker: str,              # the instrument
+    start=None,               # first date (default: `default_start`)
+    end=None,                 # last date (default: `default_end`, capped at the last closed session)
+) -> pd.DataFrame:
     "Daily bars of `ticker` in [start, end] (defaults: the universe's dates), fetching only what the store lacks."
     start = _day(start) or self.default_start
     if start is None: raise ValueError('history: no start given and no default_start configured')
@@ -262,8 +291,14 @@ def history(self: DataSourceManager, ticker: str, start=None, end=None) -> pd.Da
 
 # %% ../../nbs/12_data_manager.ipynb #e85c933f
 @patch
-def history_many(self: DataSourceManager, tickers: Iterable[str], start=None, end=None, on_error: str = 'raise',
-                  progress: bool = True) -> dict[str, pd.DataFrame]:
+def history_many(
+    self: DataSourceManager,
+    tickers: Iterable[str],   # the universe (duplicates dropped)
+    start=None,               # first date
+    end=None,                 # last date
+    on_error: str = 'raise',  # 'raise' (after trying all) or 'skip'
+    progress: bool = True,    # show a progress bar
+) -> dict[str, pd.DataFrame]:
     "Bars for each ticker (`history`), with a progress bar; `on_error` 'raise' (after trying all) or 'skip'."
     if on_error not in ('raise', 'skip'): raise ValueError(f"history_many: on_error must be 'raise' or 'skip', got {on_error!r}")
     tickers = list(dict.fromkeys(tickers))
@@ -289,7 +324,13 @@ class Quarantine:
     rules: tuple[str, ...] = ()
 
 # %% ../../nbs/12_data_manager.ipynb #32134501
-def quarantine(store: Store, ticker: str, reason: str, rules: Sequence[str] = (), by: str = 'DataSourceManager') -> Quarantine:
+def quarantine(
+    store: Store,                   # where the quarantine is persisted
+    ticker: str,                    # the poisoned ticker
+    reason: str,                    # why, for the operator
+    rules: Sequence[str] = (),      # the gate rules that fired
+    by: str = 'DataSourceManager',  # who (audit)
+) -> Quarantine:
     "Hold `ticker` out of every run (persisted), with an error alert saying what to do."
     q = Quarantine(ticker, store.clock.now().isoformat(), reason[:1500], tuple(dict.fromkeys(rules)))
     store.set_control(_QPREFIX + ticker, dict(active=True, since=q.since, reason=q.reason, rules=list(q.rules)), by=by)
@@ -299,7 +340,9 @@ def quarantine(store: Store, ticker: str, reason: str, rules: Sequence[str] = ()
     return q
 
 # %% ../../nbs/12_data_manager.ipynb #d02a7171
-def quarantined(store: Store) -> dict[str, Quarantine]:
+def quarantined(
+    store: Store,  # where quarantines are persisted
+) -> dict[str, Quarantine]:
     "The tickers in quarantine now."
     out = {}
     for name, v in store.controls(_QPREFIX).items():
@@ -309,7 +352,11 @@ def quarantined(store: Store) -> dict[str, Quarantine]:
     return out
 
 # %% ../../nbs/12_data_manager.ipynb #63ded440
-def release_quarantine(store: Store, ticker: str, by: str = 'operator') -> bool:
+def release_quarantine(
+    store: Store,          # where the quarantine is persisted
+    ticker: str,           # the ticker to let through again
+    by: str = 'operator',  # who released it (audit)
+) -> bool:
     "Let `ticker` be fetched again; False if it was not in quarantine."
     if ticker not in quarantined(store): return False
     store.set_control(_QPREFIX + ticker, dict(active=False, released_at=store.clock.now().isoformat(), released_by=by), by=by)
@@ -398,7 +445,13 @@ def _one(self: DataSourceManager, t: str, start, session: pd.Timestamp) -> tuple
 
 # %% ../../nbs/12_data_manager.ipynb #1516729a
 @patch
-def load(self: DataSourceManager, tickers: Iterable[str], end=None, start=None, progress: bool = True) -> MarketData:
+def load(
+    self: DataSourceManager,
+    tickers: Iterable[str],   # the universe (duplicates dropped)
+    end=None,                 # the session (default: the last closed one)
+    start=None,               # first date
+    progress: bool = True,    # show a progress bar
+) -> MarketData:
     "Bars of each ticker for the session `end` (default: the last closed one); one status per ticker, never a raise for one."
     t0 = time.monotonic()
     asked = _day(end) or self.default_end or last_closed_session(self.clock.now(), self.calendar)

@@ -83,7 +83,11 @@ class Violation:
 # %% ../../nbs/11_data_quality.ipynb #01990c11
 class QualityError(ValueError):
     "A frame broke a rule whose policy is `reject`; lists the rejecting violations."
-    def __init__(self, ticker: str, violations: list[Violation]):
+    def __init__(
+        self,
+        ticker: str,                  # the rejected ticker
+        violations: list[Violation],  # the rejecting violations
+    ):
         self.ticker, self.violations = ticker, list(violations)
         shown = '; '.join(str(v) for v in violations[:5]) + (f'; ... {len(violations) - 5} more' if len(violations) > 5 else '')
         super().__init__(f"{ticker}: {len(violations)} rejected by quality gates: {shown}")
@@ -105,18 +109,25 @@ class QualityReport:
 
 # %% ../../nbs/11_data_quality.ipynb #9004f4cc
 @functools.lru_cache(maxsize=4)
-def exchange_calendar(calendar: str = 'XNYS') -> xcals.ExchangeCalendar:
+def exchange_calendar(
+    calendar: str = 'XNYS',  # exchange_calendars code, e.g. XNYS
+) -> xcals.ExchangeCalendar:
     "The `exchange_calendars` calendar from 1990 to a year ahead, built once per process."
     with warnings.catch_warnings():  # exchange_calendars 4.13 trips a pandas 3.1 deprecation while building: not ours
         warnings.simplefilter('ignore', FutureWarning); warnings.simplefilter('ignore', DeprecationWarning)
         return xcals.get_calendar(calendar, start='1990-01-01')
 
 # %% ../../nbs/11_data_quality.ipynb #e755012a
-def sessions(calendar: str = 'XNYS') -> pd.DatetimeIndex:
+def sessions(
+    calendar: str = 'XNYS',  # exchange_calendars code
+) -> pd.DatetimeIndex:
     "Every session of `calendar` (naive dates)."
     return exchange_calendar(calendar).sessions
 
-def missing_sessions(dates: pd.DatetimeIndex, calendar: str = 'XNYS') -> np.ndarray:
+def missing_sessions(
+    dates: pd.DatetimeIndex,  # bar dates, oldest first
+    calendar: str = 'XNYS',   # exchange_calendars code
+) -> np.ndarray:
     "For each date, the number of sessions strictly between it and the previous date (0 for the first)."
     s = sessions(calendar)
     d = dates.to_numpy(dtype='datetime64[ns]')
@@ -270,7 +281,11 @@ _RULE_FUNCS = (_rule_unsorted, _rule_duplicates, _rule_nan, _rule_nonpositive, _
                _rule_split, _rule_spike)
 
 # %% ../../nbs/11_data_quality.ipynb #df46a32e
-def inspect(bars: pd.DataFrame, ticker: str, policy: QualityPolicy | None = None) -> QualityReport:
+def inspect(
+    bars: pd.DataFrame,                   # a bar frame (DatetimeIndex, OHLCV columns)
+    ticker: str,                          # named in every violation
+    policy: QualityPolicy | None = None,  # what each rule does (default: the defaults)
+) -> QualityReport:
     "Run every rule on `bars`; return the frame after repairs and every violation."
     p = policy or QualityPolicy()
     if not isinstance(bars, pd.DataFrame) or not isinstance(bars.index, pd.DatetimeIndex):
@@ -290,7 +305,11 @@ def inspect(bars: pd.DataFrame, ticker: str, policy: QualityPolicy | None = None
     return QualityReport(ticker, df, vs)
 
 # %% ../../nbs/11_data_quality.ipynb #901fa22e
-def gate(bars: pd.DataFrame, ticker: str, policy: QualityPolicy | None = None) -> pd.DataFrame:
+def gate(
+    bars: pd.DataFrame,                   # a bar frame (DatetimeIndex, OHLCV columns)
+    ticker: str,                          # named in every violation
+    policy: QualityPolicy | None = None,  # what each rule does (default: the defaults)
+) -> pd.DataFrame:
     "`bars` after the quality gates; raises `QualityError` if a rule with policy 'reject' fired."
     rep = inspect(bars, ticker, policy)
     if rep.rejected: raise QualityError(ticker, rep.rejected)
@@ -300,7 +319,12 @@ def gate(bars: pd.DataFrame, ticker: str, policy: QualityPolicy | None = None) -
     return rep.frame
 
 # %% ../../nbs/11_data_quality.ipynb #ee64ce34
-def check_seam(before: pd.DataFrame, after: pd.DataFrame, ticker: str, policy: QualityPolicy | None = None) -> list[Violation]:
+def check_seam(
+    before: pd.DataFrame,                 # the stored bars
+    after: pd.DataFrame,                  # the new bars
+    ticker: str,                          # named in a violation
+    policy: QualityPolicy | None = None,  # thresholds (the action is always reject)
+) -> list[Violation]:
     "Violations (always 'reject') where the last bar of `before` meets the first bar of `after`."
     if before.empty or after.empty: return []
     p = (policy or QualityPolicy()).with_actions(split_jump='reject')
@@ -308,7 +332,12 @@ def check_seam(before: pd.DataFrame, after: pd.DataFrame, ticker: str, policy: Q
     return _rule_split(joint, ticker, p)[1]
 
 # %% ../../nbs/11_data_quality.ipynb #105e5011
-def check_spike_seam(before: pd.DataFrame, after: pd.DataFrame, ticker: str, policy: QualityPolicy | None = None) -> list[Violation]:
+def check_spike_seam(
+    before: pd.DataFrame,                 # the stored bars
+    after: pd.DataFrame,                  # the new bars
+    ticker: str,                          # named in a violation
+    policy: QualityPolicy | None = None,  # thresholds and the spike rule's action
+) -> list[Violation]:
     "Spike violations among the bars of `after`, judged with the last two bars of `before` in front of them."
     if before.empty or after.empty: return []
     joint = pd.concat([before.iloc[-2:], after])[list(BAR_COLUMNS)].astype('float64')

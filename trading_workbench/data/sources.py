@@ -31,7 +31,9 @@ __all__ = ['log', 'redact', 'DataSourceError', 'SourceUnavailable', 'RateLimited
            'FinnhubSource', 'http_client', 'sources_from_settings']
 
 # %% ../../nbs/10_data_sources.ipynb #00ffe60f
-def redact(text: str) -> str:
+def redact(
+    text: str,  # any text that may quote a secret
+) -> str:
     "`text` with every known secret value replaced by `***`."
     for s in known_secret_values(): text = text.replace(s, '***')
     return text
@@ -108,6 +110,7 @@ def _canon(col: Any) -> str:
     c = re.sub(r'^\d+\.\s*', '', str(col).strip().lower()).replace(' ', '_')  # Alpha Vantage says "1. open"
     return _ALIASES.get(c, c)
 
+# %% ../../nbs/10_data_sources.ipynb #bfa8d3ac
 def _in_range(df: pd.DataFrame, start, end) -> pd.DataFrame:
     "Rows of `df` with start <= date <= end (either bound optional)."
     m = np.ones(len(df), dtype=bool)
@@ -116,7 +119,14 @@ def _in_range(df: pd.DataFrame, start, end) -> pd.DataFrame:
     return df[m]
 
 # %% ../../nbs/10_data_sources.ipynb #f6b0d3db
-def normalize_bars(raw: pd.DataFrame, source: str, ticker: str, start=None, end=None, adjust: bool = False) -> pd.DataFrame:
+def normalize_bars(
+    raw: pd.DataFrame,     # what the CSV or vendor gave
+    source: str,           # named in errors
+    ticker: str,           # named in errors
+    start=None,            # first date kept
+    end=None,              # last date kept
+    adjust: bool = False,  # scale OHLC by adj_close / close (and volume inversely)?
+) -> pd.DataFrame:
     "Map a vendor or CSV frame onto the bar schema (values untouched), keeping `start`..`end`."
     df = raw.copy()
     df.columns = [_canon(c) for c in df.columns]
@@ -147,7 +157,10 @@ _ARCH_INDEXES = {'^GSPC': 'sp500', '^IXIC': 'nasdaq'}
 class BundledSource:
     "Real daily bars shipped with the package (and `arch`'s index data); no network."
     name = 'bundled'
-    def __init__(self, folder: Path | str | None = None):
+    def __init__(
+        self,
+        folder: Path | str | None = None,  # CSV folder (default: the bundled prices)
+    ):
         self.folder = Path(folder) if folder else bundled_dir()
         self._cache: dict[str, pd.DataFrame] = {}  # the files never change while the process runs
 
@@ -185,14 +198,12 @@ def _load(self: BundledSource, ticker: str) -> pd.DataFrame:
 class CsvSource:
     "Daily bars from a folder of per-ticker CSV files."
     name = 'csv'
-    def __init__(self, folder: Path | str, adjust: bool = False):
+    def __init__(
+        self,
+        folder: Path | str,    # holds <TICKER>.csv (or .csv.gz, or <TICKER>_data.csv)
+        adjust: bool = False,  # apply an adjusted close if the file has one?
+    ):
         self.folder, self.adjust = Path(folder), adjust
-
-    def _path(self, ticker: str) -> Path | None:
-        "The file holding `ticker`, if any."
-        for name in (f'{ticker}.csv', f'{ticker}.csv.gz', f'{ticker}_data.csv'):
-            if (self.folder / name).is_file(): return self.folder / name
-        return None
 
     def history(self, ticker: str, start=None, end=None) -> pd.DataFrame:
         "Bars of `ticker` from its CSV file, oldest first."
@@ -213,6 +224,14 @@ class CsvSource:
         if not self.folder.is_dir(): return SourceHealth(self.name, False, f'folder {self.folder} does not exist')
         n = len(list(self.folder.glob('*.csv*')))
         return SourceHealth(self.name, n > 0, f'{n} files in {self.folder}')
+
+# %% ../../nbs/10_data_sources.ipynb #e9995709
+@patch
+def _path(self: CsvSource, ticker: str) -> Path | None:
+    "The file holding `ticker`, if any."
+    for name in (f'{ticker}.csv', f'{ticker}.csv.gz', f'{ticker}_data.csv'):
+        if (self.folder / name).is_file(): return self.folder / name
+    return None
 
 # %% ../../nbs/10_data_sources.ipynb #04967b06
 class _RedactSecrets(logging.Filter):
@@ -237,15 +256,27 @@ def _epoch(d, *, end: bool = False) -> int:
 class HttpSource:
     "Shared HTTP plumbing of the vendor sources: GET with timeouts, retries and typed errors."
     name = 'http'
-    def __init__(self, base_url: str, client: httpx.Client, *, retries: int = 3, backoff_s: float = 0.5,
-                 max_wait_s: float = 30.0, clock: Clock | None = None, probe_ticker: str = 'SPY', budget_s: float | None = None):
+    def __init__(
+        self,
+        base_url: str,                  # the vendor's API root
+        client: httpx.Client,           # the shared, injected HTTP client
+        *,
+        retries: int = 3,               # retries after the first attempt (transient errors only)
+        backoff_s: float = 0.5,         # first retry wait, doubling
+        max_wait_s: float = 30.0,       # longest wait between attempts
+        clock: Clock | None = None,     # the injected clock (the probe's dates)
+        probe_ticker: str = 'SPY',      # what `health` asks for
+        budget_s: float | None = None,  # wall seconds one `history` call may take, retries included (None: no budget)
+    ):
         self.base_url, self.client, self.retries = base_url.rstrip('/'), client, retries
         self.backoff_s, self.max_wait_s, self.clock, self.probe_ticker = backoff_s, max_wait_s, clock or SystemClock(), probe_ticker
         self.budget_s, self._deadline = budget_s, None   # wall-clock budget of one history call (network I/O, not market time)
 
-    def _left(self) -> float | None:
-        "Seconds left of the current call's budget (None: no budget)."
-        return None if self._deadline is None else self._deadline - time.monotonic()
+# %% ../../nbs/10_data_sources.ipynb #5b8545ed
+@patch
+def _left(self: HttpSource) -> float | None:
+    "Seconds left of the current call's budget (None: no budget)."
+    return None if self._deadline is None else self._deadline - time.monotonic()
 
 # %% ../../nbs/10_data_sources.ipynb #77127ed3
 @patch
@@ -392,7 +423,15 @@ class AlphaVantageSource(HttpSource):
     "Alpha Vantage's TIME_SERIES_DAILY (key from TWB_ALPHA_VANTAGE_API_KEY)."
     name = 'alpha_vantage'
     COMPACT = 100   # sessions in a compact answer
-    def __init__(self, base_url: str, client: httpx.Client, key: Secret | None, *, premium: bool = False, **kw):
+    def __init__(
+        self,
+        base_url: str,          # the vendor's API root
+        client: httpx.Client,   # the shared HTTP client
+        key: Secret | None,     # TWB_ALPHA_VANTAGE_API_KEY (None: every call is a MissingKeyError)
+        *,
+        premium: bool = False,  # a premium key (outputsize=full)?
+        **kw,                   # `HttpSource`'s options
+    ):
         super().__init__(base_url, client, **kw)
         self.key, self.premium = key, premium
         self.outputsize = 'full' if premium else 'compact'
@@ -430,7 +469,13 @@ def _check_reach(self: AlphaVantageSource, ticker: str, first: pd.Timestamp, sta
 class FinnhubSource(HttpSource):
     "Finnhub's daily candles (key from TWB_FINNHUB_API_KEY)."
     name = 'finnhub'
-    def __init__(self, base_url: str, client: httpx.Client, key: Secret | None, **kw):
+    def __init__(
+        self,
+        base_url: str,         # the vendor's API root
+        client: httpx.Client,  # the shared HTTP client
+        key: Secret | None,    # TWB_FINNHUB_API_KEY (None: every call is a MissingKeyError)
+        **kw,                  # `HttpSource`'s options
+    ):
         super().__init__(base_url, client, **kw)
         self.key = key
 
@@ -456,14 +501,20 @@ def _fetch_once(self: FinnhubSource, ticker: str, start, end) -> pd.DataFrame:
     return pd.DataFrame({c: np.asarray(body[k], dtype='float64') for c, k in zip(BAR_COLUMNS, 'ohlcv')}, index=idx)
 
 # %% ../../nbs/10_data_sources.ipynb #c7b5fdd4
-def http_client(settings) -> httpx.Client:
+def http_client(
+    settings,  # the loaded settings
+) -> httpx.Client:
     "The HTTP client the vendor sources share: timeouts from settings, a browser-like User-Agent (Yahoo wants one)."
     return httpx.Client(timeout=settings.data.http_timeout_s, follow_redirects=True,
                         headers={'User-Agent': 'Mozilla/5.0 (trading-workbench)', 'Accept': 'application/json'})
 
 # %% ../../nbs/10_data_sources.ipynb #0c49193a
-def sources_from_settings(settings, client: httpx.Client | None = None, clock: Clock | None = None,
-                          backoff_s: float = 0.5) -> list[MarketDataSource]:
+def sources_from_settings(
+    settings,                            # the loaded settings
+    client: httpx.Client | None = None,  # the HTTP client to share (default: `http_client(settings)`)
+    clock: Clock | None = None,          # the injected clock
+    backoff_s: float = 0.5,              # first retry wait
+) -> list[MarketDataSource]:
     "The sources named in `[data] sources`, in that order."
     d, sec = settings.data, settings.secrets
     client = client or http_client(settings)

@@ -38,7 +38,12 @@ class Forecaster(Protocol):
     def params(self) -> dict[str, Any]: ...
 
 # %% ../../nbs/20_models_base.ipynb #23a5b40d
-def check_series(y, name: str = 'y', min_length: int = 2, positive: bool = False) -> pd.Series:
+def check_series(
+    y,                       # prices: a Series, a one-column frame or any 1-D array
+    name: str = 'y',         # what to call it in errors
+    min_length: int = 2,     # fewest observations accepted
+    positive: bool = False,  # refuse prices <= 0?
+) -> pd.Series:
     "`y` as a float Series, or `ModelInputError` if it is not 1-D, too short, has NaN/inf, is constant, or (if `positive`) has prices <= 0."
     if isinstance(y, pd.DataFrame):
         if y.shape[1] != 1: raise ModelInputError(f"{name}: expected one series, got a frame with {y.shape[1]} columns")
@@ -62,14 +67,22 @@ def check_series(y, name: str = 'y', min_length: int = 2, positive: bool = False
     return s
 
 # %% ../../nbs/20_models_base.ipynb #6c5328b3
-def check_new(y_new, name: str = 'y_new', positive: bool = False) -> pd.Series:
+def check_new(
+    y_new,                   # the new observations: a number, a list or a Series
+    name: str = 'y_new',     # what to call them in errors
+    positive: bool = False,  # refuse prices <= 0?
+) -> pd.Series:
     "New observations for `update`: at least one, finite (constant is fine here)."
     if np.ndim(y_new) == 0: y_new = [y_new]
     s = y_new if isinstance(y_new, pd.Series) else pd.Series(np.asarray(y_new, dtype='float64'))
     return check_series(s, name, min_length=1, positive=positive)
 
 # %% ../../nbs/20_models_base.ipynb #028a58e3
-def check_exog(X, n: int, name: str = 'X') -> np.ndarray | None:
+def check_exog(
+    X,                # exogenous data (a frame, 2-D or 1-D array), or None
+    n: int,           # rows expected: one per observation
+    name: str = 'X',  # what to call it in errors
+) -> np.ndarray | None:
     "Exogenous data as an `(n, k)` float array aligned with `n` observations, or `None`."
     if X is None: return None
     arr = np.asarray(X, dtype='float64')
@@ -82,14 +95,19 @@ def check_exog(X, n: int, name: str = 'X') -> np.ndarray | None:
     return arr
 
 # %% ../../nbs/20_models_base.ipynb #8456cb74
-def check_horizon(horizon) -> int:
+def check_horizon(
+    horizon,  # bars ahead: an int >= 1
+) -> int:
     "A positive integer horizon, or `ModelInputError`."
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise ModelInputError(f"horizon: expected a positive integer, got {horizon!r}")
     return int(horizon)
 
 # %% ../../nbs/20_models_base.ipynb #98bd95bd
-def bundled_closes(*tickers: str, join: str = 'inner') -> pd.DataFrame:
+def bundled_closes(
+    *tickers: str,        # bundled tickers, e.g. AAPL, MSFT
+    join: str = 'inner',  # 'inner': common dates only; 'outer': every date
+) -> pd.DataFrame:
     "Close prices of bundled tickers (columns), on their common dates (`join='outer'`: all dates); for examples and tests."
     from importlib.resources import files
     root = files('trading_workbench') / 'data' / 'prices'
@@ -105,7 +123,11 @@ def bundled_closes(*tickers: str, join: str = 'inner') -> pd.DataFrame:
 # %% ../../nbs/20_models_base.ipynb #e47f6fb4
 class FitInfo:
     "The data window and duration of a fit (kept by every model)."
-    def __init__(self, y: pd.Series, seconds: float):
+    def __init__(
+        self,
+        y: pd.Series,    # the prices the model was fitted on
+        seconds: float,  # how long the fit took
+    ):
         idx = y.index
         dated = isinstance(idx, pd.DatetimeIndex) and len(idx) > 0
         self.data_start = idx[0].to_pydatetime() if dated else None
@@ -117,7 +139,11 @@ class FitInfo:
         self.n_obs += len(y_new)
         if isinstance(y_new.index, pd.DatetimeIndex) and len(y_new): self.data_end = y_new.index[-1].to_pydatetime()
 
-def provenance_of(model, fitted_at: datetime | None = None, host: str = '') -> Provenance:
+def provenance_of(
+    model,                              # a fitted forecaster
+    fitted_at: datetime | None = None,  # when it was fitted, from the caller's clock
+    host: str = '',                     # where it ran
+) -> Provenance:
     "The `Provenance` of a fitted model: name, version, parameters, data window and fit time."
     info = getattr(model, 'fit_info', None)
     if info is None: raise ModelNotFittedError(f"{model.name}: not fitted, no provenance")
@@ -126,12 +152,22 @@ def provenance_of(model, fitted_at: datetime | None = None, host: str = '') -> P
 
 # %% ../../nbs/20_models_base.ipynb #8fea45b0
 @functools.lru_cache(maxsize=64)
-def normal_quantile(level: float) -> float:
+def normal_quantile(
+    level: float,  # central interval coverage, e.g. 0.95
+) -> float:
     "Two-sided standard normal quantile for a central interval at `level` (cached: walk-forwards ask every bar)."
     from scipy.stats import norm
     return float(norm.ppf(0.5 + level / 2))
 
-def log_forecast(model: str, log_mean, log_sd, level: float = 0.95, volatility=None, diagnostics=None, z: float | None = None) -> Forecast:
+def log_forecast(
+    model: str,              # the model name the forecast carries
+    log_mean,                # mean log price per step
+    log_sd,                  # s.d. of the log price per step
+    level: float = 0.95,     # interval coverage
+    volatility=None,         # per-step volatility to pass on (GARCH), if any
+    diagnostics=None,        # the model's diagnostics
+    z: float | None = None,  # a precomputed quantile for `level` (saves the lookup)
+) -> Forecast:
     "A price `Forecast` from log-price means and standard deviations."
     m, s = np.asarray(log_mean, float), np.asarray(log_sd, float)
     if not (np.isfinite(m).all() and np.isfinite(s).all()):
@@ -154,7 +190,13 @@ class ForecasterBase:
         return check_new(y_new, positive=True)
 
 # %% ../../nbs/20_models_base.ipynb #1a985bec
-def walk_forward(model, y: pd.Series, n_test: int, X: pd.DataFrame | None = None, horizon: int = 1) -> pd.DataFrame:
+def walk_forward(
+    model,                          # an unfitted forecaster
+    y: pd.Series,                   # prices, oldest first
+    n_test: int,                    # the last bars to forecast one at a time
+    X: pd.DataFrame | None = None,  # exogenous data aligned with `y`, if the model takes any
+    horizon: int = 1,               # bars ahead of each forecast
+) -> pd.DataFrame:
     "Fit `model` on `y[:-n_test]`, then forecast `horizon` steps and `update` bar by bar; one row per test bar."
     y = check_series(y, positive=True)
     if not 0 < n_test < len(y): raise ModelInputError(f"n_test: expected 1..{len(y) - 1}, got {n_test}")
@@ -169,7 +211,11 @@ def walk_forward(model, y: pd.Series, n_test: int, X: pd.DataFrame | None = None
     return pd.DataFrame(rows).set_index('date')
 
 # %% ../../nbs/20_models_base.ipynb #6f72502e
-def plot_forecast(wf: pd.DataFrame, title: str = '', history: pd.Series | None = None):
+def plot_forecast(
+    wf: pd.DataFrame,                  # a `walk_forward` frame
+    title: str = '',                   # the chart title
+    history: pd.Series | None = None,  # prices to draw before the test window
+):
     "Plotly figure: actual prices, forecast mean and its interval band (a `walk_forward` frame)."
     import plotly.graph_objects as go
     fig = go.Figure()

@@ -54,7 +54,13 @@ class Ensemble(ForecasterBase):
     "Inverse-error weighted ensemble of forecasters, with failures left out and logged."
     name, version = 'ensemble', '1.1'
 
-    def __init__(self, members: Mapping[str, object], window: int = 60, min_obs: int = 5, weights: Mapping[str, float] | None = None):
+    def __init__(
+        self,
+        members: Mapping[str, object],               # name -> unfitted forecaster
+        window: int = 60,                            # last bars of the fit used to score the members
+        min_obs: int = 5,                            # errors a member needs before its own weight counts
+        weights: Mapping[str, float] | None = None,  # validated weights (`validated_weights`) to use instead
+    ):
         if not members: raise ModelInputError("members: need at least one forecaster")
         if window < 1: raise ModelInputError(f"window: expected >= 1, got {window}")
         self.members, self.window, self.min_obs = dict(members), window, min_obs

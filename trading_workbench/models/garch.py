@@ -25,8 +25,16 @@ class GARCHForecaster(ForecasterBase):
     "GARCH(p, o, q) volatility model of daily log returns, with fixed-parameter updates and scheduled refits."
     name, version = 'garch', '1.0'
 
-    def __init__(self, p: int = 1, o: int = 0, q: int = 1, dist: str = 't', scale: float = 100.0,
-                 refit_every: int | None = 63, level: float = 0.95):
+    def __init__(
+        self,
+        p: int = 1,                    # lags of the squared innovations
+        o: int = 0,                    # asymmetric (GJR) lags
+        q: int = 1,                    # lags of the variance
+        dist: str = 't',               # innovations: 'normal', 't' or 'skewt'
+        scale: float = 100.0,          # returns are modelled in this unit (100: percent)
+        refit_every: int | None = 63,  # re-estimate after this many new bars (None: never)
+        level: float = 0.95,           # interval coverage
+    ):
         if dist not in DISTRIBUTIONS: raise ModelInputError(f"dist: expected one of {DISTRIBUTIONS}, got {dist!r}")
         if p < 1 or o < 0 or q < 0: raise ModelInputError(f"p/o/q: need p >= 1, o >= 0, q >= 0, got {p}, {o}, {q}")
         if refit_every is not None and refit_every < 1: raise ModelInputError(f"refit_every: expected None or >= 1, got {refit_every}")

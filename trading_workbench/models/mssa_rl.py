@@ -78,10 +78,25 @@ class MSSARL(ForecasterBase):
     "Multivariate SSA + CUSUM regimes + a seeded tabular Q-learning policy choosing rank and stance."
     name, version = 'mssa_rl', '1.1'
 
-    def __init__(self, window: int = 20, ranks: tuple[int, ...] = (1, 2, 4), lookback: int = 250, block: int = 50,
-                 cusum_drift: float = 0.5, cusum_threshold: float = 5.0, recent: int = 20, epochs: int = 5,
-                 learning_rate: float = 0.05, discount: float = 0.3, epsilon: float = 0.1, halflife: float = 5.0,
-                 damping: float = 0.8, seed: int = 0, level: float = 0.95, min_t: float = 4.0):
+    def __init__(
+        self,
+        window: int = 20,                    # lagged window length of the SSA basis
+        ranks: tuple[int, ...] = (1, 2, 4),  # reconstruction ranks the policy may use
+        lookback: int = 250,                 # bars the basis is estimated on in training
+        block: int = 50,                     # bars between basis re-estimates in training
+        cusum_drift: float = 0.5,            # CUSUM drift, in s.d.
+        cusum_threshold: float = 5.0,        # CUSUM threshold, in s.d.
+        recent: int = 20,                    # a change point this many bars ago or fewer makes the regime a 'break'
+        epochs: int = 5,                     # passes of Q-learning over the training states
+        learning_rate: float = 0.05,         # Q-learning step size
+        discount: float = 0.3,               # weight of the next state's value
+        epsilon: float = 0.1,                # exploration rate (seeded)
+        halflife: float = 5.0,               # bars for mean reversion to close half the gap
+        damping: float = 0.8,                # per-step damping of a followed trend
+        seed: int = 0,                       # the policy's random seed: the same seed, the same policy
+        level: float = 0.95,                 # interval coverage
+        min_t: float = 4.0,                  # the training t-statistic a state's stance needs before the forecast moves
+    ):
         if window < 4: raise ModelInputError(f"window: expected >= 4, got {window}")
         if not ranks or min(ranks) < 1 or max(ranks) >= window: raise ModelInputError(f"ranks: expected 1 <= k < window, got {ranks}")
         self.window, self.ranks, self.lookback, self.block = window, tuple(ranks), lookback, block

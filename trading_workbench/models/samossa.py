@@ -59,8 +59,18 @@ class SAMoSSA(ForecasterBase):
     "SAMoSSA forecaster: mSSA page-matrix de-noising + linear forecaster + AR(p) on the residuals."
     name, version = 'samossa', '1.1'
 
-    def __init__(self, window: int | None = None, rank: int | float | str = 'dg', ar_order: int = 2, level: float = 0.95, max_rank: int = 10,
-                 holdout: int | None = None, min_t: float = 2.0, max_move: float = 1.0, max_ar_root: float = 0.95):
+    def __init__(
+        self,
+        window: int | None = None,       # page-matrix column length `L` (None: sqrt of the length, within 5..60)
+        rank: int | float | str = 'dg',  # 'dg' (Donoho-Gavish), an int, or an energy fraction in (0, 1)
+        ar_order: int = 2,               # order p of the AR on the residuals
+        level: float = 0.95,             # interval coverage
+        max_rank: int = 10,              # the most singular values kept
+        holdout: int | None = None,      # bars held out of the fit to judge the forecast move (None: a quarter, at least 100)
+        min_t: float = 2.0,              # the held-out t-statistic a move needs before the forecast leaves the last price
+        max_move: float = 1.0,           # largest forecast move, in one-bar s.d. per sqrt(bar)
+        max_ar_root: float = 0.95,       # an AR with a root this close to 1 is dropped (it would explode)
+    ):
         if rank != 'dg' and not (isinstance(rank, int) and rank >= 1) and not (isinstance(rank, float) and 0 < rank < 1):
             raise ModelInputError(f"rank: expected 'dg', a positive int, or an energy fraction in (0, 1), got {rank!r}")
         if window is not None and window < 3: raise ModelInputError(f"window: expected >= 3, got {window}")

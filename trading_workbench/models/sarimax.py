@@ -56,9 +56,18 @@ class SARIMAXForecaster(ForecasterBase):
     "SARIMAX on log prices with bounded order selection, optional exogenous regressors, and a Kalman-step `update`."
     name, version = 'sarimax', '1.0'
 
-    def __init__(self, max_p: int = 2, max_q: int = 2, max_d: int = 1, order: tuple[int, int, int] | None = None,
-                 seasonal_order: tuple[int, int, int, int] = (0, 0, 0, 0), criterion: str = 'bic', trend: str = 'c',
-                 level: float = 0.95, maxiter: int = 50):
+    def __init__(
+        self,
+        max_p: int = 2,                                            # largest AR order searched
+        max_q: int = 2,                                            # largest MA order searched
+        max_d: int = 1,                                            # most differences
+        order: tuple[int, int, int] | None = None,                 # a fixed (p, d, q): no search
+        seasonal_order: tuple[int, int, int, int] = (0, 0, 0, 0),  # statsmodels' (P, D, Q, s)
+        criterion: str = 'bic',                                    # 'bic' or 'aic' for the order search
+        trend: str = 'c',                                          # statsmodels' trend: 'c' a constant (a drift after differencing)
+        level: float = 0.95,                                       # interval coverage
+        maxiter: int = 50,                                         # the optimiser's iteration cap
+    ):
         if criterion not in ('aic', 'bic'): raise ModelInputError(f"criterion: expected 'aic' or 'bic', got {criterion!r}")
         if min(max_p, max_q, max_d) < 0: raise ModelInputError("max_p/max_q/max_d: must be >= 0")
         self.max_p, self.max_q, self.max_d, self.order, self.seasonal_order = max_p, max_q, max_d, order, tuple(seasonal_order)

@@ -132,9 +132,18 @@ def calibration_sample(make_model: Callable[[], object], closes: pd.DataFrame, n
     return pd.DataFrame(rows)
 
 # %% ../../nbs/27_models_signals.ipynb #3864fdb7
-def forecast_to_signal(forecast: Forecast, ticker: str, current_price: float, as_of: datetime, provenance: Provenance,
-                       calibrator: ConfidenceCalibrator | None = None, volatility: float | None = None,
-                       min_edge: float = 0.001, min_confidence: float = 0.5, ref_vol: float = 0.30) -> Signal:
+def forecast_to_signal(
+    forecast: Forecast,                              # a price forecast
+    ticker: str,                                     # the instrument
+    current_price: float,                            # the last close
+    as_of: datetime,                                 # the signal's time (the bar's)
+    provenance: Provenance,                          # what produced the forecast
+    calibrator: ConfidenceCalibrator | None = None,  # maps |z| to confidence (default: the model's bundled one)
+    volatility: float | None = None,                 # GARCH's daily volatility, if any
+    min_edge: float = 0.001,                         # smallest expected return that is not a HOLD
+    min_confidence: float = 0.5,                     # confidence a BUY or SELL needs
+    ref_vol: float = 0.30,                           # annual volatility that scores risk 0.5
+) -> Signal:
     "A `Signal` from a price `Forecast`: action from the expected return, calibrated confidence, risk from volatility."
     exp_ret, z = forecast_z(forecast, current_price)
     cal = calibrator or default_calibrator(provenance.model, forecast.horizon)
