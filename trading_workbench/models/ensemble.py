@@ -22,7 +22,10 @@ MODEL_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError
 __all__ = ['log', 'MODEL_ERRORS', 'inverse_error_weights', 'combine_forecasts', 'Ensemble', 'check_weights', 'validated_weights']
 
 # %% ../../nbs/26_models_ensemble.ipynb #f184dbc9
-def inverse_error_weights(errors: Mapping[str, list[float]], min_obs: int = 5) -> dict[str, float]:
+def inverse_error_weights(
+    errors: Mapping[str, list[float]],  # member -> recent one-step errors
+    min_obs: int = 5,                   # errors needed for a weight of its own
+) -> dict[str, float]:
     "Weights proportional to 1 / mean squared error; members with fewer than `min_obs` errors get the average weight."
     mse = {k: float(np.mean(np.square(v))) for k, v in errors.items() if len(v) >= min_obs}
     raw = {k: 1.0 / max(v, 1e-18) for k, v in mse.items()}
@@ -33,7 +36,11 @@ def inverse_error_weights(errors: Mapping[str, list[float]], min_obs: int = 5) -
     return {k: v / total for k, v in raw.items()}
 
 # %% ../../nbs/26_models_ensemble.ipynb #0ee1e2b4
-def combine_forecasts(forecasts: Mapping[str, Forecast | None], weights: Mapping[str, float], name: str = 'ensemble') -> Forecast:
+def combine_forecasts(
+    forecasts: Mapping[str, Forecast | None],  # member -> forecast (None: it failed)
+    weights: Mapping[str, float],              # member -> weight
+    name: str = 'ensemble',                    # the combined forecast's model name
+) -> Forecast:
     "Weighted combination of the members' forecasts; missing members are dropped and the weights renormalised."
     present = {k: f for k, f in forecasts.items() if f is not None}
     if not present: raise ModelInputError(f"{name}: no member forecast to combine (members: {sorted(forecasts)})")
@@ -153,13 +160,22 @@ def forecast(self: Ensemble, horizon: int, X=None) -> Forecast:
     return out
 
 # %% ../../nbs/26_models_ensemble.ipynb #d969b0cd
-def check_weights(weights: Mapping[str, float], members: Mapping[str, object]) -> dict[str, float]:
+def check_weights(
+    weights: Mapping[str, float],   # member -> weight
+    members: Mapping[str, object],  # the ensemble's members
+) -> dict[str, float]:
     "Finite, non-negative weights of known members, not all zero (else `ModelInputError`)."
     bad = {k: v for k, v in weights.items() if k not in members or not np.isfinite(v) or v < 0}
     if bad or not sum(weights.values()) > 0: raise ModelInputError(f"weights: expected non-negative finite weights of members {sorted(members)}, not all zero; got {dict(weights)}")
     return {k: float(v) for k, v in weights.items()}
 
-def validated_weights(skill, members, horizon: int, ticker: str = '*', excluded=()) -> dict[str, float]:
+def validated_weights(
+    skill,              # the validation's skill table (`latest_skill` rows)
+    members,            # the members to weigh
+    horizon: int,       # bars ahead
+    ticker: str = '*',  # the ticker's rows, else the pooled ('*') ones
+    excluded=(),        # members the Model Confidence Set excluded
+) -> dict[str, float]:
     "Weights proportional to 1 / validated MSE of `members` at `horizon` (the ticker's row, else pooled); MCS-`excluded` members get 0."
     rows = skill[(skill['horizon'] == horizon) & skill['model'].isin(list(members))]
     own = rows[rows['ticker'] == ticker]

@@ -24,13 +24,21 @@ def _centred_windows(z: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
     mu = W.mean(axis=1)
     return W - mu[:, None], mu
 
-def mssa_basis(Z: np.ndarray, L: int, k: int) -> np.ndarray:
+def mssa_basis(
+    Z: np.ndarray,  # scaled log prices, dates x series
+    L: int,         # window length
+    k: int,         # basis vectors kept
+) -> np.ndarray:
     "Leading `k` left singular vectors of the side-by-side trajectory matrices of the columns of `Z`."
     traj = np.hstack([_centred_windows(Z[:, j], L)[0].T for j in range(Z.shape[1])])
     U, _, _ = np.linalg.svd(traj, full_matrices=False)
     return U[:, :k]
 
-def reconstruction_features(z: np.ndarray, U: np.ndarray, ranks: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def reconstruction_features(
+    z: np.ndarray,           # scaled log prices of the target
+    U: np.ndarray,           # the basis (window x k)
+    ranks: tuple[int, ...],  # reconstruction ranks
+) -> tuple[np.ndarray, np.ndarray]:
     "Level and slope (rows: one per rank) of the rank-k reconstruction at the end of every window of `z`."
     C, mu = _centred_windows(z, U.shape[0])
     levels, slopes = [], []
@@ -42,7 +50,14 @@ def reconstruction_features(z: np.ndarray, U: np.ndarray, ranks: tuple[int, ...]
 # %% ../../nbs/25_models_mssa_rl.ipynb #11606538
 class RegimeTracker:
     "Sequential regime state: EWMA variance of returns and a two-sided CUSUM on standardised residuals."
-    def __init__(self, var0: float, resid_sd: float, drift: float, threshold: float, lam: float = 0.94):
+    def __init__(
+        self,
+        var0: float,        # starting EWMA variance
+        resid_sd: float,    # s.d. that standardises the residuals
+        drift: float,       # CUSUM drift, in s.d.
+        threshold: float,   # CUSUM threshold, in s.d.
+        lam: float = 0.94,  # EWMA decay
+    ):
         self.var, self.resid_sd, self.drift, self.threshold, self.lam = var0, resid_sd, drift, threshold, lam
         self.s_pos = self.s_neg = 0.0
         self.since_cp, self.n_cp, self.t, self.last_cps = 10 ** 6, 0, 0, []
@@ -62,7 +77,11 @@ class RegimeTracker:
         return hit
 
 # %% ../../nbs/25_models_mssa_rl.ipynb #46b9e059
-def stance_evidence(states: np.ndarray, rewards: np.ndarray, Q: np.ndarray) -> np.ndarray:
+def stance_evidence(
+    states: np.ndarray,   # regime state of each training bar
+    rewards: np.ndarray,  # reward of each action at each bar
+    Q: np.ndarray,        # the learnt Q table
+) -> np.ndarray:
     "Per state: the t-statistic of the training rewards of that state's greedy action (0 with under 20 visits)."
     out, s0 = np.zeros(Q.shape[0]), states[:len(rewards)]
     for s in range(Q.shape[0]):

@@ -18,26 +18,38 @@ from .base import (FitInfo, ForecasterBase, ModelInputError, check_horizon, chec
 __all__ = ['page_matrix', 'donoho_gavish_rank', 'energy_rank', 'fit_ar', 'ar_spectral_radius', 'SAMoSSA']
 
 # %% ../../nbs/22_models_samossa.ipynb #85456bb0
-def page_matrix(x: np.ndarray, L: int) -> np.ndarray:
+def page_matrix(
+    x: np.ndarray,  # a series
+    L: int,         # column length
+) -> np.ndarray:
     "Non-overlapping columns of length `L` from the most recent `L * (len(x) // L)` values."
     n = (len(x) // L) * L
     if n < 2 * L: raise ModelInputError(f"y: too short for window L={L}, need at least {2 * L} observations, got {len(x)}")
     return x[len(x) - n:].reshape(-1, L).T
 
 # %% ../../nbs/22_models_samossa.ipynb #4723c1c5
-def donoho_gavish_rank(s: np.ndarray, shape: tuple[int, int]) -> int:
+def donoho_gavish_rank(
+    s: np.ndarray,           # singular values, largest first
+    shape: tuple[int, int],  # the matrix shape
+) -> int:
     "Rank kept by the Donoho-Gavish optimal hard threshold (unknown noise level): `omega(beta) * median(s)`."
     beta = min(shape) / max(shape)
     omega = 0.56 * beta ** 3 - 0.95 * beta ** 2 + 1.82 * beta + 1.43
     return max(1, int((s > omega * np.median(s)).sum()))
 
-def energy_rank(s: np.ndarray, fraction: float) -> int:
+def energy_rank(
+    s: np.ndarray,    # singular values, largest first
+    fraction: float,  # energy to keep, in (0, 1)
+) -> int:
     "Smallest rank whose singular values keep `fraction` of the energy (sum of squares)."
     e = np.cumsum(s ** 2) / np.sum(s ** 2)
     return int(min(len(s), np.searchsorted(e, fraction) + 1))
 
 # %% ../../nbs/22_models_samossa.ipynb #450872cf
-def fit_ar(u: np.ndarray, p: int) -> tuple[float, np.ndarray, float]:
+def fit_ar(
+    u: np.ndarray,  # the series
+    p: int,         # AR order
+) -> tuple[float, np.ndarray, float]:
     "OLS AR(p) with intercept: (intercept, coefficients lag 1..p, innovation s.d.)."
     if p == 0: return float(u.mean()), np.zeros(0), float(u.std(ddof=1))
     Y = u[p:]
@@ -47,7 +59,9 @@ def fit_ar(u: np.ndarray, p: int) -> tuple[float, np.ndarray, float]:
     return float(coef[0]), coef[1:], float(np.sqrt(resid @ resid / max(1, len(Y) - p - 1)))
 
 # %% ../../nbs/22_models_samossa.ipynb #6f14e458
-def ar_spectral_radius(phi: np.ndarray) -> float:
+def ar_spectral_radius(
+    phi: np.ndarray,  # AR coefficients, lag 1 first
+) -> float:
     "Largest root modulus of the AR recursion (companion matrix); >= 1 means it explodes."
     if len(phi) == 0: return 0.0
     C = np.eye(len(phi), k=-1)

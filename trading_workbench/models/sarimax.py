@@ -21,7 +21,11 @@ SCALE = 100.0   # the model sees 100 x log price: daily changes of order 1 keep 
 __all__ = ['log', 'SCALE', 'choose_d', 'hannan_rissanen_ic', 'SARIMAXForecaster']
 
 # %% ../../nbs/23_models_sarimax.ipynb #469ec0d3
-def choose_d(x: np.ndarray, max_d: int = 1, alpha: float = 0.05) -> int:
+def choose_d(
+    x: np.ndarray,        # the (scaled log) series
+    max_d: int = 1,       # most differences
+    alpha: float = 0.05,  # ADF test level
+) -> int:
     "Differencing order: difference while an ADF test cannot reject a unit root (at most `max_d` times)."
     from statsmodels.tsa.stattools import adfuller
     d = 0
@@ -29,7 +33,13 @@ def choose_d(x: np.ndarray, max_d: int = 1, alpha: float = 0.05) -> int:
     return d
 
 # %% ../../nbs/23_models_sarimax.ipynb #9ee49bcd
-def hannan_rissanen_ic(w: np.ndarray, max_p: int, max_q: int, criterion: str = 'aic', exog: np.ndarray | None = None) -> dict:
+def hannan_rissanen_ic(
+    w: np.ndarray,                   # the differenced series
+    max_p: int,                      # largest AR order
+    max_q: int,                      # largest MA order
+    criterion: str = 'aic',          # 'aic' or 'bic'
+    exog: np.ndarray | None = None,  # exogenous columns, if any
+) -> dict:
     "Information criterion of every ARMA(p, q) within bounds, from Hannan-Rissanen OLS fits on a common sample."
     n = len(w)
     m = int(min(max(8, 2 * (max_p + max_q)), n // 5))

@@ -23,7 +23,11 @@ __all__ = ['DEFAULT_CALIBRATORS', 'forecast_z', 'risk_score', 'ConfidenceCalibra
            'forecast_to_signal', 'direction_sample', 'walk_forward_calibration', 'evidence_calibrator']
 
 # %% ../../nbs/27_models_signals.ipynb #eb1a62d6
-def forecast_z(forecast: Forecast, current_price: float, step: int | None = None) -> tuple[float, float]:
+def forecast_z(
+    forecast: Forecast,       # a price forecast
+    current_price: float,     # the last close
+    step: int | None = None,  # forecast step (default: the last)
+) -> tuple[float, float]:
     "Expected return to the forecast at `step` (default: the last) and its size in forecast s.d. (signed z)."
     if forecast.target != 'close': raise ModelInputError(f"forecast.target: expected 'close' (a price forecast), got {forecast.target!r}")
     if not (isinstance(current_price, (int, float, np.floating)) and math.isfinite(current_price) and current_price > 0):
@@ -35,7 +39,12 @@ def forecast_z(forecast: Forecast, current_price: float, step: int | None = None
     return math.exp(move) - 1, (move / sd if sd > 0 else 0.0)
 
 # %% ../../nbs/27_models_signals.ipynb #0b837b79
-def risk_score(forecast: Forecast, current_price: float, volatility: float | None = None, ref_vol: float = 0.30) -> float:
+def risk_score(
+    forecast: Forecast,               # a price forecast
+    current_price: float,             # the last close
+    volatility: float | None = None,  # GARCH's daily volatility, if any
+    ref_vol: float = 0.30,            # annual volatility that scores 0.5
+) -> float:
     "Annualised volatility from the forecast interval (and GARCH's daily `volatility`), mapped to [0, 1] as `s / (s + ref_vol)`."
     forecast_z(forecast, current_price)
     q = normal_quantile(forecast.level)
@@ -109,15 +118,23 @@ DEFAULT_CALIBRATORS = {
 }
 
 # %% ../../nbs/27_models_signals.ipynb #9cd58986
-def default_calibrator(model: str, horizon: int) -> ConfidenceCalibrator:
+def default_calibrator(
+    model: str,    # model name
+    horizon: int,  # bars ahead
+) -> ConfidenceCalibrator:
     "The bundled-data calibrator of `model` at the nearest fitted horizon; neutral (confidence 0.5) for a model without one."
     fitted = [h for (m, h) in DEFAULT_CALIBRATORS if m == model]
     if not fitted: return ConfidenceCalibrator()
     return DEFAULT_CALIBRATORS[(model, min(fitted, key=lambda h: (abs(h - horizon), h)))]
 
 # %% ../../nbs/27_models_signals.ipynb #8f767431
-def calibration_sample(make_model: Callable[[], object], closes: pd.DataFrame, n_test: int, horizon: int = 1,
-                       end: int | None = None) -> pd.DataFrame:
+def calibration_sample(
+    make_model: Callable[[], object],  # builds an unfitted model
+    closes: pd.DataFrame,              # dates x tickers closes
+    n_test: int,                       # forecasts per ticker
+    horizon: int = 1,                  # bars ahead
+    end: int | None = None,            # use bars before this row only
+) -> pd.DataFrame:
     "Walk-forward forecasts of every column of `closes` (bars up to `end`): signed z and whether the direction was right."
     rows = []
     for t in closes.columns:
@@ -159,7 +176,10 @@ def forecast_to_signal(
                   provenance=provenance)
 
 # %% ../../nbs/27_models_signals.ipynb #4429b091
-def direction_sample(fd: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+def direction_sample(
+    fd: pd.DataFrame,     # walk-forward forecasts (`wf_forecasts` rows)
+    level: float = 0.95,  # the intervals' coverage
+) -> pd.DataFrame:
     "Walk-forward forecasts (`wf_forecasts` columns) with a direction: their |z| and whether the direction was right."
     sd = (np.log(fd['upper']) - np.log(fd['lower'])) / (2 * normal_quantile(level))
     move = np.log(fd['mean'] / fd['reference'])
@@ -172,7 +192,10 @@ def direction_sample(fd: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
 # %% ../../nbs/27_models_signals.ipynb #6b25c803
 def _brier(p, hit) -> float: return float(np.mean((np.asarray(p, float) - hit) ** 2))
 
-def walk_forward_calibration(fd: pd.DataFrame, min_n: int = 200) -> pd.DataFrame:
+def walk_forward_calibration(
+    fd: pd.DataFrame,  # walk-forward forecasts (`wf_forecasts` rows)
+    min_n: int = 200,  # directions each half needs
+) -> pd.DataFrame:
     "Per model and horizon: calibrator fitted on the earlier origins, Brier on the later ones beside the constant rate (t of the difference)."
     rows = []
     for (m, h), g in direction_sample(fd).groupby(['model', 'horizon']):
@@ -190,7 +213,12 @@ def walk_forward_calibration(fd: pd.DataFrame, min_n: int = 200) -> pd.DataFrame
     return out
 
 # %% ../../nbs/27_models_signals.ipynb #7bcb721f
-def evidence_calibrator(fd: pd.DataFrame, model: str, horizon: int, min_n: int = 200) -> ConfidenceCalibrator:
+def evidence_calibrator(
+    fd: pd.DataFrame,  # walk-forward forecasts (`wf_forecasts` rows)
+    model: str,        # model name
+    horizon: int,      # bars ahead
+    min_n: int = 200,  # directions each half needs
+) -> ConfidenceCalibrator:
     "The calibrator `model` earns at `horizon` on walk-forward `fd`: |z|-calibrated if that beat the constant rate out of sample, else the constant rate (neutral if that is a coin)."
     s = direction_sample(fd[(fd['model'] == model) & (fd['horizon'] == horizon)])
     if len(s) < 2 * min_n: return ConfidenceCalibrator(horizon=horizon)
