@@ -8,14 +8,15 @@ Each notebook runs in its own folder (examples read `../settings.ini`), with the
 see that the outputs are deterministic (no clock, timing, address, temporary path or progress bar in them): a
 second run must give the same notebook. Outputs that name a machine (temporary folders, site-packages paths)
 are refused in both modes."""
-import argparse, copy, json, re, subprocess, sys
+import argparse, copy, json, re, subprocess, sys, tempfile
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-MACHINE = re.compile(r'/tmp/|/var/folders/|site-packages|\.venv/|/home/|/root/|/work/')   # outputs must not name this machine
+MACHINE = re.compile('|'.join([r'/tmp/', r'/var/folders/', r'site-packages', r'\.venv/', r'/home/', r'/root/',
+                               re.escape(str(ROOT)), re.escape(tempfile.gettempdir())]))   # outputs must not name this machine
 SKIP = re.compile(r'^\s*#\|\s*eval\s*:\s*false', re.M)
 
 def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
