@@ -42,7 +42,13 @@ class SourceFailure:
 # %% ../../nbs/12_data_manager.ipynb #25e3e680
 class AllSourcesFailed(DataSourceError):
     "No source could serve the range; `failures` holds each source's reason."
-    def __init__(self, ticker: str, start, end, failures: Sequence[SourceFailure]):
+    def __init__(
+        self,
+        ticker: str,                        # what was asked for
+        start,                              # first date
+        end,                                # last date
+        failures: Sequence[SourceFailure],  # each source's reason
+    ):
         self.failures, self.start, self.end = list(failures), start, end
         super().__init__('all sources', ticker, f"{pd.Timestamp(start).date()}..{pd.Timestamp(end).date()}: every source failed: "
                          + ' | '.join(str(f) for f in failures))
@@ -50,7 +56,11 @@ class AllSourcesFailed(DataSourceError):
 # %% ../../nbs/12_data_manager.ipynb #aa152532
 class HistoryError(RuntimeError):
     "Some tickers of a universe could not be loaded; `errors` maps each to its error, `results` holds the rest."
-    def __init__(self, errors: dict[str, Exception], results: dict[str, pd.DataFrame]):
+    def __init__(
+        self,
+        errors: dict[str, Exception],      # ticker -> its error
+        results: dict[str, pd.DataFrame],  # ticker -> bars, for those that loaded
+    ):
         self.errors, self.results = errors, results
         super().__init__(f"{len(errors)} of {len(errors) + len(results)} tickers failed: "
                          + '; '.join(f'{t}: {e}' for t, e in list(errors.items())[:5]))
@@ -131,8 +141,14 @@ class DataSourceManager:
 
 # %% ../../nbs/12_data_manager.ipynb #cdf7f6b8
 @patch(cls_method=True)
-def from_settings(cls: DataSourceManager, settings, store: Store, clock: Clock | None = None, client: httpx.Client | None = None,
-                  sources: Sequence[MarketDataSource] | None = None) -> DataSourceManager:
+def from_settings(
+    cls: DataSourceManager,
+    settings,                                           # the loaded settings
+    store: Store,                                       # where bars are cached
+    clock: Clock | None = None,                         # the injected clock (default: the store's)
+    client: httpx.Client | None = None,                 # the HTTP client to share
+    sources: Sequence[MarketDataSource] | None = None,  # sources to use instead of `[data] sources`
+) -> DataSourceManager:
     "The manager the settings describe: sources in `[data] sources` order, gates from `[data] policy_*`."
     clock = clock or store.clock
     srcs = sources if sources is not None else sources_from_settings(settings, client=client, clock=clock)
@@ -379,7 +395,10 @@ class TickerStatus:
 # %% ../../nbs/12_data_manager.ipynb #03889040
 class NoUsableData(RuntimeError):
     "No ticker has bars for the session: nothing may be traded; `data` holds each ticker's status."
-    def __init__(self, data: MarketData):
+    def __init__(
+        self,
+        data: MarketData,  # the session's statuses
+    ):
         self.data = data
         why = '; '.join(f"{s.ticker} {s.status}" + (f" (last bar {s.last_bar.date()})" if s.last_bar is not None else '')
                         + (f": {s.detail[:160]}" if s.detail else '') for s in data.statuses[:8])

@@ -41,16 +41,28 @@ def redact(
 # %% ../../nbs/10_data_sources.ipynb #83ac0de5
 class DataSourceError(RuntimeError):
     "A source could not deliver bars; names the source, the ticker and why."
-    def __init__(self, source: str, ticker: str, reason: str):
+    def __init__(
+        self,
+        source: str,  # the source that failed
+        ticker: str,  # what was asked for
+        reason: str,  # why (secrets are masked)
+    ):
         self.source, self.ticker, self.reason = source, ticker, redact(reason)
         super().__init__(f"{source}: {ticker}: {self.reason}")
 
 class SourceUnavailable(DataSourceError):
     "Transient: network error, timeout, HTTP 5xx, or a malformed answer."
 
+# %% ../../nbs/10_data_sources.ipynb #7355f4dc
 class RateLimited(SourceUnavailable):
     "The vendor said slow down; `retry_after` is its hint in seconds, if it gave one."
-    def __init__(self, source: str, ticker: str, reason: str, retry_after: float | None = None):
+    def __init__(
+        self,
+        source: str,                       # the source
+        ticker: str,                       # what was asked for
+        reason: str,                       # what the vendor said
+        retry_after: float | None = None,  # the vendor's wait hint in seconds
+    ):
         super().__init__(source, ticker, reason)
         self.retry_after = retry_after
 
@@ -58,10 +70,17 @@ class RateLimited(SourceUnavailable):
 class VendorError(DataSourceError):
     "The vendor refused the request: not retried; `action` says what the operator must do."
     action = ''
-    def __init__(self, source: str, ticker: str, reason: str, action: str = ''):
+    def __init__(
+        self,
+        source: str,       # the source
+        ticker: str,       # what was asked for
+        reason: str,       # what the vendor said
+        action: str = '',  # what the operator must do (default: the class's)
+    ):
         self.action = action or type(self).action
         super().__init__(source, ticker, f"{reason}. To fix: {self.action}" if self.action else reason)
 
+# %% ../../nbs/10_data_sources.ipynb #0b60f8a9
 class AuthError(VendorError):
     "The vendor does not accept the credentials (missing, invalid or demo key; expired session)."
     action = "set the source's key in the environment (TWB_*_API_KEY) to a valid one of your own"
