@@ -37,11 +37,18 @@ class FixedClock:
         self._mono = 0.0
     def now(self) -> datetime: return self._t
     def monotonic(self) -> float: return self._mono
-    def set(self, t: datetime | str) -> None:
+    def set(
+        self,
+        t: datetime | str,  # the new time (naive means UTC)
+    ) -> None:
         "Jump to `t` (never backwards)."
         t = utc(t)
         if t < self._t: raise ValueError(f"FixedClock.set: cannot move back from {self._t} to {t}")
         self._mono += (t - self._t).total_seconds(); self._t = t
-    def advance(self, seconds: float = 0, **kw) -> datetime:
+    def advance(
+        self,
+        seconds: float = 0,  # how far (and/or `timedelta` keywords)
+        **kw,
+    ) -> datetime:
         "Move forward by `seconds` (and/or `timedelta` keywords)."
         self.set(self._t + timedelta(seconds=seconds, **kw)); return self._t

@@ -413,7 +413,11 @@ class MarketData:
     statuses: tuple[TickerStatus, ...]
     seconds: float = 0.0
 
-    def tickers(self, status: str) -> list[str]: return [s.ticker for s in self.statuses if s.status == status]
+    def tickers(
+        self,
+        status: str,  # one of `LOAD_STATUSES`
+    ) -> list[str]:
+        return [s.ticker for s in self.statuses if s.status == status]
     @property
     def stale(self) -> dict[str, pd.Timestamp]: return {s.ticker: s.last_bar for s in self.statuses if s.status == 'stale'}
     @property

@@ -57,7 +57,10 @@ class QualityPolicy:
 
 # %% ../../nbs/11_data_quality.ipynb #e93d9866
 @patch(cls_method=True)
-def from_settings(cls: QualityPolicy, settings) -> QualityPolicy:
+def from_settings(
+    cls: QualityPolicy,
+    settings,            # the loaded settings
+) -> QualityPolicy:
     "The policy in `[data] policy_*` and the thresholds of `[data]`."
     d = settings.data
     return cls({r: getattr(d, f'policy_{r}') for r in RULES}, d.max_gap_days, d.split_jump_threshold,

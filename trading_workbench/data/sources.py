@@ -112,7 +112,12 @@ class SourceHealth:
 class MarketDataSource(Protocol):
     "Where daily bars come from."
     name: str
-    def history(self, ticker: str, start: date | str | None = None, end: date | str | None = None) -> pd.DataFrame:
+    def history(
+        self,
+        ticker: str,                      # the instrument
+        start: date | str | None = None,  # first date (None: from the first available)
+        end: date | str | None = None,    # last date, inclusive (None: to the last)
+    ) -> pd.DataFrame:
         "Daily bars of `ticker` from `start` to `end` (inclusive) in the bar schema; raises `DataSourceError`."
         ...
     def health(self) -> SourceHealth:
@@ -187,7 +192,12 @@ class BundledSource:
         "Every ticker this source can serve."
         return sorted(p.stem for p in self.folder.glob('*.csv')) + sorted(_ARCH_INDEXES)
 
-    def history(self, ticker: str, start=None, end=None) -> pd.DataFrame:
+    def history(
+        self,
+        ticker: str,  # the instrument
+        start=None,   # first date (None: from the first available)
+        end=None,     # last date, inclusive (None: to the last)
+    ) -> pd.DataFrame:
         "Bundled bars of `ticker` from `start` to `end`."
         df = _in_range(self._load(ticker), start, end)
         if df.empty: raise NoDataError(self.name, ticker, f'no bundled bars between {start} and {end}')
@@ -224,7 +234,12 @@ class CsvSource:
     ):
         self.folder, self.adjust = Path(folder), adjust
 
-    def history(self, ticker: str, start=None, end=None) -> pd.DataFrame:
+    def history(
+        self,
+        ticker: str,  # the instrument
+        start=None,   # first date (None: from the first available)
+        end=None,     # last date, inclusive (None: to the last)
+    ) -> pd.DataFrame:
         "Bars of `ticker` from its CSV file, oldest first."
         if not self.folder.is_dir(): raise SourceUnavailable(self.name, ticker, f'folder {self.folder} does not exist')
         p = self._path(ticker)
@@ -364,7 +379,12 @@ def _fetch(self: HttpSource, ticker: str, start, end, retries: int | None = None
 
 # %% ../../nbs/10_data_sources.ipynb #3de415c3
 @patch
-def history(self: HttpSource, ticker: str, start=None, end=None) -> pd.DataFrame:
+def history(
+    self: HttpSource,
+    ticker: str,       # the instrument
+    start=None,        # first date (None: from the first available)
+    end=None,          # last date, inclusive (None: to the last)
+) -> pd.DataFrame:
     "Bars of `ticker` from `start` to `end` from the vendor."
     df = self._fetch(ticker, start, end)
     df = normalize_bars(df, self.name, ticker, start, end)

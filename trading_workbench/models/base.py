@@ -31,10 +31,30 @@ class Forecaster(Protocol):
     "What every model offers the runner and the validator."
     name: str
     version: str
-    def fit(self, y, X=None) -> 'Forecaster': ...
-    def forecast(self, horizon: int, X=None) -> Forecast: ...
-    def update(self, y_new, X_new=None) -> 'Forecaster': ...
-    def filter(self, y, X=None) -> 'Forecaster': ...
+    def fit(
+        self,
+        y,       # close prices, oldest first (a Series or 1-D array)
+        X=None,  # exogenous data, one row per price (if the model takes any)
+    ) -> 'Forecaster':
+        ...
+    def forecast(
+        self,
+        horizon: int,  # bars ahead
+        X=None,        # future exogenous rows, one per step (if fitted with any)
+    ) -> Forecast:
+        ...
+    def update(
+        self,
+        y_new,       # the bars since the last fit or update
+        X_new=None,  # their exogenous rows (if fitted with any)
+    ) -> 'Forecaster':
+        ...
+    def filter(
+        self,
+        y,       # close prices, oldest first (a Series or 1-D array)
+        X=None,  # exogenous data, one row per price (if the model takes any)
+    ) -> 'Forecaster':
+        ...
     def params(self) -> dict[str, Any]: ...
 
 # %% ../../nbs/20_models_base.ipynb #23a5b40d
@@ -134,11 +154,15 @@ class FitInfo:
         self.data_end = idx[-1].to_pydatetime() if dated else None
         self.n_obs, self.seconds = len(y), float(seconds)
 
-    def extend(self, y_new: pd.Series) -> None:
+    def extend(
+        self,
+        y_new: pd.Series,  # the new observations
+    ) -> None:
         "Move the end of the window to the last new observation."
         self.n_obs += len(y_new)
         if isinstance(y_new.index, pd.DatetimeIndex) and len(y_new): self.data_end = y_new.index[-1].to_pydatetime()
 
+# %% ../../nbs/20_models_base.ipynb #7e5710af
 def provenance_of(
     model,                              # a fitted forecaster
     fitted_at: datetime | None = None,  # when it was fitted, from the caller's clock
@@ -159,6 +183,7 @@ def normal_quantile(
     from scipy.stats import norm
     return float(norm.ppf(0.5 + level / 2))
 
+# %% ../../nbs/20_models_base.ipynb #f95d4426
 def log_forecast(
     model: str,              # the model name the forecast carries
     log_mean,                # mean log price per step

@@ -99,7 +99,11 @@ def _alive(self: Ensemble) -> list[str]: return [k for k in self.members if k no
 
 # %% ../../nbs/26_models_ensemble.ipynb #d2660e76
 @patch
-def fit(self: Ensemble, y, X=None) -> 'Ensemble':
+def fit(
+    self: Ensemble,
+    y,               # close prices, oldest first (a Series or 1-D array)
+    X=None,          # exogenous data, one row per price (if the model takes any)
+) -> 'Ensemble':
     "Fit members on `y` minus the last `window` bars, then walk them through the window to score them."
     t0 = time.perf_counter()
     y = check_series(y, 'y', min_length=self.window + 2, positive=True)
@@ -131,15 +135,24 @@ def weights(self: Ensemble) -> dict[str, float]:
 
 # %% ../../nbs/26_models_ensemble.ipynb #bc0fc17c
 @patch
-def update(self: Ensemble, y_new, X_new=None) -> 'Ensemble':
+def update(
+    self: Ensemble,
+    y_new,           # the bars since the last fit or update
+    X_new=None,      # their exogenous rows (if fitted with any)
+) -> 'Ensemble':
     "Score the members on the new bars, then update them (no refit)."
     y_new = self._new_prices(y_new)
     self._walk(y_new, X_new)
     self.fit_info.extend(y_new)
     return self
 
+# %% ../../nbs/26_models_ensemble.ipynb #8d295474
 @patch
-def filter(self: Ensemble, y, X=None) -> 'Ensemble':
+def filter(
+    self: Ensemble,
+    y,               # close prices, oldest first (a Series or 1-D array)
+    X=None,          # exogenous data, one row per price (if the model takes any)
+) -> 'Ensemble':
     "Re-run every member's fitted parameters over `y` (the error record is kept)."
     self._check_fitted()
     for k in self._alive(): self._try(k, 'filter', lambda k=k: self.members[k].filter(y, X))
@@ -148,7 +161,11 @@ def filter(self: Ensemble, y, X=None) -> 'Ensemble':
 
 # %% ../../nbs/26_models_ensemble.ipynb #32e61018
 @patch
-def forecast(self: Ensemble, horizon: int, X=None) -> Forecast:
+def forecast(
+    self: Ensemble,
+    horizon: int,    # bars ahead
+    X=None,          # future exogenous rows, one per step (if fitted with any)
+) -> Forecast:
     "The weighted combination of the members' forecasts."
     self._check_fitted()
     h = check_horizon(horizon)

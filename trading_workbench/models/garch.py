@@ -14,11 +14,12 @@ from ..core.log import get_logger
 from ..core.types import Forecast
 from .base import FitInfo, ForecasterBase, ModelInputError, check_horizon, check_series
 
-log = get_logger(__name__)
-DISTRIBUTIONS = ('normal', 't', 'skewt')
-
 # %% auto #0
 __all__ = ['log', 'DISTRIBUTIONS', 'GARCHForecaster']
+
+# %% ../../nbs/24_models_garch.ipynb #1e82c3ee
+log = get_logger(__name__)
+DISTRIBUTIONS = ('normal', 't', 'skewt')
 
 # %% ../../nbs/24_models_garch.ipynb #58f7c8c5
 class GARCHForecaster(ForecasterBase):
@@ -55,7 +56,11 @@ def _model(self: GARCHForecaster, r: np.ndarray):
     return arch_model(r, mean='Constant', vol='GARCH', p=self.p, o=self.o, q=self.q, dist=self.dist, rescale=False)
 
 @patch
-def fit(self: GARCHForecaster, y, X=None) -> 'GARCHForecaster':
+def fit(
+    self: GARCHForecaster,
+    y,                      # close prices, oldest first (a Series or 1-D array)
+    X=None,                 # exogenous data, one row per price (if the model takes any)
+) -> 'GARCHForecaster':
     "Estimate on the log returns of prices `y` (`X` is not used by this model)."
     t0 = time.perf_counter()
     y = check_series(y, 'y', min_length=100, positive=True)
@@ -88,6 +93,7 @@ def _set_quantiles(self: GARCHForecaster) -> None:
     dist = self._model(np.zeros(10)).distribution
     self.q_lo_, self.q_hi_ = map(float, dist.ppf([(1 - self.level) / 2, (1 + self.level) / 2], shape if len(shape) else None))
 
+# %% ../../nbs/24_models_garch.ipynb #a5b22203
 @patch
 def _unpack(self: GARCHForecaster):
     p, o, q = self.p, self.o, self.q
@@ -110,7 +116,11 @@ def _next_sig2(self: GARCHForecaster, e2: np.ndarray, ie2: np.ndarray, s2: np.nd
 
 # %% ../../nbs/24_models_garch.ipynb #05f057c5
 @patch
-def filter(self: GARCHForecaster, y, X=None) -> 'GARCHForecaster':
+def filter(
+    self: GARCHForecaster,
+    y,                      # close prices, oldest first (a Series or 1-D array)
+    X=None,                 # exogenous data, one row per price (if the model takes any)
+) -> 'GARCHForecaster':
     "`arch`'s `model.fix(params)` over prices `y`: the fitted parameters, no estimation."
     self._check_fitted()
     y = check_series(y, 'y', min_length=10, positive=True)
@@ -123,7 +133,11 @@ def filter(self: GARCHForecaster, y, X=None) -> 'GARCHForecaster':
 
 # %% ../../nbs/24_models_garch.ipynb #c330d763
 @patch
-def update(self: GARCHForecaster, y_new, X_new=None) -> 'GARCHForecaster':
+def update(
+    self: GARCHForecaster,
+    y_new,                  # the bars since the last fit or update
+    X_new=None,             # their exogenous rows (if fitted with any)
+) -> 'GARCHForecaster':
     "Append new prices with the parameters fixed; re-estimate once `refit_every` bars have passed since the last fit."
     y_new = self._new_prices(y_new)
     prices = np.concatenate([[self.last_price_], y_new.to_numpy()])
@@ -146,7 +160,10 @@ def update(self: GARCHForecaster, y_new, X_new=None) -> 'GARCHForecaster':
 
 # %% ../../nbs/24_models_garch.ipynb #109c04f6
 @patch
-def variance_forecast(self: GARCHForecaster, horizon: int) -> np.ndarray:
+def variance_forecast(
+    self: GARCHForecaster,
+    horizon: int,           # bars ahead
+) -> np.ndarray:
     "Conditional variance of the next `horizon` scaled returns (`arch`'s analytic forecast)."
     self._check_fitted()
     h = check_horizon(horizon)
@@ -161,7 +178,11 @@ def variance_forecast(self: GARCHForecaster, horizon: int) -> np.ndarray:
 
 # %% ../../nbs/24_models_garch.ipynb #6fb5efdd
 @patch
-def forecast(self: GARCHForecaster, horizon: int, X=None) -> Forecast:
+def forecast(
+    self: GARCHForecaster,
+    horizon: int,           # bars ahead
+    X=None,                 # future exogenous rows, one per step (if fitted with any)
+) -> Forecast:
     "Price forecast with a `level` interval from the cumulative variance; `volatility` = per-step daily s.d. (fraction)."
     self._check_fitted()
     var = self.variance_forecast(horizon)

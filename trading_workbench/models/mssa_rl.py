@@ -62,7 +62,11 @@ class RegimeTracker:
         self.s_pos = self.s_neg = 0.0
         self.since_cp, self.n_cp, self.t, self.last_cps = 10 ** 6, 0, 0, []
 
-    def step(self, ret: float, resid: float) -> bool:
+    def step(
+        self,
+        ret: float,    # the scaled log return of the bar
+        resid: float,  # its residual from the reconstruction
+    ) -> bool:
         "Take one bar's return and residual; True if a change point is signalled at this bar."
         self.var = self.lam * self.var + (1 - self.lam) * ret * ret
         e = resid / self.resid_sd
@@ -222,7 +226,11 @@ def _learn(self: MSSARL, states: np.ndarray, rewards: np.ndarray) -> np.ndarray:
 
 # %% ../../nbs/25_models_mssa_rl.ipynb #2f583dfb
 @patch
-def fit(self: MSSARL, y, X=None) -> 'MSSARL':
+def fit(
+    self: MSSARL,
+    y,             # close prices, oldest first (a Series or 1-D array)
+    X=None,        # exogenous data, one row per price (if the model takes any)
+) -> 'MSSARL':
     "Learn the mSSA basis, regime thresholds and the Q-learning policy on prices `y` (with related prices `X`)."
     t0 = time.perf_counter()
     y = check_series(y, 'y', min_length=max(2 * self.lookback, 200), positive=True)
@@ -256,7 +264,11 @@ def _run_state(self: MSSARL, z: np.ndarray) -> None:
 
 # %% ../../nbs/25_models_mssa_rl.ipynb #2d3ce815
 @patch
-def filter(self: MSSARL, y, X=None) -> 'MSSARL':
+def filter(
+    self: MSSARL,
+    y,             # close prices, oldest first (a Series or 1-D array)
+    X=None,        # exogenous data, one row per price (if the model takes any)
+) -> 'MSSARL':
     "The fitted basis, thresholds and policy over `y` (no learning)."
     self._check_fitted()
     y = check_series(y, 'y', min_length=self.window + 1, positive=True)
@@ -266,7 +278,11 @@ def filter(self: MSSARL, y, X=None) -> 'MSSARL':
 
 # %% ../../nbs/25_models_mssa_rl.ipynb #c237c52c
 @patch
-def update(self: MSSARL, y_new, X_new=None) -> 'MSSARL':
+def update(
+    self: MSSARL,
+    y_new,         # the bars since the last fit or update
+    X_new=None,    # their exogenous rows (if fitted with any)
+) -> 'MSSARL':
     "Append new prices: move the window, the EWMA and the CUSUM; policy and basis stay fixed."
     y_new = self._new_prices(y_new)
     for zt in np.log(y_new.to_numpy()) / self.sd_[0]:
@@ -290,7 +306,11 @@ def decide(self: MSSARL) -> tuple[str, str, int]:
 
 # %% ../../nbs/25_models_mssa_rl.ipynb #782868b5
 @patch
-def forecast(self: MSSARL, horizon: int, X=None) -> Forecast:
+def forecast(
+    self: MSSARL,
+    horizon: int,  # bars ahead
+    X=None,        # future exogenous rows, one per step (if fitted with any)
+) -> Forecast:
     "Price forecast: the drift of the greedy stance in the current regime, EWMA-volatility interval."
     h = check_horizon(horizon)
     regime, stance, k = self.decide()

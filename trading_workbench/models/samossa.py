@@ -186,7 +186,11 @@ def _fit_core(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
 
 # %% ../../nbs/22_models_samossa.ipynb #00187da0
 @patch
-def fit(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
+def fit(
+    self: SAMoSSA,
+    y,              # close prices, oldest first (a Series or 1-D array)
+    X=None,         # exogenous data, one row per price (if the model takes any)
+) -> 'SAMoSSA':
     "Learn the page-matrix rank, `beta`, the AR model of the residuals, and (on a held-out tail) how far to trust the forecast's move."
     t0 = time.perf_counter()
     self._fit_core(y, X)
@@ -196,7 +200,11 @@ def fit(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
 
 # %% ../../nbs/22_models_samossa.ipynb #6845b0f7
 @patch
-def filter(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
+def filter(
+    self: SAMoSSA,
+    y,              # close prices, oldest first (a Series or 1-D array)
+    X=None,         # exogenous data, one row per price (if the model takes any)
+) -> 'SAMoSSA':
     "Re-run the fitted parameters over `y` (no estimation): same state as `fit(a).update(b)` for `y = a + b`."
     self._check_fitted()
     y = check_series(y, 'y', min_length=self.L_ + self.ar_order + 1, positive=True)
@@ -207,7 +215,11 @@ def filter(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
 
 # %% ../../nbs/22_models_samossa.ipynb #69b4d8f2
 @patch
-def update(self: SAMoSSA, y_new, X_new=None) -> 'SAMoSSA':
+def update(
+    self: SAMoSSA,
+    y_new,          # the bars since the last fit or update
+    X_new=None,     # their exogenous rows (if fitted with any)
+) -> 'SAMoSSA':
     "Append new prices without refitting (`X_new` is not needed: related series only shape `beta`)."
     y_new = self._new_prices(y_new)
     zs = self._scale(np.log(y_new.to_numpy()))
@@ -265,7 +277,11 @@ def _holdout_shrink(self: SAMoSSA, y, X=None) -> tuple[float, float]:
 
 # %% ../../nbs/22_models_samossa.ipynb #5de6ea47
 @patch
-def forecast(self: SAMoSSA, horizon: int, X=None) -> Forecast:
+def forecast(
+    self: SAMoSSA,
+    horizon: int,   # bars ahead
+    X=None,         # future exogenous rows, one per step (if fitted with any)
+) -> Forecast:
     "Price forecast `horizon` bars ahead with a `level` interval."
     self._check_fitted()
     h = check_horizon(horizon)

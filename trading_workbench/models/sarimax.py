@@ -14,11 +14,12 @@ from ..core.types import Forecast
 from .base import (FitInfo, ForecasterBase, ModelInputError, check_exog, check_horizon, check_series,
                                            log_forecast)
 
-log = get_logger(__name__)
-SCALE = 100.0   # the model sees 100 x log price: daily changes of order 1 keep the likelihood well conditioned
-
 # %% auto #0
 __all__ = ['log', 'SCALE', 'choose_d', 'hannan_rissanen_ic', 'SARIMAXForecaster']
+
+# %% ../../nbs/23_models_sarimax.ipynb #c32e6cb0
+log = get_logger(__name__)
+SCALE = 100.0   # the model sees 100 x log price: daily changes of order 1 keep the likelihood well conditioned
 
 # %% ../../nbs/23_models_sarimax.ipynb #469ec0d3
 def choose_d(
@@ -100,6 +101,7 @@ def _model(self: SARIMAXForecaster, z: np.ndarray, X: np.ndarray | None):
     from statsmodels.tsa.statespace.sarimax import SARIMAX
     return SARIMAX(z, exog=X, order=self.order_, seasonal_order=self.seasonal_order, trend=self.trend)
 
+# %% ../../nbs/23_models_sarimax.ipynb #b00aaa64
 @patch
 def _select(self: SARIMAXForecaster, z: np.ndarray, X: np.ndarray | None) -> tuple[int, int, int]:
     if self.order is not None: return tuple(self.order)
@@ -113,7 +115,11 @@ def _select(self: SARIMAXForecaster, z: np.ndarray, X: np.ndarray | None) -> tup
 
 # %% ../../nbs/23_models_sarimax.ipynb #53fe4c9b
 @patch
-def fit(self: SARIMAXForecaster, y, X=None) -> 'SARIMAXForecaster':
+def fit(
+    self: SARIMAXForecaster,
+    y,                        # close prices, oldest first (a Series or 1-D array)
+    X=None,                   # exogenous data, one row per price (if the model takes any)
+) -> 'SARIMAXForecaster':
     "Choose the order on log prices `y` (with exogenous `X`), fit it by maximum likelihood, keep the Kalman state."
     t0 = time.perf_counter()
     y = check_series(y, 'y', min_length=60, positive=True)
@@ -184,7 +190,11 @@ def _obs_intercept(self: SARIMAXForecaster, X, n: int, name: str) -> np.ndarray:
 
 # %% ../../nbs/23_models_sarimax.ipynb #28f3169e
 @patch
-def filter(self: SARIMAXForecaster, y, X=None) -> 'SARIMAXForecaster':
+def filter(
+    self: SARIMAXForecaster,
+    y,                        # close prices, oldest first (a Series or 1-D array)
+    X=None,                   # exogenous data, one row per price (if the model takes any)
+) -> 'SARIMAXForecaster':
     "statsmodels' `SARIMAX(y).filter(params)`: the fitted parameters over `y`, no estimation."
     self._check_fitted()
     y = check_series(y, 'y', min_length=10, positive=True)
@@ -196,7 +206,11 @@ def filter(self: SARIMAXForecaster, y, X=None) -> 'SARIMAXForecaster':
 
 # %% ../../nbs/23_models_sarimax.ipynb #76675f81
 @patch
-def update(self: SARIMAXForecaster, y_new, X_new=None) -> 'SARIMAXForecaster':
+def update(
+    self: SARIMAXForecaster,
+    y_new,                    # the bars since the last fit or update
+    X_new=None,               # their exogenous rows (if fitted with any)
+) -> 'SARIMAXForecaster':
     "One Kalman filter step per new price (parameters fixed)."
     y_new = self._new_prices(y_new)
     dvec = self._obs_intercept(X_new, len(y_new), 'X_new')
@@ -213,7 +227,11 @@ def update(self: SARIMAXForecaster, y_new, X_new=None) -> 'SARIMAXForecaster':
 
 # %% ../../nbs/23_models_sarimax.ipynb #1ed75ed9
 @patch
-def forecast(self: SARIMAXForecaster, horizon: int, X=None) -> Forecast:
+def forecast(
+    self: SARIMAXForecaster,
+    horizon: int,             # bars ahead
+    X=None,                   # future exogenous rows, one per step (if fitted with any)
+) -> Forecast:
     "Price forecast `horizon` bars ahead with a `level` interval (future exogenous rows `X` if fitted with any)."
     self._check_fitted()
     h = check_horizon(horizon)

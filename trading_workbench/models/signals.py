@@ -74,7 +74,10 @@ class ConfidenceCalibrator:
     n: int = 0
     horizon: int = 1
 
-    def predict(self, z) -> np.ndarray:
+    def predict(
+        self,
+        z,     # forecast z (signed or absolute)
+    ) -> np.ndarray:
         "Probability that the forecast's direction is right, for signed or absolute z."
         return 1.0 / (1.0 + np.exp(-(self.intercept + self.slope * np.abs(np.asarray(z, float)))))
 
@@ -82,7 +85,14 @@ class ConfidenceCalibrator:
 
 # %% ../../nbs/27_models_signals.ipynb #8b020c4f
 @patch(cls_method=True)
-def fit(cls: ConfidenceCalibrator, z, hit, horizon: int = 1, groups=None, penalties: tuple[float, ...] = (0.0, 10.0, 100.0, 1000.0, 10000.0)) -> 'ConfidenceCalibrator':
+def fit(
+    cls: ConfidenceCalibrator,
+    z,                                                                   # forecast z of each sample
+    hit,                                                                 # 1 if its direction came true, else 0
+    horizon: int = 1,                                                    # bars ahead (recorded)
+    groups=None,                                                         # ticker of each sample: the shrinkage is chosen leaving one out at a time
+    penalties: tuple[float, ...] = (0.0, 10.0, 100.0, 1000.0, 10000.0),  # slope shrinkages to choose from
+) -> 'ConfidenceCalibrator':
     "Logistic fit of 0/1 direction hits on |z|; with `groups` (tickers) the slope's shrinkage is chosen by leave-one-group-out log loss."
     z, hit = np.abs(np.asarray(z, float)), np.asarray(hit, float)
     if len(z) != len(hit) or len(z) < 30: raise ModelInputError(f"z/hit: need at least 30 pairs of equal length, got {len(z)} and {len(hit)}")

@@ -220,7 +220,11 @@ class Exposure:
     def gross_pct(self) -> float: return self.gross / self.equity if self.equity > 0 else math.nan
     @property
     def net_pct(self) -> float: return self.net / self.equity if self.equity > 0 else math.nan
-    def position_pct(self, ticker: str) -> float: return abs(self.per_position.get(ticker, 0.0)) / self.equity if self.equity > 0 else math.nan
+    def position_pct(
+        self,
+        ticker: str,  # the instrument
+    ) -> float:
+        return abs(self.per_position.get(ticker, 0.0)) / self.equity if self.equity > 0 else math.nan
 
 # %% ../../nbs/60_risk_portfolio_math.ipynb #921881c9
 def _price(p: Position, prices: Mapping[str, float]) -> float | None:
