@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test install install-dev lint sync nbtest pytest bench clean
+.PHONY: demo test install install-dev lint sync cells nbtest pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(VENV)/.installed-dev
 sync: $(VENV)/.installed-dev
 	$(BIN)/python tools/check_sync.py
 
+# exported cells read as paragraphs: none over 40 code lines, median under 15 (tools/cell_sizes_baseline.json: the ratchet)
+cells: $(VENV)/.installed-dev
+	$(BIN)/python tools/cell_sizes.py
+
 nbtest: $(VENV)/.installed-dev
 	$(BIN)/nbdev-test --n-workers 2
 
@@ -37,7 +41,7 @@ nbtest: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	TWB_TEST_PG_URL="$${TWB_TEST_PG_URL:-$$(bash tools/postgres-up.sh)}" TWB_CHROMIUM="$${TWB_CHROMIUM:-$$(bash tools/chromium-up.sh)}" $(BIN)/pytest
 
-test: lint sync nbtest pytest
+test: lint sync cells nbtest pytest
 
 bench: $(VENV)/.installed
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -26,18 +26,29 @@ class SystemClock:
     def now(self) -> datetime: return datetime.now(timezone.utc)
     def monotonic(self) -> float: return time.monotonic()
 
+# %% ../../nbs/02_core_clock.ipynb #be332d49
 class FixedClock:
     "A clock that only moves when told to: for replays and tests."
-    def __init__(self, start: datetime | str):
+    def __init__(
+        self,
+        start: datetime | str,  # the time it shows until moved (naive means UTC)
+    ):
         self._t = utc(start)
         self._mono = 0.0
     def now(self) -> datetime: return self._t
     def monotonic(self) -> float: return self._mono
-    def set(self, t: datetime | str) -> None:
+    def set(
+        self,
+        t: datetime | str,  # the new time (naive means UTC)
+    ) -> None:
         "Jump to `t` (never backwards)."
         t = utc(t)
         if t < self._t: raise ValueError(f"FixedClock.set: cannot move back from {self._t} to {t}")
         self._mono += (t - self._t).total_seconds(); self._t = t
-    def advance(self, seconds: float = 0, **kw) -> datetime:
+    def advance(
+        self,
+        seconds: float = 0,  # how far (and/or `timedelta` keywords)
+        **kw,
+    ) -> datetime:
         "Move forward by `seconds` (and/or `timedelta` keywords)."
         self.set(self._t + timedelta(seconds=seconds, **kw)); return self._t

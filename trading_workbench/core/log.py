@@ -6,13 +6,13 @@ Docs: https://trading-workbench.github.io/trading-workbench/core_log.html.md"""
 
 # %% ../../nbs/03_core_log.ipynb #2d8da0c6
 from __future__ import annotations
-import contextlib, contextvars, json, logging, sys
+import contextlib, contextvars, json, logging, re, sys
 from typing import Iterator
 from .config import known_secret_values
 
 # %% auto #0
 __all__ = ['FORMAT', 'current_run_id', 'run_context', 'set_run_id', 'RunContextFilter', 'JsonFormatter', 'setup_logging',
-           'get_logger']
+           'get_logger', 'NotebookFormatter', 'NotebookHandler', 'notebook_logging']
 
 # %% ../../nbs/03_core_log.ipynb #619ec1a3
 _RUN_ID: contextvars.ContextVar[str] = contextvars.ContextVar('twb_run_id', default='-')
@@ -22,17 +22,23 @@ def current_run_id() -> str:
     "The run id of the current context ('-' outside a run)."
     return _RUN_ID.get()
 
+# %% ../../nbs/03_core_log.ipynb #ccd5cca7
 @contextlib.contextmanager
-def run_context(run_id: str) -> Iterator[str]:
+def run_context(
+    run_id: str,  # the run tagged on every record in the block
+) -> Iterator[str]:
     "Tag every log record inside the block with `run_id`."
     tok = _RUN_ID.set(run_id)
     try: yield run_id
     finally: _RUN_ID.reset(tok)
 
-def set_run_id(run_id: str) -> None:
+def set_run_id(
+    run_id: str,  # the run tagged on later records
+) -> None:
     "Tag every later record of this context with `run_id` (notebooks: a `with` block cannot span cells)."
     _RUN_ID.set(run_id)
 
+# %% ../../nbs/03_core_log.ipynb #73729616
 class RunContextFilter(logging.Filter):
     "Adds `run_id` to records and masks known secret values in the message."
     def filter(self, record: logging.LogRecord) -> bool:
@@ -49,6 +55,7 @@ class RunContextFilter(logging.Filter):
                 record.exc_text, record.exc_info = txt, None
         return True
 
+# %% ../../nbs/03_core_log.ipynb #c334b7ea
 class JsonFormatter(logging.Formatter):
     "One JSON object per line: time, level, logger, run, message (and exception)."
     def format(self, record):
@@ -58,7 +65,13 @@ class JsonFormatter(logging.Formatter):
         elif record.exc_text: d['exc'] = record.exc_text
         return json.dumps(d)
 
-def setup_logging(level: int | str = 'INFO', stream=None, json_lines: bool = False, file: str | None = None) -> logging.Logger:
+# %% ../../nbs/03_core_log.ipynb #0bd0fee8
+def setup_logging(
+    level: int | str = 'INFO',  # the lowest level written
+    stream=None,                # where to write (default: stderr)
+    json_lines: bool = False,   # one JSON object per line?
+    file: str | None = None,    # also append to this file
+) -> logging.Logger:
     "Configure the `trading_workbench` logger once (idempotent): run ids, secret masking, optional JSON lines."
     root = logging.getLogger('trading_workbench')
     for h in list(root.handlers):
@@ -73,6 +86,43 @@ def setup_logging(level: int | str = 'INFO', stream=None, json_lines: bool = Fal
     root.propagate = False
     return root
 
-def get_logger(name: str) -> logging.Logger:
+# %% ../../nbs/03_core_log.ipynb #ee7b9c2e
+def get_logger(
+    name: str,  # usually the module's `__name__`
+) -> logging.Logger:
     "A logger under the `trading_workbench` namespace."
     return logging.getLogger(name if name.startswith('trading_workbench') else f'trading_workbench.{name}')
+
+# %% ../../nbs/03_core_log.ipynb #7587cf27
+class NotebookFormatter(logging.Formatter):
+    "Level, logger and message only: no time, no traceback, temporary folders as `<tmp>` (the same text on every run)."
+    TMP = re.compile(r'(/private)?/(tmp|var/folders)/[^\s:,;)\'"]*')
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.TMP.sub('<tmp>', f"{record.levelname} {record.name}: {record.getMessage()}")
+
+# %% ../../nbs/03_core_log.ipynb #acd34437
+class NotebookHandler(logging.StreamHandler):
+    "A stream handler writing to whatever `sys.stderr` is when a record comes."
+    def __init__(self): super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        import sys   # at exit the module's globals may be gone; the module itself is not
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value): pass   # always the current sys.stderr
+
+def notebook_logging(
+    level: int | str = 'WARNING',  # the lowest level shown
+) -> None:
+    "Show this package's records at `level` and above in a notebook's outputs, the same on every run (idempotent)."
+    root = logging.getLogger('trading_workbench')
+    for h in list(root.handlers):
+        if isinstance(h, NotebookHandler): root.removeHandler(h)
+    h = NotebookHandler()
+    h.addFilter(RunContextFilter())
+    h.setFormatter(NotebookFormatter())
+    root.addHandler(h)
+    root.setLevel(level)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Iterable, Mapping, Sequence
 import httpx
 import pandas as pd
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 from ..core.clock import Clock
 from ..core.log import get_logger
@@ -38,20 +39,33 @@ class SourceFailure:
     seconds: float = 0.0       # wall time spent on this source before giving up
     def __str__(self): return f"{self.source}: {self.error}: {self.message}"
 
+# %% ../../nbs/12_data_manager.ipynb #25e3e680
 class AllSourcesFailed(DataSourceError):
     "No source could serve the range; `failures` holds each source's reason."
-    def __init__(self, ticker: str, start, end, failures: Sequence[SourceFailure]):
+    def __init__(
+        self,
+        ticker: str,                        # what was asked for
+        start,                              # first date
+        end,                                # last date
+        failures: Sequence[SourceFailure],  # each source's reason
+    ):
         self.failures, self.start, self.end = list(failures), start, end
         super().__init__('all sources', ticker, f"{pd.Timestamp(start).date()}..{pd.Timestamp(end).date()}: every source failed: "
                          + ' | '.join(str(f) for f in failures))
 
+# %% ../../nbs/12_data_manager.ipynb #aa152532
 class HistoryError(RuntimeError):
     "Some tickers of a universe could not be loaded; `errors` maps each to its error, `results` holds the rest."
-    def __init__(self, errors: dict[str, Exception], results: dict[str, pd.DataFrame]):
+    def __init__(
+        self,
+        errors: dict[str, Exception],      # ticker -> its error
+        results: dict[str, pd.DataFrame],  # ticker -> bars, for those that loaded
+    ):
         self.errors, self.results = errors, results
         super().__init__(f"{len(errors)} of {len(errors) + len(results)} tickers failed: "
                          + '; '.join(f'{t}: {e}' for t, e in list(errors.items())[:5]))
 
+# %% ../../nbs/12_data_manager.ipynb #7a99097b
 @dataclass(frozen=True)
 class Served:
     "A range of bars one source served (and how many rows were new or changed in the store)."
@@ -66,18 +80,29 @@ class Served:
 
 # %% ../../nbs/12_data_manager.ipynb #eb31168a
 @functools.lru_cache(maxsize=4)
-def session_closes(calendar: str = 'XNYS') -> pd.Series:
+def session_closes(
+    calendar: str = 'XNYS',  # exchange_calendars code
+) -> pd.Series:
     "The UTC closing time of every session of `calendar` (indexed like `sessions`)."
     return exchange_calendar(calendar).closes
 
-def last_closed_session(now: datetime, calendar: str = 'XNYS') -> pd.Timestamp:
+# %% ../../nbs/12_data_manager.ipynb #02c97866
+def last_closed_session(
+    now: datetime,           # the current time (aware)
+    calendar: str = 'XNYS',  # exchange_calendars code
+) -> pd.Timestamp:
     "The latest session of `calendar` whose close is at or before `now`."
     s, closes = sessions(calendar), session_closes(calendar)
     i = s.searchsorted(pd.Timestamp(now.date()), side='right') - 1
     while i >= 0 and closes.iloc[i] > pd.Timestamp(now): i -= 1
     return s[i]
 
-def has_session(start, end, calendar: str = 'XNYS') -> bool:
+# %% ../../nbs/12_data_manager.ipynb #afdc8a5e
+def has_session(
+    start,                   # first date
+    end,                     # last date (inclusive)
+    calendar: str = 'XNYS',  # exchange_calendars code
+) -> bool:
     "Is there at least one session of `calendar` in [start, end]?"
     s = sessions(calendar)
     return bool(s.searchsorted(pd.Timestamp(end), side='right') > s.searchsorted(pd.Timestamp(start), side='left'))
@@ -89,11 +114,20 @@ def _day(x) -> pd.Timestamp | None:
     "A session date as a naive Timestamp (None stays None)."
     return None if x is None or x == '' else pd.Timestamp(x).normalize()
 
+# %% ../../nbs/12_data_manager.ipynb #3afa8df1
 class DataSourceManager:
     "Daily bars from the first healthy source, through the quality gates, cached in the store."
     DOWN_FOR = timedelta(minutes=15)   # a source that failed for good (retries, budget, key, quota) is skipped this long
-    def __init__(self, sources: Sequence[MarketDataSource], store: Store, policy: QualityPolicy | None = None,
-                 clock: Clock | None = None, default_start=None, default_end=None, calendar: str = 'XNYS'):
+    def __init__(
+        self,
+        sources: Sequence[MarketDataSource],  # in failover order, first is primary (a stored switch may move one first)
+        store: Store,                         # where bars, coverage and controls live
+        policy: QualityPolicy | None = None,  # the quality gates
+        clock: Clock | None = None,           # the injected clock (default: the store's)
+        default_start=None,                   # first date when `history` is given none
+        default_end=None,                     # last date when `history` is given none (default: today)
+        calendar: str = 'XNYS',               # exchange_calendars code
+    ):
         if not sources: raise ValueError('DataSourceManager: at least one source is needed')
         names = [s.name for s in sources]
         if len(set(names)) != len(names): raise ValueError(f'DataSourceManager: duplicate source names {names}')
@@ -105,30 +139,45 @@ class DataSourceManager:
         primary = store.get_control('data.primary_source')
         if primary in names: self._move_first(primary)
 
-    @classmethod
-    def from_settings(cls, settings, store: Store, clock: Clock | None = None, client: httpx.Client | None = None,
-                      sources: Sequence[MarketDataSource] | None = None) -> DataSourceManager:
-        "The manager the settings describe: sources in `[data] sources` order, gates from `[data] policy_*`."
-        clock = clock or store.clock
-        srcs = sources if sources is not None else sources_from_settings(settings, client=client, clock=clock)
-        return cls(srcs, store, QualityPolicy.from_settings(settings), clock, settings.universe.start, settings.universe.end or None)
+# %% ../../nbs/12_data_manager.ipynb #cdf7f6b8
+@patch(cls_method=True)
+def from_settings(
+    cls: DataSourceManager,
+    settings,                                           # the loaded settings
+    store: Store,                                       # where bars are cached
+    clock: Clock | None = None,                         # the injected clock (default: the store's)
+    client: httpx.Client | None = None,                 # the HTTP client to share
+    sources: Sequence[MarketDataSource] | None = None,  # sources to use instead of `[data] sources`
+) -> DataSourceManager:
+    "The manager the settings describe: sources in `[data] sources` order, gates from `[data] policy_*`."
+    clock = clock or store.clock
+    srcs = sources if sources is not None else sources_from_settings(settings, client=client, clock=clock)
+    return cls(srcs, store, QualityPolicy.from_settings(settings), clock, settings.universe.start, settings.universe.end or None)
 
-    @property
-    def source_names(self) -> list[str]: return [s.name for s in self.sources]
-    @property
-    def primary(self) -> str: return self.sources[0].name
+# %% ../../nbs/12_data_manager.ipynb #31df57d5
+@patch(as_prop=True)
+def source_names(self: DataSourceManager) -> list[str]: return [s.name for s in self.sources]
 
-    def _source(self, name: str) -> MarketDataSource:
-        for s in self.sources:
-            if s.name == name: return s
-        raise KeyError(f"unknown data source {name!r}; configured: {self.source_names}")
+@patch(as_prop=True)
+def primary(self: DataSourceManager) -> str: return self.sources[0].name
 
-    def _move_first(self, name: str) -> None:
-        s = self._source(name)
-        self.sources = [s] + [x for x in self.sources if x is not s]
+@patch
+def _source(self: DataSourceManager, name: str) -> MarketDataSource:
+    for s in self.sources:
+        if s.name == name: return s
+    raise KeyError(f"unknown data source {name!r}; configured: {self.source_names}")
+
+@patch
+def _move_first(self: DataSourceManager, name: str) -> None:
+    s = self._source(name)
+    self.sources = [s] + [x for x in self.sources if x is not s]
 
 # %% ../../nbs/12_data_manager.ipynb #be375088
-def _test_data_source(self: DataSourceManager, name: str) -> bool:
+@patch
+def test_data_source(
+    self: DataSourceManager,
+    name: str,                # a configured source
+) -> bool:
     "Does source `name` answer right now? Records a heartbeat `data.<name>`."
     src = self._source(name)
     try: h = src.health()
@@ -140,15 +189,20 @@ def _test_data_source(self: DataSourceManager, name: str) -> bool:
     (log.info if h.ok else log.warning)('data source %s: %s (%s)', name, 'ok' if h.ok else 'DOWN', h.detail)
     return h.ok
 
-def _set_primary_source(self: DataSourceManager, name: str, by: str = '') -> None:
+# %% ../../nbs/12_data_manager.ipynb #b08e2dd1
+@patch
+def set_primary_source(
+    self: DataSourceManager,
+    name: str,                # a configured source
+    by: str = '',             # who switched (audit)
+) -> None:
     "Make `name` the first source tried (persisted in the store)."
     self._move_first(name)
     self.store.set_control('data.primary_source', name, by=by or 'DataSourceManager')
     log.warning('data source %s is now primary; order: %s', name, self.source_names)
 
-DataSourceManager.test_data_source, DataSourceManager.set_primary_source = _test_data_source, _set_primary_source
-
 # %% ../../nbs/12_data_manager.ipynb #7466c044
+@patch
 def _try_source(self: DataSourceManager, src: MarketDataSource, ticker: str, start, end) -> tuple[pd.DataFrame, int]:
     "Bars from `src`, gated, checked against the stored neighbours, and written; raises on any failure."
     raw = src.history(ticker, start, end)
@@ -162,6 +216,8 @@ def _try_source(self: DataSourceManager, src: MarketDataSource, ticker: str, sta
     if seam: raise QualityError(ticker, seam)
     return df, self.store.upsert_prices(ticker, df, src.name)
 
+# %% ../../nbs/12_data_manager.ipynb #2c5846df
+@patch
 def _fill(self: DataSourceManager, ticker: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp:
     "Fetch [start, end] for `ticker` from the sources in order; return the last date now covered."
     failures: list[SourceFailure] = []
@@ -196,31 +252,40 @@ def _fill(self: DataSourceManager, ticker: str, start: pd.Timestamp, end: pd.Tim
     log.warning('%s: no source has bars after %s (asked up to %s)', ticker, (cursor - _DAY).date(), end.date())
     return cursor - _DAY
 
+# %% ../../nbs/12_data_manager.ipynb #81b4ed3e
+@patch
 def _is_down(self: DataSourceManager, name: str) -> str:
     "Why source `name` is being skipped ('' if it is not)."
     until, why = self.down.get(name, (None, ''))
     if until is None or self.clock.now() >= until: self.down.pop(name, None); return ''
     return f'skipped until {until:%H:%M} UTC: {why}'
 
+@patch
 def _mark_down(self: DataSourceManager, name: str, e: Exception) -> None:
     "Skip source `name` for `DOWN_FOR` (by the injected clock), with an alert saying why and what to do."
     if name in self.down: return
     self.down[name] = (self.clock.now() + self.DOWN_FOR, f'{type(e).__name__}: {e}'[:300])
     self.store.add_alert('warning', f'data.{name}', f"source {name} skipped for {self.DOWN_FOR.seconds // 60} min: {type(e).__name__}: {e}"[:2000])
 
-DataSourceManager._try_source, DataSourceManager._fill = _try_source, _fill
-DataSourceManager._is_down, DataSourceManager._mark_down = _is_down, _mark_down
-
 # %% ../../nbs/12_data_manager.ipynb #17a3acd3
+@patch
 def _coverage(self: DataSourceManager, ticker: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     "The date range already fetched for `ticker` (None if never)."
     c = self.store.get_control(f'data.coverage.{ticker}')
     return (pd.Timestamp(c['start']), pd.Timestamp(c['end'])) if c else None
 
+@patch
 def _set_coverage(self: DataSourceManager, ticker: str, start: pd.Timestamp, end: pd.Timestamp) -> None:
     self.store.set_control(f'data.coverage.{ticker}', {'start': str(start.date()), 'end': str(end.date())}, by='DataSourceManager')
 
-def _history(self: DataSourceManager, ticker: str, start=None, end=None) -> pd.DataFrame:
+# %% ../../nbs/12_data_manager.ipynb #c171c789
+@patch
+def history(
+    self: DataSourceManager,
+    ticker: str,              # the instrument
+    start=None,               # first date (default: `default_start`)
+    end=None,                 # last date (default: `default_end`, capped at the last closed session)
+) -> pd.DataFrame:
     "Daily bars of `ticker` in [start, end] (defaults: the universe's dates), fetching only what the store lacks."
     start = _day(start) or self.default_start
     if start is None: raise ValueError('history: no start given and no default_start configured')
@@ -240,8 +305,16 @@ def _history(self: DataSourceManager, ticker: str, start=None, end=None) -> pd.D
         if (lo, hi) != cov: self._set_coverage(ticker, lo, hi)
     return self.store.prices(ticker, start, asked_end)
 
-def _history_many(self: DataSourceManager, tickers: Iterable[str], start=None, end=None, on_error: str = 'raise',
-                  progress: bool = True) -> dict[str, pd.DataFrame]:
+# %% ../../nbs/12_data_manager.ipynb #e85c933f
+@patch
+def history_many(
+    self: DataSourceManager,
+    tickers: Iterable[str],   # the universe (duplicates dropped)
+    start=None,               # first date
+    end=None,                 # last date
+    on_error: str = 'raise',  # 'raise' (after trying all) or 'skip'
+    progress: bool = True,    # show a progress bar
+) -> dict[str, pd.DataFrame]:
     "Bars for each ticker (`history`), with a progress bar; `on_error` 'raise' (after trying all) or 'skip'."
     if on_error not in ('raise', 'skip'): raise ValueError(f"history_many: on_error must be 'raise' or 'skip', got {on_error!r}")
     tickers = list(dict.fromkeys(tickers))
@@ -253,9 +326,6 @@ def _history_many(self: DataSourceManager, tickers: Iterable[str], start=None, e
             log.error('%s: no bars: %s', t, e)
     if errors and on_error == 'raise': raise HistoryError(errors, out)
     return out
-
-DataSourceManager._coverage, DataSourceManager._set_coverage = _coverage, _set_coverage
-DataSourceManager.history, DataSourceManager.history_many = _history, _history_many
 
 # %% ../../nbs/12_data_manager.ipynb #5a1e0c22
 POISON_RULES = ('nan_prices', 'nonpositive_prices', 'absurd_magnitude', 'spike')
@@ -269,7 +339,14 @@ class Quarantine:
     reason: str
     rules: tuple[str, ...] = ()
 
-def quarantine(store: Store, ticker: str, reason: str, rules: Sequence[str] = (), by: str = 'DataSourceManager') -> Quarantine:
+# %% ../../nbs/12_data_manager.ipynb #32134501
+def quarantine(
+    store: Store,                   # where the quarantine is persisted
+    ticker: str,                    # the poisoned ticker
+    reason: str,                    # why, for the operator
+    rules: Sequence[str] = (),      # the gate rules that fired
+    by: str = 'DataSourceManager',  # who (audit)
+) -> Quarantine:
     "Hold `ticker` out of every run (persisted), with an error alert saying what to do."
     q = Quarantine(ticker, store.clock.now().isoformat(), reason[:1500], tuple(dict.fromkeys(rules)))
     store.set_control(_QPREFIX + ticker, dict(active=True, since=q.since, reason=q.reason, rules=list(q.rules)), by=by)
@@ -278,7 +355,10 @@ def quarantine(store: Store, ticker: str, reason: str, rules: Sequence[str] = ()
     log.error('%s quarantined: %s', ticker, q.reason)
     return q
 
-def quarantined(store: Store) -> dict[str, Quarantine]:
+# %% ../../nbs/12_data_manager.ipynb #d02a7171
+def quarantined(
+    store: Store,  # where quarantines are persisted
+) -> dict[str, Quarantine]:
     "The tickers in quarantine now."
     out = {}
     for name, v in store.controls(_QPREFIX).items():
@@ -287,7 +367,12 @@ def quarantined(store: Store) -> dict[str, Quarantine]:
             out[t] = Quarantine(t, v.get('since', ''), v.get('reason', ''), tuple(v.get('rules', ())))
     return out
 
-def release_quarantine(store: Store, ticker: str, by: str = 'operator') -> bool:
+# %% ../../nbs/12_data_manager.ipynb #63ded440
+def release_quarantine(
+    store: Store,          # where the quarantine is persisted
+    ticker: str,           # the ticker to let through again
+    by: str = 'operator',  # who released it (audit)
+) -> bool:
     "Let `ticker` be fetched again; False if it was not in quarantine."
     if ticker not in quarantined(store): return False
     store.set_control(_QPREFIX + ticker, dict(active=False, released_at=store.clock.now().isoformat(), released_by=by), by=by)
@@ -298,6 +383,7 @@ def release_quarantine(store: Store, ticker: str, by: str = 'operator') -> bool:
 # %% ../../nbs/12_data_manager.ipynb #5a1e0c24
 LOAD_STATUSES = ('ok', 'stale', 'quarantined', 'missing', 'failed')
 
+# %% ../../nbs/12_data_manager.ipynb #24e06f91
 @dataclass(frozen=True)
 class TickerStatus:
     "How one ticker's data ended up for a session."
@@ -306,14 +392,19 @@ class TickerStatus:
     last_bar: pd.Timestamp | None = None
     detail: str = ''
 
+# %% ../../nbs/12_data_manager.ipynb #03889040
 class NoUsableData(RuntimeError):
     "No ticker has bars for the session: nothing may be traded; `data` holds each ticker's status."
-    def __init__(self, data: MarketData):
+    def __init__(
+        self,
+        data: MarketData,  # the session's statuses
+    ):
         self.data = data
         why = '; '.join(f"{s.ticker} {s.status}" + (f" (last bar {s.last_bar.date()})" if s.last_bar is not None else '')
                         + (f": {s.detail[:160]}" if s.detail else '') for s in data.statuses[:8])
         super().__init__(f"no usable bars for the session {data.session.date()}: {why}")
 
+# %% ../../nbs/12_data_manager.ipynb #547b4595
 @dataclass(frozen=True)
 class MarketData:
     "A universe's bars for one session, and what happened to every ticker."
@@ -322,7 +413,11 @@ class MarketData:
     statuses: tuple[TickerStatus, ...]
     seconds: float = 0.0
 
-    def tickers(self, status: str) -> list[str]: return [s.ticker for s in self.statuses if s.status == status]
+    def tickers(
+        self,
+        status: str,  # one of `LOAD_STATUSES`
+    ) -> list[str]:
+        return [s.ticker for s in self.statuses if s.status == status]
     @property
     def stale(self) -> dict[str, pd.Timestamp]: return {s.ticker: s.last_bar for s in self.statuses if s.status == 'stale'}
     @property
@@ -343,6 +438,7 @@ def _rules_in(failures: Sequence[SourceFailure]) -> list[str]:
     import re
     return [r for f in failures if f.error == 'QualityError' for r in re.findall(r' (\w+) \[reject\]', f.message)]
 
+@patch
 def _after_failure(self: DataSourceManager, t: str, e: AllSourcesFailed, start, session) -> tuple[TickerStatus, pd.DataFrame | None]:
     "The status of a ticker no source could serve: quarantined (bad data), stale (the store has older bars), missing or failed."
     why = ' | '.join(map(str, e.failures))[:1500]
@@ -353,6 +449,8 @@ def _after_failure(self: DataSourceManager, t: str, e: AllSourcesFailed, start, 
     nodata = all(f.error == 'NoDataError' for f in e.failures)
     return TickerStatus(t, 'missing' if nodata else 'failed', None, why), None
 
+# %% ../../nbs/12_data_manager.ipynb #8bb89c75
+@patch
 def _one(self: DataSourceManager, t: str, start, session: pd.Timestamp) -> tuple[TickerStatus, pd.DataFrame | None]:
     "One ticker's status and bars for `session`."
     try: df = self.history(t, start, session)
@@ -368,7 +466,15 @@ def _one(self: DataSourceManager, t: str, start, session: pd.Timestamp) -> tuple
     if last < session: return TickerStatus(t, 'stale', last, f'last bar {last.date()} is older than the session {session.date()}'), df
     return TickerStatus(t, 'ok', last), df
 
-def _load(self: DataSourceManager, tickers: Iterable[str], end=None, start=None, progress: bool = True) -> MarketData:
+# %% ../../nbs/12_data_manager.ipynb #1516729a
+@patch
+def load(
+    self: DataSourceManager,
+    tickers: Iterable[str],   # the universe (duplicates dropped)
+    end=None,                 # the session (default: the last closed one)
+    start=None,               # first date
+    progress: bool = True,    # show a progress bar
+) -> MarketData:
     "Bars of each ticker for the session `end` (default: the last closed one); one status per ticker, never a raise for one."
     t0 = time.monotonic()
     asked = _day(end) or self.default_end or last_closed_session(self.clock.now(), self.calendar)
@@ -383,5 +489,3 @@ def _load(self: DataSourceManager, tickers: Iterable[str], end=None, start=None,
     data = MarketData(session, bars, tuple(statuses), time.monotonic() - t0)
     if data.stale: self.store.add_alert('warning', 'data.stale', f"no bar on {session.date()} for {', '.join(data.stale)}: left out of trading")
     return data
-
-DataSourceManager._after_failure, DataSourceManager._one, DataSourceManager.load = _after_failure, _one, _load

@@ -12,6 +12,7 @@ from typing import Literal, Mapping
 import numpy as np
 import pandas as pd
 import exchange_calendars as xcals
+from fastcore.basics import patch
 from ..core.log import get_logger
 from ..core.types import BAR_COLUMNS
 
@@ -27,6 +28,7 @@ RULES = ('missing_columns', 'unsorted_dates', 'duplicate_dates', 'nan_prices', '
 Action = Literal['reject', 'repair', 'warn']
 SPLIT_RATIOS = (1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 15.0, 20.0, 25.0, 50.0)
 
+# %% ../../nbs/11_data_quality.ipynb #89c43485
 @dataclass(frozen=True)
 class QualityPolicy:
     "What to do for each rule (reject / repair / warn), and the rules' thresholds."
@@ -53,18 +55,24 @@ class QualityPolicy:
         if unknown: raise ValueError(f"QualityPolicy.actions: unknown rules {sorted(unknown)}")
         object.__setattr__(self, 'actions', acts)
 
-    @classmethod
-    def from_settings(cls, settings) -> QualityPolicy:
-        "The policy in `[data] policy_*` and the thresholds of `[data]`."
-        d = settings.data
-        return cls({r: getattr(d, f'policy_{r}') for r in RULES}, d.max_gap_days, d.split_jump_threshold,
-                   max_price=d.max_price, max_volume=d.max_volume, spike_threshold=d.spike_threshold, spike_revert=d.spike_revert,
-                   max_daily_factor=d.max_daily_factor)
+# %% ../../nbs/11_data_quality.ipynb #e93d9866
+@patch(cls_method=True)
+def from_settings(
+    cls: QualityPolicy,
+    settings,            # the loaded settings
+) -> QualityPolicy:
+    "The policy in `[data] policy_*` and the thresholds of `[data]`."
+    d = settings.data
+    return cls({r: getattr(d, f'policy_{r}') for r in RULES}, d.max_gap_days, d.split_jump_threshold,
+               max_price=d.max_price, max_volume=d.max_volume, spike_threshold=d.spike_threshold, spike_revert=d.spike_revert,
+               max_daily_factor=d.max_daily_factor)
 
-    def with_actions(self, **actions: str) -> QualityPolicy:
-        "A copy with some rules' actions changed."
-        return dataclasses.replace(self, actions={**self.actions, **actions})
+@patch
+def with_actions(self: QualityPolicy, **actions: str) -> QualityPolicy:
+    "A copy with some rules' actions changed."
+    return dataclasses.replace(self, actions={**self.actions, **actions})
 
+# %% ../../nbs/11_data_quality.ipynb #e8e94391
 @dataclass(frozen=True)
 class Violation:
     "One broken rule: which ticker, which date (None for the whole frame), what was done."
@@ -75,13 +83,19 @@ class Violation:
     detail: str
     def __str__(self): return f"{self.ticker} {self.date.date() if self.date is not None else '-'} {self.rule} [{self.action}]: {self.detail}"
 
+# %% ../../nbs/11_data_quality.ipynb #01990c11
 class QualityError(ValueError):
     "A frame broke a rule whose policy is `reject`; lists the rejecting violations."
-    def __init__(self, ticker: str, violations: list[Violation]):
+    def __init__(
+        self,
+        ticker: str,                  # the rejected ticker
+        violations: list[Violation],  # the rejecting violations
+    ):
         self.ticker, self.violations = ticker, list(violations)
         shown = '; '.join(str(v) for v in violations[:5]) + (f'; ... {len(violations) - 5} more' if len(violations) > 5 else '')
         super().__init__(f"{ticker}: {len(violations)} rejected by quality gates: {shown}")
 
+# %% ../../nbs/11_data_quality.ipynb #e2ec36e0
 @dataclass
 class QualityReport:
     "The gated frame and every violation found."
@@ -98,17 +112,25 @@ class QualityReport:
 
 # %% ../../nbs/11_data_quality.ipynb #9004f4cc
 @functools.lru_cache(maxsize=4)
-def exchange_calendar(calendar: str = 'XNYS') -> xcals.ExchangeCalendar:
+def exchange_calendar(
+    calendar: str = 'XNYS',  # exchange_calendars code, e.g. XNYS
+) -> xcals.ExchangeCalendar:
     "The `exchange_calendars` calendar from 1990 to a year ahead, built once per process."
     with warnings.catch_warnings():  # exchange_calendars 4.13 trips a pandas 3.1 deprecation while building: not ours
         warnings.simplefilter('ignore', FutureWarning); warnings.simplefilter('ignore', DeprecationWarning)
         return xcals.get_calendar(calendar, start='1990-01-01')
 
-def sessions(calendar: str = 'XNYS') -> pd.DatetimeIndex:
+# %% ../../nbs/11_data_quality.ipynb #e755012a
+def sessions(
+    calendar: str = 'XNYS',  # exchange_calendars code
+) -> pd.DatetimeIndex:
     "Every session of `calendar` (naive dates)."
     return exchange_calendar(calendar).sessions
 
-def missing_sessions(dates: pd.DatetimeIndex, calendar: str = 'XNYS') -> np.ndarray:
+def missing_sessions(
+    dates: pd.DatetimeIndex,  # bar dates, oldest first
+    calendar: str = 'XNYS',   # exchange_calendars code
+) -> np.ndarray:
     "For each date, the number of sessions strictly between it and the previous date (0 for the first)."
     s = sessions(calendar)
     d = dates.to_numpy(dtype='datetime64[ns]')
@@ -123,18 +145,21 @@ def _v(ticker, dates, rule, policy, details) -> list[Violation]:
     a = policy.actions[rule]
     return [Violation(ticker, None if d is None else pd.Timestamp(d), rule, a, det) for d, det in zip(dates, details)]
 
+# %% ../../nbs/11_data_quality.ipynb #6895ee3f
 def _rule_unsorted(df, ticker, p):
     if df.index.is_monotonic_increasing: return df, []
     back = np.flatnonzero(np.diff(df.index.to_numpy()) < np.timedelta64(0))
     vs = _v(ticker, [df.index[back[0] + 1]], 'unsorted_dates', p, [f'{len(back)} places where dates go backwards, first after {df.index[back[0]].date()}'])
     return (df.sort_index(kind='stable') if p.actions['unsorted_dates'] == 'repair' else df), vs
 
+# %% ../../nbs/11_data_quality.ipynb #1bfaa41b
 def _rule_duplicates(df, ticker, p):
     dup = df.index.duplicated(keep='last')
     if not dup.any(): return df, []
     vs = _v(ticker, df.index[dup], 'duplicate_dates', p, ['date appears more than once'] * int(dup.sum()))
     return (df[~dup] if p.actions['duplicate_dates'] == 'repair' else df), vs
 
+# %% ../../nbs/11_data_quality.ipynb #6c37dd79
 def _rule_nan(df, ticker, p):
     px = df[['open', 'high', 'low', 'close']]
     bad = ~np.isfinite(px.to_numpy())
@@ -151,6 +176,7 @@ def _rule_nan(df, ticker, p):
         df = df[close_ok]
     return df, vs
 
+# %% ../../nbs/11_data_quality.ipynb #45ac0ed2
 def _rule_nonpositive(df, ticker, p):
     px = df[['open', 'high', 'low', 'close']].to_numpy()
     rows = (px <= 0).any(axis=1)
@@ -158,6 +184,7 @@ def _rule_nonpositive(df, ticker, p):
     vs = _v(ticker, df.index[rows], 'nonpositive_prices', p, [f'price <= 0: {r.tolist()}' for r in px[rows]])
     return (df[~rows] if p.actions['nonpositive_prices'] == 'repair' else df), vs
 
+# %% ../../nbs/11_data_quality.ipynb #c67b8e7a
 def _rule_ohlc(df, ticker, p):
     o, h, l, c = (df[k].to_numpy() for k in ('open', 'high', 'low', 'close'))
     with np.errstate(invalid='ignore'):
@@ -171,6 +198,7 @@ def _rule_ohlc(df, ticker, p):
         df['low'] = np.fmin.reduce([o, h, l, c])
     return df, vs
 
+# %% ../../nbs/11_data_quality.ipynb #31f7cffb
 def _rule_volume(df, ticker, p):
     v = df['volume'].to_numpy()
     rows = ~np.isfinite(v) | (np.nan_to_num(v, nan=-1.0) < 0)
@@ -180,6 +208,7 @@ def _rule_volume(df, ticker, p):
         df = df.copy(); df.loc[rows, 'volume'] = 0.0
     return df, vs
 
+# %% ../../nbs/11_data_quality.ipynb #8c23256c
 def _rule_gap(df, ticker, p):
     if len(df) < 2 or not df.index.is_monotonic_increasing: return df, []
     miss = missing_sessions(df.index, p.calendar)
@@ -189,6 +218,7 @@ def _rule_gap(df, ticker, p):
     vs = _v(ticker, df.index[i], 'gap', p, [f'{miss[k]} sessions missing since {df.index[k - 1].date()}' for k in i])
     return (df.iloc[i[-1]:] if p.actions['gap'] == 'repair' else df), vs
 
+# %% ../../nbs/11_data_quality.ipynb #5fe3530e
 def _split_ratio(prev_close: np.ndarray, open_: np.ndarray, tol: float) -> np.ndarray:
     "The split ratio (>1 split, <1 reverse split) that the overnight gap matches within `tol`, else NaN."
     q = prev_close / open_
@@ -198,6 +228,7 @@ def _split_ratio(prev_close: np.ndarray, open_: np.ndarray, tol: float) -> np.nd
     ok = rel[np.arange(len(q)), best] <= tol if len(q) else np.array([], dtype=bool)
     return np.where(ok, cands[best], np.nan)
 
+# %% ../../nbs/11_data_quality.ipynb #37013ae3
 def _rule_split(df, ticker, p):
     if len(df) < 2: return df, []
     c, o = df['close'].to_numpy(), df['open'].to_numpy()
@@ -219,7 +250,6 @@ def _rule_split(df, ticker, p):
         df['volume'] = df['volume'].to_numpy() * factor
     return df, vs
 
-
 # %% ../../nbs/11_data_quality.ipynb #5a1e0c12
 def _rule_absurd(df, ticker, p):
     px, v = df[['open', 'high', 'low', 'close']].to_numpy(), df['volume'].to_numpy()
@@ -230,6 +260,7 @@ def _rule_absurd(df, ticker, p):
                                                              for r, x in zip(px[rows], v[rows])])
     return (df[~rows] if p.actions['absurd_magnitude'] == 'repair' else df), vs
 
+# %% ../../nbs/11_data_quality.ipynb #8ffb07a8
 def _rule_spike(df, ticker, p):
     if len(df) < 3: return df, []
     c, o = df['close'].to_numpy(), df['open'].to_numpy()
@@ -248,11 +279,16 @@ def _rule_spike(df, ticker, p):
                                               + (f", back to {nxt[k]:.4g} the next day" if reverting[k] else ', no split explains it') for k in i])
     return (df[~rows] if p.actions['spike'] == 'repair' else df), vs
 
+# %% ../../nbs/11_data_quality.ipynb #914f39d6
 _RULE_FUNCS = (_rule_unsorted, _rule_duplicates, _rule_nan, _rule_nonpositive, _rule_absurd, _rule_ohlc, _rule_volume, _rule_gap,
                _rule_split, _rule_spike)
 
 # %% ../../nbs/11_data_quality.ipynb #df46a32e
-def inspect(bars: pd.DataFrame, ticker: str, policy: QualityPolicy | None = None) -> QualityReport:
+def inspect(
+    bars: pd.DataFrame,                   # a bar frame (DatetimeIndex, OHLCV columns)
+    ticker: str,                          # named in every violation
+    policy: QualityPolicy | None = None,  # what each rule does (default: the defaults)
+) -> QualityReport:
     "Run every rule on `bars`; return the frame after repairs and every violation."
     p = policy or QualityPolicy()
     if not isinstance(bars, pd.DataFrame) or not isinstance(bars.index, pd.DatetimeIndex):
@@ -271,7 +307,12 @@ def inspect(bars: pd.DataFrame, ticker: str, policy: QualityPolicy | None = None
         vs += found
     return QualityReport(ticker, df, vs)
 
-def gate(bars: pd.DataFrame, ticker: str, policy: QualityPolicy | None = None) -> pd.DataFrame:
+# %% ../../nbs/11_data_quality.ipynb #901fa22e
+def gate(
+    bars: pd.DataFrame,                   # a bar frame (DatetimeIndex, OHLCV columns)
+    ticker: str,                          # named in every violation
+    policy: QualityPolicy | None = None,  # what each rule does (default: the defaults)
+) -> pd.DataFrame:
     "`bars` after the quality gates; raises `QualityError` if a rule with policy 'reject' fired."
     rep = inspect(bars, ticker, policy)
     if rep.rejected: raise QualityError(ticker, rep.rejected)
@@ -281,14 +322,25 @@ def gate(bars: pd.DataFrame, ticker: str, policy: QualityPolicy | None = None) -
     return rep.frame
 
 # %% ../../nbs/11_data_quality.ipynb #ee64ce34
-def check_seam(before: pd.DataFrame, after: pd.DataFrame, ticker: str, policy: QualityPolicy | None = None) -> list[Violation]:
+def check_seam(
+    before: pd.DataFrame,                 # the stored bars
+    after: pd.DataFrame,                  # the new bars
+    ticker: str,                          # named in a violation
+    policy: QualityPolicy | None = None,  # thresholds (the action is always reject)
+) -> list[Violation]:
     "Violations (always 'reject') where the last bar of `before` meets the first bar of `after`."
     if before.empty or after.empty: return []
     p = (policy or QualityPolicy()).with_actions(split_jump='reject')
     joint = pd.concat([before.iloc[-1:], after.iloc[:1]])[list(BAR_COLUMNS)].astype('float64')
     return _rule_split(joint, ticker, p)[1]
 
-def check_spike_seam(before: pd.DataFrame, after: pd.DataFrame, ticker: str, policy: QualityPolicy | None = None) -> list[Violation]:
+# %% ../../nbs/11_data_quality.ipynb #105e5011
+def check_spike_seam(
+    before: pd.DataFrame,                 # the stored bars
+    after: pd.DataFrame,                  # the new bars
+    ticker: str,                          # named in a violation
+    policy: QualityPolicy | None = None,  # thresholds and the spike rule's action
+) -> list[Violation]:
     "Spike violations among the bars of `after`, judged with the last two bars of `before` in front of them."
     if before.empty or after.empty: return []
     joint = pd.concat([before.iloc[-2:], after])[list(BAR_COLUMNS)].astype('float64')

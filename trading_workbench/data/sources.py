@@ -16,6 +16,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import tenacity
+from fastcore.basics import patch
 from ..core.clock import Clock, SystemClock
 from ..core.config import Secret, known_secret_values
 from ..core.log import get_logger
@@ -30,33 +31,56 @@ __all__ = ['log', 'redact', 'DataSourceError', 'SourceUnavailable', 'RateLimited
            'FinnhubSource', 'http_client', 'sources_from_settings']
 
 # %% ../../nbs/10_data_sources.ipynb #00ffe60f
-def redact(text: str) -> str:
+def redact(
+    text: str,  # any text that may quote a secret
+) -> str:
     "`text` with every known secret value replaced by `***`."
     for s in known_secret_values(): text = text.replace(s, '***')
     return text
 
+# %% ../../nbs/10_data_sources.ipynb #83ac0de5
 class DataSourceError(RuntimeError):
     "A source could not deliver bars; names the source, the ticker and why."
-    def __init__(self, source: str, ticker: str, reason: str):
+    def __init__(
+        self,
+        source: str,  # the source that failed
+        ticker: str,  # what was asked for
+        reason: str,  # why (secrets are masked)
+    ):
         self.source, self.ticker, self.reason = source, ticker, redact(reason)
         super().__init__(f"{source}: {ticker}: {self.reason}")
 
 class SourceUnavailable(DataSourceError):
     "Transient: network error, timeout, HTTP 5xx, or a malformed answer."
 
+# %% ../../nbs/10_data_sources.ipynb #7355f4dc
 class RateLimited(SourceUnavailable):
     "The vendor said slow down; `retry_after` is its hint in seconds, if it gave one."
-    def __init__(self, source: str, ticker: str, reason: str, retry_after: float | None = None):
+    def __init__(
+        self,
+        source: str,                       # the source
+        ticker: str,                       # what was asked for
+        reason: str,                       # what the vendor said
+        retry_after: float | None = None,  # the vendor's wait hint in seconds
+    ):
         super().__init__(source, ticker, reason)
         self.retry_after = retry_after
 
+# %% ../../nbs/10_data_sources.ipynb #f53aaca2
 class VendorError(DataSourceError):
     "The vendor refused the request: not retried; `action` says what the operator must do."
     action = ''
-    def __init__(self, source: str, ticker: str, reason: str, action: str = ''):
+    def __init__(
+        self,
+        source: str,       # the source
+        ticker: str,       # what was asked for
+        reason: str,       # what the vendor said
+        action: str = '',  # what the operator must do (default: the class's)
+    ):
         self.action = action or type(self).action
         super().__init__(source, ticker, f"{reason}. To fix: {self.action}" if self.action else reason)
 
+# %% ../../nbs/10_data_sources.ipynb #0b60f8a9
 class AuthError(VendorError):
     "The vendor does not accept the credentials (missing, invalid or demo key; expired session)."
     action = "set the source's key in the environment (TWB_*_API_KEY) to a valid one of your own"
@@ -72,6 +96,7 @@ class PremiumOnly(VendorError):
     "The endpoint or a parameter of the request needs a paid plan."
     action = 'use a premium key, or move this source later in [data] sources'
 
+# %% ../../nbs/10_data_sources.ipynb #12ed41b1
 class NoDataError(DataSourceError):
     "The source answers but has no bars for this ticker and range."
 
@@ -87,7 +112,12 @@ class SourceHealth:
 class MarketDataSource(Protocol):
     "Where daily bars come from."
     name: str
-    def history(self, ticker: str, start: date | str | None = None, end: date | str | None = None) -> pd.DataFrame:
+    def history(
+        self,
+        ticker: str,                      # the instrument
+        start: date | str | None = None,  # first date (None: from the first available)
+        end: date | str | None = None,    # last date, inclusive (None: to the last)
+    ) -> pd.DataFrame:
         "Daily bars of `ticker` from `start` to `end` (inclusive) in the bar schema; raises `DataSourceError`."
         ...
     def health(self) -> SourceHealth:
@@ -104,6 +134,7 @@ def _canon(col: Any) -> str:
     c = re.sub(r'^\d+\.\s*', '', str(col).strip().lower()).replace(' ', '_')  # Alpha Vantage says "1. open"
     return _ALIASES.get(c, c)
 
+# %% ../../nbs/10_data_sources.ipynb #bfa8d3ac
 def _in_range(df: pd.DataFrame, start, end) -> pd.DataFrame:
     "Rows of `df` with start <= date <= end (either bound optional)."
     m = np.ones(len(df), dtype=bool)
@@ -111,7 +142,15 @@ def _in_range(df: pd.DataFrame, start, end) -> pd.DataFrame:
     if end is not None: m &= df.index <= pd.Timestamp(end)
     return df[m]
 
-def normalize_bars(raw: pd.DataFrame, source: str, ticker: str, start=None, end=None, adjust: bool = False) -> pd.DataFrame:
+# %% ../../nbs/10_data_sources.ipynb #f6b0d3db
+def normalize_bars(
+    raw: pd.DataFrame,     # what the CSV or vendor gave
+    source: str,           # named in errors
+    ticker: str,           # named in errors
+    start=None,            # first date kept
+    end=None,              # last date kept
+    adjust: bool = False,  # scale OHLC by adj_close / close (and volume inversely)?
+) -> pd.DataFrame:
     "Map a vendor or CSV frame onto the bar schema (values untouched), keeping `start`..`end`."
     df = raw.copy()
     df.columns = [_canon(c) for c in df.columns]
@@ -138,10 +177,14 @@ def bundled_dir() -> Path:
 
 _ARCH_INDEXES = {'^GSPC': 'sp500', '^IXIC': 'nasdaq'}
 
+# %% ../../nbs/10_data_sources.ipynb #9faa1fd8
 class BundledSource:
     "Real daily bars shipped with the package (and `arch`'s index data); no network."
     name = 'bundled'
-    def __init__(self, folder: Path | str | None = None):
+    def __init__(
+        self,
+        folder: Path | str | None = None,  # CSV folder (default: the bundled prices)
+    ):
         self.folder = Path(folder) if folder else bundled_dir()
         self._cache: dict[str, pd.DataFrame] = {}  # the files never change while the process runs
 
@@ -149,20 +192,12 @@ class BundledSource:
         "Every ticker this source can serve."
         return sorted(p.stem for p in self.folder.glob('*.csv')) + sorted(_ARCH_INDEXES)
 
-    def _load(self, ticker: str) -> pd.DataFrame:
-        "The full history of `ticker`, read once."
-        if ticker not in self._cache:
-            if ticker in _ARCH_INDEXES:
-                mod = __import__(f'arch.data.{_ARCH_INDEXES[ticker]}', fromlist=['load'])
-                raw = mod.load()
-            else:
-                p = self.folder / f'{ticker}.csv'
-                if not p.is_file(): raise NoDataError(self.name, ticker, 'not in the bundled data')
-                raw = pd.read_csv(p)
-            self._cache[ticker] = normalize_bars(raw, self.name, ticker)
-        return self._cache[ticker]
-
-    def history(self, ticker: str, start=None, end=None) -> pd.DataFrame:
+    def history(
+        self,
+        ticker: str,  # the instrument
+        start=None,   # first date (None: from the first available)
+        end=None,     # last date, inclusive (None: to the last)
+    ) -> pd.DataFrame:
         "Bundled bars of `ticker` from `start` to `end`."
         df = _in_range(self._load(ticker), start, end)
         if df.empty: raise NoDataError(self.name, ticker, f'no bundled bars between {start} and {end}')
@@ -173,20 +208,38 @@ class BundledSource:
         n = len(list(self.folder.glob('*.csv')))
         return SourceHealth(self.name, n > 0, f'{n} files in {self.folder}')
 
+# %% ../../nbs/10_data_sources.ipynb #ac1a74e4
+@patch
+def _load(self: BundledSource, ticker: str) -> pd.DataFrame:
+    "The full history of `ticker`, read once."
+    if ticker not in self._cache:
+        if ticker in _ARCH_INDEXES:
+            mod = __import__(f'arch.data.{_ARCH_INDEXES[ticker]}', fromlist=['load'])
+            raw = mod.load()
+        else:
+            p = self.folder / f'{ticker}.csv'
+            if not p.is_file(): raise NoDataError(self.name, ticker, 'not in the bundled data')
+            raw = pd.read_csv(p)
+        self._cache[ticker] = normalize_bars(raw, self.name, ticker)
+    return self._cache[ticker]
+
 # %% ../../nbs/10_data_sources.ipynb #330f2ff0
 class CsvSource:
     "Daily bars from a folder of per-ticker CSV files."
     name = 'csv'
-    def __init__(self, folder: Path | str, adjust: bool = False):
+    def __init__(
+        self,
+        folder: Path | str,    # holds <TICKER>.csv (or .csv.gz, or <TICKER>_data.csv)
+        adjust: bool = False,  # apply an adjusted close if the file has one?
+    ):
         self.folder, self.adjust = Path(folder), adjust
 
-    def _path(self, ticker: str) -> Path | None:
-        "The file holding `ticker`, if any."
-        for name in (f'{ticker}.csv', f'{ticker}.csv.gz', f'{ticker}_data.csv'):
-            if (self.folder / name).is_file(): return self.folder / name
-        return None
-
-    def history(self, ticker: str, start=None, end=None) -> pd.DataFrame:
+    def history(
+        self,
+        ticker: str,  # the instrument
+        start=None,   # first date (None: from the first available)
+        end=None,     # last date, inclusive (None: to the last)
+    ) -> pd.DataFrame:
         "Bars of `ticker` from its CSV file, oldest first."
         if not self.folder.is_dir(): raise SourceUnavailable(self.name, ticker, f'folder {self.folder} does not exist')
         p = self._path(ticker)
@@ -206,6 +259,14 @@ class CsvSource:
         n = len(list(self.folder.glob('*.csv*')))
         return SourceHealth(self.name, n > 0, f'{n} files in {self.folder}')
 
+# %% ../../nbs/10_data_sources.ipynb #e9995709
+@patch
+def _path(self: CsvSource, ticker: str) -> Path | None:
+    "The file holding `ticker`, if any."
+    for name in (f'{ticker}.csv', f'{ticker}.csv.gz', f'{ticker}_data.csv'):
+        if (self.folder / name).is_file(): return self.folder / name
+    return None
+
 # %% ../../nbs/10_data_sources.ipynb #04967b06
 class _RedactSecrets(logging.Filter):
     "Masks known secret values in records of third-party loggers (httpx logs full URLs)."
@@ -219,92 +280,125 @@ for _name in ('httpx', 'httpcore'):
     _lg = logging.getLogger(_name)
     if not any(isinstance(f, _RedactSecrets) for f in _lg.filters): _lg.addFilter(_RedactSecrets())
 
+# %% ../../nbs/10_data_sources.ipynb #6eab7830
 def _epoch(d, *, end: bool = False) -> int:
     "Epoch seconds of a session date at 00:00 UTC (the next day's midnight when `end`)."
     ts = pd.Timestamp(d).normalize() + (pd.Timedelta(days=1) if end else pd.Timedelta(0))
     return int(ts.tz_localize('UTC').timestamp())
 
+# %% ../../nbs/10_data_sources.ipynb #b479edd1
 class HttpSource:
     "Shared HTTP plumbing of the vendor sources: GET with timeouts, retries and typed errors."
     name = 'http'
-    def __init__(self, base_url: str, client: httpx.Client, *, retries: int = 3, backoff_s: float = 0.5,
-                 max_wait_s: float = 30.0, clock: Clock | None = None, probe_ticker: str = 'SPY', budget_s: float | None = None):
+    def __init__(
+        self,
+        base_url: str,                  # the vendor's API root
+        client: httpx.Client,           # the shared, injected HTTP client
+        *,
+        retries: int = 3,               # retries after the first attempt (transient errors only)
+        backoff_s: float = 0.5,         # first retry wait, doubling
+        max_wait_s: float = 30.0,       # longest wait between attempts
+        clock: Clock | None = None,     # the injected clock (the probe's dates)
+        probe_ticker: str = 'SPY',      # what `health` asks for
+        budget_s: float | None = None,  # wall seconds one `history` call may take, retries included (None: no budget)
+    ):
         self.base_url, self.client, self.retries = base_url.rstrip('/'), client, retries
         self.backoff_s, self.max_wait_s, self.clock, self.probe_ticker = backoff_s, max_wait_s, clock or SystemClock(), probe_ticker
         self.budget_s, self._deadline = budget_s, None   # wall-clock budget of one history call (network I/O, not market time)
 
-    def _left(self) -> float | None:
-        "Seconds left of the current call's budget (None: no budget)."
-        return None if self._deadline is None else self._deadline - time.monotonic()
+# %% ../../nbs/10_data_sources.ipynb #5b8545ed
+@patch
+def _left(self: HttpSource) -> float | None:
+    "Seconds left of the current call's budget (None: no budget)."
+    return None if self._deadline is None else self._deadline - time.monotonic()
 
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        "Exponential backoff, or the vendor's Retry-After if longer; never more than `max_wait_s`."
-        w = self.backoff_s * 2 ** (state.attempt_number - 1)
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RateLimited) and exc.retry_after: w = max(w, exc.retry_after)
-        left = self._left()
-        return max(0.0, min(w, self.max_wait_s, *(() if left is None else (left,))))
+# %% ../../nbs/10_data_sources.ipynb #77127ed3
+@patch
+def _wait(self: HttpSource, state: tenacity.RetryCallState) -> float:
+    "Exponential backoff, or the vendor's Retry-After if longer; never more than `max_wait_s`."
+    w = self.backoff_s * 2 ** (state.attempt_number - 1)
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, RateLimited) and exc.retry_after: w = max(w, exc.retry_after)
+    left = self._left()
+    return max(0.0, min(w, self.max_wait_s, *(() if left is None else (left,))))
 
-    def _log_retry(self, state: tenacity.RetryCallState) -> None:
-        log.warning('%s: attempt %d failed (%s); retrying', self.name, state.attempt_number, state.outcome.exception())
+@patch
+def _log_retry(self: HttpSource, state: tenacity.RetryCallState) -> None:
+    log.warning('%s: attempt %d failed (%s); retrying', self.name, state.attempt_number, state.outcome.exception())
 
-    def _get_once(self, ticker: str, path: str, params: Mapping, headers: Mapping) -> httpx.Response:
-        "One GET; transport failures and HTTP errors become typed errors."
-        where, left = f'{httpx.URL(self.base_url).host}{path}', self._left()
-        if left is not None and left <= 0: raise SourceUnavailable(self.name, ticker, f'time budget of {self.budget_s:g} s used up')
-        kw = {} if left is None or left >= (self.client.timeout.read or float('inf')) else dict(timeout=left)
-        try: r = self.client.get(self.base_url + path, params=params, headers=headers, **kw)
-        except httpx.TimeoutException:
-            cut = f' (the {self.budget_s:g} s budget ran out)' if 'timeout' in kw else ''
-            raise SourceUnavailable(self.name, ticker, f'timed out calling {where}{cut}') from None
-        except httpx.TransportError as e:
-            raise SourceUnavailable(self.name, ticker, f'network error calling {where}: {type(e).__name__}: {redact(str(e))}') from None
-        if r.status_code == 429:
-            ra = r.headers.get('Retry-After')
-            raise RateLimited(self.name, ticker, f'HTTP 429 from {where}: {redact(r.text[:200].strip())}',
-                              float(ra) if ra and ra.replace('.', '', 1).isdigit() else None)
-        if r.status_code >= 500: raise SourceUnavailable(self.name, ticker, f'HTTP {r.status_code} from {where}')
-        return r
+# %% ../../nbs/10_data_sources.ipynb #862b8a18
+@patch
+def _get_once(self: HttpSource, ticker: str, path: str, params: Mapping, headers: Mapping) -> httpx.Response:
+    "One GET; transport failures and HTTP errors become typed errors."
+    where, left = f'{httpx.URL(self.base_url).host}{path}', self._left()
+    if left is not None and left <= 0: raise SourceUnavailable(self.name, ticker, f'time budget of {self.budget_s:g} s used up')
+    kw = {} if left is None or left >= (self.client.timeout.read or float('inf')) else dict(timeout=left)
+    try: r = self.client.get(self.base_url + path, params=params, headers=headers, **kw)
+    except httpx.TimeoutException:
+        cut = f' (the {self.budget_s:g} s budget ran out)' if 'timeout' in kw else ''
+        raise SourceUnavailable(self.name, ticker, f'timed out calling {where}{cut}') from None
+    except httpx.TransportError as e:
+        raise SourceUnavailable(self.name, ticker, f'network error calling {where}: {type(e).__name__}: {redact(str(e))}') from None
+    if r.status_code == 429:
+        ra = r.headers.get('Retry-After')
+        raise RateLimited(self.name, ticker, f'HTTP 429 from {where}: {redact(r.text[:200].strip())}',
+                          float(ra) if ra and ra.replace('.', '', 1).isdigit() else None)
+    if r.status_code >= 500: raise SourceUnavailable(self.name, ticker, f'HTTP {r.status_code} from {where}')
+    return r
 
-    def _get(self, ticker: str, path: str, params: Mapping | None = None, headers: Mapping | None = None) -> httpx.Response:
-        "One GET; transport failures, 429 and 5xx become typed errors (other statuses are the vendor's to read)."
-        return self._get_once(ticker, path, params or {}, headers or {})
+# %% ../../nbs/10_data_sources.ipynb #9637f90f
+@patch
+def _get(self: HttpSource, ticker: str, path: str, params: Mapping | None = None, headers: Mapping | None = None) -> httpx.Response:
+    "One GET; transport failures, 429 and 5xx become typed errors (other statuses are the vendor's to read)."
+    return self._get_once(ticker, path, params or {}, headers or {})
 
-    def _json(self, r: httpx.Response, ticker: str) -> Any:
-        "The body as JSON; a non-JSON body is a transient `SourceUnavailable`."
-        try: return r.json()
-        except ValueError: raise SourceUnavailable(self.name, ticker, f'malformed (non-JSON) answer, HTTP {r.status_code}') from None
+@patch
+def _json(self: HttpSource, r: httpx.Response, ticker: str) -> Any:
+    "The body as JSON; a non-JSON body is a transient `SourceUnavailable`."
+    try: return r.json()
+    except ValueError: raise SourceUnavailable(self.name, ticker, f'malformed (non-JSON) answer, HTTP {r.status_code}') from None
 
-    def _fetch_once(self, ticker: str, start, end) -> pd.DataFrame:
-        "The vendor-specific call and parse: a raw frame with a date index (subclasses)."
-        raise NotImplementedError
+# %% ../../nbs/10_data_sources.ipynb #57d9577a
+@patch
+def _fetch_once(self: HttpSource, ticker: str, start, end) -> pd.DataFrame:
+    "The vendor-specific call and parse: a raw frame with a date index (subclasses)."
+    raise NotImplementedError
 
-    def _fetch(self, ticker: str, start, end, retries: int | None = None) -> pd.DataFrame:
-        "`_fetch_once`, retried with backoff on transient errors (`SourceUnavailable`, `RateLimited`)."
-        n = self.retries if retries is None else retries
-        stop = tenacity.stop_after_attempt(n + 1)
-        if self.budget_s: stop = stop | tenacity.stop_after_delay(self.budget_s)
-        self._deadline = None if not self.budget_s else time.monotonic() + self.budget_s
-        try:
-            for attempt in tenacity.Retrying(stop=stop, wait=self._wait, reraise=True, before_sleep=self._log_retry,
-                                             retry=tenacity.retry_if_exception_type(SourceUnavailable)):
-                with attempt: return self._fetch_once(ticker, start, end)
-        finally: self._deadline = None
+@patch
+def _fetch(self: HttpSource, ticker: str, start, end, retries: int | None = None) -> pd.DataFrame:
+    "`_fetch_once`, retried with backoff on transient errors (`SourceUnavailable`, `RateLimited`)."
+    n = self.retries if retries is None else retries
+    stop = tenacity.stop_after_attempt(n + 1)
+    if self.budget_s: stop = stop | tenacity.stop_after_delay(self.budget_s)
+    self._deadline = None if not self.budget_s else time.monotonic() + self.budget_s
+    try:
+        for attempt in tenacity.Retrying(stop=stop, wait=self._wait, reraise=True, before_sleep=self._log_retry,
+                                         retry=tenacity.retry_if_exception_type(SourceUnavailable)):
+            with attempt: return self._fetch_once(ticker, start, end)
+    finally: self._deadline = None
 
-    def history(self, ticker: str, start=None, end=None) -> pd.DataFrame:
-        "Bars of `ticker` from `start` to `end` from the vendor."
-        df = self._fetch(ticker, start, end)
-        df = normalize_bars(df, self.name, ticker, start, end)
-        if df.empty: raise NoDataError(self.name, ticker, f'no bars between {start} and {end}')
-        return df.sort_index()
+# %% ../../nbs/10_data_sources.ipynb #3de415c3
+@patch
+def history(
+    self: HttpSource,
+    ticker: str,       # the instrument
+    start=None,        # first date (None: from the first available)
+    end=None,          # last date, inclusive (None: to the last)
+) -> pd.DataFrame:
+    "Bars of `ticker` from `start` to `end` from the vendor."
+    df = self._fetch(ticker, start, end)
+    df = normalize_bars(df, self.name, ticker, start, end)
+    if df.empty: raise NoDataError(self.name, ticker, f'no bars between {start} and {end}')
+    return df.sort_index()
 
-    def health(self) -> SourceHealth:
-        "Ask once (no retries) for the last days of the probe ticker; 'no data' still means it answers."
-        end = pd.Timestamp(self.clock.now().date())
-        try: self._fetch(self.probe_ticker, end - pd.Timedelta(days=10), end, retries=0)
-        except NoDataError as e: return SourceHealth(self.name, True, f'answering ({e.reason})')
-        except DataSourceError as e: return SourceHealth(self.name, False, str(e))
-        return SourceHealth(self.name, True, 'answering')
+@patch
+def health(self: HttpSource) -> SourceHealth:
+    "Ask once (no retries) for the last days of the probe ticker; 'no data' still means it answers."
+    end = pd.Timestamp(self.clock.now().date())
+    try: self._fetch(self.probe_ticker, end - pd.Timedelta(days=10), end, retries=0)
+    except NoDataError as e: return SourceHealth(self.name, True, f'answering ({e.reason})')
+    except DataSourceError as e: return SourceHealth(self.name, False, str(e))
+    return SourceHealth(self.name, True, 'answering')
 
 # %% ../../nbs/10_data_sources.ipynb #5a1e0c01
 def _yahoo_error(source: str, ticker: str, status: int, err: Mapping) -> DataSourceError:
@@ -368,71 +462,98 @@ class AlphaVantageSource(HttpSource):
     "Alpha Vantage's TIME_SERIES_DAILY (key from TWB_ALPHA_VANTAGE_API_KEY)."
     name = 'alpha_vantage'
     COMPACT = 100   # sessions in a compact answer
-    def __init__(self, base_url: str, client: httpx.Client, key: Secret | None, *, premium: bool = False, **kw):
+    def __init__(
+        self,
+        base_url: str,          # the vendor's API root
+        client: httpx.Client,   # the shared HTTP client
+        key: Secret | None,     # TWB_ALPHA_VANTAGE_API_KEY (None: every call is a MissingKeyError)
+        *,
+        premium: bool = False,  # a premium key (outputsize=full)?
+        **kw,                   # `HttpSource`'s options
+    ):
         super().__init__(base_url, client, **kw)
         self.key, self.premium = key, premium
         self.outputsize = 'full' if premium else 'compact'
 
-    def _fetch_once(self, ticker: str, start, end) -> pd.DataFrame:
-        if self.key is None: raise MissingKeyError(self.name, ticker, 'no API key: set TWB_ALPHA_VANTAGE_API_KEY')
-        r = self._get(ticker, '/query', dict(function='TIME_SERIES_DAILY', symbol=ticker, outputsize=self.outputsize,
-                                             datatype='json', apikey=self.key.get()))
-        if r.status_code >= 400: raise VendorError(self.name, ticker, f'HTTP {r.status_code}')
-        body = self._json(r, ticker)
-        if not isinstance(body, dict): raise SourceUnavailable(self.name, ticker, 'unexpected answer')
-        if (err := _av_refusal(self.name, ticker, body)) is not None: raise err
-        series = body.get('Time Series (Daily)')
-        if not isinstance(series, dict): raise SourceUnavailable(self.name, ticker, f'unexpected answer with keys {sorted(body)[:5]}')
-        if not series: raise NoDataError(self.name, ticker, 'empty time series')
-        df = pd.DataFrame.from_dict(series, orient='index')
-        df.index = pd.DatetimeIndex(pd.to_datetime(df.index), name='date')
-        if not self.premium and start is not None and len(df) >= self.COMPACT: self._check_reach(ticker, df.index.min(), start)
-        return df
+# %% ../../nbs/10_data_sources.ipynb #077e5b3a
+@patch
+def _fetch_once(self: AlphaVantageSource, ticker: str, start, end) -> pd.DataFrame:
+    if self.key is None: raise MissingKeyError(self.name, ticker, 'no API key: set TWB_ALPHA_VANTAGE_API_KEY')
+    r = self._get(ticker, '/query', dict(function='TIME_SERIES_DAILY', symbol=ticker, outputsize=self.outputsize,
+                                         datatype='json', apikey=self.key.get()))
+    if r.status_code >= 400: raise VendorError(self.name, ticker, f'HTTP {r.status_code}')
+    body = self._json(r, ticker)
+    if not isinstance(body, dict): raise SourceUnavailable(self.name, ticker, 'unexpected answer')
+    if (err := _av_refusal(self.name, ticker, body)) is not None: raise err
+    series = body.get('Time Series (Daily)')
+    if not isinstance(series, dict): raise SourceUnavailable(self.name, ticker, f'unexpected answer with keys {sorted(body)[:5]}')
+    if not series: raise NoDataError(self.name, ticker, 'empty time series')
+    df = pd.DataFrame.from_dict(series, orient='index')
+    df.index = pd.DatetimeIndex(pd.to_datetime(df.index), name='date')
+    if not self.premium and start is not None and len(df) >= self.COMPACT: self._check_reach(ticker, df.index.min(), start)
+    return df
 
-    def _check_reach(self, ticker: str, first: pd.Timestamp, start) -> None:
-        "A compact answer must reach back to `start` (no session in between), else it is a `PremiumOnly`."
-        from .quality import sessions   # the exchange calendar, imported late: quality is a sibling module
-        s = sessions()
-        missed = s.searchsorted(first, side='left') - s.searchsorted(pd.Timestamp(start), side='left')
-        if missed > 0:
-            raise PremiumOnly(self.name, ticker, f'compact output starts {first.date()}, {missed} sessions after the asked start '
-                              f'{pd.Timestamp(start).date()}; older bars need outputsize=full (premium)')
+# %% ../../nbs/10_data_sources.ipynb #a9512326
+@patch
+def _check_reach(self: AlphaVantageSource, ticker: str, first: pd.Timestamp, start) -> None:
+    "A compact answer must reach back to `start` (no session in between), else it is a `PremiumOnly`."
+    from .quality import sessions   # the exchange calendar, imported late: quality is a sibling module
+    s = sessions()
+    missed = s.searchsorted(first, side='left') - s.searchsorted(pd.Timestamp(start), side='left')
+    if missed > 0:
+        raise PremiumOnly(self.name, ticker, f'compact output starts {first.date()}, {missed} sessions after the asked start '
+                          f'{pd.Timestamp(start).date()}; older bars need outputsize=full (premium)')
 
 # %% ../../nbs/10_data_sources.ipynb #5e2fa3b5
 class FinnhubSource(HttpSource):
     "Finnhub's daily candles (key from TWB_FINNHUB_API_KEY)."
     name = 'finnhub'
-    def __init__(self, base_url: str, client: httpx.Client, key: Secret | None, **kw):
+    def __init__(
+        self,
+        base_url: str,         # the vendor's API root
+        client: httpx.Client,  # the shared HTTP client
+        key: Secret | None,    # TWB_FINNHUB_API_KEY (None: every call is a MissingKeyError)
+        **kw,                  # `HttpSource`'s options
+    ):
         super().__init__(base_url, client, **kw)
         self.key = key
 
-    def _fetch_once(self, ticker: str, start, end) -> pd.DataFrame:
-        if self.key is None: raise MissingKeyError(self.name, ticker, 'no API key: set TWB_FINNHUB_API_KEY')
-        lo = _epoch(start) if start is not None else 0
-        hi = _epoch(end, end=True) - 1 if end is not None else int(self.clock.now().timestamp())
-        r = self._get(ticker, '/stock/candle', dict(symbol=ticker, resolution='D', **{'from': lo, 'to': hi}),
-                      headers={'X-Finnhub-Token': self.key.get()})
-        body = self._json(r, ticker)
-        said = body.get('error', '') if isinstance(body, dict) else ''
-        if r.status_code == 401: raise AuthError(self.name, ticker, f'HTTP 401: {said}', 'set TWB_FINNHUB_API_KEY to a valid key of your own')
-        if r.status_code == 403:
-            raise PremiumOnly(self.name, ticker, f'HTTP 403: {said}', "this key's Finnhub plan does not include daily candles: "
-                              'use a plan that does, or move finnhub later in [data] sources')
-        if r.status_code >= 400: raise VendorError(self.name, ticker, f'HTTP {r.status_code}')
-        if not isinstance(body, dict) or 's' not in body: raise SourceUnavailable(self.name, ticker, 'unexpected answer')
-        if body['s'] == 'no_data': raise NoDataError(self.name, ticker, 'no_data')
-        if body['s'] != 'ok': raise VendorError(self.name, ticker, f"status {body['s']!r}")
-        idx = pd.DatetimeIndex(pd.to_datetime(body['t'], unit='s'), name='date').normalize()
-        return pd.DataFrame({c: np.asarray(body[k], dtype='float64') for c, k in zip(BAR_COLUMNS, 'ohlcv')}, index=idx)
+# %% ../../nbs/10_data_sources.ipynb #8a573c84
+@patch
+def _fetch_once(self: FinnhubSource, ticker: str, start, end) -> pd.DataFrame:
+    if self.key is None: raise MissingKeyError(self.name, ticker, 'no API key: set TWB_FINNHUB_API_KEY')
+    lo = _epoch(start) if start is not None else 0
+    hi = _epoch(end, end=True) - 1 if end is not None else int(self.clock.now().timestamp())
+    r = self._get(ticker, '/stock/candle', dict(symbol=ticker, resolution='D', **{'from': lo, 'to': hi}),
+                  headers={'X-Finnhub-Token': self.key.get()})
+    body = self._json(r, ticker)
+    said = body.get('error', '') if isinstance(body, dict) else ''
+    if r.status_code == 401: raise AuthError(self.name, ticker, f'HTTP 401: {said}', 'set TWB_FINNHUB_API_KEY to a valid key of your own')
+    if r.status_code == 403:
+        raise PremiumOnly(self.name, ticker, f'HTTP 403: {said}', "this key's Finnhub plan does not include daily candles: "
+                          'use a plan that does, or move finnhub later in [data] sources')
+    if r.status_code >= 400: raise VendorError(self.name, ticker, f'HTTP {r.status_code}')
+    if not isinstance(body, dict) or 's' not in body: raise SourceUnavailable(self.name, ticker, 'unexpected answer')
+    if body['s'] == 'no_data': raise NoDataError(self.name, ticker, 'no_data')
+    if body['s'] != 'ok': raise VendorError(self.name, ticker, f"status {body['s']!r}")
+    idx = pd.DatetimeIndex(pd.to_datetime(body['t'], unit='s'), name='date').normalize()
+    return pd.DataFrame({c: np.asarray(body[k], dtype='float64') for c, k in zip(BAR_COLUMNS, 'ohlcv')}, index=idx)
 
 # %% ../../nbs/10_data_sources.ipynb #c7b5fdd4
-def http_client(settings) -> httpx.Client:
+def http_client(
+    settings,  # the loaded settings
+) -> httpx.Client:
     "The HTTP client the vendor sources share: timeouts from settings, a browser-like User-Agent (Yahoo wants one)."
     return httpx.Client(timeout=settings.data.http_timeout_s, follow_redirects=True,
                         headers={'User-Agent': 'Mozilla/5.0 (trading-workbench)', 'Accept': 'application/json'})
 
-def sources_from_settings(settings, client: httpx.Client | None = None, clock: Clock | None = None,
-                          backoff_s: float = 0.5) -> list[MarketDataSource]:
+# %% ../../nbs/10_data_sources.ipynb #0c49193a
+def sources_from_settings(
+    settings,                            # the loaded settings
+    client: httpx.Client | None = None,  # the HTTP client to share (default: `http_client(settings)`)
+    clock: Clock | None = None,          # the injected clock
+    backoff_s: float = 0.5,              # first retry wait
+) -> list[MarketDataSource]:
     "The sources named in `[data] sources`, in that order."
     d, sec = settings.data, settings.secrets
     client = client or http_client(settings)

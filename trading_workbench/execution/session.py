@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Mapping
 from zoneinfo import ZoneInfo
 import pandas as pd
+from fastcore.basics import patch
 from ..core.types import OrderType, TimeInForce, utc
 from ..data.quality import exchange_calendar
 from .broker import as_sync
@@ -20,7 +21,7 @@ from .broker import as_sync
 __all__ = ['MOC_CUTOFF_MIN', 'Session', 'session_on', 'current_or_next_session', 'Timing', 'SessionPlan', 'plan_session',
            'scheduled_run_time', 'order_prices']
 
-# %% ../../nbs/34_execution_session.ipynb #0261921f
+# %% ../../nbs/34_execution_session.ipynb #d36ef5e1
 @dataclass(frozen=True)
 class Session:
     "One trading session: its date, its open and close (UTC), and whether it closes early (a half day)."
@@ -33,13 +34,18 @@ class Session:
         "Is the market open at `t`?"
         return self.open <= utc(t) < self.close
 
-def session_on(day: date | str, calendar: str = 'XNYS') -> Session | None:
+# %% ../../nbs/34_execution_session.ipynb #ec0b13b4
+def session_on(
+    day: date | str,          # a calendar date
+    calendar: str = 'XNYS',   # the exchange's calendar code
+) -> Session | None:
     "The session on `day`; `None` on a weekend or holiday."
     cal, d = exchange_calendar(calendar), pd.Timestamp(day).normalize()
     if d.tzinfo is not None: d = d.tz_localize(None)
     if not cal.is_session(d): return None
     return Session(d.date(), cal.session_open(d).to_pydatetime(), cal.session_close(d).to_pydatetime(), bool(d in cal.early_closes))
 
+# %% ../../nbs/34_execution_session.ipynb #19237c0a
 def current_or_next_session(t: datetime, calendar: str = 'XNYS') -> Session:
     "The session open at `t`, or else the next one to open."
     t = utc(t)
@@ -48,7 +54,7 @@ def current_or_next_session(t: datetime, calendar: str = 'XNYS') -> Session:
         if s is not None and s.close > t: return s
     raise ValueError(f'{calendar}: no session within 15 days of {t}')
 
-# %% ../../nbs/34_execution_session.ipynb #a9c2e8ce
+# %% ../../nbs/34_execution_session.ipynb #9e27bbcd
 class Timing(str, enum.Enum):
     "What a run does with its orders."
     REPLAY = 'replay'   # the paper broker: orders meet the next bar
@@ -56,6 +62,7 @@ class Timing(str, enum.Enum):
     QUEUE = 'queue'     # send now; they wait for the next open (followed, not cancelled at the monitor's timeout)
     REFUSE = 'refuse'   # send nothing
 
+# %% ../../nbs/34_execution_session.ipynb #5bd8897e
 @dataclass(frozen=True)
 class SessionPlan:
     "What a run will do with its orders at `now`, and why: said before anything is sent."
@@ -67,37 +74,36 @@ class SessionPlan:
     reason: str = ''
     order_type: OrderType | None = None   # None: the order manager's limit orders; LIMIT_ON_CLOSE for the closing auction
 
-    @property
-    def sends(self) -> bool: return self.timing is not Timing.REFUSE
-    @property
-    def follows(self) -> bool: return self.timing in (Timing.REPLAY, Timing.TRADE)
-    def describe(self) -> str:
-        "One line for the operator."
-        return f'{self.timing.value.upper()}: {self.reason}'
+# %% ../../nbs/34_execution_session.ipynb #d959057f
+@patch(as_prop=True)
+def sends(self: SessionPlan) -> bool: return self.timing is not Timing.REFUSE
 
-# %% ../../nbs/34_execution_session.ipynb #f17c8c12
+@patch(as_prop=True)
+def follows(self: SessionPlan) -> bool: return self.timing in (Timing.REPLAY, Timing.TRADE)
+
+@patch
+def describe(self: SessionPlan) -> str:
+    "One line for the operator."
+    return f'{self.timing.value.upper()}: {self.reason}'
+
+# %% ../../nbs/34_execution_session.ipynb #95719a10
 MOC_CUTOFF_MIN = 10   # NYSE takes market/limit-on-close orders until 10 minutes before the close (15:50; 12:50 on a half day)
 
 def _et(t: datetime) -> str: return t.astimezone(ZoneInfo('America/New_York')).strftime('%a %Y-%m-%d %H:%M ET')
 
-def plan_session(now: datetime, settings, broker_kind: str | None = None) -> SessionPlan:
+# %% ../../nbs/34_execution_session.ipynb #86ef171f
+def plan_session(
+    now: datetime,                   # when the run starts
+    settings,                        # the workbench's `Settings` (`[execution]`, `[broker]`)
+    broker_kind: str | None = None,  # 'paper' or 'ibkr' (None: `[broker] kind`)
+) -> SessionPlan:
     "What a run at `now` does with its orders, from `[execution]` and the broker kind (default: `[broker] kind`)."
     x, now = settings.execution, utc(now)
     if (broker_kind or settings.broker.kind) == 'paper':
         return SessionPlan(Timing.REPLAY, now, None, reason='paper broker: orders fill against the next bar the clock reaches')
     s = current_or_next_session(now, x.calendar)
     half = ' (half day)' if s.early_close else ''
-    if x.ibkr_timing == 'closing_auction':
-        cutoff = s.close - timedelta(minutes=MOC_CUTOFF_MIN)
-        if now < cutoff:
-            how = Timing.TRADE if s.is_open(now) else Timing.QUEUE
-            return SessionPlan(how, now, s, TimeInForce.DAY, (s.close - now).total_seconds() + 120, order_type=OrderType.LIMIT_ON_CLOSE,
-                               reason=f'limit-on-close orders for the closing auction of {_et(s.close)}{half}')
-        s = current_or_next_session(s.close, x.calendar)
-        if x.outside_hours == 'refuse':
-            return SessionPlan(Timing.REFUSE, now, s, reason=f'past the closing-auction cutoff of {_et(cutoff)} and outside_hours = refuse: nothing is sent')
-        return SessionPlan(Timing.QUEUE, now, s, TimeInForce.DAY, order_type=OrderType.LIMIT_ON_CLOSE,
-                           reason=f'past the cutoff: limit-on-close orders queue for the closing auction of {_et(s.close)}')
+    if x.ibkr_timing == 'closing_auction': return _closing_auction_plan(now, s, x, half)
     if x.ibkr_timing == 'opening_auction':
         s = s if now < s.open else current_or_next_session(s.close, x.calendar)
         return SessionPlan(Timing.QUEUE, now, s, TimeInForce.OPG, reason=f'orders go to the opening auction of {_et(s.open)}')
@@ -110,6 +116,21 @@ def plan_session(now: datetime, settings, broker_kind: str | None = None) -> Ses
     return SessionPlan(Timing.QUEUE, now, s, TimeInForce.DAY,
                        reason=f'market closed: DAY orders queue for the next open, {_et(s.open)}{half}; reconciliation follows them')
 
+# %% ../../nbs/34_execution_session.ipynb #136748d8
+def _closing_auction_plan(now: datetime, s: Session, x, half: str) -> SessionPlan:
+    "Limit-on-close orders for `s`'s closing auction until its cutoff; past it, queued for the next one or refused."
+    cutoff = s.close - timedelta(minutes=MOC_CUTOFF_MIN)
+    if now < cutoff:
+        how = Timing.TRADE if s.is_open(now) else Timing.QUEUE
+        return SessionPlan(how, now, s, TimeInForce.DAY, (s.close - now).total_seconds() + 120, order_type=OrderType.LIMIT_ON_CLOSE,
+                           reason=f'limit-on-close orders for the closing auction of {_et(s.close)}{half}')
+    s = current_or_next_session(s.close, x.calendar)
+    if x.outside_hours == 'refuse':
+        return SessionPlan(Timing.REFUSE, now, s, reason=f'past the closing-auction cutoff of {_et(cutoff)} and outside_hours = refuse: nothing is sent')
+    return SessionPlan(Timing.QUEUE, now, s, TimeInForce.DAY, order_type=OrderType.LIMIT_ON_CLOSE,
+                       reason=f'past the cutoff: limit-on-close orders queue for the closing auction of {_et(s.close)}')
+
+# %% ../../nbs/34_execution_session.ipynb #e2b8535e
 def scheduled_run_time(day: date | str, settings) -> datetime | None:
     "When the daily run should start on `day` (UTC): before the close (half days included) or before the open auction; None if no session."
     s = session_on(day, settings.execution.calendar)
@@ -119,7 +140,12 @@ def scheduled_run_time(day: date | str, settings) -> datetime | None:
     return s.close - timedelta(minutes=max(x.minutes_before_close, MOC_CUTOFF_MIN + 5) if x.ibkr_timing == 'closing_auction' else x.minutes_before_close)
 
 # %% ../../nbs/34_execution_session.ipynb #a4df318e
-def order_prices(broker, closes: Mapping[str, float], plan: SessionPlan, settings) -> tuple[dict[str, float], list[str]]:
+def order_prices(
+    broker,                         # the run's broker (sync or async); IBKR's gives quotes
+    closes: Mapping[str, float],    # ticker -> the last close (what a replay uses)
+    plan: SessionPlan,              # the run's plan: a replay prices at the closes
+    settings,                       # `[execution]`: delayed or live data, snapshot timeout
+) -> tuple[dict[str, float], list[str]]:
     "Prices to size and limit orders with, and a line per ticker saying where each came from (and how late it is)."
     sb = as_sync(broker)
     quotes = getattr(sb.broker, 'quotes', None)

@@ -10,6 +10,7 @@ import hashlib, json
 from dataclasses import dataclass, asdict
 from typing import Mapping
 import numpy as np
+from fastcore.basics import patch
 import pandas as pd
 from statsmodels.tsa.seasonal import seasonal_decompose, DecomposeResult
 from ..core.log import get_logger
@@ -25,14 +26,23 @@ __all__ = ['log', 'ShortSeriesError', 'research_decompose', 'causal_decompose', 
 class ShortSeriesError(ValueError):
     "The series is too short for the requested seasonal period."
 
-def research_decompose(close: pd.Series, period: int = 252, model: str = 'additive') -> DecomposeResult:
+# %% ../../nbs/13_features_builder.ipynb #2e59b1e2
+def research_decompose(
+    close: pd.Series,         # closes (NaN dropped)
+    period: int = 252,        # seasonal period in bars
+    model: str = 'additive',  # 'additive' or 'multiplicative'
+) -> DecomposeResult:
     "statsmodels' centred decomposition. RESEARCH ONLY: it uses future data; never feed it to a model or a signal."
     n = int(close.notna().sum())
     if n < 2 * period:
         raise ShortSeriesError(f"research_decompose: period {period} needs at least {2 * period} observations, got {n}")
     return seasonal_decompose(close.dropna(), model=model, period=period)
 
-def causal_decompose(x: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+# %% ../../nbs/13_features_builder.ipynb #fb5fe03d
+def causal_decompose(
+    x: np.ndarray,  # values, dates x series (or 1-D)
+    period: int,    # seasonal period in bars
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "Trend, seasonal and residual of `x` (dates x series) using data up to each row only; NaN for the first ~2 periods."
     x = np.asarray(x, dtype='float64')
     if x.ndim == 1: x = x[:, None]
@@ -54,7 +64,10 @@ def causal_decompose(x: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray
     return trend, seasonal, x - trend - seasonal
 
 # %% ../../nbs/13_features_builder.ipynb #ddaa5dee
-def calendar_flags(dates: pd.DatetimeIndex, calendar: str = 'XNYS') -> pd.DataFrame:
+def calendar_flags(
+    dates: pd.DatetimeIndex,  # session dates
+    calendar: str = 'XNYS',   # exchange_calendars code
+) -> pd.DataFrame:
     "Month-end, quarter-end, pre-holiday and post-holiday flags (0/1) for session `dates`."
     s = sessions(calendar)
     d = dates.to_numpy(dtype='datetime64[D]')
@@ -99,6 +112,7 @@ class TimeSeriesFeatureBuilder:
                 + ['is_month_end', 'is_quarter_end', 'pre_holiday', 'post_holiday'])
 
 # %% ../../nbs/13_features_builder.ipynb #1621076e
+@patch
 def _block(self: TimeSeriesFeatureBuilder, close: pd.DataFrame) -> dict[str, np.ndarray]:
     "Features of a dates x tickers frame of closes, each a dates x tickers array."
     out = {}
@@ -113,10 +127,12 @@ def _block(self: TimeSeriesFeatureBuilder, close: pd.DataFrame) -> dict[str, np.
     for c in flags: out[c] = np.repeat(flags[c].to_numpy()[:, None], close.shape[1], axis=1)
     return out
 
-TimeSeriesFeatureBuilder._block = _block
-
 # %% ../../nbs/13_features_builder.ipynb #bf25ebb0
-def _build_many(self: TimeSeriesFeatureBuilder, bars: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+@patch
+def build_many(
+    self: TimeSeriesFeatureBuilder,
+    bars: Mapping[str, pd.DataFrame],  # ticker -> bar frame (sorted, unique dates)
+) -> pd.DataFrame:
     "Features of every ticker in `bars` (ticker -> bar frame), as one frame indexed by (ticker, date)."
     groups: dict[tuple, list[str]] = {}
     for t, df in bars.items():
@@ -144,22 +160,36 @@ def _build_many(self: TimeSeriesFeatureBuilder, bars: Mapping[str, pd.DataFrame]
     if not parts: return pd.DataFrame(columns=self.feature_names, index=pd.MultiIndex.from_arrays([[], []], names=['ticker', 'date']))
     return pd.concat(parts).sort_index(level=0, sort_remaining=False)
 
-def _build(self: TimeSeriesFeatureBuilder, bars: pd.DataFrame, ticker: str = '?') -> pd.DataFrame:
+# %% ../../nbs/13_features_builder.ipynb #a9a1cef2
+@patch
+def build(
+    self: TimeSeriesFeatureBuilder,
+    bars: pd.DataFrame,              # one ticker's bar frame
+    ticker: str = '?',               # named in errors and logs
+) -> pd.DataFrame:
     "Features of one ticker's bars, indexed by date."
     return self.build_many({ticker: bars}).xs(ticker, level='ticker')
 
-TimeSeriesFeatureBuilder.build_many, TimeSeriesFeatureBuilder.build = _build_many, _build
-
 # %% ../../nbs/13_features_builder.ipynb #9ce8a407
-def _persist(self: TimeSeriesFeatureBuilder, store, features: pd.DataFrame) -> int:
+@patch
+def persist(
+    self: TimeSeriesFeatureBuilder,
+    store,                           # the feature store (a `Store`)
+    features: pd.DataFrame,          # `build_many`'s frame
+) -> int:
     "Write `features` (from `build_many`) to the store under this builder's version; return rows written."
     n = 0
     for t in features.index.get_level_values('ticker').unique():
         n += store.upsert_features(t, features.xs(t, level='ticker'), self.version)
     return n
 
-def _load(self: TimeSeriesFeatureBuilder, store, ticker: str, start=None, end=None) -> pd.DataFrame:
+@patch
+def load(
+    self: TimeSeriesFeatureBuilder,
+    store,                           # the feature store (a `Store`)
+    ticker: str,                     # the instrument
+    start=None,                      # first date
+    end=None,                        # last date
+) -> pd.DataFrame:
     "Features of `ticker` stored under this builder's version."
     return store.features(ticker, self.version, start, end)
-
-TimeSeriesFeatureBuilder.persist, TimeSeriesFeatureBuilder.load = _persist, _load

@@ -15,8 +15,8 @@ from ..core.types import Forecast, Provenance
 
 # %% auto #0
 __all__ = ['ModelInputError', 'ModelNotFittedError', 'Forecaster', 'check_series', 'check_new', 'check_exog', 'check_horizon',
-           'bundled_closes', 'FitInfo', 'provenance_of', 'normal_quantile', 'log_forecast', 'walk_forward',
-           'plot_forecast']
+           'bundled_closes', 'FitInfo', 'provenance_of', 'normal_quantile', 'log_forecast', 'ForecasterBase',
+           'walk_forward', 'plot_forecast']
 
 # %% ../../nbs/20_models_base.ipynb #096cf9b5
 class ModelInputError(ValueError):
@@ -31,14 +31,39 @@ class Forecaster(Protocol):
     "What every model offers the runner and the validator."
     name: str
     version: str
-    def fit(self, y, X=None) -> 'Forecaster': ...
-    def forecast(self, horizon: int, X=None) -> Forecast: ...
-    def update(self, y_new, X_new=None) -> 'Forecaster': ...
-    def filter(self, y, X=None) -> 'Forecaster': ...
+    def fit(
+        self,
+        y,       # close prices, oldest first (a Series or 1-D array)
+        X=None,  # exogenous data, one row per price (if the model takes any)
+    ) -> 'Forecaster':
+        ...
+    def forecast(
+        self,
+        horizon: int,  # bars ahead
+        X=None,        # future exogenous rows, one per step (if fitted with any)
+    ) -> Forecast:
+        ...
+    def update(
+        self,
+        y_new,       # the bars since the last fit or update
+        X_new=None,  # their exogenous rows (if fitted with any)
+    ) -> 'Forecaster':
+        ...
+    def filter(
+        self,
+        y,       # close prices, oldest first (a Series or 1-D array)
+        X=None,  # exogenous data, one row per price (if the model takes any)
+    ) -> 'Forecaster':
+        ...
     def params(self) -> dict[str, Any]: ...
 
 # %% ../../nbs/20_models_base.ipynb #23a5b40d
-def check_series(y, name: str = 'y', min_length: int = 2, positive: bool = False) -> pd.Series:
+def check_series(
+    y,                       # prices: a Series, a one-column frame or any 1-D array
+    name: str = 'y',         # what to call it in errors
+    min_length: int = 2,     # fewest observations accepted
+    positive: bool = False,  # refuse prices <= 0?
+) -> pd.Series:
     "`y` as a float Series, or `ModelInputError` if it is not 1-D, too short, has NaN/inf, is constant, or (if `positive`) has prices <= 0."
     if isinstance(y, pd.DataFrame):
         if y.shape[1] != 1: raise ModelInputError(f"{name}: expected one series, got a frame with {y.shape[1]} columns")
@@ -61,13 +86,23 @@ def check_series(y, name: str = 'y', min_length: int = 2, positive: bool = False
     if len(v) > 1 and np.ptp(v) <= 1e-12 * max(1.0, abs(v[0])): raise ModelInputError(f"{name}: constant series (every value is {v[0]})")
     return s
 
-def check_new(y_new, name: str = 'y_new', positive: bool = False) -> pd.Series:
+# %% ../../nbs/20_models_base.ipynb #6c5328b3
+def check_new(
+    y_new,                   # the new observations: a number, a list or a Series
+    name: str = 'y_new',     # what to call them in errors
+    positive: bool = False,  # refuse prices <= 0?
+) -> pd.Series:
     "New observations for `update`: at least one, finite (constant is fine here)."
     if np.ndim(y_new) == 0: y_new = [y_new]
     s = y_new if isinstance(y_new, pd.Series) else pd.Series(np.asarray(y_new, dtype='float64'))
     return check_series(s, name, min_length=1, positive=positive)
 
-def check_exog(X, n: int, name: str = 'X') -> np.ndarray | None:
+# %% ../../nbs/20_models_base.ipynb #028a58e3
+def check_exog(
+    X,                # exogenous data (a frame, 2-D or 1-D array), or None
+    n: int,           # rows expected: one per observation
+    name: str = 'X',  # what to call it in errors
+) -> np.ndarray | None:
     "Exogenous data as an `(n, k)` float array aligned with `n` observations, or `None`."
     if X is None: return None
     arr = np.asarray(X, dtype='float64')
@@ -79,14 +114,20 @@ def check_exog(X, n: int, name: str = 'X') -> np.ndarray | None:
         raise ModelInputError(f"{name}: NaN/inf at row {r}, column {c}")
     return arr
 
-def check_horizon(horizon) -> int:
+# %% ../../nbs/20_models_base.ipynb #8456cb74
+def check_horizon(
+    horizon,  # bars ahead: an int >= 1
+) -> int:
     "A positive integer horizon, or `ModelInputError`."
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise ModelInputError(f"horizon: expected a positive integer, got {horizon!r}")
     return int(horizon)
 
 # %% ../../nbs/20_models_base.ipynb #98bd95bd
-def bundled_closes(*tickers: str, join: str = 'inner') -> pd.DataFrame:
+def bundled_closes(
+    *tickers: str,        # bundled tickers, e.g. AAPL, MSFT
+    join: str = 'inner',  # 'inner': common dates only; 'outer': every date
+) -> pd.DataFrame:
     "Close prices of bundled tickers (columns), on their common dates (`join='outer'`: all dates); for examples and tests."
     from importlib.resources import files
     root = files('trading_workbench') / 'data' / 'prices'
@@ -102,19 +143,31 @@ def bundled_closes(*tickers: str, join: str = 'inner') -> pd.DataFrame:
 # %% ../../nbs/20_models_base.ipynb #e47f6fb4
 class FitInfo:
     "The data window and duration of a fit (kept by every model)."
-    def __init__(self, y: pd.Series, seconds: float):
+    def __init__(
+        self,
+        y: pd.Series,    # the prices the model was fitted on
+        seconds: float,  # how long the fit took
+    ):
         idx = y.index
         dated = isinstance(idx, pd.DatetimeIndex) and len(idx) > 0
         self.data_start = idx[0].to_pydatetime() if dated else None
         self.data_end = idx[-1].to_pydatetime() if dated else None
         self.n_obs, self.seconds = len(y), float(seconds)
 
-    def extend(self, y_new: pd.Series) -> None:
+    def extend(
+        self,
+        y_new: pd.Series,  # the new observations
+    ) -> None:
         "Move the end of the window to the last new observation."
         self.n_obs += len(y_new)
         if isinstance(y_new.index, pd.DatetimeIndex) and len(y_new): self.data_end = y_new.index[-1].to_pydatetime()
 
-def provenance_of(model, fitted_at: datetime | None = None, host: str = '') -> Provenance:
+# %% ../../nbs/20_models_base.ipynb #7e5710af
+def provenance_of(
+    model,                              # a fitted forecaster
+    fitted_at: datetime | None = None,  # when it was fitted, from the caller's clock
+    host: str = '',                     # where it ran
+) -> Provenance:
     "The `Provenance` of a fitted model: name, version, parameters, data window and fit time."
     info = getattr(model, 'fit_info', None)
     if info is None: raise ModelNotFittedError(f"{model.name}: not fitted, no provenance")
@@ -123,12 +176,23 @@ def provenance_of(model, fitted_at: datetime | None = None, host: str = '') -> P
 
 # %% ../../nbs/20_models_base.ipynb #8fea45b0
 @functools.lru_cache(maxsize=64)
-def normal_quantile(level: float) -> float:
+def normal_quantile(
+    level: float,  # central interval coverage, e.g. 0.95
+) -> float:
     "Two-sided standard normal quantile for a central interval at `level` (cached: walk-forwards ask every bar)."
     from scipy.stats import norm
     return float(norm.ppf(0.5 + level / 2))
 
-def log_forecast(model: str, log_mean, log_sd, level: float = 0.95, volatility=None, diagnostics=None, z: float | None = None) -> Forecast:
+# %% ../../nbs/20_models_base.ipynb #f95d4426
+def log_forecast(
+    model: str,              # the model name the forecast carries
+    log_mean,                # mean log price per step
+    log_sd,                  # s.d. of the log price per step
+    level: float = 0.95,     # interval coverage
+    volatility=None,         # per-step volatility to pass on (GARCH), if any
+    diagnostics=None,        # the model's diagnostics
+    z: float | None = None,  # a precomputed quantile for `level` (saves the lookup)
+) -> Forecast:
     "A price `Forecast` from log-price means and standard deviations."
     m, s = np.asarray(log_mean, float), np.asarray(log_sd, float)
     if not (np.isfinite(m).all() and np.isfinite(s).all()):
@@ -137,8 +201,27 @@ def log_forecast(model: str, log_mean, log_sd, level: float = 0.95, volatility=N
     return Forecast(model=model, mean=tuple(np.exp(m)), lower=tuple(np.exp(m - z * s)), upper=tuple(np.exp(m + z * s)),
                     level=level, volatility=None if volatility is None else tuple(volatility), diagnostics=diagnostics or {})
 
+# %% ../../nbs/20_models_base.ipynb #8f6c54ef
+class ForecasterBase:
+    "What every forecaster shares: `fit_info` (`None` until fitted), the not-fitted guard and `update`'s checked input."
+    fit_info: FitInfo | None = None
+
+    def _check_fitted(self):
+        if self.fit_info is None: raise ModelNotFittedError(f"{self.name}: call fit() first")
+
+    def _new_prices(self, y_new) -> pd.Series:
+        "`update`'s preamble: refuse before `fit`, then the new prices as a checked positive Series."
+        self._check_fitted()
+        return check_new(y_new, positive=True)
+
 # %% ../../nbs/20_models_base.ipynb #1a985bec
-def walk_forward(model, y: pd.Series, n_test: int, X: pd.DataFrame | None = None, horizon: int = 1) -> pd.DataFrame:
+def walk_forward(
+    model,                          # an unfitted forecaster
+    y: pd.Series,                   # prices, oldest first
+    n_test: int,                    # the last bars to forecast one at a time
+    X: pd.DataFrame | None = None,  # exogenous data aligned with `y`, if the model takes any
+    horizon: int = 1,               # bars ahead of each forecast
+) -> pd.DataFrame:
     "Fit `model` on `y[:-n_test]`, then forecast `horizon` steps and `update` bar by bar; one row per test bar."
     y = check_series(y, positive=True)
     if not 0 < n_test < len(y): raise ModelInputError(f"n_test: expected 1..{len(y) - 1}, got {n_test}")
@@ -152,7 +235,12 @@ def walk_forward(model, y: pd.Series, n_test: int, X: pd.DataFrame | None = None
         model.update(y.iloc[i:i + 1], None if X is None else X.iloc[i:i + 1])
     return pd.DataFrame(rows).set_index('date')
 
-def plot_forecast(wf: pd.DataFrame, title: str = '', history: pd.Series | None = None):
+# %% ../../nbs/20_models_base.ipynb #6f72502e
+def plot_forecast(
+    wf: pd.DataFrame,                  # a `walk_forward` frame
+    title: str = '',                   # the chart title
+    history: pd.Series | None = None,  # prices to draw before the test window
+):
     "Plotly figure: actual prices, forecast mean and its interval band (a `walk_forward` frame)."
     import plotly.graph_objects as go
     fig = go.Figure()

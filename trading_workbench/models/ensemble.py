@@ -12,7 +12,8 @@ from typing import Mapping
 import numpy as np
 from ..core.log import get_logger
 from ..core.types import Forecast
-from .base import FitInfo, ModelInputError, ModelNotFittedError, check_horizon, check_new, check_series
+from fastcore.basics import patch
+from .base import FitInfo, ForecasterBase, ModelInputError, check_horizon, check_series
 
 log = get_logger(__name__)
 MODEL_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError)   # what a member may raise and be left out for
@@ -21,7 +22,10 @@ MODEL_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError
 __all__ = ['log', 'MODEL_ERRORS', 'inverse_error_weights', 'combine_forecasts', 'Ensemble', 'check_weights', 'validated_weights']
 
 # %% ../../nbs/26_models_ensemble.ipynb #f184dbc9
-def inverse_error_weights(errors: Mapping[str, list[float]], min_obs: int = 5) -> dict[str, float]:
+def inverse_error_weights(
+    errors: Mapping[str, list[float]],  # member -> recent one-step errors
+    min_obs: int = 5,                   # errors needed for a weight of its own
+) -> dict[str, float]:
     "Weights proportional to 1 / mean squared error; members with fewer than `min_obs` errors get the average weight."
     mse = {k: float(np.mean(np.square(v))) for k, v in errors.items() if len(v) >= min_obs}
     raw = {k: 1.0 / max(v, 1e-18) for k, v in mse.items()}
@@ -31,7 +35,12 @@ def inverse_error_weights(errors: Mapping[str, list[float]], min_obs: int = 5) -
     if not raw: return {}
     return {k: v / total for k, v in raw.items()}
 
-def combine_forecasts(forecasts: Mapping[str, Forecast | None], weights: Mapping[str, float], name: str = 'ensemble') -> Forecast:
+# %% ../../nbs/26_models_ensemble.ipynb #0ee1e2b4
+def combine_forecasts(
+    forecasts: Mapping[str, Forecast | None],  # member -> forecast (None: it failed)
+    weights: Mapping[str, float],              # member -> weight
+    name: str = 'ensemble',                    # the combined forecast's model name
+) -> Forecast:
     "Weighted combination of the members' forecasts; missing members are dropped and the weights renormalised."
     present = {k: f for k, f in forecasts.items() if f is not None}
     if not present: raise ModelInputError(f"{name}: no member forecast to combine (members: {sorted(forecasts)})")
@@ -48,11 +57,17 @@ def combine_forecasts(forecasts: Mapping[str, Forecast | None], weights: Mapping
                     diagnostics=dict(weights=w, members=sorted(present), missing=sorted(set(forecasts) - set(present))))
 
 # %% ../../nbs/26_models_ensemble.ipynb #dd8f9d1c
-class Ensemble:
+class Ensemble(ForecasterBase):
     "Inverse-error weighted ensemble of forecasters, with failures left out and logged."
     name, version = 'ensemble', '1.1'
 
-    def __init__(self, members: Mapping[str, object], window: int = 60, min_obs: int = 5, weights: Mapping[str, float] | None = None):
+    def __init__(
+        self,
+        members: Mapping[str, object],               # name -> unfitted forecaster
+        window: int = 60,                            # last bars of the fit used to score the members
+        min_obs: int = 5,                            # errors a member needs before its own weight counts
+        weights: Mapping[str, float] | None = None,  # validated weights (`validated_weights`) to use instead
+    ):
         if not members: raise ModelInputError("members: need at least one forecaster")
         if window < 1: raise ModelInputError(f"window: expected >= 1, got {window}")
         self.members, self.window, self.min_obs = dict(members), window, min_obs
@@ -60,87 +75,124 @@ class Ensemble:
         self.fixed_weights = None if weights is None else check_weights(weights, self.members)
         self.fit_info = None
 
-    def params(self) -> dict:
-        "Members' names, versions and parameters, the window, and the current weights."
-        d = dict(window=self.window, min_obs=self.min_obs, fixed_weights=self.fixed_weights,
-                 members={k: dict(model=m.name, version=m.version, params=m.params()) for k, m in self.members.items()})
-        if self.fit_info is not None: d['weights'] = self.weights()
-        return d
+# %% ../../nbs/26_models_ensemble.ipynb #9a924901
+@patch
+def params(self: Ensemble) -> dict:
+    "Members' names, versions and parameters, the window, and the current weights."
+    d = dict(window=self.window, min_obs=self.min_obs, fixed_weights=self.fixed_weights,
+             members={k: dict(model=m.name, version=m.version, params=m.params()) for k, m in self.members.items()})
+    if self.fit_info is not None: d['weights'] = self.weights()
+    return d
 
-    def _try(self, key: str, what: str, call):
-        "Run `call`; on a model error log it with the traceback, mark the member failed and return None."
-        try: return call()
-        except MODEL_ERRORS as e:
-            log.warning("ensemble member %s: %s failed: %s", key, what, e, exc_info=True)
-            self.failed_[key] = f"{what}: {e}"
-            return None
+# %% ../../nbs/26_models_ensemble.ipynb #b3f95e56
+@patch
+def _try(self: Ensemble, key: str, what: str, call):
+    "Run `call`; on a model error log it with the traceback, mark the member failed and return None."
+    try: return call()
+    except MODEL_ERRORS as e:
+        log.warning("ensemble member %s: %s failed: %s", key, what, e, exc_info=True)
+        self.failed_[key] = f"{what}: {e}"
+        return None
 
-    def _alive(self) -> list[str]: return [k for k in self.members if k not in self.failed_]
+@patch
+def _alive(self: Ensemble) -> list[str]: return [k for k in self.members if k not in self.failed_]
 
-    def fit(self, y, X=None) -> 'Ensemble':
-        "Fit members on `y` minus the last `window` bars, then walk them through the window to score them."
-        t0 = time.perf_counter()
-        y = check_series(y, 'y', min_length=self.window + 2, positive=True)
-        n0 = len(y) - self.window
-        self.failed_, self.errors_ = {}, {k: deque(maxlen=self.window) for k in self.members}
-        for k, m in self.members.items(): self._try(k, 'fit', lambda m=m: m.fit(y.iloc[:n0], None if X is None else X.iloc[:n0]))
-        self._walk(y.iloc[n0:], None if X is None else X.iloc[n0:])
-        self.fit_info = FitInfo(y, time.perf_counter() - t0)
-        return self
+# %% ../../nbs/26_models_ensemble.ipynb #d2660e76
+@patch
+def fit(
+    self: Ensemble,
+    y,               # close prices, oldest first (a Series or 1-D array)
+    X=None,          # exogenous data, one row per price (if the model takes any)
+) -> 'Ensemble':
+    "Fit members on `y` minus the last `window` bars, then walk them through the window to score them."
+    t0 = time.perf_counter()
+    y = check_series(y, 'y', min_length=self.window + 2, positive=True)
+    n0 = len(y) - self.window
+    self.failed_, self.errors_ = {}, {k: deque(maxlen=self.window) for k in self.members}
+    for k, m in self.members.items(): self._try(k, 'fit', lambda m=m: m.fit(y.iloc[:n0], None if X is None else X.iloc[:n0]))
+    self._walk(y.iloc[n0:], None if X is None else X.iloc[n0:])
+    self.fit_info = FitInfo(y, time.perf_counter() - t0)
+    return self
 
-    def _walk(self, y_new, X_new) -> None:
-        for i in range(len(y_new)):
-            actual = float(y_new.iloc[i])
-            for k in self._alive():
-                m = self.members[k]
-                f = self._try(k, 'forecast', lambda m=m: m.forecast(1))
-                if f is not None: self.errors_[k].append(np.log(f.mean[0] / actual))   # log error: comparable across prices
-                if k not in self.failed_:
-                    self._try(k, 'update', lambda m=m: m.update(y_new.iloc[i:i + 1], None if X_new is None else X_new.iloc[i:i + 1]))
+@patch
+def _walk(self: Ensemble, y_new, X_new) -> None:
+    for i in range(len(y_new)):
+        actual = float(y_new.iloc[i])
+        for k in self._alive():
+            m = self.members[k]
+            f = self._try(k, 'forecast', lambda m=m: m.forecast(1))
+            if f is not None: self.errors_[k].append(np.log(f.mean[0] / actual))   # log error: comparable across prices
+            if k not in self.failed_:
+                self._try(k, 'update', lambda m=m: m.update(y_new.iloc[i:i + 1], None if X_new is None else X_new.iloc[i:i + 1]))
 
-    def _check_fitted(self):
-        if self.fit_info is None: raise ModelNotFittedError(f"{self.name}: call fit() first")
+# %% ../../nbs/26_models_ensemble.ipynb #505c4db9
+@patch
+def weights(self: Ensemble) -> dict[str, float]:
+    "Current weights of the members still alive."
+    self._check_fitted()
+    if self.fixed_weights is not None: return {k: self.fixed_weights.get(k, 0.0) for k in self._alive()}
+    return inverse_error_weights({k: list(self.errors_[k]) for k in self._alive()}, self.min_obs)
 
-    def weights(self) -> dict[str, float]:
-        "Current weights of the members still alive."
-        self._check_fitted()
-        if self.fixed_weights is not None: return {k: self.fixed_weights.get(k, 0.0) for k in self._alive()}
-        return inverse_error_weights({k: list(self.errors_[k]) for k in self._alive()}, self.min_obs)
+# %% ../../nbs/26_models_ensemble.ipynb #bc0fc17c
+@patch
+def update(
+    self: Ensemble,
+    y_new,           # the bars since the last fit or update
+    X_new=None,      # their exogenous rows (if fitted with any)
+) -> 'Ensemble':
+    "Score the members on the new bars, then update them (no refit)."
+    y_new = self._new_prices(y_new)
+    self._walk(y_new, X_new)
+    self.fit_info.extend(y_new)
+    return self
 
-    def update(self, y_new, X_new=None) -> 'Ensemble':
-        "Score the members on the new bars, then update them (no refit)."
-        self._check_fitted()
-        y_new = check_new(y_new, positive=True)
-        self._walk(y_new, X_new)
-        self.fit_info.extend(y_new)
-        return self
+# %% ../../nbs/26_models_ensemble.ipynb #8d295474
+@patch
+def filter(
+    self: Ensemble,
+    y,               # close prices, oldest first (a Series or 1-D array)
+    X=None,          # exogenous data, one row per price (if the model takes any)
+) -> 'Ensemble':
+    "Re-run every member's fitted parameters over `y` (the error record is kept)."
+    self._check_fitted()
+    for k in self._alive(): self._try(k, 'filter', lambda k=k: self.members[k].filter(y, X))
+    self.fit_info = FitInfo(check_series(y, positive=True), self.fit_info.seconds)
+    return self
 
-    def filter(self, y, X=None) -> 'Ensemble':
-        "Re-run every member's fitted parameters over `y` (the error record is kept)."
-        self._check_fitted()
-        for k in self._alive(): self._try(k, 'filter', lambda k=k: self.members[k].filter(y, X))
-        self.fit_info = FitInfo(check_series(y, positive=True), self.fit_info.seconds)
-        return self
-
-    def forecast(self, horizon: int, X=None) -> Forecast:
-        "The weighted combination of the members' forecasts."
-        self._check_fitted()
-        h = check_horizon(horizon)
-        fcs = {k: self._try(k, 'forecast', lambda k=k: self.members[k].forecast(h)) for k in self._alive()}
-        if not any(f is not None for f in fcs.values()):
-            raise ModelInputError(f"{self.name}: every member failed: {self.failed_}")
-        out = combine_forecasts(fcs, self.weights(), self.name)
-        out.diagnostics['failed'] = dict(self.failed_)
-        return out
+# %% ../../nbs/26_models_ensemble.ipynb #32e61018
+@patch
+def forecast(
+    self: Ensemble,
+    horizon: int,    # bars ahead
+    X=None,          # future exogenous rows, one per step (if fitted with any)
+) -> Forecast:
+    "The weighted combination of the members' forecasts."
+    self._check_fitted()
+    h = check_horizon(horizon)
+    fcs = {k: self._try(k, 'forecast', lambda k=k: self.members[k].forecast(h)) for k in self._alive()}
+    if not any(f is not None for f in fcs.values()):
+        raise ModelInputError(f"{self.name}: every member failed: {self.failed_}")
+    out = combine_forecasts(fcs, self.weights(), self.name)
+    out.diagnostics['failed'] = dict(self.failed_)
+    return out
 
 # %% ../../nbs/26_models_ensemble.ipynb #d969b0cd
-def check_weights(weights: Mapping[str, float], members: Mapping[str, object]) -> dict[str, float]:
+def check_weights(
+    weights: Mapping[str, float],   # member -> weight
+    members: Mapping[str, object],  # the ensemble's members
+) -> dict[str, float]:
     "Finite, non-negative weights of known members, not all zero (else `ModelInputError`)."
     bad = {k: v for k, v in weights.items() if k not in members or not np.isfinite(v) or v < 0}
     if bad or not sum(weights.values()) > 0: raise ModelInputError(f"weights: expected non-negative finite weights of members {sorted(members)}, not all zero; got {dict(weights)}")
     return {k: float(v) for k, v in weights.items()}
 
-def validated_weights(skill, members, horizon: int, ticker: str = '*', excluded=()) -> dict[str, float]:
+def validated_weights(
+    skill,              # the validation's skill table (`latest_skill` rows)
+    members,            # the members to weigh
+    horizon: int,       # bars ahead
+    ticker: str = '*',  # the ticker's rows, else the pooled ('*') ones
+    excluded=(),        # members the Model Confidence Set excluded
+) -> dict[str, float]:
     "Weights proportional to 1 / validated MSE of `members` at `horizon` (the ticker's row, else pooled); MCS-`excluded` members get 0."
     rows = skill[(skill['horizon'] == horizon) & skill['model'].isin(list(members))]
     own = rows[rows['ticker'] == ticker]

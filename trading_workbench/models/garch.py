@@ -8,145 +8,192 @@ Docs: https://trading-workbench.github.io/trading-workbench/models_garch.html.md
 from __future__ import annotations
 import time, warnings
 import numpy as np
+from fastcore.basics import patch
 from arch import arch_model
 from ..core.log import get_logger
 from ..core.types import Forecast
-from .base import FitInfo, ModelInputError, ModelNotFittedError, check_horizon, check_new, check_series
-
-log = get_logger(__name__)
-DISTRIBUTIONS = ('normal', 't', 'skewt')
+from .base import FitInfo, ForecasterBase, ModelInputError, check_horizon, check_series
 
 # %% auto #0
 __all__ = ['log', 'DISTRIBUTIONS', 'GARCHForecaster']
 
+# %% ../../nbs/24_models_garch.ipynb #1e82c3ee
+log = get_logger(__name__)
+DISTRIBUTIONS = ('normal', 't', 'skewt')
+
 # %% ../../nbs/24_models_garch.ipynb #58f7c8c5
-class GARCHForecaster:
+class GARCHForecaster(ForecasterBase):
     "GARCH(p, o, q) volatility model of daily log returns, with fixed-parameter updates and scheduled refits."
     name, version = 'garch', '1.0'
 
-    def __init__(self, p: int = 1, o: int = 0, q: int = 1, dist: str = 't', scale: float = 100.0,
-                 refit_every: int | None = 63, level: float = 0.95):
+    def __init__(
+        self,
+        p: int = 1,                    # lags of the squared innovations
+        o: int = 0,                    # asymmetric (GJR) lags
+        q: int = 1,                    # lags of the variance
+        dist: str = 't',               # innovations: 'normal', 't' or 'skewt'
+        scale: float = 100.0,          # returns are modelled in this unit (100: percent)
+        refit_every: int | None = 63,  # re-estimate after this many new bars (None: never)
+        level: float = 0.95,           # interval coverage
+    ):
         if dist not in DISTRIBUTIONS: raise ModelInputError(f"dist: expected one of {DISTRIBUTIONS}, got {dist!r}")
         if p < 1 or o < 0 or q < 0: raise ModelInputError(f"p/o/q: need p >= 1, o >= 0, q >= 0, got {p}, {o}, {q}")
         if refit_every is not None and refit_every < 1: raise ModelInputError(f"refit_every: expected None or >= 1, got {refit_every}")
         self.p, self.o, self.q, self.dist, self.scale, self.refit_every, self.level = p, o, q, dist, scale, refit_every, level
         self.fit_info = None
 
-    def params(self) -> dict:
-        "Configuration and the fitted parameters (JSON-ready)."
-        d = dict(p=self.p, o=self.o, q=self.q, dist=self.dist, scale=self.scale, refit_every=self.refit_every, level=self.level)
-        if self.fit_info is not None: d['estimates'] = dict(zip(self.param_names_, map(float, self.params_)))
-        return d
+# %% ../../nbs/24_models_garch.ipynb #b327e6ec
+@patch
+def params(self: GARCHForecaster) -> dict:
+    "Configuration and the fitted parameters (JSON-ready)."
+    d = dict(p=self.p, o=self.o, q=self.q, dist=self.dist, scale=self.scale, refit_every=self.refit_every, level=self.level)
+    if self.fit_info is not None: d['estimates'] = dict(zip(self.param_names_, map(float, self.params_)))
+    return d
 
-    def _model(self, r: np.ndarray):
-        return arch_model(r, mean='Constant', vol='GARCH', p=self.p, o=self.o, q=self.q, dist=self.dist, rescale=False)
+# %% ../../nbs/24_models_garch.ipynb #a3be66f6
+@patch
+def _model(self: GARCHForecaster, r: np.ndarray):
+    return arch_model(r, mean='Constant', vol='GARCH', p=self.p, o=self.o, q=self.q, dist=self.dist, rescale=False)
 
-    def fit(self, y, X=None) -> 'GARCHForecaster':
-        "Estimate on the log returns of prices `y` (`X` is not used by this model)."
+@patch
+def fit(
+    self: GARCHForecaster,
+    y,                      # close prices, oldest first (a Series or 1-D array)
+    X=None,                 # exogenous data, one row per price (if the model takes any)
+) -> 'GARCHForecaster':
+    "Estimate on the log returns of prices `y` (`X` is not used by this model)."
+    t0 = time.perf_counter()
+    y = check_series(y, 'y', min_length=100, positive=True)
+    self.last_price_ = float(y.iloc[-1])
+    self._estimate(np.diff(np.log(y.to_numpy())) * self.scale)
+    self.fit_info = FitInfo(y, time.perf_counter() - t0)
+    return self
+
+# %% ../../nbs/24_models_garch.ipynb #37057d34
+@patch
+def _estimate(self: GARCHForecaster, r: np.ndarray) -> None:
+    if np.ptp(r) == 0: raise ModelInputError("y: returns are constant; no volatility to model")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        res = self._model(r).fit(disp='off', show_warning=False)
+    for w in caught: log.warning("garch fit (%d returns): %s", len(r), w.message)
+    self.converged_ = int(res.convergence_flag) == 0
+    if not self.converged_: log.warning("garch fit (%d returns) did not converge: flag %s", len(r), res.convergence_flag)
+    self.param_names_, self.params_ = list(res.params.index), res.params.to_numpy(float)
+    self._set_quantiles()
+    self.returns_ = r.copy()
+    self._since_fit = 0
+    self._state_from(res.resid, res.conditional_volatility ** 2)
+
+# %% ../../nbs/24_models_garch.ipynb #b92d630f
+@patch
+def _set_quantiles(self: GARCHForecaster) -> None:
+    "The fitted innovation distribution's interval quantiles (computed once per fit, not per forecast)."
+    shape = self._unpack()[-1]
+    dist = self._model(np.zeros(10)).distribution
+    self.q_lo_, self.q_hi_ = map(float, dist.ppf([(1 - self.level) / 2, (1 + self.level) / 2], shape if len(shape) else None))
+
+# %% ../../nbs/24_models_garch.ipynb #a5b22203
+@patch
+def _unpack(self: GARCHForecaster):
+    p, o, q = self.p, self.o, self.q
+    v = self.params_
+    return v[0], v[1], v[2:2 + p], v[2 + p:2 + p + o], v[2 + p + o:2 + p + o + q], v[2 + p + o + q:]
+
+# %% ../../nbs/24_models_garch.ipynb #97971a0c
+@patch
+def _state_from(self: GARCHForecaster, eps: np.ndarray, sig2: np.ndarray) -> None:
+    k = max(self.p, self.o)
+    self.eps_tail_ = np.asarray(eps[-k:], float).copy()
+    self.sig2_tail_ = np.asarray(sig2[-self.q:], float).copy() if self.q else np.zeros(0)
+
+@patch
+def _next_sig2(self: GARCHForecaster, e2: np.ndarray, ie2: np.ndarray, s2: np.ndarray) -> float:
+    "One step of the variance recursion from the latest-last tails of e^2, e^2[e<0] and s^2."
+    _, omega, alpha, gamma, beta, _ = self._unpack()
+    out = omega + alpha @ e2[::-1][:self.p] + beta @ s2[::-1][:self.q]
+    return float(out + (gamma @ ie2[::-1][:self.o] if self.o else 0.0))
+
+# %% ../../nbs/24_models_garch.ipynb #05f057c5
+@patch
+def filter(
+    self: GARCHForecaster,
+    y,                      # close prices, oldest first (a Series or 1-D array)
+    X=None,                 # exogenous data, one row per price (if the model takes any)
+) -> 'GARCHForecaster':
+    "`arch`'s `model.fix(params)` over prices `y`: the fitted parameters, no estimation."
+    self._check_fitted()
+    y = check_series(y, 'y', min_length=10, positive=True)
+    r = np.diff(np.log(y.to_numpy())) * self.scale
+    res = self._model(r).fix(self.params_)
+    self.returns_, self.last_price_, self._since_fit = r.copy(), float(y.iloc[-1]), 0
+    self._state_from(res.resid, res.conditional_volatility ** 2)
+    self.fit_info = FitInfo(y, self.fit_info.seconds)
+    return self
+
+# %% ../../nbs/24_models_garch.ipynb #c330d763
+@patch
+def update(
+    self: GARCHForecaster,
+    y_new,                  # the bars since the last fit or update
+    X_new=None,             # their exogenous rows (if fitted with any)
+) -> 'GARCHForecaster':
+    "Append new prices with the parameters fixed; re-estimate once `refit_every` bars have passed since the last fit."
+    y_new = self._new_prices(y_new)
+    prices = np.concatenate([[self.last_price_], y_new.to_numpy()])
+    r_new = np.diff(np.log(prices)) * self.scale
+    mu = self.params_[0]
+    for r in r_new:
+        e2, ie2 = self.eps_tail_ ** 2, (self.eps_tail_ < 0) * self.eps_tail_ ** 2
+        s2 = self._next_sig2(e2, ie2, self.sig2_tail_)
+        self.eps_tail_ = np.append(self.eps_tail_[1:], r - mu)
+        if self.q: self.sig2_tail_ = np.append(self.sig2_tail_[1:], s2)
+    self.returns_ = np.concatenate([self.returns_, r_new])
+    self.last_price_ = float(prices[-1])
+    self._since_fit += len(r_new)
+    self.fit_info.extend(y_new)
+    if self.refit_every is not None and self._since_fit >= self.refit_every:
         t0 = time.perf_counter()
-        y = check_series(y, 'y', min_length=100, positive=True)
-        self.last_price_ = float(y.iloc[-1])
-        self._estimate(np.diff(np.log(y.to_numpy())) * self.scale)
-        self.fit_info = FitInfo(y, time.perf_counter() - t0)
-        return self
+        self._estimate(self.returns_)
+        self.fit_info.seconds = time.perf_counter() - t0
+    return self
 
-    def _estimate(self, r: np.ndarray) -> None:
-        if np.ptp(r) == 0: raise ModelInputError("y: returns are constant; no volatility to model")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter('always')
-            res = self._model(r).fit(disp='off', show_warning=False)
-        for w in caught: log.warning("garch fit (%d returns): %s", len(r), w.message)
-        self.converged_ = int(res.convergence_flag) == 0
-        if not self.converged_: log.warning("garch fit (%d returns) did not converge: flag %s", len(r), res.convergence_flag)
-        self.param_names_, self.params_ = list(res.params.index), res.params.to_numpy(float)
-        self._set_quantiles()
-        self.returns_ = r.copy()
-        self._since_fit = 0
-        self._state_from(res.resid, res.conditional_volatility ** 2)
+# %% ../../nbs/24_models_garch.ipynb #109c04f6
+@patch
+def variance_forecast(
+    self: GARCHForecaster,
+    horizon: int,           # bars ahead
+) -> np.ndarray:
+    "Conditional variance of the next `horizon` scaled returns (`arch`'s analytic forecast)."
+    self._check_fitted()
+    h = check_horizon(horizon)
+    e2 = list(self.eps_tail_ ** 2); ie2 = list((self.eps_tail_ < 0) * self.eps_tail_ ** 2); s2 = list(self.sig2_tail_)
+    out = []
+    for _ in range(h):
+        v = self._next_sig2(np.array(e2), np.array(ie2), np.array(s2))
+        out.append(v)
+        e2, ie2 = e2[1:] + [v], ie2[1:] + [0.5 * v]
+        if self.q: s2 = s2[1:] + [v]
+    return np.array(out)
 
-    def _set_quantiles(self) -> None:
-        "The fitted innovation distribution's interval quantiles (computed once per fit, not per forecast)."
-        shape = self._unpack()[-1]
-        dist = self._model(np.zeros(10)).distribution
-        self.q_lo_, self.q_hi_ = map(float, dist.ppf([(1 - self.level) / 2, (1 + self.level) / 2], shape if len(shape) else None))
-
-    def _unpack(self):
-        p, o, q = self.p, self.o, self.q
-        v = self.params_
-        return v[0], v[1], v[2:2 + p], v[2 + p:2 + p + o], v[2 + p + o:2 + p + o + q], v[2 + p + o + q:]
-
-    def _state_from(self, eps: np.ndarray, sig2: np.ndarray) -> None:
-        k = max(self.p, self.o)
-        self.eps_tail_ = np.asarray(eps[-k:], float).copy()
-        self.sig2_tail_ = np.asarray(sig2[-self.q:], float).copy() if self.q else np.zeros(0)
-
-    def _next_sig2(self, e2: np.ndarray, ie2: np.ndarray, s2: np.ndarray) -> float:
-        "One step of the variance recursion from the latest-last tails of e^2, e^2[e<0] and s^2."
-        _, omega, alpha, gamma, beta, _ = self._unpack()
-        out = omega + alpha @ e2[::-1][:self.p] + beta @ s2[::-1][:self.q]
-        return float(out + (gamma @ ie2[::-1][:self.o] if self.o else 0.0))
-
-    def _check_fitted(self):
-        if self.fit_info is None: raise ModelNotFittedError(f"{self.name}: call fit() first")
-
-    def filter(self, y, X=None) -> 'GARCHForecaster':
-        "`arch`'s `model.fix(params)` over prices `y`: the fitted parameters, no estimation."
-        self._check_fitted()
-        y = check_series(y, 'y', min_length=10, positive=True)
-        r = np.diff(np.log(y.to_numpy())) * self.scale
-        res = self._model(r).fix(self.params_)
-        self.returns_, self.last_price_, self._since_fit = r.copy(), float(y.iloc[-1]), 0
-        self._state_from(res.resid, res.conditional_volatility ** 2)
-        self.fit_info = FitInfo(y, self.fit_info.seconds)
-        return self
-
-    def update(self, y_new, X_new=None) -> 'GARCHForecaster':
-        "Append new prices with the parameters fixed; re-estimate once `refit_every` bars have passed since the last fit."
-        self._check_fitted()
-        y_new = check_new(y_new, positive=True)
-        prices = np.concatenate([[self.last_price_], y_new.to_numpy()])
-        r_new = np.diff(np.log(prices)) * self.scale
-        mu = self.params_[0]
-        for r in r_new:
-            e2, ie2 = self.eps_tail_ ** 2, (self.eps_tail_ < 0) * self.eps_tail_ ** 2
-            s2 = self._next_sig2(e2, ie2, self.sig2_tail_)
-            self.eps_tail_ = np.append(self.eps_tail_[1:], r - mu)
-            if self.q: self.sig2_tail_ = np.append(self.sig2_tail_[1:], s2)
-        self.returns_ = np.concatenate([self.returns_, r_new])
-        self.last_price_ = float(prices[-1])
-        self._since_fit += len(r_new)
-        self.fit_info.extend(y_new)
-        if self.refit_every is not None and self._since_fit >= self.refit_every:
-            t0 = time.perf_counter()
-            self._estimate(self.returns_)
-            self.fit_info.seconds = time.perf_counter() - t0
-        return self
-
-    def variance_forecast(self, horizon: int) -> np.ndarray:
-        "Conditional variance of the next `horizon` scaled returns (`arch`'s analytic forecast)."
-        self._check_fitted()
-        h = check_horizon(horizon)
-        e2 = list(self.eps_tail_ ** 2); ie2 = list((self.eps_tail_ < 0) * self.eps_tail_ ** 2); s2 = list(self.sig2_tail_)
-        out = []
-        for _ in range(h):
-            v = self._next_sig2(np.array(e2), np.array(ie2), np.array(s2))
-            out.append(v)
-            e2, ie2 = e2[1:] + [v], ie2[1:] + [0.5 * v]
-            if self.q: s2 = s2[1:] + [v]
-        return np.array(out)
-
-    def forecast(self, horizon: int, X=None) -> Forecast:
-        "Price forecast with a `level` interval from the cumulative variance; `volatility` = per-step daily s.d. (fraction)."
-        self._check_fitted()
-        var = self.variance_forecast(horizon)
-        mu = self.params_[0]
-        steps = np.arange(1, len(var) + 1)
-        m = np.log(self.last_price_) + steps * mu / self.scale
-        sd = np.sqrt(np.cumsum(var)) / self.scale
-        qlo, qhi = self.q_lo_, self.q_hi_
-        vol = np.sqrt(var) / self.scale
-        _, omega, alpha, gamma, beta, _ = self._unpack()
-        persistence = float(alpha.sum() + beta.sum() + 0.5 * gamma.sum())
-        diag = dict(converged=self.converged_, persistence=persistence, annualized_vol=float(vol[0] * np.sqrt(252)))
-        return Forecast(model=self.name, mean=tuple(np.exp(m)), lower=tuple(np.exp(m + qlo * sd)), upper=tuple(np.exp(m + qhi * sd)),
-                        level=self.level, volatility=tuple(vol), target='close', diagnostics=diag)
+# %% ../../nbs/24_models_garch.ipynb #6fb5efdd
+@patch
+def forecast(
+    self: GARCHForecaster,
+    horizon: int,           # bars ahead
+    X=None,                 # future exogenous rows, one per step (if fitted with any)
+) -> Forecast:
+    "Price forecast with a `level` interval from the cumulative variance; `volatility` = per-step daily s.d. (fraction)."
+    self._check_fitted()
+    var = self.variance_forecast(horizon)
+    mu = self.params_[0]
+    steps = np.arange(1, len(var) + 1)
+    m = np.log(self.last_price_) + steps * mu / self.scale
+    sd = np.sqrt(np.cumsum(var)) / self.scale
+    qlo, qhi = self.q_lo_, self.q_hi_
+    vol = np.sqrt(var) / self.scale
+    _, omega, alpha, gamma, beta, _ = self._unpack()
+    persistence = float(alpha.sum() + beta.sum() + 0.5 * gamma.sum())
+    diag = dict(converged=self.converged_, persistence=persistence, annualized_vol=float(vol[0] * np.sqrt(252)))
+    return Forecast(model=self.name, mean=tuple(np.exp(m)), lower=tuple(np.exp(m + qlo * sd)), upper=tuple(np.exp(m + qhi * sd)),
+                    level=self.level, volatility=tuple(vol), target='close', diagnostics=diag)

@@ -26,24 +26,41 @@ def _pair(actual, predicted, name: str = 'predicted') -> tuple[np.ndarray, np.nd
     return a, p
 
 # %% ../../nbs/21_models_metrics.ipynb #d2369ac6
-def rmse(actual, predicted) -> float:
+def rmse(
+    actual,     # realised values
+    predicted,  # forecasts of them
+) -> float:
     "Root mean squared error."
     a, p = _pair(actual, predicted)
     return float(np.sqrt(np.mean((a - p) ** 2)))
 
-def mae(actual, predicted) -> float:
+# %% ../../nbs/21_models_metrics.ipynb #f0c56ded
+def mae(
+    actual,     # realised values
+    predicted,  # forecasts of them
+) -> float:
     "Mean absolute error."
     a, p = _pair(actual, predicted)
     return float(np.mean(np.abs(a - p)))
 
-def smape(actual, predicted) -> float:
+# %% ../../nbs/21_models_metrics.ipynb #59475b88
+def smape(
+    actual,     # realised values
+    predicted,  # forecasts of them
+) -> float:
     "Symmetric mean absolute percentage error, in percent (0..200); pairs where both are 0 count as 0."
     a, p = _pair(actual, predicted)
     den = np.abs(a) + np.abs(p)
     ratio = np.divide(2 * np.abs(a - p), den, out=np.zeros_like(den), where=den > 0)
     return float(100 * np.mean(ratio))
 
-def mase(actual, predicted, insample, m: int = 1) -> float:
+# %% ../../nbs/21_models_metrics.ipynb #9822455a
+def mase(
+    actual,      # realised values
+    predicted,   # forecasts of them
+    insample,    # the training series the naive forecast is scored on
+    m: int = 1,  # seasonal lag of the naive forecast
+) -> float:
     "Mean absolute scaled error: MAE over the in-sample MAE of the seasonal naive forecast (lag `m`)."
     a, p = _pair(actual, predicted)
     y = np.asarray(insample, dtype='float64').ravel()
@@ -53,7 +70,11 @@ def mase(actual, predicted, insample, m: int = 1) -> float:
     return float(np.mean(np.abs(a - p)) / scale)
 
 # %% ../../nbs/21_models_metrics.ipynb #98575d2c
-def directional_accuracy(actual, predicted, reference) -> float:
+def directional_accuracy(
+    actual,     # realised values
+    predicted,  # forecasts of them
+    reference,  # the price each forecast was made from
+) -> float:
     "Share of forecasts whose move from `reference` has the sign of the actual move (the hit rate); NaN if nothing moved."
     a, p = _pair(actual, predicted)
     _, r = _pair(actual, reference, 'reference')
@@ -62,25 +83,38 @@ def directional_accuracy(actual, predicted, reference) -> float:
     return float(np.mean(np.sign(p[moved] - r[moved]) == np.sign(a[moved] - r[moved])))
 
 # %% ../../nbs/21_models_metrics.ipynb #bde1b917
-def interval_coverage(actual, lower, upper) -> float:
+def interval_coverage(
+    actual,  # realised values
+    lower,   # lower bounds
+    upper,   # upper bounds
+) -> float:
     "Share of outcomes inside `[lower, upper]`."
     a, lo = _pair(actual, lower, 'lower')
     _, hi = _pair(actual, upper, 'upper')
     if (lo > hi).any(): raise ModelInputError(f"lower: above upper at position {int(np.argmax(lo > hi))}")
     return float(np.mean((a >= lo) & (a <= hi)))
 
+# %% ../../nbs/21_models_metrics.ipynb #417744e9
 def _probs(prob, outcome) -> tuple[np.ndarray, np.ndarray]:
     p, o = _pair(outcome, prob, 'prob')[::-1]
     if ((p < 0) | (p > 1)).any(): raise ModelInputError(f"prob: must be in [0, 1], got {p[(p < 0) | (p > 1)][0]}")
     if not np.isin(o, (0.0, 1.0)).all(): raise ModelInputError("outcome: must be 0/1 (or bool)")
     return p, o
 
-def brier_score(prob, outcome) -> float:
+def brier_score(
+    prob,     # stated probabilities
+    outcome,  # 0/1 outcomes
+) -> float:
     "Mean squared difference between stated probabilities and 0/1 outcomes."
     p, o = _probs(prob, outcome)
     return float(np.mean((p - o) ** 2))
 
-def calibration_table(prob, outcome, bins: int = 10) -> pd.DataFrame:
+# %% ../../nbs/21_models_metrics.ipynb #d56999b4
+def calibration_table(
+    prob,            # stated probabilities
+    outcome,         # 0/1 outcomes
+    bins: int = 10,  # equal-width probability bins
+) -> pd.DataFrame:
     "Per probability bin: count, mean stated probability, observed frequency."
     p, o = _probs(prob, outcome)
     idx = np.minimum((p * bins).astype(int), bins - 1)
@@ -88,14 +122,27 @@ def calibration_table(prob, outcome, bins: int = 10) -> pd.DataFrame:
                  observed=float(o[idx == b].mean())) for b in range(bins) if (idx == b).any()]
     return pd.DataFrame(rows, columns=['bin', 'count', 'stated', 'observed'])
 
-def expected_calibration_error(prob, outcome, bins: int = 10) -> float:
+# %% ../../nbs/21_models_metrics.ipynb #327214eb
+def expected_calibration_error(
+    prob,            # stated probabilities
+    outcome,         # 0/1 outcomes
+    bins: int = 10,  # equal-width probability bins
+) -> float:
     "Count-weighted mean |stated - observed| over probability bins (0 = perfectly calibrated)."
     t = calibration_table(prob, outcome, bins)
     return float((t['count'] * (t['stated'] - t['observed']).abs()).sum() / t['count'].sum())
 
 # %% ../../nbs/21_models_metrics.ipynb #dd27d31a
-def forecast_report(actual, predicted, reference, lower=None, upper=None, level: float | None = None,
-                    insample=None, confidence=None) -> dict[str, float]:
+def forecast_report(
+    actual,                      # realised values
+    predicted,                   # forecasts of them
+    reference,                   # the price each forecast was made from
+    lower=None,                  # interval lower bounds
+    upper=None,                  # interval upper bounds
+    level: float | None = None,  # the intervals' nominal coverage
+    insample=None,               # training series, for MASE
+    confidence=None,             # stated probabilities of direction, for the Brier score
+) -> dict[str, float]:
     "Every accuracy number at once: error sizes, hit rate, interval coverage, and calibration of `confidence`."
     out = dict(n=len(np.ravel(actual)), rmse=rmse(actual, predicted), mae=mae(actual, predicted), smape=smape(actual, predicted),
                hit_rate=directional_accuracy(actual, predicted, reference))
@@ -115,12 +162,17 @@ def forecast_report(actual, predicted, reference, lower=None, upper=None, level:
 # %% ../../nbs/21_models_metrics.ipynb #d2fc927a
 from dataclasses import dataclass
 
-def relative_rmse(actual, predicted, baseline) -> float:
+def relative_rmse(
+    actual,     # realised values
+    predicted,  # forecasts of them
+    baseline,   # the baseline's forecasts
+) -> float:
     "RMSE of `predicted` over RMSE of `baseline` (the random walk's forecasts): below 1 is better than the baseline."
     base = rmse(actual, baseline)
     if base == 0: raise ModelInputError("baseline: zero error (the baseline is perfect); the ratio is undefined")
     return rmse(actual, predicted) / base
 
+# %% ../../nbs/21_models_metrics.ipynb #2410b942
 @dataclass(frozen=True)
 class HitRate:
     "Directional hit rate with a Wilson interval counted on non-overlapping origins."
@@ -132,7 +184,13 @@ class HitRate:
     level: float
 
 # %% ../../nbs/21_models_metrics.ipynb #f3d2503c
-def hit_rate_interval(actual, predicted, reference, step: int = 1, level: float = 0.95) -> HitRate:
+def hit_rate_interval(
+    actual,               # realised values
+    predicted,            # forecasts of them
+    reference,            # the price each forecast was made from
+    step: int = 1,        # bars between independent forecasts (the horizon)
+    level: float = 0.95,  # interval coverage
+) -> HitRate:
     "Hit rate of forecasts (in origin order) with a Wilson interval whose sample size counts only every `step`-th origin (`step` = horizon)."
     from statsmodels.stats.proportion import proportion_confint
     a, p = _pair(actual, predicted)
@@ -147,7 +205,10 @@ def hit_rate_interval(actual, predicted, reference, step: int = 1, level: float 
     return HitRate(rate, float(lo), float(hi), int(moved.sum()), n_ind, level)
 
 # %% ../../nbs/21_models_metrics.ipynb #c2d79c1b
-def brier_skill(prob, outcome) -> dict[str, float]:
+def brier_skill(
+    prob,     # stated probabilities
+    outcome,  # 0/1 outcomes
+) -> dict[str, float]:
     "Brier score of `prob`, the constant-rate baseline's (stating the observed rate every time) and the skill 1 - ratio."
     p, o = _probs(prob, outcome)
     base = float(o.mean() * (1 - o.mean()))

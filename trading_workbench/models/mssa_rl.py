@@ -11,8 +11,8 @@ from fastcore.basics import patch
 import numpy as np
 import pandas as pd
 from ..core.types import Forecast
-from .base import (FitInfo, ModelInputError, ModelNotFittedError, check_horizon, check_new,
-                                           check_series, log_forecast)
+from .base import (FitInfo, ForecasterBase, ModelInputError, check_horizon, check_series,
+                                           log_forecast)
 
 # %% auto #0
 __all__ = ['STANCES', 'mssa_basis', 'reconstruction_features', 'RegimeTracker', 'stance_evidence', 'MSSARL']
@@ -24,13 +24,21 @@ def _centred_windows(z: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
     mu = W.mean(axis=1)
     return W - mu[:, None], mu
 
-def mssa_basis(Z: np.ndarray, L: int, k: int) -> np.ndarray:
+def mssa_basis(
+    Z: np.ndarray,  # scaled log prices, dates x series
+    L: int,         # window length
+    k: int,         # basis vectors kept
+) -> np.ndarray:
     "Leading `k` left singular vectors of the side-by-side trajectory matrices of the columns of `Z`."
     traj = np.hstack([_centred_windows(Z[:, j], L)[0].T for j in range(Z.shape[1])])
     U, _, _ = np.linalg.svd(traj, full_matrices=False)
     return U[:, :k]
 
-def reconstruction_features(z: np.ndarray, U: np.ndarray, ranks: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def reconstruction_features(
+    z: np.ndarray,           # scaled log prices of the target
+    U: np.ndarray,           # the basis (window x k)
+    ranks: tuple[int, ...],  # reconstruction ranks
+) -> tuple[np.ndarray, np.ndarray]:
     "Level and slope (rows: one per rank) of the rank-k reconstruction at the end of every window of `z`."
     C, mu = _centred_windows(z, U.shape[0])
     levels, slopes = [], []
@@ -42,12 +50,23 @@ def reconstruction_features(z: np.ndarray, U: np.ndarray, ranks: tuple[int, ...]
 # %% ../../nbs/25_models_mssa_rl.ipynb #11606538
 class RegimeTracker:
     "Sequential regime state: EWMA variance of returns and a two-sided CUSUM on standardised residuals."
-    def __init__(self, var0: float, resid_sd: float, drift: float, threshold: float, lam: float = 0.94):
+    def __init__(
+        self,
+        var0: float,        # starting EWMA variance
+        resid_sd: float,    # s.d. that standardises the residuals
+        drift: float,       # CUSUM drift, in s.d.
+        threshold: float,   # CUSUM threshold, in s.d.
+        lam: float = 0.94,  # EWMA decay
+    ):
         self.var, self.resid_sd, self.drift, self.threshold, self.lam = var0, resid_sd, drift, threshold, lam
         self.s_pos = self.s_neg = 0.0
         self.since_cp, self.n_cp, self.t, self.last_cps = 10 ** 6, 0, 0, []
 
-    def step(self, ret: float, resid: float) -> bool:
+    def step(
+        self,
+        ret: float,    # the scaled log return of the bar
+        resid: float,  # its residual from the reconstruction
+    ) -> bool:
         "Take one bar's return and residual; True if a change point is signalled at this bar."
         self.var = self.lam * self.var + (1 - self.lam) * ret * ret
         e = resid / self.resid_sd
@@ -62,7 +81,11 @@ class RegimeTracker:
         return hit
 
 # %% ../../nbs/25_models_mssa_rl.ipynb #46b9e059
-def stance_evidence(states: np.ndarray, rewards: np.ndarray, Q: np.ndarray) -> np.ndarray:
+def stance_evidence(
+    states: np.ndarray,   # regime state of each training bar
+    rewards: np.ndarray,  # reward of each action at each bar
+    Q: np.ndarray,        # the learnt Q table
+) -> np.ndarray:
     "Per state: the t-statistic of the training rewards of that state's greedy action (0 with under 20 visits)."
     out, s0 = np.zeros(Q.shape[0]), states[:len(rewards)]
     for s in range(Q.shape[0]):
@@ -74,14 +97,29 @@ def stance_evidence(states: np.ndarray, rewards: np.ndarray, Q: np.ndarray) -> n
 # %% ../../nbs/25_models_mssa_rl.ipynb #5f0867e9
 STANCES = ('hold', 'mean_revert', 'trend_follow')
 
-class MSSARL:
+class MSSARL(ForecasterBase):
     "Multivariate SSA + CUSUM regimes + a seeded tabular Q-learning policy choosing rank and stance."
     name, version = 'mssa_rl', '1.1'
 
-    def __init__(self, window: int = 20, ranks: tuple[int, ...] = (1, 2, 4), lookback: int = 250, block: int = 50,
-                 cusum_drift: float = 0.5, cusum_threshold: float = 5.0, recent: int = 20, epochs: int = 5,
-                 learning_rate: float = 0.05, discount: float = 0.3, epsilon: float = 0.1, halflife: float = 5.0,
-                 damping: float = 0.8, seed: int = 0, level: float = 0.95, min_t: float = 4.0):
+    def __init__(
+        self,
+        window: int = 20,                    # lagged window length of the SSA basis
+        ranks: tuple[int, ...] = (1, 2, 4),  # reconstruction ranks the policy may use
+        lookback: int = 250,                 # bars the basis is estimated on in training
+        block: int = 50,                     # bars between basis re-estimates in training
+        cusum_drift: float = 0.5,            # CUSUM drift, in s.d.
+        cusum_threshold: float = 5.0,        # CUSUM threshold, in s.d.
+        recent: int = 20,                    # a change point this many bars ago or fewer makes the regime a 'break'
+        epochs: int = 5,                     # passes of Q-learning over the training states
+        learning_rate: float = 0.05,         # Q-learning step size
+        discount: float = 0.3,               # weight of the next state's value
+        epsilon: float = 0.1,                # exploration rate (seeded)
+        halflife: float = 5.0,               # bars for mean reversion to close half the gap
+        damping: float = 0.8,                # per-step damping of a followed trend
+        seed: int = 0,                       # the policy's random seed: the same seed, the same policy
+        level: float = 0.95,                 # interval coverage
+        min_t: float = 4.0,                  # the training t-statistic a state's stance needs before the forecast moves
+    ):
         if window < 4: raise ModelInputError(f"window: expected >= 4, got {window}")
         if not ranks or min(ranks) < 1 or max(ranks) >= window: raise ModelInputError(f"ranks: expected 1 <= k < window, got {ranks}")
         self.window, self.ranks, self.lookback, self.block = window, tuple(ranks), lookback, block
@@ -120,6 +158,7 @@ def _positions(self: MSSARL, z: np.ndarray, levels: np.ndarray, slopes: np.ndarr
         cols.append(np.zeros(len(z)) if stance == 'hold' else np.sign(levels[i] - z) if stance == 'mean_revert' else np.sign(slopes[i]))
     return np.column_stack(cols)
 
+# %% ../../nbs/25_models_mssa_rl.ipynb #6a6d9b23
 @patch
 def _scaled(self: MSSARL, y: pd.Series, X) -> np.ndarray:
     cols = [np.log(y.to_numpy())]
@@ -150,6 +189,7 @@ def _causal_features(self: MSSARL, Z: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def _tracker(self: MSSARL) -> RegimeTracker:
     return RegimeTracker(self.var0_, self.resid_sd_, self.cusum_drift, self.cusum_threshold)
 
+# %% ../../nbs/25_models_mssa_rl.ipynb #71d7b724
 @patch
 def _training_states(self: MSSARL, z: np.ndarray, lev: np.ndarray, slo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "Regime of every training bar and every action's reward there; sets the tracker's scales and the volatility median."
@@ -186,7 +226,11 @@ def _learn(self: MSSARL, states: np.ndarray, rewards: np.ndarray) -> np.ndarray:
 
 # %% ../../nbs/25_models_mssa_rl.ipynb #2f583dfb
 @patch
-def fit(self: MSSARL, y, X=None) -> 'MSSARL':
+def fit(
+    self: MSSARL,
+    y,             # close prices, oldest first (a Series or 1-D array)
+    X=None,        # exogenous data, one row per price (if the model takes any)
+) -> 'MSSARL':
     "Learn the mSSA basis, regime thresholds and the Q-learning policy on prices `y` (with related prices `X`)."
     t0 = time.perf_counter()
     y = check_series(y, 'y', min_length=max(2 * self.lookback, 200), positive=True)
@@ -218,12 +262,13 @@ def _run_state(self: MSSARL, z: np.ndarray) -> None:
     self.tracker_, self.z_tail_ = tr, z[-L:].copy()
     self.level_now_, self.slope_now_ = lev[:, -1].copy(), slo[:, -1].copy()
 
+# %% ../../nbs/25_models_mssa_rl.ipynb #2d3ce815
 @patch
-def _check_fitted(self: MSSARL):
-    if self.fit_info is None: raise ModelNotFittedError(f"{self.name}: call fit() first")
-
-@patch
-def filter(self: MSSARL, y, X=None) -> 'MSSARL':
+def filter(
+    self: MSSARL,
+    y,             # close prices, oldest first (a Series or 1-D array)
+    X=None,        # exogenous data, one row per price (if the model takes any)
+) -> 'MSSARL':
     "The fitted basis, thresholds and policy over `y` (no learning)."
     self._check_fitted()
     y = check_series(y, 'y', min_length=self.window + 1, positive=True)
@@ -233,10 +278,13 @@ def filter(self: MSSARL, y, X=None) -> 'MSSARL':
 
 # %% ../../nbs/25_models_mssa_rl.ipynb #c237c52c
 @patch
-def update(self: MSSARL, y_new, X_new=None) -> 'MSSARL':
+def update(
+    self: MSSARL,
+    y_new,         # the bars since the last fit or update
+    X_new=None,    # their exogenous rows (if fitted with any)
+) -> 'MSSARL':
     "Append new prices: move the window, the EWMA and the CUSUM; policy and basis stay fixed."
-    self._check_fitted()
-    y_new = check_new(y_new, positive=True)
+    y_new = self._new_prices(y_new)
     for zt in np.log(y_new.to_numpy()) / self.sd_[0]:
         zs = np.append(self.z_tail_[1:], zt)
         lv, sl = reconstruction_features(zs, self.U_, self.ranks)
@@ -258,7 +306,11 @@ def decide(self: MSSARL) -> tuple[str, str, int]:
 
 # %% ../../nbs/25_models_mssa_rl.ipynb #782868b5
 @patch
-def forecast(self: MSSARL, horizon: int, X=None) -> Forecast:
+def forecast(
+    self: MSSARL,
+    horizon: int,  # bars ahead
+    X=None,        # future exogenous rows, one per step (if fitted with any)
+) -> Forecast:
     "Price forecast: the drift of the greedy stance in the current regime, EWMA-volatility interval."
     h = check_horizon(horizon)
     regime, stance, k = self.decide()

@@ -11,31 +11,45 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from ..core.types import Forecast
-from .base import (FitInfo, ModelInputError, ModelNotFittedError, check_horizon, check_new,
-                                           check_series, log_forecast)
+from .base import (FitInfo, ForecasterBase, ModelInputError, check_horizon, check_series,
+                                           log_forecast)
 
 # %% auto #0
 __all__ = ['page_matrix', 'donoho_gavish_rank', 'energy_rank', 'fit_ar', 'ar_spectral_radius', 'SAMoSSA']
 
 # %% ../../nbs/22_models_samossa.ipynb #85456bb0
-def page_matrix(x: np.ndarray, L: int) -> np.ndarray:
+def page_matrix(
+    x: np.ndarray,  # a series
+    L: int,         # column length
+) -> np.ndarray:
     "Non-overlapping columns of length `L` from the most recent `L * (len(x) // L)` values."
     n = (len(x) // L) * L
     if n < 2 * L: raise ModelInputError(f"y: too short for window L={L}, need at least {2 * L} observations, got {len(x)}")
     return x[len(x) - n:].reshape(-1, L).T
 
-def donoho_gavish_rank(s: np.ndarray, shape: tuple[int, int]) -> int:
+# %% ../../nbs/22_models_samossa.ipynb #4723c1c5
+def donoho_gavish_rank(
+    s: np.ndarray,           # singular values, largest first
+    shape: tuple[int, int],  # the matrix shape
+) -> int:
     "Rank kept by the Donoho-Gavish optimal hard threshold (unknown noise level): `omega(beta) * median(s)`."
     beta = min(shape) / max(shape)
     omega = 0.56 * beta ** 3 - 0.95 * beta ** 2 + 1.82 * beta + 1.43
     return max(1, int((s > omega * np.median(s)).sum()))
 
-def energy_rank(s: np.ndarray, fraction: float) -> int:
+def energy_rank(
+    s: np.ndarray,    # singular values, largest first
+    fraction: float,  # energy to keep, in (0, 1)
+) -> int:
     "Smallest rank whose singular values keep `fraction` of the energy (sum of squares)."
     e = np.cumsum(s ** 2) / np.sum(s ** 2)
     return int(min(len(s), np.searchsorted(e, fraction) + 1))
 
-def fit_ar(u: np.ndarray, p: int) -> tuple[float, np.ndarray, float]:
+# %% ../../nbs/22_models_samossa.ipynb #450872cf
+def fit_ar(
+    u: np.ndarray,  # the series
+    p: int,         # AR order
+) -> tuple[float, np.ndarray, float]:
     "OLS AR(p) with intercept: (intercept, coefficients lag 1..p, innovation s.d.)."
     if p == 0: return float(u.mean()), np.zeros(0), float(u.std(ddof=1))
     Y = u[p:]
@@ -44,7 +58,10 @@ def fit_ar(u: np.ndarray, p: int) -> tuple[float, np.ndarray, float]:
     resid = Y - Z @ coef
     return float(coef[0]), coef[1:], float(np.sqrt(resid @ resid / max(1, len(Y) - p - 1)))
 
-def ar_spectral_radius(phi: np.ndarray) -> float:
+# %% ../../nbs/22_models_samossa.ipynb #6f14e458
+def ar_spectral_radius(
+    phi: np.ndarray,  # AR coefficients, lag 1 first
+) -> float:
     "Largest root modulus of the AR recursion (companion matrix); >= 1 means it explodes."
     if len(phi) == 0: return 0.0
     C = np.eye(len(phi), k=-1)
@@ -52,12 +69,22 @@ def ar_spectral_radius(phi: np.ndarray) -> float:
     return float(np.abs(np.linalg.eigvals(C)).max())
 
 # %% ../../nbs/22_models_samossa.ipynb #2af11bcb
-class SAMoSSA:
+class SAMoSSA(ForecasterBase):
     "SAMoSSA forecaster: mSSA page-matrix de-noising + linear forecaster + AR(p) on the residuals."
     name, version = 'samossa', '1.1'
 
-    def __init__(self, window: int | None = None, rank: int | float | str = 'dg', ar_order: int = 2, level: float = 0.95, max_rank: int = 10,
-                 holdout: int | None = None, min_t: float = 2.0, max_move: float = 1.0, max_ar_root: float = 0.95):
+    def __init__(
+        self,
+        window: int | None = None,       # page-matrix column length `L` (None: sqrt of the length, within 5..60)
+        rank: int | float | str = 'dg',  # 'dg' (Donoho-Gavish), an int, or an energy fraction in (0, 1)
+        ar_order: int = 2,               # order p of the AR on the residuals
+        level: float = 0.95,             # interval coverage
+        max_rank: int = 10,              # the most singular values kept
+        holdout: int | None = None,      # bars held out of the fit to judge the forecast move (None: a quarter, at least 100)
+        min_t: float = 2.0,              # the held-out t-statistic a move needs before the forecast leaves the last price
+        max_move: float = 1.0,           # largest forecast move, in one-bar s.d. per sqrt(bar)
+        max_ar_root: float = 0.95,       # an AR with a root this close to 1 is dropped (it would explode)
+    ):
         if rank != 'dg' and not (isinstance(rank, int) and rank >= 1) and not (isinstance(rank, float) and 0 < rank < 1):
             raise ModelInputError(f"rank: expected 'dg', a positive int, or an energy fraction in (0, 1), got {rank!r}")
         if window is not None and window < 3: raise ModelInputError(f"window: expected >= 3, got {window}")
@@ -77,9 +104,6 @@ class SAMoSSA:
 
     def _scale(self, logp: np.ndarray) -> np.ndarray: return (logp - self.mu_) / self.sd_
 
-    def _check_fitted(self):
-        if self.fit_info is None: raise ModelNotFittedError(f"{self.name}: call fit() first")
-
 # %% ../../nbs/22_models_samossa.ipynb #ee2ae6d7
 @patch
 def _log_series(self: SAMoSSA, y: pd.Series, X=None) -> list[np.ndarray]:
@@ -91,6 +115,7 @@ def _log_series(self: SAMoSSA, y: pd.Series, X=None) -> list[np.ndarray]:
         series += [np.log(check_series(Xf.iloc[:, j], f'X[{Xf.columns[j]}]', positive=True).to_numpy()) for j in range(Xf.shape[1])]
     return series
 
+# %% ../../nbs/22_models_samossa.ipynb #07d3cacf
 @patch
 def _page_beta(self: SAMoSSA, series: list[np.ndarray], L: int) -> tuple[int, np.ndarray, np.ndarray]:
     "Rank kept, `beta` (summing to one) and the singular values of the standardised series' joint page matrix."
@@ -113,6 +138,7 @@ def _residuals(self: SAMoSSA, z: np.ndarray) -> np.ndarray:
     W = np.lib.stride_tricks.sliding_window_view(z[:-1], L - 1)
     return z[L - 1:] - W @ self.beta_
 
+# %% ../../nbs/22_models_samossa.ipynb #7222ed0f
 @patch
 def _fit_residual_ar(self: SAMoSSA, z: np.ndarray, u: np.ndarray) -> None:
     "AR(p) of the residuals `u` (no intercept, none at all if near explosive), the one-bar scale of `z`, and whether `beta` explodes."
@@ -160,7 +186,11 @@ def _fit_core(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
 
 # %% ../../nbs/22_models_samossa.ipynb #00187da0
 @patch
-def fit(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
+def fit(
+    self: SAMoSSA,
+    y,              # close prices, oldest first (a Series or 1-D array)
+    X=None,         # exogenous data, one row per price (if the model takes any)
+) -> 'SAMoSSA':
     "Learn the page-matrix rank, `beta`, the AR model of the residuals, and (on a held-out tail) how far to trust the forecast's move."
     t0 = time.perf_counter()
     self._fit_core(y, X)
@@ -170,7 +200,11 @@ def fit(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
 
 # %% ../../nbs/22_models_samossa.ipynb #6845b0f7
 @patch
-def filter(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
+def filter(
+    self: SAMoSSA,
+    y,              # close prices, oldest first (a Series or 1-D array)
+    X=None,         # exogenous data, one row per price (if the model takes any)
+) -> 'SAMoSSA':
     "Re-run the fitted parameters over `y` (no estimation): same state as `fit(a).update(b)` for `y = a + b`."
     self._check_fitted()
     y = check_series(y, 'y', min_length=self.L_ + self.ar_order + 1, positive=True)
@@ -179,11 +213,15 @@ def filter(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
     self.fit_info = FitInfo(y, self.fit_info.seconds)
     return self
 
+# %% ../../nbs/22_models_samossa.ipynb #69b4d8f2
 @patch
-def update(self: SAMoSSA, y_new, X_new=None) -> 'SAMoSSA':
+def update(
+    self: SAMoSSA,
+    y_new,          # the bars since the last fit or update
+    X_new=None,     # their exogenous rows (if fitted with any)
+) -> 'SAMoSSA':
     "Append new prices without refitting (`X_new` is not needed: related series only shape `beta`)."
-    self._check_fitted()
-    y_new = check_new(y_new, positive=True)
+    y_new = self._new_prices(y_new)
     zs = self._scale(np.log(y_new.to_numpy()))
     w, e = list(self.z_tail_), list(self.u_tail_)
     for z in zs:
@@ -208,6 +246,7 @@ def _recurse(self: SAMoSSA, w: np.ndarray, e: np.ndarray, c: float, steps: int, 
         if self.ar_order: e = e[1:] + [u]
     return np.array(out)
 
+# %% ../../nbs/22_models_samossa.ipynb #fa463585
 @patch
 def _raw_path(self: SAMoSSA, h: int) -> tuple[np.ndarray, np.ndarray]:
     "The unshrunk, unbounded SAMoSSA path and its s.d. (scaled log units), as the paper's recursion gives them."
@@ -238,7 +277,11 @@ def _holdout_shrink(self: SAMoSSA, y, X=None) -> tuple[float, float]:
 
 # %% ../../nbs/22_models_samossa.ipynb #5de6ea47
 @patch
-def forecast(self: SAMoSSA, horizon: int, X=None) -> Forecast:
+def forecast(
+    self: SAMoSSA,
+    horizon: int,   # bars ahead
+    X=None,         # future exogenous rows, one per step (if fitted with any)
+) -> Forecast:
     "Price forecast `horizon` bars ahead with a `level` interval."
     self._check_fitted()
     h = check_horizon(horizon)

@@ -8,26 +8,39 @@ Docs: https://trading-workbench.github.io/trading-workbench/models_sarimax.html.
 from __future__ import annotations
 import itertools, time, warnings
 import numpy as np
+from fastcore.basics import patch
 from ..core.log import get_logger
 from ..core.types import Forecast
-from .base import (FitInfo, ModelInputError, ModelNotFittedError, check_exog, check_horizon, check_new,
-                                           check_series, log_forecast)
-
-log = get_logger(__name__)
-SCALE = 100.0   # the model sees 100 x log price: daily changes of order 1 keep the likelihood well conditioned
+from .base import (FitInfo, ForecasterBase, ModelInputError, check_exog, check_horizon, check_series,
+                                           log_forecast)
 
 # %% auto #0
 __all__ = ['log', 'SCALE', 'choose_d', 'hannan_rissanen_ic', 'SARIMAXForecaster']
 
+# %% ../../nbs/23_models_sarimax.ipynb #c32e6cb0
+log = get_logger(__name__)
+SCALE = 100.0   # the model sees 100 x log price: daily changes of order 1 keep the likelihood well conditioned
+
 # %% ../../nbs/23_models_sarimax.ipynb #469ec0d3
-def choose_d(x: np.ndarray, max_d: int = 1, alpha: float = 0.05) -> int:
+def choose_d(
+    x: np.ndarray,        # the (scaled log) series
+    max_d: int = 1,       # most differences
+    alpha: float = 0.05,  # ADF test level
+) -> int:
     "Differencing order: difference while an ADF test cannot reject a unit root (at most `max_d` times)."
     from statsmodels.tsa.stattools import adfuller
     d = 0
     while d < max_d and adfuller(np.diff(x, d) if d else x, maxlag=5, autolag=None, result_object=False)[1] > alpha: d += 1
     return d
 
-def hannan_rissanen_ic(w: np.ndarray, max_p: int, max_q: int, criterion: str = 'aic', exog: np.ndarray | None = None) -> dict:
+# %% ../../nbs/23_models_sarimax.ipynb #9ee49bcd
+def hannan_rissanen_ic(
+    w: np.ndarray,                   # the differenced series
+    max_p: int,                      # largest AR order
+    max_q: int,                      # largest MA order
+    criterion: str = 'aic',          # 'aic' or 'bic'
+    exog: np.ndarray | None = None,  # exogenous columns, if any
+) -> dict:
     "Information criterion of every ARMA(p, q) within bounds, from Hannan-Rissanen OLS fits on a common sample."
     n = len(w)
     m = int(min(max(8, 2 * (max_p + max_q)), n // 5))
@@ -50,142 +63,183 @@ def hannan_rissanen_ic(w: np.ndarray, max_p: int, max_q: int, criterion: str = '
     return out
 
 # %% ../../nbs/23_models_sarimax.ipynb #f5718ae1
-class SARIMAXForecaster:
+class SARIMAXForecaster(ForecasterBase):
     "SARIMAX on log prices with bounded order selection, optional exogenous regressors, and a Kalman-step `update`."
     name, version = 'sarimax', '1.0'
 
-    def __init__(self, max_p: int = 2, max_q: int = 2, max_d: int = 1, order: tuple[int, int, int] | None = None,
-                 seasonal_order: tuple[int, int, int, int] = (0, 0, 0, 0), criterion: str = 'bic', trend: str = 'c',
-                 level: float = 0.95, maxiter: int = 50):
+    def __init__(
+        self,
+        max_p: int = 2,                                            # largest AR order searched
+        max_q: int = 2,                                            # largest MA order searched
+        max_d: int = 1,                                            # most differences
+        order: tuple[int, int, int] | None = None,                 # a fixed (p, d, q): no search
+        seasonal_order: tuple[int, int, int, int] = (0, 0, 0, 0),  # statsmodels' (P, D, Q, s)
+        criterion: str = 'bic',                                    # 'bic' or 'aic' for the order search
+        trend: str = 'c',                                          # statsmodels' trend: 'c' a constant (a drift after differencing)
+        level: float = 0.95,                                       # interval coverage
+        maxiter: int = 50,                                         # the optimiser's iteration cap
+    ):
         if criterion not in ('aic', 'bic'): raise ModelInputError(f"criterion: expected 'aic' or 'bic', got {criterion!r}")
         if min(max_p, max_q, max_d) < 0: raise ModelInputError("max_p/max_q/max_d: must be >= 0")
         self.max_p, self.max_q, self.max_d, self.order, self.seasonal_order = max_p, max_q, max_d, order, tuple(seasonal_order)
         self.criterion, self.trend, self.level, self.maxiter = criterion, trend, level, maxiter
         self.fit_info = None
 
-    def params(self) -> dict:
-        "Configuration, the chosen order and the fitted parameters (JSON-ready)."
-        d = dict(max_p=self.max_p, max_q=self.max_q, max_d=self.max_d, criterion=self.criterion, trend=self.trend,
-                 seasonal_order=list(self.seasonal_order), level=self.level)
-        if self.fit_info is not None:
-            d.update(order=list(self.order_), estimates={k: float(v) for k, v in zip(self.param_names_, self.params_)})
-        return d
+# %% ../../nbs/23_models_sarimax.ipynb #31bf2fec
+@patch
+def params(self: SARIMAXForecaster) -> dict:
+    "Configuration, the chosen order and the fitted parameters (JSON-ready)."
+    d = dict(max_p=self.max_p, max_q=self.max_q, max_d=self.max_d, criterion=self.criterion, trend=self.trend,
+             seasonal_order=list(self.seasonal_order), level=self.level)
+    if self.fit_info is not None:
+        d.update(order=list(self.order_), estimates={k: float(v) for k, v in zip(self.param_names_, self.params_)})
+    return d
 
-    def _model(self, z: np.ndarray, X: np.ndarray | None):
-        from statsmodels.tsa.statespace.sarimax import SARIMAX
-        return SARIMAX(z, exog=X, order=self.order_, seasonal_order=self.seasonal_order, trend=self.trend)
+# %% ../../nbs/23_models_sarimax.ipynb #5b347211
+@patch
+def _model(self: SARIMAXForecaster, z: np.ndarray, X: np.ndarray | None):
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+    return SARIMAX(z, exog=X, order=self.order_, seasonal_order=self.seasonal_order, trend=self.trend)
 
-    def _select(self, z: np.ndarray, X: np.ndarray | None) -> tuple[int, int, int]:
-        if self.order is not None: return tuple(self.order)
-        d = choose_d(z, self.max_d)
-        w = np.diff(z, d) if d else z - z.mean()
-        Xd = None if X is None else (np.diff(X, d, axis=0) if d else X)
-        ic = hannan_rissanen_ic(w, self.max_p, self.max_q, self.criterion, Xd)
-        self.ic_table_ = {f"{p},{q}": round(float(v), 2) for (p, q), v in ic.items()}
-        p, q = min(ic, key=ic.get)
-        return (p, d, q)
+# %% ../../nbs/23_models_sarimax.ipynb #b00aaa64
+@patch
+def _select(self: SARIMAXForecaster, z: np.ndarray, X: np.ndarray | None) -> tuple[int, int, int]:
+    if self.order is not None: return tuple(self.order)
+    d = choose_d(z, self.max_d)
+    w = np.diff(z, d) if d else z - z.mean()
+    Xd = None if X is None else (np.diff(X, d, axis=0) if d else X)
+    ic = hannan_rissanen_ic(w, self.max_p, self.max_q, self.criterion, Xd)
+    self.ic_table_ = {f"{p},{q}": round(float(v), 2) for (p, q), v in ic.items()}
+    p, q = min(ic, key=ic.get)
+    return (p, d, q)
 
-    def fit(self, y, X=None) -> 'SARIMAXForecaster':
-        "Choose the order on log prices `y` (with exogenous `X`), fit it by maximum likelihood, keep the Kalman state."
-        t0 = time.perf_counter()
-        y = check_series(y, 'y', min_length=60, positive=True)
-        Xa = check_exog(X, len(y))
-        z = SCALE * np.log(y.to_numpy())
-        self.ic_table_ = {}
-        self.order_ = self._select(z, Xa)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter('always')
-            res = self._model(z, Xa).fit(disp=False, maxiter=self.maxiter, cov_type='none')   # no parameter covariance: not used, and costly
-        for w in caught: log.warning("sarimax fit %s: %s", self.order_, w.message)
-        self.converged_ = bool(res.mle_retvals.get('converged', True)) if res.mle_retvals else True
-        self.param_names_, self.params_ = list(res.param_names), np.asarray(res.params, float)
-        self.k_exog_ = 0 if Xa is None else Xa.shape[1]
-        self.aic_, self.bic_ = float(res.aic), float(res.bic)
-        self.diagnostics_ = self._diagnostics(res)
-        self._take_state(res)
-        self.fit_info = FitInfo(y, time.perf_counter() - t0)
-        return self
+# %% ../../nbs/23_models_sarimax.ipynb #53fe4c9b
+@patch
+def fit(
+    self: SARIMAXForecaster,
+    y,                        # close prices, oldest first (a Series or 1-D array)
+    X=None,                   # exogenous data, one row per price (if the model takes any)
+) -> 'SARIMAXForecaster':
+    "Choose the order on log prices `y` (with exogenous `X`), fit it by maximum likelihood, keep the Kalman state."
+    t0 = time.perf_counter()
+    y = check_series(y, 'y', min_length=60, positive=True)
+    Xa = check_exog(X, len(y))
+    z = SCALE * np.log(y.to_numpy())
+    self.ic_table_ = {}
+    self.order_ = self._select(z, Xa)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        res = self._model(z, Xa).fit(disp=False, maxiter=self.maxiter, cov_type='none')   # no parameter covariance: not used, and costly
+    for w in caught: log.warning("sarimax fit %s: %s", self.order_, w.message)
+    self.converged_ = bool(res.mle_retvals.get('converged', True)) if res.mle_retvals else True
+    self.param_names_, self.params_ = list(res.param_names), np.asarray(res.params, float)
+    self.k_exog_ = 0 if Xa is None else Xa.shape[1]
+    self.aic_, self.bic_ = float(res.aic), float(res.bic)
+    self.diagnostics_ = self._diagnostics(res)
+    self._take_state(res)
+    self.fit_info = FitInfo(y, time.perf_counter() - t0)
+    return self
 
-    def _diagnostics(self, res) -> dict:
-        "Ljung-Box and Jarque-Bera p-values of the standardized residuals; `None` (and a logged warning) when a test fails."
-        from statsmodels.stats.diagnostic import acorr_ljungbox
-        from statsmodels.stats.stattools import jarque_bera
-        r = np.asarray(res.standardized_forecasts_error[0], float)
-        r = r[np.isfinite(r)][sum(self.order_[1:2]):]
-        out = dict(aic=self.aic_, bic=self.bic_, converged=self.converged_, order=list(self.order_))
-        try: out['ljung_box_pvalue'] = float(acorr_ljungbox(r, lags=[10])['lb_pvalue'].iloc[-1])
-        except (ValueError, np.linalg.LinAlgError, IndexError) as e:
-            log.warning("sarimax %s: Ljung-Box failed on %d residuals: %s", self.order_, len(r), e)
-            out['ljung_box_pvalue'] = None
-        try: out['jarque_bera_pvalue'] = float(jarque_bera(r)[1])
-        except (ValueError, np.linalg.LinAlgError, IndexError) as e:
-            log.warning("sarimax %s: Jarque-Bera failed on %d residuals: %s", self.order_, len(r), e)
-            out['jarque_bera_pvalue'] = None
-        return out
+# %% ../../nbs/23_models_sarimax.ipynb #193da84f
+@patch
+def _diagnostics(self: SARIMAXForecaster, res) -> dict:
+    "Ljung-Box and Jarque-Bera p-values of the standardized residuals; `None` (and a logged warning) when a test fails."
+    from statsmodels.stats.diagnostic import acorr_ljungbox
+    from statsmodels.stats.stattools import jarque_bera
+    r = np.asarray(res.standardized_forecasts_error[0], float)
+    r = r[np.isfinite(r)][sum(self.order_[1:2]):]
+    out = dict(aic=self.aic_, bic=self.bic_, converged=self.converged_, order=list(self.order_))
+    try: out['ljung_box_pvalue'] = float(acorr_ljungbox(r, lags=[10])['lb_pvalue'].iloc[-1])
+    except (ValueError, np.linalg.LinAlgError, IndexError) as e:
+        log.warning("sarimax %s: Ljung-Box failed on %d residuals: %s", self.order_, len(r), e)
+        out['ljung_box_pvalue'] = None
+    try: out['jarque_bera_pvalue'] = float(jarque_bera(r)[1])
+    except (ValueError, np.linalg.LinAlgError, IndexError) as e:
+        log.warning("sarimax %s: Jarque-Bera failed on %d residuals: %s", self.order_, len(r), e)
+        out['jarque_bera_pvalue'] = None
+    return out
 
-    def _take_state(self, res) -> None:
-        "Keep the system matrices and the predicted state: all `update` and `forecast` need (and picklable)."
-        ssm = res.model.ssm
-        self.Z_ = np.array(ssm['design'])[..., -1] if np.ndim(ssm['design']) == 3 else np.array(ssm['design'])
-        self.T_ = np.array(ssm['transition'])[..., -1] if np.ndim(ssm['transition']) == 3 else np.array(ssm['transition'])
-        R, Q = np.asarray(ssm['selection']), np.asarray(ssm['state_cov'])
-        R, Q = (R[..., -1] if R.ndim == 3 else R), (Q[..., -1] if Q.ndim == 3 else Q)
-        self.RQR_ = R @ Q @ R.T
-        H = np.asarray(ssm['obs_cov'])
-        self.H_ = float((H[..., -1] if H.ndim == 3 else H)[0, 0])
-        c = np.asarray(ssm['state_intercept'])
-        self.c_ = c[:, -1].copy() if c.ndim == 2 else c.copy()
-        d = np.asarray(ssm['obs_intercept'])
-        self.d_ = float(d[0, -1]) if d.ndim == 2 else float(d[0])
-        self.beta_ = self.params_[[i for i, n in enumerate(self.param_names_) if n in res.model.exog_names]] if self.k_exog_ else np.zeros(0)
-        self.a_ = np.asarray(res.predicted_state)[:, -1].copy()
-        self.P_ = np.asarray(res.predicted_state_cov)[:, :, -1].copy()
+# %% ../../nbs/23_models_sarimax.ipynb #ceb546db
+@patch
+def _take_state(self: SARIMAXForecaster, res) -> None:
+    "Keep the system matrices and the predicted state: all `update` and `forecast` need (and picklable)."
+    ssm = res.model.ssm
+    self.Z_ = np.array(ssm['design'])[..., -1] if np.ndim(ssm['design']) == 3 else np.array(ssm['design'])
+    self.T_ = np.array(ssm['transition'])[..., -1] if np.ndim(ssm['transition']) == 3 else np.array(ssm['transition'])
+    R, Q = np.asarray(ssm['selection']), np.asarray(ssm['state_cov'])
+    R, Q = (R[..., -1] if R.ndim == 3 else R), (Q[..., -1] if Q.ndim == 3 else Q)
+    self.RQR_ = R @ Q @ R.T
+    H = np.asarray(ssm['obs_cov'])
+    self.H_ = float((H[..., -1] if H.ndim == 3 else H)[0, 0])
+    c = np.asarray(ssm['state_intercept'])
+    self.c_ = c[:, -1].copy() if c.ndim == 2 else c.copy()
+    d = np.asarray(ssm['obs_intercept'])
+    self.d_ = float(d[0, -1]) if d.ndim == 2 else float(d[0])
+    self.beta_ = self.params_[[i for i, n in enumerate(self.param_names_) if n in res.model.exog_names]] if self.k_exog_ else np.zeros(0)
+    self.a_ = np.asarray(res.predicted_state)[:, -1].copy()
+    self.P_ = np.asarray(res.predicted_state_cov)[:, :, -1].copy()
 
-    def _check_fitted(self):
-        if self.fit_info is None: raise ModelNotFittedError(f"{self.name}: call fit() first")
+# %% ../../nbs/23_models_sarimax.ipynb #ecf83136
+@patch
+def _obs_intercept(self: SARIMAXForecaster, X, n: int, name: str) -> np.ndarray:
+    if not self.k_exog_: return np.full(n, self.d_)
+    if X is None: raise ModelInputError(f"{name}: the model was fitted with {self.k_exog_} exogenous column(s); pass {n} row(s) of them")
+    Xa = check_exog(X, n, name)
+    if Xa.shape[1] != self.k_exog_: raise ModelInputError(f"{name}: expected {self.k_exog_} column(s), got {Xa.shape[1]}")
+    return Xa @ self.beta_
 
-    def _obs_intercept(self, X, n: int, name: str) -> np.ndarray:
-        if not self.k_exog_: return np.full(n, self.d_)
-        if X is None: raise ModelInputError(f"{name}: the model was fitted with {self.k_exog_} exogenous column(s); pass {n} row(s) of them")
-        Xa = check_exog(X, n, name)
-        if Xa.shape[1] != self.k_exog_: raise ModelInputError(f"{name}: expected {self.k_exog_} column(s), got {Xa.shape[1]}")
-        return Xa @ self.beta_
+# %% ../../nbs/23_models_sarimax.ipynb #28f3169e
+@patch
+def filter(
+    self: SARIMAXForecaster,
+    y,                        # close prices, oldest first (a Series or 1-D array)
+    X=None,                   # exogenous data, one row per price (if the model takes any)
+) -> 'SARIMAXForecaster':
+    "statsmodels' `SARIMAX(y).filter(params)`: the fitted parameters over `y`, no estimation."
+    self._check_fitted()
+    y = check_series(y, 'y', min_length=10, positive=True)
+    Xa = check_exog(X, len(y))
+    res = self._model(SCALE * np.log(y.to_numpy()), Xa).filter(self.params_)
+    self._take_state(res)
+    self.fit_info = FitInfo(y, self.fit_info.seconds)
+    return self
 
-    def filter(self, y, X=None) -> 'SARIMAXForecaster':
-        "statsmodels' `SARIMAX(y).filter(params)`: the fitted parameters over `y`, no estimation."
-        self._check_fitted()
-        y = check_series(y, 'y', min_length=10, positive=True)
-        Xa = check_exog(X, len(y))
-        res = self._model(SCALE * np.log(y.to_numpy()), Xa).filter(self.params_)
-        self._take_state(res)
-        self.fit_info = FitInfo(y, self.fit_info.seconds)
-        return self
+# %% ../../nbs/23_models_sarimax.ipynb #76675f81
+@patch
+def update(
+    self: SARIMAXForecaster,
+    y_new,                    # the bars since the last fit or update
+    X_new=None,               # their exogenous rows (if fitted with any)
+) -> 'SARIMAXForecaster':
+    "One Kalman filter step per new price (parameters fixed)."
+    y_new = self._new_prices(y_new)
+    dvec = self._obs_intercept(X_new, len(y_new), 'X_new')
+    a, P, Z, T = self.a_, self.P_, self.Z_, self.T_
+    for z, d in zip(SCALE * np.log(y_new.to_numpy()), dvec):
+        v = z - (Z @ a)[0] - d
+        F = float((Z @ P @ Z.T)[0, 0]) + self.H_
+        PZ = (P @ Z.T)[:, 0]
+        a_f, P_f = a + PZ * (v / F), P - np.outer(PZ, PZ) / F
+        a, P = T @ a_f + self.c_, T @ P_f @ T.T + self.RQR_
+    self.a_, self.P_ = a, P
+    self.fit_info.extend(y_new)
+    return self
 
-    def update(self, y_new, X_new=None) -> 'SARIMAXForecaster':
-        "One Kalman filter step per new price (parameters fixed)."
-        self._check_fitted()
-        y_new = check_new(y_new, positive=True)
-        dvec = self._obs_intercept(X_new, len(y_new), 'X_new')
-        a, P, Z, T = self.a_, self.P_, self.Z_, self.T_
-        for z, d in zip(SCALE * np.log(y_new.to_numpy()), dvec):
-            v = z - (Z @ a)[0] - d
-            F = float((Z @ P @ Z.T)[0, 0]) + self.H_
-            PZ = (P @ Z.T)[:, 0]
-            a_f, P_f = a + PZ * (v / F), P - np.outer(PZ, PZ) / F
-            a, P = T @ a_f + self.c_, T @ P_f @ T.T + self.RQR_
-        self.a_, self.P_ = a, P
-        self.fit_info.extend(y_new)
-        return self
-
-    def forecast(self, horizon: int, X=None) -> Forecast:
-        "Price forecast `horizon` bars ahead with a `level` interval (future exogenous rows `X` if fitted with any)."
-        self._check_fitted()
-        h = check_horizon(horizon)
-        dvec = self._obs_intercept(X, h, 'X')
-        a, P, Z, T = self.a_, self.P_, self.Z_, self.T_
-        mean, sd = np.empty(h), np.empty(h)
-        for i in range(h):
-            mean[i] = (Z @ a)[0] + dvec[i]
-            sd[i] = np.sqrt(max(float((Z @ P @ Z.T)[0, 0]) + self.H_, 0.0))
-            a, P = T @ a + self.c_, T @ P @ T.T + self.RQR_
-        return log_forecast(self.name, mean / SCALE, sd / SCALE, self.level, diagnostics=self.diagnostics_)
+# %% ../../nbs/23_models_sarimax.ipynb #1ed75ed9
+@patch
+def forecast(
+    self: SARIMAXForecaster,
+    horizon: int,             # bars ahead
+    X=None,                   # future exogenous rows, one per step (if fitted with any)
+) -> Forecast:
+    "Price forecast `horizon` bars ahead with a `level` interval (future exogenous rows `X` if fitted with any)."
+    self._check_fitted()
+    h = check_horizon(horizon)
+    dvec = self._obs_intercept(X, h, 'X')
+    a, P, Z, T = self.a_, self.P_, self.Z_, self.T_
+    mean, sd = np.empty(h), np.empty(h)
+    for i in range(h):
+        mean[i] = (Z @ a)[0] + dvec[i]
+        sd[i] = np.sqrt(max(float((Z @ P @ Z.T)[0, 0]) + self.H_, 0.0))
+        a, P = T @ a + self.c_, T @ P @ T.T + self.RQR_
+    return log_forecast(self.name, mean / SCALE, sd / SCALE, self.level, diagnostics=self.diagnostics_)

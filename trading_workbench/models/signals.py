@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, asdict
 from datetime import datetime
 from typing import Callable
+from fastcore.basics import patch
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
@@ -22,7 +23,11 @@ __all__ = ['DEFAULT_CALIBRATORS', 'forecast_z', 'risk_score', 'ConfidenceCalibra
            'forecast_to_signal', 'direction_sample', 'walk_forward_calibration', 'evidence_calibrator']
 
 # %% ../../nbs/27_models_signals.ipynb #eb1a62d6
-def forecast_z(forecast: Forecast, current_price: float, step: int | None = None) -> tuple[float, float]:
+def forecast_z(
+    forecast: Forecast,       # a price forecast
+    current_price: float,     # the last close
+    step: int | None = None,  # forecast step (default: the last)
+) -> tuple[float, float]:
     "Expected return to the forecast at `step` (default: the last) and its size in forecast s.d. (signed z)."
     if forecast.target != 'close': raise ModelInputError(f"forecast.target: expected 'close' (a price forecast), got {forecast.target!r}")
     if not (isinstance(current_price, (int, float, np.floating)) and math.isfinite(current_price) and current_price > 0):
@@ -33,7 +38,13 @@ def forecast_z(forecast: Forecast, current_price: float, step: int | None = None
     move = math.log(forecast.mean[i] / current_price)
     return math.exp(move) - 1, (move / sd if sd > 0 else 0.0)
 
-def risk_score(forecast: Forecast, current_price: float, volatility: float | None = None, ref_vol: float = 0.30) -> float:
+# %% ../../nbs/27_models_signals.ipynb #0b837b79
+def risk_score(
+    forecast: Forecast,               # a price forecast
+    current_price: float,             # the last close
+    volatility: float | None = None,  # GARCH's daily volatility, if any
+    ref_vol: float = 0.30,            # annual volatility that scores 0.5
+) -> float:
     "Annualised volatility from the forecast interval (and GARCH's daily `volatility`), mapped to [0, 1] as `s / (s + ref_vol)`."
     forecast_z(forecast, current_price)
     q = normal_quantile(forecast.level)
@@ -54,6 +65,7 @@ def _logistic(z: np.ndarray, hit: np.ndarray, penalty: float = 0.0) -> np.ndarra
         return float(np.sum(np.logaddexp(0, eta) - hit * eta)) + penalty * (w[1] * scale) ** 2
     return minimize(nll, np.zeros(2), method='BFGS').x
 
+# %% ../../nbs/27_models_signals.ipynb #9a9ceaaa
 @dataclass(frozen=True)
 class ConfidenceCalibrator:
     "P(direction right) = logistic(intercept + slope * |z|), fit on out-of-sample forecasts."
@@ -62,34 +74,46 @@ class ConfidenceCalibrator:
     n: int = 0
     horizon: int = 1
 
-    def predict(self, z) -> np.ndarray:
+    def predict(
+        self,
+        z,     # forecast z (signed or absolute)
+    ) -> np.ndarray:
         "Probability that the forecast's direction is right, for signed or absolute z."
         return 1.0 / (1.0 + np.exp(-(self.intercept + self.slope * np.abs(np.asarray(z, float)))))
 
-    @classmethod
-    def fit(cls, z, hit, horizon: int = 1, groups=None, penalties: tuple[float, ...] = (0.0, 10.0, 100.0, 1000.0, 10000.0)) -> 'ConfidenceCalibrator':
-        "Logistic fit of 0/1 direction hits on |z|; with `groups` (tickers) the slope's shrinkage is chosen by leave-one-group-out log loss."
-        z, hit = np.abs(np.asarray(z, float)), np.asarray(hit, float)
-        if len(z) != len(hit) or len(z) < 30: raise ModelInputError(f"z/hit: need at least 30 pairs of equal length, got {len(z)} and {len(hit)}")
-        if not (np.isfinite(z).all() and np.isin(hit, (0.0, 1.0)).all()): raise ModelInputError("z/hit: z must be finite and hit 0/1")
-        lam = 0.0
-        if groups is not None:
-            g = np.asarray(groups)
-            if len(g) != len(z): raise ModelInputError(f"groups: expected {len(z)} labels, got {len(g)}")
-            if len(set(g.tolist())) >= 3:
-                def held_out_loss(pen):
-                    loss = 0.0
-                    for k in set(g.tolist()):
-                        w = _logistic(z[g != k], hit[g != k], pen)
-                        eta = w[0] + w[1] * z[g == k]
-                        loss += float(np.sum(np.logaddexp(0, eta) - hit[g == k] * eta))
-                    return loss
-                lam = min(penalties, key=held_out_loss)
-        w = _logistic(z, hit, lam)
-        return cls(float(w[0]), float(w[1]), int(len(z)), int(horizon))
-
     def to_dict(self) -> dict: return asdict(self)
 
+# %% ../../nbs/27_models_signals.ipynb #8b020c4f
+@patch(cls_method=True)
+def fit(
+    cls: ConfidenceCalibrator,
+    z,                                                                   # forecast z of each sample
+    hit,                                                                 # 1 if its direction came true, else 0
+    horizon: int = 1,                                                    # bars ahead (recorded)
+    groups=None,                                                         # ticker of each sample: the shrinkage is chosen leaving one out at a time
+    penalties: tuple[float, ...] = (0.0, 10.0, 100.0, 1000.0, 10000.0),  # slope shrinkages to choose from
+) -> 'ConfidenceCalibrator':
+    "Logistic fit of 0/1 direction hits on |z|; with `groups` (tickers) the slope's shrinkage is chosen by leave-one-group-out log loss."
+    z, hit = np.abs(np.asarray(z, float)), np.asarray(hit, float)
+    if len(z) != len(hit) or len(z) < 30: raise ModelInputError(f"z/hit: need at least 30 pairs of equal length, got {len(z)} and {len(hit)}")
+    if not (np.isfinite(z).all() and np.isin(hit, (0.0, 1.0)).all()): raise ModelInputError("z/hit: z must be finite and hit 0/1")
+    lam = 0.0
+    if groups is not None:
+        g = np.asarray(groups)
+        if len(g) != len(z): raise ModelInputError(f"groups: expected {len(z)} labels, got {len(g)}")
+        if len(set(g.tolist())) >= 3:
+            def held_out_loss(pen):
+                loss = 0.0
+                for k in set(g.tolist()):
+                    w = _logistic(z[g != k], hit[g != k], pen)
+                    eta = w[0] + w[1] * z[g == k]
+                    loss += float(np.sum(np.logaddexp(0, eta) - hit[g == k] * eta))
+                return loss
+            lam = min(penalties, key=held_out_loss)
+    w = _logistic(z, hit, lam)
+    return cls(float(w[0]), float(w[1]), int(len(z)), int(horizon))
+
+# %% ../../nbs/27_models_signals.ipynb #52335d78
 # `evidence_calibrator` on the validation's walk-forward (twb validate: 43 bundled stocks, the 10 held out in this notebook
 # and in tests/test_models_metrics_signals.py excluded; 1,000 origins, refit every 250; SAMoSSA and MSSA-RL 1.1). No model's
 # |z| beat its constant hit rate out of sample (see "Calibrating on the validation's walk-forward"): every slope is 0, the
@@ -103,14 +127,24 @@ DEFAULT_CALIBRATORS = {
     ('ensemble', 1): ConfidenceCalibrator(0.0855, 0.0, 42482, 1), ('ensemble', 5): ConfidenceCalibrator(0.2034, 0.0, 42715, 5),
 }
 
-def default_calibrator(model: str, horizon: int) -> ConfidenceCalibrator:
+# %% ../../nbs/27_models_signals.ipynb #9cd58986
+def default_calibrator(
+    model: str,    # model name
+    horizon: int,  # bars ahead
+) -> ConfidenceCalibrator:
     "The bundled-data calibrator of `model` at the nearest fitted horizon; neutral (confidence 0.5) for a model without one."
     fitted = [h for (m, h) in DEFAULT_CALIBRATORS if m == model]
     if not fitted: return ConfidenceCalibrator()
     return DEFAULT_CALIBRATORS[(model, min(fitted, key=lambda h: (abs(h - horizon), h)))]
 
-def calibration_sample(make_model: Callable[[], object], closes: pd.DataFrame, n_test: int, horizon: int = 1,
-                       end: int | None = None) -> pd.DataFrame:
+# %% ../../nbs/27_models_signals.ipynb #8f767431
+def calibration_sample(
+    make_model: Callable[[], object],  # builds an unfitted model
+    closes: pd.DataFrame,              # dates x tickers closes
+    n_test: int,                       # forecasts per ticker
+    horizon: int = 1,                  # bars ahead
+    end: int | None = None,            # use bars before this row only
+) -> pd.DataFrame:
     "Walk-forward forecasts of every column of `closes` (bars up to `end`): signed z and whether the direction was right."
     rows = []
     for t in closes.columns:
@@ -125,9 +159,18 @@ def calibration_sample(make_model: Callable[[], object], closes: pd.DataFrame, n
     return pd.DataFrame(rows)
 
 # %% ../../nbs/27_models_signals.ipynb #3864fdb7
-def forecast_to_signal(forecast: Forecast, ticker: str, current_price: float, as_of: datetime, provenance: Provenance,
-                       calibrator: ConfidenceCalibrator | None = None, volatility: float | None = None,
-                       min_edge: float = 0.001, min_confidence: float = 0.5, ref_vol: float = 0.30) -> Signal:
+def forecast_to_signal(
+    forecast: Forecast,                              # a price forecast
+    ticker: str,                                     # the instrument
+    current_price: float,                            # the last close
+    as_of: datetime,                                 # the signal's time (the bar's)
+    provenance: Provenance,                          # what produced the forecast
+    calibrator: ConfidenceCalibrator | None = None,  # maps |z| to confidence (default: the model's bundled one)
+    volatility: float | None = None,                 # GARCH's daily volatility, if any
+    min_edge: float = 0.001,                         # smallest expected return that is not a HOLD
+    min_confidence: float = 0.5,                     # confidence a BUY or SELL needs
+    ref_vol: float = 0.30,                           # annual volatility that scores risk 0.5
+) -> Signal:
     "A `Signal` from a price `Forecast`: action from the expected return, calibrated confidence, risk from volatility."
     exp_ret, z = forecast_z(forecast, current_price)
     cal = calibrator or default_calibrator(provenance.model, forecast.horizon)
@@ -143,7 +186,10 @@ def forecast_to_signal(forecast: Forecast, ticker: str, current_price: float, as
                   provenance=provenance)
 
 # %% ../../nbs/27_models_signals.ipynb #4429b091
-def direction_sample(fd: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+def direction_sample(
+    fd: pd.DataFrame,     # walk-forward forecasts (`wf_forecasts` rows)
+    level: float = 0.95,  # the intervals' coverage
+) -> pd.DataFrame:
     "Walk-forward forecasts (`wf_forecasts` columns) with a direction: their |z| and whether the direction was right."
     sd = (np.log(fd['upper']) - np.log(fd['lower'])) / (2 * normal_quantile(level))
     move = np.log(fd['mean'] / fd['reference'])
@@ -153,9 +199,13 @@ def direction_sample(fd: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     out['hit'] = (np.sign(move[keep]) == np.sign(fd.loc[keep, 'actual'] - fd.loc[keep, 'reference'])).astype(float)
     return out
 
+# %% ../../nbs/27_models_signals.ipynb #6b25c803
 def _brier(p, hit) -> float: return float(np.mean((np.asarray(p, float) - hit) ** 2))
 
-def walk_forward_calibration(fd: pd.DataFrame, min_n: int = 200) -> pd.DataFrame:
+def walk_forward_calibration(
+    fd: pd.DataFrame,  # walk-forward forecasts (`wf_forecasts` rows)
+    min_n: int = 200,  # directions each half needs
+) -> pd.DataFrame:
     "Per model and horizon: calibrator fitted on the earlier origins, Brier on the later ones beside the constant rate (t of the difference)."
     rows = []
     for (m, h), g in direction_sample(fd).groupby(['model', 'horizon']):
@@ -172,7 +222,13 @@ def walk_forward_calibration(fd: pd.DataFrame, min_n: int = 200) -> pd.DataFrame
     out['informative'] = out['t'] < -2.0          # |z| must beat the constant rate beyond noise, not by a rounding
     return out
 
-def evidence_calibrator(fd: pd.DataFrame, model: str, horizon: int, min_n: int = 200) -> ConfidenceCalibrator:
+# %% ../../nbs/27_models_signals.ipynb #7bcb721f
+def evidence_calibrator(
+    fd: pd.DataFrame,  # walk-forward forecasts (`wf_forecasts` rows)
+    model: str,        # model name
+    horizon: int,      # bars ahead
+    min_n: int = 200,  # directions each half needs
+) -> ConfidenceCalibrator:
     "The calibrator `model` earns at `horizon` on walk-forward `fd`: |z|-calibrated if that beat the constant rate out of sample, else the constant rate (neutral if that is a coin)."
     s = direction_sample(fd[(fd['model'] == model) & (fd['horizon'] == horizon)])
     if len(s) < 2 * min_n: return ConfidenceCalibrator(horizon=horizon)

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from fastcore.basics import patch
 from ..core.log import get_logger
 from ..store.db import Store, T
 
@@ -20,7 +21,7 @@ log = get_logger(__name__)
 # %% auto #0
 __all__ = ['log', 'CheckpointError', 'Checkpoint', 'canonical_json', 'CheckpointManager']
 
-# %% ../../nbs/05_recovery_checkpoints.ipynb #38828d09
+# %% ../../nbs/05_recovery_checkpoints.ipynb #6d699ef7
 class CheckpointError(ValueError):
     "A checkpoint could not be saved or read."
 
@@ -33,6 +34,7 @@ class Checkpoint:
     schema_version: int
     payload: Any
 
+# %% ../../nbs/05_recovery_checkpoints.ipynb #acd9c16d
 def canonical_json(payload: Any) -> str:
     "Deterministic JSON for `payload`; NaN, infinities and non-JSON types are a `CheckpointError`."
     try: return json.dumps(payload, sort_keys=True, separators=(',', ':'), allow_nan=False)
@@ -41,57 +43,85 @@ def canonical_json(payload: Any) -> str:
 # %% ../../nbs/05_recovery_checkpoints.ipynb #272047ab
 class CheckpointManager:
     "Save, read, list and prune named checkpoints in a `Store`."
-    def __init__(self, store: Store): self.store = store
+    def __init__(
+        self,
+        store: Store,   # where checkpoints are kept (its `checkpoints` table)
+    ): self.store = store
 
-    def save(self, name: str, payload: Any, schema_version: int = 1) -> Checkpoint:
-        "Save `payload` under `name` atomically; return the checkpoint."
-        if not isinstance(name, str) or not name: raise CheckpointError("checkpoint name must be a non-empty string")
-        if not isinstance(schema_version, int) or schema_version < 1: raise CheckpointError("schema_version must be a positive integer")
-        text = canonical_json(payload)
-        now = self.store.clock.now()
-        with self.store.engine.begin() as conn:
-            cid = conn.execute(T['checkpoints'].insert().values(name=name, created_at=now, schema_version=schema_version, payload=text,
-                               checksum=hashlib.sha256(text.encode()).hexdigest())).inserted_primary_key[0]
-        return Checkpoint(cid, name, now, schema_version, json.loads(text))
+# %% ../../nbs/05_recovery_checkpoints.ipynb #db26d8e0
+@patch
+def save(
+    self: CheckpointManager,
+    name: str,                # what it is a checkpoint of, e.g. 'order_execution'
+    payload: Any,             # JSON-serialisable state (no NaN or infinities)
+    schema_version: int = 1,  # the payload's layout version, checked on read
+) -> Checkpoint:
+    "Save `payload` under `name` atomically; return the checkpoint."
+    if not isinstance(name, str) or not name: raise CheckpointError("checkpoint name must be a non-empty string")
+    if not isinstance(schema_version, int) or schema_version < 1: raise CheckpointError("schema_version must be a positive integer")
+    text = canonical_json(payload)
+    now = self.store.clock.now()
+    with self.store.engine.begin() as conn:
+        cid = conn.execute(T['checkpoints'].insert().values(name=name, created_at=now, schema_version=schema_version, payload=text,
+                           checksum=hashlib.sha256(text.encode()).hexdigest())).inserted_primary_key[0]
+    return Checkpoint(cid, name, now, schema_version, json.loads(text))
 
-    def _rows(self, name: str | None, limit: int | None):
-        t = T['checkpoints']
-        q = sa.select(t).order_by(t.c.id.desc())
-        if name is not None: q = q.where(t.c.name == name)
-        if limit: q = q.limit(limit)
-        with self.store.reader.connect() as conn: return conn.execute(q).mappings().all()
+# %% ../../nbs/05_recovery_checkpoints.ipynb #87c3e15e
+@patch
+def _rows(self: CheckpointManager, name: str | None, limit: int | None):
+    t = T['checkpoints']
+    q = sa.select(t).order_by(t.c.id.desc())
+    if name is not None: q = q.where(t.c.name == name)
+    if limit: q = q.limit(limit)
+    with self.store.reader.connect() as conn: return conn.execute(q).mappings().all()
 
-    def _verified(self, r) -> Checkpoint | None:
-        "The row as a `Checkpoint`, or None (logged) if its checksum does not match."
-        if hashlib.sha256(r['payload'].encode()).hexdigest() != r['checksum']:
-            log.error('checkpoint %s #%s fails its checksum; skipped', r['name'], r['id'])
-            return None
-        return Checkpoint(r['id'], r['name'], r['created_at'], r['schema_version'], json.loads(r['payload']))
-
-    def latest(self, name: str, schema_version: int | None = None) -> Checkpoint | None:
-        "The newest intact checkpoint called `name` (of `schema_version`, if given), or None."
-        for r in self._rows(name, None):
-            cp = self._verified(r)
-            if cp is None: continue
-            if schema_version is not None and cp.schema_version != schema_version:
-                raise CheckpointError(f"checkpoint {name!r} #{cp.id} has schema version {cp.schema_version}, expected {schema_version}")
-            return cp
+@patch
+def _verified(self: CheckpointManager, r) -> Checkpoint | None:
+    "The row as a `Checkpoint`, or None (logged) if its checksum does not match."
+    if hashlib.sha256(r['payload'].encode()).hexdigest() != r['checksum']:
+        log.error('checkpoint %s #%s fails its checksum; skipped', r['name'], r['id'])
         return None
+    return Checkpoint(r['id'], r['name'], r['created_at'], r['schema_version'], json.loads(r['payload']))
 
-    def list(self, name: str | None = None, limit: int = 100) -> list[Checkpoint]:
-        "Intact checkpoints, newest first."
-        return [cp for r in self._rows(name, limit) if (cp := self._verified(r)) is not None]
+# %% ../../nbs/05_recovery_checkpoints.ipynb #5c7cdbe6
+@patch
+def latest(
+    self: CheckpointManager,
+    name: str,                        # the checkpoint's name
+    schema_version: int | None = None,  # the layout expected (None: any)
+) -> Checkpoint | None:
+    "The newest intact checkpoint called `name` (of `schema_version`, if given), or None."
+    for r in self._rows(name, None):
+        cp = self._verified(r)
+        if cp is None: continue
+        if schema_version is not None and cp.schema_version != schema_version:
+            raise CheckpointError(f"checkpoint {name!r} #{cp.id} has schema version {cp.schema_version}, expected {schema_version}")
+        return cp
+    return None
 
-    def names(self) -> list[str]:
-        "Names that have checkpoints."
-        t = T['checkpoints']
-        with self.store.reader.connect() as conn: return list(conn.execute(sa.select(t.c.name).distinct().order_by(t.c.name)).scalars())
+# %% ../../nbs/05_recovery_checkpoints.ipynb #07a8f97a
+@patch
+def list(self: CheckpointManager, name: str | None = None, limit: int = 100) -> list[Checkpoint]:
+    "Intact checkpoints, newest first."
+    return [cp for r in self._rows(name, limit) if (cp := self._verified(r)) is not None]
 
-    def prune(self, name: str, keep: int = 10) -> int:
-        "Delete all but the newest `keep` checkpoints called `name`; return how many were deleted."
-        if keep < 1: raise CheckpointError("prune must keep at least one checkpoint")
-        t = T['checkpoints']
-        with self.store.engine.begin() as conn:
-            ids = list(conn.execute(sa.select(t.c.id).where(t.c.name == name).order_by(t.c.id.desc()).offset(keep)).scalars())
-            if ids: conn.execute(t.delete().where(t.c.id.in_(ids)))
-        return len(ids)
+@patch
+def names(self: CheckpointManager) -> list[str]:
+    "Names that have checkpoints."
+    t = T['checkpoints']
+    with self.store.reader.connect() as conn: return list(conn.execute(sa.select(t.c.name).distinct().order_by(t.c.name)).scalars())
+
+# %% ../../nbs/05_recovery_checkpoints.ipynb #64b48c50
+@patch
+def prune(
+    self: CheckpointManager,
+    name: str,      # the checkpoint's name
+    keep: int = 10, # how many of the newest to keep (>= 1)
+) -> int:
+    "Delete all but the newest `keep` checkpoints called `name`; return how many were deleted."
+    if keep < 1: raise CheckpointError("prune must keep at least one checkpoint")
+    t = T['checkpoints']
+    with self.store.engine.begin() as conn:
+        ids = list(conn.execute(sa.select(t.c.id).where(t.c.name == name).order_by(t.c.id.desc()).offset(keep)).scalars())
+        if ids: conn.execute(t.delete().where(t.c.id.in_(ids)))
+    return len(ids)

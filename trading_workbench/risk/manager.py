@@ -13,6 +13,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from fastcore.basics import patch  # methods are added in the cells that explain them
 
 from ..core.clock import Clock
 from ..core.log import get_logger
@@ -30,7 +31,11 @@ __all__ = ['log', 'ACTION_SETTING', 'UNPRICED_CONTROL', 'LIMIT_ACTION_SETTING', 
            'action_orders', 'preview_action', 'RiskGate', 'RiskReport', 'RiskManager', 'order_from_dict']
 
 # %% ../../nbs/61_risk_manager.ipynb #392a636f
-def check_marks(marks: Mapping[str, float], reference: Mapping[str, float], max_jump: float) -> tuple[dict[str, float], dict[str, str]]:
+def check_marks(
+    marks: Mapping[str, float],      # ticker -> the price to value it at
+    reference: Mapping[str, float],  # ticker -> its last good close
+    max_jump: float,                 # largest believable move from the reference, as a fraction
+) -> tuple[dict[str, float], dict[str, str]]:
     "Good marks, and the bad ones with why: not a positive finite number, or more than `max_jump` from the reference."
     good, bad = {}, {}
     for t, p in marks.items():
@@ -42,7 +47,7 @@ def check_marks(marks: Mapping[str, float], reference: Mapping[str, float], max_
         good[t] = float(p)
     return good, bad
 
-# %% ../../nbs/61_risk_manager.ipynb #c2d8a18e
+# %% ../../nbs/61_risk_manager.ipynb #40e72a02
 class ActionKind(str, enum.Enum):
     "What the risk manager does about a breach."
     CLOSE_ALL_POSITIONS = 'CLOSE_ALL_POSITIONS'; REDUCE_POSITIONS = 'REDUCE_POSITIONS'; TIGHTEN_STOPS = 'TIGHTEN_STOPS'
@@ -50,6 +55,7 @@ class ActionKind(str, enum.Enum):
 ACTION_SETTING = {'close_all': ActionKind.CLOSE_ALL_POSITIONS, 'reduce': ActionKind.REDUCE_POSITIONS,
                   'tighten_stops': ActionKind.TIGHTEN_STOPS, 'none': None}
 
+# %% ../../nbs/61_risk_manager.ipynb #96456606
 @dataclass(frozen=True)
 class LimitCheck:
     "One limit at one moment: its value, its setting, and what a breach sets."
@@ -80,14 +86,19 @@ class Book:
     bad_marks: Mapping[str, str] = field(default_factory=dict)
     @property
     def unpriced(self) -> tuple[str, ...]: return tuple(p.ticker for p in self.positions if p.ticker not in self.marks)
-    @property
-    def equity(self) -> float:
-        "Marked-to-market equity, NaN when a position has no good mark."
-        if self.unpriced or not math.isfinite(self.cash): return math.nan
-        return self.cash + sum(p.quantity * self.marks[p.ticker] for p in self.positions)
 
-# %% ../../nbs/61_risk_manager.ipynb #41d075ed
-def book_var(book: Book, level: float = 0.95) -> float:
+# %% ../../nbs/61_risk_manager.ipynb #8832551a
+@patch(as_prop=True)
+def equity(self: Book) -> float:
+    "Marked-to-market equity, NaN when a position has no good mark."
+    if self.unpriced or not math.isfinite(self.cash): return math.nan
+    return self.cash + sum(p.quantity * self.marks[p.ticker] for p in self.positions)
+
+# %% ../../nbs/61_risk_manager.ipynb #1533505f
+def book_var(
+    book: Book,           # positions, marks and past daily returns
+    level: float = 0.95,  # the VaR's confidence level
+) -> float:
     "1-day historical VaR of today's book (positions at their marks, replayed over past daily returns), as a fraction of equity."
     eq = book.equity
     if not book.positions: return 0.0
@@ -99,6 +110,7 @@ def book_var(book: Book, level: float = 0.95) -> float:
     values = np.array([p.quantity * book.marks[p.ticker] for p in book.positions])
     return var_historical(pd.Series(r.to_numpy() @ values / eq), level)
 
+# %% ../../nbs/61_risk_manager.ipynb #4dc11685
 def position_losses(book: Book) -> dict[str, float]:
     "Each priced position's loss from its average cost, as a fraction (negative: a gain)."
     out = {}
@@ -109,7 +121,10 @@ def position_losses(book: Book) -> dict[str, float]:
     return out
 
 # %% ../../nbs/61_risk_manager.ipynb #2e4c8048
-def evaluate_limits(book: Book, risk) -> tuple[LimitCheck, ...]:
+def evaluate_limits(
+    book: Book,  # what is measured
+    risk,        # the `[risk]` settings: the limits and the action each breach names
+) -> tuple[LimitCheck, ...]:
     "Every limit of `risk` (the `[risk]` settings) on `book`."
     eq, a = book.equity, lambda k: ACTION_SETTING[getattr(risk, k)]
     ex = exposure(book.positions, book.marks, equity=eq)
@@ -130,7 +145,7 @@ def evaluate_limits(book: Book, risk) -> tuple[LimitCheck, ...]:
         LimitCheck('var_95', book_var(book), risk.max_var_pct, R, a('var_action'), detail=f'{len(book.returns) if book.returns is not None else 0} days'),
     )
 
-# %% ../../nbs/61_risk_manager.ipynb #972a6eb4
+# %% ../../nbs/61_risk_manager.ipynb #9413075f
 @dataclass(frozen=True)
 class ActionPreview:
     "An action before it fires."
@@ -150,19 +165,30 @@ class ActionPreview:
         d['orders'] = [order_dict(o) for o in self.orders]
         return d
 
+# %% ../../nbs/61_risk_manager.ipynb #e9471b71
 def order_dict(o: Order) -> dict:
     "An order as plain values."
     return dict(client_order_id=o.client_order_id, ticker=o.ticker, side=o.side.value, quantity=o.quantity, order_type=o.order_type.value,
                 limit_price=o.limit_price, stop_price=o.stop_price, tif=o.tif.value, run_id=o.run_id, reason=o.reason, reduce_only=o.reduce_only)
 
-def action_id(kind: ActionKind, state_id: int, trigger: str) -> str:
+def action_id(
+    kind: ActionKind,  # what the action does
+    state_id: int,     # the trading-state change that called for it
+    trigger: str,      # the limit that was breached
+) -> str:
     "The action's deterministic id: one action per kind per state change."
     return f"risk-{state_id}-{kind.value.lower().replace('_positions', '').replace('_', '-')}-" \
            f"{hashlib.sha256(f'{state_id}|{kind.value}|{trigger}'.encode()).hexdigest()[:8]}"
 
-# %% ../../nbs/61_risk_manager.ipynb #48065058
-def action_orders(kind: ActionKind, aid: str, positions: Sequence[Position], marks: Mapping[str, float], risk,
-                  tickers: Sequence[str] = ()) -> tuple[Order, ...]:
+# %% ../../nbs/61_risk_manager.ipynb #8d410943
+def action_orders(
+    kind: ActionKind,                # close all, reduce, or tighten stops
+    aid: str,                        # the action's id: each order's id starts with it
+    positions: Sequence[Position],   # the book's positions
+    marks: Mapping[str, float],      # prices for the stop levels
+    risk,                            # the `[risk]` settings (reduce fraction, stop distance)
+    tickers: Sequence[str] = (),     # only these positions (empty: all)
+) -> tuple[Order, ...]:
     "The reduce-only orders of an action on `positions` (only `tickers` when given)."
     out = []
     for p in positions:
@@ -180,8 +206,14 @@ def action_orders(kind: ActionKind, aid: str, positions: Sequence[Position], mar
         out.append(Order(coid, p.ticker, side, qty, OrderType.MARKET, None, 'DAY', aid, kind.value, reduce_only=True))
     return tuple(out)
 
-def preview_action(kind: ActionKind, aid: str, trigger: str, book: Book, risk, commission_per_share: float, min_commission: float,
-                   slippage_bps: float, tickers: Sequence[str] = ()) -> ActionPreview:
+# %% ../../nbs/61_risk_manager.ipynb #40ce4425
+def preview_action(
+    kind: ActionKind, aid: str, trigger: str, book: Book, risk,   # as for `action_orders`; `trigger`: the breached limit
+    commission_per_share: float,   # the broker's commission per share
+    min_commission: float,         # its minimum per order
+    slippage_bps: float,           # assumed slippage, in basis points of the price
+    tickers: Sequence[str] = (),   # only these positions (empty: all)
+) -> ActionPreview:
     "The action's orders, exposure before and after (stops: as if they triggered), and estimated cost."
     orders = action_orders(kind, aid, book.positions, book.marks, risk, tickers)
     after = {p.ticker: p.quantity for p in book.positions}
@@ -196,9 +228,10 @@ def preview_action(kind: ActionKind, aid: str, trigger: str, book: Book, risk, c
     return ActionPreview(aid, kind, trigger, orders, before_ex.gross, after_ex.gross, before_ex.net, after_ex.net,
                          round(cost, 2) if math.isfinite(cost) else math.nan, dict(book.marks))
 
-# %% ../../nbs/61_risk_manager.ipynb #8da27d01
+# %% ../../nbs/61_risk_manager.ipynb #8828484c
 UNPRICED_CONTROL = 'risk.unpriced'   # tickers the last evaluation could not price (new risk is refused meanwhile)
 
+# %% ../../nbs/61_risk_manager.ipynb #03d006ef
 class RiskGate:
     "The risk manager's check for the order manager: new risk only when ACTIVE and the book can be priced; exits always."
     def __init__(self, store: Store): self.store = store
@@ -215,7 +248,7 @@ class RiskGate:
         if unpriced: return CheckResult('risk_state', False, f'the book could not be priced ({", ".join(unpriced)}): new risk refused')
         return CheckResult('risk_state', True)
 
-# %% ../../nbs/61_risk_manager.ipynb #8104e590
+# %% ../../nbs/61_risk_manager.ipynb #d0cf237e
 @dataclass(frozen=True)
 class RiskReport:
     "One evaluation: the book's value, every limit, the state after it, and what changed."
@@ -231,15 +264,26 @@ class RiskReport:
     unpriced: tuple[str, ...]
     changed: bool = False
     actions: tuple[str, ...] = ()
-    def frame(self) -> pd.DataFrame:
-        "The limits as a table."
-        return pd.DataFrame([dict(limit=c.name, value=c.value, limit_at=c.limit, used=c.used, breached=c.breached,
-                                  on_breach=c.state.value, action=c.action.value if c.action else '', detail=c.detail) for c in self.limits])
+
+# %% ../../nbs/61_risk_manager.ipynb #8a98869c
+@patch
+def frame(self: RiskReport) -> pd.DataFrame:
+    "The limits as a table."
+    return pd.DataFrame([dict(limit=c.name, value=c.value, limit_at=c.limit, used=c.used, breached=c.breached,
+                              on_breach=c.state.value, action=c.action.value if c.action else '', detail=c.detail) for c in self.limits])
 
 # %% ../../nbs/61_risk_manager.ipynb #aa98acd8
 class RiskManager:
     "Limits on marked-to-market equity, the trading state, and actions through the injected order manager."
-    def __init__(self, store: Store, orders: OrderManager | None, settings, clock: Clock, *, account: str):
+    def __init__(
+        self,
+        store: Store,                  # positions, equity, prices, the trading state and the action journal
+        orders: OrderManager | None,   # fires actions; None: preview only (the monitor)
+        settings,                      # the workbench's `Settings` (`[risk]`, `[broker]`)
+        clock: Clock,
+        *,
+        account: str,                  # the account whose book is measured
+    ):
         self.store, self.orders, self.settings, self.clock, self.account = store, orders, settings, clock, account
         self.risk = settings.risk
         self._closes: tuple | None = None       # (day, tickers, frame): the marks' references and the VaR's history
@@ -253,9 +297,7 @@ class RiskManager:
             self._closes = (day, key, frame.tail(self.risk.var_window + 1))
         return self._closes[2]
 
-# %% ../../nbs/61_risk_manager.ipynb #5b591227
-from fastcore.basics import patch  # methods are added in the cells that explain them
-
+# %% ../../nbs/61_risk_manager.ipynb #7ee3114d
 @patch
 def book(self: RiskManager, marks: Mapping[str, float] | None = None) -> Book:
     "The book from the store, valued at `marks` (else each position's stored mark), every mark checked against the last close."
@@ -274,13 +316,14 @@ def book(self: RiskManager, marks: Mapping[str, float] | None = None) -> Book:
     b = Book(positions, cash, good, float(eq.equity.max()) if len(eq) else nan, open_eq, rets, bad)
     return dataclasses.replace(b, peak_equity=max(b.peak_equity, b.equity)) if math.isfinite(b.equity) else b
 
-# %% ../../nbs/61_risk_manager.ipynb #b47296e3
+# %% ../../nbs/61_risk_manager.ipynb #a6e63677
 @patch
 def evaluate(self: RiskManager, marks: Mapping[str, float] | None = None) -> tuple[Book, tuple[LimitCheck, ...]]:
     "The book at `marks` and every limit on it (no writes)."
     b = self.book(marks)
     return b, evaluate_limits(b, self.risk)
 
+# %% ../../nbs/61_risk_manager.ipynb #25a8d17d
 @patch
 def _record_unpriced(self: RiskManager, book: Book) -> None:
     "Persist which held tickers could not be priced (the gate refuses new risk meanwhile); written only on change."
@@ -293,6 +336,7 @@ def _record_unpriced(self: RiskManager, book: Book) -> None:
             log.warning('risk: cannot price %s: state unchanged, new risk refused', why)
             self.store.add_alert('warning', 'risk', f'cannot price the book ({why}): limits unknown, new risk refused until it is priced')
 
+# %% ../../nbs/61_risk_manager.ipynb #d6b2c7d3
 @patch
 def report(self: RiskManager, marks: Mapping[str, float] | None = None) -> RiskReport:
     "The state and every limit at `marks`, without changing anything (for `twb risk status` and dashboards)."
@@ -301,28 +345,35 @@ def report(self: RiskManager, marks: Mapping[str, float] | None = None) -> RiskR
     return RiskReport(self.clock.now(), s.state, s.reason, book.equity, book.peak_equity, book.open_equity,
                       exposure(book.positions, book.marks, equity=book.equity), limits, dict(book.bad_marks), book.unpriced)
 
+# %% ../../nbs/61_risk_manager.ipynb #ea59e8ae
+@patch
+def _escalate(self: RiskManager, book: Book, limits: tuple[LimitCheck, ...], cur, by: str) -> tuple[bool, object, tuple[str, ...]]:
+    "Raise the state to the worst breached limit's when more severe (compare-and-set): journal, alert, preview its action."
+    breached = [c for c in limits if c.breached]
+    if not breached or book.unpriced: return False, cur, ()
+    worst = max(breached, key=lambda c: (c.state.severity, c.used))
+    if worst.state.severity <= cur.state.severity: return False, cur, ()
+    reason = '; '.join(f'{c.name} {c.value:.2%} > {c.limit:.2%}' for c in breached)
+    inputs = dict(equity=book.equity, peak_equity=book.peak_equity, open_equity=book.open_equity, cash=book.cash, marks=dict(book.marks),
+                  limits={c.name: dict(value=c.value, limit=c.limit, breached=c.breached, tickers=list(c.tickers)) for c in limits})
+    rec = self.store.set_trading_state(worst.state, reason, trigger=worst.name, inputs=inputs, by=by, expected=cur.state)
+    if rec is None: return False, self.store.trading_state(), ()   # another process changed it first: theirs stands
+    self.store.add_alert('critical' if rec.state is TradingState.HALTED else 'error', 'risk', f'trading {rec.state.value}: {reason}')
+    log.error('risk: trading %s: %s', rec.state.value, reason)
+    return True, rec, ((self.propose(worst.action, worst.name, rec.id, book, worst.tickers).action_id,) if worst.action is not None else ())
+
 # %% ../../nbs/61_risk_manager.ipynb #df13cb8d
 @patch
-def check(self: RiskManager, marks: Mapping[str, float] | None = None, *, by: str = 'risk') -> RiskReport:
+def check(
+    self: RiskManager,
+    marks: Mapping[str, float] | None = None,  # prices to value the book at (None: the stored marks)
+    *,
+    by: str = 'risk',                          # who changes the state, for the journal
+) -> RiskReport:
     "Evaluate the limits at `marks`; on a breach escalate the state, journal and alert, preview the action and (if automatic) fire it."
     book, limits = self.evaluate(marks)
     self._record_unpriced(book)
-    cur = self.store.trading_state()
-    breached = [c for c in limits if c.breached]
-    changed, actions = False, ()
-    if breached and not book.unpriced:
-        worst = max(breached, key=lambda c: (c.state.severity, c.used))
-        if worst.state.severity > cur.state.severity:
-            reason = '; '.join(f'{c.name} {c.value:.2%} > {c.limit:.2%}' for c in breached)
-            inputs = dict(equity=book.equity, peak_equity=book.peak_equity, open_equity=book.open_equity, cash=book.cash, marks=dict(book.marks),
-                          limits={c.name: dict(value=c.value, limit=c.limit, breached=c.breached, tickers=list(c.tickers)) for c in limits})
-            rec = self.store.set_trading_state(worst.state, reason, trigger=worst.name, inputs=inputs, by=by, expected=cur.state)
-            if rec is not None:
-                changed, cur = True, rec
-                self.store.add_alert('critical' if rec.state is TradingState.HALTED else 'error', 'risk', f'trading {rec.state.value}: {reason}')
-                log.error('risk: trading %s: %s', rec.state.value, reason)
-                if worst.action is not None: actions = (self.propose(worst.action, worst.name, rec.id, book, worst.tickers).action_id,)
-            else: cur = self.store.trading_state()
+    changed, cur, actions = self._escalate(book, limits, self.store.trading_state(), by)
     if not actions and cur.state is not TradingState.ACTIVE: actions = self._ensure_action(cur, book)
     ex = exposure(book.positions, book.marks, equity=book.equity)
     rep = RiskReport(self.clock.now(), cur.state, cur.reason, book.equity, book.peak_equity, book.open_equity, ex, limits,
@@ -330,10 +381,11 @@ def check(self: RiskManager, marks: Mapping[str, float] | None = None, *, by: st
     if actions and self.risk.auto_actions and self.orders is not None: self.act(actions[0], by=by)
     return rep
 
-# %% ../../nbs/61_risk_manager.ipynb #e147daa1
+# %% ../../nbs/61_risk_manager.ipynb #cd3fbe80
 LIMIT_ACTION_SETTING = dict(drawdown='drawdown_action', daily_loss='daily_loss_action', position_loss='position_loss_action',
                             gross_exposure='exposure_action', var_95='var_action')
 
+# %% ../../nbs/61_risk_manager.ipynb #dd3d8108
 @patch
 def _ensure_action(self: RiskManager, cur, book: Book) -> tuple[str, ...]:
     "The current state change's action if it still has to fire: journaled now if missing, or previewed by a process that could not act."
@@ -366,7 +418,11 @@ def order_from_dict(d: Mapping) -> Order:
 
 # %% ../../nbs/61_risk_manager.ipynb #355cef6c
 @patch
-def act(self: RiskManager, action_id: str, by: str = 'operator') -> dict:
+def act(
+    self: RiskManager,
+    action_id: str,         # a previewed (or interrupted) action
+    by: str = 'operator',   # who fires it, for the journal
+) -> dict:
     "Fire a previewed action (or finish one a crash interrupted); returns its result. A finished action is not fired again."
     if self.orders is None: raise RuntimeError('this RiskManager has no order manager: it can preview but not act')
     row = self.store.risk_action(action_id)
@@ -387,7 +443,7 @@ def act(self: RiskManager, action_id: str, by: str = 'operator') -> dict:
                                                                                          if v['status'] not in ('COMPLETE', 'DUPLICATE')))
     return result
 
-# %% ../../nbs/61_risk_manager.ipynb #8eecb302
+# %% ../../nbs/61_risk_manager.ipynb #355f8f5c
 @patch
 def journal_action(self: RiskManager, action_id: str, by: str = 'operator') -> tuple[list[Order], list[Order]]:
     "Mark the action executing and journal its orders in one transaction before the first leaves; returns (orders to send, not needed)."
@@ -406,6 +462,7 @@ def journal_action(self: RiskManager, action_id: str, by: str = 'operator') -> t
     self.store.journal_orders([o for o in send if o.client_order_id not in journaled], note=f'risk action {action_id}')
     return send, skip
 
+# %% ../../nbs/61_risk_manager.ipynb #f4e3c70f
 @patch
 def _summary(self: RiskManager, r) -> dict:
     ex = r.execution
@@ -422,13 +479,11 @@ def resume_pending(self: RiskManager) -> list[str]:
     for aid in todo: self.act(aid, by='recovery')
     return todo
 
-# %% ../../nbs/61_risk_manager.ipynb #065eddb3
+# %% ../../nbs/61_risk_manager.ipynb #422593c1
 @patch
-def _place_stop(self: RiskManager, o: Order) -> dict:
-    "Journal and submit a resting stop (checked like any order), or tighten the working stop of an earlier action."
+def _move_working_stop(self: RiskManager, o: Order, row) -> dict | None:
+    "Tighten (or keep) the stop an earlier action left working on the same side of `o.ticker`; None when there is none."
     om = self.orders
-    if (row := self.store.order(o.client_order_id)) is not None and row['state'] != OrderState.NEW.value:
-        return dict(status='DUPLICATE', reason=f'already journaled as {row["state"]}', state=row['state'], filled=row['filled_quantity'], avg_price=None)
     older = [r for r in self.store.risk_actions(statuses=('done',)) if r['kind'] == ActionKind.TIGHTEN_STOPS.value]
     for r in older:
         for d in r['preview']['orders']:
@@ -439,6 +494,16 @@ def _place_stop(self: RiskManager, o: Order) -> dict:
             if not tighter: return dict(status='RESTING', reason=f'working stop {d["client_order_id"]} at {d["stop_price"]} is as tight', state=snap.state.value, filled=0, avg_price=None)
             s = om.broker.modify(d['client_order_id'], stop_price=o.stop_price)
             return dict(status='MODIFIED', reason=f'{d["client_order_id"]} moved {d["stop_price"]} -> {o.stop_price}', state=s.state.value, filled=s.filled_quantity, avg_price=None)
+    return None
+
+# %% ../../nbs/61_risk_manager.ipynb #065eddb3
+@patch
+def _place_stop(self: RiskManager, o: Order) -> dict:
+    "Journal and submit a resting stop (checked like any order), or tighten the working stop of an earlier action."
+    om = self.orders
+    if (row := self.store.order(o.client_order_id)) is not None and row['state'] != OrderState.NEW.value:
+        return dict(status='DUPLICATE', reason=f'already journaled as {row["state"]}', state=row['state'], filled=row['filled_quantity'], avg_price=None)
+    if (moved := self._move_working_stop(o, row)) is not None: return moved
     ctx = om.context()
     checks = pre_trade_checks(o, ctx, om.risk, om.slippage_bps)
     if om.gate is not None: checks = PreTradeResult(checks.checks + (om.gate(o, ctx),))

@@ -26,6 +26,7 @@ __all__ = ['PortfolioMathError', 'daily_equity', 'simple_returns', 'volatility',
 class PortfolioMathError(ValueError):
     "Input the portfolio arithmetic cannot use."
 
+# %% ../../nbs/60_risk_portfolio_math.ipynb #1ac12e13
 def _series(x, name: str, positive: bool = False, ordered: bool = True) -> pd.Series:
     "`x` as a float Series with finite values and (if `ordered`: a time series) a sorted, unique index."
     s = x.copy() if isinstance(x, pd.Series) else pd.Series(np.asarray(x, dtype='float64'))
@@ -39,6 +40,7 @@ def _series(x, name: str, positive: bool = False, ordered: bool = True) -> pd.Se
     if not s.index.is_monotonic_increasing: raise PortfolioMathError(f"{name}: index is not sorted")
     return s
 
+# %% ../../nbs/60_risk_portfolio_math.ipynb #35d8a00a
 def _ppy(periods_per_year) -> float:
     if not (isinstance(periods_per_year, (int, float)) and math.isfinite(periods_per_year) and periods_per_year > 0):
         raise PortfolioMathError(f"periods_per_year must be a positive number, got {periods_per_year!r}")
@@ -49,7 +51,9 @@ def _level(level) -> float:
     return level
 
 # %% ../../nbs/60_risk_portfolio_math.ipynb #0ab2de8f
-def daily_equity(equity) -> pd.Series:
+def daily_equity(
+    equity,  # the store's equity frame (column `equity`) or a Series
+) -> pd.Series:
     "The last equity of each calendar day from a store equity frame (column `equity`) or Series."
     s = equity['equity'] if isinstance(equity, pd.DataFrame) else equity
     s = _series(s, 'equity')
@@ -57,71 +61,110 @@ def daily_equity(equity) -> pd.Series:
     idx = pd.DatetimeIndex(s.index)
     return s.groupby(idx.normalize()).last()
 
-def simple_returns(equity) -> pd.Series:
+# %% ../../nbs/60_risk_portfolio_math.ipynb #d84d7ea3
+def simple_returns(
+    equity,  # equity curve, one point per period, oldest first
+) -> pd.Series:
     "Period-on-period simple returns of a positive equity curve (one fewer point)."
     s = _series(equity, 'equity', positive=True)
     return (s / s.shift(1) - 1).iloc[1:]
 
 # %% ../../nbs/60_risk_portfolio_math.ipynb #9ea8c5b5
-def volatility(returns, periods_per_year: float = 252) -> float:
+def volatility(
+    returns,                        # returns, one per period, oldest first
+    periods_per_year: float = 252,  # periods in a year (252 for daily)
+) -> float:
     "Annualised volatility: sample standard deviation (ddof=1) times sqrt(periods_per_year)."
     r = _series(returns, 'returns')
     return float(r.std(ddof=1) * math.sqrt(_ppy(periods_per_year))) if len(r) > 1 else math.nan
 
-def sharpe(returns, periods_per_year: float = 252, risk_free: float = 0.0) -> float:
+def sharpe(
+    returns,                        # returns, one per period, oldest first
+    periods_per_year: float = 252,  # periods in a year (252 for daily)
+    risk_free: float = 0.0,         # risk-free return per period
+) -> float:
     "Annualised Sharpe ratio: mean excess return over its sample std, times sqrt(periods_per_year)."
     r = _series(returns, 'returns') - risk_free
     sd = r.std(ddof=1) if len(r) > 1 else math.nan
     return float(r.mean() / sd * math.sqrt(_ppy(periods_per_year))) if sd and math.isfinite(sd) else math.nan
 
-def downside_deviation(returns, periods_per_year: float = 252, target: float = 0.0) -> float:
+# %% ../../nbs/60_risk_portfolio_math.ipynb #9cab3468
+def downside_deviation(
+    returns,                        # returns, one per period, oldest first
+    periods_per_year: float = 252,  # periods in a year (252 for daily)
+    target: float = 0.0,            # return per period below which a period counts as a shortfall
+) -> float:
     "Annualised downside deviation: root mean square of the shortfalls below `target`, times sqrt(periods_per_year)."
     r = _series(returns, 'returns')
     if len(r) == 0: return math.nan
     return float(np.sqrt(np.mean(np.minimum(r.to_numpy() - target, 0.0) ** 2)) * math.sqrt(_ppy(periods_per_year)))
 
-def sortino(returns, periods_per_year: float = 252, target: float = 0.0) -> float:
+def sortino(
+    returns,                        # returns, one per period, oldest first
+    periods_per_year: float = 252,  # periods in a year (252 for daily)
+    target: float = 0.0,            # return per period below which a period counts as a shortfall
+) -> float:
     "Annualised Sortino ratio: mean excess over `target` times periods_per_year, over the annualised downside deviation."
     r = _series(returns, 'returns')
     dd = downside_deviation(r, periods_per_year, target)
     return float((r - target).mean() * _ppy(periods_per_year) / dd) if dd and math.isfinite(dd) else math.nan
 
 # %% ../../nbs/60_risk_portfolio_math.ipynb #0e2ca689
-def drawdowns(equity) -> pd.Series:
+def drawdowns(
+    equity,  # equity curve, one point per period, oldest first
+) -> pd.Series:
     "The fall below the running peak at each point, as a positive fraction."
     s = _series(equity, 'equity', positive=True)
     return 1 - s / s.cummax()
 
-def max_drawdown(equity) -> float:
+# %% ../../nbs/60_risk_portfolio_math.ipynb #7b38591f
+def max_drawdown(
+    equity,  # equity curve, one point per period, oldest first
+) -> float:
     "The largest fall from a peak to a later trough, as a positive fraction (0 for a curve that never falls)."
     d = drawdowns(equity)
     return float(d.max()) if len(d) else math.nan
 
-def current_drawdown(equity) -> float:
+def current_drawdown(
+    equity,  # equity curve, one point per period, oldest first
+) -> float:
     "How far the last point is below the highest point so far, as a positive fraction."
     d = drawdowns(equity)
     return float(d.iloc[-1]) if len(d) else math.nan
 
 # %% ../../nbs/60_risk_portfolio_math.ipynb #a6334d2e
-def var_historical(returns, level: float = 0.95) -> float:
+def var_historical(
+    returns,              # returns, one per period, oldest first
+    level: float = 0.95,  # confidence, in [0.5, 1)
+) -> float:
     "Historical VaR: minus the (1 - level) quantile of the returns, as a positive loss fraction."
     r = _series(returns, 'returns').to_numpy()
     return float(-np.percentile(r, 100 * (1 - _level(level)))) if len(r) else math.nan
 
-def es_historical(returns, level: float = 0.95) -> float:
+def es_historical(
+    returns,              # returns, one per period, oldest first
+    level: float = 0.95,  # confidence, in [0.5, 1)
+) -> float:
     "Historical expected shortfall: minus the mean return at or below the (1 - level) quantile."
     r = _series(returns, 'returns').to_numpy()
     if not len(r): return math.nan
     q = np.percentile(r, 100 * (1 - _level(level)))
     return float(-r[r <= q].mean())
 
-def var_parametric(returns, level: float = 0.95) -> float:
+# %% ../../nbs/60_risk_portfolio_math.ipynb #196ad87e
+def var_parametric(
+    returns,              # returns, one per period, oldest first
+    level: float = 0.95,  # confidence, in [0.5, 1)
+) -> float:
     "Normal VaR: minus (mean + std * z), z the (1 - level) standard normal quantile."
     r = _series(returns, 'returns')
     if len(r) < 2: return math.nan
     return float(-(r.mean() + r.std(ddof=1) * stats.norm.ppf(1 - _level(level))))
 
-def es_parametric(returns, level: float = 0.95) -> float:
+def es_parametric(
+    returns,              # returns, one per period, oldest first
+    level: float = 0.95,  # confidence, in [0.5, 1)
+) -> float:
     "Normal expected shortfall: minus (mean - std * pdf(z) / (1 - level))."
     r = _series(returns, 'returns')
     if len(r) < 2: return math.nan
@@ -129,7 +172,9 @@ def es_parametric(returns, level: float = 0.95) -> float:
     return float(-(r.mean() - r.std(ddof=1) * stats.norm.pdf(stats.norm.ppf(a)) / a))
 
 # %% ../../nbs/60_risk_portfolio_math.ipynb #b6d0bbc5
-def closed_trade_pnl(fills: Iterable[Fill]) -> pd.Series:
+def closed_trade_pnl(
+    fills: Iterable[Fill],  # fills in any order (sorted by time here)
+) -> pd.Series:
     "Realised P&L of every position-reducing fill (average cost, commissions included), indexed by fill time."
     held: dict[str, tuple[int, float]] = {}
     out: list[tuple] = []
@@ -144,12 +189,17 @@ def closed_trade_pnl(fills: Iterable[Fill]) -> pd.Series:
         held[f.ticker] = (0, 0.0) if q1 == 0 else (q1, cost) if (q1 > 0) == (q > 0) else (q1, f.price + per_share)
     return pd.Series([p for *_, p in out], index=pd.DatetimeIndex([t for t, *_ in out]), dtype='float64', name='pnl')
 
-def win_rate(trade_pnl) -> float:
+# %% ../../nbs/60_risk_portfolio_math.ipynb #ec3867b3
+def win_rate(
+    trade_pnl,  # P&L per closed trade
+) -> float:
     "The fraction of trades with a positive P&L (a zero is not a win)."
     p = _series(trade_pnl, 'trade_pnl', ordered=False)
     return float((p > 0).mean()) if len(p) else math.nan
 
-def profit_factor(trade_pnl) -> float:
+def profit_factor(
+    trade_pnl,  # P&L per closed trade
+) -> float:
     "Gross profit over gross loss of the trades (NaN without a losing trade)."
     p = _series(trade_pnl, 'trade_pnl', ordered=False)
     loss = -p[p < 0].sum()
@@ -170,14 +220,23 @@ class Exposure:
     def gross_pct(self) -> float: return self.gross / self.equity if self.equity > 0 else math.nan
     @property
     def net_pct(self) -> float: return self.net / self.equity if self.equity > 0 else math.nan
-    def position_pct(self, ticker: str) -> float: return abs(self.per_position.get(ticker, 0.0)) / self.equity if self.equity > 0 else math.nan
+    def position_pct(
+        self,
+        ticker: str,  # the instrument
+    ) -> float:
+        return abs(self.per_position.get(ticker, 0.0)) / self.equity if self.equity > 0 else math.nan
 
+# %% ../../nbs/60_risk_portfolio_math.ipynb #921881c9
 def _price(p: Position, prices: Mapping[str, float]) -> float | None:
     v = prices.get(p.ticker, p.market_price)
     return float(v) if v is not None and math.isfinite(v) and v > 0 else None
 
-def exposure(positions: Sequence[Position] | Mapping[str, Position], prices: Mapping[str, float] | None = None,
-             equity: float = math.nan) -> Exposure:
+# %% ../../nbs/60_risk_portfolio_math.ipynb #3c617191
+def exposure(
+    positions: Sequence[Position] | Mapping[str, Position],  # the book: positions, or ticker -> position
+    prices: Mapping[str, float] | None = None,               # ticker -> price (else each position's market price)
+    equity: float = math.nan,                                # account equity, for the fractions
+) -> Exposure:
     "Gross, net, long, short and per-position exposure, valued at `prices` (else each position's market price)."
     ps = list(positions.values()) if isinstance(positions, Mapping) else list(positions)
     prices, per, unpriced = prices or {}, {}, []
@@ -214,13 +273,23 @@ class PerformanceSummary:
     profit_factor: float = math.nan
     def to_dict(self) -> dict: return asdict(self)
 
-def annual_return(equity, periods_per_year: float = 252) -> float:
+# %% ../../nbs/60_risk_portfolio_math.ipynb #8167cda1
+def annual_return(
+    equity,                         # equity curve, one point per period, oldest first
+    periods_per_year: float = 252,  # periods in a year (252 for daily)
+) -> float:
     "Compound annual growth rate from the first to the last point, counting periods."
     s = _series(equity, 'equity', positive=True)
     if len(s) < 2: return math.nan
     return float((s.iloc[-1] / s.iloc[0]) ** (_ppy(periods_per_year) / (len(s) - 1)) - 1)
 
-def performance_summary(equity, trade_pnl=None, periods_per_year: float = 252, level: float = 0.95) -> PerformanceSummary:
+# %% ../../nbs/60_risk_portfolio_math.ipynb #a3044e71
+def performance_summary(
+    equity,                         # equity curve, one point per period, oldest first
+    trade_pnl=None,                 # P&L per closed trade, if any
+    periods_per_year: float = 252,  # periods in a year (252 for daily)
+    level: float = 0.95,            # VaR and ES confidence
+) -> PerformanceSummary:
     "Every figure of this chapter for `equity` (one point per period) and optional per-trade P&L."
     s = _series(equity, 'equity', positive=True)
     r = simple_returns(s)

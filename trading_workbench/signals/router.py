@@ -8,6 +8,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/signals_router.html.
 from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Iterable, Mapping
+from fastcore.basics import patch
 from ..core.clock import Clock
 from ..core.log import get_logger
 from ..core.types import Signal, SignalBundle
@@ -17,7 +18,7 @@ log = get_logger(__name__)
 # %% auto #0
 __all__ = ['log', 'FLAG_PREFIX', 'FlagError', 'flag_for', 'FeatureFlags', 'rank', 'SignalRouter']
 
-# %% ../../nbs/42_signals_router.ipynb #f3b4a9e7
+# %% ../../nbs/42_signals_router.ipynb #9fe2cb5c
 FLAG_PREFIX = 'flag.'
 
 class FlagError(ValueError):
@@ -27,9 +28,16 @@ def flag_for(model: str) -> str:
     "The feature flag that gates `model`'s signals."
     return f'enable_{model}'
 
+# %% ../../nbs/42_signals_router.ipynb #c4749b2a
 class FeatureFlags:
     "Model feature flags: defaults from settings, run-time toggles persisted in the store, re-read at most every `refresh_s`."
-    def __init__(self, defaults: Mapping[str, bool], store, clock: Clock, refresh_s: float = 60.0):
+    def __init__(
+        self,
+        defaults: Mapping[str, bool],   # flag name -> on/off, e.g. `[flags]` from settings
+        store,                          # where toggles are kept (`controls`, `set_control`, `add_alert`)
+        clock: Clock,                   # when to re-read
+        refresh_s: float = 60.0,        # re-read the store at most this often (seconds)
+    ):
         bad = {k: v for k, v in defaults.items() if not isinstance(v, bool)}
         if bad: raise FlagError(f"defaults: flags must be booleans, got {bad}")
         self.defaults, self.store, self.clock, self.refresh_s = dict(defaults), store, clock, float(refresh_s)
@@ -45,73 +53,99 @@ class FeatureFlags:
         if name not in self.defaults: raise FlagError(f"flag {name!r}: unknown; known flags are {sorted(self.defaults)}")
         return name
 
-    def _read(self) -> dict[str, bool]:
-        "Defaults overlaid with the toggles stored under `flag.<name>`; logs any change it notices."
-        stored = self.store.controls(FLAG_PREFIX)
-        values = dict(self.defaults)
-        for key, v in stored.items():
-            name = key[len(FLAG_PREFIX):]
-            if name not in self.defaults: continue          # another component's flag
-            if not isinstance(v, bool): raise FlagError(f"control {key!r}: expected true/false, got {v!r}")
-            values[name] = v
-        for name, v in values.items():
-            if self._read_at is not None and self._values.get(name) != v:
-                log.info("feature flag %s changed %s -> %s (from the store)", name, self._values.get(name), v)
-        self._values, self._read_at = values, self.clock.monotonic()
-        return dict(values)
+# %% ../../nbs/42_signals_router.ipynb #27bc1ac8
+@patch
+def _read(self: FeatureFlags) -> dict[str, bool]:
+    "Defaults overlaid with the toggles stored under `flag.<name>`; logs any change it notices."
+    stored = self.store.controls(FLAG_PREFIX)
+    values = dict(self.defaults)
+    for key, v in stored.items():
+        name = key[len(FLAG_PREFIX):]
+        if name not in self.defaults: continue          # another component's flag
+        if not isinstance(v, bool): raise FlagError(f"control {key!r}: expected true/false, got {v!r}")
+        values[name] = v
+    for name, v in values.items():
+        if self._read_at is not None and self._values.get(name) != v:
+            log.info("feature flag %s changed %s -> %s (from the store)", name, self._values.get(name), v)
+    self._values, self._read_at = values, self.clock.monotonic()
+    return dict(values)
 
-    def current(self, force: bool = False) -> dict[str, bool]:
-        "The flags now; re-read from the store when `force` or the last read is older than `refresh_s`."
-        if force or self._read_at is None or self.clock.monotonic() - self._read_at >= self.refresh_s: return self._read()
-        return dict(self._values)
+# %% ../../nbs/42_signals_router.ipynb #51bfa252
+@patch
+def current(self: FeatureFlags, force: bool = False) -> dict[str, bool]:
+    "The flags now; re-read from the store when `force` or the last read is older than `refresh_s`."
+    if force or self._read_at is None or self.clock.monotonic() - self._read_at >= self.refresh_s: return self._read()
+    return dict(self._values)
 
-    def set(self, name: str, enabled: bool, by: str = '') -> None:
-        "Toggle flag `name`: stored (survives restarts, reaches other processes), logged, and recorded as an info alert."
-        self._check_name(name)
-        if not isinstance(enabled, bool): raise FlagError(f"flag {name!r}: expected True/False, got {enabled!r}")
-        before = self.current().get(name)
-        self.store.set_control(FLAG_PREFIX + name, enabled, by=by)
-        msg = f"feature flag {name} set {before} -> {enabled}" + (f" by {by}" if by else '')
-        log.info(msg)
-        self.store.add_alert('info', 'flags', msg)
-        self._values[name] = enabled
+# %% ../../nbs/42_signals_router.ipynb #8c4f8888
+@patch
+def set(
+    self: FeatureFlags,
+    name: str,       # a known flag, e.g. 'enable_garch'
+    enabled: bool,   # on or off
+    by: str = '',    # who toggled it, for the audit trail
+) -> None:
+    "Toggle flag `name`: stored (survives restarts, reaches other processes), logged, and recorded as an info alert."
+    self._check_name(name)
+    if not isinstance(enabled, bool): raise FlagError(f"flag {name!r}: expected True/False, got {enabled!r}")
+    before = self.current().get(name)
+    self.store.set_control(FLAG_PREFIX + name, enabled, by=by)
+    msg = f"feature flag {name} set {before} -> {enabled}" + (f" by {by}" if by else '')
+    log.info(msg)
+    self.store.add_alert('info', 'flags', msg)
+    self._values[name] = enabled
 
-    def enabled(self, model: str) -> bool:
-        "Whether `model`'s signals are routed (a model without a flag is not)."
-        return bool(self.current().get(flag_for(model), False))
+# %% ../../nbs/42_signals_router.ipynb #1b1e8d5d
+@patch
+def enabled(self: FeatureFlags, model: str) -> bool:
+    "Whether `model`'s signals are routed (a model without a flag is not)."
+    return bool(self.current().get(flag_for(model), False))
 
-    def enabled_models(self) -> list[str]:
-        "Models whose flag is on (pass to `ModelRunner.run(models=...)`)."
-        return [name[len('enable_'):] for name, v in self.current().items() if v and name.startswith('enable_')]
+@patch
+def enabled_models(self: FeatureFlags) -> list[str]:
+    "Models whose flag is on (pass to `ModelRunner.run(models=...)`)."
+    return [name[len('enable_'):] for name, v in self.current().items() if v and name.startswith('enable_')]
 
-# %% ../../nbs/42_signals_router.ipynb #b944ba86
+# %% ../../nbs/42_signals_router.ipynb #ec7776e4
 def rank(signals: Iterable[Signal]) -> list[Signal]:
     "Signals best first by priority = 0.6 x confidence + 0.4 x (1 - risk score); ties keep their input order."
     return sorted(signals, key=lambda s: s.priority(), reverse=True)
 
+# %% ../../nbs/42_signals_router.ipynb #fd2329df
 class SignalRouter:
     "Filters signals by feature flag and orders them by priority into a `SignalBundle`."
-    def __init__(self, flags: FeatureFlags, clock: Clock):
+    def __init__(
+        self,
+        flags: FeatureFlags,   # which models' signals count
+        clock: Clock,          # stamps each bundle
+    ):
         self.flags, self.clock = flags, clock
 
-    def route(self, signals: Iterable[Signal]) -> SignalBundle:
-        "One bundle of the enabled models' signals, best first; primary and fallback are the top two."
-        signals = list(signals)
-        bad = [i for i, s in enumerate(signals) if not isinstance(s, Signal)]
-        if bad: raise TypeError(f"signals[{bad[0]}]: expected a Signal, got {type(signals[bad[0]]).__name__}")
-        flags = self.flags.current()
-        on = lambda s: flags.get(flag_for(s.model), False)
-        kept = [s for s in signals if on(s)]
-        dropped = Counter(s.model for s in signals if not on(s))
-        unflagged = sorted(m for m in dropped if flag_for(m) not in flags)
-        if unflagged: log.warning("signals of models without a feature flag are not routed: %s", unflagged)
-        ranked = rank(kept)
-        meta = dict(total_signals=len(ranked), received=len(signals), filtered_out=dict(dropped),
-                    by_model=dict(Counter(s.model for s in ranked)), feature_flags=flags, routing_timestamp=self.clock.now())
-        return SignalBundle(tuple(ranked), ranked[0] if ranked else None, ranked[1] if len(ranked) > 1 else None, meta)
+# %% ../../nbs/42_signals_router.ipynb #57a093cd
+@patch
+def route(
+    self: SignalRouter,
+    signals: Iterable[Signal],   # any models', any tickers' (usually one ticker's)
+) -> SignalBundle:
+    "One bundle of the enabled models' signals, best first; primary and fallback are the top two."
+    signals = list(signals)
+    bad = [i for i, s in enumerate(signals) if not isinstance(s, Signal)]
+    if bad: raise TypeError(f"signals[{bad[0]}]: expected a Signal, got {type(signals[bad[0]]).__name__}")
+    flags = self.flags.current()
+    on = lambda s: flags.get(flag_for(s.model), False)
+    kept = [s for s in signals if on(s)]
+    dropped = Counter(s.model for s in signals if not on(s))
+    unflagged = sorted(m for m in dropped if flag_for(m) not in flags)
+    if unflagged: log.warning("signals of models without a feature flag are not routed: %s", unflagged)
+    ranked = rank(kept)
+    meta = dict(total_signals=len(ranked), received=len(signals), filtered_out=dict(dropped),
+                by_model=dict(Counter(s.model for s in ranked)), feature_flags=flags, routing_timestamp=self.clock.now())
+    return SignalBundle(tuple(ranked), ranked[0] if ranked else None, ranked[1] if len(ranked) > 1 else None, meta)
 
-    def route_by_ticker(self, signals: Iterable[Signal]) -> dict[str, SignalBundle]:
-        "One bundle per ticker (first-seen order); a ticker whose every signal is filtered out gets an empty bundle."
-        groups: dict[str, list[Signal]] = defaultdict(list)
-        for s in signals: groups[s.ticker].append(s)
-        return {t: self.route(g) for t, g in groups.items()}
+# %% ../../nbs/42_signals_router.ipynb #c89c86ff
+@patch
+def route_by_ticker(self: SignalRouter, signals: Iterable[Signal]) -> dict[str, SignalBundle]:
+    "One bundle per ticker (first-seen order); a ticker whose every signal is filtered out gets an empty bundle."
+    groups: dict[str, list[Signal]] = defaultdict(list)
+    for s in signals: groups[s.ticker].append(s)
+    return {t: self.route(g) for t, g in groups.items()}

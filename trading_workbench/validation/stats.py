@@ -22,7 +22,11 @@ __all__ = ['ALTERNATIVES', 'EULER_GAMMA', 'StatsInputError', 'as_losses', 'DMRes
 class StatsInputError(ValueError):
     "Input a statistical test cannot use (wrong shape, NaN/inf, too short, bad option)."
 
-def as_losses(x, name: str, min_length: int = 2) -> np.ndarray:
+def as_losses(
+    x,                    # values
+    name: str,            # named in errors
+    min_length: int = 2,  # fewest values accepted
+) -> np.ndarray:
     "`x` as a finite 1-D float array of at least `min_length` values, or `StatsInputError`."
     a = np.asarray(x, dtype='float64')
     if a.ndim != 1: raise StatsInputError(f"{name}: expected a 1-D array, got shape {a.shape}")
@@ -66,7 +70,13 @@ def _t_pvalue(t: float, df: int, alternative: str) -> float:
     return float(stats.t.cdf(t, df) if alternative == 'less' else stats.t.sf(t, df))
 
 # %% ../../nbs/71_validation_stats.ipynb #44056f41
-def dm_differential(d, h: int = 1, alternative: str = 'two.sided', varestimator: str = 'acf', power: float = 2) -> DMResult:
+def dm_differential(
+    d,                               # loss differential, model 1 minus model 2
+    h: int = 1,                      # forecast horizon (lags of autocorrelation allowed)
+    alternative: str = 'two.sided',  # 'two.sided', 'less' (model 1 better) or 'greater'
+    varestimator: str = 'acf',       # 'acf' or 'bartlett'
+    power: float = 2,                # loss exponent (recorded)
+) -> DMResult:
     "The DM test on a loss differential `d` (e.g. a cross-section's mean loss difference per date); `power` is recorded only."
     d = as_losses(d, 'd', 3)
     if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or not 1 <= h < len(d) // 2:
@@ -81,7 +91,15 @@ def dm_differential(d, h: int = 1, alternative: str = 'two.sided', varestimator:
     t = float(d.mean() / math.sqrt(var) * k)
     return DMResult(t, _t_pvalue(t, n - 1, alternative), alternative, int(h), h_used, float(power), varestimator, n, float(d.mean()), var)
 
-def dm_test(e1, e2, h: int = 1, power: float = 2, alternative: str = 'two.sided', varestimator: str = 'acf') -> DMResult:
+# %% ../../nbs/71_validation_stats.ipynb #c7e4e98c
+def dm_test(
+    e1,                              # errors of model 1
+    e2,                              # errors of model 2
+    h: int = 1,                      # forecast horizon
+    power: float = 2,                # loss = |error| ** power
+    alternative: str = 'two.sided',  # 'two.sided', 'less' (model 1 better) or 'greater'
+    varestimator: str = 'acf',       # 'acf' or 'bartlett'
+) -> DMResult:
     "Diebold-Mariano test of forecast errors `e1` against `e2` at horizon `h` (HLN correction, as R's `forecast::dm.test`)."
     a, b = as_losses(e1, 'e1', 3), as_losses(e2, 'e2', 3)
     if len(a) != len(b): raise StatsInputError(f"e2: expected {len(a)} errors (as many as e1), got {len(b)}")
@@ -100,7 +118,12 @@ class TTestResult:
     n: int
     mean_diff: float
 
-def paired_t_test(loss1, loss2, alternative: str = 'two.sided') -> TTestResult:
+# %% ../../nbs/71_validation_stats.ipynb #db239e52
+def paired_t_test(
+    loss1,                           # losses of model 1
+    loss2,                           # losses of model 2
+    alternative: str = 'two.sided',  # 'two.sided', 'less' or 'greater'
+) -> TTestResult:
     "Paired t-test that `loss1` and `loss2` have equal means (`less`: the first is smaller)."
     a, b = as_losses(loss1, 'loss1', 3), as_losses(loss2, 'loss2', 3)
     if len(a) != len(b): raise StatsInputError(f"loss2: expected {len(a)} values (as many as loss1), got {len(b)}")
@@ -110,7 +133,11 @@ def paired_t_test(loss1, loss2, alternative: str = 'two.sided') -> TTestResult:
     return TTestResult(float(res.statistic), float(res.pvalue), alternative, len(a), float((a - b).mean()))
 
 # %% ../../nbs/71_validation_stats.ipynb #1c21ec98
-def loss_frame(losses, name: str = 'losses', min_rows: int = 10) -> pd.DataFrame:
+def loss_frame(
+    losses,                # rows: origins, columns: models
+    name: str = 'losses',  # named in errors
+    min_rows: int = 10,    # fewest rows accepted
+) -> pd.DataFrame:
     "`losses` (rows: origins, columns: models) as a finite float frame with at least two models and `min_rows` rows."
     df = pd.DataFrame(losses).astype('float64')
     if df.shape[1] < 2: raise StatsInputError(f"{name}: need at least two models (columns), got {df.shape[1]}")
@@ -120,7 +147,10 @@ def loss_frame(losses, name: str = 'losses', min_rows: int = 10) -> pd.DataFrame
     df.columns = [str(c) for c in df.columns]
     return df
 
-def default_block(n: int, horizon: int = 1) -> int:
+def default_block(
+    n: int,            # observations
+    horizon: int = 1,  # forecast horizon
+) -> int:
     "A bootstrap block length: at least the horizon, and about n^(1/3)."
     return int(max(horizon, round(n ** (1 / 3))))
 
@@ -139,7 +169,15 @@ class SPAResult:
     best_model: str             # the model with the lowest mean loss
     best_mean_diff: float       # its mean loss minus the benchmark's (negative: it did better)
 
-def spa_test(losses, benchmark: str, reps: int = 1000, block_size: int | None = None, horizon: int = 1, seed: int = 0) -> SPAResult:
+# %% ../../nbs/71_validation_stats.ipynb #df7f1391
+def spa_test(
+    losses,                         # rows: origins, columns: models
+    benchmark: str,                 # the column tested against the others
+    reps: int = 1000,               # bootstrap resamples
+    block_size: int | None = None,  # mean block length (default: `default_block`)
+    horizon: int = 1,               # forecast horizon
+    seed: int = 0,                  # bootstrap seed
+) -> SPAResult:
     "SPA test of `benchmark` (a column of `losses`) against every other column (`arch.bootstrap.SPA`, stationary bootstrap)."
     from arch.bootstrap import SPA
     df = loss_frame(losses)
@@ -166,8 +204,16 @@ class MCSResult:
     reps: int
     method: str
 
-def model_confidence_set(losses, size: float = 0.1, reps: int = 1000, block_size: int | None = None, horizon: int = 1,
-                         method: str = 'R', seed: int = 0) -> MCSResult:
+# %% ../../nbs/71_validation_stats.ipynb #f7df8018
+def model_confidence_set(
+    losses,                         # rows: origins, columns: models
+    size: float = 0.1,              # test size (0.1: a 90% set)
+    reps: int = 1000,               # bootstrap resamples
+    block_size: int | None = None,  # mean block length (default: `default_block`)
+    horizon: int = 1,               # forecast horizon
+    method: str = 'R',              # 'R' or 'max' statistic
+    seed: int = 0,                  # bootstrap seed
+) -> MCSResult:
     "Hansen-Lunde-Nason MCS over the columns of `losses` (`arch.bootstrap.MCS`, stationary bootstrap)."
     from arch.bootstrap import MCS
     df = loss_frame(losses)
@@ -183,14 +229,24 @@ def model_confidence_set(losses, size: float = 0.1, reps: int = 1000, block_size
 # %% ../../nbs/71_validation_stats.ipynb #1fbf9f1a
 EULER_GAMMA = 0.5772156649015329
 
-def expected_max_sharpe(n_trials: int, var_trials: float) -> float:
+def expected_max_sharpe(
+    n_trials: int,      # strategies tried
+    var_trials: float,  # variance of their Sharpe ratios
+) -> float:
     "Expected maximum Sharpe ratio of `n_trials` unskilled strategies whose Sharpe ratios have variance `var_trials`."
     if not (isinstance(n_trials, (int, np.integer)) and n_trials >= 2): raise StatsInputError(f"n_trials: expected an integer >= 2, got {n_trials!r}")
     if not (math.isfinite(var_trials) and var_trials >= 0): raise StatsInputError(f"var_trials: expected a finite variance >= 0, got {var_trials!r}")
     z = stats.norm.ppf
     return float(math.sqrt(var_trials) * ((1 - EULER_GAMMA) * z(1 - 1 / n_trials) + EULER_GAMMA * z(1 - 1 / (n_trials * math.e))))
 
-def probabilistic_sharpe(sr: float, sr0: float, n_obs: int, skew: float = 0.0, kurtosis: float = 3.0) -> float:
+# %% ../../nbs/71_validation_stats.ipynb #b09c2707
+def probabilistic_sharpe(
+    sr: float,              # observed Sharpe (per period)
+    sr0: float,             # benchmark Sharpe
+    n_obs: int,             # periods
+    skew: float = 0.0,      # return skewness
+    kurtosis: float = 3.0,  # return kurtosis (3: normal)
+) -> float:
     "P(true Sharpe > `sr0`) given the per-period estimate `sr` over `n_obs` observations (Bailey and López de Prado)."
     if not (isinstance(n_obs, (int, np.integer)) and n_obs >= 2): raise StatsInputError(f"n_obs: expected an integer >= 2, got {n_obs!r}")
     for k, v in (('sr', sr), ('sr0', sr0), ('skew', skew), ('kurtosis', kurtosis)):
@@ -212,8 +268,17 @@ class DSRResult:
     skew: float
     kurtosis: float
 
-def deflated_sharpe(returns=None, *, n_trials: int, var_trials: float, sharpe: float | None = None, n_obs: int | None = None,
-                    skew: float | None = None, kurtosis: float | None = None) -> DSRResult:
+# %% ../../nbs/71_validation_stats.ipynb #246d656d
+def deflated_sharpe(
+    returns=None,                   # the selected strategy's per-period returns
+    *,
+    n_trials: int,                  # strategies tried
+    var_trials: float,              # variance of their Sharpe ratios
+    sharpe: float | None = None,    # its Sharpe, if `returns` is not given
+    n_obs: int | None = None,       # periods, if `returns` is not given
+    skew: float | None = None,      # skewness, if `returns` is not given
+    kurtosis: float | None = None,  # kurtosis, if `returns` is not given
+) -> DSRResult:
     "DSR from the selected strategy's per-period `returns` (or from `sharpe`, `n_obs`, `skew`, `kurtosis` given directly)."
     if returns is not None:
         r = as_losses(returns, 'returns', 3)
@@ -245,7 +310,11 @@ def _sharpe_cols(x: np.ndarray) -> np.ndarray:
     return np.divide(x.mean(axis=0), sd, out=np.zeros(x.shape[1]), where=sd > 0)
 
 # %% ../../nbs/71_validation_stats.ipynb #5765e9be
-def pbo_cscv(returns, n_splits: int = 16, max_combinations: int = 20000) -> PBOResult:
+def pbo_cscv(
+    returns,                        # rows: periods, columns: variants
+    n_splits: int = 16,             # blocks (even)
+    max_combinations: int = 20000,  # most train/test splits evaluated
+) -> PBOResult:
     "PBO of the variants in the columns of `returns` (rows: periods) by CSCV over `n_splits` blocks."
     df = pd.DataFrame(returns).astype('float64')
     T, N = df.shape
