@@ -261,6 +261,8 @@ async def _finish(coro, step):
         except StopIteration as done: return done.value
 
 # %% ../../nbs/30_execution_broker.ipynb #b7f7af68
+from fastcore.basics import patch
+
 def _loop_running() -> bool:
     "Is an event loop running in this thread?"
     try: asyncio.get_running_loop()
@@ -297,19 +299,6 @@ class SyncBroker:
             fut.cancel()
             raise BrokerTimeout(f'{self.name}: {getattr(coro, "__qualname__", "call")}', t) from e
 
-    def _run_inline(self, coro: Awaitable, t: float | None):
-        with self._inline_lock:
-            try:
-                if not _loop_running() and asyncio.iscoroutine(coro):
-                    done, step = _first_step(coro, self._loop)    # a simulator's call seldom waits: then no turn of the loop at all
-                    if done: return step
-                    return self._loop.run_until_complete(asyncio.wait_for(_finish(coro, step), t) if t else _finish(coro, step))
-                aw = asyncio.wait_for(coro, t) if t else coro
-                if not _loop_running(): return self._loop.run_until_complete(aw)
-                with ThreadPoolExecutor(1) as ex: return ex.submit(self._loop.run_until_complete, aw).result()   # a loop runs here
-            except TimeoutError as e:
-                if isinstance(e, BrokerError): raise
-                raise BrokerTimeout(f'{self.name}: {getattr(coro, "__qualname__", "call")}', t) from e
 
     def connect(self): return self.run(self.broker.connect())
     def disconnect(self): return self.run(self.broker.disconnect())
@@ -344,9 +333,23 @@ def as_sync(broker: Broker | SyncBroker) -> SyncBroker:
     "`broker` behind a `SyncBroker` (unchanged if it already is one)."
     return broker if isinstance(broker, SyncBroker) else SyncBroker(broker)
 
-# %% ../../nbs/30_execution_broker.ipynb #1f64f0c4
-from fastcore.basics import patch
+# %% ../../nbs/30_execution_broker.ipynb #ccdc7030
+@patch
+def _run_inline(self: SyncBroker, coro: Awaitable, t: float | None):
+    with self._inline_lock:
+        try:
+            if not _loop_running() and asyncio.iscoroutine(coro):
+                done, step = _first_step(coro, self._loop)    # a simulator's call seldom waits: then no turn of the loop at all
+                if done: return step
+                return self._loop.run_until_complete(asyncio.wait_for(_finish(coro, step), t) if t else _finish(coro, step))
+            aw = asyncio.wait_for(coro, t) if t else coro
+            if not _loop_running(): return self._loop.run_until_complete(aw)
+            with ThreadPoolExecutor(1) as ex: return ex.submit(self._loop.run_until_complete, aw).result()   # a loop runs here
+        except TimeoutError as e:
+            if isinstance(e, BrokerError): raise
+            raise BrokerTimeout(f'{self.name}: {getattr(coro, "__qualname__", "call")}', t) from e
 
+# %% ../../nbs/30_execution_broker.ipynb #1f64f0c4
 @patch(as_prop=True)
 def thread(self: SyncBroker) -> threading.Thread | None:
     "The thread that runs the broker's calls (None: inline, in the caller's thread)."

@@ -207,23 +207,6 @@ class PaperBroker(TrackedOrders):
             if legacy: self._load_legacy(legacy)
         self.open_ids = {k for k, tr in self.trackers.items() if not tr.state.is_terminal}
 
-    def _load_legacy(self, s: dict) -> None:
-        "Import an account kept as one JSON control (before schema 0003) into rows, once."
-        self.cash, self.realized_pnl, self.exec_seq = s['cash'], s['realized_pnl'], s['exec_seq']
-        self.session = date.fromisoformat(s['session']) if s.get('session') else None
-        self.holdings = {t: _Holding(q, c) for t, (q, c) in s['holdings'].items()}
-        self.marks = {t: (p, v) for t, (p, v) in s.get('marks', {}).items()}
-        for r in s['orders']:
-            tr = OrderTracker(Order(**r['order']), OrderState(r['state']), r['broker_order_id'])
-            tr.message, tr.error_code = r.get('message', ''), r.get('error_code')
-            tr.updated = datetime.fromisoformat(r['updated']) if r.get('updated') else None
-            for f in r['fills']: tr.fills[f['exec_id']] = Fill(**{**f, 'time': datetime.fromisoformat(f['time'])})
-            tr.reported_filled = sum(f.quantity for f in tr.fills.values())
-            self.trackers[tr.order.client_order_id], self.placed[tr.order.client_order_id] = tr, date.fromisoformat(r['placed'])
-        self._dirty = set(self.trackers)
-        self._new_fills = [f for tr in self.trackers.values() for f in tr.fills.values()]
-        self._dirty_holdings, self._dirty_marks = set(self.holdings), set(self.marks)
-        self._save()
 
     def _save(self) -> None:
         "Write what changed since the last save (the account row, changed orders, new fills, holdings, marks) in one transaction."
@@ -247,6 +230,26 @@ class PaperBroker(TrackedOrders):
         self.placed = {k: v for k, v in self.placed.items() if k in self.trackers}
         self._dirty |= set(self.trackers)             # they now belong to the new session
         self.session = today
+
+# %% ../../nbs/31_execution_paper.ipynb #02788d24
+@patch
+def _load_legacy(self: PaperBroker, s: dict) -> None:
+    "Import an account kept as one JSON control (before schema 0003) into rows, once."
+    self.cash, self.realized_pnl, self.exec_seq = s['cash'], s['realized_pnl'], s['exec_seq']
+    self.session = date.fromisoformat(s['session']) if s.get('session') else None
+    self.holdings = {t: _Holding(q, c) for t, (q, c) in s['holdings'].items()}
+    self.marks = {t: (p, v) for t, (p, v) in s.get('marks', {}).items()}
+    for r in s['orders']:
+        tr = OrderTracker(Order(**r['order']), OrderState(r['state']), r['broker_order_id'])
+        tr.message, tr.error_code = r.get('message', ''), r.get('error_code')
+        tr.updated = datetime.fromisoformat(r['updated']) if r.get('updated') else None
+        for f in r['fills']: tr.fills[f['exec_id']] = Fill(**{**f, 'time': datetime.fromisoformat(f['time'])})
+        tr.reported_filled = sum(f.quantity for f in tr.fills.values())
+        self.trackers[tr.order.client_order_id], self.placed[tr.order.client_order_id] = tr, date.fromisoformat(r['placed'])
+    self._dirty = set(self.trackers)
+    self._new_fills = [f for tr in self.trackers.values() for f in tr.fills.values()]
+    self._dirty_holdings, self._dirty_marks = set(self.holdings), set(self.marks)
+    self._save()
 
 # %% ../../nbs/31_execution_paper.ipynb #905c494d
 @patch

@@ -93,6 +93,7 @@ def daily_signals(runner: ModelRunner, store: Store, bars: Mapping[str, pd.DataF
     for model, why in report.unavailable.items(): store.add_alert('info', f'model.{model}', f'{model} unavailable in {plan.run_id}: {why}')
     return report
 
+# %% ../../nbs/50_ops_daily.ipynb #a1f94288
 def daily_bundles(router: SignalRouter, report: RunReport) -> dict[str, SignalBundle]:
     "Route the day's signals: one bundle per ticker, best first."
     return router.route_by_ticker(report.signals)
