@@ -22,7 +22,7 @@ __all__ = ['Status', 'Check', 'PreflightReport', 'check_python', 'read_lock', 'c
            'needed_secrets', 'check_secrets', 'check_sources', 'probe_ib', 'check_broker', 'check_clock', 'check_llm',
            'check_migrations', 'run_preflight']
 
-# %% ../../nbs/85_deploy_preflight.ipynb #c3fa0984
+# %% ../../nbs/85_deploy_preflight.ipynb #c28fa6ca
 class Status(str, Enum):
     "A check's outcome: unknown is a failure, never an ok."
     OK = 'ok'
@@ -37,6 +37,7 @@ class Check:
     detail: str       # what was seen, or what to do
     seconds: float = 0.0
 
+# %% ../../nbs/85_deploy_preflight.ipynb #947ad5d7
 @dataclass
 class PreflightReport:
     "Every check of one preflight, in order."
@@ -53,7 +54,7 @@ class PreflightReport:
         "JSON for machines."
         return json.dumps(dict(ok=self.ok, checks=[dict(asdict(c), status=c.status.value, seconds=round(c.seconds, 3)) for c in self.checks]), indent=1)
 
-# %% ../../nbs/85_deploy_preflight.ipynb #d7aedd84
+# %% ../../nbs/85_deploy_preflight.ipynb #7e88f94d
 def check_python(minimum: tuple[int, int] = (3, 11)) -> tuple[Status, str]:
     "The interpreter is at least `minimum`."
     v = sys.version_info
@@ -67,6 +68,7 @@ def read_lock(path: Path) -> dict[str, str]:
         if m: pins[re.sub(r'[-_.]+', '-', m.group(1)).lower()] = m.group(3)
     return pins
 
+# %% ../../nbs/85_deploy_preflight.ipynb #a73c01e6
 def check_packages(lock: Path | None) -> tuple[Status, str]:
     "Every pinned package installed at its pinned version."
     if lock is None or not Path(lock).is_file(): return Status.FAIL, f"no lock file ({lock}): cannot tell what should be installed"
@@ -78,18 +80,23 @@ def check_packages(lock: Path | None) -> tuple[Status, str]:
     n = len(read_lock(lock))
     return (Status.FAIL, f"{len(bad)} of {n} differ: " + ', '.join(bad[:8])) if bad else (Status.OK, f"{n} packages match {Path(lock).name}")
 
-def check_disk(folder: Path, min_free_gb: float = 1.0) -> tuple[Status, str]:
+# %% ../../nbs/85_deploy_preflight.ipynb #e20b3827
+def check_disk(
+    folder: Path,               # where the store and the executed notebooks are written
+    min_free_gb: float = 1.0,   # the room needed
+) -> tuple[Status, str]:
     "At least `min_free_gb` free where the store and the executed notebooks are written."
     free = shutil.disk_usage(folder).free / 1e9
     return (Status.OK if free >= min_free_gb else Status.FAIL), f"{free:,.1f} GB free in {folder} (need {min_free_gb:g})"
 
-# %% ../../nbs/85_deploy_preflight.ipynb #a8e48b99
+# %% ../../nbs/85_deploy_preflight.ipynb #a1ebfaa8
 def check_env(env: Mapping[str, str]) -> tuple[Status, str]:
     "No unknown `TWB_*` variable."
     try: check_env_names(env)
     except SettingsError as e: return Status.FAIL, str(e)
     return Status.OK, f"{sum(k.startswith('TWB_') for k in env)} TWB_* variables, all known"
 
+# %% ../../nbs/85_deploy_preflight.ipynb #29f4ff10
 def needed_secrets(s: Settings) -> dict[str, str]:
     "Environment variable -> why the settings need it."
     need = {}
@@ -101,6 +108,7 @@ def needed_secrets(s: Settings) -> dict[str, str]:
     if s.dashboard.host not in ('127.0.0.1', 'localhost', '::1'): need['TWB_DASHBOARD_TOKEN'] = f'[dashboard] host = {s.dashboard.host}'
     return need
 
+# %% ../../nbs/85_deploy_preflight.ipynb #498c5dc5
 def check_secrets(s: Settings, env: Mapping[str, str]) -> tuple[Status, str]:
     "Every secret the settings need is set (values never shown)."
     need = needed_secrets(s)
@@ -109,7 +117,7 @@ def check_secrets(s: Settings, env: Mapping[str, str]) -> tuple[Status, str]:
     if miss: return Status.FAIL, 'missing: ' + '; '.join(miss)
     return Status.OK, f"{len(need)} needed, all set" if need else 'none needed by these settings'
 
-# %% ../../nbs/85_deploy_preflight.ipynb #28e0de20
+# %% ../../nbs/85_deploy_preflight.ipynb #aab51788
 def check_sources(s: Settings) -> list[Check]:
     "One row per `[data] sources` entry: a live call each (keys included)."
     from trading_workbench.data.sources import DataSourceError, sources_from_settings
@@ -121,7 +129,12 @@ def check_sources(s: Settings) -> list[Check]:
         out.append(Check(f"data: {src.name}", st, why[:300], time.perf_counter() - t0))
     return out
 
-def probe_ib(s: Settings, port: int | None = None, timeout: float | None = None) -> tuple[list[str], datetime]:
+# %% ../../nbs/85_deploy_preflight.ipynb #97ff1d91
+def probe_ib(
+    s: Settings,                    # `[broker]`: host, port, client id, timeout
+    port: int | None = None,        # another port (tests)
+    timeout: float | None = None,   # seconds (None: the settings')
+) -> tuple[list[str], datetime]:
     "Connect read-only as client `client_id + 99`, return the managed accounts and the server's time."
     from ib_async import IB
     from trading_workbench.execution.ibkr import endpoint
@@ -133,7 +146,7 @@ def probe_ib(s: Settings, port: int | None = None, timeout: float | None = None)
         finally: ib.disconnect()
     return asyncio.run(go())
 
-# %% ../../nbs/85_deploy_preflight.ipynb #41d73ba4
+# %% ../../nbs/85_deploy_preflight.ipynb #dff9af67
 def check_broker(s: Settings, port: int | None = None) -> tuple[Status, str, datetime | None]:
     "The broker answers, someone is logged in, and the account's kind matches `[broker] mode`."
     if s.broker.kind == 'paper': return Status.OK, 'the embedded paper broker (no gateway)', None
@@ -149,13 +162,18 @@ def check_broker(s: Settings, port: int | None = None) -> tuple[Status, str, dat
     if want and want not in accounts: return Status.FAIL, f"TWB_IB_ACCOUNT is not among the {len(accounts)} logged-in accounts", t
     return Status.OK, f"logged in ({s.broker.mode} account{'s' if len(accounts) > 1 else ''} {', '.join(a[:2] + '***' for a in accounts)})", t
 
-def check_clock(reference: datetime | None, source: str, max_skew_s: float = 5.0) -> tuple[Status, str]:
+# %% ../../nbs/85_deploy_preflight.ipynb #fb62b546
+def check_clock(
+    reference: datetime | None,   # a server's time (None: no server answered)
+    source: str,                  # whose time it is, for the message
+    max_skew_s: float = 5.0,      # the largest difference allowed
+) -> tuple[Status, str]:
     "This machine's clock against `reference` (the broker's, or an HTTP server's)."
     if reference is None: return Status.SKIP, 'no time source (paper broker, no HTTP answer with a Date)'
     skew = (datetime.now(timezone.utc) - reference).total_seconds()
     return (Status.OK if abs(skew) <= max_skew_s else Status.FAIL), f"{skew:+.1f} s against {source} (limit {max_skew_s:g} s)"
 
-# %% ../../nbs/85_deploy_preflight.ipynb #a00fb0d3
+# %% ../../nbs/85_deploy_preflight.ipynb #fad68403
 def check_llm(s: Settings) -> tuple[Status, str, datetime | None]:
     "The Ollama host answers and has the model pulled (skipped when `enable_llm` is off)."
     if not s.flags.enable_llm: return Status.SKIP, '[flags] enable_llm = false', None
@@ -169,6 +187,7 @@ def check_llm(s: Settings) -> tuple[Status, str, datetime | None]:
     if s.llm.model not in models: return Status.FAIL, f"model {s.llm.model} not pulled (has: {', '.join(models) or 'none'}): ollama pull {s.llm.model}", date
     return Status.OK, f"{s.llm.host} has {s.llm.model}", date
 
+# %% ../../nbs/85_deploy_preflight.ipynb #508969f3
 def check_migrations(s: Settings) -> tuple[Status, str]:
     "The store is at the head schema revision (looked at, never migrated here)."
     import sqlalchemy as sa
@@ -183,15 +202,21 @@ def check_migrations(s: Settings) -> tuple[Status, str]:
     if rev == HEAD: return Status.OK, f"schema {rev} (head)"
     return Status.FAIL, f"schema {rev or 'empty'}, code expects {HEAD}: run `twb migrate`"
 
-# %% ../../nbs/85_deploy_preflight.ipynb #f04deb63
+# %% ../../nbs/85_deploy_preflight.ipynb #c9ed66b1
 def _timed(name: str, fn: Callable, *a) -> tuple[Check, tuple]:
     "Run one check, time it, and keep any extra values it returns."
     t0 = time.perf_counter()
     st, why, *extra = fn(*a)
     return Check(name, st, why, time.perf_counter() - t0), tuple(extra)
 
-def run_preflight(settings_path: Path | None, env: Mapping[str, str] | None = None, lock: Path | None = None,
-                  min_free_gb: float = 1.0, broker_port: int | None = None) -> PreflightReport:
+# %% ../../nbs/85_deploy_preflight.ipynb #45b2b1c8
+def run_preflight(
+    settings_path: Path | None,             # the settings file to check (None: the default search)
+    env: Mapping[str, str] | None = None,   # the environment (None: this process's)
+    lock: Path | None = None,               # the constraints file packages are checked against
+    min_free_gb: float = 1.0,               # disk space the store needs
+    broker_port: int | None = None,         # probe this port instead of the settings' (tests)
+) -> PreflightReport:
     "Every check, in order; see `PreflightReport.ok`."
     env = dict(os.environ if env is None else env)
     rep = PreflightReport()

@@ -19,7 +19,7 @@ from .serve import twb_argv
 __all__ = ['Release', 'snapshot_settings', 'install_release', 'releases', 'current', 'point_current', 'prune', 'start_release',
            'stop_release', 'probe', 'DeployResult', 'deploy', 'deployment_text']
 
-# %% ../../nbs/87_deploy_release.ipynb #6dc12184
+# %% ../../nbs/87_deploy_release.ipynb #a7ef04de
 @dataclass
 class Release:
     "One installed release."
@@ -34,6 +34,7 @@ class Release:
     def load(cls, folder: Path) -> Release:
         d = json.loads((Path(folder) / 'release.json').read_text()); d['folder'] = Path(d['folder']); return cls(**d)
 
+# %% ../../nbs/87_deploy_release.ipynb #c45cccb8
 def snapshot_settings(settings_path: Path, dest: Path):
     "Copy the settings with the store URL and the CSV folder made absolute (releases share one store); bad settings verbatim."
     try: s = Settings.load(settings_path)
@@ -45,6 +46,7 @@ def snapshot_settings(settings_path: Path, dest: Path):
     cp['data']['csv_dir'] = str(csv if csv.is_absolute() else s.root / csv)
     with open(dest, 'w') as f: cp.write(f)
 
+# %% ../../nbs/87_deploy_release.ipynb #b922ac64
 def install_release(deploy_dir: Path, settings_path: Path, lock: Path | None) -> Release:
     "A new release folder: version, lock, settings snapshot."
     v = trading_workbench.__version__
@@ -56,7 +58,7 @@ def install_release(deploy_dir: Path, settings_path: Path, lock: Path | None) ->
     r = Release(rid, v, folder); r.save()
     return r
 
-# %% ../../nbs/87_deploy_release.ipynb #f322eddb
+# %% ../../nbs/87_deploy_release.ipynb #e9ad2f84
 def releases(deploy_dir: Path) -> list[Release]:
     "Installed releases, oldest first."
     base = Path(deploy_dir) / 'releases'
@@ -67,19 +69,24 @@ def current(deploy_dir: Path) -> Release | None:
     link = Path(deploy_dir) / 'current'
     return Release.load(link.resolve()) if link.is_symlink() and (link.resolve() / 'release.json').is_file() else None
 
+# %% ../../nbs/87_deploy_release.ipynb #3b52722f
 def point_current(deploy_dir: Path, r: Release):
     "Atomically re-point `current` (a symlink renamed over the old one)."
     tmp = Path(deploy_dir) / 'current.tmp'
     if tmp.is_symlink(): tmp.unlink()
     tmp.symlink_to(r.folder.resolve()); os.replace(tmp, Path(deploy_dir) / 'current')
 
-def prune(deploy_dir: Path, keep: int = 3):
+# %% ../../nbs/87_deploy_release.ipynb #34328d5f
+def prune(
+    deploy_dir: Path,   # the deployment folder (releases/, current)
+    keep: int = 3,      # how many of the newest releases to keep
+):
     "Keep the newest `keep` releases (and always the current one)."
     cur = current(deploy_dir)
     for r in releases(deploy_dir)[:-keep]:
         if cur is None or r.release_id != cur.release_id: shutil.rmtree(r.folder)
 
-# %% ../../nbs/87_deploy_release.ipynb #d24b7965
+# %% ../../nbs/87_deploy_release.ipynb #159233e7
 def start_release(r: Release, port: int, extra_env: dict | None = None) -> int:
     "Start `twb serve` for release `r` (detached; its log in the release folder); return its pid."
     log = open(r.folder / 'serve.log', 'ab')
@@ -89,6 +96,7 @@ def start_release(r: Release, port: int, extra_env: dict | None = None) -> int:
     r.port, r.status = port, 'running'; r.save()
     return p.pid
 
+# %% ../../nbs/87_deploy_release.ipynb #0d04bb23
 def stop_release(r: Release, timeout: float = 660.0) -> bool:
     "SIGTERM the release's supervisor and wait for it (it lets a running daily run finish)."
     pidf = r.folder / 'serve.pid'
@@ -105,7 +113,12 @@ def stop_release(r: Release, timeout: float = 660.0) -> bool:
         time.sleep(0.2)
     return False
 
-def probe(port: int, probes: int = 5, interval: float = 1.0) -> tuple[bool, str]:
+# %% ../../nbs/87_deploy_release.ipynb #fdd04edd
+def probe(
+    port: int,               # the release's dashboard port on 127.0.0.1
+    probes: int = 5,         # attempts before giving up
+    interval: float = 1.0,   # seconds between attempts
+) -> tuple[bool, str]:
     "GET /healthz until it answers 200 or `probes` attempts failed in a row."
     import httpx
     why = ''
@@ -118,7 +131,7 @@ def probe(port: int, probes: int = 5, interval: float = 1.0) -> tuple[bool, str]
         time.sleep(interval)
     return False, f'{probes} failed probes ({why})'
 
-# %% ../../nbs/87_deploy_release.ipynb #9b8757ea
+# %% ../../nbs/87_deploy_release.ipynb #746d2f48
 @dataclass
 class DeployResult:
     "What `deploy` did."
@@ -132,6 +145,7 @@ class DeployResult:
         tail = f"running: {self.running.release_id if self.running else 'nothing'}"
         return '\n'.join([head, *lines, tail])
 
+# %% ../../nbs/87_deploy_release.ipynb #5cd62c03
 def _migrate(r: Release) -> tuple[bool, str]:
     "`twb migrate` with the release's settings."
     p = subprocess.run(twb_argv(r.folder / 'settings.ini', 'migrate'), capture_output=True, text=True, cwd=r.folder, timeout=600)

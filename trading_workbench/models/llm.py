@@ -24,7 +24,7 @@ __all__ = ['log', 'PROMPT_VERSION', 'MAX_ABS_RETURN', 'ANSWER_SCHEMA', 'SYSTEM_P
            'LLMTimeout', 'LLMServerError', 'LLMResponseError', 'LLMTruncated', 'MarketContext', 'build_messages',
            'parse_answer', 'LLMSignalGenerator']
 
-# %% ../../nbs/40_models_llm.ipynb #d7a6e151
+# %% ../../nbs/40_models_llm.ipynb #2f15ea40
 class LLMError(RuntimeError):
     "Base of every LLM signal failure."
 
@@ -34,12 +34,14 @@ class LLMUnavailable(LLMError):
 class LLMTimeout(LLMError):
     "The server did not answer within the timeout."
 
+# %% ../../nbs/40_models_llm.ipynb #a5a4248f
 class LLMServerError(LLMError):
     "Ollama answered with an HTTP error status; `status` and Ollama's `server_message` say which."
     def __init__(self, status: int, server_message: str):
         self.status, self.server_message = status, server_message
         super().__init__(f"Ollama HTTP {status}: {server_message}")
 
+# %% ../../nbs/40_models_llm.ipynb #6c8c53be
 class LLMResponseError(LLMError, ValueError):
     "The answer cannot be used: malformed envelope, prose instead of JSON, or a field missing, mistyped or out of range."
     def __init__(self, field: str, reason: str, content: str = ''):
@@ -64,26 +66,34 @@ class MarketContext:
     data_start: datetime | None = None
     data_end: datetime | None = None
 
-    @classmethod
-    def from_bars(cls, ticker: str, bars: pd.DataFrame, as_of, horizon: int = 5, signals: Iterable[Signal] = ()) -> MarketContext:
-        "Context from a bar frame (needs 61 closes) and other models' signals."
-        check_bars(bars, ticker)
-        close = bars['close'].astype('float64').to_numpy()
-        if len(close) < 61: raise ValueError(f"bars[{ticker}]: need at least 61 closes for the LLM context, got {len(close)}")
-        if not np.isfinite(close[-61:]).all() or (close[-61:] <= 0).any():
-            raise ValueError(f"bars[{ticker}].close: the last 61 closes must be finite and > 0")
-        r = np.diff(np.log(close[-61:]))
-        ret = lambda n: float(close[-1] / close[-1 - n] - 1)
-        stats = dict(return_1d=ret(1), return_5d=ret(5), return_20d=ret(20), return_60d=ret(60),
-                     volatility_20d=float(r[-20:].std(ddof=1) * math.sqrt(252)), volatility_60d=float(r.std(ddof=1) * math.sqrt(252)),
-                     drawdown_60d=float(close[-1] / close[-61:].max() - 1))
-        views = tuple(dict(model=s.model, action=s.action.value, expected_return=round(s.expected_return, 6),
-                           confidence=round(s.confidence, 4), risk_score=round(s.risk_score, 4))
-                      for s in signals if s.ticker == ticker)
-        return cls(ticker, utc(as_of), int(horizon), float(close[-1]), {k: round(v, 6) for k, v in stats.items()}, views,
-                   bars.index[0].to_pydatetime(), bars.index[-1].to_pydatetime())
+# %% ../../nbs/40_models_llm.ipynb #7e785e75
+@patch(cls_method=True)
+def from_bars(
+    cls: MarketContext,
+    ticker: str,
+    bars: pd.DataFrame,              # the ticker's bars, at least 61 closes
+    as_of,                           # when the context is for
+    horizon: int = 5,                # bars ahead the answer is about
+    signals: Iterable[Signal] = (),  # other models' signals (only `ticker`'s are used)
+) -> MarketContext:
+    "Context from a bar frame (needs 61 closes) and other models' signals."
+    check_bars(bars, ticker)
+    close = bars['close'].astype('float64').to_numpy()
+    if len(close) < 61: raise ValueError(f"bars[{ticker}]: need at least 61 closes for the LLM context, got {len(close)}")
+    if not np.isfinite(close[-61:]).all() or (close[-61:] <= 0).any():
+        raise ValueError(f"bars[{ticker}].close: the last 61 closes must be finite and > 0")
+    r = np.diff(np.log(close[-61:]))
+    ret = lambda n: float(close[-1] / close[-1 - n] - 1)
+    stats = dict(return_1d=ret(1), return_5d=ret(5), return_20d=ret(20), return_60d=ret(60),
+                 volatility_20d=float(r[-20:].std(ddof=1) * math.sqrt(252)), volatility_60d=float(r.std(ddof=1) * math.sqrt(252)),
+                 drawdown_60d=float(close[-1] / close[-61:].max() - 1))
+    views = tuple(dict(model=s.model, action=s.action.value, expected_return=round(s.expected_return, 6),
+                       confidence=round(s.confidence, 4), risk_score=round(s.risk_score, 4))
+                  for s in signals if s.ticker == ticker)
+    return cls(ticker, utc(as_of), int(horizon), float(close[-1]), {k: round(v, 6) for k, v in stats.items()}, views,
+               bars.index[0].to_pydatetime(), bars.index[-1].to_pydatetime())
 
-# %% ../../nbs/40_models_llm.ipynb #2e0ef92f
+# %% ../../nbs/40_models_llm.ipynb #ee61cbf1
 PROMPT_VERSION = '1.0'
 MAX_ABS_RETURN = 0.5
 
@@ -106,13 +116,14 @@ SYSTEM_PROMPT = (
     "the direction is right; risk_score (0..1) is how risky the position is; expected_return is the fractional "
     "return over the horizon (0.01 = 1%), positive for BUY, negative for SELL. Answer only with JSON matching the schema.")
 
+# %% ../../nbs/40_models_llm.ipynb #945b140e
 def build_messages(ctx: MarketContext) -> list[dict]:
     "Ollama chat messages (system + user) for one ticker."
     user = dict(ticker=ctx.ticker, as_of=ctx.as_of.isoformat(), horizon_days=ctx.horizon, last_close=round(ctx.current_price, 4),
                 **ctx.stats, other_models=list(ctx.views))
     return [dict(role='system', content=SYSTEM_PROMPT), dict(role='user', content=json.dumps(user))]
 
-# %% ../../nbs/40_models_llm.ipynb #53c76b2e
+# %% ../../nbs/40_models_llm.ipynb #f73829ae
 def _reject_constant(c: str):
     raise ValueError(f"{c} is not a number")
 
@@ -123,6 +134,7 @@ def _number(d: Mapping, name: str, lo: float, hi: float, content: str) -> float:
     if not lo <= v <= hi: raise LLMResponseError(name, f"must be within [{lo}, {hi}], got {v!r}", content)
     return float(v)
 
+# %% ../../nbs/40_models_llm.ipynb #aa186760
 def parse_answer(content: str) -> dict:
     "Check the assistant's JSON against `ANSWER_SCHEMA` (and BUY/SELL agreeing with the sign of the return); never clip."
     if not isinstance(content, str) or not content.strip(): raise LLMResponseError('content', 'empty answer')
@@ -141,7 +153,7 @@ def parse_answer(content: str) -> dict:
         raise LLMResponseError('expected_return', f"{out['expected_return']} contradicts action {out['action']}", content)
     return out
 
-# %% ../../nbs/40_models_llm.ipynb #8f168e47
+# %% ../../nbs/40_models_llm.ipynb #8b0166bf
 def _server_message(r: httpx.Response) -> str:
     "Ollama's `error` field, or the start of the body."
     try:
@@ -150,39 +162,52 @@ def _server_message(r: httpx.Response) -> str:
     except ValueError: log.debug("Ollama error body is not JSON: %r", r.text[:200])
     return r.text[:200]
 
+# %% ../../nbs/40_models_llm.ipynb #755e21dd
 class LLMSignalGenerator:
     "Signals from a local LLM served by Ollama, as schema-checked JSON."
     name, version = 'llm', PROMPT_VERSION
 
-    def __init__(self, host: str, model: str, timeout_s: float = 30.0, *, stream: bool = False, temperature: float = 0.0,
-                 connect_timeout_s: float = 5.0, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        host: str,                   # Ollama's URL, e.g. http://127.0.0.1:11434
+        model: str,                  # a pulled model, e.g. 'llama3.1:8b'
+        timeout_s: float = 30.0,     # the whole answer's budget (seconds)
+        *,
+        stream: bool = False,        # read the answer as a stream of JSON lines
+        temperature: float = 0.0,    # 0: the same answer for the same context
+        connect_timeout_s: float = 5.0,   # the connection's budget (never more than `timeout_s`)
+        transport: httpx.BaseTransport | None = None,   # another transport (tests)
+    ):
         if not host.startswith(('http://', 'https://')): raise ValueError(f"LLMSignalGenerator.host: expected an http(s) URL, got {host!r}")
         if not (isinstance(timeout_s, (int, float)) and timeout_s > 0): raise ValueError(f"LLMSignalGenerator.timeout_s: must be > 0, got {timeout_s!r}")
         self.host, self.model, self.timeout_s, self.stream = host.rstrip('/'), model, float(timeout_s), stream
         self.temperature, self.connect_timeout_s, self.transport = temperature, connect_timeout_s, transport
         self._client: httpx.Client | None = None
 
-    @classmethod
-    def from_settings(cls, settings, **kw) -> LLMSignalGenerator:
-        "The generator `[llm]` describes."
-        return cls(settings.llm.host, settings.llm.model, settings.llm.timeout_s, **kw)
-
     def __repr__(self): return f"LLMSignalGenerator({self.host!r}, {self.model!r}, timeout_s={self.timeout_s})"
     def __getstate__(self): return {**self.__dict__, '_client': None}   # clients hold sockets; a worker makes its own
 
-    @property
-    def client(self) -> httpx.Client:
-        if self._client is None:
-            t = httpx.Timeout(self.timeout_s, connect=min(self.connect_timeout_s, self.timeout_s))
-            self._client = httpx.Client(base_url=self.host, timeout=t, transport=self.transport)
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None: self._client.close(); self._client = None
-
     def params(self) -> dict: return dict(llm_model=self.model, temperature=self.temperature, prompt_version=PROMPT_VERSION)
 
-# %% ../../nbs/40_models_llm.ipynb #d3b895fb
+# %% ../../nbs/40_models_llm.ipynb #6d3b6e5a
+@patch(cls_method=True)
+def from_settings(cls: LLMSignalGenerator, settings, **kw) -> LLMSignalGenerator:
+    "The generator `[llm]` describes."
+    return cls(settings.llm.host, settings.llm.model, settings.llm.timeout_s, **kw)
+
+# %% ../../nbs/40_models_llm.ipynb #44c939b5
+@patch(as_prop=True)
+def client(self: LLMSignalGenerator) -> httpx.Client:
+    if self._client is None:
+        t = httpx.Timeout(self.timeout_s, connect=min(self.connect_timeout_s, self.timeout_s))
+        self._client = httpx.Client(base_url=self.host, timeout=t, transport=self.transport)
+    return self._client
+
+@patch
+def close(self: LLMSignalGenerator) -> None:
+    if self._client is not None: self._client.close(); self._client = None
+
+# %% ../../nbs/40_models_llm.ipynb #8da95e69
 def _call(self: LLMSignalGenerator, method: str, path: str, **kw) -> httpx.Response:
     "One request; connection problems become `LLMUnavailable`, slowness `LLMTimeout`."
     try: return self.client.request(method, path, **kw)
@@ -190,6 +215,7 @@ def _call(self: LLMSignalGenerator, method: str, path: str, **kw) -> httpx.Respo
     except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
         raise LLMUnavailable(f"{method} {self.host}{path}: {type(e).__name__}: {e}") from e
 
+# %% ../../nbs/40_models_llm.ipynb #779072ff
 @patch
 def available_models(self: LLMSignalGenerator) -> list[str]:
     "Models the server has pulled (`GET /api/tags`)."
@@ -198,6 +224,7 @@ def available_models(self: LLMSignalGenerator) -> list[str]:
     try: return [m['name'] for m in r.json()['models']]
     except (ValueError, KeyError, TypeError) as e: raise LLMResponseError('models', f'/api/tags answer is malformed ({e})', r.text) from None
 
+# %% ../../nbs/40_models_llm.ipynb #51d01d2a
 @patch
 def check(self: LLMSignalGenerator) -> None:
     "Raise `LLMUnavailable` unless the server answers and has the model."
@@ -205,7 +232,7 @@ def check(self: LLMSignalGenerator) -> None:
     if self.model not in names and f'{self.model}:latest' not in names:
         raise LLMUnavailable(f"model {self.model!r} is not pulled on {self.host} (has {names}); run `ollama pull {self.model}`")
 
-# %% ../../nbs/40_models_llm.ipynb #bc5d9e3e
+# %% ../../nbs/40_models_llm.ipynb #eb2c6103
 def _deadline_check(self: LLMSignalGenerator, t0: float) -> None:
     # wall-clock budget for network I/O (not market time, so not the injected clock)
     if time.monotonic() - t0 > self.timeout_s: raise LLMTimeout(f"POST {self.host}/api/chat: answer took over {self.timeout_s:g} s")
@@ -224,6 +251,7 @@ def _read_stream(self: LLMSignalGenerator, r: httpx.Response, t0: float) -> str:
             return ''.join(parts)
     raise LLMResponseError('stream', 'ended before "done": true', ''.join(parts))
 
+# %% ../../nbs/40_models_llm.ipynb #4ab03fb2
 @patch
 def ask(self: LLMSignalGenerator, messages: Sequence[Mapping]) -> str:
     "The assistant's content for `messages` (JSON constrained by `ANSWER_SCHEMA`)."

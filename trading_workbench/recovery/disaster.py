@@ -30,7 +30,7 @@ log = get_logger(__name__)
 # %% auto #0
 __all__ = ['log', 'SystemFailure', 'classify', 'DisasterRecovery', 'FlakyLink']
 
-# %% ../../nbs/44_recovery_disaster.ipynb #cc2110dc
+# %% ../../nbs/44_recovery_disaster.ipynb #192aac4d
 @dataclass(frozen=True)
 class SystemFailure:
     "What failed (its class), the error in words, and what the procedure needs (run_id, report, marks ...)."
@@ -44,9 +44,12 @@ class SystemFailure:
         first = (str(e).strip().splitlines() or [''])[0]      # not the SQL and parameters SQLAlchemy appends
         return cls(classify(e), f'{type(e).__name__}: {first}'[:500], context)
 
+# %% ../../nbs/44_recovery_disaster.ipynb #7bd3407b
 _DISK = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
-def classify(e: BaseException) -> FailureClass:
+def classify(
+    e: BaseException,  # the error in hand
+) -> FailureClass:
     "The class of failure an exception means: broker, store, data, model, or (anything else) the run."
     if isinstance(e, BrokerError): return FailureClass.BROKER
     if isinstance(e, (StoreError, CheckpointError, sa.exc.SQLAlchemyError)): return FailureClass.STORE
@@ -60,25 +63,39 @@ class DisasterRecovery:
     "Classify a failure, run its procedure, journal the safe state it reached."
     PROCEDURES = {FailureClass.MODEL: 'model_failure', FailureClass.DATA: 'data_failure', FailureClass.BROKER: 'broker_failure',
                   FailureClass.RISK: 'risk_breach', FailureClass.STORE: 'store_failure', FailureClass.RUN: 'run_failure'}
-    def __init__(self, store: Store, settings, clock, *, orders=None, risk: RiskManager | None = None,
-                 data: DataSourceManager | None = None, account: str | None = None):
+    def __init__(
+        self,
+        store: Store,                           # alerts, runs, orders, the trading state
+        settings,                               # the workbench's `Settings` (`[recovery]`)
+        clock,
+        *,
+        orders=None,                            # the order manager, when this process has one
+        risk: RiskManager | None = None,        # the risk manager, for breaches and flattening
+        data: DataSourceManager | None = None,  # the data manager, for source failover
+        account: str | None = None,             # whose positions are at risk (default: the order manager's, else PAPER)
+    ):
         self.store, self.settings, self.clock, self.orders, self.risk, self.data = store, settings, clock, orders, risk, data
         self.cfg = settings.recovery
         self.account = account or (orders.account_name if orders is not None else None) or 'PAPER'
 
-    def handle_system_failure(self, failure: SystemFailure | BaseException) -> RecoveryResult:
-        "Run the failure's procedure; journal and return where it left the system."
-        if isinstance(failure, BaseException): failure = SystemFailure.from_exception(failure)
-        t0 = time.monotonic()   # wall time to recover (I/O and backoff), not market time
-        try: res = getattr(self, self.PROCEDURES[failure.kind])(failure)   # procedures are added below with @patch
-        except Exception as e:  # noqa: BLE001 -- a procedure that fails leaves the process refusing orders, never half-recovered
-            log.exception('recovery procedure for %s failed', failure.kind.value)
-            res = self._refuse(failure.kind, 'procedure_failed', f'the {failure.kind.value} procedure failed: {type(e).__name__}: {e}')
-        res = replace(res, seconds=time.monotonic() - t0)
-        self._journal(res)
-        return res
+# %% ../../nbs/44_recovery_disaster.ipynb #85901ee2
+@patch
+def handle_system_failure(
+    self: DisasterRecovery,
+    failure: SystemFailure | BaseException,  # a classified failure, or the exception in hand
+) -> RecoveryResult:
+    "Run the failure's procedure; journal and return where it left the system."
+    if isinstance(failure, BaseException): failure = SystemFailure.from_exception(failure)
+    t0 = time.monotonic()   # wall time to recover (I/O and backoff), not market time
+    try: res = getattr(self, self.PROCEDURES[failure.kind])(failure)   # procedures are added below with @patch
+    except Exception as e:  # noqa: BLE001 -- a procedure that fails leaves the process refusing orders, never half-recovered
+        log.exception('recovery procedure for %s failed', failure.kind.value)
+        res = self._refuse(failure.kind, 'procedure_failed', f'the {failure.kind.value} procedure failed: {type(e).__name__}: {e}')
+    res = replace(res, seconds=time.monotonic() - t0)
+    self._journal(res)
+    return res
 
-# %% ../../nbs/44_recovery_disaster.ipynb #05824a61
+# %% ../../nbs/44_recovery_disaster.ipynb #63dca2b5
 @patch
 def stop_new_orders(self: DisasterRecovery, reason: str) -> str:
     "Make the order manager refuse every order until `start()` reconciles again; returns what was done."
@@ -86,6 +103,7 @@ def stop_new_orders(self: DisasterRecovery, reason: str) -> str:
     self.orders.ready, self.orders.refusal = False, reason
     return f'no new orders: {reason}'
 
+# %% ../../nbs/44_recovery_disaster.ipynb #0c402522
 @patch
 def _refuse(self: DisasterRecovery, kind: FailureClass, procedure: str, reason: str, actions=(), **detail) -> RecoveryResult:
     "The last resort: no new orders in this process, the reason journaled."
@@ -97,7 +115,7 @@ def _journal(self: DisasterRecovery, res: RecoveryResult) -> None:
     except (StoreError, sa.exc.SQLAlchemyError, OSError) as e:      # the store may be what failed: the log still has it
         log.critical('recovery result not journaled (%s: %s): %s', type(e).__name__, e, res)
 
-# %% ../../nbs/44_recovery_disaster.ipynb #ad1650ae
+# %% ../../nbs/44_recovery_disaster.ipynb #4be3fecd
 @patch
 def model_failure(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
     "The ladder's report when the run has one; else the model is left to its ladder (simpler model, then HOLD) at the next run."
@@ -106,6 +124,7 @@ def model_failure(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
     return RecoveryResult(FailureClass.MODEL, 'fallback_ladder', SafeState.DEGRADED,
                           (f'{model} failed ({f.error}): its slot takes the next rung (a simpler model, then HOLD)',), detail=dict(model=model))
 
+# %% ../../nbs/44_recovery_disaster.ipynb #174c2c7e
 @patch
 def data_failure(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
     "The next data source that answers becomes primary; none: no trading."
@@ -113,6 +132,7 @@ def data_failure(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
         return RecoveryResult(FailureClass.DATA, 'failover_data_source', SafeState.NO_TRADING, (f'{f.error}; no data manager to fail over',))
     return failover_data_source(self.data)
 
+# %% ../../nbs/44_recovery_disaster.ipynb #b32ec5b5
 @patch
 def run_failure(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
     "Mark the run failed with its reason (it trades no more; the next run of the day resumes it)."
@@ -123,7 +143,7 @@ def run_failure(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
     return RecoveryResult(FailureClass.RUN, 'mark_run_failed', SafeState.NO_TRADING,
                           (f'run {run_id} marked failed: {f.error}',), detail=dict(run_id=run_id))
 
-# %% ../../nbs/44_recovery_disaster.ipynb #b5b8683b
+# %% ../../nbs/44_recovery_disaster.ipynb #32aa8d8a
 @patch
 def exposure_at_risk(self: DisasterRecovery) -> dict:
     "The last known positions and their gross value (from the store: the broker cannot be asked)."
@@ -131,6 +151,7 @@ def exposure_at_risk(self: DisasterRecovery) -> dict:
     value = {p.ticker: p.quantity * (p.market_price or p.avg_cost) for p in pos}
     return dict(positions={p.ticker: p.quantity for p in pos}, gross=round(sum(abs(v) for v in value.values()), 2))
 
+# %% ../../nbs/44_recovery_disaster.ipynb #6b0f214a
 @patch
 def reconnect(self: DisasterRecovery) -> tuple[bool, int]:
     "Reconnect and reconcile the journal, with exponential backoff for the window; returns (back and reconciled, attempts)."
@@ -148,7 +169,7 @@ def reconnect(self: DisasterRecovery) -> tuple[bool, int]:
     except RetryError: return False, n
     return True, n
 
-# %% ../../nbs/44_recovery_disaster.ipynb #1a643289
+# %% ../../nbs/44_recovery_disaster.ipynb #4999d710
 @patch
 def cancel_working(self: DisasterRecovery) -> list[str]:
     "Cancel every order working at the broker that is not a reduce-only protection; returns what was done."
@@ -163,6 +184,7 @@ def cancel_working(self: DisasterRecovery) -> list[str]:
         done.append(f'{s.client_order_id}: {snap.state.value}')
     return done
 
+# %% ../../nbs/44_recovery_disaster.ipynb #09823914
 @patch
 def flatten(self: DisasterRecovery, reason: str) -> tuple[SafeState, list[str]]:
     "HALT, then close every position with the risk manager's reduce-only CLOSE_ALL action."
@@ -227,7 +249,7 @@ def risk_breach(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
     state = SafeState.FLAT if not any(p.quantity for p in held) else SafeState.HALTED
     return RecoveryResult(FailureClass.RISK, 'risk_action', state, tuple(acts), detail=dict(trading_state=rep.state.value))
 
-# %% ../../nbs/44_recovery_disaster.ipynb #497222b7
+# %% ../../nbs/44_recovery_disaster.ipynb #5b709a1a
 @patch
 def probe_store(self: DisasterRecovery) -> tuple[bool, int, str]:
     "Write a heartbeat in one transaction until it passes or the retry window ends; returns (ok, attempts, last error)."
@@ -242,6 +264,7 @@ def probe_store(self: DisasterRecovery) -> tuple[bool, int, str]:
     except (sa.exc.SQLAlchemyError, OSError) as e: last = f'{type(e).__name__}: {str(e).splitlines()[0][:200]}'; return False, n, last
     return True, n, last
 
+# %% ../../nbs/44_recovery_disaster.ipynb #7620208c
 @patch
 def store_failure(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
     "No new orders; probe the store; reconcile and go on when it takes writes again, else stay halted in this process."

@@ -42,7 +42,7 @@ __all__ = ['log', 'DRILLS', 'DrillResult', 'tally', 'results_frame', 'Rig', 'dri
            'drill_model_hanging', 'drill_llm_down', 'drill_store_locked', 'DiskFull', 'drill_disk_full',
            'drill_run_killed', 'drill_corrupt_checkpoint', 'drill_risk_breach', 'run_drill', 'run_drills']
 
-# %% ../../nbs/46_recovery_drills.ipynb #8a34e45a
+# %% ../../nbs/46_recovery_drills.ipynb #e43c5c63
 @dataclass(frozen=True)
 class DrillResult:
     "One drill: the safe state reached, seconds to recover, intents lost and duplicated, and what happened."
@@ -55,7 +55,12 @@ class DrillResult:
     @property
     def ok(self) -> bool: return self.lost == 0 and self.duplicated == 0
 
-def tally(store: Store, broker: SyncBroker, intents: Mapping[str, int]) -> tuple[int, int]:
+# %% ../../nbs/46_recovery_drills.ipynb #83bdb610
+def tally(
+    store: Store,                # the journal
+    broker: SyncBroker,          # its executions
+    intents: Mapping[str, int],  # client order id -> shares intended
+) -> tuple[int, int]:
     "(lost, duplicated) over `intents` (client order id -> shares): from the journal and the broker's executions."
     done = defaultdict(int)
     for f in broker.executions(): done[f.client_order_id] += f.quantity
@@ -63,12 +68,13 @@ def tally(store: Store, broker: SyncBroker, intents: Mapping[str, int]) -> tuple
     dup = sum(1 for c, q in intents.items() if done[c] > q)
     return lost, dup
 
+# %% ../../nbs/46_recovery_drills.ipynb #6418712d
 def results_frame(results) -> pd.DataFrame:
     "The drills as the table `twb drill` prints."
     return pd.DataFrame([dict(scenario=r.scenario, safe_state=r.state.value, seconds_to_recover=round(r.seconds, 2),
                               orders_lost=r.lost, orders_duplicated=r.duplicated) for r in results])
 
-# %% ../../nbs/46_recovery_drills.ipynb #363b70e7
+# %% ../../nbs/46_recovery_drills.ipynb #49006a17
 @dataclass
 class Rig:
     "One drill's parts."
@@ -83,13 +89,20 @@ class Rig:
     recovery: DisasterRecovery
     def close(self) -> None: self.broker.close(); self.store.close()
 
+# %% ../../nbs/46_recovery_drills.ipynb #0be00466
 def drill_settings(settings: Settings, folder: Path, **recovery) -> Settings:
     "`settings` with the store in `folder`, short recovery windows (and `recovery` overrides)."
     rec = dict(reconnect_window_s=1.5, reconnect_max_wait_s=0.2, store_retry_s=1.5, run_stale_s=60, **recovery)
     return dataclasses.replace(settings, store=dataclasses.replace(settings.store, url=f'sqlite:///{folder}/drill.db', busy_timeout_ms=300),
                                recovery=dataclasses.replace(settings.recovery, **rec))
 
-def rig(settings: Settings, folder: Path, marks: Mapping[str, float] = {'AAPL': 167.78, 'MSFT': 89.61}, **recovery) -> Rig:
+# %% ../../nbs/46_recovery_drills.ipynb #e3ce18a7
+def rig(
+    settings: Settings,
+    folder: Path,                                                      # where the drill's store lives
+    marks: Mapping[str, float] = {'AAPL': 167.78, 'MSFT': 89.61},      # the paper broker's prices (closes of 2018-02-07)
+    **recovery,                                                        # `[recovery]` overrides
+) -> Rig:
     "Build a drill's rig in `folder` (again, after a 'restart', from what the store holds)."
     s = drill_settings(settings, folder, **recovery)
     clock = FixedClock('2018-02-07 21:05')
@@ -102,12 +115,13 @@ def rig(settings: Settings, folder: Path, marks: Mapping[str, float] = {'AAPL': 
     sb.run(link.mark(dict(marks)))
     return Rig(folder, s, clock, store, link, sb, om, rm, DisasterRecovery(store, s, clock, orders=om, risk=rm))
 
+# %% ../../nbs/46_recovery_drills.ipynb #db5fbb02
 def buy(r: Rig, coid: str, ticker: str = 'AAPL', qty: int = 100) -> Order:
     "An intent: buy `qty` of `ticker` at a marketable limit."
     px = r.link.marks[ticker][0]
     return Order(coid, ticker, 'BUY', qty, limit_price=limit_for('BUY', px), run_id='drill')
 
-# %% ../../nbs/46_recovery_drills.ipynb #46ad7216
+# %% ../../nbs/46_recovery_drills.ipynb #7f05e15b
 def drill_kill_mid_order(settings: Settings, folder: Path) -> DrillResult:
     "The process dies after an order left it and before its acknowledgement was journaled; a new process reconciles."
     r = rig(settings, folder)
@@ -124,6 +138,7 @@ def drill_kill_mid_order(settings: Settings, folder: Path) -> DrillResult:
     r.close()
     return DrillResult('kill_mid_order', state, secs, lost, dup, f'after restart the intent is {again.status}')
 
+# %% ../../nbs/46_recovery_drills.ipynb #f75fb0bd
 def drill_gateway_drop(settings: Settings, folder: Path) -> DrillResult:
     "The link drops for three connects; an order tried meanwhile is refused, then decided again once the link is back."
     r = rig(settings, folder, on_broker_return='hold')
@@ -138,6 +153,7 @@ def drill_gateway_drop(settings: Settings, folder: Path) -> DrillResult:
     return DrillResult('gateway_drop', res.state, res.seconds, lost, dup, f'{res.detail.get("attempts")} connects; the MSFT intent: '
                        f'{during.status if during else "-"} then {after.status}')
 
+# %% ../../nbs/46_recovery_drills.ipynb #a1b78faa
 def drill_gateway_silent(settings: Settings, folder: Path) -> DrillResult:
     "The gateway takes the socket and never answers: after the window, HALTED with the exposure at risk (nothing closed)."
     r = rig(settings, folder, on_broker_return='flatten')
@@ -149,7 +165,7 @@ def drill_gateway_silent(settings: Settings, folder: Path) -> DrillResult:
     r.close()
     return DrillResult('gateway_silent', res.state, res.seconds, lost, dup, f'exposure at risk {res.detail.get("gross"):,.0f} in {res.detail.get("positions")}')
 
-# %% ../../nbs/46_recovery_drills.ipynb #a890f2e6
+# %% ../../nbs/46_recovery_drills.ipynb #12350096
 def drill_data_source_down(settings: Settings, folder: Path) -> DrillResult:
     "The primary source (a CSV folder) is gone: the next source that answers becomes primary."
     r = rig(settings, folder)
@@ -158,6 +174,7 @@ def drill_data_source_down(settings: Settings, folder: Path) -> DrillResult:
     r.close()
     return DrillResult('data_source_down', res.state, res.seconds, 0, 0, f'primary now {res.detail.get("primary")}')
 
+# %% ../../nbs/46_recovery_drills.ipynb #bebab08d
 def _session_data(r: Rig, tickers, session, sources) -> tuple:
     mgr = DataSourceManager(sources, r.store, clock=r.clock, default_start='2017-01-03')
     t0 = time.monotonic()
@@ -165,6 +182,7 @@ def _session_data(r: Rig, tickers, session, sources) -> tuple:
     r.recovery._journal(res)
     return res, data, time.monotonic() - t0
 
+# %% ../../nbs/46_recovery_drills.ipynb #2b5de13a
 def drill_stale_data(settings: Settings, folder: Path) -> DrillResult:
     "The day's bars never came (the data ends the session before): no trading on stale bars."
     r = rig(settings, folder)
@@ -172,6 +190,7 @@ def drill_stale_data(settings: Settings, folder: Path) -> DrillResult:
     r.close()
     return DrillResult('stale_data', res.state, secs, 0, 0, '; '.join(res.actions))
 
+# %% ../../nbs/46_recovery_drills.ipynb #92629059
 def drill_poisoned_ticker(settings: Settings, folder: Path) -> DrillResult:
     "One ticker's file holds 1e308 prices: it is quarantined, the others trade."
     r = rig(settings, folder)
@@ -183,6 +202,7 @@ def drill_poisoned_ticker(settings: Settings, folder: Path) -> DrillResult:
     r.close()
     return DrillResult('poisoned_ticker', res.state, secs, 0, 0, '; '.join(res.actions))
 
+# %% ../../nbs/46_recovery_drills.ipynb #98880213
 def drill_clock_jump(settings: Settings, folder: Path) -> DrillResult:
     "The clock jumps three sessions ahead mid-run: the bars are now stale for its session, so nothing trades on them."
     r = rig(settings, folder)
@@ -191,11 +211,12 @@ def drill_clock_jump(settings: Settings, folder: Path) -> DrillResult:
     r.close()
     return DrillResult('clock_jump', res.state, secs, 0, 0, '; '.join(res.actions))
 
-# %% ../../nbs/46_recovery_drills.ipynb #2109fb02
+# %% ../../nbs/46_recovery_drills.ipynb #a4a3ae09
 def _view(ctx) -> dict: return dict(action='BUY', confidence=0.6, risk_score=0.3, expected_return=0.01)
 def _raise(ctx): raise ValueError('singular matrix')
 def _hang(ctx): time.sleep(3); return _view(ctx)
 
+# %% ../../nbs/46_recovery_drills.ipynb #fb602c39
 def _model_drill(r: Rig, name: str, jobs, timeout_s: float = 2.0) -> DrillResult:
     bars = {t: BundledSource().history(t).loc[:'2018-02-07'] for t in ('AAPL', 'MSFT')}
     with cf.ThreadPoolExecutor(4) as ex:     # room for the fallbacks while hung threads sleep on
@@ -204,6 +225,7 @@ def _model_drill(r: Rig, name: str, jobs, timeout_s: float = 2.0) -> DrillResult
         ex.shutdown(wait=False, cancel_futures=True)
     return DrillResult(name, res.state, rep.wall_seconds, 0, 0, '; '.join(res.actions)[:300])
 
+# %% ../../nbs/46_recovery_drills.ipynb #c34b0554
 def drill_model_raising(settings: Settings, folder: Path) -> DrillResult:
     r = rig(settings, folder)
     try: return _model_drill(r, 'model_raising', [with_ladder(ModelJob('fancy', _raise), ModelJob('simple', _view))])
@@ -220,12 +242,13 @@ def drill_llm_down(settings: Settings, folder: Path) -> DrillResult:
     try: return _model_drill(r, 'llm_down', [ModelJob('simple', _view), with_ladder(llm_job(llm), consensus_job())])
     finally: r.close()
 
-# %% ../../nbs/46_recovery_drills.ipynb #4281b19d
+# %% ../../nbs/46_recovery_drills.ipynb #e63cab71
 def _order_during(r: Rig, o: Order):
     "Try `o`; a store failure is handed to the dispatcher; returns (recovery result or None, the error)."
     try: r.orders.manage_order_lifecycle(o, r.link.marks[o.ticker][0]); return None, None
     except (sa.exc.SQLAlchemyError, OSError) as e: return r.recovery.handle_system_failure(e), e
 
+# %% ../../nbs/46_recovery_drills.ipynb #5a4b1619
 def drill_store_locked(settings: Settings, folder: Path) -> DrillResult:
     r = rig(settings, folder)
     o = buy(r, 'locked-AAPL')
@@ -239,6 +262,7 @@ def drill_store_locked(settings: Settings, folder: Path) -> DrillResult:
     lock.close(); r.close()
     return DrillResult('store_locked', res.state, res.seconds, lost, dup, f'{type(err.orig).__name__ if hasattr(err, "orig") else ""}; then {again.status}')
 
+# %% ../../nbs/46_recovery_drills.ipynb #50cc7781
 class DiskFull:
     "While `on`, every write to the store fails as SQLite does on a full disk (SQLITE_FULL), at the driver's boundary."
     def __init__(self, engine: sa.Engine):
@@ -248,6 +272,7 @@ class DiskFull:
         if self.on and statement.lstrip().split(None, 1)[0].upper() in ('INSERT', 'UPDATE', 'DELETE', 'REPLACE'):
             raise sa.exc.OperationalError(statement, params, sqlite3.OperationalError('database or disk is full'))
 
+# %% ../../nbs/46_recovery_drills.ipynb #ce162ffd
 def drill_disk_full(settings: Settings, folder: Path) -> DrillResult:
     r = rig(settings, folder)
     o = buy(r, 'full-AAPL')
@@ -262,7 +287,7 @@ def drill_disk_full(settings: Settings, folder: Path) -> DrillResult:
     return DrillResult('disk_full', res.state if res else SafeState.RECOVERED, res.seconds if res else 0.0, lost + (not nothing), dup,
                        f'{str(err).splitlines()[0][:80] if err else "no error"}; nothing written: {nothing}; after space is freed: {again.status}')
 
-# %% ../../nbs/46_recovery_drills.ipynb #852fffc6
+# %% ../../nbs/46_recovery_drills.ipynb #a6f5ecc4
 def drill_run_killed(settings: Settings, folder: Path) -> DrillResult:
     r = rig(settings, folder)
     code = ("from trading_workbench.store.db import Store; from trading_workbench.recovery.runs import beat; import os, signal\n"
@@ -277,6 +302,7 @@ def drill_run_killed(settings: Settings, folder: Path) -> DrillResult:
     return DrillResult('run_killed', SafeState.NO_TRADING if status == 'failed' else SafeState.DEGRADED, secs, 0, 0,
                        f'{status}: {reaped[0].reason if reaped else "not reaped"}')
 
+# %% ../../nbs/46_recovery_drills.ipynb #be19ca75
 def drill_corrupt_checkpoint(settings: Settings, folder: Path) -> DrillResult:
     r = rig(settings, folder)
     r.store.start_run('drill-cp', 'daily')
@@ -305,7 +331,7 @@ def drill_risk_breach(settings: Settings, folder: Path) -> DrillResult:
     r.close()
     return DrillResult('risk_breach', res.state, res.seconds, lost, dup, '; '.join(res.actions)[:200])
 
-# %% ../../nbs/46_recovery_drills.ipynb #03a4134c
+# %% ../../nbs/46_recovery_drills.ipynb #9a3a6bf1
 DRILLS: dict[str, Callable[[Settings, Path], DrillResult]] = dict(
     kill_mid_order=drill_kill_mid_order, gateway_drop=drill_gateway_drop, gateway_silent=drill_gateway_silent,
     data_source_down=drill_data_source_down, stale_data=drill_stale_data, poisoned_ticker=drill_poisoned_ticker,
@@ -313,12 +339,20 @@ DRILLS: dict[str, Callable[[Settings, Path], DrillResult]] = dict(
     store_locked=drill_store_locked, disk_full=drill_disk_full, corrupt_checkpoint=drill_corrupt_checkpoint,
     clock_jump=drill_clock_jump, run_killed=drill_run_killed, risk_breach=drill_risk_breach)
 
-def run_drill(name: str, settings: Settings) -> DrillResult:
+# %% ../../nbs/46_recovery_drills.ipynb #65d3d582
+def run_drill(
+    name: str,            # one of `DRILLS`
+    settings: Settings,   # the workbench's settings (the drill points the store elsewhere)
+) -> DrillResult:
     "Run one drill in a fresh temporary folder (never the operator's store)."
     if name not in DRILLS: raise ValueError(f'unknown drill {name!r}; known: {", ".join(DRILLS)}, all')
     with tempfile.TemporaryDirectory(prefix=f'twb-drill-{name}-') as tmp: return DRILLS[name](settings, Path(tmp))
 
-def run_drills(names, settings: Settings, progress: bool = False) -> list[DrillResult]:
+def run_drills(
+    names,                   # drill names, or 'all'
+    settings: Settings,
+    progress: bool = False,  # a line per drill on stderr
+) -> list[DrillResult]:
     "Run `names` (or every drill for 'all') one after another."
     names = list(DRILLS) if names in ('all', ['all']) else list(names)
     out = []

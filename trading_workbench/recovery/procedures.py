@@ -21,7 +21,7 @@ log = get_logger(__name__)
 __all__ = ['log', 'FailureClass', 'SafeState', 'RecoveryResult', 'journal', 'failover_data_source', 'recover_market_data',
            'recover_models']
 
-# %% ../../nbs/43_recovery_procedures.ipynb #81ec3f71
+# %% ../../nbs/43_recovery_procedures.ipynb #20f63630
 class FailureClass(str, Enum):
     "What failed."
     MODEL = 'model'
@@ -39,6 +39,7 @@ class SafeState(str, Enum):
     HALTED = 'halted'      # broker / risk procedures
     FLAT = 'flat'
 
+# %% ../../nbs/43_recovery_procedures.ipynb #fd4d71a9
 @dataclass(frozen=True)
 class RecoveryResult:
     "What a recovery procedure did and the safe state it reached."
@@ -55,14 +56,20 @@ class RecoveryResult:
         return (f"{self.failure.value}/{self.procedure}: {self.state.value} in {self.seconds:.2f} s"
                 + (': ' + '; '.join(self.actions) if self.actions else ''))
 
+# %% ../../nbs/43_recovery_procedures.ipynb #91d20cba
 _SEVERITY = {SafeState.RECOVERED: 'info', SafeState.DEGRADED: 'warning'}
 
-def journal(store: Store, result: RecoveryResult) -> int:
+def journal(
+    store: Store,            # where the alert goes
+    result: RecoveryResult,  # what a procedure did
+) -> int:
     "Record `result` as an alert `recovery.<failure>` (an error unless recovered or degraded); returns its id."
     return store.add_alert(_SEVERITY.get(result.state, 'error'), f'recovery.{result.failure.value}', str(result)[:2000])
 
 # %% ../../nbs/43_recovery_procedures.ipynb #5ab5f314
-def failover_data_source(manager: DataSourceManager) -> RecoveryResult:
+def failover_data_source(
+    manager: DataSourceManager,  # the configured sources, in order; the new primary is persisted through it
+) -> RecoveryResult:
     "Make the first source that answers the primary; `no_trading` when none does."
     t0, actions = time.monotonic(), []   # wall-clock cost of the probes (network I/O), not market time
     for name in manager.source_names:
@@ -86,7 +93,11 @@ def _data_actions(data: MarketData, served: Iterable) -> list[str]:
         if data.tickers(st): acts.append(f"{', '.join(data.tickers(st))} {verb}")
     return acts
 
-def recover_market_data(manager: DataSourceManager, tickers: Iterable[str], session) -> tuple[RecoveryResult, MarketData]:
+def recover_market_data(
+    manager: DataSourceManager,  # loads with failover, quarantine and staleness checks
+    tickers: Iterable[str],      # the run's tickers
+    session,                     # the session date to load up to
+) -> tuple[RecoveryResult, MarketData]:
     "The session's bars with every data procedure applied, and the state they leave trading in."
     n0 = len(manager.served)
     data = manager.load(tickers, end=session, progress=False)
@@ -98,7 +109,9 @@ def recover_market_data(manager: DataSourceManager, tickers: Iterable[str], sess
     return res, data
 
 # %% ../../nbs/43_recovery_procedures.ipynb #6d864861
-def recover_models(report: RunReport) -> RecoveryResult:
+def recover_models(
+    report: RunReport,  # the model runner's report: signals, fallbacks, unavailable models
+) -> RecoveryResult:
     "The state the run's model failures left the signals in, with each rung used."
     acts = [f"{s.model} on {s.ticker}: rung {s.provenance.parameters['rung']} ({s.provenance.parameters['rung_model']})"
             for s in report.fallbacks]

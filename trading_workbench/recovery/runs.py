@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 import sqlalchemy as sa
+from fastcore.basics import patch
 from ..core.log import get_logger
 from ..core.types import OrderState, Provenance, Signal
 from .checkpoints import CheckpointManager
@@ -24,7 +25,7 @@ log = get_logger(__name__)
 __all__ = ['log', 'STATE_CHECKS', 'wall_now', 'run_owner', 'pid_alive', 'beat', 'Reaped', 'reap_runs', 'run_watchdog', 'RunWatch',
            'ResumePoint', 'resume_point', 'stored_signals', 'release_refused']
 
-# %% ../../nbs/45_recovery_runs.ipynb #8e506ec6
+# %% ../../nbs/45_recovery_runs.ipynb #2ec63749
 def wall_now() -> datetime: return datetime.now(timezone.utc)
 
 def run_owner() -> dict:
@@ -38,7 +39,13 @@ def pid_alive(pid: int) -> bool:
     except PermissionError: return True          # exists, owned by someone else
     return True
 
-def beat(store: Store, run_id: str, step: str = '', owner: dict | None = None) -> None:
+# %% ../../nbs/45_recovery_runs.ipynb #e5230343
+def beat(
+    store: Store,
+    run_id: str,                # the run that is alive
+    step: str = '',             # the step it is in
+    owner: dict | None = None,  # host and pid (None: this process)
+) -> None:
     "Record that `run_id` is alive (wall-clock time), with its owner and the step it is in."
     t, now = T['heartbeats'], wall_now()
     detail = json.dumps(dict(owner or run_owner(), step=step))
@@ -47,7 +54,7 @@ def beat(store: Store, run_id: str, step: str = '', owner: dict | None = None) -
         if conn.execute(t.update().where(t.c.component == f'run:{run_id}').values(**vals)).rowcount == 0:
             conn.execute(t.insert().values(component=f'run:{run_id}', **vals))
 
-# %% ../../nbs/45_recovery_runs.ipynb #a7317964
+# %% ../../nbs/45_recovery_runs.ipynb #d160172d
 @dataclass(frozen=True)
 class Reaped:
     "A run found dead, and why."
@@ -65,7 +72,13 @@ def _verdict(run, hb, stale_s: float, now: datetime) -> str | None:
     age = (now - hb.time).total_seconds()
     return f'no heartbeat for {age:,.0f} s ({where})' if age > stale_s else None
 
-def reap_runs(store: Store, stale_s: float, by: str = 'reaper', now: datetime | None = None) -> list[Reaped]:
+# %% ../../nbs/45_recovery_runs.ipynb #dab12d46
+def reap_runs(
+    store: Store,
+    stale_s: float,                # a heartbeat older than this (seconds) means dead
+    by: str = 'reaper',            # who reaps, for the journal
+    now: datetime | None = None,   # wall-clock time to judge at (None: now)
+) -> list[Reaped]:
     "Mark failed every `running` run whose process is gone or whose heartbeat is stale; returns them."
     now, out = now or wall_now(), []
     runs = store.runs(limit=10_000).query("status == 'running'")
@@ -94,7 +107,13 @@ def run_watchdog(store: Store, stale_s: float, interval_s: float = 60.0, stop: t
 # %% ../../nbs/45_recovery_runs.ipynb #8dca59ad
 class RunWatch:
     "Heartbeats for a run from a daemon thread, its completed steps as checkpoints, and `failed` when a cell raises."
-    def __init__(self, store: Store, run_id: str, session, interval_s: float = 30.0):
+    def __init__(
+        self,
+        store: Store,              # heartbeats, checkpoints, the run's status
+        run_id: str,               # the run it watches
+        session,                   # the trading day (checkpoints are `daily:<session>`)
+        interval_s: float = 30.0,  # seconds between heartbeats
+    ):
         self.store, self.run_id, self.session, self.interval_s = store, run_id, str(pd.Timestamp(session).date()), interval_s
         self.steps: list[str] = []
         self.failed: str | None = None
@@ -106,18 +125,19 @@ class RunWatch:
             try: beat(self.store, self.run_id, self.steps[-1] if self.steps else '')
             except sa.exc.SQLAlchemyError as e: log.warning('heartbeat of %s not written: %s', self.run_id, e)   # next beat retries
 
-    def start(self, resumed: Sequence[str] = ()) -> RunWatch:
-        "Beat now and every `interval_s`; `resumed`: steps an earlier run of the day completed."
-        self.steps = list(resumed)
-        beat(self.store, self.run_id, self.steps[-1] if self.steps else '')
-        self._thread.start()
-        return self
+# %% ../../nbs/45_recovery_runs.ipynb #6412fa10
+@patch
+def start(self: RunWatch, resumed: Sequence[str] = ()) -> RunWatch:
+    "Beat now and every `interval_s`; `resumed`: steps an earlier run of the day completed."
+    self.steps = list(resumed)
+    beat(self.store, self.run_id, self.steps[-1] if self.steps else '')
+    self._thread.start()
+    return self
 
-    def stop(self) -> None: self._stop.set()
+@patch
+def stop(self: RunWatch) -> None: self._stop.set()
 
-# %% ../../nbs/45_recovery_runs.ipynb #a834aaff
-from fastcore.basics import patch
-
+# %% ../../nbs/45_recovery_runs.ipynb #c038a748
 @patch
 def step(self: RunWatch, name: str, **payload: Any) -> None:
     "Record that step `name` completed (a checkpoint `daily:<session>` and a heartbeat)."
@@ -125,6 +145,7 @@ def step(self: RunWatch, name: str, **payload: Any) -> None:
     CheckpointManager(self.store).save(f'daily:{self.session}', dict(run_id=self.run_id, steps=self.steps, **payload))
     beat(self.store, self.run_id, name)
 
+# %% ../../nbs/45_recovery_runs.ipynb #97142d9b
 @patch
 def fail(self: RunWatch, reason: str) -> None:
     "Mark the run failed with `reason` (once) and stop beating."
@@ -134,6 +155,7 @@ def fail(self: RunWatch, reason: str) -> None:
     self.store.finish_run(self.run_id, 'failed', dict(error=reason, failed_by='run', steps=self.steps))
     self.store.add_alert('error', 'run', f'run {self.run_id} failed after steps {self.steps or "none"}: {reason}')
 
+# %% ../../nbs/45_recovery_runs.ipynb #3ca9d13a
 @patch
 def install(self: RunWatch, shell=None) -> RunWatch:
     "In an IPython kernel: mark the run failed the moment a cell raises."
@@ -144,7 +166,7 @@ def install(self: RunWatch, shell=None) -> RunWatch:
     shell.events.register('post_run_cell', after)
     return self
 
-# %% ../../nbs/45_recovery_runs.ipynb #efaf9187
+# %% ../../nbs/45_recovery_runs.ipynb #c8273df1
 @dataclass(frozen=True)
 class ResumePoint:
     "What an earlier, unfinished run of the same session completed."
@@ -152,6 +174,7 @@ class ResumePoint:
     steps: tuple[str, ...] = ()
     def has(self, step: str) -> bool: return step in self.steps
 
+# %% ../../nbs/45_recovery_runs.ipynb #a133694e
 def resume_point(store: Store, session) -> ResumePoint:
     "The steps the last run of `session` completed, unless that run finished ok (or is still running)."
     cp = CheckpointManager(store).latest(f'daily:{pd.Timestamp(session).date()}')
@@ -162,6 +185,7 @@ def resume_point(store: Store, session) -> ResumePoint:
     if status not in ('failed', None): return ResumePoint()
     return ResumePoint(rid, tuple(cp.payload.get('steps', ())))
 
+# %% ../../nbs/45_recovery_runs.ipynb #c71461a5
 def stored_signals(store: Store, run_id: str) -> tuple[Signal, ...]:
     "The signals `run_id` stored, as `Signal`s again."
     df = store.signals(run_id)

@@ -24,7 +24,7 @@ log = get_logger(__name__)
 __all__ = ['log', 'MIN_GAIN', 'NEUTRAL', 'GateRule', 'judge', 'GateVerdict', 'model_verdicts', 'GateReport', 'read_gate',
            'gate_summary', 'gate_lines', 'gate_signal', 'save_gate', 'latest_gate']
 
-# %% ../../nbs/73_validation_gate.ipynb #8ae38852
+# %% ../../nbs/73_validation_gate.ipynb #bedb9f06
 MIN_GAIN = 1e-4    # RMSE ratios in (1 - MIN_GAIN, 1] are the random walk itself
 
 @dataclass(frozen=True)
@@ -46,7 +46,11 @@ class GateRule:
         v = settings.validation
         return cls(v.gate, v.gate_level, v.max_age_days, v.unvalidated, v.min_ticker_n)
 
-def judge(row: dict, level: float) -> tuple[bool, str]:
+# %% ../../nbs/73_validation_gate.ipynb #c6af1e1a
+def judge(
+    row: dict,      # a skill row: rmse_ratio, dm_stat, dm_pvalue, n
+    level: float,   # the p-value a lower RMSE must reach
+) -> tuple[bool, str]:
     "Is the skill `row` better than the random walk? And the sentence that says why, with the figures."
     r, s, p = (row.get(k) for k in ('rmse_ratio', 'dm_stat', 'dm_pvalue'))
     if r is None or p is None or any(isinstance(x, float) and math.isnan(x) for x in (r, s, p)):
@@ -55,7 +59,7 @@ def judge(row: dict, level: float) -> tuple[bool, str]:
     if r < 1 - MIN_GAIN and s < 0 and p < level: return True, f"better than the random walk ({figs})"
     return False, f"not better than the random walk ({figs}; needs a lower RMSE with p < {level})"
 
-# %% ../../nbs/73_validation_gate.ipynb #662cf332
+# %% ../../nbs/73_validation_gate.ipynb #22ce9ead
 @dataclass(frozen=True)
 class GateVerdict:
     "What the gate decided for one model on one ticker, and why."
@@ -74,6 +78,7 @@ class GateVerdict:
     dm_stat: float | None = None
     dm_pvalue: float | None = None
 
+# %% ../../nbs/73_validation_gate.ipynb #f64b43b5
 def _clean(x):
     "None for a missing number (NaN), the float otherwise."
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
@@ -82,7 +87,14 @@ def _unvalidated(model, ticker, horizon, rule, status, why) -> GateVerdict:
     return GateVerdict(model, ticker, horizon, status, rule.unvalidated, f"{why}; [validation] unvalidated = {rule.unvalidated} applies")
 
 # %% ../../nbs/73_validation_gate.ipynb #f13dd233
-def model_verdicts(skill: pd.DataFrame, model: str, tickers: Sequence[str], horizon: int, now: datetime, rule: GateRule) -> list[GateVerdict]:
+def model_verdicts(
+    skill: pd.DataFrame,       # the newest skill rows (`latest_skill`)
+    model: str,
+    tickers: Sequence[str],
+    horizon: int,              # the run's horizon; the nearest validated one is used
+    now: datetime,
+    rule: GateRule,
+) -> list[GateVerdict]:
     "Verdicts for `model` on `tickers` from the newest skill rows `skill` (as `latest_skill` returns them)."
     rows = skill[skill['model'] == model]
     if not len(rows): return [_unvalidated(model, t, horizon, rule, 'unvalidated', f'no validation of {model} yet') for t in tickers]
@@ -109,7 +121,7 @@ def model_verdicts(skill: pd.DataFrame, model: str, tickers: Sequence[str], hori
                                int(r['n']), _clean(r.get('rmse_ratio')), _clean(r.get('dm_stat')), _clean(r.get('dm_pvalue'))))
     return out
 
-# %% ../../nbs/73_validation_gate.ipynb #e2c110fb
+# %% ../../nbs/73_validation_gate.ipynb #284eadb4
 @dataclass(frozen=True)
 class GateReport:
     "The day's verdicts and the rule that produced them."
@@ -117,18 +129,29 @@ class GateReport:
     rule: GateRule
     checked_at: datetime
 
-    def frame(self) -> pd.DataFrame:
-        "One row per model and ticker."
-        cols = [f for f in GateVerdict.__dataclass_fields__]
-        return pd.DataFrame([asdict(v) for v in self.verdicts], columns=cols)
+# %% ../../nbs/73_validation_gate.ipynb #1d99a246
+@patch
+def frame(self: GateReport) -> pd.DataFrame:
+    "One row per model and ticker."
+    cols = [f for f in GateVerdict.__dataclass_fields__]
+    return pd.DataFrame([asdict(v) for v in self.verdicts], columns=cols)
 
-    def lookup(self, model: str, ticker: str) -> GateVerdict:
-        "The verdict for `model` on `ticker` (unvalidated, with the configured default, if the gate was not asked about it)."
-        if not hasattr(self, '_idx'): object.__setattr__(self, '_idx', {(v.model, v.ticker): v for v in self.verdicts})
-        v = self._idx.get((model, ticker))
-        return v or _unvalidated(model, ticker, self.verdicts[0].horizon if self.verdicts else 0, self.rule, 'unvalidated', f'no verdict for {model} on {ticker}')
+@patch
+def lookup(self: GateReport, model: str, ticker: str) -> GateVerdict:
+    "The verdict for `model` on `ticker` (unvalidated, with the configured default, if the gate was not asked about it)."
+    if not hasattr(self, '_idx'): object.__setattr__(self, '_idx', {(v.model, v.ticker): v for v in self.verdicts})
+    v = self._idx.get((model, ticker))
+    return v or _unvalidated(model, ticker, self.verdicts[0].horizon if self.verdicts else 0, self.rule, 'unvalidated', f'no verdict for {model} on {ticker}')
 
-def read_gate(store: Store, models: Iterable[str], tickers: Sequence[str], horizon: int, now: datetime, rule: GateRule) -> GateReport:
+# %% ../../nbs/73_validation_gate.ipynb #20355007
+def read_gate(
+    store: Store,              # where the validations' skill rows are
+    models: Iterable[str],     # the models the run would use
+    tickers: Sequence[str],    # the run's tickers
+    horizon: int,              # the run's forecast horizon (bars)
+    now: datetime,             # to judge the validations' age
+    rule: GateRule,            # the `[validation]` gate settings
+) -> GateReport:
     "The gate for today's run: the newest validation of each model, judged by `rule`."
     skill = latest_skill(store, horizon=None)
     out = [v for m in models for v in model_verdicts(skill, m, tickers, horizon, now, rule)]

@@ -22,14 +22,18 @@ from .walk_forward import RandomWalk
 # %% auto #0
 __all__ = ['MEMBERS', 'copy_skill', 'ensemble_job', 'skill_backtests']
 
-# %% ../../nbs/74_validation_skill_backtest.ipynb #6348bdb0
-def copy_skill(src: Store, dst: Store) -> int:
+# %% ../../nbs/74_validation_skill_backtest.ipynb #36fab158
+def copy_skill(
+    src: Store,   # the validation's store
+    dst: Store,   # a backtest's store
+) -> int:
     "Copy the newest `wf_skill` rows of `src` into `dst` (what a backtest's gate reads); return how many."
     rows = latest_skill(src).to_dict('records')
     with dst.engine.begin() as conn:
         if rows: conn.execute(T['wf_skill'].insert(), rows)
     return len(rows)
 
+# %% ../../nbs/74_validation_skill_backtest.ipynb #2edd0f9d
 MEMBERS = ('samossa', 'sarimax', 'garch', 'random_walk')
 
 def ensemble_job(weights: dict[str, float] | None = None) -> ModelJob:
@@ -41,8 +45,15 @@ def ensemble_job(weights: dict[str, float] | None = None) -> ModelJob:
     return forecaster_job(build)
 
 # %% ../../nbs/74_validation_skill_backtest.ipynb #56949fbf
-def skill_backtests(settings, validation: Store, start, end, tickers: str | Sequence[str] = '', refit: str = 'Q',
-                    progress: bool = False, url: str = '') -> tuple[pd.DataFrame, dict[str, BacktestResult]]:
+def skill_backtests(
+    settings,                              # the workbench's `Settings`
+    validation: Store,                     # the store `twb validate` wrote (its skill rows are copied into each backtest)
+    start, end,                            # the backtest's first and last session
+    tickers: str | Sequence[str] = '',     # '' : the settings' universe
+    refit: str = 'Q',                      # how often the models are refit (a pandas frequency)
+    progress: bool = False,
+    url: str = '',                         # each variant's store URL, with `{i}` for its number ('' : the default)
+) -> tuple[pd.DataFrame, dict[str, BacktestResult]]:
     "Gate off vs on, fixed vs skill-weighted ensemble, each a full backtest: metrics side by side with buy-and-hold."
     off, cap = (dataclasses.replace(settings, validation=dataclasses.replace(settings.validation, gate=g)) for g in ('off', 'cap'))
     ens = dataclasses.replace(off, flags=dataclasses.replace(off.flags, enable_ensemble=True))   # routed only when its flag is on
