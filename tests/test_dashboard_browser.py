@@ -203,7 +203,7 @@ def viewer_memory(server: subprocess.Popen, pages: list) -> dict[str, float]:
     mine = [next(c for c, cmd in ks.items() if f'kernel-{i}' in cmd) for i in ids]
     chrome = [c for c in psutil.Process().children(recursive=True) if 'chrom' in c.name().lower()]
     return dict(kernels=[round(c.memory_info().rss / 2**20) for c in mine], browser=round(sum(c.memory_info().rss for c in chrome) / 2**20),
-                pooled=len(ks) - len(mine))
+                others=len(ks) - len(mine))   # preheated for the next viewers, or not yet shut down
 
 def test_viewers_while_the_backtest_writes(demo, browser):
     "Two, then five viewers at once while the backtest writes into the same store: each sees every KPI; no lock error in a page, the server or the writer."
@@ -225,7 +225,7 @@ def test_viewers_while_the_backtest_writes(demo, browser):
                 assert set(kpis(p)) == set(KPI_LABELS) and not math.isnan(kpis(p)['equity'])
                 assert 'locked' not in p.content().lower() and 'refresh failed' not in p.content()
             mem = viewer_memory(demo['proc'], pages)
-            print(f'{n} viewers: kernel MB {mem["kernels"]}, browser MB {mem["browser"]}, pooled kernels {mem["pooled"]}')
+            print(f'{n} viewers: kernel MB {mem["kernels"]}, browser MB {mem["browser"]}, other kernels {mem["others"]}')
             for p in pages: p.close(run_before_unload=True)
         assert writer.poll() is None, 'the writer was still writing while the viewers looked'
         assert len(st.signals()) > n0

@@ -441,7 +441,8 @@ def dashboard_command(settings: Settings, host: str, port: int) -> list[str]:
     return [sys.executable, '-m', 'voila', str(OPS_DIR / 'dashboard.ipynb'), '--no-browser', '--token', f'--Voila.ip={host}', f'--port={port}',
             f'--MappingKernelManager.allowed_message_types={DASHBOARD_MESSAGES}', '--Voila.log_level=WARN',
             '--MappingKernelManager.cull_idle_timeout=1800', '--MappingKernelManager.cull_interval=120',   # a viewer gone without closing (voila#209)
-            '--VoilaConfiguration.show_tracebacks=False', *preheat(settings.dashboard.pool_size)]
+            '--VoilaConfiguration.show_tracebacks=False', *preheat(settings.dashboard.pool_size),
+            '--VoilaExecutor.iopub_timeout=30']   # a loaded machine sends a cell's output after its reply: past 4 s Voila drops it
 
 def cmd_dashboard(settings: Settings, store: Store, args) -> int:
     "Serve the operators' dashboard with Voila: loopback and a token by default."
