@@ -1,10 +1,11 @@
 """The operators' dashboard in a real browser: `twb dashboard` (Voila) on a demo store, driven by Playwright with Debian's chromium.
 
-One server for the module: the page shows the store's numbers, exports equal what is drawn, a new fill appears within one
-refresh, the kill switch halts the next order, requests without the token are refused and a viewer cannot run code.
-(Several viewers while a backtest writes is not here yet: new viewers' pages did not render within 300 s in that case.) It takes the screenshot the README shows (docs/dashboard.png)."""
+One server for the module (five preheated kernels): the page shows the store's numbers and the supervisor's uptime, exports equal
+what is drawn, a new fill appears within one refresh, the kill switch halts the next order, requests without the token are refused,
+a viewer cannot run code, and two then five viewers at once see every KPI while the backtest writes into the same store, with no
+lock error anywhere (memory per viewer is printed). It takes the screenshot the README shows (docs/dashboard.png)."""
 from __future__ import annotations
-import asyncio, http.client, json, os, re, shutil, socket, subprocess, sys, time, uuid
+import asyncio, http.client, json, math, os, re, shutil, socket, subprocess, sys, time, uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,18 +15,22 @@ import pytest
 from playwright.sync_api import sync_playwright
 from tornado.websocket import websocket_connect
 
+from datetime import datetime, timedelta, timezone
+
 from trading_workbench.core.clock import FixedClock
 from trading_workbench.core.config import Settings
 from trading_workbench.core.types import Order
 from trading_workbench.cli import _order_manager
-from trading_workbench.monitoring.dashboard import load_snapshot, trading_kpis
-from trading_workbench.store.db import Store
+from trading_workbench.deploy.serve import uptime
+from trading_workbench.monitoring.dashboard import KPI_LABELS, load_snapshot, trading_kpis
+from trading_workbench.store.db import Store, T
 from trading_workbench.validation.backtest import backtest_store, run_backtest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get('TWB_CHROMIUM') or shutil.which('chromium') or '/usr/bin/chromium'
 TOKEN = 'tok-' + uuid.uuid4().hex
 REFRESH_S = 3
+POOL = 5          # preheated kernels: as many as the most viewers at once below
 pytestmark = pytest.mark.timeout(900)
 
 def free_port() -> int:
@@ -43,10 +48,14 @@ def demo(tmp_path_factory):
     "A demo store (two months of three tickers through the backtest) and `twb dashboard` serving it with a token."
     d = tmp_path_factory.mktemp('dash')
     ini = re.sub(r'(?m)^url = sqlite:///runs/workbench.db$', f'url = sqlite:///{d}/workbench.db', (ROOT / 'settings.ini').read_text())
-    (d / 'settings.ini').write_text(re.sub(r'(?m)^refresh_s = .*$', f'refresh_s = {REFRESH_S}', ini))
+    ini = re.sub(r'(?m)^pool_size = .*$', f'pool_size = {POOL}', re.sub(r'(?m)^refresh_s = .*$', f'refresh_s = {REFRESH_S}', ini))
+    (d / 'settings.ini').write_text(ini)
     settings = Settings.load(d / 'settings.ini')
     st = backtest_store(settings, 'dash-test', settings.store.url, start=pd.Timestamp('2017-10-02'))
     run_backtest(settings, st, '2017-10-02', '2017-12-29', tickers='AAPL,KO,XOM', account='PAPER', order_prefix='daily', progress=False)
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)   # a supervisor beat in every minute of the last five days but the last hour
+    with st.engine.begin() as c:
+        c.execute(T['service_beats'].insert(), [dict(component='supervisor', minute=now - timedelta(minutes=m)) for m in range(60, 5 * 1440)])
     st.close()
     port, log = free_port(), open(d / 'server.log', 'w')
     proc = subprocess.Popen([str(Path(sys.executable).parent / 'twb'), '--settings', str(d / 'settings.ini'), 'dashboard', '--port', str(port)],
@@ -100,6 +109,10 @@ def test_page_shows_the_store_exports_refreshes_and_halts(demo, browser):
         for k, v in want.items(): assert (pd.isna(v) and pd.isna(got[k])) or got[k] == pytest.approx(v, rel=1e-12), k
         assert got['equity'] == pytest.approx(st.equity('PAPER').equity.iloc[-1])
         assert got['positions'] == len(st.positions('PAPER'))
+        # the system panel's uptime: what `twb status` computes at the page's time
+        up = page.eval_on_selector('#twb-uptime', 'e => [e.dataset.share, e.dataset.up, e.dataset.total, e.dataset.asOf]')
+        share, n_up, total = uptime(st, demo['settings'], datetime.fromisoformat(up[3]))
+        assert (float(up[0]), int(up[1]), int(up[2])) == (share, n_up, total) and 0 < share <= 1, (up, share, n_up, total)
         # every chart, the equity chart ending at the store's last equity
         names = page.eval_on_selector_all('.js-plotly-plot', 'els => els.map(e => e.data.map(d => d.name))')
         assert [['equity', 'drawdown'], ['weight'], ['accuracy', 'mean confidence']] == [n for n in names if 'calibration' not in ' '.join(n)][:3]
@@ -167,10 +180,61 @@ def test_a_viewer_cannot_run_code(demo, browser):
     assert 'kernel_info_reply' in seen, seen          # the channel works ...
     assert 'execute_reply' not in seen and 'execute_input' not in seen and not marker.exists(), seen   # ... but runs no code
 
-def kernel_memory(proc: subprocess.Popen) -> tuple[int, float]:
-    "Kernels under the server and their total resident memory in MB."
-    ks = [c for c in psutil.Process(proc.pid).children(recursive=True) if 'ipykernel' in ' '.join(c.cmdline())]
-    return len(ks), sum(k.memory_info().rss for k in ks) / 2**20
+WRITER = """
+import sys, pathlib, pandas as pd
+from trading_workbench.core.config import Settings
+from trading_workbench.validation.backtest import backtest_sessions, backtest_store, run_backtest
+s, stop = Settings.load(sys.argv[1]), pathlib.Path(sys.argv[2])
+days = backtest_sessions(pd.Timestamp('2018-01-02'), pd.Timestamp('2018-02-07'))
+for k in range(10_000):      # the next sessions of the viewers' account a week at a time, then fresh accounts, until told to stop
+    if stop.exists(): break
+    week, acct = days[5 * (k % 5):5 * (k % 5) + 5], 'PAPER' if k < 5 else f'WRITER{k // 5}'
+    st = backtest_store(s, f'dash-writer-{k}', s.store.url, start=week[0])
+    run_backtest(s, st, str(week[0].date()), str(week[-1].date()), tickers='AAPL,KO,XOM', account=acct,
+                 order_prefix='daily' if acct == 'PAPER' else f'w{k}', run_id=f'dash-writer-{k}', progress=False)
+    st.close()
+    print('writer: week', k, acct, 'done', flush=True)
+"""
+
+def viewer_memory(server: subprocess.Popen, pages: list) -> dict[str, float]:
+    "Resident MB of each page's own kernel (found by the kernel id in its page) and of the whole browser."
+    ks = {c: ' '.join(c.cmdline()) for c in psutil.Process(server.pid).children(recursive=True) if 'ipykernel' in ' '.join(c.cmdline())}
+    ids = [re.search(r'"kernelId": "([0-9a-f-]+)"', p.content()).group(1) for p in pages]
+    mine = [next(c for c, cmd in ks.items() if f'kernel-{i}' in cmd) for i in ids]
+    chrome = [c for c in psutil.Process().children(recursive=True) if 'chrom' in c.name().lower()]
+    return dict(kernels=[round(c.memory_info().rss / 2**20) for c in mine], browser=round(sum(c.memory_info().rss for c in chrome) / 2**20),
+                others=len(ks) - len(mine))   # preheated for the next viewers, or not yet shut down
+
+def test_viewers_while_the_backtest_writes(demo, browser):
+    "Two, then five viewers at once while the backtest writes into the same store: each sees every KPI; no lock error in a page, the server or the writer."
+    d, st = demo['dir'], Store(demo['settings'].store.url)
+    n0, stop, log = len(st.signals()), d / 'writer.stop', open(d / 'writer.log', 'w')
+    t0 = time.monotonic()
+    writer = subprocess.Popen([sys.executable, '-c', WRITER, str(d / 'settings.ini'), str(stop)], stdout=log, stderr=subprocess.STDOUT, cwd=d)
+    try:
+        for _ in range(600):                      # the writer is writing before anyone looks
+            assert writer.poll() is None, (d / 'writer.log').read_text()[-3000:]
+            if len(st.signals()) > n0: break
+            time.sleep(0.2)
+        print(f'writer writing after {time.monotonic() - t0:.1f} s')
+        for n in (2, 5):
+            t1 = time.monotonic()
+            pages = open_pages(browser, demo['url'], n)
+            print(f'{n} viewers: every page drawn in {time.monotonic() - t1:.1f} s')
+            for p in pages:
+                assert set(kpis(p)) == set(KPI_LABELS) and not math.isnan(kpis(p)['equity'])
+                assert 'locked' not in p.content().lower() and 'refresh failed' not in p.content()
+            mem = viewer_memory(demo['proc'], pages)
+            print(f'{n} viewers: kernel MB {mem["kernels"]}, browser MB {mem["browser"]}, other kernels {mem["others"]}')
+            for p in pages: p.close(run_before_unload=True)
+        assert writer.poll() is None, 'the writer was still writing while the viewers looked'
+        assert len(st.signals()) > n0
+    finally:
+        stop.touch(); writer.wait(300); log.close(); st.close()
+        print(f'writer stopped {time.monotonic() - t0:.1f} s after it started')
+    out = (d / 'writer.log').read_text()
+    assert writer.returncode == 0 and 'locked' not in out.lower(), out[-3000:]
+    assert 'locked' not in (d / 'server.log').read_text().lower()
 
 def test_refuses_a_public_host_without_a_token(tmp_path):
     "No TWB_DASHBOARD_TOKEN: a non-loopback host is refused before anything listens."

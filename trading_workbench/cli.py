@@ -49,8 +49,8 @@ __all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', '
            'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks', 'risk_status_text', 'cmd_risk',
            'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary', 'cmd_backtest',
            'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_status_gate', 'cmd_data', 'is_loopback',
-           'dashboard_command', 'cmd_dashboard', 'cmd_backtest_skill', 'ArgumentError', 'check_date_arg', 'check_args',
-           'describe_subcommands', 'default_lock', 'cmd_deploy', 'cmd_serve', 'drill_table', 'cmd_drill',
+           'preheat', 'dashboard_command', 'cmd_dashboard', 'cmd_backtest_skill', 'ArgumentError', 'check_date_arg',
+           'check_args', 'describe_subcommands', 'default_lock', 'cmd_deploy', 'cmd_serve', 'drill_table', 'cmd_drill',
            'add_run_parsers', 'add_operator_parsers', 'add_validation_parsers', 'add_risk_parsers',
            'add_deploy_parsers', 'add_serve_parsers', 'add_skill_parsers', 'parser', 'main']
 
@@ -442,12 +442,17 @@ def is_loopback(host: str) -> bool:
     try: return ipaddress.ip_address(host).is_loopback
     except ValueError: return False
 
+def preheat(pool_size: int) -> list[str]:
+    "Voila's preheated kernels: `pool_size` kernels that have run the page already, so a viewer waits for no kernel (0: none)."
+    return ['--preheat_kernel=True', f'--pool_size={pool_size}'] if pool_size else []
+
 def dashboard_command(settings: Settings, host: str, port: int) -> list[str]:
     "The Voila command line (no secret in it)."
     return [sys.executable, '-m', 'voila', str(OPS_DIR / 'dashboard.ipynb'), '--no-browser', '--token', f'--Voila.ip={host}', f'--port={port}',
             f'--MappingKernelManager.allowed_message_types={DASHBOARD_MESSAGES}', '--Voila.log_level=WARN',
             '--MappingKernelManager.cull_idle_timeout=1800', '--MappingKernelManager.cull_interval=120',   # a viewer gone without closing (voila#209)
-            '--VoilaConfiguration.show_tracebacks=False']
+            '--VoilaConfiguration.show_tracebacks=False', *preheat(settings.dashboard.pool_size),
+            '--VoilaExecutor.iopub_timeout=30']   # a loaded machine sends a cell's output after its reply: past 4 s Voila drops it
 
 def cmd_dashboard(settings: Settings, store: Store, args) -> int:
     "Serve the operators' dashboard with Voila: loopback and a token by default."

@@ -184,6 +184,7 @@ class DashboardSettings:
     host: str
     port: int = _rng(ge=1, le=65535)
     refresh_s: int = _rng(ge=1, le=3600)
+    pool_size: int = _rng(ge=0, le=16, default=2)   # viewers served at once from preheated kernels (~200 MB each); 0: start one per visit
 
 @dataclass(frozen=True, kw_only=True)
 class ScheduleSettings:

@@ -7,7 +7,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/monitoring_dashboard
 # %% ../../nbs/81_monitoring_dashboard.ipynb #57eeab03
 from __future__ import annotations
 import json, math, time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Mapping
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from ..core.types import Fill, Position
 from ..data.manager import quarantined
+from ..deploy.serve import uptime
 from .alerts import alert_table
 from ..risk import portfolio_math as pmath
 from ..risk.manager import RiskManager
@@ -25,10 +26,11 @@ from ..store.db import Store, T
 from ..validation.skill import latest_skill
 
 # %% auto #0
-__all__ = ['WINDOWS', 'SIGNALS_SQL', 'KPI_LABELS', 'SKILL_COLUMNS', 'QUERIES', 'Snapshot', 'load_snapshot', 'equity_curve',
-           'trading_kpis', 'positions_table', 'signal_outcomes', 'signal_accuracy', 'calibration', 'skill_table',
-           'gate_verdicts', 'order_trace', 'risk_limits', 'health', 'freshness', 'latency', 'runs_table',
-           'data_version', 'Context', 'View', 'refresh', 'export']
+__all__ = ['WINDOWS', 'SIGNALS_SQL', 'SIGNALS_AFTER_SQL', 'SIGNALS_COUNT_SQL', 'KPI_LABELS', 'SKILL_COLUMNS', 'QUERIES',
+           'Snapshot', 'ReadCache', 'load_snapshot', 'equity_curve', 'trading_kpis', 'positions_table',
+           'signal_outcomes', 'signal_accuracy', 'calibration', 'skill_table', 'gate_verdicts', 'order_trace',
+           'risk_limits', 'health', 'freshness', 'latency', 'runs_table', 'uptime_table', 'data_version', 'Context',
+           'View', 'refresh', 'export']
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #c7a6fd23
 WINDOWS = (30, 90, 365)   # the page's ranges, in calendar days
@@ -48,6 +50,12 @@ class Snapshot:
     heartbeats: pd.DataFrame
     alerts: pd.DataFrame
     prices_last: pd.DataFrame  # per ticker and source: last bar date, bars
+    memo: dict = field(default_factory=dict, compare=False, repr=False)   # what several views derive from it, computed once
+
+def _memo(snap: Snapshot, key: tuple, make: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    "`make()` once per snapshot and `key`: views sharing an intermediate (signal outcomes, the order trace) compute it once."
+    if key not in snap.memo: snap.memo[key] = make()
+    return snap.memo[key]
 
 def _read(conn, q, **params) -> pd.DataFrame:
     r = conn.execute(q, params) if params else conn.execute(q)
@@ -69,8 +77,32 @@ def _times(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
     for c in cols: df[c] = pd.to_datetime(df[c], utc=True, format='ISO8601').astype('datetime64[ns, UTC]')
     return df
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #91dcd064
+SIGNALS_AFTER_SQL = sa.text('SELECT id, ticker, model, action, confidence, horizon, as_of FROM signals WHERE as_of >= :since AND id > :last ORDER BY as_of')
+SIGNALS_COUNT_SQL = sa.text('SELECT count(*) FROM signals WHERE as_of >= :since')
+
+@dataclass
+class ReadCache:
+    "What one page keeps between refreshes: the signals read so far, and its risk manager (which reads its closes once a day)."
+    signals: pd.DataFrame | None = None
+    risk: RiskManager | None = None
+
+def _signals(conn, since: datetime, cache: ReadCache | None) -> pd.DataFrame:
+    "Signals since `since`; with a cache only rows with a higher id are read, and all again if the count disagrees (a late commit, a purge)."
+    b = _bind_time(conn, since)
+    full = lambda: _times(_read(conn, SIGNALS_SQL, since=b), 'as_of')
+    if cache is None or cache.signals is None: sig = full()
+    else:
+        old = cache.signals[cache.signals.as_of >= pd.Timestamp(since)]
+        new = _times(_read(conn, SIGNALS_AFTER_SQL, since=b, last=int(cache.signals.id.max()) if len(cache.signals) else 0), 'as_of')
+        sig = pd.concat([old, new], ignore_index=True) if len(new) else old.reset_index(drop=True)
+        if len(sig) != conn.execute(SIGNALS_COUNT_SQL, dict(since=b)).scalar(): sig = full()
+    if cache is not None: cache.signals = sig
+    return sig
+
+
 # %% ../../nbs/81_monitoring_dashboard.ipynb #66bfea11
-def load_snapshot(store: Store, account: str, days: int = 365) -> Snapshot:
+def load_snapshot(store: Store, account: str, days: int = 365, cache: ReadCache | None = None) -> Snapshot:
     "One read transaction: `account`'s last `days` of equity, fills, orders and signals, the closes behind them, runs, heartbeats, alerts."
     if not isinstance(days, int) or days < 1: raise ValueError(f'days: a whole number >= 1, got {days!r}')
     e, f, o, p = (T[n] for n in ('equity', 'fills', 'orders', 'prices'))
@@ -83,8 +115,8 @@ def load_snapshot(store: Store, account: str, days: int = 365) -> Snapshot:
                           .order_by(e.c.as_of)), 'as_of')
         fills = _times(_read(conn, sa.select(*_cols(f)).where(f.c.time >= since).order_by(f.c.time, f.c.exec_id)), 'time', 'recorded_at')
         orders = _times(_read(conn, sa.select(*_cols(o)).where(o.c.created_at >= since).order_by(o.c.created_at)), 'created_at', 'updated_at')
-        # the largest read (models x tickers x days): plain SQL, untyped rows, an index-only scan (migration 0010)
-        sig = _times(_read(conn, SIGNALS_SQL, since=_bind_time(conn, since)), 'as_of')
+        # the largest read (models x tickers x days): plain SQL, an index-only scan (migration 0010), only new rows with a cache
+        sig = _signals(conn, since, cache)
         closes = _read(conn, sa.select(p.c.ticker, p.c.date, p.c.close).where(p.c.date >= since.date() - timedelta(days=10)))
         last = _read(conn, sa.select(p.c.ticker, p.c.source, sa.func.max(p.c.date).label('last'), sa.func.count().label('bars'))
                      .group_by(p.c.ticker, p.c.source))
@@ -162,7 +194,7 @@ def signal_outcomes(snap: Snapshot, days: int = 365) -> pd.DataFrame:
 def signal_accuracy(snap: Snapshot, days: int = 365) -> pd.DataFrame:
     "Per model: signals, BUY/SELL calls with a known outcome, accuracy, mean confidence, Brier score (lower is better)."
     allsig = snap.signals[pd.to_datetime(snap.signals.as_of, utc=True) >= _window(snap, days)] if len(snap.signals) else snap.signals
-    o = signal_outcomes(snap, days)
+    o = _memo(snap, ('outcomes', days), lambda: signal_outcomes(snap, days))
     o = o[o.right.notna()]
     hit = o.right.astype(float)
     g = pd.DataFrame(dict(model=o.model, hit=hit, conf=o.confidence, sq=(o.confidence - hit) ** 2)).groupby('model')
@@ -173,7 +205,7 @@ def signal_accuracy(snap: Snapshot, days: int = 365) -> pd.DataFrame:
 
 def calibration(snap: Snapshot, days: int = 365, bins: int = 5) -> pd.DataFrame:
     "Per model and confidence bin: calls with a known outcome, their mean confidence and how often they were right."
-    o = signal_outcomes(snap, days)
+    o = _memo(snap, ('outcomes', days), lambda: signal_outcomes(snap, days))
     o = o[o.right.notna()].assign(hit=lambda d: d.right.astype(float))
     if not len(o): return pd.DataFrame(columns=['model', 'bin', 'n', 'mean_confidence', 'hit_rate'])
     o['bin'] = pd.cut(o.confidence, np.linspace(0, 1, bins + 1), include_lowest=True).astype(str)
@@ -218,9 +250,9 @@ def order_trace(snap: Snapshot, days: int = 365, store: Store | None = None) -> 
     return m[cols].sort_values('created_at', ascending=False, ignore_index=True)
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #b696262a
-def risk_limits(store: Store, settings, clock, account: str) -> pd.DataFrame:
+def risk_limits(store: Store, settings, clock, account: str, manager: RiskManager | None = None) -> pd.DataFrame:
     "Each risk limit now: value, limit, how much of it is used, breached, and what a breach does; the state and its reason as the first row."
-    rep = RiskManager(store, None, settings, clock, account=account).report()
+    rep = (manager or RiskManager(store, None, settings, clock, account=account)).report()
     head = pd.DataFrame([dict(limit='trading_state', value=math.nan, limit_at=math.nan, used=math.nan, breached=rep.state.value != 'ACTIVE',
                               on_breach=rep.state.value, action='', detail=rep.reason)])
     return pd.concat([head, rep.frame()], ignore_index=True)
@@ -247,9 +279,9 @@ def freshness(snap: Snapshot, store: Store | None = None) -> pd.DataFrame:
     return pd.concat([g.assign(ticker='', reason=''), extra], ignore_index=True) if len(extra) else g.assign(ticker='', reason='')
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #374b4c14
-def latency(snap: Snapshot, days: int = 365) -> pd.DataFrame:
-    "Signal to order and order to first fill, in seconds: count, median, 95th percentile, max."
-    tr = order_trace(snap, days)
+def latency(snap: Snapshot, days: int = 365, trace: pd.DataFrame | None = None) -> pd.DataFrame:
+    "Signal to order and order to first fill, in seconds: count, median, 95th percentile, max (`trace`: `order_trace`'s frame, if at hand)."
+    tr = order_trace(snap, days) if trace is None else trace
     f = snap.fills.groupby('client_order_id').time.min() if len(snap.fills) else pd.Series(dtype='datetime64[ns, UTC]')
     s2o = (tr.created_at - pd.to_datetime(tr.signal_as_of, utc=True)).dt.total_seconds().dropna() if len(tr) else pd.Series(dtype=float)
     o2f = (pd.to_datetime(tr.client_order_id.map(f), utc=True) - tr.created_at).dt.total_seconds().dropna() if len(tr) else pd.Series(dtype=float)
@@ -269,14 +301,21 @@ def runs_table(snap: Snapshot, root: Path | None = None) -> pd.DataFrame:
     r['notebook'] = [nb(x) for x in r.itertuples()]
     return r[['run_id', 'kind', 'status', 'started_at', 'finished_at', 'notebook']]
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #99a75d2e
+def uptime_table(store: Store, settings, now: datetime) -> pd.DataFrame:
+    "The supervisor's uptime during trading hours over the last 5 sessions, as `twb status` says it (`deploy.serve.uptime`); NaN while unknown."
+    share, up, total = uptime(store, settings, now)
+    return pd.DataFrame([dict(component='supervisor', sessions=5, share=math.nan if share is None else share, up_minutes=up,
+                              trading_minutes=total, as_of=pd.Timestamp(now))])
+
 # %% ../../nbs/81_monitoring_dashboard.ipynb #5cc37cc4
 def data_version(store: Store) -> tuple:
-    "High-water marks of what the page shows: equity, fills, orders, signals, alerts (and their acknowledgements), trading state, runs, heartbeats."
+    "High-water marks of what the page shows: equity, fills, orders, signals, alerts (and their acknowledgements), trading state, runs, heartbeats, service beats."
     q = sa.select(*[sa.select(f).scalar_subquery() for f in (
         sa.func.max(T['equity'].c.as_of), sa.func.count(T['fills'].c.exec_id), sa.func.max(T['orders'].c.updated_at),
         sa.func.max(T['signals'].c.id), sa.func.max(T['alerts'].c.id), sa.func.max(T['alerts'].c.acknowledged_at),
         sa.func.max(T['trading_states'].c.id), sa.func.max(T['runs'].c.finished_at), sa.func.max(T['heartbeats'].c.time),
-        sa.func.max(T['positions'].c.as_of))])
+        sa.func.max(T['positions'].c.as_of), sa.func.max(T['service_beats'].c.minute))])
     with store.reader.connect() as conn: return tuple(conn.execute(q).one())
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #762c2c32
@@ -287,13 +326,22 @@ class Context:
     settings: object
     clock: object
     account: str
+    cache: ReadCache = field(default_factory=ReadCache, compare=False, repr=False)
+
+def _risk(c: Context) -> RiskManager:
+    "The context's one risk manager: its closes are read once a day, not on every refresh."
+    if c.cache.risk is None: c.cache.risk = RiskManager(c.store, None, c.settings, c.clock, account=c.account)
+    return c.cache.risk
+
+def _trace(s: Snapshot, d: int, c: Context) -> pd.DataFrame: return _memo(s, ('trace', d), lambda: order_trace(s, d, c.store))
 
 QUERIES: dict[str, Callable[[Snapshot, int, Context], pd.DataFrame]] = dict(
     kpis=lambda s, d, c: trading_kpis(s, d), equity=lambda s, d, c: equity_curve(s, d), positions=lambda s, d, c: positions_table(s, d),
     signals=lambda s, d, c: signal_accuracy(s, d), calibration=lambda s, d, c: calibration(s, d), skill=lambda s, d, c: skill_table(c.store),
-    gate=lambda s, d, c: gate_verdicts(c.store), orders=lambda s, d, c: order_trace(s, d, c.store),
-    risk=lambda s, d, c: risk_limits(c.store, c.settings, c.clock, c.account), health=lambda s, d, c: health(s, c.clock.now()),
-    freshness=lambda s, d, c: freshness(s, c.store), latency=lambda s, d, c: latency(s, d),
+    gate=lambda s, d, c: gate_verdicts(c.store), orders=_trace,
+    risk=lambda s, d, c: risk_limits(c.store, c.settings, c.clock, c.account, _risk(c)), health=lambda s, d, c: health(s, c.clock.now()),
+    freshness=lambda s, d, c: freshness(s, c.store), latency=lambda s, d, c: latency(s, d, _trace(s, d, c)),
+    uptime=lambda s, d, c: uptime_table(c.store, c.settings, c.clock.now()),
     runs=lambda s, d, c: runs_table(s, getattr(c.settings, 'root', None)), alerts=lambda s, d, c: s.alerts)
 
 @dataclass(frozen=True)
@@ -305,9 +353,9 @@ class View:
     seconds: float
 
 def refresh(ctx: Context, days: int = 365) -> View:
-    "Load one snapshot and compute every query in `QUERIES` for the last `days`."
+    "Load one snapshot (only new signals when the context has read some) and compute every query in `QUERIES` for the last `days`."
     t0 = time.perf_counter()
-    snap = load_snapshot(ctx.store, ctx.account, max(days, 365))
+    snap = load_snapshot(ctx.store, ctx.account, max(days, 365), ctx.cache)
     frames = {k: f(snap, days, ctx) for k, f in QUERIES.items()}
     return View(days, snap, frames, time.perf_counter() - t0)
 
