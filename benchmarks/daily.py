@@ -123,11 +123,13 @@ def run_inproc(project: Path, day: str, env: dict) -> dict:
     return dict(wall=wall, cpu=children_cpu() - c0, **json.loads(r.stdout.strip().splitlines()[-1]))
 
 
-def project(tmp: Path, name: str) -> Path:
-    "A scratch project: the repository's settings with the store and runs/ in `tmp/name`."
+def project(tmp: Path, name: str, rev: str | None = None) -> Path:
+    "A scratch project: the repository's settings (revision `rev`'s for old code, which refuses newer keys) with the store and runs/ in `tmp/name`."
     p = tmp / name
     p.mkdir()
-    (p / 'settings.ini').write_text((ROOT / 'settings.ini').read_text())
+    ini = (ROOT / 'settings.ini').read_text() if rev is None else subprocess.run(
+        ['git', '-C', str(ROOT), 'show', f'{rev}:settings.ini'], capture_output=True, text=True, check=True).stdout
+    (p / 'settings.ini').write_text(ini)
     return p
 
 
@@ -153,7 +155,7 @@ def main(repeat: int = 1, old: str = '2a12979') -> None:
         cases = {'papermill, now': (run_twb, env_for()),
                  f'papermill, before ({old})': (run_twb, env_for(PYTHONPATH=str(old_code(Path(tmp), old)))),
                  'in-process, no papermill': (run_inproc, env_for())}
-        projects = {name: project(Path(tmp), f'p{i}') for i, name in enumerate(cases)}
+        projects = {name: project(Path(tmp), f'p{i}', old if 'before' in name else None) for i, name in enumerate(cases)}
         for name, (fn, env) in cases.items(): fn(projects[name], DAYS[0], env)          # warm-up: the bar cache, the first migration
         for rep in range(repeat):
             for day in DAYS[1:]:
