@@ -34,10 +34,12 @@ account_label, plan_day = (_Lazy(n, 'trading_workbench.ops.daily', n) for n in (
 Store, StoreError = (_Lazy(n, 'trading_workbench.store.db', n) for n in ('Store', 'StoreError'))
 SystemClock, FeatureFlags = _Lazy('SystemClock', 'trading_workbench.core.clock', 'SystemClock'), _Lazy('FeatureFlags', 'trading_workbench.signals.router', 'FeatureFlags')
 
-def import_all():
-    "Resolve every lazy name (a command is about to run: its imports are needed anyway)."
-    for v in list(globals().values()):
-        if isinstance(v, _Lazy): v.resolve()
+def import_all(
+    only: tuple[str, ...] = (),  # these names only; empty: all of them
+):
+    "Resolve the lazy names not resolved yet (a command is about to run: its imports are needed anyway); a second `main()` finds them bound."
+    for k, v in list(globals().items()):
+        if isinstance(v, _Lazy) and (not only or k in only): v.resolve()
 
 # %% auto #0
 __all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', 'halt_reason', 'resume', 'account_label',
@@ -735,7 +737,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_args(settings, args)         # before any work: one line naming the argument
     except (SettingsError, ArgumentError) as e:
         print(f"twb: {e}", file=sys.stderr); return 2
-    if args.command == 'run': StoreError.resolve()   # `twb run` only starts papermill: its kernel imports the rest, not this process
+    if args.command == 'run': import_all(only=('StoreError', 'Store'))   # `twb run` only starts papermill: its kernel imports the rest, not this process
     else: import_all()
     try: store = Store.from_settings(settings)
     except StoreError as e:
