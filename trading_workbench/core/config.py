@@ -319,6 +319,7 @@ def find_settings_file(env: Mapping[str, str] | None = None, start: Path | None 
         if (d / 'settings.ini').is_file(): return d / 'settings.ini'
     raise SettingsError('-', 'settings.ini', None, f'a settings.ini in {here} or a parent, or TWB_SETTINGS', 'search')
 
+# %% ../../nbs/00_core_config.ipynb #8381a72c
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     "All validated settings of one deployment, plus secrets from the environment."
@@ -358,16 +359,21 @@ class Settings:
         return cls(**secs, secrets=Secrets.from_env(env), root=root,
                    live_confirmed=env.get('TWB_LIVE_TRADING') == 'I_UNDERSTAND')
 
-    @classmethod
-    def load(cls, path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
-        "Load and validate `path` (default: `find_settings_file()`)."
-        p = Path(path) if path else find_settings_file(env)
-        return cls.from_text(read_settings_text(p), env, root=p.resolve().parent, source=str(p))
+# %% ../../nbs/00_core_config.ipynb #49f33c7c
+from fastcore.basics import patch
 
-    def flags_dict(self) -> dict[str, bool]:
-        "The default feature flags as a dict."
-        return dataclasses.asdict(self.flags)
+@patch(cls_method=True)
+def load(cls: Settings, path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    "Load and validate `path` (default: `find_settings_file()`)."
+    p = Path(path) if path else find_settings_file(env)
+    return cls.from_text(read_settings_text(p), env, root=p.resolve().parent, source=str(p))
 
+@patch
+def flags_dict(self: Settings) -> dict[str, bool]:
+    "The default feature flags as a dict."
+    return dataclasses.asdict(self.flags)
+
+# %% ../../nbs/00_core_config.ipynb #217460ed
 def _resolve_sqlite(url: str, root: Path) -> str:
     "Make a relative `sqlite:///path` absolute against `root`."
     pre = 'sqlite:///'

@@ -155,6 +155,7 @@ def _spawn(self: IBKRBroker, coro) -> None:
     self._tasks.add(t)
     t.add_done_callback(self._done_task)
 
+# %% ../../nbs/32_execution_ibkr.ipynb #32b782c9
 @patch
 def _done_task(self: IBKRBroker, t: asyncio.Task) -> None:
     self._tasks.discard(t)
@@ -184,6 +185,7 @@ async def _reconnect(self: IBKRBroker) -> None:
         log.exception("ibkr: could not reconnect to %s:%s after %d attempts", self.host, self.port, self.reconnect_attempts)
         self.events.emit(ConnectionEvent(False, f'reconnect failed after {self.reconnect_attempts} attempts'))
 
+# %% ../../nbs/32_execution_ibkr.ipynb #07e1c5b8
 @patch
 async def until_connected(self: IBKRBroker, timeout: float) -> bool:
     "Wait up to `timeout` seconds for the link to be up (after a drop)."
@@ -372,6 +374,7 @@ async def submit(self: IBKRBroker, order: Order) -> OrderSnapshot:
         tr.apply_status(OrderState.REJECTED, 0, message='duplicate order id (103) three times', error_code=103, when=self.clock.now())
     return tr.snapshot()
 
+# %% ../../nbs/32_execution_ibkr.ipynb #de555fc0
 @patch
 async def _await_ack(self: IBKRBroker, trade, coid: str) -> int:
     "Wait until IB answers the placement (status or error); return the error code (0 if none)."
@@ -387,6 +390,7 @@ async def _await_ack(self: IBKRBroker, trade, coid: str) -> int:
         except asyncio.TimeoutError: continue
     return 0
 
+# %% ../../nbs/32_execution_ibkr.ipynb #dc97b4fc
 @patch
 async def modify(self: IBKRBroker, client_order_id: str, *, stop_price: float) -> OrderSnapshot:
     "Move a working STOP order's trigger: the same IB order id placed again with the new aux price."
@@ -410,6 +414,7 @@ async def modify(self: IBKRBroker, client_order_id: str, *, stop_price: float) -
     self._touch(client_order_id)
     return tr.snapshot()
 
+# %% ../../nbs/32_execution_ibkr.ipynb #99d916e4
 @patch
 async def _await_log(self: IBKRBroker, trade, coid: str, n0: int) -> list:
     "Wait for IB's answer to a modification: the trade's log entries after the first `n0`."
@@ -437,6 +442,7 @@ async def cancel(self: IBKRBroker, client_order_id: str) -> OrderSnapshot:
     if ev: self.events.emit(ev)
     return await self.wait(client_order_id, self.ack_timeout)
 
+# %% ../../nbs/32_execution_ibkr.ipynb #baebfdee
 @patch
 async def wait(self: IBKRBroker, client_order_id: str, timeout: float) -> OrderSnapshot:
     "Wait until the order is done (and its commissions are in) or `timeout` seconds pass."

@@ -240,6 +240,29 @@ def start(self: OrderManager) -> StartupReport:
         log.error("order manager refuses to trade: %s", self.refusal)
     return rep
 
+# %% ../../nbs/33_execution_orders.ipynb #26304b2b
+@patch
+def _adopt(self: OrderManager, rep: StartupReport, by_id: dict, journaled: set, journal: dict) -> None:
+    "Journal the broker's orders the journal lacks (adopted, with an alert), into `journaled` and `journal` too."
+    for coid, s in by_id.items():
+        if coid not in journaled:
+            self.store.journal_order(s.order, s.state, s.broker_order_id or None, adopted=True, note='adopted at startup reconciliation')
+            rep.adopted.append(coid); journaled.add(coid)
+            self.store.add_alert('warning', 'order_manager', f'adopted order {coid} unknown to the journal ({s.state.value})')
+            journal[coid] = self.store.order(coid)
+
+@patch
+def _record_executions(self: OrderManager, rep: StartupReport, execs: list, journaled: set) -> None:
+    "Record the broker's executions the store lacks; one that matches no journaled order is a problem."
+    recorded = {f.exec_id for f in self.store.fills(since=min(f.time for f in execs))} if execs else set()
+    for f in execs:
+        if f.exec_id in recorded: continue                       # one query for the day's known executions, not one each
+        if f.client_order_id not in journaled:
+            rep.problems.append(f'execution {f.exec_id} for {f.client_order_id} matches no order')
+            continue
+        rep.fills_recorded += self.store.record_fill(f)
+
+# %% ../../nbs/33_execution_orders.ipynb #cab6b285
 @patch
 def reconcile_startup(self: OrderManager) -> StartupReport:
     "Journal vs broker: update what moved, adopt what the journal lacks, record every execution."
@@ -253,12 +276,7 @@ def reconcile_startup(self: OrderManager) -> StartupReport:
     held = {p.ticker: p.quantity for p in self.broker.positions()}
     stored = {p.ticker: p.quantity for p in self.store.positions(self.account_name)}
     journal = {r['client_order_id']: r for r in self.store.orders(states=OPEN_STATES)}
-    for coid, s in by_id.items():                               # the broker's orders the journal lacks
-        if coid not in journaled:
-            self.store.journal_order(s.order, s.state, s.broker_order_id or None, adopted=True, note='adopted at startup reconciliation')
-            rep.adopted.append(coid); journaled.add(coid)
-            self.store.add_alert('warning', 'order_manager', f'adopted order {coid} unknown to the journal ({s.state.value})')
-            journal[coid] = self.store.order(coid)
+    self._adopt(rep, by_id, journaled, journal)
     reported = None
     for coid, row in journal.items():
         s = by_id.get(coid)
@@ -275,13 +293,7 @@ def reconcile_startup(self: OrderManager) -> StartupReport:
         else:                                                    # the broker forgot it (a new day): executions and positions decide
             rep.findings.append(self._resolve(row, None, execs, held, stored))
             if self.store.order(coid)['state'] == OrderState.EXPIRED.value: rep.expired.append(coid)
-    recorded = {f.exec_id for f in self.store.fills(since=min(f.time for f in execs))} if execs else set()
-    for f in execs:
-        if f.exec_id in recorded: continue                       # one query for the day's known executions, not one each
-        if f.client_order_id not in journaled:
-            rep.problems.append(f'execution {f.exec_id} for {f.client_order_id} matches no order')
-            continue
-        rep.fills_recorded += self.store.record_fill(f)
+    self._record_executions(rep, execs, journaled)
     rep.unknown = [r['client_order_id'] for r in self.store.orders(states=[OrderState.UNKNOWN])]
     self._sync_positions(acct)
     self._today = today

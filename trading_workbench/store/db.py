@@ -614,6 +614,7 @@ def journal_order(self: Store, order: Order, state: OrderState = OrderState.NEW,
                                                        message=note or ('adopted from broker' if adopted else 'journaled')))
     return True
 
+# %% ../../nbs/04_store_db.ipynb #1afd1351
 @patch
 def update_order(self: Store, client_order_id: str, state: OrderState, *, broker_order_id: str | None = None,
                   filled_quantity: int | None = None, avg_fill_price: float | None = None, message: str = '') -> None:
@@ -646,6 +647,7 @@ def orders(self: Store, run_id: str | None = None, states: Iterable[OrderState] 
     if states is not None: q = q.where(t.c.state.in_([OrderState(s).value for s in states]))
     with self.reading() as conn: return [dict(r) for r in conn.execute(q).mappings().all()]
 
+# %% ../../nbs/04_store_db.ipynb #cfe00414
 @patch
 def order_events(self: Store, client_order_id: str) -> list[dict]:
     "The order's history, oldest first."
