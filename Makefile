@@ -38,8 +38,11 @@ nbtest: $(VENV)/.installed-dev
 	$(BIN)/nbdev-test --n-workers 2
 
 # The store suite runs on SQLite and on a real PostgreSQL server, started (and installed if missing) here.
+# Two workers (pytest-xdist), a test file each at a time: most tests wait on subprocesses, sockets and kernels.
+PYTEST_WORKERS ?= 2
 pytest: $(VENV)/.installed-dev
-	TWB_TEST_PG_URL="$${TWB_TEST_PG_URL:-$$(bash tools/postgres-up.sh)}" TWB_CHROMIUM="$${TWB_CHROMIUM:-$$(bash tools/chromium-up.sh)}" $(BIN)/pytest
+	TWB_TEST_PG_URL="$${TWB_TEST_PG_URL:-$$(bash tools/postgres-up.sh)}" TWB_CHROMIUM="$${TWB_CHROMIUM:-$$(bash tools/chromium-up.sh)}" \
+	  $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 test: lint sync cells nbtest pytest
 

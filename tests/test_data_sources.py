@@ -19,13 +19,14 @@ AV_KEY, FH_KEY = 'av-secret-K3Y-77aa', 'fh-secret-K3Y-99bb'
 
 @pytest.fixture
 def server():
-    with VendorServer(alpha_vantage_key=AV_KEY, finnhub_key=FH_KEY, hang_s=1.5, alpha_vantage_premium=True) as srv:
+    with VendorServer(alpha_vantage_key=AV_KEY, finnhub_key=FH_KEY, hang_s=3.0, alpha_vantage_premium=True) as srv:
         yield srv
 
 
 @pytest.fixture
 def client():
-    with httpx.Client(timeout=0.5) as c:
+    # under a hang fault the server answers after 3 s: 1.5 s times out surely, and leaves a loaded machine time to answer
+    with httpx.Client(timeout=1.5) as c:
         yield c
 
 
