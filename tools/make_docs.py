@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     if a.out is None and out.exists(): shutil.rmtree(out)     # a page of a notebook since removed must not linger
     pages = build([p.resolve() for p in paths], out, nbs)
     for p in pages: print(f'{p.name:45} {p.outputs:3} cells show output')
-    bare = [p.source.name for p in pages if not p.outputs]
+    bare = [p.name.removesuffix(".html") for p in pages if not p.outputs]
     print(f'{len(pages)} pages and index.html in {out}' + (f'; no output shown in {len(bare)}: ' + ' '.join(bare) if bare else ''))
     return 0
 
