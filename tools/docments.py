@@ -28,9 +28,9 @@ class Missing:
     param: str      # the parameter (or dataclass field)
 
 def comment_lines(source: str) -> set[int]:
-    "Line numbers (1-based) holding a comment."
+    "Line numbers (1-based) holding a comment; not nbdev's `#|` directives (they are not about a parameter)."
     toks = tokenize.generate_tokens(io.StringIO(source).readline)
-    return {t.start[0] for t in toks if t.type == tokenize.COMMENT}
+    return {t.start[0] for t in toks if t.type == tokenize.COMMENT and not t.string.startswith('#|')}
 
 def documented(line: int, comments: set[int], param_lines: set[int]) -> bool:
     "fastcore's rule: a comment on the parameter's line, or comment lines right above it (not another's line)."
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
         if bad: failed.append(name)
         mark = 'FAIL' if bad else ('baseline' if name in baseline else 'ok')
         if miss or name in baseline: print(f'{name:40} {len(miss):12}  {mark}' + (f' (allowed {allowed})' if name in baseline else ''))
-        if a.verbose or bad: print(*(f'    {m.owner}: {m.param}' for m in miss), sep='\n')
+        if (a.verbose or bad) and miss: print(*(f'    {m.owner}: {m.param}' for m in miss), sep='\n')
     print(f"{'total':40} {sum(map(len, found.values())):12}  in {sum(1 for m in found.values() if m)} of {len(found)} notebooks")
     for stale in sorted(set(baseline) - set(found)): print(f'baseline names a missing notebook: {stale}')
     done = sorted(n for n in baseline if n in found and not found[n])

@@ -33,10 +33,10 @@ __all__ = ['log', 'POISON_RULES', 'LOAD_STATUSES', 'SourceFailure', 'AllSourcesF
 @dataclass(frozen=True)
 class SourceFailure:
     "Why one source could not serve a range."
-    source: str
-    error: str
-    message: str
-    seconds: float = 0.0       # wall time spent on this source before giving up
+    source: str           # the source that failed
+    error: str            # the exception's type name
+    message: str          # what it said
+    seconds: float = 0.0  # wall time spent on this source before giving up
     def __str__(self): return f"{self.source}: {self.error}: {self.message}"
 
 # %% ../../nbs/12_data_manager.ipynb #25e3e680
@@ -69,14 +69,14 @@ class HistoryError(RuntimeError):
 @dataclass(frozen=True)
 class Served:
     "A range of bars one source served (and how many rows were new or changed in the store)."
-    ticker: str
-    source: str
-    start: pd.Timestamp
-    end: pd.Timestamp
-    rows: int
-    written: int
-    failovers: tuple[SourceFailure, ...] = ()
-    failover_seconds: float = 0.0   # time spent on the failed sources before this one was asked
+    ticker: str                                # the instrument
+    source: str                                # the source that answered
+    start: pd.Timestamp                        # first bar served
+    end: pd.Timestamp                          # last bar served
+    rows: int                                  # bars served
+    written: int                               # bars written to the store
+    failovers: tuple[SourceFailure, ...] = ()  # the sources that failed first, in order
+    failover_seconds: float = 0.0              # time spent on the failed sources before this one was asked
 
 # %% ../../nbs/12_data_manager.ipynb #eb31168a
 @functools.lru_cache(maxsize=4)
@@ -334,10 +334,10 @@ _QPREFIX = 'data.quarantine.'
 @dataclass(frozen=True)
 class Quarantine:
     "A ticker held out of every run until an operator releases it, and why."
-    ticker: str
-    since: str
-    reason: str
-    rules: tuple[str, ...] = ()
+    ticker: str                  # the instrument held out
+    since: str                   # when (store clock, ISO text)
+    reason: str                  # why, in words
+    rules: tuple[str, ...] = ()  # the quality rules it broke
 
 # %% ../../nbs/12_data_manager.ipynb #32134501
 def quarantine(
@@ -387,10 +387,10 @@ LOAD_STATUSES = ('ok', 'stale', 'quarantined', 'missing', 'failed')
 @dataclass(frozen=True)
 class TickerStatus:
     "How one ticker's data ended up for a session."
-    ticker: str
-    status: str
-    last_bar: pd.Timestamp | None = None
-    detail: str = ''
+    ticker: str                           # the instrument
+    status: str                           # one of `LOAD_STATUSES`
+    last_bar: pd.Timestamp | None = None  # its newest bar (None: none)
+    detail: str = ''                      # why, when not ok
 
 # %% ../../nbs/12_data_manager.ipynb #03889040
 class NoUsableData(RuntimeError):
@@ -408,10 +408,10 @@ class NoUsableData(RuntimeError):
 @dataclass(frozen=True)
 class MarketData:
     "A universe's bars for one session, and what happened to every ticker."
-    session: pd.Timestamp
-    bars: Mapping[str, pd.DataFrame]       # ok and stale tickers
-    statuses: tuple[TickerStatus, ...]
-    seconds: float = 0.0
+    session: pd.Timestamp               # the session the bars are for
+    bars: Mapping[str, pd.DataFrame]    # ok and stale tickers
+    statuses: tuple[TickerStatus, ...]  # one per ticker asked for
+    seconds: float = 0.0                # wall time the load took
 
     def tickers(
         self,

@@ -104,9 +104,9 @@ class NoDataError(DataSourceError):
 @dataclass(frozen=True)
 class SourceHealth:
     "Whether a source answers, and what it said."
-    source: str
-    ok: bool
-    detail: str = ''
+    source: str  # the source's name
+    ok: bool     # whether it answered
+    detail: str = ''  # what it said, or why not
 
 @runtime_checkable
 class MarketDataSource(Protocol):

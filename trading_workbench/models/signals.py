@@ -69,10 +69,10 @@ def _logistic(z: np.ndarray, hit: np.ndarray, penalty: float = 0.0) -> np.ndarra
 @dataclass(frozen=True)
 class ConfidenceCalibrator:
     "P(direction right) = logistic(intercept + slope * |z|), fit on out-of-sample forecasts."
-    intercept: float = 0.0   # the neutral default: confidence 0.5, no claim
-    slope: float = 0.0
-    n: int = 0
-    horizon: int = 1
+    intercept: float = 0.0  # the neutral default: confidence 0.5, no claim
+    slope: float = 0.0      # per unit of |z| (0: no claim)
+    n: int = 0              # forecasts it was fit on
+    horizon: int = 1        # the forecast step it was fit for
 
     def predict(
         self,
