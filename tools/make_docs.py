@@ -9,7 +9,7 @@ and the `#|` directive lines, and a cell left empty by that. Plotly figures kept
 `plotly.min.js` beside the pages (no network). `nbs/index.ipynb` becomes `index.html`, followed by the table of
 chapters; each chapter links to the previous, the next and the index. Prints per page how many cells show an
 output, so a chapter whose examples show nothing stands out."""
-import argparse, json, re, shutil, sys
+import argparse, hashlib, json, re, shutil, sys
 from dataclasses import dataclass
 from pathlib import Path
 import nbformat
@@ -39,7 +39,9 @@ def title_of(nb: nbformat.NotebookNode, stem: str) -> tuple[str, str]:
 def plotly_html(fig: dict) -> str:
     "A kept plotly figure (its JSON) as a div drawn by the `plotly.min.js` beside the page."
     import plotly.io as pio
-    return pio.to_html(pio.from_json(json.dumps(fig)), include_plotlyjs=False, full_html=False, div_id=None)
+    text = json.dumps(fig, sort_keys=True)
+    div = 'fig-' + hashlib.sha1(text.encode()).hexdigest()[:12]     # the same page for the same figure
+    return pio.to_html(pio.from_json(text), include_plotlyjs=False, full_html=False, div_id=div)
 
 def for_page(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     "The cells a reader sees: no `#| hide` cells, no directive lines, no cell left empty; plotly JSON drawn."
