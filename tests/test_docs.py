@@ -34,6 +34,7 @@ def test_chapter_page_shows_its_outputs(tmp_path):
     assert '#| export' not in shown and 'default_exp' not in shown   # directives are not shown
     assert 'def forecast_to_signal' in shown                        # the code is
     assert 'href="index.html"' in page
+    assert 'plotly-graph-div' in page and (tmp_path / 'plotly.min.js').is_file()   # the kept reliability chart is drawn
     index = (tmp_path / 'index.html').read_text(encoding='utf-8')
     assert 'href="27_models_signals.html"' in index and 'From forecast to signal' in index
     assert '27_models_signals.html' in r.stdout and 'cells show output' in r.stdout
