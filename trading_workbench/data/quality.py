@@ -255,7 +255,8 @@ def _rule_split(df, ticker, p):
 def _rule_absurd(df, ticker, p):
     px, v = df[['open', 'high', 'low', 'close']].to_numpy(), df['volume'].to_numpy()
     with np.errstate(invalid='ignore'):
-        rows = (np.isfinite(px) & (px > p.max_price)).any(axis=1) | (np.isfinite(v) & (v > p.max_volume))   # inf: nan_prices' business
+        # inf: nan_prices' business
+        rows = (np.isfinite(px) & (px > p.max_price)).any(axis=1) | (np.isfinite(v) & (v > p.max_volume))
     if not rows.any(): return df, []
     vs = _v(ticker, df.index[rows], 'absurd_magnitude', p, [f'high {r.max():.4g} (limit {p.max_price:g}), volume {x:.4g} (limit {p.max_volume:g})'
                                                              for r, x in zip(px[rows], v[rows])])
@@ -265,14 +266,16 @@ def _rule_absurd(df, ticker, p):
 def _rule_spike(df, ticker, p):
     if len(df) < 3: return df, []
     c, o = df['close'].to_numpy(), df['open'].to_numpy()
-    c = np.where(np.isfinite(c) & (c > 0), c, np.nan)                         # NaN, inf and <= 0 are other rules' business
+    # NaN, inf and <= 0 are other rules' business
+    c = np.where(np.isfinite(c) & (c > 0), c, np.nan)
     prev, nxt = np.r_[np.nan, c[:-1]], np.r_[c[1:], np.nan]
     with np.errstate(invalid='ignore', divide='ignore', over='ignore'):
         move = np.abs(np.log(c / prev))
         back = np.abs(np.log(nxt / prev)) <= np.log1p(p.spike_revert)          # the next close undoes it
         split = np.isfinite(_split_ratio(prev, o, p.split_tolerance))
     reverting = (move > np.log1p(p.spike_threshold)) & back & ~split
-    huge = (move > np.log(p.max_daily_factor)) & ~split & ~np.r_[False, reverting[:-1]]   # not the way back from a spike
+    # not the way back from a spike
+    huge = (move > np.log(p.max_daily_factor)) & ~split & ~np.r_[False, reverting[:-1]]
     rows = reverting | huge
     if not rows.any(): return df, []
     i = np.flatnonzero(rows)

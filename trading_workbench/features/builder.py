@@ -36,7 +36,8 @@ def research_decompose(
     n = int(close.notna().sum())
     if n < 2 * period:
         raise ShortSeriesError(f"research_decompose: period {period} needs at least {2 * period} observations, got {n}")
-    from statsmodels.tsa.seasonal import seasonal_decompose   # here, not at import: it costs every daily-run kernel 0.85 s
+    # here, not at import: it costs every daily-run kernel 0.85 s
+    from statsmodels.tsa.seasonal import seasonal_decompose
     return seasonal_decompose(close.dropna(), model=model, period=period)
 
 # %% ../../nbs/13_features_builder.ipynb #fb5fe03d

@@ -93,7 +93,8 @@ def handle_system_failure(
     if isinstance(failure, BaseException): failure = SystemFailure.from_exception(failure)
     t0 = time.monotonic()   # wall time to recover (I/O and backoff), not market time
     try: res = getattr(self, self.PROCEDURES[failure.kind])(failure)   # procedures are added below with @patch
-    except Exception as e:  # noqa: BLE001 -- a procedure that fails leaves the process refusing orders, never half-recovered
+    # noqa: BLE001 -- a procedure that fails leaves the process refusing orders, never half-recovered
+    except Exception as e:
         log.exception('recovery procedure for %s failed', failure.kind.value)
         res = self._refuse(failure.kind, 'procedure_failed', f'the {failure.kind.value} procedure failed: {type(e).__name__}: {e}')
     res = replace(res, seconds=time.monotonic() - t0)
@@ -181,7 +182,8 @@ def reconnect(self: DisasterRecovery) -> tuple[bool, int]:
                 n += 1
                 if not b.is_connected(): b.connect()
                 b.account()                               # a link that answers, not only a socket that is open
-                rep = self.orders.start()                 # reconcile the journal (lost answers found out); ready only if it works
+                # reconcile the journal (lost answers found out); ready only if it works
+                rep = self.orders.start()
                 if not rep.ok: raise BrokerError('reconciliation failed: ' + '; '.join(rep.problems))
     except RetryError: return False, n
     return True, n

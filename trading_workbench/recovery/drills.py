@@ -141,7 +141,8 @@ def drill_kill_mid_order(
     r = rig(settings, folder)
     o = buy(r, 'kill-AAPL')
     r.store.journal_submission(o)                # the journal first, as the order manager does ...
-    r.broker.submit(o)                           # ... the order leaves, and the process is killed here (nothing else recorded)
+    # ... the order leaves, and the process is killed here (nothing else recorded)
+    r.broker.submit(o)
     r.close()
     t0 = time.monotonic()
     r = rig(settings, folder)                    # a new process: broker and order manager rebuilt from the store
@@ -279,7 +280,8 @@ def drill_llm_down(
     folder: Path,        # a fresh temporary folder
 ) -> DrillResult:
     r = rig(settings, folder)
-    llm = LLMSignalGenerator('http://127.0.0.1:9', 'llama3.1:8b', timeout_s=1, connect_timeout_s=0.5)   # nothing listens on port 9
+    # nothing listens on port 9
+    llm = LLMSignalGenerator('http://127.0.0.1:9', 'llama3.1:8b', timeout_s=1, connect_timeout_s=0.5)
     try: return _model_drill(r, 'llm_down', [ModelJob('simple', _view), with_ladder(llm_job(llm), consensus_job())])
     finally: r.close()
 
@@ -329,7 +331,8 @@ def drill_disk_full(
     full = DiskFull(r.store.engine); full.on = True                                     # the disk fills up
     res, err = _order_during(r, o)
     nothing = r.store.order(o.client_order_id) is None and r.broker.order_status(o.client_order_id) is None
-    full.on = False                                                                     # the operator frees space; the next start trades
+    # the operator frees space; the next start trades
+    full.on = False
     r.orders.start()
     again = r.orders.manage_order_lifecycle(o, 167.78)
     lost, dup = tally(r.store, r.broker, {o.client_order_id: 100})

@@ -130,7 +130,8 @@ class RunWatch:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             try: beat(self.store, self.run_id, self.steps[-1] if self.steps else '')
-            except sa.exc.SQLAlchemyError as e: log.warning('heartbeat of %s not written: %s', self.run_id, e)   # next beat retries
+            # next beat retries
+            except sa.exc.SQLAlchemyError as e: log.warning('heartbeat of %s not written: %s', self.run_id, e)
 
 # %% ../../nbs/45_recovery_runs.ipynb #6412fa10
 @patch

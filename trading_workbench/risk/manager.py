@@ -208,7 +208,8 @@ def action_orders(
         elif kind is ActionKind.REDUCE_POSITIONS: qty = max(1, math.floor(abs(p.quantity) * risk.reduce_fraction))
         else:
             m = marks.get(p.ticker)
-            if m is None: continue                              # no mark, no stop level: the preview says so by leaving it out
+            # no mark, no stop level: the preview says so by leaving it out
+            if m is None: continue
             stop = round(m * (1 - risk.stop_distance_pct) if side is Side.SELL else m * (1 + risk.stop_distance_pct), 2)
             out.append(Order(coid + '-STP', p.ticker, side, abs(p.quantity), OrderType.STOP, None, 'GTC', aid,
                              f'{kind.value} at {risk.stop_distance_pct:.1%}', stop_price=stop, reduce_only=True)); continue
@@ -324,7 +325,8 @@ def book(
 ) -> Book:
     "The book from the store, valued at `marks` (else each position's stored mark), every mark checked against the last close."
     positions, eq, now = self.store.positions(self.account), self.store.equity(self.account), self.clock.now()
-    nan = math.nan                                             # no equity recorded yet: cash, peak and opening equity are unknown
+    # no equity recorded yet: cash, peak and opening equity are unknown
+    nan = math.nan
     cash = float(eq.cash.iloc[-1]) if len(eq) else nan
     held = [p.ticker for p in positions]
     closes = self.closes(held) if held else pd.DataFrame()
@@ -494,9 +496,11 @@ def journal_action(
     send, skip = [], []
     for d in row['preview']['orders']:
         o = order_from_dict(d)
-        if o.client_order_id in journaled:                     # journaled before a crash: send exactly what was journaled
+        # journaled before a crash: send exactly what was journaled
+        if o.client_order_id in journaled:
             send.append(dataclasses.replace(o, quantity=journaled[o.client_order_id]['quantity'])); continue
-        q = held.get(o.ticker, 0)                              # the book may have moved since the preview: never more than is held
+        # the book may have moved since the preview: never more than is held
+        q = held.get(o.ticker, 0)
         n = min(o.quantity, abs(q)) if q * o.signed_quantity < 0 else 0
         (send if n else skip).append(dataclasses.replace(o, quantity=n) if n else o)
     self.store.journal_orders([o for o in send if o.client_order_id not in journaled], note=f'risk action {action_id}')

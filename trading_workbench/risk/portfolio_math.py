@@ -181,7 +181,8 @@ def closed_trade_pnl(
     for f in sorted(fills, key=lambda f: (f.time, f.exec_id)):
         q, cost = held.get(f.ticker, (0, 0.0))
         d = f.signed_quantity
-        if q == 0 or (q > 0) == (d > 0):                              # opening or adding: fold price and commission into the cost
+        # opening or adding: fold price and commission into the cost
+        if q == 0 or (q > 0) == (d > 0):
             held[f.ticker] = (q + d, (abs(q) * cost + abs(d) * f.price + f.commission) / abs(q + d)); continue
         closed, per_share = min(abs(d), abs(q)), f.commission / abs(d)
         out.append((f.time, f.ticker, closed * ((f.price - cost) * (1 if q > 0 else -1) - per_share)))

@@ -59,7 +59,8 @@ def skill_backtests(
 ) -> tuple[pd.DataFrame, dict[str, BacktestResult]]:
     "Gate off vs on, fixed vs skill-weighted ensemble, each a full backtest: metrics side by side with buy-and-hold."
     off, cap = (dataclasses.replace(settings, validation=dataclasses.replace(settings.validation, gate=g)) for g in ('off', 'cap'))
-    ens = dataclasses.replace(off, flags=dataclasses.replace(off.flags, enable_ensemble=True))   # routed only when its flag is on
+    # routed only when its flag is on
+    ens = dataclasses.replace(off, flags=dataclasses.replace(off.flags, enable_ensemble=True))
     w = validated_weights(latest_skill(validation), list(MEMBERS), settings.runner.horizon)
     variants = {'gate off': (off, None), 'gate on': (cap, None), 'ensemble, fixed weights': (ens, [ensemble_job()]),
                 'ensemble, skill weights': (ens, [ensemble_job(w or None)])}
