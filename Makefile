@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test install install-dev lint sync cells nbtest pytest bench clean
+.PHONY: demo test install install-dev lint sync cells docs nbtest pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,15 @@ lint: $(VENV)/.installed-dev
 sync: $(VENV)/.installed-dev
 	$(BIN)/python tools/check_sync.py
 
-# exported cells read as paragraphs: none over 40 code lines, median under 15 (tools/cell_sizes_baseline.json: the ratchet)
+# exported cells read as paragraphs: none over 40 code lines, median under 15 (tools/cell_sizes_baseline.json: the ratchet);
+# every public parameter has a docments comment (tools/docments_baseline.json: the ratchet)
 cells: $(VENV)/.installed-dev
 	$(BIN)/python tools/cell_sizes.py
+	$(BIN)/python tools/docments.py
+
+# the docs pages: every notebook as HTML with its kept outputs, and an index (nbconvert; Quarto-free) in _docs/
+docs: $(VENV)/.installed-dev
+	$(BIN)/python tools/make_docs.py
 
 nbtest: $(VENV)/.installed-dev
 	$(BIN)/nbdev-test --n-workers 2

@@ -33,10 +33,10 @@ __all__ = ['log', 'POISON_RULES', 'LOAD_STATUSES', 'SourceFailure', 'AllSourcesF
 @dataclass(frozen=True)
 class SourceFailure:
     "Why one source could not serve a range."
-    source: str
-    error: str
-    message: str
-    seconds: float = 0.0       # wall time spent on this source before giving up
+    source: str           # the source that failed
+    error: str            # the exception's type name
+    message: str          # what it said
+    seconds: float = 0.0  # wall time spent on this source before giving up
     def __str__(self): return f"{self.source}: {self.error}: {self.message}"
 
 # %% ../../nbs/12_data_manager.ipynb #25e3e680
@@ -69,14 +69,14 @@ class HistoryError(RuntimeError):
 @dataclass(frozen=True)
 class Served:
     "A range of bars one source served (and how many rows were new or changed in the store)."
-    ticker: str
-    source: str
-    start: pd.Timestamp
-    end: pd.Timestamp
-    rows: int
-    written: int
-    failovers: tuple[SourceFailure, ...] = ()
-    failover_seconds: float = 0.0   # time spent on the failed sources before this one was asked
+    ticker: str                                # the instrument
+    source: str                                # the source that answered
+    start: pd.Timestamp                        # first bar served
+    end: pd.Timestamp                          # last bar served
+    rows: int                                  # bars served
+    written: int                               # bars written to the store
+    failovers: tuple[SourceFailure, ...] = ()  # the sources that failed first, in order
+    failover_seconds: float = 0.0              # time spent on the failed sources before this one was asked
 
 # %% ../../nbs/12_data_manager.ipynb #eb31168a
 @functools.lru_cache(maxsize=4)
@@ -117,7 +117,8 @@ def _day(x) -> pd.Timestamp | None:
 # %% ../../nbs/12_data_manager.ipynb #3afa8df1
 class DataSourceManager:
     "Daily bars from the first healthy source, through the quality gates, cached in the store."
-    DOWN_FOR = timedelta(minutes=15)   # a source that failed for good (retries, budget, key, quota) is skipped this long
+    # a source that failed for good (retries, budget, key, quota) is skipped this long
+    DOWN_FOR = timedelta(minutes=15)
     def __init__(
         self,
         sources: Sequence[MarketDataSource],  # in failover order, first is primary (a stored switch may move one first)
@@ -135,7 +136,8 @@ class DataSourceManager:
         self.policy, self.clock, self.calendar = policy or QualityPolicy(), clock or store.clock, calendar
         self.default_start, self.default_end = _day(default_start), _day(default_end)
         self.served: list[Served] = []  # what this process fetched, in order
-        self.down: dict[str, tuple[datetime, str]] = {}   # source -> (skipped until, why): no budget spent on it again meanwhile
+        # source -> (skipped until, why): no budget spent on it again meanwhile
+        self.down: dict[str, tuple[datetime, str]] = {}
         primary = store.get_control('data.primary_source')
         if primary in names: self._move_first(primary)
 
@@ -212,7 +214,8 @@ def _try_source(self: DataSourceManager, src: MarketDataSource, ticker: str, sta
     before = self.store.prices(ticker, df.index[0] - pd.Timedelta(days=14), df.index[0] - _DAY)
     after = self.store.prices(ticker, df.index[-1] + _DAY, df.index[-1] + pd.Timedelta(days=14))
     seam = check_seam(before, df, ticker, self.policy) + check_seam(df, after, ticker, self.policy)
-    seam += [v for v in check_spike_seam(before, df, ticker, self.policy) if v.action == 'reject']   # a one-bar fetch has no spike context of its own
+    # a one-bar fetch has no spike context of its own
+    seam += [v for v in check_spike_seam(before, df, ticker, self.policy) if v.action == 'reject']
     if seam: raise QualityError(ticker, seam)
     return df, self.store.upsert_prices(ticker, df, src.name)
 
@@ -334,10 +337,10 @@ _QPREFIX = 'data.quarantine.'
 @dataclass(frozen=True)
 class Quarantine:
     "A ticker held out of every run until an operator releases it, and why."
-    ticker: str
-    since: str
-    reason: str
-    rules: tuple[str, ...] = ()
+    ticker: str                  # the instrument held out
+    since: str                   # when (store clock, ISO text)
+    reason: str                  # why, in words
+    rules: tuple[str, ...] = ()  # the quality rules it broke
 
 # %% ../../nbs/12_data_manager.ipynb #32134501
 def quarantine(
@@ -376,7 +379,8 @@ def release_quarantine(
     "Let `ticker` be fetched again; False if it was not in quarantine."
     if ticker not in quarantined(store): return False
     store.set_control(_QPREFIX + ticker, dict(active=False, released_at=store.clock.now().isoformat(), released_by=by), by=by)
-    store.set_control(f'data.coverage.{ticker}', None, by=by)   # fetch the whole range again: fixed bars overwrite any bad stored ones
+    # fetch the whole range again: fixed bars overwrite any bad stored ones
+    store.set_control(f'data.coverage.{ticker}', None, by=by)
     store.add_alert('info', 'data.quarantine', f'{ticker} released from quarantine by {by}')
     return True
 
@@ -387,10 +391,10 @@ LOAD_STATUSES = ('ok', 'stale', 'quarantined', 'missing', 'failed')
 @dataclass(frozen=True)
 class TickerStatus:
     "How one ticker's data ended up for a session."
-    ticker: str
-    status: str
-    last_bar: pd.Timestamp | None = None
-    detail: str = ''
+    ticker: str                           # the instrument
+    status: str                           # one of `LOAD_STATUSES`
+    last_bar: pd.Timestamp | None = None  # its newest bar (None: none)
+    detail: str = ''                      # why, when not ok
 
 # %% ../../nbs/12_data_manager.ipynb #03889040
 class NoUsableData(RuntimeError):
@@ -408,10 +412,10 @@ class NoUsableData(RuntimeError):
 @dataclass(frozen=True)
 class MarketData:
     "A universe's bars for one session, and what happened to every ticker."
-    session: pd.Timestamp
-    bars: Mapping[str, pd.DataFrame]       # ok and stale tickers
-    statuses: tuple[TickerStatus, ...]
-    seconds: float = 0.0
+    session: pd.Timestamp               # the session the bars are for
+    bars: Mapping[str, pd.DataFrame]    # ok and stale tickers
+    statuses: tuple[TickerStatus, ...]  # one per ticker asked for
+    seconds: float = 0.0                # wall time the load took
 
     def tickers(
         self,
@@ -458,7 +462,8 @@ def _one(self: DataSourceManager, t: str, start, session: pd.Timestamp) -> tuple
     except (DataSourceError, QualityError, BadRowError, ValueError) as e:
         log.error('%s: no bars: %s', t, e); return TickerStatus(t, 'failed', None, f'{type(e).__name__}: {e}'[:1500]), None
     if df.empty: return TickerStatus(t, 'missing', None, f'no bars up to {session.date()}'), None
-    poison = [v for v in inspect(df, t, self.policy).rejected if v.rule in POISON_RULES]   # stored before a rule existed
+    # stored before a rule existed
+    poison = [v for v in inspect(df, t, self.policy).rejected if v.rule in POISON_RULES]
     if poison:
         why = '; '.join(map(str, poison[:5]))
         quarantine(self.store, t, f'stored bars: {why}', [v.rule for v in poison]); return TickerStatus(t, 'quarantined', None, why), None

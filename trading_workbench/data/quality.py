@@ -32,19 +32,20 @@ SPLIT_RATIOS = (1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 15.0, 20.0, 2
 @dataclass(frozen=True)
 class QualityPolicy:
     "What to do for each rule (reject / repair / warn), and the rules' thresholds."
+    # rule -> 'reject', 'repair' or 'warn' (every rule of `RULES`)
     actions: Mapping[str, str] = field(default_factory=lambda: dict(
         missing_columns='reject', unsorted_dates='repair', duplicate_dates='repair', nan_prices='reject',
         nonpositive_prices='reject', ohlc_inconsistent='repair', negative_volume='reject', gap='warn', split_jump='reject',
         absurd_magnitude='reject', spike='reject'))
-    max_gap_days: int = 7
-    split_jump_threshold: float = 0.35
-    split_tolerance: float = 0.02
-    calendar: str = 'XNYS'
-    max_price: float = 1e7           # absurd_magnitude: no listed equity trades near $10M a share
-    max_volume: float = 1e11         # ... nor 100 billion shares a day
-    spike_threshold: float = 1.0     # spike: a move beyond x2 or /2 ...
-    spike_revert: float = 0.25       # ... that the next close takes back to within 25% of the close before
-    max_daily_factor: float = 10.0   # spike: any move beyond x10 or /10 that no split explains
+    max_gap_days: int = 7               # gap: more calendar days than this between bars
+    split_jump_threshold: float = 0.35  # split_jump: a one-day move beyond this fraction
+    split_tolerance: float = 0.02       # a jump within this of a split ratio is a split
+    calendar: str = 'XNYS'              # exchange calendar for session gaps
+    max_price: float = 1e7              # absurd_magnitude: no listed equity trades near $10M a share
+    max_volume: float = 1e11            # ... nor 100 billion shares a day
+    spike_threshold: float = 1.0        # spike: a move beyond x2 or /2 ...
+    spike_revert: float = 0.25          # ... that the next close takes back to within 25% of the close before
+    max_daily_factor: float = 10.0      # spike: any move beyond x10 or /10 that no split explains
 
     def __post_init__(self):
         acts = dict(self.actions)
@@ -76,11 +77,11 @@ def with_actions(self: QualityPolicy, **actions: str) -> QualityPolicy:
 @dataclass(frozen=True)
 class Violation:
     "One broken rule: which ticker, which date (None for the whole frame), what was done."
-    ticker: str
-    date: pd.Timestamp | None
-    rule: str
-    action: str
-    detail: str
+    ticker: str                # the instrument
+    date: pd.Timestamp | None  # the bar's date (None: the whole frame)
+    rule: str                  # which rule of `RULES`
+    action: str                # what the policy did: reject, repair or warn
+    detail: str                # what was found, in words
     def __str__(self): return f"{self.ticker} {self.date.date() if self.date is not None else '-'} {self.rule} [{self.action}]: {self.detail}"
 
 # %% ../../nbs/11_data_quality.ipynb #01990c11
@@ -99,9 +100,9 @@ class QualityError(ValueError):
 @dataclass
 class QualityReport:
     "The gated frame and every violation found."
-    ticker: str
-    frame: pd.DataFrame
-    violations: list[Violation]
+    ticker: str                  # the instrument
+    frame: pd.DataFrame          # the bars after repairs (empty if rejected)
+    violations: list[Violation]  # every rule broken, in order
     @property
     def rejected(self) -> list[Violation]: return [v for v in self.violations if v.action == 'reject']
     @property
@@ -254,7 +255,8 @@ def _rule_split(df, ticker, p):
 def _rule_absurd(df, ticker, p):
     px, v = df[['open', 'high', 'low', 'close']].to_numpy(), df['volume'].to_numpy()
     with np.errstate(invalid='ignore'):
-        rows = (np.isfinite(px) & (px > p.max_price)).any(axis=1) | (np.isfinite(v) & (v > p.max_volume))   # inf: nan_prices' business
+        # inf: nan_prices' business
+        rows = (np.isfinite(px) & (px > p.max_price)).any(axis=1) | (np.isfinite(v) & (v > p.max_volume))
     if not rows.any(): return df, []
     vs = _v(ticker, df.index[rows], 'absurd_magnitude', p, [f'high {r.max():.4g} (limit {p.max_price:g}), volume {x:.4g} (limit {p.max_volume:g})'
                                                              for r, x in zip(px[rows], v[rows])])
@@ -264,14 +266,16 @@ def _rule_absurd(df, ticker, p):
 def _rule_spike(df, ticker, p):
     if len(df) < 3: return df, []
     c, o = df['close'].to_numpy(), df['open'].to_numpy()
-    c = np.where(np.isfinite(c) & (c > 0), c, np.nan)                         # NaN, inf and <= 0 are other rules' business
+    # NaN, inf and <= 0 are other rules' business
+    c = np.where(np.isfinite(c) & (c > 0), c, np.nan)
     prev, nxt = np.r_[np.nan, c[:-1]], np.r_[c[1:], np.nan]
     with np.errstate(invalid='ignore', divide='ignore', over='ignore'):
         move = np.abs(np.log(c / prev))
         back = np.abs(np.log(nxt / prev)) <= np.log1p(p.spike_revert)          # the next close undoes it
         split = np.isfinite(_split_ratio(prev, o, p.split_tolerance))
     reverting = (move > np.log1p(p.spike_threshold)) & back & ~split
-    huge = (move > np.log(p.max_daily_factor)) & ~split & ~np.r_[False, reverting[:-1]]   # not the way back from a spike
+    # not the way back from a spike
+    huge = (move > np.log(p.max_daily_factor)) & ~split & ~np.r_[False, reverting[:-1]]
     rows = reverting | huge
     if not rows.any(): return df, []
     i = np.flatnonzero(rows)

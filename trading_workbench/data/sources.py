@@ -104,9 +104,9 @@ class NoDataError(DataSourceError):
 @dataclass(frozen=True)
 class SourceHealth:
     "Whether a source answers, and what it said."
-    source: str
-    ok: bool
-    detail: str = ''
+    source: str  # the source's name
+    ok: bool     # whether it answered
+    detail: str = ''  # what it said, or why not
 
 @runtime_checkable
 class MarketDataSource(Protocol):
@@ -304,7 +304,8 @@ class HttpSource:
     ):
         self.base_url, self.client, self.retries = base_url.rstrip('/'), client, retries
         self.backoff_s, self.max_wait_s, self.clock, self.probe_ticker = backoff_s, max_wait_s, clock or SystemClock(), probe_ticker
-        self.budget_s, self._deadline = budget_s, None   # wall-clock budget of one history call (network I/O, not market time)
+        # wall-clock budget of one history call (network I/O, not market time)
+        self.budget_s, self._deadline = budget_s, None
 
 # %% ../../nbs/10_data_sources.ipynb #5b8545ed
 @patch

@@ -36,7 +36,8 @@ def research_decompose(
     n = int(close.notna().sum())
     if n < 2 * period:
         raise ShortSeriesError(f"research_decompose: period {period} needs at least {2 * period} observations, got {n}")
-    from statsmodels.tsa.seasonal import seasonal_decompose   # here, not at import: it costs every daily-run kernel 0.85 s
+    # here, not at import: it costs every daily-run kernel 0.85 s
+    from statsmodels.tsa.seasonal import seasonal_decompose
     return seasonal_decompose(close.dropna(), model=model, period=period)
 
 # %% ../../nbs/13_features_builder.ipynb #fb5fe03d
@@ -85,11 +86,11 @@ def calendar_flags(
 @dataclass(frozen=True)
 class TimeSeriesFeatureBuilder:
     "Causal lag, return, seasonal, calendar, rolling and difference features of daily closes."
-    lags: tuple[int, ...] = (1, 5, 10, 20)
-    windows: tuple[int, ...] = (5, 10, 20, 60)
-    diffs: tuple[int, ...] = (1, 5)
-    seasonal_period: int = 252
-    calendar: str = 'XNYS'
+    lags: tuple[int, ...] = (1, 5, 10, 20)      # close lags and returns over these bars
+    windows: tuple[int, ...] = (5, 10, 20, 60)  # rolling mean/std/skew windows (>= 3)
+    diffs: tuple[int, ...] = (1, 5)             # differences of the close over these bars
+    seasonal_period: int = 252                  # bars per season (252: a trading year)
+    calendar: str = 'XNYS'                      # exchange calendar for the calendar features
 
     def __post_init__(self):
         for name in ('lags', 'windows', 'diffs'):

@@ -72,7 +72,8 @@ def check_series(
         arr = np.asarray(y)
         if arr.ndim != 1: raise ModelInputError(f"{name}: expected a 1-D series, got shape {arr.shape}")
         y = pd.Series(arr)
-    try: s = y if y.dtype == np.float64 else y.astype(np.float64)   # the common case costs nothing (walk-forwards call this every bar)
+    # the common case costs nothing (walk-forwards call this every bar)
+    try: s = y if y.dtype == np.float64 else y.astype(np.float64)
     except (TypeError, ValueError) as e: raise ModelInputError(f"{name}: values are not numeric ({e})") from e
     v = s.to_numpy()
     if len(v) < min_length: raise ModelInputError(f"{name}: too short, need at least {min_length} observations, got {len(v)}")
@@ -134,7 +135,8 @@ def bundled_closes(
     cols = {}
     for t in tickers:
         df = pd.read_csv(root / f'{t}.csv')
-        df.columns = [c.strip().lower() for c in df.columns]          # some files use the Yahoo layout (Date, Close, ...)
+        # some files use the Yahoo layout (Date, Close, ...)
+        df.columns = [c.strip().lower() for c in df.columns]
         cols[t] = pd.Series(df['close'].to_numpy('float64'), index=pd.DatetimeIndex(pd.to_datetime(df['date'])))
     out = pd.concat(cols, axis=1, join=join).sort_index()
     out.index.name = 'date'

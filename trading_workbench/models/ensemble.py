@@ -16,7 +16,8 @@ from fastcore.basics import patch
 from .base import FitInfo, ForecasterBase, ModelInputError, check_horizon, check_series
 
 log = get_logger(__name__)
-MODEL_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError)   # what a member may raise and be left out for
+# what a member may raise and be left out for
+MODEL_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError)
 
 # %% auto #0
 __all__ = ['log', 'MODEL_ERRORS', 'inverse_error_weights', 'combine_forecasts', 'Ensemble', 'check_weights', 'validated_weights']

@@ -176,12 +176,12 @@ def relative_rmse(
 @dataclass(frozen=True)
 class HitRate:
     "Directional hit rate with a Wilson interval counted on non-overlapping origins."
-    rate: float            # over every origin whose outcome moved
-    lower: float           # Wilson interval around `rate` with the sample size of the non-overlapping origins
-    upper: float
-    n: int                 # origins counted in `rate`
-    n_independent: int     # origins counted in the interval
-    level: float
+    rate: float         # over every origin whose outcome moved
+    lower: float        # Wilson interval around `rate` with the sample size of the non-overlapping origins
+    upper: float        # the interval's upper end
+    n: int              # origins counted in `rate`
+    n_independent: int  # origins counted in the interval
+    level: float        # the interval's confidence level
 
 # %% ../../nbs/21_models_metrics.ipynb #f3d2503c
 def hit_rate_interval(

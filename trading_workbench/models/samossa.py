@@ -80,8 +80,10 @@ class SAMoSSA(ForecasterBase):
         ar_order: int = 2,               # order p of the AR on the residuals
         level: float = 0.95,             # interval coverage
         max_rank: int = 10,              # the most singular values kept
-        holdout: int | None = None,      # bars held out of the fit to judge the forecast move (None: a quarter, at least 100)
-        min_t: float = 2.0,              # the held-out t-statistic a move needs before the forecast leaves the last price
+        # bars held out of the fit to judge the forecast move (None: a quarter, at least 100)
+        holdout: int | None = None,
+        # the held-out t-statistic a move needs before the forecast leaves the last price
+        min_t: float = 2.0,
         max_move: float = 1.0,           # largest forecast move, in one-bar s.d. per sqrt(bar)
         max_ar_root: float = 0.95,       # an AR with a root this close to 1 is dropped (it would explode)
     ):
@@ -291,7 +293,8 @@ def forecast(
     bound = self.max_move * self.step_sd_ * steps
     raw = np.full(h, zm[0] - z0) if self.explosive_ else zm - z0    # explosive: the one-bar move, then no more
     move = np.clip(self.shrink_ * raw, -bound, bound)
-    zsd = np.clip(zsd, 0.5 * self.step_sd_ * steps, 3.0 * self.step_sd_ * steps)   # an exploding recursion cannot widen it without end
+    # an exploding recursion cannot widen it without end
+    zsd = np.clip(zsd, 0.5 * self.step_sd_ * steps, 3.0 * self.step_sd_ * steps)
     return log_forecast(self.name, (z0 + move) * self.sd_ + self.mu_, zsd * self.sd_, self.level,
                         diagnostics=dict(rank=self.rank_, L=self.L_, ar_phi=[float(v) for v in self.ar_phi_], ar_dropped=self.ar_dropped_, explosive=self.explosive_,
                                          shrink=round(self.shrink_, 4), raw_move=float((zm[-1] - z0) * self.sd_)))

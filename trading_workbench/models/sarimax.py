@@ -75,7 +75,8 @@ class SARIMAXForecaster(ForecasterBase):
         order: tuple[int, int, int] | None = None,                 # a fixed (p, d, q): no search
         seasonal_order: tuple[int, int, int, int] = (0, 0, 0, 0),  # statsmodels' (P, D, Q, s)
         criterion: str = 'bic',                                    # 'bic' or 'aic' for the order search
-        trend: str = 'c',                                          # statsmodels' trend: 'c' a constant (a drift after differencing)
+        # statsmodels' trend: 'c' a constant (a drift after differencing)
+        trend: str = 'c',
         level: float = 0.95,                                       # interval coverage
         maxiter: int = 50,                                         # the optimiser's iteration cap
     ):
@@ -129,7 +130,8 @@ def fit(
     self.order_ = self._select(z, Xa)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        res = self._model(z, Xa).fit(disp=False, maxiter=self.maxiter, cov_type='none')   # no parameter covariance: not used, and costly
+        # no parameter covariance: not used, and costly
+        res = self._model(z, Xa).fit(disp=False, maxiter=self.maxiter, cov_type='none')
     for w in caught: log.warning("sarimax fit %s: %s", self.order_, w.message)
     self.converged_ = bool(res.mle_retvals.get('converged', True)) if res.mle_retvals else True
     self.param_names_, self.params_ = list(res.param_names), np.asarray(res.params, float)

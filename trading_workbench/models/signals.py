@@ -69,10 +69,10 @@ def _logistic(z: np.ndarray, hit: np.ndarray, penalty: float = 0.0) -> np.ndarra
 @dataclass(frozen=True)
 class ConfidenceCalibrator:
     "P(direction right) = logistic(intercept + slope * |z|), fit on out-of-sample forecasts."
-    intercept: float = 0.0   # the neutral default: confidence 0.5, no claim
-    slope: float = 0.0
-    n: int = 0
-    horizon: int = 1
+    intercept: float = 0.0  # the neutral default: confidence 0.5, no claim
+    slope: float = 0.0      # per unit of |z| (0: no claim)
+    n: int = 0              # forecasts it was fit on
+    horizon: int = 1        # the forecast step it was fit for
 
     def predict(
         self,
@@ -90,7 +90,8 @@ def fit(
     z,                                                                   # forecast z of each sample
     hit,                                                                 # 1 if its direction came true, else 0
     horizon: int = 1,                                                    # bars ahead (recorded)
-    groups=None,                                                         # ticker of each sample: the shrinkage is chosen leaving one out at a time
+    # ticker of each sample: the shrinkage is chosen leaving one out at a time
+    groups=None,
     penalties: tuple[float, ...] = (0.0, 10.0, 100.0, 1000.0, 10000.0),  # slope shrinkages to choose from
 ) -> 'ConfidenceCalibrator':
     "Logistic fit of 0/1 direction hits on |z|; with `groups` (tickers) the slope's shrinkage is chosen by leave-one-group-out log loss."
@@ -214,7 +215,8 @@ def walk_forward_calibration(
         if len(a) < min_n or len(b) < min_n: rows.append(dict(model=m, horizon=int(h), n=len(g))); continue
         cal = ConfidenceCalibrator.fit(a['z'], a['hit'], int(h), groups=a['ticker'])
         p0, hb = float(a['hit'].mean()), b['hit'].to_numpy()
-        d = (cal.predict(b['z']) - hb) ** 2 - (p0 - hb) ** 2          # per forecast: calibrated minus constant-rate loss
+        # per forecast: calibrated minus constant-rate loss
+        d = (cal.predict(b['z']) - hb) ** 2 - (p0 - hb) ** 2
         t = float(d.mean() / (d.std(ddof=1) / np.sqrt(len(d)))) if d.std() > 0 else 0.0
         rows.append(dict(model=m, horizon=int(h), n=len(g), slope=cal.slope, hit_rate=float(hb.mean()), brier=_brier(cal.predict(b['z']), hb),
                          brier_const=_brier(np.full(len(hb), p0), hb), brier_base=float(hb.mean() * (1 - hb.mean())), t=t))
@@ -235,5 +237,6 @@ def evidence_calibrator(
     ev = walk_forward_calibration(fd[(fd['model'] == model) & (fd['horizon'] == horizon)], min_n)
     if bool(ev['informative'].iloc[0]): return ConfidenceCalibrator.fit(s['z'], s['hit'], horizon, groups=s['ticker'])
     p = float(np.clip(s['hit'].mean(), 1e-3, 1 - 1e-3))
-    if abs(p - 0.5) < 2 * np.sqrt(0.25 * horizon / len(s)): return ConfidenceCalibrator(0.0, 0.0, len(s), horizon)   # a coin: neutral
+    # a coin: neutral
+    if abs(p - 0.5) < 2 * np.sqrt(0.25 * horizon / len(s)): return ConfidenceCalibrator(0.0, 0.0, len(s), horizon)
     return ConfidenceCalibrator(float(np.log(p / (1 - p))), 0.0, len(s), horizon)

@@ -34,12 +34,17 @@ __all__ = ['log', 'SystemFailure', 'classify', 'DisasterRecovery', 'FlakyLink']
 @dataclass(frozen=True)
 class SystemFailure:
     "What failed (its class), the error in words, and what the procedure needs (run_id, report, marks ...)."
-    kind: FailureClass
-    error: str = ''
+    kind: FailureClass  # the class of failure (picks the procedure)
+    error: str = ''     # the error, in words
+    # what the procedure needs: run_id, report, marks, model ...
     context: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_exception(cls, e: BaseException, **context) -> SystemFailure:
+    def from_exception(
+        cls,
+        e: BaseException,  # the exception in hand
+        **context,
+    ) -> SystemFailure:
         "The failure `e` is, classified by `classify`."
         first = (str(e).strip().splitlines() or [''])[0]      # not the SQL and parameters SQLAlchemy appends
         return cls(classify(e), f'{type(e).__name__}: {first}'[:500], context)
@@ -67,7 +72,7 @@ class DisasterRecovery:
         self,
         store: Store,                           # alerts, runs, orders, the trading state
         settings,                               # the workbench's `Settings` (`[recovery]`)
-        clock,
+        clock,                                  # the store's clock
         *,
         orders=None,                            # the order manager, when this process has one
         risk: RiskManager | None = None,        # the risk manager, for breaches and flattening
@@ -88,7 +93,8 @@ def handle_system_failure(
     if isinstance(failure, BaseException): failure = SystemFailure.from_exception(failure)
     t0 = time.monotonic()   # wall time to recover (I/O and backoff), not market time
     try: res = getattr(self, self.PROCEDURES[failure.kind])(failure)   # procedures are added below with @patch
-    except Exception as e:  # noqa: BLE001 -- a procedure that fails leaves the process refusing orders, never half-recovered
+    # noqa: BLE001 -- a procedure that fails leaves the process refusing orders, never half-recovered
+    except Exception as e:
         log.exception('recovery procedure for %s failed', failure.kind.value)
         res = self._refuse(failure.kind, 'procedure_failed', f'the {failure.kind.value} procedure failed: {type(e).__name__}: {e}')
     res = replace(res, seconds=time.monotonic() - t0)
@@ -97,7 +103,10 @@ def handle_system_failure(
 
 # %% ../../nbs/44_recovery_disaster.ipynb #63dca2b5
 @patch
-def stop_new_orders(self: DisasterRecovery, reason: str) -> str:
+def stop_new_orders(
+    self: DisasterRecovery,
+    reason: str,             # why, for the order manager's refusals
+) -> str:
     "Make the order manager refuse every order until `start()` reconciles again; returns what was done."
     if self.orders is None: return 'no order manager in this process: nothing to stop'
     self.orders.ready, self.orders.refusal = False, reason
@@ -117,7 +126,10 @@ def _journal(self: DisasterRecovery, res: RecoveryResult) -> None:
 
 # %% ../../nbs/44_recovery_disaster.ipynb #4be3fecd
 @patch
-def model_failure(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
+def model_failure(
+    self: DisasterRecovery,
+    f: SystemFailure,        # a model failure (its `report`, or the `model` that failed)
+) -> RecoveryResult:
     "The ladder's report when the run has one; else the model is left to its ladder (simpler model, then HOLD) at the next run."
     if 'report' in f.context: return recover_models(f.context['report'])
     model = f.context.get('model', 'a model')
@@ -126,7 +138,10 @@ def model_failure(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
 
 # %% ../../nbs/44_recovery_disaster.ipynb #174c2c7e
 @patch
-def data_failure(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
+def data_failure(
+    self: DisasterRecovery,
+    f: SystemFailure,        # a data failure
+) -> RecoveryResult:
     "The next data source that answers becomes primary; none: no trading."
     if self.data is None:
         return RecoveryResult(FailureClass.DATA, 'failover_data_source', SafeState.NO_TRADING, (f'{f.error}; no data manager to fail over',))
@@ -134,7 +149,10 @@ def data_failure(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
 
 # %% ../../nbs/44_recovery_disaster.ipynb #b32ec5b5
 @patch
-def run_failure(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
+def run_failure(
+    self: DisasterRecovery,
+    f: SystemFailure,        # a run failure (its `run_id` and `step`)
+) -> RecoveryResult:
     "Mark the run failed with its reason (it trades no more; the next run of the day resumes it)."
     run_id = f.context.get('run_id')
     if not run_id: return RecoveryResult(FailureClass.RUN, 'mark_run_failed', SafeState.NO_TRADING, (f'no run id: {f.error}',))
@@ -164,7 +182,8 @@ def reconnect(self: DisasterRecovery) -> tuple[bool, int]:
                 n += 1
                 if not b.is_connected(): b.connect()
                 b.account()                               # a link that answers, not only a socket that is open
-                rep = self.orders.start()                 # reconcile the journal (lost answers found out); ready only if it works
+                # reconcile the journal (lost answers found out); ready only if it works
+                rep = self.orders.start()
                 if not rep.ok: raise BrokerError('reconciliation failed: ' + '; '.join(rep.problems))
     except RetryError: return False, n
     return True, n
@@ -186,7 +205,10 @@ def cancel_working(self: DisasterRecovery) -> list[str]:
 
 # %% ../../nbs/44_recovery_disaster.ipynb #09823914
 @patch
-def flatten(self: DisasterRecovery, reason: str) -> tuple[SafeState, list[str]]:
+def flatten(
+    self: DisasterRecovery,
+    reason: str,             # why, for the trading state
+) -> tuple[SafeState, list[str]]:
     "HALT, then close every position with the risk manager's reduce-only CLOSE_ALL action."
     rec = self.store.set_trading_state(TradingState.HALTED, reason, trigger='broker_failure', by='recovery')
     pv = self.risk.propose(ActionKind.CLOSE_ALL_POSITIONS, 'broker_failure', rec.id)
@@ -197,7 +219,10 @@ def flatten(self: DisasterRecovery, reason: str) -> tuple[SafeState, list[str]]:
 
 # %% ../../nbs/44_recovery_disaster.ipynb #64c8f10e
 @patch
-def broker_failure(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
+def broker_failure(
+    self: DisasterRecovery,
+    f: SystemFailure,        # a broker failure
+) -> RecoveryResult:
     "No new orders; reconnect with backoff; reconcile and cancel; flatten if the policy says so; else halt and call the operator."
     if self.orders is None: return self._refuse(FailureClass.BROKER, 'broker_failure', f'{f.error}; no order manager to recover')
     acts = [self.stop_new_orders(f'broker link lost: {f.error}')]
@@ -221,7 +246,11 @@ def broker_failure(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
 # %% ../../nbs/44_recovery_disaster.ipynb #616d9ecf
 class FlakyLink:
     "A broker whose link is down for the next `down` connects (drills and examples: a gateway restarting, or gone)."
-    def __init__(self, broker, down: int = 0):
+    def __init__(
+        self,
+        broker,         # the broker behind the link (async)
+        down: int = 0,  # connects to refuse before the link comes back
+    ):
         self.broker, self.down = broker, down
         self.name, self.needs_loop, self.events = broker.name, getattr(broker, 'needs_loop', True), broker.events
         self.silent = False          # True: the socket opens but no request is answered
@@ -238,7 +267,10 @@ class FlakyLink:
 
 # %% ../../nbs/44_recovery_disaster.ipynb #8053430a
 @patch
-def risk_breach(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
+def risk_breach(
+    self: DisasterRecovery,
+    f: SystemFailure,        # a breach (`marks`: the prices to judge at)
+) -> RecoveryResult:
     "The risk manager's check and action; flat, halted (REDUCING or HALTED: new risk refused) or recovered (no breach)."
     if self.risk is None: return self._refuse(FailureClass.RISK, 'risk_action', f'{f.error}; no risk manager in this process')
     rep = self.risk.check(f.context.get('marks'), by='recovery')
@@ -266,7 +298,10 @@ def probe_store(self: DisasterRecovery) -> tuple[bool, int, str]:
 
 # %% ../../nbs/44_recovery_disaster.ipynb #7620208c
 @patch
-def store_failure(self: DisasterRecovery, f: SystemFailure) -> RecoveryResult:
+def store_failure(
+    self: DisasterRecovery,
+    f: SystemFailure,        # a store failure
+) -> RecoveryResult:
     "No new orders; probe the store; reconcile and go on when it takes writes again, else stay halted in this process."
     acts = [self.stop_new_orders(f'store failure: {f.error}'), 'the failed write was one transaction: nothing of it was written']
     ok, n, last = self.probe_store()

@@ -46,12 +46,12 @@ __all__ = ['log', 'DRILLS', 'DrillResult', 'tally', 'results_frame', 'Rig', 'dri
 @dataclass(frozen=True)
 class DrillResult:
     "One drill: the safe state reached, seconds to recover, intents lost and duplicated, and what happened."
-    scenario: str
-    state: SafeState
-    seconds: float
-    lost: int
-    duplicated: int
-    detail: str = ''
+    scenario: str     # the drill's name
+    state: SafeState  # the safe state reached
+    seconds: float    # wall time to reach it
+    lost: int         # intents lost (no journaled outcome)
+    duplicated: int   # intents filled more than once
+    detail: str = ''  # what happened, in words
     @property
     def ok(self) -> bool: return self.lost == 0 and self.duplicated == 0
 
@@ -69,7 +69,9 @@ def tally(
     return lost, dup
 
 # %% ../../nbs/46_recovery_drills.ipynb #6418712d
-def results_frame(results) -> pd.DataFrame:
+def results_frame(
+    results,  # the drills' results
+) -> pd.DataFrame:
     "The drills as the table `twb drill` prints."
     return pd.DataFrame([dict(scenario=r.scenario, safe_state=r.state.value, seconds_to_recover=round(r.seconds, 2),
                               orders_lost=r.lost, orders_duplicated=r.duplicated) for r in results])
@@ -78,19 +80,23 @@ def results_frame(results) -> pd.DataFrame:
 @dataclass
 class Rig:
     "One drill's parts."
-    folder: Path
-    settings: Settings
-    clock: FixedClock
-    store: Store
-    link: FlakyLink
-    broker: SyncBroker
-    orders: OrderManager
-    risk: RiskManager
-    recovery: DisasterRecovery
+    folder: Path                # the drill's temporary folder
+    settings: Settings          # the drill's settings (`drill_settings`)
+    clock: FixedClock           # a fixed clock at the session's close
+    store: Store                # the drill's own store
+    link: FlakyLink             # the paper broker behind a link that can drop
+    broker: SyncBroker          # the link, synchronous
+    orders: OrderManager        # the order manager
+    risk: RiskManager           # the risk manager
+    recovery: DisasterRecovery  # the dispatcher under test
     def close(self) -> None: self.broker.close(); self.store.close()
 
 # %% ../../nbs/46_recovery_drills.ipynb #0be00466
-def drill_settings(settings: Settings, folder: Path, **recovery) -> Settings:
+def drill_settings(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # where the drill's store goes
+    **recovery,
+) -> Settings:
     "`settings` with the store in `folder`, short recovery windows (and `recovery` overrides)."
     rec = dict(reconnect_window_s=1.5, reconnect_max_wait_s=0.2, store_retry_s=1.5, run_stale_s=60, **recovery)
     return dataclasses.replace(settings, store=dataclasses.replace(settings.store, url=f'sqlite:///{folder}/drill.db', busy_timeout_ms=300),
@@ -98,10 +104,10 @@ def drill_settings(settings: Settings, folder: Path, **recovery) -> Settings:
 
 # %% ../../nbs/46_recovery_drills.ipynb #e3ce18a7
 def rig(
-    settings: Settings,
-    folder: Path,                                                      # where the drill's store lives
-    marks: Mapping[str, float] = {'AAPL': 167.78, 'MSFT': 89.61},      # the paper broker's prices (closes of 2018-02-07)
-    **recovery,                                                        # `[recovery]` overrides
+    settings: Settings,                                            # the workbench's settings
+    folder: Path,                                                  # where the drill's store lives
+    marks: Mapping[str, float] = {'AAPL': 167.78, 'MSFT': 89.61},  # the paper broker's prices (closes of 2018-02-07)
+    **recovery,
 ) -> Rig:
     "Build a drill's rig in `folder` (again, after a 'restart', from what the store holds)."
     s = drill_settings(settings, folder, **recovery)
@@ -116,18 +122,27 @@ def rig(
     return Rig(folder, s, clock, store, link, sb, om, rm, DisasterRecovery(store, s, clock, orders=om, risk=rm))
 
 # %% ../../nbs/46_recovery_drills.ipynb #db5fbb02
-def buy(r: Rig, coid: str, ticker: str = 'AAPL', qty: int = 100) -> Order:
+def buy(
+    r: Rig,                # the drill's parts
+    coid: str,             # the client order id
+    ticker: str = 'AAPL',  # the instrument
+    qty: int = 100,        # shares
+) -> Order:
     "An intent: buy `qty` of `ticker` at a marketable limit."
     px = r.link.marks[ticker][0]
     return Order(coid, ticker, 'BUY', qty, limit_price=limit_for('BUY', px), run_id='drill')
 
 # %% ../../nbs/46_recovery_drills.ipynb #7f05e15b
-def drill_kill_mid_order(settings: Settings, folder: Path) -> DrillResult:
+def drill_kill_mid_order(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # a fresh temporary folder
+) -> DrillResult:
     "The process dies after an order left it and before its acknowledgement was journaled; a new process reconciles."
     r = rig(settings, folder)
     o = buy(r, 'kill-AAPL')
     r.store.journal_submission(o)                # the journal first, as the order manager does ...
-    r.broker.submit(o)                           # ... the order leaves, and the process is killed here (nothing else recorded)
+    # ... the order leaves, and the process is killed here (nothing else recorded)
+    r.broker.submit(o)
     r.close()
     t0 = time.monotonic()
     r = rig(settings, folder)                    # a new process: broker and order manager rebuilt from the store
@@ -139,7 +154,10 @@ def drill_kill_mid_order(settings: Settings, folder: Path) -> DrillResult:
     return DrillResult('kill_mid_order', state, secs, lost, dup, f'after restart the intent is {again.status}')
 
 # %% ../../nbs/46_recovery_drills.ipynb #f75fb0bd
-def drill_gateway_drop(settings: Settings, folder: Path) -> DrillResult:
+def drill_gateway_drop(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # a fresh temporary folder
+) -> DrillResult:
     "The link drops for three connects; an order tried meanwhile is refused, then decided again once the link is back."
     r = rig(settings, folder, on_broker_return='hold')
     first = buy(r, 'drop-AAPL'); assert r.orders.manage_order_lifecycle(first, 167.78).status == 'COMPLETE'
@@ -154,7 +172,10 @@ def drill_gateway_drop(settings: Settings, folder: Path) -> DrillResult:
                        f'{during.status if during else "-"} then {after.status}')
 
 # %% ../../nbs/46_recovery_drills.ipynb #a1b78faa
-def drill_gateway_silent(settings: Settings, folder: Path) -> DrillResult:
+def drill_gateway_silent(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # a fresh temporary folder
+) -> DrillResult:
     "The gateway takes the socket and never answers: after the window, HALTED with the exposure at risk (nothing closed)."
     r = rig(settings, folder, on_broker_return='flatten')
     o = buy(r, 'silent-AAPL'); assert r.orders.manage_order_lifecycle(o, 167.78).status == 'COMPLETE'
@@ -166,7 +187,10 @@ def drill_gateway_silent(settings: Settings, folder: Path) -> DrillResult:
     return DrillResult('gateway_silent', res.state, res.seconds, lost, dup, f'exposure at risk {res.detail.get("gross"):,.0f} in {res.detail.get("positions")}')
 
 # %% ../../nbs/46_recovery_drills.ipynb #12350096
-def drill_data_source_down(settings: Settings, folder: Path) -> DrillResult:
+def drill_data_source_down(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # a fresh temporary folder
+) -> DrillResult:
     "The primary source (a CSV folder) is gone: the next source that answers becomes primary."
     r = rig(settings, folder)
     r.recovery.data = DataSourceManager([CsvSource(folder / 'no-such-folder'), BundledSource()], r.store, clock=r.clock, default_start='2017-01-03')
@@ -183,7 +207,10 @@ def _session_data(r: Rig, tickers, session, sources) -> tuple:
     return res, data, time.monotonic() - t0
 
 # %% ../../nbs/46_recovery_drills.ipynb #2b5de13a
-def drill_stale_data(settings: Settings, folder: Path) -> DrillResult:
+def drill_stale_data(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # a fresh temporary folder
+) -> DrillResult:
     "The day's bars never came (the data ends the session before): no trading on stale bars."
     r = rig(settings, folder)
     res, data, secs = _session_data(r, ['AAPL', 'MSFT'], '2018-02-08', [BundledSource()])
@@ -191,7 +218,10 @@ def drill_stale_data(settings: Settings, folder: Path) -> DrillResult:
     return DrillResult('stale_data', res.state, secs, 0, 0, '; '.join(res.actions))
 
 # %% ../../nbs/46_recovery_drills.ipynb #92629059
-def drill_poisoned_ticker(settings: Settings, folder: Path) -> DrillResult:
+def drill_poisoned_ticker(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # a fresh temporary folder
+) -> DrillResult:
     "One ticker's file holds 1e308 prices: it is quarantined, the others trade."
     r = rig(settings, folder)
     csv = folder / 'csv'; csv.mkdir(exist_ok=True)
@@ -203,7 +233,10 @@ def drill_poisoned_ticker(settings: Settings, folder: Path) -> DrillResult:
     return DrillResult('poisoned_ticker', res.state, secs, 0, 0, '; '.join(res.actions))
 
 # %% ../../nbs/46_recovery_drills.ipynb #98880213
-def drill_clock_jump(settings: Settings, folder: Path) -> DrillResult:
+def drill_clock_jump(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # a fresh temporary folder
+) -> DrillResult:
     "The clock jumps three sessions ahead mid-run: the bars are now stale for its session, so nothing trades on them."
     r = rig(settings, folder)
     r.clock.set('2018-02-12 21:05')
@@ -226,19 +259,29 @@ def _model_drill(r: Rig, name: str, jobs, timeout_s: float = 2.0) -> DrillResult
     return DrillResult(name, res.state, rep.wall_seconds, 0, 0, '; '.join(res.actions)[:300])
 
 # %% ../../nbs/46_recovery_drills.ipynb #c34b0554
-def drill_model_raising(settings: Settings, folder: Path) -> DrillResult:
+def drill_model_raising(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # a fresh temporary folder
+) -> DrillResult:
     r = rig(settings, folder)
     try: return _model_drill(r, 'model_raising', [with_ladder(ModelJob('fancy', _raise), ModelJob('simple', _view))])
     finally: r.close()
 
-def drill_model_hanging(settings: Settings, folder: Path) -> DrillResult:
+def drill_model_hanging(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # a fresh temporary folder
+) -> DrillResult:
     r = rig(settings, folder)
     try: return _model_drill(r, 'model_hanging', [with_ladder(ModelJob('slow', _hang), ModelJob('simple', _view))], timeout_s=0.5)
     finally: r.close()
 
-def drill_llm_down(settings: Settings, folder: Path) -> DrillResult:
+def drill_llm_down(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # a fresh temporary folder
+) -> DrillResult:
     r = rig(settings, folder)
-    llm = LLMSignalGenerator('http://127.0.0.1:9', 'llama3.1:8b', timeout_s=1, connect_timeout_s=0.5)   # nothing listens on port 9
+    # nothing listens on port 9
+    llm = LLMSignalGenerator('http://127.0.0.1:9', 'llama3.1:8b', timeout_s=1, connect_timeout_s=0.5)
     try: return _model_drill(r, 'llm_down', [ModelJob('simple', _view), with_ladder(llm_job(llm), consensus_job())])
     finally: r.close()
 
@@ -249,7 +292,10 @@ def _order_during(r: Rig, o: Order):
     except (sa.exc.SQLAlchemyError, OSError) as e: return r.recovery.handle_system_failure(e), e
 
 # %% ../../nbs/46_recovery_drills.ipynb #5a4b1619
-def drill_store_locked(settings: Settings, folder: Path) -> DrillResult:
+def drill_store_locked(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # a fresh temporary folder
+) -> DrillResult:
     r = rig(settings, folder)
     o = buy(r, 'locked-AAPL')
     lock = sqlite3.connect(str(folder / 'drill.db'), isolation_level=None, check_same_thread=False)
@@ -265,7 +311,10 @@ def drill_store_locked(settings: Settings, folder: Path) -> DrillResult:
 # %% ../../nbs/46_recovery_drills.ipynb #50cc7781
 class DiskFull:
     "While `on`, every write to the store fails as SQLite does on a full disk (SQLITE_FULL), at the driver's boundary."
-    def __init__(self, engine: sa.Engine):
+    def __init__(
+        self,
+        engine: sa.Engine,  # the store's engine
+    ):
         self.engine, self.on = engine, False
         event.listen(engine, 'before_cursor_execute', self._check)
     def _check(self, conn, cursor, statement, params, context, executemany):
@@ -273,13 +322,17 @@ class DiskFull:
             raise sa.exc.OperationalError(statement, params, sqlite3.OperationalError('database or disk is full'))
 
 # %% ../../nbs/46_recovery_drills.ipynb #ce162ffd
-def drill_disk_full(settings: Settings, folder: Path) -> DrillResult:
+def drill_disk_full(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # a fresh temporary folder
+) -> DrillResult:
     r = rig(settings, folder)
     o = buy(r, 'full-AAPL')
     full = DiskFull(r.store.engine); full.on = True                                     # the disk fills up
     res, err = _order_during(r, o)
     nothing = r.store.order(o.client_order_id) is None and r.broker.order_status(o.client_order_id) is None
-    full.on = False                                                                     # the operator frees space; the next start trades
+    # the operator frees space; the next start trades
+    full.on = False
     r.orders.start()
     again = r.orders.manage_order_lifecycle(o, 167.78)
     lost, dup = tally(r.store, r.broker, {o.client_order_id: 100})
@@ -288,7 +341,10 @@ def drill_disk_full(settings: Settings, folder: Path) -> DrillResult:
                        f'{str(err).splitlines()[0][:80] if err else "no error"}; nothing written: {nothing}; after space is freed: {again.status}')
 
 # %% ../../nbs/46_recovery_drills.ipynb #a6f5ecc4
-def drill_run_killed(settings: Settings, folder: Path) -> DrillResult:
+def drill_run_killed(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # a fresh temporary folder
+) -> DrillResult:
     r = rig(settings, folder)
     code = ("from trading_workbench.store.db import Store; from trading_workbench.recovery.runs import beat; import os, signal\n"
             f"s = Store({r.settings.store.url!r}); s.start_run('drill-killed', 'daily'); beat(s, 'drill-killed', 'models')\n"
@@ -303,7 +359,10 @@ def drill_run_killed(settings: Settings, folder: Path) -> DrillResult:
                        f'{status}: {reaped[0].reason if reaped else "not reaped"}')
 
 # %% ../../nbs/46_recovery_drills.ipynb #be19ca75
-def drill_corrupt_checkpoint(settings: Settings, folder: Path) -> DrillResult:
+def drill_corrupt_checkpoint(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # a fresh temporary folder
+) -> DrillResult:
     r = rig(settings, folder)
     r.store.start_run('drill-cp', 'daily')
     w = RunWatch(r.store, 'drill-cp', '2018-02-07', interval_s=60).start()
@@ -319,7 +378,10 @@ def drill_corrupt_checkpoint(settings: Settings, folder: Path) -> DrillResult:
                        f'resumes after {list(rp.steps)} (the corrupt checkpoint fails its checksum)')
 
 # %% ../../nbs/46_recovery_drills.ipynb #9f3e4569
-def drill_risk_breach(settings: Settings, folder: Path) -> DrillResult:
+def drill_risk_breach(
+    settings: Settings,  # the workbench's settings
+    folder: Path,        # a fresh temporary folder
+) -> DrillResult:
     "A position falls 40 %: the risk manager closes it reduce-only (policy close_all) and trading is REDUCING."
     s = dataclasses.replace(settings, risk=dataclasses.replace(settings.risk, position_loss_action='close_all', auto_actions=True))
     r = rig(s, folder)
@@ -350,7 +412,7 @@ def run_drill(
 
 def run_drills(
     names,                   # drill names, or 'all'
-    settings: Settings,
+    settings: Settings,      # the workbench's settings (each drill points the store elsewhere)
     progress: bool = False,  # a line per drill on stderr
 ) -> list[DrillResult]:
     "Run `names` (or every drill for 'all') one after another."

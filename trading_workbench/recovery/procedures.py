@@ -43,12 +43,12 @@ class SafeState(str, Enum):
 @dataclass(frozen=True)
 class RecoveryResult:
     "What a recovery procedure did and the safe state it reached."
-    failure: FailureClass
-    procedure: str
-    state: SafeState
-    actions: tuple[str, ...] = ()
-    seconds: float = 0.0
-    detail: Mapping[str, Any] = field(default_factory=dict)
+    failure: FailureClass                                    # what failed
+    procedure: str                                           # the procedure that ran
+    state: SafeState                                         # the safe state it left the system in
+    actions: tuple[str, ...] = ()                            # what it did, in order, in words
+    seconds: float = 0.0                                     # wall time the procedure took
+    detail: Mapping[str, Any] = field(default_factory=dict)  # figures for the journal (counts, ids, reasons)
 
     @property
     def trading_allowed(self) -> bool: return self.state in (SafeState.RECOVERED, SafeState.DEGRADED)

@@ -32,7 +32,9 @@ def run_owner() -> dict:
     "This process: host and pid."
     return dict(host=socket.gethostname(), pid=os.getpid())
 
-def pid_alive(pid: int) -> bool:
+def pid_alive(
+    pid: int,  # a process id on this host
+) -> bool:
     "True if process `pid` exists on this host."
     try: os.kill(int(pid), 0)
     except ProcessLookupError: return False
@@ -41,7 +43,7 @@ def pid_alive(pid: int) -> bool:
 
 # %% ../../nbs/45_recovery_runs.ipynb #e5230343
 def beat(
-    store: Store,
+    store: Store,               # where heartbeats are kept
     run_id: str,                # the run that is alive
     step: str = '',             # the step it is in
     owner: dict | None = None,  # host and pid (None: this process)
@@ -58,8 +60,8 @@ def beat(
 @dataclass(frozen=True)
 class Reaped:
     "A run found dead, and why."
-    run_id: str
-    reason: str
+    run_id: str  # the run marked failed
+    reason: str  # the evidence, in words
 
 def _verdict(run, hb, stale_s: float, now: datetime) -> str | None:
     "Why this running run is dead, or None while it may be alive."
@@ -74,10 +76,10 @@ def _verdict(run, hb, stale_s: float, now: datetime) -> str | None:
 
 # %% ../../nbs/45_recovery_runs.ipynb #dab12d46
 def reap_runs(
-    store: Store,
-    stale_s: float,                # a heartbeat older than this (seconds) means dead
-    by: str = 'reaper',            # who reaps, for the journal
-    now: datetime | None = None,   # wall-clock time to judge at (None: now)
+    store: Store,                 # runs and heartbeats
+    stale_s: float,               # a heartbeat older than this (seconds) means dead
+    by: str = 'reaper',           # who reaps, for the journal
+    now: datetime | None = None,  # wall-clock time to judge at (None: now)
 ) -> list[Reaped]:
     "Mark failed every `running` run whose process is gone or whose heartbeat is stale; returns them."
     now, out = now or wall_now(), []
@@ -92,8 +94,13 @@ def reap_runs(
     return out
 
 # %% ../../nbs/45_recovery_runs.ipynb #a786d3ce
-def run_watchdog(store: Store, stale_s: float, interval_s: float = 60.0, stop: threading.Event | None = None,
-                 iterations: int = 0) -> int:
+def run_watchdog(
+    store: Store,                         # runs and heartbeats
+    stale_s: float,                       # a heartbeat older than this (seconds) means dead
+    interval_s: float = 60.0,             # seconds between rounds
+    stop: threading.Event | None = None,  # set it to end the loop (None: runs until `iterations`)
+    iterations: int = 0,                  # rounds before returning (0: until `stop`)
+) -> int:
     "Reap dead runs every `interval_s` until `stop` is set (or `iterations` rounds, if > 0); returns how many were reaped."
     stop, n, k = stop or threading.Event(), 0, 0
     while not stop.is_set():
@@ -123,11 +130,15 @@ class RunWatch:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             try: beat(self.store, self.run_id, self.steps[-1] if self.steps else '')
-            except sa.exc.SQLAlchemyError as e: log.warning('heartbeat of %s not written: %s', self.run_id, e)   # next beat retries
+            # next beat retries
+            except sa.exc.SQLAlchemyError as e: log.warning('heartbeat of %s not written: %s', self.run_id, e)
 
 # %% ../../nbs/45_recovery_runs.ipynb #6412fa10
 @patch
-def start(self: RunWatch, resumed: Sequence[str] = ()) -> RunWatch:
+def start(
+    self: RunWatch,
+    resumed: Sequence[str] = (),  # steps an earlier run of the day completed
+) -> RunWatch:
     "Beat now and every `interval_s`; `resumed`: steps an earlier run of the day completed."
     self.steps = list(resumed)
     beat(self.store, self.run_id, self.steps[-1] if self.steps else '')
@@ -139,7 +150,11 @@ def stop(self: RunWatch) -> None: self._stop.set()
 
 # %% ../../nbs/45_recovery_runs.ipynb #c038a748
 @patch
-def step(self: RunWatch, name: str, **payload: Any) -> None:
+def step(
+    self: RunWatch,
+    name: str,       # the step that completed
+    **payload: Any,
+) -> None:
     "Record that step `name` completed (a checkpoint `daily:<session>` and a heartbeat)."
     if name not in self.steps: self.steps.append(name)
     CheckpointManager(self.store).save(f'daily:{self.session}', dict(run_id=self.run_id, steps=self.steps, **payload))
@@ -147,7 +162,10 @@ def step(self: RunWatch, name: str, **payload: Any) -> None:
 
 # %% ../../nbs/45_recovery_runs.ipynb #97142d9b
 @patch
-def fail(self: RunWatch, reason: str) -> None:
+def fail(
+    self: RunWatch,
+    reason: str,     # why, in words (the error)
+) -> None:
     "Mark the run failed with `reason` (once) and stop beating."
     if self.failed is not None: return
     self.failed = reason
@@ -157,7 +175,10 @@ def fail(self: RunWatch, reason: str) -> None:
 
 # %% ../../nbs/45_recovery_runs.ipynb #3ca9d13a
 @patch
-def install(self: RunWatch, shell=None) -> RunWatch:
+def install(
+    self: RunWatch,
+    shell=None,      # the IPython shell (None: the running one)
+) -> RunWatch:
     "In an IPython kernel: mark the run failed the moment a cell raises."
     shell = shell or get_ipython()  # noqa: F821 -- defined inside IPython
     def after(result):
@@ -170,12 +191,18 @@ def install(self: RunWatch, shell=None) -> RunWatch:
 @dataclass(frozen=True)
 class ResumePoint:
     "What an earlier, unfinished run of the same session completed."
-    run_id: str = ''
-    steps: tuple[str, ...] = ()
-    def has(self, step: str) -> bool: return step in self.steps
+    run_id: str = ''  # the unfinished run ('' : none)
+    steps: tuple[str, ...] = ()  # the steps it completed, in order
+    def has(
+        self,
+        step: str,  # a step's name
+    ) -> bool: return step in self.steps
 
 # %% ../../nbs/45_recovery_runs.ipynb #a133694e
-def resume_point(store: Store, session) -> ResumePoint:
+def resume_point(
+    store: Store,  # checkpoints and runs
+    session,       # the trading day
+) -> ResumePoint:
     "The steps the last run of `session` completed, unless that run finished ok (or is still running)."
     cp = CheckpointManager(store).latest(f'daily:{pd.Timestamp(session).date()}')
     if cp is None: return ResumePoint()
@@ -186,7 +213,10 @@ def resume_point(store: Store, session) -> ResumePoint:
     return ResumePoint(rid, tuple(cp.payload.get('steps', ())))
 
 # %% ../../nbs/45_recovery_runs.ipynb #c71461a5
-def stored_signals(store: Store, run_id: str) -> tuple[Signal, ...]:
+def stored_signals(
+    store: Store,  # where the signals were saved
+    run_id: str,   # the run that saved them
+) -> tuple[Signal, ...]:
     "The signals `run_id` stored, as `Signal`s again."
     df = store.signals(run_id)
     def prov(d: dict) -> Provenance:   # the store keeps its times as ISO text
@@ -203,7 +233,11 @@ def _only_state_refusal(message: str) -> bool:
     names = [p.split(':', 1)[0].strip() for p in message[len('pre-trade: '):].split('; ') if ':' in p]
     return bool(names) and all(n in STATE_CHECKS for n in names)
 
-def release_refused(store: Store, order_run: str, by: str = 'resume') -> list[str]:
+def release_refused(
+    store: Store,        # the order journal and the trading state
+    order_run: str,      # the run whose refused orders may be released
+    by: str = 'resume',  # who releases, for the journal
+) -> list[str]:
     "Set back to NEW the orders of `order_run` refused only by the trading state, never sent; only while ACTIVE. Returns their ids."
     if store.trading_state().state.value != 'ACTIVE': return []
     out = []

@@ -59,31 +59,35 @@ ACTION_SETTING = {'close_all': ActionKind.CLOSE_ALL_POSITIONS, 'reduce': ActionK
 @dataclass(frozen=True)
 class LimitCheck:
     "One limit at one moment: its value, its setting, and what a breach sets."
-    name: str
-    value: float                          # NaN: unknown
-    limit: float
-    state: TradingState
-    action: ActionKind | None
-    tickers: tuple[str, ...] = ()         # the positions a per-position limit is about
-    detail: str = ''
-    @property
-    def known(self) -> bool: return math.isfinite(self.value)
-    @property
-    def breached(self) -> bool: return self.known and self.value > self.limit
-    @property
-    def used(self) -> float: return self.value / self.limit if self.known else math.nan   # 1.0: at the limit
+    name: str                      # the limit, e.g. `daily_loss`
+    value: float                   # NaN: unknown
+    limit: float                   # its setting
+    state: TradingState            # the trading state a breach sets
+    action: ActionKind | None      # the action a breach calls for (None: none)
+    tickers: tuple[str, ...] = ()  # the positions a per-position limit is about
+    detail: str = ''               # how the value was found, in words
+
+# %% ../../nbs/61_risk_manager.ipynb #ca1c93ee
+@patch(as_prop=True)
+def known(self: LimitCheck) -> bool: return math.isfinite(self.value)
+
+@patch(as_prop=True)
+def breached(self: LimitCheck) -> bool: return self.known and self.value > self.limit
+
+@patch(as_prop=True)
+def used(self: LimitCheck) -> float: return self.value / self.limit if self.known else math.nan   # 1.0: at the limit
 
 # %% ../../nbs/61_risk_manager.ipynb #9d507162
 @dataclass(frozen=True)
 class Book:
     "What the limits are measured on: positions, cash, good marks, the equity curve's peak and the session's opening equity."
-    positions: Sequence[Position]
-    cash: float
-    marks: Mapping[str, float]
-    peak_equity: float
-    open_equity: float
-    returns: pd.DataFrame | None = None   # daily returns by ticker (columns), for the VaR
-    bad_marks: Mapping[str, str] = field(default_factory=dict)
+    positions: Sequence[Position]                               # the account's positions
+    cash: float                                                 # the account's cash
+    marks: Mapping[str, float]                                  # good prices by ticker
+    peak_equity: float                                          # the equity curve's peak
+    open_equity: float                                          # equity at the session's open
+    returns: pd.DataFrame | None = None                         # daily returns by ticker (columns), for the VaR
+    bad_marks: Mapping[str, str] = field(default_factory=dict)  # ticker -> why its price was refused
     @property
     def unpriced(self) -> tuple[str, ...]: return tuple(p.ticker for p in self.positions if p.ticker not in self.marks)
 
@@ -111,7 +115,9 @@ def book_var(
     return var_historical(pd.Series(r.to_numpy() @ values / eq), level)
 
 # %% ../../nbs/61_risk_manager.ipynb #4dc11685
-def position_losses(book: Book) -> dict[str, float]:
+def position_losses(
+    book: Book,  # positions and marks
+) -> dict[str, float]:
     "Each priced position's loss from its average cost, as a fraction (negative: a gain)."
     out = {}
     for p in book.positions:
@@ -149,16 +155,16 @@ def evaluate_limits(
 @dataclass(frozen=True)
 class ActionPreview:
     "An action before it fires."
-    action_id: str
-    kind: ActionKind
-    trigger: str
-    orders: tuple[Order, ...]
-    gross_before: float
-    gross_after: float
-    net_before: float
-    net_after: float
-    est_cost: float
-    marks: Mapping[str, float] = field(default_factory=dict)
+    action_id: str                                            # the action's id (deterministic: journaled once)
+    kind: ActionKind                                          # what it does
+    trigger: str                                              # the limit that was breached
+    orders: tuple[Order, ...]                                 # the reduce-only orders it would send
+    gross_before: float                                       # gross exposure now
+    gross_after: float                                        # gross exposure after (stops: as if triggered)
+    net_before: float                                         # net exposure now
+    net_after: float                                          # net exposure after
+    est_cost: float                                           # commissions and slippage
+    marks: Mapping[str, float] = field(default_factory=dict)  # the prices it was priced at
     def to_dict(self) -> dict:
         "JSON-ready, for the journal."
         d = asdict(self); d['kind'] = self.kind.value
@@ -166,11 +172,14 @@ class ActionPreview:
         return d
 
 # %% ../../nbs/61_risk_manager.ipynb #e9471b71
-def order_dict(o: Order) -> dict:
+def order_dict(
+    o: Order,  # the order
+) -> dict:
     "An order as plain values."
     return dict(client_order_id=o.client_order_id, ticker=o.ticker, side=o.side.value, quantity=o.quantity, order_type=o.order_type.value,
                 limit_price=o.limit_price, stop_price=o.stop_price, tif=o.tif.value, run_id=o.run_id, reason=o.reason, reduce_only=o.reduce_only)
 
+# %% ../../nbs/61_risk_manager.ipynb #943fd9c2
 def action_id(
     kind: ActionKind,  # what the action does
     state_id: int,     # the trading-state change that called for it
@@ -199,7 +208,8 @@ def action_orders(
         elif kind is ActionKind.REDUCE_POSITIONS: qty = max(1, math.floor(abs(p.quantity) * risk.reduce_fraction))
         else:
             m = marks.get(p.ticker)
-            if m is None: continue                              # no mark, no stop level: the preview says so by leaving it out
+            # no mark, no stop level: the preview says so by leaving it out
+            if m is None: continue
             stop = round(m * (1 - risk.stop_distance_pct) if side is Side.SELL else m * (1 + risk.stop_distance_pct), 2)
             out.append(Order(coid + '-STP', p.ticker, side, abs(p.quantity), OrderType.STOP, None, 'GTC', aid,
                              f'{kind.value} at {risk.stop_distance_pct:.1%}', stop_price=stop, reduce_only=True)); continue
@@ -208,11 +218,15 @@ def action_orders(
 
 # %% ../../nbs/61_risk_manager.ipynb #40ce4425
 def preview_action(
-    kind: ActionKind, aid: str, trigger: str, book: Book, risk,   # as for `action_orders`; `trigger`: the breached limit
-    commission_per_share: float,   # the broker's commission per share
-    min_commission: float,         # its minimum per order
-    slippage_bps: float,           # assumed slippage, in basis points of the price
-    tickers: Sequence[str] = (),   # only these positions (empty: all)
+    kind: ActionKind,             # close all, reduce, or tighten stops
+    aid: str,                     # the action's id
+    trigger: str,                 # the breached limit
+    book: Book,                   # what the limits were measured on
+    risk,                         # as for `action_orders`; `trigger`: the breached limit
+    commission_per_share: float,  # the broker's commission per share
+    min_commission: float,        # its minimum per order
+    slippage_bps: float,          # assumed slippage, in basis points of the price
+    tickers: Sequence[str] = (),  # only these positions (empty: all)
 ) -> ActionPreview:
     "The action's orders, exposure before and after (stops: as if they triggered), and estimated cost."
     orders = action_orders(kind, aid, book.positions, book.marks, risk, tickers)
@@ -234,7 +248,10 @@ UNPRICED_CONTROL = 'risk.unpriced'   # tickers the last evaluation could not pri
 # %% ../../nbs/61_risk_manager.ipynb #03d006ef
 class RiskGate:
     "The risk manager's check for the order manager: new risk only when ACTIVE and the book can be priced; exits always."
-    def __init__(self, store: Store): self.store = store
+    def __init__(
+        self,
+        store: Store,  # the trading state
+    ): self.store = store
     def __call__(self, order: Order, ctx: MarketContext) -> CheckResult:
         held = ctx.positions.get(order.ticker)
         if reduces_exposure(order, held.quantity if held else 0): return CheckResult('risk_state', True)
@@ -252,18 +269,18 @@ class RiskGate:
 @dataclass(frozen=True)
 class RiskReport:
     "One evaluation: the book's value, every limit, the state after it, and what changed."
-    as_of: datetime
-    state: TradingState
-    reason: str
-    equity: float
-    peak_equity: float
-    open_equity: float
-    exposure: Exposure
-    limits: tuple[LimitCheck, ...]
-    bad_marks: Mapping[str, str]
-    unpriced: tuple[str, ...]
-    changed: bool = False
-    actions: tuple[str, ...] = ()
+    as_of: datetime                 # when (the store's clock)
+    state: TradingState             # the trading state after it
+    reason: str                     # why that state
+    equity: float                   # cash plus marked positions
+    peak_equity: float              # the equity curve's peak
+    open_equity: float              # equity at the session's open
+    exposure: Exposure              # gross, net and per position
+    limits: tuple[LimitCheck, ...]  # every limit checked
+    bad_marks: Mapping[str, str]    # ticker -> why its price was refused
+    unpriced: tuple[str, ...]       # positions with no usable price
+    changed: bool = False           # whether the trading state changed
+    actions: tuple[str, ...] = ()   # ids of the actions proposed
 
 # %% ../../nbs/61_risk_manager.ipynb #8a98869c
 @patch
@@ -277,18 +294,21 @@ class RiskManager:
     "Limits on marked-to-market equity, the trading state, and actions through the injected order manager."
     def __init__(
         self,
-        store: Store,                  # positions, equity, prices, the trading state and the action journal
-        orders: OrderManager | None,   # fires actions; None: preview only (the monitor)
-        settings,                      # the workbench's `Settings` (`[risk]`, `[broker]`)
-        clock: Clock,
+        store: Store,                 # positions, equity, prices, the trading state and the action journal
+        orders: OrderManager | None,  # fires actions; None: preview only (the monitor)
+        settings,                     # the workbench's `Settings` (`[risk]`, `[broker]`)
+        clock: Clock,                 # the store's clock
         *,
-        account: str,                  # the account whose book is measured
+        account: str,                 # the account whose book is measured
     ):
         self.store, self.orders, self.settings, self.clock, self.account = store, orders, settings, clock, account
         self.risk = settings.risk
         self._closes: tuple | None = None       # (day, tickers, frame): the marks' references and the VaR's history
 
-    def closes(self, tickers: Sequence[str]) -> pd.DataFrame:
+    def closes(
+        self,
+        tickers: Sequence[str],  # the instruments
+    ) -> pd.DataFrame:
         "Daily closes of `tickers` from the store up to today (`var_window` + 1 sessions), loaded once a day."
         day, key = self.clock.now().date(), tuple(sorted(tickers))
         if self._closes is None or self._closes[0] != day or not set(key) <= set(self._closes[1]):
@@ -299,10 +319,14 @@ class RiskManager:
 
 # %% ../../nbs/61_risk_manager.ipynb #7ee3114d
 @patch
-def book(self: RiskManager, marks: Mapping[str, float] | None = None) -> Book:
+def book(
+    self: RiskManager,
+    marks: Mapping[str, float] | None = None,  # prices to use (None: the stored closes)
+) -> Book:
     "The book from the store, valued at `marks` (else each position's stored mark), every mark checked against the last close."
     positions, eq, now = self.store.positions(self.account), self.store.equity(self.account), self.clock.now()
-    nan = math.nan                                             # no equity recorded yet: cash, peak and opening equity are unknown
+    # no equity recorded yet: cash, peak and opening equity are unknown
+    nan = math.nan
     cash = float(eq.cash.iloc[-1]) if len(eq) else nan
     held = [p.ticker for p in positions]
     closes = self.closes(held) if held else pd.DataFrame()
@@ -318,7 +342,10 @@ def book(self: RiskManager, marks: Mapping[str, float] | None = None) -> Book:
 
 # %% ../../nbs/61_risk_manager.ipynb #a6e63677
 @patch
-def evaluate(self: RiskManager, marks: Mapping[str, float] | None = None) -> tuple[Book, tuple[LimitCheck, ...]]:
+def evaluate(
+    self: RiskManager,
+    marks: Mapping[str, float] | None = None,  # prices to use (None: the stored closes)
+) -> tuple[Book, tuple[LimitCheck, ...]]:
     "The book at `marks` and every limit on it (no writes)."
     b = self.book(marks)
     return b, evaluate_limits(b, self.risk)
@@ -338,7 +365,10 @@ def _record_unpriced(self: RiskManager, book: Book) -> None:
 
 # %% ../../nbs/61_risk_manager.ipynb #d6b2c7d3
 @patch
-def report(self: RiskManager, marks: Mapping[str, float] | None = None) -> RiskReport:
+def report(
+    self: RiskManager,
+    marks: Mapping[str, float] | None = None,  # prices to use (None: the stored closes)
+) -> RiskReport:
     "The state and every limit at `marks`, without changing anything (for `twb risk status` and dashboards)."
     book, limits = self.evaluate(marks)
     s = self.store.trading_state()
@@ -398,8 +428,14 @@ def _ensure_action(self: RiskManager, cur, book: Book) -> tuple[str, ...]:
 
 # %% ../../nbs/61_risk_manager.ipynb #43577532
 @patch
-def propose(self: RiskManager, kind: ActionKind, trigger: str, state_id: int, book: Book | None = None,
-            tickers: Sequence[str] = ()) -> ActionPreview:
+def propose(
+    self: RiskManager,
+    kind: ActionKind,             # what the action does
+    trigger: str,                 # the limit that was breached
+    state_id: int,                # the trading-state change that called for it
+    book: Book | None = None,     # the book (None: measured now)
+    tickers: Sequence[str] = (),  # only these positions (empty: all)
+) -> ActionPreview:
     "Build and journal the preview of an action (the same action id journals once)."
     book = book or self.book()
     b = self.settings.broker
@@ -411,7 +447,9 @@ def propose(self: RiskManager, kind: ActionKind, trigger: str, state_id: int, bo
     return pv
 
 # %% ../../nbs/61_risk_manager.ipynb #00910c84
-def order_from_dict(d: Mapping) -> Order:
+def order_from_dict(
+    d: Mapping,  # an order as `Order.to_dict` wrote it
+) -> Order:
     "The `Order` an action's preview describes."
     return Order(d['client_order_id'], d['ticker'], d['side'], d['quantity'], d['order_type'], d.get('limit_price'), d['tif'],
                  d.get('run_id') or '', d.get('reason') or '', stop_price=d.get('stop_price'), reduce_only=bool(d.get('reduce_only')))
@@ -445,7 +483,11 @@ def act(
 
 # %% ../../nbs/61_risk_manager.ipynb #355f8f5c
 @patch
-def journal_action(self: RiskManager, action_id: str, by: str = 'operator') -> tuple[list[Order], list[Order]]:
+def journal_action(
+    self: RiskManager,
+    action_id: str,        # a previewed action
+    by: str = 'operator',  # who fires it, for the journal
+) -> tuple[list[Order], list[Order]]:
     "Mark the action executing and journal its orders in one transaction before the first leaves; returns (orders to send, not needed)."
     row = self.store.risk_action(action_id)
     self.store.update_risk_action(action_id, 'executing', by=by)
@@ -454,9 +496,11 @@ def journal_action(self: RiskManager, action_id: str, by: str = 'operator') -> t
     send, skip = [], []
     for d in row['preview']['orders']:
         o = order_from_dict(d)
-        if o.client_order_id in journaled:                     # journaled before a crash: send exactly what was journaled
+        # journaled before a crash: send exactly what was journaled
+        if o.client_order_id in journaled:
             send.append(dataclasses.replace(o, quantity=journaled[o.client_order_id]['quantity'])); continue
-        q = held.get(o.ticker, 0)                              # the book may have moved since the preview: never more than is held
+        # the book may have moved since the preview: never more than is held
+        q = held.get(o.ticker, 0)
         n = min(o.quantity, abs(q)) if q * o.signed_quantity < 0 else 0
         (send if n else skip).append(dataclasses.replace(o, quantity=n) if n else o)
     self.store.journal_orders([o for o in send if o.client_order_id not in journaled], note=f'risk action {action_id}')

@@ -181,7 +181,8 @@ def closed_trade_pnl(
     for f in sorted(fills, key=lambda f: (f.time, f.exec_id)):
         q, cost = held.get(f.ticker, (0, 0.0))
         d = f.signed_quantity
-        if q == 0 or (q > 0) == (d > 0):                              # opening or adding: fold price and commission into the cost
+        # opening or adding: fold price and commission into the cost
+        if q == 0 or (q > 0) == (d > 0):
             held[f.ticker] = (q + d, (abs(q) * cost + abs(d) * f.price + f.commission) / abs(q + d)); continue
         closed, per_share = min(abs(d), abs(q)), f.commission / abs(d)
         out.append((f.time, f.ticker, closed * ((f.price - cost) * (1 if q > 0 else -1) - per_share)))
@@ -209,13 +210,13 @@ def profit_factor(
 @dataclass(frozen=True)
 class Exposure:
     "The book's exposure at a set of prices."
-    gross: float
-    net: float
-    long: float
-    short: float
-    per_position: Mapping[str, float]       # signed market value by ticker
-    unpriced: tuple[str, ...] = ()          # tickers with no usable price: their value is unknown
-    equity: float = math.nan
+    gross: float                       # sum of |market value|
+    net: float                         # long minus short
+    long: float                        # market value of long positions
+    short: float                       # |market value| of short positions
+    per_position: Mapping[str, float]  # signed market value by ticker
+    unpriced: tuple[str, ...] = ()     # tickers with no usable price: their value is unknown
+    equity: float = math.nan           # the account's equity (NaN: unknown, so no percentages)
     @property
     def gross_pct(self) -> float: return self.gross / self.equity if self.equity > 0 else math.nan
     @property
@@ -252,25 +253,25 @@ def exposure(
 @dataclass(frozen=True)
 class PerformanceSummary:
     "Performance and risk of one equity curve; ratios annualised with `periods_per_year`, losses as positive fractions."
-    start: object
-    end: object
-    periods: int
-    periods_per_year: float
-    total_return: float
-    annual_return: float                   # compound annual growth rate
-    volatility: float
-    sharpe: float
-    sortino: float
-    max_drawdown: float
-    current_drawdown: float
-    var_hist: float
-    es_hist: float
-    var_param: float
-    es_param: float
-    level: float = 0.95
-    trades: int = 0
-    win_rate: float = math.nan
-    profit_factor: float = math.nan
+    start: object                    # first date of the curve
+    end: object                      # last date
+    periods: int                     # returns in the curve
+    periods_per_year: float          # for annualising (252: daily)
+    total_return: float              # end over start, minus 1
+    annual_return: float             # compound annual growth rate
+    volatility: float                # annualised standard deviation of returns
+    sharpe: float                    # annualised, risk-free rate 0
+    sortino: float                   # annualised, downside deviation
+    max_drawdown: float              # worst peak-to-trough fall
+    current_drawdown: float          # fall from the peak at the end
+    var_hist: float                  # historical value at risk at `level`, one period
+    es_hist: float                   # historical expected shortfall beyond it
+    var_param: float                 # Gaussian value at risk at `level`
+    es_param: float                  # Gaussian expected shortfall
+    level: float = 0.95              # the VaR/ES confidence level
+    trades: int = 0                  # closed trades counted
+    win_rate: float = math.nan       # share of closed trades that made money
+    profit_factor: float = math.nan  # gross profit over gross loss of closed trades
     def to_dict(self) -> dict: return asdict(self)
 
 # %% ../../nbs/60_risk_portfolio_math.ipynb #8167cda1

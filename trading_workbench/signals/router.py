@@ -24,7 +24,9 @@ FLAG_PREFIX = 'flag.'
 class FlagError(ValueError):
     "An unknown flag name, or a stored flag value that is not a boolean."
 
-def flag_for(model: str) -> str:
+def flag_for(
+    model: str,  # the model's name, e.g. `samossa`
+) -> str:
     "The feature flag that gates `model`'s signals."
     return f'enable_{model}'
 
@@ -45,7 +47,13 @@ class FeatureFlags:
         self._read_at: float | None = None
 
     @classmethod
-    def from_settings(cls, settings, store, clock: Clock, refresh_s: float = 60.0) -> FeatureFlags:
+    def from_settings(
+        cls,
+        settings,                 # the workbench's `Settings` (`[flags]`)
+        store,                    # where toggles are kept
+        clock: Clock,             # when to re-read
+        refresh_s: float = 60.0,  # re-read the store at most this often (seconds)
+    ) -> FeatureFlags:
         "Flags with `[flags]`'s defaults."
         return cls(settings.flags_dict(), store, clock, refresh_s)
 
@@ -72,7 +80,10 @@ def _read(self: FeatureFlags) -> dict[str, bool]:
 
 # %% ../../nbs/42_signals_router.ipynb #51bfa252
 @patch
-def current(self: FeatureFlags, force: bool = False) -> dict[str, bool]:
+def current(
+    self: FeatureFlags,
+    force: bool = False,  # re-read the store now, whatever `refresh_s` says
+) -> dict[str, bool]:
     "The flags now; re-read from the store when `force` or the last read is older than `refresh_s`."
     if force or self._read_at is None or self.clock.monotonic() - self._read_at >= self.refresh_s: return self._read()
     return dict(self._values)
@@ -97,7 +108,10 @@ def set(
 
 # %% ../../nbs/42_signals_router.ipynb #1b1e8d5d
 @patch
-def enabled(self: FeatureFlags, model: str) -> bool:
+def enabled(
+    self: FeatureFlags,
+    model: str,          # the model's name
+) -> bool:
     "Whether `model`'s signals are routed (a model without a flag is not)."
     return bool(self.current().get(flag_for(model), False))
 
@@ -107,7 +121,9 @@ def enabled_models(self: FeatureFlags) -> list[str]:
     return [name[len('enable_'):] for name, v in self.current().items() if v and name.startswith('enable_')]
 
 # %% ../../nbs/42_signals_router.ipynb #ec7776e4
-def rank(signals: Iterable[Signal]) -> list[Signal]:
+def rank(
+    signals: Iterable[Signal],  # the signals to order
+) -> list[Signal]:
     "Signals best first by priority = 0.6 x confidence + 0.4 x (1 - risk score); ties keep their input order."
     return sorted(signals, key=lambda s: s.priority(), reverse=True)
 
@@ -144,7 +160,10 @@ def route(
 
 # %% ../../nbs/42_signals_router.ipynb #c89c86ff
 @patch
-def route_by_ticker(self: SignalRouter, signals: Iterable[Signal]) -> dict[str, SignalBundle]:
+def route_by_ticker(
+    self: SignalRouter,
+    signals: Iterable[Signal],  # every model's signals, any tickers
+) -> dict[str, SignalBundle]:
     "One bundle per ticker (first-seen order); a ticker whose every signal is filtered out gets an empty bundle."
     groups: dict[str, list[Signal]] = defaultdict(list)
     for s in signals: groups[s.ticker].append(s)

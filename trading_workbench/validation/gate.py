@@ -30,11 +30,11 @@ MIN_GAIN = 1e-4    # RMSE ratios in (1 - MIN_GAIN, 1] are the random walk itself
 @dataclass(frozen=True)
 class GateRule:
     "How the gate treats unproven and unvalidated models (the `[validation]` settings)."
-    mode: str = 'cap'              # off | cap | disable
-    level: float = 0.05            # DM p-value a lower RMSE must reach
-    max_age_days: int = 90         # older validations are stale
-    unvalidated: str = 'pass'      # pass | cap | disable, with no (or a stale) validation
-    min_ticker_n: int = 250        # forecasts a ticker needs for its own verdict
+    mode: str = 'cap'          # off | cap | disable
+    level: float = 0.05      # DM p-value a lower RMSE must reach
+    max_age_days: int = 90   # older validations are stale
+    unvalidated: str = 'pass'  # pass | cap | disable, with no (or a stale) validation
+    min_ticker_n: int = 250  # forecasts a ticker needs for its own verdict
 
     def __post_init__(self):
         if self.mode not in ('off', 'cap', 'disable'): raise ValueError(f"mode: expected off, cap or disable, got {self.mode!r}")
@@ -42,7 +42,10 @@ class GateRule:
         if not 0 < self.level < 0.5: raise ValueError(f"level: expected in (0, 0.5), got {self.level!r}")
 
     @classmethod
-    def from_settings(cls, settings) -> 'GateRule':
+    def from_settings(
+        cls,
+        settings,  # the workbench's `Settings` (`[validation]`)
+    ) -> 'GateRule':
         v = settings.validation
         return cls(v.gate, v.gate_level, v.max_age_days, v.unvalidated, v.min_ticker_n)
 
@@ -63,20 +66,20 @@ def judge(
 @dataclass(frozen=True)
 class GateVerdict:
     "What the gate decided for one model on one ticker, and why."
-    model: str
-    ticker: str
-    horizon: int
-    status: str                   # proven | unproven | unvalidated | stale
-    action: str                   # pass | cap | disable
-    reason: str
-    scope: str = ''               # ticker or pooled: whose skill row decided
-    validation_run_id: str | None = None
-    validated_at: datetime | None = None
-    val_horizon: int | None = None
-    n: int | None = None
-    rmse_ratio: float | None = None
-    dm_stat: float | None = None
-    dm_pvalue: float | None = None
+    model: str                            # the model
+    ticker: str                           # the instrument
+    horizon: int                          # the run's horizon
+    status: str                           # proven | unproven | unvalidated | stale
+    action: str                           # pass | cap | disable
+    reason: str                           # why, in words
+    scope: str = ''                       # ticker or pooled: whose skill row decided
+    validation_run_id: str | None = None  # the validation that decided (None: none)
+    validated_at: datetime | None = None  # when it ran
+    val_horizon: int | None = None        # the validated horizon used (the nearest)
+    n: int | None = None                  # forecasts in the skill row
+    rmse_ratio: float | None = None       # RMSE over the random walk's (< 1: better)
+    dm_stat: float | None = None          # the Diebold-Mariano statistic
+    dm_pvalue: float | None = None        # its p-value
 
 # %% ../../nbs/73_validation_gate.ipynb #f64b43b5
 def _clean(x):
@@ -88,12 +91,12 @@ def _unvalidated(model, ticker, horizon, rule, status, why) -> GateVerdict:
 
 # %% ../../nbs/73_validation_gate.ipynb #f13dd233
 def model_verdicts(
-    skill: pd.DataFrame,       # the newest skill rows (`latest_skill`)
-    model: str,
-    tickers: Sequence[str],
-    horizon: int,              # the run's horizon; the nearest validated one is used
-    now: datetime,
-    rule: GateRule,
+    skill: pd.DataFrame,     # the newest skill rows (`latest_skill`)
+    model: str,              # the model to judge
+    tickers: Sequence[str],  # the run's tickers
+    horizon: int,            # the run's horizon; the nearest validated one is used
+    now: datetime,           # when (for the age limit)
+    rule: GateRule,          # the gate's thresholds
 ) -> list[GateVerdict]:
     "Verdicts for `model` on `tickers` from the newest skill rows `skill` (as `latest_skill` returns them)."
     rows = skill[skill['model'] == model]
@@ -125,9 +128,9 @@ def model_verdicts(
 @dataclass(frozen=True)
 class GateReport:
     "The day's verdicts and the rule that produced them."
-    verdicts: tuple[GateVerdict, ...]
-    rule: GateRule
-    checked_at: datetime
+    verdicts: tuple[GateVerdict, ...]  # one per model and ticker
+    rule: GateRule                     # the thresholds used
+    checked_at: datetime               # when
 
 # %% ../../nbs/73_validation_gate.ipynb #1d99a246
 @patch
@@ -137,7 +140,11 @@ def frame(self: GateReport) -> pd.DataFrame:
     return pd.DataFrame([asdict(v) for v in self.verdicts], columns=cols)
 
 @patch
-def lookup(self: GateReport, model: str, ticker: str) -> GateVerdict:
+def lookup(
+    self: GateReport,
+    model: str,        # the model
+    ticker: str,       # the instrument
+) -> GateVerdict:
     "The verdict for `model` on `ticker` (unvalidated, with the configured default, if the gate was not asked about it)."
     if not hasattr(self, '_idx'): object.__setattr__(self, '_idx', {(v.model, v.ticker): v for v in self.verdicts})
     v = self._idx.get((model, ticker))
@@ -158,14 +165,19 @@ def read_gate(
     return GateReport(tuple(out), rule, now)
 
 # %% ../../nbs/73_validation_gate.ipynb #b550145b
-def gate_summary(f: pd.DataFrame) -> pd.DataFrame:
+def gate_summary(
+    f: pd.DataFrame,  # the verdicts as `GateReport.frame` or `latest_gate` give them
+) -> pd.DataFrame:
     "Per model, status and action: how many tickers, the median figures, and the first reason (what `twb status` prints)."
     cols = ['model', 'status', 'action', 'tickers', 'rmse_ratio', 'dm_pvalue', 'reason']
     if not len(f): return pd.DataFrame(columns=cols)
     return f.groupby(['model', 'status', 'action'], as_index=False).agg(
         tickers=('ticker', 'size'), rmse_ratio=('rmse_ratio', 'median'), dm_pvalue=('dm_pvalue', 'median'), reason=('reason', 'first'))[cols]
 
-def gate_lines(f: pd.DataFrame) -> list[str]:
+# %% ../../nbs/73_validation_gate.ipynb #100d613e
+def gate_lines(
+    f: pd.DataFrame,  # the verdicts as a frame
+) -> list[str]:
     "One sentence per model and status: what the gate did and why."
     return [f"{r.model}: {r.status} on {r.tickers} ticker(s), {r.action}: {r.reason}" for r in gate_summary(f).itertuples()]
 
@@ -178,7 +190,10 @@ def lines(self: GateReport) -> list[str]: return gate_lines(self.frame())
 # %% ../../nbs/73_validation_gate.ipynb #693c5585
 NEUTRAL = 0.5
 
-def gate_signal(s: Signal, v: GateVerdict) -> Signal | None:
+def gate_signal(
+    s: Signal,       # a model's signal
+    v: GateVerdict,  # the verdict for its model and ticker
+) -> Signal | None:
     "`s` marked with verdict `v`: passed, capped at neutral confidence (a HOLD), or None when disabled."
     if v.action == 'disable': return None
     mark = dict(status=v.status, action=v.action, reason=v.reason, validation_run_id=v.validation_run_id, rmse_ratio=v.rmse_ratio,
@@ -188,14 +203,22 @@ def gate_signal(s: Signal, v: GateVerdict) -> Signal | None:
         return replace(s, confidence=min(s.confidence, NEUTRAL), action=Action.HOLD, provenance=prov)
     return replace(s, provenance=prov)
 
+# %% ../../nbs/73_validation_gate.ipynb #168e6cd6
 @patch
-def apply(self: GateReport, signals: Iterable[Signal]) -> tuple[Signal, ...]:
+def apply(
+    self: GateReport,
+    signals: Iterable[Signal],  # the models' signals
+) -> tuple[Signal, ...]:
     "The gated signals (disabled ones left out)."
     out = (gate_signal(s, self.lookup(s.model, s.ticker)) for s in signals)
     return tuple(s for s in out if s is not None)
 
 # %% ../../nbs/73_validation_gate.ipynb #5f09f005
-def save_gate(store: Store, run_id: str, report: GateReport) -> int:
+def save_gate(
+    store: Store,        # where verdicts are kept
+    run_id: str,         # the run that checked
+    report: GateReport,  # the verdicts
+) -> int:
     "Write `report`'s verdicts under `run_id` (replacing any of a re-run); return how many."
     t = T['wf_gate']
     rows = [dict(asdict(v), run_id=run_id, checked_at=report.checked_at) for v in report.verdicts]
@@ -204,7 +227,11 @@ def save_gate(store: Store, run_id: str, report: GateReport) -> int:
         if rows: conn.execute(t.insert(), rows)
     return len(rows)
 
-def latest_gate(store: Store, run_id: str | None = None) -> pd.DataFrame:
+# %% ../../nbs/73_validation_gate.ipynb #e5568df0
+def latest_gate(
+    store: Store,               # where verdicts are kept
+    run_id: str | None = None,  # a run (None: the newest that recorded a gate)
+) -> pd.DataFrame:
     "The verdicts `run_id` recorded (default: the newest run that recorded a gate)."
     t = T['wf_gate']
     with store.reader.connect() as conn:

@@ -36,7 +36,9 @@ def copy_skill(
 # %% ../../nbs/74_validation_skill_backtest.ipynb #2edd0f9d
 MEMBERS = ('samossa', 'sarimax', 'garch', 'random_walk')
 
-def ensemble_job(weights: dict[str, float] | None = None) -> ModelJob:
+def ensemble_job(
+    weights: dict[str, float] | None = None,  # member -> weight (None: equal)
+) -> ModelJob:
     "A forecaster job for an `Ensemble` of SAMoSSA, SARIMAX, GARCH and the random walk with fixed `weights` (default equal)."
     w = dict(weights) if weights else {k: 1.0 for k in MEMBERS}
     def build() -> Ensemble:
@@ -46,17 +48,19 @@ def ensemble_job(weights: dict[str, float] | None = None) -> ModelJob:
 
 # %% ../../nbs/74_validation_skill_backtest.ipynb #56949fbf
 def skill_backtests(
-    settings,                              # the workbench's `Settings`
-    validation: Store,                     # the store `twb validate` wrote (its skill rows are copied into each backtest)
-    start, end,                            # the backtest's first and last session
-    tickers: str | Sequence[str] = '',     # '' : the settings' universe
-    refit: str = 'Q',                      # how often the models are refit (a pandas frequency)
-    progress: bool = False,
-    url: str = '',                         # each variant's store URL, with `{i}` for its number ('' : the default)
+    settings,                           # the workbench's `Settings`
+    validation: Store,                  # the store `twb validate` wrote (its skill rows are copied into each backtest)
+    start,                              # the backtest's first session
+    end,                                # its last session
+    tickers: str | Sequence[str] = '',  # '' : the settings' universe
+    refit: str = 'Q',                   # how often the models are refit (a pandas frequency)
+    progress: bool = False,             # show the backtests' progress bars
+    url: str = '',                      # each variant's store URL, with `{i}` for its number ('' : the default)
 ) -> tuple[pd.DataFrame, dict[str, BacktestResult]]:
     "Gate off vs on, fixed vs skill-weighted ensemble, each a full backtest: metrics side by side with buy-and-hold."
     off, cap = (dataclasses.replace(settings, validation=dataclasses.replace(settings.validation, gate=g)) for g in ('off', 'cap'))
-    ens = dataclasses.replace(off, flags=dataclasses.replace(off.flags, enable_ensemble=True))   # routed only when its flag is on
+    # routed only when its flag is on
+    ens = dataclasses.replace(off, flags=dataclasses.replace(off.flags, enable_ensemble=True))
     w = validated_weights(latest_skill(validation), list(MEMBERS), settings.runner.horizon)
     variants = {'gate off': (off, None), 'gate on': (cap, None), 'ensemble, fixed weights': (ens, [ensemble_job()]),
                 'ensemble, skill weights': (ens, [ensemble_job(w or None)])}

@@ -38,16 +38,16 @@ def as_losses(
 @dataclass(frozen=True)
 class DMResult:
     "A Diebold-Mariano test of equal accuracy (HLN-corrected), with its diagnostics."
-    statistic: float
-    p_value: float
-    alternative: str
-    horizon: int              # the horizon asked for
-    horizon_used: int         # 1 if the HAC variance was not positive and the test fell back to h = 1
-    power: float
-    varestimator: str
-    n: int
-    mean_diff: float          # mean of |e1|^p - |e2|^p: negative when the first forecast is more accurate
-    variance: float           # the long-run variance of the mean differential actually used
+    statistic: float   # the HLN-corrected DM statistic
+    p_value: float     # under the `alternative`
+    alternative: str   # 'two.sided', 'less' (the first better) or 'greater'
+    horizon: int       # the horizon asked for
+    horizon_used: int  # 1 if the HAC variance was not positive and the test fell back to h = 1
+    power: float       # the loss exponent p (recorded)
+    varestimator: str  # 'acf' or 'bartlett'
+    n: int             # loss differentials used
+    mean_diff: float   # mean of |e1|^p - |e2|^p: negative when the first forecast is more accurate
+    variance: float    # the long-run variance of the mean differential actually used
     @property
     def fallback(self) -> bool: return self.horizon_used != self.horizon
 
@@ -112,11 +112,11 @@ def dm_test(
 @dataclass(frozen=True)
 class TTestResult:
     "A paired t-test of mean loss differences."
-    statistic: float
-    p_value: float
-    alternative: str
-    n: int
-    mean_diff: float
+    statistic: float  # the t statistic
+    p_value: float    # under the `alternative`
+    alternative: str  # 'two.sided', 'less' (the first better) or 'greater'
+    n: int            # pairs used
+    mean_diff: float  # mean of the first's loss minus the second's
 
 # %% ../../nbs/71_validation_stats.ipynb #db239e52
 def paired_t_test(
@@ -158,16 +158,16 @@ def default_block(
 @dataclass(frozen=True)
 class SPAResult:
     "Hansen's SPA test: can any model beat the benchmark? (small p-value: yes)."
-    benchmark: str
-    models: tuple[str, ...]
-    pvalue_lower: float
-    pvalue_consistent: float
-    pvalue_upper: float
-    n: int
-    block_size: int
-    reps: int
-    best_model: str             # the model with the lowest mean loss
-    best_mean_diff: float       # its mean loss minus the benchmark's (negative: it did better)
+    benchmark: str            # the model every other is compared to
+    models: tuple[str, ...]   # the competitors
+    pvalue_lower: float       # Hansen's lower p-value
+    pvalue_consistent: float  # the consistent p-value (the one to read)
+    pvalue_upper: float       # the upper p-value (White's reality check)
+    n: int                    # dates (rows of losses)
+    block_size: int           # the stationary bootstrap's mean block
+    reps: int                 # bootstrap replications
+    best_model: str           # the model with the lowest mean loss
+    best_mean_diff: float     # its mean loss minus the benchmark's (negative: it did better)
 
 # %% ../../nbs/71_validation_stats.ipynb #df7f1391
 def spa_test(
@@ -195,14 +195,14 @@ def spa_test(
 @dataclass(frozen=True)
 class MCSResult:
     "The Model Confidence Set at level `1 - size`: the models not beaten by the best (with every model's MCS p-value)."
-    included: tuple[str, ...]
-    excluded: tuple[str, ...]   # in the order they were eliminated
-    pvalues: dict[str, float]
-    size: float
-    n: int
-    block_size: int
-    reps: int
-    method: str
+    included: tuple[str, ...]  # the models in the set
+    excluded: tuple[str, ...]  # in the order they were eliminated
+    pvalues: dict[str, float]  # every model's MCS p-value
+    size: float                # the test size (level 1 - size)
+    n: int                     # dates (rows of losses)
+    block_size: int            # the bootstrap's mean block
+    reps: int                  # bootstrap replications
+    method: str                # 'R' or 'max' statistic
 
 # %% ../../nbs/71_validation_stats.ipynb #f7df8018
 def model_confidence_set(
@@ -259,14 +259,14 @@ def probabilistic_sharpe(
 @dataclass(frozen=True)
 class DSRResult:
     "The Deflated Sharpe Ratio of the selected strategy, with what went into it."
-    dsr: float                  # P(true Sharpe > sr0): above 0.95 is evidence of skill after selection
-    sharpe: float               # per period
-    sr0: float                  # the expected maximum Sharpe of the unskilled trials, per period
-    n_obs: int
-    n_trials: int
-    var_trials: float
-    skew: float
-    kurtosis: float
+    dsr: float         # P(true Sharpe > sr0): above 0.95 is evidence of skill after selection
+    sharpe: float      # per period
+    sr0: float         # the expected maximum Sharpe of the unskilled trials, per period
+    n_obs: int         # returns in the selected strategy
+    n_trials: int      # strategies tried before selecting
+    var_trials: float  # variance of their Sharpe ratios
+    skew: float        # skewness of the selected returns
+    kurtosis: float    # kurtosis of the selected returns (3: normal)
 
 # %% ../../nbs/71_validation_stats.ipynb #246d656d
 def deflated_sharpe(
@@ -295,15 +295,15 @@ def deflated_sharpe(
 @dataclass(frozen=True)
 class PBOResult:
     "Probability of Backtest Overfitting by combinatorially symmetric cross-validation."
-    pbo: float                       # share of splits whose in-sample best ranks at or below the median out of sample
-    logits: tuple[float, ...]        # lambda per split
-    is_sharpe: tuple[float, ...]     # the in-sample best's Sharpe per split
-    oos_sharpe: tuple[float, ...]    # the same variant's out-of-sample Sharpe
-    n_splits: int                    # S, the number of row blocks
-    n_combinations: int
-    n_variants: int
-    n_obs: int
-    prob_oos_loss: float             # share of splits where the in-sample best loses money out of sample
+    pbo: float                     # share of splits whose in-sample best ranks at or below the median out of sample
+    logits: tuple[float, ...]      # lambda per split
+    is_sharpe: tuple[float, ...]   # the in-sample best's Sharpe per split
+    oos_sharpe: tuple[float, ...]  # the same variant's out-of-sample Sharpe
+    n_splits: int                  # S, the number of row blocks
+    n_combinations: int            # train/test splits of the S blocks
+    n_variants: int                # strategy variants compared
+    n_obs: int                     # returns per variant
+    prob_oos_loss: float           # share of splits where the in-sample best loses money out of sample
 
 def _sharpe_cols(x: np.ndarray) -> np.ndarray:
     sd = x.std(axis=0, ddof=1)
