@@ -302,7 +302,7 @@ test_fail(lambda: order_and_alert(True), contains='before the commit')
 test_eq((journal.order('parts-1'), len(ops.alerts())), (None, 0))      # both rolled back
 order_and_alert(False)
 test_eq([c.__name__ for c in Store.__mro__[:7]], ['Store', 'Database', 'MarketData', 'Journal', 'Account', 'OpsRecords', 'StorePart'])
-print(market.prices('KO').close.round(2).to_dict(), journal.order('parts-1')['state'], ops.alerts().message.tolist())
+print(market.prices('KO').close.tolist(), journal.order('parts-1')['state'], ops.alerts().message.tolist())
 db.close()'''
 
 # ---------------------------------------------------------------------------------------------------- 3. methods to their parts
@@ -418,6 +418,40 @@ SUMMARY = '''{p.__name__: ' '.join(sorted(n for n, v in vars(p).items() if calla
 insert_before('6402990b', md('ea76313b', 'The parts work on their own over one database (its engines, clock and unit), '
                                         'and `Store` is all of them:'), code('ea76313a', PARTS_EX),
               md('6402990a', 'Every method, by part (all of them on `Store`):'), code('64029009', SUMMARY))
+
+# ---------------------------------------------------------------------------------------------------- 7. examples show their result
+# the demo store gets a fixed clock (its audit stamps appear in the outputs); each example ends with what it made
+def example_sub(cid: str, old: str, new: str) -> None:
+    k = idx(cid)
+    if k is None: print(f'warning: no cell {cid}'); return
+    s = src(cells[k])
+    if new not in s and old in s: setsrc(cells[k], s.replace(old, new, 1), f'example {cid}')
+
+def example_tail(cid: str, line: str) -> None:
+    k = idx(cid)
+    if k is None: print(f'warning: no cell {cid}'); return
+    s = src(cells[k]).rstrip('\n')
+    if not s.endswith('\n' + line): setsrc(cells[k], s + '\n' + line, f'example {cid}')
+
+example_sub('04ae7ef5', "st = Store(f'sqlite:///{tmp}/demo.db')",
+            "from trading_workbench.core.clock import FixedClock\n"
+            "st = Store(f'sqlite:///{tmp}/demo.db', clock=FixedClock(datetime(2018, 2, 7, 21, 30, tzinfo=timezone.utc)))")
+example_tail('567e0dd2', "back.tail(3).round(4)")
+example_tail('5eed0c03', "st.signals('batch')[['id', 'ticker', 'model', 'action', 'confidence', 'horizon', 'as_of']]")
+example_tail('20d26828', "said")
+example_tail('1a78d334', "pd.DataFrame(st.order_events(o.client_order_id))[['state', 'time', 'message']]")
+example_tail('ba1b47cb', "st.fills(o3.client_order_id)")
+example_tail('23a85d18', "pd.DataFrame(st.orders(run_id='risk-1'))[['client_order_id', 'ticker', 'side', 'quantity', 'state']]")
+example_tail('bf6a5194', "st.positions('PAPER')")
+example_tail('a91f4913', "st.equity('PAPER')")
+example_tail('e5afd1da', "[(s.id, s.state.value, s.reason) for s in st.trading_states()]")
+example_tail('1837c107', "state")
+example_tail('906e56e7', "st.add_alert('warning', 'risk', 'gross exposure near its limit')\n"
+                         "st.alerts()[['id', 'time', 'severity', 'source', 'message', 'acknowledged']]")
+example_tail('d61f998e', "st.runs()[['run_id', 'kind', 'status', 'params', 'report', 'started_at']]")
+example_tail('4b54fff1', "st.heartbeats()")
+example_sub('4f243523', "None)\nst", "None)\nst.controls('flag.')")
+example_tail('e727f3c5', "n")
 
 # ---------------------------------------------------------------------------------------------------- 6. the parts stay apart
 defs = {}
