@@ -453,6 +453,104 @@ example_tail('4b54fff1', "st.heartbeats()")
 example_sub('4f243523', "None)\nst", "None)\nst.controls('flag.')")
 example_tail('e727f3c5', "n")
 
+# ---------------------------------------------------------------------------------------------------- 8. docments
+# one comment per parameter (nbdev's docments) on the public functions outside the journal's write path
+DOCS = {
+    'schema_revision': {'conn': 'a connection to the database'},
+    'make_engine': {'url': '`sqlite:///path.db`, `sqlite://` or `postgresql://...`',
+                    'busy_timeout_ms': 'how long a SQLite connection waits for a lock',
+                    'immediate': "writers' engine: every transaction begins IMMEDIATE (takes the write lock)"},
+    'upsert_prices': {'ticker': 'the bars\' ticker', 'bars': 'a bar frame (date index, OHLCV columns)',
+                      'source': 'the vendor that served them'},
+    'prices': {'ticker': 'the ticker', 'start': 'first date (inclusive); None: from the first bar',
+               'end': 'last date (inclusive); None: to the last bar'},
+    'price_range': {'ticker': 'the ticker'},
+    'price_sources': {'ticker': 'one ticker, or None for all'},
+    'upsert_features': {'ticker': 'the ticker', 'features': 'date index, one column per feature (NaN is stored as null)',
+                        'version': "the builder's version"},
+    'features': {'ticker': 'the ticker', 'version': "the builder's version", 'start': 'first date (inclusive) or None',
+                 'end': 'last date (inclusive) or None'},
+    'save_forecast': {'run_id': 'the run that made it', 'ticker': 'the ticker', 'as_of': 'the time the forecast is made at',
+                      'forecast': 'the forecast'},
+    'save_signals': {'run_id': 'the run that made them', 'signals': 'the signals, validated before anything is written'},
+    'signals': {'run_id': 'one run, or None for all', 'ticker': 'one ticker, or None for all'},
+    'save_signal_batch': {'run_id': 'the run that made them', 'signals': 'the signals, validated before anything is written'},
+    'set_positions': {'account': 'the account', 'positions': 'its whole book (each ticker once)',
+                      'as_of': 'when the book was read'},
+    'positions': {'account': 'the account'},
+    'record_equity': {'account': 'the account', 'as_of': 'the time of the point (a second one at that time corrects it)',
+                      'cash': 'cash then', 'equity': 'equity then'},
+    'equity': {'account': 'the account'},
+    'trading_states': {'limit': 'at most this many'},
+    'set_trading_state': {'state': 'the new state', 'reason': 'why, for the operator (required)',
+                          'trigger': 'what caused it (a limit name, `operator`)', 'inputs': 'the figures behind the change',
+                          'by': 'who changed it', 'expected': 'change only if the current state still is this one'},
+    'save_risk_action': {'action_id': 'the action\'s id (idempotent)', 'kind': 'what it does (e.g. REDUCE_POSITIONS)',
+                         'trigger': 'the breach that proposed it', 'preview': 'what it would do',
+                         'state_id': 'the trading-state change it belongs to', 'by': 'who journaled it'},
+    'update_risk_action': {'action_id': 'the action', 'status': 'one of `RISK_ACTION_STATUSES`',
+                           'result': 'its result so far', 'by': 'who moved it'},
+    'risk_action': {'action_id': 'the action'},
+    'risk_actions': {'statuses': 'only these statuses, or None for all', 'limit': 'at most this many'},
+    'save_validation': {'run_id': 'the validation run', 'model': 'the model', 'ticker': 'the ticker, or None when pooled',
+                        'metrics': 'the figures (JSON-safe; NaN becomes null)', 'details': 'anything more, or None'},
+    'validations': {'run_id': 'one run, or None for all'},
+    'add_alert': {'severity': 'one of `SEVERITIES`', 'source': 'the component that raises it', 'message': 'what the operator must know',
+                  'time': 'when; None: now by the clock'},
+    'alerts': {'active_only': 'only those not yet acknowledged', 'limit': 'at most this many'},
+    'acknowledge_alert': {'alert_id': 'the alert'},
+    'start_run': {'run_id': 'the run', 'kind': 'daily, backtest, validation, ...', 'params': 'what it was asked to do'},
+    'finish_run': {'run_id': 'a started run', 'status': 'one of `RUN_STATUSES`', 'report': 'what it did'},
+    'runs': {'kind': 'one kind, or None for all', 'limit': 'at most this many'},
+    'heartbeat': {'component': 'who is alive', 'status': 'its own word on its health', 'detail': 'anything more'},
+    'set_control': {'name': 'the control (e.g. `flag.enable_llm`)', 'value': 'any JSON value', 'by': 'who set it'},
+    'get_control': {'name': 'the control', 'default': 'returned when it was never set'},
+    'controls': {'prefix': "the family's prefix ('' for all)"},
+}
+
+def docment(cid: str, fn_name: str, notes: dict) -> None:
+    "Rewrite `fn_name`'s signature in cell `cid` with one parameter per line and its comment (kept as written otherwise)."
+    k = idx(cid)
+    if k is None: return
+    text = src(cells[k])
+    fn = next((f for f in ast.parse(text).body if isinstance(f, ast.FunctionDef) and f.name == fn_name), None)
+    if fn is None: print(f'warning: no {fn_name} in {cid}'); return
+    lines = text.split('\n')
+    a, b = fn.lineno - 1, fn.body[0].lineno - 1           # the signature's lines: [a, b)
+    if b <= a or '#' in '\n'.join(lines[a:b]): return     # a one-liner, or done already
+    seg = lambda n: ast.get_source_segment(text, n)
+    args, params = fn.args, []
+    pos = args.posonlyargs + args.args
+    for arg, d in zip(pos, [None] * (len(pos) - len(args.defaults)) + args.defaults): params.append((arg, d))
+    kw = list(zip(args.kwonlyargs, args.kw_defaults))
+    if args.vararg or args.kwarg or args.posonlyargs: print(f'warning: {fn_name} has */**/posonly: left'); return
+    def fmt(arg, d):
+        if arg.annotation is None: return arg.arg + (f'={seg(d)}' if d else '')
+        return f'{arg.arg}: {seg(arg.annotation)}' + (f' = {seg(d)}' if d else '')
+    method = params[0][0].arg == 'self'
+    rest = params[1:] if method else params
+    missing = [arg.arg for arg, _ in rest + kw if arg.arg not in notes]
+    if missing: print(f'warning: {fn_name}: no note for {missing}'); return
+    head = f"def {fn_name}({fmt(*params[0])}," if method else f'def {fn_name}('
+    pad = ' ' * (len(f'def {fn_name}('))
+    out = [head]
+    items = rest + ([(None, None)] if kw else []) + kw
+    for arg, d in items:
+        if arg is None: out.append(pad + '*,'); continue
+        out.append(f'{pad}{fmt(arg, d)},  # {notes[arg.arg]}')
+    out.append(pad + ')' + (f' -> {seg(fn.returns)}:' if fn.returns else ':'))
+    if len(out) == 2: out = [head[:-1] + out[-1].strip()] if method else out
+    if not method: out[0:2] = [out[0] + out[1].lstrip()]      # the first parameter on the def line, its comment kept
+    lines[a:b] = out
+    setsrc(cells[k], '\n'.join(lines), f'docments {fn_name}')
+
+WRITE_PATH = {'aee7937f', '158a726a', 'cae96ced', '308ec72f', '17e86fc2', '1afd1351', 'cfe00414', '62697190', '5b991d1c',
+              '1b73fc2f', '8095b6e6', 'c7863446', '99d2bba1', 'abb9f4e2', '8ff035ef'}
+for c in list(cells):
+    if c['cell_type'] != 'code' or not src(c).startswith('#| export') or c['id'] in WRITE_PATH: continue
+    for f in ast.parse(src(c)).body:
+        if isinstance(f, ast.FunctionDef) and f.name in DOCS: docment(c['id'], f.name, DOCS[f.name])
+
 # ---------------------------------------------------------------------------------------------------- 6. the parts stay apart
 defs = {}
 for c in cells:

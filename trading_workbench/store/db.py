@@ -255,7 +255,8 @@ HEAD = MIGRATIONS[-1].revision
 _version_table = sa.Table('schema_version', sa.MetaData(), sa.Column('revision', sa.String(16), primary_key=True),
                           sa.Column('description', sa.Text), sa.Column('applied_at', UTCDateTime, nullable=False))
 
-def schema_revision(conn: sa.Connection) -> str | None:
+def schema_revision(conn: sa.Connection,  # a connection to the database
+                    ) -> str | None:
     "The database's current schema revision, or None for an empty database."
     if not sa.inspect(conn).has_table('schema_version'): return None
     return conn.execute(sa.select(sa.func.max(_version_table.c.revision))).scalar()
@@ -336,7 +337,10 @@ def __getattr__(name: str):
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 # %% ../../nbs/04_store_db.ipynb #7ef1c14c
-def make_engine(url: str, busy_timeout_ms: int = 30_000, immediate: bool = True) -> sa.Engine:
+def make_engine(url: str,  # `sqlite:///path.db`, `sqlite://` or `postgresql://...`
+                busy_timeout_ms: int = 30_000,  # how long a SQLite connection waits for a lock
+                immediate: bool = True,  # writers' engine: every transaction begins IMMEDIATE (takes the write lock)
+                ) -> sa.Engine:
     "An engine for `url`; SQLite is configured for WAL and concurrent processes (`immediate`: writers' engine)."
     if url.startswith('sqlite'):
         eng = sa.create_engine(url, connect_args=dict(timeout=busy_timeout_ms / 1000, check_same_thread=False))
@@ -457,7 +461,11 @@ class Store(Database, MarketData, Journal, Account, OpsRecords):
 
 # %% ../../nbs/04_store_db.ipynb #1c65a4c1
 @patch
-def upsert_prices(self: MarketData, ticker: str, bars: pd.DataFrame, source: str) -> int:
+def upsert_prices(self: MarketData,
+                  ticker: str,  # the bars' ticker
+                  bars: pd.DataFrame,  # a bar frame (date index, OHLCV columns)
+                  source: str,  # the vendor that served them
+                  ) -> int:
     "Store `bars` for `ticker` from `source`; return the number of rows inserted or changed (0 for a re-load)."
     if not isinstance(ticker, str) or not ticker: raise BadRowError('prices', -1, ticker, 'ticker must be a non-empty string')
     _check_bar_rows(ticker, bars)
@@ -479,7 +487,11 @@ def upsert_prices(self: MarketData, ticker: str, bars: pd.DataFrame, source: str
 
 # %% ../../nbs/04_store_db.ipynb #1c65a4c1-s1
 @patch
-def prices(self: MarketData, ticker: str, start=None, end=None) -> pd.DataFrame:
+def prices(self: MarketData,
+           ticker: str,  # the ticker
+           start=None,  # first date (inclusive); None: from the first bar
+           end=None,  # last date (inclusive); None: to the last bar
+           ) -> pd.DataFrame:
     "Stored bars of `ticker` between `start` and `end` (inclusive) as a bar frame."
     t = T['prices']
     q = sa.select(t.c.date, *[t.c[c] for c in BAR_COLUMNS]).where(t.c.ticker == ticker).order_by(t.c.date)
@@ -492,7 +504,9 @@ def prices(self: MarketData, ticker: str, start=None, end=None) -> pd.DataFrame:
     return df.set_index('date').astype('float64')
 
 @patch
-def price_range(self: MarketData, ticker: str) -> tuple[date, date, int] | None:
+def price_range(self: MarketData,
+                ticker: str,  # the ticker
+                ) -> tuple[date, date, int] | None:
     "(first date, last date, number of bars) stored for `ticker`, or None."
     t = T['prices']
     with self.reader.connect() as conn:
@@ -502,7 +516,9 @@ def price_range(self: MarketData, ticker: str) -> tuple[date, date, int] | None:
 
 # %% ../../nbs/04_store_db.ipynb #1c65a4c1-s2
 @patch
-def price_sources(self: MarketData, ticker: str | None = None) -> pd.DataFrame:
+def price_sources(self: MarketData,
+                  ticker: str | None = None,  # one ticker, or None for all
+                  ) -> pd.DataFrame:
     "How many bars each source served, per ticker."
     t = T['prices']
     q = sa.select(t.c.ticker, t.c.source, sa.func.count().label('bars'), sa.func.min(t.c.date).label('first'),
@@ -518,7 +534,11 @@ def tickers(self: MarketData) -> list[str]:
 
 # %% ../../nbs/04_store_db.ipynb #3a926662
 @patch
-def upsert_features(self: MarketData, ticker: str, features: pd.DataFrame, version: str) -> int:
+def upsert_features(self: MarketData,
+                    ticker: str,  # the ticker
+                    features: pd.DataFrame,  # date index, one column per feature (NaN is stored as null)
+                    version: str,  # the builder's version
+                    ) -> int:
     "Store a feature frame (date index, one column per feature) for `ticker` under builder `version`."
     if not isinstance(features.index, pd.DatetimeIndex): raise BadRowError('features', -1, ticker, 'index must be a DatetimeIndex')
     if features.index.duplicated().any():
@@ -539,7 +559,12 @@ def upsert_features(self: MarketData, ticker: str, features: pd.DataFrame, versi
 
 # %% ../../nbs/04_store_db.ipynb #3a926662-s1
 @patch
-def features(self: MarketData, ticker: str, version: str, start=None, end=None) -> pd.DataFrame:
+def features(self: MarketData,
+             ticker: str,  # the ticker
+             version: str,  # the builder's version
+             start=None,  # first date (inclusive) or None
+             end=None,  # last date (inclusive) or None
+             ) -> pd.DataFrame:
     "Stored features of `ticker` for builder `version`, as a frame (NaN where a value was missing)."
     t = T['features']
     q = sa.select(t.c.date, t.c['values']).where(t.c.ticker == ticker, t.c.version == version).order_by(t.c.date)
@@ -552,7 +577,12 @@ def features(self: MarketData, ticker: str, version: str, start=None, end=None) 
 
 # %% ../../nbs/04_store_db.ipynb #6c5b51f9
 @patch
-def save_forecast(self: MarketData, run_id: str, ticker: str, as_of, forecast: Forecast) -> int:
+def save_forecast(self: MarketData,
+                  run_id: str,  # the run that made it
+                  ticker: str,  # the ticker
+                  as_of,  # the time the forecast is made at
+                  forecast: Forecast,  # the forecast
+                  ) -> int:
     "Record a forecast; return its id."
     payload = _jsonable('forecasts', 0, (ticker, forecast.model), dict(mean=forecast.mean, lower=forecast.lower, upper=forecast.upper,
               level=forecast.level, volatility=forecast.volatility, target=forecast.target, diagnostics=forecast.diagnostics))
@@ -562,7 +592,10 @@ def save_forecast(self: MarketData, run_id: str, ticker: str, as_of, forecast: F
 
 # %% ../../nbs/04_store_db.ipynb #6c5b51f9-s1
 @patch
-def save_signals(self: MarketData, run_id: str, signals: Sequence[Signal]) -> list[int]:
+def save_signals(self: MarketData,
+                 run_id: str,  # the run that made them
+                 signals: Sequence[Signal],  # the signals, validated before anything is written
+                 ) -> list[int]:
     "Record signals in one transaction; return their ids."
     rows = []
     for i, s in enumerate(signals):
@@ -575,7 +608,10 @@ def save_signals(self: MarketData, run_id: str, signals: Sequence[Signal]) -> li
 
 # %% ../../nbs/04_store_db.ipynb #6c5b51f9-s2
 @patch
-def signals(self: MarketData, run_id: str | None = None, ticker: str | None = None) -> pd.DataFrame:
+def signals(self: MarketData,
+            run_id: str | None = None,  # one run, or None for all
+            ticker: str | None = None,  # one ticker, or None for all
+            ) -> pd.DataFrame:
     "Stored signals as a frame, oldest first."
     t = T['signals']
     q = sa.select(t).order_by(t.c.id)
@@ -596,7 +632,10 @@ def _provenance_json(i: int, s: Signal) -> Any:
 
 # %% ../../nbs/04_store_db.ipynb #5eed0c02-s1
 @patch
-def save_signal_batch(self: MarketData, run_id: str, signals: Sequence[Signal]) -> list[int]:
+def save_signal_batch(self: MarketData,
+                      run_id: str,  # the run that made them
+                      signals: Sequence[Signal],  # the signals, validated before anything is written
+                      ) -> list[int]:
     "`save_signals` in one statement: all the rows or none (a bad one is a `BadRowError` naming it); their ids, in order."
     now, rows = self._now(), []
     for i, s in enumerate(signals):
@@ -927,7 +966,11 @@ def journal_orders(self: Journal, orders: Sequence[Order], note: str = 'journale
 
 # %% ../../nbs/04_store_db.ipynb #c8b3b3cd
 @patch
-def set_positions(self: Account, account: str, positions: Sequence[Position], as_of) -> None:
+def set_positions(self: Account,
+                  account: str,  # the account
+                  positions: Sequence[Position],  # its whole book (each ticker once)
+                  as_of,  # when the book was read
+                  ) -> None:
     "Replace the stored positions of `account` (flat positions are dropped)."
     for i, p in enumerate(positions):
         if not isinstance(p, Position): raise BadRowError('positions', i, account, f'expected a Position, got {type(p).__name__}')
@@ -942,7 +985,9 @@ def set_positions(self: Account, account: str, positions: Sequence[Position], as
 
 # %% ../../nbs/04_store_db.ipynb #c8b3b3cd-s1
 @patch
-def positions(self: Account, account: str) -> list[Position]:
+def positions(self: Account,
+              account: str,  # the account
+              ) -> list[Position]:
     "Stored positions of `account`."
     t = T['positions']
     with self.reader.connect() as conn:
@@ -951,7 +996,12 @@ def positions(self: Account, account: str) -> list[Position]:
 
 # %% ../../nbs/04_store_db.ipynb #47338705
 @patch
-def record_equity(self: Account, account: str, as_of, cash: float, equity: float) -> None:
+def record_equity(self: Account,
+                  account: str,  # the account
+                  as_of,  # the time of the point (a second one at that time corrects it)
+                  cash: float,  # cash then
+                  equity: float,  # equity then
+                  ) -> None:
     "Record (or correct) the account's cash and equity at `as_of`."
     for n, v in (('cash', cash), ('equity', equity)):
         if not isinstance(v, (int, float, np.floating)) or not math.isfinite(v): raise BadRowError('equity', 0, account, f'{n} = {v!r} is not finite')
@@ -961,7 +1011,9 @@ def record_equity(self: Account, account: str, as_of, cash: float, equity: float
 
 # %% ../../nbs/04_store_db.ipynb #47338705-s1
 @patch
-def equity(self: Account, account: str) -> pd.DataFrame:
+def equity(self: Account,
+           account: str,  # the account
+           ) -> pd.DataFrame:
     "The account's equity curve: cash and equity by time."
     t = T['equity']
     with self.reader.connect() as conn:
@@ -1003,8 +1055,15 @@ def trading_state(self: Account) -> StateRecord:
 
 # %% ../../nbs/04_store_db.ipynb #0a92046c-s2
 @patch
-def set_trading_state(self: Account, state: TradingState | str, reason: str, *, trigger: str = 'operator', inputs: Mapping | None = None,
-                      by: str = 'operator', expected: TradingState | str | None = None) -> StateRecord | None:
+def set_trading_state(self: Account,
+                      state: TradingState | str,  # the new state
+                      reason: str,  # why, for the operator (required)
+                      *,
+                      trigger: str = 'operator',  # what caused it (a limit name, `operator`)
+                      inputs: Mapping | None = None,  # the figures behind the change
+                      by: str = 'operator',  # who changed it
+                      expected: TradingState | str | None = None,  # change only if the current state still is this one
+                      ) -> StateRecord | None:
     "Journal a change to `state`; with `expected`, only if the current state still is that (else None: someone else changed it)."
     state = TradingState(state)
     if not isinstance(reason, str) or not reason.strip(): raise BadRowError('trading_states', 0, state.value, 'a reason is required')
@@ -1020,7 +1079,9 @@ def set_trading_state(self: Account, state: TradingState | str, reason: str, *, 
 
 # %% ../../nbs/04_store_db.ipynb #0a92046c-s3
 @patch
-def trading_states(self: Account, limit: int = 100) -> list[StateRecord]:
+def trading_states(self: Account,
+                   limit: int = 100,  # at most this many
+                   ) -> list[StateRecord]:
     "The newest trading-state changes, newest first."
     t = T['trading_states']
     with self.reader.connect() as conn: rows = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(limit)).mappings().all()
@@ -1030,8 +1091,14 @@ def trading_states(self: Account, limit: int = 100) -> list[StateRecord]:
 RISK_ACTION_STATUSES = ('previewed', 'executing', 'done', 'failed', 'expired')
 
 @patch
-def save_risk_action(self: Account, action_id: str, kind: str, trigger: str, preview: Mapping, state_id: int | None = None,
-                     by: str = 'risk') -> bool:
+def save_risk_action(self: Account,
+                     action_id: str,  # the action's id (idempotent)
+                     kind: str,  # what it does (e.g. REDUCE_POSITIONS)
+                     trigger: str,  # the breach that proposed it
+                     preview: Mapping,  # what it would do
+                     state_id: int | None = None,  # the trading-state change it belongs to
+                     by: str = 'risk',  # who journaled it
+                     ) -> bool:
     "Journal a previewed action; False if `action_id` is already journaled (nothing changes then)."
     row = dict(action_id=action_id, kind=kind, status='previewed', state_id=state_id, trigger=trigger,
                preview=_jsonable('risk_actions', 0, action_id, dict(preview)), result=None, created_at=self._now(),
@@ -1043,7 +1110,12 @@ def save_risk_action(self: Account, action_id: str, kind: str, trigger: str, pre
 
 # %% ../../nbs/04_store_db.ipynb #df21c592-s1
 @patch
-def update_risk_action(self: Account, action_id: str, status: str, result: Mapping | None = None, by: str = 'risk') -> None:
+def update_risk_action(self: Account,
+                       action_id: str,  # the action
+                       status: str,  # one of `RISK_ACTION_STATUSES`
+                       result: Mapping | None = None,  # its result so far
+                       by: str = 'risk',  # who moved it
+                       ) -> None:
     "Move an action to `status` (with its result so far)."
     if status not in RISK_ACTION_STATUSES: raise BadRowError('risk_actions', 0, action_id, f'status must be one of {RISK_ACTION_STATUSES}')
     vals = dict(status=status, updated_at=self._now(), updated_by=by)
@@ -1055,14 +1127,19 @@ def update_risk_action(self: Account, action_id: str, status: str, result: Mappi
 
 # %% ../../nbs/04_store_db.ipynb #df21c592-s2
 @patch
-def risk_action(self: Account, action_id: str) -> dict | None:
+def risk_action(self: Account,
+                action_id: str,  # the action
+                ) -> dict | None:
     "One action's row, or None."
     t = T['risk_actions']
     with self.reader.connect() as conn: r = conn.execute(sa.select(t).where(t.c.action_id == action_id)).mappings().first()
     return dict(r) if r else None
 
 @patch
-def risk_actions(self: Account, statuses: Iterable[str] | None = None, limit: int = 100) -> list[dict]:
+def risk_actions(self: Account,
+                 statuses: Iterable[str] | None = None,  # only these statuses, or None for all
+                 limit: int = 100,  # at most this many
+                 ) -> list[dict]:
     "Actions, newest first, optionally only some statuses."
     t = T['risk_actions']
     q = sa.select(t).order_by(t.c.created_at.desc(), t.c.action_id.desc()).limit(limit)
@@ -1082,7 +1159,13 @@ def order_view(self: Journal, client_order_id: str, open_states: Iterable[OrderS
 
 # %% ../../nbs/04_store_db.ipynb #46528626
 @patch
-def save_validation(self: OpsRecords, run_id: str, model: str, ticker: str | None, metrics: Mapping, details: Mapping | None = None) -> int:
+def save_validation(self: OpsRecords,
+                    run_id: str,  # the validation run
+                    model: str,  # the model
+                    ticker: str | None,  # the ticker, or None when pooled
+                    metrics: Mapping,  # the figures (JSON-safe; NaN becomes null)
+                    details: Mapping | None = None,  # anything more, or None
+                    ) -> int:
     "Record one model's validation metrics; return the id."
     row = dict(run_id=run_id, model=model, ticker=ticker, metrics=_jsonable('validation_results', 0, model, dict(metrics)),
                details=_jsonable('validation_results', 0, model, dict(details)) if details is not None else None, created_at=self._now())
@@ -1090,7 +1173,9 @@ def save_validation(self: OpsRecords, run_id: str, model: str, ticker: str | Non
 
 # %% ../../nbs/04_store_db.ipynb #46528626-s1
 @patch
-def validations(self: OpsRecords, run_id: str | None = None) -> pd.DataFrame:
+def validations(self: OpsRecords,
+                run_id: str | None = None,  # one run, or None for all
+                ) -> pd.DataFrame:
     "Stored validation results."
     t = T['validation_results']
     q = sa.select(t).order_by(t.c.id) if not run_id else sa.select(t).where(t.c.run_id == run_id).order_by(t.c.id)
@@ -1100,7 +1185,12 @@ def validations(self: OpsRecords, run_id: str | None = None) -> pd.DataFrame:
 SEVERITIES = ('info', 'warning', 'error', 'critical')
 
 @patch
-def add_alert(self: OpsRecords, severity: str, source: str, message: str, time=None) -> int:
+def add_alert(self: OpsRecords,
+              severity: str,  # one of `SEVERITIES`
+              source: str,  # the component that raises it
+              message: str,  # what the operator must know
+              time=None,  # when; None: now by the clock
+              ) -> int:
     "Raise an alert for the operator; return its id."
     if severity not in SEVERITIES: raise BadRowError('alerts', 0, source, f'severity must be one of {SEVERITIES}, got {severity!r}')
     with self.transaction() as conn:      # inside a unit, the alert commits (or not) with what it is about
@@ -1109,7 +1199,10 @@ def add_alert(self: OpsRecords, severity: str, source: str, message: str, time=N
 
 # %% ../../nbs/04_store_db.ipynb #62a7cb68-s1
 @patch
-def alerts(self: OpsRecords, active_only: bool = False, limit: int = 200) -> pd.DataFrame:
+def alerts(self: OpsRecords,
+           active_only: bool = False,  # only those not yet acknowledged
+           limit: int = 200,  # at most this many
+           ) -> pd.DataFrame:
     "Recent alerts, newest first."
     t = T['alerts']
     q = sa.select(t).order_by(t.c.id.desc()).limit(limit)
@@ -1117,7 +1210,9 @@ def alerts(self: OpsRecords, active_only: bool = False, limit: int = 200) -> pd.
     with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
 
 @patch
-def acknowledge_alert(self: OpsRecords, alert_id: int) -> None:
+def acknowledge_alert(self: OpsRecords,
+                      alert_id: int,  # the alert
+                      ) -> None:
     "Mark an alert as seen."
     with self.engine.begin() as conn: conn.execute(T['alerts'].update().where(T['alerts'].c.id == alert_id).values(acknowledged=True))
 
@@ -1125,7 +1220,11 @@ def acknowledge_alert(self: OpsRecords, alert_id: int) -> None:
 RUN_STATUSES = ('running', 'ok', 'failed', 'partial')
 
 @patch
-def start_run(self: OpsRecords, run_id: str, kind: str, params: Mapping | None = None) -> None:
+def start_run(self: OpsRecords,
+              run_id: str,  # the run
+              kind: str,  # daily, backtest, validation, ...
+              params: Mapping | None = None,  # what it was asked to do
+              ) -> None:
     "Record that a run started (a re-started run id is marked running again)."
     with self.engine.begin() as conn:
         _upsert(conn, T['runs'], [dict(run_id=run_id, kind=kind, status='running', params=_jsonable('runs', 0, run_id, dict(params or {})),
@@ -1133,7 +1232,11 @@ def start_run(self: OpsRecords, run_id: str, kind: str, params: Mapping | None =
 
 # %% ../../nbs/04_store_db.ipynb #cd3179ff-s1
 @patch
-def finish_run(self: OpsRecords, run_id: str, status: str, report: Mapping | None = None) -> None:
+def finish_run(self: OpsRecords,
+               run_id: str,  # a started run
+               status: str,  # one of `RUN_STATUSES`
+               report: Mapping | None = None,  # what it did
+               ) -> None:
     "Record how a run ended."
     if status not in RUN_STATUSES: raise BadRowError('runs', 0, run_id, f'status must be one of {RUN_STATUSES}, got {status!r}')
     with self.engine.begin() as conn:
@@ -1143,7 +1246,10 @@ def finish_run(self: OpsRecords, run_id: str, status: str, report: Mapping | Non
 
 # %% ../../nbs/04_store_db.ipynb #cd3179ff-s2
 @patch
-def runs(self: OpsRecords, kind: str | None = None, limit: int = 100) -> pd.DataFrame:
+def runs(self: OpsRecords,
+         kind: str | None = None,  # one kind, or None for all
+         limit: int = 100,  # at most this many
+         ) -> pd.DataFrame:
     "Recent runs, newest first."
     t = T['runs']
     q = sa.select(t).order_by(t.c.started_at.desc()).limit(limit)
@@ -1152,7 +1258,11 @@ def runs(self: OpsRecords, kind: str | None = None, limit: int = 100) -> pd.Data
 
 # %% ../../nbs/04_store_db.ipynb #0d2ab011
 @patch
-def heartbeat(self: OpsRecords, component: str, status: str = 'ok', detail: str = '') -> None:
+def heartbeat(self: OpsRecords,
+              component: str,  # who is alive
+              status: str = 'ok',  # its own word on its health
+              detail: str = '',  # anything more
+              ) -> None:
     "Record that `component` is alive."
     with self.engine.begin() as conn:
         _upsert(conn, T['heartbeats'], [dict(component=component, time=self._now(), status=status, detail=detail)],
@@ -1167,7 +1277,11 @@ def heartbeats(self: OpsRecords) -> pd.DataFrame:
 
 # %% ../../nbs/04_store_db.ipynb #bcb460c1
 @patch
-def set_control(self: OpsRecords, name: str, value: Any, by: str = '') -> None:
+def set_control(self: OpsRecords,
+                name: str,  # the control (e.g. `flag.enable_llm`)
+                value: Any,  # any JSON value
+                by: str = '',  # who set it
+                ) -> None:
     "Persist an operator control (a flag toggle, the halt switch): survives restarts."
     with self.engine.begin() as conn:
         _upsert(conn, T['controls'], [dict(name=name, value=_jsonable('controls', 0, name, {'v': value})['v'], updated_at=self._now(),
@@ -1175,14 +1289,19 @@ def set_control(self: OpsRecords, name: str, value: Any, by: str = '') -> None:
 
 # %% ../../nbs/04_store_db.ipynb #bcb460c1-s1
 @patch
-def get_control(self: OpsRecords, name: str, default: Any = None) -> Any:
+def get_control(self: OpsRecords,
+                name: str,  # the control
+                default: Any = None,  # returned when it was never set
+                ) -> Any:
     "The control's value, or `default` if never set."
     with self.reader.connect() as conn:
         r = conn.execute(sa.select(T['controls'].c.value).where(T['controls'].c.name == name)).first()
     return default if r is None else r[0]
 
 @patch
-def controls(self: OpsRecords, prefix: str = '') -> dict[str, Any]:
+def controls(self: OpsRecords,
+             prefix: str = '',  # the family's prefix ('' for all)
+             ) -> dict[str, Any]:
     "All controls whose name starts with `prefix`."
     t = T['controls']
     with self.reader.connect() as conn:
