@@ -37,6 +37,7 @@ PARTS = {
 OWNER = {m: p for p, ms in PARTS.items() for m in ms.split()}
 SHARED = ('url', 'clock', 'engine', 'reader', 'revision', 'dialect', 'close', '_now', 'unit', 'after_commit', 'on_rollback',
           'lend_unit', 'transaction', 'reading', 'counting')
+SHARED_SRC = '(' + ',\n           '.join(', '.join(repr(n) for n in SHARED[k:k + 7]) for k in range(0, len(SHARED), 7)) + ')'
 
 # ---------------------------------------------------------------------------------------------------- helpers
 def src(c) -> str: return ''.join(c['source'])
@@ -168,10 +169,10 @@ def __getattr__(name: str):
 
 LAZY_EX = '''assert not T.built                       # nothing was built while the module loaded
 test_eq(T['orders'].name, 'orders'); assert T.built
-test_eq(sorted(t for t in T if not t.startswith('wf_')), ['alerts', 'checkpoints', 'controls', 'equity', 'features', 'fills',
-        'forecasts', 'heartbeats', 'order_events', 'orders', 'paper_accounts', 'paper_fills', 'paper_holdings', 'paper_marks',
-        'paper_orders', 'positions', 'prices', 'risk_actions', 'runs', 'schema_version', 'service_beats', 'signals',
-        'trading_states', 'validation_results'])
+test_eq(sorted(t for t in T if not t.startswith('wf_')),
+        ['alerts', 'checkpoints', 'controls', 'equity', 'features', 'fills', 'forecasts', 'heartbeats', 'order_events',
+         'orders', 'paper_accounts', 'paper_fills', 'paper_holdings', 'paper_marks', 'paper_orders', 'positions', 'prices',
+         'risk_actions', 'runs', 'schema_version', 'service_beats', 'signals', 'trading_states', 'validation_results'])
 test_fail(lambda: T['no_such_table'], exc=KeyError)
 list(T['orders'].c.keys())[:6]'''
 
@@ -225,7 +226,10 @@ DATABASE = '''class Database:
         self.revision = migrate(self.engine, probe=self.reader) if migrate_schema else None
 
     @classmethod
-    def from_settings(cls, settings, clock: Clock | None = None) -> Database:
+    def from_settings(cls,
+                      settings,  # a loaded `Settings`: its `[store]` section names the database
+                      clock: Clock | None = None,  # stamps audit times; the system clock if None
+                      ) -> Database:
         "The store the settings name."
         return cls(settings.store.url, settings.store.busy_timeout_ms, clock)
 
@@ -234,7 +238,8 @@ DATABASE = '''class Database:
     @property
     def dialect(self) -> str: return self.engine.dialect.name
     def __repr__(self):
-        return f"{type(self).__name__}({self.engine.url.render_as_string(hide_password=True)!r}, revision={self.revision!r})"
+        url = self.engine.url.render_as_string(hide_password=True)
+        return f"{type(self).__name__}({url!r}, revision={self.revision!r})"
     def close(self) -> None: self.engine.dispose(); self.reader.dispose()
     def _now(self) -> datetime: return self.clock.now()'''
 
@@ -250,15 +255,15 @@ class StorePart:
         self.db = db
     def __repr__(self): return f'{type(self).__name__}({self.db!r})'
 
-for _n in %r: setattr(StorePart, _n, _Shared(_n))
+for _n in %s: setattr(StorePart, _n, _Shared(_n))
 
 class MarketData(StorePart): "Prices, features, forecasts and signals."
 class Journal(StorePart): "The order journal: orders, their events and fills (and what an order's outcome moves)."
 class Account(StorePart): "Positions, the equity curve, the trading state and the risk actions."
-class OpsRecords(StorePart): "What operations leave behind: validation results, alerts, runs, heartbeats, operator controls."
+class OpsRecords(StorePart): "What operations leave: validation results, alerts, runs, heartbeats, operator controls."
 
 class Store(Database, MarketData, Journal, Account, OpsRecords):
-    "The workbench's database with every part's methods: prices to heartbeats, on one object."''' % (SHARED,)
+    "The workbench's database with every part's methods: prices to heartbeats, on one object."''' % (SHARED_SRC,)
 
 PARTS_MD = '''The store's methods fall into four concerns, each a small class: `MarketData` (prices, features,
 forecasts, signals), `Journal` (orders, events, fills), `Account` (positions, equity, trading state, risk
@@ -289,7 +294,8 @@ injected clock, like every other time in the workbench. `_upsert` is the one ins
 
 # the example: the parts over one database, and `Store` with them all
 PARTS_EX = '''from trading_workbench.core.clock import FixedClock
-db = Database(f'sqlite:///{tempfile.mkdtemp()}/parts.db', clock=FixedClock(datetime(2018, 2, 7, 21, tzinfo=timezone.utc)))
+clock = FixedClock(datetime(2018, 2, 7, 21, tzinfo=timezone.utc))
+db = Database(f'sqlite:///{tempfile.mkdtemp()}/parts.db', clock=clock)
 market, journal, ops = MarketData(db), Journal(db), OpsRecords(db)
 test_eq((market.engine, journal.reader), (db.engine, db.reader))        # one database under all of them
 market.upsert_prices('KO', read_bundled('KO').iloc[-3:], 'bundled')
@@ -301,7 +307,8 @@ def order_and_alert(fail: bool):
 test_fail(lambda: order_and_alert(True), contains='before the commit')
 test_eq((journal.order('parts-1'), len(ops.alerts())), (None, 0))      # both rolled back
 order_and_alert(False)
-test_eq([c.__name__ for c in Store.__mro__[:7]], ['Store', 'Database', 'MarketData', 'Journal', 'Account', 'OpsRecords', 'StorePart'])
+test_eq([c.__name__ for c in Store.__mro__[:7]],
+        ['Store', 'Database', 'MarketData', 'Journal', 'Account', 'OpsRecords', 'StorePart'])
 print(market.prices('KO').close.tolist(), journal.order('parts-1')['state'], ops.alerts().message.tolist())
 db.close()'''
 

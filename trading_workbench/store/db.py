@@ -424,7 +424,10 @@ class Database:
         self.revision = migrate(self.engine, probe=self.reader) if migrate_schema else None
 
     @classmethod
-    def from_settings(cls, settings, clock: Clock | None = None) -> Database:
+    def from_settings(cls,
+                      settings,  # a loaded `Settings`: its `[store]` section names the database
+                      clock: Clock | None = None,  # stamps audit times; the system clock if None
+                      ) -> Database:
         "The store the settings name."
         return cls(settings.store.url, settings.store.busy_timeout_ms, clock)
 
@@ -433,7 +436,8 @@ class Database:
     @property
     def dialect(self) -> str: return self.engine.dialect.name
     def __repr__(self):
-        return f"{type(self).__name__}({self.engine.url.render_as_string(hide_password=True)!r}, revision={self.revision!r})"
+        url = self.engine.url.render_as_string(hide_password=True)
+        return f"{type(self).__name__}({url!r}, revision={self.revision!r})"
     def close(self) -> None: self.engine.dispose(); self.reader.dispose()
     def _now(self) -> datetime: return self.clock.now()
 
@@ -449,12 +453,14 @@ class StorePart:
         self.db = db
     def __repr__(self): return f'{type(self).__name__}({self.db!r})'
 
-for _n in ('url', 'clock', 'engine', 'reader', 'revision', 'dialect', 'close', '_now', 'unit', 'after_commit', 'on_rollback', 'lend_unit', 'transaction', 'reading', 'counting'): setattr(StorePart, _n, _Shared(_n))
+for _n in ('url', 'clock', 'engine', 'reader', 'revision', 'dialect', 'close',
+           '_now', 'unit', 'after_commit', 'on_rollback', 'lend_unit', 'transaction', 'reading',
+           'counting'): setattr(StorePart, _n, _Shared(_n))
 
 class MarketData(StorePart): "Prices, features, forecasts and signals."
 class Journal(StorePart): "The order journal: orders, their events and fills (and what an order's outcome moves)."
 class Account(StorePart): "Positions, the equity curve, the trading state and the risk actions."
-class OpsRecords(StorePart): "What operations leave behind: validation results, alerts, runs, heartbeats, operator controls."
+class OpsRecords(StorePart): "What operations leave: validation results, alerts, runs, heartbeats, operator controls."
 
 class Store(Database, MarketData, Journal, Account, OpsRecords):
     "The workbench's database with every part's methods: prices to heartbeats, on one object."
