@@ -419,6 +419,11 @@ set_markdown('3908618b', src(cells[idx('3908618b')]).replace('### Trading state 
 insert_before('c00b89a5', md('c00b89a4', '### What an order\'s checks read (`Journal`)'))
 move_after('c00b89a4', '1837c107', 'e5afd1da')                 # what the order manager reads: journal and account
 insert_before('d15899a3', md('d15899a2', '## Operations (`OpsRecords`)'))
+insert_before('abb9f4e2', md('abb9f4e1', 'Many orders at once (a risk action\'s batch) are journaled in one transaction; '
+                                         'those already journaled are skipped, so a retried action adds nothing.'))
+insert_before('df21c592', md('df21c591', 'A risk action is journaled when it is previewed: its id makes that idempotent (a '
+                                         'monitor proposing the same action twice writes it once), and its status moves '
+                                         'as it runs.'))
 insert_before('bba4c7e9', md('bba4c7e8', '## Counting what the database runs (`Database`)'))
 SUMMARY = '''{p.__name__: ' '.join(sorted(n for n, v in vars(p).items() if callable(v) and not n.startswith('_')))
  for p in (Database, MarketData, Journal, Account, OpsRecords)}'''
