@@ -409,7 +409,9 @@ set_markdown('8e342acb', src(cells[idx('8e342acb')]).replace('### One write tran
                                                              '## One write transaction for a piece of work (`Database`)', 1))
 set_markdown('40671a44', src(cells[idx('40671a44')]).replace('### The order journal and fills',
                                                              '## The order journal (`Journal`)', 1))
-move_after('abb9f4e2', '23a85d18', 'ba1b47cb')                 # journal_orders joins the journal
+insert_before('abb9f4e2', md('abb9f4e1', 'Many orders at once (a risk action\'s batch) are journaled in one transaction; '
+                                         'those already journaled are skipped, so a retried action adds nothing.'))
+move_after('abb9f4e1', '23a85d18', 'ba1b47cb')                 # journal_orders joins the journal
 set_markdown('dfd7665f', '''## The account (`Account`)
 
 An account's positions are replaced as a whole, so a position that was closed does not linger here.''')
@@ -419,8 +421,6 @@ set_markdown('3908618b', src(cells[idx('3908618b')]).replace('### Trading state 
 insert_before('c00b89a5', md('c00b89a4', '### What an order\'s checks read (`Journal`)'))
 move_after('c00b89a4', '1837c107', 'e5afd1da')                 # what the order manager reads: journal and account
 insert_before('d15899a3', md('d15899a2', '## Operations (`OpsRecords`)'))
-insert_before('abb9f4e2', md('abb9f4e1', 'Many orders at once (a risk action\'s batch) are journaled in one transaction; '
-                                         'those already journaled are skipped, so a retried action adds nothing.'))
 insert_before('df21c592', md('df21c591', 'A risk action is journaled when it is previewed: its id makes that idempotent (a '
                                          'monitor proposing the same action twice writes it once), and its status moves '
                                          'as it runs.'))
