@@ -94,3 +94,16 @@ def test_a_part_alone_has_only_its_methods():
     assert market.tickers() == [] and not hasattr(market, 'journal_submission') and not hasattr(market, 'heartbeat')
     with pytest.raises(AttributeError): Journal(db).prices
     db.close()
+
+def test_each_part_uses_only_itself_and_the_database():
+    import ast, inspect, textwrap
+    shared = {n for n, v in vars(StorePart).items() if type(v).__name__ == '_Shared'} | {'db'}
+    assert {'engine', 'reader', 'transaction', 'reading', '_now'} <= shared
+    for part in (MarketData, Journal, Account, OpsRecords):
+        own = set(vars(part))
+        for name, fn in vars(part).items():
+            if not callable(fn) or name.startswith('__'): continue
+            tree = ast.parse(textwrap.dedent(inspect.getsource(inspect.unwrap(fn))))
+            used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+                    and n.value.id == 'self'}
+            assert used <= own | shared, f'{part.__name__}.{name} uses {sorted(used - own - shared)}'
