@@ -413,31 +413,39 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 _TICKER = re.compile(r'\^?[A-Za-z0-9][A-Za-z0-9.=-]{0,19}')
 _LABEL = re.compile(r'(?!-)[A-Za-z0-9-]{1,63}(?<!-)')
 
-def is_host(t: str) -> bool:
+def is_host(t: str,  # the text to check
+            ) -> bool:
     "A host name or an IP address."
     try: ipaddress.ip_address(t); return True
     except ValueError: pass   # not an address: a name then
     return 0 < len(t) <= 253 and all(_LABEL.fullmatch(p) for p in t.rstrip('.').split('.'))
 
 # %% ../../nbs/00_core_config.ipynb #8f6e64be
-def is_url(t: str, schemes=('http', 'https')) -> bool:
+def is_url(t: str,  # the text to check
+           schemes=('http', 'https'),  # the schemes allowed
+           ) -> bool:
     "An absolute URL with one of `schemes`, a valid host and port, no spaces."
     try: u = urlsplit(t); port = u.port
     except ValueError: return False
     return u.scheme in schemes and bool(u.hostname) and is_host(u.hostname) and not re.search(r'\s', t) and port != 0
 
-def is_date(t: str) -> bool:
+def is_date(t: str,  # the text to check
+            ) -> bool:
     "An ISO date YYYY-MM-DD that exists."
     try: return bool(re.fullmatch(r'\d{4}-\d{2}-\d{2}', t)) and bool(date.fromisoformat(t))
     except ValueError: return False
 
 # %% ../../nbs/00_core_config.ipynb #4fdcd9f1
-def is_timezone(t: str) -> bool:
+def is_timezone(t: str,  # the text to check
+                ) -> bool:
     "An IANA time zone name."
     try: ZoneInfo(t); return True
     except (ZoneInfoNotFoundError, ValueError): return False
 
-def is_ticker(t: str) -> bool: return bool(_TICKER.fullmatch(t)) and '..' not in t
+def is_ticker(t: str,  # the text to check
+              ) -> bool:
+    "Letters, digits, `. = -` and an optional leading `^`; never a path."
+    return bool(_TICKER.fullmatch(t)) and '..' not in t
 
 # %% ../../nbs/00_core_config.ipynb #2f38e76a
 TEXT_CHECKS = {('data', 'yfinance_base_url'): (is_url, 'an http(s) URL such as https://host/path'),
