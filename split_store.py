@@ -275,7 +275,11 @@ reads and writes through its database, so several parts over one database share 
 `store.prices(...)` or `store.journal_submission(...)`, the methods are found by ordinary attribute lookup
 (no forwarding layer on the order path, where each microsecond shows), a unit is keyed on the one object,
 and tab completion and the docs list them. A part's method uses only its own part's methods and the
-database's (a check in `split_store.py` and the tests hold that), so the split is real, not a label.'''
+database's (a check in `split_store.py` and the tests hold that), so the split is real, not a label.
+
+A part reaches its database's engines, clock and units through `_Shared`, a non-data descriptor: on a part
+alone it reads `self.db.<name>`; on `Store` the instance's own attributes and `Database`'s methods come first in
+the lookup, so the store pays nothing for it.'''
 
 k = idx('ea763135')
 if k is not None and 'class Store:' in src(cells[k]):
@@ -287,10 +291,11 @@ if k is not None and 'class Store:' in src(cells[k]):
                           code('ea763137', '#| export\n' + DATABASE),
                           md('ea763138', PARTS_MD), code('ea763139', PARTS_CELL)]
     changed.append('Database and parts')
-set_markdown('138efc80', '''## The `Store`
+set_markdown('138efc80', '''## The `Database`, its parts, and the `Store`
 
-One object, one engine, short transactions. Audit stamps (`loaded_at`, `created_at`) come from the
-injected clock, like every other time in the workbench. `_upsert` is the one insert-or-update every part uses:''')
+One database, one engine for writes, short transactions. Audit stamps (`loaded_at`, `created_at`) come from
+the injected clock, like every other time in the workbench. `_upsert` is the one insert-or-update every part
+uses:''')
 
 # the example: the parts over one database, and `Store` with them all
 PARTS_EX = '''from trading_workbench.core.clock import FixedClock
