@@ -317,6 +317,11 @@ test_eq([c.__name__ for c in Store.__mro__[:7]],
 print(market.prices('KO').close.tolist(), journal.order('parts-1')['state'], ops.alerts().message.tolist())
 db.close()'''
 
+# the cells this script wrote follow its templates (so a template changed here reaches a notebook split earlier)
+for cid, text in (('ea763137', '#| export\n' + DATABASE), ('ea763138', PARTS_MD), ('ea763139', PARTS_CELL)):
+    k = idx(cid)
+    if k is not None: setsrc(cells[k], text, f'template {cid}')
+
 # ---------------------------------------------------------------------------------------------------- 3. methods to their parts
 unknown = []
 for c in cells:
@@ -567,6 +572,10 @@ for c in list(cells):
     if c['cell_type'] != 'code' or not src(c).startswith('#| export') or c['id'] in WRITE_PATH: continue
     for f in ast.parse(src(c)).body:
         if isinstance(f, ast.FunctionDef) and f.name in DOCS: docment(c['id'], f.name, DOCS[f.name])
+
+for cid, text in (('ea44bccd', LAZY_T), ('ea76313a', PARTS_EX), ('64029009', SUMMARY)):
+    k = idx(cid)
+    if k is not None: setsrc(cells[k], text, f'template {cid}')
 
 # ---------------------------------------------------------------------------------------------------- 6. the parts stay apart
 defs = {}
