@@ -573,6 +573,58 @@ for c in list(cells):
     for f in ast.parse(src(c)).body:
         if isinstance(f, ast.FunctionDef) and f.name in DOCS: docment(c['id'], f.name, DOCS[f.name])
 
+# ---------------------------------------------------------------------------------------------------- 9. lines of at most 120
+import io, tokenize
+
+def wrap_line_once(text: str, limit: int = 120) -> str:
+    """Break each code line over `limit` once, after the last comma that fits in the shallowest parenthesis on that
+    line, the rest aligned under the parenthesis; only where both parts then fit and the AST stays the same."""
+    lines = text.split('\n')
+    try: toks = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError): return text
+    closes, st = {}, []                       # where each bracket closes: (line, column) -> line
+    for t in toks:
+        if t.type == tokenize.OP and t.string in '([{': st.append(t.start)
+        elif t.type == tokenize.OP and t.string in ')]}' and st: closes[st.pop()] = t.start
+    def tail_only_closes(end):                # after the bracket closes, only closers and commas on its line
+        return all(t.type in (tokenize.NEWLINE, tokenize.NL, tokenize.COMMENT) or t.string in ')]},:'
+                   for t in toks if t.start[0] == end[0] and t.start[1] > end[1])
+    stack, cands, prev = [], {}, None
+    def opens_left(r, c):      # brackets opened after column c of line r and still open at its end
+        d = 0
+        for t in toks:
+            if t.start[0] == r and t.start[1] > c and t.type == tokenize.OP:
+                d = d + 1 if t.string in '([{' else max(d - 1, 0) if t.string in ')]}' else d
+        return d
+    for t in toks:
+        if t.type == tokenize.OP:
+            (r, c) = t.start
+            if t.string in '([{': stack.append((r, c, t.string == '(' and prev is not None and prev.type == tokenize.NAME))
+            elif t.string in ')]}' and stack: stack.pop()
+            elif t.string == ',' and stack and stack[-1][2] and len(lines[r - 1]) > limit and c + 1 <= limit:
+                ln = lines[r - 1]      # a call's argument list: under its parenthesis, or at the line's indentation
+                ind = stack[-1][1] + 1 if stack[-1][0] == r else len(ln) - len(ln.lstrip())
+                end = closes.get(stack[-1][:2], (0, 0))
+                if stack[-1][0] == r and (end[0] != r or not tail_only_closes(end)): continue   # reads badly split
+                rest = ln[c + 1:].strip()
+                if len(rest) >= 20 and not rest.startswith('#') and ind + len(rest) <= limit and not opens_left(r, c):
+                    cands.setdefault(r, []).append((-len(stack), c + 1, ind))
+        if t.type not in (tokenize.NL, tokenize.COMMENT): prev = t
+    for r in sorted(cands, reverse=True):
+        _, col, ind = max(cands[r])
+        ln = lines[r - 1]
+        lines[r - 1:r] = [ln[:col].rstrip(), ' ' * ind + ln[col:].strip()]
+    new = '\n'.join(lines)
+    body = lambda x: '\n'.join(ln for ln in x.split('\n') if not ln.startswith('#|'))
+    try: same = ast.dump(ast.parse(body(new))) == ast.dump(ast.parse(body(text)))
+    except SyntaxError: same = False
+    return new if same else text
+
+for c in cells:        # the parts' methods (not the migrations, which are history, nor the journal's write path)
+    if c['cell_type'] != 'code' or c['id'] in WRITE_PATH or not src(c).startswith('#| export\n@patch'): continue
+    s = src(c)
+    if any(len(ln) > 120 for ln in s.split('\n')): setsrc(c, wrap_line_once(s), f'wrap {c["id"]}')
+
 for cid, text in (('ea44bccd', LAZY_T), ('ea76313a', PARTS_EX), ('64029009', SUMMARY)):
     k = idx(cid)
     if k is not None: setsrc(cells[k], text, f'template {cid}')

@@ -473,7 +473,8 @@ def upsert_prices(self: MarketData,
                   source: str,  # the vendor that served them
                   ) -> int:
     "Store `bars` for `ticker` from `source`; return the number of rows inserted or changed (0 for a re-load)."
-    if not isinstance(ticker, str) or not ticker: raise BadRowError('prices', -1, ticker, 'ticker must be a non-empty string')
+    if not isinstance(ticker, str) or not ticker: raise BadRowError('prices', -1, ticker,
+                                                                    'ticker must be a non-empty string')
     _check_bar_rows(ticker, bars)
     if bars.empty: return 0
     new = bars[list(BAR_COLUMNS)].astype('float64').copy()
@@ -530,7 +531,8 @@ def price_sources(self: MarketData,
     q = sa.select(t.c.ticker, t.c.source, sa.func.count().label('bars'), sa.func.min(t.c.date).label('first'),
                   sa.func.max(t.c.date).label('last')).group_by(t.c.ticker, t.c.source).order_by(t.c.ticker, t.c.source)
     if ticker: q = q.where(t.c.ticker == ticker)
-    with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).all(), columns=['ticker', 'source', 'bars', 'first', 'last'])
+    with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).all(),
+                                                            columns=['ticker', 'source', 'bars', 'first', 'last'])
 
 @patch
 def tickers(self: MarketData) -> list[str]:
@@ -546,7 +548,8 @@ def upsert_features(self: MarketData,
                     version: str,  # the builder's version
                     ) -> int:
     "Store a feature frame (date index, one column per feature) for `ticker` under builder `version`."
-    if not isinstance(features.index, pd.DatetimeIndex): raise BadRowError('features', -1, ticker, 'index must be a DatetimeIndex')
+    if not isinstance(features.index, pd.DatetimeIndex): raise BadRowError('features', -1, ticker,
+                                                                           'index must be a DatetimeIndex')
     if features.index.duplicated().any():
         i = int(np.argmax(features.index.duplicated())); raise BadRowError('features', i, f'{ticker} {features.index[i].date()}', 'duplicate date')
     cols = [str(c) for c in features.columns]
@@ -591,7 +594,8 @@ def save_forecast(self: MarketData,
                   ) -> int:
     "Record a forecast; return its id."
     payload = _jsonable('forecasts', 0, (ticker, forecast.model), dict(mean=forecast.mean, lower=forecast.lower, upper=forecast.upper,
-              level=forecast.level, volatility=forecast.volatility, target=forecast.target, diagnostics=forecast.diagnostics))
+              level=forecast.level, volatility=forecast.volatility, target=forecast.target,
+              diagnostics=forecast.diagnostics))
     with self.engine.begin() as conn:
         return conn.execute(T['forecasts'].insert().values(run_id=run_id, ticker=ticker, model=forecast.model, as_of=utc(as_of),
                             horizon=forecast.horizon, payload=payload, created_at=self._now())).inserted_primary_key[0]
@@ -605,10 +609,13 @@ def save_signals(self: MarketData,
     "Record signals in one transaction; return their ids."
     rows = []
     for i, s in enumerate(signals):
-        if not isinstance(s, Signal): raise BadRowError('signals', i, getattr(s, 'ticker', '?'), f'expected a Signal, got {type(s).__name__}')
+        if not isinstance(s, Signal): raise BadRowError('signals', i, getattr(s, 'ticker', '?'),
+                                                        f'expected a Signal, got {type(s).__name__}')
         rows.append(dict(run_id=run_id, ticker=s.ticker, model=s.model, action=s.action.value, confidence=s.confidence,
-                         risk_score=s.risk_score, expected_return=s.expected_return, horizon=s.horizon, current_price=s.current_price,
-                         as_of=s.as_of, provenance=_jsonable('signals', i, s.ticker, s.provenance.to_dict()), created_at=self._now()))
+                         risk_score=s.risk_score, expected_return=s.expected_return, horizon=s.horizon,
+                         current_price=s.current_price,
+                         as_of=s.as_of, provenance=_jsonable('signals', i, s.ticker, s.provenance.to_dict()),
+                         created_at=self._now()))
     with self.engine.begin() as conn:
         return [conn.execute(T['signals'].insert().values(**r)).inserted_primary_key[0] for r in rows]
 
@@ -645,9 +652,11 @@ def save_signal_batch(self: MarketData,
     "`save_signals` in one statement: all the rows or none (a bad one is a `BadRowError` naming it); their ids, in order."
     now, rows = self._now(), []
     for i, s in enumerate(signals):
-        if not isinstance(s, Signal): raise BadRowError('signals', i, getattr(s, 'ticker', '?'), f'expected a Signal, got {type(s).__name__}')
+        if not isinstance(s, Signal): raise BadRowError('signals', i, getattr(s, 'ticker', '?'),
+                                                        f'expected a Signal, got {type(s).__name__}')
         rows.append(dict(run_id=run_id, ticker=s.ticker, model=s.model, action=s.action.value, confidence=s.confidence,
-                         risk_score=s.risk_score, expected_return=s.expected_return, horizon=s.horizon, current_price=s.current_price,
+                         risk_score=s.risk_score, expected_return=s.expected_return, horizon=s.horizon,
+                         current_price=s.current_price,
                          as_of=s.as_of, provenance=_provenance_json(i, s), created_at=now))
     if not rows: return []
     t = T['signals']
@@ -979,13 +988,15 @@ def set_positions(self: Account,
                   ) -> None:
     "Replace the stored positions of `account` (flat positions are dropped)."
     for i, p in enumerate(positions):
-        if not isinstance(p, Position): raise BadRowError('positions', i, account, f'expected a Position, got {type(p).__name__}')
+        if not isinstance(p, Position): raise BadRowError('positions', i, account,
+                                                          f'expected a Position, got {type(p).__name__}')
     tickers = [p.ticker for p in positions]
     if len(set(tickers)) != len(tickers): raise BadRowError('positions', tickers.index(next(t for t in tickers if tickers.count(t) > 1)), account, 'duplicate ticker')
     t, when = T['positions'], utc(as_of)
     with self.engine.begin() as conn:
         conn.execute(t.delete().where(t.c.account == account))
-        rows = [dict(account=account, ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost, market_price=p.market_price, as_of=when)
+        rows = [dict(account=account, ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost,
+                     market_price=p.market_price, as_of=when)
                 for p in positions if p.quantity != 0]
         if rows: conn.execute(t.insert(), rows)
 
@@ -1072,7 +1083,8 @@ def set_trading_state(self: Account,
                       ) -> StateRecord | None:
     "Journal a change to `state`; with `expected`, only if the current state still is that (else None: someone else changed it)."
     state = TradingState(state)
-    if not isinstance(reason, str) or not reason.strip(): raise BadRowError('trading_states', 0, state.value, 'a reason is required')
+    if not isinstance(reason, str) or not reason.strip(): raise BadRowError('trading_states', 0, state.value,
+                                                                            'a reason is required')
     t = T['trading_states']
     with self.engine.begin() as conn:
         if conn.dialect.name == 'postgresql': conn.execute(sa.text('SELECT pg_advisory_xact_lock(727275)'))
@@ -1123,7 +1135,8 @@ def update_risk_action(self: Account,
                        by: str = 'risk',  # who moved it
                        ) -> None:
     "Move an action to `status` (with its result so far)."
-    if status not in RISK_ACTION_STATUSES: raise BadRowError('risk_actions', 0, action_id, f'status must be one of {RISK_ACTION_STATUSES}')
+    if status not in RISK_ACTION_STATUSES: raise BadRowError('risk_actions', 0, action_id,
+                                                             f'status must be one of {RISK_ACTION_STATUSES}')
     vals = dict(status=status, updated_at=self._now(), updated_by=by)
     if result is not None: vals['result'] = _jsonable('risk_actions', 0, action_id, dict(result))
     t = T['risk_actions']
@@ -1173,8 +1186,10 @@ def save_validation(self: OpsRecords,
                     details: Mapping | None = None,  # anything more, or None
                     ) -> int:
     "Record one model's validation metrics; return the id."
-    row = dict(run_id=run_id, model=model, ticker=ticker, metrics=_jsonable('validation_results', 0, model, dict(metrics)),
-               details=_jsonable('validation_results', 0, model, dict(details)) if details is not None else None, created_at=self._now())
+    row = dict(run_id=run_id, model=model, ticker=ticker, metrics=_jsonable('validation_results', 0,
+                                                                            model, dict(metrics)),
+               details=_jsonable('validation_results', 0, model, dict(details)) if details is not None else None,
+               created_at=self._now())
     with self.engine.begin() as conn: return conn.execute(T['validation_results'].insert().values(**row)).inserted_primary_key[0]
 
 # %% ../../nbs/04_store_db.ipynb #46528626-s1
@@ -1244,7 +1259,8 @@ def finish_run(self: OpsRecords,
                report: Mapping | None = None,  # what it did
                ) -> None:
     "Record how a run ended."
-    if status not in RUN_STATUSES: raise BadRowError('runs', 0, run_id, f'status must be one of {RUN_STATUSES}, got {status!r}')
+    if status not in RUN_STATUSES: raise BadRowError('runs', 0, run_id,
+                                                     f'status must be one of {RUN_STATUSES}, got {status!r}')
     with self.engine.begin() as conn:
         n = conn.execute(T['runs'].update().where(T['runs'].c.run_id == run_id).values(
             status=status, report=_jsonable('runs', 0, run_id, dict(report or {})), finished_at=self._now())).rowcount
