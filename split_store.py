@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (a one-off tool: its templates and notes are long lines; the cells it writes are not)
 """Split 04_store_db's `Store` by concern, in place and re-runnably: `python split_store.py [nbs/04_store_db.ipynb]`.
 
 What it does (each step is skipped when already done, so running it twice changes nothing; cells are found by id,

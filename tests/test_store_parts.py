@@ -14,9 +14,9 @@ from trading_workbench.store.db import Account, Database, Journal, MarketData, O
 T0 = datetime(2018, 2, 7, 21, tzinfo=timezone.utc)
 
 # the public methods `Store` had before the split (the API every caller uses)
-BEFORE_SPLIT = """acknowledge_alert add_alert after_commit alerts close controls counting equity features fills finish_run
-from_settings get_control heartbeat heartbeats journal_order journal_orders journal_submission journaled_ids lend_unit
-on_rollback order order_events order_view orders positions price_range price_sources prices reading record_equity
+BEFORE_SPLIT = """acknowledge_alert add_alert after_commit alerts close controls counting equity features fills
+finish_run from_settings get_control heartbeat heartbeats journal_order journal_orders journal_submission journaled_ids
+lend_unit on_rollback order order_events order_view orders positions price_range price_sources prices reading record_equity
 record_fill record_order_outcome risk_action risk_actions runs save_forecast save_risk_action save_signal_batch
 save_signals save_validation set_control set_positions set_trading_state signals start_run tickers trading_state
 trading_states transaction unit update_order update_risk_action upsert_features upsert_prices validations""".split()
@@ -32,7 +32,8 @@ def test_import_builds_no_schema():
                  "real = sa.create_engine\n"
                  "sa.create_engine = lambda *a, **k: made.append(a[0]) or real(*a, **k)\n"
                  "import trading_workbench.store.db as d\n"
-                 "import trading_workbench.execution.paper, trading_workbench.monitoring.alerts, trading_workbench.recovery.runs\n"
+                 "import trading_workbench.execution.paper, trading_workbench.monitoring.alerts\n"
+                 "import trading_workbench.recovery.runs\n"
                  "print(d.T.built, made)\n"
                  "d.T['orders']\n"
                  "print(d.T.built, made)")
@@ -71,7 +72,7 @@ def test_store_keeps_every_method():
 def test_parts_share_one_database_and_unit(tmp_path):
     db = Database(f'sqlite:///{tmp_path}/parts.db', clock=FixedClock(T0))
     market, journal, account, ops = MarketData(db), Journal(db), Account(db), OpsRecords(db)
-    assert all(p.engine is db.engine and p.reader is db.reader and p._now() == T0 for p in (market, journal, account, ops))
+    for p in (market, journal, account, ops): assert p.engine is db.engine and p.reader is db.reader and p._now() == T0
     assert repr(journal).startswith("Journal(Database('sqlite:///") and StorePart(db).db is db
     def both(fail):
         with db.unit():
