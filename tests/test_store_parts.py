@@ -14,13 +14,13 @@ from trading_workbench.store.db import Account, Database, Journal, MarketData, O
 T0 = datetime(2018, 2, 7, 21, tzinfo=timezone.utc)
 
 # the public methods `Store` had before the split (the API every caller uses)
-BEFORE_SPLIT = """acknowledge_alert add_alert after_commit alerts close controls counting equity features fills finish_run
-from_settings get_control heartbeat heartbeats journal_order journal_orders journal_submission journaled_ids
-lend_unit on_rollback order order_events order_view orders positions price_range price_sources prices reading
-record_equity record_fill record_order_outcome risk_action risk_actions runs save_forecast save_risk_action
-save_signal_batch save_signals save_validation set_control set_positions set_trading_state signals start_run
-tickers trading_state trading_states transaction unit update_order update_risk_action upsert_features
-upsert_prices validations""".split()
+BEFORE_SPLIT = """acknowledge_alert add_alert after_commit alerts close controls counting equity features
+fills finish_run from_settings get_control heartbeat heartbeats journal_order journal_orders
+journal_submission journaled_ids lend_unit on_rollback order order_events order_view orders positions
+price_range price_sources prices reading record_equity record_fill record_order_outcome risk_action
+risk_actions runs save_forecast save_risk_action save_signal_batch save_signals save_validation set_control
+set_positions set_trading_state signals start_run tickers trading_state trading_states transaction unit
+update_order update_risk_action upsert_features upsert_prices validations""".split()
 
 def run_py(code: str) -> str:
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
