@@ -232,7 +232,11 @@ def _describe(tp, meta) -> str:
     lo = [o for o in lo if o]
     return base + (' ' + ' and '.join(lo) if lo else '')
 
-def parse_value(text: str, tp, meta: Mapping = {}) -> Any:
+# %% ../../nbs/00_core_config.ipynb #f9dd8878
+def parse_value(text: str,  # the value as written in the file or the environment
+                tp,  # the field's annotated type (int, float, bool, str, a Literal, tuple[str, ...])
+                meta: Mapping = {},  # the field's range (`ge`, `le`, `gt`, `lt`)
+                ) -> Any:
     "Parse `text` as type `tp` within `meta`'s range; raise `ValueError` with the expectation on failure."
     expected = _describe(tp, meta)
     if re.search(r'[\x00-\x1f\x7f]', text): raise ValueError(f'{expected} in printable text (no control characters such as NUL)')
@@ -261,7 +265,13 @@ def env_key(section: str, key: str) -> str:
     "The environment variable that overrides `[section] key`."
     return f"TWB_{section}_{key}".upper()
 
-def load_section(cls, section: str, ini: Mapping[str, str] | None, env: Mapping[str, str], source: str = 'settings.ini'):
+# %% ../../nbs/00_core_config.ipynb #85deb2c3
+def load_section(cls,  # the section's dataclass
+                 section: str,  # its name in the file
+                 ini: Mapping[str, str] | None,  # the section's keys from the file (None: the section is absent)
+                 env: Mapping[str, str],  # the environment, whose `TWB_<SECTION>_<KEY>` win
+                 source: str = 'settings.ini',  # where `ini` came from, for the error
+                 ):
     "Build section dataclass `cls` from `ini` values overridden by `env`; raise `SettingsError` on any problem."
     ini = dict(ini or {})
     hints = get_type_hints(cls)
@@ -381,6 +391,7 @@ def _resolve_sqlite(url: str, root: Path) -> str:
         return pre + str(root / url[len(pre):])
     return url
 
+# %% ../../nbs/00_core_config.ipynb #5ff62956
 def _check_cross(secs: dict, source: str):
     "Rules spanning one section's fields."
     for s in secs['data'].sources:
@@ -402,29 +413,39 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 _TICKER = re.compile(r'\^?[A-Za-z0-9][A-Za-z0-9.=-]{0,19}')
 _LABEL = re.compile(r'(?!-)[A-Za-z0-9-]{1,63}(?<!-)')
 
-def is_host(t: str) -> bool:
+def is_host(t: str,  # the text to check
+            ) -> bool:
     "A host name or an IP address."
     try: ipaddress.ip_address(t); return True
     except ValueError: pass   # not an address: a name then
     return 0 < len(t) <= 253 and all(_LABEL.fullmatch(p) for p in t.rstrip('.').split('.'))
 
-def is_url(t: str, schemes=('http', 'https')) -> bool:
+# %% ../../nbs/00_core_config.ipynb #8f6e64be
+def is_url(t: str,  # the text to check
+           schemes=('http', 'https'),  # the schemes allowed
+           ) -> bool:
     "An absolute URL with one of `schemes`, a valid host and port, no spaces."
     try: u = urlsplit(t); port = u.port
     except ValueError: return False
     return u.scheme in schemes and bool(u.hostname) and is_host(u.hostname) and not re.search(r'\s', t) and port != 0
 
-def is_date(t: str) -> bool:
+def is_date(t: str,  # the text to check
+            ) -> bool:
     "An ISO date YYYY-MM-DD that exists."
     try: return bool(re.fullmatch(r'\d{4}-\d{2}-\d{2}', t)) and bool(date.fromisoformat(t))
     except ValueError: return False
 
-def is_timezone(t: str) -> bool:
+# %% ../../nbs/00_core_config.ipynb #4fdcd9f1
+def is_timezone(t: str,  # the text to check
+                ) -> bool:
     "An IANA time zone name."
     try: ZoneInfo(t); return True
     except (ZoneInfoNotFoundError, ValueError): return False
 
-def is_ticker(t: str) -> bool: return bool(_TICKER.fullmatch(t)) and '..' not in t
+def is_ticker(t: str,  # the text to check
+              ) -> bool:
+    "Letters, digits, `. = -` and an optional leading `^`; never a path."
+    return bool(_TICKER.fullmatch(t)) and '..' not in t
 
 # %% ../../nbs/00_core_config.ipynb #2f38e76a
 TEXT_CHECKS = {('data', 'yfinance_base_url'): (is_url, 'an http(s) URL such as https://host/path'),
@@ -473,7 +494,9 @@ def known_env_names() -> set[str]:
     keys = {env_key(s, f.name) for s, c in SECTIONS.items() for f in fields(c)}
     return keys | set(SECRET_ENV.values()) | set(NON_SETTING_ENV)
 
-def check_env_names(env: Mapping[str, str]):
+# %% ../../nbs/00_core_config.ipynb #cdca06de
+def check_env_names(env: Mapping[str, str],  # the environment to check (only its `TWB_*` names matter)
+                    ):
     "Refuse an unknown `TWB_*` variable, naming the closest known one."
     known = known_env_names()
     for k in sorted(env):

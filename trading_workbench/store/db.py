@@ -28,9 +28,10 @@ from ..core.types import (BAR_COLUMNS, Fill, Forecast, Order, OrderState, Positi
 log = get_logger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'Num', 'MIGRATIONS', 'HEAD', 'META', 'T', 'SEVERITIES', 'RUN_STATUSES', 'RISK_ACTION_STATUSES', 'StoreError',
-           'BadRowError', 'UTCDateTime', 'Migration', 'schema_revision', 'migrate', 'make_engine', 'Store',
-           'prepared_write', 'TradingState', 'StateRecord', 'SQLCount']
+__all__ = ['log', 'Num', 'MIGRATIONS', 'HEAD', 'T', 'RISK_ACTION_STATUSES', 'SEVERITIES', 'RUN_STATUSES', 'StoreError',
+           'BadRowError', 'UTCDateTime', 'Migration', 'schema_revision', 'migrate', 'make_engine', 'Database',
+           'StorePart', 'MarketData', 'Journal', 'Account', 'OpsRecords', 'Store', 'prepared_write', 'TradingState',
+           'StateRecord', 'SQLCount']
 
 # %% ../../nbs/04_store_db.ipynb #19ca2bbe
 class StoreError(RuntimeError):
@@ -125,8 +126,9 @@ class Migration:
     description: str
     upgrade: Callable[[Operations], None]
 
-def _m0001(op: Operations):
-    "Initial schema."
+# %% ../../nbs/04_store_db.ipynb #648413d1-s1
+def _m0001_market(op: Operations):
+    "Initial schema: prices, features, forecasts, signals."
     C = sa.Column
     op.create_table('prices', C('ticker', sa.String(16), primary_key=True), C('date', sa.Date, primary_key=True),
         *[C(c, Num, nullable=False) for c in BAR_COLUMNS], C('source', sa.String(32), nullable=False),
@@ -141,6 +143,11 @@ def _m0001(op: Operations):
         C('confidence', Num, nullable=False), C('risk_score', Num, nullable=False), C('expected_return', Num, nullable=False),
         C('horizon', sa.Integer, nullable=False), C('current_price', Num, nullable=False), C('as_of', UTCDateTime, nullable=False),
         C('provenance', sa.JSON, nullable=False), C('created_at', UTCDateTime, nullable=False))
+
+# %% ../../nbs/04_store_db.ipynb #648413d1-s2
+def _m0001_journal(op: Operations):
+    "Initial schema: orders, order_events, fills."
+    C = sa.Column
     op.create_table('orders', C('client_order_id', sa.String(96), primary_key=True), C('run_id', sa.String(64), index=True),
         C('ticker', sa.String(16), nullable=False), C('side', sa.String(4), nullable=False), C('quantity', sa.Integer, nullable=False),
         C('order_type', sa.String(8), nullable=False), C('limit_price', Num), C('tif', sa.String(8), nullable=False),
@@ -154,11 +161,21 @@ def _m0001(op: Operations):
         C('ticker', sa.String(16), nullable=False), C('side', sa.String(4), nullable=False), C('quantity', sa.Integer, nullable=False),
         C('price', Num, nullable=False), C('commission', Num, nullable=False), C('time', UTCDateTime, nullable=False),
         C('broker_order_id', sa.String(64)), C('realized_pnl', Num), C('recorded_at', UTCDateTime, nullable=False))
+
+# %% ../../nbs/04_store_db.ipynb #648413d1-s3
+def _m0001_account(op: Operations):
+    "Initial schema: positions, equity."
+    C = sa.Column
     op.create_table('positions', C('account', sa.String(32), primary_key=True), C('ticker', sa.String(16), primary_key=True),
         C('quantity', sa.Integer, nullable=False), C('avg_cost', Num, nullable=False), C('market_price', Num),
         C('as_of', UTCDateTime, nullable=False))
     op.create_table('equity', C('account', sa.String(32), primary_key=True), C('as_of', UTCDateTime, primary_key=True),
         C('cash', Num, nullable=False), C('equity', Num, nullable=False))
+
+# %% ../../nbs/04_store_db.ipynb #648413d1-s4
+def _m0001_ops(op: Operations):
+    "Initial schema: validation_results, checkpoints, alerts, runs, heartbeats."
+    C = sa.Column
     op.create_table('validation_results', C('id', sa.Integer, primary_key=True, autoincrement=True), C('run_id', sa.String(64), index=True),
         C('model', sa.String(64), nullable=False), C('ticker', sa.String(16)), C('metrics', sa.JSON, nullable=False),
         C('details', sa.JSON), C('created_at', UTCDateTime, nullable=False))
@@ -173,6 +190,11 @@ def _m0001(op: Operations):
         C('started_at', UTCDateTime, nullable=False), C('finished_at', UTCDateTime))
     op.create_table('heartbeats', C('component', sa.String(64), primary_key=True), C('time', UTCDateTime, nullable=False),
         C('status', sa.String(16), nullable=False), C('detail', sa.Text))
+
+# %% ../../nbs/04_store_db.ipynb #648413d1-s5
+def _m0001(op: Operations):
+    "Initial schema."
+    for part in (_m0001_market, _m0001_journal, _m0001_account, _m0001_ops): part(op)
 
 def _m0002(op: Operations):
     "Operator controls (flag toggles, halt); adopted orders; fills by order."
@@ -233,13 +255,19 @@ HEAD = MIGRATIONS[-1].revision
 _version_table = sa.Table('schema_version', sa.MetaData(), sa.Column('revision', sa.String(16), primary_key=True),
                           sa.Column('description', sa.Text), sa.Column('applied_at', UTCDateTime, nullable=False))
 
-def schema_revision(conn: sa.Connection) -> str | None:
+def schema_revision(conn: sa.Connection,  # a connection to the database
+                    ) -> str | None:
     "The database's current schema revision, or None for an empty database."
     if not sa.inspect(conn).has_table('schema_version'): return None
     return conn.execute(sa.select(sa.func.max(_version_table.c.revision))).scalar()
 
-def migrate(engine: sa.Engine, target: str = HEAD, probe: sa.Engine | None = None) -> str:
-    "Apply pending migrations up to `target` in one transaction; return the revision reached (`probe`: a reader engine to look first)."
+# %% ../../nbs/04_store_db.ipynb #e55c6fcf-s1
+def migrate(engine: sa.Engine,  # the writers' engine
+            target: str = HEAD,  # the revision to reach
+            probe: sa.Engine | None = None,  # a readers' engine to look first (no write lock if at `target`)
+            quiet: bool = False,  # no log line per migration (building the head schema in memory)
+            ) -> str:
+    "Apply pending migrations up to `target` in one transaction; return the revision reached."
     known = [m.revision for m in MIGRATIONS]
     if target not in known: raise StoreError(f"unknown schema revision {target!r}; known: {known}")
     if probe is not None:   # a store already at `target` needs no write lock: readers never queue behind a busy writer
@@ -254,17 +282,19 @@ def migrate(engine: sa.Engine, target: str = HEAD, probe: sa.Engine | None = Non
         ops = Operations(MigrationContext.configure(conn))
         for m in MIGRATIONS:
             if (current is not None and m.revision <= current) or m.revision > target: continue
-            log.info('migrating schema to %s: %s', m.revision, m.description)
+            if not quiet: log.info('migrating schema to %s: %s', m.revision, m.description)
             m.upgrade(ops)
             conn.execute(_version_table.insert().values(revision=m.revision, description=m.description,
                                                         applied_at=datetime.now(timezone.utc)))
         return schema_revision(conn)
 
 # %% ../../nbs/04_store_db.ipynb #ea44bccb
+from threading import Lock
+
 def _current_metadata() -> sa.MetaData:
     "Build the head schema by running the migrations against an in-memory SQLite database."
     eng = sa.create_engine('sqlite://')
-    migrate(eng)
+    migrate(eng, quiet=True)
     md = sa.MetaData()
     md.reflect(eng)
     eng.dispose()
@@ -275,11 +305,42 @@ def _current_metadata() -> sa.MetaData:
             elif isinstance(c.type, sa.Float): c.type = Num
     return md
 
-META = _current_metadata()
-T = META.tables
+# %% ../../nbs/04_store_db.ipynb #ea44bccd
+class _HeadSchema(dict):
+    "The head schema's tables by name, built on first use (a `dict` once built: `T['orders']` costs a dict lookup)."
+    def __init__(self): super().__init__(); self._md, self._lock = None, Lock()
+    @property
+    def metadata(self) -> sa.MetaData:
+        "The head schema's `MetaData` (built now if it was not yet; once, whichever thread asks first)."
+        with self._lock:
+            if self._md is None: md = _current_metadata(); self.update(md.tables); self._md = md
+        return self._md
+    @property
+    def built(self) -> bool: return self._md is not None
+    def __missing__(self, name: str) -> sa.Table:
+        if self._md is not None: raise KeyError(name)
+        return self.metadata.tables[name]
+    def __iter__(self): self.metadata; return super().__iter__()
+    def __len__(self) -> int: self.metadata; return super().__len__()
+    def __contains__(self, name) -> bool: self.metadata; return super().__contains__(name)
+    def keys(self): self.metadata; return super().keys()
+    def values(self): self.metadata; return super().values()
+    def items(self): self.metadata; return super().items()
+    def get(self, name, default=None): self.metadata; return super().get(name, default)
+    def __repr__(self) -> str: return f"T({sorted(self) if self.built else 'not built yet'})"
+
+T = _HeadSchema()     # `META` is not in `__all__` (it is not a name until asked for): import it by name
+
+def __getattr__(name: str):
+    "`META` (the head schema's `MetaData`) is built on first use, like `T`."
+    if name == 'META': return T.metadata
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 # %% ../../nbs/04_store_db.ipynb #7ef1c14c
-def make_engine(url: str, busy_timeout_ms: int = 30_000, immediate: bool = True) -> sa.Engine:
+def make_engine(url: str,  # `sqlite:///path.db`, `sqlite://` or `postgresql://...`
+                busy_timeout_ms: int = 30_000,  # how long a SQLite connection waits for a lock
+                immediate: bool = True,  # writers' engine: every transaction begins IMMEDIATE (takes the write lock)
+                ) -> sa.Engine:
     "An engine for `url`; SQLite is configured for WAL and concurrent processes (`immediate`: writers' engine)."
     if url.startswith('sqlite'):
         eng = sa.create_engine(url, connect_args=dict(timeout=busy_timeout_ms / 1000, check_same_thread=False))
@@ -318,6 +379,7 @@ def _check_bar_rows(ticker: str, bars: pd.DataFrame) -> None:
                  f"{BAR_COLUMNS[j]} = {x!r} must be {'>= 0' if j == 4 else '> 0'}"
         raise BadRowError('prices', i, f'{ticker} {bars.index[i].date()}', reason)
 
+# %% ../../nbs/04_store_db.ipynb #8e38e577-s1
 def _jsonable(table: str, i: int, key, obj) -> Any:
     "`obj` made JSON-safe (NaN -> null); inf or an unserialisable value is a `BadRowError`."
     def conv(x):
@@ -345,32 +407,74 @@ def _upsert(conn: sa.Connection, table: sa.Table, rows: list[dict], keys: Sequen
            else stmt.on_conflict_do_nothing(index_elements=list(keys))
     for k in range(0, len(rows), 5000): conn.execute(stmt, rows[k:k + 5000])
 
-class Store:
-    "The workbench's database: prices, features, forecasts, signals, journal, fills, positions, equity and run records."
-    def __init__(self, url: str, busy_timeout_ms: int = 30_000, clock: Clock | None = None, migrate_schema: bool = True):
+# %% ../../nbs/04_store_db.ipynb #ea763137
+class Database:
+    "One database: the writers' and readers' engines, the clock that stamps rows, and the units of work open on it."
+    def __init__(self,
+                 url: str,  # `sqlite:///path.db`, `sqlite://` (in memory) or `postgresql://...`
+                 busy_timeout_ms: int = 30_000,  # how long a SQLite writer waits for the lock
+                 clock: Clock | None = None,  # stamps audit times (`loaded_at`, `created_at`); the system clock if None
+                 migrate_schema: bool = True):  # bring the schema to the head on opening
         self.url, self.clock = url, clock or SystemClock()
         if url.startswith('sqlite:///') and url not in ('sqlite:///', 'sqlite:///:memory:'):
             Path(url[len('sqlite:///'):]).parent.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(url, busy_timeout_ms)
-        self.reader = self.engine if _is_memory(url) or not url.startswith('sqlite') else make_engine(url, busy_timeout_ms, immediate=False)
+        separate = url.startswith('sqlite') and not _is_memory(url)     # deferred reads beside a WAL file's writer
+        self.reader = make_engine(url, busy_timeout_ms, immediate=False) if separate else self.engine
         self.revision = migrate(self.engine, probe=self.reader) if migrate_schema else None
 
     @classmethod
-    def from_settings(cls, settings, clock: Clock | None = None) -> Store:
+    def from_settings(cls,
+                      settings,  # a loaded `Settings`: its `[store]` section names the database
+                      clock: Clock | None = None,  # stamps audit times; the system clock if None
+                      ) -> Database:
         "The store the settings name."
         return cls(settings.store.url, settings.store.busy_timeout_ms, clock)
 
     @property
+    def db(self) -> Database: return self      # a database is its own: a `Store` is every part over itself
+    @property
     def dialect(self) -> str: return self.engine.dialect.name
-    def __repr__(self): return f"Store({self.engine.url.render_as_string(hide_password=True)!r}, revision={self.revision!r})"
+    def __repr__(self):
+        url = self.engine.url.render_as_string(hide_password=True)
+        return f"{type(self).__name__}({url!r}, revision={self.revision!r})"
     def close(self) -> None: self.engine.dispose(); self.reader.dispose()
     def _now(self) -> datetime: return self.clock.now()
 
+# %% ../../nbs/04_store_db.ipynb #ea763139
+class _Shared:
+    "A part's view of its database's attribute (an instance's own attribute, as on `Store`, comes first)."
+    def __init__(self, name: str): self.name = name
+    def __get__(self, obj, owner=None): return self if obj is None else getattr(obj.db, self.name)
+
+class StorePart:
+    "One concern's methods over a shared `Database`: its engines, clock and units are the database's."
+    def __init__(self, db: Database):  # the database this part reads and writes (a `Store` will do)
+        self.db = db
+    def __repr__(self): return f'{type(self).__name__}({self.db!r})'
+
+for _n in ('url', 'clock', 'engine', 'reader', 'revision', 'dialect', 'close',
+           '_now', 'unit', 'after_commit', 'on_rollback', 'lend_unit', 'transaction', 'reading',
+           'counting'): setattr(StorePart, _n, _Shared(_n))
+
+class MarketData(StorePart): "Prices, features, forecasts and signals."
+class Journal(StorePart): "The order journal: orders, their events and fills (and what an order's outcome moves)."
+class Account(StorePart): "Positions, the equity curve, the trading state and the risk actions."
+class OpsRecords(StorePart): "What operations leave: validation results, alerts, runs, heartbeats, operator controls."
+
+class Store(Database, MarketData, Journal, Account, OpsRecords):
+    "The workbench's database with every part's methods: prices to heartbeats, on one object."
+
 # %% ../../nbs/04_store_db.ipynb #1c65a4c1
 @patch
-def upsert_prices(self: Store, ticker: str, bars: pd.DataFrame, source: str) -> int:
+def upsert_prices(self: MarketData,
+                  ticker: str,  # the bars' ticker
+                  bars: pd.DataFrame,  # a bar frame (date index, OHLCV columns)
+                  source: str,  # the vendor that served them
+                  ) -> int:
     "Store `bars` for `ticker` from `source`; return the number of rows inserted or changed (0 for a re-load)."
-    if not isinstance(ticker, str) or not ticker: raise BadRowError('prices', -1, ticker, 'ticker must be a non-empty string')
+    if not isinstance(ticker, str) or not ticker: raise BadRowError('prices', -1, ticker,
+                                                                    'ticker must be a non-empty string')
     _check_bar_rows(ticker, bars)
     if bars.empty: return 0
     new = bars[list(BAR_COLUMNS)].astype('float64').copy()
@@ -388,8 +492,13 @@ def upsert_prices(self: Store, ticker: str, bars: pd.DataFrame, source: str) -> 
         _upsert(conn, T['prices'], rows, ('ticker', 'date'), (*BAR_COLUMNS, 'source', 'loaded_at'))
     return len(rows)
 
+# %% ../../nbs/04_store_db.ipynb #1c65a4c1-s1
 @patch
-def prices(self: Store, ticker: str, start=None, end=None) -> pd.DataFrame:
+def prices(self: MarketData,
+           ticker: str,  # the ticker
+           start=None,  # first date (inclusive); None: from the first bar
+           end=None,  # last date (inclusive); None: to the last bar
+           ) -> pd.DataFrame:
     "Stored bars of `ticker` between `start` and `end` (inclusive) as a bar frame."
     t = T['prices']
     q = sa.select(t.c.date, *[t.c[c] for c in BAR_COLUMNS]).where(t.c.ticker == ticker).order_by(t.c.date)
@@ -402,7 +511,9 @@ def prices(self: Store, ticker: str, start=None, end=None) -> pd.DataFrame:
     return df.set_index('date').astype('float64')
 
 @patch
-def price_range(self: Store, ticker: str) -> tuple[date, date, int] | None:
+def price_range(self: MarketData,
+                ticker: str,  # the ticker
+                ) -> tuple[date, date, int] | None:
     "(first date, last date, number of bars) stored for `ticker`, or None."
     t = T['prices']
     with self.reader.connect() as conn:
@@ -410,26 +521,35 @@ def price_range(self: Store, ticker: str) -> tuple[date, date, int] | None:
                                  .where(t.c.ticker == ticker)).one()
     return None if n == 0 else (lo, hi, n)
 
+# %% ../../nbs/04_store_db.ipynb #1c65a4c1-s2
 @patch
-def price_sources(self: Store, ticker: str | None = None) -> pd.DataFrame:
+def price_sources(self: MarketData,
+                  ticker: str | None = None,  # one ticker, or None for all
+                  ) -> pd.DataFrame:
     "How many bars each source served, per ticker."
     t = T['prices']
     q = sa.select(t.c.ticker, t.c.source, sa.func.count().label('bars'), sa.func.min(t.c.date).label('first'),
                   sa.func.max(t.c.date).label('last')).group_by(t.c.ticker, t.c.source).order_by(t.c.ticker, t.c.source)
     if ticker: q = q.where(t.c.ticker == ticker)
-    with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).all(), columns=['ticker', 'source', 'bars', 'first', 'last'])
+    with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).all(),
+                                                            columns=['ticker', 'source', 'bars', 'first', 'last'])
 
 @patch
-def tickers(self: Store) -> list[str]:
+def tickers(self: MarketData) -> list[str]:
     "Tickers with stored prices."
     with self.reader.connect() as conn:
         return list(conn.execute(sa.select(T['prices'].c.ticker).distinct().order_by(T['prices'].c.ticker)).scalars())
 
 # %% ../../nbs/04_store_db.ipynb #3a926662
 @patch
-def upsert_features(self: Store, ticker: str, features: pd.DataFrame, version: str) -> int:
+def upsert_features(self: MarketData,
+                    ticker: str,  # the ticker
+                    features: pd.DataFrame,  # date index, one column per feature (NaN is stored as null)
+                    version: str,  # the builder's version
+                    ) -> int:
     "Store a feature frame (date index, one column per feature) for `ticker` under builder `version`."
-    if not isinstance(features.index, pd.DatetimeIndex): raise BadRowError('features', -1, ticker, 'index must be a DatetimeIndex')
+    if not isinstance(features.index, pd.DatetimeIndex): raise BadRowError('features', -1, ticker,
+                                                                           'index must be a DatetimeIndex')
     if features.index.duplicated().any():
         i = int(np.argmax(features.index.duplicated())); raise BadRowError('features', i, f'{ticker} {features.index[i].date()}', 'duplicate date')
     cols = [str(c) for c in features.columns]
@@ -446,8 +566,14 @@ def upsert_features(self: Store, ticker: str, features: pd.DataFrame, version: s
         _upsert(conn, T['features'], rows, ('ticker', 'date', 'version'), ('values', 'built_at'))
     return len(rows)
 
+# %% ../../nbs/04_store_db.ipynb #3a926662-s1
 @patch
-def features(self: Store, ticker: str, version: str, start=None, end=None) -> pd.DataFrame:
+def features(self: MarketData,
+             ticker: str,  # the ticker
+             version: str,  # the builder's version
+             start=None,  # first date (inclusive) or None
+             end=None,  # last date (inclusive) or None
+             ) -> pd.DataFrame:
     "Stored features of `ticker` for builder `version`, as a frame (NaN where a value was missing)."
     t = T['features']
     q = sa.select(t.c.date, t.c['values']).where(t.c.ticker == ticker, t.c.version == version).order_by(t.c.date)
@@ -460,28 +586,45 @@ def features(self: Store, ticker: str, version: str, start=None, end=None) -> pd
 
 # %% ../../nbs/04_store_db.ipynb #6c5b51f9
 @patch
-def save_forecast(self: Store, run_id: str, ticker: str, as_of, forecast: Forecast) -> int:
+def save_forecast(self: MarketData,
+                  run_id: str,  # the run that made it
+                  ticker: str,  # the ticker
+                  as_of,  # the time the forecast is made at
+                  forecast: Forecast,  # the forecast
+                  ) -> int:
     "Record a forecast; return its id."
     payload = _jsonable('forecasts', 0, (ticker, forecast.model), dict(mean=forecast.mean, lower=forecast.lower, upper=forecast.upper,
-              level=forecast.level, volatility=forecast.volatility, target=forecast.target, diagnostics=forecast.diagnostics))
+              level=forecast.level, volatility=forecast.volatility, target=forecast.target,
+              diagnostics=forecast.diagnostics))
     with self.engine.begin() as conn:
         return conn.execute(T['forecasts'].insert().values(run_id=run_id, ticker=ticker, model=forecast.model, as_of=utc(as_of),
                             horizon=forecast.horizon, payload=payload, created_at=self._now())).inserted_primary_key[0]
 
+# %% ../../nbs/04_store_db.ipynb #6c5b51f9-s1
 @patch
-def save_signals(self: Store, run_id: str, signals: Sequence[Signal]) -> list[int]:
+def save_signals(self: MarketData,
+                 run_id: str,  # the run that made them
+                 signals: Sequence[Signal],  # the signals, validated before anything is written
+                 ) -> list[int]:
     "Record signals in one transaction; return their ids."
     rows = []
     for i, s in enumerate(signals):
-        if not isinstance(s, Signal): raise BadRowError('signals', i, getattr(s, 'ticker', '?'), f'expected a Signal, got {type(s).__name__}')
+        if not isinstance(s, Signal): raise BadRowError('signals', i, getattr(s, 'ticker', '?'),
+                                                        f'expected a Signal, got {type(s).__name__}')
         rows.append(dict(run_id=run_id, ticker=s.ticker, model=s.model, action=s.action.value, confidence=s.confidence,
-                         risk_score=s.risk_score, expected_return=s.expected_return, horizon=s.horizon, current_price=s.current_price,
-                         as_of=s.as_of, provenance=_jsonable('signals', i, s.ticker, s.provenance.to_dict()), created_at=self._now()))
+                         risk_score=s.risk_score, expected_return=s.expected_return, horizon=s.horizon,
+                         current_price=s.current_price,
+                         as_of=s.as_of, provenance=_jsonable('signals', i, s.ticker, s.provenance.to_dict()),
+                         created_at=self._now()))
     with self.engine.begin() as conn:
         return [conn.execute(T['signals'].insert().values(**r)).inserted_primary_key[0] for r in rows]
 
+# %% ../../nbs/04_store_db.ipynb #6c5b51f9-s2
 @patch
-def signals(self: Store, run_id: str | None = None, ticker: str | None = None) -> pd.DataFrame:
+def signals(self: MarketData,
+            run_id: str | None = None,  # one run, or None for all
+            ticker: str | None = None,  # one ticker, or None for all
+            ) -> pd.DataFrame:
     "Stored signals as a frame, oldest first."
     t = T['signals']
     q = sa.select(t).order_by(t.c.id)
@@ -500,14 +643,20 @@ def _provenance_json(i: int, s: Signal) -> Any:
     try: return _jsonable('signals', i, s.ticker, d)
     except BadRowError: return _jsonable('signals', i, s.ticker, p.to_dict())
 
+# %% ../../nbs/04_store_db.ipynb #5eed0c02-s1
 @patch
-def save_signal_batch(self: Store, run_id: str, signals: Sequence[Signal]) -> list[int]:
+def save_signal_batch(self: MarketData,
+                      run_id: str,  # the run that made them
+                      signals: Sequence[Signal],  # the signals, validated before anything is written
+                      ) -> list[int]:
     "`save_signals` in one statement: all the rows or none (a bad one is a `BadRowError` naming it); their ids, in order."
     now, rows = self._now(), []
     for i, s in enumerate(signals):
-        if not isinstance(s, Signal): raise BadRowError('signals', i, getattr(s, 'ticker', '?'), f'expected a Signal, got {type(s).__name__}')
+        if not isinstance(s, Signal): raise BadRowError('signals', i, getattr(s, 'ticker', '?'),
+                                                        f'expected a Signal, got {type(s).__name__}')
         rows.append(dict(run_id=run_id, ticker=s.ticker, model=s.model, action=s.action.value, confidence=s.confidence,
-                         risk_score=s.risk_score, expected_return=s.expected_return, horizon=s.horizon, current_price=s.current_price,
+                         risk_score=s.risk_score, expected_return=s.expected_return, horizon=s.horizon,
+                         current_price=s.current_price,
                          as_of=s.as_of, provenance=_provenance_json(i, s), created_at=now))
     if not rows: return []
     t = T['signals']
@@ -537,7 +686,7 @@ def _open_unit(store) -> _Unit | None:
 # %% ../../nbs/04_store_db.ipynb #158a726a
 @patch
 @contextmanager
-def unit(self: Store):
+def unit(self: Database):
     "One write transaction for all this thread writes in the block; nested units join the outer one."
     # an in-memory database is one connection per thread, which readers elsewhere would begin on again: there each write commits alone
     if _open_unit(self) is not None or _is_memory(self.url): yield; return
@@ -553,14 +702,14 @@ def unit(self: Store):
     for fn in u.after: fn()
 
 @patch
-def after_commit(self: Store, fn: Callable[[], None]) -> None:
+def after_commit(self: Database, fn: Callable[[], None]) -> None:
     "Run `fn` once the open unit commits (at once outside a unit)."
     u = _open_unit(self)
     if u is None: fn()
     else: u.after.append(fn)
 
 @patch
-def on_rollback(self: Store, fn: Callable[[], None]) -> None:
+def on_rollback(self: Database, fn: Callable[[], None]) -> None:
     "Run `fn` if the open unit rolls back (once, however often it is registered; nothing outside a unit)."
     u = _open_unit(self)
     if u is not None and fn not in u.undo: u.undo.append(fn)
@@ -568,7 +717,7 @@ def on_rollback(self: Store, fn: Callable[[], None]) -> None:
 # %% ../../nbs/04_store_db.ipynb #cae96ced
 @patch
 @contextmanager
-def lend_unit(self: Store, thread: threading.Thread | None):
+def lend_unit(self: Database, thread: threading.Thread | None):
     "Let `thread` write into this thread's open unit during the block (nothing to do without a unit or a thread)."
     u = _open_unit(self)
     if u is None or thread is None or thread.ident is None: yield; return
@@ -580,7 +729,7 @@ def lend_unit(self: Store, thread: threading.Thread | None):
 # %% ../../nbs/04_store_db.ipynb #308ec72f
 @patch
 @contextmanager
-def transaction(self: Store):
+def transaction(self: Database):
     "A connection in a write transaction: the open unit's (committed with it) or one of its own."
     u = _open_unit(self)
     if u is not None: yield u.conn; return
@@ -588,7 +737,7 @@ def transaction(self: Store):
 
 @patch
 @contextmanager
-def reading(self: Store):
+def reading(self: Database):
     "A connection for reads: the open unit's (its uncommitted rows are visible) or a reader's."
     u = _open_unit(self)
     if u is not None: yield u.conn; return
@@ -596,7 +745,7 @@ def reading(self: Store):
 
 # %% ../../nbs/04_store_db.ipynb #17e86fc2
 @patch
-def journal_order(self: Store, order: Order, state: OrderState = OrderState.NEW, broker_order_id: str | None = None,
+def journal_order(self: Journal, order: Order, state: OrderState = OrderState.NEW, broker_order_id: str | None = None,
                    adopted: bool = False, note: str = '') -> bool:
     "Journal `order`; False if its client order id is already journaled (nothing changes then)."
     if not isinstance(order, Order): raise BadRowError('orders', 0, '?', f'expected an Order, got {type(order).__name__}')
@@ -616,7 +765,7 @@ def journal_order(self: Store, order: Order, state: OrderState = OrderState.NEW,
 
 # %% ../../nbs/04_store_db.ipynb #1afd1351
 @patch
-def update_order(self: Store, client_order_id: str, state: OrderState, *, broker_order_id: str | None = None,
+def update_order(self: Journal, client_order_id: str, state: OrderState, *, broker_order_id: str | None = None,
                   filled_quantity: int | None = None, avg_fill_price: float | None = None, message: str = '') -> None:
     "Set an order's state (and fill progress) and append the event; unknown ids are a `StoreError`."
     state, now, t = OrderState(state), self._now(), T['orders']
@@ -632,14 +781,14 @@ def update_order(self: Store, client_order_id: str, state: OrderState, *, broker
         conn.execute(T['order_events'].insert().values(client_order_id=client_order_id, time=now, state=state.value, message=message))
 
 @patch
-def order(self: Store, client_order_id: str) -> dict | None:
+def order(self: Journal, client_order_id: str) -> dict | None:
     "The journal row of one order, or None."
     with self.reading() as conn:
         r = conn.execute(sa.select(T['orders']).where(T['orders'].c.client_order_id == client_order_id)).mappings().first()
     return dict(r) if r else None
 
 @patch
-def orders(self: Store, run_id: str | None = None, states: Iterable[OrderState] | None = None) -> list[dict]:
+def orders(self: Journal, run_id: str | None = None, states: Iterable[OrderState] | None = None) -> list[dict]:
     "Journal rows, oldest first, optionally for one run and some states."
     t = T['orders']
     q = sa.select(t).order_by(t.c.created_at, t.c.client_order_id)
@@ -649,14 +798,14 @@ def orders(self: Store, run_id: str | None = None, states: Iterable[OrderState] 
 
 # %% ../../nbs/04_store_db.ipynb #cfe00414
 @patch
-def order_events(self: Store, client_order_id: str) -> list[dict]:
+def order_events(self: Journal, client_order_id: str) -> list[dict]:
     "The order's history, oldest first."
     t = T['order_events']
     with self.reading() as conn:
         return [dict(r) for r in conn.execute(sa.select(t).where(t.c.client_order_id == client_order_id).order_by(t.c.id)).mappings()]
 
 @patch
-def record_fill(self: Store, fill: Fill, realized_pnl: float | None = None) -> bool:
+def record_fill(self: Journal, fill: Fill, realized_pnl: float | None = None) -> bool:
     "Record an execution; False if its exec id is already known (duplicates from the broker change nothing)."
     if not isinstance(fill, Fill): raise BadRowError('fills', 0, '?', f'expected a Fill, got {type(fill).__name__}')
     if realized_pnl is not None and not math.isfinite(realized_pnl): raise BadRowError('fills', 0, fill.exec_id, 'realized_pnl is not finite')
@@ -669,7 +818,7 @@ def record_fill(self: Store, fill: Fill, realized_pnl: float | None = None) -> b
     return True
 
 @patch
-def fills(self: Store, client_order_id: str | None = None, since=None) -> list[Fill]:
+def fills(self: Journal, client_order_id: str | None = None, since=None) -> list[Fill]:
     "Recorded fills, oldest first."
     t = T['fills']
     q = sa.select(t).order_by(t.c.time, t.c.exec_id)
@@ -748,7 +897,7 @@ def _write(conn: sa.Connection, name: str, rows: Mapping | list[Mapping]) -> sa.
 
 # %% ../../nbs/04_store_db.ipynb #1b73fc2f
 @patch
-def journal_submission(self: Store, order: Order, note: str = 'journaled before submission') -> bool:
+def journal_submission(self: Journal, order: Order, note: str = 'journaled before submission') -> bool:
     "Journal a new order as NEW with every field (stop price, reduce-only) in one transaction; False if already journaled."
     if not isinstance(order, Order): raise BadRowError('orders', 0, '?', f'expected an Order, got {type(order).__name__}')
     now = self._now()
@@ -760,7 +909,7 @@ def journal_submission(self: Store, order: Order, note: str = 'journaled before 
 
 # %% ../../nbs/04_store_db.ipynb #8095b6e6
 @patch
-def record_order_outcome(self: Store, client_order_id: str, events: Sequence[tuple[OrderState, str]], *, broker_order_id: str | None = None,
+def record_order_outcome(self: Journal, client_order_id: str, events: Sequence[tuple[OrderState, str]], *, broker_order_id: str | None = None,
                          filled_quantity: int | None = None, avg_fill_price: float | None = None,
                          fills: Sequence[tuple[Fill, float | None]] = (), account: str | None = None,
                          positions: Sequence[Position] | None = None, cash: float | None = None, equity: float | None = None) -> int:
@@ -801,7 +950,7 @@ def _record_fills(conn: sa.Connection, fills: Sequence[tuple[Fill, float | None]
 
 # %% ../../nbs/04_store_db.ipynb #99d2bba1
 @patch
-def journaled_ids(self: Store, ids: Iterable[str]) -> set[str]:
+def journaled_ids(self: Journal, ids: Iterable[str]) -> set[str]:
     "Which of `ids` the journal holds (one query per 500 ids, not one per order)."
     ids, t, out = sorted(set(ids)), T['orders'], set()
     with self.reader.connect() as conn:
@@ -809,23 +958,53 @@ def journaled_ids(self: Store, ids: Iterable[str]) -> set[str]:
             out |= set(conn.execute(sa.select(t.c.client_order_id).where(t.c.client_order_id.in_(ids[k:k + 500]))).scalars())
     return out
 
+# %% ../../nbs/04_store_db.ipynb #abb9f4e2
+@patch
+def journal_orders(self: Journal, orders: Sequence[Order], note: str = 'journaled') -> int:
+    "Journal many orders (state `new`) in one transaction, skipping ids already journaled; returns how many were new."
+    for i, o in enumerate(orders):
+        if not isinstance(o, Order): raise BadRowError('orders', i, '?', f'expected an Order, got {type(o).__name__}')
+    now, t = self._now(), T['orders']
+    extra = lambda o: {k: getattr(o, k) for k in ('stop_price', 'reduce_only') if k in t.c}   # columns of revision 0003
+    with self.engine.begin() as conn:
+        ids = [o.client_order_id for o in orders]
+        known = {r for r, in conn.execute(sa.select(t.c.client_order_id).where(t.c.client_order_id.in_(ids)))} if ids else set()
+        new = [o for o in dict((o.client_order_id, o) for o in orders).values() if o.client_order_id not in known]
+        if not new: return 0
+        conn.execute(t.insert(), [dict(client_order_id=o.client_order_id, run_id=o.run_id, ticker=o.ticker, side=o.side.value, quantity=o.quantity,
+                                       order_type=o.order_type.value, limit_price=o.limit_price, tif=o.tif.value, state=OrderState.NEW.value,
+                                       broker_order_id=None, filled_quantity=0, reason=o.reason, adopted=False, created_at=now, updated_at=now,
+                                       **extra(o)) for o in new])
+        conn.execute(T['order_events'].insert(), [dict(client_order_id=o.client_order_id, time=now, state=OrderState.NEW.value, message=note)
+                                                 for o in new])
+    return len(new)
+
 # %% ../../nbs/04_store_db.ipynb #c8b3b3cd
 @patch
-def set_positions(self: Store, account: str, positions: Sequence[Position], as_of) -> None:
+def set_positions(self: Account,
+                  account: str,  # the account
+                  positions: Sequence[Position],  # its whole book (each ticker once)
+                  as_of,  # when the book was read
+                  ) -> None:
     "Replace the stored positions of `account` (flat positions are dropped)."
     for i, p in enumerate(positions):
-        if not isinstance(p, Position): raise BadRowError('positions', i, account, f'expected a Position, got {type(p).__name__}')
+        if not isinstance(p, Position): raise BadRowError('positions', i, account,
+                                                          f'expected a Position, got {type(p).__name__}')
     tickers = [p.ticker for p in positions]
     if len(set(tickers)) != len(tickers): raise BadRowError('positions', tickers.index(next(t for t in tickers if tickers.count(t) > 1)), account, 'duplicate ticker')
     t, when = T['positions'], utc(as_of)
     with self.engine.begin() as conn:
         conn.execute(t.delete().where(t.c.account == account))
-        rows = [dict(account=account, ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost, market_price=p.market_price, as_of=when)
+        rows = [dict(account=account, ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost,
+                     market_price=p.market_price, as_of=when)
                 for p in positions if p.quantity != 0]
         if rows: conn.execute(t.insert(), rows)
 
+# %% ../../nbs/04_store_db.ipynb #c8b3b3cd-s1
 @patch
-def positions(self: Store, account: str) -> list[Position]:
+def positions(self: Account,
+              account: str,  # the account
+              ) -> list[Position]:
     "Stored positions of `account`."
     t = T['positions']
     with self.reader.connect() as conn:
@@ -834,7 +1013,12 @@ def positions(self: Store, account: str) -> list[Position]:
 
 # %% ../../nbs/04_store_db.ipynb #47338705
 @patch
-def record_equity(self: Store, account: str, as_of, cash: float, equity: float) -> None:
+def record_equity(self: Account,
+                  account: str,  # the account
+                  as_of,  # the time of the point (a second one at that time corrects it)
+                  cash: float,  # cash then
+                  equity: float,  # equity then
+                  ) -> None:
     "Record (or correct) the account's cash and equity at `as_of`."
     for n, v in (('cash', cash), ('equity', equity)):
         if not isinstance(v, (int, float, np.floating)) or not math.isfinite(v): raise BadRowError('equity', 0, account, f'{n} = {v!r} is not finite')
@@ -842,115 +1026,16 @@ def record_equity(self: Store, account: str, as_of, cash: float, equity: float) 
         _upsert(conn, T['equity'], [dict(account=account, as_of=utc(as_of), cash=float(cash), equity=float(equity))],
                 ('account', 'as_of'), ('cash', 'equity'))
 
+# %% ../../nbs/04_store_db.ipynb #47338705-s1
 @patch
-def equity(self: Store, account: str) -> pd.DataFrame:
+def equity(self: Account,
+           account: str,  # the account
+           ) -> pd.DataFrame:
     "The account's equity curve: cash and equity by time."
     t = T['equity']
     with self.reader.connect() as conn:
         rows = conn.execute(sa.select(t.c.as_of, t.c.cash, t.c.equity).where(t.c.account == account).order_by(t.c.as_of)).all()
     return pd.DataFrame(rows, columns=['as_of', 'cash', 'equity']).set_index('as_of')
-
-# %% ../../nbs/04_store_db.ipynb #46528626
-@patch
-def save_validation(self: Store, run_id: str, model: str, ticker: str | None, metrics: Mapping, details: Mapping | None = None) -> int:
-    "Record one model's validation metrics; return the id."
-    row = dict(run_id=run_id, model=model, ticker=ticker, metrics=_jsonable('validation_results', 0, model, dict(metrics)),
-               details=_jsonable('validation_results', 0, model, dict(details)) if details is not None else None, created_at=self._now())
-    with self.engine.begin() as conn: return conn.execute(T['validation_results'].insert().values(**row)).inserted_primary_key[0]
-
-@patch
-def validations(self: Store, run_id: str | None = None) -> pd.DataFrame:
-    "Stored validation results."
-    t = T['validation_results']
-    q = sa.select(t).order_by(t.c.id) if not run_id else sa.select(t).where(t.c.run_id == run_id).order_by(t.c.id)
-    with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
-
-# %% ../../nbs/04_store_db.ipynb #62a7cb68
-SEVERITIES = ('info', 'warning', 'error', 'critical')
-
-@patch
-def add_alert(self: Store, severity: str, source: str, message: str, time=None) -> int:
-    "Raise an alert for the operator; return its id."
-    if severity not in SEVERITIES: raise BadRowError('alerts', 0, source, f'severity must be one of {SEVERITIES}, got {severity!r}')
-    with self.transaction() as conn:      # inside a unit, the alert commits (or not) with what it is about
-        return conn.execute(T['alerts'].insert().values(time=utc(time) if time else self._now(), severity=severity, source=source,
-                                                        message=message)).inserted_primary_key[0]
-
-@patch
-def alerts(self: Store, active_only: bool = False, limit: int = 200) -> pd.DataFrame:
-    "Recent alerts, newest first."
-    t = T['alerts']
-    q = sa.select(t).order_by(t.c.id.desc()).limit(limit)
-    if active_only: q = q.where(t.c.acknowledged == sa.false())
-    with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
-
-@patch
-def acknowledge_alert(self: Store, alert_id: int) -> None:
-    "Mark an alert as seen."
-    with self.engine.begin() as conn: conn.execute(T['alerts'].update().where(T['alerts'].c.id == alert_id).values(acknowledged=True))
-
-# %% ../../nbs/04_store_db.ipynb #cd3179ff
-RUN_STATUSES = ('running', 'ok', 'failed', 'partial')
-
-@patch
-def start_run(self: Store, run_id: str, kind: str, params: Mapping | None = None) -> None:
-    "Record that a run started (a re-started run id is marked running again)."
-    with self.engine.begin() as conn:
-        _upsert(conn, T['runs'], [dict(run_id=run_id, kind=kind, status='running', params=_jsonable('runs', 0, run_id, dict(params or {})),
-                                       started_at=self._now(), finished_at=None)], ('run_id',), ('status', 'params', 'started_at', 'finished_at'))
-
-@patch
-def finish_run(self: Store, run_id: str, status: str, report: Mapping | None = None) -> None:
-    "Record how a run ended."
-    if status not in RUN_STATUSES: raise BadRowError('runs', 0, run_id, f'status must be one of {RUN_STATUSES}, got {status!r}')
-    with self.engine.begin() as conn:
-        n = conn.execute(T['runs'].update().where(T['runs'].c.run_id == run_id).values(
-            status=status, report=_jsonable('runs', 0, run_id, dict(report or {})), finished_at=self._now())).rowcount
-        if n != 1: raise StoreError(f'run {run_id!r} was never started')
-
-@patch
-def runs(self: Store, kind: str | None = None, limit: int = 100) -> pd.DataFrame:
-    "Recent runs, newest first."
-    t = T['runs']
-    q = sa.select(t).order_by(t.c.started_at.desc()).limit(limit)
-    if kind: q = q.where(t.c.kind == kind)
-    with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
-
-# %% ../../nbs/04_store_db.ipynb #0d2ab011
-@patch
-def heartbeat(self: Store, component: str, status: str = 'ok', detail: str = '') -> None:
-    "Record that `component` is alive."
-    with self.engine.begin() as conn:
-        _upsert(conn, T['heartbeats'], [dict(component=component, time=self._now(), status=status, detail=detail)],
-                ('component',), ('time', 'status', 'detail'))
-
-@patch
-def heartbeats(self: Store) -> pd.DataFrame:
-    "The last heartbeat of every component."
-    t = T['heartbeats']
-    with self.reader.connect() as conn: return pd.DataFrame(conn.execute(sa.select(t).order_by(t.c.component)).mappings().all(), columns=list(t.c.keys()))
-
-# %% ../../nbs/04_store_db.ipynb #bcb460c1
-@patch
-def set_control(self: Store, name: str, value: Any, by: str = '') -> None:
-    "Persist an operator control (a flag toggle, the halt switch): survives restarts."
-    with self.engine.begin() as conn:
-        _upsert(conn, T['controls'], [dict(name=name, value=_jsonable('controls', 0, name, {'v': value})['v'], updated_at=self._now(),
-                                           updated_by=by)], ('name',), ('value', 'updated_at', 'updated_by'))
-
-@patch
-def get_control(self: Store, name: str, default: Any = None) -> Any:
-    "The control's value, or `default` if never set."
-    with self.reader.connect() as conn:
-        r = conn.execute(sa.select(T['controls'].c.value).where(T['controls'].c.name == name)).first()
-    return default if r is None else r[0]
-
-@patch
-def controls(self: Store, prefix: str = '') -> dict[str, Any]:
-    "All controls whose name starts with `prefix`."
-    t = T['controls']
-    with self.reader.connect() as conn:
-        return {n: v for n, v in conn.execute(sa.select(t.c.name, t.c.value).where(t.c.name.startswith(prefix)).order_by(t.c.name))}
 
 # %% ../../nbs/04_store_db.ipynb #0a92046c
 import enum
@@ -973,23 +1058,33 @@ class StateRecord:
     inputs: Mapping | None = None
     by: str = ''
 
+# %% ../../nbs/04_store_db.ipynb #0a92046c-s1
 def _state_row(r) -> StateRecord:
     return StateRecord(r['id'], TradingState(r['state']), r['reason'], r['trigger'], r['time'],
                        TradingState(r['previous']) if r['previous'] else None, r['inputs'], r['by'])
 
 @patch
-def trading_state(self: Store) -> StateRecord:
+def trading_state(self: Account) -> StateRecord:
     "The current trading state (the newest journaled change; ACTIVE if none)."
     t = T['trading_states']
     with self.reader.connect() as conn: r = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(1)).mappings().first()
     return _state_row(r) if r else StateRecord(0, TradingState.ACTIVE, 'initial state', 'none')
 
+# %% ../../nbs/04_store_db.ipynb #0a92046c-s2
 @patch
-def set_trading_state(self: Store, state: TradingState | str, reason: str, *, trigger: str = 'operator', inputs: Mapping | None = None,
-                      by: str = 'operator', expected: TradingState | str | None = None) -> StateRecord | None:
+def set_trading_state(self: Account,
+                      state: TradingState | str,  # the new state
+                      reason: str,  # why, for the operator (required)
+                      *,
+                      trigger: str = 'operator',  # what caused it (a limit name, `operator`)
+                      inputs: Mapping | None = None,  # the figures behind the change
+                      by: str = 'operator',  # who changed it
+                      expected: TradingState | str | None = None,  # change only if the current state still is this one
+                      ) -> StateRecord | None:
     "Journal a change to `state`; with `expected`, only if the current state still is that (else None: someone else changed it)."
     state = TradingState(state)
-    if not isinstance(reason, str) or not reason.strip(): raise BadRowError('trading_states', 0, state.value, 'a reason is required')
+    if not isinstance(reason, str) or not reason.strip(): raise BadRowError('trading_states', 0, state.value,
+                                                                            'a reason is required')
     t = T['trading_states']
     with self.engine.begin() as conn:
         if conn.dialect.name == 'postgresql': conn.execute(sa.text('SELECT pg_advisory_xact_lock(727275)'))
@@ -1000,8 +1095,11 @@ def set_trading_state(self: Store, state: TradingState | str, reason: str, *, tr
         new_id = conn.execute(t.insert().values(**row)).inserted_primary_key[0]
     return _state_row({**row, 'id': new_id})
 
+# %% ../../nbs/04_store_db.ipynb #0a92046c-s3
 @patch
-def trading_states(self: Store, limit: int = 100) -> list[StateRecord]:
+def trading_states(self: Account,
+                   limit: int = 100,  # at most this many
+                   ) -> list[StateRecord]:
     "The newest trading-state changes, newest first."
     t = T['trading_states']
     with self.reader.connect() as conn: rows = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(limit)).mappings().all()
@@ -1011,8 +1109,14 @@ def trading_states(self: Store, limit: int = 100) -> list[StateRecord]:
 RISK_ACTION_STATUSES = ('previewed', 'executing', 'done', 'failed', 'expired')
 
 @patch
-def save_risk_action(self: Store, action_id: str, kind: str, trigger: str, preview: Mapping, state_id: int | None = None,
-                     by: str = 'risk') -> bool:
+def save_risk_action(self: Account,
+                     action_id: str,  # the action's id (idempotent)
+                     kind: str,  # what it does (e.g. REDUCE_POSITIONS)
+                     trigger: str,  # the breach that proposed it
+                     preview: Mapping,  # what it would do
+                     state_id: int | None = None,  # the trading-state change it belongs to
+                     by: str = 'risk',  # who journaled it
+                     ) -> bool:
     "Journal a previewed action; False if `action_id` is already journaled (nothing changes then)."
     row = dict(action_id=action_id, kind=kind, status='previewed', state_id=state_id, trigger=trigger,
                preview=_jsonable('risk_actions', 0, action_id, dict(preview)), result=None, created_at=self._now(),
@@ -1022,10 +1126,17 @@ def save_risk_action(self: Store, action_id: str, kind: str, trigger: str, previ
         conn.execute(T['risk_actions'].insert().values(**row))
     return True
 
+# %% ../../nbs/04_store_db.ipynb #df21c592-s1
 @patch
-def update_risk_action(self: Store, action_id: str, status: str, result: Mapping | None = None, by: str = 'risk') -> None:
+def update_risk_action(self: Account,
+                       action_id: str,  # the action
+                       status: str,  # one of `RISK_ACTION_STATUSES`
+                       result: Mapping | None = None,  # its result so far
+                       by: str = 'risk',  # who moved it
+                       ) -> None:
     "Move an action to `status` (with its result so far)."
-    if status not in RISK_ACTION_STATUSES: raise BadRowError('risk_actions', 0, action_id, f'status must be one of {RISK_ACTION_STATUSES}')
+    if status not in RISK_ACTION_STATUSES: raise BadRowError('risk_actions', 0, action_id,
+                                                             f'status must be one of {RISK_ACTION_STATUSES}')
     vals = dict(status=status, updated_at=self._now(), updated_by=by)
     if result is not None: vals['result'] = _jsonable('risk_actions', 0, action_id, dict(result))
     t = T['risk_actions']
@@ -1033,45 +1144,30 @@ def update_risk_action(self: Store, action_id: str, status: str, result: Mapping
         if conn.execute(t.update().where(t.c.action_id == action_id).values(**vals)).rowcount != 1:
             raise StoreError(f'risk action {action_id!r} is not journaled')
 
+# %% ../../nbs/04_store_db.ipynb #df21c592-s2
 @patch
-def risk_action(self: Store, action_id: str) -> dict | None:
+def risk_action(self: Account,
+                action_id: str,  # the action
+                ) -> dict | None:
     "One action's row, or None."
     t = T['risk_actions']
     with self.reader.connect() as conn: r = conn.execute(sa.select(t).where(t.c.action_id == action_id)).mappings().first()
     return dict(r) if r else None
 
 @patch
-def risk_actions(self: Store, statuses: Iterable[str] | None = None, limit: int = 100) -> list[dict]:
+def risk_actions(self: Account,
+                 statuses: Iterable[str] | None = None,  # only these statuses, or None for all
+                 limit: int = 100,  # at most this many
+                 ) -> list[dict]:
     "Actions, newest first, optionally only some statuses."
     t = T['risk_actions']
     q = sa.select(t).order_by(t.c.created_at.desc(), t.c.action_id.desc()).limit(limit)
     if statuses is not None: q = q.where(t.c.status.in_(list(statuses)))
     with self.reader.connect() as conn: return [dict(r) for r in conn.execute(q).mappings().all()]
 
-# %% ../../nbs/04_store_db.ipynb #abb9f4e2
-@patch
-def journal_orders(self: Store, orders: Sequence[Order], note: str = 'journaled') -> int:
-    "Journal many orders (state `new`) in one transaction, skipping ids already journaled; returns how many were new."
-    for i, o in enumerate(orders):
-        if not isinstance(o, Order): raise BadRowError('orders', i, '?', f'expected an Order, got {type(o).__name__}')
-    now, t = self._now(), T['orders']
-    extra = lambda o: {k: getattr(o, k) for k in ('stop_price', 'reduce_only') if k in t.c}   # columns of revision 0003
-    with self.engine.begin() as conn:
-        ids = [o.client_order_id for o in orders]
-        known = {r for r, in conn.execute(sa.select(t.c.client_order_id).where(t.c.client_order_id.in_(ids)))} if ids else set()
-        new = [o for o in dict((o.client_order_id, o) for o in orders).values() if o.client_order_id not in known]
-        if not new: return 0
-        conn.execute(t.insert(), [dict(client_order_id=o.client_order_id, run_id=o.run_id, ticker=o.ticker, side=o.side.value, quantity=o.quantity,
-                                       order_type=o.order_type.value, limit_price=o.limit_price, tif=o.tif.value, state=OrderState.NEW.value,
-                                       broker_order_id=None, filled_quantity=0, reason=o.reason, adopted=False, created_at=now, updated_at=now,
-                                       **extra(o)) for o in new])
-        conn.execute(T['order_events'].insert(), [dict(client_order_id=o.client_order_id, time=now, state=OrderState.NEW.value, message=note)
-                                                 for o in new])
-    return len(new)
-
 # %% ../../nbs/04_store_db.ipynb #8ff035ef
 @patch
-def order_view(self: Store, client_order_id: str, open_states: Iterable[OrderState]) -> tuple[dict | None, list[dict], StateRecord]:
+def order_view(self: Journal, client_order_id: str, open_states: Iterable[OrderState]) -> tuple[dict | None, list[dict], StateRecord]:
     "What an order's checks read, in one read transaction: its journal row (or None), the open orders, the trading state."
     states = [OrderState(s).value for s in open_states]
     with self.reading() as conn:
@@ -1079,6 +1175,159 @@ def order_view(self: Store, client_order_id: str, open_states: Iterable[OrderSta
         opened = [dict(r) for r in conn.execute(_stmt(conn, 'orders_open'), dict(states=states)).mappings()]
         st = conn.execute(_stmt(conn, 'state_now')).mappings().first()
     return (dict(row) if row else None), opened, (_state_row(st) if st else StateRecord(0, TradingState.ACTIVE, 'initial state', 'none'))
+
+# %% ../../nbs/04_store_db.ipynb #46528626
+@patch
+def save_validation(self: OpsRecords,
+                    run_id: str,  # the validation run
+                    model: str,  # the model
+                    ticker: str | None,  # the ticker, or None when pooled
+                    metrics: Mapping,  # the figures (JSON-safe; NaN becomes null)
+                    details: Mapping | None = None,  # anything more, or None
+                    ) -> int:
+    "Record one model's validation metrics; return the id."
+    row = dict(run_id=run_id, model=model, ticker=ticker, metrics=_jsonable('validation_results', 0,
+                                                                            model, dict(metrics)),
+               details=_jsonable('validation_results', 0, model, dict(details)) if details is not None else None,
+               created_at=self._now())
+    with self.engine.begin() as conn: return conn.execute(T['validation_results'].insert().values(**row)).inserted_primary_key[0]
+
+# %% ../../nbs/04_store_db.ipynb #46528626-s1
+@patch
+def validations(self: OpsRecords,
+                run_id: str | None = None,  # one run, or None for all
+                ) -> pd.DataFrame:
+    "Stored validation results."
+    t = T['validation_results']
+    q = sa.select(t).order_by(t.c.id) if not run_id else sa.select(t).where(t.c.run_id == run_id).order_by(t.c.id)
+    with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
+
+# %% ../../nbs/04_store_db.ipynb #62a7cb68
+SEVERITIES = ('info', 'warning', 'error', 'critical')
+
+@patch
+def add_alert(self: OpsRecords,
+              severity: str,  # one of `SEVERITIES`
+              source: str,  # the component that raises it
+              message: str,  # what the operator must know
+              time=None,  # when; None: now by the clock
+              ) -> int:
+    "Raise an alert for the operator; return its id."
+    if severity not in SEVERITIES: raise BadRowError('alerts', 0, source, f'severity must be one of {SEVERITIES}, got {severity!r}')
+    with self.transaction() as conn:      # inside a unit, the alert commits (or not) with what it is about
+        return conn.execute(T['alerts'].insert().values(time=utc(time) if time else self._now(), severity=severity, source=source,
+                                                        message=message)).inserted_primary_key[0]
+
+# %% ../../nbs/04_store_db.ipynb #62a7cb68-s1
+@patch
+def alerts(self: OpsRecords,
+           active_only: bool = False,  # only those not yet acknowledged
+           limit: int = 200,  # at most this many
+           ) -> pd.DataFrame:
+    "Recent alerts, newest first."
+    t = T['alerts']
+    q = sa.select(t).order_by(t.c.id.desc()).limit(limit)
+    if active_only: q = q.where(t.c.acknowledged == sa.false())
+    with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
+
+@patch
+def acknowledge_alert(self: OpsRecords,
+                      alert_id: int,  # the alert
+                      ) -> None:
+    "Mark an alert as seen."
+    with self.engine.begin() as conn: conn.execute(T['alerts'].update().where(T['alerts'].c.id == alert_id).values(acknowledged=True))
+
+# %% ../../nbs/04_store_db.ipynb #cd3179ff
+RUN_STATUSES = ('running', 'ok', 'failed', 'partial')
+
+@patch
+def start_run(self: OpsRecords,
+              run_id: str,  # the run
+              kind: str,  # daily, backtest, validation, ...
+              params: Mapping | None = None,  # what it was asked to do
+              ) -> None:
+    "Record that a run started (a re-started run id is marked running again)."
+    with self.engine.begin() as conn:
+        _upsert(conn, T['runs'], [dict(run_id=run_id, kind=kind, status='running', params=_jsonable('runs', 0, run_id, dict(params or {})),
+                                       started_at=self._now(), finished_at=None)], ('run_id',), ('status', 'params', 'started_at', 'finished_at'))
+
+# %% ../../nbs/04_store_db.ipynb #cd3179ff-s1
+@patch
+def finish_run(self: OpsRecords,
+               run_id: str,  # a started run
+               status: str,  # one of `RUN_STATUSES`
+               report: Mapping | None = None,  # what it did
+               ) -> None:
+    "Record how a run ended."
+    if status not in RUN_STATUSES: raise BadRowError('runs', 0, run_id,
+                                                     f'status must be one of {RUN_STATUSES}, got {status!r}')
+    with self.engine.begin() as conn:
+        n = conn.execute(T['runs'].update().where(T['runs'].c.run_id == run_id).values(
+            status=status, report=_jsonable('runs', 0, run_id, dict(report or {})), finished_at=self._now())).rowcount
+        if n != 1: raise StoreError(f'run {run_id!r} was never started')
+
+# %% ../../nbs/04_store_db.ipynb #cd3179ff-s2
+@patch
+def runs(self: OpsRecords,
+         kind: str | None = None,  # one kind, or None for all
+         limit: int = 100,  # at most this many
+         ) -> pd.DataFrame:
+    "Recent runs, newest first."
+    t = T['runs']
+    q = sa.select(t).order_by(t.c.started_at.desc()).limit(limit)
+    if kind: q = q.where(t.c.kind == kind)
+    with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
+
+# %% ../../nbs/04_store_db.ipynb #0d2ab011
+@patch
+def heartbeat(self: OpsRecords,
+              component: str,  # who is alive
+              status: str = 'ok',  # its own word on its health
+              detail: str = '',  # anything more
+              ) -> None:
+    "Record that `component` is alive."
+    with self.engine.begin() as conn:
+        _upsert(conn, T['heartbeats'], [dict(component=component, time=self._now(), status=status, detail=detail)],
+                ('component',), ('time', 'status', 'detail'))
+
+# %% ../../nbs/04_store_db.ipynb #0d2ab011-s1
+@patch
+def heartbeats(self: OpsRecords) -> pd.DataFrame:
+    "The last heartbeat of every component."
+    t = T['heartbeats']
+    with self.reader.connect() as conn: return pd.DataFrame(conn.execute(sa.select(t).order_by(t.c.component)).mappings().all(), columns=list(t.c.keys()))
+
+# %% ../../nbs/04_store_db.ipynb #bcb460c1
+@patch
+def set_control(self: OpsRecords,
+                name: str,  # the control (e.g. `flag.enable_llm`)
+                value: Any,  # any JSON value
+                by: str = '',  # who set it
+                ) -> None:
+    "Persist an operator control (a flag toggle, the halt switch): survives restarts."
+    with self.engine.begin() as conn:
+        _upsert(conn, T['controls'], [dict(name=name, value=_jsonable('controls', 0, name, {'v': value})['v'], updated_at=self._now(),
+                                           updated_by=by)], ('name',), ('value', 'updated_at', 'updated_by'))
+
+# %% ../../nbs/04_store_db.ipynb #bcb460c1-s1
+@patch
+def get_control(self: OpsRecords,
+                name: str,  # the control
+                default: Any = None,  # returned when it was never set
+                ) -> Any:
+    "The control's value, or `default` if never set."
+    with self.reader.connect() as conn:
+        r = conn.execute(sa.select(T['controls'].c.value).where(T['controls'].c.name == name)).first()
+    return default if r is None else r[0]
+
+@patch
+def controls(self: OpsRecords,
+             prefix: str = '',  # the family's prefix ('' for all)
+             ) -> dict[str, Any]:
+    "All controls whose name starts with `prefix`."
+    t = T['controls']
+    with self.reader.connect() as conn:
+        return {n: v for n, v in conn.execute(sa.select(t.c.name, t.c.value).where(t.c.name.startswith(prefix)).order_by(t.c.name))}
 
 # %% ../../nbs/04_store_db.ipynb #55fa7015
 @dataclass
@@ -1088,9 +1337,10 @@ class SQLCount:
     write_transactions: int = 0
     read_transactions: int = 0     # on a separate readers' engine (SQLite files); elsewhere reads begin on the writers' engine
 
+# %% ../../nbs/04_store_db.ipynb #55fa7015-s1
 @patch
 @contextmanager
-def counting(self: Store):
+def counting(self: Database):
     "Count the statements and transactions this store runs inside the block (through SQLAlchemy's events)."
     n = SQLCount()
     def stmt(*_): n.statements += 1
