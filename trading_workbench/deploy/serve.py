@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 from zoneinfo import ZoneInfo
 
+from fastcore.basics import patch
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, CONTENT_TYPE_LATEST
 
 from ..core.config import Settings
@@ -34,6 +35,7 @@ class ChildSpec:
     argv: tuple[str, ...]      # the command line
     oneshot: bool = False      # a job (the daily run): never restarted, waited for on shutdown
 
+# %% ../../nbs/86_deploy_serve.ipynb #0bc67f0b
 @dataclass
 class Child:
     "A child's live state."
@@ -47,6 +49,7 @@ class Child:
     @property
     def running(self) -> bool: return self.proc is not None and self.proc.poll() is None
 
+# %% ../../nbs/86_deploy_serve.ipynb #37109df5
 def twb_argv(settings_path: Path | None, *args: str) -> tuple[str, ...]:
     "A `twb` command line run by this interpreter."
     base = (sys.executable, '-c', 'import sys; from trading_workbench.cli import main; sys.exit(main(sys.argv[1:]))')
@@ -60,6 +63,7 @@ def default_children(settings_path: Path | None, names: Sequence[str], risk_inte
     if bad: raise ValueError(f"--children: unknown {', '.join(bad)}; known: {', '.join(known)}")
     return [ChildSpec(n, known[n]) for n in names]
 
+# %% ../../nbs/86_deploy_serve.ipynb #d519d2c4
 def parse_child(text: str) -> ChildSpec:
     "`name=command line` (for children of your own)."
     name, sep, cmd = text.partition('=')
@@ -96,23 +100,25 @@ class Supervisor:
         self.done_days: set[str] = set()
         self.lock = threading.Lock()
 
-    def _start(self, c: Child):
-        c.proc = subprocess.Popen(c.spec.argv, start_new_session=True)   # its own group: a terminal's ^C reaches only us
-        c.started = time.monotonic()
-        log.info('started %s (pid %s)', c.spec.name, c.proc.pid)
+# %% ../../nbs/86_deploy_serve.ipynb #4ddd5e9d
+@patch
+def _start(self: Supervisor, c: Child):
+    c.proc = subprocess.Popen(c.spec.argv, start_new_session=True)   # its own group: a terminal's ^C reaches only us
+    c.started = time.monotonic()
+    log.info('started %s (pid %s)', c.spec.name, c.proc.pid)
 
-    def _reap(self, c: Child, now: float):
-        "A child that exited: a job is finished; a service is restarted after a backoff that doubles per quick crash."
-        c.last_exit, c.proc = c.proc.returncode, None
-        if c.spec.oneshot: log.info('%s finished (exit %s)', c.spec.name, c.last_exit); return
-        c.failures = 1 if now - c.started > 60 else c.failures + 1
-        c.restarts += 1
-        c.next_start = now + min(self.backoff[0] * 2 ** (c.failures - 1), self.backoff[1])
-        log.warning('%s exited (code %s): restart %d in %.1f s', c.spec.name, c.last_exit, c.restarts, c.next_start - now)
+# %% ../../nbs/86_deploy_serve.ipynb #fc50205d
+@patch
+def _reap(self: Supervisor, c: Child, now: float):
+    "A child that exited: a job is finished; a service is restarted after a backoff that doubles per quick crash."
+    c.last_exit, c.proc = c.proc.returncode, None
+    if c.spec.oneshot: log.info('%s finished (exit %s)', c.spec.name, c.last_exit); return
+    c.failures = 1 if now - c.started > 60 else c.failures + 1
+    c.restarts += 1
+    c.next_start = now + min(self.backoff[0] * 2 ** (c.failures - 1), self.backoff[1])
+    log.warning('%s exited (code %s): restart %d in %.1f s', c.spec.name, c.last_exit, c.restarts, c.next_start - now)
 
 # %% ../../nbs/86_deploy_serve.ipynb #3b0069cd
-from fastcore.basics import patch
-
 @patch
 def step(self: Supervisor, now: datetime | None = None):
     "One loop: reap and (re)start children, launch what the schedule says is due, beat the heartbeat."
@@ -129,12 +135,14 @@ def step(self: Supervisor, now: datetime | None = None):
         self.store.heartbeat('supervisor', 'ok', f'{up} of {len(self.children)} children running')
         record_beat(self.store, 'supervisor', now or datetime.now(timezone.utc))
 
+# %% ../../nbs/86_deploy_serve.ipynb #92ad47bf
 @patch
 def launch(self: Supervisor, spec: ChildSpec):
     "Start a one-shot job now (a scheduled daily run, or `twb serve --run-date`)."
     c = self.children[spec.name] = Child(spec)
     self._start(c)
 
+# %% ../../nbs/86_deploy_serve.ipynb #2297326b
 @patch
 def _launch_due(self: Supervisor, now: datetime):
     day = daily_run_due(now, self.settings, self.done_days)
@@ -167,6 +175,7 @@ def stop(self: Supervisor):
             except subprocess.TimeoutExpired: c.proc.kill(); c.proc.wait()
     if self.store is not None: self.store.heartbeat('supervisor', 'stopped', 'stopped cleanly')
 
+# %% ../../nbs/86_deploy_serve.ipynb #5c53d405
 @patch
 def run(self: Supervisor):
     "Loop until SIGTERM or SIGINT, then stop cleanly."
@@ -196,6 +205,7 @@ def readiness(sup: Supervisor, max_data_age_days: float = 4.0, risk_beat_s: floa
         out['broker'] = _broker_ready(sup.settings)
     return dict(ready=all(ok for ok, _ in out.values()), checks={k: dict(ok=ok, detail=d) for k, (ok, d) in out.items()})
 
+# %% ../../nbs/86_deploy_serve.ipynb #db50917f
 _BROKER_CACHE: dict = {}
 
 def _broker_ready(settings: Settings, ttl_s: float = 60.0) -> tuple[bool, str]:
@@ -222,6 +232,7 @@ def metrics(sup: Supervisor, ready: dict | None = None) -> bytes:
     for k, v in r['checks'].items(): g.labels(k).set(int(v['ok']))
     return generate_latest(reg)
 
+# %% ../../nbs/86_deploy_serve.ipynb #290b7947
 class _Handler(BaseHTTPRequestHandler):
     sup: Supervisor
     def log_message(self, *a): pass    # quiet: probes arrive every few seconds
@@ -241,6 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == '/metrics': return self._send(200, metrics(sup), CONTENT_TYPE_LATEST)
         self._send(404, b'{"error": "not found: /healthz, /readyz, /metrics"}')
 
+# %% ../../nbs/86_deploy_serve.ipynb #1ee7be11
 def serve_http(sup: Supervisor, port: int, host: str = '127.0.0.1') -> ThreadingHTTPServer:
     "Answer the probes on `host:port` (loopback by default) from a daemon thread."
     srv = ThreadingHTTPServer((host, port), _Handler)
@@ -259,6 +271,7 @@ def record_beat(store, component: str, now: datetime):
         if conn.execute(sa.select(t.c.component).where(t.c.component == component, t.c.minute == minute)).first() is None:
             conn.execute(t.insert().values(component=component, minute=minute))
 
+# %% ../../nbs/86_deploy_serve.ipynb #1afafa37
 def uptime(store, settings: Settings, now: datetime, sessions: int = 5, component: str = 'supervisor') -> tuple[float | None, int, int]:
     "(share, minutes with a beat, trading minutes) over the last `sessions` sessions up to `now`."
     from trading_workbench.execution.session import session_on
@@ -274,6 +287,7 @@ def uptime(store, settings: Settings, now: datetime, sessions: int = 5, componen
     covered = sum(any(a <= m < b for a, b in spans) for m in mins)
     return covered / total, covered, total
 
+# %% ../../nbs/86_deploy_serve.ipynb #b4bdd5db
 def uptime_text(store, settings: Settings, now: datetime | None = None) -> str:
     "One line for `twb status`."
     share, up, total = uptime(store, settings, now or datetime.now(timezone.utc))
@@ -302,6 +316,7 @@ RestartSec=10
 WantedBy=multi-user.target
 '''
 
+# %% ../../nbs/86_deploy_serve.ipynb #9086a8ac
 def compose_file(image: str = 'trading-workbench:latest', gateway_image: str = 'ghcr.io/gnzsnz/ib-gateway:stable', port: int = 8870) -> str:
     "A compose file: IB Gateway (paper, API on 4002) and `twb serve` pointed at it."
     return f'''services:
