@@ -16,6 +16,22 @@ from .core.log import get_logger, setup_logging
 
 log = get_logger(__name__)
 
+# %% auto #0
+__all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', 'halt_reason', 'resume', 'account_label',
+           'plan_day', 'Store', 'StoreError', 'SystemClock', 'FeatureFlags', 'OPS_DIR', 'NO_IRI_CHECKER',
+           'PAPERMILL_OPTIONS', 'COMMANDS', 'sa', 'BacktestResult', 'backtest_store', 'run_backtest', 'gate_lines',
+           'latest_gate', 'quarantined', 'release_quarantine', 'DASHBOARD_MESSAGES', 'TRADING_COMMANDS', 'DRILLS',
+           'results_frame', 'run_drills', 'reap_runs', 'import_all', 'RunFailed', 'execute_ops_notebook',
+           'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary', 'demo_history', 'cmd_demo', 'cmd_status',
+           'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks', 'risk_status_text', 'cmd_risk',
+           'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary', 'cmd_backtest',
+           'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_status_gate', 'cmd_data', 'is_loopback',
+           'preheat', 'dashboard_command', 'cmd_dashboard', 'cmd_backtest_skill', 'ArgumentError', 'check_date_arg',
+           'check_args', 'describe_subcommands', 'default_lock', 'cmd_deploy', 'cmd_serve', 'drill_table', 'cmd_drill',
+           'add_run_parsers', 'add_operator_parsers', 'add_validation_parsers', 'add_risk_parsers',
+           'add_deploy_parsers', 'add_serve_parsers', 'add_skill_parsers', 'parser', 'main']
+
+# %% ../nbs/90_cli.ipynb #c087f6bb
 class _Lazy:
     "A module or name imported on first use, then bound in its place (`twb --help` imports nothing heavy)."
     def __init__(self, alias: str, module: str, name: str = ''): self._a, self._m, self._n = alias, module, name
@@ -34,27 +50,13 @@ account_label, plan_day = (_Lazy(n, 'trading_workbench.ops.daily', n) for n in (
 Store, StoreError = (_Lazy(n, 'trading_workbench.store.db', n) for n in ('Store', 'StoreError'))
 SystemClock, FeatureFlags = _Lazy('SystemClock', 'trading_workbench.core.clock', 'SystemClock'), _Lazy('FeatureFlags', 'trading_workbench.signals.router', 'FeatureFlags')
 
+# %% ../nbs/90_cli.ipynb #0c88e438
 def import_all(
     only: tuple[str, ...] = (),  # these names only; empty: all of them
 ):
     "Resolve the lazy names not resolved yet (a command is about to run: its imports are needed anyway); a second `main()` finds them bound."
     for k, v in list(globals().items()):
         if isinstance(v, _Lazy) and (not only or k in only): v.resolve()
-
-# %% auto #0
-__all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', 'halt_reason', 'resume', 'account_label',
-           'plan_day', 'Store', 'StoreError', 'SystemClock', 'FeatureFlags', 'OPS_DIR', 'NO_IRI_CHECKER',
-           'PAPERMILL_OPTIONS', 'COMMANDS', 'sa', 'BacktestResult', 'backtest_store', 'run_backtest', 'gate_lines',
-           'latest_gate', 'quarantined', 'release_quarantine', 'DASHBOARD_MESSAGES', 'TRADING_COMMANDS', 'DRILLS',
-           'results_frame', 'run_drills', 'reap_runs', 'import_all', 'RunFailed', 'execute_ops_notebook',
-           'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary', 'demo_history', 'cmd_demo', 'cmd_status',
-           'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks', 'risk_status_text', 'cmd_risk',
-           'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary', 'cmd_backtest',
-           'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_status_gate', 'cmd_data', 'is_loopback',
-           'preheat', 'dashboard_command', 'cmd_dashboard', 'cmd_backtest_skill', 'ArgumentError', 'check_date_arg',
-           'check_args', 'describe_subcommands', 'default_lock', 'cmd_deploy', 'cmd_serve', 'drill_table', 'cmd_drill',
-           'add_run_parsers', 'add_operator_parsers', 'add_validation_parsers', 'add_risk_parsers',
-           'add_deploy_parsers', 'add_serve_parsers', 'add_skill_parsers', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).parent / 'ops_notebooks'   # package data (in a checkout: a link to nbs/ops)
@@ -80,6 +82,7 @@ class RunFailed(RuntimeError):
         super().__init__(f"the run failed: {type(cause).__name__}: {str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}"
                          f" (executed notebook: {notebook})")
 
+# %% ../nbs/90_cli.ipynb #98ffe1d8
 def execute_ops_notebook(name: str, out: Path, params: dict, cwd: Path, progress: bool = True) -> Path:
     "Run `OPS_DIR/name` under papermill with `params` into `out`; `RunFailed` (the notebook kept) if a cell raised."
     sys.modules.setdefault('rfc3987_syntax', None)      # NO_IRI_CHECKER, in this process
@@ -87,7 +90,6 @@ def execute_ops_notebook(name: str, out: Path, params: dict, cwd: Path, progress
     try: pm.execute_notebook(str(OPS_DIR / name), str(out), parameters=params, cwd=str(cwd), progress_bar=progress, **PAPERMILL_OPTIONS)
     except pm.PapermillExecutionError as e: raise RunFailed(out, e) from e
     return out
-
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec9
 def run_daily_notebook(settings: Settings, settings_path: Path, run_date, *, tickers: str = '', dry_run: bool = False,
@@ -111,6 +113,7 @@ def cmd_run(settings: Settings, store: Store, args) -> int:
     print(store.runs('daily', limit=1)[['run_id', 'status', 'report']].to_string(index=False))
     return 0
 
+# %% ../nbs/90_cli.ipynb #3949904d
 def demo_sessions(settings: Settings, days: int) -> list[pd.Timestamp]:
     "The last `days` XNYS sessions up to `[universe] end`."
     s = sessions()
@@ -118,6 +121,7 @@ def demo_sessions(settings: Settings, days: int) -> list[pd.Timestamp]:
     if days < 1 or days > len(s): raise ValueError(f"--days: expected 1..{len(s)}, got {days}")
     return list(s[-days:])
 
+# %% ../nbs/90_cli.ipynb #284af0f1
 def demo_summary(store: Store, settings: Settings, notebooks: Sequence[Path]) -> str:
     "One screen: where the notebooks are, what each day did, what the account looks like."
     runs = store.runs('daily', limit=len(notebooks))
@@ -140,6 +144,7 @@ def demo_summary(store: Store, settings: Settings, notebooks: Sequence[Path]) ->
              f"(the token is printed when it starts; set TWB_DASHBOARD_TOKEN to choose it)"]
     return '\n'.join(lines)
 
+# %% ../nbs/90_cli.ipynb #a585bdf5
 def demo_history(settings: Settings, store: Store, sessions: Sequence[pd.Timestamp], quiet: bool = False) -> None:
     "Replay `sessions` in one process (the walk-forward backtest) into the daily run's account, so the dashboard has history; skipped if the account has some."
     acct = account_label(settings)
@@ -149,6 +154,7 @@ def demo_history(settings: Settings, store: Store, sessions: Sequence[pd.Timesta
                       run_id=f'demo-history-{sessions[0].date()}', progress=not quiet)
     finally: bt.close()
 
+# %% ../nbs/90_cli.ipynb #f8a86730
 def cmd_demo(settings: Settings, store: Store, args) -> int:
     "Replay the last `--days` sessions of the bundled universe through the daily run (paper broker), then summarise."
     if settings.broker.kind != 'paper' or settings.broker.mode != 'paper':
@@ -181,6 +187,7 @@ def cmd_status(settings: Settings, store: Store, args) -> int:
     if len(runs): print(runs[['run_id', 'kind', 'status', 'started_at']].to_string(index=False))
     return 0
 
+# %% ../nbs/90_cli.ipynb #968233cd
 def cmd_halt(settings: Settings, store: Store, args) -> int:
     "Pull the kill switch: no new orders until `twb resume` (survives restarts)."
     halt(store, args.reason, by=args.by)
@@ -195,6 +202,7 @@ def cmd_resume(settings: Settings, store: Store, args) -> int:
     print(f"resumed: ACTIVE (was {was}); reason: {args.reason}")
     return 0
 
+# %% ../nbs/90_cli.ipynb #d272821a
 def cmd_flags(settings: Settings, store: Store, args) -> int:
     "Show the model feature flags, or set one: `twb flags enable_llm off` (the next routing obeys it within a minute)."
     flags = FeatureFlags.from_settings(settings, store, SystemClock())
@@ -225,6 +233,7 @@ def _order_manager(settings: Settings, store: Store, clock):
     return OrderManager(make_broker(settings, store, clock), store, settings, clock, CheckpointManager(store),
                         account_name=account_label(settings), gate=RiskGate(store))
 
+# %% ../nbs/90_cli.ipynb #8c928eaf
 def latest_marks(store: Store, tickers) -> dict[str, float]:
     "The latest stored close of each ticker (none for a ticker without bars)."
     out = {}
@@ -248,6 +257,7 @@ def risk_status_text(store: Store, report) -> str:
     lines.append(f"pending actions: {', '.join(r['action_id'] for r in pend)} (twb risk preview / twb risk act <id>)" if pend else 'pending actions: none')
     return '\n'.join(lines)
 
+# %% ../nbs/90_cli.ipynb #323e2b8c
 def cmd_risk(settings: Settings, store: Store, args) -> int:
     "`twb risk status|preview|act|watch`."
     clock = SystemClock()
@@ -280,6 +290,7 @@ def _risk_preview(store: Store, action_id: str | None) -> int:
         if p['orders']: print(pd.DataFrame(p['orders'])[['client_order_id', 'ticker', 'side', 'quantity', 'order_type', 'stop_price']].to_string(index=False))
     return 0
 
+# %% ../nbs/90_cli.ipynb #dff85432
 def risk_watch(settings: Settings, store: Store, clock, interval: float, iterations: int = 0) -> int:
     "The monitor loop: mark, check, heartbeat, sleep; an automatic action gets an order manager only when it fires."
     import time
@@ -331,6 +342,7 @@ def run_backtest_notebook(settings: Settings, settings_path: Path, params: dict,
     out = settings.root / 'runs' / 'backtest' / str(pd.Timestamp(params['end']).date()) / f"{params['run_id']}.ipynb"
     return execute_ops_notebook('backtest.ipynb', out, dict(params, settings_path=str(settings_path)), settings.root, progress)
 
+# %% ../nbs/90_cli.ipynb #0b9a7b83
 def backtest_summary(res: BacktestResult, store: Store) -> str:
     "One screen: what ran, where it was written, and the metrics against buy-and-hold."
     d, p = res.days, res.params
@@ -340,7 +352,6 @@ def backtest_summary(res: BacktestResult, store: Store) -> str:
         f"store {store!r}, account {res.account}: {int(d.orders.sum())} orders, {len(res.fills)} fills",
         f"end equity {d.equity.iloc[-1]:,.2f} (strategy) vs {d.buy_and_hold.iloc[-1]:,.2f} (buy-and-hold)", '',
         res.metrics.to_string(float_format=lambda v: f'{v:,.4f}')])
-
 
 # %% ../nbs/90_cli.ipynb #bt000004
 def cmd_backtest(settings: Settings, store: Store, args) -> int:
@@ -377,6 +388,7 @@ def run_validation_notebook(settings: Settings, settings_path: Path, params: dic
     out = settings.root / 'runs' / 'validation' / f'{now:%Y-%m-%d}' / f'{run_id}.ipynb'
     return execute_ops_notebook('validation.ipynb', out, dict(params, run_id=run_id, settings_path=str(settings_path)), settings.root, progress)
 
+# %% ../nbs/90_cli.ipynb #f0974765
 def cmd_validate(settings: Settings, store: Store, args) -> int:
     "Run the validation notebook and print the pooled verdict per model and horizon."
     import time
@@ -448,6 +460,7 @@ def preheat(pool_size: int) -> list[str]:
     "Voila's preheated kernels: `pool_size` kernels that have run the page already, so a viewer waits for no kernel (0: none)."
     return ['--preheat_kernel=True', f'--pool_size={pool_size}'] if pool_size else []
 
+# %% ../nbs/90_cli.ipynb #661046c5
 def dashboard_command(settings: Settings, host: str, port: int) -> list[str]:
     "The Voila command line (no secret in it)."
     return [sys.executable, '-m', 'voila', str(OPS_DIR / 'dashboard.ipynb'), '--no-browser', '--token', f'--Voila.ip={host}', f'--port={port}',
@@ -456,6 +469,7 @@ def dashboard_command(settings: Settings, host: str, port: int) -> list[str]:
             '--VoilaConfiguration.show_tracebacks=False', *preheat(settings.dashboard.pool_size),
             '--VoilaExecutor.iopub_timeout=30']   # a loaded machine sends a cell's output after its reply: past 4 s Voila drops it
 
+# %% ../nbs/90_cli.ipynb #97089515
 def cmd_dashboard(settings: Settings, store: Store, args) -> int:
     "Serve the operators' dashboard with Voila: loopback and a token by default."
     host, port = args.host or settings.dashboard.host, args.port or settings.dashboard.port
@@ -503,6 +517,7 @@ def check_date_arg(name: str, value: str, calendar: str, session: bool = False):
         raise ArgumentError(f"{name}: {value} is not an {calendar} trading session (a weekend or holiday); "
                             f"the sessions around it are {s[s < d][-1].date()} and {s[s > d][0].date()}")
 
+# %% ../nbs/90_cli.ipynb #d1841eb2
 def check_args(settings: Settings, args):
     "The checks every command runs first: live trading confirmed where orders may go out, dates on the calendar."
     trading = args.command in TRADING_COMMANDS or getattr(args, 'risk_command', '') in ('act', 'watch')
@@ -528,6 +543,7 @@ def default_lock(settings_path: Path | None) -> Path | None:
         if (d / 'constraints.txt').is_file(): return d / 'constraints.txt'
     return None
 
+# %% ../nbs/90_cli.ipynb #d748dd09
 def cmd_deploy(settings, store, args) -> int:
     "`twb deploy --preflight [--json]`, or `twb deploy --to DIR`: install, migrate, preflight, start, probe, roll back on failure."
     path = Path(args.settings).resolve() if args.settings else find_settings_file()

@@ -52,6 +52,7 @@ class Snapshot:
     prices_last: pd.DataFrame  # per ticker and source: last bar date, bars
     memo: dict = field(default_factory=dict, compare=False, repr=False)   # what several views derive from it, computed once
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #3cd76e13
 def _memo(snap: Snapshot, key: tuple, make: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     "`make()` once per snapshot and `key`: views sharing an intermediate (signal outcomes, the order trace) compute it once."
     if key not in snap.memo: snap.memo[key] = make()
@@ -63,6 +64,7 @@ def _read(conn, q, **params) -> pd.DataFrame:
 
 SIGNALS_SQL = sa.text('SELECT id, ticker, model, action, confidence, horizon, as_of FROM signals WHERE as_of >= :since ORDER BY as_of')
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #a11684db
 def _bind_time(conn, t: datetime):
     "A UTC time as the dialect stores it (SQLite: the text the store writes)."
     return t if conn.dialect.name != 'sqlite' else t.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%S.%f')
@@ -87,6 +89,7 @@ class ReadCache:
     signals: pd.DataFrame | None = None
     risk: RiskManager | None = None
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #2c0605b2
 def _signals(conn, since: datetime, cache: ReadCache | None) -> pd.DataFrame:
     "Signals since `since`; with a cache only rows with a higher id are read, and all again if the count disagrees (a late commit, a purge)."
     b = _bind_time(conn, since)
@@ -99,7 +102,6 @@ def _signals(conn, since: datetime, cache: ReadCache | None) -> pd.DataFrame:
         if len(sig) != conn.execute(SIGNALS_COUNT_SQL, dict(since=b)).scalar(): sig = full()
     if cache is not None: cache.signals = sig
     return sig
-
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #66bfea11
 def load_snapshot(store: Store, account: str, days: int = 365, cache: ReadCache | None = None) -> Snapshot:
@@ -144,6 +146,7 @@ KPI_LABELS = dict(equity='Equity', trades='Fills', closed_trades='Closed trades'
                   sharpe='Sharpe', current_drawdown='Current drawdown', volatility='Volatility (ann.)', var_95='VaR 95 (1 day)',
                   positions='Positions', gross_exposure='Gross exposure', net_exposure='Net exposure')
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #1cc7d29e
 def trading_kpis(snap: Snapshot, days: int = 365) -> pd.DataFrame:
     "The key trading figures over the last `days`, one row each (name, label, value)."
     curve, since = equity_curve(snap, days), _window(snap, days)
@@ -203,6 +206,7 @@ def signal_accuracy(snap: Snapshot, days: int = 365) -> pd.DataFrame:
     out['evaluated'] = out.evaluated.fillna(0).astype(int)
     return out.reset_index(names='model')[['model', 'signals', 'evaluated', 'accuracy', 'mean_confidence', 'brier']]
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #f5b5aa93
 def calibration(snap: Snapshot, days: int = 365, bins: int = 5) -> pd.DataFrame:
     "Per model and confidence bin: calls with a known outcome, their mean confidence and how often they were right."
     o = _memo(snap, ('outcomes', days), lambda: signal_outcomes(snap, days))
@@ -266,6 +270,7 @@ def health(snap: Snapshot, now: datetime | None = None) -> pd.DataFrame:
     h['age_s'] = (now - pd.to_datetime(h.time, utc=True)).dt.total_seconds()
     return h[['component', 'time', 'status', 'age_s', 'detail']]
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #8b5e70b6
 def freshness(snap: Snapshot, store: Store | None = None) -> pd.DataFrame:
     "Per data source: tickers served, newest bar, days behind the history's end; and the quarantined tickers with why."
     p = snap.prices_last
@@ -328,6 +333,7 @@ class Context:
     account: str
     cache: ReadCache = field(default_factory=ReadCache, compare=False, repr=False)
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #d9b49617
 def _risk(c: Context) -> RiskManager:
     "The context's one risk manager: its closes are read once a day, not on every refresh."
     if c.cache.risk is None: c.cache.risk = RiskManager(c.store, None, c.settings, c.clock, account=c.account)
@@ -344,6 +350,7 @@ QUERIES: dict[str, Callable[[Snapshot, int, Context], pd.DataFrame]] = dict(
     uptime=lambda s, d, c: uptime_table(c.store, c.settings, c.clock.now()),
     runs=lambda s, d, c: runs_table(s, getattr(c.settings, 'root', None)), alerts=lambda s, d, c: s.alerts)
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #cf411c82
 @dataclass(frozen=True)
 class View:
     "Every query's frame for one window, and how long the data work took."
