@@ -55,12 +55,16 @@ class PreflightReport:
         return json.dumps(dict(ok=self.ok, checks=[dict(asdict(c), status=c.status.value, seconds=round(c.seconds, 3)) for c in self.checks]), indent=1)
 
 # %% ../../nbs/85_deploy_preflight.ipynb #7e88f94d
-def check_python(minimum: tuple[int, int] = (3, 11)) -> tuple[Status, str]:
+def check_python(
+    minimum: tuple[int, int] = (3, 11),  # the oldest Python accepted, (major, minor)
+) -> tuple[Status, str]:
     "The interpreter is at least `minimum`."
     v = sys.version_info
     return (Status.OK if v[:2] >= minimum else Status.FAIL), f"{platform.python_version()} ({sys.executable})"
 
-def read_lock(path: Path) -> dict[str, str]:
+def read_lock(
+    path: Path,  # a pip constraints file (`name==version` lines)
+) -> dict[str, str]:
     "name -> version from a pip constraints file (`name==version` lines)."
     pins = {}
     for line in Path(path).read_text().splitlines():
@@ -69,7 +73,9 @@ def read_lock(path: Path) -> dict[str, str]:
     return pins
 
 # %% ../../nbs/85_deploy_preflight.ipynb #a73c01e6
-def check_packages(lock: Path | None) -> tuple[Status, str]:
+def check_packages(
+    lock: Path | None,  # the constraints file the installed packages must match (None: fail, nothing to check against)
+) -> tuple[Status, str]:
     "Every pinned package installed at its pinned version."
     if lock is None or not Path(lock).is_file(): return Status.FAIL, f"no lock file ({lock}): cannot tell what should be installed"
     bad = []
@@ -90,14 +96,18 @@ def check_disk(
     return (Status.OK if free >= min_free_gb else Status.FAIL), f"{free:,.1f} GB free in {folder} (need {min_free_gb:g})"
 
 # %% ../../nbs/85_deploy_preflight.ipynb #a1ebfaa8
-def check_env(env: Mapping[str, str]) -> tuple[Status, str]:
+def check_env(
+    env: Mapping[str, str],  # the environment to inspect (names and values)
+) -> tuple[Status, str]:
     "No unknown `TWB_*` variable."
     try: check_env_names(env)
     except SettingsError as e: return Status.FAIL, str(e)
     return Status.OK, f"{sum(k.startswith('TWB_') for k in env)} TWB_* variables, all known"
 
 # %% ../../nbs/85_deploy_preflight.ipynb #29f4ff10
-def needed_secrets(s: Settings) -> dict[str, str]:
+def needed_secrets(
+    s: Settings,  # the loaded `Settings`
+) -> dict[str, str]:
     "Environment variable -> why the settings need it."
     need = {}
     if 'alpha_vantage' in s.data.sources: need['TWB_ALPHA_VANTAGE_API_KEY'] = '[data] sources has alpha_vantage'
@@ -109,7 +119,10 @@ def needed_secrets(s: Settings) -> dict[str, str]:
     return need
 
 # %% ../../nbs/85_deploy_preflight.ipynb #498c5dc5
-def check_secrets(s: Settings, env: Mapping[str, str]) -> tuple[Status, str]:
+def check_secrets(
+    s: Settings,             # the loaded `Settings`
+    env: Mapping[str, str],  # the environment to inspect (names and values)
+) -> tuple[Status, str]:
     "Every secret the settings need is set (values never shown)."
     need = needed_secrets(s)
     miss = [f"{k} ({why})" for k, why in need.items() if not env.get(k)]
@@ -118,7 +131,9 @@ def check_secrets(s: Settings, env: Mapping[str, str]) -> tuple[Status, str]:
     return Status.OK, f"{len(need)} needed, all set" if need else 'none needed by these settings'
 
 # %% ../../nbs/85_deploy_preflight.ipynb #aab51788
-def check_sources(s: Settings) -> list[Check]:
+def check_sources(
+    s: Settings,  # the loaded `Settings`
+) -> list[Check]:
     "One row per `[data] sources` entry: a live call each (keys included)."
     from trading_workbench.data.sources import DataSourceError, sources_from_settings
     out = []
@@ -147,7 +162,10 @@ def probe_ib(
     return asyncio.run(go())
 
 # %% ../../nbs/85_deploy_preflight.ipynb #dff9af67
-def check_broker(s: Settings, port: int | None = None) -> tuple[Status, str, datetime | None]:
+def check_broker(
+    s: Settings,              # the loaded `Settings`
+    port: int | None = None,  # the gateway's port (default: the settings')
+) -> tuple[Status, str, datetime | None]:
     "The broker answers, someone is logged in, and the account's kind matches `[broker] mode`."
     if s.broker.kind == 'paper': return Status.OK, 'the embedded paper broker (no gateway)', None
     from trading_workbench.execution.broker import BrokerError
@@ -174,7 +192,9 @@ def check_clock(
     return (Status.OK if abs(skew) <= max_skew_s else Status.FAIL), f"{skew:+.1f} s against {source} (limit {max_skew_s:g} s)"
 
 # %% ../../nbs/85_deploy_preflight.ipynb #fad68403
-def check_llm(s: Settings) -> tuple[Status, str, datetime | None]:
+def check_llm(
+    s: Settings,  # the loaded `Settings`
+) -> tuple[Status, str, datetime | None]:
     "The Ollama host answers and has the model pulled (skipped when `enable_llm` is off)."
     if not s.flags.enable_llm: return Status.SKIP, '[flags] enable_llm = false', None
     import httpx
@@ -188,7 +208,9 @@ def check_llm(s: Settings) -> tuple[Status, str, datetime | None]:
     return Status.OK, f"{s.llm.host} has {s.llm.model}", date
 
 # %% ../../nbs/85_deploy_preflight.ipynb #508969f3
-def check_migrations(s: Settings) -> tuple[Status, str]:
+def check_migrations(
+    s: Settings,  # the loaded `Settings`
+) -> tuple[Status, str]:
     "The store is at the head schema revision (looked at, never migrated here)."
     import sqlalchemy as sa
     from trading_workbench.store.db import HEAD, make_engine, schema_revision

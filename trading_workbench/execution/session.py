@@ -30,7 +30,10 @@ class Session:
     close: datetime
     early_close: bool = False
 
-    def is_open(self, t: datetime) -> bool:
+    def is_open(
+        self,
+        t: datetime,  # a moment (naive means UTC)
+    ) -> bool:
         "Is the market open at `t`?"
         return self.open <= utc(t) < self.close
 
@@ -46,7 +49,10 @@ def session_on(
     return Session(d.date(), cal.session_open(d).to_pydatetime(), cal.session_close(d).to_pydatetime(), bool(d in cal.early_closes))
 
 # %% ../../nbs/34_execution_session.ipynb #19237c0a
-def current_or_next_session(t: datetime, calendar: str = 'XNYS') -> Session:
+def current_or_next_session(
+    t: datetime,             # a moment (naive means UTC)
+    calendar: str = 'XNYS',  # the exchange calendar (exchange_calendars code)
+) -> Session:
     "The session open at `t`, or else the next one to open."
     t = utc(t)
     for k in range(0, 15):
@@ -131,7 +137,10 @@ def _closing_auction_plan(now: datetime, s: Session, x, half: str) -> SessionPla
                        reason=f'past the cutoff: limit-on-close orders queue for the closing auction of {_et(s.close)}')
 
 # %% ../../nbs/34_execution_session.ipynb #e2b8535e
-def scheduled_run_time(day: date | str, settings) -> datetime | None:
+def scheduled_run_time(
+    day: date | str,  # a date
+    settings,         # the loaded `Settings` (`[execution]`, `[schedule]`, `[broker]`)
+) -> datetime | None:
     "When the daily run should start on `day` (UTC): before the close (half days included) or before the open auction; None if no session."
     s = session_on(day, settings.execution.calendar)
     if s is None: return None

@@ -37,20 +37,32 @@ class LLMTimeout(LLMError):
 # %% ../../nbs/40_models_llm.ipynb #a5a4248f
 class LLMServerError(LLMError):
     "Ollama answered with an HTTP error status; `status` and Ollama's `server_message` say which."
-    def __init__(self, status: int, server_message: str):
+    def __init__(
+        self,
+        status: int,          # the HTTP status Ollama answered
+        server_message: str,  # Ollama's error text
+    ):
         self.status, self.server_message = status, server_message
         super().__init__(f"Ollama HTTP {status}: {server_message}")
 
 # %% ../../nbs/40_models_llm.ipynb #6c8c53be
 class LLMResponseError(LLMError, ValueError):
     "The answer cannot be used: malformed envelope, prose instead of JSON, or a field missing, mistyped or out of range."
-    def __init__(self, field: str, reason: str, content: str = ''):
+    def __init__(
+        self,
+        field: str,         # the answer's field at fault
+        reason: str,        # what is wrong with it
+        content: str = '',  # the model's answer text (kept short in the message)
+    ):
         self.field, self.reason, self.content = field, reason, content[:200]
         super().__init__(f"LLM answer {field}: {reason}" + (f" (content: {self.content!r})" if content else ''))
 
 class LLMTruncated(LLMResponseError):
     "The generation stopped at its length limit (`done_reason: \"length\"`): the answer is incomplete, whatever its text."
-    def __init__(self, content: str = ''):
+    def __init__(
+        self,
+        content: str = '',  # the model's answer text (kept short in the message)
+    ):
         super().__init__('done_reason', "'length': cut off by the length limit (num_predict / context)", content)
 
 # %% ../../nbs/40_models_llm.ipynb #c41e9942
@@ -70,7 +82,7 @@ class MarketContext:
 @patch(cls_method=True)
 def from_bars(
     cls: MarketContext,
-    ticker: str,
+    ticker: str,                     # the stock
     bars: pd.DataFrame,              # the ticker's bars, at least 61 closes
     as_of,                           # when the context is for
     horizon: int = 5,                # bars ahead the answer is about
@@ -117,7 +129,9 @@ SYSTEM_PROMPT = (
     "return over the horizon (0.01 = 1%), positive for BUY, negative for SELL. Answer only with JSON matching the schema.")
 
 # %% ../../nbs/40_models_llm.ipynb #945b140e
-def build_messages(ctx: MarketContext) -> list[dict]:
+def build_messages(
+    ctx: MarketContext,  # the market context the prompt is built from
+) -> list[dict]:
     "Ollama chat messages (system + user) for one ticker."
     user = dict(ticker=ctx.ticker, as_of=ctx.as_of.isoformat(), horizon_days=ctx.horizon, last_close=round(ctx.current_price, 4),
                 **ctx.stats, other_models=list(ctx.views))
@@ -135,7 +149,9 @@ def _number(d: Mapping, name: str, lo: float, hi: float, content: str) -> float:
     return float(v)
 
 # %% ../../nbs/40_models_llm.ipynb #aa186760
-def parse_answer(content: str) -> dict:
+def parse_answer(
+    content: str,  # the model's answer: one JSON object
+) -> dict:
     "Check the assistant's JSON against `ANSWER_SCHEMA` (and BUY/SELL agreeing with the sign of the return); never clip."
     if not isinstance(content, str) or not content.strip(): raise LLMResponseError('content', 'empty answer')
     try: d = json.loads(content, parse_constant=_reject_constant)
@@ -191,7 +207,11 @@ class LLMSignalGenerator:
 
 # %% ../../nbs/40_models_llm.ipynb #6d3b6e5a
 @patch(cls_method=True)
-def from_settings(cls: LLMSignalGenerator, settings, **kw) -> LLMSignalGenerator:
+def from_settings(
+    cls: LLMSignalGenerator,
+    settings,                 # the loaded `Settings` (`[llm]`)
+    **kw,                     # overrides of the settings (e.g. `timeout_s`)
+) -> LLMSignalGenerator:
     "The generator `[llm]` describes."
     return cls(settings.llm.host, settings.llm.model, settings.llm.timeout_s, **kw)
 
@@ -253,7 +273,10 @@ def _read_stream(self: LLMSignalGenerator, r: httpx.Response, t0: float) -> str:
 
 # %% ../../nbs/40_models_llm.ipynb #4ab03fb2
 @patch
-def ask(self: LLMSignalGenerator, messages: Sequence[Mapping]) -> str:
+def ask(
+    self: LLMSignalGenerator,
+    messages: Sequence[Mapping],  # the chat messages to send (role, content)
+) -> str:
     "The assistant's content for `messages` (JSON constrained by `ANSWER_SCHEMA`)."
     body = dict(model=self.model, messages=list(messages), stream=self.stream, format=ANSWER_SCHEMA,
                 options=dict(temperature=self.temperature))
@@ -279,7 +302,10 @@ def ask(self: LLMSignalGenerator, messages: Sequence[Mapping]) -> str:
 
 # %% ../../nbs/40_models_llm.ipynb #c4ebce34
 @patch
-def generate(self: LLMSignalGenerator, ctx: MarketContext) -> Signal:
+def generate(
+    self: LLMSignalGenerator,
+    ctx: MarketContext,        # the market context to ask about
+) -> Signal:
     "A checked `Signal` for `ctx`, or a typed `LLMError`."
     t0 = time.monotonic()
     ans = parse_answer(self.ask(build_messages(ctx)))
