@@ -50,12 +50,19 @@ class Child:
     def running(self) -> bool: return self.proc is not None and self.proc.poll() is None
 
 # %% ../../nbs/86_deploy_serve.ipynb #37109df5
-def twb_argv(settings_path: Path | None, *args: str) -> tuple[str, ...]:
+def twb_argv(
+    settings_path: Path | None,  # the settings file the children read (None: their own search)
+    *args: str,                  # the `twb` command's arguments
+) -> tuple[str, ...]:
     "A `twb` command line run by this interpreter."
     base = (sys.executable, '-c', 'import sys; from trading_workbench.cli import main; sys.exit(main(sys.argv[1:]))')
     return (*base, *(('--settings', str(settings_path)) if settings_path else ()), *args)
 
-def default_children(settings_path: Path | None, names: Sequence[str], risk_interval: float = 60.0) -> list[ChildSpec]:
+def default_children(
+    settings_path: Path | None,   # the settings file the children read (None: their own search)
+    names: Sequence[str],         # the standard children wanted, by name
+    risk_interval: float = 60.0,  # the risk monitor's seconds between checks
+) -> list[ChildSpec]:
     "The standard children by name: `risk_monitor` (`twb risk watch`), `dashboard` (`twb dashboard`)."
     known = dict(risk_monitor=twb_argv(settings_path, 'risk', 'watch', '--interval', f'{risk_interval:g}'),
                  dashboard=twb_argv(settings_path, 'dashboard'))
@@ -64,14 +71,20 @@ def default_children(settings_path: Path | None, names: Sequence[str], risk_inte
     return [ChildSpec(n, known[n]) for n in names]
 
 # %% ../../nbs/86_deploy_serve.ipynb #d519d2c4
-def parse_child(text: str) -> ChildSpec:
+def parse_child(
+    text: str,  # `name=command line`
+) -> ChildSpec:
     "`name=command line` (for children of your own)."
     name, sep, cmd = text.partition('=')
     if not sep or not name.strip() or not cmd.strip(): raise ValueError(f"--child {text!r}: expected name=command")
     return ChildSpec(name.strip(), tuple(shlex.split(cmd)))
 
 # %% ../../nbs/86_deploy_serve.ipynb #7619eba4
-def daily_run_due(now: datetime, settings: Settings, done: set[str]) -> str | None:
+def daily_run_due(
+    now: datetime,       # the moment to decide for
+    settings: Settings,  # the loaded `Settings`
+    done: set[str],      # session dates whose daily run was already launched
+) -> str | None:
     "The session date (YYYY-MM-DD) whose daily run is due at `now` and not yet in `done`, else None."
     from trading_workbench.execution.session import scheduled_run_time, session_on
     tz = ZoneInfo(settings.schedule.timezone)
@@ -84,15 +97,27 @@ def daily_run_due(now: datetime, settings: Settings, done: set[str]) -> str | No
         at = datetime(day.year, day.month, day.day, hh, mm, tzinfo=tz)
     return day.isoformat() if at <= now < at + timedelta(hours=6) else None
 
-def validation_due(now: datetime, last: datetime | None) -> bool:
+def validation_due(
+    now: datetime,          # the moment to decide for
+    last: datetime | None,  # when the newest validation started (None: never)
+) -> bool:
     "Saturdays, at most once in six days."
     return now.weekday() == 5 and (last is None or now - last > timedelta(days=6))
 
 # %% ../../nbs/86_deploy_serve.ipynb #22be1dd4
 class Supervisor:
     "Starts children, restarts crashed ones with backoff, launches scheduled jobs, beats a heartbeat; `stop()` on SIGTERM."
-    def __init__(self, children: Sequence[ChildSpec], store=None, settings: Settings | None = None, settings_path: Path | None = None,
-                 interval: float = 1.0, backoff: tuple[float, float] = (1.0, 60.0), schedule: bool = True, grace_s: float = 600.0):
+    def __init__(
+        self,
+        children: Sequence[ChildSpec],               # the services to keep running
+        store=None,                                  # the store for heartbeats and beats (None: none written)
+        settings: Settings | None = None,            # the loaded `Settings` (None: no schedule)
+        settings_path: Path | None = None,           # the settings file the children read (None: their own search)
+        interval: float = 1.0,                       # seconds between loops
+        backoff: tuple[float, float] = (1.0, 60.0),  # a crashed service's first and longest wait before a restart, seconds
+        schedule: bool = True,                       # launch the daily run and validation when due
+        grace_s: float = 600.0,                      # seconds a running job may take to finish on shutdown
+    ):
         self.children = {c.name: Child(c) for c in children}
         self.store, self.settings, self.settings_path = store, settings, settings_path
         self.interval, self.backoff, self.schedule, self.grace_s = interval, backoff, schedule, grace_s
@@ -120,7 +145,10 @@ def _reap(self: Supervisor, c: Child, now: float):
 
 # %% ../../nbs/86_deploy_serve.ipynb #3b0069cd
 @patch
-def step(self: Supervisor, now: datetime | None = None):
+def step(
+    self: Supervisor,
+    now: datetime | None = None,  # the moment the schedule is checked for (default: now)
+):
     "One loop: reap and (re)start children, launch what the schedule says is due, beat the heartbeat."
     mono = time.monotonic()
     with self.lock:
@@ -137,7 +165,10 @@ def step(self: Supervisor, now: datetime | None = None):
 
 # %% ../../nbs/86_deploy_serve.ipynb #92ad47bf
 @patch
-def launch(self: Supervisor, spec: ChildSpec):
+def launch(
+    self: Supervisor,
+    spec: ChildSpec,   # the job to start
+):
     "Start a one-shot job now (a scheduled daily run, or `twb serve --run-date`)."
     c = self.children[spec.name] = Child(spec)
     self._start(c)
@@ -186,7 +217,11 @@ def run(self: Supervisor):
     self.stop()
 
 # %% ../../nbs/86_deploy_serve.ipynb #ea2ee7a4
-def readiness(sup: Supervisor, max_data_age_days: float = 4.0, risk_beat_s: float = 300.0) -> dict:
+def readiness(
+    sup: Supervisor,                 # the supervisor
+    max_data_age_days: float = 4.0,  # the newest bar may be this many days old
+    risk_beat_s: float = 300.0,      # the risk monitor's heartbeat may be this old, seconds
+) -> dict:
     "Every readiness check as name -> (ok, detail), and `ready`."
     out = {'loop': (time.monotonic() - sup.last_loop < 5 * sup.interval + 5, f'{time.monotonic() - sup.last_loop:.1f} s since the last loop')}
     st = sup.store
@@ -218,7 +253,10 @@ def _broker_ready(settings: Settings, ttl_s: float = 60.0) -> tuple[bool, str]:
     return _BROKER_CACHE['v'][1]
 
 # %% ../../nbs/86_deploy_serve.ipynb #5c7849c8
-def metrics(sup: Supervisor, ready: dict | None = None) -> bytes:
+def metrics(
+    sup: Supervisor,            # the supervisor
+    ready: dict | None = None,  # a readiness already computed (None: compute it)
+) -> bytes:
     "Prometheus text: children up and restarts, loop age, readiness per check."
     reg = CollectorRegistry()
     up = Gauge('twb_child_up', 'A supervised child is running', ['child'], registry=reg)
@@ -253,7 +291,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(404, b'{"error": "not found: /healthz, /readyz, /metrics"}')
 
 # %% ../../nbs/86_deploy_serve.ipynb #1ee7be11
-def serve_http(sup: Supervisor, port: int, host: str = '127.0.0.1') -> ThreadingHTTPServer:
+def serve_http(
+    sup: Supervisor,          # the supervisor
+    port: int,                # the port (0: a free one)
+    host: str = '127.0.0.1',  # the address to listen on (loopback by default)
+) -> ThreadingHTTPServer:
     "Answer the probes on `host:port` (loopback by default) from a daemon thread."
     srv = ThreadingHTTPServer((host, port), _Handler)
     srv.sup = sup
@@ -264,7 +306,11 @@ def serve_http(sup: Supervisor, port: int, host: str = '127.0.0.1') -> Threading
 import sqlalchemy as sa
 from ..store.db import T
 
-def record_beat(store, component: str, now: datetime):
+def record_beat(
+    store,           # the store for heartbeats and beats (None: none written)
+    component: str,  # who beats (e.g. supervisor)
+    now: datetime,   # the moment alive
+):
     "Mark `component` alive in `now`'s minute (idempotent)."
     t, minute = T['service_beats'], now.replace(second=0, microsecond=0)
     with store.engine.begin() as conn:
@@ -272,7 +318,13 @@ def record_beat(store, component: str, now: datetime):
             conn.execute(t.insert().values(component=component, minute=minute))
 
 # %% ../../nbs/86_deploy_serve.ipynb #1afafa37
-def uptime(store, settings: Settings, now: datetime, sessions: int = 5, component: str = 'supervisor') -> tuple[float | None, int, int]:
+def uptime(
+    store,                          # the store for heartbeats and beats (None: none written)
+    settings: Settings,             # the loaded `Settings`
+    now: datetime,                  # the end of the window
+    sessions: int = 5,              # how many of the latest sessions count
+    component: str = 'supervisor',  # who beats (e.g. supervisor)
+) -> tuple[float | None, int, int]:
     "(share, minutes with a beat, trading minutes) over the last `sessions` sessions up to `now`."
     from trading_workbench.execution.session import session_on
     from trading_workbench.data.quality import sessions as all_sessions
@@ -288,14 +340,23 @@ def uptime(store, settings: Settings, now: datetime, sessions: int = 5, componen
     return covered / total, covered, total
 
 # %% ../../nbs/86_deploy_serve.ipynb #b4bdd5db
-def uptime_text(store, settings: Settings, now: datetime | None = None) -> str:
+def uptime_text(
+    store,                        # the store for heartbeats and beats (None: none written)
+    settings: Settings,           # the loaded `Settings`
+    now: datetime | None = None,  # the end of the window (default: now)
+) -> str:
     "One line for `twb status`."
     share, up, total = uptime(store, settings, now or datetime.now(timezone.utc))
     if share is None: return 'uptime: unknown (no trading minutes in the last 5 sessions yet)'
     return f"uptime during trading hours, last 5 sessions: {share:.1%} ({up} of {total} minutes with a supervisor heartbeat)"
 
 # %% ../../nbs/86_deploy_serve.ipynb #9b1a0ea7
-def systemd_unit(workdir: Path, python: str = sys.executable, port: int = 8870, user: str = 'twb') -> str:
+def systemd_unit(
+    workdir: Path,                 # the deployment folder (the settings and runs live there)
+    python: str = sys.executable,  # the interpreter that runs `twb`
+    port: int = 8870,              # the supervisor's probe port
+    user: str = 'twb',             # the system user it runs as
+) -> str:
     "A systemd service running `twb serve` in `workdir`; secrets come from `/etc/twb/env` (mode 600)."
     return f'''[Unit]
 Description=trading-workbench supervisor (scheduler, risk monitor, dashboard)
@@ -317,7 +378,11 @@ WantedBy=multi-user.target
 '''
 
 # %% ../../nbs/86_deploy_serve.ipynb #9086a8ac
-def compose_file(image: str = 'trading-workbench:latest', gateway_image: str = 'ghcr.io/gnzsnz/ib-gateway:stable', port: int = 8870) -> str:
+def compose_file(
+    image: str = 'trading-workbench:latest',                  # the workbench's container image
+    gateway_image: str = 'ghcr.io/gnzsnz/ib-gateway:stable',  # IB Gateway's container image
+    port: int = 8870,                                         # the supervisor's probe port
+) -> str:
     "A compose file: IB Gateway (paper, API on 4002) and `twb serve` pointed at it."
     return f'''services:
   ib-gateway:

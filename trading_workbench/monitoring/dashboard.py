@@ -104,7 +104,12 @@ def _signals(conn, since: datetime, cache: ReadCache | None) -> pd.DataFrame:
     return sig
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #66bfea11
-def load_snapshot(store: Store, account: str, days: int = 365, cache: ReadCache | None = None) -> Snapshot:
+def load_snapshot(
+    store: Store,                    # the store to read
+    account: str,                    # the account whose history is shown
+    days: int = 365,                 # the window, in calendar days up to the newest point
+    cache: ReadCache | None = None,  # the page's cache of what it read already (None: read everything)
+) -> Snapshot:
     "One read transaction: `account`'s last `days` of equity, fills, orders and signals, the closes behind them, runs, heartbeats, alerts."
     if not isinstance(days, int) or days < 1: raise ValueError(f'days: a whole number >= 1, got {days!r}')
     e, f, o, p = (T[n] for n in ('equity', 'fills', 'orders', 'prices'))
@@ -133,7 +138,10 @@ def _fills(frame: pd.DataFrame) -> list[Fill]:
     return [Fill(r.exec_id, r.client_order_id, r.ticker, r.side, int(r.quantity), float(r.price), r.time, float(r.commission))
             for r in frame.itertuples()]
 
-def equity_curve(snap: Snapshot, days: int = 365) -> pd.DataFrame:
+def equity_curve(
+    snap: Snapshot,   # what one refresh read
+    days: int = 365,  # the window, in calendar days up to the newest point
+) -> pd.DataFrame:
     "The daily equity curve over the last `days` and its drawdown (for the chart)."
     eq = snap.equity[snap.equity.index >= _window(snap, days)]
     if not len(eq): return pd.DataFrame(columns=['date', 'equity', 'cash', 'drawdown'])
@@ -147,7 +155,10 @@ KPI_LABELS = dict(equity='Equity', trades='Fills', closed_trades='Closed trades'
                   positions='Positions', gross_exposure='Gross exposure', net_exposure='Net exposure')
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #1cc7d29e
-def trading_kpis(snap: Snapshot, days: int = 365) -> pd.DataFrame:
+def trading_kpis(
+    snap: Snapshot,   # what one refresh read
+    days: int = 365,  # the window, in calendar days up to the newest point
+) -> pd.DataFrame:
     "The key trading figures over the last `days`, one row each (name, label, value)."
     curve, since = equity_curve(snap, days), _window(snap, days)
     fills = snap.fills[pd.to_datetime(snap.fills.time, utc=True) >= since] if len(snap.fills) else snap.fills
@@ -164,7 +175,10 @@ def trading_kpis(snap: Snapshot, days: int = 365) -> pd.DataFrame:
     return pd.DataFrame([dict(name=k, label=KPI_LABELS[k], value=float(x)) for k, x in v.items()])
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #f6c976bb
-def positions_table(snap: Snapshot, days: int = 365) -> pd.DataFrame:
+def positions_table(
+    snap: Snapshot,   # what one refresh read
+    days: int = 365,  # the window, in calendar days up to the newest point
+) -> pd.DataFrame:
     "The account's positions: quantity, average cost, mark, value, unrealised P&L and weight in equity."
     eq = snap.equity.equity.iloc[-1] if len(snap.equity) else math.nan
     rows = [dict(ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost, mark=p.market_price if p.market_price is not None else math.nan)
@@ -176,7 +190,10 @@ def positions_table(snap: Snapshot, days: int = 365) -> pd.DataFrame:
     return df.sort_values('value', ascending=False, ignore_index=True)
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #99222390
-def signal_outcomes(snap: Snapshot, days: int = 365) -> pd.DataFrame:
+def signal_outcomes(
+    snap: Snapshot,   # what one refresh read
+    days: int = 365,  # the window, in calendar days up to the newest point
+) -> pd.DataFrame:
     "Each BUY/SELL signal of the last `days` with its realised return over its horizon (NaN while pending) and whether it was right."
     s = snap.signals[(snap.signals.action != 'HOLD') & (pd.to_datetime(snap.signals.as_of, utc=True) >= _window(snap, days))].copy()
     s['realised'] = math.nan
@@ -194,7 +211,10 @@ def signal_outcomes(snap: Snapshot, days: int = 365) -> pd.DataFrame:
     return s
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #3114e4a2
-def signal_accuracy(snap: Snapshot, days: int = 365) -> pd.DataFrame:
+def signal_accuracy(
+    snap: Snapshot,   # what one refresh read
+    days: int = 365,  # the window, in calendar days up to the newest point
+) -> pd.DataFrame:
     "Per model: signals, BUY/SELL calls with a known outcome, accuracy, mean confidence, Brier score (lower is better)."
     allsig = snap.signals[pd.to_datetime(snap.signals.as_of, utc=True) >= _window(snap, days)] if len(snap.signals) else snap.signals
     o = _memo(snap, ('outcomes', days), lambda: signal_outcomes(snap, days))
@@ -207,7 +227,11 @@ def signal_accuracy(snap: Snapshot, days: int = 365) -> pd.DataFrame:
     return out.reset_index(names='model')[['model', 'signals', 'evaluated', 'accuracy', 'mean_confidence', 'brier']]
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #f5b5aa93
-def calibration(snap: Snapshot, days: int = 365, bins: int = 5) -> pd.DataFrame:
+def calibration(
+    snap: Snapshot,   # what one refresh read
+    days: int = 365,  # the window, in calendar days up to the newest point
+    bins: int = 5,    # confidence bins
+) -> pd.DataFrame:
     "Per model and confidence bin: calls with a known outcome, their mean confidence and how often they were right."
     o = _memo(snap, ('outcomes', days), lambda: signal_outcomes(snap, days))
     o = o[o.right.notna()].assign(hit=lambda d: d.right.astype(float))
@@ -219,19 +243,27 @@ def calibration(snap: Snapshot, days: int = 365, bins: int = 5) -> pd.DataFrame:
 # %% ../../nbs/81_monitoring_dashboard.ipynb #4defff5d
 SKILL_COLUMNS = ['model', 'horizon', 'created_at', 'n', 'rmse_ratio', 'dm_pvalue', 'hit_rate', 'coverage', 'brier', 'brier_base', 'mean_confidence']
 
-def skill_table(store: Store) -> pd.DataFrame:
+def skill_table(
+    store: Store,  # the store to read
+) -> pd.DataFrame:
     "The newest pooled walk-forward skill per model and horizon (empty before the first validation)."
     sk = latest_skill(store, ticker='*')
     return sk[SKILL_COLUMNS].reset_index(drop=True) if len(sk) else pd.DataFrame(columns=SKILL_COLUMNS)
 
-def gate_verdicts(store: Store) -> pd.DataFrame:
+def gate_verdicts(
+    store: Store,  # the store to read
+) -> pd.DataFrame:
     "The skill gate's newest verdicts, if the store holds a `gate_verdicts` table (the gate is optional)."
     t = sa.inspect(store.reader).has_table('gate_verdicts')
     if not t: return pd.DataFrame(columns=['model', 'verdict', 'reason'])
     with store.reader.connect() as conn: return _read(conn, sa.text('SELECT * FROM gate_verdicts ORDER BY 1 DESC LIMIT 200'))
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #12239396
-def order_trace(snap: Snapshot, days: int = 365, store: Store | None = None) -> pd.DataFrame:
+def order_trace(
+    snap: Snapshot,              # what one refresh read
+    days: int = 365,             # the window, in calendar days up to the newest point
+    store: Store | None = None,  # the store, to read the signals' provenance (None: none shown)
+) -> pd.DataFrame:
     "Each order of the last `days`: state, fill, and the signal behind it (model, confidence, as-of, provenance when `store` is given)."
     o = snap.orders[pd.to_datetime(snap.orders.created_at, utc=True) >= _window(snap, days)].copy() if len(snap.orders) else snap.orders.copy()
     cols = ['client_order_id', 'created_at', 'ticker', 'side', 'quantity', 'state', 'filled_quantity', 'avg_fill_price',
@@ -254,7 +286,13 @@ def order_trace(snap: Snapshot, days: int = 365, store: Store | None = None) -> 
     return m[cols].sort_values('created_at', ascending=False, ignore_index=True)
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #b696262a
-def risk_limits(store: Store, settings, clock, account: str, manager: RiskManager | None = None) -> pd.DataFrame:
+def risk_limits(
+    store: Store,                        # the store to read
+    settings,                            # the loaded `Settings`
+    clock,                               # the store's clock
+    account: str,                        # the account whose history is shown
+    manager: RiskManager | None = None,  # the page's risk manager (None: a new one)
+) -> pd.DataFrame:
     "Each risk limit now: value, limit, how much of it is used, breached, and what a breach does; the state and its reason as the first row."
     rep = (manager or RiskManager(store, None, settings, clock, account=account)).report()
     head = pd.DataFrame([dict(limit='trading_state', value=math.nan, limit_at=math.nan, used=math.nan, breached=rep.state.value != 'ACTIVE',
@@ -262,7 +300,10 @@ def risk_limits(store: Store, settings, clock, account: str, manager: RiskManage
     return pd.concat([head, rep.frame()], ignore_index=True)
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #b59d8922
-def health(snap: Snapshot, now: datetime | None = None) -> pd.DataFrame:
+def health(
+    snap: Snapshot,               # what one refresh read
+    now: datetime | None = None,  # the moment ages are measured from (default: the wall clock)
+) -> pd.DataFrame:
     "Each component's last heartbeat, its age in seconds and status."
     h = snap.heartbeats.copy()
     if not len(h): return pd.DataFrame(columns=['component', 'time', 'status', 'age_s', 'detail'])
@@ -271,7 +312,10 @@ def health(snap: Snapshot, now: datetime | None = None) -> pd.DataFrame:
     return h[['component', 'time', 'status', 'age_s', 'detail']]
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #8b5e70b6
-def freshness(snap: Snapshot, store: Store | None = None) -> pd.DataFrame:
+def freshness(
+    snap: Snapshot,              # what one refresh read
+    store: Store | None = None,  # the store, for the quarantined tickers (None: not shown)
+) -> pd.DataFrame:
     "Per data source: tickers served, newest bar, days behind the history's end; and the quarantined tickers with why."
     p = snap.prices_last
     end = pd.Timestamp(snap.as_of).tz_localize(None).normalize() if pd.Timestamp(snap.as_of).tz else pd.Timestamp(snap.as_of).normalize()
@@ -284,7 +328,11 @@ def freshness(snap: Snapshot, store: Store | None = None) -> pd.DataFrame:
     return pd.concat([g.assign(ticker='', reason=''), extra], ignore_index=True) if len(extra) else g.assign(ticker='', reason='')
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #374b4c14
-def latency(snap: Snapshot, days: int = 365, trace: pd.DataFrame | None = None) -> pd.DataFrame:
+def latency(
+    snap: Snapshot,                     # what one refresh read
+    days: int = 365,                    # the window, in calendar days up to the newest point
+    trace: pd.DataFrame | None = None,  # the order trace if already computed
+) -> pd.DataFrame:
     "Signal to order and order to first fill, in seconds: count, median, 95th percentile, max (`trace`: `order_trace`'s frame, if at hand)."
     tr = order_trace(snap, days) if trace is None else trace
     f = snap.fills.groupby('client_order_id').time.min() if len(snap.fills) else pd.Series(dtype='datetime64[ns, UTC]')
@@ -295,7 +343,10 @@ def latency(snap: Snapshot, days: int = 365, trace: pd.DataFrame | None = None) 
     return pd.DataFrame([row('signal_to_order', s2o), row('order_to_fill', o2f)])
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #3eb910a7
-def runs_table(snap: Snapshot, root: Path | None = None) -> pd.DataFrame:
+def runs_table(
+    snap: Snapshot,            # what one refresh read
+    root: Path | None = None,  # the project root, to link executed notebooks (None: no links)
+) -> pd.DataFrame:
     "The latest runs with status, times, and the path of their executed notebook (`runs/<kind>/<date>/<run_id>.ipynb`) when it exists."
     r = snap.runs.copy()
     if not len(r): return pd.DataFrame(columns=['run_id', 'kind', 'status', 'started_at', 'finished_at', 'notebook'])
@@ -307,14 +358,20 @@ def runs_table(snap: Snapshot, root: Path | None = None) -> pd.DataFrame:
     return r[['run_id', 'kind', 'status', 'started_at', 'finished_at', 'notebook']]
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #99a75d2e
-def uptime_table(store: Store, settings, now: datetime) -> pd.DataFrame:
+def uptime_table(
+    store: Store,   # the store to read
+    settings,       # the loaded `Settings`
+    now: datetime,  # the end of the window
+) -> pd.DataFrame:
     "The supervisor's uptime during trading hours over the last 5 sessions, as `twb status` says it (`deploy.serve.uptime`); NaN while unknown."
     share, up, total = uptime(store, settings, now)
     return pd.DataFrame([dict(component='supervisor', sessions=5, share=math.nan if share is None else share, up_minutes=up,
                               trading_minutes=total, as_of=pd.Timestamp(now))])
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #5cc37cc4
-def data_version(store: Store) -> tuple:
+def data_version(
+    store: Store,  # the store to read
+) -> tuple:
     "High-water marks of what the page shows: equity, fills, orders, signals, alerts (and their acknowledgements), trading state, runs, heartbeats, service beats."
     q = sa.select(*[sa.select(f).scalar_subquery() for f in (
         sa.func.max(T['equity'].c.as_of), sa.func.count(T['fills'].c.exec_id), sa.func.max(T['orders'].c.updated_at),
@@ -359,7 +416,10 @@ class View:
     frames: Mapping[str, pd.DataFrame]
     seconds: float
 
-def refresh(ctx: Context, days: int = 365) -> View:
+def refresh(
+    ctx: Context,     # what the queries need besides the snapshot
+    days: int = 365,  # the window, in calendar days up to the newest point
+) -> View:
     "Load one snapshot (only new signals when the context has read some) and compute every query in `QUERIES` for the last `days`."
     t0 = time.perf_counter()
     snap = load_snapshot(ctx.store, ctx.account, max(days, 365), ctx.cache)
@@ -373,7 +433,10 @@ def _jsonable(v):
     if isinstance(v, (pd.Timestamp, datetime)): return v.isoformat()
     return v.item() if isinstance(v, np.generic) else v
 
-def export(frame: pd.DataFrame, fmt: str) -> str:
+def export(
+    frame: pd.DataFrame,  # a view, as drawn
+    fmt: str,             # 'csv' or 'json'
+) -> str:
     "`frame` as CSV or JSON records (ISO times, NaN as null, floats exact): the bytes the page's export buttons serve."
     if fmt == 'csv': return frame.to_csv(index=False)
     if fmt == 'json': return json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient='records')], default=str)
