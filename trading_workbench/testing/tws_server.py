@@ -24,12 +24,16 @@ UNSET_DOUBLE = 1.7976931348623157e308
 __all__ = ['log', 'UNSET_DOUBLE', 'frame', 'fmt', 'Plan', 'Faults', 'SrvOrder', 'SrvExec', 'TWSServer']
 
 # %% ../../nbs/35_testing_tws_server.ipynb #9c1d0058
-def frame(*fields) -> bytes:
+def frame(
+    *fields,  # the message's fields, in order
+) -> bytes:
     "One message: a 4-byte length prefix and NUL-terminated fields."
     body = b''.join(str(f).encode() + b'\0' for f in fields)
     return struct.pack('>I', len(body)) + body
 
-def fmt(x) -> str:
+def fmt(
+    x,  # a value to send
+) -> str:
     "A number as TWS writes it."
     if isinstance(x, bool): return '1' if x else '0'
     if isinstance(x, float) and x.is_integer(): return str(int(x)) if abs(x) < 1e15 else str(x)
@@ -50,7 +54,7 @@ class Plan:
 @dataclass
 class Faults:
     "Knobs for fault injection; tests set them before (or while) talking to the server."
-    drop_after_ack: set = field(default_factory=set)          # orderRefs: close the socket right after acknowledging, then fill
+    drop_after_ack: set = field(default_factory=set)          # orderRefs: drop the socket after the ack, then fill
     drop_after_first_fill: set = field(default_factory=set)   # orderRefs: close the socket after the first partial fill
     duplicate_status: bool = False                            # every orderStatus is sent twice
     commission_first: bool = False                            # commissionReport before its execDetails
@@ -59,7 +63,7 @@ class Faults:
     link_restore_code: int = 1102
     silent_after_start: bool = False                          # answer startApi, then nothing at all
     refuse_connections: bool = False                          # the gateway is gone: new connections are closed at once
-    ack_delay: float = 0.0                                    # seconds before a placement is acknowledged (it is booked at once)
+    ack_delay: float = 0.0                                    # seconds before a placement's ack (booked at once)
 
 # %% ../../nbs/35_testing_tws_server.ipynb #7345e6fd
 @dataclass
@@ -106,9 +110,16 @@ class SrvExec:
 # %% ../../nbs/35_testing_tws_server.ipynb #9145ec4e
 class TWSServer:
     "An in-process TWS: orders, executions, positions and an account, reachable over the real protocol."
-    def __init__(self, server_version: int = 178, account: str = 'DU1234567', next_valid_id: int = 1,
-                 cash: float = 1_000_000.0, prices: dict | None = None, commission_per_share: float = 0.005,
-                 min_commission: float = 1.0):
+    def __init__(
+        self,
+        server_version: int = 178,            # the protocol version it speaks (176 to 178 tested)
+        account: str = 'DU1234567',           # the paper account it manages
+        next_valid_id: int = 1,               # the first order id it hands out
+        cash: float = 1_000_000.0,            # the account's starting cash
+        prices: dict | None = None,           # last prices by symbol (the symbols it lists)
+        commission_per_share: float = 0.005,  # commission per share, USD
+        min_commission: float = 1.0,          # the smallest commission of an execution, USD
+    ):
         self.server_version, self.account, self.next_valid_id = server_version, account, next_valid_id
         self.cash, self.prices = cash, dict(prices or {})
         self.commission_per_share, self.min_commission = commission_per_share, min_commission
@@ -160,12 +171,20 @@ def drop_all(self: TWSServer) -> None:
 
 # %% ../../nbs/35_testing_tws_server.ipynb #6542f3ae
 @patch
-def con_id(self: TWSServer, symbol: str) -> int:
+def con_id(
+    self: TWSServer,
+    symbol: str,      # a stock symbol
+) -> int:
     "IB's contract id for `symbol` (stable within a server; ib_async keys positions by it)."
     return self._con_ids.setdefault(symbol, 265_598 + len(self._con_ids))
 
+# %% ../../nbs/35_testing_tws_server.ipynb #e10d5025
 @patch
-def broadcast_error(self: TWSServer, code: int, text: str) -> None:
+def broadcast_error(
+    self: TWSServer,
+    code: int,        # IB's error code
+    text: str,        # the message
+) -> None:
     "Send a connection-level error (req id -1), e.g. 1100 / 1102, to every client."
     for c in list(self.conns): c.error(-1, code, text)
 
@@ -176,12 +195,20 @@ def new_day(self: TWSServer) -> None:
 
 # %% ../../nbs/35_testing_tws_server.ipynb #0332c0b2
 @patch
-def conn_for(self: TWSServer, o: SrvOrder):
-    "The live connection of the client that placed `o` (the newest: a client id reconnecting replaces its old link), if any."
+def conn_for(
+    self: TWSServer,
+    o: SrvOrder,      # an order on the book
+):
+    "The live connection of the client that placed `o` (the newest with its client id), if any."
     return next((c for c in reversed(self.conns) if c.client_id == o.client_id and not c.closed), None)
 
+# %% ../../nbs/35_testing_tws_server.ipynb #7d00f7a7
 @patch
-def fill_held(self: TWSServer, order_ref: str, report: bool = True) -> SrvOrder:
+def fill_held(
+    self: TWSServer,
+    order_ref: str,       # the order's `orderRef`
+    report: bool = True,  # report the fill live to its client (else only in later requests)
+) -> SrvOrder:
     "Fill a held order now (reported live if `report` and its client is connected)."
     o = next(o for o in self.orders.values() if o.order_ref == order_ref)
     c = self.conn_for(o) if report else None
@@ -191,7 +218,11 @@ def fill_held(self: TWSServer, order_ref: str, report: bool = True) -> SrvOrder:
 
 # %% ../../nbs/35_testing_tws_server.ipynb #e0a6ad2a
 @patch
-def set_price(self: TWSServer, symbol: str, price: float) -> list[SrvOrder]:
+def set_price(
+    self: TWSServer,
+    symbol: str,      # a stock symbol
+    price: float,     # the new last price
+) -> list[SrvOrder]:
     "A new last price: working STOP orders whose trigger it reaches fill at it. Returns the triggered orders."
     self.prices[symbol] = price
     hit = [o for o in self.orders.values() if o.symbol == symbol and o.order_type == 'STP' and not o.done
@@ -238,14 +269,23 @@ async def _serve(self: TWSServer, reader: asyncio.StreamReader, writer: asyncio.
 
 # %% ../../nbs/35_testing_tws_server.ipynb #8810ab96
 @patch
-def price_for(self: TWSServer, o: SrvOrder, plan: Plan) -> float:
+def price_for(
+    self: TWSServer,
+    o: SrvOrder,      # an order on the book
+    plan: Plan,       # the order's plan
+) -> float:
     if plan.price is not None: return plan.price
     if o.order_type == 'LMT': return o.lmt_price
     return self.prices.get(o.symbol, 100.0)
 
 # %% ../../nbs/35_testing_tws_server.ipynb #11573c5d
 @patch
-def book(self: TWSServer, o: SrvOrder, shares: float, price: float) -> SrvExec:
+def book(
+    self: TWSServer,
+    o: SrvOrder,      # an order on the book
+    shares: float,    # shares executed
+    price: float,     # the execution price
+) -> SrvExec:
     "Execute `shares` of `o` at `price`: update the order, the position and cash."
     signed = shares if o.action == 'BUY' else -shares
     pos = self.positions.setdefault(o.symbol, [0.0, 0.0])
@@ -273,33 +313,56 @@ def book(self: TWSServer, o: SrvOrder, shares: float, price: float) -> SrvExec:
 # %% ../../nbs/35_testing_tws_server.ipynb #2ad8fece
 class _Conn:
     "One client connection."
-    def __init__(self, srv: TWSServer, writer: asyncio.StreamWriter | None):
+    def __init__(
+        self,
+        srv: TWSServer,                       # the server
+        writer: asyncio.StreamWriter | None,  # the client's stream (None: a client that is gone)
+    ):
         self.srv, self.writer, self.closed = srv, writer, writer is None   # no writer: a client that is not there
         self.client_id = -1
         self.positions_sub = False
         self.account_sub = False
         self.market_data_type = 1                    # 1 live, 3 delayed (reqMarketDataType)
 
-    def send(self, *fields) -> None:
-        if self.closed or self.writer is None or self.writer.is_closing(): return
-        self.writer.write(frame(*[fmt(f) for f in fields]))
+# %% ../../nbs/35_testing_tws_server.ipynb #faf975d4
+@patch
+def send(
+    self: _Conn,
+    *fields,  # the message's fields, in order
+) -> None:
+    if self.closed or self.writer is None or self.writer.is_closing(): return
+    self.writer.write(frame(*[fmt(f) for f in fields]))
 
-    def drop(self) -> None:
-        "Close this connection abruptly."
-        self.closed = True
-        self.writer.close()
+# %% ../../nbs/35_testing_tws_server.ipynb #4d5a51c7
+@patch
+def drop(self: _Conn) -> None:
+    "Close this connection abruptly."
+    self.closed = True
+    self.writer.close()
 
 # %% ../../nbs/35_testing_tws_server.ipynb #6dcd04fe
 @patch
-def contract_fields(self: _Conn, symbol: str) -> list:
+def contract_fields(
+    self: _Conn,
+    symbol: str,  # a stock symbol
+) -> list:
     return [self.srv.con_id(symbol), symbol, 'STK', '', 0, '', '', 'SMART', 'USD', symbol, symbol]
 
 @patch
-def error(self: _Conn, req_id: int, code: int, text: str) -> None:
+def error(
+    self: _Conn,
+    req_id: int,  # the request it answers (-1: unsolicited)
+    code: int,    # IB's error code
+    text: str,    # the message
+) -> None:
     self.send(4, 2, req_id, code, text, '')
 
+# %% ../../nbs/35_testing_tws_server.ipynb #d7615142
 @patch
-def order_status(self: _Conn, o: SrvOrder) -> None:
+def order_status(
+    self: _Conn,
+    o: SrvOrder,  # an order on the book
+) -> None:
     n = 2 if self.srv.faults.duplicate_status else 1
     for _ in range(n):
         self.send(3, o.order_id, o.status, fmt(o.filled), fmt(o.remaining), o.avg_price, o.perm_id, 0,
@@ -307,9 +370,13 @@ def order_status(self: _Conn, o: SrvOrder) -> None:
 
 # %% ../../nbs/35_testing_tws_server.ipynb #c2628ff4
 @patch
-def open_order(self: _Conn, o: SrvOrder) -> None:
+def open_order(
+    self: _Conn,
+    o: SrvOrder,  # an order on the book
+) -> None:
     sv = self.srv.server_version
-    f = [5, o.order_id, *self.contract_fields(o.symbol), o.action, fmt(o.quantity), o.order_type, o.lmt_price, o.aux_price or '',
+    f = [5, o.order_id, *self.contract_fields(o.symbol), o.action, fmt(o.quantity), o.order_type, o.lmt_price,
+         o.aux_price or '',
          o.tif, '', o.account, 'O', 0, o.order_ref, o.client_id, o.perm_id, 0, 0, 0, '', '', '', '', '']
     if sv < 177: f += ['']                                       # faProfile
     f += ['', '', '', '', '', 0, '', '', 0, '', '', '', '', '', '', 0, 0, 0, '', 3, 0, 0, '', 0, 0, '', 0, '', '']
@@ -330,9 +397,13 @@ def open_order(self: _Conn, o: SrvOrder) -> None:
 
 # %% ../../nbs/35_testing_tws_server.ipynb #4d2cf6d6
 @patch
-def completed_order(self: _Conn, o: SrvOrder) -> None:
+def completed_order(
+    self: _Conn,
+    o: SrvOrder,  # an order on the book
+) -> None:
     sv = self.srv.server_version
-    f = [101, *self.contract_fields(o.symbol), o.action, fmt(o.quantity), o.order_type, o.lmt_price, o.aux_price or '', o.tif, '',
+    f = [101, *self.contract_fields(o.symbol), o.action, fmt(o.quantity), o.order_type, o.lmt_price, o.aux_price or '',
+         o.tif, '',
          o.account, 'O', 0, o.order_ref, o.perm_id, 0, 0, 0, '', '', '', '']
     if sv < 177: f += ['']
     f += ['', '', '', '', '', 0, '', '', '', '', '', '', '', '', 0, 0, '', 0, 0, '', 0, '', '']
@@ -350,7 +421,11 @@ def completed_order(self: _Conn, o: SrvOrder) -> None:
 
 # %% ../../nbs/35_testing_tws_server.ipynb #bb3718a4
 @patch
-def exec_details(self: _Conn, req_id: int, ex: SrvExec) -> None:
+def exec_details(
+    self: _Conn,
+    req_id: int,  # the request it answers (-1: unsolicited)
+    ex: SrvExec,  # an execution
+) -> None:
     o = ex.order
     f = [11, req_id, o.order_id, *self.contract_fields(o.symbol), ex.exec_id, ex.time, o.account, 'ISLAND',
          'BOT' if o.action == 'BUY' else 'SLD', fmt(ex.shares), ex.price, o.perm_id, o.client_id, 0,
@@ -360,12 +435,20 @@ def exec_details(self: _Conn, req_id: int, ex: SrvExec) -> None:
 
 # %% ../../nbs/35_testing_tws_server.ipynb #3a2e50e0
 @patch
-def commission_report(self: _Conn, ex: SrvExec) -> None:
+def commission_report(
+    self: _Conn,
+    ex: SrvExec,  # an execution
+) -> None:
     self.send(59, 1, ex.exec_id, ex.commission, 'USD', ex.realized_pnl if ex.realized_pnl else UNSET_DOUBLE,
               UNSET_DOUBLE, '')
 
+# %% ../../nbs/35_testing_tws_server.ipynb #ffbf0840
 @patch
-def execution(self: _Conn, req_id: int, ex: SrvExec) -> None:
+def execution(
+    self: _Conn,
+    req_id: int,  # the request it answers (-1: unsolicited)
+    ex: SrvExec,  # an execution
+) -> None:
     if self.srv.faults.commission_first:
         self.commission_report(ex); self.exec_details(req_id, ex)
     else:
@@ -373,12 +456,18 @@ def execution(self: _Conn, req_id: int, ex: SrvExec) -> None:
 
 # %% ../../nbs/35_testing_tws_server.ipynb #3f9c7f11
 @patch
-def position(self: _Conn, symbol: str) -> None:
+def position(
+    self: _Conn,
+    symbol: str,  # a stock symbol
+) -> None:
     q, c = self.srv.positions.get(symbol, [0.0, 0.0])
     self.send(61, 3, self.srv.account, *self.contract_fields(symbol)[:7], 'SMART', 'USD', symbol, symbol, fmt(q), c)
 
 @patch
-def after_fill(self: _Conn, o: SrvOrder) -> None:
+def after_fill(
+    self: _Conn,
+    o: SrvOrder,  # an order on the book
+) -> None:
     if self.positions_sub: self.position(o.symbol)
     if self.account_sub: self.account_values()
 
@@ -393,33 +482,47 @@ def account_values(self: _Conn) -> None:
 
 # %% ../../nbs/35_testing_tws_server.ipynb #719ed4d0
 @patch
-def contract_details(self: _Conn, req: int, symbol: str, sec_type: str) -> None:
+def contract_details(
+    self: _Conn,
+    req: int,       # the request id
+    symbol: str,    # a stock symbol
+    sec_type: str,  # the security type asked for (only STK is listed)
+) -> None:
     "A stock's contract details (qualification); error 200 for a symbol the server does not list."
     if sec_type != 'STK' or symbol not in self.srv.prices:
         self.error(req, 200, 'No security definition has been found for the request')
         return
-    self.send(10, req, symbol, 'STK', '', 0, '', 'SMART', 'USD', symbol, 'NMS', symbol, self.srv.con_id(symbol), 0.01, '',
-              'LMT,MKT,MOC,STP', 'SMART,NYSE,ISLAND', 1, 0, f'{symbol} INC', 'NASDAQ', '', 'Technology', '', '', 'US/Eastern',
+    self.send(10, req, symbol, 'STK', '', 0, '', 'SMART', 'USD', symbol, 'NMS', symbol, self.srv.con_id(symbol), 0.01,
+              '', 'LMT,MKT,MOC,STP', 'SMART,NYSE,ISLAND', 1, 0, f'{symbol} INC', 'NASDAQ', '', 'Technology', '', '',
+              'US/Eastern',
               '', '', '', 0, 0, 1, '', '', '26', '', 'COMMON', 1, 1, 1)
     self.send(52, 1, req)
 
 # %% ../../nbs/35_testing_tws_server.ipynb #409dfdda
 @patch
-def snapshot(self: _Conn, req: int, symbol: str) -> None:
-    "A market-data snapshot of bid, ask, last and close: live ticks, or delayed ones (66..75) when delayed data was asked for."
+def snapshot(
+    self: _Conn,
+    req: int,     # the request id
+    symbol: str,  # a stock symbol
+) -> None:
+    "A market-data snapshot of bid, ask, last and close: live ticks, or delayed ones (66..75) if asked for."
     px = self.srv.prices.get(symbol)
     if px is None:
         self.error(req, 200, 'No security definition has been found for the request')
         return
     delayed = self.market_data_type in (3, 4)
     self.send(58, 1, req, self.market_data_type)
-    for live, late, v in ((1, 66, round(px - 0.01, 2)), (2, 67, round(px + 0.01, 2)), (4, 68, px), (9, 75, round(px * 0.99, 2))):
+    ticks = ((1, 66, round(px - 0.01, 2)), (2, 67, round(px + 0.01, 2)), (4, 68, px), (9, 75, round(px * 0.99, 2)))
+    for live, late, v in ticks:
         self.send(1, 6, req, late if delayed else live, v, 100, 0)
     self.send(57, 1, req)
 
 # %% ../../nbs/35_testing_tws_server.ipynb #c2219c9d
 @patch
-async def handle(self: _Conn, f: list[str]) -> None:
+async def handle(
+    self: _Conn,
+    f: list[str],  # the message's fields
+) -> None:
     "Answer one client message: the startup requests and subscriptions here."
     srv, mid = self.srv, int(f[0])
     if srv.faults.silent_after_start and mid != 71: return        # a gateway that never finishes starting
@@ -484,11 +587,15 @@ async def _requests(self: _Conn, mid: int, f: list[str]) -> None:
 
 # %% ../../nbs/35_testing_tws_server.ipynb #1ec1e04a
 @patch
-async def place(self: _Conn, f: list[str]) -> None:
+async def place(
+    self: _Conn,
+    f: list[str],  # the message's fields
+) -> None:
     srv = self.srv
     srv.place_count += 1
     order_id, symbol, action, qty = int(f[1]), f[3], f[16], float(f[17])
-    order_type, lmt, aux, tif, account, ref = f[18], float(f[19] or 0), float(f[20] or 0), f[21], f[23] or srv.account, f[26]
+    order_type, lmt, aux, tif = f[18], float(f[19] or 0), float(f[20] or 0), f[21]
+    account, ref = f[23] or srv.account, f[26]
     if lmt >= UNSET_DOUBLE: lmt = 0.0
     if aux >= UNSET_DOUBLE: aux = 0.0
     if order_id in srv.orders and srv.orders[order_id].order_ref != ref:
@@ -515,7 +622,10 @@ async def place(self: _Conn, f: list[str]) -> None:
 
 # %% ../../nbs/35_testing_tws_server.ipynb #e5561c1a
 @patch
-async def accept(self: _Conn, o: SrvOrder) -> None:
+async def accept(
+    self: _Conn,
+    o: SrvOrder,  # an order on the book
+) -> None:
     "Acknowledge a new order and carry out its plan."
     srv, order_id, ref = self.srv, o.order_id, o.order_ref
     plan = srv.plans.get(ref, srv.default_plan)
@@ -540,14 +650,20 @@ async def accept(self: _Conn, o: SrvOrder) -> None:
         self.error(-1, 1100, 'Connectivity between IB and Trader Workstation has been lost.')
         self.fill_all(o, plan, live=False)
         await asyncio.sleep(0.05)
-        self.error(-1, srv.faults.link_restore_code, 'Connectivity between IB and Trader Workstation has been restored.')
+        self.error(-1, srv.faults.link_restore_code,
+                   'Connectivity between IB and Trader Workstation has been restored.')
         return
     if plan.hold or o.order_type == 'STP': return           # a stop rests until set_price reaches its trigger
     self.fill_all(o, plan, live=True)
 
 # %% ../../nbs/35_testing_tws_server.ipynb #22096680
 @patch
-def fill_all(self: _Conn, o: SrvOrder, plan: Plan, live: bool) -> None:
+def fill_all(
+    self: _Conn,
+    o: SrvOrder,  # an order on the book
+    plan: Plan,   # the order's plan
+    live: bool,   # report each execution as it happens
+) -> None:
     "Execute the whole order in `plan.parts` executions, reporting them live or not at all."
     srv = self.srv
     parts = max(1, min(plan.parts, int(o.quantity)))
@@ -567,7 +683,10 @@ def fill_all(self: _Conn, o: SrvOrder, plan: Plan, live: bool) -> None:
 
 # %% ../../nbs/35_testing_tws_server.ipynb #407b5e56
 @patch
-def cancel(self: _Conn, order_id: int) -> None:
+def cancel(
+    self: _Conn,
+    order_id: int,  # the order's IB id
+) -> None:
     o = self.srv.orders.get(order_id)
     if o is None:
         self.error(order_id, 135, "Can't find order with id =" + str(order_id))
