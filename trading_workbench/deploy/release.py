@@ -29,7 +29,8 @@ class Release:
     status: str = 'installed'   # installed | running | failed | rolled_back | retired
     reason: str = ''
     port: int = 0
-    def save(self): (self.folder / 'release.json').write_text(json.dumps(dict(asdict(self), folder=str(self.folder)), indent=1))
+    def save(self):
+        (self.folder / 'release.json').write_text(json.dumps(dict(asdict(self), folder=str(self.folder)), indent=1))
     @classmethod
     def load(
         cls,
@@ -42,7 +43,7 @@ def snapshot_settings(
     settings_path: Path,  # the operator settings file to snapshot
     dest: Path,           # where the snapshot is written
 ):
-    "Copy the settings with the store URL and the CSV folder made absolute (releases share one store); bad settings verbatim."
+    "Copy the settings, the store URL and CSV folder made absolute (releases share one store); bad settings verbatim."
     try: s = Settings.load(settings_path)
     except SettingsError: shutil.copy(settings_path, dest); return    # the release's migrate step refuses it, by name
     cp = configparser.ConfigParser(interpolation=None); cp.optionxform = str
@@ -111,7 +112,8 @@ def start_release(
 ) -> int:
     "Start `twb serve` for release `r` (detached; its log in the release folder); return its pid."
     log = open(r.folder / 'serve.log', 'ab')
-    p = subprocess.Popen(twb_argv(r.folder / 'settings.ini', 'serve', '--port', str(port)), cwd=r.folder, stdout=log, stderr=log,
+    p = subprocess.Popen(twb_argv(r.folder / 'settings.ini', 'serve', '--port', str(port)), cwd=r.folder,
+                         stdout=log, stderr=log,
                          start_new_session=True, env={**os.environ, **(extra_env or {})})
     (r.folder / 'serve.pid').write_text(str(p.pid))
     r.port, r.status = port, 'running'; r.save()
@@ -165,14 +167,16 @@ class DeployResult:
     steps: list[tuple[str, float, str]]   # (step, seconds, detail)
     def text(self) -> str:
         lines = [f"{s:<10} {t:6.2f}s  {d}" for s, t, d in self.steps]
-        head = f"deployed {self.release.release_id}" if self.ok else f"release {self.release.release_id} FAILED: {self.release.reason}"
+        rel = self.release
+        head = f"deployed {rel.release_id}" if self.ok else f"release {rel.release_id} FAILED: {rel.reason}"
         tail = f"running: {self.running.release_id if self.running else 'nothing'}"
         return '\n'.join([head, *lines, tail])
 
 # %% ../../nbs/87_deploy_release.ipynb #5cd62c03
 def _migrate(r: Release) -> tuple[bool, str]:
     "`twb migrate` with the release's settings."
-    p = subprocess.run(twb_argv(r.folder / 'settings.ini', 'migrate'), capture_output=True, text=True, cwd=r.folder, timeout=600)
+    p = subprocess.run(twb_argv(r.folder / 'settings.ini', 'migrate'), capture_output=True, text=True, cwd=r.folder,
+                       timeout=600)
     return p.returncode == 0, (p.stdout.strip().splitlines() or p.stderr.strip().splitlines() or [''])[-1]
 
 def _preflight(r: Release, lock: Path | None, min_free_gb: float) -> tuple[bool, str]:
@@ -204,7 +208,7 @@ def deploy(
         return DeployResult(False, r, running, steps)
     for name, fn in (('migrate', lambda: _migrate(r)), ('preflight', lambda: _preflight(r, lock, min_free_gb))):
         ok, why = step(name, fn)
-        if not ok: return fail(f'{name}: {why}', prev)            # nothing was stopped: the previous release keeps running
+        if not ok: return fail(f'{name}: {why}', prev)            # nothing stopped: the previous release keeps running
     if prev: step('stop', lambda: (stop_release(prev), f'stopped {prev.release_id}'))
     step('start', lambda: (True, f'pid {start_release(r, port)} on port {port}'))
     point_current(deploy_dir, r)

@@ -31,10 +31,13 @@ def acknowledge(
     by: str,        # who acknowledges it (required, at most 64 characters kept)
 ) -> bool:
     "Acknowledge alert `alert_id` as `by`; False if it already was (the first acknowledgement stays)."
-    if not isinstance(by, str) or not by.strip(): raise BadRowError('alerts', alert_id, 'acknowledged_by', 'who acknowledges is required')
+    if not isinstance(by, str) or not by.strip():
+        raise BadRowError('alerts', alert_id, 'acknowledged_by', 'who acknowledges is required')
     t = T['alerts']
     with store.engine.begin() as conn:
-        if conn.execute(sa.select(t.c.id).where(t.c.id == int(alert_id))).first() is None: raise KeyError(f'no alert {alert_id}')
+        if conn.execute(sa.select(t.c.id).where(t.c.id == int(alert_id))).first() is None:
+            raise KeyError(f'no alert {alert_id}')
         n = conn.execute(t.update().where(t.c.id == int(alert_id), t.c.acknowledged == sa.false())
-                         .values(acknowledged=True, acknowledged_by=by.strip()[:64], acknowledged_at=store._now())).rowcount
+                         .values(acknowledged=True, acknowledged_by=by.strip()[:64],
+                                 acknowledged_at=store._now())).rowcount
     return n == 1
