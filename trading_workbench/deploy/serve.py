@@ -106,7 +106,7 @@ def validation_due(
 
 # %% ../../nbs/86_deploy_serve.ipynb #22be1dd4
 class Supervisor:
-    "Starts children, restarts crashed ones with backoff, launches scheduled jobs, beats a heartbeat; `stop()` on SIGTERM."
+    "Starts children, restarts crashed ones with backoff, launches scheduled jobs, beats; `stop()` on SIGTERM."
     def __init__(
         self,
         children: Sequence[ChildSpec],               # the services to keep running
@@ -114,7 +114,7 @@ class Supervisor:
         settings: Settings | None = None,            # the loaded `Settings` (None: no schedule)
         settings_path: Path | None = None,           # the settings file the children read (None: their own search)
         interval: float = 1.0,                       # seconds between loops
-        backoff: tuple[float, float] = (1.0, 60.0),  # a crashed service's first and longest wait before a restart, seconds
+        backoff: tuple[float, float] = (1.0, 60.0),  # a crashed service's first and longest wait to restart, seconds
         schedule: bool = True,                       # launch the daily run and validation when due
         grace_s: float = 600.0,                      # seconds a running job may take to finish on shutdown
     ):
@@ -154,9 +154,11 @@ def step(
     with self.lock:
         for name, c in list(self.children.items()):
             if c.proc is not None and c.proc.poll() is not None: self._reap(c, mono)
-            if c.proc is None and not c.spec.oneshot and mono >= c.next_start and not self.stopping.is_set(): self._start(c)
+            due = c.proc is None and not c.spec.oneshot and mono >= c.next_start
+            if due and not self.stopping.is_set(): self._start(c)
             if c.spec.oneshot and c.proc is None and c.last_exit is not None: del self.children[name]
-        if self.schedule and self.settings is not None and not self.stopping.is_set(): self._launch_due(now or datetime.now(timezone.utc))
+        if self.schedule and self.settings is not None and not self.stopping.is_set():
+            self._launch_due(now or datetime.now(timezone.utc))
     self.last_loop = time.monotonic()
     if self.store is not None:
         up = sum(c.running for c in self.children.values())
@@ -179,7 +181,8 @@ def _launch_due(self: Supervisor, now: datetime):
     day = daily_run_due(now, self.settings, self.done_days)
     if day:
         self.done_days.add(day)
-        self.launch(ChildSpec(f'daily_run_{day}', twb_argv(self.settings_path, 'run', 'daily', '--date', day, '--live-clock', '--quiet'), oneshot=True))
+        argv = twb_argv(self.settings_path, 'run', 'daily', '--date', day, '--live-clock', '--quiet')
+        self.launch(ChildSpec(f'daily_run_{day}', argv, oneshot=True))
     if self.store is not None:
         v = self.store.runs('validation', limit=1)
         last = v.started_at.iloc[0].to_pydatetime() if len(v) else None
@@ -223,22 +226,27 @@ def readiness(
     risk_beat_s: float = 300.0,      # the risk monitor's heartbeat may be this old, seconds
 ) -> dict:
     "Every readiness check as name -> (ok, detail), and `ready`."
-    out = {'loop': (time.monotonic() - sup.last_loop < 5 * sup.interval + 5, f'{time.monotonic() - sup.last_loop:.1f} s since the last loop')}
+    loop_age = time.monotonic() - sup.last_loop
+    out = {'loop': (loop_age < 5 * sup.interval + 5, f'{loop_age:.1f} s since the last loop')}
     st = sup.store
     if st is not None:
         hb = st.heartbeats().set_index('component')
         if 'risk_monitor' in sup.children:
-            age = (datetime.now(timezone.utc) - hb.time['risk_monitor'].to_pydatetime()).total_seconds() if 'risk_monitor' in hb.index else None
-            out['risk_monitor'] = (age is not None and age < risk_beat_s, 'no heartbeat yet' if age is None else f'beat {age:.0f} s ago')
+            beat = hb.time['risk_monitor'].to_pydatetime() if 'risk_monitor' in hb.index else None
+            age = (datetime.now(timezone.utc) - beat).total_seconds() if beat is not None else None
+            out['risk_monitor'] = (age is not None and age < risk_beat_s,
+                                   'no heartbeat yet' if age is None else f'beat {age:.0f} s ago')
         s = st.trading_state().state.value
         out['risk_state'] = (s != 'HALTED', s)
         cov = st.price_sources()
         last = cov['last'].max() if len(cov) else None
         age = (datetime.now(timezone.utc).date() - last.date()).days if last is not None else None
-        out['data_age'] = (age is not None and age <= max_data_age_days, 'no bars' if age is None else f'newest bar {last.date()} ({age} days)')
+        out['data_age'] = (age is not None and age <= max_data_age_days,
+                           'no bars' if age is None else f'newest bar {last.date()} ({age} days)')
     if sup.settings is not None:
         out['broker'] = _broker_ready(sup.settings)
-    return dict(ready=all(ok for ok, _ in out.values()), checks={k: dict(ok=ok, detail=d) for k, (ok, d) in out.items()})
+    checks = {k: dict(ok=ok, detail=d) for k, (ok, d) in out.items()}
+    return dict(ready=all(ok for ok, _ in out.values()), checks=checks)
 
 # %% ../../nbs/86_deploy_serve.ipynb #db50917f
 _BROKER_CACHE: dict = {}
@@ -263,8 +271,10 @@ def metrics(
     rs = Counter('twb_child_restarts', 'Restarts after a crash', ['child'], registry=reg)
     for name, c in list(sup.children.items()):
         up.labels(name).set(int(c.running)); rs.labels(name).inc(c.restarts)
-    Gauge('twb_loop_age_seconds', 'Seconds since the supervisor loop last turned', registry=reg).set(time.monotonic() - sup.last_loop)
-    Gauge('twb_uptime_seconds', 'Seconds since the supervisor started', registry=reg).set(time.monotonic() - sup.started)
+    loop_age = Gauge('twb_loop_age_seconds', 'Seconds since the supervisor loop last turned', registry=reg)
+    loop_age.set(time.monotonic() - sup.last_loop)
+    Gauge('twb_uptime_seconds', 'Seconds since the supervisor started', registry=reg).set(
+        time.monotonic() - sup.started)
     r = ready or readiness(sup)
     g = Gauge('twb_ready', 'Readiness per check (1 ok)', ['check'], registry=reg)
     for k, v in r['checks'].items(): g.labels(k).set(int(v['ok']))
@@ -275,15 +285,18 @@ class _Handler(BaseHTTPRequestHandler):
     sup: Supervisor
     def log_message(self, *a): pass    # quiet: probes arrive every few seconds
     def _send(self, code: int, body: bytes, ctype='application/json'):
-        self.send_response(code); self.send_header('Content-Type', ctype); self.send_header('Content-Length', str(len(body))); self.end_headers()
+        self.send_response(code); self.send_header('Content-Type', ctype)
+        self.send_header('Content-Length', str(len(body))); self.end_headers()
         self.wfile.write(body)
     def do_GET(self):
         sup = self.server.sup
         if self.path == '/healthz':
             age = time.monotonic() - sup.last_loop
             alive = age < 5 * sup.interval + 5
-            kids = {n: dict(running=c.running, pid=c.proc.pid if c.proc else None, restarts=c.restarts) for n, c in list(sup.children.items())}
-            return self._send(200 if alive else 503, json.dumps(dict(alive=alive, loop_age_s=round(age, 2), children=kids)).encode())
+            kids = {n: dict(running=c.running, pid=c.proc.pid if c.proc else None, restarts=c.restarts)
+                    for n, c in list(sup.children.items())}
+            body = json.dumps(dict(alive=alive, loop_age_s=round(age, 2), children=kids)).encode()
+            return self._send(200 if alive else 503, body)
         if self.path == '/readyz':
             r = readiness(sup)
             return self._send(200 if r['ready'] else 503, json.dumps(r).encode())
@@ -314,7 +327,8 @@ def record_beat(
     "Mark `component` alive in `now`'s minute (idempotent)."
     t, minute = T['service_beats'], now.replace(second=0, microsecond=0)
     with store.engine.begin() as conn:
-        if conn.execute(sa.select(t.c.component).where(t.c.component == component, t.c.minute == minute)).first() is None:
+        seen = conn.execute(sa.select(t.c.component).where(t.c.component == component, t.c.minute == minute)).first()
+        if seen is None:
             conn.execute(t.insert().values(component=component, minute=minute))
 
 # %% ../../nbs/86_deploy_serve.ipynb #1afafa37
@@ -328,14 +342,16 @@ def uptime(
     "(share, minutes with a beat, trading minutes) over the last `sessions` sessions up to `now`."
     from trading_workbench.execution.session import session_on
     from trading_workbench.data.quality import sessions as all_sessions
-    ss = all_sessions(settings.execution.calendar)             # naive dates; a search, not a loop over 35 years of sessions
+    ss = all_sessions(settings.execution.calendar)             # naive dates: a search, not a loop over 35 years
     days = ss[:ss.searchsorted(datetime(now.year, now.month, now.day), side='right')][-sessions:]
-    spans = [(s.open, min(s.close, now)) for d in days if (s := session_on(d.date(), settings.execution.calendar)) and s.open < now]
+    cal = settings.execution.calendar
+    spans = [(s.open, min(s.close, now)) for d in days if (s := session_on(d.date(), cal)) and s.open < now]
     total = sum(int((b - a).total_seconds() // 60) for a, b in spans)
     if not total: return None, 0, 0
     t = T['service_beats']
     with store.reader.connect() as conn:
-        mins = [r[0] for r in conn.execute(sa.select(t.c.minute).where(t.c.component == component, t.c.minute >= spans[0][0]))]
+        q = sa.select(t.c.minute).where(t.c.component == component, t.c.minute >= spans[0][0])
+        mins = [r[0] for r in conn.execute(q)]
     covered = sum(any(a <= m < b for a, b in spans) for m in mins)
     return covered / total, covered, total
 
@@ -348,7 +364,8 @@ def uptime_text(
     "One line for `twb status`."
     share, up, total = uptime(store, settings, now or datetime.now(timezone.utc))
     if share is None: return 'uptime: unknown (no trading minutes in the last 5 sessions yet)'
-    return f"uptime during trading hours, last 5 sessions: {share:.1%} ({up} of {total} minutes with a supervisor heartbeat)"
+    return (f"uptime during trading hours, last 5 sessions: {share:.1%} "
+            f"({up} of {total} minutes with a supervisor heartbeat)")
 
 # %% ../../nbs/86_deploy_serve.ipynb #9b1a0ea7
 def systemd_unit(
