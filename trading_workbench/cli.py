@@ -16,6 +16,22 @@ from .core.log import get_logger, setup_logging
 
 log = get_logger(__name__)
 
+# %% auto #0
+__all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', 'halt_reason', 'resume', 'account_label',
+           'plan_day', 'Store', 'StoreError', 'SystemClock', 'FeatureFlags', 'OPS_DIR', 'NO_IRI_CHECKER',
+           'PAPERMILL_OPTIONS', 'COMMANDS', 'sa', 'BacktestResult', 'backtest_store', 'run_backtest', 'gate_lines',
+           'latest_gate', 'quarantined', 'release_quarantine', 'DASHBOARD_MESSAGES', 'TRADING_COMMANDS', 'DRILLS',
+           'results_frame', 'run_drills', 'reap_runs', 'import_all', 'RunFailed', 'execute_ops_notebook',
+           'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary', 'demo_history', 'cmd_demo', 'cmd_status',
+           'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks', 'risk_status_text', 'cmd_risk',
+           'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary', 'cmd_backtest',
+           'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_status_gate', 'cmd_data', 'is_loopback',
+           'preheat', 'dashboard_command', 'cmd_dashboard', 'cmd_backtest_skill', 'ArgumentError', 'check_date_arg',
+           'check_args', 'describe_subcommands', 'default_lock', 'cmd_deploy', 'cmd_serve', 'drill_table', 'cmd_drill',
+           'add_run_parsers', 'add_operator_parsers', 'add_validation_parsers', 'add_risk_parsers',
+           'add_deploy_parsers', 'add_serve_parsers', 'add_skill_parsers', 'parser', 'main']
+
+# %% ../nbs/90_cli.ipynb #c087f6bb
 class _Lazy:
     "A module or name imported on first use, then bound in its place (`twb --help` imports nothing heavy)."
     def __init__(self, alias: str, module: str, name: str = ''): self._a, self._m, self._n = alias, module, name
@@ -34,27 +50,13 @@ account_label, plan_day = (_Lazy(n, 'trading_workbench.ops.daily', n) for n in (
 Store, StoreError = (_Lazy(n, 'trading_workbench.store.db', n) for n in ('Store', 'StoreError'))
 SystemClock, FeatureFlags = _Lazy('SystemClock', 'trading_workbench.core.clock', 'SystemClock'), _Lazy('FeatureFlags', 'trading_workbench.signals.router', 'FeatureFlags')
 
+# %% ../nbs/90_cli.ipynb #0c88e438
 def import_all(
     only: tuple[str, ...] = (),  # these names only; empty: all of them
 ):
     "Resolve the lazy names not resolved yet (a command is about to run: its imports are needed anyway); a second `main()` finds them bound."
     for k, v in list(globals().items()):
         if isinstance(v, _Lazy) and (not only or k in only): v.resolve()
-
-# %% auto #0
-__all__ = ['log', 'pd', 'pm', 'tqdm', 'DataSourceManager', 'sessions', 'halt', 'halt_reason', 'resume', 'account_label',
-           'plan_day', 'Store', 'StoreError', 'SystemClock', 'FeatureFlags', 'OPS_DIR', 'NO_IRI_CHECKER',
-           'PAPERMILL_OPTIONS', 'COMMANDS', 'sa', 'BacktestResult', 'backtest_store', 'run_backtest', 'gate_lines',
-           'latest_gate', 'quarantined', 'release_quarantine', 'DASHBOARD_MESSAGES', 'TRADING_COMMANDS', 'DRILLS',
-           'results_frame', 'run_drills', 'reap_runs', 'import_all', 'RunFailed', 'execute_ops_notebook',
-           'run_daily_notebook', 'cmd_run', 'demo_sessions', 'demo_summary', 'demo_history', 'cmd_demo', 'cmd_status',
-           'cmd_halt', 'cmd_resume', 'cmd_flags', 'cmd_migrate', 'latest_marks', 'risk_status_text', 'cmd_risk',
-           'risk_watch', 'cmd_session', 'run_backtest_notebook', 'backtest_summary', 'cmd_backtest',
-           'validation_run_id', 'run_validation_notebook', 'cmd_validate', 'cmd_status_gate', 'cmd_data', 'is_loopback',
-           'preheat', 'dashboard_command', 'cmd_dashboard', 'cmd_backtest_skill', 'ArgumentError', 'check_date_arg',
-           'check_args', 'describe_subcommands', 'default_lock', 'cmd_deploy', 'cmd_serve', 'drill_table', 'cmd_drill',
-           'add_run_parsers', 'add_operator_parsers', 'add_validation_parsers', 'add_risk_parsers',
-           'add_deploy_parsers', 'add_serve_parsers', 'add_skill_parsers', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #a0cc3ec8
 OPS_DIR = Path(trading_workbench.__file__).parent / 'ops_notebooks'   # package data (in a checkout: a link to nbs/ops)
@@ -75,12 +77,23 @@ PAPERMILL_OPTIONS = dict(request_save_on_cell_execute=False, shutdown_kernel='im
 
 class RunFailed(RuntimeError):
     "A papermill run failed; the executed notebook (with the error) is at `.notebook`."
-    def __init__(self, notebook: Path, cause: BaseException):
+    def __init__(
+        self,
+        notebook: Path,        # the executed copy, kept for reading
+        cause: BaseException,  # what failed in it
+    ):
         self.notebook = notebook
         super().__init__(f"the run failed: {type(cause).__name__}: {str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}"
                          f" (executed notebook: {notebook})")
 
-def execute_ops_notebook(name: str, out: Path, params: dict, cwd: Path, progress: bool = True) -> Path:
+# %% ../nbs/90_cli.ipynb #98ffe1d8
+def execute_ops_notebook(
+    name: str,              # the ops notebook's file name
+    out: Path,              # where the executed copy is written
+    params: dict,           # the notebook's parameters
+    cwd: Path,              # the folder it runs in
+    progress: bool = True,  # show a progress bar per cell
+) -> Path:
     "Run `OPS_DIR/name` under papermill with `params` into `out`; `RunFailed` (the notebook kept) if a cell raised."
     sys.modules.setdefault('rfc3987_syntax', None)      # NO_IRI_CHECKER, in this process
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -88,10 +101,18 @@ def execute_ops_notebook(name: str, out: Path, params: dict, cwd: Path, progress
     except pm.PapermillExecutionError as e: raise RunFailed(out, e) from e
     return out
 
-
 # %% ../nbs/90_cli.ipynb #a0cc3ec9
-def run_daily_notebook(settings: Settings, settings_path: Path, run_date, *, tickers: str = '', dry_run: bool = False,
-                       replay: bool = True, run_id: str = '', progress: bool = True) -> Path:
+def run_daily_notebook(
+    settings: Settings,     # the loaded `Settings`
+    settings_path: Path,    # the settings file the notebook loads
+    run_date,               # the session to run
+    *,
+    tickers: str = '',      # a comma list ('' : the universe)
+    dry_run: bool = False,  # decide, place no order
+    replay: bool = True,    # replay the day on the store's fixed clock (else the live clock)
+    run_id: str = '',       # the run id (default: a new one)
+    progress: bool = True,  # show a progress bar per cell
+) -> Path:
     "Execute `nbs/ops/daily_run.ipynb` for `run_date` with papermill; return the executed notebook's path."
     plan = plan_day(settings, run_date, tickers, run_id, dry_run)
     out = settings.root / 'runs' / 'daily' / str(plan.session.date()) / f'{plan.run_id}.ipynb'
@@ -101,7 +122,11 @@ def run_daily_notebook(settings: Settings, settings_path: Path, run_date, *, tic
 
 
 # %% ../nbs/90_cli.ipynb #2af6896c
-def cmd_run(settings: Settings, store: Store, args) -> int:
+def cmd_run(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "Run one day's notebook."
     try: nb = run_daily_notebook(settings, args.settings_path, args.date, tickers=args.tickers, dry_run=args.dry_run,
                                  replay=not args.live_clock, progress=not args.quiet)
@@ -111,14 +136,23 @@ def cmd_run(settings: Settings, store: Store, args) -> int:
     print(store.runs('daily', limit=1)[['run_id', 'status', 'report']].to_string(index=False))
     return 0
 
-def demo_sessions(settings: Settings, days: int) -> list[pd.Timestamp]:
+# %% ../nbs/90_cli.ipynb #3949904d
+def demo_sessions(
+    settings: Settings,  # the loaded `Settings`
+    days: int,           # how many sessions, up to `[universe] end`
+) -> list[pd.Timestamp]:
     "The last `days` XNYS sessions up to `[universe] end`."
     s = sessions()
     s = s[s <= pd.Timestamp(settings.universe.end)]
     if days < 1 or days > len(s): raise ValueError(f"--days: expected 1..{len(s)}, got {days}")
     return list(s[-days:])
 
-def demo_summary(store: Store, settings: Settings, notebooks: Sequence[Path]) -> str:
+# %% ../nbs/90_cli.ipynb #284af0f1
+def demo_summary(
+    store: Store,               # the open store
+    settings: Settings,         # the loaded `Settings`
+    notebooks: Sequence[Path],  # the executed notebooks, one per day
+) -> str:
     "One screen: where the notebooks are, what each day did, what the account looks like."
     runs = store.runs('daily', limit=len(notebooks))
     def row(r) -> dict:
@@ -140,7 +174,13 @@ def demo_summary(store: Store, settings: Settings, notebooks: Sequence[Path]) ->
              f"(the token is printed when it starts; set TWB_DASHBOARD_TOKEN to choose it)"]
     return '\n'.join(lines)
 
-def demo_history(settings: Settings, store: Store, sessions: Sequence[pd.Timestamp], quiet: bool = False) -> None:
+# %% ../nbs/90_cli.ipynb #a585bdf5
+def demo_history(
+    settings: Settings,                # the loaded `Settings`
+    store: Store,                      # the open store
+    sessions: Sequence[pd.Timestamp],  # the sessions to replay
+    quiet: bool = False,               # no progress bars
+) -> None:
     "Replay `sessions` in one process (the walk-forward backtest) into the daily run's account, so the dashboard has history; skipped if the account has some."
     acct = account_label(settings)
     if len(store.equity(acct)): print(f"history: {acct} already has equity rows; not replayed again"); return
@@ -149,7 +189,12 @@ def demo_history(settings: Settings, store: Store, sessions: Sequence[pd.Timesta
                       run_id=f'demo-history-{sessions[0].date()}', progress=not quiet)
     finally: bt.close()
 
-def cmd_demo(settings: Settings, store: Store, args) -> int:
+# %% ../nbs/90_cli.ipynb #f8a86730
+def cmd_demo(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "Replay the last `--days` sessions of the bundled universe through the daily run (paper broker), then summarise."
     if settings.broker.kind != 'paper' or settings.broker.mode != 'paper':
         print("twb demo: runs only with the paper broker ([broker] kind = paper, mode = paper)", file=sys.stderr); return 2
@@ -165,7 +210,11 @@ def cmd_demo(settings: Settings, store: Store, args) -> int:
     return 0
 
 # %% ../nbs/90_cli.ipynb #6d2e181f
-def cmd_status(settings: Settings, store: Store, args) -> int:
+def cmd_status(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "Print what the store holds."
     for r in reap_runs(store, settings.recovery.run_stale_s, by='twb status'): print(f'run {r.run_id} marked failed: {r.reason}')
     cov = store.price_sources()
@@ -181,13 +230,23 @@ def cmd_status(settings: Settings, store: Store, args) -> int:
     if len(runs): print(runs[['run_id', 'kind', 'status', 'started_at']].to_string(index=False))
     return 0
 
-def cmd_halt(settings: Settings, store: Store, args) -> int:
+# %% ../nbs/90_cli.ipynb #968233cd
+def cmd_halt(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "Pull the kill switch: no new orders until `twb resume` (survives restarts)."
     halt(store, args.reason, by=args.by)
     print(f"HALTED: {args.reason}")
     return 0
 
-def cmd_resume(settings: Settings, store: Store, args) -> int:
+# %% ../nbs/90_cli.ipynb #046ffd2d
+def cmd_resume(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "Lift the kill switch."
     was = halt_reason(store)
     if not was: print("trading is ACTIVE: nothing to resume"); return 0
@@ -195,7 +254,12 @@ def cmd_resume(settings: Settings, store: Store, args) -> int:
     print(f"resumed: ACTIVE (was {was}); reason: {args.reason}")
     return 0
 
-def cmd_flags(settings: Settings, store: Store, args) -> int:
+# %% ../nbs/90_cli.ipynb #d272821a
+def cmd_flags(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "Show the model feature flags, or set one: `twb flags enable_llm off` (the next routing obeys it within a minute)."
     flags = FeatureFlags.from_settings(settings, store, SystemClock())
     if args.name:
@@ -204,7 +268,12 @@ def cmd_flags(settings: Settings, store: Store, args) -> int:
     for name, on in flags.current(force=True).items(): print(f"{name:16} {'on' if on else 'off'}")
     return 0
 
-def cmd_migrate(settings: Settings, store: Store, args) -> int:
+# %% ../nbs/90_cli.ipynb #208037d2
+def cmd_migrate(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "Bring the store's schema to the head revision (opening the store already does)."
     print(f"schema revision: {store.revision}")
     return 0
@@ -225,7 +294,11 @@ def _order_manager(settings: Settings, store: Store, clock):
     return OrderManager(make_broker(settings, store, clock), store, settings, clock, CheckpointManager(store),
                         account_name=account_label(settings), gate=RiskGate(store))
 
-def latest_marks(store: Store, tickers) -> dict[str, float]:
+# %% ../nbs/90_cli.ipynb #8c928eaf
+def latest_marks(
+    store: Store,  # the open store
+    tickers,       # the tickers to mark
+) -> dict[str, float]:
     "The latest stored close of each ticker (none for a ticker without bars)."
     out = {}
     for t in tickers:
@@ -234,7 +307,10 @@ def latest_marks(store: Store, tickers) -> dict[str, float]:
     return out
 
 # %% ../nbs/90_cli.ipynb #6e7fa092
-def risk_status_text(store: Store, report) -> str:
+def risk_status_text(
+    store: Store,  # the open store
+    report,        # the risk manager's report
+) -> str:
     "The state, each limit and how close it is, what could not be priced, and pending actions."
     s = store.trading_state()
     lines = [f"trading state: {s.state.value}" + (f" since {s.time:%Y-%m-%d %H:%M} UTC ({s.trigger}, by {s.by}): {s.reason}" if s.id else ''),
@@ -248,7 +324,12 @@ def risk_status_text(store: Store, report) -> str:
     lines.append(f"pending actions: {', '.join(r['action_id'] for r in pend)} (twb risk preview / twb risk act <id>)" if pend else 'pending actions: none')
     return '\n'.join(lines)
 
-def cmd_risk(settings: Settings, store: Store, args) -> int:
+# %% ../nbs/90_cli.ipynb #323e2b8c
+def cmd_risk(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "`twb risk status|preview|act|watch`."
     clock = SystemClock()
     if args.risk_command == 'status':
@@ -280,7 +361,14 @@ def _risk_preview(store: Store, action_id: str | None) -> int:
         if p['orders']: print(pd.DataFrame(p['orders'])[['client_order_id', 'ticker', 'side', 'quantity', 'order_type', 'stop_price']].to_string(index=False))
     return 0
 
-def risk_watch(settings: Settings, store: Store, clock, interval: float, iterations: int = 0) -> int:
+# %% ../nbs/90_cli.ipynb #dff85432
+def risk_watch(
+    settings: Settings,   # the loaded `Settings`
+    store: Store,         # the open store
+    clock,                # where time comes from
+    interval: float,      # seconds between checks
+    iterations: int = 0,  # checks before returning (0: until interrupted)
+) -> int:
     "The monitor loop: mark, check, heartbeat, sleep; an automatic action gets an order manager only when it fires."
     import time
     rm, n = _risk_manager(settings, store, clock), 0
@@ -303,7 +391,11 @@ def risk_watch(settings: Settings, store: Store, clock, interval: float, iterati
 COMMANDS['risk'] = cmd_risk
 
 # %% ../nbs/90_cli.ipynb #fa10a43d
-def cmd_session(settings: Settings, store: Store, args) -> int:
+def cmd_session(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "The market session of a day (half days included), when the daily run should start, and what a run now would do."
     from datetime import datetime, timezone
     from zoneinfo import ZoneInfo
@@ -324,14 +416,23 @@ import uuid
 sa = _Lazy('sa', 'sqlalchemy')
 BacktestResult, backtest_store, run_backtest = (_Lazy(n, 'trading_workbench.validation.backtest', n) for n in ('BacktestResult', 'backtest_store', 'run_backtest'))
 
-def run_backtest_notebook(settings: Settings, settings_path: Path, params: dict, progress: bool = True) -> Path:
+def run_backtest_notebook(
+    settings: Settings,     # the loaded `Settings`
+    settings_path: Path,    # the settings file the notebook loads
+    params: dict,           # the notebook's parameters
+    progress: bool = True,  # show a progress bar per cell
+) -> Path:
     "Execute `nbs/ops/backtest.ipynb` with `params` (its parameters cell's names); return the executed notebook's path."
     if params.get('store_url') and sa.make_url(params['store_url']).password:
         raise ValueError("--store: a URL with a password would be saved in the notebook; set TWB_STORE_URL and use --account instead")
     out = settings.root / 'runs' / 'backtest' / str(pd.Timestamp(params['end']).date()) / f"{params['run_id']}.ipynb"
     return execute_ops_notebook('backtest.ipynb', out, dict(params, settings_path=str(settings_path)), settings.root, progress)
 
-def backtest_summary(res: BacktestResult, store: Store) -> str:
+# %% ../nbs/90_cli.ipynb #0b9a7b83
+def backtest_summary(
+    res: BacktestResult,  # the backtest's result
+    store: Store,         # the backtest store
+) -> str:
     "One screen: what ran, where it was written, and the metrics against buy-and-hold."
     d, p = res.days, res.params
     return '\n'.join([
@@ -341,9 +442,12 @@ def backtest_summary(res: BacktestResult, store: Store) -> str:
         f"end equity {d.equity.iloc[-1]:,.2f} (strategy) vs {d.buy_and_hold.iloc[-1]:,.2f} (buy-and-hold)", '',
         res.metrics.to_string(float_format=lambda v: f'{v:,.4f}')])
 
-
 # %% ../nbs/90_cli.ipynb #bt000004
-def cmd_backtest(settings: Settings, store: Store, args) -> int:
+def cmd_backtest(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "Replay `--start`..`--end` through the full path (paper broker) into a backtest store; print the metrics against buy-and-hold."
     run_id = args.run_id or f'backtest-{args.start}-{args.end}-{uuid.uuid4().hex[:6]}'
     params = dict(start=args.start, end=args.end, tickers=args.tickers, refit=args.refit, account=args.account,
@@ -370,14 +474,26 @@ def validation_run_id() -> str:
     from datetime import datetime, timezone
     return f"validation-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
-def run_validation_notebook(settings: Settings, settings_path: Path, params: dict, run_id: str, progress: bool = True) -> Path:
+# %% ../nbs/90_cli.ipynb #4cfe742f
+def run_validation_notebook(
+    settings: Settings,     # the loaded `Settings`
+    settings_path: Path,    # the settings file the notebook loads
+    params: dict,           # the notebook's parameters
+    run_id: str,            # the run id (default: a new one)
+    progress: bool = True,  # show a progress bar per cell
+) -> Path:
     "Execute `nbs/ops/validation.ipynb` with `params` as run `run_id`; return the executed notebook's path."
     from datetime import datetime, timezone
     now = datetime.now(timezone.utc)
     out = settings.root / 'runs' / 'validation' / f'{now:%Y-%m-%d}' / f'{run_id}.ipynb'
     return execute_ops_notebook('validation.ipynb', out, dict(params, run_id=run_id, settings_path=str(settings_path)), settings.root, progress)
 
-def cmd_validate(settings: Settings, store: Store, args) -> int:
+# %% ../nbs/90_cli.ipynb #f0974765
+def cmd_validate(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "Run the validation notebook and print the pooled verdict per model and horizon."
     import time
     from .validation.skill import run_skill
@@ -399,7 +515,11 @@ COMMANDS['validate'] = cmd_validate
 # %% ../nbs/90_cli.ipynb #df92ed87
 gate_lines, latest_gate = (_Lazy(n, 'trading_workbench.validation.gate', n) for n in ('gate_lines', 'latest_gate'))
 
-def cmd_status_gate(settings: Settings, store: Store, args) -> int:
+def cmd_status_gate(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "`twb status`, then the skill gate of the newest daily run: each model's verdict, action and figures."
     rc = cmd_status(settings, store, args)
     v = settings.validation
@@ -414,7 +534,11 @@ COMMANDS['status'] = cmd_status_gate
 # %% ../nbs/90_cli.ipynb #5a1e0c52
 quarantined, release_quarantine = (_Lazy(n, 'trading_workbench.data.manager', n) for n in ('quarantined', 'release_quarantine'))
 
-def cmd_data(settings: Settings, store: Store, args) -> int:
+def cmd_data(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "Market-data recovery: list the quarantine, release a ticker, or check every source."
     if args.action == 'quarantine':
         held = quarantined(store)
@@ -438,17 +562,27 @@ import ipaddress, os, secrets
 
 DASHBOARD_MESSAGES = ['comm_open', 'comm_msg', 'comm_close', 'comm_info_request', 'kernel_info_request', 'shutdown_request']   # widgets only: no execute_request
 
-def is_loopback(host: str) -> bool:
+def is_loopback(
+    host: str,  # the address to listen on
+) -> bool:
     "True for localhost and loopback addresses."
     if host == 'localhost': return True
     try: return ipaddress.ip_address(host).is_loopback
     except ValueError: return False
 
-def preheat(pool_size: int) -> list[str]:
+# %% ../nbs/90_cli.ipynb #66ee60c8
+def preheat(
+    pool_size: int,  # kernels Voila keeps started
+) -> list[str]:
     "Voila's preheated kernels: `pool_size` kernels that have run the page already, so a viewer waits for no kernel (0: none)."
     return ['--preheat_kernel=True', f'--pool_size={pool_size}'] if pool_size else []
 
-def dashboard_command(settings: Settings, host: str, port: int) -> list[str]:
+# %% ../nbs/90_cli.ipynb #661046c5
+def dashboard_command(
+    settings: Settings,  # the loaded `Settings`
+    host: str,           # the address to listen on
+    port: int,           # the port to listen on
+) -> list[str]:
     "The Voila command line (no secret in it)."
     return [sys.executable, '-m', 'voila', str(OPS_DIR / 'dashboard.ipynb'), '--no-browser', '--token', f'--Voila.ip={host}', f'--port={port}',
             f'--MappingKernelManager.allowed_message_types={DASHBOARD_MESSAGES}', '--Voila.log_level=WARN',
@@ -456,7 +590,12 @@ def dashboard_command(settings: Settings, host: str, port: int) -> list[str]:
             '--VoilaConfiguration.show_tracebacks=False', *preheat(settings.dashboard.pool_size),
             '--VoilaExecutor.iopub_timeout=30']   # a loaded machine sends a cell's output after its reply: past 4 s Voila drops it
 
-def cmd_dashboard(settings: Settings, store: Store, args) -> int:
+# %% ../nbs/90_cli.ipynb #97089515
+def cmd_dashboard(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "Serve the operators' dashboard with Voila: loopback and a token by default."
     host, port = args.host or settings.dashboard.host, args.port or settings.dashboard.port
     token = settings.secrets.dashboard_token.get() if settings.secrets.dashboard_token else ''
@@ -474,7 +613,11 @@ def cmd_dashboard(settings: Settings, store: Store, args) -> int:
 COMMANDS['dashboard'] = cmd_dashboard
 
 # %% ../nbs/90_cli.ipynb #db2d7072
-def cmd_backtest_skill(settings: Settings, store: Store, args) -> int:
+def cmd_backtest_skill(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "Gate off vs on, fixed vs skill-weighted ensemble, against buy-and-hold: one table."
     from trading_workbench.validation.skill_backtest import skill_backtests
     from trading_workbench.validation.skill import latest_skill
@@ -492,7 +635,13 @@ class ArgumentError(ValueError):
 
 TRADING_COMMANDS = {'run', 'demo', 'backtest', 'serve', 'deploy'}   # commands that may send orders (risk act/watch too)
 
-def check_date_arg(name: str, value: str, calendar: str, session: bool = False):
+# %% ../nbs/90_cli.ipynb #8fa61e37
+def check_date_arg(
+    name: str,              # the option, for the message (e.g. --date)
+    value: str,             # the date given
+    calendar: str,          # the exchange calendar
+    session: bool = False,  # it must be a trading session (not only a date)
+):
     "Refuse `value` unless it is a YYYY-MM-DD date inside `calendar` (and one of its sessions when `session`)."
     from trading_workbench.core.config import is_date
     if not is_date(value): raise ArgumentError(f"{name} {value!r}: expected a date YYYY-MM-DD")
@@ -503,7 +652,11 @@ def check_date_arg(name: str, value: str, calendar: str, session: bool = False):
         raise ArgumentError(f"{name}: {value} is not an {calendar} trading session (a weekend or holiday); "
                             f"the sessions around it are {s[s < d][-1].date()} and {s[s > d][0].date()}")
 
-def check_args(settings: Settings, args):
+# %% ../nbs/90_cli.ipynb #d1841eb2
+def check_args(
+    settings: Settings,  # the loaded `Settings`
+    args,                # the parsed command line
+):
     "The checks every command runs first: live trading confirmed where orders may go out, dates on the calendar."
     trading = args.command in TRADING_COMMANDS or getattr(args, 'risk_command', '') in ('act', 'watch')
     if trading: require_live_confirmation(settings)
@@ -512,7 +665,9 @@ def check_args(settings: Settings, args):
             check_date_arg(f"--{name.replace('_', '-')}", getattr(args, name), settings.execution.calendar, session=args.command in ('run', 'serve'))
 
 # %% ../nbs/90_cli.ipynb #e100a61f
-def describe_subcommands(p: argparse.ArgumentParser):
+def describe_subcommands(
+    p: argparse.ArgumentParser,  # the parser whose sub-commands get descriptions
+):
     "Give every sub-command its help line as its description (shown by `twb <command> --help`)."
     for a in p._actions:
         if not isinstance(a, argparse._SubParsersAction): continue
@@ -522,13 +677,20 @@ def describe_subcommands(p: argparse.ArgumentParser):
             describe_subcommands(sp)
 
 # %% ../nbs/90_cli.ipynb #78b8504b
-def default_lock(settings_path: Path | None) -> Path | None:
+def default_lock(
+    settings_path: Path | None,  # the settings file (None: the checkout only)
+) -> Path | None:
     "The lock to check packages against: `constraints.txt` beside the settings, else in the checkout."
     for d in ([Path(settings_path).resolve().parent] if settings_path else []) + [Path(trading_workbench.__file__).resolve().parents[1]]:
         if (d / 'constraints.txt').is_file(): return d / 'constraints.txt'
     return None
 
-def cmd_deploy(settings, store, args) -> int:
+# %% ../nbs/90_cli.ipynb #d748dd09
+def cmd_deploy(
+    settings,  # the loaded `Settings`
+    store,     # the open store
+    args,      # the parsed command line
+) -> int:
     "`twb deploy --preflight [--json]`, or `twb deploy --to DIR`: install, migrate, preflight, start, probe, roll back on failure."
     path = Path(args.settings).resolve() if args.settings else find_settings_file()
     lock = Path(args.lock) if args.lock else default_lock(path)
@@ -546,7 +708,11 @@ def cmd_deploy(settings, store, args) -> int:
 COMMANDS['deploy'] = cmd_deploy
 
 # %% ../nbs/90_cli.ipynb #4e32cbee
-def cmd_serve(settings: Settings, store: Store, args) -> int:
+def cmd_serve(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "Supervise the scheduler, the risk monitor and the dashboard; probes on loopback; SIGTERM stops cleanly."
     from trading_workbench.deploy.serve import ChildSpec, Supervisor, compose_file, default_children, parse_child, serve_http, systemd_unit, twb_argv
     if args.print_systemd: print(systemd_unit(settings.root, port=args.port)); return 0
@@ -568,14 +734,21 @@ COMMANDS['serve'] = cmd_serve
 DRILLS, results_frame, run_drills = (_Lazy(n, 'trading_workbench.recovery.drills', n) for n in ('DRILLS', 'results_frame', 'run_drills'))
 reap_runs = _Lazy('reap_runs', 'trading_workbench.recovery.runs', 'reap_runs')
 
-def drill_table(results) -> str:
+def drill_table(
+    results,  # the drills' results
+) -> str:
     "scenario | safe state reached | seconds to recover | orders lost | orders duplicated, one row per drill."
     df = results_frame(results)
     head = '| scenario | safe state reached | seconds to recover | orders lost | orders duplicated |\n|---|---|---:|---:|---:|'
     return '\n'.join([head] + [f'| {r.scenario} | {r.safe_state} | {r.seconds_to_recover:.2f} | {r.orders_lost} | {r.orders_duplicated} |'
                                for r in df.itertuples()])
 
-def cmd_drill(settings: Settings, store: Store, args) -> int:
+# %% ../nbs/90_cli.ipynb #6e89ba94
+def cmd_drill(
+    settings: Settings,  # the loaded `Settings`
+    store: Store,        # the open store
+    args,                # the parsed command line
+) -> int:
     "Rehearse failures in throwaway stores (never the operator's): 1 if any drill lost or duplicated an order intent."
     bad = [s for s in args.scenario if s != 'all' and s not in DRILLS.keys()]
     if bad: raise ArgumentError(f"scenario {', '.join(bad)}: expected all, or any of: {', '.join(DRILLS.keys())}")
@@ -586,7 +759,9 @@ def cmd_drill(settings: Settings, store: Store, args) -> int:
 COMMANDS['drill'] = cmd_drill
 
 # %% ../nbs/90_cli.ipynb #a8980185
-def add_run_parsers(sub: argparse._SubParsersAction):
+def add_run_parsers(
+    sub: argparse._SubParsersAction,  # the sub-parsers to add to
+):
     "`twb demo` and `twb run daily`: the daily run, replayed or for one session."
     d = sub.add_parser('demo', help='replay the last N sessions of the bundled universe through the daily run (paper broker)')
     d.add_argument('--days', type=int, default=21, help='sessions to replay (default 21, about a month)')
@@ -602,7 +777,9 @@ def add_run_parsers(sub: argparse._SubParsersAction):
     rd.add_argument('--quiet', action='store_true', help='no progress bar')
 
 # %% ../nbs/90_cli.ipynb #fcfbb409
-def add_operator_parsers(sub: argparse._SubParsersAction):
+def add_operator_parsers(
+    sub: argparse._SubParsersAction,  # the sub-parsers to add to
+):
     "The operator's commands: `status`, `flags`, `migrate`, `halt`, `resume`, `data`."
     sub.add_parser('status', help='what the store holds')
     f = sub.add_parser('flags', help='show or set the model feature flags (persisted in the store)')
@@ -622,7 +799,9 @@ def add_operator_parsers(sub: argparse._SubParsersAction):
     dq.add_argument('--by', default='operator')
 
 # %% ../nbs/90_cli.ipynb #47c0e159
-def add_validation_parsers(sub: argparse._SubParsersAction):
+def add_validation_parsers(
+    sub: argparse._SubParsersAction,  # the sub-parsers to add to
+):
     "`twb validate` and `twb backtest`: the evidence that the models earn their place."
     v = sub.add_parser('validate', help='walk-forward validation of every model against the random walk (results in the store)')
     v.add_argument('--tickers', default='', help='comma-separated bundled tickers (default: the bundled universe, 53 stocks)')
@@ -648,7 +827,9 @@ def add_validation_parsers(sub: argparse._SubParsersAction):
     b.add_argument('--quiet', action='store_true', help='no progress bar')
 
 # %% ../nbs/90_cli.ipynb #37c65334
-def add_risk_parsers(sub: argparse._SubParsersAction):
+def add_risk_parsers(
+    sub: argparse._SubParsersAction,  # the sub-parsers to add to
+):
     "`twb risk` (status, preview, act, watch) and `twb drill`."
     rk = sub.add_parser('risk', help='the risk manager: status, action previews, act, the monitor loop')
     rksub = rk.add_subparsers(dest='risk_command', required=True)
@@ -665,7 +846,9 @@ def add_risk_parsers(sub: argparse._SubParsersAction):
     dr.add_argument('scenario', nargs='+', metavar='scenario', help='all, or scenario names (an unknown name lists them)')   # names checked in cmd_drill: --help imports nothing heavy
 
 # %% ../nbs/90_cli.ipynb #1837764c
-def add_deploy_parsers(sub: argparse._SubParsersAction):
+def add_deploy_parsers(
+    sub: argparse._SubParsersAction,  # the sub-parsers to add to
+):
     "`twb dashboard`, `session` and `deploy`: watching and releasing the workbench."
     db = sub.add_parser('dashboard', help="serve the operators' Voila dashboard (loopback and a token by default)")
     db.add_argument('--host', default='', help='listen address (default [dashboard] host); non-loopback needs TWB_DASHBOARD_TOKEN')
@@ -684,7 +867,9 @@ def add_deploy_parsers(sub: argparse._SubParsersAction):
     dp.set_defaults(own_settings=True)
 
 # %% ../nbs/90_cli.ipynb #a44a52f3
-def add_serve_parsers(sub: argparse._SubParsersAction):
+def add_serve_parsers(
+    sub: argparse._SubParsersAction,  # the sub-parsers to add to
+):
     "`twb serve`: the supervisor, its children, its probes and its service files."
     sv = sub.add_parser('serve', help='supervise the scheduler, the risk monitor and the dashboard; /healthz /readyz /metrics on loopback')
     sv.add_argument('--port', type=int, default=8870, help='probe port (default 8870; 0 picks a free one)')
@@ -700,7 +885,9 @@ def add_serve_parsers(sub: argparse._SubParsersAction):
     sv.add_argument('--print-compose', action='store_true', help='print a compose file (beside an IB Gateway container) and exit')
 
 # %% ../nbs/90_cli.ipynb #26e047d3
-def add_skill_parsers(sub: argparse._SubParsersAction):
+def add_skill_parsers(
+    sub: argparse._SubParsersAction,  # the sub-parsers to add to
+):
     "`twb backtest-skill`: the skill gate and the skill-weighted ensemble against buy-and-hold."
     sb = sub.add_parser('backtest-skill', help='backtests side by side: skill gate off vs on, fixed vs skill-weighted ensemble, buy-and-hold')
     sb.add_argument('--start', required=True); sb.add_argument('--end', required=True)
@@ -726,7 +913,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/90_cli.ipynb #8b108481
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,  # the command line without the program name (None: `sys.argv[1:]`)
+) -> int:
     "Entry point of the `twb` command."
     args = parser().parse_args(argv)
     setup_logging(args.log_level)

@@ -49,18 +49,24 @@ class PreflightReport:
         "A fixed-width table for people."
         w = max([len(c.name) for c in self.checks] + [5])
         rows = [f"{c.name:<{w}}  {c.status.value:<4}  {c.seconds:5.2f}s  {c.detail}" for c in self.checks]
-        return '\n'.join(rows + [f"preflight {'passed' if self.ok else 'FAILED'}: {len(self.failed())} of {len(self.checks)} checks failed"])
+        verdict = f"preflight {'passed' if self.ok else 'FAILED'}: {len(self.failed())} of {len(self.checks)} checks failed"
+        return '\n'.join(rows + [verdict])
     def to_json(self) -> str:
         "JSON for machines."
-        return json.dumps(dict(ok=self.ok, checks=[dict(asdict(c), status=c.status.value, seconds=round(c.seconds, 3)) for c in self.checks]), indent=1)
+        checks = [dict(asdict(c), status=c.status.value, seconds=round(c.seconds, 3)) for c in self.checks]
+        return json.dumps(dict(ok=self.ok, checks=checks), indent=1)
 
 # %% ../../nbs/85_deploy_preflight.ipynb #7e88f94d
-def check_python(minimum: tuple[int, int] = (3, 11)) -> tuple[Status, str]:
+def check_python(
+    minimum: tuple[int, int] = (3, 11),  # the oldest Python accepted, (major, minor)
+) -> tuple[Status, str]:
     "The interpreter is at least `minimum`."
     v = sys.version_info
     return (Status.OK if v[:2] >= minimum else Status.FAIL), f"{platform.python_version()} ({sys.executable})"
 
-def read_lock(path: Path) -> dict[str, str]:
+def read_lock(
+    path: Path,  # a pip constraints file (`name==version` lines)
+) -> dict[str, str]:
     "name -> version from a pip constraints file (`name==version` lines)."
     pins = {}
     for line in Path(path).read_text().splitlines():
@@ -69,16 +75,20 @@ def read_lock(path: Path) -> dict[str, str]:
     return pins
 
 # %% ../../nbs/85_deploy_preflight.ipynb #a73c01e6
-def check_packages(lock: Path | None) -> tuple[Status, str]:
+def check_packages(
+    lock: Path | None,  # the constraints file the installed packages must match (None: fail, nothing to check against)
+) -> tuple[Status, str]:
     "Every pinned package installed at its pinned version."
-    if lock is None or not Path(lock).is_file(): return Status.FAIL, f"no lock file ({lock}): cannot tell what should be installed"
+    if lock is None or not Path(lock).is_file():
+        return Status.FAIL, f"no lock file ({lock}): cannot tell what should be installed"
     bad = []
     for name, want in read_lock(lock).items():
         try: have = metadata.version(name)
         except metadata.PackageNotFoundError: have = None
         if have != want: bad.append(f"{name} {have or 'missing'} (lock {want})")
     n = len(read_lock(lock))
-    return (Status.FAIL, f"{len(bad)} of {n} differ: " + ', '.join(bad[:8])) if bad else (Status.OK, f"{n} packages match {Path(lock).name}")
+    if bad: return Status.FAIL, f"{len(bad)} of {n} differ: " + ', '.join(bad[:8])
+    return Status.OK, f"{n} packages match {Path(lock).name}"
 
 # %% ../../nbs/85_deploy_preflight.ipynb #e20b3827
 def check_disk(
@@ -87,17 +97,22 @@ def check_disk(
 ) -> tuple[Status, str]:
     "At least `min_free_gb` free where the store and the executed notebooks are written."
     free = shutil.disk_usage(folder).free / 1e9
-    return (Status.OK if free >= min_free_gb else Status.FAIL), f"{free:,.1f} GB free in {folder} (need {min_free_gb:g})"
+    why = f"{free:,.1f} GB free in {folder} (need {min_free_gb:g})"
+    return (Status.OK if free >= min_free_gb else Status.FAIL), why
 
 # %% ../../nbs/85_deploy_preflight.ipynb #a1ebfaa8
-def check_env(env: Mapping[str, str]) -> tuple[Status, str]:
+def check_env(
+    env: Mapping[str, str],  # the environment to inspect (names and values)
+) -> tuple[Status, str]:
     "No unknown `TWB_*` variable."
     try: check_env_names(env)
     except SettingsError as e: return Status.FAIL, str(e)
     return Status.OK, f"{sum(k.startswith('TWB_') for k in env)} TWB_* variables, all known"
 
 # %% ../../nbs/85_deploy_preflight.ipynb #29f4ff10
-def needed_secrets(s: Settings) -> dict[str, str]:
+def needed_secrets(
+    s: Settings,  # the loaded `Settings`
+) -> dict[str, str]:
     "Environment variable -> why the settings need it."
     need = {}
     if 'alpha_vantage' in s.data.sources: need['TWB_ALPHA_VANTAGE_API_KEY'] = '[data] sources has alpha_vantage'
@@ -105,20 +120,27 @@ def needed_secrets(s: Settings) -> dict[str, str]:
     if s.broker.kind == 'ibkr' and s.broker.mode == 'live':
         need['TWB_IB_ACCOUNT'] = '[broker] mode = live'
         need['TWB_LIVE_TRADING'] = '[broker] mode = live (value I_UNDERSTAND)'
-    if s.dashboard.host not in ('127.0.0.1', 'localhost', '::1'): need['TWB_DASHBOARD_TOKEN'] = f'[dashboard] host = {s.dashboard.host}'
+    if s.dashboard.host not in ('127.0.0.1', 'localhost', '::1'):
+        need['TWB_DASHBOARD_TOKEN'] = f'[dashboard] host = {s.dashboard.host}'
     return need
 
 # %% ../../nbs/85_deploy_preflight.ipynb #498c5dc5
-def check_secrets(s: Settings, env: Mapping[str, str]) -> tuple[Status, str]:
+def check_secrets(
+    s: Settings,             # the loaded `Settings`
+    env: Mapping[str, str],  # the environment to inspect (names and values)
+) -> tuple[Status, str]:
     "Every secret the settings need is set (values never shown)."
     need = needed_secrets(s)
     miss = [f"{k} ({why})" for k, why in need.items() if not env.get(k)]
-    if 'TWB_LIVE_TRADING' in need and env.get('TWB_LIVE_TRADING') and not s.live_confirmed: miss.append('TWB_LIVE_TRADING is not I_UNDERSTAND')
+    if 'TWB_LIVE_TRADING' in need and env.get('TWB_LIVE_TRADING') and not s.live_confirmed:
+        miss.append('TWB_LIVE_TRADING is not I_UNDERSTAND')
     if miss: return Status.FAIL, 'missing: ' + '; '.join(miss)
     return Status.OK, f"{len(need)} needed, all set" if need else 'none needed by these settings'
 
 # %% ../../nbs/85_deploy_preflight.ipynb #aab51788
-def check_sources(s: Settings) -> list[Check]:
+def check_sources(
+    s: Settings,  # the loaded `Settings`
+) -> list[Check]:
     "One row per `[data] sources` entry: a live call each (keys included)."
     from trading_workbench.data.sources import DataSourceError, sources_from_settings
     out = []
@@ -141,26 +163,34 @@ def probe_ib(
     host, p = endpoint(s)
     async def go():
         ib = IB()
-        await ib.connectAsync(host, port or p, clientId=s.broker.client_id + 99, timeout=timeout or s.broker.connect_timeout_s, readonly=True)
+        await ib.connectAsync(host, port or p, clientId=s.broker.client_id + 99, timeout=timeout or s.broker.connect_timeout_s,
+                              readonly=True)
         try: return list(ib.managedAccounts()), await asyncio.wait_for(ib.reqCurrentTimeAsync(), 5)
         finally: ib.disconnect()
     return asyncio.run(go())
 
 # %% ../../nbs/85_deploy_preflight.ipynb #dff9af67
-def check_broker(s: Settings, port: int | None = None) -> tuple[Status, str, datetime | None]:
+def check_broker(
+    s: Settings,              # the loaded `Settings`
+    port: int | None = None,  # the gateway's port (default: the settings')
+) -> tuple[Status, str, datetime | None]:
     "The broker answers, someone is logged in, and the account's kind matches `[broker] mode`."
     if s.broker.kind == 'paper': return Status.OK, 'the embedded paper broker (no gateway)', None
     from trading_workbench.execution.broker import BrokerError
     try: accounts, t = probe_ib(s, port)
     except (OSError, asyncio.TimeoutError, ConnectionError, BrokerError) as e:
-        return Status.FAIL, f"{s.broker.host}: {type(e).__name__}: {e or 'no answer'} (is IB Gateway running and logged in?)", None
+        why = f"{s.broker.host}: {type(e).__name__}: {e or 'no answer'} (is IB Gateway running and logged in?)"
+        return Status.FAIL, why, None
     if not accounts: return Status.FAIL, 'connected, but no account is logged in', t
     paper = all(a.startswith('D') for a in accounts)
     if paper != (s.broker.mode == 'paper'):
-        return Status.FAIL, f"logged in to a {'paper' if paper else 'LIVE'} account but [broker] mode = {s.broker.mode}", t
+        kind = 'paper' if paper else 'LIVE'
+        return Status.FAIL, f"logged in to a {kind} account but [broker] mode = {s.broker.mode}", t
     want = s.secrets.ib_account.get() if s.secrets.ib_account else None
-    if want and want not in accounts: return Status.FAIL, f"TWB_IB_ACCOUNT is not among the {len(accounts)} logged-in accounts", t
-    return Status.OK, f"logged in ({s.broker.mode} account{'s' if len(accounts) > 1 else ''} {', '.join(a[:2] + '***' for a in accounts)})", t
+    if want and want not in accounts:
+        return Status.FAIL, f"TWB_IB_ACCOUNT is not among the {len(accounts)} logged-in accounts", t
+    masked = ', '.join(a[:2] + '***' for a in accounts)
+    return Status.OK, f"logged in ({s.broker.mode} account{'s' if len(accounts) > 1 else ''} {masked})", t
 
 # %% ../../nbs/85_deploy_preflight.ipynb #fb62b546
 def check_clock(
@@ -171,10 +201,13 @@ def check_clock(
     "This machine's clock against `reference` (the broker's, or an HTTP server's)."
     if reference is None: return Status.SKIP, 'no time source (paper broker, no HTTP answer with a Date)'
     skew = (datetime.now(timezone.utc) - reference).total_seconds()
-    return (Status.OK if abs(skew) <= max_skew_s else Status.FAIL), f"{skew:+.1f} s against {source} (limit {max_skew_s:g} s)"
+    why = f"{skew:+.1f} s against {source} (limit {max_skew_s:g} s)"
+    return (Status.OK if abs(skew) <= max_skew_s else Status.FAIL), why
 
 # %% ../../nbs/85_deploy_preflight.ipynb #fad68403
-def check_llm(s: Settings) -> tuple[Status, str, datetime | None]:
+def check_llm(
+    s: Settings,  # the loaded `Settings`
+) -> tuple[Status, str, datetime | None]:
     "The Ollama host answers and has the model pulled (skipped when `enable_llm` is off)."
     if not s.flags.enable_llm: return Status.SKIP, '[flags] enable_llm = false', None
     import httpx
@@ -184,20 +217,26 @@ def check_llm(s: Settings) -> tuple[Status, str, datetime | None]:
     if r.status_code != 200: return Status.FAIL, f"{s.llm.host}/api/tags answered HTTP {r.status_code}", date
     try: models = [m['name'] for m in r.json()['models']]
     except (ValueError, KeyError, TypeError): return Status.FAIL, f"{s.llm.host}/api/tags: not an Ollama answer", date
-    if s.llm.model not in models: return Status.FAIL, f"model {s.llm.model} not pulled (has: {', '.join(models) or 'none'}): ollama pull {s.llm.model}", date
+    if s.llm.model not in models:
+        has = ', '.join(models) or 'none'
+        return Status.FAIL, f"model {s.llm.model} not pulled (has: {has}): ollama pull {s.llm.model}", date
     return Status.OK, f"{s.llm.host} has {s.llm.model}", date
 
 # %% ../../nbs/85_deploy_preflight.ipynb #508969f3
-def check_migrations(s: Settings) -> tuple[Status, str]:
+def check_migrations(
+    s: Settings,  # the loaded `Settings`
+) -> tuple[Status, str]:
     "The store is at the head schema revision (looked at, never migrated here)."
     import sqlalchemy as sa
     from trading_workbench.store.db import HEAD, make_engine, schema_revision
     url = s.store.url
-    if url.startswith('sqlite:///') and not Path(url[len('sqlite:///'):]).exists(): return Status.FAIL, f"no store yet at {url}: run `twb migrate`"
+    if url.startswith('sqlite:///') and not Path(url[len('sqlite:///'):]).exists():
+        return Status.FAIL, f"no store yet at {url}: run `twb migrate`"
     eng = make_engine(url, s.store.busy_timeout_ms, immediate=False)
     try:
         with eng.connect() as c: rev = schema_revision(c)
-    except sa.exc.SQLAlchemyError as e: return Status.FAIL, f"store unreachable: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+    except sa.exc.SQLAlchemyError as e:
+        return Status.FAIL, f"store unreachable: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
     finally: eng.dispose()
     if rev == HEAD: return Status.OK, f"schema {rev} (head)"
     return Status.FAIL, f"schema {rev or 'empty'}, code expects {HEAD}: run `twb migrate`"
@@ -224,7 +263,8 @@ def run_preflight(
     add('python', check_python)
     add('packages', check_packages, lock)
     add('environment names', check_env, env)
-    try: s = Settings.load(settings_path, env={k: v for k, v in env.items() if not k.startswith('TWB_') or k in _known()})
+    ours = {k: v for k, v in env.items() if not k.startswith('TWB_') or k in _known()}
+    try: s = Settings.load(settings_path, env=ours)
     except SettingsError as e:
         rep.checks.append(Check('settings', Status.FAIL, str(e)))
         rep.checks.append(Check('the rest', Status.FAIL, 'not checked: the settings do not load'))

@@ -29,14 +29,21 @@ class Release:
     status: str = 'installed'   # installed | running | failed | rolled_back | retired
     reason: str = ''
     port: int = 0
-    def save(self): (self.folder / 'release.json').write_text(json.dumps(dict(asdict(self), folder=str(self.folder)), indent=1))
+    def save(self):
+        (self.folder / 'release.json').write_text(json.dumps(dict(asdict(self), folder=str(self.folder)), indent=1))
     @classmethod
-    def load(cls, folder: Path) -> Release:
+    def load(
+        cls,
+        folder: Path,  # a release's folder (holding `release.json`)
+    ) -> Release:
         d = json.loads((Path(folder) / 'release.json').read_text()); d['folder'] = Path(d['folder']); return cls(**d)
 
 # %% ../../nbs/87_deploy_release.ipynb #c45cccb8
-def snapshot_settings(settings_path: Path, dest: Path):
-    "Copy the settings with the store URL and the CSV folder made absolute (releases share one store); bad settings verbatim."
+def snapshot_settings(
+    settings_path: Path,  # the operator settings file to snapshot
+    dest: Path,           # where the snapshot is written
+):
+    "Copy the settings, the store URL and CSV folder made absolute (releases share one store); bad settings verbatim."
     try: s = Settings.load(settings_path)
     except SettingsError: shutil.copy(settings_path, dest); return    # the release's migrate step refuses it, by name
     cp = configparser.ConfigParser(interpolation=None); cp.optionxform = str
@@ -47,7 +54,11 @@ def snapshot_settings(settings_path: Path, dest: Path):
     with open(dest, 'w') as f: cp.write(f)
 
 # %% ../../nbs/87_deploy_release.ipynb #b922ac64
-def install_release(deploy_dir: Path, settings_path: Path, lock: Path | None) -> Release:
+def install_release(
+    deploy_dir: Path,     # the folder holding the releases and `current`
+    settings_path: Path,  # the operator settings file to snapshot
+    lock: Path | None,    # the constraints file installed with the release (None: none)
+) -> Release:
     "A new release folder: version, lock, settings snapshot."
     v = trading_workbench.__version__
     rid = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{v}"
@@ -59,18 +70,25 @@ def install_release(deploy_dir: Path, settings_path: Path, lock: Path | None) ->
     return r
 
 # %% ../../nbs/87_deploy_release.ipynb #e9ad2f84
-def releases(deploy_dir: Path) -> list[Release]:
+def releases(
+    deploy_dir: Path,  # the folder holding the releases and `current`
+) -> list[Release]:
     "Installed releases, oldest first."
     base = Path(deploy_dir) / 'releases'
     return [Release.load(d) for d in sorted(base.iterdir()) if (d / 'release.json').is_file()] if base.is_dir() else []
 
-def current(deploy_dir: Path) -> Release | None:
+def current(
+    deploy_dir: Path,  # the folder holding the releases and `current`
+) -> Release | None:
     "The release `current` points at."
     link = Path(deploy_dir) / 'current'
     return Release.load(link.resolve()) if link.is_symlink() and (link.resolve() / 'release.json').is_file() else None
 
 # %% ../../nbs/87_deploy_release.ipynb #3b52722f
-def point_current(deploy_dir: Path, r: Release):
+def point_current(
+    deploy_dir: Path,  # the folder holding the releases and `current`
+    r: Release,        # the release to make current
+):
     "Atomically re-point `current` (a symlink renamed over the old one)."
     tmp = Path(deploy_dir) / 'current.tmp'
     if tmp.is_symlink(): tmp.unlink()
@@ -87,17 +105,25 @@ def prune(
         if cur is None or r.release_id != cur.release_id: shutil.rmtree(r.folder)
 
 # %% ../../nbs/87_deploy_release.ipynb #159233e7
-def start_release(r: Release, port: int, extra_env: dict | None = None) -> int:
+def start_release(
+    r: Release,                     # the release to start
+    port: int,                      # the supervisor's probe port
+    extra_env: dict | None = None,  # more environment for the process
+) -> int:
     "Start `twb serve` for release `r` (detached; its log in the release folder); return its pid."
     log = open(r.folder / 'serve.log', 'ab')
-    p = subprocess.Popen(twb_argv(r.folder / 'settings.ini', 'serve', '--port', str(port)), cwd=r.folder, stdout=log, stderr=log,
+    p = subprocess.Popen(twb_argv(r.folder / 'settings.ini', 'serve', '--port', str(port)), cwd=r.folder,
+                         stdout=log, stderr=log,
                          start_new_session=True, env={**os.environ, **(extra_env or {})})
     (r.folder / 'serve.pid').write_text(str(p.pid))
     r.port, r.status = port, 'running'; r.save()
     return p.pid
 
 # %% ../../nbs/87_deploy_release.ipynb #0d04bb23
-def stop_release(r: Release, timeout: float = 660.0) -> bool:
+def stop_release(
+    r: Release,              # the release to stop
+    timeout: float = 660.0,  # seconds to wait for a clean stop before killing it
+) -> bool:
     "SIGTERM the release's supervisor and wait for it (it lets a running daily run finish)."
     pidf = r.folder / 'serve.pid'
     if not pidf.is_file(): return True
@@ -141,21 +167,36 @@ class DeployResult:
     steps: list[tuple[str, float, str]]   # (step, seconds, detail)
     def text(self) -> str:
         lines = [f"{s:<10} {t:6.2f}s  {d}" for s, t, d in self.steps]
-        head = f"deployed {self.release.release_id}" if self.ok else f"release {self.release.release_id} FAILED: {self.release.reason}"
+        rel = self.release
+        head = f"deployed {rel.release_id}" if self.ok else f"release {rel.release_id} FAILED: {rel.reason}"
         tail = f"running: {self.running.release_id if self.running else 'nothing'}"
         return '\n'.join([head, *lines, tail])
 
 # %% ../../nbs/87_deploy_release.ipynb #5cd62c03
 def _migrate(r: Release) -> tuple[bool, str]:
     "`twb migrate` with the release's settings."
-    p = subprocess.run(twb_argv(r.folder / 'settings.ini', 'migrate'), capture_output=True, text=True, cwd=r.folder, timeout=600)
+    p = subprocess.run(twb_argv(r.folder / 'settings.ini', 'migrate'), capture_output=True, text=True, cwd=r.folder,
+                       timeout=600)
     return p.returncode == 0, (p.stdout.strip().splitlines() or p.stderr.strip().splitlines() or [''])[-1]
 
-# %% ../../nbs/87_deploy_release.ipynb #66d5707a
-def deploy(deploy_dir: Path, settings_path: Path, lock: Path | None, port: int = 8870, probes: int = 5,
-           probe_interval: float = 1.0, keep: int = 3, min_free_gb: float = 1.0) -> DeployResult:
-    "Install, migrate, preflight, switch, probe; roll back to the previous release after `probes` failed probes."
+def _preflight(r: Release, lock: Path | None, min_free_gb: float) -> tuple[bool, str]:
+    "The preflight on the new release's settings: (passed, what failed)."
     from trading_workbench.deploy.preflight import run_preflight
+    rep = run_preflight(r.folder / 'settings.ini', lock=lock, min_free_gb=min_free_gb)
+    return rep.ok, '; '.join(f"{c.name}: {c.detail}" for c in rep.failed()) or 'passed'
+
+# %% ../../nbs/87_deploy_release.ipynb #66d5707a
+def deploy(
+    deploy_dir: Path,             # the folder holding the releases and `current`
+    settings_path: Path,          # the operator settings file to snapshot
+    lock: Path | None,            # the constraints file installed with the release (None: none)
+    port: int = 8870,             # the supervisor's probe port
+    probes: int = 5,              # failed `/healthz` probes before rolling back
+    probe_interval: float = 1.0,  # seconds between probes
+    keep: int = 3,                # how many releases to keep (the current one always stays)
+    min_free_gb: float = 1.0,     # free disk the preflight requires, GB
+) -> DeployResult:
+    "Install, migrate, preflight, switch, probe; roll back to the previous release after `probes` failed probes."
     deploy_dir = Path(deploy_dir); deploy_dir.mkdir(parents=True, exist_ok=True)
     prev, steps = current(deploy_dir), []
     def step(name, fn):
@@ -165,11 +206,9 @@ def deploy(deploy_dir: Path, settings_path: Path, lock: Path | None, port: int =
     def fail(why: str, running: Release | None) -> DeployResult:
         r.status, r.reason = 'failed', why; r.save(); prune(deploy_dir, keep)
         return DeployResult(False, r, running, steps)
-    for name, fn in (('migrate', lambda: _migrate(r)),
-                     ('preflight', lambda: (lambda rep: (rep.ok, '; '.join(f"{c.name}: {c.detail}" for c in rep.failed()) or 'passed'))(
-                         run_preflight(r.folder / 'settings.ini', lock=lock, min_free_gb=min_free_gb)))):
+    for name, fn in (('migrate', lambda: _migrate(r)), ('preflight', lambda: _preflight(r, lock, min_free_gb))):
         ok, why = step(name, fn)
-        if not ok: return fail(f'{name}: {why}', prev)            # nothing was stopped: the previous release keeps running
+        if not ok: return fail(f'{name}: {why}', prev)            # nothing stopped: the previous release keeps running
     if prev: step('stop', lambda: (stop_release(prev), f'stopped {prev.release_id}'))
     step('start', lambda: (True, f'pid {start_release(r, port)} on port {port}'))
     point_current(deploy_dir, r)
@@ -188,7 +227,9 @@ def deploy(deploy_dir: Path, settings_path: Path, lock: Path | None, port: int =
     return res
 
 # %% ../../nbs/87_deploy_release.ipynb #b4fc4345
-def deployment_text(deploy_dir: Path) -> str | None:
+def deployment_text(
+    deploy_dir: Path,  # the folder holding the releases and `current`
+) -> str | None:
     "One line per release, the current one marked, with its health; None without a deployment."
     rs = releases(deploy_dir)
     if not rs: return None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 from zoneinfo import ZoneInfo
 
+from fastcore.basics import patch
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, CONTENT_TYPE_LATEST
 
 from ..core.config import Settings
@@ -34,6 +35,7 @@ class ChildSpec:
     argv: tuple[str, ...]      # the command line
     oneshot: bool = False      # a job (the daily run): never restarted, waited for on shutdown
 
+# %% ../../nbs/86_deploy_serve.ipynb #0bc67f0b
 @dataclass
 class Child:
     "A child's live state."
@@ -47,12 +49,20 @@ class Child:
     @property
     def running(self) -> bool: return self.proc is not None and self.proc.poll() is None
 
-def twb_argv(settings_path: Path | None, *args: str) -> tuple[str, ...]:
+# %% ../../nbs/86_deploy_serve.ipynb #37109df5
+def twb_argv(
+    settings_path: Path | None,  # the settings file the children read (None: their own search)
+    *args: str,                  # the `twb` command's arguments
+) -> tuple[str, ...]:
     "A `twb` command line run by this interpreter."
     base = (sys.executable, '-c', 'import sys; from trading_workbench.cli import main; sys.exit(main(sys.argv[1:]))')
     return (*base, *(('--settings', str(settings_path)) if settings_path else ()), *args)
 
-def default_children(settings_path: Path | None, names: Sequence[str], risk_interval: float = 60.0) -> list[ChildSpec]:
+def default_children(
+    settings_path: Path | None,   # the settings file the children read (None: their own search)
+    names: Sequence[str],         # the standard children wanted, by name
+    risk_interval: float = 60.0,  # the risk monitor's seconds between checks
+) -> list[ChildSpec]:
     "The standard children by name: `risk_monitor` (`twb risk watch`), `dashboard` (`twb dashboard`)."
     known = dict(risk_monitor=twb_argv(settings_path, 'risk', 'watch', '--interval', f'{risk_interval:g}'),
                  dashboard=twb_argv(settings_path, 'dashboard'))
@@ -60,14 +70,21 @@ def default_children(settings_path: Path | None, names: Sequence[str], risk_inte
     if bad: raise ValueError(f"--children: unknown {', '.join(bad)}; known: {', '.join(known)}")
     return [ChildSpec(n, known[n]) for n in names]
 
-def parse_child(text: str) -> ChildSpec:
+# %% ../../nbs/86_deploy_serve.ipynb #d519d2c4
+def parse_child(
+    text: str,  # `name=command line`
+) -> ChildSpec:
     "`name=command line` (for children of your own)."
     name, sep, cmd = text.partition('=')
     if not sep or not name.strip() or not cmd.strip(): raise ValueError(f"--child {text!r}: expected name=command")
     return ChildSpec(name.strip(), tuple(shlex.split(cmd)))
 
 # %% ../../nbs/86_deploy_serve.ipynb #7619eba4
-def daily_run_due(now: datetime, settings: Settings, done: set[str]) -> str | None:
+def daily_run_due(
+    now: datetime,       # the moment to decide for
+    settings: Settings,  # the loaded `Settings`
+    done: set[str],      # session dates whose daily run was already launched
+) -> str | None:
     "The session date (YYYY-MM-DD) whose daily run is due at `now` and not yet in `done`, else None."
     from trading_workbench.execution.session import scheduled_run_time, session_on
     tz = ZoneInfo(settings.schedule.timezone)
@@ -80,15 +97,27 @@ def daily_run_due(now: datetime, settings: Settings, done: set[str]) -> str | No
         at = datetime(day.year, day.month, day.day, hh, mm, tzinfo=tz)
     return day.isoformat() if at <= now < at + timedelta(hours=6) else None
 
-def validation_due(now: datetime, last: datetime | None) -> bool:
+def validation_due(
+    now: datetime,          # the moment to decide for
+    last: datetime | None,  # when the newest validation started (None: never)
+) -> bool:
     "Saturdays, at most once in six days."
     return now.weekday() == 5 and (last is None or now - last > timedelta(days=6))
 
 # %% ../../nbs/86_deploy_serve.ipynb #22be1dd4
 class Supervisor:
-    "Starts children, restarts crashed ones with backoff, launches scheduled jobs, beats a heartbeat; `stop()` on SIGTERM."
-    def __init__(self, children: Sequence[ChildSpec], store=None, settings: Settings | None = None, settings_path: Path | None = None,
-                 interval: float = 1.0, backoff: tuple[float, float] = (1.0, 60.0), schedule: bool = True, grace_s: float = 600.0):
+    "Starts children, restarts crashed ones with backoff, launches scheduled jobs, beats; `stop()` on SIGTERM."
+    def __init__(
+        self,
+        children: Sequence[ChildSpec],               # the services to keep running
+        store=None,                                  # the store for heartbeats and beats (None: none written)
+        settings: Settings | None = None,            # the loaded `Settings` (None: no schedule)
+        settings_path: Path | None = None,           # the settings file the children read (None: their own search)
+        interval: float = 1.0,                       # seconds between loops
+        backoff: tuple[float, float] = (1.0, 60.0),  # a crashed service's first and longest wait to restart, seconds
+        schedule: bool = True,                       # launch the daily run and validation when due
+        grace_s: float = 600.0,                      # seconds a running job may take to finish on shutdown
+    ):
         self.children = {c.name: Child(c) for c in children}
         self.store, self.settings, self.settings_path = store, settings, settings_path
         self.interval, self.backoff, self.schedule, self.grace_s = interval, backoff, schedule, grace_s
@@ -96,51 +125,64 @@ class Supervisor:
         self.done_days: set[str] = set()
         self.lock = threading.Lock()
 
-    def _start(self, c: Child):
-        c.proc = subprocess.Popen(c.spec.argv, start_new_session=True)   # its own group: a terminal's ^C reaches only us
-        c.started = time.monotonic()
-        log.info('started %s (pid %s)', c.spec.name, c.proc.pid)
+# %% ../../nbs/86_deploy_serve.ipynb #4ddd5e9d
+@patch
+def _start(self: Supervisor, c: Child):
+    c.proc = subprocess.Popen(c.spec.argv, start_new_session=True)   # its own group: a terminal's ^C reaches only us
+    c.started = time.monotonic()
+    log.info('started %s (pid %s)', c.spec.name, c.proc.pid)
 
-    def _reap(self, c: Child, now: float):
-        "A child that exited: a job is finished; a service is restarted after a backoff that doubles per quick crash."
-        c.last_exit, c.proc = c.proc.returncode, None
-        if c.spec.oneshot: log.info('%s finished (exit %s)', c.spec.name, c.last_exit); return
-        c.failures = 1 if now - c.started > 60 else c.failures + 1
-        c.restarts += 1
-        c.next_start = now + min(self.backoff[0] * 2 ** (c.failures - 1), self.backoff[1])
-        log.warning('%s exited (code %s): restart %d in %.1f s', c.spec.name, c.last_exit, c.restarts, c.next_start - now)
+# %% ../../nbs/86_deploy_serve.ipynb #fc50205d
+@patch
+def _reap(self: Supervisor, c: Child, now: float):
+    "A child that exited: a job is finished; a service is restarted after a backoff that doubles per quick crash."
+    c.last_exit, c.proc = c.proc.returncode, None
+    if c.spec.oneshot: log.info('%s finished (exit %s)', c.spec.name, c.last_exit); return
+    c.failures = 1 if now - c.started > 60 else c.failures + 1
+    c.restarts += 1
+    c.next_start = now + min(self.backoff[0] * 2 ** (c.failures - 1), self.backoff[1])
+    log.warning('%s exited (code %s): restart %d in %.1f s', c.spec.name, c.last_exit, c.restarts, c.next_start - now)
 
 # %% ../../nbs/86_deploy_serve.ipynb #3b0069cd
-from fastcore.basics import patch
-
 @patch
-def step(self: Supervisor, now: datetime | None = None):
+def step(
+    self: Supervisor,
+    now: datetime | None = None,  # the moment the schedule is checked for (default: now)
+):
     "One loop: reap and (re)start children, launch what the schedule says is due, beat the heartbeat."
     mono = time.monotonic()
     with self.lock:
         for name, c in list(self.children.items()):
             if c.proc is not None and c.proc.poll() is not None: self._reap(c, mono)
-            if c.proc is None and not c.spec.oneshot and mono >= c.next_start and not self.stopping.is_set(): self._start(c)
+            due = c.proc is None and not c.spec.oneshot and mono >= c.next_start
+            if due and not self.stopping.is_set(): self._start(c)
             if c.spec.oneshot and c.proc is None and c.last_exit is not None: del self.children[name]
-        if self.schedule and self.settings is not None and not self.stopping.is_set(): self._launch_due(now or datetime.now(timezone.utc))
+        if self.schedule and self.settings is not None and not self.stopping.is_set():
+            self._launch_due(now or datetime.now(timezone.utc))
     self.last_loop = time.monotonic()
     if self.store is not None:
         up = sum(c.running for c in self.children.values())
         self.store.heartbeat('supervisor', 'ok', f'{up} of {len(self.children)} children running')
         record_beat(self.store, 'supervisor', now or datetime.now(timezone.utc))
 
+# %% ../../nbs/86_deploy_serve.ipynb #92ad47bf
 @patch
-def launch(self: Supervisor, spec: ChildSpec):
+def launch(
+    self: Supervisor,
+    spec: ChildSpec,   # the job to start
+):
     "Start a one-shot job now (a scheduled daily run, or `twb serve --run-date`)."
     c = self.children[spec.name] = Child(spec)
     self._start(c)
 
+# %% ../../nbs/86_deploy_serve.ipynb #2297326b
 @patch
 def _launch_due(self: Supervisor, now: datetime):
     day = daily_run_due(now, self.settings, self.done_days)
     if day:
         self.done_days.add(day)
-        self.launch(ChildSpec(f'daily_run_{day}', twb_argv(self.settings_path, 'run', 'daily', '--date', day, '--live-clock', '--quiet'), oneshot=True))
+        argv = twb_argv(self.settings_path, 'run', 'daily', '--date', day, '--live-clock', '--quiet')
+        self.launch(ChildSpec(f'daily_run_{day}', argv, oneshot=True))
     if self.store is not None:
         v = self.store.runs('validation', limit=1)
         last = v.started_at.iloc[0].to_pydatetime() if len(v) else None
@@ -167,6 +209,7 @@ def stop(self: Supervisor):
             except subprocess.TimeoutExpired: c.proc.kill(); c.proc.wait()
     if self.store is not None: self.store.heartbeat('supervisor', 'stopped', 'stopped cleanly')
 
+# %% ../../nbs/86_deploy_serve.ipynb #5c53d405
 @patch
 def run(self: Supervisor):
     "Loop until SIGTERM or SIGINT, then stop cleanly."
@@ -177,25 +220,35 @@ def run(self: Supervisor):
     self.stop()
 
 # %% ../../nbs/86_deploy_serve.ipynb #ea2ee7a4
-def readiness(sup: Supervisor, max_data_age_days: float = 4.0, risk_beat_s: float = 300.0) -> dict:
+def readiness(
+    sup: Supervisor,                 # the supervisor
+    max_data_age_days: float = 4.0,  # the newest bar may be this many days old
+    risk_beat_s: float = 300.0,      # the risk monitor's heartbeat may be this old, seconds
+) -> dict:
     "Every readiness check as name -> (ok, detail), and `ready`."
-    out = {'loop': (time.monotonic() - sup.last_loop < 5 * sup.interval + 5, f'{time.monotonic() - sup.last_loop:.1f} s since the last loop')}
+    loop_age = time.monotonic() - sup.last_loop
+    out = {'loop': (loop_age < 5 * sup.interval + 5, f'{loop_age:.1f} s since the last loop')}
     st = sup.store
     if st is not None:
         hb = st.heartbeats().set_index('component')
         if 'risk_monitor' in sup.children:
-            age = (datetime.now(timezone.utc) - hb.time['risk_monitor'].to_pydatetime()).total_seconds() if 'risk_monitor' in hb.index else None
-            out['risk_monitor'] = (age is not None and age < risk_beat_s, 'no heartbeat yet' if age is None else f'beat {age:.0f} s ago')
+            beat = hb.time['risk_monitor'].to_pydatetime() if 'risk_monitor' in hb.index else None
+            age = (datetime.now(timezone.utc) - beat).total_seconds() if beat is not None else None
+            out['risk_monitor'] = (age is not None and age < risk_beat_s,
+                                   'no heartbeat yet' if age is None else f'beat {age:.0f} s ago')
         s = st.trading_state().state.value
         out['risk_state'] = (s != 'HALTED', s)
         cov = st.price_sources()
         last = cov['last'].max() if len(cov) else None
         age = (datetime.now(timezone.utc).date() - last.date()).days if last is not None else None
-        out['data_age'] = (age is not None and age <= max_data_age_days, 'no bars' if age is None else f'newest bar {last.date()} ({age} days)')
+        out['data_age'] = (age is not None and age <= max_data_age_days,
+                           'no bars' if age is None else f'newest bar {last.date()} ({age} days)')
     if sup.settings is not None:
         out['broker'] = _broker_ready(sup.settings)
-    return dict(ready=all(ok for ok, _ in out.values()), checks={k: dict(ok=ok, detail=d) for k, (ok, d) in out.items()})
+    checks = {k: dict(ok=ok, detail=d) for k, (ok, d) in out.items()}
+    return dict(ready=all(ok for ok, _ in out.values()), checks=checks)
 
+# %% ../../nbs/86_deploy_serve.ipynb #db50917f
 _BROKER_CACHE: dict = {}
 
 def _broker_ready(settings: Settings, ttl_s: float = 60.0) -> tuple[bool, str]:
@@ -208,40 +261,54 @@ def _broker_ready(settings: Settings, ttl_s: float = 60.0) -> tuple[bool, str]:
     return _BROKER_CACHE['v'][1]
 
 # %% ../../nbs/86_deploy_serve.ipynb #5c7849c8
-def metrics(sup: Supervisor, ready: dict | None = None) -> bytes:
+def metrics(
+    sup: Supervisor,            # the supervisor
+    ready: dict | None = None,  # a readiness already computed (None: compute it)
+) -> bytes:
     "Prometheus text: children up and restarts, loop age, readiness per check."
     reg = CollectorRegistry()
     up = Gauge('twb_child_up', 'A supervised child is running', ['child'], registry=reg)
     rs = Counter('twb_child_restarts', 'Restarts after a crash', ['child'], registry=reg)
     for name, c in list(sup.children.items()):
         up.labels(name).set(int(c.running)); rs.labels(name).inc(c.restarts)
-    Gauge('twb_loop_age_seconds', 'Seconds since the supervisor loop last turned', registry=reg).set(time.monotonic() - sup.last_loop)
-    Gauge('twb_uptime_seconds', 'Seconds since the supervisor started', registry=reg).set(time.monotonic() - sup.started)
+    loop_age = Gauge('twb_loop_age_seconds', 'Seconds since the supervisor loop last turned', registry=reg)
+    loop_age.set(time.monotonic() - sup.last_loop)
+    Gauge('twb_uptime_seconds', 'Seconds since the supervisor started', registry=reg).set(
+        time.monotonic() - sup.started)
     r = ready or readiness(sup)
     g = Gauge('twb_ready', 'Readiness per check (1 ok)', ['check'], registry=reg)
     for k, v in r['checks'].items(): g.labels(k).set(int(v['ok']))
     return generate_latest(reg)
 
+# %% ../../nbs/86_deploy_serve.ipynb #290b7947
 class _Handler(BaseHTTPRequestHandler):
     sup: Supervisor
     def log_message(self, *a): pass    # quiet: probes arrive every few seconds
     def _send(self, code: int, body: bytes, ctype='application/json'):
-        self.send_response(code); self.send_header('Content-Type', ctype); self.send_header('Content-Length', str(len(body))); self.end_headers()
+        self.send_response(code); self.send_header('Content-Type', ctype)
+        self.send_header('Content-Length', str(len(body))); self.end_headers()
         self.wfile.write(body)
     def do_GET(self):
         sup = self.server.sup
         if self.path == '/healthz':
             age = time.monotonic() - sup.last_loop
             alive = age < 5 * sup.interval + 5
-            kids = {n: dict(running=c.running, pid=c.proc.pid if c.proc else None, restarts=c.restarts) for n, c in list(sup.children.items())}
-            return self._send(200 if alive else 503, json.dumps(dict(alive=alive, loop_age_s=round(age, 2), children=kids)).encode())
+            kids = {n: dict(running=c.running, pid=c.proc.pid if c.proc else None, restarts=c.restarts)
+                    for n, c in list(sup.children.items())}
+            body = json.dumps(dict(alive=alive, loop_age_s=round(age, 2), children=kids)).encode()
+            return self._send(200 if alive else 503, body)
         if self.path == '/readyz':
             r = readiness(sup)
             return self._send(200 if r['ready'] else 503, json.dumps(r).encode())
         if self.path == '/metrics': return self._send(200, metrics(sup), CONTENT_TYPE_LATEST)
         self._send(404, b'{"error": "not found: /healthz, /readyz, /metrics"}')
 
-def serve_http(sup: Supervisor, port: int, host: str = '127.0.0.1') -> ThreadingHTTPServer:
+# %% ../../nbs/86_deploy_serve.ipynb #1ee7be11
+def serve_http(
+    sup: Supervisor,          # the supervisor
+    port: int,                # the port (0: a free one)
+    host: str = '127.0.0.1',  # the address to listen on (loopback by default)
+) -> ThreadingHTTPServer:
     "Answer the probes on `host:port` (loopback by default) from a daemon thread."
     srv = ThreadingHTTPServer((host, port), _Handler)
     srv.sup = sup
@@ -252,36 +319,61 @@ def serve_http(sup: Supervisor, port: int, host: str = '127.0.0.1') -> Threading
 import sqlalchemy as sa
 from ..store.db import T
 
-def record_beat(store, component: str, now: datetime):
+def record_beat(
+    store,           # the store for heartbeats and beats (None: none written)
+    component: str,  # who beats (e.g. supervisor)
+    now: datetime,   # the moment alive
+):
     "Mark `component` alive in `now`'s minute (idempotent)."
     t, minute = T['service_beats'], now.replace(second=0, microsecond=0)
     with store.engine.begin() as conn:
-        if conn.execute(sa.select(t.c.component).where(t.c.component == component, t.c.minute == minute)).first() is None:
+        seen = conn.execute(sa.select(t.c.component).where(t.c.component == component, t.c.minute == minute)).first()
+        if seen is None:
             conn.execute(t.insert().values(component=component, minute=minute))
 
-def uptime(store, settings: Settings, now: datetime, sessions: int = 5, component: str = 'supervisor') -> tuple[float | None, int, int]:
+# %% ../../nbs/86_deploy_serve.ipynb #1afafa37
+def uptime(
+    store,                          # the store for heartbeats and beats (None: none written)
+    settings: Settings,             # the loaded `Settings`
+    now: datetime,                  # the end of the window
+    sessions: int = 5,              # how many of the latest sessions count
+    component: str = 'supervisor',  # who beats (e.g. supervisor)
+) -> tuple[float | None, int, int]:
     "(share, minutes with a beat, trading minutes) over the last `sessions` sessions up to `now`."
     from trading_workbench.execution.session import session_on
     from trading_workbench.data.quality import sessions as all_sessions
-    ss = all_sessions(settings.execution.calendar)             # naive dates; a search, not a loop over 35 years of sessions
+    ss = all_sessions(settings.execution.calendar)             # naive dates: a search, not a loop over 35 years
     days = ss[:ss.searchsorted(datetime(now.year, now.month, now.day), side='right')][-sessions:]
-    spans = [(s.open, min(s.close, now)) for d in days if (s := session_on(d.date(), settings.execution.calendar)) and s.open < now]
+    cal = settings.execution.calendar
+    spans = [(s.open, min(s.close, now)) for d in days if (s := session_on(d.date(), cal)) and s.open < now]
     total = sum(int((b - a).total_seconds() // 60) for a, b in spans)
     if not total: return None, 0, 0
     t = T['service_beats']
     with store.reader.connect() as conn:
-        mins = [r[0] for r in conn.execute(sa.select(t.c.minute).where(t.c.component == component, t.c.minute >= spans[0][0]))]
+        q = sa.select(t.c.minute).where(t.c.component == component, t.c.minute >= spans[0][0])
+        mins = [r[0] for r in conn.execute(q)]
     covered = sum(any(a <= m < b for a, b in spans) for m in mins)
     return covered / total, covered, total
 
-def uptime_text(store, settings: Settings, now: datetime | None = None) -> str:
+# %% ../../nbs/86_deploy_serve.ipynb #b4bdd5db
+def uptime_text(
+    store,                        # the store for heartbeats and beats (None: none written)
+    settings: Settings,           # the loaded `Settings`
+    now: datetime | None = None,  # the end of the window (default: now)
+) -> str:
     "One line for `twb status`."
     share, up, total = uptime(store, settings, now or datetime.now(timezone.utc))
     if share is None: return 'uptime: unknown (no trading minutes in the last 5 sessions yet)'
-    return f"uptime during trading hours, last 5 sessions: {share:.1%} ({up} of {total} minutes with a supervisor heartbeat)"
+    return (f"uptime during trading hours, last 5 sessions: {share:.1%} "
+            f"({up} of {total} minutes with a supervisor heartbeat)")
 
 # %% ../../nbs/86_deploy_serve.ipynb #9b1a0ea7
-def systemd_unit(workdir: Path, python: str = sys.executable, port: int = 8870, user: str = 'twb') -> str:
+def systemd_unit(
+    workdir: Path,                 # the deployment folder (the settings and runs live there)
+    python: str = sys.executable,  # the interpreter that runs `twb`
+    port: int = 8870,              # the supervisor's probe port
+    user: str = 'twb',             # the system user it runs as
+) -> str:
     "A systemd service running `twb serve` in `workdir`; secrets come from `/etc/twb/env` (mode 600)."
     return f'''[Unit]
 Description=trading-workbench supervisor (scheduler, risk monitor, dashboard)
@@ -302,7 +394,12 @@ RestartSec=10
 WantedBy=multi-user.target
 '''
 
-def compose_file(image: str = 'trading-workbench:latest', gateway_image: str = 'ghcr.io/gnzsnz/ib-gateway:stable', port: int = 8870) -> str:
+# %% ../../nbs/86_deploy_serve.ipynb #9086a8ac
+def compose_file(
+    image: str = 'trading-workbench:latest',                  # the workbench's container image
+    gateway_image: str = 'ghcr.io/gnzsnz/ib-gateway:stable',  # IB Gateway's container image
+    port: int = 8870,                                         # the supervisor's probe port
+) -> str:
     "A compose file: IB Gateway (paper, API on 4002) and `twb serve` pointed at it."
     return f'''services:
   ib-gateway:

@@ -16,8 +16,9 @@ from tenacity import AsyncRetrying, wait_exponential, stop_after_attempt, retry_
 from ..core.types import Order, OrderState, OrderType, Fill, Position, Account, utc
 from ..core.clock import Clock
 from ..core.log import get_logger
-from .broker import (OrderTracker, OrderSnapshot, TrackedOrders, Events, ConnectionEvent, BrokerError,
-                                                NotConnected, UnknownOrder, BrokerTimeout, GatewayNotReady, Quote)
+from .broker import (OrderTracker, OrderSnapshot, TrackedOrders, Events, ConnectionEvent,
+                                                BrokerError, NotConnected, UnknownOrder, BrokerTimeout, GatewayNotReady,
+                                                Quote)
 
 log = get_logger('execution.ibkr')
 
@@ -31,11 +32,14 @@ class LiveTradingRefused(BrokerError):
 
 DEFAULT_PORTS = {(True, 'paper'): 4002, (True, 'live'): 4001, (False, 'paper'): 7497, (False, 'live'): 7496}
 
-def endpoint(settings) -> tuple[str, int]:
+def endpoint(
+    settings,  # the loaded `Settings`: its `[broker]` section and whether the environment confirmed live trading
+) -> tuple[str, int]:
     "(host, port) for `[broker]`; refuses live mode unless `TWB_LIVE_TRADING=I_UNDERSTAND` is set."
     b = settings.broker
     if b.mode == 'live' and not settings.live_confirmed:
-        raise LiveTradingRefused("[broker] mode = live needs TWB_LIVE_TRADING=I_UNDERSTAND in the environment; refusing to trade real money")
+        raise LiveTradingRefused("[broker] mode = live needs TWB_LIVE_TRADING=I_UNDERSTAND in the environment; "
+                                 "refusing to trade real money")
     return b.host, b.port or DEFAULT_PORTS[(b.gateway, b.mode)]
 
 # %% ../../nbs/32_execution_ibkr.ipynb #bdc5787f
@@ -47,7 +51,13 @@ REJECT_CODES = frozenset({201, 203, 10147, 10148, 10149, 110})   # rejections of
 LINK_DOWN, LINK_RESTORED = frozenset({1100}), frozenset({1101, 1102})
 NOT_CANCELLABLE = 161    # "Cancel attempted when order is not in a cancellable state": it is done, not cancelled
 
-def map_status(status: str, filled: float, quantity: float, error_code: int = 0) -> OrderState | None:
+# %% ../../nbs/32_execution_ibkr.ipynb #70dbd196
+def map_status(
+    status: str,          # IB's order status ('Submitted', 'Filled', ...)
+    filled: float,        # the cumulative quantity filled so far
+    quantity: float,      # the order's quantity
+    error_code: int = 0,  # IB's error code for the order, if any
+) -> OrderState | None:
     "Our state for IB's `status` (with the cumulative fill and any error code); `None` for IB's transient states."
     if error_code in REJECT_CODES and filled == 0: return OrderState.REJECTED
     st = IB_STATUS.get(status)
@@ -55,7 +65,11 @@ def map_status(status: str, filled: float, quantity: float, error_code: int = 0)
     if st is OrderState.INACTIVE and error_code in REJECT_CODES: return OrderState.REJECTED
     return st
 
-def to_ib_order(order: Order, account: str = '') -> tuple[ib_async.Contract, ib_async.Order]:
+# %% ../../nbs/32_execution_ibkr.ipynb #85e3e544
+def to_ib_order(
+    order: Order,      # our order
+    account: str = '', # the IB account to book it to ('' lets the gateway choose its only account)
+) -> tuple[ib_async.Contract, ib_async.Order]:
     "The ib_async contract and order for `order`, tagged with its client order id as `orderRef`."
     c = ib_async.Stock(order.ticker, 'SMART', 'USD')
     o = ib_async.Order(action=order.side.value, totalQuantity=order.quantity, orderType=order.order_type.value,
@@ -64,20 +78,30 @@ def to_ib_order(order: Order, account: str = '') -> tuple[ib_async.Contract, ib_
     if order.order_type is OrderType.STOP: o.auxPrice = order.stop_price     # IB's STP trigger is the aux price
     return c, o
 
-def from_ib_trade(trade) -> Order:
+# %% ../../nbs/32_execution_ibkr.ipynb #a0fc94b9
+def from_ib_trade(
+    trade,  # an ib_async `Trade` (its contract and order)
+) -> Order:
     "Our `Order` for an IB trade (used to adopt orders the journal does not know)."
     o = trade.order
     ref = o.orderRef or f'ib-{o.permId or o.orderId}'
     lmt = o.lmtPrice if o.orderType in ('LMT', 'LOC') and o.lmtPrice and o.lmtPrice < 1e300 else None
     stp = o.auxPrice if o.orderType == 'STP' and o.auxPrice and o.auxPrice < 1e300 else None
-    kind = o.orderType if o.orderType in ('MOC', 'LOC') and (lmt or o.orderType == 'MOC') else 'LMT' if lmt else 'STP' if stp else 'MKT'
+    kind = (o.orderType if o.orderType in ('MOC', 'LOC') and (lmt or o.orderType == 'MOC')
+            else 'LMT' if lmt else 'STP' if stp else 'MKT')
     return Order(ref, trade.contract.symbol, o.action, int(o.totalQuantity), kind, lmt,
                  o.tif if o.tif in ('DAY', 'GTC', 'OPG') else 'DAY', reason='adopted from IB', stop_price=stp)
 
-def from_ib_fill(f, client_order_id: str = '', commission: float | None = None) -> Fill:
-    "Our `Fill` for an ib_async fill (`commission` when known from elsewhere: ib_async leaves re-sent fills' reports empty)."
+# %% ../../nbs/32_execution_ibkr.ipynb #aea2286e
+def from_ib_fill(
+    f,                              # an ib_async `Fill` (execution, contract, commission report)
+    client_order_id: str = '',      # the order it belongs to ('' takes the execution's orderRef)
+    commission: float | None = None,  # the commission when known from elsewhere: re-sent fills' reports are empty
+) -> Fill:
+    "Our `Fill` for an ib_async fill."
     e = f.execution
-    if commission is None: commission = f.commissionReport.commission if f.commissionReport and f.commissionReport.execId else 0.0
+    if commission is None:
+        commission = f.commissionReport.commission if f.commissionReport and f.commissionReport.execId else 0.0
     return Fill(e.execId, client_order_id or e.orderRef or f'ib-{e.permId}', f.contract.symbol,
                 'BUY' if e.side == 'BOT' else 'SELL', int(e.shares), e.price, e.time, commission, str(e.orderId))
 
@@ -86,9 +110,16 @@ class IBKRBroker(TrackedOrders):
     "The `Broker` protocol over ib_async (TWS / IB Gateway)."
     name = 'ibkr'
 
-    def __init__(self, settings, clock: Clock, ib: ib_async.IB | None = None, *, host: str | None = None,
-                 port: int | None = None, ack_timeout: float = 5.0, reconnect_attempts: int = 8, reconnect_max_wait: float = 30.0,
-                 connect_timeout: float | None = None):
+    def __init__(self,
+                 settings,                        # `Settings`: `[broker]` host, port, client id, connect timeout
+                 clock: Clock,                    # stamps every state change
+                 ib: ib_async.IB | None = None,   # the ib_async client (default: a new one)
+                 *, host: str | None = None,      # overrides the settings' host
+                 port: int | None = None,         # overrides the settings' (or the default) port
+                 ack_timeout: float = 5.0,        # seconds to wait for IB to acknowledge a placement or a change
+                 reconnect_attempts: int = 8,     # re-dials after a dropped socket before giving up
+                 reconnect_max_wait: float = 30.0,  # the longest backoff between re-dials, seconds
+                 connect_timeout: float | None = None):  # seconds for the startup requests (default: the settings')
         h, p = endpoint(settings)                      # refuses live without confirmation, before anything else
         self.host, self.port = host or h, port or p
         self.client_id = settings.broker.client_id
@@ -101,26 +132,31 @@ class IBKRBroker(TrackedOrders):
         self.trackers: dict[str, OrderTracker] = {}
         self._ib_ids: dict[str, int] = {}                    # client order id -> IB order id
         self._changed: dict[str, asyncio.Event] = {}
-        self._max_id = 0                                     # the highest IB order id seen in use (orders and executions)
+        self._max_id = 0                                     # the highest IB order id seen in use (orders, executions)
         self._early: dict[str, float] = {}                    # commissions that came before their execution
         self.contracts: dict[str, ib_async.Contract] = {}     # contracts IB qualified (by `quotes`): orders use them
-        self._link_up = True
-        self._closing = False
+        self._link_up, self._closing = True, False
         self._reconnecting: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
-        ib = self.ib
-        ib.orderStatusEvent += self._on_status
-        ib.openOrderEvent += self._on_status
-        ib.execDetailsEvent += self._on_exec
-        ib.commissionReportEvent += self._on_commission
-        ib.errorEvent += self._on_error
-        ib.disconnectedEvent += self._on_disconnected
-        self._wrapper_commission = ib.wrapper.commissionReport
-        ib.wrapper.commissionReport = self._on_raw_commission   # ib_async drops a report that precedes its execution
+        self._listen()
 
     def is_connected(self) -> bool: return self.ib.isConnected() and self._link_up
 
-    def __repr__(self): return f'IBKRBroker({self.host}:{self.port}, client_id={self.client_id}, connected={self.is_connected()})'
+    def __repr__(self):
+        return f'IBKRBroker({self.host}:{self.port}, client_id={self.client_id}, connected={self.is_connected()})'
+
+# %% ../../nbs/32_execution_ibkr.ipynb #ccea6ac6
+@patch
+def _listen(self: IBKRBroker) -> None:
+    ib = self.ib
+    ib.orderStatusEvent += self._on_status
+    ib.openOrderEvent += self._on_status
+    ib.execDetailsEvent += self._on_exec
+    ib.commissionReportEvent += self._on_commission
+    ib.errorEvent += self._on_error
+    ib.disconnectedEvent += self._on_disconnected
+    self._wrapper_commission = ib.wrapper.commissionReport
+    ib.wrapper.commissionReport = self._on_raw_commission   # ib_async drops a report that precedes its execution
 
 # %% ../../nbs/32_execution_ibkr.ipynb #3e2ae158
 @patch
@@ -128,8 +164,8 @@ async def connect(self: IBKRBroker) -> None:
     "Connect, synchronise open and completed orders and executions, and adopt what we do not know."
     self._closing = False
     try:
-        await self.ib.connectAsync(self.host, self.port, self.client_id, timeout=self.connect_timeout, account=self.account_id,
-                                   raiseSyncErrors=True)
+        await self.ib.connectAsync(self.host, self.port, self.client_id, timeout=self.connect_timeout,
+                                   account=self.account_id, raiseSyncErrors=True)
     except ConnectionError as e:
         if e.args and isinstance(e.args[0], list):     # ib_async's list of the startup requests that went unanswered
             raise GatewayNotReady(f'ibkr: gateway at {self.host}:{self.port} did not complete its start within '
@@ -142,26 +178,29 @@ async def connect(self: IBKRBroker) -> None:
     await self._sync()
     self.events.emit(ConnectionEvent(True, f'connected to {self.host}:{self.port} as client {self.client_id}'))
 
+# %% ../../nbs/32_execution_ibkr.ipynb #4dd1cd87
 @patch
 async def disconnect(self: IBKRBroker) -> None:
+    "Close the connection on purpose: no reconnect follows."
     self._closing = True
     if self._reconnecting: self._reconnecting.cancel()
     for t in list(self._tasks): t.cancel()
     if self.ib.isConnected(): self.ib.disconnect()
 
+# %% ../../nbs/32_execution_ibkr.ipynb #d19fa783
 @patch
 def _spawn(self: IBKRBroker, coro) -> None:
     t = asyncio.ensure_future(coro)
     self._tasks.add(t)
     t.add_done_callback(self._done_task)
 
-# %% ../../nbs/32_execution_ibkr.ipynb #32b782c9
 @patch
 def _done_task(self: IBKRBroker, t: asyncio.Task) -> None:
     self._tasks.discard(t)
     if not t.cancelled() and t.exception() is not None:
         log.error("ibkr background task failed", exc_info=t.exception())
 
+# %% ../../nbs/32_execution_ibkr.ipynb #32b782c9
 @patch
 def _on_disconnected(self: IBKRBroker) -> None:
     if self._closing: return
@@ -170,24 +209,31 @@ def _on_disconnected(self: IBKRBroker) -> None:
     if self._reconnecting is None or self._reconnecting.done():
         self._reconnecting = asyncio.ensure_future(self._reconnect())
 
+# %% ../../nbs/32_execution_ibkr.ipynb #cfc78aa3
+_REDIAL = (OSError, TimeoutError, ConnectionError, NotConnected)   # worth another dial
+
 @patch
 async def _reconnect(self: IBKRBroker) -> None:
     "Re-dial with exponential backoff until connected or out of attempts."
     try:
         async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.1, max=self.reconnect_max_wait),
                                            stop=stop_after_attempt(self.reconnect_attempts),
-                                           retry=retry_if_exception_type((OSError, TimeoutError, ConnectionError, NotConnected)),
+                                           retry=retry_if_exception_type(_REDIAL),
                                            reraise=True):
             with attempt:
                 if self._closing: return
                 await self.connect()
-    except (OSError, TimeoutError, ConnectionError, NotConnected):
-        log.exception("ibkr: could not reconnect to %s:%s after %d attempts", self.host, self.port, self.reconnect_attempts)
+    except _REDIAL:
+        log.exception("ibkr: could not reconnect to %s:%s after %d attempts", self.host, self.port,
+                      self.reconnect_attempts)
         self.events.emit(ConnectionEvent(False, f'reconnect failed after {self.reconnect_attempts} attempts'))
 
 # %% ../../nbs/32_execution_ibkr.ipynb #07e1c5b8
 @patch
-async def until_connected(self: IBKRBroker, timeout: float) -> bool:
+async def until_connected(
+    self: IBKRBroker,
+    timeout: float,  # seconds to wait at most
+) -> bool:
     "Wait up to `timeout` seconds for the link to be up (after a drop)."
     deadline = asyncio.get_running_loop().time() + timeout
     while not self.is_connected():
@@ -195,6 +241,7 @@ async def until_connected(self: IBKRBroker, timeout: float) -> bool:
         await asyncio.sleep(0.02)
     return True
 
+# %% ../../nbs/32_execution_ibkr.ipynb #15d79865
 @patch
 def _on_error(self: IBKRBroker, req_id: int, code: int, text: str, contract=None) -> None:
     if code in LINK_DOWN:
@@ -227,6 +274,7 @@ def _tracker_for(self: IBKRBroker, trade) -> OrderTracker | None:
         tr.broker_order_id = str(trade.order.orderId)
     return tr
 
+# %% ../../nbs/32_execution_ibkr.ipynb #83abf748
 @patch
 def _on_status(self: IBKRBroker, trade) -> None:
     tr = self._tracker_for(trade)
@@ -236,20 +284,22 @@ def _on_status(self: IBKRBroker, trade) -> None:
     code = err.errorCode if err else 0
     if code == 103 and tr.state in (OrderState.NEW, OrderState.PENDING_SUBMIT): return   # submit() retries
     if code == NOT_CANCELLABLE and os_.status == 'Cancelled':
-        # ib_async marks the trade cancelled on 161, but the order was already done (often filled): ask IB what it became
+        # ib_async marks the trade cancelled on 161, but the order was already done (often filled): ask IB
         if self.is_connected(): self._spawn(self.resync())
         return
     st = map_status(os_.status, os_.filled, trade.order.totalQuantity, code)
     if st is None: return
     filled = int(os_.filled) if os_.filled and not math.isnan(os_.filled) else None
-    if st is OrderState.FILLED and not filled:   # a completed order (101) carries no status fill: Filled means all of it
+    if st is OrderState.FILLED and not filled:   # a completed order (101) has no status fill: Filled means all of it
         fq = trade.order.filledQuantity
         filled = int(fq) if fq and fq < 1e300 and not math.isnan(fq) else int(trade.order.totalQuantity)
     avg = os_.avgFillPrice if os_.avgFillPrice else None
-    ev = tr.apply_status(st, filled, avg, message=err.message if err else '', error_code=code or None, when=self.clock.now())
+    ev = tr.apply_status(st, filled, avg, message=err.message if err else '', error_code=code or None,
+                         when=self.clock.now())
     if ev: self.events.emit(ev)
     self._touch(tr.order.client_order_id)
 
+# %% ../../nbs/32_execution_ibkr.ipynb #9e6198ef
 @patch
 def _on_raw_commission(self: IBKRBroker, report) -> None:
     if report.execId not in self.ib.wrapper.fills: self._early[report.execId] = report.commission
@@ -262,6 +312,7 @@ def _commission(self: IBKRBroker, f) -> float | None:
         if x is not None and x.commissionReport and x.commissionReport.execId: return x.commissionReport.commission
     return self._early.get(f.execution.execId)
 
+# %% ../../nbs/32_execution_ibkr.ipynb #cf8a5086
 @patch
 def _on_exec(self: IBKRBroker, trade, fill) -> None:
     self._max_id = max(self._max_id, fill.execution.orderId or 0)
@@ -295,14 +346,16 @@ async def resync(self: IBKRBroker) -> set[str]:
     for trade in trades: self._on_status(trade)
     return {t.order.orderRef for t in trades if t.order.orderRef}
 
+# %% ../../nbs/32_execution_ibkr.ipynb #8e4a8c15
 @patch
 async def _ask(self: IBKRBroker, what: str, request, timeout: float | None = None):
-    "Await one IB request; a lost link or no answer within the timeout (default: the connect timeout) is a typed `BrokerError`."
+    "Await one IB request; a lost link or no answer within `timeout` (default: the connect timeout) is a `BrokerError`."
     t = self.connect_timeout if timeout is None else timeout
     try: return await asyncio.wait_for(request, t)
     except TimeoutError as e: raise BrokerTimeout(f'ibkr: {what} request to {self.host}:{self.port}', t) from e
     except ConnectionError as e: raise NotConnected(f'ibkr: link lost during the {what} request: {e}') from e
 
+# %% ../../nbs/32_execution_ibkr.ipynb #7bb03cd4
 @patch
 def _apply_fills(self: IBKRBroker, fills) -> list[Fill]:
     out = []
@@ -335,13 +388,18 @@ async def account(self: IBKRBroker) -> Account:
     return Account(self.account_id or 'IB', vals.get('TotalCashValue', 0.0), vals['NetLiquidation'],
                    vals.get('BuyingPower', vals.get('TotalCashValue', 0.0)), self.clock.now())
 
+# %% ../../nbs/32_execution_ibkr.ipynb #93a992f9
 @patch
 async def positions(self: IBKRBroker) -> list[Position]:
-    return [Position(p.contract.symbol, int(p.position), max(0.0, p.avgCost)) for p in self.ib.positions(self.account_id)
-            if p.position]
+    "Every non-zero position IB holds for the account."
+    return [Position(p.contract.symbol, int(p.position), max(0.0, p.avgCost))
+            for p in self.ib.positions(self.account_id) if p.position]
 
 @patch
-async def executions(self: IBKRBroker, since: datetime | None = None) -> list[Fill]:
+async def executions(
+    self: IBKRBroker,
+    since: datetime | None = None,  # only executions at or after this time (None: all of today's)
+) -> list[Fill]:
     "Today's executions from IB (re-requested, so nothing missed while disconnected is lost)."
     if not self.ib.isConnected(): raise NotConnected('ibkr: not connected')
     f = ib_async.ExecutionFilter(clientId=self.client_id)
@@ -350,7 +408,10 @@ async def executions(self: IBKRBroker, since: datetime | None = None) -> list[Fi
 
 # %% ../../nbs/32_execution_ibkr.ipynb #33eceac0
 @patch
-async def submit(self: IBKRBroker, order: Order) -> OrderSnapshot:
+async def submit(
+    self: IBKRBroker,
+    order: Order,  # the order; its client order id goes to IB as `orderRef`
+) -> OrderSnapshot:
     "Send `order` (tagged with its client order id) and wait briefly for IB's acknowledgement."
     coid = order.client_order_id
     if coid in self.trackers: return self.trackers[coid].snapshot()     # never send the same client order id twice
@@ -371,7 +432,8 @@ async def submit(self: IBKRBroker, order: Order) -> OrderSnapshot:
         if code != 103: break
         log.warning("ibkr: order id %s was a duplicate (103) for %s; retrying with a fresh id", ib_order.orderId, coid)
     else:
-        tr.apply_status(OrderState.REJECTED, 0, message='duplicate order id (103) three times', error_code=103, when=self.clock.now())
+        tr.apply_status(OrderState.REJECTED, 0, message='duplicate order id (103) three times', error_code=103,
+                        when=self.clock.now())
     return tr.snapshot()
 
 # %% ../../nbs/32_execution_ibkr.ipynb #de555fc0
@@ -390,9 +452,39 @@ async def _await_ack(self: IBKRBroker, trade, coid: str) -> int:
         except asyncio.TimeoutError: continue
     return 0
 
+# %% ../../nbs/32_execution_ibkr.ipynb #baebfdee
+@patch
+async def wait(
+    self: IBKRBroker,
+    client_order_id: str,  # the order to follow
+    timeout: float,        # seconds to wait at most
+) -> OrderSnapshot:
+    "Wait until the order is done (and its commissions are in) or `timeout` seconds pass."
+    tr = self.trackers.get(client_order_id)
+    if tr is None: raise UnknownOrder(f'ibkr: unknown order {client_order_id}')
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    ev = self._changed.setdefault(client_order_id, asyncio.Event())
+    while not tr.state.is_terminal and loop.time() < deadline:
+        ev.clear()
+        try: await asyncio.wait_for(ev.wait(), deadline - loop.time())
+        except asyncio.TimeoutError: break
+    snap = tr.snapshot()
+    missing = (snap.filled_quantity != sum(f.quantity for f in tr.fills.values())
+               or any(not f.commission for f in tr.fills.values()))
+    if snap.is_done and missing and self.ib.isConnected():
+        try: await self.executions()     # executions or commissions lost on the way: ask IB again
+        except BrokerError:
+            log.exception("ibkr: could not re-request executions for %s", client_order_id)
+    return tr.snapshot()
+
 # %% ../../nbs/32_execution_ibkr.ipynb #dc97b4fc
 @patch
-async def modify(self: IBKRBroker, client_order_id: str, *, stop_price: float) -> OrderSnapshot:
+async def modify(
+    self: IBKRBroker,
+    client_order_id: str,  # a working STOP order
+    *, stop_price: float,  # its new trigger
+) -> OrderSnapshot:
     "Move a working STOP order's trigger: the same IB order id placed again with the new aux price."
     tr = self.trackers.get(client_order_id)
     if tr is None: raise UnknownOrder(f'ibkr: unknown order {client_order_id}')
@@ -409,7 +501,8 @@ async def modify(self: IBKRBroker, client_order_id: str, *, stop_price: float) -
     code = next((e.errorCode for e in news if e.errorCode), 0)
     if code:
         trade.order.auxPrice = old
-        raise BrokerError(f'ibkr: IB refused to move the stop of {client_order_id} to {stop_price} ({code}: {news[-1].message})')
+        raise BrokerError(f'ibkr: IB refused to move the stop of {client_order_id} to {stop_price} '
+                          f'({code}: {news[-1].message})')
     tr.order = new
     self._touch(client_order_id)
     return tr.snapshot()
@@ -428,8 +521,12 @@ async def _await_log(self: IBKRBroker, trade, coid: str, n0: int) -> list:
         except TimeoutError: continue
     return trade.log[n0:]
 
+# %% ../../nbs/32_execution_ibkr.ipynb #061c712a
 @patch
-async def cancel(self: IBKRBroker, client_order_id: str) -> OrderSnapshot:
+async def cancel(
+    self: IBKRBroker,
+    client_order_id: str,  # the order to cancel
+) -> OrderSnapshot:
     "Ask IB to cancel; returns once IB confirms (or after the acknowledgement timeout)."
     tr = self.trackers.get(client_order_id)
     if tr is None: raise UnknownOrder(f'ibkr: unknown order {client_order_id}')
@@ -442,34 +539,19 @@ async def cancel(self: IBKRBroker, client_order_id: str) -> OrderSnapshot:
     if ev: self.events.emit(ev)
     return await self.wait(client_order_id, self.ack_timeout)
 
-# %% ../../nbs/32_execution_ibkr.ipynb #baebfdee
-@patch
-async def wait(self: IBKRBroker, client_order_id: str, timeout: float) -> OrderSnapshot:
-    "Wait until the order is done (and its commissions are in) or `timeout` seconds pass."
-    tr = self.trackers.get(client_order_id)
-    if tr is None: raise UnknownOrder(f'ibkr: unknown order {client_order_id}')
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    ev = self._changed.setdefault(client_order_id, asyncio.Event())
-    while not tr.state.is_terminal and loop.time() < deadline:
-        ev.clear()
-        try: await asyncio.wait_for(ev.wait(), deadline - loop.time())
-        except asyncio.TimeoutError: break
-    snap = tr.snapshot()
-    missing = snap.filled_quantity != sum(f.quantity for f in tr.fills.values()) or any(not f.commission for f in tr.fills.values())
-    if snap.is_done and missing and self.ib.isConnected():
-        try: await self.executions()     # executions or commissions lost on the way: ask IB again
-        except BrokerError:
-            log.exception("ibkr: could not re-request executions for %s", client_order_id)
-    return tr.snapshot()
-
 # %% ../../nbs/32_execution_ibkr.ipynb #d08f3cf8
 def _num(x) -> float | None:
     return float(x) if x is not None and isinstance(x, (int, float)) and math.isfinite(x) and x > 0 else None
 
+# %% ../../nbs/32_execution_ibkr.ipynb #3a4f4c71
 @patch
-async def quotes(self: IBKRBroker, tickers: Sequence[str], delayed: bool = True, timeout: float = 11.0) -> dict[str, Quote]:
-    "Current prices from an IB market-data snapshot on qualified contracts (`delayed`: no subscription needed, 15 minutes late)."
+async def quotes(
+    self: IBKRBroker,
+    tickers: Sequence[str],  # the stocks to price
+    delayed: bool = True,    # ask for delayed data (no subscription needed, 15 minutes late)
+    timeout: float = 11.0,   # seconds for qualification and for the snapshot, each
+) -> dict[str, Quote]:
+    "Current prices from an IB market-data snapshot on qualified contracts."
     if not self.is_connected(): raise NotConnected('ibkr: not connected')
     asked = [ib_async.Stock(t, 'SMART', 'USD') for t in tickers]
     qualified = await self._ask('contract qualification', self.ib.qualifyContractsAsync(*asked), timeout)

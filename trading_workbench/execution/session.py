@@ -30,7 +30,10 @@ class Session:
     close: datetime
     early_close: bool = False
 
-    def is_open(self, t: datetime) -> bool:
+    def is_open(
+        self,
+        t: datetime,  # a moment (naive means UTC)
+    ) -> bool:
         "Is the market open at `t`?"
         return self.open <= utc(t) < self.close
 
@@ -43,10 +46,14 @@ def session_on(
     cal, d = exchange_calendar(calendar), pd.Timestamp(day).normalize()
     if d.tzinfo is not None: d = d.tz_localize(None)
     if not cal.is_session(d): return None
-    return Session(d.date(), cal.session_open(d).to_pydatetime(), cal.session_close(d).to_pydatetime(), bool(d in cal.early_closes))
+    return Session(d.date(), cal.session_open(d).to_pydatetime(), cal.session_close(d).to_pydatetime(),
+                   bool(d in cal.early_closes))
 
 # %% ../../nbs/34_execution_session.ipynb #19237c0a
-def current_or_next_session(t: datetime, calendar: str = 'XNYS') -> Session:
+def current_or_next_session(
+    t: datetime,             # a moment (naive means UTC)
+    calendar: str = 'XNYS',  # the exchange calendar (exchange_calendars code)
+) -> Session:
     "The session open at `t`, or else the next one to open."
     t = utc(t)
     for k in range(0, 15):
@@ -72,7 +79,7 @@ class SessionPlan:
     tif: TimeInForce = TimeInForce.DAY
     monitor_s: float | None = None        # how long the order manager may follow an order (None: its own timeout)
     reason: str = ''
-    order_type: OrderType | None = None   # None: the order manager's limit orders; LIMIT_ON_CLOSE for the closing auction
+    order_type: OrderType | None = None   # None: the order manager's limit orders; LIMIT_ON_CLOSE: closing auction
 
 # %% ../../nbs/34_execution_session.ipynb #d959057f
 @patch(as_prop=True)
@@ -87,7 +94,7 @@ def describe(self: SessionPlan) -> str:
     return f'{self.timing.value.upper()}: {self.reason}'
 
 # %% ../../nbs/34_execution_session.ipynb #95719a10
-MOC_CUTOFF_MIN = 10   # NYSE takes market/limit-on-close orders until 10 minutes before the close (15:50; 12:50 on a half day)
+MOC_CUTOFF_MIN = 10   # NYSE takes market/limit-on-close orders until 10 minutes before the close (15:50; 12:50 half days)
 
 def _et(t: datetime) -> str: return t.astimezone(ZoneInfo('America/New_York')).strftime('%a %Y-%m-%d %H:%M ET')
 
@@ -100,21 +107,26 @@ def plan_session(
     "What a run at `now` does with its orders, from `[execution]` and the broker kind (default: `[broker] kind`)."
     x, now = settings.execution, utc(now)
     if (broker_kind or settings.broker.kind) == 'paper':
-        return SessionPlan(Timing.REPLAY, now, None, reason='paper broker: orders fill against the next bar the clock reaches')
+        return SessionPlan(Timing.REPLAY, now, None,
+                           reason='paper broker: orders fill against the next bar the clock reaches')
     s = current_or_next_session(now, x.calendar)
     half = ' (half day)' if s.early_close else ''
     if x.ibkr_timing == 'closing_auction': return _closing_auction_plan(now, s, x, half)
     if x.ibkr_timing == 'opening_auction':
         s = s if now < s.open else current_or_next_session(s.close, x.calendar)
-        return SessionPlan(Timing.QUEUE, now, s, TimeInForce.OPG, reason=f'orders go to the opening auction of {_et(s.open)}')
+        return SessionPlan(Timing.QUEUE, now, s, TimeInForce.OPG,
+                           reason=f'orders go to the opening auction of {_et(s.open)}')
     if s.is_open(now):
         left = (s.close - now).total_seconds()
         return SessionPlan(Timing.TRADE, now, s, TimeInForce.DAY, max(1.0, left - 60),
-                           reason=f'market open until {_et(s.close)}{half}: trading now, followed until a minute before the close')
+                           reason=f'market open until {_et(s.close)}{half}: trading now, '
+                                  'followed until a minute before the close')
     if x.outside_hours == 'refuse':
-        return SessionPlan(Timing.REFUSE, now, s, reason=f'market closed (next open {_et(s.open)}) and [execution] outside_hours = refuse: nothing is sent')
+        return SessionPlan(Timing.REFUSE, now, s, reason=f'market closed (next open {_et(s.open)}) and [execution] '
+                                                         'outside_hours = refuse: nothing is sent')
     return SessionPlan(Timing.QUEUE, now, s, TimeInForce.DAY,
-                       reason=f'market closed: DAY orders queue for the next open, {_et(s.open)}{half}; reconciliation follows them')
+                       reason=f'market closed: DAY orders queue for the next open, {_et(s.open)}{half}; '
+                              'reconciliation follows them')
 
 # %% ../../nbs/34_execution_session.ipynb #136748d8
 def _closing_auction_plan(now: datetime, s: Session, x, half: str) -> SessionPlan:
@@ -122,22 +134,28 @@ def _closing_auction_plan(now: datetime, s: Session, x, half: str) -> SessionPla
     cutoff = s.close - timedelta(minutes=MOC_CUTOFF_MIN)
     if now < cutoff:
         how = Timing.TRADE if s.is_open(now) else Timing.QUEUE
-        return SessionPlan(how, now, s, TimeInForce.DAY, (s.close - now).total_seconds() + 120, order_type=OrderType.LIMIT_ON_CLOSE,
+        return SessionPlan(how, now, s, TimeInForce.DAY, (s.close - now).total_seconds() + 120,
+                           order_type=OrderType.LIMIT_ON_CLOSE,
                            reason=f'limit-on-close orders for the closing auction of {_et(s.close)}{half}')
     s = current_or_next_session(s.close, x.calendar)
     if x.outside_hours == 'refuse':
-        return SessionPlan(Timing.REFUSE, now, s, reason=f'past the closing-auction cutoff of {_et(cutoff)} and outside_hours = refuse: nothing is sent')
+        return SessionPlan(Timing.REFUSE, now, s, reason=f'past the closing-auction cutoff of {_et(cutoff)} and '
+                                                         'outside_hours = refuse: nothing is sent')
     return SessionPlan(Timing.QUEUE, now, s, TimeInForce.DAY, order_type=OrderType.LIMIT_ON_CLOSE,
                        reason=f'past the cutoff: limit-on-close orders queue for the closing auction of {_et(s.close)}')
 
 # %% ../../nbs/34_execution_session.ipynb #e2b8535e
-def scheduled_run_time(day: date | str, settings) -> datetime | None:
-    "When the daily run should start on `day` (UTC): before the close (half days included) or before the open auction; None if no session."
+def scheduled_run_time(
+    day: date | str,  # a date
+    settings,         # the loaded `Settings` (`[execution]`, `[schedule]`, `[broker]`)
+) -> datetime | None:
+    "When the daily run should start on `day` (UTC): before the close (half days too) or the open auction; None: no session."
     s = session_on(day, settings.execution.calendar)
     if s is None: return None
     x = settings.execution
     if x.ibkr_timing == 'opening_auction': return s.open - timedelta(minutes=15)
-    return s.close - timedelta(minutes=max(x.minutes_before_close, MOC_CUTOFF_MIN + 5) if x.ibkr_timing == 'closing_auction' else x.minutes_before_close)
+    auction = x.ibkr_timing == 'closing_auction'
+    return s.close - timedelta(minutes=max(x.minutes_before_close, MOC_CUTOFF_MIN + 5) if auction else x.minutes_before_close)
 
 # %% ../../nbs/34_execution_session.ipynb #a4df318e
 def order_prices(

@@ -37,20 +37,32 @@ class LLMTimeout(LLMError):
 # %% ../../nbs/40_models_llm.ipynb #a5a4248f
 class LLMServerError(LLMError):
     "Ollama answered with an HTTP error status; `status` and Ollama's `server_message` say which."
-    def __init__(self, status: int, server_message: str):
+    def __init__(
+        self,
+        status: int,          # the HTTP status Ollama answered
+        server_message: str,  # Ollama's error text
+    ):
         self.status, self.server_message = status, server_message
         super().__init__(f"Ollama HTTP {status}: {server_message}")
 
 # %% ../../nbs/40_models_llm.ipynb #6c8c53be
 class LLMResponseError(LLMError, ValueError):
-    "The answer cannot be used: malformed envelope, prose instead of JSON, or a field missing, mistyped or out of range."
-    def __init__(self, field: str, reason: str, content: str = ''):
+    "The answer cannot be used: a malformed envelope, prose instead of JSON, a field missing, mistyped or out of range."
+    def __init__(
+        self,
+        field: str,         # the answer's field at fault
+        reason: str,        # what is wrong with it
+        content: str = '',  # the model's answer text (kept short in the message)
+    ):
         self.field, self.reason, self.content = field, reason, content[:200]
         super().__init__(f"LLM answer {field}: {reason}" + (f" (content: {self.content!r})" if content else ''))
 
 class LLMTruncated(LLMResponseError):
-    "The generation stopped at its length limit (`done_reason: \"length\"`): the answer is incomplete, whatever its text."
-    def __init__(self, content: str = ''):
+    "The generation stopped at its length limit (`done_reason: \"length\"`): the answer is incomplete."
+    def __init__(
+        self,
+        content: str = '',  # the model's answer text (kept short in the message)
+    ):
         super().__init__('done_reason', "'length': cut off by the length limit (num_predict / context)", content)
 
 # %% ../../nbs/40_models_llm.ipynb #c41e9942
@@ -70,7 +82,7 @@ class MarketContext:
 @patch(cls_method=True)
 def from_bars(
     cls: MarketContext,
-    ticker: str,
+    ticker: str,                     # the stock
     bars: pd.DataFrame,              # the ticker's bars, at least 61 closes
     as_of,                           # when the context is for
     horizon: int = 5,                # bars ahead the answer is about
@@ -79,13 +91,15 @@ def from_bars(
     "Context from a bar frame (needs 61 closes) and other models' signals."
     check_bars(bars, ticker)
     close = bars['close'].astype('float64').to_numpy()
-    if len(close) < 61: raise ValueError(f"bars[{ticker}]: need at least 61 closes for the LLM context, got {len(close)}")
+    if len(close) < 61:
+        raise ValueError(f"bars[{ticker}]: need at least 61 closes for the LLM context, got {len(close)}")
     if not np.isfinite(close[-61:]).all() or (close[-61:] <= 0).any():
         raise ValueError(f"bars[{ticker}].close: the last 61 closes must be finite and > 0")
     r = np.diff(np.log(close[-61:]))
     ret = lambda n: float(close[-1] / close[-1 - n] - 1)
     stats = dict(return_1d=ret(1), return_5d=ret(5), return_20d=ret(20), return_60d=ret(60),
-                 volatility_20d=float(r[-20:].std(ddof=1) * math.sqrt(252)), volatility_60d=float(r.std(ddof=1) * math.sqrt(252)),
+                 volatility_20d=float(r[-20:].std(ddof=1) * math.sqrt(252)),
+                 volatility_60d=float(r.std(ddof=1) * math.sqrt(252)),
                  drawdown_60d=float(close[-1] / close[-61:].max() - 1))
     views = tuple(dict(model=s.model, action=s.action.value, expected_return=round(s.expected_return, 6),
                        confidence=round(s.confidence, 4), risk_score=round(s.risk_score, 4))
@@ -114,13 +128,16 @@ SYSTEM_PROMPT = (
     "You are a cautious quantitative equity analyst. From the market statistics and the other models' views, "
     "decide BUY, SELL or HOLD for the stated horizon in trading days. confidence is your probability (0..1) that "
     "the direction is right; risk_score (0..1) is how risky the position is; expected_return is the fractional "
-    "return over the horizon (0.01 = 1%), positive for BUY, negative for SELL. Answer only with JSON matching the schema.")
+    "return over the horizon (0.01 = 1%), positive for BUY, negative for SELL. "
+    "Answer only with JSON matching the schema.")
 
 # %% ../../nbs/40_models_llm.ipynb #945b140e
-def build_messages(ctx: MarketContext) -> list[dict]:
+def build_messages(
+    ctx: MarketContext,  # the market context the prompt is built from
+) -> list[dict]:
     "Ollama chat messages (system + user) for one ticker."
-    user = dict(ticker=ctx.ticker, as_of=ctx.as_of.isoformat(), horizon_days=ctx.horizon, last_close=round(ctx.current_price, 4),
-                **ctx.stats, other_models=list(ctx.views))
+    user = dict(ticker=ctx.ticker, as_of=ctx.as_of.isoformat(), horizon_days=ctx.horizon,
+                last_close=round(ctx.current_price, 4), **ctx.stats, other_models=list(ctx.views))
     return [dict(role='system', content=SYSTEM_PROMPT), dict(role='user', content=json.dumps(user))]
 
 # %% ../../nbs/40_models_llm.ipynb #f73829ae
@@ -129,28 +146,35 @@ def _reject_constant(c: str):
 
 def _number(d: Mapping, name: str, lo: float, hi: float, content: str) -> float:
     v = d[name]
-    if isinstance(v, bool) or not isinstance(v, (int, float)): raise LLMResponseError(name, f"expected a number, got {v!r}", content)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise LLMResponseError(name, f"expected a number, got {v!r}", content)
     if not math.isfinite(v): raise LLMResponseError(name, f"must be finite, got {v!r}", content)
     if not lo <= v <= hi: raise LLMResponseError(name, f"must be within [{lo}, {hi}], got {v!r}", content)
     return float(v)
 
 # %% ../../nbs/40_models_llm.ipynb #aa186760
-def parse_answer(content: str) -> dict:
-    "Check the assistant's JSON against `ANSWER_SCHEMA` (and BUY/SELL agreeing with the sign of the return); never clip."
+def parse_answer(
+    content: str,  # the model's answer: one JSON object
+) -> dict:
+    "Check the assistant's JSON against `ANSWER_SCHEMA` (BUY/SELL agreeing with the return's sign); never clip."
     if not isinstance(content, str) or not content.strip(): raise LLMResponseError('content', 'empty answer')
     try: d = json.loads(content, parse_constant=_reject_constant)
     except ValueError as e: raise LLMResponseError('content', f'not JSON ({e})', content) from None
-    if not isinstance(d, dict): raise LLMResponseError('content', f'expected a JSON object, got {type(d).__name__}', content)
+    if not isinstance(d, dict):
+        raise LLMResponseError('content', f'expected a JSON object, got {type(d).__name__}', content)
     missing = [k for k in ANSWER_SCHEMA['required'] if k not in d]
     if missing: raise LLMResponseError(missing[0], 'missing', content)
     extra = sorted(set(d) - set(ANSWER_SCHEMA['properties']))
     if extra: raise LLMResponseError(extra[0], 'not in the schema', content)
-    if d['action'] not in ('BUY', 'SELL', 'HOLD'): raise LLMResponseError('action', f"expected BUY/SELL/HOLD, got {d['action']!r}", content)
-    out = dict(action=d['action'], confidence=_number(d, 'confidence', 0, 1, content), risk_score=_number(d, 'risk_score', 0, 1, content),
+    if d['action'] not in ('BUY', 'SELL', 'HOLD'):
+        raise LLMResponseError('action', f"expected BUY/SELL/HOLD, got {d['action']!r}", content)
+    out = dict(action=d['action'], confidence=_number(d, 'confidence', 0, 1, content),
+               risk_score=_number(d, 'risk_score', 0, 1, content),
                expected_return=_number(d, 'expected_return', -MAX_ABS_RETURN, MAX_ABS_RETURN, content),
                rationale=str(d.get('rationale', ''))[:500])
-    if (out['action'] == 'BUY' and out['expected_return'] < 0) or (out['action'] == 'SELL' and out['expected_return'] > 0):
-        raise LLMResponseError('expected_return', f"{out['expected_return']} contradicts action {out['action']}", content)
+    er = out['expected_return']
+    if (out['action'] == 'BUY' and er < 0) or (out['action'] == 'SELL' and er > 0):
+        raise LLMResponseError('expected_return', f"{er} contradicts action {out['action']}", content)
     return out
 
 # %% ../../nbs/40_models_llm.ipynb #8b0166bf
@@ -178,8 +202,10 @@ class LLMSignalGenerator:
         connect_timeout_s: float = 5.0,   # the connection's budget (never more than `timeout_s`)
         transport: httpx.BaseTransport | None = None,   # another transport (tests)
     ):
-        if not host.startswith(('http://', 'https://')): raise ValueError(f"LLMSignalGenerator.host: expected an http(s) URL, got {host!r}")
-        if not (isinstance(timeout_s, (int, float)) and timeout_s > 0): raise ValueError(f"LLMSignalGenerator.timeout_s: must be > 0, got {timeout_s!r}")
+        if not host.startswith(('http://', 'https://')):
+            raise ValueError(f"LLMSignalGenerator.host: expected an http(s) URL, got {host!r}")
+        if not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
+            raise ValueError(f"LLMSignalGenerator.timeout_s: must be > 0, got {timeout_s!r}")
         self.host, self.model, self.timeout_s, self.stream = host.rstrip('/'), model, float(timeout_s), stream
         self.temperature, self.connect_timeout_s, self.transport = temperature, connect_timeout_s, transport
         self._client: httpx.Client | None = None
@@ -187,11 +213,16 @@ class LLMSignalGenerator:
     def __repr__(self): return f"LLMSignalGenerator({self.host!r}, {self.model!r}, timeout_s={self.timeout_s})"
     def __getstate__(self): return {**self.__dict__, '_client': None}   # clients hold sockets; a worker makes its own
 
-    def params(self) -> dict: return dict(llm_model=self.model, temperature=self.temperature, prompt_version=PROMPT_VERSION)
+    def params(self) -> dict:
+        return dict(llm_model=self.model, temperature=self.temperature, prompt_version=PROMPT_VERSION)
 
 # %% ../../nbs/40_models_llm.ipynb #6d3b6e5a
 @patch(cls_method=True)
-def from_settings(cls: LLMSignalGenerator, settings, **kw) -> LLMSignalGenerator:
+def from_settings(
+    cls: LLMSignalGenerator,
+    settings,                 # the loaded `Settings` (`[llm]`)
+    **kw,                     # overrides of the settings (e.g. `timeout_s`)
+) -> LLMSignalGenerator:
     "The generator `[llm]` describes."
     return cls(settings.llm.host, settings.llm.model, settings.llm.timeout_s, **kw)
 
@@ -211,7 +242,9 @@ def close(self: LLMSignalGenerator) -> None:
 def _call(self: LLMSignalGenerator, method: str, path: str, **kw) -> httpx.Response:
     "One request; connection problems become `LLMUnavailable`, slowness `LLMTimeout`."
     try: return self.client.request(method, path, **kw)
-    except httpx.TimeoutException as e: raise LLMTimeout(f"{method} {self.host}{path}: no answer within {self.timeout_s:g} s ({type(e).__name__})") from e
+    except httpx.TimeoutException as e:
+        raise LLMTimeout(f"{method} {self.host}{path}: no answer within {self.timeout_s:g} s "
+                         f"({type(e).__name__})") from e
     except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
         raise LLMUnavailable(f"{method} {self.host}{path}: {type(e).__name__}: {e}") from e
 
@@ -222,7 +255,8 @@ def available_models(self: LLMSignalGenerator) -> list[str]:
     r = _call(self, 'GET', '/api/tags')
     if r.status_code != 200: raise LLMServerError(r.status_code, _server_message(r))
     try: return [m['name'] for m in r.json()['models']]
-    except (ValueError, KeyError, TypeError) as e: raise LLMResponseError('models', f'/api/tags answer is malformed ({e})', r.text) from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise LLMResponseError('models', f'/api/tags answer is malformed ({e})', r.text) from None
 
 # %% ../../nbs/40_models_llm.ipynb #51d01d2a
 @patch
@@ -230,12 +264,14 @@ def check(self: LLMSignalGenerator) -> None:
     "Raise `LLMUnavailable` unless the server answers and has the model."
     names = self.available_models()
     if self.model not in names and f'{self.model}:latest' not in names:
-        raise LLMUnavailable(f"model {self.model!r} is not pulled on {self.host} (has {names}); run `ollama pull {self.model}`")
+        raise LLMUnavailable(f"model {self.model!r} is not pulled on {self.host} (has {names}); "
+                             f"run `ollama pull {self.model}`")
 
 # %% ../../nbs/40_models_llm.ipynb #eb2c6103
 def _deadline_check(self: LLMSignalGenerator, t0: float) -> None:
     # wall-clock budget for network I/O (not market time, so not the injected clock)
-    if time.monotonic() - t0 > self.timeout_s: raise LLMTimeout(f"POST {self.host}/api/chat: answer took over {self.timeout_s:g} s")
+    if time.monotonic() - t0 > self.timeout_s:
+        raise LLMTimeout(f"POST {self.host}/api/chat: answer took over {self.timeout_s:g} s")
 
 def _read_stream(self: LLMSignalGenerator, r: httpx.Response, t0: float) -> str:
     parts = []
@@ -253,7 +289,10 @@ def _read_stream(self: LLMSignalGenerator, r: httpx.Response, t0: float) -> str:
 
 # %% ../../nbs/40_models_llm.ipynb #4ab03fb2
 @patch
-def ask(self: LLMSignalGenerator, messages: Sequence[Mapping]) -> str:
+def ask(
+    self: LLMSignalGenerator,
+    messages: Sequence[Mapping],  # the chat messages to send (role, content)
+) -> str:
     "The assistant's content for `messages` (JSON constrained by `ANSWER_SCHEMA`)."
     body = dict(model=self.model, messages=list(messages), stream=self.stream, format=ANSWER_SCHEMA,
                 options=dict(temperature=self.temperature))
@@ -266,25 +305,35 @@ def ask(self: LLMSignalGenerator, messages: Sequence[Mapping]) -> str:
                 r.read(); raise LLMServerError(r.status_code, _server_message(r))
             if self.stream: return _read_stream(self, r, t0)
             raw = r.read()
-    except httpx.TimeoutException as e: raise LLMTimeout(f"POST {self.host}/api/chat: no answer within {self.timeout_s:g} s ({type(e).__name__})") from e
+    except httpx.TimeoutException as e:
+        raise LLMTimeout(f"POST {self.host}/api/chat: no answer within {self.timeout_s:g} s "
+                         f"({type(e).__name__})") from e
     except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
         raise LLMUnavailable(f"POST {self.host}/api/chat: {type(e).__name__}: {e}") from e
     _deadline_check(self, t0)
     try: d = json.loads(raw)
-    except ValueError: raise LLMResponseError('body', 'HTTP 200 but the body is not JSON', raw.decode('utf-8', 'replace')) from None
-    if not isinstance(d, dict) or not isinstance(d.get('message'), dict) or not isinstance(d['message'].get('content'), str):
+    except ValueError:
+        raise LLMResponseError('body', 'HTTP 200 but the body is not JSON', raw.decode('utf-8', 'replace')) from None
+    msg = d.get('message') if isinstance(d, dict) else None
+    if not isinstance(msg, dict) or not isinstance(msg.get('content'), str):
         raise LLMResponseError('message.content', 'missing from the chat answer', raw.decode('utf-8', 'replace'))
     if d.get('done_reason') == 'length': raise LLMTruncated(d['message']['content'])
     return d['message']['content']
 
 # %% ../../nbs/40_models_llm.ipynb #c4ebce34
 @patch
-def generate(self: LLMSignalGenerator, ctx: MarketContext) -> Signal:
+def generate(
+    self: LLMSignalGenerator,
+    ctx: MarketContext,        # the market context to ask about
+) -> Signal:
     "A checked `Signal` for `ctx`, or a typed `LLMError`."
     t0 = time.monotonic()
     ans = parse_answer(self.ask(build_messages(ctx)))
-    prov = Provenance(model=self.name, version=self.version, parameters={**self.params(), 'rationale': ans['rationale']},
-                      data_start=ctx.data_start, data_end=ctx.data_end, fit_seconds=time.monotonic() - t0, host=socket.gethostname())
-    return Signal(ticker=ctx.ticker, action=Action(ans['action']), confidence=ans['confidence'], risk_score=ans['risk_score'],
-                  expected_return=ans['expected_return'], horizon=ctx.horizon, current_price=ctx.current_price, as_of=ctx.as_of,
+    params = {**self.params(), 'rationale': ans['rationale']}
+    prov = Provenance(model=self.name, version=self.version, parameters=params,
+                      data_start=ctx.data_start, data_end=ctx.data_end, fit_seconds=time.monotonic() - t0,
+                      host=socket.gethostname())
+    return Signal(ticker=ctx.ticker, action=Action(ans['action']), confidence=ans['confidence'],
+                  risk_score=ans['risk_score'], expected_return=ans['expected_return'], horizon=ctx.horizon,
+                  current_price=ctx.current_price, as_of=ctx.as_of,
                   provenance=prov)

@@ -16,18 +16,28 @@ __all__ = ['ALERT_COLUMNS', 'alert_table', 'acknowledge']
 # %% ../../nbs/80_monitoring_alerts.ipynb #eb4582eb
 ALERT_COLUMNS = ['id', 'time', 'severity', 'source', 'message', 'acknowledged', 'acknowledged_by', 'acknowledged_at']
 
-def alert_table(store: Store, limit: int = 200) -> pd.DataFrame:
+def alert_table(
+    store: Store,      # the store holding the alerts
+    limit: int = 200,  # how many of the newest to show
+) -> pd.DataFrame:
     "The newest `limit` alerts, unacknowledged first, then newest first."
     t = T['alerts']
     q = sa.select(*[t.c[c] for c in ALERT_COLUMNS]).order_by(t.c.acknowledged, t.c.id.desc()).limit(limit)
     with store.reader.connect() as conn: return pd.DataFrame([tuple(r) for r in conn.execute(q)], columns=ALERT_COLUMNS)
 
-def acknowledge(store: Store, alert_id: int, by: str) -> bool:
+def acknowledge(
+    store: Store,   # the store holding the alerts
+    alert_id: int,  # the alert's id
+    by: str,        # who acknowledges it (required, at most 64 characters kept)
+) -> bool:
     "Acknowledge alert `alert_id` as `by`; False if it already was (the first acknowledgement stays)."
-    if not isinstance(by, str) or not by.strip(): raise BadRowError('alerts', alert_id, 'acknowledged_by', 'who acknowledges is required')
+    if not isinstance(by, str) or not by.strip():
+        raise BadRowError('alerts', alert_id, 'acknowledged_by', 'who acknowledges is required')
     t = T['alerts']
     with store.engine.begin() as conn:
-        if conn.execute(sa.select(t.c.id).where(t.c.id == int(alert_id))).first() is None: raise KeyError(f'no alert {alert_id}')
+        if conn.execute(sa.select(t.c.id).where(t.c.id == int(alert_id))).first() is None:
+            raise KeyError(f'no alert {alert_id}')
         n = conn.execute(t.update().where(t.c.id == int(alert_id), t.c.acknowledged == sa.false())
-                         .values(acknowledged=True, acknowledged_by=by.strip()[:64], acknowledged_at=store._now())).rowcount
+                         .values(acknowledged=True, acknowledged_by=by.strip()[:64],
+                                 acknowledged_at=store._now())).rowcount
     return n == 1

@@ -50,10 +50,11 @@ class Snapshot:
     heartbeats: pd.DataFrame
     alerts: pd.DataFrame
     prices_last: pd.DataFrame  # per ticker and source: last bar date, bars
-    memo: dict = field(default_factory=dict, compare=False, repr=False)   # what several views derive from it, computed once
+    memo: dict = field(default_factory=dict, compare=False, repr=False)   # what several views derive from it, once
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #3cd76e13
 def _memo(snap: Snapshot, key: tuple, make: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-    "`make()` once per snapshot and `key`: views sharing an intermediate (signal outcomes, the order trace) compute it once."
+    "`make()` once per snapshot and `key`: views sharing an intermediate (signal outcomes, the order trace) share it."
     if key not in snap.memo: snap.memo[key] = make()
     return snap.memo[key]
 
@@ -61,8 +62,10 @@ def _read(conn, q, **params) -> pd.DataFrame:
     r = conn.execute(q, params) if params else conn.execute(q)
     return pd.DataFrame([tuple(x) for x in r], columns=list(r.keys()))   # from tuples: ten times faster than from Rows
 
-SIGNALS_SQL = sa.text('SELECT id, ticker, model, action, confidence, horizon, as_of FROM signals WHERE as_of >= :since ORDER BY as_of')
+SIGNALS_SQL = sa.text('SELECT id, ticker, model, action, confidence, horizon, as_of FROM signals '
+                      'WHERE as_of >= :since ORDER BY as_of')
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #a11684db
 def _bind_time(conn, t: datetime):
     "A UTC time as the dialect stores it (SQLite: the text the store writes)."
     return t if conn.dialect.name != 'sqlite' else t.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%S.%f')
@@ -78,32 +81,39 @@ def _times(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
     return df
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #91dcd064
-SIGNALS_AFTER_SQL = sa.text('SELECT id, ticker, model, action, confidence, horizon, as_of FROM signals WHERE as_of >= :since AND id > :last ORDER BY as_of')
+SIGNALS_AFTER_SQL = sa.text('SELECT id, ticker, model, action, confidence, horizon, as_of FROM signals '
+                            'WHERE as_of >= :since AND id > :last ORDER BY as_of')
 SIGNALS_COUNT_SQL = sa.text('SELECT count(*) FROM signals WHERE as_of >= :since')
 
 @dataclass
 class ReadCache:
-    "What one page keeps between refreshes: the signals read so far, and its risk manager (which reads its closes once a day)."
+    "What one page keeps between refreshes: the signals read so far, its risk manager (reading its closes once a day)."
     signals: pd.DataFrame | None = None
     risk: RiskManager | None = None
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #2c0605b2
 def _signals(conn, since: datetime, cache: ReadCache | None) -> pd.DataFrame:
-    "Signals since `since`; with a cache only rows with a higher id are read, and all again if the count disagrees (a late commit, a purge)."
+    "Signals since `since`; with a cache only rows with a higher id, and all again if the count disagrees (late commit, purge)."
     b = _bind_time(conn, since)
     full = lambda: _times(_read(conn, SIGNALS_SQL, since=b), 'as_of')
     if cache is None or cache.signals is None: sig = full()
     else:
         old = cache.signals[cache.signals.as_of >= pd.Timestamp(since)]
-        new = _times(_read(conn, SIGNALS_AFTER_SQL, since=b, last=int(cache.signals.id.max()) if len(cache.signals) else 0), 'as_of')
+        last = int(cache.signals.id.max()) if len(cache.signals) else 0
+        new = _times(_read(conn, SIGNALS_AFTER_SQL, since=b, last=last), 'as_of')
         sig = pd.concat([old, new], ignore_index=True) if len(new) else old.reset_index(drop=True)
         if len(sig) != conn.execute(SIGNALS_COUNT_SQL, dict(since=b)).scalar(): sig = full()
     if cache is not None: cache.signals = sig
     return sig
 
-
 # %% ../../nbs/81_monitoring_dashboard.ipynb #66bfea11
-def load_snapshot(store: Store, account: str, days: int = 365, cache: ReadCache | None = None) -> Snapshot:
-    "One read transaction: `account`'s last `days` of equity, fills, orders and signals, the closes behind them, runs, heartbeats, alerts."
+def load_snapshot(
+    store: Store,                    # the store to read
+    account: str,                    # the account whose history is shown
+    days: int = 365,                 # the window, in calendar days up to the newest point
+    cache: ReadCache | None = None,  # the page's cache of what it read already (None: read everything)
+) -> Snapshot:
+    "One read transaction: `account`'s last `days` of equity, fills, orders, signals, their closes, runs, heartbeats, alerts."
     if not isinstance(days, int) or days < 1: raise ValueError(f'days: a whole number >= 1, got {days!r}')
     e, f, o, p = (T[n] for n in ('equity', 'fills', 'orders', 'prices'))
     with store.reader.connect() as conn:
@@ -113,11 +123,14 @@ def load_snapshot(store: Store, account: str, days: int = 365, cache: ReadCache 
         since = (end - pd.Timedelta(days=days)).to_pydatetime()
         eq = _times(_read(conn, sa.select(*_cols(e, 'as_of', 'cash', 'equity')).where(e.c.account == account, e.c.as_of >= since)
                           .order_by(e.c.as_of)), 'as_of')
-        fills = _times(_read(conn, sa.select(*_cols(f)).where(f.c.time >= since).order_by(f.c.time, f.c.exec_id)), 'time', 'recorded_at')
-        orders = _times(_read(conn, sa.select(*_cols(o)).where(o.c.created_at >= since).order_by(o.c.created_at)), 'created_at', 'updated_at')
-        # the largest read (models x tickers x days): plain SQL, an index-only scan (migration 0010), only new rows with a cache
+        fills = _times(_read(conn, sa.select(*_cols(f)).where(f.c.time >= since).order_by(f.c.time, f.c.exec_id)),
+                       'time', 'recorded_at')
+        orders = _times(_read(conn, sa.select(*_cols(o)).where(o.c.created_at >= since).order_by(o.c.created_at)),
+                        'created_at', 'updated_at')
+        # the largest read (models x tickers x days): plain SQL, an index-only scan (0010), only new rows with a cache
         sig = _signals(conn, since, cache)
-        closes = _read(conn, sa.select(p.c.ticker, p.c.date, p.c.close).where(p.c.date >= since.date() - timedelta(days=10)))
+        q = sa.select(p.c.ticker, p.c.date, p.c.close).where(p.c.date >= since.date() - timedelta(days=10))
+        closes = _read(conn, q)
         last = _read(conn, sa.select(p.c.ticker, p.c.source, sa.func.max(p.c.date).label('last'), sa.func.count().label('bars'))
                      .group_by(p.c.ticker, p.c.source))
     wide = closes.pivot(index='date', columns='ticker', values='close').sort_index() if len(closes) else pd.DataFrame()
@@ -128,23 +141,33 @@ def load_snapshot(store: Store, account: str, days: int = 365, cache: ReadCache 
 def _window(snap: Snapshot, days: int) -> pd.Timestamp: return pd.Timestamp(snap.as_of) - pd.Timedelta(days=days)
 
 def _fills(frame: pd.DataFrame) -> list[Fill]:
-    return [Fill(r.exec_id, r.client_order_id, r.ticker, r.side, int(r.quantity), float(r.price), r.time, float(r.commission))
+    return [Fill(r.exec_id, r.client_order_id, r.ticker, r.side, int(r.quantity), float(r.price), r.time,
+                 float(r.commission))
             for r in frame.itertuples()]
 
-def equity_curve(snap: Snapshot, days: int = 365) -> pd.DataFrame:
+def equity_curve(
+    snap: Snapshot,   # what one refresh read
+    days: int = 365,  # the window, in calendar days up to the newest point
+) -> pd.DataFrame:
     "The daily equity curve over the last `days` and its drawdown (for the chart)."
     eq = snap.equity[snap.equity.index >= _window(snap, days)]
     if not len(eq): return pd.DataFrame(columns=['date', 'equity', 'cash', 'drawdown'])
     d = pmath.daily_equity(eq.equity)
     cash = eq.cash.groupby(eq.index.normalize()).last().reindex(d.index)
-    return pd.DataFrame(dict(date=d.index, equity=d.to_numpy(), cash=cash.to_numpy(), drawdown=pmath.drawdowns(d).to_numpy()))
+    return pd.DataFrame(dict(date=d.index, equity=d.to_numpy(), cash=cash.to_numpy(),
+                             drawdown=pmath.drawdowns(d).to_numpy()))
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #0522e6e3
-KPI_LABELS = dict(equity='Equity', trades='Fills', closed_trades='Closed trades', win_rate='Win rate', profit_factor='Profit factor',
-                  sharpe='Sharpe', current_drawdown='Current drawdown', volatility='Volatility (ann.)', var_95='VaR 95 (1 day)',
+KPI_LABELS = dict(equity='Equity', trades='Fills', closed_trades='Closed trades', win_rate='Win rate',
+                  profit_factor='Profit factor', sharpe='Sharpe', current_drawdown='Current drawdown',
+                  volatility='Volatility (ann.)', var_95='VaR 95 (1 day)',
                   positions='Positions', gross_exposure='Gross exposure', net_exposure='Net exposure')
 
-def trading_kpis(snap: Snapshot, days: int = 365) -> pd.DataFrame:
+# %% ../../nbs/81_monitoring_dashboard.ipynb #1cc7d29e
+def trading_kpis(
+    snap: Snapshot,   # what one refresh read
+    days: int = 365,  # the window, in calendar days up to the newest point
+) -> pd.DataFrame:
     "The key trading figures over the last `days`, one row each (name, label, value)."
     curve, since = equity_curve(snap, days), _window(snap, days)
     fills = snap.fills[pd.to_datetime(snap.fills.time, utc=True) >= since] if len(snap.fills) else snap.fills
@@ -154,17 +177,23 @@ def trading_kpis(snap: Snapshot, days: int = 365) -> pd.DataFrame:
     marks = {p.ticker: p.market_price for p in snap.positions if p.market_price}
     ex = pmath.exposure(snap.positions, marks, equity=float(eq.iloc[-1]) if len(eq) else math.nan)
     v = dict(equity=float(eq.iloc[-1]) if len(eq) else math.nan, trades=len(fills), closed_trades=len(pnl),
-             win_rate=pmath.win_rate(pnl), profit_factor=pmath.profit_factor(pnl), sharpe=pmath.sharpe(r) if len(r) > 1 else math.nan,
-             current_drawdown=pmath.current_drawdown(eq) if len(eq) else math.nan, volatility=pmath.volatility(r) if len(r) > 1 else math.nan,
+             win_rate=pmath.win_rate(pnl), profit_factor=pmath.profit_factor(pnl),
+             sharpe=pmath.sharpe(r) if len(r) > 1 else math.nan,
+             current_drawdown=pmath.current_drawdown(eq) if len(eq) else math.nan,
+             volatility=pmath.volatility(r) if len(r) > 1 else math.nan,
              var_95=pmath.var_historical(r, 0.95) if len(r) >= 20 else math.nan, positions=len(snap.positions),
              gross_exposure=ex.gross_pct, net_exposure=ex.net_pct)
     return pd.DataFrame([dict(name=k, label=KPI_LABELS[k], value=float(x)) for k, x in v.items()])
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #f6c976bb
-def positions_table(snap: Snapshot, days: int = 365) -> pd.DataFrame:
+def positions_table(
+    snap: Snapshot,   # what one refresh read
+    days: int = 365,  # the window, in calendar days up to the newest point
+) -> pd.DataFrame:
     "The account's positions: quantity, average cost, mark, value, unrealised P&L and weight in equity."
     eq = snap.equity.equity.iloc[-1] if len(snap.equity) else math.nan
-    rows = [dict(ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost, mark=p.market_price if p.market_price is not None else math.nan)
+    rows = [dict(ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost,
+                 mark=p.market_price if p.market_price is not None else math.nan)
             for p in snap.positions]
     df = pd.DataFrame(rows, columns=['ticker', 'quantity', 'avg_cost', 'mark'])
     df['value'] = df.quantity * df.mark
@@ -173,15 +202,18 @@ def positions_table(snap: Snapshot, days: int = 365) -> pd.DataFrame:
     return df.sort_values('value', ascending=False, ignore_index=True)
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #99222390
-def signal_outcomes(snap: Snapshot, days: int = 365) -> pd.DataFrame:
-    "Each BUY/SELL signal of the last `days` with its realised return over its horizon (NaN while pending) and whether it was right."
+def signal_outcomes(
+    snap: Snapshot,   # what one refresh read
+    days: int = 365,  # the window, in calendar days up to the newest point
+) -> pd.DataFrame:
+    "Each BUY/SELL signal of the last `days`, its realised return over its horizon (NaN while pending), whether it was right."
     s = snap.signals[(snap.signals.action != 'HOLD') & (pd.to_datetime(snap.signals.as_of, utc=True) >= _window(snap, days))].copy()
     s['realised'] = math.nan
     if not len(s) or not len(snap.closes): return s.assign(right=pd.Series(dtype='object'))
     dates, c = pd.DatetimeIndex(snap.closes.index).normalize(), snap.closes.to_numpy(dtype='float64')
     day = s.as_of.dt.tz_convert(None).dt.normalize().to_numpy()
     col = snap.closes.columns.get_indexer(s.ticker)
-    i = dates.searchsorted(day, side='right') - 1                  # the as-of session's close (vectorised over every signal)
+    i = dates.searchsorted(day, side='right') - 1                  # the as-of session's close (vectorised)
     j = i + s.horizon.to_numpy()
     ok = (col >= 0) & (i >= 0) & (j < len(c))
     out = np.full(len(s), math.nan)
@@ -191,7 +223,10 @@ def signal_outcomes(snap: Snapshot, days: int = 365) -> pd.DataFrame:
     return s
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #3114e4a2
-def signal_accuracy(snap: Snapshot, days: int = 365) -> pd.DataFrame:
+def signal_accuracy(
+    snap: Snapshot,   # what one refresh read
+    days: int = 365,  # the window, in calendar days up to the newest point
+) -> pd.DataFrame:
     "Per model: signals, BUY/SELL calls with a known outcome, accuracy, mean confidence, Brier score (lower is better)."
     allsig = snap.signals[pd.to_datetime(snap.signals.as_of, utc=True) >= _window(snap, days)] if len(snap.signals) else snap.signals
     o = _memo(snap, ('outcomes', days), lambda: signal_outcomes(snap, days))
@@ -203,7 +238,12 @@ def signal_accuracy(snap: Snapshot, days: int = 365) -> pd.DataFrame:
     out['evaluated'] = out.evaluated.fillna(0).astype(int)
     return out.reset_index(names='model')[['model', 'signals', 'evaluated', 'accuracy', 'mean_confidence', 'brier']]
 
-def calibration(snap: Snapshot, days: int = 365, bins: int = 5) -> pd.DataFrame:
+# %% ../../nbs/81_monitoring_dashboard.ipynb #f5b5aa93
+def calibration(
+    snap: Snapshot,   # what one refresh read
+    days: int = 365,  # the window, in calendar days up to the newest point
+    bins: int = 5,    # confidence bins
+) -> pd.DataFrame:
     "Per model and confidence bin: calls with a known outcome, their mean confidence and how often they were right."
     o = _memo(snap, ('outcomes', days), lambda: signal_outcomes(snap, days))
     o = o[o.right.notna()].assign(hit=lambda d: d.right.astype(float))
@@ -213,22 +253,32 @@ def calibration(snap: Snapshot, days: int = 365, bins: int = 5) -> pd.DataFrame:
     return pd.DataFrame(dict(n=g.size(), mean_confidence=g.confidence.mean(), hit_rate=g.hit.mean())).reset_index()
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #4defff5d
-SKILL_COLUMNS = ['model', 'horizon', 'created_at', 'n', 'rmse_ratio', 'dm_pvalue', 'hit_rate', 'coverage', 'brier', 'brier_base', 'mean_confidence']
+SKILL_COLUMNS = ['model', 'horizon', 'created_at', 'n', 'rmse_ratio', 'dm_pvalue', 'hit_rate', 'coverage', 'brier',
+                 'brier_base', 'mean_confidence']
 
-def skill_table(store: Store) -> pd.DataFrame:
+def skill_table(
+    store: Store,  # the store to read
+) -> pd.DataFrame:
     "The newest pooled walk-forward skill per model and horizon (empty before the first validation)."
     sk = latest_skill(store, ticker='*')
     return sk[SKILL_COLUMNS].reset_index(drop=True) if len(sk) else pd.DataFrame(columns=SKILL_COLUMNS)
 
-def gate_verdicts(store: Store) -> pd.DataFrame:
+def gate_verdicts(
+    store: Store,  # the store to read
+) -> pd.DataFrame:
     "The skill gate's newest verdicts, if the store holds a `gate_verdicts` table (the gate is optional)."
     t = sa.inspect(store.reader).has_table('gate_verdicts')
     if not t: return pd.DataFrame(columns=['model', 'verdict', 'reason'])
-    with store.reader.connect() as conn: return _read(conn, sa.text('SELECT * FROM gate_verdicts ORDER BY 1 DESC LIMIT 200'))
+    with store.reader.connect() as conn:
+        return _read(conn, sa.text('SELECT * FROM gate_verdicts ORDER BY 1 DESC LIMIT 200'))
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #12239396
-def order_trace(snap: Snapshot, days: int = 365, store: Store | None = None) -> pd.DataFrame:
-    "Each order of the last `days`: state, fill, and the signal behind it (model, confidence, as-of, provenance when `store` is given)."
+def order_trace(
+    snap: Snapshot,              # what one refresh read
+    days: int = 365,             # the window, in calendar days up to the newest point
+    store: Store | None = None,  # the store, to read the signals' provenance (None: none shown)
+) -> pd.DataFrame:
+    "Each order of the last `days`: state, fill, the signal behind it (model, confidence, as-of; provenance with `store`)."
     o = snap.orders[pd.to_datetime(snap.orders.created_at, utc=True) >= _window(snap, days)].copy() if len(snap.orders) else snap.orders.copy()
     cols = ['client_order_id', 'created_at', 'ticker', 'side', 'quantity', 'state', 'filled_quantity', 'avg_fill_price',
             'model', 'signal_id', 'confidence', 'signal_as_of', 'version', 'data_end']
@@ -250,15 +300,24 @@ def order_trace(snap: Snapshot, days: int = 365, store: Store | None = None) -> 
     return m[cols].sort_values('created_at', ascending=False, ignore_index=True)
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #b696262a
-def risk_limits(store: Store, settings, clock, account: str, manager: RiskManager | None = None) -> pd.DataFrame:
-    "Each risk limit now: value, limit, how much of it is used, breached, and what a breach does; the state and its reason as the first row."
+def risk_limits(
+    store: Store,                        # the store to read
+    settings,                            # the loaded `Settings`
+    clock,                               # the store's clock
+    account: str,                        # the account whose history is shown
+    manager: RiskManager | None = None,  # the page's risk manager (None: a new one)
+) -> pd.DataFrame:
+    "Each risk limit now: value, limit, share used, breached, what a breach does; the state and its reason first."
     rep = (manager or RiskManager(store, None, settings, clock, account=account)).report()
     head = pd.DataFrame([dict(limit='trading_state', value=math.nan, limit_at=math.nan, used=math.nan, breached=rep.state.value != 'ACTIVE',
                               on_breach=rep.state.value, action='', detail=rep.reason)])
     return pd.concat([head, rep.frame()], ignore_index=True)
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #b59d8922
-def health(snap: Snapshot, now: datetime | None = None) -> pd.DataFrame:
+def health(
+    snap: Snapshot,               # what one refresh read
+    now: datetime | None = None,  # the moment ages are measured from (default: the wall clock)
+) -> pd.DataFrame:
     "Each component's last heartbeat, its age in seconds and status."
     h = snap.heartbeats.copy()
     if not len(h): return pd.DataFrame(columns=['component', 'time', 'status', 'age_s', 'detail'])
@@ -266,7 +325,11 @@ def health(snap: Snapshot, now: datetime | None = None) -> pd.DataFrame:
     h['age_s'] = (now - pd.to_datetime(h.time, utc=True)).dt.total_seconds()
     return h[['component', 'time', 'status', 'age_s', 'detail']]
 
-def freshness(snap: Snapshot, store: Store | None = None) -> pd.DataFrame:
+# %% ../../nbs/81_monitoring_dashboard.ipynb #8b5e70b6
+def freshness(
+    snap: Snapshot,              # what one refresh read
+    store: Store | None = None,  # the store, for the quarantined tickers (None: not shown)
+) -> pd.DataFrame:
     "Per data source: tickers served, newest bar, days behind the history's end; and the quarantined tickers with why."
     p = snap.prices_last
     end = pd.Timestamp(snap.as_of).tz_localize(None).normalize() if pd.Timestamp(snap.as_of).tz else pd.Timestamp(snap.as_of).normalize()
@@ -279,8 +342,12 @@ def freshness(snap: Snapshot, store: Store | None = None) -> pd.DataFrame:
     return pd.concat([g.assign(ticker='', reason=''), extra], ignore_index=True) if len(extra) else g.assign(ticker='', reason='')
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #374b4c14
-def latency(snap: Snapshot, days: int = 365, trace: pd.DataFrame | None = None) -> pd.DataFrame:
-    "Signal to order and order to first fill, in seconds: count, median, 95th percentile, max (`trace`: `order_trace`'s frame, if at hand)."
+def latency(
+    snap: Snapshot,                     # what one refresh read
+    days: int = 365,                    # the window, in calendar days up to the newest point
+    trace: pd.DataFrame | None = None,  # the order trace if already computed
+) -> pd.DataFrame:
+    "Signal to order and order to first fill, in seconds: count, median, 95th percentile, max."
     tr = order_trace(snap, days) if trace is None else trace
     f = snap.fills.groupby('client_order_id').time.min() if len(snap.fills) else pd.Series(dtype='datetime64[ns, UTC]')
     s2o = (tr.created_at - pd.to_datetime(tr.signal_as_of, utc=True)).dt.total_seconds().dropna() if len(tr) else pd.Series(dtype=float)
@@ -290,8 +357,11 @@ def latency(snap: Snapshot, days: int = 365, trace: pd.DataFrame | None = None) 
     return pd.DataFrame([row('signal_to_order', s2o), row('order_to_fill', o2f)])
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #3eb910a7
-def runs_table(snap: Snapshot, root: Path | None = None) -> pd.DataFrame:
-    "The latest runs with status, times, and the path of their executed notebook (`runs/<kind>/<date>/<run_id>.ipynb`) when it exists."
+def runs_table(
+    snap: Snapshot,            # what one refresh read
+    root: Path | None = None,  # the project root, to link executed notebooks (None: no links)
+) -> pd.DataFrame:
+    "The latest runs: status, times, and their executed notebook (`runs/<kind>/<date>/<run_id>.ipynb`) if it exists."
     r = snap.runs.copy()
     if not len(r): return pd.DataFrame(columns=['run_id', 'kind', 'status', 'started_at', 'finished_at', 'notebook'])
     def nb(x) -> str:
@@ -302,15 +372,21 @@ def runs_table(snap: Snapshot, root: Path | None = None) -> pd.DataFrame:
     return r[['run_id', 'kind', 'status', 'started_at', 'finished_at', 'notebook']]
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #99a75d2e
-def uptime_table(store: Store, settings, now: datetime) -> pd.DataFrame:
-    "The supervisor's uptime during trading hours over the last 5 sessions, as `twb status` says it (`deploy.serve.uptime`); NaN while unknown."
+def uptime_table(
+    store: Store,   # the store to read
+    settings,       # the loaded `Settings`
+    now: datetime,  # the end of the window
+) -> pd.DataFrame:
+    "The supervisor's uptime in trading hours over the last 5 sessions, as `twb status` says it; NaN while unknown."
     share, up, total = uptime(store, settings, now)
     return pd.DataFrame([dict(component='supervisor', sessions=5, share=math.nan if share is None else share, up_minutes=up,
                               trading_minutes=total, as_of=pd.Timestamp(now))])
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #5cc37cc4
-def data_version(store: Store) -> tuple:
-    "High-water marks of what the page shows: equity, fills, orders, signals, alerts (and their acknowledgements), trading state, runs, heartbeats, service beats."
+def data_version(
+    store: Store,  # the store to read
+) -> tuple:
+    "High-water marks of what the page shows (equity, fills, orders, signals, alerts, states, runs, beats)."
     q = sa.select(*[sa.select(f).scalar_subquery() for f in (
         sa.func.max(T['equity'].c.as_of), sa.func.count(T['fills'].c.exec_id), sa.func.max(T['orders'].c.updated_at),
         sa.func.max(T['signals'].c.id), sa.func.max(T['alerts'].c.id), sa.func.max(T['alerts'].c.acknowledged_at),
@@ -328,6 +404,7 @@ class Context:
     account: str
     cache: ReadCache = field(default_factory=ReadCache, compare=False, repr=False)
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #d9b49617
 def _risk(c: Context) -> RiskManager:
     "The context's one risk manager: its closes are read once a day, not on every refresh."
     if c.cache.risk is None: c.cache.risk = RiskManager(c.store, None, c.settings, c.clock, account=c.account)
@@ -344,6 +421,7 @@ QUERIES: dict[str, Callable[[Snapshot, int, Context], pd.DataFrame]] = dict(
     uptime=lambda s, d, c: uptime_table(c.store, c.settings, c.clock.now()),
     runs=lambda s, d, c: runs_table(s, getattr(c.settings, 'root', None)), alerts=lambda s, d, c: s.alerts)
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #cf411c82
 @dataclass(frozen=True)
 class View:
     "Every query's frame for one window, and how long the data work took."
@@ -352,8 +430,11 @@ class View:
     frames: Mapping[str, pd.DataFrame]
     seconds: float
 
-def refresh(ctx: Context, days: int = 365) -> View:
-    "Load one snapshot (only new signals when the context has read some) and compute every query in `QUERIES` for the last `days`."
+def refresh(
+    ctx: Context,     # what the queries need besides the snapshot
+    days: int = 365,  # the window, in calendar days up to the newest point
+) -> View:
+    "Load one snapshot (only new signals once the context has read some); compute every query in `QUERIES` for `days`."
     t0 = time.perf_counter()
     snap = load_snapshot(ctx.store, ctx.account, max(days, 365), ctx.cache)
     frames = {k: f(snap, days, ctx) for k, f in QUERIES.items()}
@@ -361,13 +442,17 @@ def refresh(ctx: Context, days: int = 365) -> View:
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #b071905b
 def _jsonable(v):
-    "A cell for JSON: timestamps as ISO text, NaN/NaT as null, numpy scalars as Python numbers (floats keep every digit)."
+    "A cell for JSON: timestamps as ISO text, NaN/NaT as null, numpy scalars as Python numbers (every digit kept)."
     if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT: return None
     if isinstance(v, (pd.Timestamp, datetime)): return v.isoformat()
     return v.item() if isinstance(v, np.generic) else v
 
-def export(frame: pd.DataFrame, fmt: str) -> str:
+def export(
+    frame: pd.DataFrame,  # a view, as drawn
+    fmt: str,             # 'csv' or 'json'
+) -> str:
     "`frame` as CSV or JSON records (ISO times, NaN as null, floats exact): the bytes the page's export buttons serve."
     if fmt == 'csv': return frame.to_csv(index=False)
-    if fmt == 'json': return json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient='records')], default=str)
+    if fmt == 'json':
+        return json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient='records')], default=str)
     raise ValueError(f"export: fmt must be 'csv' or 'json', got {fmt!r}")
