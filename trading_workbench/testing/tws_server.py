@@ -43,12 +43,12 @@ def fmt(
 @dataclass
 class Plan:
     "How the server executes one order: fills in `parts` executions, or waits (`hold`), or never answers (`silent`)."
-    parts: int = 1
-    hold: bool = False
-    silent: bool = False
+    parts: int = 1                # executions the order fills in
+    hold: bool = False            # rests on the book until a test fills or cancels it
+    silent: bool = False          # never acknowledged nor filled
     deaf: bool = False            # with `silent`: a cancel is not answered either
-    reject: str = ''
-    price: float | None = None
+    reject: str = ''              # reject with this reason (error 201)
+    price: float | None = None    # fill price (None: the limit, else the market price)
 
 # %% ../../nbs/35_testing_tws_server.ipynb #39fbeb3a
 @dataclass
@@ -60,7 +60,7 @@ class Faults:
     commission_first: bool = False                            # commissionReport before its execDetails
     next_valid_id_on_reconnect: int | None = None             # a lower id than before, on the next connection
     link_outage: set = field(default_factory=set)             # orderRefs: send 1100, fill silently, then 1102
-    link_restore_code: int = 1102
+    link_restore_code: int = 1102 # 1102 (data kept) or 1101 (data lost) after a link outage
     silent_after_start: bool = False                          # answer startApi, then nothing at all
     refuse_connections: bool = False                          # the gateway is gone: new connections are closed at once
     ack_delay: float = 0.0                                    # seconds before a placement's ack (booked at once)
@@ -68,24 +68,25 @@ class Faults:
 # %% ../../nbs/35_testing_tws_server.ipynb #7345e6fd
 @dataclass
 class SrvOrder:
-    order_id: int
-    perm_id: int
-    client_id: int
-    symbol: str
-    action: str
-    quantity: float
-    order_type: str
-    lmt_price: float
-    tif: str
-    account: str
-    order_ref: str
-    aux_price: float = 0.0
+    "One order on the server's book, as TWS keeps it."
+    order_id: int                 # the client's order id
+    perm_id: int                  # the server's permanent id
+    client_id: int                # the API client that placed it
+    symbol: str                   # the contract's symbol
+    action: str                   # BUY or SELL
+    quantity: float               # shares ordered
+    order_type: str               # LMT, MKT, STP ...
+    lmt_price: float              # the limit price
+    tif: str                      # time in force (DAY, GTC)
+    account: str                  # the account it is booked to
+    order_ref: str                # the client's orderRef (our client order id)
+    aux_price: float = 0.0        # the stop trigger
     day: int = 0                  # the trading day it was placed, then the day it completed
-    status: str = 'PreSubmitted'
-    filled: float = 0.0
-    avg_price: float = 0.0
-    last_price: float = 0.0
-    completed_time: str = ''
+    status: str = 'PreSubmitted'  # TWS order status
+    filled: float = 0.0           # shares filled so far
+    avg_price: float = 0.0        # average fill price
+    last_price: float = 0.0       # price of the last fill
+    completed_time: str = ''      # when it completed, as TWS writes it (empty while open)
 
     @property
     def remaining(self) -> float: return self.quantity - self.filled
@@ -96,16 +97,17 @@ class SrvOrder:
 # %% ../../nbs/35_testing_tws_server.ipynb #18d4218d
 @dataclass
 class SrvExec:
-    exec_id: str
-    order: SrvOrder
-    shares: float
-    price: float
-    cum_qty: float
-    avg_price: float
-    time: str
-    commission: float
-    realized_pnl: float
-    day: int = 0
+    "One execution of an order, with what its commissionReport will say."
+    exec_id: str                  # the execution id
+    order: SrvOrder               # the order it belongs to
+    shares: float                 # shares in this execution
+    price: float                  # its price
+    cum_qty: float                # shares filled by the order so far
+    avg_price: float              # the order's average price so far
+    time: str                     # execution time, as TWS writes it
+    commission: float             # its commission (sent in a commissionReport)
+    realized_pnl: float           # realised P&L (sent in the commissionReport)
+    day: int = 0                  # the trading day it happened on
 
 # %% ../../nbs/35_testing_tws_server.ipynb #9145ec4e
 class TWSServer:
