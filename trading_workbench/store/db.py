@@ -30,7 +30,7 @@ log = get_logger(__name__)
 # %% auto #0
 __all__ = ['log', 'Num', 'MIGRATIONS', 'HEAD', 'META', 'T', 'SEVERITIES', 'RUN_STATUSES', 'RISK_ACTION_STATUSES', 'StoreError',
            'BadRowError', 'UTCDateTime', 'Migration', 'schema_revision', 'migrate', 'make_engine', 'Store',
-           'prepared_write', 'TradingState', 'StateRecord', 'SQLCount']
+           'prepared_write', 'prepared_read', 'TradingState', 'StateRecord', 'SQLCount']
 
 # %% ../../nbs/04_store_db.ipynb #19ca2bbe
 class StoreError(RuntimeError):
@@ -682,35 +682,40 @@ def fills(self: Store, client_order_id: str | None = None, since=None) -> list[F
 # %% ../../nbs/04_store_db.ipynb #62697190
 def _order_row(order: Order, state: OrderState, now, broker_order_id: str | None = None, adopted: bool = False) -> dict:
     return dict(client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker, side=order.side.value,
-                quantity=order.quantity, order_type=order.order_type.value, limit_price=order.limit_price, stop_price=order.stop_price,
-                reduce_only=order.reduce_only, tif=order.tif.value, state=state.value, broker_order_id=broker_order_id,
-                filled_quantity=0, reason=order.reason, adopted=adopted, created_at=now, updated_at=now)
+                quantity=order.quantity, order_type=order.order_type.value, limit_price=order.limit_price,
+                stop_price=order.stop_price, reduce_only=order.reduce_only, tif=order.tif.value, state=state.value,
+                broker_order_id=broker_order_id, filled_quantity=0, reason=order.reason, adopted=adopted,
+                created_at=now, updated_at=now)
 
-def _build_stmt(dialect: str, name: str):
+def _in(col, prefix: str, n: int):
+    "`col IN` a list of `n` parameters named `prefix0`...; never true when `n` is 0."
+    return col.in_([sa.bindparam(f'{prefix}{i}') for i in range(n)]) if n else sa.false()
+
+def _build_stmt(dialect: str, name: str, n: int = 0):
     from sqlalchemy.dialects import postgresql, sqlite
     ins, o, fx, p = (sqlite.insert if dialect == 'sqlite' else postgresql.insert), T['orders'], T['fills'], T['positions']
-    if name == 'order_new': return ins(o).on_conflict_do_nothing(index_elements=['client_order_id']).returning(o.c.client_order_id)
-    if name == 'order_set': return o.update().where(o.c.client_order_id == sa.bindparam('coid_'))    # SET from the parameters' keys
+    if name == 'order_new':
+        return ins(o).on_conflict_do_nothing(index_elements=['client_order_id']).returning(o.c.client_order_id)
+    if name == 'order_set': return o.update().where(o.c.client_order_id == sa.bindparam('coid_'))   # SET from the keys
     if name == 'events': return T['order_events'].insert()
-    if name == 'fills_known': return sa.select(fx.c.exec_id, fx.c.commission).where(fx.c.exec_id.in_(sa.bindparam('ids', expanding=True)))
+    if name == 'fills_known': return sa.select(fx.c.exec_id, fx.c.commission).where(_in(fx.c.exec_id, 'id', n))
     if name == 'fills': return fx.insert()
     if name == 'fill_commission': return fx.update().where(fx.c.exec_id == sa.bindparam('eid_'))
     if name == 'positions_clear': return p.delete().where(p.c.account == sa.bindparam('account_'))
     if name == 'positions': return p.insert()
     if name == 'order_get': return sa.select(o).where(o.c.client_order_id == sa.bindparam('coid_'))
-    if name == 'orders_open':
-        return sa.select(o).where(o.c.state.in_(sa.bindparam('states', expanding=True))).order_by(o.c.created_at, o.c.client_order_id)
+    if name == 'orders_open': return sa.select(o).where(_in(o.c.state, 'st', n)).order_by(o.c.created_at, o.c.client_order_id)
     if name == 'state_now': return sa.select(T['trading_states']).order_by(T['trading_states'].c.id.desc()).limit(1)
     if name == 'equity':
         stmt = ins(T['equity'])
         return stmt.on_conflict_do_update(index_elements=['account', 'as_of'], set_=dict(cash=stmt.excluded.cash, equity=stmt.excluded.equity))
     raise KeyError(name)
 
-_STMTS: dict[tuple[str, str], Any] = {}
+_STMTS: dict[tuple[str, str, int], Any] = {}
 
-def _stmt(conn: sa.Connection, name: str):
-    "The order path's statement `name` for `conn`'s dialect, built once (building a statement costs more than running it)."
-    k = (conn.dialect.name, name)
+def _stmt(conn: sa.Connection, name: str, n: int = 0):
+    "The order path's statement `name` (with an IN list of `n`) for `conn`'s dialect, built once (building costs more than running)."
+    k = (conn.dialect.name, name, n)
     if k not in _STMTS: _STMTS[k] = _build_stmt(*k)
     return _STMTS[k]
 
@@ -718,33 +723,76 @@ def _stmt(conn: sa.Connection, name: str):
 import functools
 
 class _Prepared:
-    "A write compiled once for a dialect and its parameters' keys, with its types' own bind processors."
-    def __init__(self, stmt, dialect, keys: tuple[str, ...]):
-        c = stmt.compile(dialect=dialect, column_keys=[k for k in keys if k in stmt.table.c])
+    "A statement compiled once for a dialect (and its parameters' keys), with its types' bind and result processors."
+    def __init__(self, stmt, dialect, keys: tuple[str, ...] = ()):
+        table = getattr(stmt, 'table', None)      # an INSERT/UPDATE: only the keys it is given become columns
+        c = stmt.compile(dialect=dialect, column_keys=None if table is None else [k for k in keys if k in table.c])
         self.sql = c.string
-        self.plan = [(c.binds[n].key, _processor(c.binds[n].type, dialect)) for n in c.positiontup]
-    def params(self, row: Mapping) -> tuple: return tuple(p(row[k]) if p else row[k] for k, p in self.plan)
+        binds = [c.binds[n] for n in c.positiontup]     # a bind with a value of its own (a LIMIT) keeps it
+        self.plan = [(b.key, _processor(b.type, dialect)) for b in binds]
+        self.consts = {b.key: b.value for b in binds if b.value is not None}
+        cols = list(stmt.selected_columns) if isinstance(stmt, sa.Select) else []
+        self.columns = [col.key for col in cols]
+        self.results = [col.type.dialect_impl(dialect).result_processor(dialect, None) for col in cols]
+    def params(self, row: Mapping) -> tuple:
+        "The parameters of `row` in the SQL's order, converted as SQLAlchemy would."
+        if self.consts: row = {**self.consts, **row}
+        return tuple(p(row[k]) if p else row[k] for k, p in self.plan)
+    def row(self, values: Sequence) -> dict:
+        "One result row as a dict of Python values (UTC datetimes, dates, booleans)."
+        return {k: p(v) if p else v for k, p, v in zip(self.columns, self.results, values)}
 
 def _processor(typ, dialect):
     "The type's bind processor; a datetime's or date's remembers recent values (one order's rows share one timestamp)."
     p = typ.dialect_impl(dialect).bind_processor(dialect)
     return functools.lru_cache(maxsize=256)(p) if p is not None and isinstance(typ, (UTCDateTime, sa.Date)) else p
 
+# %% ../../nbs/04_store_db.ipynb #cbb25fb6
+def _driver(conn: sa.Connection, sql: str, params, many: bool = False):
+    "Run `sql` on the DBAPI cursor of `conn`'s transaction; SQLAlchemy's cursor events see it and its errors are SQLAlchemy's."
+    cur = conn.connection.dbapi_connection.cursor()
+    for fn in conn.dispatch.before_cursor_execute: sql, params = fn(conn, cur, sql, params, None, many)
+    try: (cur.executemany if many else cur.execute)(sql, params)
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise sa.exc.DBAPIError.instance(sql, params, e, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from e
+    conn.dispatch.after_cursor_execute(conn, cur, sql, params, None, many)
+    return cur
+
+def _fast(conn: sa.Connection) -> bool: return conn.dialect.name == 'sqlite' and conn.dialect.positional
+
 _PREPARED: dict[tuple, _Prepared] = {}
 
-def prepared_write(conn: sa.Connection, key, build: Callable[[], Any], rows: Mapping | list[Mapping]) -> sa.CursorResult:
-    "Run the write `build()` (cached under `key`) with `rows` (one dict, or a list of dicts with the same keys): on SQLite as SQL compiled once."
-    if not (conn.dialect.name == 'sqlite' and conn.dialect.positional): return conn.execute(build(), rows)
-    many = isinstance(rows, list)
-    keys = tuple(rows[0] if many else rows)
+def _prepared(conn: sa.Connection, key, build: Callable[[], Any], keys: tuple[str, ...] = ()) -> _Prepared:
     k = (conn.dialect.name, key, keys)
-    if k not in _PREPARED: _PREPARED[k] = _Prepared(build(), conn.dialect, keys)
-    p = _PREPARED[k]
-    return conn.exec_driver_sql(p.sql, [p.params(r) for r in rows] if many else p.params(rows))
+    p = _PREPARED.get(k)
+    if p is None: p = _PREPARED[k] = _Prepared(build(), conn.dialect, keys)
+    return p
 
-def _write(conn: sa.Connection, name: str, rows: Mapping | list[Mapping]) -> sa.CursorResult:
+# %% ../../nbs/04_store_db.ipynb #544f1ff0
+def prepared_write(conn: sa.Connection, key, build: Callable[[], Any], rows: Mapping | list[Mapping]):
+    "Run the write `build()` (cached under `key`) with `rows` (a dict, or a list of dicts with the same keys); returns its cursor."
+    if not _fast(conn): return conn.execute(build(), rows)
+    many = isinstance(rows, list)
+    p = _prepared(conn, key, build, tuple(rows[0] if many else rows))
+    return _driver(conn, p.sql, [p.params(r) for r in rows] if many else p.params(rows), many)
+
+def prepared_read(conn: sa.Connection, key, build: Callable[[], Any], params: Mapping | None = None) -> list[dict]:
+    "The rows of the SELECT `build()` (cached under `key`; an IN list needs one key per length) as dicts of Python values."
+    if not _fast(conn): return [dict(r) for r in conn.execute(build(), params or {}).mappings()]
+    if not conn.in_transaction(): conn.begin()        # one read transaction, as Core would begin it
+    p = _prepared(conn, key, build)
+    return [p.row(r) for r in _driver(conn, p.sql, p.params(params or {})).fetchall()]
+
+def _write(conn: sa.Connection, name: str, rows: Mapping | list[Mapping]):
     "The order path's write `name` (see `_build_stmt`) with `rows`."
     return prepared_write(conn, name, lambda: _stmt(conn, name), rows)
+
+# %% ../../nbs/04_store_db.ipynb #77e9f3ef
+def _read(conn: sa.Connection, name: str, params: Mapping | None = None, n: int = 0) -> list[dict]:
+    "The rows of the order path's read `name` (see `_build_stmt`; `n`: the length of its IN list)."
+    return prepared_read(conn, (name, n), lambda: _stmt(conn, name, n), params)
+
+def _in_params(prefix: str, values: Sequence) -> dict: return {f'{prefix}{i}': v for i, v in enumerate(values)}
 
 # %% ../../nbs/04_store_db.ipynb #1b73fc2f
 @patch
@@ -754,7 +802,7 @@ def journal_submission(self: Store, order: Order, note: str = 'journaled before 
     now = self._now()
     with self.transaction() as conn:     # ON CONFLICT DO NOTHING: a known id changes nothing and leaves an open unit usable
         # RETURNING says whether the row went in (an INSERT's rowcount is not reliable on every driver: psycopg gives -1)
-        if _write(conn, 'order_new', _order_row(order, OrderState.NEW, now)).first() is None: return False
+        if _write(conn, 'order_new', _order_row(order, OrderState.NEW, now)).fetchone() is None: return False
         _write(conn, 'events', [dict(client_order_id=order.client_order_id, time=now, state='new', message=note)])
     return True
 
@@ -790,12 +838,14 @@ def record_order_outcome(self: Store, client_order_id: str, events: Sequence[tup
 # %% ../../nbs/04_store_db.ipynb #c7863446
 def _record_fills(conn: sa.Connection, fills: Sequence[tuple[Fill, float | None]], now) -> int:
     "Insert the fills not yet known (one lookup by primary key); a commission that came later fills in. Returns fills added."
-    known = dict(conn.execute(_stmt(conn, 'fills_known'), dict(ids=[f.exec_id for f, _ in fills])).all())
+    ids = [f.exec_id for f, _ in fills]
+    known = {r['exec_id']: r['commission'] for r in _read(conn, 'fills_known', _in_params('id', ids), len(ids))}
     new = [dict(exec_id=f.exec_id, client_order_id=f.client_order_id, ticker=f.ticker, side=f.side.value, quantity=f.quantity,
                 price=f.price, commission=f.commission, time=f.time, broker_order_id=f.broker_order_id, realized_pnl=pnl,
                 recorded_at=now) for f, pnl in fills if f.exec_id not in known]
     if new: _write(conn, 'fills', new)
-    late = [dict(eid_=f.exec_id, commission=f.commission) for f, _ in fills if f.exec_id in known and f.commission and not known[f.exec_id]]
+    late = [dict(eid_=f.exec_id, commission=f.commission) for f, _ in fills
+            if f.exec_id in known and f.commission and not known[f.exec_id]]
     if late: _write(conn, 'fill_commission', late)
     return len(new)
 
@@ -1071,14 +1121,17 @@ def journal_orders(self: Store, orders: Sequence[Order], note: str = 'journaled'
 
 # %% ../../nbs/04_store_db.ipynb #8ff035ef
 @patch
-def order_view(self: Store, client_order_id: str, open_states: Iterable[OrderState]) -> tuple[dict | None, list[dict], StateRecord]:
+def order_view(self: Store, client_order_id: str, # the order whose journal row is read
+               open_states: Iterable[OrderState]  # the states of the open orders to read
+              ) -> tuple[dict | None, list[dict], StateRecord]:
     "What an order's checks read, in one read transaction: its journal row (or None), the open orders, the trading state."
     states = [OrderState(s).value for s in open_states]
     with self.reading() as conn:
-        row = conn.execute(_stmt(conn, 'order_get'), dict(coid_=client_order_id)).mappings().first()
-        opened = [dict(r) for r in conn.execute(_stmt(conn, 'orders_open'), dict(states=states)).mappings()]
-        st = conn.execute(_stmt(conn, 'state_now')).mappings().first()
-    return (dict(row) if row else None), opened, (_state_row(st) if st else StateRecord(0, TradingState.ACTIVE, 'initial state', 'none'))
+        row = _read(conn, 'order_get', dict(coid_=client_order_id))
+        opened = _read(conn, 'orders_open', _in_params('st', states), len(states))
+        st = _read(conn, 'state_now')
+    initial = StateRecord(0, TradingState.ACTIVE, 'initial state', 'none')
+    return (row[0] if row else None), opened, (_state_row(st[0]) if st else initial)
 
 # %% ../../nbs/04_store_db.ipynb #55fa7015
 @dataclass
