@@ -188,6 +188,7 @@ class PaperBroker(TrackedOrders):
         self.events = Events()
         self._connected = False
         self._lock = asyncio.Lock()
+        self._position_cache: dict[str, tuple] = {}     # ticker -> ((quantity, avg_cost, mark), Position)
         self._load()
 
     @property
@@ -270,7 +271,15 @@ def _price(self: PaperBroker, ticker: str) -> float | None: return self.marks[ti
 
 @patch
 def _positions(self: PaperBroker) -> list[Position]:
-    return [Position(t, h.quantity, h.avg_cost, self._price(t)) for t, h in sorted(self.holdings.items()) if h.quantity]
+    "The non-flat holdings at the last marks; a ticker's `Position` is built again only when its holding or mark changed."
+    out, cache = [], self._position_cache
+    for t, h in sorted(self.holdings.items()):
+        if not h.quantity: continue
+        key = (h.quantity, h.avg_cost, self._price(t))
+        hit = cache.get(t)
+        if hit is None or hit[0] != key: hit = cache[t] = (key, Position(t, *key))
+        out.append(hit[1])
+    return out
 
 @patch
 def _committed(self: PaperBroker) -> float:

@@ -751,11 +751,13 @@ def _processor(typ, dialect):
 def _driver(conn: sa.Connection, sql: str, params, many: bool = False):
     "Run `sql` on the DBAPI cursor of `conn`'s transaction; SQLAlchemy's cursor events see it and its errors are SQLAlchemy's."
     cur = conn.connection.dbapi_connection.cursor()
-    for fn in conn.dispatch.before_cursor_execute: sql, params = fn(conn, cur, sql, params, None, many)
+    before, after = conn.dispatch.before_cursor_execute, conn.dispatch.after_cursor_execute
+    if before:
+        for fn in before: sql, params = fn(conn, cur, sql, params, None, many)
     try: (cur.executemany if many else cur.execute)(sql, params)
     except conn.dialect.loaded_dbapi.Error as e:
         raise sa.exc.DBAPIError.instance(sql, params, e, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from e
-    conn.dispatch.after_cursor_execute(conn, cur, sql, params, None, many)
+    if after: after(conn, cur, sql, params, None, many)
     return cur
 
 def _fast(conn: sa.Connection) -> bool: return conn.dialect.name == 'sqlite' and conn.dialect.positional
