@@ -216,6 +216,26 @@ def _m0011(op: Operations):
     op.create_table('service_beats', sa.Column('component', sa.String(64), primary_key=True),
                     sa.Column('minute', UTCDateTime, primary_key=True))
 
+# %% ../../nbs/04_store_db.ipynb #bc5b68c0
+_COMPACT = ('orders', 'fills', 'paper_orders', 'paper_fills', 'paper_accounts', 'paper_holdings', 'paper_marks', 'positions', 'equity')
+
+def _m0012(op: Operations):
+    "The order path's text-keyed tables WITHOUT ROWID on SQLite (one b-tree per table, not two)."
+    conn = op.get_bind()
+    if conn.dialect.name != 'sqlite': return
+    def master(kind: str, table: str) -> list[str]:
+        q = "SELECT sql FROM sqlite_master WHERE type = ? AND tbl_name = ? AND sql IS NOT NULL ORDER BY name"
+        return [r[0] for r in conn.exec_driver_sql(q, (kind, table))]
+    tables = [*_COMPACT, 'order_events']         # events reference orders: rebuilt with them
+    create = {t: master('table', t)[0] for t in tables}
+    indexes = [sql for t in tables for sql in master('index', t)]
+    for t in tables: conn.exec_driver_sql(f'ALTER TABLE {t} RENAME TO _old_{t}')
+    for t in tables:
+        conn.exec_driver_sql(create[t] + (' WITHOUT ROWID' if t in _COMPACT else ''))
+        conn.exec_driver_sql(f'INSERT INTO {t} SELECT * FROM _old_{t}')
+    for t in reversed(tables): conn.exec_driver_sql(f'DROP TABLE _old_{t}')
+    for sql in indexes: conn.exec_driver_sql(sql)
+
 # %% ../../nbs/04_store_db.ipynb #c7f8c969
 MIGRATIONS: tuple[Migration, ...] = (
     Migration('0001', 'initial schema', _m0001),
@@ -226,6 +246,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration('0008', 'skill gate verdicts per daily run', _m0008),
     Migration('0010', 'dashboard: covering signal index, alert acknowledgement by and at', _m0010),
     Migration('0011', 'deployment: service beats per minute (uptime)', _m0011),
+    Migration('0012', "order path: text-keyed tables WITHOUT ROWID on SQLite (fewer pages per order)", _m0012),
 )
 HEAD = MIGRATIONS[-1].revision
 
