@@ -20,7 +20,7 @@ log = get_logger('execution.broker')
 __all__ = ['log', 'S', 'TRANSITIONS', 'BrokerEvent', 'IllegalTransition', 'can_transition', 'check_transition', 'OrderSnapshot',
            'StatusEvent', 'FillEvent', 'ConnectionEvent', 'Events', 'OverfillError', 'OrderTracker', 'BrokerError',
            'NotConnected', 'BrokerTimeout', 'GatewayNotReady', 'UnknownOrder', 'TrackedOrders', 'Broker', 'Quote',
-           'SyncBroker', 'as_sync']
+           'SyncBroker', 'as_sync', 'Simulator']
 
 # %% ../../nbs/30_execution_broker.ipynb #64865e10
 S = OrderState
@@ -354,3 +354,24 @@ def _run_inline(self: SyncBroker, coro: Awaitable, t: float | None):
 def thread(self: SyncBroker) -> threading.Thread | None:
     "The thread that runs the broker's calls (None: inline, in the caller's thread)."
     return self._thread
+
+# %% ../../nbs/30_execution_broker.ipynb #1b637574
+from typing import Mapping
+
+@runtime_checkable
+class Simulator(Protocol):
+    "A broker that takes its prices from outside and keeps its book in a store (the paper broker)."
+    async def mark(self, prices: Mapping[str, float]) -> int: ...
+    def books_in(self, store) -> bool: ...
+
+@patch
+def mark(self: SyncBroker, prices: Mapping[str, float]  # ticker -> latest price
+        ) -> int:
+    "Give a simulator the latest `prices` (they value positions and may fill orders); returns fills made, 0 for a live broker."
+    return self.run(self.broker.mark(dict(prices))) if isinstance(self.broker, Simulator) else 0
+
+@patch
+def books_in(self: SyncBroker, store  # the store the caller writes to
+            ) -> bool:
+    "True if the broker keeps its book in `store`: its writes may then join that store's unit of work."
+    return isinstance(self.broker, Simulator) and self.broker.books_in(store)

@@ -25,7 +25,7 @@ from ..store.db import T, prepared_write
 log = get_logger('execution.paper')
 
 # %% auto #0
-__all__ = ['log', 'FILL_TIME', 'CLOSE_TIME', 'PaperCosts', 'Market', 'BarMarket', 'book_fill', 'save_paper_account',
+__all__ = ['log', 'FILL_TIME', 'CLOSE_TIME', 'PaperCosts', 'Market', 'BarMarket', 'Holding', 'book_fill', 'save_paper_account',
            'load_paper_account', 'PaperBroker']
 
 # %% ../../nbs/31_execution_paper.ipynb #5f3388f3
@@ -90,11 +90,15 @@ class BarMarket:
 
 # %% ../../nbs/31_execution_paper.ipynb #12cef786
 @dataclass
-class _Holding:
-    quantity: int = 0
-    avg_cost: float = 0.0
+class Holding:
+    "Shares held in one ticker (negative when short) and their average cost: what `book_fill` moves."
+    quantity: int = 0       # shares, negative when short
+    avg_cost: float = 0.0   # average cost of the shares held (0 when flat)
 
-def book_fill(h: _Holding, signed_qty: int, price: float) -> float:
+def book_fill(h: Holding,        # the holding the fill moves (changed in place)
+              signed_qty: int,   # shares bought (> 0) or sold (< 0)
+              price: float       # the fill's price
+             ) -> float:
     "Apply a fill of `signed_qty` at `price` to holding `h`; return the realised P&L (before commission)."
     q0, realized = h.quantity, 0.0
     if q0 == 0 or (q0 > 0) == (signed_qty > 0):            # opening or adding
@@ -153,7 +157,7 @@ def load_paper_account(store, pb) -> bool:
         if r is None: return False
         pb.cash, pb.realized_pnl, pb.exec_seq, pb.session = r['cash'], r['realized_pnl'], r['exec_seq'], r['session']
         h, m = T['paper_holdings'], T['paper_marks']
-        pb.holdings = {x.ticker: _Holding(x.quantity, x.avg_cost) for x in conn.execute(sa.select(h).where((h.c.account_id == a) & (h.c.quantity != 0)))}
+        pb.holdings = {x.ticker: Holding(x.quantity, x.avg_cost) for x in conn.execute(sa.select(h).where((h.c.account_id == a) & (h.c.quantity != 0)))}
         pb.marks = {x.ticker: (x.price, x.volume) for x in conn.execute(sa.select(m).where(m.c.account_id == a))}
         alive = (o.c.account_id == a) & (o.c.state.in_(_OPEN) | (o.c.session == r['session']))
         rows = conn.execute(sa.select(o).where(alive).order_by(o.c.placed, o.c.client_order_id)).mappings().all()
@@ -197,7 +201,7 @@ class PaperBroker(TrackedOrders):
     def _load(self) -> None:
         "Restore cash, holdings, marks, this session's orders and every open order from the store (or start fresh)."
         self.cash, self.realized_pnl, self.exec_seq, self.session = self.initial_cash, 0.0, 0, None
-        self.holdings: dict[str, _Holding] = {}
+        self.holdings: dict[str, Holding] = {}
         self.trackers: dict[str, OrderTracker] = {}
         self.placed: dict[str, date] = {}
         self.marks: dict[str, tuple[float, float | None]] = {}
@@ -238,7 +242,7 @@ def _load_legacy(self: PaperBroker, s: dict) -> None:
     "Import an account kept as one JSON control (before schema 0003) into rows, once."
     self.cash, self.realized_pnl, self.exec_seq = s['cash'], s['realized_pnl'], s['exec_seq']
     self.session = date.fromisoformat(s['session']) if s.get('session') else None
-    self.holdings = {t: _Holding(q, c) for t, (q, c) in s['holdings'].items()}
+    self.holdings = {t: Holding(q, c) for t, (q, c) in s['holdings'].items()}
     self.marks = {t: (p, v) for t, (p, v) in s.get('marks', {}).items()}
     for r in s['orders']:
         tr = OrderTracker(Order(**r['order']), OrderState(r['state']), r['broker_order_id'])
@@ -392,7 +396,7 @@ def _try_fill(self: PaperBroker, tr: OrderTracker, base: float, volume: float | 
     self.exec_seq += 1
     when = when or self.clock.now()
     fill = Fill(f'PX{self.exec_seq:08d}', o.client_order_id, o.ticker, o.side, qty, px, when, self.costs.commission(qty), tr.broker_order_id)
-    h = self.holdings.setdefault(o.ticker, _Holding())
+    h = self.holdings.setdefault(o.ticker, Holding())
     self.realized_pnl += book_fill(h, fill.signed_quantity, px)
     self.cash -= fill.signed_quantity * px + fill.commission
     self._new_fills.append(fill); self._dirty_holdings.add(o.ticker)
