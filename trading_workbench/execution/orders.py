@@ -46,6 +46,7 @@ def limit_for(side: Side | str, price: float, offset: float = 0.001) -> float:
     "The limit price: `offset` above `price` for buys, below for sells, in cents."
     return round(price * (1 + offset), 2) if Side(side) is Side.BUY else round(price * (1 - offset), 2)
 
+# %% ../../nbs/33_execution_orders.ipynb #3fdbaef6
 def order_for_signal(signal: Signal, run_id: str, equity: float, max_position_pct: float, price: float | None = None,
                      held: int = 0, allow_short: bool = False) -> Order | None:
     "The order taking the position from `held` shares to the signal's target; `None` when there is nothing to do."
@@ -60,6 +61,7 @@ def order_for_signal(signal: Signal, run_id: str, equity: float, max_position_pc
     return Order(client_order_id(run_id, signal.ticker, side, signal), signal.ticker, side, abs(qty), OrderType.LIMIT,
                  limit_for(side, px), 'DAY', run_id, f'{signal.model} conf={signal.confidence:.2f}')
 
+# %% ../../nbs/33_execution_orders.ipynb #b011cdcc
 def order_from_journal(row: Mapping) -> Order:
     "The `Order` a journal row describes (to resume it exactly as it was decided)."
     return Order(row['client_order_id'], row['ticker'], row['side'], row['quantity'], row['order_type'], row['limit_price'],
@@ -81,6 +83,7 @@ def resume(store, by: str = 'operator', reason: str = 'resumed by the operator')
     store.add_alert('warning', 'risk', f'trading resumed by {by}: {reason}')
     log.warning("trading resumed by %s: %s", by, reason)
 
+# %% ../../nbs/33_execution_orders.ipynb #287bacb1
 def halt_reason(store) -> str | None:
     "Why new risk is refused ('HALTED: ...' or 'REDUCING: ...'), or `None` when trading is ACTIVE."
     s = store.trading_state()
@@ -99,6 +102,7 @@ class CheckResult:
     passed: bool
     detail: str = ''
 
+# %% ../../nbs/33_execution_orders.ipynb #ad055c06
 @dataclass(frozen=True)
 class PreTradeResult:
     "All pre-trade checks of one order."
@@ -110,6 +114,7 @@ class PreTradeResult:
     @property
     def failure_reason(self) -> str: return '; '.join(f'{c.name}: {c.detail}' for c in self.checks if not c.passed)
 
+# %% ../../nbs/33_execution_orders.ipynb #88ca7d5e
 @dataclass(frozen=True)
 class MarketContext:
     "What the checks need to know about the account and the book at the moment of the order."
@@ -120,6 +125,7 @@ class MarketContext:
     trades_today: int
     halted: str | None = None
 
+# %% ../../nbs/33_execution_orders.ipynb #2d1c5392
 def pre_trade_checks(order: Order, ctx: MarketContext, risk, slippage_bps: float = 0.0) -> PreTradeResult:
     "Run every pre-trade check on `order`."
     px = ctx.prices.get(order.ticker) or order.limit_price or order.stop_price or math.nan   # no price: NaN fails the price checks
@@ -182,6 +188,7 @@ class Reconciliation:
     @property
     def ok(self) -> bool: return not self.problems
 
+# %% ../../nbs/33_execution_orders.ipynb #b3316e03
 @dataclass(frozen=True)
 class LifecycleResult:
     "What happened to one order (`status`), why, and what the broker, reconciliation and checks said."
@@ -194,6 +201,7 @@ class LifecycleResult:
     @property
     def reason(self) -> str: return '; '.join(self.reasons)
 
+# %% ../../nbs/33_execution_orders.ipynb #901f449d
 @dataclass
 class StartupReport:
     "What startup reconciliation found and did."
@@ -262,6 +270,7 @@ def _adopt(self: OrderManager, rep: StartupReport, by_id: dict, journaled: set, 
             self.store.add_alert('warning', 'order_manager', f'adopted order {coid} unknown to the journal ({s.state.value})')
             journal[coid] = self.store.order(coid)
 
+# %% ../../nbs/33_execution_orders.ipynb #76522724
 @patch
 def _record_executions(self: OrderManager, rep: StartupReport, execs: list, journaled: set) -> None:
     "Record the broker's executions the store lacks; one that matches no journaled order is a problem."
@@ -343,12 +352,14 @@ def _resolve(self: OrderManager, row: Mapping, snap: OrderSnapshot | None, execs
     self.store.add_alert('critical', 'order_manager', f'order {coid} unresolved: {why}; {t} takes no new order until an operator reconciles it')
     return f'{coid}: still unknown: {why}'
 
+# %% ../../nbs/33_execution_orders.ipynb #46f3a17b
 @patch
 def _reported(self: OrderManager) -> set[str]:
     "The client order ids the broker reports now (asked again where it can be), for resolving unknown outcomes."
     resync = getattr(self.broker.broker, 'resync', None)
     return self.broker.run(resync()) if resync else {x.client_order_id for x in self.broker.orders()}
 
+# %% ../../nbs/33_execution_orders.ipynb #10b9e07d
 @patch
 def reconcile_unknown(self: OrderManager) -> list[str]:
     "Ask the broker again about every order of unknown outcome and journal what it says; returns what was found."
@@ -363,6 +374,7 @@ def reconcile_unknown(self: OrderManager) -> list[str]:
     for f in found: log.warning("reconciliation of an unknown order: %s", f)
     return found
 
+# %% ../../nbs/33_execution_orders.ipynb #7571deb1
 @patch
 def _sync_positions(self: OrderManager, acct: Account | None = None) -> list[Position]:
     acct = acct or self.broker.account()
@@ -396,6 +408,7 @@ def manage_order_lifecycle(self: OrderManager, order: Order, last_price: float |
     with self._one_transaction():             # paper: the reads, the journal's rows and the book's in one transaction, or none of it
         return self._lifecycle(order, last_price, ctx, follow, monitor_s)
 
+# %% ../../nbs/33_execution_orders.ipynb #a7d803f0
 @patch
 def _lifecycle(self: OrderManager, order: Order, last_price: float | None, ctx: MarketContext | None, follow: bool,
                monitor_s: float | None) -> LifecycleResult:
@@ -425,6 +438,7 @@ def _one_transaction(self: OrderManager):
     if not self.broker.books_in(self.store): yield; return
     with self.store.unit(), self.store.lend_unit(self.broker.thread): yield
 
+# %% ../../nbs/33_execution_orders.ipynb #10cdfd9d
 @patch
 def _send(self: OrderManager, order: Order, row: Mapping | None, ctx: MarketContext, checks: PreTradeResult, follow: bool,
           monitor_s: float | None) -> LifecycleResult:
@@ -447,6 +461,7 @@ def _send(self: OrderManager, order: Order, row: Mapping | None, ctx: MarketCont
         return LifecycleResult(OrderResult.WORKING, order, ('working at the broker until the next session; reconciliation follows it',), snap, checks=checks)
     return self._follow(order, snap, pos0, checks, monitor_s)
 
+# %% ../../nbs/33_execution_orders.ipynb #c01bbf7e
 @patch
 def _count_trade(self: OrderManager) -> None: self._trades_today += 1
 @patch
@@ -484,6 +499,7 @@ def _follow(self: OrderManager, order: Order, snap: OrderSnapshot, pos0: Positio
     self._checkpoint(order, snap, rec)
     return LifecycleResult(OrderResult.COMPLETE, order, rec.problems, snap, rec, checks)
 
+# %% ../../nbs/33_execution_orders.ipynb #16e308e7
 @patch
 def _unknown(self: OrderManager, order: Order, snap: OrderSnapshot | None, why: str, checks: PreTradeResult) -> LifecycleResult:
     "The broker's answer was lost: journal UNKNOWN, alert; its ticker takes no new order until a reconciliation resolves it."
@@ -495,6 +511,7 @@ def _unknown(self: OrderManager, order: Order, snap: OrderSnapshot | None, why: 
     if snap is not None: self._checkpoint(order, replace(snap, state=OrderState.UNKNOWN), None)
     return LifecycleResult(OrderResult.UNKNOWN, order, (f'unknown: {why}',), snap, checks=checks)
 
+# %% ../../nbs/33_execution_orders.ipynb #6a85f470
 @patch
 def _journal(self: OrderManager, snap: OrderSnapshot, note: str, row: Mapping | None = None) -> None:
     row = row or self.store.order(snap.client_order_id)
@@ -514,6 +531,7 @@ def _order_fills(self: OrderManager, coid: str, filled: int) -> list[Fill]:
         fills = [f for f in self.broker.executions() if f.client_order_id == coid]
     return fills
 
+# %% ../../nbs/33_execution_orders.ipynb #30ac7cbc
 @patch
 def reconcile_trade(self: OrderManager, order: Order, snap: OrderSnapshot, pos0: Position | None,
                     events: Sequence[tuple[OrderState, str]] = ()) -> Reconciliation:
@@ -542,6 +560,7 @@ def reconcile_trade(self: OrderManager, order: Order, snap: OrderSnapshot, pos0:
     return Reconciliation(order.client_order_id, order.quantity, snap.filled_quantity, fq, round(sum(f.commission for f in fills), 6),
                           round(realized, 6), h.quantity, broker_q, tuple(problems))
 
+# %% ../../nbs/33_execution_orders.ipynb #d0982e60
 @patch
 def _checkpoint(self: OrderManager, order: Order, snap: OrderSnapshot, rec: Reconciliation | None) -> None:
     "Checkpoint the order's outcome once the store holds it (after the unit's commit; at once without one)."

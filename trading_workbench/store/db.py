@@ -741,7 +741,7 @@ def _stmt(conn: sa.Connection, name: str, n: int = 0):
     return _STMTS[k]
 
 # %% ../../nbs/04_store_db.ipynb #5b991d1c
-import functools
+import functools, operator
 
 class _Prepared:
     "A statement compiled once for a dialect (and its parameters' keys), with its types' bind and result processors."
@@ -750,18 +750,29 @@ class _Prepared:
         c = stmt.compile(dialect=dialect, column_keys=None if table is None else [k for k in keys if k in table.c])
         self.sql = c.string
         binds = [c.binds[n] for n in c.positiontup]     # a bind with a value of its own (a LIMIT) keeps it
-        self.plan = [(b.key, _processor(b.type, dialect)) for b in binds]
         self.consts = {b.key: b.value for b in binds if b.value is not None}
+        self.get = operator.itemgetter(*[b.key for b in binds]) if len(binds) > 1 else None
+        self.plan = [(b.key, _processor(b.type, dialect)) for b in binds]
+        self.convert = [(i, p) for i, (_, p) in enumerate(self.plan) if p is not None]
         cols = list(stmt.selected_columns) if isinstance(stmt, sa.Select) else []
         self.columns = [col.key for col in cols]
         self.results = [col.type.dialect_impl(dialect).result_processor(dialect, None) for col in cols]
-    def params(self, row: Mapping) -> tuple:
-        "The parameters of `row` in the SQL's order, converted as SQLAlchemy would."
-        if self.consts: row = {**self.consts, **row}
-        return tuple(p(row[k]) if p else row[k] for k, p in self.plan)
-    def row(self, values: Sequence) -> dict:
-        "One result row as a dict of Python values (UTC datetimes, dates, booleans)."
-        return {k: p(v) if p else v for k, p, v in zip(self.columns, self.results, values)}
+
+# %% ../../nbs/04_store_db.ipynb #058ca361
+@patch
+def params(self: _Prepared, row: Mapping) -> Sequence:
+    "The parameters of `row` in the SQL's order, converted as SQLAlchemy would (values taken in C, converted only where a type says)."
+    if self.consts: row = {**self.consts, **row}
+    if self.get is None: return tuple(p(row[k]) if p else row[k] for k, p in self.plan)
+    if not self.convert: return self.get(row)
+    v = list(self.get(row))
+    for i, p in self.convert: v[i] = p(v[i])
+    return v
+
+@patch
+def row(self: _Prepared, values: Sequence) -> dict:
+    "One result row as a dict of Python values (UTC datetimes, dates, booleans)."
+    return {k: p(v) if p else v for k, p, v in zip(self.columns, self.results, values)}
 
 def _processor(typ, dialect):
     "The type's bind processor; a datetime's or date's remembers recent values (one order's rows share one timestamp)."
