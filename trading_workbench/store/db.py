@@ -719,9 +719,9 @@ def _build_stmt(dialect: str, name: str, n: int = 0):
         return ins(o).on_conflict_do_nothing(index_elements=['client_order_id']).returning(o.c.client_order_id)
     if name == 'order_set': return o.update().where(o.c.client_order_id == sa.bindparam('coid_'))   # SET from the keys
     if name == 'events': return T['order_events'].insert()
-    if name == 'fills_known': return sa.select(fx.c.exec_id, fx.c.commission).where(_in(fx.c.exec_id, 'id', n))
-    if name == 'fills': return fx.insert()
-    if name == 'fill_commission': return fx.update().where(fx.c.exec_id == sa.bindparam('eid_'))
+    if name == 'fill_new': return ins(fx).on_conflict_do_nothing(index_elements=['exec_id']).returning(fx.c.exec_id)
+    if name == 'fill_commission':          # only a fill stored without one takes a commission that came later
+        return fx.update().where((fx.c.exec_id == sa.bindparam('eid_')) & (fx.c.commission == 0))
     if name == 'positions_clear': return p.delete().where(p.c.account == sa.bindparam('account_'))
     if name == 'positions': return p.insert()
     if name == 'order_get': return sa.select(o).where(o.c.client_order_id == sa.bindparam('coid_'))
@@ -871,17 +871,15 @@ def record_order_outcome(self: Store, client_order_id: str, events: Sequence[tup
 
 # %% ../../nbs/04_store_db.ipynb #c7863446
 def _record_fills(conn: sa.Connection, fills: Sequence[tuple[Fill, float | None]], now) -> int:
-    "Insert the fills not yet known (one lookup by primary key); a commission that came later fills in. Returns fills added."
-    ids = [f.exec_id for f, _ in fills]
-    known = {r['exec_id']: r['commission'] for r in _read(conn, 'fills_known', _in_params('id', ids), len(ids))}
-    new = [dict(exec_id=f.exec_id, client_order_id=f.client_order_id, ticker=f.ticker, side=f.side.value, quantity=f.quantity,
-                price=f.price, commission=f.commission, time=f.time, broker_order_id=f.broker_order_id, realized_pnl=pnl,
-                recorded_at=now) for f, pnl in fills if f.exec_id not in known]
-    if new: _write(conn, 'fills', new)
-    late = [dict(eid_=f.exec_id, commission=f.commission) for f, _ in fills
-            if f.exec_id in known and f.commission and not known[f.exec_id]]
-    if late: _write(conn, 'fill_commission', late)
-    return len(new)
+    "Insert the fills not yet known, one statement each (it says whether the row went in); a commission that came later fills in."
+    added = 0
+    for f, pnl in fills:
+        row = dict(exec_id=f.exec_id, client_order_id=f.client_order_id, ticker=f.ticker, side=f.side.value, quantity=f.quantity,
+                   price=f.price, commission=f.commission, time=f.time, broker_order_id=f.broker_order_id, realized_pnl=pnl,
+                   recorded_at=now)
+        if _write(conn, 'fill_new', row).fetchone() is not None: added += 1
+        elif f.commission: _write(conn, 'fill_commission', dict(eid_=f.exec_id, commission=f.commission))
+    return added
 
 # %% ../../nbs/04_store_db.ipynb #99d2bba1
 @patch
