@@ -10,7 +10,8 @@ from trading_workbench.store.db import HEAD, Store, make_engine, migrate
 
 spec = importlib.util.spec_from_file_location('bench_oms', Path(__file__).parents[1] / 'benchmarks' / 'oms.py')
 bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
-COMPACT = ['equity', 'fills', 'orders', 'paper_accounts', 'paper_fills', 'paper_holdings', 'paper_marks', 'paper_orders', 'positions']
+COMPACT = ['equity', 'fills', 'orders', 'paper_accounts', 'paper_fills', 'paper_holdings', 'paper_marks',
+           'paper_orders', 'positions']
 
 
 def layout(eng: sa.Engine) -> tuple[list[str], list[str]]:
@@ -18,7 +19,8 @@ def layout(eng: sa.Engine) -> tuple[list[str], list[str]]:
     with eng.connect() as c:
         tables = sorted(n for n, s in c.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
                         if s.rstrip().upper().endswith('WITHOUT ROWID'))
-        indexes = sorted(n for n, in c.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
+        named = "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        indexes = sorted(n for n, in c.exec_driver_sql(named))
     return tables, indexes
 
 
@@ -49,7 +51,8 @@ def test_0012_keeps_every_row_index_and_reference(tmp_path):
     try:
         o = next(bench.orders('layout', 1))
         assert oms.manage_order_lifecycle(o, bench.PRICES[o.ticker]).status == 'COMPLETE'
-        assert [e['state'] for e in store.order_events(o.client_order_id)] == [OrderState.NEW.value, OrderState.FILLED.value]
+        events = [e['state'] for e in store.order_events(o.client_order_id)]
+        assert events == [OrderState.NEW.value, OrderState.FILLED.value]
     finally:
         sb.close(); store.close()
 
@@ -57,8 +60,9 @@ def test_0012_keeps_every_row_index_and_reference(tmp_path):
 def test_0012_leaves_postgresql_alone(fresh_pg_url):
     eng = make_engine(fresh_pg_url)
     assert migrate(eng, '0011') == '0011'
-    with eng.connect() as c: before = c.exec_driver_sql("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'").scalar()
+    count = "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'"
+    with eng.connect() as c: before = c.exec_driver_sql(count).scalar()
     assert migrate(eng) == HEAD
-    with eng.connect() as c: after = c.exec_driver_sql("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'").scalar()
+    with eng.connect() as c: after = c.exec_driver_sql(count).scalar()
     assert after == before
     eng.dispose()

@@ -385,7 +385,7 @@ def thread(self: SyncBroker) -> threading.Thread | None:
 @patch
 def mark(self: SyncBroker, prices: Mapping[str, float]  # ticker -> latest price
         ) -> int:
-    "Give a simulator the latest `prices` (they value positions and may fill orders); returns fills made, 0 for a live broker."
+    "Give a simulator the latest `prices` (they value positions, may fill orders): fills made; 0 for a live broker."
     return self.run(self.broker.mark(dict(prices))) if self.simulator else 0
 
 @patch

@@ -458,7 +458,8 @@ def _send(self: OrderManager, order: Order, row: Mapping | None, ctx: MarketCont
     self.store.after_commit(self._count_trade)
     if not snap.is_done: self._journal(snap, 'acknowledged by broker', row=dict(state='new', filled_quantity=0))   # visible while it works
     if not follow and not snap.is_done:
-        return LifecycleResult(OrderResult.WORKING, order, ('working at the broker until the next session; reconciliation follows it',), snap, checks=checks)
+        why = 'working at the broker until the next session; reconciliation follows it'
+        return LifecycleResult(OrderResult.WORKING, order, (why,), snap, checks=checks)
     return self._follow(order, snap, pos0, checks, monitor_s)
 
 # %% ../../nbs/33_execution_orders.ipynb #c01bbf7e
@@ -594,7 +595,8 @@ def execute(self: OrderManager, signals: SignalBundle | Iterable[Signal], prices
         held = ctx.positions[s.ticker].quantity if s.ticker in ctx.positions else 0
         o = order_for_signal(s, run_id, ctx.account.equity, self.risk.max_position_pct, px, held, self.risk.allow_short)
         if o is None:
-            results.append(LifecycleResult(OrderResult.NO_ACTION, None, (f'at_target: {s.ticker} {s.action.value} with {held} shares held',)))
+            why = f'at_target: {s.ticker} {s.action.value} with {held} shares held'
+            results.append(LifecycleResult(OrderResult.NO_ACTION, None, (why,)))
             continue
         o = replace(o, tif=TimeInForce(tif), order_type=OrderType(order_type or o.order_type))
         results.append(self.manage_order_lifecycle(o, px, ctx, follow=follow, monitor_s=monitor_s))

@@ -289,7 +289,7 @@ def _price(self: PaperBroker, ticker: str) -> float | None: return self.marks[ti
 # %% ../../nbs/31_execution_paper.ipynb #ba369ed1
 @patch
 def _positions(self: PaperBroker) -> list[Position]:
-    "The non-flat holdings at the last marks; a ticker's `Position` is built again only when its holding or mark changed."
+    "The non-flat holdings at the last marks; a ticker's `Position` is made again only when its holding or mark moved."
     out, cache = [], self._position_cache
     for t, h in sorted(self.holdings.items()):
         if not h.quantity: continue

@@ -217,7 +217,8 @@ def _m0011(op: Operations):
                     sa.Column('minute', UTCDateTime, primary_key=True))
 
 # %% ../../nbs/04_store_db.ipynb #bc5b68c0
-_COMPACT = ('orders', 'fills', 'paper_orders', 'paper_fills', 'paper_accounts', 'paper_holdings', 'paper_marks', 'positions', 'equity')
+_COMPACT = ('orders', 'fills', 'paper_orders', 'paper_fills', 'paper_accounts', 'paper_holdings', 'paper_marks',
+            'positions', 'equity')
 
 def _m0012(op: Operations):
     "The order path's text-keyed tables WITHOUT ROWID on SQLite (one b-tree per table, not two)."
@@ -714,7 +715,8 @@ def _in(col, prefix: str, n: int):
 
 def _build_stmt(dialect: str, name: str, n: int = 0):
     from sqlalchemy.dialects import postgresql, sqlite
-    ins, o, fx, p = (sqlite.insert if dialect == 'sqlite' else postgresql.insert), T['orders'], T['fills'], T['positions']
+    ins = sqlite.insert if dialect == 'sqlite' else postgresql.insert
+    o, fx, p = T['orders'], T['fills'], T['positions']
     if name == 'order_new':
         return ins(o).on_conflict_do_nothing(index_elements=['client_order_id']).returning(o.c.client_order_id)
     if name == 'order_set': return o.update().where(o.c.client_order_id == sa.bindparam('coid_'))   # SET from the keys
@@ -725,17 +727,19 @@ def _build_stmt(dialect: str, name: str, n: int = 0):
     if name == 'positions_clear': return p.delete().where(p.c.account == sa.bindparam('account_'))
     if name == 'positions': return p.insert()
     if name == 'order_get': return sa.select(o).where(o.c.client_order_id == sa.bindparam('coid_'))
-    if name == 'orders_open': return sa.select(o).where(_in(o.c.state, 'st', n)).order_by(o.c.created_at, o.c.client_order_id)
+    if name == 'orders_open':
+        return sa.select(o).where(_in(o.c.state, 'st', n)).order_by(o.c.created_at, o.c.client_order_id)
     if name == 'state_now': return sa.select(T['trading_states']).order_by(T['trading_states'].c.id.desc()).limit(1)
     if name == 'equity':
         stmt = ins(T['equity'])
-        return stmt.on_conflict_do_update(index_elements=['account', 'as_of'], set_=dict(cash=stmt.excluded.cash, equity=stmt.excluded.equity))
+        return stmt.on_conflict_do_update(index_elements=['account', 'as_of'],
+                                          set_=dict(cash=stmt.excluded.cash, equity=stmt.excluded.equity))
     raise KeyError(name)
 
 _STMTS: dict[tuple[str, str, int], Any] = {}
 
 def _stmt(conn: sa.Connection, name: str, n: int = 0):
-    "The order path's statement `name` (with an IN list of `n`) for `conn`'s dialect, built once (building costs more than running)."
+    "The order path's statement `name` (an IN list of `n`) for `conn`'s dialect, built once (building costs more than running)."
     k = (conn.dialect.name, name, n)
     if k not in _STMTS: _STMTS[k] = _build_stmt(*k)
     return _STMTS[k]
@@ -761,7 +765,7 @@ class _Prepared:
 # %% ../../nbs/04_store_db.ipynb #058ca361
 @patch
 def params(self: _Prepared, row: Mapping) -> Sequence:
-    "The parameters of `row` in the SQL's order, converted as SQLAlchemy would (values taken in C, converted only where a type says)."
+    "The parameters of `row` in the SQL's order, converted as SQLAlchemy would (only where a type has a processor)."
     if self.consts: row = {**self.consts, **row}
     if self.get is None: return tuple(p(row[k]) if p else row[k] for k, p in self.plan)
     if not self.convert: return self.get(row)
@@ -781,7 +785,7 @@ def _processor(typ, dialect):
 
 # %% ../../nbs/04_store_db.ipynb #cbb25fb6
 def _driver(conn: sa.Connection, sql: str, params, many: bool = False):
-    "Run `sql` on the DBAPI cursor of `conn`'s transaction; SQLAlchemy's cursor events see it and its errors are SQLAlchemy's."
+    "Run `sql` on the DBAPI cursor of `conn`'s transaction; SQLAlchemy's cursor events see it, its errors are SQLAlchemy's."
     cur = conn.connection.dbapi_connection.cursor()
     before, after = conn.dispatch.before_cursor_execute, conn.dispatch.after_cursor_execute
     if before:
@@ -804,14 +808,14 @@ def _prepared(conn: sa.Connection, key, build: Callable[[], Any], keys: tuple[st
 
 # %% ../../nbs/04_store_db.ipynb #544f1ff0
 def prepared_write(conn: sa.Connection, key, build: Callable[[], Any], rows: Mapping | list[Mapping]):
-    "Run the write `build()` (cached under `key`) with `rows` (a dict, or a list of dicts with the same keys); returns its cursor."
+    "Run the write `build()` (cached under `key`) with `rows` (a dict, or a list of dicts with the same keys)."
     if not _fast(conn): return conn.execute(build(), rows)
     many = isinstance(rows, list)
     p = _prepared(conn, key, build, tuple(rows[0] if many else rows))
     return _driver(conn, p.sql, [p.params(r) for r in rows] if many else p.params(rows), many)
 
 def prepared_read(conn: sa.Connection, key, build: Callable[[], Any], params: Mapping | None = None) -> list[dict]:
-    "The rows of the SELECT `build()` (cached under `key`; an IN list needs one key per length) as dicts of Python values."
+    "The rows of the SELECT `build()` (cached under `key`: one per IN-list length) as dicts of Python values."
     if not _fast(conn): return [dict(r) for r in conn.execute(build(), params or {}).mappings()]
     if not conn.in_transaction(): conn.begin()        # one read transaction, as Core would begin it
     p = _prepared(conn, key, build)
@@ -871,12 +875,12 @@ def record_order_outcome(self: Store, client_order_id: str, events: Sequence[tup
 
 # %% ../../nbs/04_store_db.ipynb #c7863446
 def _record_fills(conn: sa.Connection, fills: Sequence[tuple[Fill, float | None]], now) -> int:
-    "Insert the fills not yet known, one statement each (it says whether the row went in); a commission that came later fills in."
+    "Insert the fills not yet known (each INSERT says whether its row went in); a commission that came later fills in."
     added = 0
     for f, pnl in fills:
-        row = dict(exec_id=f.exec_id, client_order_id=f.client_order_id, ticker=f.ticker, side=f.side.value, quantity=f.quantity,
-                   price=f.price, commission=f.commission, time=f.time, broker_order_id=f.broker_order_id, realized_pnl=pnl,
-                   recorded_at=now)
+        row = dict(exec_id=f.exec_id, client_order_id=f.client_order_id, ticker=f.ticker, side=f.side.value,
+                   quantity=f.quantity, price=f.price, commission=f.commission, time=f.time,
+                   broker_order_id=f.broker_order_id, realized_pnl=pnl, recorded_at=now)
         if _write(conn, 'fill_new', row).fetchone() is not None: added += 1
         elif f.commission: _write(conn, 'fill_commission', dict(eid_=f.exec_id, commission=f.commission))
     return added
@@ -1156,7 +1160,7 @@ def journal_orders(self: Store, orders: Sequence[Order], note: str = 'journaled'
 def order_view(self: Store, client_order_id: str, # the order whose journal row is read
                open_states: Iterable[OrderState]  # the states of the open orders to read
               ) -> tuple[dict | None, list[dict], StateRecord]:
-    "What an order's checks read, in one read transaction: its journal row (or None), the open orders, the trading state."
+    "What an order's checks read (one read transaction): its journal row (or None), the open orders, the trading state."
     states = [OrderState(s).value for s in open_states]
     with self.reading() as conn:
         row = _read(conn, 'order_get', dict(coid_=client_order_id))
