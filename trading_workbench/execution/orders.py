@@ -192,12 +192,12 @@ class Reconciliation:
 @dataclass(frozen=True)
 class LifecycleResult:
     "What happened to one order (`status`), why, and what the broker, reconciliation and checks said."
-    status: OrderResult
-    order: Order | None
-    reasons: tuple[str, ...] = ()
-    execution: OrderSnapshot | None = None
-    reconciliation: Reconciliation | None = None
-    checks: PreTradeResult | None = None
+    status: OrderResult                            # what became of it
+    order: Order | None                            # the order (None: no order was needed)
+    reasons: tuple[str, ...] = ()                  # why: failed checks' names, the broker's message, reconciliation problems
+    execution: OrderSnapshot | None = None         # the broker's last word on it
+    reconciliation: Reconciliation | None = None   # fills, position and store agreeing (COMPLETE only)
+    checks: PreTradeResult | None = None           # every pre-trade check's verdict
     @property
     def reason(self) -> str: return '; '.join(self.reasons)
 

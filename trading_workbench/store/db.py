@@ -807,15 +807,23 @@ def _prepared(conn: sa.Connection, key, build: Callable[[], Any], keys: tuple[st
     return p
 
 # %% ../../nbs/04_store_db.ipynb #544f1ff0
-def prepared_write(conn: sa.Connection, key, build: Callable[[], Any], rows: Mapping | list[Mapping]):
-    "Run the write `build()` (cached under `key`) with `rows` (a dict, or a list of dicts with the same keys)."
+def prepared_write(conn: sa.Connection,                  # a connection inside its write transaction
+                   key,                                  # names the statement in the cache (with the rows' keys)
+                   build: Callable[[], Any],             # makes the Core statement, once
+                   rows: Mapping | list[Mapping]         # one row, or rows with the same keys (executemany)
+                  ):
+    "Run the write `build()` with `rows`; returns its cursor (on SQLite the DBAPI's: `fetchone`, `rowcount`)."
     if not _fast(conn): return conn.execute(build(), rows)
     many = isinstance(rows, list)
     p = _prepared(conn, key, build, tuple(rows[0] if many else rows))
     return _driver(conn, p.sql, [p.params(r) for r in rows] if many else p.params(rows), many)
 
-def prepared_read(conn: sa.Connection, key, build: Callable[[], Any], params: Mapping | None = None) -> list[dict]:
-    "The rows of the SELECT `build()` (cached under `key`: one per IN-list length) as dicts of Python values."
+def prepared_read(conn: sa.Connection,                   # a connection (its transaction is begun if need be)
+                  key,                                   # names the statement in the cache: one per IN-list length
+                  build: Callable[[], Any],              # makes the Core SELECT, once
+                  params: Mapping | None = None          # its bind parameters by name
+                 ) -> list[dict]:
+    "The rows of the SELECT `build()` as dicts of Python values (UTC datetimes, dates, booleans, JSON)."
     if not _fast(conn): return [dict(r) for r in conn.execute(build(), params or {}).mappings()]
     if not conn.in_transaction(): conn.begin()        # one read transaction, as Core would begin it
     p = _prepared(conn, key, build)
@@ -834,23 +842,35 @@ def _in_params(prefix: str, values: Sequence) -> dict: return {f'{prefix}{i}': v
 
 # %% ../../nbs/04_store_db.ipynb #1b73fc2f
 @patch
-def journal_submission(self: Store, order: Order, note: str = 'journaled before submission') -> bool:
+def journal_submission(self: Store,
+                       order: Order,                               # the order about to be sent
+                       note: str = 'journaled before submission'   # the message of its first event
+                      ) -> bool:
     "Journal a new order as NEW with every field (stop price, reduce-only) in one transaction; False if already journaled."
     if not isinstance(order, Order): raise BadRowError('orders', 0, '?', f'expected an Order, got {type(order).__name__}')
     now = self._now()
-    with self.transaction() as conn:     # ON CONFLICT DO NOTHING: a known id changes nothing and leaves an open unit usable
-        # RETURNING says whether the row went in (an INSERT's rowcount is not reliable on every driver: psycopg gives -1)
+    with self.transaction() as conn:     # ON CONFLICT DO NOTHING: a known id changes nothing, the open unit stays usable
+        # RETURNING says whether the row went in (an INSERT's rowcount is not reliable everywhere: psycopg gives -1)
         if _write(conn, 'order_new', _order_row(order, OrderState.NEW, now)).fetchone() is None: return False
         _write(conn, 'events', [dict(client_order_id=order.client_order_id, time=now, state='new', message=note)])
     return True
 
 # %% ../../nbs/04_store_db.ipynb #8095b6e6
 @patch
-def record_order_outcome(self: Store, client_order_id: str, events: Sequence[tuple[OrderState, str]], *, broker_order_id: str | None = None,
-                         filled_quantity: int | None = None, avg_fill_price: float | None = None,
-                         fills: Sequence[tuple[Fill, float | None]] = (), account: str | None = None,
-                         positions: Sequence[Position] | None = None, cash: float | None = None, equity: float | None = None) -> int:
-    "One order's journal entries in one transaction: its state events, fills (new ones; a late commission fills in), positions, equity. Returns fills added."
+def record_order_outcome(self: Store,
+                         client_order_id: str,                             # the journaled order
+                         events: Sequence[tuple[OrderState, str]],         # its new states with their messages, in order
+                         *,
+                         broker_order_id: str | None = None,               # the broker's id, if known now
+                         filled_quantity: int | None = None,               # cumulative shares filled
+                         avg_fill_price: float | None = None,              # their average price
+                         fills: Sequence[tuple[Fill, float | None]] = (),  # executions with their realised P&L
+                         account: str | None = None,                       # whose positions and equity follow
+                         positions: Sequence[Position] | None = None,      # the broker's positions now (replace the stored)
+                         cash: float | None = None,                        # the account's cash now
+                         equity: float | None = None                       # and its equity
+                        ) -> int:
+    "One order's journal entries in one transaction (events, new fills, positions, equity); returns the fills added."
     now = self._now()
     for f, pnl in fills:
         if pnl is not None and not math.isfinite(pnl): raise BadRowError('fills', 0, f.exec_id, 'realized_pnl is not finite')
