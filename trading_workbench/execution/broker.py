@@ -8,9 +8,10 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_broker.htm
 from __future__ import annotations
 import asyncio, threading
 from concurrent.futures import ThreadPoolExecutor
+from fastcore.basics import patch
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Protocol, runtime_checkable
+from typing import Any, Awaitable, Callable, Mapping, Protocol, runtime_checkable
 from ..core.types import Order, OrderState, Fill, Position, Account, TERMINAL_STATES
 from ..core.log import get_logger
 
@@ -19,8 +20,8 @@ log = get_logger('execution.broker')
 # %% auto #0
 __all__ = ['log', 'S', 'TRANSITIONS', 'BrokerEvent', 'IllegalTransition', 'can_transition', 'check_transition', 'OrderSnapshot',
            'StatusEvent', 'FillEvent', 'ConnectionEvent', 'Events', 'OverfillError', 'OrderTracker', 'BrokerError',
-           'NotConnected', 'BrokerTimeout', 'GatewayNotReady', 'UnknownOrder', 'TrackedOrders', 'Broker', 'Quote',
-           'SyncBroker', 'as_sync']
+           'NotConnected', 'BrokerTimeout', 'GatewayNotReady', 'UnknownOrder', 'TrackedOrders', 'Broker', 'Simulator',
+           'Quote', 'SyncBroker', 'as_sync']
 
 # %% ../../nbs/30_execution_broker.ipynb #64865e10
 S = OrderState
@@ -70,6 +71,7 @@ class OrderSnapshot:
     @property
     def is_done(self) -> bool: return self.state in TERMINAL_STATES
 
+# %% ../../nbs/30_execution_broker.ipynb #115bdabe
 @dataclass(frozen=True)
 class StatusEvent:
     "An order changed state (or filled more)."
@@ -82,6 +84,7 @@ class FillEvent:
     fill: Fill
     snapshot: OrderSnapshot
 
+# %% ../../nbs/30_execution_broker.ipynb #5b380544
 @dataclass(frozen=True)
 class ConnectionEvent:
     "The broker link went down or came back (`up`), with IB's code when there is one."
@@ -91,6 +94,7 @@ class ConnectionEvent:
 
 BrokerEvent = StatusEvent | FillEvent | ConnectionEvent
 
+# %% ../../nbs/30_execution_broker.ipynb #ed656244
 class Events:
     "Synchronous publish/subscribe for broker events; a failing subscriber is logged, never silences others."
     def __init__(self): self._subs: list[Callable[[Any], None]] = []
@@ -133,45 +137,51 @@ class OrderTracker:
         return OrderSnapshot(self.order, self.state, self.broker_order_id, self.filled_quantity, self.avg_fill_price,
                              sum(f.commission for f in self.fills.values()), self.message, self.error_code, self.updated)
 
-    def apply_status(self, state: OrderState, filled: int | None = None, avg_price: float | None = None,
-                     message: str = '', error_code: int | None = None, when: datetime | None = None) -> StatusEvent | None:
-        "Move to `state` with cumulative `filled`; `None` if it is a duplicate or stale report."
-        state = OrderState(state)
-        if filled is not None and filled > self.order.quantity:
-            raise OverfillError(f"order {self.order.client_order_id}: status says {filled} filled of {self.order.quantity}")
-        more = filled is not None and filled > self.reported_filled
-        if state == self.state and not more: return None
-        if state != self.state and not can_transition(self.state, state):
-            log.warning("order %s: ignoring stale status %s after %s", self.order.client_order_id, state.value, self.state.value)
-            if more: self.reported_filled, self.reported_avg = filled, avg_price
-            return None
-        prev = self.state
-        self.state = state
+# %% ../../nbs/30_execution_broker.ipynb #b4e8c8f5
+@patch
+def apply_status(self: OrderTracker, state: OrderState, filled: int | None = None, avg_price: float | None = None,
+                 message: str = '', error_code: int | None = None, when: datetime | None = None) -> StatusEvent | None:
+    "Move to `state` with cumulative `filled`; `None` if it is a duplicate or stale report."
+    state = OrderState(state)
+    if filled is not None and filled > self.order.quantity:
+        raise OverfillError(f"order {self.order.client_order_id}: status says {filled} filled of {self.order.quantity}")
+    more = filled is not None and filled > self.reported_filled
+    if state == self.state and not more: return None
+    if state != self.state and not can_transition(self.state, state):
+        log.warning("order %s: ignoring stale status %s after %s", self.order.client_order_id, state.value, self.state.value)
         if more: self.reported_filled, self.reported_avg = filled, avg_price
-        if message: self.message = message
-        if error_code is not None: self.error_code = error_code
-        self.updated = when
-        return StatusEvent(self.snapshot(), prev)
+        return None
+    prev = self.state
+    self.state = state
+    if more: self.reported_filled, self.reported_avg = filled, avg_price
+    if message: self.message = message
+    if error_code is not None: self.error_code = error_code
+    self.updated = when
+    return StatusEvent(self.snapshot(), prev)
 
-    def apply_fill(self, fill: Fill) -> FillEvent | None:
-        "Record one execution; `None` if this exec id was already seen."
-        if fill.exec_id in self.fills:
-            old = self.fills[fill.exec_id]
-            if fill.commission and not old.commission: self.fills[fill.exec_id] = replace(old, commission=fill.commission)
-            return None
-        if fill.client_order_id != self.order.client_order_id:
-            raise ValueError(f"fill {fill.exec_id}: belongs to {fill.client_order_id}, not {self.order.client_order_id}")
-        if sum(f.quantity for f in self.fills.values()) + fill.quantity > self.order.quantity:
-            raise OverfillError(f"order {self.order.client_order_id}: fill {fill.exec_id} would exceed {self.order.quantity} shares")
-        self.fills[fill.exec_id] = fill
-        self.updated = fill.time
-        return FillEvent(fill, self.snapshot())
+# %% ../../nbs/30_execution_broker.ipynb #79badd0b
+@patch
+def apply_fill(self: OrderTracker, fill: Fill) -> FillEvent | None:
+    "Record one execution; `None` if this exec id was already seen."
+    if fill.exec_id in self.fills:
+        old = self.fills[fill.exec_id]
+        if fill.commission and not old.commission: self.fills[fill.exec_id] = replace(old, commission=fill.commission)
+        return None
+    if fill.client_order_id != self.order.client_order_id:
+        raise ValueError(f"fill {fill.exec_id}: belongs to {fill.client_order_id}, not {self.order.client_order_id}")
+    if sum(f.quantity for f in self.fills.values()) + fill.quantity > self.order.quantity:
+        raise OverfillError(f"order {self.order.client_order_id}: fill {fill.exec_id} would exceed {self.order.quantity} shares")
+    self.fills[fill.exec_id] = fill
+    self.updated = fill.time
+    return FillEvent(fill, self.snapshot())
 
-    def set_commission(self, exec_id: str, commission: float) -> bool:
-        "Attach a commission to a known execution; `False` if the exec id is unknown (yet)."
-        if exec_id not in self.fills: return False
-        self.fills[exec_id] = replace(self.fills[exec_id], commission=commission)
-        return True
+# %% ../../nbs/30_execution_broker.ipynb #82643ddd
+@patch
+def set_commission(self: OrderTracker, exec_id: str, commission: float) -> bool:
+    "Attach a commission to a known execution; `False` if the exec id is unknown (yet)."
+    if exec_id not in self.fills: return False
+    self.fills[exec_id] = replace(self.fills[exec_id], commission=commission)
+    return True
 
 # %% ../../nbs/30_execution_broker.ipynb #5965643f
 class BrokerError(RuntimeError):
@@ -193,6 +203,7 @@ class UnknownOrder(BrokerError, KeyError):
     "The broker does not know this client order id."
     def __str__(self): return str(self.args[0]) if self.args else 'unknown order'
 
+# %% ../../nbs/30_execution_broker.ipynb #a03960ab
 class TrackedOrders:
     "The order-book reads of the `Broker` protocol, for a broker keeping an `OrderTracker` per client order id in `self.trackers`."
     async def orders(self) -> list[OrderSnapshot]: return [t.snapshot() for t in self.trackers.values()]
@@ -202,6 +213,7 @@ class TrackedOrders:
         tr = self.trackers.get(client_order_id)
         return tr.snapshot() if tr else None
 
+# %% ../../nbs/30_execution_broker.ipynb #58168968
 @runtime_checkable
 class Broker(Protocol):
     "What the order manager needs from a broker."
@@ -220,6 +232,13 @@ class Broker(Protocol):
     async def modify(self, client_order_id: str, *, stop_price: float) -> OrderSnapshot: ...   # move a working STOP's trigger
     async def executions(self, since: datetime | None = None) -> list[Fill]: ...
     async def wait(self, client_order_id: str, timeout: float) -> OrderSnapshot: ...
+
+# %% ../../nbs/30_execution_broker.ipynb #3e0ab289
+@runtime_checkable
+class Simulator(Protocol):
+    "A broker that takes its prices from outside and keeps its book in a store (the paper broker)."
+    async def mark(self, prices: Mapping[str, float]) -> int: ...
+    def books_in(self, store) -> bool: ...
 
 # %% ../../nbs/30_execution_broker.ipynb #8f010204
 @dataclass(frozen=True)
@@ -261,18 +280,18 @@ async def _finish(coro, step):
         except StopIteration as done: return done.value
 
 # %% ../../nbs/30_execution_broker.ipynb #b7f7af68
-from fastcore.basics import patch
-
 def _loop_running() -> bool:
     "Is an event loop running in this thread?"
     try: asyncio.get_running_loop()
     except RuntimeError: return False
     return True
 
+# %% ../../nbs/30_execution_broker.ipynb #2006bdc1
 class SyncBroker:
     "Blocking calls onto an async `Broker`: on the facade's own event-loop thread, or inline for a broker with no background I/O."
     def __init__(self, broker: Broker, call_timeout: float | None = None):
         self.broker, self.call_timeout = broker, call_timeout
+        self.simulator = isinstance(broker, Simulator)   # takes prices from outside; may book in our store
         self._loop = asyncio.new_event_loop()
         # a simulator (`needs_loop = False`) has nothing to listen to between calls: run it in the caller's thread, no hop
         self.inline = not getattr(broker, 'needs_loop', True) and not _loop_running()   # (in Jupyter a loop always runs)
@@ -287,17 +306,6 @@ class SyncBroker:
     @property
     def loop(self) -> asyncio.AbstractEventLoop: return self._loop
 
-    def run(self, coro: Awaitable, timeout: float | None = None):
-        "Run `coro` on the broker's loop and return its result; a timeout is a `BrokerTimeout` naming the call."
-        if self._loop.is_closed(): raise BrokerError(f"{self.name}: the sync facade is closed")
-        t = timeout if timeout is not None else self.call_timeout
-        if self.inline: return self._run_inline(coro, t)
-        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        try: return fut.result(t)
-        except TimeoutError as e:
-            if isinstance(e, BrokerError): raise
-            fut.cancel()
-            raise BrokerTimeout(f'{self.name}: {getattr(coro, "__qualname__", "call")}', t) from e
 
 
     def connect(self): return self.run(self.broker.connect())
@@ -316,22 +324,40 @@ class SyncBroker:
     def wait(self, client_order_id: str, timeout: float) -> OrderSnapshot:
         return self.run(self.broker.wait(client_order_id, timeout))
 
-    def close(self) -> None:
-        "Disconnect the broker and stop the loop thread."
-        if self._loop.is_closed(): return
-        try: self.run(self.broker.disconnect(), timeout=30)
-        finally:
-            if self._thread is None: self._loop.close(); return
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-            if not self._thread.is_alive(): self._loop.close()
 
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
 
+# %% ../../nbs/30_execution_broker.ipynb #a28d2e75
 def as_sync(broker: Broker | SyncBroker) -> SyncBroker:
     "`broker` behind a `SyncBroker` (unchanged if it already is one)."
     return broker if isinstance(broker, SyncBroker) else SyncBroker(broker)
+
+# %% ../../nbs/30_execution_broker.ipynb #15741775
+@patch
+def run(self: SyncBroker, coro: Awaitable, timeout: float | None = None):
+    "Run `coro` on the broker's loop and return its result; a timeout is a `BrokerTimeout` naming the call."
+    if self._loop.is_closed(): raise BrokerError(f"{self.name}: the sync facade is closed")
+    t = timeout if timeout is not None else self.call_timeout
+    if self.inline: return self._run_inline(coro, t)
+    fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+    try: return fut.result(t)
+    except TimeoutError as e:
+        if isinstance(e, BrokerError): raise
+        fut.cancel()
+        raise BrokerTimeout(f'{self.name}: {getattr(coro, "__qualname__", "call")}', t) from e
+
+# %% ../../nbs/30_execution_broker.ipynb #1ea59db7
+@patch
+def close(self: SyncBroker) -> None:
+    "Disconnect the broker and stop the loop thread."
+    if self._loop.is_closed(): return
+    try: self.run(self.broker.disconnect(), timeout=30)
+    finally:
+        if self._thread is None: self._loop.close(); return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive(): self._loop.close()
 
 # %% ../../nbs/30_execution_broker.ipynb #ccdc7030
 @patch
@@ -354,3 +380,16 @@ def _run_inline(self: SyncBroker, coro: Awaitable, t: float | None):
 def thread(self: SyncBroker) -> threading.Thread | None:
     "The thread that runs the broker's calls (None: inline, in the caller's thread)."
     return self._thread
+
+# %% ../../nbs/30_execution_broker.ipynb #1b637574
+@patch
+def mark(self: SyncBroker, prices: Mapping[str, float]  # ticker -> latest price
+        ) -> int:
+    "Give a simulator the latest `prices` (they value positions, may fill orders): fills made; 0 for a live broker."
+    return self.run(self.broker.mark(dict(prices))) if self.simulator else 0
+
+@patch
+def books_in(self: SyncBroker, store  # the store the caller writes to
+            ) -> bool:
+    "True if the broker keeps its book in `store`: its writes may then join that store's unit of work."
+    return self.simulator and self.broker.books_in(store)

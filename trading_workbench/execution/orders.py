@@ -7,6 +7,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/execution_orders.htm
 # %% ../../nbs/33_execution_orders.ipynb #19a7c97b
 from __future__ import annotations
 import hashlib, math, threading
+from enum import StrEnum
 from contextlib import contextmanager
 from fastcore.basics import patch
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,7 @@ from ..core.clock import Clock
 from ..core.log import get_logger
 from .broker import (Broker, SyncBroker, as_sync, OrderSnapshot, FillEvent, BrokerError,
                                                 NotConnected)
-from .paper import _Holding, book_fill
+from .paper import Holding, book_fill
 from ..store.db import TradingState, StateRecord
 
 log = get_logger('execution.orders')
@@ -25,8 +26,8 @@ log = get_logger('execution.orders')
 # %% auto #0
 __all__ = ['log', 'HALT_CONTROL', 'OPEN_STATES', 'client_order_id', 'size_shares', 'limit_for', 'order_for_signal',
            'order_from_journal', 'halt', 'resume', 'halt_reason', 'reduces_exposure', 'CheckResult', 'PreTradeResult',
-           'MarketContext', 'pre_trade_checks', 'Reconciliation', 'LifecycleResult', 'StartupReport', 'NotReady',
-           'OrderManager']
+           'MarketContext', 'pre_trade_checks', 'OrderResult', 'Reconciliation', 'LifecycleResult', 'StartupReport',
+           'NotReady', 'OrderManager']
 
 # %% ../../nbs/33_execution_orders.ipynb #96fc41bf
 def client_order_id(run_id: str, ticker: str, side: Side | str, signal: Signal) -> str:
@@ -45,6 +46,7 @@ def limit_for(side: Side | str, price: float, offset: float = 0.001) -> float:
     "The limit price: `offset` above `price` for buys, below for sells, in cents."
     return round(price * (1 + offset), 2) if Side(side) is Side.BUY else round(price * (1 - offset), 2)
 
+# %% ../../nbs/33_execution_orders.ipynb #3fdbaef6
 def order_for_signal(signal: Signal, run_id: str, equity: float, max_position_pct: float, price: float | None = None,
                      held: int = 0, allow_short: bool = False) -> Order | None:
     "The order taking the position from `held` shares to the signal's target; `None` when there is nothing to do."
@@ -59,6 +61,7 @@ def order_for_signal(signal: Signal, run_id: str, equity: float, max_position_pc
     return Order(client_order_id(run_id, signal.ticker, side, signal), signal.ticker, side, abs(qty), OrderType.LIMIT,
                  limit_for(side, px), 'DAY', run_id, f'{signal.model} conf={signal.confidence:.2f}')
 
+# %% ../../nbs/33_execution_orders.ipynb #b011cdcc
 def order_from_journal(row: Mapping) -> Order:
     "The `Order` a journal row describes (to resume it exactly as it was decided)."
     return Order(row['client_order_id'], row['ticker'], row['side'], row['quantity'], row['order_type'], row['limit_price'],
@@ -80,6 +83,7 @@ def resume(store, by: str = 'operator', reason: str = 'resumed by the operator')
     store.add_alert('warning', 'risk', f'trading resumed by {by}: {reason}')
     log.warning("trading resumed by %s: %s", by, reason)
 
+# %% ../../nbs/33_execution_orders.ipynb #287bacb1
 def halt_reason(store) -> str | None:
     "Why new risk is refused ('HALTED: ...' or 'REDUCING: ...'), or `None` when trading is ACTIVE."
     s = store.trading_state()
@@ -98,6 +102,7 @@ class CheckResult:
     passed: bool
     detail: str = ''
 
+# %% ../../nbs/33_execution_orders.ipynb #ad055c06
 @dataclass(frozen=True)
 class PreTradeResult:
     "All pre-trade checks of one order."
@@ -109,6 +114,7 @@ class PreTradeResult:
     @property
     def failure_reason(self) -> str: return '; '.join(f'{c.name}: {c.detail}' for c in self.checks if not c.passed)
 
+# %% ../../nbs/33_execution_orders.ipynb #88ca7d5e
 @dataclass(frozen=True)
 class MarketContext:
     "What the checks need to know about the account and the book at the moment of the order."
@@ -119,6 +125,7 @@ class MarketContext:
     trades_today: int
     halted: str | None = None
 
+# %% ../../nbs/33_execution_orders.ipynb #2d1c5392
 def pre_trade_checks(order: Order, ctx: MarketContext, risk, slippage_bps: float = 0.0) -> PreTradeResult:
     "Run every pre-trade check on `order`."
     px = ctx.prices.get(order.ticker) or order.limit_price or order.stop_price or math.nan   # no price: NaN fails the price checks
@@ -155,6 +162,16 @@ def pre_trade_checks(order: Order, ctx: MarketContext, risk, slippage_bps: float
     # a detail is formatted only for a check that fails (otherwise ten f-strings of money per order)
     return PreTradeResult(tuple(CheckResult(name, ok, '' if ok else detail()) for name, ok, detail in checks))
 
+# %% ../../nbs/33_execution_orders.ipynb #8f389b80
+class OrderResult(StrEnum):
+    "What `manage_order_lifecycle` made of one order."
+    COMPLETE = 'COMPLETE'     # done at the broker, recorded and reconciled
+    REJECTED = 'REJECTED'     # refused by a check, the broker, or a manager that is not ready
+    UNKNOWN = 'UNKNOWN'       # the broker's answer was lost: reconcile before trading the ticker again
+    WORKING = 'WORKING'       # left working at the broker (queued for the next session)
+    DUPLICATE = 'DUPLICATE'   # already journaled: nothing sent again
+    NO_ACTION = 'NO_ACTION'   # the position is already at the signal's target
+
 # %% ../../nbs/33_execution_orders.ipynb #d1e363ce
 @dataclass(frozen=True)
 class Reconciliation:
@@ -171,18 +188,20 @@ class Reconciliation:
     @property
     def ok(self) -> bool: return not self.problems
 
+# %% ../../nbs/33_execution_orders.ipynb #b3316e03
 @dataclass(frozen=True)
 class LifecycleResult:
-    "What happened to one order: REJECTED, COMPLETE (with execution and reconciliation), UNKNOWN (the answer was lost), WORKING (queued for the next session), DUPLICATE or NO_ACTION."
-    status: str
-    order: Order | None
-    reasons: tuple[str, ...] = ()
-    execution: OrderSnapshot | None = None
-    reconciliation: Reconciliation | None = None
-    checks: PreTradeResult | None = None
+    "What happened to one order (`status`), why, and what the broker, reconciliation and checks said."
+    status: OrderResult                            # what became of it
+    order: Order | None                            # the order (None: no order was needed)
+    reasons: tuple[str, ...] = ()                  # why: failed checks' names, the broker's message, reconciliation problems
+    execution: OrderSnapshot | None = None         # the broker's last word on it
+    reconciliation: Reconciliation | None = None   # fills, position and store agreeing (COMPLETE only)
+    checks: PreTradeResult | None = None           # every pre-trade check's verdict
     @property
     def reason(self) -> str: return '; '.join(self.reasons)
 
+# %% ../../nbs/33_execution_orders.ipynb #901f449d
 @dataclass
 class StartupReport:
     "What startup reconciliation found and did."
@@ -251,6 +270,7 @@ def _adopt(self: OrderManager, rep: StartupReport, by_id: dict, journaled: set, 
             self.store.add_alert('warning', 'order_manager', f'adopted order {coid} unknown to the journal ({s.state.value})')
             journal[coid] = self.store.order(coid)
 
+# %% ../../nbs/33_execution_orders.ipynb #76522724
 @patch
 def _record_executions(self: OrderManager, rep: StartupReport, execs: list, journaled: set) -> None:
     "Record the broker's executions the store lacks; one that matches no journaled order is a problem."
@@ -332,12 +352,14 @@ def _resolve(self: OrderManager, row: Mapping, snap: OrderSnapshot | None, execs
     self.store.add_alert('critical', 'order_manager', f'order {coid} unresolved: {why}; {t} takes no new order until an operator reconciles it')
     return f'{coid}: still unknown: {why}'
 
+# %% ../../nbs/33_execution_orders.ipynb #46f3a17b
 @patch
 def _reported(self: OrderManager) -> set[str]:
     "The client order ids the broker reports now (asked again where it can be), for resolving unknown outcomes."
     resync = getattr(self.broker.broker, 'resync', None)
     return self.broker.run(resync()) if resync else {x.client_order_id for x in self.broker.orders()}
 
+# %% ../../nbs/33_execution_orders.ipynb #10b9e07d
 @patch
 def reconcile_unknown(self: OrderManager) -> list[str]:
     "Ask the broker again about every order of unknown outcome and journal what it says; returns what was found."
@@ -352,6 +374,7 @@ def reconcile_unknown(self: OrderManager) -> list[str]:
     for f in found: log.warning("reconciliation of an unknown order: %s", f)
     return found
 
+# %% ../../nbs/33_execution_orders.ipynb #7571deb1
 @patch
 def _sync_positions(self: OrderManager, acct: Account | None = None) -> list[Position]:
     acct = acct or self.broker.account()
@@ -381,10 +404,11 @@ def manage_order_lifecycle(self: OrderManager, order: Order, last_price: float |
                            monitor_s: float | None = None     # how long to follow it (default: the order timeout)
                            ) -> LifecycleResult:
     "Pre-trade checks, journal, submit, monitor, cancel the rest on timeout, record, reconcile, checkpoint."
-    if not self.ready: return LifecycleResult('REJECTED', order, (f'not_ready: {self.refusal}',))
+    if not self.ready: return LifecycleResult(OrderResult.REJECTED, order, (f'not_ready: {self.refusal}',))
     with self._one_transaction():             # paper: the reads, the journal's rows and the book's in one transaction, or none of it
         return self._lifecycle(order, last_price, ctx, follow, monitor_s)
 
+# %% ../../nbs/33_execution_orders.ipynb #a7d803f0
 @patch
 def _lifecycle(self: OrderManager, order: Order, last_price: float | None, ctx: MarketContext | None, follow: bool,
                monitor_s: float | None) -> LifecycleResult:
@@ -394,7 +418,7 @@ def _lifecycle(self: OrderManager, order: Order, last_price: float | None, ctx: 
     if row is not None and row['state'] != OrderState.NEW.value:
         snap = self.broker.order_status(coid)
         if snap is None or OrderState(row['state']).is_terminal or row['state'] == OrderState.UNKNOWN.value:
-            return LifecycleResult('DUPLICATE', order, (f'already journaled as {row["state"]}',), snap)
+            return LifecycleResult(OrderResult.DUPLICATE, order, (f'already journaled as {row["state"]}',), snap)
         return self._resume(order, snap)      # sent by an earlier process, not journaled as done: see it through
     ctx = ctx or self.context({order.ticker: last_price} if last_price else None, opened, state)
     checks = pre_trade_checks(order, ctx, self.risk, self.slippage_bps)
@@ -403,7 +427,7 @@ def _lifecycle(self: OrderManager, order: Order, last_price: float | None, ctx: 
         if row is None: self.store.journal_order(order, OrderState.REJECTED, note='pre-trade: ' + checks.failure_reason)
         else: self.store.update_order(coid, OrderState.REJECTED, message='pre-trade: ' + checks.failure_reason)
         log.warning("order %s rejected by pre-trade checks: %s", coid, checks.failure_reason)
-        return LifecycleResult('REJECTED', order, tuple(checks.failures), checks=checks)
+        return LifecycleResult(OrderResult.REJECTED, order, tuple(checks.failures), checks=checks)
     return self._send(order, row, ctx, checks, follow, monitor_s)
 
 # %% ../../nbs/33_execution_orders.ipynb #0345c783
@@ -411,10 +435,10 @@ def _lifecycle(self: OrderManager, order: Order, last_price: float | None, ctx: 
 @contextmanager
 def _one_transaction(self: OrderManager):
     "The store's unit of work if the broker books in our store (nothing leaves before the commit), lent to its loop thread; else none."
-    books_in = getattr(self.broker.broker, 'books_in', None)
-    if books_in is None or not books_in(self.store): yield; return
+    if not self.broker.books_in(self.store): yield; return
     with self.store.unit(), self.store.lend_unit(self.broker.thread): yield
 
+# %% ../../nbs/33_execution_orders.ipynb #10cdfd9d
 @patch
 def _send(self: OrderManager, order: Order, row: Mapping | None, ctx: MarketContext, checks: PreTradeResult, follow: bool,
           monitor_s: float | None) -> LifecycleResult:
@@ -428,15 +452,17 @@ def _send(self: OrderManager, order: Order, row: Mapping | None, ctx: MarketCont
     except NotConnected as e:                       # refused before anything was sent
         self.store.update_order(coid, OrderState.REJECTED, message=f'not sent: {e}')
         log.error("order %s not sent: %s", coid, e)
-        return LifecycleResult('REJECTED', order, (f'broker_unavailable: {e}',), checks=checks)
+        return LifecycleResult(OrderResult.REJECTED, order, (f'broker_unavailable: {e}',), checks=checks)
     except BrokerError as e:                        # it may have left: not safe to send again, not known to be done
         return self._unknown(order, None, f'submission: {e}', checks)
     self.store.after_commit(self._count_trade)
     if not snap.is_done: self._journal(snap, 'acknowledged by broker', row=dict(state='new', filled_quantity=0))   # visible while it works
     if not follow and not snap.is_done:
-        return LifecycleResult('WORKING', order, ('working at the broker until the next session; reconciliation follows it',), snap, checks=checks)
+        why = 'working at the broker until the next session; reconciliation follows it'
+        return LifecycleResult(OrderResult.WORKING, order, (why,), snap, checks=checks)
     return self._follow(order, snap, pos0, checks, monitor_s)
 
+# %% ../../nbs/33_execution_orders.ipynb #c01bbf7e
 @patch
 def _count_trade(self: OrderManager) -> None: self._trades_today += 1
 @patch
@@ -469,11 +495,12 @@ def _follow(self: OrderManager, order: Order, snap: OrderSnapshot, pos0: Positio
     if snap.state is OrderState.REJECTED:
         self._journal(snap, 'final')
         self._checkpoint(order, snap, None)
-        return LifecycleResult('REJECTED', order, (f'broker_rejected: {snap.message}',), snap, checks=checks)
+        return LifecycleResult(OrderResult.REJECTED, order, (f'broker_rejected: {snap.message}',), snap, checks=checks)
     rec = self.reconcile_trade(order, snap, pos0, [(snap.state, snap.message or 'final')])
     self._checkpoint(order, snap, rec)
-    return LifecycleResult('COMPLETE', order, rec.problems, snap, rec, checks)
+    return LifecycleResult(OrderResult.COMPLETE, order, rec.problems, snap, rec, checks)
 
+# %% ../../nbs/33_execution_orders.ipynb #16e308e7
 @patch
 def _unknown(self: OrderManager, order: Order, snap: OrderSnapshot | None, why: str, checks: PreTradeResult) -> LifecycleResult:
     "The broker's answer was lost: journal UNKNOWN, alert; its ticker takes no new order until a reconciliation resolves it."
@@ -483,8 +510,9 @@ def _unknown(self: OrderManager, order: Order, snap: OrderSnapshot | None, why: 
     self.store.add_alert('error', 'order_manager', f'order {coid} outcome unknown ({why}); no new order in {order.ticker} until reconciled')
     log.error("order %s outcome unknown: %s", coid, why)
     if snap is not None: self._checkpoint(order, replace(snap, state=OrderState.UNKNOWN), None)
-    return LifecycleResult('UNKNOWN', order, (f'unknown: {why}',), snap, checks=checks)
+    return LifecycleResult(OrderResult.UNKNOWN, order, (f'unknown: {why}',), snap, checks=checks)
 
+# %% ../../nbs/33_execution_orders.ipynb #6a85f470
 @patch
 def _journal(self: OrderManager, snap: OrderSnapshot, note: str, row: Mapping | None = None) -> None:
     row = row or self.store.order(snap.client_order_id)
@@ -504,12 +532,13 @@ def _order_fills(self: OrderManager, coid: str, filled: int) -> list[Fill]:
         fills = [f for f in self.broker.executions() if f.client_order_id == coid]
     return fills
 
+# %% ../../nbs/33_execution_orders.ipynb #30ac7cbc
 @patch
 def reconcile_trade(self: OrderManager, order: Order, snap: OrderSnapshot, pos0: Position | None,
                     events: Sequence[tuple[OrderState, str]] = ()) -> Reconciliation:
     "Fills vs the order, the broker's position vs what the fills imply; journal `events`, fills, positions and equity in one transaction."
     fills = self._order_fills(order.client_order_id, snap.filled_quantity)
-    h = _Holding(pos0.quantity if pos0 else 0, pos0.avg_cost if pos0 else 0.0)
+    h = Holding(pos0.quantity if pos0 else 0, pos0.avg_cost if pos0 else 0.0)
     realized, booked = 0.0, []
     for f in sorted(fills, key=lambda f: (f.time, f.exec_id)):
         pnl = book_fill(h, f.signed_quantity, f.price) - f.commission
@@ -532,6 +561,7 @@ def reconcile_trade(self: OrderManager, order: Order, snap: OrderSnapshot, pos0:
     return Reconciliation(order.client_order_id, order.quantity, snap.filled_quantity, fq, round(sum(f.commission for f in fills), 6),
                           round(realized, 6), h.quantity, broker_q, tuple(problems))
 
+# %% ../../nbs/33_execution_orders.ipynb #d0982e60
 @patch
 def _checkpoint(self: OrderManager, order: Order, snap: OrderSnapshot, rec: Reconciliation | None) -> None:
     "Checkpoint the order's outcome once the store holds it (after the unit's commit; at once without one)."
@@ -554,8 +584,7 @@ def execute(self: OrderManager, signals: SignalBundle | Iterable[Signal], prices
     for s in sigs:
         if s.action is Action.HOLD or s.ticker in seen: continue
         seen.add(s.ticker); todo.append(s)
-    mark = getattr(self.broker.broker, 'mark', None)
-    if mark is not None and prices: self.broker.run(mark(dict(prices)))   # a simulator values and fills with them
+    if prices: self.broker.mark(prices)           # a simulator values and fills with them
     results = []
     for s in todo:
         ctx = self.context(prices)
@@ -566,7 +595,8 @@ def execute(self: OrderManager, signals: SignalBundle | Iterable[Signal], prices
         held = ctx.positions[s.ticker].quantity if s.ticker in ctx.positions else 0
         o = order_for_signal(s, run_id, ctx.account.equity, self.risk.max_position_pct, px, held, self.risk.allow_short)
         if o is None:
-            results.append(LifecycleResult('NO_ACTION', None, (f'at_target: {s.ticker} {s.action.value} with {held} shares held',)))
+            why = f'at_target: {s.ticker} {s.action.value} with {held} shares held'
+            results.append(LifecycleResult(OrderResult.NO_ACTION, None, (why,)))
             continue
         o = replace(o, tif=TimeInForce(tif), order_type=OrderType(order_type or o.order_type))
         results.append(self.manage_order_lifecycle(o, px, ctx, follow=follow, monitor_s=monitor_s))

@@ -25,7 +25,7 @@ from ..store.db import T, prepared_write
 log = get_logger('execution.paper')
 
 # %% auto #0
-__all__ = ['log', 'FILL_TIME', 'CLOSE_TIME', 'PaperCosts', 'Market', 'BarMarket', 'book_fill', 'save_paper_account',
+__all__ = ['log', 'FILL_TIME', 'CLOSE_TIME', 'PaperCosts', 'Market', 'BarMarket', 'Holding', 'book_fill', 'save_paper_account',
            'load_paper_account', 'PaperBroker']
 
 # %% ../../nbs/31_execution_paper.ipynb #5f3388f3
@@ -47,27 +47,30 @@ class PaperCosts:
         "Commission for one execution of `shares`."
         return round(max(self.min_commission, self.commission_per_share * shares), 4)
 
-    def fill_price(self, order: Order, base: float, low: float | None = None, high: float | None = None) -> float | None:
-        "The price for `order` when the market offers `base` (bar range `low`..`high`); `None` if not marketable (or a stop not reached)."
-        slip = self.slippage_bps / 10_000
-        buy = order.side is Side.BUY
-        px = base * (1 + slip) if buy else base * (1 - slip)
-        if order.order_type in (OrderType.MARKET, OrderType.MARKET_ON_CLOSE): return round(px, 4)
-        if order.order_type is OrderType.STOP:        # triggered when the range reaches the stop; a gap through fills at `base`
-            stop = order.stop_price
-            reach = (high if high is not None else base) if buy else (low if low is not None else base)
-            if (buy and reach < stop) or (not buy and reach > stop): return None
-            trig = max(base, stop) if buy else min(base, stop)
-            return round(trig * (1 + slip) if buy else trig * (1 - slip), 4)
-        lim = order.limit_price
-        reach = (low if low is not None else base) if buy else (high if high is not None else base)
-        if (buy and reach > lim) or (not buy and reach < lim): return None
-        return round(min(px, lim) if buy else max(px, lim), 4)
 
     def fill_quantity(self, remaining: int, volume: float | None) -> int:
         "Shares that can trade now: all of `remaining`, capped by the participation share of `volume`."
         if volume is None or not math.isfinite(volume): return remaining
         return max(0, min(remaining, int(self.max_volume_participation * volume)))
+
+# %% ../../nbs/31_execution_paper.ipynb #65c3f704
+@patch
+def fill_price(self: PaperCosts, order: Order, base: float, low: float | None = None, high: float | None = None) -> float | None:
+    "The price for `order` when the market offers `base` (bar range `low`..`high`); `None` if not marketable (or a stop not reached)."
+    slip = self.slippage_bps / 10_000
+    buy = order.side is Side.BUY
+    px = base * (1 + slip) if buy else base * (1 - slip)
+    if order.order_type in (OrderType.MARKET, OrderType.MARKET_ON_CLOSE): return round(px, 4)
+    if order.order_type is OrderType.STOP:        # triggered when the range reaches the stop; a gap through fills at `base`
+        stop = order.stop_price
+        reach = (high if high is not None else base) if buy else (low if low is not None else base)
+        if (buy and reach < stop) or (not buy and reach > stop): return None
+        trig = max(base, stop) if buy else min(base, stop)
+        return round(trig * (1 + slip) if buy else trig * (1 - slip), 4)
+    lim = order.limit_price
+    reach = (low if low is not None else base) if buy else (high if high is not None else base)
+    if (buy and reach > lim) or (not buy and reach < lim): return None
+    return round(min(px, lim) if buy else max(px, lim), 4)
 
 # %% ../../nbs/31_execution_paper.ipynb #a156bd76
 class Market(Protocol):
@@ -90,11 +93,15 @@ class BarMarket:
 
 # %% ../../nbs/31_execution_paper.ipynb #12cef786
 @dataclass
-class _Holding:
-    quantity: int = 0
-    avg_cost: float = 0.0
+class Holding:
+    "Shares held in one ticker (negative when short) and their average cost: what `book_fill` moves."
+    quantity: int = 0       # shares, negative when short
+    avg_cost: float = 0.0   # average cost of the shares held (0 when flat)
 
-def book_fill(h: _Holding, signed_qty: int, price: float) -> float:
+def book_fill(h: Holding,        # the holding the fill moves (changed in place)
+              signed_qty: int,   # shares bought (> 0) or sold (< 0)
+              price: float       # the fill's price
+             ) -> float:
     "Apply a fill of `signed_qty` at `price` to holding `h`; return the realised P&L (before commission)."
     q0, realized = h.quantity, 0.0
     if q0 == 0 or (q0 > 0) == (signed_qty > 0):            # opening or adding
@@ -122,6 +129,7 @@ def _upsert_rows(conn, table, rows: list[dict], keys: tuple[str, ...]) -> None:
         _UPSERTS[k] = stmt.on_conflict_do_update(index_elements=list(keys), set_={c.name: stmt.excluded[c.name] for c in table.c if c.name not in keys})
     prepared_write(conn, k, lambda: _UPSERTS[k], rows)     # SQL compiled once on SQLite: no per-call SQLAlchemy work
 
+# %% ../../nbs/31_execution_paper.ipynb #aa307237
 def _paper_order_row(pb, tr: OrderTracker) -> dict:
     o = tr.order
     return dict(account_id=pb.account_id, client_order_id=o.client_order_id, ticker=o.ticker, side=o.side.value, quantity=o.quantity,
@@ -129,6 +137,7 @@ def _paper_order_row(pb, tr: OrderTracker) -> dict:
                 reason=o.reason, reduce_only=o.reduce_only, state=tr.state.value, broker_order_id=tr.broker_order_id, message=tr.message,
                 error_code=tr.error_code, updated=tr.updated, placed=pb.placed[o.client_order_id], session=pb.session)
 
+# %% ../../nbs/31_execution_paper.ipynb #8f556979
 def save_paper_account(store, pb) -> None:
     "Write what changed in paper account `pb` (its row, changed orders, new fills, holdings, marks) in one transaction."
     a = pb.account_id
@@ -145,6 +154,7 @@ def save_paper_account(store, pb) -> None:
         _upsert_rows(conn, T['paper_marks'], [dict(account_id=a, ticker=t, price=pb.marks[t][0], volume=pb.marks[t][1])
                                               for t in sorted(pb._dirty_marks)], ('account_id', 'ticker'))
 
+# %% ../../nbs/31_execution_paper.ipynb #a5b52eb5
 def load_paper_account(store, pb) -> bool:
     "Fill paper account `pb` from its rows: account, holdings, marks, this session's and every open order with their fills. False if none."
     a, o, f = pb.account_id, T['paper_orders'], T['paper_fills']
@@ -153,7 +163,7 @@ def load_paper_account(store, pb) -> bool:
         if r is None: return False
         pb.cash, pb.realized_pnl, pb.exec_seq, pb.session = r['cash'], r['realized_pnl'], r['exec_seq'], r['session']
         h, m = T['paper_holdings'], T['paper_marks']
-        pb.holdings = {x.ticker: _Holding(x.quantity, x.avg_cost) for x in conn.execute(sa.select(h).where((h.c.account_id == a) & (h.c.quantity != 0)))}
+        pb.holdings = {x.ticker: Holding(x.quantity, x.avg_cost) for x in conn.execute(sa.select(h).where((h.c.account_id == a) & (h.c.quantity != 0)))}
         pb.marks = {x.ticker: (x.price, x.volume) for x in conn.execute(sa.select(m).where(m.c.account_id == a))}
         alive = (o.c.account_id == a) & (o.c.state.in_(_OPEN) | (o.c.session == r['session']))
         rows = conn.execute(sa.select(o).where(alive).order_by(o.c.placed, o.c.client_order_id)).mappings().all()
@@ -188,48 +198,56 @@ class PaperBroker(TrackedOrders):
         self.events = Events()
         self._connected = False
         self._lock = asyncio.Lock()
+        self._position_cache: dict[str, tuple] = {}     # ticker -> ((quantity, avg_cost, mark), Position)
         self._load()
 
     @property
     def control_name(self) -> str: return f'paper_broker.{self.account_id}'   # where versions before 0003 kept the account as JSON
 
-    def _load(self) -> None:
-        "Restore cash, holdings, marks, this session's orders and every open order from the store (or start fresh)."
-        self.cash, self.realized_pnl, self.exec_seq, self.session = self.initial_cash, 0.0, 0, None
-        self.holdings: dict[str, _Holding] = {}
-        self.trackers: dict[str, OrderTracker] = {}
-        self.placed: dict[str, date] = {}
-        self.marks: dict[str, tuple[float, float | None]] = {}
-        self.open_ids: set[str] = set()                 # non-terminal orders: what the simulation walks, never the whole day
-        self._dirty, self._new_fills, self._dirty_holdings, self._dirty_marks = set(), [], set(), set()
-        if not load_paper_account(self.store, self):
-            legacy = self.store.get_control(self.control_name)
-            if legacy: self._load_legacy(legacy)
-        self.open_ids = {k for k, tr in self.trackers.items() if not tr.state.is_terminal}
+# %% ../../nbs/31_execution_paper.ipynb #e386fe4c
+@patch
+def _load(self: PaperBroker) -> None:
+    "Restore cash, holdings, marks, this session's orders and every open order from the store (or start fresh)."
+    self.cash, self.realized_pnl, self.exec_seq, self.session = self.initial_cash, 0.0, 0, None
+    self.holdings: dict[str, Holding] = {}
+    self.trackers: dict[str, OrderTracker] = {}
+    self.placed: dict[str, date] = {}
+    self.marks: dict[str, tuple[float, float | None]] = {}
+    self.open_ids: set[str] = set()                 # non-terminal orders: what the simulation walks, never the whole day
+    self._dirty, self._new_fills, self._dirty_holdings, self._dirty_marks = set(), [], set(), set()
+    if not load_paper_account(self.store, self):
+        legacy = self.store.get_control(self.control_name)
+        if legacy: self._load_legacy(legacy)
+    self.open_ids = {k for k, tr in self.trackers.items() if not tr.state.is_terminal}
 
+# %% ../../nbs/31_execution_paper.ipynb #1ef82666
+@patch
+def _save(self: PaperBroker) -> None:
+    "Write what changed since the last save (the account row, changed orders, new fills, holdings, marks) in one transaction."
+    with self.store.unit():                       # its own, or the enclosing one (the order manager's: journal and book together)
+        self.store.on_rollback(self._load)        # rolled back: memory is rebuilt from the rows, so the two agree
+        save_paper_account(self.store, self)
+    self._dirty, self._new_fills, self._dirty_holdings, self._dirty_marks = set(), [], set(), set()
 
-    def _save(self) -> None:
-        "Write what changed since the last save (the account row, changed orders, new fills, holdings, marks) in one transaction."
-        with self.store.unit():                       # its own, or the enclosing one (the order manager's: journal and book together)
-            self.store.on_rollback(self._load)        # rolled back: memory is rebuilt from the rows, so the two agree
-            save_paper_account(self.store, self)
-        self._dirty, self._new_fills, self._dirty_holdings, self._dirty_marks = set(), [], set(), set()
+# %% ../../nbs/31_execution_paper.ipynb #f3e01967
+@patch
+def _touch(self: PaperBroker, tr: OrderTracker) -> None:
+    "Note that `tr` changed: it is written at the next save."
+    coid = tr.order.client_order_id
+    self._dirty.add(coid)
+    if tr.state.is_terminal: self.open_ids.discard(coid)
+    else: self.open_ids.add(coid)
 
-    def _touch(self, tr: OrderTracker) -> None:
-        "Note that `tr` changed: it is written at the next save."
-        coid = tr.order.client_order_id
-        self._dirty.add(coid)
-        if tr.state.is_terminal: self.open_ids.discard(coid)
-        else: self.open_ids.add(coid)
-
-    def _roll_session(self) -> None:
-        "On a new day forget yesterday's finished orders and executions (as IB does); open GTC orders stay."
-        today = self.clock.now().date()
-        if self.session == today: return
-        self.trackers = {k: self.trackers[k] for k in self.open_ids}
-        self.placed = {k: v for k, v in self.placed.items() if k in self.trackers}
-        self._dirty |= set(self.trackers)             # they now belong to the new session
-        self.session = today
+# %% ../../nbs/31_execution_paper.ipynb #52abe587
+@patch
+def _roll_session(self: PaperBroker) -> None:
+    "On a new day forget yesterday's finished orders and executions (as IB does); open GTC orders stay."
+    today = self.clock.now().date()
+    if self.session == today: return
+    self.trackers = {k: self.trackers[k] for k in self.open_ids}
+    self.placed = {k: v for k, v in self.placed.items() if k in self.trackers}
+    self._dirty |= set(self.trackers)             # they now belong to the new session
+    self.session = today
 
 # %% ../../nbs/31_execution_paper.ipynb #02788d24
 @patch
@@ -237,7 +255,7 @@ def _load_legacy(self: PaperBroker, s: dict) -> None:
     "Import an account kept as one JSON control (before schema 0003) into rows, once."
     self.cash, self.realized_pnl, self.exec_seq = s['cash'], s['realized_pnl'], s['exec_seq']
     self.session = date.fromisoformat(s['session']) if s.get('session') else None
-    self.holdings = {t: _Holding(q, c) for t, (q, c) in s['holdings'].items()}
+    self.holdings = {t: Holding(q, c) for t, (q, c) in s['holdings'].items()}
     self.marks = {t: (p, v) for t, (p, v) in s.get('marks', {}).items()}
     for r in s['orders']:
         tr = OrderTracker(Order(**r['order']), OrderState(r['state']), r['broker_order_id'])
@@ -268,10 +286,20 @@ def is_connected(self: PaperBroker) -> bool: return self._connected
 @patch
 def _price(self: PaperBroker, ticker: str) -> float | None: return self.marks[ticker][0] if ticker in self.marks else None
 
+# %% ../../nbs/31_execution_paper.ipynb #ba369ed1
 @patch
 def _positions(self: PaperBroker) -> list[Position]:
-    return [Position(t, h.quantity, h.avg_cost, self._price(t)) for t, h in sorted(self.holdings.items()) if h.quantity]
+    "The non-flat holdings at the last marks; a ticker's `Position` is made again only when its holding or mark moved."
+    out, cache = [], self._position_cache
+    for t, h in sorted(self.holdings.items()):
+        if not h.quantity: continue
+        key = (h.quantity, h.avg_cost, self._price(t))
+        hit = cache.get(t)
+        if hit is None or hit[0] != key: hit = cache[t] = (key, Position(t, *key))
+        out.append(hit[1])
+    return out
 
+# %% ../../nbs/31_execution_paper.ipynb #0ece6590
 @patch
 def _committed(self: PaperBroker) -> float:
     "Cash reserved by open buy orders."
@@ -283,6 +311,7 @@ def _committed(self: PaperBroker) -> float:
         tot += tr.snapshot().remaining * px * (1 + self.costs.slippage_bps / 10_000)
     return tot
 
+# %% ../../nbs/31_execution_paper.ipynb #6daced30
 @patch
 async def account(self: PaperBroker) -> Account:
     "Cash, equity at the last marks, and buying power (cash less open buys)."
@@ -296,6 +325,7 @@ async def positions(self: PaperBroker) -> list[Position]: return self._positions
 @patch
 async def open_orders(self: PaperBroker) -> list[OrderSnapshot]: return [self.trackers[k].snapshot() for k in self.open_ids]
 
+# %% ../../nbs/31_execution_paper.ipynb #b6ab53c1
 @patch
 async def executions(self: PaperBroker, since: datetime | None = None) -> list[Fill]:
     "Executions of today's session (and of still-open older orders), oldest first."
@@ -308,6 +338,7 @@ async def resync(self: PaperBroker) -> set[str]:
     "The client order ids the simulator knows (its book is never out of date)."
     return set(self.trackers)
 
+# %% ../../nbs/31_execution_paper.ipynb #5ac56479
 @patch
 def _emit(self: PaperBroker, ev) -> None:
     if ev is not None:
@@ -340,6 +371,7 @@ async def submit(self: PaperBroker, order: Order) -> OrderSnapshot:
         self._save()
         return tr.snapshot()
 
+# %% ../../nbs/31_execution_paper.ipynb #14fe5e5e
 @patch
 async def modify(self: PaperBroker, client_order_id: str, *, stop_price: float) -> OrderSnapshot:
     "Move a working STOP order's trigger to `stop_price` (it may fill at once against the last price)."
@@ -354,6 +386,7 @@ async def modify(self: PaperBroker, client_order_id: str, *, stop_price: float) 
         self._save()
         return tr.snapshot()
 
+# %% ../../nbs/31_execution_paper.ipynb #4914013a
 @patch
 async def cancel(self: PaperBroker, client_order_id: str) -> OrderSnapshot:
     "Cancel what is left of an open order (a finished order is returned unchanged)."
@@ -365,6 +398,7 @@ async def cancel(self: PaperBroker, client_order_id: str) -> OrderSnapshot:
             self._save()
         return tr.snapshot()
 
+# %% ../../nbs/31_execution_paper.ipynb #2d63de67
 @patch
 async def wait(self: PaperBroker, client_order_id: str, timeout: float) -> OrderSnapshot:
     "Process the bars the clock has reached and return the order's state (a simulator has nothing to wait for)."
@@ -383,7 +417,7 @@ def _try_fill(self: PaperBroker, tr: OrderTracker, base: float, volume: float | 
     self.exec_seq += 1
     when = when or self.clock.now()
     fill = Fill(f'PX{self.exec_seq:08d}', o.client_order_id, o.ticker, o.side, qty, px, when, self.costs.commission(qty), tr.broker_order_id)
-    h = self.holdings.setdefault(o.ticker, _Holding())
+    h = self.holdings.setdefault(o.ticker, Holding())
     self.realized_pnl += book_fill(h, fill.signed_quantity, px)
     self.cash -= fill.signed_quantity * px + fill.commission
     self._new_fills.append(fill); self._dirty_holdings.add(o.ticker)
@@ -392,6 +426,7 @@ def _try_fill(self: PaperBroker, tr: OrderTracker, base: float, volume: float | 
     self._emit(tr.apply_status(OrderState.FILLED if filled == o.quantity else OrderState.PARTIALLY_FILLED, filled, tr.avg_fill_price, when=when))
     return True
 
+# %% ../../nbs/31_execution_paper.ipynb #4a01936c
 @patch
 async def process(self: PaperBroker) -> int:
     "Fill open orders against the next bar the clock has reached (stops on its high/low); DAY orders expire at its close. Returns fills made."
@@ -418,6 +453,7 @@ async def process(self: PaperBroker) -> int:
         self._save()
         return n
 
+# %% ../../nbs/31_execution_paper.ipynb #32c1786f
 @patch
 def _set_mark(self: PaperBroker, ticker: str, price: float, volume: float | None) -> None:
     self.marks[ticker] = (price, volume); self._dirty_marks.add(ticker)
@@ -433,6 +469,7 @@ async def quote(self: PaperBroker, ticker: str, price: float, volume: float | No
     "Supply one price (and optionally the volume it may take a share of)."
     return await self.quote_many({ticker: (price, volume)})
 
+# %% ../../nbs/31_execution_paper.ipynb #cdd92f8a
 @patch
 async def quote_many(self: PaperBroker, quotes: Mapping[str, tuple[float, float | None]]) -> int:
     "Supply prices `{ticker: (price, volume)}`; returns fills made."
@@ -449,6 +486,7 @@ async def quote_many(self: PaperBroker, quotes: Mapping[str, tuple[float, float 
         self._save()
         return n
 
+# %% ../../nbs/31_execution_paper.ipynb #515df2e2
 @patch
 async def close_session(self: PaperBroker) -> int:
     "The close: expire what is left of every open DAY order. Returns how many expired."

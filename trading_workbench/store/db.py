@@ -30,8 +30,8 @@ log = get_logger(__name__)
 # %% auto #0
 __all__ = ['log', 'Num', 'MIGRATIONS', 'HEAD', 'T', 'RISK_ACTION_STATUSES', 'SEVERITIES', 'RUN_STATUSES', 'StoreError',
            'BadRowError', 'UTCDateTime', 'Migration', 'schema_revision', 'migrate', 'make_engine', 'Database',
-           'StorePart', 'MarketData', 'Journal', 'Account', 'OpsRecords', 'Store', 'prepared_write', 'TradingState',
-           'StateRecord', 'SQLCount']
+           'StorePart', 'MarketData', 'Journal', 'Account', 'OpsRecords', 'Store', 'prepared_write', 'prepared_read',
+           'TradingState', 'StateRecord', 'SQLCount']
 
 # %% ../../nbs/04_store_db.ipynb #19ca2bbe
 class StoreError(RuntimeError):
@@ -238,6 +238,27 @@ def _m0011(op: Operations):
     op.create_table('service_beats', sa.Column('component', sa.String(64), primary_key=True),
                     sa.Column('minute', UTCDateTime, primary_key=True))
 
+# %% ../../nbs/04_store_db.ipynb #bc5b68c0
+_COMPACT = ('orders', 'fills', 'paper_orders', 'paper_fills', 'paper_accounts', 'paper_holdings', 'paper_marks',
+            'positions', 'equity')
+
+def _m0012(op: Operations):
+    "The order path's text-keyed tables WITHOUT ROWID on SQLite (one b-tree per table, not two)."
+    conn = op.get_bind()
+    if conn.dialect.name != 'sqlite': return
+    def master(kind: str, table: str) -> list[str]:
+        q = "SELECT sql FROM sqlite_master WHERE type = ? AND tbl_name = ? AND sql IS NOT NULL ORDER BY name"
+        return [r[0] for r in conn.exec_driver_sql(q, (kind, table))]
+    tables = [*_COMPACT, 'order_events']         # events reference orders: rebuilt with them
+    create = {t: master('table', t)[0] for t in tables}
+    indexes = [sql for t in tables for sql in master('index', t)]
+    for t in tables: conn.exec_driver_sql(f'ALTER TABLE {t} RENAME TO _old_{t}')
+    for t in tables:
+        conn.exec_driver_sql(create[t] + (' WITHOUT ROWID' if t in _COMPACT else ''))
+        conn.exec_driver_sql(f'INSERT INTO {t} SELECT * FROM _old_{t}')
+    for t in reversed(tables): conn.exec_driver_sql(f'DROP TABLE _old_{t}')
+    for sql in indexes: conn.exec_driver_sql(sql)
+
 # %% ../../nbs/04_store_db.ipynb #c7f8c969
 MIGRATIONS: tuple[Migration, ...] = (
     Migration('0001', 'initial schema', _m0001),
@@ -248,6 +269,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration('0008', 'skill gate verdicts per daily run', _m0008),
     Migration('0010', 'dashboard: covering signal index, alert acknowledgement by and at', _m0010),
     Migration('0011', 'deployment: service beats per minute (uptime)', _m0011),
+    Migration('0012', "order path: text-keyed tables WITHOUT ROWID on SQLite (fewer pages per order)", _m0012),
 )
 HEAD = MIGRATIONS[-1].revision
 
@@ -831,89 +853,173 @@ def fills(self: Journal, client_order_id: str | None = None, since=None) -> list
 # %% ../../nbs/04_store_db.ipynb #62697190
 def _order_row(order: Order, state: OrderState, now, broker_order_id: str | None = None, adopted: bool = False) -> dict:
     return dict(client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker, side=order.side.value,
-                quantity=order.quantity, order_type=order.order_type.value, limit_price=order.limit_price, stop_price=order.stop_price,
-                reduce_only=order.reduce_only, tif=order.tif.value, state=state.value, broker_order_id=broker_order_id,
-                filled_quantity=0, reason=order.reason, adopted=adopted, created_at=now, updated_at=now)
+                quantity=order.quantity, order_type=order.order_type.value, limit_price=order.limit_price,
+                stop_price=order.stop_price, reduce_only=order.reduce_only, tif=order.tif.value, state=state.value,
+                broker_order_id=broker_order_id, filled_quantity=0, reason=order.reason, adopted=adopted,
+                created_at=now, updated_at=now)
 
-def _build_stmt(dialect: str, name: str):
+def _in(col, prefix: str, n: int):
+    "`col IN` a list of `n` parameters named `prefix0`...; never true when `n` is 0."
+    return col.in_([sa.bindparam(f'{prefix}{i}') for i in range(n)]) if n else sa.false()
+
+def _build_stmt(dialect: str, name: str, n: int = 0):
     from sqlalchemy.dialects import postgresql, sqlite
-    ins, o, fx, p = (sqlite.insert if dialect == 'sqlite' else postgresql.insert), T['orders'], T['fills'], T['positions']
-    if name == 'order_new': return ins(o).on_conflict_do_nothing(index_elements=['client_order_id']).returning(o.c.client_order_id)
-    if name == 'order_set': return o.update().where(o.c.client_order_id == sa.bindparam('coid_'))    # SET from the parameters' keys
+    ins = sqlite.insert if dialect == 'sqlite' else postgresql.insert
+    o, fx, p = T['orders'], T['fills'], T['positions']
+    if name == 'order_new':
+        return ins(o).on_conflict_do_nothing(index_elements=['client_order_id']).returning(o.c.client_order_id)
+    if name == 'order_set': return o.update().where(o.c.client_order_id == sa.bindparam('coid_'))   # SET from the keys
     if name == 'events': return T['order_events'].insert()
-    if name == 'fills_known': return sa.select(fx.c.exec_id, fx.c.commission).where(fx.c.exec_id.in_(sa.bindparam('ids', expanding=True)))
-    if name == 'fills': return fx.insert()
-    if name == 'fill_commission': return fx.update().where(fx.c.exec_id == sa.bindparam('eid_'))
+    if name == 'fill_new': return ins(fx).on_conflict_do_nothing(index_elements=['exec_id']).returning(fx.c.exec_id)
+    if name == 'fill_commission':          # only a fill stored without one takes a commission that came later
+        return fx.update().where((fx.c.exec_id == sa.bindparam('eid_')) & (fx.c.commission == 0))
     if name == 'positions_clear': return p.delete().where(p.c.account == sa.bindparam('account_'))
     if name == 'positions': return p.insert()
     if name == 'order_get': return sa.select(o).where(o.c.client_order_id == sa.bindparam('coid_'))
     if name == 'orders_open':
-        return sa.select(o).where(o.c.state.in_(sa.bindparam('states', expanding=True))).order_by(o.c.created_at, o.c.client_order_id)
+        return sa.select(o).where(_in(o.c.state, 'st', n)).order_by(o.c.created_at, o.c.client_order_id)
     if name == 'state_now': return sa.select(T['trading_states']).order_by(T['trading_states'].c.id.desc()).limit(1)
     if name == 'equity':
         stmt = ins(T['equity'])
-        return stmt.on_conflict_do_update(index_elements=['account', 'as_of'], set_=dict(cash=stmt.excluded.cash, equity=stmt.excluded.equity))
+        return stmt.on_conflict_do_update(index_elements=['account', 'as_of'],
+                                          set_=dict(cash=stmt.excluded.cash, equity=stmt.excluded.equity))
     raise KeyError(name)
 
-_STMTS: dict[tuple[str, str], Any] = {}
+_STMTS: dict[tuple[str, str, int], Any] = {}
 
-def _stmt(conn: sa.Connection, name: str):
-    "The order path's statement `name` for `conn`'s dialect, built once (building a statement costs more than running it)."
-    k = (conn.dialect.name, name)
+def _stmt(conn: sa.Connection, name: str, n: int = 0):
+    "The order path's statement `name` (an IN list of `n`) for `conn`'s dialect, built once (building costs more than running)."
+    k = (conn.dialect.name, name, n)
     if k not in _STMTS: _STMTS[k] = _build_stmt(*k)
     return _STMTS[k]
 
 # %% ../../nbs/04_store_db.ipynb #5b991d1c
-import functools
+import functools, operator
 
 class _Prepared:
-    "A write compiled once for a dialect and its parameters' keys, with its types' own bind processors."
-    def __init__(self, stmt, dialect, keys: tuple[str, ...]):
-        c = stmt.compile(dialect=dialect, column_keys=[k for k in keys if k in stmt.table.c])
+    "A statement compiled once for a dialect (and its parameters' keys), with its types' bind and result processors."
+    def __init__(self, stmt, dialect, keys: tuple[str, ...] = ()):
+        table = getattr(stmt, 'table', None)      # an INSERT/UPDATE: only the keys it is given become columns
+        c = stmt.compile(dialect=dialect, column_keys=None if table is None else [k for k in keys if k in table.c])
         self.sql = c.string
-        self.plan = [(c.binds[n].key, _processor(c.binds[n].type, dialect)) for n in c.positiontup]
-    def params(self, row: Mapping) -> tuple: return tuple(p(row[k]) if p else row[k] for k, p in self.plan)
+        binds = [c.binds[n] for n in c.positiontup]     # a bind with a value of its own (a LIMIT) keeps it
+        self.consts = {b.key: b.value for b in binds if b.value is not None}
+        self.get = operator.itemgetter(*[b.key for b in binds]) if len(binds) > 1 else None
+        self.plan = [(b.key, _processor(b.type, dialect)) for b in binds]
+        self.convert = [(i, p) for i, (_, p) in enumerate(self.plan) if p is not None]
+        cols = list(stmt.selected_columns) if isinstance(stmt, sa.Select) else []
+        self.columns = [col.key for col in cols]
+        self.results = [col.type.dialect_impl(dialect).result_processor(dialect, None) for col in cols]
+
+# %% ../../nbs/04_store_db.ipynb #058ca361
+@patch
+def params(self: _Prepared, row: Mapping) -> Sequence:
+    "The parameters of `row` in the SQL's order, converted as SQLAlchemy would (only where a type has a processor)."
+    if self.consts: row = {**self.consts, **row}
+    if self.get is None: return tuple(p(row[k]) if p else row[k] for k, p in self.plan)
+    if not self.convert: return self.get(row)
+    v = list(self.get(row))
+    for i, p in self.convert: v[i] = p(v[i])
+    return v
+
+@patch
+def row(self: _Prepared, values: Sequence) -> dict:
+    "One result row as a dict of Python values (UTC datetimes, dates, booleans)."
+    return {k: p(v) if p else v for k, p, v in zip(self.columns, self.results, values)}
 
 def _processor(typ, dialect):
     "The type's bind processor; a datetime's or date's remembers recent values (one order's rows share one timestamp)."
     p = typ.dialect_impl(dialect).bind_processor(dialect)
     return functools.lru_cache(maxsize=256)(p) if p is not None and isinstance(typ, (UTCDateTime, sa.Date)) else p
 
+# %% ../../nbs/04_store_db.ipynb #cbb25fb6
+def _driver(conn: sa.Connection, sql: str, params, many: bool = False):
+    "Run `sql` on the DBAPI cursor of `conn`'s transaction; SQLAlchemy's cursor events see it, its errors are SQLAlchemy's."
+    cur = conn.connection.dbapi_connection.cursor()
+    before, after = conn.dispatch.before_cursor_execute, conn.dispatch.after_cursor_execute
+    if before:
+        for fn in before: sql, params = fn(conn, cur, sql, params, None, many)
+    try: (cur.executemany if many else cur.execute)(sql, params)
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise sa.exc.DBAPIError.instance(sql, params, e, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from e
+    if after: after(conn, cur, sql, params, None, many)
+    return cur
+
+def _fast(conn: sa.Connection) -> bool: return conn.dialect.name == 'sqlite' and conn.dialect.positional
+
 _PREPARED: dict[tuple, _Prepared] = {}
 
-def prepared_write(conn: sa.Connection, key, build: Callable[[], Any], rows: Mapping | list[Mapping]) -> sa.CursorResult:
-    "Run the write `build()` (cached under `key`) with `rows` (one dict, or a list of dicts with the same keys): on SQLite as SQL compiled once."
-    if not (conn.dialect.name == 'sqlite' and conn.dialect.positional): return conn.execute(build(), rows)
-    many = isinstance(rows, list)
-    keys = tuple(rows[0] if many else rows)
+def _prepared(conn: sa.Connection, key, build: Callable[[], Any], keys: tuple[str, ...] = ()) -> _Prepared:
     k = (conn.dialect.name, key, keys)
-    if k not in _PREPARED: _PREPARED[k] = _Prepared(build(), conn.dialect, keys)
-    p = _PREPARED[k]
-    return conn.exec_driver_sql(p.sql, [p.params(r) for r in rows] if many else p.params(rows))
+    p = _PREPARED.get(k)
+    if p is None: p = _PREPARED[k] = _Prepared(build(), conn.dialect, keys)
+    return p
 
-def _write(conn: sa.Connection, name: str, rows: Mapping | list[Mapping]) -> sa.CursorResult:
+# %% ../../nbs/04_store_db.ipynb #544f1ff0
+def prepared_write(conn: sa.Connection,                  # a connection inside its write transaction
+                   key,                                  # names the statement in the cache (with the rows' keys)
+                   build: Callable[[], Any],             # makes the Core statement, once
+                   rows: Mapping | list[Mapping]         # one row, or rows with the same keys (executemany)
+                  ):
+    "Run the write `build()` with `rows`; returns its cursor (on SQLite the DBAPI's: `fetchone`, `rowcount`)."
+    if not _fast(conn): return conn.execute(build(), rows)
+    many = isinstance(rows, list)
+    p = _prepared(conn, key, build, tuple(rows[0] if many else rows))
+    return _driver(conn, p.sql, [p.params(r) for r in rows] if many else p.params(rows), many)
+
+def prepared_read(conn: sa.Connection,                   # a connection (its transaction is begun if need be)
+                  key,                                   # names the statement in the cache: one per IN-list length
+                  build: Callable[[], Any],              # makes the Core SELECT, once
+                  params: Mapping | None = None          # its bind parameters by name
+                 ) -> list[dict]:
+    "The rows of the SELECT `build()` as dicts of Python values (UTC datetimes, dates, booleans, JSON)."
+    if not _fast(conn): return [dict(r) for r in conn.execute(build(), params or {}).mappings()]
+    if not conn.in_transaction(): conn.begin()        # one read transaction, as Core would begin it
+    p = _prepared(conn, key, build)
+    return [p.row(r) for r in _driver(conn, p.sql, p.params(params or {})).fetchall()]
+
+def _write(conn: sa.Connection, name: str, rows: Mapping | list[Mapping]):
     "The order path's write `name` (see `_build_stmt`) with `rows`."
     return prepared_write(conn, name, lambda: _stmt(conn, name), rows)
 
+# %% ../../nbs/04_store_db.ipynb #77e9f3ef
+def _read(conn: sa.Connection, name: str, params: Mapping | None = None, n: int = 0) -> list[dict]:
+    "The rows of the order path's read `name` (see `_build_stmt`; `n`: the length of its IN list)."
+    return prepared_read(conn, (name, n), lambda: _stmt(conn, name, n), params)
+
+def _in_params(prefix: str, values: Sequence) -> dict: return {f'{prefix}{i}': v for i, v in enumerate(values)}
+
 # %% ../../nbs/04_store_db.ipynb #1b73fc2f
 @patch
-def journal_submission(self: Journal, order: Order, note: str = 'journaled before submission') -> bool:
+def journal_submission(self: Journal,
+                       order: Order,                               # the order about to be sent
+                       note: str = 'journaled before submission'   # the message of its first event
+                      ) -> bool:
     "Journal a new order as NEW with every field (stop price, reduce-only) in one transaction; False if already journaled."
     if not isinstance(order, Order): raise BadRowError('orders', 0, '?', f'expected an Order, got {type(order).__name__}')
     now = self._now()
-    with self.transaction() as conn:     # ON CONFLICT DO NOTHING: a known id changes nothing and leaves an open unit usable
-        # RETURNING says whether the row went in (an INSERT's rowcount is not reliable on every driver: psycopg gives -1)
-        if _write(conn, 'order_new', _order_row(order, OrderState.NEW, now)).first() is None: return False
+    with self.transaction() as conn:     # ON CONFLICT DO NOTHING: a known id changes nothing, the open unit stays usable
+        # RETURNING says whether the row went in (an INSERT's rowcount is not reliable everywhere: psycopg gives -1)
+        if _write(conn, 'order_new', _order_row(order, OrderState.NEW, now)).fetchone() is None: return False
         _write(conn, 'events', [dict(client_order_id=order.client_order_id, time=now, state='new', message=note)])
     return True
 
 # %% ../../nbs/04_store_db.ipynb #8095b6e6
 @patch
-def record_order_outcome(self: Journal, client_order_id: str, events: Sequence[tuple[OrderState, str]], *, broker_order_id: str | None = None,
-                         filled_quantity: int | None = None, avg_fill_price: float | None = None,
-                         fills: Sequence[tuple[Fill, float | None]] = (), account: str | None = None,
-                         positions: Sequence[Position] | None = None, cash: float | None = None, equity: float | None = None) -> int:
-    "One order's journal entries in one transaction: its state events, fills (new ones; a late commission fills in), positions, equity. Returns fills added."
+def record_order_outcome(self: Journal,
+                         client_order_id: str,                             # the journaled order
+                         events: Sequence[tuple[OrderState, str]],         # its new states with their messages, in order
+                         *,
+                         broker_order_id: str | None = None,               # the broker's id, if known now
+                         filled_quantity: int | None = None,               # cumulative shares filled
+                         avg_fill_price: float | None = None,              # their average price
+                         fills: Sequence[tuple[Fill, float | None]] = (),  # executions with their realised P&L
+                         account: str | None = None,                       # whose positions and equity follow
+                         positions: Sequence[Position] | None = None,      # the broker's positions now (replace the stored)
+                         cash: float | None = None,                        # the account's cash now
+                         equity: float | None = None                       # and its equity
+                        ) -> int:
+    "One order's journal entries in one transaction (events, new fills, positions, equity); returns the fills added."
     now = self._now()
     for f, pnl in fills:
         if pnl is not None and not math.isfinite(pnl): raise BadRowError('fills', 0, f.exec_id, 'realized_pnl is not finite')
@@ -938,15 +1044,15 @@ def record_order_outcome(self: Journal, client_order_id: str, events: Sequence[t
 
 # %% ../../nbs/04_store_db.ipynb #c7863446
 def _record_fills(conn: sa.Connection, fills: Sequence[tuple[Fill, float | None]], now) -> int:
-    "Insert the fills not yet known (one lookup by primary key); a commission that came later fills in. Returns fills added."
-    known = dict(conn.execute(_stmt(conn, 'fills_known'), dict(ids=[f.exec_id for f, _ in fills])).all())
-    new = [dict(exec_id=f.exec_id, client_order_id=f.client_order_id, ticker=f.ticker, side=f.side.value, quantity=f.quantity,
-                price=f.price, commission=f.commission, time=f.time, broker_order_id=f.broker_order_id, realized_pnl=pnl,
-                recorded_at=now) for f, pnl in fills if f.exec_id not in known]
-    if new: _write(conn, 'fills', new)
-    late = [dict(eid_=f.exec_id, commission=f.commission) for f, _ in fills if f.exec_id in known and f.commission and not known[f.exec_id]]
-    if late: _write(conn, 'fill_commission', late)
-    return len(new)
+    "Insert the fills not yet known (each INSERT says whether its row went in); a commission that came later fills in."
+    added = 0
+    for f, pnl in fills:
+        row = dict(exec_id=f.exec_id, client_order_id=f.client_order_id, ticker=f.ticker, side=f.side.value,
+                   quantity=f.quantity, price=f.price, commission=f.commission, time=f.time,
+                   broker_order_id=f.broker_order_id, realized_pnl=pnl, recorded_at=now)
+        if _write(conn, 'fill_new', row).fetchone() is not None: added += 1
+        elif f.commission: _write(conn, 'fill_commission', dict(eid_=f.exec_id, commission=f.commission))
+    return added
 
 # %% ../../nbs/04_store_db.ipynb #99d2bba1
 @patch
@@ -1167,14 +1273,17 @@ def risk_actions(self: Account,
 
 # %% ../../nbs/04_store_db.ipynb #8ff035ef
 @patch
-def order_view(self: Journal, client_order_id: str, open_states: Iterable[OrderState]) -> tuple[dict | None, list[dict], StateRecord]:
-    "What an order's checks read, in one read transaction: its journal row (or None), the open orders, the trading state."
+def order_view(self: Journal, client_order_id: str, # the order whose journal row is read
+               open_states: Iterable[OrderState]  # the states of the open orders to read
+              ) -> tuple[dict | None, list[dict], StateRecord]:
+    "What an order's checks read (one read transaction): its journal row (or None), the open orders, the trading state."
     states = [OrderState(s).value for s in open_states]
     with self.reading() as conn:
-        row = conn.execute(_stmt(conn, 'order_get'), dict(coid_=client_order_id)).mappings().first()
-        opened = [dict(r) for r in conn.execute(_stmt(conn, 'orders_open'), dict(states=states)).mappings()]
-        st = conn.execute(_stmt(conn, 'state_now')).mappings().first()
-    return (dict(row) if row else None), opened, (_state_row(st) if st else StateRecord(0, TradingState.ACTIVE, 'initial state', 'none'))
+        row = _read(conn, 'order_get', dict(coid_=client_order_id))
+        opened = _read(conn, 'orders_open', _in_params('st', states), len(states))
+        st = _read(conn, 'state_now')
+    initial = StateRecord(0, TradingState.ACTIVE, 'initial state', 'none')
+    return (row[0] if row else None), opened, (_state_row(st[0]) if st else initial)
 
 # %% ../../nbs/04_store_db.ipynb #46528626
 @patch
