@@ -1,4 +1,5 @@
-"""Write README.md from nbs/index.ipynb (markdown cells as they are, code cells fenced; `#| hide` cells left out).
+"""Write README.md from nbs/index.ipynb (markdown cells as they are, code cells fenced with their kept text output
+below them; `#| hide` cells left out).
 
 nbdev's own `nbdev-readme` renders through Quarto, which this project does not install; this keeps the
 same contract (README.md is generated from index.ipynb) with nbformat alone."""
@@ -19,6 +20,8 @@ def render(nb_path: Path = ROOT / 'nbs' / 'index.ipynb') -> str:
         elif c.cell_type == 'code' and src:
             body = '\n'.join(l for l in lines if not l.startswith('#|'))
             parts.append(f"```python\n{body}\n```")
+            out = ''.join(o.get('text', '') or o.get('data', {}).get('text/plain', '') for o in c.get('outputs', []))
+            if out.strip(): parts.append(f"```\n{out.strip()}\n```")
     return '\n\n'.join(parts) + '\n'
 
 if __name__ == '__main__':
