@@ -37,15 +37,28 @@ TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
 
 class IllegalTransition(ValueError):
     "An order was asked to move where its state machine does not go."
-    def __init__(self, client_order_id: str, old: OrderState, new: OrderState):
+    def __init__(self,
+                 client_order_id: str,  # the order that was asked to move
+                 old: OrderState,       # the state it is in
+                 new: OrderState,       # the state it was asked to move to
+                 ):
         self.client_order_id, self.old, self.new = client_order_id, old, new
         super().__init__(f"order {client_order_id}: illegal transition {old.value} -> {new.value}")
 
-def can_transition(old: OrderState, new: OrderState) -> bool:
+# %% ../../nbs/30_execution_broker.ipynb #1ca6568b
+def can_transition(
+    old: OrderState,  # the order's current state (an `OrderState` or its string value)
+    new: OrderState,  # the state it would move to
+) -> bool:
     "Is `old -> new` a legal move?"
     return new in TRANSITIONS[OrderState(old)]
 
-def check_transition(client_order_id: str, old: OrderState, new: OrderState) -> OrderState:
+# %% ../../nbs/30_execution_broker.ipynb #119152c8
+def check_transition(
+    client_order_id: str,  # the order, named in the error
+    old: OrderState,       # its current state
+    new: OrderState,       # the state it would move to
+) -> OrderState:
     "Return `new` if `old -> new` is legal, else raise `IllegalTransition`."
     if not can_transition(old, new): raise IllegalTransition(client_order_id, OrderState(old), OrderState(new))
     return OrderState(new)
@@ -54,15 +67,15 @@ def check_transition(client_order_id: str, old: OrderState, new: OrderState) -> 
 @dataclass(frozen=True)
 class OrderSnapshot:
     "The broker's view of one order."
-    order: Order
-    state: OrderState
-    broker_order_id: str = ''
-    filled_quantity: int = 0
-    avg_fill_price: float | None = None
-    commission: float = 0.0
-    message: str = ''
-    error_code: int | None = None
-    updated: datetime | None = None
+    order: Order                         # the order as we sent it
+    state: OrderState                    # where it is in its life
+    broker_order_id: str = ''            # the broker's own id ('' before it has one)
+    filled_quantity: int = 0             # cumulative shares filled
+    avg_fill_price: float | None = None  # average price of the shares filled (None before any fill)
+    commission: float = 0.0              # commission of the fills so far, in the account's currency
+    message: str = ''                    # the broker's last word on it (a reject reason ...)
+    error_code: int | None = None        # the broker's error code, if any
+    updated: datetime | None = None      # when the broker last reported on it (UTC)
 
     @property
     def client_order_id(self) -> str: return self.order.client_order_id
@@ -75,22 +88,22 @@ class OrderSnapshot:
 @dataclass(frozen=True)
 class StatusEvent:
     "An order changed state (or filled more)."
-    snapshot: OrderSnapshot
-    previous: OrderState
+    snapshot: OrderSnapshot  # the order after the change
+    previous: OrderState     # the state it moved from (the same state when only the fill grew)
 
 @dataclass(frozen=True)
 class FillEvent:
     "A new execution of an order."
-    fill: Fill
-    snapshot: OrderSnapshot
+    fill: Fill               # the execution
+    snapshot: OrderSnapshot  # the order with this execution counted
 
 # %% ../../nbs/30_execution_broker.ipynb #5b380544
 @dataclass(frozen=True)
 class ConnectionEvent:
     "The broker link went down or came back (`up`), with IB's code when there is one."
-    up: bool
-    message: str = ''
-    code: int | None = None
+    up: bool                 # True: the link is back; False: it went down
+    message: str = ''        # what happened, in words
+    code: int | None = None  # IB's link-down or link-restored code, None when there is none
 
 BrokerEvent = StatusEvent | FillEvent | ConnectionEvent
 
@@ -98,11 +111,13 @@ BrokerEvent = StatusEvent | FillEvent | ConnectionEvent
 class Events:
     "Synchronous publish/subscribe for broker events; a failing subscriber is logged, never silences others."
     def __init__(self): self._subs: list[Callable[[Any], None]] = []
-    def subscribe(self, fn: Callable[[Any], None]) -> Callable[[], None]:
+    def subscribe(self, fn: Callable[[Any], None]  # called with each event, in the emitting thread
+                  ) -> Callable[[], None]:
         "Call `fn(event)` on every event; returns an unsubscribe function."
         self._subs.append(fn)
         return lambda: self._subs.remove(fn) if fn in self._subs else None
-    def emit(self, event) -> None:
+    def emit(self, event  # a `StatusEvent`, `FillEvent` or `ConnectionEvent`
+             ) -> None:
         "Deliver `event` to every subscriber."
         for fn in list(self._subs):
             try: fn(event)
@@ -115,7 +130,11 @@ class OverfillError(ValueError):
 
 class OrderTracker:
     "The state of one order as reported by a broker, moved only along legal transitions."
-    def __init__(self, order: Order, state: OrderState = OrderState.NEW, broker_order_id: str = ''):
+    def __init__(self,
+                 order: Order,                        # the order tracked
+                 state: OrderState = OrderState.NEW,  # its state now (e.g. a journaled order's, on reload)
+                 broker_order_id: str = '',           # the broker's id for it, when known
+                 ):
         self.order, self.state, self.broker_order_id = order, OrderState(state), broker_order_id
         self.fills: dict[str, Fill] = {}
         self.message, self.error_code, self.updated = '', None, None
@@ -139,8 +158,14 @@ class OrderTracker:
 
 # %% ../../nbs/30_execution_broker.ipynb #b4e8c8f5
 @patch
-def apply_status(self: OrderTracker, state: OrderState, filled: int | None = None, avg_price: float | None = None,
-                 message: str = '', error_code: int | None = None, when: datetime | None = None) -> StatusEvent | None:
+def apply_status(self: OrderTracker,
+                 state: OrderState,               # the state the broker reports
+                 filled: int | None = None,       # cumulative shares filled it reports (None: not said)
+                 avg_price: float | None = None,  # its average fill price for those shares
+                 message: str = '',               # its message ('' keeps the last one)
+                 error_code: int | None = None,   # its error code (None keeps the last one)
+                 when: datetime | None = None,    # when it reported (UTC)
+                 ) -> StatusEvent | None:
     "Move to `state` with cumulative `filled`; `None` if it is a duplicate or stale report."
     state = OrderState(state)
     if filled is not None and filled > self.order.quantity:
@@ -161,7 +186,9 @@ def apply_status(self: OrderTracker, state: OrderState, filled: int | None = Non
 
 # %% ../../nbs/30_execution_broker.ipynb #79badd0b
 @patch
-def apply_fill(self: OrderTracker, fill: Fill) -> FillEvent | None:
+def apply_fill(self: OrderTracker,
+               fill: Fill,  # one execution of this order (its exec id makes a repeat harmless)
+               ) -> FillEvent | None:
     "Record one execution; `None` if this exec id was already seen."
     if fill.exec_id in self.fills:
         old = self.fills[fill.exec_id]
@@ -177,7 +204,10 @@ def apply_fill(self: OrderTracker, fill: Fill) -> FillEvent | None:
 
 # %% ../../nbs/30_execution_broker.ipynb #82643ddd
 @patch
-def set_commission(self: OrderTracker, exec_id: str, commission: float) -> bool:
+def set_commission(self: OrderTracker,
+                   exec_id: str,       # the execution the commission report is for
+                   commission: float,  # its commission, in the account's currency
+                   ) -> bool:
     "Attach a commission to a known execution; `False` if the exec id is unknown (yet)."
     if exec_id not in self.fills: return False
     self.fills[exec_id] = replace(self.fills[exec_id], commission=commission)
@@ -192,7 +222,10 @@ class NotConnected(BrokerError):
 
 class BrokerTimeout(BrokerError, TimeoutError):
     "The broker did not answer `what` within `seconds`."
-    def __init__(self, what: str, seconds: float):
+    def __init__(self,
+                 what: str,       # the call that went unanswered (broker and method)
+                 seconds: float,  # how long it waited
+                 ):
         self.what, self.seconds = what, seconds
         super().__init__(f'{what}: no answer within {seconds:g} s')
 
@@ -209,7 +242,8 @@ class TrackedOrders:
     async def orders(self) -> list[OrderSnapshot]: return [t.snapshot() for t in self.trackers.values()]
     async def open_orders(self) -> list[OrderSnapshot]: return [t.snapshot() for t in self.trackers.values() if not t.state.is_terminal]
 
-    async def order_status(self, client_order_id: str) -> OrderSnapshot | None:
+    async def order_status(self, client_order_id: str  # our id for the order
+                           ) -> OrderSnapshot | None:
         tr = self.trackers.get(client_order_id)
         return tr.snapshot() if tr else None
 
@@ -226,33 +260,43 @@ class Broker(Protocol):
     async def positions(self) -> list[Position]: ...
     async def orders(self) -> list[OrderSnapshot]: ...
     async def open_orders(self) -> list[OrderSnapshot]: ...
-    async def order_status(self, client_order_id: str) -> OrderSnapshot | None: ...
-    async def submit(self, order: Order) -> OrderSnapshot: ...
-    async def cancel(self, client_order_id: str) -> OrderSnapshot: ...
-    async def modify(self, client_order_id: str, *, stop_price: float) -> OrderSnapshot: ...   # move a working STOP's trigger
-    async def executions(self, since: datetime | None = None) -> list[Fill]: ...
-    async def wait(self, client_order_id: str, timeout: float) -> OrderSnapshot: ...
+    async def order_status(self, client_order_id: str  # our id for the order
+                           ) -> OrderSnapshot | None: ...     # None: the broker does not know it
+    async def submit(self, order: Order  # the order to send (its client order id makes a resend harmless)
+                     ) -> OrderSnapshot: ...
+    async def cancel(self, client_order_id: str  # our id for the order to cancel
+                     ) -> OrderSnapshot: ...
+    async def modify(self, client_order_id: str,  # our id for a working STOP order
+                     *, stop_price: float         # its new trigger price
+                     ) -> OrderSnapshot: ...
+    async def executions(self, since: datetime | None = None  # only executions after this time (None: all kept)
+                         ) -> list[Fill]: ...
+    async def wait(self, client_order_id: str,  # our id for the order
+                   timeout: float               # seconds to wait for it to end
+                   ) -> OrderSnapshot: ...
 
 # %% ../../nbs/30_execution_broker.ipynb #3e0ab289
 @runtime_checkable
 class Simulator(Protocol):
     "A broker that takes its prices from outside and keeps its book in a store (the paper broker)."
-    async def mark(self, prices: Mapping[str, float]) -> int: ...
-    def books_in(self, store) -> bool: ...
+    async def mark(self, prices: Mapping[str, float]  # ticker -> latest price
+                   ) -> int: ...                         # fills made
+    def books_in(self, store  # the store the caller writes to
+                 ) -> bool: ...
 
 # %% ../../nbs/30_execution_broker.ipynb #8f010204
 @dataclass(frozen=True)
 class Quote:
     "A current price from a broker's market data; `delay_minutes` > 0 when the data is delayed (no subscription)."
-    ticker: str
-    price: float
-    time: datetime
-    delay_minutes: int = 0
-    bid: float | None = None
-    ask: float | None = None
-    last: float | None = None
-    close: float | None = None
-    source: str = ''
+    ticker: str                 # the instrument's symbol
+    price: float                # the price to use (last trade, else mid, else close)
+    time: datetime              # when it was taken (UTC)
+    delay_minutes: int = 0      # how late the data is (0: live)
+    bid: float | None = None    # best bid, when sent
+    ask: float | None = None    # best ask, when sent
+    last: float | None = None   # last trade, when sent
+    close: float | None = None  # the previous close, when sent
+    source: str = ''            # where it came from ('' reads as the broker)
 
     @property
     def delayed(self) -> bool: return self.delay_minutes > 0
@@ -289,7 +333,10 @@ def _loop_running() -> bool:
 # %% ../../nbs/30_execution_broker.ipynb #2006bdc1
 class SyncBroker:
     "Blocking calls onto an async `Broker`: on the facade's own event-loop thread, or inline for a broker with no background I/O."
-    def __init__(self, broker: Broker, call_timeout: float | None = None):
+    def __init__(self,
+                 broker: Broker,                     # the async broker to drive
+                 call_timeout: float | None = None,  # seconds before a call is a `BrokerTimeout` (None: no limit)
+                 ):
         self.broker, self.call_timeout = broker, call_timeout
         self.simulator = isinstance(broker, Simulator)   # takes prices from outside; may book in our store
         self._loop = asyncio.new_event_loop()
@@ -315,27 +362,46 @@ class SyncBroker:
     def positions(self) -> list[Position]: return self.run(self.broker.positions())
     def orders(self) -> list[OrderSnapshot]: return self.run(self.broker.orders())
     def open_orders(self) -> list[OrderSnapshot]: return self.run(self.broker.open_orders())
-    def order_status(self, client_order_id: str) -> OrderSnapshot | None: return self.run(self.broker.order_status(client_order_id))
-    def submit(self, order: Order) -> OrderSnapshot: return self.run(self.broker.submit(order))
-    def cancel(self, client_order_id: str) -> OrderSnapshot: return self.run(self.broker.cancel(client_order_id))
-    def modify(self, client_order_id: str, *, stop_price: float) -> OrderSnapshot:
-        return self.run(self.broker.modify(client_order_id, stop_price=stop_price))
-    def executions(self, since: datetime | None = None) -> list[Fill]: return self.run(self.broker.executions(since))
-    def wait(self, client_order_id: str, timeout: float) -> OrderSnapshot:
-        return self.run(self.broker.wait(client_order_id, timeout))
 
 
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
 
+# %% ../../nbs/30_execution_broker.ipynb #d0cb3002
+@patch
+def order_status(self: SyncBroker, client_order_id: str  # our id for the order
+                 ) -> OrderSnapshot | None: return self.run(self.broker.order_status(client_order_id))
+@patch
+def submit(self: SyncBroker, order: Order  # the order to send
+           ) -> OrderSnapshot: return self.run(self.broker.submit(order))
+@patch
+def cancel(self: SyncBroker, client_order_id: str  # our id for the order to cancel
+           ) -> OrderSnapshot: return self.run(self.broker.cancel(client_order_id))
+@patch
+def modify(self: SyncBroker, client_order_id: str,  # our id for a working STOP order
+           *, stop_price: float                     # its new trigger price
+           ) -> OrderSnapshot: return self.run(self.broker.modify(client_order_id, stop_price=stop_price))
+@patch
+def executions(self: SyncBroker, since: datetime | None = None  # only executions after this time (None: all kept)
+               ) -> list[Fill]: return self.run(self.broker.executions(since))
+@patch
+def wait(self: SyncBroker, client_order_id: str,  # our id for the order
+         timeout: float                           # seconds to wait for it to end
+         ) -> OrderSnapshot: return self.run(self.broker.wait(client_order_id, timeout))
+
 # %% ../../nbs/30_execution_broker.ipynb #a28d2e75
-def as_sync(broker: Broker | SyncBroker) -> SyncBroker:
+def as_sync(
+    broker: Broker | SyncBroker,  # an async broker, or one already wrapped
+) -> SyncBroker:
     "`broker` behind a `SyncBroker` (unchanged if it already is one)."
     return broker if isinstance(broker, SyncBroker) else SyncBroker(broker)
 
 # %% ../../nbs/30_execution_broker.ipynb #15741775
 @patch
-def run(self: SyncBroker, coro: Awaitable, timeout: float | None = None):
+def run(self: SyncBroker,
+        coro: Awaitable,               # the broker call to run (a coroutine)
+        timeout: float | None = None,  # seconds to wait (None: the facade's `call_timeout`)
+        ):
     "Run `coro` on the broker's loop and return its result; a timeout is a `BrokerTimeout` naming the call."
     if self._loop.is_closed(): raise BrokerError(f"{self.name}: the sync facade is closed")
     t = timeout if timeout is not None else self.call_timeout

@@ -32,30 +32,40 @@ __all__ = ['log', 'FILL_TIME', 'CLOSE_TIME', 'PaperCosts', 'Market', 'BarMarket'
 @dataclass(frozen=True)
 class PaperCosts:
     "Slippage, commission and volume participation of the simulator."
-    slippage_bps: float = 5.0
-    commission_per_share: float = 0.005
-    min_commission: float = 1.0
-    max_volume_participation: float = 0.1
+    slippage_bps: float = 5.0               # price moved against us per fill, in basis points
+    commission_per_share: float = 0.005     # commission per share, in the account's currency
+    min_commission: float = 1.0             # the least commission one execution costs
+    max_volume_participation: float = 0.1   # the largest share of a bar's volume one fill may take (0..1)
 
     @classmethod
-    def from_settings(cls, settings) -> PaperCosts:
+    def from_settings(cls, settings  # the loaded `Settings` (its `[broker]` section)
+                      ) -> PaperCosts:
         "The costs named in `[broker]`."
         b = settings.broker
         return cls(b.slippage_bps, b.commission_per_share, b.min_commission, b.max_volume_participation)
 
-    def commission(self, shares: int) -> float:
+    def commission(self, shares: int  # the execution's size
+                   ) -> float:
         "Commission for one execution of `shares`."
         return round(max(self.min_commission, self.commission_per_share * shares), 4)
 
 
-    def fill_quantity(self, remaining: int, volume: float | None) -> int:
+    def fill_quantity(self,
+                      remaining: int,        # shares of the order still to fill
+                      volume: float | None,  # the bar's traded volume (None or not finite: no cap)
+                      ) -> int:
         "Shares that can trade now: all of `remaining`, capped by the participation share of `volume`."
         if volume is None or not math.isfinite(volume): return remaining
         return max(0, min(remaining, int(self.max_volume_participation * volume)))
 
 # %% ../../nbs/31_execution_paper.ipynb #65c3f704
 @patch
-def fill_price(self: PaperCosts, order: Order, base: float, low: float | None = None, high: float | None = None) -> float | None:
+def fill_price(self: PaperCosts,
+               order: Order,              # the order to price (its side, type, limit or stop)
+               base: float,               # the price the market offers (a bar's open or close, or a quote)
+               low: float | None = None,  # the bar's low (None: `base`), for limits and sell stops
+               high: float | None = None, # the bar's high (None: `base`), for limits and buy stops
+               ) -> float | None:
     "The price for `order` when the market offers `base` (bar range `low`..`high`); `None` if not marketable (or a stop not reached)."
     slip = self.slippage_bps / 10_000
     buy = order.side is Side.BUY
@@ -75,13 +85,22 @@ def fill_price(self: PaperCosts, order: Order, base: float, low: float | None = 
 # %% ../../nbs/31_execution_paper.ipynb #a156bd76
 class Market(Protocol):
     "A source of bars for the simulator."
-    def next_bar(self, ticker: str, after: date, until: date) -> tuple[date, Mapping[str, float]] | None: ...
+    def next_bar(self,
+                 ticker: str,  # the instrument
+                 after: date,  # the bar must be dated after this (the day the order was placed)
+                 until: date,  # and no later than this (today on the clock)
+                 ) -> tuple[date, Mapping[str, float]] | None: ...
 
 class BarMarket:
     "Bars from frames keyed by ticker (bar schema, `core.types.check_bars`)."
-    def __init__(self, frames: Mapping[str, pd.DataFrame]):
+    def __init__(self, frames: Mapping[str, pd.DataFrame]  # ticker -> daily bars (open, high, low, close, volume)
+                 ):
         self.frames = {t: check_bars(f, t).sort_index() for t, f in frames.items()}
-    def next_bar(self, ticker: str, after: date, until: date) -> tuple[date, Mapping[str, float]] | None:
+    def next_bar(self,
+                 ticker: str,  # the instrument (unknown: None)
+                 after: date,  # the bar must be dated after this
+                 until: date,  # and no later than this
+                 ) -> tuple[date, Mapping[str, float]] | None:
         "The first bar dated after `after` and no later than `until`, or `None`."
         f = self.frames.get(ticker)
         if f is None or f.empty: return None
@@ -138,7 +157,10 @@ def _paper_order_row(pb, tr: OrderTracker) -> dict:
                 error_code=tr.error_code, updated=tr.updated, placed=pb.placed[o.client_order_id], session=pb.session)
 
 # %% ../../nbs/31_execution_paper.ipynb #8f556979
-def save_paper_account(store, pb) -> None:
+def save_paper_account(
+    store,  # the `Store` holding the paper tables (its open unit of work is joined)
+    pb,     # the `PaperBroker` whose changes are written
+) -> None:
     "Write what changed in paper account `pb` (its row, changed orders, new fills, holdings, marks) in one transaction."
     a = pb.account_id
     with store.transaction() as conn:    # the open unit's, when the order manager opened one
@@ -155,7 +177,10 @@ def save_paper_account(store, pb) -> None:
                                               for t in sorted(pb._dirty_marks)], ('account_id', 'ticker'))
 
 # %% ../../nbs/31_execution_paper.ipynb #a5b52eb5
-def load_paper_account(store, pb) -> bool:
+def load_paper_account(
+    store,  # the `Store` holding the paper tables
+    pb,     # the `PaperBroker` to fill (its `account_id` picks the rows)
+) -> bool:
     "Fill paper account `pb` from its rows: account, holdings, marks, this session's and every open order with their fills. False if none."
     a, o, f = pb.account_id, T['paper_orders'], T['paper_fills']
     with store.reader.connect() as conn:
@@ -190,8 +215,14 @@ class PaperBroker(TrackedOrders):
     name = 'paper'
     needs_loop = False     # nothing arrives between calls: a SyncBroker runs it inline, in the caller's thread
 
-    def __init__(self, store, settings, clock: Clock, market: Market | None = None, account_id: str = 'PAPER',
-                 costs: PaperCosts | None = None):
+    def __init__(self,
+                 store,                            # the `Store` that keeps the account's rows
+                 settings,                         # `Settings`: `[broker]` initial cash and default costs
+                 clock: Clock,                     # stamps orders and fills, and says which bars have been reached
+                 market: Market | None = None,     # bars to fill against (None: fill against supplied prices)
+                 account_id: str = 'PAPER',        # which paper account in the store
+                 costs: PaperCosts | None = None,  # slippage and commission (None: from the settings)
+                 ):
         self.store, self.clock, self.market, self.account_id = store, clock, market, account_id
         self.costs = costs or PaperCosts.from_settings(settings)
         self.initial_cash = float(settings.broker.initial_cash)
@@ -271,7 +302,8 @@ def _load_legacy(self: PaperBroker, s: dict) -> None:
 
 # %% ../../nbs/31_execution_paper.ipynb #905c494d
 @patch
-def books_in(self: PaperBroker, store) -> bool:
+def books_in(self: PaperBroker, store  # the store the caller writes to
+             ) -> bool:
     "True if this account's rows live in `store` (its writes may join that store's unit of work)."
     return store is self.store
 
@@ -327,7 +359,8 @@ async def open_orders(self: PaperBroker) -> list[OrderSnapshot]: return [self.tr
 
 # %% ../../nbs/31_execution_paper.ipynb #b6ab53c1
 @patch
-async def executions(self: PaperBroker, since: datetime | None = None) -> list[Fill]:
+async def executions(self: PaperBroker, since: datetime | None = None  # only fills at or after this time (None: all)
+                     ) -> list[Fill]:
     "Executions of today's session (and of still-open older orders), oldest first."
     fills = [f for tr in self.trackers.values() for f in tr.fills.values()]
     if since is not None: fills = [f for f in fills if f.time >= utc(since)]
@@ -347,7 +380,8 @@ def _emit(self: PaperBroker, ev) -> None:
 
 # %% ../../nbs/31_execution_paper.ipynb #df2c9351
 @patch
-async def submit(self: PaperBroker, order: Order) -> OrderSnapshot:
+async def submit(self: PaperBroker, order: Order  # the order (a client order id already known returns that one)
+                 ) -> OrderSnapshot:
     "Accept `order` (or reject it: not enough cash); fill at once if a supplied price makes it marketable."
     if not self._connected: raise NotConnected('paper: not connected')
     async with self._lock:
@@ -373,7 +407,9 @@ async def submit(self: PaperBroker, order: Order) -> OrderSnapshot:
 
 # %% ../../nbs/31_execution_paper.ipynb #14fe5e5e
 @patch
-async def modify(self: PaperBroker, client_order_id: str, *, stop_price: float) -> OrderSnapshot:
+async def modify(self: PaperBroker, client_order_id: str,  # our id for a working STOP order
+                 *, stop_price: float                     # its new trigger price
+                 ) -> OrderSnapshot:
     "Move a working STOP order's trigger to `stop_price` (it may fill at once against the last price)."
     async with self._lock:
         tr = self.trackers.get(client_order_id)
@@ -388,7 +424,8 @@ async def modify(self: PaperBroker, client_order_id: str, *, stop_price: float) 
 
 # %% ../../nbs/31_execution_paper.ipynb #4914013a
 @patch
-async def cancel(self: PaperBroker, client_order_id: str) -> OrderSnapshot:
+async def cancel(self: PaperBroker, client_order_id: str  # our id for the order to cancel
+                 ) -> OrderSnapshot:
     "Cancel what is left of an open order (a finished order is returned unchanged)."
     async with self._lock:
         tr = self.trackers.get(client_order_id)
@@ -400,7 +437,9 @@ async def cancel(self: PaperBroker, client_order_id: str) -> OrderSnapshot:
 
 # %% ../../nbs/31_execution_paper.ipynb #2d63de67
 @patch
-async def wait(self: PaperBroker, client_order_id: str, timeout: float) -> OrderSnapshot:
+async def wait(self: PaperBroker, client_order_id: str,  # our id for the order
+               timeout: float                           # unused: the simulator answers at once
+               ) -> OrderSnapshot:
     "Process the bars the clock has reached and return the order's state (a simulator has nothing to wait for)."
     if client_order_id not in self.trackers: raise UnknownOrder(f'paper: unknown order {client_order_id}')
     await self.process()
@@ -460,18 +499,25 @@ def _set_mark(self: PaperBroker, ticker: str, price: float, volume: float | None
 
 # %% ../../nbs/31_execution_paper.ipynb #8a3b5555
 @patch
-async def mark(self: PaperBroker, prices: Mapping[str, float]) -> int:
+async def mark(self: PaperBroker, prices: Mapping[str, float]  # ticker -> latest price (positive, finite)
+               ) -> int:
     "Take the latest prices: they value positions and, without a market, fill marketable open orders. Returns fills made."
     return await self.quote_many({t: (p, None) for t, p in prices.items()})
 
 @patch
-async def quote(self: PaperBroker, ticker: str, price: float, volume: float | None = None) -> int:
+async def quote(self: PaperBroker,
+                ticker: str,                  # the instrument
+                price: float,                 # its latest price (positive, finite)
+                volume: float | None = None,  # volume traded at it, capping fills (None: no cap)
+                ) -> int:
     "Supply one price (and optionally the volume it may take a share of)."
     return await self.quote_many({ticker: (price, volume)})
 
 # %% ../../nbs/31_execution_paper.ipynb #cdd92f8a
 @patch
-async def quote_many(self: PaperBroker, quotes: Mapping[str, tuple[float, float | None]]) -> int:
+async def quote_many(self: PaperBroker,
+                     quotes: Mapping[str, tuple[float, float | None]],  # ticker -> (price, volume or None)
+                     ) -> int:
     "Supply prices `{ticker: (price, volume)}`; returns fills made."
     for t, (p, v) in quotes.items():
         if not (isinstance(p, (int, float)) and math.isfinite(p) and p > 0): raise ValueError(f'paper.quote[{t}]: price must be a positive number, got {p!r}')

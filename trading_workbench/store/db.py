@@ -39,7 +39,12 @@ class StoreError(RuntimeError):
 
 class BadRowError(StoreError, ValueError):
     "A row of a batch is invalid; nothing of the batch was written."
-    def __init__(self, table: str, row_index: int, key: Any, reason: str):
+    def __init__(self,
+                 table: str,      # the table the batch was for
+                 row_index: int,  # the bad row's position in the batch (0-based)
+                 key: Any,        # the row's key (a ticker, an id; '?' when it has none)
+                 reason: str,     # what is wrong with it
+                 ):
         self.table, self.row_index, self.key, self.reason = table, row_index, key, reason
         super().__init__(f"{table} row {row_index} ({key}): {reason}; nothing was written")
 
@@ -48,13 +53,15 @@ class UTCDateTime(sa.TypeDecorator):
     "A datetime stored in UTC; naive input is taken as UTC, output is always aware."
     impl = sa.DateTime(timezone=True)
     cache_ok = True
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value,  # a datetime (naive: UTC) or what `core.types.utc` takes; None stays None
+                           dialect):     # the connection's dialect: SQLite gets naive UTC
         if value is None: return None
         if type(value) is datetime:    # the common case, without the detour through pandas (about 10 µs a value)
             v = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
         else: v = utc(value)
         return v.replace(tzinfo=None) if dialect.name == 'sqlite' else v
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value,  # the datetime the driver read (naive: UTC); None stays None
+                             dialect):     # the connection's dialect (unused: every driver's value is handled alike)
         if value is None: return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
@@ -122,9 +129,9 @@ def _m0008(op: Operations):
 @dataclass(frozen=True)
 class Migration:
     "One schema step."
-    revision: str
-    description: str
-    upgrade: Callable[[Operations], None]
+    revision: str                          # its number, four digits ('0003'); `MIGRATIONS` runs them in order
+    description: str                       # what it changes, in a line
+    upgrade: Callable[[Operations], None]  # applies it through Alembic's operations
 
 # %% ../../nbs/04_store_db.ipynb #648413d1-s1
 def _m0001_market(op: Operations):
@@ -723,15 +730,18 @@ def unit(self: Database):
         finally: del units[id(self)]
     for fn in u.after: fn()
 
+# %% ../../nbs/04_store_db.ipynb #c0314517
 @patch
-def after_commit(self: Database, fn: Callable[[], None]) -> None:
+def after_commit(self: Database, fn: Callable[[], None]  # called with no arguments (e.g. to update a cache)
+                 ) -> None:
     "Run `fn` once the open unit commits (at once outside a unit)."
     u = _open_unit(self)
     if u is None: fn()
     else: u.after.append(fn)
 
 @patch
-def on_rollback(self: Database, fn: Callable[[], None]) -> None:
+def on_rollback(self: Database, fn: Callable[[], None]  # called with no arguments to forget what was undone
+                ) -> None:
     "Run `fn` if the open unit rolls back (once, however often it is registered; nothing outside a unit)."
     u = _open_unit(self)
     if u is not None and fn not in u.undo: u.undo.append(fn)
@@ -739,7 +749,8 @@ def on_rollback(self: Database, fn: Callable[[], None]) -> None:
 # %% ../../nbs/04_store_db.ipynb #cae96ced
 @patch
 @contextmanager
-def lend_unit(self: Database, thread: threading.Thread | None):
+def lend_unit(self: Database, thread: threading.Thread | None  # the thread working for this one (a broker's loop)
+              ):
     "Let `thread` write into this thread's open unit during the block (nothing to do without a unit or a thread)."
     u = _open_unit(self)
     if u is None or thread is None or thread.ident is None: yield; return
@@ -767,8 +778,13 @@ def reading(self: Database):
 
 # %% ../../nbs/04_store_db.ipynb #17e86fc2
 @patch
-def journal_order(self: Journal, order: Order, state: OrderState = OrderState.NEW, broker_order_id: str | None = None,
-                   adopted: bool = False, note: str = '') -> bool:
+def journal_order(self: Journal,
+                  order: Order,                        # the order to journal
+                  state: OrderState = OrderState.NEW,  # its state now (an adopted order's may be further on)
+                  broker_order_id: str | None = None,  # the broker's id for it, when known
+                  adopted: bool = False,               # True: found at the broker, not placed by us
+                  note: str = '',                      # the first event's message ('': journaled or adopted)
+                  ) -> bool:
     "Journal `order`; False if its client order id is already journaled (nothing changes then)."
     if not isinstance(order, Order): raise BadRowError('orders', 0, '?', f'expected an Order, got {type(order).__name__}')
     state, now = OrderState(state), self._now()
@@ -787,8 +803,15 @@ def journal_order(self: Journal, order: Order, state: OrderState = OrderState.NE
 
 # %% ../../nbs/04_store_db.ipynb #1afd1351
 @patch
-def update_order(self: Journal, client_order_id: str, state: OrderState, *, broker_order_id: str | None = None,
-                  filled_quantity: int | None = None, avg_fill_price: float | None = None, message: str = '') -> None:
+def update_order(self: Journal,
+                 client_order_id: str,                # the journaled order
+                 state: OrderState,                   # its new state
+                 *,
+                 broker_order_id: str | None = None,  # the broker's id (None: unchanged)
+                 filled_quantity: int | None = None,  # cumulative shares filled, >= 0 (None: unchanged)
+                 avg_fill_price: float | None = None, # their average price (None: unchanged)
+                 message: str = '',                   # the event's message
+                 ) -> None:
     "Set an order's state (and fill progress) and append the event; unknown ids are a `StoreError`."
     state, now, t = OrderState(state), self._now(), T['orders']
     vals = dict(state=state.value, updated_at=now)
@@ -802,15 +825,20 @@ def update_order(self: Journal, client_order_id: str, state: OrderState, *, brok
             raise StoreError(f'order {client_order_id!r} is not in the journal')
         conn.execute(T['order_events'].insert().values(client_order_id=client_order_id, time=now, state=state.value, message=message))
 
+# %% ../../nbs/04_store_db.ipynb #35cdc334
 @patch
-def order(self: Journal, client_order_id: str) -> dict | None:
+def order(self: Journal, client_order_id: str  # the order's client order id
+          ) -> dict | None:
     "The journal row of one order, or None."
     with self.reading() as conn:
         r = conn.execute(sa.select(T['orders']).where(T['orders'].c.client_order_id == client_order_id)).mappings().first()
     return dict(r) if r else None
 
 @patch
-def orders(self: Journal, run_id: str | None = None, states: Iterable[OrderState] | None = None) -> list[dict]:
+def orders(self: Journal,
+           run_id: str | None = None,                    # only this run's orders (None or '': every run's)
+           states: Iterable[OrderState] | None = None,   # only orders in these states (None: any)
+           ) -> list[dict]:
     "Journal rows, oldest first, optionally for one run and some states."
     t = T['orders']
     q = sa.select(t).order_by(t.c.created_at, t.c.client_order_id)
@@ -820,14 +848,19 @@ def orders(self: Journal, run_id: str | None = None, states: Iterable[OrderState
 
 # %% ../../nbs/04_store_db.ipynb #cfe00414
 @patch
-def order_events(self: Journal, client_order_id: str) -> list[dict]:
+def order_events(self: Journal, client_order_id: str  # the order's client order id
+                 ) -> list[dict]:
     "The order's history, oldest first."
     t = T['order_events']
     with self.reading() as conn:
         return [dict(r) for r in conn.execute(sa.select(t).where(t.c.client_order_id == client_order_id).order_by(t.c.id)).mappings()]
 
+# %% ../../nbs/04_store_db.ipynb #11b45890
 @patch
-def record_fill(self: Journal, fill: Fill, realized_pnl: float | None = None) -> bool:
+def record_fill(self: Journal,
+                fill: Fill,                         # the execution (its exec id is the key)
+                realized_pnl: float | None = None,  # the profit it realized, when known (finite)
+                ) -> bool:
     "Record an execution; False if its exec id is already known (duplicates from the broker change nothing)."
     if not isinstance(fill, Fill): raise BadRowError('fills', 0, '?', f'expected a Fill, got {type(fill).__name__}')
     if realized_pnl is not None and not math.isfinite(realized_pnl): raise BadRowError('fills', 0, fill.exec_id, 'realized_pnl is not finite')
@@ -839,8 +872,12 @@ def record_fill(self: Journal, fill: Fill, realized_pnl: float | None = None) ->
         conn.execute(T['fills'].insert().values(**row))
     return True
 
+# %% ../../nbs/04_store_db.ipynb #522b102c
 @patch
-def fills(self: Journal, client_order_id: str | None = None, since=None) -> list[Fill]:
+def fills(self: Journal,
+          client_order_id: str | None = None,  # only this order's fills (None or '': all)
+          since=None,                          # only fills at or after this time (what `core.types.utc` takes)
+          ) -> list[Fill]:
     "Recorded fills, oldest first."
     t = T['fills']
     q = sa.select(t).order_by(t.c.time, t.c.exec_id)
@@ -913,7 +950,8 @@ class _Prepared:
 
 # %% ../../nbs/04_store_db.ipynb #058ca361
 @patch
-def params(self: _Prepared, row: Mapping) -> Sequence:
+def params(self: _Prepared, row: Mapping  # the statement's parameter values by key
+           ) -> Sequence:
     "The parameters of `row` in the SQL's order, converted as SQLAlchemy would (only where a type has a processor)."
     if self.consts: row = {**self.consts, **row}
     if self.get is None: return tuple(p(row[k]) if p else row[k] for k, p in self.plan)
@@ -923,7 +961,8 @@ def params(self: _Prepared, row: Mapping) -> Sequence:
     return v
 
 @patch
-def row(self: _Prepared, values: Sequence) -> dict:
+def row(self: _Prepared, values: Sequence  # one result row from the driver, in the SELECT's column order
+        ) -> dict:
     "One result row as a dict of Python values (UTC datetimes, dates, booleans)."
     return {k: p(v) if p else v for k, p, v in zip(self.columns, self.results, values)}
 
@@ -1056,7 +1095,8 @@ def _record_fills(conn: sa.Connection, fills: Sequence[tuple[Fill, float | None]
 
 # %% ../../nbs/04_store_db.ipynb #99d2bba1
 @patch
-def journaled_ids(self: Journal, ids: Iterable[str]) -> set[str]:
+def journaled_ids(self: Journal, ids: Iterable[str]  # client order ids (duplicates allowed)
+                  ) -> set[str]:
     "Which of `ids` the journal holds (one query per 500 ids, not one per order)."
     ids, t, out = sorted(set(ids)), T['orders'], set()
     with self.reader.connect() as conn:
@@ -1066,7 +1106,10 @@ def journaled_ids(self: Journal, ids: Iterable[str]) -> set[str]:
 
 # %% ../../nbs/04_store_db.ipynb #abb9f4e2
 @patch
-def journal_orders(self: Journal, orders: Sequence[Order], note: str = 'journaled') -> int:
+def journal_orders(self: Journal,
+                   orders: Sequence[Order],    # the orders (a repeated client order id counts once)
+                   note: str = 'journaled',    # each first event's message
+                   ) -> int:
     "Journal many orders (state `new`) in one transaction, skipping ids already journaled; returns how many were new."
     for i, o in enumerate(orders):
         if not isinstance(o, Order): raise BadRowError('orders', i, '?', f'expected an Order, got {type(o).__name__}')
@@ -1155,14 +1198,14 @@ class TradingState(str, enum.Enum):
 @dataclass(frozen=True)
 class StateRecord:
     "One trading-state change (id 0: the initial ACTIVE state, never written)."
-    id: int
-    state: TradingState
-    reason: str
-    trigger: str
-    time: datetime | None = None
-    previous: TradingState | None = None
-    inputs: Mapping | None = None
-    by: str = ''
+    id: int                               # the change's row id (0: the initial state)
+    state: TradingState                   # the state it set
+    reason: str                           # why, for the operator
+    trigger: str                          # what caused it (a limit's name, `operator`)
+    time: datetime | None = None          # when (UTC; None for the initial state)
+    previous: TradingState | None = None  # the state before (None for the initial state)
+    inputs: Mapping | None = None         # the figures behind the change
+    by: str = ''                          # who changed it
 
 # %% ../../nbs/04_store_db.ipynb #0a92046c-s1
 def _state_row(r) -> StateRecord:
@@ -1442,8 +1485,8 @@ def controls(self: OpsRecords,
 @dataclass
 class SQLCount:
     "What a store ran: SQL statements (BEGINs included) and transactions begun on its writers' and readers' engines."
-    statements: int = 0
-    write_transactions: int = 0
+    statements: int = 0            # SQL statements sent, on either engine
+    write_transactions: int = 0    # transactions begun on the writers' engine
     read_transactions: int = 0     # on a separate readers' engine (SQLite files); elsewhere reads begin on the writers' engine
 
 # %% ../../nbs/04_store_db.ipynb #55fa7015-s1
