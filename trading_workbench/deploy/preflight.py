@@ -35,13 +35,13 @@ class Check:
     name: str         # what was checked
     status: Status    # ok, FAIL, or skip (the settings do not use it)
     detail: str       # what was seen, or what to do
-    seconds: float = 0.0
+    seconds: float = 0.0  # how long the check took
 
 # %% ../../nbs/85_deploy_preflight.ipynb #947ad5d7
 @dataclass
 class PreflightReport:
     "Every check of one preflight, in order."
-    checks: list[Check] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)   # every check's row, in the order they ran
     @property
     def ok(self) -> bool: return all(c.status is not Status.FAIL for c in self.checks)
     def failed(self) -> list[Check]: return [c for c in self.checks if c.status is Status.FAIL]

@@ -24,11 +24,11 @@ __all__ = ['Release', 'snapshot_settings', 'install_release', 'releases', 'curre
 class Release:
     "One installed release."
     release_id: str         # <UTC time>-<version>
-    version: str
-    folder: Path
+    version: str            # the package version installed
+    folder: Path            # the release's folder under the deploy folder
     status: str = 'installed'   # installed | running | failed | rolled_back | retired
-    reason: str = ''
-    port: int = 0
+    reason: str = ''            # why it failed or was rolled back ('' otherwise)
+    port: int = 0               # the port it was started on (0: never started)
     def save(self):
         (self.folder / 'release.json').write_text(json.dumps(dict(asdict(self), folder=str(self.folder)), indent=1))
     @classmethod
@@ -161,8 +161,8 @@ def probe(
 @dataclass
 class DeployResult:
     "What `deploy` did."
-    ok: bool
-    release: Release
+    ok: bool                     # True if the new release runs and answered its probes
+    release: Release             # the release this deploy installed
     running: Release | None      # the release running afterwards
     steps: list[tuple[str, float, str]]   # (step, seconds, detail)
     def text(self) -> str:

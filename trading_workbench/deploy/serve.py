@@ -39,13 +39,13 @@ class ChildSpec:
 @dataclass
 class Child:
     "A child's live state."
-    spec: ChildSpec
-    proc: subprocess.Popen | None = None
+    spec: ChildSpec                   # what to run: its name, command line and whether it is a one-shot job
+    proc: subprocess.Popen | None = None   # the running process (None: not running now)
     restarts: int = 0                 # times restarted after a crash
     failures: int = 0                 # consecutive crashes (sets the backoff)
     next_start: float = 0.0           # monotonic time of the next start
-    started: float = 0.0
-    last_exit: int | None = None
+    started: float = 0.0              # monotonic time of the last start
+    last_exit: int | None = None      # the last exit code (None: not exited yet)
     @property
     def running(self) -> bool: return self.proc is not None and self.proc.poll() is None
 

@@ -30,25 +30,46 @@ __all__ = ['log', 'HALT_CONTROL', 'OPEN_STATES', 'client_order_id', 'size_shares
            'NotReady', 'OrderManager']
 
 # %% ../../nbs/33_execution_orders.ipynb #96fc41bf
-def client_order_id(run_id: str, ticker: str, side: Side | str, signal: Signal) -> str:
+def client_order_id(
+    run_id: str,        # the run deciding the order (its first 48 characters start the id)
+    ticker: str,        # the instrument
+    side: Side | str,   # BUY or SELL
+    signal: Signal,     # the signal acted on: its model, version, as_of and horizon enter the hash
+) -> str:
     "The deterministic id of the order for `signal` in `run_id`."
     side = Side(side).value
     key = f'{run_id}|{ticker}|{side}|{signal.model}|{signal.provenance.version}|{signal.as_of.isoformat()}|{signal.horizon}'
     return f'{run_id[:48]}-{ticker}-{side}-{hashlib.sha256(key.encode()).hexdigest()[:12]}'
 
-def size_shares(signal: Signal, equity: float, max_position_pct: float, price: float | None = None) -> int:
+def size_shares(
+    signal: Signal,              # its confidence (0 to 1) scales the size; its current_price is the default price
+    equity: float,               # the account's equity; not finite or <= 0 sizes nothing
+    max_position_pct: float,     # the largest position, as a fraction of equity (0.1: 10%)
+    price: float | None = None,  # the price per share (None or 0: the signal's current_price)
+) -> int:
     "Whole shares worth at most `max_position_pct` of `equity`, scaled by the signal's confidence."
     px = price or signal.current_price
     if not (math.isfinite(equity) and equity > 0): return 0
     return int(math.floor(equity * max_position_pct * signal.confidence / px))
 
-def limit_for(side: Side | str, price: float, offset: float = 0.001) -> float:
+def limit_for(
+    side: Side | str,        # BUY (limit above `price`) or SELL (below)
+    price: float,            # the last price
+    offset: float = 0.001,   # the distance from `price`, as a fraction of it (0.001: 10 basis points)
+) -> float:
     "The limit price: `offset` above `price` for buys, below for sells, in cents."
     return round(price * (1 + offset), 2) if Side(side) is Side.BUY else round(price * (1 - offset), 2)
 
 # %% ../../nbs/33_execution_orders.ipynb #3fdbaef6
-def order_for_signal(signal: Signal, run_id: str, equity: float, max_position_pct: float, price: float | None = None,
-                     held: int = 0, allow_short: bool = False) -> Order | None:
+def order_for_signal(
+    signal: Signal,              # the signal to act on (HOLD: no order)
+    run_id: str,                 # the run deciding the order (its client order id derives from it)
+    equity: float,               # the account's equity, which sizes the target
+    max_position_pct: float,     # the largest position, as a fraction of equity
+    price: float | None = None,  # the price per share (None or 0: the signal's current_price)
+    held: int = 0,               # shares held now (negative: short)
+    allow_short: bool = False,   # a SELL targets a short of the full size, not flat
+) -> Order | None:
     "The order taking the position from `held` shares to the signal's target; `None` when there is nothing to do."
     if signal.action is Action.HOLD: return None
     px = price or signal.current_price
@@ -62,7 +83,9 @@ def order_for_signal(signal: Signal, run_id: str, equity: float, max_position_pc
                  limit_for(side, px), 'DAY', run_id, f'{signal.model} conf={signal.confidence:.2f}')
 
 # %% ../../nbs/33_execution_orders.ipynb #b011cdcc
-def order_from_journal(row: Mapping) -> Order:
+def order_from_journal(
+    row: Mapping,   # an `orders` journal row, by column name
+) -> Order:
     "The `Order` a journal row describes (to resume it exactly as it was decided)."
     return Order(row['client_order_id'], row['ticker'], row['side'], row['quantity'], row['order_type'], row['limit_price'],
                  row['tif'], row['run_id'] or '', row['reason'] or '', row.get('stop_price'), bool(row.get('reduce_only')))
@@ -70,13 +93,21 @@ def order_from_journal(row: Mapping) -> Order:
 # %% ../../nbs/33_execution_orders.ipynb #c9b6adff
 HALT_CONTROL = 'execution.halt'   # the switch before schema 0004 (migrated into the trading-state journal)
 
-def halt(store, reason: str, by: str = 'operator') -> None:
+def halt(
+    store,                   # the store holding the trading state and the alerts
+    reason: str,             # why, kept with the state and shown in the alert
+    by: str = 'operator',    # who halted trading
+) -> None:
     "Set the trading state to HALTED: no new risk until `resume`; exits and cancels still pass."
     store.set_trading_state(TradingState.HALTED, reason, trigger='operator', by=by)
     store.add_alert('critical', 'risk', f'trading HALTED by {by}: {reason}')
     log.error("trading halted by %s: %s", by, reason)
 
-def resume(store, by: str = 'operator', reason: str = 'resumed by the operator') -> None:
+def resume(
+    store,                                       # the store holding the trading state, risk actions and alerts
+    by: str = 'operator',                        # who resumed trading
+    reason: str = 'resumed by the operator',     # why, kept with the state and shown in the alert
+) -> None:
     "Set the trading state back to ACTIVE (the only way out of REDUCING or HALTED)."
     store.set_trading_state(TradingState.ACTIVE, reason, trigger='operator', by=by)
     for r in store.risk_actions(statuses=('previewed',)): store.update_risk_action(r['action_id'], 'expired', by=by)   # stale previews
@@ -84,12 +115,17 @@ def resume(store, by: str = 'operator', reason: str = 'resumed by the operator')
     log.warning("trading resumed by %s: %s", by, reason)
 
 # %% ../../nbs/33_execution_orders.ipynb #287bacb1
-def halt_reason(store) -> str | None:
+def halt_reason(
+    store,   # the store whose trading state is read
+) -> str | None:
     "Why new risk is refused ('HALTED: ...' or 'REDUCING: ...'), or `None` when trading is ACTIVE."
     s = store.trading_state()
     return None if s.state is TradingState.ACTIVE else f'{s.state.value}: {s.reason}'
 
-def reduces_exposure(order: Order, held: int) -> bool:
+def reduces_exposure(
+    order: Order,   # the order, by its signed quantity
+    held: int,      # shares held before it (negative: short)
+) -> bool:
     "True if `order` takes a position of `held` shares closer to flat without flipping it."
     after = held + order.signed_quantity
     return abs(after) < abs(held) and held * after >= 0
@@ -98,15 +134,15 @@ def reduces_exposure(order: Order, held: int) -> bool:
 @dataclass(frozen=True)
 class CheckResult:
     "One pre-trade check."
-    name: str
-    passed: bool
-    detail: str = ''
+    name: str         # the check's name ('buying_power', 'price_sanity', ...)
+    passed: bool      # True if the order passed it
+    detail: str = ''  # why it failed ('' when it passed)
 
 # %% ../../nbs/33_execution_orders.ipynb #ad055c06
 @dataclass(frozen=True)
 class PreTradeResult:
     "All pre-trade checks of one order."
-    checks: tuple[CheckResult, ...]
+    checks: tuple[CheckResult, ...]   # every check's verdict, in the order they ran
     @property
     def passed(self) -> bool: return all(c.passed for c in self.checks)
     @property
@@ -118,15 +154,20 @@ class PreTradeResult:
 @dataclass(frozen=True)
 class MarketContext:
     "What the checks need to know about the account and the book at the moment of the order."
-    account: Account
-    positions: Mapping[str, Position]
-    prices: Mapping[str, float]
+    account: Account                        # the broker's account: equity, buying power
+    positions: Mapping[str, Position]       # the broker's positions by ticker
+    prices: Mapping[str, float]             # the last price by ticker
     open_orders: Sequence[Mapping]          # journal rows of non-terminal orders
-    trades_today: int
-    halted: str | None = None
+    trades_today: int                       # orders sent to the broker today (the daily trade limit counts them)
+    halted: str | None = None               # why new risk is refused ('HALTED: ...'; None: trading is ACTIVE)
 
 # %% ../../nbs/33_execution_orders.ipynb #2d1c5392
-def pre_trade_checks(order: Order, ctx: MarketContext, risk, slippage_bps: float = 0.0) -> PreTradeResult:
+def pre_trade_checks(
+    order: Order,               # the order to check
+    ctx: MarketContext,         # the account, book, open orders and trading state it is checked against
+    risk,                       # the settings' `[risk]` section: the limits
+    slippage_bps: float = 0.0,  # the buying power a buy needs beyond its notional, in basis points of it
+) -> PreTradeResult:
     "Run every pre-trade check on `order`."
     px = ctx.prices.get(order.ticker) or order.limit_price or order.stop_price or math.nan   # no price: NaN fails the price checks
     eq = ctx.account.equity
@@ -176,15 +217,15 @@ class OrderResult(StrEnum):
 @dataclass(frozen=True)
 class Reconciliation:
     "Post-trade agreement between the order, its fills, the broker's position and the store."
-    client_order_id: str
-    ordered: int
-    filled: int
-    fills_quantity: int
-    commission: float
-    realized_pnl: float
-    expected_position: int
-    broker_position: int
-    problems: tuple[str, ...] = ()
+    client_order_id: str            # the order's id
+    ordered: int                    # shares ordered
+    filled: int                     # shares the broker says filled
+    fills_quantity: int             # shares in the fills found for it
+    commission: float               # the fills' commission, in total
+    realized_pnl: float             # the P&L the fills realized, net of commission
+    expected_position: int          # the position the fills imply, in shares
+    broker_position: int            # the broker's position afterwards, in shares
+    problems: tuple[str, ...] = ()  # each disagreement found (empty: reconciled)
     @property
     def ok(self) -> bool: return not self.problems
 
@@ -205,13 +246,13 @@ class LifecycleResult:
 @dataclass
 class StartupReport:
     "What startup reconciliation found and did."
-    ok: bool = True
-    updated: list[str] = field(default_factory=list)
-    adopted: list[str] = field(default_factory=list)
-    expired: list[str] = field(default_factory=list)
-    fills_recorded: int = 0
-    resumable: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    ok: bool = True                                      # False: something found stops trading (see `problems`)
+    updated: list[str] = field(default_factory=list)     # orders whose state or fills moved at the broker
+    adopted: list[str] = field(default_factory=list)     # the broker's orders the journal lacked (journaled now)
+    expired: list[str] = field(default_factory=list)     # DAY orders of an earlier session, found expired
+    fills_recorded: int = 0                              # the broker's executions newly recorded
+    resumable: list[str] = field(default_factory=list)   # journaled NEW, never sent: safe to send again
+    problems: list[str] = field(default_factory=list)    # what makes startup fail (trading refused)
     unknown: list[str] = field(default_factory=list)     # orders still of unknown outcome: their tickers take no new order
     findings: list[str] = field(default_factory=list)    # what reconciliation found about orders whose answer was lost
 
@@ -224,9 +265,18 @@ OPEN_STATES = tuple(s for s in OrderState if s not in TERMINAL_STATES)
 class OrderManager:
     "The order lifecycle: checks, journal, broker, monitoring, reconciliation; one instance per process."
 
-    def __init__(self, broker: Broker | SyncBroker, store, settings, clock: Clock, checkpoints=None, *,
-                 order_timeout: float | None = None, account_name: str | None = None,
-                 gate: Callable[[Order, MarketContext], CheckResult] | None = None):  # an extra pre-trade check (e.g. a risk manager's)
+    def __init__(
+        self,
+        broker: Broker | SyncBroker,         # the broker (an async one is driven through `as_sync`)
+        store,                               # the journal, positions, equity and alerts
+        settings,                            # the loaded `Settings`: risk limits, the order timeout, slippage
+        clock: Clock,                        # the time source (today's trade count, reconciliation)
+        checkpoints=None,                    # saves each order's outcome after its commit (None: none saved)
+        *,
+        order_timeout: float | None = None,  # seconds to wait for an order before cancelling the rest (None: settings')
+        account_name: str | None = None,     # the account in the store (None: the broker's account id)
+        gate: Callable[[Order, MarketContext], CheckResult] | None = None,  # an extra pre-trade check, e.g. a risk gate
+    ):
         self.broker, self.store, self.settings, self.clock, self.checkpoints = as_sync(broker), store, settings, clock, checkpoints
         self.risk = settings.risk
         self.order_timeout = settings.broker.order_timeout_s if order_timeout is None else order_timeout
@@ -385,8 +435,12 @@ def _sync_positions(self: OrderManager, acct: Account | None = None) -> list[Pos
 
 # %% ../../nbs/33_execution_orders.ipynb #b4eeb851
 @patch
-def context(self: OrderManager, prices: Mapping[str, float] | None = None, open_orders: Sequence[Mapping] | None = None,
-            state: StateRecord | None = None) -> MarketContext:
+def context(
+    self: OrderManager,
+    prices: Mapping[str, float] | None = None,       # last prices by ticker, over the broker's marks (None: marks only)
+    open_orders: Sequence[Mapping] | None = None,    # journal rows of non-terminal orders (None: read here)
+    state: StateRecord | None = None,                # the trading state (None: read here, with the open orders)
+) -> MarketContext:
     "The account, positions, prices, open orders and trade count the checks run against (the journal's part read here unless given)."
     today = self.clock.now().date()
     if today != self._today: self._today, self._trades_today = today, 0
@@ -399,10 +453,15 @@ def context(self: OrderManager, prices: Mapping[str, float] | None = None, open_
 
 # %% ../../nbs/33_execution_orders.ipynb #98db7dae
 @patch
-def manage_order_lifecycle(self: OrderManager, order: Order, last_price: float | None = None, ctx: MarketContext | None = None, *,
-                           follow: bool = True,               # False: an order queued for the next session is left working
-                           monitor_s: float | None = None     # how long to follow it (default: the order timeout)
-                           ) -> LifecycleResult:
+def manage_order_lifecycle(
+    self: OrderManager,
+    order: Order,                      # the order to check, journal, send and follow
+    last_price: float | None = None,   # its ticker's last price for the checks (None: the broker's mark)
+    ctx: MarketContext | None = None,  # what the checks run against (None: read now)
+    *,
+    follow: bool = True,               # False: an order queued for the next session is left working
+    monitor_s: float | None = None     # how long to follow it (default: the order timeout)
+) -> LifecycleResult:
     "Pre-trade checks, journal, submit, monitor, cancel the rest on timeout, record, reconcile, checkpoint."
     if not self.ready: return LifecycleResult(OrderResult.REJECTED, order, (f'not_ready: {self.refusal}',))
     with self._one_transaction():             # paper: the reads, the journal's rows and the book's in one transaction, or none of it
@@ -534,8 +593,13 @@ def _order_fills(self: OrderManager, coid: str, filled: int) -> list[Fill]:
 
 # %% ../../nbs/33_execution_orders.ipynb #30ac7cbc
 @patch
-def reconcile_trade(self: OrderManager, order: Order, snap: OrderSnapshot, pos0: Position | None,
-                    events: Sequence[tuple[OrderState, str]] = ()) -> Reconciliation:
+def reconcile_trade(
+    self: OrderManager,
+    order: Order,                                   # the order sent
+    snap: OrderSnapshot,                            # the broker's final word on it
+    pos0: Position | None,                          # the position in its ticker before it (None: flat)
+    events: Sequence[tuple[OrderState, str]] = (),  # (state, message) events to journal with the outcome
+) -> Reconciliation:
     "Fills vs the order, the broker's position vs what the fills imply; journal `events`, fills, positions and equity in one transaction."
     fills = self._order_fills(order.client_order_id, snap.filled_quantity)
     h = Holding(pos0.quantity if pos0 else 0, pos0.avg_cost if pos0 else 0.0)
@@ -573,10 +637,17 @@ def _checkpoint(self: OrderManager, order: Order, snap: OrderSnapshot, rec: Reco
 
 # %% ../../nbs/33_execution_orders.ipynb #50f2df3e
 @patch
-def execute(self: OrderManager, signals: SignalBundle | Iterable[Signal], prices: Mapping[str, float], run_id: str, *,
-            tif: TimeInForce | str = TimeInForce.DAY,   # OPG: for the opening auction
-            order_type: OrderType | str | None = None,  # LOC for the closing auction (None: limit orders)
-            follow: bool = True, monitor_s: float | None = None) -> list[LifecycleResult]:
+def execute(
+    self: OrderManager,
+    signals: SignalBundle | Iterable[Signal],   # the run's signals; HOLDs skipped, the first per ticker kept
+    prices: Mapping[str, float],                # the last price by ticker: marks the broker, sizes and limits orders
+    run_id: str,                                # the run (order ids derive from it: running it again resumes)
+    *,
+    tif: TimeInForce | str = TimeInForce.DAY,   # OPG: for the opening auction
+    order_type: OrderType | str | None = None,  # LOC for the closing auction (None: limit orders)
+    follow: bool = True,                        # False: orders queued for the next session are left working
+    monitor_s: float | None = None,             # how long to follow each order (None: the order timeout)
+) -> list[LifecycleResult]:
     "Size, check and execute one order per ticker (best signal first); returns a result per actionable signal."
     if not self.ready: raise NotReady(self.refusal)
     sigs = list(signals.signals if isinstance(signals, SignalBundle) else signals)

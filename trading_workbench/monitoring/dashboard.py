@@ -39,16 +39,16 @@ WINDOWS = (30, 90, 365)   # the page's ranges, in calendar days
 class Snapshot:
     "Everything one refresh reads: the account's history and the system's state up to `as_of`."
     as_of: datetime            # the newest equity point (else the store clock)
-    account: str
+    account: str               # the account whose history this is
     equity: pd.DataFrame       # as_of index: cash, equity
-    fills: pd.DataFrame
-    orders: pd.DataFrame
+    fills: pd.DataFrame        # every fill since the window's start, oldest first
+    orders: pd.DataFrame       # every order created since the window's start, oldest first
     signals: pd.DataFrame      # without provenance (see `order_trace`)
     closes: pd.DataFrame       # date x ticker
-    positions: list[Position]
-    runs: pd.DataFrame
-    heartbeats: pd.DataFrame
-    alerts: pd.DataFrame
+    positions: list[Position]  # the account's positions as the store holds them now
+    runs: pd.DataFrame         # the last 50 runs
+    heartbeats: pd.DataFrame   # each component's last heartbeat
+    alerts: pd.DataFrame       # the alerts, as `alert_table` shows them
     prices_last: pd.DataFrame  # per ticker and source: last bar date, bars
     memo: dict = field(default_factory=dict, compare=False, repr=False)   # what several views derive from it, once
 
@@ -88,8 +88,8 @@ SIGNALS_COUNT_SQL = sa.text('SELECT count(*) FROM signals WHERE as_of >= :since'
 @dataclass
 class ReadCache:
     "What one page keeps between refreshes: the signals read so far, its risk manager (reading its closes once a day)."
-    signals: pd.DataFrame | None = None
-    risk: RiskManager | None = None
+    signals: pd.DataFrame | None = None   # the signals read so far (None: nothing read yet)
+    risk: RiskManager | None = None       # the page's risk manager (None: made on first use)
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #2c0605b2
 def _signals(conn, since: datetime, cache: ReadCache | None) -> pd.DataFrame:
@@ -398,11 +398,11 @@ def data_version(
 @dataclass(frozen=True)
 class Context:
     "What the queries need besides the snapshot."
-    store: Store
-    settings: object
-    clock: object
-    account: str
-    cache: ReadCache = field(default_factory=ReadCache, compare=False, repr=False)
+    store: Store      # the store every query reads
+    settings: object  # the loaded `Settings` (risk limits for the risk views)
+    clock: object     # the clock the risk manager reads the time from
+    account: str      # the account shown
+    cache: ReadCache = field(default_factory=ReadCache, compare=False, repr=False)   # what earlier refreshes read
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #d9b49617
 def _risk(c: Context) -> RiskManager:
@@ -425,10 +425,10 @@ QUERIES: dict[str, Callable[[Snapshot, int, Context], pd.DataFrame]] = dict(
 @dataclass(frozen=True)
 class View:
     "Every query's frame for one window, and how long the data work took."
-    days: int
-    snapshot: Snapshot
-    frames: Mapping[str, pd.DataFrame]
-    seconds: float
+    days: int                           # the window, in calendar days up to the newest point
+    snapshot: Snapshot                  # what the refresh read
+    frames: Mapping[str, pd.DataFrame]  # each query's frame by its name in `QUERIES`
+    seconds: float                      # wall seconds the read and the queries took
 
 def refresh(
     ctx: Context,     # what the queries need besides the snapshot
