@@ -23,7 +23,14 @@ __all__ = ['KNOWN_SOURCES', 'SECRET_ENV', 'SECTIONS', 'TEXT_CHECKS', 'NON_SETTIN
 # %% ../../nbs/00_core_config.ipynb #0ba29e1e
 class SettingsError(ValueError):
     "A setting is missing, malformed or out of range; names section, key, value and what was expected."
-    def __init__(self, section: str, key: str, value: Any, expected: str, source: str = 'settings.ini'):
+    def __init__(
+        self,
+        section: str,                  # the settings.ini section ('-' when the problem is outside one)
+        key: str,                      # the key at fault (or the variable, or the file)
+        value: Any,                    # the value given (None: missing)
+        expected: str,                 # what would have been accepted, in words
+        source: str = 'settings.ini',  # where the value came from: the file, `env TWB_...`, 'environment', ...
+    ):
         self.section, self.key, self.value, self.expected, self.source = section, key, value, expected, source
         shown = '<missing>' if value is None else repr(value)
         super().__init__(f"[{section}] {key} = {shown} (from {source}): expected {expected}")
@@ -34,7 +41,10 @@ _SECRET_VALUES: set[str] = set()
 class Secret:
     "A secret string: never shown by `repr`/`str`; `.get()` reveals it to the one caller that needs it."
     __slots__ = ('_value',)
-    def __init__(self, value: str):
+    def __init__(
+        self,
+        value: str,  # the secret itself (non-empty)
+    ):
         if not isinstance(value, str) or not value: raise ValueError("Secret: value must be a non-empty string")
         self._value = value
         if len(value) >= 4: _SECRET_VALUES.add(value)  # the log redaction filter masks every known secret
@@ -57,34 +67,34 @@ def _rng(ge=None, le=None, gt=None, lt=None, default=dataclasses.MISSING):
 @dataclass(frozen=True, kw_only=True)
 class StoreSettings:
     "Where the store lives."
-    url: str
-    busy_timeout_ms: int = _rng(ge=0, le=600_000)
+    url: str                      # SQLAlchemy URL; a relative sqlite path is made absolute against the settings' folder
+    busy_timeout_ms: int = _rng(ge=0, le=600_000)  # how long a SQLite connection waits for a lock (milliseconds)
 
 # %% ../../nbs/00_core_config.ipynb #a5f3641c
 @dataclass(frozen=True, kw_only=True)
 class DataSettings:
     "Market-data sources in failover order, their endpoints, and quality-gate policies."
-    sources: tuple[str, ...]
-    csv_dir: str
-    yfinance_base_url: str
-    alpha_vantage_base_url: str
-    finnhub_base_url: str
-    http_timeout_s: float = _rng(gt=0, le=300)
-    http_retries: int = _rng(ge=0, le=10)
-    policy_missing_columns: Literal['reject', 'repair', 'warn'] = 'reject'
-    policy_unsorted_dates: Literal['reject', 'repair', 'warn'] = 'repair'
-    policy_duplicate_dates: Literal['reject', 'repair', 'warn'] = 'repair'
-    policy_nan_prices: Literal['reject', 'repair', 'warn'] = 'reject'
-    policy_nonpositive_prices: Literal['reject', 'repair', 'warn'] = 'reject'
-    policy_ohlc_inconsistent: Literal['reject', 'repair', 'warn'] = 'repair'
-    policy_negative_volume: Literal['reject', 'repair', 'warn'] = 'reject'
-    policy_gap: Literal['reject', 'repair', 'warn'] = 'warn'
-    policy_split_jump: Literal['reject', 'repair', 'warn'] = 'reject'
-    max_gap_days: int = _rng(ge=1, le=365, default=7)
-    split_jump_threshold: float = _rng(gt=0, lt=1, default=0.35)
+    sources: tuple[str, ...]                                        # failover order, first is primary (`KNOWN_SOURCES`)
+    csv_dir: str                                                               # the `csv` source's folder
+    yfinance_base_url: str                                                     # Yahoo Finance's API base URL
+    alpha_vantage_base_url: str                                                # Alpha Vantage's API base URL
+    finnhub_base_url: str                                                      # Finnhub's API base URL
+    http_timeout_s: float = _rng(gt=0, le=300)                                 # one HTTP request's timeout (seconds)
+    http_retries: int = _rng(ge=0, le=10)                                    # retries of a failed request to one source
+    policy_missing_columns: Literal['reject', 'repair', 'warn'] = 'reject'     # gate on missing OHLCV columns
+    policy_unsorted_dates: Literal['reject', 'repair', 'warn'] = 'repair'      # gate on dates out of order
+    policy_duplicate_dates: Literal['reject', 'repair', 'warn'] = 'repair'     # gate on repeated dates
+    policy_nan_prices: Literal['reject', 'repair', 'warn'] = 'reject'          # gate on NaN prices
+    policy_nonpositive_prices: Literal['reject', 'repair', 'warn'] = 'reject'  # gate on prices <= 0
+    policy_ohlc_inconsistent: Literal['reject', 'repair', 'warn'] = 'repair'   # gate on high/low not bounding the bar
+    policy_negative_volume: Literal['reject', 'repair', 'warn'] = 'reject'     # gate on negative volume
+    policy_gap: Literal['reject', 'repair', 'warn'] = 'warn'                   # gate on a gap over `max_gap_days`
+    policy_split_jump: Literal['reject', 'repair', 'warn'] = 'reject'       # gate on a move past `split_jump_threshold`
+    max_gap_days: int = _rng(ge=1, le=365, default=7)         # calendar days between bars beyond which a gap is flagged
+    split_jump_threshold: float = _rng(gt=0, lt=1, default=0.35)  # a one-day move past this fraction: a suspected split
     # recovery: poisoned bars, failover budget, staleness, vendor plans
     policy_absurd_magnitude: Literal['reject', 'repair', 'warn'] = 'reject'
-    policy_spike: Literal['reject', 'repair', 'warn'] = 'reject'
+    policy_spike: Literal['reject', 'repair', 'warn'] = 'reject'  # gate on a one-day spike that reverts
     max_price: float = _rng(gt=0, default=1e7)            # no listed equity trades near $10M a share
     max_volume: float = _rng(gt=0, default=1e11)          # shares a day
     spike_threshold: float = _rng(gt=0, le=100, default=1.0)   # a one-day move of x(1+t) or /(1+t) that reverts is a spike
@@ -99,41 +109,41 @@ KNOWN_SOURCES = ('bundled', 'csv', 'yfinance', 'alpha_vantage', 'finnhub')
 @dataclass(frozen=True, kw_only=True)
 class UniverseSettings:
     "The tickers a run trades, and the benchmark."
-    tickers: tuple[str, ...]
-    benchmark: str
-    start: str
-    end: str
+    tickers: tuple[str, ...]  # the tickers a run trades, comma-separated in the file
+    benchmark: str            # the benchmark's ticker, e.g. ^GSPC
+    start: str                # first date of history to use (YYYY-MM-DD)
+    end: str                  # last date of history to use (YYYY-MM-DD, after `start`)
 
 # %% ../../nbs/00_core_config.ipynb #3a76813a
 @dataclass(frozen=True, kw_only=True)
 class BrokerSettings:
     "Which broker, where it listens, and paper/live mode."
-    kind: Literal['paper', 'ibkr']
-    mode: Literal['paper', 'live']
-    host: str
-    port: int = _rng(ge=0, le=65535)
-    gateway: bool = True
-    client_id: int = _rng(ge=0, le=2**31 - 1)
-    connect_timeout_s: float = _rng(gt=0, le=600)
-    order_timeout_s: float = _rng(gt=0, le=86_400)
-    initial_cash: float = _rng(gt=0)
-    commission_per_share: float = _rng(ge=0, le=1)
-    min_commission: float = _rng(ge=0, le=100)
-    slippage_bps: float = _rng(ge=0, le=1000)
-    max_volume_participation: float = _rng(gt=0, le=1)
+    kind: Literal['paper', 'ibkr']                      # 'paper' (the embedded PaperBroker) or 'ibkr' (IB Gateway/TWS)
+    mode: Literal['paper', 'live']                   # 'paper' or 'live' (live also needs TWB_LIVE_TRADING=I_UNDERSTAND)
+    host: str                                           # the IB Gateway/TWS host
+    port: int = _rng(ge=0, le=65535)                    # its API port (0: the default for `gateway` and `mode`)
+    gateway: bool = True                                # IB Gateway (true) or TWS (false): picks the default port
+    client_id: int = _rng(ge=0, le=2**31 - 1)           # the API client id on the IB connection
+    connect_timeout_s: float = _rng(gt=0, le=600)       # how long a connection attempt may take (seconds)
+    order_timeout_s: float = _rng(gt=0, le=86_400)      # how long an order is followed before it is cancelled (seconds)
+    initial_cash: float = _rng(gt=0)                    # the paper account's starting cash
+    commission_per_share: float = _rng(ge=0, le=1)      # paper commission per share (dollars)
+    min_commission: float = _rng(ge=0, le=100)          # paper commission's minimum per order (dollars)
+    slippage_bps: float = _rng(ge=0, le=1000)           # paper fills' slippage against the order (basis points)
+    max_volume_participation: float = _rng(gt=0, le=1)  # paper fills' largest share of a bar's volume
 
 # %% ../../nbs/00_core_config.ipynb #e82c0dc3
 @dataclass(frozen=True, kw_only=True)
 class RiskSettings:
     "Risk limits used by pre-trade checks and the risk manager."
-    max_position_pct: float = _rng(gt=0, le=1)
-    max_gross_exposure_pct: float = _rng(gt=0, le=10)
-    max_position_exposure_pct: float = _rng(gt=0, le=1)
-    max_daily_trades: int = _rng(ge=0, le=1_000_000)
-    max_order_notional: float = _rng(gt=0)
-    price_band_pct: float = _rng(gt=0, le=1)
-    max_drawdown_pct: float = _rng(gt=0, le=1)
-    daily_loss_limit_pct: float = _rng(gt=0, le=1)
+    max_position_pct: float = _rng(gt=0, le=1)           # order size: this share of equity x confidence
+    max_gross_exposure_pct: float = _rng(gt=0, le=10)    # the largest gross exposure over equity
+    max_position_exposure_pct: float = _rng(gt=0, le=1)  # one position's largest value as a share of equity
+    max_daily_trades: int = _rng(ge=0, le=1_000_000)     # orders allowed in one day
+    max_order_notional: float = _rng(gt=0)               # one order's largest value (dollars)
+    price_band_pct: float = _rng(gt=0, le=1)             # a limit this far from the last price is refused
+    max_drawdown_pct: float = _rng(gt=0, le=1)           # drawdown from peak equity that halts trading
+    daily_loss_limit_pct: float = _rng(gt=0, le=1)       # one day's loss over equity that halts trading
     allow_short: bool = False   # SELL signals close longs; with this on they may also open shorts
     # the risk manager (risk.manager): limits beyond drawdown and daily loss, and what a breach does
     position_loss_pct: float = _rng(gt=0, le=1, default=0.25)      # a position this far below its average cost: REDUCING
@@ -143,54 +153,54 @@ class RiskSettings:
     reduce_fraction: float = _rng(gt=0, le=1, default=0.5)         # REDUCE_POSITIONS sells this share of each position
     stop_distance_pct: float = _rng(gt=0, lt=1, default=0.02)      # TIGHTEN_STOPS puts stops this far from the mark
     auto_actions: bool = True                                      # fire an action at once (false: wait for `twb risk act`)
-    drawdown_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'close_all'
-    daily_loss_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'
-    position_loss_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'
-    exposure_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'
-    var_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'
+    drawdown_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'close_all'    # on a drawdown breach
+    daily_loss_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'     # on a daily-loss breach
+    position_loss_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'  # on a position breach
+    exposure_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'       # on an exposure breach
+    var_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'            # on a VaR breach
 
 # %% ../../nbs/00_core_config.ipynb #286a5324
 @dataclass(frozen=True, kw_only=True)
 class RunnerSettings:
     "How models are executed."
-    executor: Literal['processes', 'threads', 'dask']
-    max_workers: int = _rng(ge=1, le=512)
-    model_timeout_s: float = _rng(gt=0, le=3600)
-    dask_scheduler: str = ''
-    horizon: int = _rng(ge=1, le=252, default=5)
-    history_days: int = _rng(ge=30, le=100_000, default=1000)
+    executor: Literal['processes', 'threads', 'dask']   # where models run: worker processes, threads, or a dask cluster
+    max_workers: int = _rng(ge=1, le=512)                      # models fitted at once
+    model_timeout_s: float = _rng(gt=0, le=3600)               # one model fit's budget (seconds)
+    dask_scheduler: str = ''                                   # the dask scheduler's address (empty: a local cluster)
+    horizon: int = _rng(ge=1, le=252, default=5)               # bars ahead the models forecast
+    history_days: int = _rng(ge=30, le=100_000, default=1000)  # bars of history a model is fitted on
 
 @dataclass(frozen=True, kw_only=True)
 class FlagSettings:
     "Feature flags: which models' signals are routed (defaults; toggles at run time live in the store)."
-    enable_samossa: bool = True
-    enable_sarimax: bool = True
-    enable_garch: bool = True
-    enable_mssa_rl: bool = True
-    enable_llm: bool = True
+    enable_samossa: bool = True  # route SAMoSSA's signals
+    enable_sarimax: bool = True  # route SARIMAX's signals
+    enable_garch: bool = True    # route GARCH's signals
+    enable_mssa_rl: bool = True  # route MSSA-RL's signals
+    enable_llm: bool = True      # route the LLM's signals
     enable_ensemble: bool = False   # the skill-weighted Ensemble is not a default job; backtests switch it on
 
 # %% ../../nbs/00_core_config.ipynb #3b39a95b
 @dataclass(frozen=True, kw_only=True)
 class LLMSettings:
     "The Ollama server and model for LLM signals."
-    host: str
-    model: str
-    timeout_s: float = _rng(gt=0, le=600)
+    host: str                              # Ollama's URL, e.g. http://127.0.0.1:11434
+    model: str                             # a pulled model, e.g. llama3.1:8b
+    timeout_s: float = _rng(gt=0, le=600)  # one answer's budget (seconds)
 
 @dataclass(frozen=True, kw_only=True)
 class DashboardSettings:
     "Where the Voila dashboard listens and how often it refreshes."
-    host: str
-    port: int = _rng(ge=1, le=65535)
-    refresh_s: int = _rng(ge=1, le=3600)
+    host: str                             # the address it listens on
+    port: int = _rng(ge=1, le=65535)      # the port it listens on
+    refresh_s: int = _rng(ge=1, le=3600)  # seconds between refreshes of the page
     pool_size: int = _rng(ge=0, le=16, default=2)   # viewers served at once from preheated kernels (~200 MB each); 0: start one per visit
 
 @dataclass(frozen=True, kw_only=True)
 class ScheduleSettings:
     "When the daily run starts."
-    daily_run_time: str
-    timezone: str
+    daily_run_time: str  # when the daily run starts (HH:MM, in `timezone`)
+    timezone: str        # an IANA time zone, e.g. America/New_York
 
 # %% ../../nbs/00_core_config.ipynb #4818a7fa
 @dataclass(frozen=True, kw_only=True)
@@ -209,13 +219,16 @@ SECRET_ENV = dict(ib_account='TWB_IB_ACCOUNT', alpha_vantage_key='TWB_ALPHA_VANT
 @dataclass(frozen=True, kw_only=True)
 class Secrets:
     "Secrets from the environment; each is a `Secret` or `None`."
-    ib_account: Secret | None = None
-    alpha_vantage_key: Secret | None = None
-    finnhub_key: Secret | None = None
-    dashboard_token: Secret | None = None
+    ib_account: Secret | None = None         # IB account id (`TWB_IB_ACCOUNT`)
+    alpha_vantage_key: Secret | None = None  # Alpha Vantage's key (`TWB_ALPHA_VANTAGE_API_KEY`)
+    finnhub_key: Secret | None = None        # Finnhub's key (`TWB_FINNHUB_API_KEY`)
+    dashboard_token: Secret | None = None    # the dashboard's token (`TWB_DASHBOARD_TOKEN`)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Secrets:
+    def from_env(
+        cls,
+        env: Mapping[str, str],  # the environment holding the `SECRET_ENV` variables
+    ) -> Secrets:
         "Read every secret from `env`; empty means absent."
         return cls(**{k: Secret(env[v]) if env.get(v) else None for k, v in SECRET_ENV.items()})
 
@@ -261,7 +274,10 @@ def parse_value(text: str,  # the value as written in the file or the environmen
 # %% ../../nbs/00_core_config.ipynb #7ec921a6
 _SECRETISH = re.compile(r'(password|passwd|secret|token|api_key|apikey|account)$', re.I)
 
-def env_key(section: str, key: str) -> str:
+def env_key(
+    section: str,  # the section, e.g. 'broker'
+    key: str,      # the key, e.g. 'port'
+) -> str:
     "The environment variable that overrides `[section] key`."
     return f"TWB_{section}_{key}".upper()
 
@@ -317,7 +333,10 @@ SECTIONS = dict(store=StoreSettings, data=DataSettings, universe=UniverseSetting
                 dashboard=DashboardSettings, schedule=ScheduleSettings, execution=ExecutionSettings,
                 recovery=RecoverySettings, validation=ValidationSettings)
 
-def find_settings_file(env: Mapping[str, str] | None = None, start: Path | None = None) -> Path:
+def find_settings_file(
+    env: Mapping[str, str] | None = None,  # the environment, whose `TWB_SETTINGS` wins (None: `os.environ`)
+    start: Path | None = None,             # the folder the search starts in (None: the current one)
+) -> Path:
     "The settings file: `$TWB_SETTINGS`, else `settings.ini` in `start` (cwd) or a parent."
     env = os.environ if env is None else env
     if env.get('TWB_SETTINGS'):
@@ -333,47 +352,58 @@ def find_settings_file(env: Mapping[str, str] | None = None, start: Path | None 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     "All validated settings of one deployment, plus secrets from the environment."
-    store: StoreSettings
-    data: DataSettings
-    universe: UniverseSettings
-    broker: BrokerSettings
-    risk: RiskSettings
-    runner: RunnerSettings
-    flags: FlagSettings
-    llm: LLMSettings
-    dashboard: DashboardSettings
-    schedule: ScheduleSettings
-    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
-    recovery: RecoverySettings = field(default_factory=RecoverySettings)
-    validation: ValidationSettings = field(default_factory=ValidationSettings)
-    secrets: Secrets = field(default_factory=Secrets)
-    root: Path = field(default=Path('.'), compare=False)
-    live_confirmed: bool = False
+    store: StoreSettings                                                        # `[store]`
+    data: DataSettings                                                          # `[data]`
+    universe: UniverseSettings                                                  # `[universe]`
+    broker: BrokerSettings                                                      # `[broker]`
+    risk: RiskSettings                                                          # `[risk]`
+    runner: RunnerSettings                                                      # `[runner]`
+    flags: FlagSettings                                                         # `[flags]`
+    llm: LLMSettings                                                            # `[llm]`
+    dashboard: DashboardSettings                                                # `[dashboard]`
+    schedule: ScheduleSettings                                                  # `[schedule]`
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)     # `[execution]` (optional in the file)
+    recovery: RecoverySettings = field(default_factory=RecoverySettings)        # `[recovery]` (optional in the file)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)  # `[validation]` (optional in the file)
+    secrets: Secrets = field(default_factory=Secrets)                           # from the environment, never the file
+    root: Path = field(default=Path('.'), compare=False)                        # relative paths resolve against it
+    live_confirmed: bool = False                                                # TWB_LIVE_TRADING=I_UNDERSTAND was set
 
-    @classmethod
-    def from_text(cls, text: str, env: Mapping[str, str] | None = None, root: Path | str = '.', source='settings.ini') -> Settings:
-        "Parse settings from ini `text` with `env` overrides (default: `os.environ`)."
-        env = dict(os.environ if env is None else env)
-        check_env_names(env)
-        cp = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=None)
-        cp.optionxform = str
-        try: cp.read_string(text, source=source)
-        except configparser.Error as e: raise SettingsError('-', '-', None, f'valid ini syntax ({e})', source) from None
-        for s in cp.sections():
-            if s not in SECTIONS: raise SettingsError(s, '-', None, f"a known section: {', '.join(SECTIONS)}", source)
-        secs = {name: load_section(c, name, dict(cp[name]) if cp.has_section(name) else None, env, source)
-                for name, c in SECTIONS.items()}
-        root = Path(root).resolve()
-        secs['store'] = dataclasses.replace(secs['store'], url=_resolve_sqlite(secs['store'].url, root))
-        _check_cross(secs, source)
-        return cls(**secs, secrets=Secrets.from_env(env), root=root,
-                   live_confirmed=env.get('TWB_LIVE_TRADING') == 'I_UNDERSTAND')
-
-# %% ../../nbs/00_core_config.ipynb #49f33c7c
+# %% ../../nbs/00_core_config.ipynb #5ada11f4
 from fastcore.basics import patch
 
 @patch(cls_method=True)
-def load(cls: Settings, path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+def from_text(
+    cls: Settings,
+    text: str,                             # the settings file's contents (ini)
+    env: Mapping[str, str] | None = None,  # the environment, whose `TWB_*` override the file (None: `os.environ`)
+    root: Path | str = '.',                # the folder relative sqlite paths resolve against
+    source='settings.ini',                 # where `text` came from, named in errors
+) -> Settings:
+    "Parse settings from ini `text` with `env` overrides (default: `os.environ`)."
+    env = dict(os.environ if env is None else env)
+    check_env_names(env)
+    cp = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=None)
+    cp.optionxform = str
+    try: cp.read_string(text, source=source)
+    except configparser.Error as e: raise SettingsError('-', '-', None, f'valid ini syntax ({e})', source) from None
+    for s in cp.sections():
+        if s not in SECTIONS: raise SettingsError(s, '-', None, f"a known section: {', '.join(SECTIONS)}", source)
+    secs = {name: load_section(c, name, dict(cp[name]) if cp.has_section(name) else None, env, source)
+            for name, c in SECTIONS.items()}
+    root = Path(root).resolve()
+    secs['store'] = dataclasses.replace(secs['store'], url=_resolve_sqlite(secs['store'].url, root))
+    _check_cross(secs, source)
+    return cls(**secs, secrets=Secrets.from_env(env), root=root,
+               live_confirmed=env.get('TWB_LIVE_TRADING') == 'I_UNDERSTAND')
+
+# %% ../../nbs/00_core_config.ipynb #49f33c7c
+@patch(cls_method=True)
+def load(
+    cls: Settings,
+    path: Path | str | None = None,        # the settings file (None: `find_settings_file(env)`)
+    env: Mapping[str, str] | None = None,  # the environment, whose `TWB_*` override the file (None: `os.environ`)
+) -> Settings:
     "Load and validate `path` (default: `find_settings_file()`)."
     p = Path(path) if path else find_settings_file(env)
     return cls.from_text(read_settings_text(p), env, root=p.resolve().parent, source=str(p))
@@ -464,7 +494,10 @@ TEXT_CHECKS = {('data', 'yfinance_base_url'): (is_url, 'an http(s) URL such as h
 # %% ../../nbs/00_core_config.ipynb #b75235a9
 def _texts(v) -> tuple[str, ...]: return v if isinstance(v, tuple) else (v,) if isinstance(v, str) else ()
 
-def check_text(secs: Mapping[str, Any], source: str = 'settings.ini'):
+def check_text(
+    secs: Mapping[str, Any],       # each section's name to its loaded dataclass (`SECTIONS`' keys)
+    source: str = 'settings.ini',  # where they came from, named in errors
+):
     "Refuse malformed free text, duplicates and contradictions across keys; raise `SettingsError`."
     for name, sec in secs.items():
         for f in fields(sec):
@@ -506,7 +539,9 @@ def check_env_names(env: Mapping[str, str],  # the environment to check (only it
         raise SettingsError('-', k, '(set)', f'a known TWB_* variable: {hint}', 'environment')
 
 # %% ../../nbs/00_core_config.ipynb #01137ee6
-def read_settings_text(p: Path) -> str:
+def read_settings_text(
+    p: Path,  # the settings file's path
+) -> str:
     "The text of settings file `p`: UTF-8 (a BOM is dropped); a folder, a missing file or other bytes are a `SettingsError`."
     p = Path(p)
     if p.is_dir(): raise SettingsError('-', 'settings', str(p), 'a settings file, not a folder', 'command line')
@@ -515,7 +550,9 @@ def read_settings_text(p: Path) -> str:
     except UnicodeDecodeError as e: raise SettingsError('-', 'settings', str(p), f'UTF-8 text (byte {e.start} is not)', 'command line') from None
 
 # %% ../../nbs/00_core_config.ipynb #bbbf5654
-def require_live_confirmation(settings: Settings):
+def require_live_confirmation(
+    settings: Settings,  # the loaded settings (`[broker] mode`, `live_confirmed`)
+):
     "Refuse `[broker] mode = live` unless `TWB_LIVE_TRADING=I_UNDERSTAND` was set (a `SettingsError`)."
     if settings.broker.mode == 'live' and not settings.live_confirmed:
         raise SettingsError('broker', 'mode', 'live', 'TWB_LIVE_TRADING=I_UNDERSTAND in the environment to trade real money; refusing',

@@ -41,7 +41,10 @@ def set_run_id(
 # %% ../../nbs/03_core_log.ipynb #73729616
 class RunContextFilter(logging.Filter):
     "Adds `run_id` to records and masks known secret values in the message."
-    def filter(self, record: logging.LogRecord) -> bool:
+    def filter(
+        self,
+        record: logging.LogRecord,  # the record to tag and mask (changed in place)
+    ) -> bool:
         record.run_id = getattr(record, 'run_id', None) or _RUN_ID.get()
         secrets = known_secret_values()
         if secrets:
@@ -58,7 +61,10 @@ class RunContextFilter(logging.Filter):
 # %% ../../nbs/03_core_log.ipynb #c334b7ea
 class JsonFormatter(logging.Formatter):
     "One JSON object per line: time, level, logger, run, message (and exception)."
-    def format(self, record):
+    def format(
+        self,
+        record,  # the `logging.LogRecord` to write
+    ):
         d = dict(time=self.formatTime(record), level=record.levelname, logger=record.name,
                  run=getattr(record, 'run_id', '-'), message=record.getMessage())
         if record.exc_info: d['exc'] = self.formatException(record.exc_info)
@@ -98,7 +104,10 @@ class NotebookFormatter(logging.Formatter):
     "Level, logger and message only: no time, no traceback, temporary folders as `<tmp>` (the same text on every run)."
     TMP = re.compile(r'(/private)?/(tmp|var/folders)/[^\s:,;)\'"]*')
 
-    def format(self, record: logging.LogRecord) -> str:
+    def format(
+        self,
+        record: logging.LogRecord,  # the record to write
+    ) -> str:
         return self.TMP.sub('<tmp>', f"{record.levelname} {record.name}: {record.getMessage()}")
 
 # %% ../../nbs/03_core_log.ipynb #acd34437

@@ -38,7 +38,9 @@ def _text(owner: str, name: str, v) -> str:
     if not isinstance(v, str) or not v.strip(): raise ValueError(f"{owner}.{name}: expected a non-empty string, got {v!r}")
     return v
 
-def utc(t: datetime | date | str | pd.Timestamp) -> datetime:
+def utc(
+    t: datetime | date | str | pd.Timestamp,  # a moment, date or ISO text (naive: UTC)
+) -> datetime:
     "`t` as a timezone-aware UTC datetime (naive input is taken as UTC)."
     if type(t) is datetime:    # the common case (the order path's), without pandas' 10 µs
         return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
@@ -54,7 +56,10 @@ def _when(owner: str, name: str, v) -> datetime:
 # %% ../../nbs/01_core_types.ipynb #3218ba51
 BAR_COLUMNS = ('open', 'high', 'low', 'close', 'volume')
 
-def check_bars(df: pd.DataFrame, ticker: str = '?') -> pd.DataFrame:
+def check_bars(
+    df: pd.DataFrame,  # the bars to check
+    ticker: str = '?', # the ticker, named in the error
+) -> pd.DataFrame:
     "Raise `ValueError` unless `df` has the bar schema: naive daily `date` index and the OHLCV columns."
     if not isinstance(df, pd.DataFrame): raise ValueError(f"bars[{ticker}]: expected a DataFrame, got {type(df).__name__}")
     missing = [c for c in BAR_COLUMNS if c not in df.columns]
@@ -72,14 +77,14 @@ def empty_bars() -> pd.DataFrame:
 @dataclass(frozen=True)
 class Forecast:
     "A model's forecast of the next `horizon` values, with a prediction interval at `level`."
-    model: str
-    mean: tuple[float, ...]
-    lower: tuple[float, ...]
-    upper: tuple[float, ...]
-    level: float = 0.95
-    volatility: tuple[float, ...] | None = None
+    model: str                                   # the forecasting model's name
+    mean: tuple[float, ...]                      # the point forecast, one value per step ahead
+    lower: tuple[float, ...]                     # the interval's lower bound per step
+    upper: tuple[float, ...]                     # the interval's upper bound per step
+    level: float = 0.95                          # the interval's coverage, 0.5 to 0.9999
+    volatility: tuple[float, ...] | None = None  # forecast volatility per step, >= 0 (None: not modelled)
     target: str = 'close'  # what is forecast: 'close' (price), 'return', or 'variance'
-    diagnostics: Mapping[str, Any] = field(default_factory=dict)
+    diagnostics: Mapping[str, Any] = field(default_factory=dict)  # the fit's diagnostics, free-form (JSON-ready)
 
     def __post_init__(self):
         _text('Forecast', 'model', self.model)
@@ -138,8 +143,8 @@ def to_dict(self: Provenance) -> dict:
 @dataclass(frozen=True)
 class Signal:
     "A model's recommendation for one ticker."
-    ticker: str
-    action: Action
+    ticker: str     # the stock it is about
+    action: Action  # BUY, SELL or HOLD
     confidence: float         # probability the direction is right, in [0, 1]
     risk_score: float         # 0 (calm) to 1 (risky)
     expected_return: float    # over `horizon` bars
@@ -177,7 +182,7 @@ class SignalBundle:
     signals: tuple[Signal, ...]   # best first
     primary: Signal | None        # the one to act on (None: nothing to do)
     fallback: Signal | None       # the next one, if the primary cannot be used
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # how routing went: counts, flags, time
 
     def __post_init__(self):
         object.__setattr__(self, 'signals', tuple(self.signals))
@@ -216,12 +221,12 @@ TERMINAL_STATES = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState
 class Order:
     "An order as the journal and the broker know it."
     client_order_id: str              # the order's identity everywhere (IB's orderRef)
-    ticker: str
-    side: Side
+    ticker: str  # the stock
+    side: Side   # BUY or SELL
     quantity: int                     # shares, > 0
-    order_type: OrderType = OrderType.LIMIT
+    order_type: OrderType = OrderType.LIMIT  # market, limit, stop or an auction type
     limit_price: float | None = None  # required for LMT/LOC, None otherwise
-    tif: TimeInForce = TimeInForce.DAY
+    tif: TimeInForce = TimeInForce.DAY  # how long it lives (DAY, GTC, OPG)
     run_id: str = ''                  # the run that made it
     reason: str = ''                  # why, for the journal
     stop_price: float | None = None   # the trigger of a STOP order (and only of one)
@@ -262,13 +267,13 @@ class Fill:
     "One execution (possibly partial) of an order."
     exec_id: str              # the broker's execution id (unique)
     client_order_id: str      # the order it fills
-    ticker: str
-    side: Side
+    ticker: str  # the stock
+    side: Side   # BUY or SELL
     quantity: int             # shares, > 0
     price: float              # > 0
     time: datetime            # when it executed (UTC)
     commission: float = 0.0   # >= 0
-    broker_order_id: str = ''
+    broker_order_id: str = ''  # the broker's id of the order ('' unknown)
 
     def __post_init__(self):
         for n in ('exec_id', 'client_order_id', 'ticker'): _text('Fill', n, getattr(self, n))
@@ -288,7 +293,7 @@ class Fill:
 @dataclass(frozen=True)
 class Position:
     "Shares held in one ticker (negative when short) and their average cost."
-    ticker: str
+    ticker: str  # the stock
     quantity: int                       # shares, negative when short
     avg_cost: float                     # >= 0
     market_price: float | None = None   # None: not known
@@ -311,12 +316,12 @@ class Position:
 @dataclass(frozen=True)
 class Account:
     "Cash and equity of one account at a moment."
-    account_id: str
+    account_id: str  # the broker's account id
     cash: float            # may be negative (margin)
-    equity: float
-    buying_power: float
+    equity: float        # net liquidation value
+    buying_power: float  # what the broker lets it buy
     as_of: datetime        # when the broker reported it (UTC)
-    currency: str = 'USD'
+    currency: str = 'USD'  # the currency of the amounts
 
     def __post_init__(self):
         _text('Account', 'account_id', self.account_id)

@@ -25,10 +25,10 @@ __all__ = ['MOC_CUTOFF_MIN', 'Session', 'session_on', 'current_or_next_session',
 @dataclass(frozen=True)
 class Session:
     "One trading session: its date, its open and close (UTC), and whether it closes early (a half day)."
-    day: date
-    open: datetime
-    close: datetime
-    early_close: bool = False
+    day: date                  # the session's date
+    open: datetime             # when it opens (UTC)
+    close: datetime            # when it closes (UTC)
+    early_close: bool = False  # a half day
 
     def is_open(
         self,
@@ -73,12 +73,12 @@ class Timing(str, enum.Enum):
 @dataclass(frozen=True)
 class SessionPlan:
     "What a run will do with its orders at `now`, and why: said before anything is sent."
-    timing: Timing
-    now: datetime
-    session: Session | None
-    tif: TimeInForce = TimeInForce.DAY
+    timing: Timing                      # replay, trade, queue or refuse
+    now: datetime                       # the moment planned for (UTC)
+    session: Session | None             # the session open at `now` or next (None: paper replay)
+    tif: TimeInForce = TimeInForce.DAY  # the orders' time in force
     monitor_s: float | None = None        # how long the order manager may follow an order (None: its own timeout)
-    reason: str = ''
+    reason: str = ''  # why, in one line for the operator
     order_type: OrderType | None = None   # None: the order manager's limit orders; LIMIT_ON_CLOSE: closing auction
 
 # %% ../../nbs/34_execution_session.ipynb #d959057f

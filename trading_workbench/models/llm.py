@@ -69,14 +69,14 @@ class LLMTruncated(LLMResponseError):
 @dataclass(frozen=True)
 class MarketContext:
     "What the LLM is told about one ticker at `as_of`."
-    ticker: str
-    as_of: datetime
-    horizon: int
-    current_price: float
-    stats: Mapping[str, float]
-    views: tuple[Mapping[str, Any], ...] = ()
-    data_start: datetime | None = None
-    data_end: datetime | None = None
+    ticker: str                                # the stock
+    as_of: datetime                            # when the context is for (UTC)
+    horizon: int                               # bars ahead the answer is about
+    current_price: float                       # the last close
+    stats: Mapping[str, float]                 # recent returns, volatilities and drawdown (fractions)
+    views: tuple[Mapping[str, Any], ...] = ()  # other models' signals on `ticker`, as dicts
+    data_start: datetime | None = None         # the first bar's date
+    data_end: datetime | None = None           # the last bar's date
 
 # %% ../../nbs/40_models_llm.ipynb #7e785e75
 @patch(cls_method=True)

@@ -28,14 +28,16 @@ class CheckpointError(ValueError):
 @dataclass(frozen=True)
 class Checkpoint:
     "One saved snapshot."
-    id: int
-    name: str
-    created_at: datetime
-    schema_version: int
-    payload: Any
+    id: int               # its row id, increasing with each save
+    name: str             # what it is a checkpoint of
+    created_at: datetime  # when it was saved (the store's clock)
+    schema_version: int   # the payload's layout version
+    payload: Any          # the saved state, as decoded from JSON
 
 # %% ../../nbs/05_recovery_checkpoints.ipynb #acd9c16d
-def canonical_json(payload: Any) -> str:
+def canonical_json(
+    payload: Any,  # the state to encode
+) -> str:
     "Deterministic JSON for `payload`; NaN, infinities and non-JSON types are a `CheckpointError`."
     try: return json.dumps(payload, sort_keys=True, separators=(',', ':'), allow_nan=False)
     except (TypeError, ValueError) as e: raise CheckpointError(f"checkpoint payload is not JSON-serialisable: {e}") from None
@@ -101,7 +103,11 @@ def latest(
 
 # %% ../../nbs/05_recovery_checkpoints.ipynb #07a8f97a
 @patch
-def list(self: CheckpointManager, name: str | None = None, limit: int = 100) -> list[Checkpoint]:
+def list(
+    self: CheckpointManager,
+    name: str | None = None,  # only checkpoints of this name (None: all)
+    limit: int = 100,         # at most this many rows read (0: no limit)
+) -> list[Checkpoint]:
     "Intact checkpoints, newest first."
     return [cp for r in self._rows(name, limit) if (cp := self._verified(r)) is not None]
 
