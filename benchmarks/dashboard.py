@@ -1,12 +1,16 @@
 """The operators' dashboard: time from navigation to every KPI visible (aim < 3 s), the data query time of one refresh
 on a year of history (aim < 200 ms) and the memory per viewer, each beside a baseline measured in the same run:
 
-- query: `monitoring.dashboard.refresh` on a page's second and later refreshes (the context keeps the signals it read and its
+- query: `monitoring.dashboard.refresh` on a page's second and later refreshes (the context keeps the signals it read
+and its
   risk manager), its first refresh (a fresh context), the idle refresh (`data_version`, what the page runs when nothing
-  changed), against the store's own typed readers (`Store.signals/orders/fills/equity`), the obvious way to build the same page;
-- page: `twb dashboard` (preheated kernels) against a one-cell Voila notebook served the same way (the floor Voila's page sets):
+  changed), against the store's own typed readers (`Store.signals/orders/fills/equity`), the obvious way to build the
+  same page;
+- page: `twb dashboard` (preheated kernels) against a one-cell Voila notebook served the same way (the floor Voila's
+page sets):
   navigation to every KPI, and to every chart (drawn once the page has built its widgets);
-- memory: each viewer's own kernel (found by the kernel id in its page) against the one-cell notebook's, and the browser.
+- memory: each viewer's own kernel (found by the kernel id in its page) against the one-cell notebook's, and the
+browser.
 
 The year store comes from the walk-forward backtest (25 tickers, 252 sessions; about a minute), or `--store URL`.
 The machine is shared (the load average is printed): timings are noisy, compare the ratios.
@@ -51,15 +55,18 @@ def queries(url: str) -> list[dict]:
     settings = Settings.load(ROOT / 'settings.ini')
     st = Store(url)
     ctx = Context(st, settings, SystemClock(), 'PAPER')
-    naive = lambda: (st.signals(), st.orders(), st.fills(), st.equity('PAPER'), st.positions('PAPER'), st.alerts(), st.runs())
+    naive = lambda: (st.signals(), st.orders(), st.fills(), st.equity('PAPER'), st.positions('PAPER'), st.alerts(),
+                     st.runs())
     v = refresh(ctx, 365)
     rows = [dict(case='refresh, 365 days (all views), a page\'s next refreshes', ms=ms(lambda: refresh(ctx, 365))),
             dict(case='refresh, 30 days (all views), a page\'s next refreshes', ms=ms(lambda: refresh(ctx, 30))),
             dict(case='refresh, 90 days (all views), a page\'s next refreshes', ms=ms(lambda: refresh(ctx, 90))),
-            dict(case='first refresh, 90 days (a fresh context)', ms=ms(lambda: refresh(Context(st, settings, SystemClock(), 'PAPER'), 90))),
+            dict(case='first refresh, 90 days (a fresh context)',
+                 ms=ms(lambda: refresh(Context(st, settings, SystemClock(), 'PAPER'), 90))),
             dict(case='idle refresh: data_version only', ms=ms(lambda: data_version(st))),
             dict(case='baseline: Store readers, raw rows only', ms=ms(naive))]
-    print(f"year store: {len(v.snapshot.signals)} signals, {len(v.snapshot.orders)} orders, {len(v.snapshot.fills)} fills, "
+    print(f"year store: {len(v.snapshot.signals)} signals, {len(v.snapshot.orders)} orders, {len(v.snapshot.fills)} "
+          f"fills, "
           f"{len(v.snapshot.equity)} equity points")
     st.close()
     return rows
@@ -85,7 +92,8 @@ def kernel_mb(server: subprocess.Popen, pg) -> float:
     return k.memory_info().rss / 2**20
 
 def browser_mb() -> float:
-    return sum(c.memory_info().rss for c in psutil.Process().children(recursive=True) if 'chrom' in c.name().lower()) / 2**20
+    return sum(c.memory_info().rss for c in psutil.Process().children(recursive=True)
+               if 'chrom' in c.name().lower()) / 2**20
 
 def page(browser, url: str, selector: str, charts: int = 0) -> tuple[float, float]:
     "Seconds from navigation to `selector` (every KPI) and to `charts` plotly charts drawn."
@@ -103,41 +111,52 @@ def page(browser, url: str, selector: str, charts: int = 0) -> tuple[float, floa
 def pages(tmp: Path, url: str) -> list[dict]:
     ini = re.sub(r'(?m)^url = sqlite:///runs/workbench.db$', f'url = {url}', (ROOT / 'settings.ini').read_text())
     (tmp / 'settings.ini').write_text(ini)
-    hello = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from IPython.display import HTML\nHTML('<b id=\"hello\">1</b>')")])
+    hello = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from IPython.display import HTML\nHTML('<b "
+                                                                      "id=\"hello\">1</b>')")])
     hello.metadata['kernelspec'] = dict(name='python3', display_name='Python 3', language='python')
     nbformat.write(hello, tmp / 'hello.ipynb')
     env = os.environ | dict(TWB_DASHBOARD_TOKEN=TOKEN, JUPYTER_TOKEN=TOKEN)
     p1, p2 = free_port(), free_port()
-    dash = serve([str(Path(sys.executable).parent / 'twb'), '--settings', str(tmp / 'settings.ini'), 'dashboard', '--port', str(p1)], p1, env, tmp)
+    dash = serve([str(Path(sys.executable).parent / 'twb'), '--settings', str(tmp / 'settings.ini'), 'dashboard',
+                  '--port', str(p1)], p1, env, tmp)
     base = serve([sys.executable, '-m', 'voila', str(tmp / 'hello.ipynb'), '--no-browser', '--token', f'--port={p2}',
                   '--preheat_kernel=True', '--pool_size=2'], p2, env, tmp)
     time.sleep(30)      # both pools filled: each kernel has run its page
     rows = []
     try:
         with sync_playwright() as pw:
-            b = pw.chromium.launch(executable_path=CHROMIUM, args=['--no-sandbox', '--disable-gpu', '--disable-background-networking'])
+            b = pw.chromium.launch(executable_path=CHROMIUM,
+                                   args=['--no-sandbox', '--disable-gpu', '--disable-background-networking'])
             for i in range(2):      # the second visit: the server and the OS caches are warm
-                (d, c), (h, _) = page(b, f'http://127.0.0.1:{p1}/', '[data-kpi=sharpe]', 4), page(b, f'http://127.0.0.1:{p2}/', '#hello')
+                (d, c), (h, _) = (
+                    page(b, f'http://127.0.0.1:{p1}/', '[data-kpi=sharpe]', 4),
+                    page(b, f'http://127.0.0.1:{p2}/', '#hello'),
+                )
                 rows += [dict(case=f'visit {i + 1}: navigation to every KPI visible', s=round(d, 2)),
                          dict(case=f'visit {i + 1}: navigation to every chart drawn', s=round(c, 2)),
-                         dict(case=f'visit {i + 1}: baseline one-cell Voila page', s=round(h, 2), ratio=round(d / h, 2))]
+                         dict(case=f'visit {i + 1}: baseline one-cell Voila page', s=round(h, 2),
+                              ratio=round(d / h, 2))]
                 time.sleep(15)      # the pools refill
             m0 = browser_mb()
             pd_, ph = b.new_page(), b.new_page()
-            pd_.goto(f'http://127.0.0.1:{p1}/?token={TOKEN}'); pd_.wait_for_selector('[data-kpi=sharpe]', timeout=300_000)
+            pd_.goto(f'http://127.0.0.1:{p1}/?token={TOKEN}')
+            pd_.wait_for_selector('[data-kpi=sharpe]', timeout=300_000)
             ph.goto(f'http://127.0.0.1:{p2}/?token={TOKEN}'); ph.wait_for_selector('#hello', timeout=300_000)
             dk, hk = kernel_mb(dash, pd_), kernel_mb(base, ph)
             rows += [dict(case='memory per viewer: its dashboard kernel (MB)', s=round(dk)),
                      dict(case='memory per viewer: one-cell Voila kernel (MB)', s=round(hk), ratio=round(dk / hk, 2)),
                      dict(case='memory per viewer: browser, two more pages (MB)', s=round(browser_mb() - m0)),
-                     dict(case='dashboard server process (MB)', s=round(psutil.Process(dash.pid).memory_info().rss / 2**20))]
+                     dict(case='dashboard server process (MB)',
+                          s=round(psutil.Process(dash.pid).memory_info().rss / 2**20))]
             b.close()
     finally:
         for p in (dash, base): p.terminate(); p.wait(30)
     return rows
 
 def main():
-    ap = argparse.ArgumentParser(); ap.add_argument('--store', default=''); ap.add_argument('--no-browser', action='store_true')
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--store', default='')
+    ap.add_argument('--no-browser', action='store_true')
     a = ap.parse_args()
     logging.disable(logging.WARNING)
     tmp = Path(tempfile.mkdtemp())
@@ -147,7 +166,10 @@ def main():
     q['ratio_to_baseline'] = (q.ms / q.ms.iloc[-1]).round(2)
     print('\ndata query time of a refresh (median of 5; aim: under 200 ms)\n' + q.round(1).to_string(index=False))
     if not a.no_browser:
-        print('\npage (seconds) and memory (MB); aim: every KPI visible in under 3 s\n' + pd.DataFrame(pages(tmp, url)).to_string(index=False))
+        print(
+            '\npage (seconds) and memory (MB); aim: every KPI visible in under 3 s\n'
+            + pd.DataFrame(pages(tmp, url)).to_string(index=False)
+        )
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 if __name__ == '__main__':

@@ -29,9 +29,11 @@ def run(tickers, budget, skip, retries=2, timeout=0.5):
             tempfile.TemporaryDirectory() as tmp:
         store = Store(f'sqlite:///{tmp}/wb.db', clock=clock)
         y = YFinanceSource(srv.base_url('yahoo'), client, retries=retries, backoff_s=0.05, budget_s=budget)
-        av = AlphaVantageSource(srv.base_url('alphavantage'), client, Secret('av-test-key-123'), premium=True, retries=0, backoff_s=0)
+        av = AlphaVantageSource(srv.base_url('alphavantage'), client, Secret('av-test-key-123'), premium=True,
+                                retries=0, backoff_s=0)
         mgr = DataSourceManager([y, av], store, clock=clock, default_start='2017-01-03')
-        if not skip: mgr.DOWN_FOR = timedelta(0)                 # the old behaviour: every ticker asks the dead source again
+        # the old behaviour: every ticker asks the dead source again
+        if not skip: mgr.DOWN_FOR = timedelta(0)
         srv.inject('yahoo', *['hang'] * (len(tickers) * (retries + 1)))
         t0 = time.perf_counter()
         data = mgr.load(tickers, progress=False)

@@ -19,7 +19,11 @@ def baseline(bars: dict[str, pd.DataFrame], fb: TimeSeriesFeatureBuilder) -> pd.
         for k in fb.lags: f[f'close_lag_{k}'] = c.shift(k)
         for k in fb.lags: f[f'return_{k}'] = c.pct_change(k, fill_method=None)
         for w in fb.windows:
-            f[f'rolling_mean_{w}'], f[f'rolling_std_{w}'], f[f'rolling_skew_{w}'] = c.rolling(w).mean(), c.rolling(w).std(), c.rolling(w).skew()
+            f[f'rolling_mean_{w}'], f[f'rolling_std_{w}'], f[f'rolling_skew_{w}'] = (
+                c.rolling(w).mean(),
+                c.rolling(w).std(),
+                c.rolling(w).skew(),
+            )
         for k in fb.diffs: f[f'diff_{k}'] = c.diff(k)
         trend = seasonal_decompose(c, period=p, two_sided=False).trend  # statsmodels' causal (one-sided) trend
         det = c - trend

@@ -2,7 +2,8 @@
 
 Prints (1) fit+forecast time per model and for all four together (target: < 0.5 s), and (2) for a 250-step
 one-step-ahead walk-forward, `update()` against refitting at every step: the time ratio (target: >= 50x) and
-the RMSE difference (target: update's RMSE at most 1% above refit's). Hit rates are printed next to RMSE. The baseline of each ratio (refit every step) is measured in the same run.
+the RMSE difference (target: update's RMSE at most 1% above refit's). Hit rates are printed next to RMSE. The baseline
+of each ratio (refit every step) is measured in the same run.
 
 Run: .venv/bin/python benchmarks/models.py [TICKER]
 """
@@ -16,7 +17,8 @@ from trading_workbench.models.mssa_rl import MSSARL
 from trading_workbench.models.samossa import SAMoSSA
 from trading_workbench.models.sarimax import SARIMAXForecaster
 
-MODELS = {'samossa': SAMoSSA, 'sarimax': SARIMAXForecaster, 'garch': lambda: GARCHForecaster(refit_every=None), 'mssa_rl': MSSARL}
+MODELS = {'samossa': SAMoSSA, 'sarimax': SARIMAXForecaster, 'garch': lambda: GARCHForecaster(refit_every=None),
+          'mssa_rl': MSSARL}
 N_FIT, N_WALK, HORIZON = 1000, 250, 5
 
 
@@ -63,9 +65,11 @@ def main(ticker: str = 'AAPL') -> None:
         d = 100 * (r_up - r_re) / r_re
         ok = ('speed OK' if t_re / t_up >= 50 else 'speed MISSED') + (', RMSE OK' if d <= 1.0 else ', RMSE MISSED')
         print(f"{name:8s} update {t_up:6.3f} s  refit {t_re:6.3f} s  speed-up x{t_re / t_up:6.1f}  "
-              f"RMSE update {r_up:.4f} refit {r_re:.4f} ({d:+.2f}%)  hit rate update {directional_accuracy(actual, p_up, ref):.3f} "
+              f"RMSE update {r_up:.4f} refit {r_re:.4f} ({d:+.2f}%)  hit rate update "
+              f"{directional_accuracy(actual, p_up, ref):.3f} "
               f"refit {directional_accuracy(actual, p_re, ref):.3f}  [{ok}]")
-    print(f"all four update {t_up_all:7.3f} s  refit {t_re_all:7.3f} s  speed-up x{t_re_all / t_up_all:.1f}   target >= 50x")
+    print(f"all four update {t_up_all:7.3f} s  refit {t_re_all:7.3f} s  speed-up x{t_re_all / t_up_all:.1f}   target "
+          f">= 50x")
 
 
 if __name__ == '__main__':

@@ -26,7 +26,8 @@ from trading_workbench.store.db import Store, T, make_engine
 
 ROOT = Path(__file__).parents[1]
 # the benchmark sends more orders than one day's limit allows
-SETTINGS = Settings.from_text((ROOT / 'settings.ini').read_text(), env={'TWB_RISK_MAX_DAILY_TRADES': '1000000'}, root=ROOT)
+SETTINGS = Settings.from_text((ROOT / 'settings.ini').read_text(), env={'TWB_RISK_MAX_DAILY_TRADES': '1000000'},
+                              root=ROOT)
 TICKERS = ['AAPL', 'MSFT', 'JPM', 'XOM', 'KO', 'PG', 'PEP', 'WMT', 'INTC', 'CSCO']
 PRICES = {t: float(BundledSource().history(t).close.iloc[-1]) for t in TICKERS}
 NOW = datetime(2018, 2, 7, 21, tzinfo=timezone.utc)
@@ -42,30 +43,35 @@ def orders(tag: str, n: int):
 
 
 def seed(store: Store, n: int) -> None:
-    "Put `n` filled orders of today's session into the account's history: journal, events, fills and the paper book's rows."
+    """Put `n` filled orders of today's session into the account's history: journal, events, fills and the paper book's
+    rows."""
     rows, events, fills, porders, pfills = [], [], [], [], []
     for i, o in enumerate(orders('hist', n)):
         px, coid, eid = o.limit_price, o.client_order_id, f'H{i:08d}'
-        rows.append(dict(client_order_id=coid, run_id=o.run_id, ticker=o.ticker, side=o.side.value, quantity=5, order_type='LMT',
-                         limit_price=px, tif='DAY', state='filled', broker_order_id=f'H{i}', filled_quantity=5, avg_fill_price=px,
-                         reason='', adopted=False, created_at=NOW, updated_at=NOW))
+        rows.append(dict(client_order_id=coid, run_id=o.run_id, ticker=o.ticker, side=o.side.value, quantity=5,
+                         order_type='LMT',
+                         limit_price=px, tif='DAY', state='filled', broker_order_id=f'H{i}', filled_quantity=5,
+                         avg_fill_price=px, reason='', adopted=False, created_at=NOW, updated_at=NOW))
         events += [dict(client_order_id=coid, time=NOW, state=s, message=s) for s in ('new', 'filled')]
-        fill = dict(exec_id=eid, client_order_id=coid, ticker=o.ticker, side=o.side.value, quantity=5, price=px, commission=1.0,
-                    time=NOW, broker_order_id=f'H{i}')
+        fill = dict(exec_id=eid, client_order_id=coid, ticker=o.ticker, side=o.side.value, quantity=5, price=px,
+                    commission=1.0, time=NOW, broker_order_id=f'H{i}')
         fills.append(fill | dict(realized_pnl=0.0, recorded_at=NOW))
         pfills.append(fill | dict(account_id='PAPER'))
-        porders.append(dict(account_id='PAPER', client_order_id=coid, ticker=o.ticker, side=o.side.value, quantity=5, order_type='LMT',
+        porders.append(dict(account_id='PAPER', client_order_id=coid, ticker=o.ticker, side=o.side.value, quantity=5,
+                            order_type='LMT',
                             limit_price=px, tif='DAY', run_id=o.run_id, reason='', reduce_only=False, state='filled',
                             broker_order_id=f'H{i}', message='', updated=NOW, placed=NOW.date(), session=NOW.date()))
     with store.engine.begin() as c:
-        for name, data in (('orders', rows), ('order_events', events), ('fills', fills), ('paper_orders', porders), ('paper_fills', pfills)):
+        for name, data in (('orders', rows), ('order_events', events), ('fills', fills), ('paper_orders', porders),
+                           ('paper_fills', pfills)):
             c.execute(T[name].insert(), data)
-        c.execute(T['paper_accounts'].insert().values(account_id='PAPER', cash=SETTINGS.broker.initial_cash, realized_pnl=0.0,
-                                                      exec_seq=n, session=NOW.date(), updated_at=NOW))
+        c.execute(T['paper_accounts'].insert().values(account_id='PAPER', cash=SETTINGS.broker.initial_cash,
+                                                      realized_pnl=0.0, exec_seq=n, session=NOW.date(), updated_at=NOW))
 
 
 def rig(url: str, history: int):
-    "A store at `url` with `history` orders of today's session already in the account, its PaperBroker and a started OrderManager."
+    """A store at `url` with `history` orders of today's session already in the account, its PaperBroker and a started
+    OrderManager."""
     clock = FixedClock(NOW)
     store = Store(url, clock=clock)
     seed(store, history)
@@ -77,31 +83,41 @@ def rig(url: str, history: int):
 
 
 def floor_rig(tmp: str):
-    "Raw sqlite3 on a connection made by the store's `make_engine` (its connect hook sets the store's pragmas, and autocommit: we BEGIN)."
+    """Raw sqlite3 on a connection made by the store's `make_engine` (its connect hook sets the store's pragmas, and
+    autocommit: we BEGIN)."""
     eng = make_engine(f'sqlite:///{tmp}/floor.db')
     raw = eng.raw_connection()
     con = raw.driver_connection
-    con.execute('CREATE TABLE o (id TEXT PRIMARY KEY, ticker TEXT, side TEXT, qty INT, px REAL, state TEXT, filled INT, t TEXT)')
+    con.execute('CREATE TABLE o (id TEXT PRIMARY KEY, ticker TEXT, side TEXT, qty INT, px REAL, state TEXT, filled '
+                'INT, t TEXT)')
     con.execute('CREATE TABLE e (id INTEGER PRIMARY KEY, oid TEXT, t TEXT, state TEXT, msg TEXT)')
-    con.execute('CREATE TABLE f (id TEXT PRIMARY KEY, oid TEXT, ticker TEXT, side TEXT, qty INT, px REAL, c REAL, t TEXT)')
+    con.execute('CREATE TABLE f (id TEXT PRIMARY KEY, oid TEXT, ticker TEXT, side TEXT, qty INT, px REAL, c REAL, t '
+                'TEXT)')
     def send(batch):
         "One transaction per order holding its journal rows: the order, two events, the fill, the final state."
         for o in batch:
             con.execute('BEGIN IMMEDIATE')
-            con.execute('INSERT INTO o VALUES (?,?,?,?,?,?,?,?)', (o.client_order_id, o.ticker, o.side.value, 5, o.limit_price, 'new', 0, 'now'))
-            con.execute('INSERT INTO e (oid, t, state, msg) VALUES (?,?,?,?)', (o.client_order_id, 'now', 'new', 'journaled'))
-            con.execute('INSERT INTO f VALUES (?,?,?,?,?,?,?,?)', ('x' + o.client_order_id, o.client_order_id, o.ticker, o.side.value, 5, o.limit_price, 1.0, 'now'))
+            con.execute('INSERT INTO o VALUES (?,?,?,?,?,?,?,?)',
+                        (o.client_order_id, o.ticker, o.side.value, 5, o.limit_price, 'new', 0, 'now'))
+            con.execute('INSERT INTO e (oid, t, state, msg) VALUES (?,?,?,?)',
+                        (o.client_order_id, 'now', 'new', 'journaled'))
+            con.execute('INSERT INTO f VALUES (?,?,?,?,?,?,?,?)',
+                        ('x' + o.client_order_id, o.client_order_id, o.ticker, o.side.value, 5, o.limit_price, 1.0,
+                         'now'))
             con.execute("UPDATE o SET state='filled', filled=5 WHERE id=?", (o.client_order_id,))
-            con.execute('INSERT INTO e (oid, t, state, msg) VALUES (?,?,?,?)', (o.client_order_id, 'now', 'filled', 'final'))
+            con.execute('INSERT INTO e (oid, t, state, msg) VALUES (?,?,?,?)',
+                        (o.client_order_id, 'now', 'filled', 'final'))
             con.execute('COMMIT')
     prag = {p: con.execute(f'PRAGMA {p}').fetchone()[0] for p in ('journal_mode', 'synchronous')}
     return send, prag, lambda: (raw.close(), eng.dispose())
 
 
 def rates(tmp: str, sizes=(1_000, 10_000), chunk: int = 100) -> dict:
-    "Orders/s (wall and CPU) of the floor and of OrderManager + PaperBroker at each history size, in interleaved chunks (a busy machine slows all alike)."
+    """Orders/s (wall and CPU) of the floor and of OrderManager + PaperBroker at each history size, in interleaved
+    chunks (a busy machine slows all alike)."""
     rigs = {n: rig(f'sqlite:///{tmp}/oms{n}.db', n) for n in sizes}
-    books = {n: len(sb.broker.trackers) for n, (_, sb, _) in rigs.items()}      # orders the broker holds before the measured ones
+    # orders the broker holds before the measured ones
+    books = {n: len(sb.broker.trackers) for n, (_, sb, _) in rigs.items()}
     floor, prag, close = floor_rig(tmp)
     def run_oms(oms):
         def send(batch):
@@ -124,7 +140,8 @@ def rates(tmp: str, sizes=(1_000, 10_000), chunk: int = 100) -> dict:
 
 
 def design_floor(tmp: str, n: int = N) -> float:
-    "Orders/s of the exact SQL our order path issues (statements, parameters, commits), recorded once and replayed through raw sqlite3."
+    """Orders/s of the exact SQL our order path issues (statements, parameters, commits), recorded once and replayed
+    through raw sqlite3."""
     store, sb, oms = rig(f'sqlite:///{tmp}/replay.db', 1_000)
     eng = make_engine(f'sqlite:///{tmp}/replay_copy.db')
     raw = eng.raw_connection()
@@ -147,7 +164,8 @@ def design_floor(tmp: str, n: int = N) -> float:
 
 
 def cost(store, sb, oms, n: int = 20) -> tuple[dict, float, float]:
-    "Per order over `n` more orders (not timed): how many had how many SQL statements, and write and read transactions per order."
+    """Per order over `n` more orders (not timed): how many had how many SQL statements, and write and read transactions
+    per order."""
     per, w, r = {}, 0, 0
     for o in orders(f'count{len(sb.broker.trackers)}', n):
         with store.counting() as c: oms.manage_order_lifecycle(o, PRICES[o.ticker])
@@ -164,15 +182,18 @@ def main():
     print(f'raw SQLite floor, one txn per order (order, 2 events, fill): {fw:8.1f} orders/s wall, {fc:8.1f} per CPU-s '
           f'(journal_mode={prag["journal_mode"]}, synchronous={prag["synchronous"]}: 1 = NORMAL, as the store)')
     for n, (w, c) in ((1_000, (sw, sc)), (10_000, (lw, lc))):
-        print(f'oms with {n:>6,} orders in history ({books[n]:>6,} in the book): {w:8.1f} orders/s wall, {c:8.1f} per CPU-s   '
+        print(f'oms with {n:>6,} orders in history ({books[n]:>6,} in the book): {w:8.1f} orders/s wall, {c:8.1f} per '
+              f'CPU-s   '
               f'ratio to floor {w / fw:.3f} wall, {c / fc:.3f} CPU')
     print(f'10,000 / 1,000 history: {lw / sw:.3f} wall, {lc / sc:.3f} CPU   (aim: within 0.8 .. 1.25)')
     stmts = max(costs[1_000][0])
-    print(f'the order path\'s own SQL ({stmts} statements, 1 commit per order) replayed through raw sqlite3: {design:8.1f} orders/s wall '
+    print(f'the order path\'s own SQL ({stmts} statements, 1 commit per order) replayed through raw sqlite3: '
+          f'{design:8.1f} orders/s wall '
           f'(its database floor; {design / r[1_000][0]:.1f}x the order path, {design / fw:.3f} of the floor above)')
     for n, (st, w, rd) in costs.items():
         spread = ', '.join(f'{k} statements: {v} orders' for k, v in st.items())
-        print(f'per order with {n:>6,} in history: {w:.1f} write and {rd:.1f} read transactions; SQL statements (BEGIN included) '
+        print(f'per order with {n:>6,} in history: {w:.1f} write and {rd:.1f} read transactions; SQL statements (BEGIN '
+              f'included) '
               f'{spread} (one fewer when an order leaves the book flat: no position row to insert)')
 
 

@@ -1,10 +1,13 @@
-"""Risk manager at 50 and 500 positions on real bundled returns (each synthetic ticker is a bundled stock's daily returns
+"""Risk manager at 50 and 500 positions on real bundled returns (each synthetic ticker is a bundled stock's daily
+returns
 rolled by a different number of days):
 
 1. evaluating every limit (`evaluate_limits`: drawdown, daily loss, position loss, gross exposure, historical VaR) vs a
    straightforward per-position pandas loop computing the same figures (aim: under 10 ms at 500 positions);
-2. from a breach to all of the action's orders journaled (`RiskManager.check` escalates, previews and journals the action,
-   then `journal_action` journals its orders in one transaction) vs the same with one transaction per order (aim: under 1 s).
+2. from a breach to all of the action's orders journaled (`RiskManager.check` escalates, previews and journals the
+action,
+   then `journal_action` journals its orders in one transaction) vs the same with one transaction per order (aim: under
+   1 s).
 
 Prints each time beside its baseline measured in this run."""
 from __future__ import annotations
@@ -27,7 +30,8 @@ BASE = bundled_closes(*SETTINGS.universe.tickers).loc[:'2018-02-07']
 
 
 def universe(n: int) -> tuple[pd.DataFrame, dict[str, float]]:
-    "Closes of `n` synthetic tickers (a bundled stock's closes rebased and rolled) for the last 300 sessions, and today's marks."
+    """Closes of `n` synthetic tickers (a bundled stock's closes rebased and rolled) for the last 300 sessions, and
+    today's marks."""
     cols = {}
     for i in range(n):
         s = BASE.iloc[:, i % BASE.shape[1]]
@@ -56,7 +60,8 @@ def baseline_limits(book: Book, risk) -> dict[str, float]:
         gross += abs(p.quantity * m)
         s = book.returns[p.ticker] * (p.quantity * m)
         pnl = s if pnl is None else pnl + s
-    return dict(drawdown=1 - eq / book.peak_equity, daily_loss=max(0.0, 1 - eq / book.open_equity), position_loss=max(losses.values()),
+    return dict(drawdown=1 - eq / book.peak_equity, daily_loss=max(0.0, 1 - eq / book.open_equity),
+                position_loss=max(losses.values()),
                 gross_exposure=gross / eq, var_95=-np.percentile((pnl / eq).dropna().to_numpy(), 5))
 
 
@@ -71,8 +76,10 @@ def limits_bench(n: int) -> None:
     book = book_for(n, SETTINGS.risk)
     t_ours, ours = best(lambda: evaluate_limits(book, SETTINGS.risk), 20)
     t_base, base = best(lambda: baseline_limits(book, SETTINGS.risk), 5)
-    for c in ours: assert math.isclose(c.value, base[c.name], rel_tol=1e-9, abs_tol=1e-12), (c.name, c.value, base[c.name])
-    print(f'{n:4d} positions  evaluate every limit: {t_ours * 1e3:7.2f} ms   baseline per-position pandas loop: {t_base * 1e3:8.2f} ms'
+    for c in ours: assert math.isclose(c.value, base[c.name], rel_tol=1e-9, abs_tol=1e-12), (c.name, c.value,
+                                                                                             base[c.name])
+    print(f'{n:4d} positions  evaluate every limit: {t_ours * 1e3:7.2f} ms   baseline per-position pandas loop: '
+          f'{t_base * 1e3:8.2f} ms'
           f'   speed-up {t_base / t_ours:5.1f}x   (figures equal)')
 
 
@@ -81,12 +88,16 @@ def breach_store(n: int, tmp: Path, name: str):
     clock = FixedClock('2018-02-06 21:05')
     store = Store(f'sqlite:///{tmp / name}.db', clock=clock)
     closes, marks = universe(n)
-    for t in closes: store.upsert_prices(t, pd.DataFrame(dict(open=closes[t], high=closes[t], low=closes[t], close=closes[t], volume=1e6)), 'bench')
-    pos = [Position(t, int(1_500_000 / n // closes[t].iloc[-2]) + 1, float(closes[t].iloc[-2]), float(closes[t].iloc[-2])) for t in closes]
+    for t in closes: store.upsert_prices(t,
+                                         pd.DataFrame(dict(open=closes[t], high=closes[t], low=closes[t],
+                                                           close=closes[t], volume=1e6)), 'bench')
+    pos = [Position(t, int(1_500_000 / n // closes[t].iloc[-2]) + 1, float(closes[t].iloc[-2]),
+                    float(closes[t].iloc[-2])) for t in closes]
     cash = 1_000_000 - sum(p.quantity * p.avg_cost for p in pos)
     store.record_equity('PAPER', '2018-02-05 21:05', cash, 1_000_000.0)
     store.set_positions('PAPER', pos, clock.now())
-    cfg = dataclasses.replace(SETTINGS, risk=dataclasses.replace(SETTINGS.risk, auto_actions=False, max_gross_exposure_pct=10.0))
+    cfg = dataclasses.replace(SETTINGS,
+                              risk=dataclasses.replace(SETTINGS.risk, auto_actions=False, max_gross_exposure_pct=10.0))
     rm = RiskManager(store, None, cfg, clock, account='PAPER')
     assert rm.check(marks).state.value == 'ACTIVE'          # warms the day's history cache, as a running monitor has
     rm.risk = dataclasses.replace(rm.risk, max_gross_exposure_pct=1.0)   # now the book is over its gross limit

@@ -28,8 +28,10 @@ def main():
     tickers = list(settings.universe.tickers)
     bars = {t: src.history(t) for t in tickers}
     clock = FixedClock(as_of)
-    ctx = TickerContext('AAPL', _cut(bars['AAPL'], 'AAPL', as_of, settings.runner.history_days), as_of, settings.runner.horizon)
-    print(f"models: {[j.name for j in jobs]}; history {len(ctx.bars)} bars; horizon {ctx.horizon}; workers {args.workers}")
+    ctx = TickerContext('AAPL', _cut(bars['AAPL'], 'AAPL', as_of, settings.runner.history_days), as_of,
+                        settings.runner.horizon)
+    print(f"models: {[j.name for j in jobs]}; history {len(ctx.bars)} bars; horizon {ctx.horizon}; workers "
+          f"{args.workers}")
 
     for j in jobs: execute_job(j, ctx)                        # imports and caches warm, as in a pool's workers
     seq = []
@@ -65,10 +67,13 @@ def main():
     print(f"one ticker, all models, sequential (baseline): {s:.3f} s")
     print(f"one ticker, all models, parallel on ModelPool: {p:.3f} s   ratio sequential/parallel = {s / p:.2f}x")
     n_ok = sum(o.status == 'ok' for o in urep.outcomes)
-    print(f"universe: {len(tickers)} tickers x {len(jobs)} models = {len(urep.outcomes)} jobs ({n_ok} ok) in {uni:.2f} s "
-          f"= {uni / len(tickers):.3f} s per ticker; vs sequential estimate {s * len(tickers):.2f} s: ratio {s * len(tickers) / uni:.2f}x")
+    print(f"universe: {len(tickers)} tickers x {len(jobs)} models = {len(urep.outcomes)} jobs ({n_ok} ok) in {uni:.2f} "
+          f"s "
+          f"= {uni / len(tickers):.3f} s per ticker; vs sequential estimate {s * len(tickers):.2f} s: ratio "
+          f"{s * len(tickers) / uni:.2f}x")
     if urep.failures: print(f"failures: {[(o.ticker, o.model, o.error_type) for o in urep.failures]}")
-    print(f"targets: one ticker < 1 s: {'met' if p < 1 else 'MISSED'}; universe < 60 s: {'met' if uni < 60 else 'MISSED'}")
+    print(f"targets: one ticker < 1 s: {'met' if p < 1 else 'MISSED'}; universe < 60 s: "
+          f"{'met' if uni < 60 else 'MISSED'}")
 
 
 if __name__ == '__main__':

@@ -23,7 +23,8 @@ def batch(clock, n):
     "The same signals every time: deterministic ids make a re-run resume, not repeat."
     prov = Provenance('crash', '1')
     tickers = list(PRICES)[:n]
-    return [Signal(t, 'BUY', 0.3 + 0.1 * (i % 5), 0.2, 0.01, 5, PRICES[t], clock.now(), prov) for i, t in enumerate(tickers)], \
+    return [Signal(t, 'BUY', 0.3 + 0.1 * (i % 5), 0.2, 0.01, 5, PRICES[t], clock.now(), prov) for i,
+            t in enumerate(tickers)], \
            {t: PRICES[t] for t in tickers}
 
 

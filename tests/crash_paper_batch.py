@@ -1,7 +1,8 @@
 """Child process for the SIGKILL crash test: submit a batch of orders through OrderManager + PaperBroker.
 
 Usage: python crash_paper_batch.py DB_PATH RUN_ID N_SIGNALS
-Prints READY once reconciled, then EVENT per broker event while executing; the parent kills it after a random number of them.
+Prints READY once reconciled, then EVENT per broker event while executing; the parent kills it after a random number of
+them.
 """
 from __future__ import annotations
 import sys
@@ -17,15 +18,16 @@ from trading_workbench.execution.orders import OrderManager
 from trading_workbench.store.db import Store
 
 ROOT = Path(__file__).parents[1]
-TICKERS = ['AAPL', 'MSFT', 'JPM', 'XOM', 'KO', 'PG', 'PEP', 'WMT', 'INTC', 'CSCO', 'ORCL', 'IBM', 'NVDA', 'BA', 'CAT', 'MMM',
-           'HD', 'DIS', 'MCD', 'NKE', 'V', 'MA', 'AMZN', 'GOOGL', 'JNJ']
+TICKERS = ['AAPL', 'MSFT', 'JPM', 'XOM', 'KO', 'PG', 'PEP', 'WMT', 'INTC', 'CSCO', 'ORCL', 'IBM', 'NVDA', 'BA', 'CAT',
+           'MMM', 'HD', 'DIS', 'MCD', 'NKE', 'V', 'MA', 'AMZN', 'GOOGL', 'JNJ']
 
 
 def batch(clock, n):
     "The same signals every time: deterministic ids make a re-run resume, not repeat."
     prices = {t: float(load_bundled(t).close.iloc[-1]) for t in TICKERS[:n]}
     prov = Provenance('crash', '1')
-    sigs = [Signal(t, 'BUY', 0.3 + 0.1 * (i % 6), 0.2, 0.01, 5, prices[t], clock.now(), prov) for i, t in enumerate(TICKERS[:n])]
+    sigs = [Signal(t, 'BUY', 0.3 + 0.1 * (i % 6), 0.2, 0.01, 5, prices[t], clock.now(), prov) for i,
+            t in enumerate(TICKERS[:n])]
     return sigs, prices
 
 

@@ -20,8 +20,10 @@ Faults are queued with ``inject(*faults)``; each ``/api/chat`` request pops one.
 (no ``risk_score``), ``nan`` (a bare ``NaN`` in the content), ``contradiction`` (BUY with a negative expected return),
 ``error_500`` (HTTP 500 ``{"error": ...}``), ``not_found`` (HTTP 404 as for an unpulled model),
 ``stream_error`` (a streamed answer that breaks off with an ``{"error": ...}`` line), ``disconnect`` (socket closed
-without an answer), ``length`` (the answer hit the ``num_predict`` limit: ``"done_reason": "length"``, as Ollama reports a
-generation cut off by its length limit, while the content still happens to be valid JSON). ``down()`` closes the listening socket so connections are refused.
+without an answer), ``length`` (the answer hit the ``num_predict`` limit: ``"done_reason": "length"``, as Ollama
+reports a
+generation cut off by its length limit, while the content still happens to be valid JSON). ``down()`` closes the
+listening socket so connections are refused.
 Every request is recorded in ``requests``.
 """
 from __future__ import annotations
@@ -55,7 +57,8 @@ class OllamaState:
     faults: deque = field(default_factory=deque)
     slow_s: float = 3.0
     requests: list[dict] = field(default_factory=list)
-    handler_errors: list[BaseException] = field(default_factory=list)   # e.g. the client hung up on a 'disconnect' fault
+    # e.g. the client hung up on a 'disconnect' fault
+    handler_errors: list[BaseException] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -68,8 +71,8 @@ def _tag(name: str) -> dict:
                              quantization_level='Q4_K_M'))
 
 def _stats(n_chunks: int) -> dict:
-    return dict(total_duration=4_883_583_458, load_duration=1_334_875, prompt_eval_count=26, prompt_eval_duration=342_546_000,
-                eval_count=n_chunks, eval_duration=4_535_599_000)
+    return dict(total_duration=4_883_583_458, load_duration=1_334_875, prompt_eval_count=26,
+                prompt_eval_duration=342_546_000, eval_count=n_chunks, eval_duration=4_535_599_000)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -146,13 +149,18 @@ class _Handler(BaseHTTPRequestHandler):
         pieces = [content[i:i + 7] for i in range(0, len(content), 7)] or ['']
         for k, p in enumerate(pieces):
             if fault == 'stream_error' and k == len(pieces) // 2:
-                self._chunk(json.dumps(dict(error='an error was encountered while running the model: unexpected EOF')).encode() + b'\n')
+                self._chunk(
+                    json.dumps(dict(error='an error was encountered while running the model: unexpected EOF')).encode()
+                    + b'\n'
+                )
                 break
             self._chunk(json.dumps(dict(model=model, created_at=_now(), message=dict(role='assistant', content=p),
                                         done=False)).encode() + b'\n')
         else:
-            self._chunk(json.dumps(dict(model=model, created_at=_now(), message=dict(role='assistant', content=''), done=True,
-                                        done_reason='length' if fault == 'length' else 'stop', **_stats(len(pieces)))).encode() + b'\n')
+            self._chunk(json.dumps(dict(model=model, created_at=_now(), message=dict(role='assistant', content=''),
+                                        done=True,
+                                        done_reason='length' if fault == 'length' else 'stop',
+                                        **_stats(len(pieces)))).encode() + b'\n')
         self._chunk(b'')
 
 
@@ -181,7 +189,8 @@ class _Server(ThreadingHTTPServer):
 
 class OllamaServer:
     "An Ollama stand-in on 127.0.0.1 (port chosen by the OS); use as a context manager."
-    def __init__(self, models: list[str] | None = None, answer: Callable[[dict], dict] | None = None, slow_s: float = 3.0):
+    def __init__(self, models: list[str] | None = None, answer: Callable[[dict], dict] | None = None,
+                 slow_s: float = 3.0):
         self.state = OllamaState(slow_s=slow_s)
         if models is not None: self.state.models = list(models)
         if answer is not None: self.state.answer = answer

@@ -1,4 +1,5 @@
-"Shared set-up for the risk tests: a store with bundled prices, a paper broker marked at closes, an order manager with the risk gate."
+"""Shared set-up for the risk tests: a store with bundled prices, a paper broker marked at closes, an order manager with
+the risk gate."""
 from __future__ import annotations
 import dataclasses
 from pathlib import Path
@@ -47,5 +48,6 @@ def buy_book(sb, om, prices: dict, budget: float = 90_000, run: str = 'setup') -
     "One long position per ticker, about `budget` each, filled at `prices`."
     sb.run(sb.broker.mark(prices))
     for t, px in prices.items():
-        r = om.manage_order_lifecycle(Order(f'{run}-{t}', t, 'BUY', int(budget // px), limit_price=limit_for('BUY', px)), px)
+        r = om.manage_order_lifecycle(Order(f'{run}-{t}', t, 'BUY', int(budget // px),
+                                            limit_price=limit_for('BUY', px)), px)
         assert r.status == 'COMPLETE', r.reasons

@@ -24,14 +24,16 @@ COLS = ['ticker', 'side', 'quantity', 'limit']
 def test_last_day_places_the_daily_runs_orders(tmp_path):
     (tmp_path / 'settings.ini').write_text((ROOT / 'settings.ini').read_text())
     env = {k: v for k, v in os.environ.items() if not k.startswith('TWB_')}
-    env.update(TWB_UNIVERSE_TICKERS=TICKERS, TWB_LLM_HOST=refused_url())        # no LLM in either: the backtest never runs it
+    # no LLM in either: the backtest never runs it
+    env.update(TWB_UNIVERSE_TICKERS=TICKERS, TWB_LLM_HOST=refused_url())
     settings = Settings.load(tmp_path / 'settings.ini', env=env)
 
     a = backtest_store(settings, 'a', f"sqlite:///{tmp_path / 'a.db'}", start=pd.Timestamp(START))
     full = run_backtest(settings, a, START, END, refit='M', account='PAPER', order_prefix='daily', progress=False)
     a.close()
     b = backtest_store(settings, 'b', settings.store.url, start=pd.Timestamp(START))   # the daily run's store
-    head = run_backtest(settings, b, START, PREV, refit='M', refit_last=False, account='PAPER', order_prefix='daily', progress=False)
+    head = run_backtest(settings, b, START, PREV, refit='M', refit_last=False, account='PAPER', order_prefix='daily',
+                        progress=False)
     b.close()
     # the replays agree up to the day before: same orders, and the same book
     before = full.orders[full.orders.session <= PREV].reset_index(drop=True)
@@ -49,14 +51,18 @@ def test_last_day_places_the_daily_runs_orders(tmp_path):
     a = Store(f"sqlite:///{tmp_path / 'a.db'}")
     our_signals = a.signals(f'{full.run_id}-{END}')
     a.close()
-    # the last session refits, so every model's signal is the daily run's: same action, confidence, expected return, risk
-    key = lambda f: f.sort_values(['ticker', 'model']).reset_index(drop=True)[['ticker', 'model', 'action', 'confidence',
-                                                                                'expected_return', 'risk_score', 'current_price']]
+    # the last session refits, so every model's signal is the daily run's: same action, confidence, expected return,
+    # risk
+    key = lambda f: f.sort_values(['ticker', 'model']).reset_index(drop=True)[['ticker', 'model', 'action',
+                                                                               'confidence',
+                                                                                'expected_return', 'risk_score',
+                                                                                'current_price']]
     assert len(our_signals) == 4 * len(TICKERS.split(','))
     pd.testing.assert_frame_equal(key(our_signals), key(daily_signals), rtol=1e-9)
     # and the same decisions: orders placed, and tickers left at target
     assert run.report['orders'] == full.last_orders.status.value_counts().to_dict()
-    ours = full.last_orders.query("client_order_id != ''")                     # rows without an order were at target already
+    # rows without an order were at target already
+    ours = full.last_orders.query("client_order_id != ''")
     assert len(ours) >= 1                                                       # the comparison is about something
     got = daily.rename(columns={'limit_price': 'limit'})[COLS].sort_values('ticker').reset_index(drop=True)
     want = ours[COLS].sort_values('ticker').reset_index(drop=True)
@@ -64,7 +70,8 @@ def test_last_day_places_the_daily_runs_orders(tmp_path):
     assert set(daily.client_order_id) == set(ours.client_order_id)             # same ids: the same signals decided them
 
 def test_backtest_writes_to_postgresql(fresh_pg_url):
-    "The backtest into a PostgreSQL store: every session marked, every order journaled with its fills, the run recorded."
+    """The backtest into a PostgreSQL store: every session marked, every order journaled with its fills, the run
+    recorded."""
     settings = Settings.load(ROOT / 'settings.ini', env={})
     store = backtest_store(settings, 'pg', fresh_pg_url, start=pd.Timestamp('2018-02-01'))
     res = run_backtest(settings, store, '2018-02-01', '2018-02-07', tickers='AAPL,KO,XOM', refit='W', progress=False)

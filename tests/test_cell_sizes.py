@@ -8,7 +8,8 @@ TOOL = ROOT / 'tools' / 'cell_sizes.py'
 
 def _notebook(path: Path, *cell_lengths: int, export: str = '#| export') -> None:
     "A notebook whose exported cells have the given numbers of code lines (plus a blank line each, not counted)."
-    cells = [nbformat.v4.new_code_cell('\n'.join([export, *(f'x{i} = {i}' for i in range(n)), ''])) for n in cell_lengths]
+    cells = [nbformat.v4.new_code_cell('\n'.join([export, *(f'x{i} = {i}' for i in range(n)), '']))
+             for n in cell_lengths]
     cells.append(nbformat.v4.new_code_cell('\n'.join(f'y{i} = {i}' for i in range(99))))   # not exported: not counted
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)

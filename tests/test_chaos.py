@@ -24,7 +24,8 @@ from trading_workbench.store.db import Store, TradingState
 
 TWB = str(Path(sys.executable).parent / 'twb')
 PRICES = {'AAPL': 159.54, 'MSFT': 89.61}
-ISSUE_FAULTS = {'kill_mid_order', 'gateway_drop', 'gateway_silent', 'data_source_down', 'stale_data', 'poisoned_ticker', 'model_raising',
+ISSUE_FAULTS = {'kill_mid_order', 'gateway_drop', 'gateway_silent', 'data_source_down', 'stale_data', 'poisoned_ticker',
+                'model_raising',
                 'model_hanging', 'store_locked', 'disk_full', 'corrupt_checkpoint', 'clock_jump', 'llm_down'}
 
 
@@ -33,10 +34,10 @@ def settings(**recovery) -> Settings:
     return dataclasses.replace(s, recovery=dataclasses.replace(s.recovery, **recovery))
 
 
-# -- every drill, through the command ------------------------------------------------------------------------------------
+# -- every drill, through the command ----------------------------------------------------------------------------------
 def test_twb_drill_all_prints_every_fault_with_zero_lost_and_duplicated(tmp_path):
-    r = subprocess.run([TWB, '--settings', str(ROOT / 'settings.ini'), '--log-level', 'CRITICAL', 'drill', 'all'], capture_output=True,
-                       text=True, timeout=300, cwd=tmp_path)
+    r = subprocess.run([TWB, '--settings', str(ROOT / 'settings.ini'), '--log-level', 'CRITICAL', 'drill', 'all'],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith('| ')]
     assert lines[0] == '| scenario | safe state reached | seconds to recover | orders lost | orders duplicated |'
@@ -45,21 +46,25 @@ def test_twb_drill_all_prints_every_fault_with_zero_lost_and_duplicated(tmp_path
     for name, (state, secs, lost, dup) in rows.items():
         assert state in {'recovered', 'degraded', 'no_trading', 'halted', 'flat'}, (name, state)
         assert float(secs) >= 0 and (lost, dup) == ('0', '0'), (name, lost, dup)
-    assert rows['gateway_silent'][0] == 'halted' and rows['disk_full'][0] == 'halted' and rows['risk_breach'][0] == 'flat'
+    assert (
+        rows['gateway_silent'][0] == 'halted' and rows['disk_full'][0] == 'halted' and rows['risk_breach'][0] == 'flat'
+    )
 
 
-# -- the broker procedure over a real socket ----------------------------------------------------------------------------
+# -- the broker procedure over a real socket ---------------------------------------------------------------------------
 class IBRig:
     "A store, IBKRBroker to the TWS test server, order manager with the risk gate, risk manager and the dispatcher."
     def __init__(self, tmp_path, **recovery):
         self.settings = settings(reconnect_max_wait_s=0.2, **recovery)
         self.clock = FixedClock('2026-11-24 15:00')
         self.store = Store(f'sqlite:///{tmp_path}/ib.db', clock=self.clock)
-        self.b = IBKRBroker(self.settings, self.clock, ack_timeout=0.5, reconnect_attempts=1, reconnect_max_wait=0.1, connect_timeout=3)
+        self.b = IBKRBroker(self.settings, self.clock, ack_timeout=0.5, reconnect_attempts=1, reconnect_max_wait=0.1,
+                            connect_timeout=3)
         self.sb = SyncBroker(self.b)
         self.srv = TWSServer(prices=PRICES)
         self.b.port = self.sb.run(self.srv.start())
-        self.om = OrderManager(self.sb, self.store, self.settings, self.clock, order_timeout=2.0, gate=RiskGate(self.store), account_name='IBKR')
+        self.om = OrderManager(self.sb, self.store, self.settings, self.clock, order_timeout=2.0,
+                               gate=RiskGate(self.store), account_name='IBKR')
         self.rm = RiskManager(self.store, self.om, self.settings, self.clock, account='IBKR')
         self.dr = DisasterRecovery(self.store, self.settings, self.clock, orders=self.om, risk=self.rm)
         assert self.om.start().ok
@@ -82,18 +87,22 @@ def test_gateway_drop_on_ibkr_reconnects_reconciles_cancels_and_trades_once(tmp_
         a = rig.buy('chaos-AAPL')
         assert rig.om.manage_order_lifecycle(a, PRICES['AAPL']).status == 'COMPLETE'
         w = rig.buy('chaos-MSFT-working', 'MSFT')
-        rig.srv.plans[w.client_order_id] = Plan(hold=True)                 # rests at the gateway: cancelled by the recovery
+        # rests at the gateway: cancelled by the recovery
+        rig.srv.plans[w.client_order_id] = Plan(hold=True)
         assert rig.om.manage_order_lifecycle(w, PRICES['MSFT'], follow=False).status == 'WORKING'
         rig.srv.faults.refuse_connections = True
         rig.srv.drop_all()                                                   # the gateway restarts ...
-        threading.Timer(1.0, lambda: setattr(rig.srv.faults, 'refuse_connections', False)).start()   # ... and is back in a second
+        # ... and is back in a second
+        threading.Timer(1.0, lambda: setattr(rig.srv.faults, 'refuse_connections', False)).start()
         res = rig.dr.handle_system_failure(NotConnected('IB gateway connection lost'))
         assert res.state is SafeState.RECOVERED and rig.om.ready, res
         assert res.detail['attempts'] >= 2 and res.detail['positions'] == {'AAPL': 10}
-        assert rig.store.order(w.client_order_id)['state'] == 'cancelled' and any('chaos-MSFT-working' in x for x in res.actions)
+        assert rig.store.order(w.client_order_id)['state'] == 'cancelled' and any('chaos-MSFT-working' in x
+                                                                                  for x in res.actions)
         m = rig.buy('chaos-MSFT', 'MSFT')
         assert rig.om.manage_order_lifecycle(m, PRICES['MSFT']).status == 'COMPLETE'
-        assert rig.om.manage_order_lifecycle(m, PRICES['MSFT']).status == 'DUPLICATE'   # decided again: never sent twice
+        # decided again: never sent twice
+        assert rig.om.manage_order_lifecycle(m, PRICES['MSFT']).status == 'DUPLICATE'
         assert rig.executed() == {'chaos-AAPL': 10, 'chaos-MSFT': 10}
         assert 'recovery.broker' in set(rig.store.alerts().source)
     finally: rig.close()
@@ -110,14 +119,18 @@ def test_gateway_silent_on_ibkr_halts_with_the_exposure_at_risk(tmp_path):
         assert res.state is SafeState.HALTED and not rig.om.ready
         assert res.detail['positions'] == {'AAPL': 20} and res.detail['gross'] > 0
         s = rig.store.trading_state()
-        assert s.state is TradingState.HALTED and s.trigger == 'broker_failure' and 'Nothing can be closed through a dead link' in s.reason
+        assert (
+            s.state is TradingState.HALTED
+            and s.trigger == 'broker_failure'
+            and 'Nothing can be closed through a dead link' in s.reason
+        )
         assert rig.store.orders(run_id=None)[-1]['client_order_id'] == 'silent-AAPL'   # no close order was pretended
         refused = rig.om.manage_order_lifecycle(rig.buy('silent-late'), PRICES['AAPL'])
         assert refused.status == 'REJECTED' and rig.store.order('silent-late') is None
     finally: rig.close()
 
 
-# -- the circuit breaker: refused orders never left, so after a resume they are decided again ----------------------------
+# -- the circuit breaker: refused orders never left, so after a resume they are decided again --------------------------
 def test_orders_refused_while_reducing_are_decided_again_after_resume(tmp_path):
     s = settings()
     clock = FixedClock('2018-02-07 21:05')
@@ -145,8 +158,9 @@ def test_orders_refused_while_reducing_are_decided_again_after_resume(tmp_path):
     finally: sb.close(); store.close()
 
 
-# -- the daily run: a failing cell, a kill, the reaper, the resume ------------------------------------------------------
-FAST = dict(TWB_DATA_SOURCES='bundled', TWB_FLAGS_ENABLE_SARIMAX='false', TWB_FLAGS_ENABLE_GARCH='false', TWB_FLAGS_ENABLE_MSSA_RL='false',
+# -- the daily run: a failing cell, a kill, the reaper, the resume -----------------------------------------------------
+FAST = dict(TWB_DATA_SOURCES='bundled', TWB_FLAGS_ENABLE_SARIMAX='false', TWB_FLAGS_ENABLE_GARCH='false',
+            TWB_FLAGS_ENABLE_MSSA_RL='false',
             TWB_FLAGS_ENABLE_LLM='false', TWB_UNIVERSE_TICKERS='AAPL,MSFT,KO,XOM', TWB_RUNNER_MAX_WORKERS='1')
 
 @pytest.fixture
@@ -157,31 +171,41 @@ def project(tmp_path):
 def twb(project: Path, *args, wait=True, **env):
     e = {k: v for k, v in os.environ.items() if not k.startswith('TWB_')} | FAST | env
     cmd = [TWB, '--settings', str(project / 'settings.ini'), *args]
-    if not wait: return subprocess.Popen(cmd, env=e, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    if not wait: return subprocess.Popen(cmd, env=e, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         start_new_session=True)
     return subprocess.run(cmd, capture_output=True, text=True, env=e, cwd=project, timeout=600)
 
 def db(project: Path) -> sqlite3.Connection: return sqlite3.connect(project / 'runs' / 'workbench.db')
 
 def runs(project: Path) -> dict[str, tuple]:
-    with db(project) as c: return {r[0]: r[1:] for r in c.execute('select run_id, status, report, params from runs order by started_at')}
+    with db(project) as c: return {r[0]: r[1:]
+                                   for r in c.execute('select run_id, status, report, params from runs order by '
+                                                      'started_at')}
 
 
 def test_a_run_that_fails_in_a_cell_marks_itself_failed(project):
     r = twb(project, 'run', 'daily', '--date', '2018-02-07', '--tickers', 'ZZZZ', '--quiet')
     assert r.returncode != 0
     [(status, report, _)] = runs(project).values()
-    assert status == 'failed' and 'NoUsableData' in json.loads(report)['error'] and json.loads(report)['failed_by'] == 'run'
+    assert (
+        status == 'failed'
+        and 'NoUsableData' in json.loads(report)['error']
+        and json.loads(report)['failed_by'] == 'run'
+    )
 
 
 def test_a_killed_run_is_reaped_and_the_day_resumes_without_duplicates(project):
     p = twb(project, 'run', 'daily', '--date', '2018-02-07', '--quiet', wait=False)
     deadline = time.monotonic() + 300
     try:
-        while time.monotonic() < deadline:                                   # kill it once the models' signals are stored
+        # kill it once the models' signals are stored
+        while time.monotonic() < deadline:
             time.sleep(0.5)
             if not (project / 'runs' / 'workbench.db').exists(): continue
             try:
-                with db(project) as c: cps = [json.loads(x) for x, in c.execute("select payload from checkpoints where name = 'daily:2018-02-07'")]
+                with db(project) as c: cps = [json.loads(x) for x,
+                                              in c.execute("select payload from checkpoints where name = "
+                                                           "'daily:2018-02-07'")]
             except sqlite3.OperationalError: continue                        # schema not there yet
             if any('signals' in cp['steps'] for cp in cps): break
             assert p.poll() is None, 'the run ended before it could be killed'
@@ -205,6 +229,8 @@ def test_a_killed_run_is_reaped_and_the_day_resumes_without_duplicates(project):
         n_rerun, = c.execute('select count(*) from signals where run_id = ?', (rerun,)).fetchone()
         over = c.execute('select o.client_order_id from orders o join fills f on f.client_order_id = o.client_order_id '
                          'group by o.client_order_id having sum(f.quantity) > max(o.quantity)').fetchall()
-        paper = c.execute('select client_order_id, count(*) from paper_orders group by client_order_id having count(*) > 1').fetchall()
-    assert n_killed > 0 and n_rerun == n_killed                              # the models were not run again: their signals were read back
+        paper = c.execute('select client_order_id, count(*) from paper_orders group by client_order_id having count(*) '
+                          '> 1').fetchall()
+    # the models were not run again: their signals were read back
+    assert n_killed > 0 and n_rerun == n_killed
     assert over == [] and paper == []                                        # no intent executed more than it asked

@@ -31,7 +31,9 @@ def test_sigkill_never_leaves_half_checkpoint(db_url):
         st = Store(db_url)
         cp = CheckpointManager(st).latest('torn')
         assert cp is not None, f'trial {trial}: no checkpoint written'
-        assert cp.payload['total'] == sum(cp.payload['items']) and len(cp.payload['items']) == cp.payload['seq'] % 300 + 1
+        assert (
+            cp.payload['total'] == sum(cp.payload['items']) and len(cp.payload['items']) == cp.payload['seq'] % 300 + 1
+        )
         assert cp.payload['seq'] > last_seq, 'the newest checkpoint went backwards'
         last_seq = cp.payload['seq']
         st.close()
@@ -43,7 +45,8 @@ def test_bad_payloads_and_corruption(db_url):
     with pytest.raises(CheckpointError, match='non-empty'): cm.save('', {})
     assert cm.list('x') == []
     a = cm.save('x', {'n': 1}); b = cm.save('x', {'n': 2}, schema_version=2)
-    with st.engine.begin() as c: c.execute(T['checkpoints'].update().where(T['checkpoints'].c.id == b.id).values(payload='{"n": 3}'))
+    with st.engine.begin() as c:
+        c.execute(T['checkpoints'].update().where(T['checkpoints'].c.id == b.id).values(payload='{"n": 3}'))
     assert cm.latest('x').id == a.id           # the tampered row fails its checksum and is skipped
     assert cm.latest('x', schema_version=1).payload == {'n': 1}
     assert cm.names() == ['x'] and cm.prune('x', keep=1) == 1

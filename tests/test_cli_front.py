@@ -12,8 +12,10 @@ INI = str(ROOT / 'settings.ini')
 def test_help_imports_nothing_heavy():
     "Importing the CLI and printing its help loads neither pandas nor papermill (a command imports what it needs)."
     code = ("import sys, contextlib, io\nfrom trading_workbench.cli import parser\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n    try: parser().parse_args(['--help'])\n    except SystemExit: pass\n"
-            "print(sorted(m for m in ('pandas', 'papermill', 'numpy', 'sqlalchemy', 'exchange_calendars') if m in sys.modules))")
+            "with contextlib.redirect_stdout(io.StringIO()):\n    try: parser().parse_args(['--help'])\n    except "
+            "SystemExit: pass\n"
+            "print(sorted(m for m in ('pandas', 'papermill', 'numpy', 'sqlalchemy', 'exchange_calendars') if m in "
+            "sys.modules))")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == '[]'
 

@@ -12,16 +12,20 @@ from conftest import ROOT
 TEXT = (ROOT / 'settings.ini').read_text()
 BASE = Settings.from_text(TEXT, env={})
 
-SPECIAL = {('data', 'sources'): ('csv, bundled', ('csv', 'bundled')), ('universe', 'tickers'): ('IBM,KO', ('IBM', 'KO')),
+SPECIAL = {('data', 'sources'): ('csv, bundled', ('csv', 'bundled')),
+           ('universe', 'tickers'): ('IBM,KO', ('IBM', 'KO')),
            ('store', 'url'): ('sqlite:////tmp/other.db', 'sqlite:////tmp/other.db'),
            ('schedule', 'daily_run_time'): ('09:15', '09:15'),
            # free text is checked: the alternative must be well formed too
-           **{('data', k): ('https://mirror.example.com/v2',) * 2 for k in ('yfinance_base_url', 'alpha_vantage_base_url', 'finnhub_base_url')},
+           **{('data', k): ('https://mirror.example.com/v2',) * 2
+              for k in ('yfinance_base_url', 'alpha_vantage_base_url', 'finnhub_base_url')},
            ('universe', 'benchmark'): ('SPY', 'SPY'), ('universe', 'start'): ('2014-01-02', '2014-01-02'),
            ('universe', 'end'): ('2019-01-02', '2019-01-02'), ('broker', 'host'): ('ib-gateway', 'ib-gateway'),
-           ('dashboard', 'host'): ('0.0.0.0', '0.0.0.0'), ('llm', 'host'): ('http://ollama:11434', 'http://ollama:11434'),
+           ('dashboard', 'host'): ('0.0.0.0', '0.0.0.0'),
+           ('llm', 'host'): ('http://ollama:11434', 'http://ollama:11434'),
            ('llm', 'model'): ('qwen2.5:7b', 'qwen2.5:7b'), ('schedule', 'timezone'): ('Europe/London', 'Europe/London'),
-           ('execution', 'calendar'): ('XLON', 'XLON'), ('runner', 'dask_scheduler'): ('tcp://127.0.0.1:8786', 'tcp://127.0.0.1:8786')}
+           ('execution', 'calendar'): ('XLON', 'XLON'),
+           ('runner', 'dask_scheduler'): ('tcp://127.0.0.1:8786', 'tcp://127.0.0.1:8786')}
 
 def all_fields():
     for sec, cls in SECTIONS.items():
@@ -40,7 +44,8 @@ def alternative(sec, f, tp):
     lo = m.get('ge') if m.get('ge') is not None else m.get('gt')
     hi = m.get('le') if m.get('le') is not None else m.get('lt')
     if tp is int:
-        cand = [c for c in (cur + 1, cur - 1) if (m.get('ge') is None or c >= m['ge']) and (m.get('le') is None or c <= m['le'])]
+        cand = [c for c in (cur + 1, cur - 1) if (m.get('ge') is None or c >= m['ge'])
+                and (m.get('le') is None or c <= m['le'])]
         return (str(cand[0]), cand[0])
     v = (lo + hi) / 2 if lo is not None and hi is not None else (cur * 1.5 if cur else 1.0)
     if v == cur: v = (v + (hi if hi is not None else v * 2)) / 2
@@ -51,7 +56,8 @@ FIELDS = list(all_fields())
 @pytest.mark.parametrize('sec,f,tp', FIELDS, ids=[f'{s}.{f.name}' for s, f, _ in FIELDS])
 def test_every_key_overridable(sec, f, tp):
     text, parsed = alternative(sec, f, tp)
-    extra = {'TWB_BROKER_KIND': 'ibkr'} if (sec, f.name) == ('broker', 'mode') else {}   # the paper broker never trades live
+    # the paper broker never trades live
+    extra = {'TWB_BROKER_KIND': 'ibkr'} if (sec, f.name) == ('broker', 'mode') else {}
     cfg = Settings.from_text(TEXT, env={env_key(sec, f.name): text, **extra})
     assert getattr(getattr(cfg, sec), f.name) == parsed
     assert getattr(getattr(cfg, sec), f.name) != getattr(getattr(BASE, sec), f.name)
@@ -66,7 +72,8 @@ def without_key(sec, key):
         out.append(line)
     return '\n'.join(out)
 
-REQUIRED = [(s, f) for s, f, _ in FIELDS if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+REQUIRED = [(s, f) for s, f, _ in FIELDS if f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING]
 
 @pytest.mark.parametrize('sec,f', REQUIRED, ids=[f'{s}.{f.name}' for s, f in REQUIRED])
 def test_missing_required_key(sec, f):
@@ -110,14 +117,17 @@ def test_cross_and_file_errors(edit, needle):
 
 def test_live_needs_confirmation():
     assert not Settings.from_text(TEXT, env={'TWB_BROKER_KIND': 'ibkr', 'TWB_BROKER_MODE': 'live'}).live_confirmed
-    assert Settings.from_text(TEXT, env={'TWB_BROKER_KIND': 'ibkr', 'TWB_BROKER_MODE': 'live', 'TWB_LIVE_TRADING': 'I_UNDERSTAND'}).live_confirmed
+    assert Settings.from_text(TEXT,
+                              env={'TWB_BROKER_KIND': 'ibkr', 'TWB_BROKER_MODE': 'live',
+                                   'TWB_LIVE_TRADING': 'I_UNDERSTAND'}).live_confirmed
 
 def test_relative_sqlite_resolved_against_settings_folder(tmp_path):
     p = tmp_path / 'settings.ini'; p.write_text(TEXT)
     assert Settings.load(p, env={}).store.url == f"sqlite:///{tmp_path / 'runs' / 'workbench.db'}"
 
 def test_find_settings_errors(tmp_path):
-    with pytest.raises(SettingsError, match='an existing settings file'): Settings.load(env={'TWB_SETTINGS': str(tmp_path / 'no.ini')})
+    with pytest.raises(SettingsError,
+                       match='an existing settings file'): Settings.load(env={'TWB_SETTINGS': str(tmp_path / 'no.ini')})
 
 SECRET_VALUES = {v: f'secret-{i}-value-xyz' for i, v in enumerate(SECRET_ENV.values())}
 
@@ -138,7 +148,8 @@ def test_secrets_never_in_repr_or_logs():
 
 def test_secret_not_picklable_nor_in_settings_error():
     with pytest.raises(TypeError): pickle.dumps(Secret('abcd-1234'))
-    with pytest.raises(SettingsError) as e: Settings.from_text(TEXT.replace('[llm]', '[llm]\ntoken = supersecret-token'), env={})
+    with pytest.raises(SettingsError) as e: Settings.from_text(TEXT.replace('[llm]',
+                                                                            '[llm]\ntoken = supersecret-token'), env={})
     assert 'supersecret-token' not in str(e.value)
 
 def test_settings_logging_uses_run_id():

@@ -24,8 +24,8 @@ def project(tmp_path):
 def twb(project: Path, *args, **env) -> subprocess.CompletedProcess:
     e = {k: v for k, v in os.environ.items() if not k.startswith('TWB_')}
     e.update(TWB_UNIVERSE_TICKERS=TICKERS, **env)
-    return subprocess.run([TWB, '--settings', str(project / 'settings.ini'), *args], capture_output=True, text=True, env=e,
-                          cwd=project, timeout=900)
+    return subprocess.run([TWB, '--settings', str(project / 'settings.ini'), *args], capture_output=True, text=True,
+                          env=e, cwd=project, timeout=900)
 
 def db(project: Path) -> sqlite3.Connection: return sqlite3.connect(project / 'runs' / 'workbench.db')
 
@@ -33,7 +33,8 @@ def executed(project: Path, day: str) -> list[Path]: return sorted((project / 'r
 
 def errors_in(nb_path: Path) -> list[str]:
     nb = nbformat.read(nb_path, as_version=4)
-    return [o.get('ename', '') for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', []) if o.output_type == 'error']
+    return [o.get('ename', '') for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', [])
+            if o.output_type == 'error']
 
 def test_daily_run_with_llm_then_rerun_places_no_duplicates(project):
     with OllamaServer() as ollama:
@@ -57,18 +58,21 @@ def test_daily_run_with_llm_then_rerun_places_no_duplicates(project):
     with db(project) as c:
         assert c.execute("select count(*) from orders").fetchone()[0] == n_orders
         assert c.execute("select count(*) from fills").fetchone()[0] == n_fills
-        rerun_id = Path(again.stdout.split('executed notebook: ')[1].split()[0]).stem   # replay clocks stamp both runs alike
+        # replay clocks stamp both runs alike
+        rerun_id = Path(again.stdout.split('executed notebook: ')[1].split()[0]).stem
         rerun = c.execute("select report from runs where run_id = ?", (rerun_id,)).fetchone()[0]
     assert '"DUPLICATE"' in rerun and '"COMPLETE"' not in rerun
 
     # secrets were in the environment of both runs: none reached a notebook, the log or the store
-    blobs = [p.read_bytes() for p in executed(project, '2018-02-06')] + [(project / 'runs' / 'workbench.db').read_bytes(),
+    blobs = [p.read_bytes()
+             for p in executed(project, '2018-02-06')] + [(project / 'runs' / 'workbench.db').read_bytes(),
                                                                         r.stderr.encode(), again.stderr.encode()]
     for s in SECRETS.values():
         assert not any(s.encode() in b for b in blobs), f'{s} leaked'
 
 def test_llm_down_is_reported_and_run_goes_on(project):
-    flags = twb(project, 'flags', 'enable_garch', 'off')            # an operator's run-time toggle, obeyed by the next run
+    # an operator's run-time toggle, obeyed by the next run
+    flags = twb(project, 'flags', 'enable_garch', 'off')
     assert flags.returncode == 0 and 'enable_garch     off' in flags.stdout
     r = twb(project, 'run', 'daily', '--date', '2018-02-07', '--quiet', '--dry-run', TWB_LLM_HOST=refused_url())
     assert r.returncode == 0, r.stderr[-3000:]
@@ -104,5 +108,6 @@ def test_demo_replays_days(project):
     assert 'executed notebooks:' in r.stdout and 'account PAPER: equity' in r.stdout and 'trading_state' in r.stdout
     assert [len(executed(project, d)) for d in ('2018-02-06', '2018-02-07')] == [1, 1]
     with db(project) as c:
-        assert [s for s, in c.execute("select status from runs order by started_at")] == ['ok', 'ok']   # 02-06 then 02-07
+        # 02-06 then 02-07
+        assert [s for s, in c.execute("select status from runs order by started_at")] == ['ok', 'ok']
         assert c.execute("select count(*) from equity").fetchone()[0] >= 2

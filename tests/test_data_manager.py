@@ -63,16 +63,19 @@ def test_primary_bad_data_fails_over(server, client, clock, store):
 
 
 def test_all_down_names_every_failure(server, client, clock, store):
-    mgr = DataSourceManager([CsvSource(ROOT / 'no-such-dir')] + vendor_sources(server, client, clock), store, clock=clock)
+    mgr = DataSourceManager([CsvSource(ROOT / 'no-such-dir')] + vendor_sources(server, client, clock), store,
+                            clock=clock)
     server.inject('yahoo', 'rate_limit', 'rate_limit')
     server.inject('alphavantage', 'premium')
     server.inject('finnhub', 'disconnect', 'disconnect')
     with pytest.raises(AllSourcesFailed) as e:
         mgr.history('IBM', '2017-01-03', '2017-12-29')
     assert [(f.source, f.error) for f in e.value.failures] == [
-        ('csv', 'SourceUnavailable'), ('yfinance', 'RateLimited'), ('alpha_vantage', 'PremiumOnly'), ('finnhub', 'SourceUnavailable')]
+        ('csv', 'SourceUnavailable'), ('yfinance', 'RateLimited'), ('alpha_vantage', 'PremiumOnly'),
+        ('finnhub', 'SourceUnavailable')]
     msg = str(e.value)
-    for part in ('csv:', 'does not exist', 'yfinance:', 'HTTP 429', 'alpha_vantage:', 'premium', 'finnhub:', 'network error'):
+    for part in ('csv:', 'does not exist', 'yfinance:', 'HTTP 429', 'alpha_vantage:', 'premium', 'finnhub:',
+                 'network error'):
         assert part in msg
     assert store.price_range('IBM') is None
     assert store.get_control('data.coverage.IBM') is None
@@ -144,7 +147,8 @@ def test_seam_split_is_rejected(server, client, clock, store, tmp_path):
 
 def test_history_many_from_settings_and_primary_switch(store, clock, server, client):
     cfg = Settings.load(ROOT / 'settings.ini', env={})
-    mgr = DataSourceManager.from_settings(cfg, store, clock=clock, sources=[BundledSource()] + vendor_sources(server, client, clock))
+    mgr = DataSourceManager.from_settings(cfg, store, clock=clock,
+                                          sources=[BundledSource()] + vendor_sources(server, client, clock))
     out = mgr.history_many(cfg.universe.tickers, progress=False)
     assert list(out) == list(cfg.universe.tickers) and all(len(b) >= 1257 for b in out.values())
     assert server.requests() == []  # the embedded default serves the demo universe without the network
@@ -156,6 +160,7 @@ def test_history_many_from_settings_and_primary_switch(store, clock, server, cli
     server.inject('finnhub', 'rate_limit')
     assert not mgr.test_data_source('finnhub')
     mgr.set_primary_source('alpha_vantage')
-    assert DataSourceManager([BundledSource()] + vendor_sources(server, client, clock), store, clock=clock).primary == 'alpha_vantage'
+    assert DataSourceManager([BundledSource()] + vendor_sources(server, client, clock), store,
+                             clock=clock).primary == 'alpha_vantage'
     with pytest.raises(KeyError, match='unknown data source'):
         mgr.set_primary_source('bloomberg')

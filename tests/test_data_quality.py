@@ -25,7 +25,8 @@ MSFT = BundledSource().history('MSFT').astype('float64')
 def faulty(rule):
     "A real frame that breaks `rule` (and only it, under the default repairs of earlier rules)."
     if rule == 'missing_columns': return MSFT.drop(columns=['volume'])
-    if rule == 'unsorted_dates': return AAPL_RAW[(AAPL_RAW.index >= '2010-01-01') & (AAPL_RAW.index <= '2013-12-31')]  # newest first
+    # newest first
+    if rule == 'unsorted_dates': return AAPL_RAW[(AAPL_RAW.index >= '2010-01-01') & (AAPL_RAW.index <= '2013-12-31')]
     if rule == 'duplicate_dates': return pd.concat([MSFT.iloc[:100], MSFT.iloc[99:200]])
     if rule == 'nan_prices': return DHR.loc['2015-06-01':'2015-08-31']                 # 2015-07-17 open is NaN
     if rule == 'nonpositive_prices':
@@ -42,9 +43,12 @@ def faulty(rule):
     raise KeyError(rule)
 
 
-EXPECTED_DATES = {'missing_columns': None, 'unsorted_dates': '2013-12-30', 'nan_prices': '2015-07-17', 'nonpositive_prices': '2016-06-01',
-                  'ohlc_inconsistent': '2015-03-05', 'negative_volume': '2016-06-01', 'gap': '2015-03-23', 'split_jump': '2014-06-09',
-                  'duplicate_dates': str(MSFT.index[99].date()), 'absurd_magnitude': '2016-06-01', 'spike': '2016-06-01'}
+EXPECTED_DATES = {'missing_columns': None, 'unsorted_dates': '2013-12-30', 'nan_prices': '2015-07-17',
+                  'nonpositive_prices': '2016-06-01',
+                  'ohlc_inconsistent': '2015-03-05', 'negative_volume': '2016-06-01', 'gap': '2015-03-23',
+                  'split_jump': '2014-06-09',
+                  'duplicate_dates': str(MSFT.index[99].date()), 'absurd_magnitude': '2016-06-01',
+                  'spike': '2016-06-01'}
 
 
 @pytest.mark.parametrize('rule', RULES)
@@ -74,8 +78,8 @@ def test_each_rule_each_policy(rule, action):
 def test_dhr_everything_reported():
     rep = inspect(DHR, 'DHR')
     got = sorted((v.rule, str(v.date.date()), v.action) for v in rep.violations)
-    assert got == [('gap', '2015-03-23', 'warn'), ('nan_prices', '2015-07-17', 'reject'), ('nan_prices', '2016-01-12', 'reject'),
-                   ('ohlc_inconsistent', '2014-11-06', 'repair')]
+    assert got == [('gap', '2015-03-23', 'warn'), ('nan_prices', '2015-07-17', 'reject'),
+                   ('nan_prices', '2016-01-12', 'reject'), ('ohlc_inconsistent', '2014-11-06', 'repair')]
     with pytest.raises(QualityError) as e:
         gate(DHR, 'DHR')
     assert 'DHR 2015-07-17 nan_prices' in str(e.value) and 'DHR 2016-01-12 nan_prices' in str(e.value)
@@ -148,7 +152,8 @@ def test_spike_thresholds_come_from_the_policy():
     assert not inspect(drop, 'MSFT').violations                                         # under the default x2
     tight = QualityPolicy(spike_threshold=0.5)
     assert [v.rule for v in inspect(drop, 'MSFT', tight).rejected] == ['spike']
-    low_cap = QualityPolicy(max_price=50.0)                                              # MSFT went from $28 to $90 here
+    # MSFT went from $28 to $90 here
+    low_cap = QualityPolicy(max_price=50.0)
     assert {v.rule for v in inspect(MSFT, 'MSFT', low_cap).rejected} == {'absurd_magnitude'}
     assert not inspect(MSFT, 'MSFT', QualityPolicy(max_price=500.0)).violations
 
@@ -166,7 +171,9 @@ def test_real_splits_are_still_split_jumps_not_spikes():
 def test_policy_reads_the_new_thresholds_from_settings():
     from trading_workbench.core.config import Settings, SettingsError
     root = Path(__file__).resolve().parents[1]
-    pol = QualityPolicy.from_settings(Settings.load(root / 'settings.ini', env={'TWB_DATA_SPIKE_THRESHOLD': '0.5', 'TWB_DATA_MAX_VOLUME': '1e9'}))
+    pol = QualityPolicy.from_settings(Settings.load(root / 'settings.ini',
+                                                    env={'TWB_DATA_SPIKE_THRESHOLD': '0.5',
+                                                         'TWB_DATA_MAX_VOLUME': '1e9'}))
     assert pol.spike_threshold == 0.5 and pol.max_volume == 1e9 and pol.actions['spike'] == 'reject'
     with pytest.raises(SettingsError, match='max_daily_factor'):
         Settings.load(root / 'settings.ini', env={'TWB_DATA_MAX_DAILY_FACTOR': '0.5'})

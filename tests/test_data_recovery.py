@@ -61,7 +61,8 @@ def test_poisoned_ticker_is_quarantined_and_never_fails_the_others(tmp_path, sto
 
 def test_quarantine_over_http_asks_the_source_once_and_release_refetches(store, clock):
     bad = poisoned('KO', '37x spike')
-    with VendorServer(bars=lambda s: bad if s == 'BAD' else BUNDLED.history(s) if s in BUNDLED.tickers() else None) as srv, \
+    with VendorServer(bars=lambda s: bad if s == 'BAD' else BUNDLED.history(s) if s in BUNDLED.tickers()
+                      else None) as srv, \
             httpx.Client(timeout=2) as client:
         y = YFinanceSource(srv.base_url('yahoo'), client, retries=0, backoff_s=0)
         mgr = DataSourceManager([y], store, clock=clock, default_start='2017-01-03')
@@ -75,7 +76,8 @@ def test_quarantine_over_http_asks_the_source_once_and_release_refetches(store, 
 
 
 def test_real_splits_are_handled_as_before_not_quarantined(tmp_path, store, clock):
-    "Raw AAPL with its three unadjusted splits: rejected by the split rule, so the next source serves; or repaired by policy."
+    """Raw AAPL with its three unadjusted splits: rejected by the split rule, so the next source serves; or repaired by
+    policy."""
     folder = tmp_path / 'csv'; folder.mkdir()
     (folder / 'AAPL.csv').write_bytes((FIX / 'raw_unadjusted_AAPL.csv').read_bytes())
     mgr = DataSourceManager([CsvSource(folder), BundledSource()], store, clock=clock, default_start='2014-01-02')
@@ -85,10 +87,12 @@ def test_real_splits_are_handled_as_before_not_quarantined(tmp_path, store, cloc
     assert not quarantined(store)
     from trading_workbench.data.quality import QualityPolicy
     s2 = Store(f'sqlite:///{tmp_path}/wb2.db', clock=clock)
-    repaired = DataSourceManager([CsvSource(folder)], s2, QualityPolicy().with_actions(split_jump='repair'), clock=clock,
+    repaired = DataSourceManager([CsvSource(folder)], s2, QualityPolicy().with_actions(split_jump='repair'),
+                                 clock=clock,
                                  default_start='2014-01-02').load(['AAPL'], end='2015-12-31', progress=False)
     assert repaired.tickers('ok') == ['AAPL'] and not quarantined(s2)
-    assert repaired.bars['AAPL'].close.loc['2014-06-06'] == pytest.approx(645.57 / 7, rel=1e-3)   # back-adjusted for 7:1
+    # back-adjusted for 7:1
+    assert repaired.bars['AAPL'].close.loc['2014-06-06'] == pytest.approx(645.57 / 7, rel=1e-3)
     s2.close()
 
 
@@ -116,10 +120,12 @@ def test_daily_market_data_leaves_out_stale_tickers_and_raises_typed_when_nothin
 
 
 def test_a_hanging_source_costs_its_budget_once_per_run(store, clock):
-    "Yahoo hangs: the first ticker fails over after at most the budget, the others skip Yahoo; the failover time is recorded."
+    """Yahoo hangs: the first ticker fails over after at most the budget, the others skip Yahoo; the failover time is
+    recorded."""
     with VendorServer(hang_s=3, alpha_vantage_premium=True) as srv, httpx.Client(timeout=10) as client:
         y = YFinanceSource(srv.base_url('yahoo'), client, retries=3, backoff_s=0, budget_s=0.5)
-        av = AlphaVantageSource(srv.base_url('alphavantage'), client, Secret('av-test-key-123'), premium=True, retries=0, backoff_s=0)
+        av = AlphaVantageSource(srv.base_url('alphavantage'), client, Secret('av-test-key-123'), premium=True,
+                                retries=0, backoff_s=0)
         mgr = DataSourceManager([y, av], store, clock=clock, default_start='2017-01-03')
         srv.inject('yahoo', 'hang')                                      # a request it would answer after 3 s
         data = mgr.load(['KO', 'PG', 'IBM'], progress=False)
@@ -130,7 +136,8 @@ def test_a_hanging_source_costs_its_budget_once_per_run(store, clock):
         assert 'budget' in first.failovers[0].message and first.failover_seconds > 0
         assert all(s.failovers[0].error == 'SourceDown' for s in rest)
         assert 'source yfinance skipped' in store.alerts().query("source == 'data.yfinance'").message.iloc[0]
-        assert mgr.test_data_source('yfinance') is True and 'yfinance' not in mgr.down   # back: the recovery probe clears it
+        # back: the recovery probe clears it
+        assert mgr.test_data_source('yfinance') is True and 'yfinance' not in mgr.down
 
 
 def test_an_auth_error_is_not_retried_for_every_ticker(store, clock):
@@ -146,9 +153,11 @@ def test_an_auth_error_is_not_retried_for_every_ticker(store, clock):
 def test_twb_run_daily_with_an_unknown_ticker_is_a_clear_typed_failure(tmp_path):
     (tmp_path / 'settings.ini').write_text((ROOT / 'settings.ini').read_text())
     env = {k: v for k, v in os.environ.items() if not k.startswith('TWB_')}
-    env['TWB_DATA_SOURCES'] = 'bundled'                      # no network here: the point is the outcome, not the failover
+    # no network here: the point is the outcome, not the failover
+    env['TWB_DATA_SOURCES'] = 'bundled'
     twb = str(Path(sys.executable).parent / 'twb')
-    r = subprocess.run([twb, '--settings', str(tmp_path / 'settings.ini'), 'run', 'daily', '--date', '2018-02-07', '--tickers', 'ZZZZ',
+    r = subprocess.run([twb, '--settings', str(tmp_path / 'settings.ini'), 'run', 'daily', '--date', '2018-02-07',
+                        '--tickers', 'ZZZZ',
                         '--quiet'], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert r.returncode == 1
     assert 'NoUsableData' in r.stderr and 'ZZZZ missing' in r.stderr and 'KeyError' not in r.stderr
@@ -171,18 +180,22 @@ def test_daily_incremental_fetch_catches_a_spike_on_the_new_bar(tmp_path, store)
 
 
 def test_a_newest_bar_that_reverts_next_day_is_caught_then_and_release_refetches(tmp_path, store):
-    "A -70% newest bar cannot be judged until the next bar; when it reverts, the ticker is quarantined; release refetches it all."
+    """A -70% newest bar cannot be judged until the next bar; when it reverts, the ticker is quarantined; release
+    refetches it all."""
     folder = tmp_path / 'csv'; folder.mkdir()
     ko = BUNDLED.history('KO').astype('float64')
     bad = ko.copy(); bad.loc['2018-02-06', OHLC] *= 0.3
     bad[:'2018-02-06'].to_csv(folder / 'KO.csv')
     clock = FixedClock('2018-02-06 23:00')
     mgr = DataSourceManager([CsvSource(folder)], store, clock=clock, default_start='2017-01-03')
-    assert mgr.load(['KO'], progress=False).tickers('ok') == ['KO']                  # a real crash looks the same, today
+    # a real crash looks the same, today
+    assert mgr.load(['KO'], progress=False).tickers('ok') == ['KO']
     bad.to_csv(folder / 'KO.csv')
     clock.set('2018-02-07 23:00')
-    assert mgr.load(['KO'], progress=False).tickers('quarantined') == ['KO']          # the way back shows it was a glitch
+    # the way back shows it was a glitch
+    assert mgr.load(['KO'], progress=False).tickers('quarantined') == ['KO']
     ko.to_csv(folder / 'KO.csv')                                                      # the vendor corrects its file
     assert release_quarantine(store, 'KO', by='test')
     data = mgr.load(['KO'], progress=False)
-    assert data.tickers('ok') == ['KO'] and store.prices('KO').loc['2018-02-06', 'close'] == ko.loc['2018-02-06', 'close']
+    assert data.tickers('ok') == ['KO'] and store.prices('KO').loc['2018-02-06', 'close'] == ko.loc['2018-02-06',
+                                                                                                    'close']

@@ -28,7 +28,8 @@ def test_poisoned_csv_ticker_does_not_fail_the_day_or_the_next(tmp_path):
         traded = {t for t, in c.execute("select distinct ticker from signals")}
         kox_rows = c.execute("select count(*) from prices where ticker = 'KOX'").fetchone()[0]
         alerts = [m for m, in c.execute("select message from alerts where source = 'data.quarantine'")]
-    assert len(statuses) == 2 and set(statuses) <= {'ok', 'partial'}     # partial: a model failed somewhere, never 'failed'
+    # partial: a model failed somewhere, never 'failed'
+    assert len(statuses) == 2 and set(statuses) <= {'ok', 'partial'}
     assert traded == {'AAPL', 'MSFT'} and kox_rows == 0
     assert len(alerts) == 1 and 'KOX quarantined' in alerts[0] and 'absurd_magnitude' in alerts[0]
     q = subprocess.run([*twb, 'data', 'quarantine'], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)

@@ -1,4 +1,5 @@
-"""Vendor sources against the local vendor HTTP server (real wire formats, real bars, injected faults), and CSV layouts."""
+"""Vendor sources against the local vendor HTTP server (real wire formats, real bars, injected faults), and CSV
+layouts."""
 import gzip, logging, shutil
 from pathlib import Path
 
@@ -9,8 +10,8 @@ import pytest
 from vendor_http_server import VendorServer
 from trading_workbench.core.config import Secret, Settings
 from trading_workbench.data.sources import (AlphaVantageSource, AuthError, BundledSource, CsvSource, FinnhubSource,
-                                            MissingKeyError, NoDataError, PremiumOnly, QuotaExceeded, RateLimited, SourceUnavailable,
-                                            VendorError, YFinanceSource, sources_from_settings)
+                                            MissingKeyError, NoDataError, PremiumOnly, QuotaExceeded, RateLimited,
+                                            SourceUnavailable, VendorError, YFinanceSource, sources_from_settings)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = Path(__file__).resolve().parent / 'fixtures' / 'prices'
@@ -25,7 +26,8 @@ def server():
 
 @pytest.fixture
 def client():
-    # under a hang fault the server answers after 3 s: 1.5 s times out surely, and leaves a loaded machine time to answer
+    # under a hang fault the server answers after 3 s: 1.5 s times out surely, and leaves a loaded machine time to
+    # answer
     with httpx.Client(timeout=1.5) as c:
         yield c
 
@@ -33,7 +35,8 @@ def client():
 def vendors(server, client, retries=3):
     kw = dict(retries=retries, backoff_s=0, max_wait_s=0)
     return {'yahoo': YFinanceSource(server.base_url('yahoo'), client, **kw),
-            'alphavantage': AlphaVantageSource(server.base_url('alphavantage'), client, Secret(AV_KEY), premium=True, **kw),
+            'alphavantage': AlphaVantageSource(server.base_url('alphavantage'), client, Secret(AV_KEY), premium=True,
+                                               **kw),
             'finnhub': FinnhubSource(server.base_url('finnhub'), client, Secret(FH_KEY), **kw)}
 
 
@@ -82,7 +85,8 @@ def test_alpha_vantage_information_and_premium(server, client):
 
 
 def test_vendor_errors_are_not_retried(server, client):
-    bad_av = AlphaVantageSource(server.base_url('alphavantage'), client, Secret('wrong-key-000'), retries=3, backoff_s=0, premium=True)
+    bad_av = AlphaVantageSource(server.base_url('alphavantage'), client, Secret('wrong-key-000'), retries=3,
+                                backoff_s=0, premium=True)
     with pytest.raises(AuthError, match='key rejected'):
         bad_av.history('KO')
     bad_fh = FinnhubSource(server.base_url('finnhub'), client, Secret('wrong-key-111'), retries=3, backoff_s=0)
@@ -133,11 +137,13 @@ def test_keys_never_in_logs_or_errors(server, client, caplog):
     assert any('apikey=***' in r.getMessage() for r in caplog.records if r.name == 'httpx')
     assert AV_KEY not in text and FH_KEY not in text
     fh_reqs = server.requests('finnhub')
-    assert fh_reqs and all('token' not in r.query for r in fh_reqs) and all(r.headers.get('X-Finnhub-Token') == FH_KEY for r in fh_reqs)
+    assert fh_reqs and all('token' not in r.query for r in fh_reqs) and all(r.headers.get('X-Finnhub-Token') == FH_KEY
+                                                                            for r in fh_reqs)
 
 
 def test_health(server):
-    with httpx.Client(timeout=10) as client:   # no fault here needs a short timeout: a loaded machine must not fail the ok probe
+    # no fault here needs a short timeout: a loaded machine must not fail the ok probe
+    with httpx.Client(timeout=10) as client:
         _check_health(server, client)
 
 def _check_health(server, client):
@@ -150,9 +156,10 @@ def _check_health(server, client):
 
 
 def test_sources_from_settings_point_at_configured_urls(server):
-    env = {'TWB_DATA_YFINANCE_BASE_URL': server.base_url('yahoo'), 'TWB_DATA_ALPHA_VANTAGE_BASE_URL': server.base_url('alphavantage'),
-           'TWB_DATA_FINNHUB_BASE_URL': server.base_url('finnhub'), 'TWB_ALPHA_VANTAGE_API_KEY': AV_KEY, 'TWB_FINNHUB_API_KEY': FH_KEY,
-           'TWB_DATA_SOURCES': 'yfinance, alpha_vantage, finnhub'}
+    env = {'TWB_DATA_YFINANCE_BASE_URL': server.base_url('yahoo'),
+           'TWB_DATA_ALPHA_VANTAGE_BASE_URL': server.base_url('alphavantage'),
+           'TWB_DATA_FINNHUB_BASE_URL': server.base_url('finnhub'), 'TWB_ALPHA_VANTAGE_API_KEY': AV_KEY,
+           'TWB_FINNHUB_API_KEY': FH_KEY, 'TWB_DATA_SOURCES': 'yfinance, alpha_vantage, finnhub'}
     cfg = Settings.load(ROOT / 'settings.ini', env={**env, 'TWB_DATA_ALPHA_VANTAGE_PREMIUM': 'true'})
     srcs = sources_from_settings(cfg, backoff_s=0)
     assert [s.name for s in srcs] == ['yfinance', 'alpha_vantage', 'finnhub']
@@ -183,7 +190,8 @@ def test_csv_layouts(tmp_path):
 # --- what each vendor refusal means (bodies the real services send; see tests/vendor_http_server.py) ---
 
 @pytest.mark.parametrize('fault, error, requests, words', [
-    ('demo_key', AuthError, 1, 'TWB_ALPHA_VANTAGE_API_KEY'),     # a key problem: retrying cannot help, the operator must act
+    # a key problem: retrying cannot help, the operator must act
+    ('demo_key', AuthError, 1, 'TWB_ALPHA_VANTAGE_API_KEY'),
     ('invalid_key', AuthError, 1, 'TWB_ALPHA_VANTAGE_API_KEY'),
     ('information', QuotaExceeded, 1, 'quota to reset'),        # the daily quota: not retried today
     ('premium', PremiumOnly, 1, 'premium key'),
@@ -211,7 +219,8 @@ def test_free_alpha_vantage_key_asks_compact_and_says_when_that_is_not_enough(cl
         assert len(recent) == 26 and free.requests()[-1].query['outputsize'] == 'compact'
         with pytest.raises(PremiumOnly, match='compact output starts'):     # 2016 is older than the last 100 sessions
             av.history('KO', '2016-01-04', '2016-02-01')
-        full = AlphaVantageSource(free.base_url('alphavantage'), client, Secret(AV_KEY), retries=3, backoff_s=0, premium=True)
+        full = AlphaVantageSource(free.base_url('alphavantage'), client, Secret(AV_KEY), retries=3, backoff_s=0,
+                                  premium=True)
         n = len(free.requests())
         with pytest.raises(PremiumOnly, match='outputsize=full parameter value is a premium feature'):
             full.history('KO', '2016-01-04', '2016-02-01')
@@ -228,7 +237,8 @@ def test_yahoo_invalid_crumb_is_an_auth_error_with_its_text(server, client):
 
 
 def test_time_budget_caps_a_hanging_source(server):
-    "A source that hangs longer than its budget gives up within the budget (one cut-short request), not after every retry."
+    """A source that hangs longer than its budget gives up within the budget (one cut-short request), not after every
+    retry."""
     with httpx.Client(timeout=5) as slow_client:
         y = YFinanceSource(server.base_url('yahoo'), slow_client, retries=3, backoff_s=0, budget_s=0.3)
         server.inject('yahoo', 'hang', 'hang', 'hang', 'hang')

@@ -86,9 +86,11 @@ def test_documented_cells_pass_and_baseline_ratchet(tmp_path):
     bl.parent.mkdir()
     bl.write_text(json.dumps({'ops/b.ipynb': 6}))
     assert _run(tmp_path).returncode == 0                     # listed: only its count is held
-    _notebook(tmp_path / 'nbs' / 'ops' / 'b.ipynb', UNDOCUMENTED, '#| export\ndef more(x): pass')   # a directive is no comment
+    # a directive is no comment
+    _notebook(tmp_path / 'nbs' / 'ops' / 'b.ipynb', UNDOCUMENTED, '#| export\ndef more(x): pass')
     r = _run(tmp_path)
-    assert r.returncode == 1 and ['ops/b.ipynb', '7', 'FAIL', '(allowed', '6)'] in [ln.split() for ln in r.stdout.splitlines()]
+    assert r.returncode == 1 and ['ops/b.ipynb', '7', 'FAIL', '(allowed', '6)'] in [ln.split()
+                                                                                    for ln in r.stdout.splitlines()]
     assert 'more: x' in r.stdout
     _notebook(tmp_path / 'nbs' / 'ops' / 'b.ipynb', UNDOCUMENTED.replace('def g(p, r,', 'def g(p,  # p\n      r,'))
     r = _run(tmp_path, '--ratchet')

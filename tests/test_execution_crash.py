@@ -1,4 +1,5 @@
-"SIGKILL a process submitting a batch at random points (seeded); after restart and reconciliation: no duplicate, no lost order."
+"""SIGKILL a process submitting a batch at random points (seeded); after restart and reconciliation: no duplicate, no
+lost order."""
 from __future__ import annotations
 import random, signal, subprocess, sys, time
 from pathlib import Path
@@ -26,7 +27,8 @@ def check_consistent(store, sb, run_id, sigs):
         assert (row['state'], row['filled_quantity']) == (s.state.value, s.filled_quantity), (c, row['state'], s)
     fills = {f.exec_id for f in store.fills() if f.client_order_id in journal}
     assert fills == {f.exec_id for t in at_broker.values() for f in t.fills.values()}
-    assert {p.ticker: p.quantity for p in store.positions('PAPER')} == {t: h.quantity for t, h in b.holdings.items() if h.quantity}
+    assert {p.ticker: p.quantity for p in store.positions('PAPER')} == {t: h.quantity for t, h in b.holdings.items()
+                                                                        if h.quantity}
 
 
 @pytest.mark.timeout(170)
@@ -38,7 +40,8 @@ def test_sigkill_at_random_points(tmp_path):
         p = subprocess.Popen([sys.executable, str(HERE / 'crash_paper_batch.py'), str(db), run_id, str(N)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert p.stdout.readline().strip() == 'READY', p.stderr.read()
-        for _ in range(rng.randrange(0, 2 * N)):       # a status and a fill event per order: kill somewhere inside the batch
+        # a status and a fill event per order: kill somewhere inside the batch
+        for _ in range(rng.randrange(0, 2 * N)):
             if not p.stdout.readline(): break
         time.sleep(rng.uniform(0.0, 0.005))
         p.send_signal(signal.SIGKILL)

@@ -1,4 +1,5 @@
-"SIGKILL a process sending orders to the TWS test server while acknowledgements are slow (seeded): after restart, no duplicate, no lost order."
+"""SIGKILL a process sending orders to the TWS test server while acknowledgements are slow (seeded): after restart, no
+duplicate, no lost order."""
 from __future__ import annotations
 import asyncio, random, signal, subprocess, sys, threading, time
 from pathlib import Path
@@ -29,11 +30,14 @@ def check(store, srv, run_id, sigs):
     at_gw = [o for o in srv.orders.values() if o.order_ref.startswith(run_id + '-')]
     refs = [o.order_ref for o in at_gw]
     assert len(refs) == len(set(refs)), f'duplicate orders at the gateway: {sorted(refs)}'
-    assert set(refs) == set(journal) and len(journal) == len(sigs), f'lost: journal {sorted(journal)}, gateway {sorted(refs)}'
+    assert set(refs) == set(journal) and len(journal) == len(sigs), (
+        f'lost: journal {sorted(journal)}, gateway {sorted(refs)}'
+    )
     assert len({r['ticker'] for r in journal.values()}) == len(sigs)
     for o in at_gw:
         row = journal[o.order_ref]
-        assert (row['state'], row['filled_quantity']) == ('filled', int(o.filled)), (o.order_ref, row['state'], o.status, o.filled)
+        assert (row['state'], row['filled_quantity']) == ('filled', int(o.filled)), (o.order_ref, row['state'],
+                                                                                     o.status, o.filled)
     execs = {e.exec_id for e in srv.execs if e.order.order_ref in journal}
     assert {f.exec_id for f in store.fills() if f.client_order_id in journal} == execs
 
@@ -46,10 +50,12 @@ def test_sigkill_while_acknowledgements_are_slow(tmp_path):
     try:
         for trial in range(TRIALS):
             srv = TWSServer(prices=PRICES)
-            srv.faults.ack_delay = rng.uniform(0.05, 0.2)             # journaled, sent, not yet acknowledged: the kill's window
+            # journaled, sent, not yet acknowledged: the kill's window
+            srv.faults.ack_delay = rng.uniform(0.05, 0.2)
             port = st.call(srv.start())
             db, run_id = tmp_path / f'k{trial}.db', f'k{trial}'
-            p = subprocess.Popen([sys.executable, str(HERE / 'crash_ibkr_batch.py'), str(db), str(port), run_id, str(N)],
+            p = subprocess.Popen([sys.executable, str(HERE / 'crash_ibkr_batch.py'), str(db), str(port), run_id,
+                                  str(N)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             assert p.stdout.readline().strip() == 'READY', p.stderr.read()
             for _ in range(rng.randrange(0, 3 * N)):
@@ -61,8 +67,10 @@ def test_sigkill_while_acknowledgements_are_slow(tmp_path):
             srv.faults.ack_delay = 0.0
             clock, store, sb, oms = build(str(db), port)                 # the restarted process
             try:
-                unacked = {r['client_order_id'] for r in store.orders(run_id=run_id) if r['state'] in ('new', 'pending_submit')}
-                in_flight += bool(unacked & {o.order_ref for o in srv.orders.values()})   # journaled and sent, no answer yet
+                unacked = {r['client_order_id'] for r in store.orders(run_id=run_id)
+                           if r['state'] in ('new', 'pending_submit')}
+                # journaled and sent, no answer yet
+                in_flight += bool(unacked & {o.order_ref for o in srv.orders.values()})
                 rep = oms.start()
                 assert rep.ok, rep.problems
                 sigs, prices = batch(clock, N)

@@ -1,4 +1,5 @@
-"IBKRBroker over ib_async against the TWS-protocol test server: 50+ orders, partial fills, cancels, timeouts and faults."
+"""IBKRBroker over ib_async against the TWS-protocol test server: 50+ orders, partial fills, cancels, timeouts and
+faults."""
 from __future__ import annotations
 import asyncio, sys
 from pathlib import Path
@@ -31,7 +32,8 @@ async def started(server_version=178, **kw):
 
 def order(i, ticker='AAPL', side='BUY', qty=10, run='t'):
     px = PRICES[ticker]
-    return Order(f'{run}-{ticker}-{side}-{i}', ticker, side, qty, limit_price=round(px * (1.001 if side == 'BUY' else 0.999), 2), run_id=run)
+    return Order(f'{run}-{ticker}-{side}-{i}', ticker, side, qty,
+                 limit_price=round(px * (1.001 if side == 'BUY' else 0.999), 2), run_id=run)
 
 
 @pytest.mark.parametrize('sv', [176, 177, 178])
@@ -43,10 +45,13 @@ def test_handshake_and_startup_sync(sv):
             acct = await b.account()
             assert acct.equity == pytest.approx(1_000_000.0)
             kinds = {int(m[0]) for m in srv.received}
-            assert {71, 61, 5, 99, 6, 7} <= kinds          # startApi, positions, open & completed orders, account, executions
+            # startApi, positions, open & completed orders, account, executions
+            assert {71, 61, 5, 99, 6, 7} <= kinds
             snap = await b.submit(order(1))
             snap = await b.wait(snap.client_order_id, 5)
-            assert snap.state is OrderState.FILLED and snap.filled_quantity == 10 and snap.commission == pytest.approx(1.0)
+            assert (
+                snap.state is OrderState.FILLED and snap.filled_quantity == 10 and snap.commission == pytest.approx(1.0)
+            )
         finally:
             await b.disconnect(); await srv.stop()
     run(go())
@@ -244,7 +249,8 @@ def test_fifty_five_orders_through_order_manager(tmp_path):
             elif kind == 5: srv.plans[o.client_order_id] = Plan(hold=True)
             elif kind == 7: srv.plans[o.client_order_id] = Plan(reject='no permissions')
             elif kind == 9: srv.plans[o.client_order_id] = Plan(silent=True)
-            expected[o.client_order_id] = {5: OrderState.CANCELLED, 7: OrderState.REJECTED, 9: OrderState.CANCELLED}.get(kind, OrderState.FILLED)
+            expected[o.client_order_id] = {5: OrderState.CANCELLED, 7: OrderState.REJECTED,
+                                           9: OrderState.CANCELLED}.get(kind, OrderState.FILLED)
             r = oms.manage_order_lifecycle(o, PRICES[t])
             assert r.status in ('COMPLETE', 'REJECTED'), r
             if r.status == 'COMPLETE': assert r.reconciliation.ok, r.reconciliation
@@ -270,7 +276,8 @@ def test_fifty_five_orders_through_order_manager(tmp_path):
 
 class OMSRig:
     "A store, an IBKRBroker behind a SyncBroker, a TWS test server on the broker's loop, and an OrderManager."
-    def __init__(self, tmp_path, clock_at='2026-11-24 15:00', srv=None, db='ib.db', order_timeout=2.0, settings=SETTINGS, **broker_kw):
+    def __init__(self, tmp_path, clock_at='2026-11-24 15:00', srv=None, db='ib.db', order_timeout=2.0,
+                 settings=SETTINGS, **broker_kw):
         from trading_workbench.core.clock import FixedClock
         from trading_workbench.execution.broker import SyncBroker
         from trading_workbench.execution.orders import OrderManager
@@ -423,13 +430,15 @@ def test_fault5_filled_while_down_found_next_day_is_not_expired(tmp_path):
     finally: rig2.close()
 
 
-# -- stop orders (issue 9, item 4): STP orders rest at the gateway, a modify moves the trigger, the price triggers them ----
+# -- stop orders (issue 9, item 4): STP orders rest at the gateway, a modify moves the trigger, the price triggers them
+# ----
 
 def test_stop_order_rests_is_tightened_and_triggers():
     async def fn(srv, b):
         long = order(1, qty=100)
         await b.wait((await b.submit(long)).client_order_id, 5)
-        stop = Order('t-AAPL-STP-1', 'AAPL', 'SELL', 100, 'STP', tif='GTC', stop_price=150.0, reduce_only=True, run_id='t')
+        stop = Order('t-AAPL-STP-1', 'AAPL', 'SELL', 100, 'STP', tif='GTC', stop_price=150.0, reduce_only=True,
+                     run_id='t')
         s = await b.submit(stop)
         s = await b.wait(stop.client_order_id, 0.2)
         assert s.state is OrderState.SUBMITTED and not s.is_done                  # resting at the gateway
@@ -437,9 +446,11 @@ def test_stop_order_rests_is_tightened_and_triggers():
         assert (so.order_type, so.aux_price) == ('STP', 150.0)
         srv.set_price('AAPL', 152.0)                                             # above the stop: nothing happens
         assert (await b.wait(stop.client_order_id, 0.2)).state is OrderState.SUBMITTED
-        s = await b.modify(stop.client_order_id, stop_price=155.0)               # tightened: same IB order id, new trigger
+        # tightened: same IB order id, new trigger
+        s = await b.modify(stop.client_order_id, stop_price=155.0)
         assert s.order.stop_price == 155.0 and so.aux_price == 155.0
-        assert len([m for m in srv.received if m[0] == '3']) == 3 and len(srv.orders) == 2     # long, stop, its modification
+        # long, stop, its modification
+        assert len([m for m in srv.received if m[0] == '3']) == 3 and len(srv.orders) == 2
         with pytest.raises(ValueError, match='Order.stop_price: must be > 0'):
             await b.modify(stop.client_order_id, stop_price=-1.0)
         srv.set_price('AAPL', 154.0)                                             # through the new trigger
@@ -463,7 +474,8 @@ def test_stop_orders_are_adopted_with_their_trigger():
         await b2.connect()
         try:
             s = await b2.order_status('old-STP')
-            assert s is not None and (s.order.order_type.value, s.order.stop_price, s.state) == ('STP', 140.0, OrderState.SUBMITTED)
+            assert s is not None and (s.order.order_type.value, s.order.stop_price, s.state) == ('STP', 140.0,
+                                                                                                 OrderState.SUBMITTED)
             assert (await b2.modify('old-STP', stop_price=145.0)).order.stop_price == 145.0
         finally:
             await b2.disconnect(); await srv.stop()
@@ -476,7 +488,8 @@ def test_cancel_of_an_order_that_already_filled_finds_the_fill():
         srv.plans[o.client_order_id] = Plan(hold=True)
         await b.submit(o)
         srv.fill_held(o.client_order_id, report=False)      # filled, but the report was lost on the way
-        s = await b.cancel(o.client_order_id)               # IB answers 161 (not cancellable); ib_async would call it cancelled
+        # IB answers 161 (not cancellable); ib_async would call it cancelled
+        s = await b.cancel(o.client_order_id)
         s = await b.wait(o.client_order_id, 5)
         assert (s.state, s.filled_quantity) == (OrderState.FILLED, 10), (s.state, s.filled_quantity, s.message)
     scenario(fn)
@@ -487,12 +500,15 @@ def test_cancel_of_an_order_that_already_filled_finds_the_fill():
 def test_quotes_from_a_snapshot_on_qualified_contracts_state_their_delay():
     async def fn(srv, b):
         q = await b.quotes(['AAPL', 'MSFT', 'NOPE'], delayed=True, timeout=5)
-        assert set(q) == {'AAPL', 'MSFT'}                                   # NOPE cannot be qualified: no price, no guess
+        # NOPE cannot be qualified: no price, no guess
+        assert set(q) == {'AAPL', 'MSFT'}
         assert (q['AAPL'].price, q['AAPL'].delay_minutes, q['AAPL'].bid, q['AAPL'].ask) == (159.54, 15, 159.53, 159.55)
         assert 'delayed 15 min' in q['AAPL'].describe()
         assert ['59', '1', '3'] in srv.received                            # asked for delayed data (type 3)
-        s = await b.wait((await b.submit(order(7, 'AAPL'))).client_order_id, 5)   # the order goes out on the qualified contract
-        assert s.state is OrderState.FILLED and [m for m in srv.received if m[0] == '3'][-1][2] == str(srv.con_id('AAPL'))
+        # the order goes out on the qualified contract
+        s = await b.wait((await b.submit(order(7, 'AAPL'))).client_order_id, 5)
+        assert s.state is OrderState.FILLED and [m for m in srv.received
+                                                 if m[0] == '3'][-1][2] == str(srv.con_id('AAPL'))
         srv.prices['AAPL'] = 161.0
         live = await b.quotes(['AAPL'], delayed=False, timeout=5)
         assert (live['AAPL'].price, live['AAPL'].delayed) == (161.0, False)
@@ -504,7 +520,8 @@ def test_an_order_queued_for_the_open_is_left_working_and_reconciled_later(tmp_p
     try:
         assert rig.oms.start().ok
         o = order(1, 'KO', run='queued')
-        rig.srv.plans[o.client_order_id] = Plan(hold=True)                     # IB holds it until the next session opens
+        # IB holds it until the next session opens
+        rig.srv.plans[o.client_order_id] = Plan(hold=True)
         r = rig.oms.manage_order_lifecycle(o, PRICES['KO'], follow=False)
         assert r.status == 'WORKING' and rig.store.order(o.client_order_id)['state'] == 'submitted'
         assert not any(m[0] == '4' for m in rig.srv.received)                  # never cancelled by the monitor
@@ -520,28 +537,34 @@ def test_an_order_queued_for_the_open_is_left_working_and_reconciled_later(tmp_p
 # -- the daily run's order step on a real gateway: market hours decide, IB prices size and limit --------------------
 
 @pytest.mark.parametrize('utc_time, outside, timing, expect, kind', [
-    ('2026-11-24 20:40', 'queue', 'before_close', 'COMPLETE', 'LMT'),     # Tuesday 15:40 ET: the market is open, trade now
-    ('2026-11-24 21:30', 'queue', 'before_close', 'WORKING', 'LMT'),      # 16:30 ET, the old schedule: queued, never cancelled
+    # Tuesday 15:40 ET: the market is open, trade now
+    ('2026-11-24 20:40', 'queue', 'before_close', 'COMPLETE', 'LMT'),
+    # 16:30 ET, the old schedule: queued, never cancelled
+    ('2026-11-24 21:30', 'queue', 'before_close', 'WORKING', 'LMT'),
     ('2026-11-24 20:40', 'queue', 'closing_auction', 'COMPLETE', 'LOC'),  # before the 15:50 cutoff: limit-on-close
-    ('2026-11-26 16:00', 'refuse', 'before_close', None, None)])          # Thanksgiving, outside_hours = refuse: nothing is sent
+    ('2026-11-26 16:00', 'refuse', 'before_close', None,
+     None)])          # Thanksgiving, outside_hours = refuse: nothing is sent
 def test_daily_orders_follow_market_hours_and_ib_prices(tmp_path, utc_time, outside, timing, expect, kind):
     import dataclasses, pandas as pd
     from trading_workbench.core.types import Signal, Provenance, SignalBundle
     from trading_workbench.ops.daily import DailyPlan, daily_orders
     ib = dataclasses.replace(SETTINGS, broker=dataclasses.replace(SETTINGS.broker, kind='ibkr'),
-                             execution=dataclasses.replace(SETTINGS.execution, outside_hours=outside, ibkr_timing=timing))
+                             execution=dataclasses.replace(SETTINGS.execution, outside_hours=outside,
+                                                           ibkr_timing=timing))
     rig = OMSRig(tmp_path, clock_at=utc_time, settings=ib, order_timeout=0.5)
     try:
         rig.srv.default_plan = Plan(hold=expect == 'WORKING')
         sig = Signal('AAPL', 'BUY', 0.8, 0.2, 0.01, 5, 150.0, rig.clock.now(), Provenance('m', '1'))
         plan = DailyPlan(pd.Timestamp(utc_time[:10]), 'd1', 'daily-x', ('AAPL',))
-        startup, res = daily_orders(rig.oms, {'AAPL': SignalBundle((sig,), sig, None)}, {'AAPL': 150.0}, plan)   # 150: a stale close
+        # 150: a stale close
+        startup, res = daily_orders(rig.oms, {'AAPL': SignalBundle((sig,), sig, None)}, {'AAPL': 150.0}, plan)
         assert startup.ok
         if expect is None:
             assert res == [] and not [m for m in rig.srv.received if m[0] == '3']
             return
         assert [r.status for r in res] == [expect]
         assert [o.order_type for o in rig.srv.orders.values()] == [kind]
-        assert res[0].order.limit_price == round(159.54 * 1.001, 2)           # priced on IB's snapshot, not the stale close
+        # priced on IB's snapshot, not the stale close
+        assert res[0].order.limit_price == round(159.54 * 1.001, 2)
         assert not [m for m in rig.srv.received if m[0] == '4']               # nothing cancelled
     finally: rig.close()

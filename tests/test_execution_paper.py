@@ -32,15 +32,18 @@ def test_sixty_orders_through_order_manager(tmp_path):
         clock.set(d.replace(hour=21))
         prices = {t: float(f.close.loc[d]) for t, f in frames.items()}
         # open on even days, close on odd ones: every signal moves the position, so every one is an order
-        sigs = [Signal(t, 'BUY' if k % 2 == 0 else 'SELL', 0.3 + 0.1 * ((k + i) % 7), 0.2, 0.01, 5, prices[t], clock.now(), PROV)
+        sigs = [Signal(t, 'BUY' if k % 2 == 0 else 'SELL', 0.3 + 0.1 * ((k + i) % 7), 0.2, 0.01, 5, prices[t],
+                       clock.now(), PROV)
                 for i, t in enumerate(TICKERS)]
         results += oms.execute(sigs, prices, f'run-{d.date()}')
     assert len(results) == 60
-    assert all(r.status == 'COMPLETE' and r.reconciliation.ok for r in results), [r for r in results if r.status != 'COMPLETE']
+    assert all(r.status == 'COMPLETE' and r.reconciliation.ok for r in results), [r for r in results
+                                                                                  if r.status != 'COMPLETE']
     assert store.positions('PAPER') == []   # the last day (odd) closed every long
     assert all(r.execution.state is OrderState.FILLED for r in results)
     b = sb.broker
-    assert {p.ticker: p.quantity for p in store.positions('PAPER')} == {t: h.quantity for t, h in b.holdings.items() if h.quantity}
+    assert {p.ticker: p.quantity for p in store.positions('PAPER')} == {t: h.quantity for t, h in b.holdings.items()
+                                                                        if h.quantity}
     journal = store.orders()
     assert len(journal) == 60 and sum(r['filled_quantity'] for r in journal) == sum(f.quantity for f in store.fills())
     assert len(CheckpointManager(store).list('order_execution', limit=100)) == 60
@@ -65,8 +68,10 @@ def test_fifty_orders_against_bars_partial_cancel_expire_and_restart(tmp_path):
             kind = (k + i) % 5
             cid = f'b-{k}-{t}'
             if kind == 0: o, exp = Order(cid, t, 'BUY', 10, order_type='MKT'), OrderState.FILLED
-            elif kind == 1: o, exp = Order(cid, t, 'BUY', 10, limit_price=round(float(nxt.high) * 1.01, 2)), OrderState.FILLED
-            elif kind == 2: o, exp = Order(cid, t, 'BUY', 10, limit_price=round(float(nxt.low) * 0.98, 2)), OrderState.EXPIRED
+            elif kind == 1: o, exp = Order(cid, t, 'BUY', 10,
+                                           limit_price=round(float(nxt.high) * 1.01, 2)), OrderState.FILLED
+            elif kind == 2: o, exp = Order(cid, t, 'BUY', 10,
+                                           limit_price=round(float(nxt.low) * 0.98, 2)), OrderState.EXPIRED
             elif kind == 3:  # bigger than the bar allows: partial, then expired at the close
                 o, exp = Order(cid, t, 'BUY', int(nxt.volume * 0.00001) + 50, order_type='MKT'), OrderState.EXPIRED
             else: o, exp = Order(cid, t, 'BUY', 10, limit_price=round(close * 0.5, 2)), OrderState.CANCELLED
@@ -76,7 +81,8 @@ def test_fifty_orders_against_bars_partial_cancel_expire_and_restart(tmp_path):
         clock.set(days[k + 1].replace(hour=21))
         for cid in [c for c in expect if c.startswith(f'b-{k}-')]:
             exp, o = expect[cid]
-            if exp is OrderState.CANCELLED: continue     # finished yesterday: the broker forgets it on the new session, as IB does
+            # finished yesterday: the broker forgets it on the new session, as IB does
+            if exp is OrderState.CANCELLED: continue
             s = sb.wait(cid, 1)
             assert s.state is exp, (cid, s)
             if exp is OrderState.EXPIRED and o.order_type.value == 'MKT': assert 0 < s.filled_quantity < o.quantity
@@ -102,15 +108,20 @@ def test_illegal_transition_and_duplicate_submit(tmp_path):
 def test_an_order_the_broker_lost_is_unknown_and_blocks_its_ticker(tmp_path):
     clock = FixedClock('2018-02-07 21:00')
     store = Store(f'sqlite:///{tmp_path}/r.db', clock=clock)
-    store.journal_order(Order('ghost-1', 'AAPL', 'BUY', 5, limit_price=160.0), OrderState.SUBMITTED, broker_order_id='X1')
+    store.journal_order(Order('ghost-1', 'AAPL', 'BUY', 5, limit_price=160.0), OrderState.SUBMITTED,
+                        broker_order_id='X1')
     with SyncBroker(PaperBroker(store, SETTINGS, clock)) as sb:
         oms = OrderManager(sb, store, SETTINGS, clock)
         rep = oms.start()
-        assert rep.ok and rep.unknown == ['ghost-1'] and 'still unknown' in rep.findings[0]   # journaled today, unknown to the broker
-        assert store.order('ghost-1')['state'] == 'unknown' and 'ghost-1 unresolved' in ' '.join(store.alerts()['message'])
+        # journaled today, unknown to the broker
+        assert rep.ok and rep.unknown == ['ghost-1'] and 'still unknown' in rep.findings[0]
+        assert store.order('ghost-1')['state'] == 'unknown' and 'ghost-1 unresolved' in ' '.join(
+            store.alerts()['message']
+        )
         sb.run(sb.broker.mark({'AAPL': 160.0, 'MSFT': 90.0}))
         r = oms.manage_order_lifecycle(Order('new-1', 'AAPL', 'SELL', 5, 'MKT'), 160.0)
-        assert (r.status, r.reasons) == ('REJECTED', ('unresolved_order',))                 # its ticker takes no new order
+        # its ticker takes no new order
+        assert (r.status, r.reasons) == ('REJECTED', ('unresolved_order',))
         assert oms.manage_order_lifecycle(Order('new-2', 'MSFT', 'BUY', 5, limit_price=90.0)).status == 'COMPLETE'
 
 

@@ -46,8 +46,8 @@ def test_features_do_not_look_ahead(t):
 def make_ensemble():
     return Ensemble({'samossa': SAMoSSA(), 'garch': GARCHForecaster()}, window=20)
 
-JOBS = [forecaster_job(SAMoSSA), forecaster_job(SARIMAXForecaster), forecaster_job(GARCHForecaster), forecaster_job(MSSARL),
-        ModelJob('ensemble', partial(run_forecaster, make_ensemble), Ensemble.version)]
+JOBS = [forecaster_job(SAMoSSA), forecaster_job(SARIMAXForecaster), forecaster_job(GARCHForecaster),
+        forecaster_job(MSSARL), ModelJob('ensemble', partial(run_forecaster, make_ensemble), Ensemble.version)]
 
 def signals(bars: pd.DataFrame, origins, refit: str) -> dict:
     "The signal of every job at every origin, the backtest's way: a `ModelBook` over the runner, bars cut per session."
@@ -59,7 +59,8 @@ def signals(bars: pd.DataFrame, origins, refit: str) -> dict:
         clock.set(session_close(s) + timedelta(minutes=5))
         rep = runner.run({'AAPL': bars.loc[:s]}, as_of=clock.now())
         assert [o.status for o in rep.outcomes] == ['ok'] * len(JOBS), rep.summary()['failures']
-        out.update({(s, sig.model): (sig.action, sig.confidence, sig.expected_return, sig.risk_score) for sig in rep.signals})
+        out.update({(s, sig.model): (sig.action, sig.confidence, sig.expected_return, sig.risk_score)
+                    for sig in rep.signals})
     return out
 
 def test_forecasts_do_not_look_ahead():
@@ -78,7 +79,8 @@ def test_forecast_at_origin_ignores_later_bars():
     runner = ModelRunner(InlineExecutor(), JOBS, clock=clock, horizon=5, history_days=600)
     later = runner.run({'AAPL': bars}, as_of=clock.now())           # bars run two more years past t
     now = runner.run({'AAPL': bars.loc[:t]}, as_of=clock.now())
-    key = lambda r: {s.model: (s.action, s.confidence, s.expected_return, s.risk_score, s.provenance.data_end) for s in r.signals}
+    key = lambda r: {s.model: (s.action, s.confidence, s.expected_return, s.risk_score, s.provenance.data_end)
+                     for s in r.signals}
     assert len(later.signals) == len(JOBS) and key(later) == key(now)
     assert all(s.provenance.data_end.date() == t.date() for s in later.signals)
     assert np.isfinite([s.expected_return for s in later.signals]).all()

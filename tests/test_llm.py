@@ -6,8 +6,8 @@ import pytest
 from ollama_server import OllamaServer, refused_url
 from trading_workbench.core.types import Action
 from trading_workbench.data.sources import BundledSource
-from trading_workbench.models.llm import (ANSWER_SCHEMA, LLMResponseError, LLMServerError, LLMSignalGenerator, LLMTimeout,
-                                          LLMTruncated, LLMUnavailable, MarketContext)
+from trading_workbench.models.llm import (ANSWER_SCHEMA, LLMResponseError, LLMServerError, LLMSignalGenerator,
+                                          LLMTimeout, LLMTruncated, LLMUnavailable, MarketContext)
 
 MODEL = 'llama3.1:8b'
 
@@ -36,7 +36,8 @@ def test_signal_from_real_context(gen, srv, ctx):
     assert s.provenance.parameters['llm_model'] == MODEL and s.provenance.data_end.date().isoformat() == '2018-02-07'
     body = srv.chat_requests()[-1]
     assert body['model'] == MODEL and body['format'] == ANSWER_SCHEMA and body['stream'] is gen.stream
-    assert [m['role'] for m in body['messages']] == ['system', 'user'] and '"ticker": "MSFT"' in body['messages'][1]['content']
+    assert [m['role'] for m in body['messages']] == ['system',
+                                                     'user'] and '"ticker": "MSFT"' in body['messages'][1]['content']
     # the default answer follows the 20-day return it was sent
     r20 = ctx.stats['return_20d']
     assert s.action == (Action.BUY if r20 > 0.01 else Action.SELL if r20 < -0.01 else Action.HOLD)
@@ -118,7 +119,8 @@ def test_from_settings_and_bad_arguments(settings):
 
 def test_context_needs_enough_clean_bars():
     bars = BundledSource().history('MSFT', end='2018-02-07')
-    with pytest.raises(ValueError, match='need at least 61'): MarketContext.from_bars('MSFT', bars.iloc[:60], '2018-02-07')
+    with pytest.raises(ValueError, match='need at least 61'): MarketContext.from_bars('MSFT', bars.iloc[:60],
+                                                                                      '2018-02-07')
     bad = bars.copy(); bad.iloc[-3, bad.columns.get_loc('close')] = float('nan')
     with pytest.raises(ValueError, match='must be finite and > 0'): MarketContext.from_bars('MSFT', bad, '2018-02-07')
 
@@ -128,5 +130,7 @@ def test_answer_cut_off_by_its_length_limit_is_a_failure_even_when_it_parses(gen
     srv.inject('length')
     with pytest.raises(LLMTruncated, match="done_reason: 'length'") as e:
         gen.generate(ctx)
-    assert isinstance(e.value, LLMResponseError) and e.value.content.startswith('{"action"')   # the text itself was fine JSON
-    assert gen.generate(ctx).model == 'llm'                                                       # the next, finished answer is used
+    # the text itself was fine JSON
+    assert isinstance(e.value, LLMResponseError) and e.value.content.startswith('{"action"')
+    # the next, finished answer is used
+    assert gen.generate(ctx).model == 'llm'

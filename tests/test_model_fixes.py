@@ -49,7 +49,8 @@ def test_mssa_rl_moves_only_on_evidence():
     "1.1 takes the learnt stance only where its training t-statistic clears min_t; min_t=0 is 1.0's greedy policy."
     y = bundled_closes('AAPL')['AAPL'].iloc[-900:]
     strict, loose = MSSARL().fit(y.iloc[:-60]), MSSARL(min_t=0.0).fit(y.iloc[:-60])
-    np.testing.assert_array_equal(strict.Q_, loose.Q_)               # the same policy is learnt; only the bar for acting differs
+    # the same policy is learnt; only the bar for acting differs
+    np.testing.assert_array_equal(strict.Q_, loose.Q_)
     for i in range(60):
         s = strict._state(strict.slope_now_[0], strict.tracker_.var, strict.tracker_.since_cp)
         greedy = strict.actions[int(np.argmax(strict.Q_[s]))][0]

@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from trading_workbench.core.types import Forecast, utc
-from trading_workbench.models.base import Forecaster, ModelInputError, ModelNotFittedError, bundled_closes, provenance_of, walk_forward
+from trading_workbench.models.base import (
+    Forecaster,
+    ModelInputError,
+    ModelNotFittedError,
+    bundled_closes,
+    provenance_of,
+    walk_forward,
+)
 from trading_workbench.models.ensemble import Ensemble
 from trading_workbench.models.garch import GARCHForecaster
 from trading_workbench.models.mssa_rl import MSSARL
@@ -20,7 +27,8 @@ from trading_workbench.models.sarimax import SARIMAXForecaster
 FIXTURES = Path(__file__).resolve().parent / 'fixtures' / 'prices'
 PRICES = Path(__file__).resolve().parents[1] / 'trading_workbench' / 'data' / 'prices'
 UNIVERSE = sorted(p.stem for p in PRICES.glob('*.csv'))
-FACTORIES = {'samossa': SAMoSSA, 'sarimax': SARIMAXForecaster, 'garch': lambda: GARCHForecaster(refit_every=None), 'mssa_rl': MSSARL}
+FACTORIES = {'samossa': SAMoSSA, 'sarimax': SARIMAXForecaster, 'garch': lambda: GARCHForecaster(refit_every=None),
+             'mssa_rl': MSSARL}
 
 
 @pytest.fixture(scope='module')
@@ -86,7 +94,8 @@ def test_no_look_ahead(name, aapl):
     y = aapl.iloc[-1080:]
     y2 = y.copy()
     y2.iloc[-40:] = y2.iloc[-40:] * np.linspace(1.3, 0.6, 40)               # a wild future
-    make = (lambda: Ensemble({k: f() for k, f in FACTORIES.items()}, window=20)) if name == 'ensemble' else FACTORIES[name]
+    make = (lambda: Ensemble({k: f() for k, f in FACTORIES.items()},
+                             window=20)) if name == 'ensemble' else FACTORIES[name]
     w1, w2 = walk_forward(make(), y, n_test=80), walk_forward(make(), y2, n_test=80)
     # rows 0..40 forecast bars up to the first perturbed one from unperturbed data only
     pd.testing.assert_frame_equal(w1.iloc[:41][['mean', 'lower', 'upper']], w2.iloc[:41][['mean', 'lower', 'upper']])
@@ -118,7 +127,8 @@ def test_degenerate_input_is_a_clear_error(name, aapl):
     with pytest.raises(ModelInputError, match='too short'): make().fit(aapl.iloc[:25])
     dhr = _dhr_open_with_nan()
     assert dhr.isna().any()
-    with pytest.raises(ModelInputError, match=r'NaN/inf value\(s\), first at position \d+ \(2015-07-17'): make().fit(dhr)
+    with pytest.raises(ModelInputError,
+                       match=r'NaN/inf value\(s\), first at position \d+ \(2015-07-17'): make().fit(dhr)
     with pytest.raises(ModelInputError, match='prices must be > 0'): make().fit(aapl.iloc[-1000:] - 200)
     m = make().fit(aapl.iloc[-1000:])
     with pytest.raises(ModelInputError, match='NaN'): m.update([float('nan')])
@@ -143,7 +153,8 @@ def test_ensemble_weights_follow_accuracy(aapl):
     class Stale:
         name, version = 'stale', '0'
         def fit(self, y, X=None): self.p = float(y.iloc[0]); return self
-        def forecast(self, horizon, X=None): return Forecast('stale', (self.p,) * horizon, (self.p * 0.9,) * horizon, (self.p * 1.1,) * horizon)
+        def forecast(self, horizon, X=None): return Forecast('stale', (self.p,) * horizon, (self.p * 0.9,) * horizon,
+                                                             (self.p * 1.1,) * horizon)
         def update(self, y_new, X_new=None): return self
         def filter(self, y, X=None): return self
         def params(self): return {}

@@ -8,10 +8,17 @@ from hypothesis import given, settings, strategies as st
 
 from trading_workbench.core.types import Action, Forecast, Provenance, utc
 from trading_workbench.models.base import ModelInputError, bundled_closes
-from trading_workbench.models.metrics import (brier_score, directional_accuracy, expected_calibration_error, forecast_report,
-                                              interval_coverage, mae, mase, rmse, smape)
+from trading_workbench.models.metrics import (brier_score, directional_accuracy, expected_calibration_error,
+                                              forecast_report, interval_coverage, mae, mase, rmse, smape)
 from trading_workbench.models.sarimax import SARIMAXForecaster
-from trading_workbench.models.signals import DEFAULT_CALIBRATORS, ConfidenceCalibrator, calibration_sample, forecast_to_signal, forecast_z, risk_score
+from trading_workbench.models.signals import (
+    DEFAULT_CALIBRATORS,
+    ConfidenceCalibrator,
+    calibration_sample,
+    forecast_to_signal,
+    forecast_z,
+    risk_score,
+)
 
 prices = st.lists(st.floats(1.0, 1000.0), min_size=2, max_size=50)
 
@@ -55,7 +62,8 @@ def test_signal_actions_and_bounds():
     s_dn = forecast_to_signal(down, 'AAPL', 100.0, utc('2018-02-07'), _prov(), calibrator=sharp)
     # no calibrator: the model's bundled default (SAMoSSA: no directional skill, so no trade)
     s_def = forecast_to_signal(up, 'AAPL', 100.0, utc('2018-02-07'), _prov())
-    assert s_def.confidence == pytest.approx(float(DEFAULT_CALIBRATORS[('samossa', 1)].predict(forecast_z(up, 100.0)[1])))
+    assert s_def.confidence == pytest.approx(float(DEFAULT_CALIBRATORS[('samossa', 1)].predict(forecast_z(up,
+                                                                                                          100.0)[1])))
     assert s_def.action is Action.HOLD
     unknown = Provenance(model='someone-else', version='1')
     assert forecast_to_signal(up, 'AAPL', 100.0, utc('2018-02-07'), unknown).confidence == 0.5
@@ -64,7 +72,8 @@ def test_signal_actions_and_bounds():
     # an anti-predictive calibrator (confidence < 0.5) turns the signal into HOLD, never a silent flip
     anti = ConfidenceCalibrator(intercept=-0.5, slope=0.0)
     assert forecast_to_signal(up, 'AAPL', 100.0, utc('2018-02-07'), _prov(), calibrator=anti).action is Action.HOLD
-    with pytest.raises(ModelInputError, match='current_price'): forecast_to_signal(up, 'AAPL', 0.0, utc('2018-02-07'), _prov())
+    with pytest.raises(ModelInputError, match='current_price'): forecast_to_signal(up, 'AAPL', 0.0, utc('2018-02-07'),
+                                                                                   _prov())
     with pytest.raises(ModelInputError, match='volatility'): risk_score(up, 100.0, volatility=float('nan'))
 
 
@@ -88,7 +97,8 @@ def test_calibrator_recovers_a_known_relation():
 def test_confidence_is_calibrated_on_held_out_tickers_and_period():
     """Fit the calibrator on SARIMAX 5-day walk-forward forecasts of 16 tickers in one year, check it on 8 others the
     next year: the stated confidence must match the observed direction hit rate (ECE < 0.03)."""
-    fit_set = bundled_closes('AAPL', 'MSFT', 'JPM', 'XOM', 'KO', 'PG', 'INTC', 'BA', 'CSCO', 'HD', 'MMM', 'NKE', 'V', 'MA', 'MCD', 'IBM')
+    fit_set = bundled_closes('AAPL', 'MSFT', 'JPM', 'XOM', 'KO', 'PG', 'INTC', 'BA', 'CSCO', 'HD', 'MMM', 'NKE', 'V',
+                             'MA', 'MCD', 'IBM')
     test_set = bundled_closes('GOOGL', 'AMZN', 'JNJ', 'PEP', 'WMT', 'ORCL', 'CAT', 'DIS')
     train = calibration_sample(SARIMAXForecaster, fit_set.iloc[-900:], n_test=200, end=-250, horizon=5)
     held = calibration_sample(SARIMAXForecaster, test_set.iloc[-900:], n_test=245, horizon=5)

@@ -48,7 +48,8 @@ def test_cost_per_order_is_the_design_at_any_history_postgresql(fresh_pg_url, hi
 
 def book(pb: PaperBroker) -> tuple:
     "What the paper broker holds in memory: cash, sequence, holdings, orders and their fills."
-    return (round(pb.cash, 6), pb.exec_seq, {t: (h.quantity, round(h.avg_cost, 6)) for t, h in pb.holdings.items() if h.quantity},
+    return (round(pb.cash, 6), pb.exec_seq,
+            {t: (h.quantity, round(h.avg_cost, 6)) for t, h in pb.holdings.items() if h.quantity},
             {k: (tr.state.value, tr.snapshot().filled_quantity, sorted(tr.fills)) for k, tr in pb.trackers.items()})
 
 
@@ -58,23 +59,33 @@ def test_failed_commit_leaves_memory_and_store_agreeing(tmp_path):
         o = next(bench.orders('fail', 1))
         before, trades = book(sb.broker), oms._trades_today
         with store.engine.begin() as c:     # the last write of the order's unit fails, as a full disk would
-            c.exec_driver_sql("CREATE TRIGGER no_equity BEFORE INSERT ON equity BEGIN SELECT RAISE(ABORT, 'disk full'); END")
-        with pytest.raises(sa.exc.IntegrityError, match='disk full'): oms.manage_order_lifecycle(o, bench.PRICES[o.ticker])
-        assert store.order(o.client_order_id) is None and store.fills(o.client_order_id) == []       # nothing of it was stored
-        assert book(sb.broker) == before == book(PaperBroker(store, bench.SETTINGS, oms.clock))      # memory = rows = as before
+            c.exec_driver_sql("CREATE TRIGGER no_equity BEFORE INSERT ON equity BEGIN SELECT RAISE(ABORT, 'disk "
+                              "full'); END")
+        with pytest.raises(sa.exc.IntegrityError, match='disk full'): oms.manage_order_lifecycle(o,
+                                                                                                 bench.PRICES[o.ticker])
+        # nothing of it was stored
+        assert store.order(o.client_order_id) is None and store.fills(o.client_order_id) == []
+        # memory = rows = as before
+        assert book(sb.broker) == before == book(PaperBroker(store, bench.SETTINGS, oms.clock))
         assert oms._trades_today == trades and o.client_order_id not in oms._fills
         with store.engine.begin() as c: c.exec_driver_sql('DROP TRIGGER no_equity')
-        r = oms.manage_order_lifecycle(o, bench.PRICES[o.ticker])                                   # sent again: exactly once
+        # sent again: exactly once
+        r = oms.manage_order_lifecycle(o, bench.PRICES[o.ticker])
         assert r.status == 'COMPLETE' and r.reconciliation.ok, r.reasons
-        assert store.order(o.client_order_id)['state'] == OrderState.FILLED.value and len(store.fills(o.client_order_id)) == 1
-        assert book(sb.broker) == book(PaperBroker(store, bench.SETTINGS, oms.clock)) and oms._trades_today == trades + 1
+        assert (
+            store.order(o.client_order_id)['state'] == OrderState.FILLED.value
+            and len(store.fills(o.client_order_id)) == 1
+        )
+        assert book(sb.broker) == book(PaperBroker(store, bench.SETTINGS,
+                                                   oms.clock)) and oms._trades_today == trades + 1
     finally:
         sb.close(); store.close()
 
 
 @pytest.mark.parametrize('where', ['file', 'memory'])
 def test_a_gate_reading_the_store_works_inside_the_unit(tmp_path, where):
-    "The risk manager's gate reads the trading state and controls through the readers' engine while the order's unit is open."
+    """The risk manager's gate reads the trading state and controls through the readers' engine while the order's unit
+    is open."""
     from trading_workbench.execution.orders import OrderManager
     from trading_workbench.risk.manager import RiskGate
     store, sb, oms = bench.rig(f"sqlite:///{tmp_path / 'store.db'}" if where == 'file' else 'sqlite://', 10)

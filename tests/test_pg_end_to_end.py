@@ -5,9 +5,11 @@ from trading_workbench.store.db import Store
 from conftest import ROOT
 
 def test_daily_run_and_risk_monitor_on_postgresql(fresh_pg_url, monkeypatch, capsys):
-    for k, v in dict(TWB_STORE_URL=fresh_pg_url, TWB_DATA_SOURCES='bundled', TWB_FLAGS_ENABLE_LLM='false').items(): monkeypatch.setenv(k, v)
+    for k, v in dict(TWB_STORE_URL=fresh_pg_url, TWB_DATA_SOURCES='bundled',
+                     TWB_FLAGS_ENABLE_LLM='false').items(): monkeypatch.setenv(k, v)
     ini = str(ROOT / 'settings.ini')
-    assert main(['--settings', ini, 'run', 'daily', '--date', '2018-02-07', '--tickers', 'AAPL,MSFT,KO', '--quiet']) == 0
+    assert main(['--settings', ini, 'run', 'daily', '--date', '2018-02-07', '--tickers', 'AAPL,MSFT,KO',
+                 '--quiet']) == 0
     assert main(['--settings', ini, 'risk', 'watch', '--interval', '0', '--iterations', '2']) == 0
     out = capsys.readouterr().out
     assert 'ACTIVE equity' in out

@@ -34,7 +34,8 @@ def test_figures_match_reference(ticker):
     assert math.isclose(s.current_drawdown, 1 - cum.iloc[-1] / max(1.0, cum.max()), rel_tol=1e-9, abs_tol=1e-12)
     # weekly sampling: the annualisation follows periods_per_year
     w = eq.resample('W-FRI').last().dropna()
-    assert math.isclose(pm.sharpe(pm.simple_returns(w), 52), ep.sharpe_ratio(pm.simple_returns(w), period='weekly'), rel_tol=1e-9)
+    assert math.isclose(pm.sharpe(pm.simple_returns(w), 52), ep.sharpe_ratio(pm.simple_returns(w), period='weekly'),
+                        rel_tol=1e-9)
 
 
 def test_trade_figures_match_reference():

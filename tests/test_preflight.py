@@ -1,4 +1,5 @@
-"""`twb deploy --preflight` against the real protocol servers: vendors over HTTP, TWS over its socket protocol, Ollama."""
+"""`twb deploy --preflight` against the real protocol servers: vendors over HTTP, TWS over its socket protocol,
+Ollama."""
 import asyncio, json, subprocess, sys, threading
 
 import pytest
@@ -35,11 +36,15 @@ def env_for(tmp_path, servers, **extra):
     gw, v, o = servers
     url = f"sqlite:///{tmp_path / 'w.db'}"
     Store(url).close()    # migrated to head
-    (tmp_path / 'csv').mkdir(exist_ok=True); (tmp_path / 'csv' / 'AAPL.csv').write_text('date,open,high,low,close,volume\n')
+    (tmp_path / 'csv').mkdir(exist_ok=True)
+    (tmp_path / 'csv' / 'AAPL.csv').write_text('date,open,high,low,close,volume\n')
     return {'TWB_STORE_URL': url, 'TWB_DATA_CSV_DIR': str(tmp_path / 'csv'),
-            'TWB_DATA_YFINANCE_BASE_URL': v.base_url('yahoo'), 'TWB_DATA_ALPHA_VANTAGE_BASE_URL': v.base_url('alphavantage'),
-            'TWB_DATA_FINNHUB_BASE_URL': v.base_url('finnhub'), 'TWB_ALPHA_VANTAGE_API_KEY': AV, 'TWB_FINNHUB_API_KEY': FH,
-            'TWB_DATA_HTTP_RETRIES': '0', 'TWB_BROKER_KIND': 'ibkr', 'TWB_BROKER_PORT': str(gw.port), 'TWB_LLM_HOST': o.url, **extra}
+            'TWB_DATA_YFINANCE_BASE_URL': v.base_url('yahoo'),
+            'TWB_DATA_ALPHA_VANTAGE_BASE_URL': v.base_url('alphavantage'),
+            'TWB_DATA_FINNHUB_BASE_URL': v.base_url('finnhub'), 'TWB_ALPHA_VANTAGE_API_KEY': AV,
+            'TWB_FINNHUB_API_KEY': FH,
+            'TWB_DATA_HTTP_RETRIES': '0', 'TWB_BROKER_KIND': 'ibkr', 'TWB_BROKER_PORT': str(gw.port),
+            'TWB_LLM_HOST': o.url, **extra}
 
 def run(env): return run_preflight(ROOT / 'settings.ini', env, ROOT / 'constraints.txt')
 
@@ -57,7 +62,8 @@ def test_everything_live_passes(tmp_path, servers):
 @pytest.mark.parametrize('extra,failing,needle', [
     (dict(TWB_ALPHA_VANTAGE_API_KEY='expired-key-1'), 'data: alpha_vantage', 'alpha_vantage'),
     (dict(TWB_FINNHUB_API_KEY=''), 'secrets', 'TWB_FINNHUB_API_KEY'),
-    (dict(TWB_BROKER_MODE='live', TWB_LIVE_TRADING='I_UNDERSTAND', TWB_IB_ACCOUNT='DU1234567'), 'broker', 'paper account but [broker] mode = live'),
+    (dict(TWB_BROKER_MODE='live', TWB_LIVE_TRADING='I_UNDERSTAND', TWB_IB_ACCOUNT='DU1234567'), 'broker',
+     'paper account but [broker] mode = live'),
     (dict(TWB_BROKER_PORT='1'), 'broker', 'is IB Gateway running'),
     (dict(TWB_IB_ACCOUNT='DU7654321'), 'broker', 'TWB_IB_ACCOUNT is not among'),
     (dict(TWB_LLM_MODEL='qwen2.5:7b'), 'llm', 'ollama pull qwen2.5:7b'),
@@ -76,7 +82,10 @@ def test_store_behind_fails(tmp_path, servers):
 def test_cli_json_and_exit_code(tmp_path, servers):
     env = {k: v for k, v in __import__('os').environ.items() if not k.startswith('TWB_')}
     env.update(env_for(tmp_path, servers, TWB_LLM_MODEL='missing:1b'))
-    r = subprocess.run([sys.executable, '-c', 'import sys; from trading_workbench.cli import main; sys.exit(main(sys.argv[1:]))',
-                        '--settings', str(ROOT / 'settings.ini'), 'deploy', '--preflight', '--json'], env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, '-c',
+                        'import sys; from trading_workbench.cli import main; sys.exit(main(sys.argv[1:]))',
+                        '--settings', str(ROOT / 'settings.ini'), 'deploy', '--preflight', '--json'], env=env,
+                        capture_output=True, text=True, timeout=120)
     out = json.loads(r.stdout)
-    assert r.returncode == 1 and not out['ok'] and [c['name'] for c in out['checks'] if c['status'] == Status.FAIL.value] == ['llm']
+    assert r.returncode == 1 and not out['ok'] and [c['name'] for c in out['checks']
+                                                    if c['status'] == Status.FAIL.value] == ['llm']

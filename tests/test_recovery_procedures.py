@@ -8,8 +8,8 @@ from vendor_http_server import VendorServer
 from trading_workbench.core.config import Secret
 from trading_workbench.data.manager import DataSourceManager
 from trading_workbench.data.sources import AlphaVantageSource, BundledSource, CsvSource, YFinanceSource
-from trading_workbench.recovery.procedures import (FailureClass, SafeState, failover_data_source, journal, recover_market_data,
-                                                   recover_models)
+from trading_workbench.recovery.procedures import (FailureClass, SafeState, failover_data_source, journal,
+                                                   recover_market_data, recover_models)
 from trading_workbench.signals.runner import ModelJob, ModelRunner, with_ladder
 
 
@@ -21,24 +21,32 @@ def test_primary_switch_to_the_first_source_that_answers(store, clock):
         mgr = DataSourceManager(srcs, store, clock=clock)
         srv.inject('yahoo', 'server_error')
         res = failover_data_source(mgr)
-        assert (res.failure, res.state, res.detail['primary']) == (FailureClass.DATA, SafeState.RECOVERED, 'alpha_vantage')
+        assert (res.failure, res.state, res.detail['primary']) == (FailureClass.DATA, SafeState.RECOVERED,
+                                                                   'alpha_vantage')
         assert res.actions[0] == 'yfinance does not answer' and 'alpha_vantage is now primary' in res.actions[1]
-        assert DataSourceManager(srcs, store, clock=clock).primary == 'alpha_vantage'        # persisted for the next run
+        # persisted for the next run
+        assert DataSourceManager(srcs, store, clock=clock).primary == 'alpha_vantage'
         srv.inject('yahoo', 'server_error'); srv.inject('alphavantage', 'demo_key')
         dead = failover_data_source(mgr)
-        assert dead.state == SafeState.NO_TRADING and dead.actions[-1] == 'all data sources unavailable' and not dead.trading_allowed
+        assert (
+            dead.state == SafeState.NO_TRADING
+            and dead.actions[-1] == 'all data sources unavailable'
+            and not dead.trading_allowed
+        )
         journal(store, dead)
         assert store.alerts().query("source == 'recovery.data'").severity.iloc[0] == 'error'
 
 
 def test_session_data_states(tmp_path, store, clock):
-    mgr = DataSourceManager([CsvSource(tmp_path / 'missing-dir'), BundledSource()], store, clock=clock, default_start='2017-01-03')
+    mgr = DataSourceManager([CsvSource(tmp_path / 'missing-dir'), BundledSource()], store, clock=clock,
+                            default_start='2017-01-03')
     res, data = recover_market_data(mgr, ['AAPL', 'MSFT'], '2018-02-07')
     assert res.state == SafeState.RECOVERED and list(data.fresh) == ['AAPL', 'MSFT']
     assert res.actions == ('AAPL served by bundled after csv failed', 'MSFT served by bundled after csv failed')
     mgr = DataSourceManager([BundledSource()], store, clock=clock, default_start='2017-01-03')
     res, _ = recover_market_data(mgr, ['AAPL', 'SPY', 'ZZZZ'], '2018-02-07')              # SPY's file ends 2017-12-29
-    assert res.state == SafeState.DEGRADED and res.detail == dict(session='2018-02-07', ok=1, stale=1, quarantined=0, missing=1, failed=0)
+    assert res.state == SafeState.DEGRADED and res.detail == dict(session='2018-02-07', ok=1, stale=1, quarantined=0,
+                                                                  missing=1, failed=0)
     assert res.actions == ('SPY left out (stale)', 'ZZZZ left out (no source has it)')
 
 
@@ -51,9 +59,11 @@ def test_model_states_from_the_ladder(clock):
     with cf.ThreadPoolExecutor(2) as ex:
         run = lambda jobs: ModelRunner(ex, jobs, clock=clock, slots=2).run(bars)
         assert recover_models(run([ModelJob('fine', fine)])).state == SafeState.RECOVERED
-        res = recover_models(run([ModelJob('fine', fine), with_ladder(ModelJob('broken', broken), ModelJob('simple', fine))]))
+        res = recover_models(run([ModelJob('fine', fine),
+                                  with_ladder(ModelJob('broken', broken), ModelJob('simple', fine))]))
         assert res.state == SafeState.DEGRADED and res.detail == dict(signals=4, fallbacks=2, model_failures=2)
         assert sorted(res.actions) == ['broken on AAPL: rung 1 (simple)', 'broken on MSFT: rung 1 (simple)']
         none = recover_models(run([with_ladder(ModelJob('broken', broken))]))
-        assert none.state == SafeState.NO_TRADING and none.detail['signals'] == 2                # two HOLDs, nothing to trade on
+        # two HOLDs, nothing to trade on
+        assert none.state == SafeState.NO_TRADING and none.detail['signals'] == 2
         assert str(none).startswith('model/fallback_ladder: no_trading')

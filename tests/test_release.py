@@ -16,7 +16,8 @@ def free_port() -> int:
 
 def settings_file(folder: Path, name='settings.ini', **edits) -> Path:
     text = (ROOT / 'settings.ini').read_text()
-    text = text.replace('sources = bundled, csv, yfinance, alpha_vantage, finnhub', 'sources = bundled').replace('enable_llm = true', 'enable_llm = false')
+    text = text.replace('sources = bundled, csv, yfinance, alpha_vantage, finnhub',
+                        'sources = bundled').replace('enable_llm = true', 'enable_llm = false')
     for old, new in edits.items(): text = text.replace(old, new)
     p = folder / name; p.write_text(text)
     return p
@@ -29,7 +30,8 @@ def deployed(tmp_path_factory):
     ini = settings_file(tmp_path)
     Store.from_settings(Settings.load(ini)).close()
     port = free_port()
-    res = deploy(tmp_path / 'deploy', ini, ROOT / 'constraints.txt', port=port, probes=120, probe_interval=0.5)   # a loaded machine starts slowly
+    # a loaded machine starts slowly
+    res = deploy(tmp_path / 'deploy', ini, ROOT / 'constraints.txt', port=port, probes=120, probe_interval=0.5)
     print(res.text())
     yield tmp_path, ini, res, port
     for r in releases(tmp_path / 'deploy'): stop_release(r, timeout=30)
@@ -44,7 +46,8 @@ def test_deploy_then_status_healthy(deployed, capsys):
 
 @pytest.mark.parametrize('edit,needle', [
     (('timezone = America/New_York', 'timezone = Mars/Olympus'), 'migrate: twb: [schedule] timezone'),
-    (('url = sqlite:///runs/workbench.db', 'url = sqlite:///runs/newer.db'), "migrate: twb: database schema '9999' is newer"),
+    (('url = sqlite:///runs/workbench.db', 'url = sqlite:///runs/newer.db'),
+     "migrate: twb: database schema '9999' is newer"),
 ])
 def test_broken_release_refused_previous_keeps_running(deployed, edit, needle):
     tmp_path, ini, first, port = deployed
@@ -57,13 +60,18 @@ def test_broken_release_refused_previous_keeps_running(deployed, edit, needle):
     res = deploy(tmp_path / 'deploy', bad, ROOT / 'constraints.txt', port=free_port(), probes=3, probe_interval=0.2)
     print(res.text())
     assert not res.ok and needle in res.release.reason and res.release.status == 'failed'
-    assert current(tmp_path / 'deploy').release_id == first.release.release_id and res.running.release_id == first.release.release_id
+    assert (
+        current(tmp_path / 'deploy').release_id == first.release.release_id
+        and res.running.release_id == first.release.release_id
+    )
+
 
 def test_unhealthy_release_rolled_back(deployed):
     tmp_path, ini, first, port = deployed
     with socket.socket() as taken:      # the new release cannot bind its probe port: it never gets healthy
         taken.bind(('127.0.0.1', 0)); taken.listen()
-        res = deploy(tmp_path / 'deploy', ini, ROOT / 'constraints.txt', port=taken.getsockname()[1], probes=4, probe_interval=0.5)
+        res = deploy(tmp_path / 'deploy', ini, ROOT / 'constraints.txt', port=taken.getsockname()[1], probes=4,
+                     probe_interval=0.5)
     print(res.text())
     assert not res.ok and res.release.status == 'rolled_back' and '4 failed probes' in res.release.reason
     assert f'rolled back to {first.release.release_id}' in res.release.reason

@@ -20,14 +20,16 @@ def test_monitor_daily_run_and_status_share_sqlite_without_lock_errors(tmp_path)
     (tmp_path / 'settings.ini').write_text((ROOT / 'settings.ini').read_text())
     base = [TWB, '--settings', str(tmp_path / 'settings.ini')]
     outputs, codes = [], []
-    watch = subprocess.Popen(base + ['risk', 'watch', '--interval', '0.2'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=env(), cwd=tmp_path)
+    watch = subprocess.Popen(base + ['risk', 'watch', '--interval', '0.2'], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env(), cwd=tmp_path)
     end = time.monotonic() + SECONDS
 
     def daily_runs():
-        for day in ('2018-02-01', '2018-02-02', '2018-02-05', '2018-02-06', '2018-02-07'):   # the bundled bars end on 2018-02-07
+        # the bundled bars end on 2018-02-07
+        for day in ('2018-02-01', '2018-02-02', '2018-02-05', '2018-02-06', '2018-02-07'):
             if time.monotonic() > end - 30: break   # a daily run takes 7-30 s here: keep the test near a minute
-            r = subprocess.run(base + ['run', 'daily', '--date', day, '--quiet'], capture_output=True, text=True, env=env(), cwd=tmp_path, timeout=300)
+            r = subprocess.run(base + ['run', 'daily', '--date', day, '--quiet'], capture_output=True, text=True,
+                               env=env(), cwd=tmp_path, timeout=300)
             outputs.append(('daily ' + day, r.stdout + r.stderr)); codes.append(('daily ' + day, r.returncode))
     runner = threading.Thread(target=daily_runs)
     runner.start()

@@ -1,4 +1,5 @@
-"""SIGKILL in the middle of a risk action, 20 seeded trials: after restart the action completes once (no duplicate, no lost
+"""SIGKILL in the middle of a risk action, 20 seeded trials: after restart the action completes once (no duplicate, no
+lost
 order) and the trading state is what it was (one HALTED change)."""
 from __future__ import annotations
 import random, shutil, signal, subprocess, sys, time
@@ -30,7 +31,8 @@ def check_once(store, sb, book):
     changes = store.trading_states()
     assert [(c.state, c.trigger) for c in changes] == [(TradingState.HALTED, 'daily_loss')], changes
     [act] = store.risk_actions()
-    assert (act['kind'], act['status'], act['state_id']) == ('CLOSE_ALL_POSITIONS', 'done', changes[0].id), act['status']
+    assert (act['kind'], act['status'], act['state_id']) == ('CLOSE_ALL_POSITIONS', 'done',
+                                                             changes[0].id), act['status']
     ids = [o['client_order_id'] for o in act['preview']['orders']]
     assert sorted(o['ticker'] for o in act['preview']['orders']) == sorted(book)
     journal = {r['client_order_id']: r for r in store.orders() if r['client_order_id'] in ids}
@@ -52,7 +54,8 @@ def test_sigkill_mid_action_completes_once(tmp_path):
     for trial in range(20):
         db = tmp_path / f'crash{trial}.db'
         shutil.copy(tpl, db)
-        p = subprocess.Popen([sys.executable, str(HERE / 'crash_risk_action.py'), str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen([sys.executable, str(HERE / 'crash_risk_action.py'), str(db)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
         assert p.stdout.readline().strip() == 'READY', p.stderr.read()
         for _ in range(rng.randrange(0, 3 * len(NAMES))):    # a status, a fill and a filled status per order
             if not p.stdout.readline(): break
@@ -64,7 +67,8 @@ def test_sigkill_mid_action_completes_once(tmp_path):
         try:
             assert om.start().ok
             rm.resume_pending()                              # finishes an action a crash left executing
-            rep = rm.check(px)                               # re-evaluates: journals and fires a lost action, never a second one
+            # re-evaluates: journals and fires a lost action, never a second one
+            rep = rm.check(px)
             assert rep.state is TradingState.HALTED
             check_once(store, sb, book)
             n_orders = len(store.orders())

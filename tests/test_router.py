@@ -35,7 +35,8 @@ def store(tmp_path):
 
 
 unit = st.floats(0, 1, allow_nan=False)
-signal_lists = st.lists(st.builds(sig, st.sampled_from(['AAPL', 'MSFT', 'JPM']), st.sampled_from(MODELS + ('ensemble',)), unit, unit),
+signal_lists = st.lists(st.builds(sig, st.sampled_from(['AAPL', 'MSFT', 'JPM']),
+                                  st.sampled_from(MODELS + ('ensemble',)), unit, unit),
                         max_size=25)
 flag_sets = st.fixed_dictionaries({f'enable_{m}': st.booleans() for m in MODELS})
 
@@ -51,10 +52,12 @@ def test_routing_properties(signals, flags):
     router = SignalRouter(FeatureFlags(flags, _NoStore(), FixedClock(AS_OF)), FixedClock(AS_OF))
     b = router.route(signals)
     allowed = {m for m in MODELS if flags[f'enable_{m}']}
-    assert sorted(map(id, b.signals)) == sorted(id(s) for s in signals if s.model in allowed)      # exactly the enabled ones
+    # exactly the enabled ones
+    assert sorted(map(id, b.signals)) == sorted(id(s) for s in signals if s.model in allowed)
     pr = [s.priority() for s in b.signals]
     assert pr == sorted(pr, reverse=True)
-    assert b.primary is (b.signals[0] if b.signals else None) and b.fallback is (b.signals[1] if len(b.signals) > 1 else None)
+    assert b.primary is (b.signals[0] if b.signals else None) and b.fallback is (b.signals[1] if len(b.signals) > 1
+                                                                                 else None)
     if b.primary: assert b.primary.priority() == max(0.6 * s.confidence + 0.4 * (1 - s.risk_score) for s in b.signals)
     assert b.metadata['total_signals'] == len(b.signals) and b.metadata['received'] == len(signals)
     assert sum(b.metadata['filtered_out'].values()) == len(signals) - len(b.signals)
@@ -117,18 +120,21 @@ def test_bad_flags_are_typed_errors(store):
     with pytest.raises(FlagError, match="flag 'enable_gpt': unknown"): flags.set('enable_gpt', True)
     with pytest.raises(FlagError, match='expected True/False'): flags.set('enable_llm', 'yes')
     store.set_control('flag.enable_llm', 1, by='a typo in SQL')
-    with pytest.raises(FlagError, match="control 'flag.enable_llm': expected true/false, got 1"): flags.current(force=True)
+    with pytest.raises(FlagError,
+                       match="control 'flag.enable_llm': expected true/false, got 1"): flags.current(force=True)
     store.set_control('flag.some_other_component', 'x')       # not ours: ignored
     store.set_control('flag.enable_llm', False)
     assert flags.current(force=True)['enable_llm'] is False
-    with pytest.raises(FlagError, match='must be booleans'): FeatureFlags({'enable_llm': 'true'}, store, FixedClock(AS_OF))
+    with pytest.raises(FlagError, match='must be booleans'): FeatureFlags({'enable_llm': 'true'}, store,
+                                                                          FixedClock(AS_OF))
 
 
 def test_unflagged_models_are_not_routed_and_by_ticker(store, settings):
     flags = FeatureFlags.from_settings(settings, store, FixedClock(AS_OF))
     assert flags.current() == settings.flags_dict()
     router = SignalRouter(flags, FixedClock(AS_OF))
-    signals = [sig('AAPL', 'ensemble', 0.99, 0.0), sig('AAPL', 'llm', 0.6, 0.3), sig('MSFT', 'garch', 0.6, 0.3), sig('JPM', 'ensemble', 0.9, 0.1)]
+    signals = [sig('AAPL', 'ensemble', 0.99, 0.0), sig('AAPL', 'llm', 0.6, 0.3), sig('MSFT', 'garch', 0.6, 0.3),
+               sig('JPM', 'ensemble', 0.9, 0.1)]
     by = router.route_by_ticker(signals)
     assert list(by) == ['AAPL', 'MSFT', 'JPM']
     assert by['AAPL'].primary.model == 'llm' and by['AAPL'].metadata['filtered_out'] == {'ensemble': 1}

@@ -12,10 +12,12 @@ def _nb(path: Path, *sources: str) -> Path:
     return path
 
 def _run(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
 
 def test_kept_outputs_reproduce_and_drift_is_caught(tmp_path):
-    nb = _nb(tmp_path / 'a.ipynb', 'x = 6 * 7\nx', '#| eval: false\nraise SystemExit("not run")', 'print(sorted({"b", "a"}))')
+    nb = _nb(tmp_path / 'a.ipynb', 'x = 6 * 7\nx', '#| eval: false\nraise SystemExit("not run")',
+             'print(sorted({"b", "a"}))')
     r = _run(nb)
     assert r.returncode == 0, r.stdout + r.stderr
     kept = nbformat.read(nb, as_version=4)

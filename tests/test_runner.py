@@ -11,8 +11,8 @@ from trading_workbench.core.config import SettingsError
 from trading_workbench.core.types import Provenance, Signal, utc
 from trading_workbench.data.sources import BundledSource
 from trading_workbench.models.llm import LLMSignalGenerator
-from trading_workbench.signals.runner import (DaskExecutor, ModelJob, ModelPool, ModelRunner, consensus_job, default_jobs,
-                                              forecaster_job, llm_job, make_executor, with_ladder)
+from trading_workbench.signals.runner import (DaskExecutor, ModelJob, ModelPool, ModelRunner, consensus_job,
+                                              default_jobs, forecaster_job, llm_job, make_executor, with_ladder)
 
 AS_OF = '2018-02-07 21:00'
 TICKERS = ('AAPL', 'MSFT', 'JPM')
@@ -28,7 +28,8 @@ def returns_nan(ctx): return dict(action='HOLD', confidence=float('nan'), risk_s
 def returns_nan_float(ctx): return float('nan')
 def hangs(ctx): time.sleep(120); return dict(action='HOLD', confidence=0.5, risk_score=0.5, expected_return=0.0)
 RELEASE = threading.Event()
-def hangs_thread(ctx): RELEASE.wait(120); return dict(action='HOLD', confidence=0.5, risk_score=0.5, expected_return=0.0)
+def hangs_thread(ctx): RELEASE.wait(120); return dict(action='HOLD', confidence=0.5, risk_score=0.5,
+                                                      expected_return=0.0)
 def hangs_on_msft(ctx): return hangs(ctx) if ctx.ticker == 'MSFT' else momentum(ctx)
 def kills_worker(ctx):
     if ctx.ticker == 'AAPL': os._exit(3)
@@ -36,7 +37,8 @@ def kills_worker(ctx):
 def wrong_ticker(ctx):
     return Signal('ZZZ', 'HOLD', 0.5, 0.5, 0.0, 5, 1.0, ctx.as_of, Provenance('wrong_ticker', '1'))
 def last_bar(ctx):
-    return dict(action='HOLD', confidence=0.5, risk_score=0.5, expected_return=0.0, current_price=float(ctx.bars['close'].iloc[-1]))
+    return dict(action='HOLD', confidence=0.5, risk_score=0.5, expected_return=0.0,
+                current_price=float(ctx.bars['close'].iloc[-1]))
 def simple_unless_jpm(ctx):
     if ctx.ticker == 'JPM': raise ValueError('too few bars for the simple model')
     return dict(action='SELL', confidence=0.52, risk_score=0.5, expected_return=-0.001)
@@ -71,8 +73,8 @@ def test_failures_are_reported_never_fatal(pool, universe):
     jobs = [ModelJob('momentum', momentum), ModelJob('raises', raises), ModelJob('nan', returns_nan),
             ModelJob('nan_float', returns_nan_float), ModelJob('wrong_ticker', wrong_ticker)]
     rep = runner(pool, jobs).run(universe, run_id='t1')
-    assert statuses(rep) == {('momentum', 'ok'): 3, ('raises', 'error'): 3, ('nan', 'invalid'): 3, ('nan_float', 'invalid'): 3,
-                             ('wrong_ticker', 'invalid'): 3}
+    assert statuses(rep) == {('momentum', 'ok'): 3, ('raises', 'error'): 3, ('nan', 'invalid'): 3,
+                             ('nan_float', 'invalid'): 3, ('wrong_ticker', 'invalid'): 3}
     assert [s.model for s in rep.signals] == ['momentum'] * 3
     f = next(o for o in rep.failures if o.model == 'raises' and o.ticker == 'JPM')
     assert f.error_type == 'RuntimeError' and 'singular matrix fitting JPM' in f.message
@@ -86,7 +88,8 @@ def test_failures_are_reported_never_fatal(pool, universe):
 def test_timeout_recycles_the_pool_and_the_run_goes_on(universe):
     p = ModelPool(2)
     try:
-        rep = runner(p, [ModelJob('momentum', momentum), ModelJob('slowpoke', hangs_on_msft)], timeout_s=3).run(universe)
+        rep = runner(p, [ModelJob('momentum', momentum), ModelJob('slowpoke', hangs_on_msft)],
+                     timeout_s=3).run(universe)
         assert statuses(rep) == {('momentum', 'ok'): 3, ('slowpoke', 'ok'): 2, ('slowpoke', 'timeout'): 1}
         assert p.recycles >= 1                                   # the hung worker was killed, not left running
         again = runner(p, [ModelJob('momentum', momentum)]).run(universe)
@@ -98,7 +101,8 @@ def test_timeout_recycles_the_pool_and_the_run_goes_on(universe):
 def test_every_slot_hung_then_recycled(universe):
     p = ModelPool(2)
     try:
-        rep = runner(p, [ModelJob('hangs', hangs), ModelJob('momentum', momentum)], timeout_s=2, give_up_after=99).run(universe)
+        rep = runner(p, [ModelJob('hangs', hangs), ModelJob('momentum', momentum)], timeout_s=2,
+                     give_up_after=99).run(universe)
         assert statuses(rep) == {('hangs', 'timeout'): 3, ('momentum', 'ok'): 3}
     finally:
         p.shutdown(cancel_futures=True)
@@ -107,7 +111,8 @@ def test_every_slot_hung_then_recycled(universe):
 def test_threads_cannot_be_killed_so_the_rest_is_skipped(universe):
     ex = cf.ThreadPoolExecutor(2)
     try:
-        rep = runner(ex, [ModelJob('hangs', hangs_thread), ModelJob('momentum', momentum)], timeout_s=1, give_up_after=99).run(universe)
+        rep = runner(ex, [ModelJob('hangs', hangs_thread), ModelJob('momentum', momentum)], timeout_s=1,
+                     give_up_after=99).run(universe)
     finally:
         RELEASE.set(); ex.shutdown()
     st = statuses(rep)
@@ -136,7 +141,8 @@ def test_real_models_in_a_pool_with_the_llm_down(pool, universe, settings):
     rep = ModelRunner.from_settings(settings, pool, jobs, FixedClock(AS_OF)).run(universe, run_id='real')
     assert set(rep.unavailable) == {'llm'} and 'ConnectError' in rep.unavailable['llm']
     assert statuses(rep)[('llm', 'unavailable')] == 3
-    assert {(s.model, s.ticker) for s in rep.signals} == {(m, t) for m in ('samossa', 'sarimax', 'garch', 'mssa_rl') for t in TICKERS}
+    assert {(s.model, s.ticker) for s in rep.signals} == {(m, t) for m in ('samossa', 'sarimax', 'garch', 'mssa_rl')
+                                                          for t in TICKERS}
     for s in rep.signals:
         p = s.provenance
         assert p.version and p.parameters and p.host and p.fit_seconds > 0
@@ -193,7 +199,9 @@ def test_only_enabled_models_run_and_async_entry(universe):
         rep = asyncio.run(r.run_async(universe, models=['momentum'], run_id='a'))
         assert statuses(rep) == {('momentum', 'ok'): 3} and rep.run_id == 'a'
         with pytest.raises(ValueError, match="unknown \\['gpt'\\]"): r.run(universe, models=['gpt'])
-    with pytest.raises(ValueError, match='names must be unique'): runner(ex, [ModelJob('a', momentum), ModelJob('a', raises)])
+    with pytest.raises(ValueError, match='names must be unique'): runner(ex,
+                                                                         [ModelJob('a', momentum),
+                                                                          ModelJob('a', raises)])
 
 
 def test_dask_local_cluster(universe, settings):
@@ -214,7 +222,9 @@ def test_dask_local_cluster(universe, settings):
 def test_make_executor(settings):
     import dataclasses
     with pytest.raises(SettingsError, match='dask_scheduler'):
-        make_executor(dataclasses.replace(settings, runner=dataclasses.replace(settings.runner, executor='dask', dask_scheduler='')))
+        make_executor(dataclasses.replace(settings,
+                                          runner=dataclasses.replace(settings.runner, executor='dask',
+                                                                     dask_scheduler='')))
     ex = make_executor(dataclasses.replace(settings, runner=dataclasses.replace(settings.runner, executor='threads')))
     assert isinstance(ex, cf.ThreadPoolExecutor); ex.shutdown()
     p = make_executor(settings)
@@ -230,7 +240,8 @@ def rungs(rep, model):
 
 
 def test_ladder_in_a_process_pool(pool, universe):
-    jobs = [ModelJob('momentum', momentum), with_ladder(ModelJob('raises', raises), ModelJob('simple', simple_unless_jpm))]
+    jobs = [ModelJob('momentum', momentum),
+            with_ladder(ModelJob('raises', raises), ModelJob('simple', simple_unless_jpm))]
     rep = runner(pool, jobs).run(universe, run_id='ladder')
     assert rungs(rep, 'raises') == {'AAPL': (1, 'simple'), 'MSFT': (1, 'simple'), 'JPM': (2, 'hold')}
     assert rungs(rep, 'momentum') == {}                                   # no ladder, no rung stamp
@@ -240,7 +251,8 @@ def test_ladder_in_a_process_pool(pool, universe):
     assert [f['model'] for f in failed] == ['raises', 'simple'] and 'singular matrix fitting JPM' in failed[0]['error']
     st = statuses(rep)
     assert st[('raises', 'error')] == 4 and st[('raises', 'ok')] == 3    # the model's own failures stay in the report
-    assert {(f['ticker'], f['rung_model']) for f in rep.summary()['fallbacks']} == {('AAPL', 'simple'), ('MSFT', 'simple'), ('JPM', 'hold')}
+    assert {(f['ticker'], f['rung_model']) for f in rep.summary()['fallbacks']} == {('AAPL', 'simple'),
+                                                                                    ('MSFT', 'simple'), ('JPM', 'hold')}
     assert len(rep.fallbacks) == 3
 
 
@@ -256,7 +268,8 @@ def test_ladder_after_a_timeout(universe):
 
 
 def test_truncated_llm_answer_falls_back_to_the_consensus(universe):
-    "Ollama's done_reason 'length' fails the LLM even though its text parses; the slot is filled by the consensus of the views."
+    """Ollama's done_reason 'length' fails the LLM even though its text parses; the slot is filled by the consensus of
+    the views."""
     with OllamaServer() as srv, cf.ThreadPoolExecutor(2) as ex:
         srv.inject('length')
         job = with_ladder(llm_job(LLMSignalGenerator(srv.url, 'llama3.1:8b', timeout_s=5)), consensus_job())
@@ -266,7 +279,8 @@ def test_truncated_llm_answer_falls_back_to_the_consensus(universe):
     t = next(k for k, v in got.items() if v == (1, 'consensus'))
     cons = next(s for s in rep.signals if s.model == 'llm' and s.ticker == t)
     mom = next(s for s in rep.signals if s.model == 'momentum' and s.ticker == t)
-    assert cons.action == mom.action and cons.confidence == mom.confidence   # one view: the consensus is that view, no surer
+    # one view: the consensus is that view, no surer
+    assert cons.action == mom.action and cons.confidence == mom.confidence
     assert 'LLMTruncated' in cons.provenance.parameters['failed'][0]['error']
 
 
@@ -285,6 +299,6 @@ def test_default_jobs_have_ladders(settings):
     jobs = default_jobs(settings)
     assert all(j.hold_on_failure and len(j.fallbacks) == 1 for j in jobs)
     assert [(j.name, j.fallbacks[0].name, dict(j.fallbacks[0].params)) for j in jobs] == [
-        ('samossa', 'samossa', {'rank': 1}), ('sarimax', 'sarimax', {'order': (0, 1, 0)}), ('garch', 'garch', {'dist': 'normal'}),
-        ('mssa_rl', 'samossa', {}), ('llm', 'consensus', {})]
+        ('samossa', 'samossa', {'rank': 1}), ('sarimax', 'sarimax', {'order': (0, 1, 0)}),
+        ('garch', 'garch', {'dist': 'normal'}), ('mssa_rl', 'samossa', {}), ('llm', 'consensus', {})]
     assert jobs[-1].fallbacks[0].stage == 1

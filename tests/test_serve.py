@@ -14,7 +14,8 @@ CLI = [sys.executable, '-c', 'import sys; from trading_workbench.cli import main
 
 def start(tmp_path, *args, **env_extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith('TWB_')}
-    env.update(TWB_STORE_URL=f"sqlite:///{tmp_path / 'w.db'}", TWB_DATA_SOURCES='bundled', TWB_FLAGS_ENABLE_LLM='false', **env_extra)
+    env.update(TWB_STORE_URL=f"sqlite:///{tmp_path / 'w.db'}", TWB_DATA_SOURCES='bundled', TWB_FLAGS_ENABLE_LLM='false',
+               **env_extra)
     p = subprocess.Popen([*CLI, 'serve', '--port', '0', '--interval', '0.2', '--no-schedule', *args], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = p.stdout.readline()

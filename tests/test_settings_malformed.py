@@ -13,10 +13,13 @@ TEXT = (ROOT / 'settings.ini').read_text()
 
 MALFORMED = [
     ('universe', 'start', 'notadate'), ('universe', 'start', '2018-02-30'), ('universe', 'end', '2010-01-01'),
-    ('universe', 'end', '07/02/2018'), ('schedule', 'timezone', 'Mars/Olympus'), ('schedule', 'timezone', '../../etc/passwd'),
-    ('llm', 'host', 'localhost:11434'), ('llm', 'host', 'http://'), ('llm', 'host', 'http://bad host:1'), ('llm', 'host', 'gopher://h'),
+    ('universe', 'end', '07/02/2018'), ('schedule', 'timezone', 'Mars/Olympus'),
+    ('schedule', 'timezone', '../../etc/passwd'),
+    ('llm', 'host', 'localhost:11434'), ('llm', 'host', 'http://'), ('llm', 'host', 'http://bad host:1'),
+    ('llm', 'host', 'gopher://h'),
     ('data', 'finnhub_base_url', 'finnhub.io/api/v1'), ('data', 'yfinance_base_url', 'https://h:99999'),
-    ('broker', 'host', 'ib gateway'), ('broker', 'host', '-bad-'), ('broker', 'host', 'a' * 300), ('dashboard', 'host', 'http://x'),
+    ('broker', 'host', 'ib gateway'), ('broker', 'host', '-bad-'), ('broker', 'host', 'a' * 300),
+    ('dashboard', 'host', 'http://x'),
     ('universe', 'tickers', 'AAPL, ../etc'), ('universe', 'tickers', 'AAPL, 📈'), ('universe', 'tickers', 'AAPL, AAPL'),
     ('universe', 'benchmark', '^GS PC'), ('data', 'sources', 'csv, csv'), ('data', 'csv_dir', 'data\x00csv'),
     ('llm', 'model', 'llama 3'), ('execution', 'calendar', 'NY SE'), ('runner', 'dask_scheduler', 'localhost'),
@@ -63,12 +66,15 @@ def test_unknown_twb_variable_refused(name):
     with pytest.raises(SettingsError) as e: Settings.from_text(TEXT, env={var: '1'})
     assert e.value.key == var and 'a known TWB_* variable' in str(e.value)
 
-@pytest.mark.parametrize('typo,near', [('TWB_RISK_MAX_DRAWDOWN', 'TWB_RISK_MAX_DRAWDOWN_PCT'), ('TWB_BROKER_PROT', 'TWB_BROKER_PORT'),
+@pytest.mark.parametrize('typo,near',
+                         [('TWB_RISK_MAX_DRAWDOWN', 'TWB_RISK_MAX_DRAWDOWN_PCT'),
+                          ('TWB_BROKER_PROT', 'TWB_BROKER_PORT'),
                                        ('TWB_FINNHUB_KEY', 'TWB_FINNHUB_API_KEY'), ('TWB_SETTING', 'TWB_SETTINGS')])
 def test_typo_names_the_closest(typo, near):
     with pytest.raises(SettingsError, match=f'did you mean {near}\\?'): Settings.from_text(TEXT, env={typo: 'x'})
 
 def test_known_non_settings_allowed():
-    env = {**{v: 'value-1234' for v in SECRET_ENV.values()}, **{k: 'x' for k in NON_SETTING_ENV}, 'TWB_TEST_PG_URL': 'postgresql://x'}
+    env = {**{v: 'value-1234' for v in SECRET_ENV.values()}, **{k: 'x' for k in NON_SETTING_ENV},
+           'TWB_TEST_PG_URL': 'postgresql://x'}
     env['TWB_SETTINGS'] = str(ROOT / 'settings.ini')
     assert Settings.from_text(TEXT, env=env).secrets.ib_account.get() == 'value-1234'

@@ -67,12 +67,14 @@ class Noise(_Base):
 def validated(tmp_path_factory):
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('gate') / 'store.db'}")
     plan = WalkForwardPlan(horizons=(1, 5), n_origins=600, refit_every=200)
-    validate(planted_prices(), [ModelSpec(AR1), ModelSpec(Noise)], plan, 'wf-gate-test', store=store, reps=200, progress=False)
+    validate(planted_prices(), [ModelSpec(AR1), ModelSpec(Noise)], plan, 'wf-gate-test', store=store, reps=200,
+             progress=False)
     return store
 
 
 def signal(model: str, ticker: str) -> Signal:
-    return Signal(ticker, 'BUY', 0.8, 0.2, 0.01, 1, 50.0, datetime(2026, 1, 2, tzinfo=timezone.utc), Provenance(model, '1'))
+    return Signal(ticker, 'BUY', 0.8, 0.2, 0.01, 1, 50.0, datetime(2026, 1, 2, tzinfo=timezone.utc),
+                  Provenance(model, '1'))
 
 
 @pytest.mark.parametrize('horizon', [1, 5])
@@ -88,7 +90,11 @@ def test_gate_caps_noise_and_passes_a_learnt_signal(validated, horizon):
     assert (gated['ar1'].action.value, gated['ar1'].confidence) == ('BUY', 0.8)
     assert (gated['noise'].action.value, gated['noise'].confidence) == ('HOLD', 0.5)
     mark = gated['noise'].provenance.parameters['skill_gate']
-    assert mark['status'] == 'unproven' and 'not better than the random walk' in mark['reason'] and mark['validation_run_id'] == 'wf-gate-test'
+    assert (
+        mark['status'] == 'unproven'
+        and 'not better than the random walk' in mark['reason']
+        and mark['validation_run_id'] == 'wf-gate-test'
+    )
 
 
 def test_disable_drops_and_off_only_marks(validated):
@@ -96,7 +102,8 @@ def test_disable_drops_and_off_only_marks(validated):
     dis = read_gate(validated, ['ar1', 'noise'], TICKERS, 1, now, GateRule(mode='disable'))
     assert [s.model for s in dis.apply([signal('ar1', 'BBB'), signal('noise', 'BBB')])] == ['ar1']
     off = read_gate(validated, ['noise'], TICKERS, 1, now, GateRule(mode='off')).apply([signal('noise', 'BBB')])[0]
-    assert (off.action.value, off.confidence, off.provenance.parameters['skill_gate']['status']) == ('BUY', 0.8, 'unproven')
+    assert (off.action.value, off.confidence, off.provenance.parameters['skill_gate']['status']) == ('BUY', 0.8,
+                                                                                                     'unproven')
 
 
 def test_stale_or_missing_validation_applies_the_default_and_is_stored(validated):
@@ -115,9 +122,12 @@ def test_verdicts_round_trip_on_both_databases(db_url):
     from trading_workbench.validation.gate import GateReport, GateVerdict
     store = Store(db_url)
     t0 = datetime(2026, 1, 2, 21, 5, tzinfo=timezone.utc)
-    v = GateVerdict('noise', 'AAA', 5, 'unproven', 'cap', 'not better than the random walk (RMSE 1.41)', 'ticker', 'wf-1', t0, 5, 600, 1.41, 9.0, 1e-9)
+    v = GateVerdict('noise', 'AAA', 5, 'unproven', 'cap', 'not better than the random walk (RMSE 1.41)', 'ticker',
+                    'wf-1', t0, 5, 600, 1.41, 9.0, 1e-9)
     save_gate(store, 'daily-a', GateReport((v,), GateRule(), t0))
-    save_gate(store, 'daily-b', GateReport((v, GateVerdict('ar1', 'AAA', 5, 'proven', 'pass', 'better')), GateRule(), t0 + timedelta(days=1)))
+    save_gate(store, 'daily-b',
+              GateReport((v, GateVerdict('ar1', 'AAA', 5, 'proven', 'pass', 'better')), GateRule(),
+                         t0 + timedelta(days=1)))
     save_gate(store, 'daily-b', GateReport((v,), GateRule(), t0 + timedelta(days=1)))
     back = latest_gate(store)
     assert list(back.run_id) == ['daily-b'] and list(back.model) == ['noise']

@@ -33,8 +33,10 @@ def test_prices_round_trip_and_idempotent(store):
     assert dict(zip(src.source, src.bars)) == {'bundled': 1258, 'csv': 1}
     assert store.tickers() == ['AAPL']
 
-@pytest.mark.parametrize('col,value,reason', [('close', np.nan, 'close = nan is not finite'), ('open', np.inf, 'open = inf is not finite'),
-                                              ('low', 0.0, 'low = 0.0 must be > 0'), ('volume', -5.0, 'volume = -5.0 must be >= 0')])
+@pytest.mark.parametrize('col,value,reason',
+                         [('close', np.nan, 'close = nan is not finite'), ('open', np.inf, 'open = inf is not finite'),
+                                              ('low', 0.0, 'low = 0.0 must be > 0'),
+                                              ('volume', -5.0, 'volume = -5.0 must be >= 0')])
 def test_bad_bar_writes_nothing(store, col, value, reason):
     msft = read_bundled('MSFT')
     store.upsert_prices('MSFT', msft.iloc[:100], 'bundled')
@@ -56,7 +58,8 @@ def test_features_versions_and_nan(store):
     assert store.upsert_features('AAPL', f, 'v1') == 1259
     store.upsert_features('AAPL', f * 2, 'v2')
     pd.testing.assert_frame_equal(store.features('AAPL', 'v1'), f, check_freq=False)
-    pd.testing.assert_frame_equal(store.features('AAPL', 'v2', start='2018-01-01'), (f * 2).loc['2018-01-01':], check_freq=False)
+    pd.testing.assert_frame_equal(store.features('AAPL', 'v2', start='2018-01-01'), (f * 2).loc['2018-01-01':],
+                                  check_freq=False)
     bad = f.copy(); bad.iloc[500, 1] = np.inf
     with pytest.raises(BadRowError, match='vol_20 is infinite'): store.upsert_features('AAPL', bad, 'v3')
     assert store.features('AAPL', 'v3').empty
@@ -67,16 +70,19 @@ def make_signal(ticker='AAPL', conf=0.6):
 def test_signals_all_or_nothing(store):
     ids = store.save_signals('r1', [make_signal('AAPL'), make_signal('MSFT')])
     assert len(ids) == 2
-    with pytest.raises(BadRowError, match='signals row 1'): store.save_signals('r2', [make_signal('KO'), {'ticker': 'KO'}])
+    with pytest.raises(BadRowError, match='signals row 1'): store.save_signals('r2',
+                                                                               [make_signal('KO'), {'ticker': 'KO'}])
     assert store.signals('r2').empty and len(store.signals()) == 2
     assert store.signals('r1').provenance.iloc[0]['parameters'] == {'rank': 3}
-    fid = store.save_forecast('r1', 'AAPL', T0, Forecast('samossa', [1.0, 2.0], [0.5, 1.0], [1.5, 3.0], diagnostics={'rank': 3}))
+    fid = store.save_forecast('r1', 'AAPL', T0,
+                              Forecast('samossa', [1.0, 2.0], [0.5, 1.0], [1.5, 3.0], diagnostics={'rank': 3}))
     assert fid >= 1
 
 def test_journal_fills_positions_equity(store):
     o = Order('r1-AAPL-BUY-1', 'AAPL', 'BUY', 10, limit_price=160.0, run_id='r1')
     assert store.journal_order(o) and not store.journal_order(o)
-    store.update_order(o.client_order_id, OrderState.PARTIALLY_FILLED, broker_order_id='42', filled_quantity=4, avg_fill_price=159.9)
+    store.update_order(o.client_order_id, OrderState.PARTIALLY_FILLED, broker_order_id='42', filled_quantity=4,
+                       avg_fill_price=159.9)
     f1 = Fill('e1', o.client_order_id, 'AAPL', 'BUY', 4, 159.9, T0, 1.0, '42')
     f2 = Fill('e2', o.client_order_id, 'AAPL', 'BUY', 6, 160.0, T0 + timedelta(seconds=1), 1.0, '42')
     assert store.record_fill(f1) and store.record_fill(f2) and not store.record_fill(f1)
@@ -86,10 +92,14 @@ def test_journal_fills_positions_equity(store):
     assert [r['client_order_id'] for r in store.orders(states=[OrderState.FILLED])] == [o.client_order_id]
     assert store.fills(o.client_order_id) == [f1, f2]
     with pytest.raises(StoreError, match='not in the journal'): store.update_order('ghost', OrderState.FILLED)
-    with pytest.raises(BadRowError, match='filled_quantity must be >= 0'): store.update_order(o.client_order_id, OrderState.FILLED, filled_quantity=-1)
+    with pytest.raises(BadRowError, match='filled_quantity must be >= 0'): store.update_order(o.client_order_id,
+                                                                                              OrderState.FILLED,
+                                                                                              filled_quantity=-1)
     store.set_positions('PAPER', [Position('AAPL', 10, 159.96), Position('KO', 0, 40.0)], T0)
     assert store.positions('PAPER') == [Position('AAPL', 10, 159.96)]
-    with pytest.raises(BadRowError, match='duplicate ticker'): store.set_positions('PAPER', [Position('KO', 1, 1.0), Position('KO', 2, 1.0)], T0)
+    with pytest.raises(BadRowError, match='duplicate ticker'): store.set_positions('PAPER',
+                                                                                   [Position('KO', 1, 1.0),
+                                                                                    Position('KO', 2, 1.0)], T0)
     assert store.positions('PAPER') == [Position('AAPL', 10, 159.96)]
     store.record_equity('PAPER', T0, 998_400.0, 1_000_000.0)
     with pytest.raises(BadRowError, match='equity = nan'): store.record_equity('PAPER', T0, 1.0, float('nan'))
@@ -126,8 +136,10 @@ def test_migrate_from_previous_schema(db_url):
     assert migrate(eng, '0001') == '0001'
     with eng.begin() as c:
         assert not sa.inspect(c).has_table('controls')
-        c.execute(sa.text("INSERT INTO orders (client_order_id, run_id, ticker, side, quantity, order_type, limit_price, tif, state,"
-                          " filled_quantity, created_at, updated_at) VALUES ('old-1', 'r0', 'AAPL', 'BUY', 5, 'LMT', 100.0, 'DAY',"
+        c.execute(sa.text("INSERT INTO orders (client_order_id, run_id, ticker, side, quantity, order_type, "
+                          "limit_price, tif, state,"
+                          " filled_quantity, created_at, updated_at) VALUES ('old-1', 'r0', 'AAPL', 'BUY', 5, 'LMT', "
+                          "100.0, 'DAY',"
                           " 'filled', 5, :t, :t)"), dict(t=datetime(2018, 1, 2)))
     eng.dispose()
     st = Store(db_url)
@@ -139,7 +151,8 @@ def test_migrate_from_previous_schema(db_url):
 
 def test_newer_schema_refused(db_url):
     eng = make_engine(db_url); migrate(eng)
-    with eng.begin() as c: c.execute(sa.text("INSERT INTO schema_version (revision, description, applied_at) VALUES ('9999', 'future', :t)"),
+    with eng.begin() as c: c.execute(sa.text("INSERT INTO schema_version (revision, description, applied_at) VALUES "
+                                             "('9999', 'future', :t)"),
                                      dict(t=datetime(2030, 1, 1)))
     with pytest.raises(StoreError, match='newer than this code knows'): migrate(eng)
     eng.dispose()
@@ -177,7 +190,8 @@ def test_two_writers_one_reader(db_url):
     Store(db_url).close()   # migrate once up front, like a deployment does
     ctx = mp.get_context('spawn')
     q = ctx.Queue()
-    procs = [ctx.Process(target=_writer, args=(db_url, f'w{i}', 3.0, q)) for i in range(2)] + [ctx.Process(target=_reader, args=(db_url, 3.0, q))]
+    procs = [ctx.Process(target=_writer, args=(db_url, f'w{i}', 3.0, q))
+             for i in range(2)] + [ctx.Process(target=_reader, args=(db_url, 3.0, q))]
     for p in procs: p.start()
     results = {}
     for _ in procs:
@@ -196,9 +210,11 @@ def test_two_writers_one_reader(db_url):
     st.close()
 
 def test_journal_order_keeps_stop_price_and_reduce_only(store):
-    "A stop order journaled one at a time resumes exactly as decided: its trigger and reduce-only flag survive the journal."
+    """A stop order journaled one at a time resumes exactly as decided: its trigger and reduce-only flag survive the
+    journal."""
     from trading_workbench.execution.orders import order_from_journal
-    o = Order('risk-a1-XOM', 'XOM', 'SELL', 40, 'STP', None, 'GTC', 'risk-a1', 'tighten', stop_price=81.5, reduce_only=True)
+    o = Order('risk-a1-XOM', 'XOM', 'SELL', 40, 'STP', None, 'GTC', 'risk-a1', 'tighten', stop_price=81.5,
+              reduce_only=True)
     assert store.journal_order(o)
     back = order_from_journal(store.order(o.client_order_id))
     assert (back.stop_price, back.reduce_only, back.order_type.value) == (81.5, True, 'STP')

@@ -1,4 +1,5 @@
-"""The forecast metrics validation reports: relative RMSE, hit rate with an interval on non-overlapping origins, Brier vs base rate."""
+"""The forecast metrics validation reports: relative RMSE, hit rate with an interval on non-overlapping origins,
+Brier vs base rate."""
 from __future__ import annotations
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ def test_hit_rate_interval_counts_non_overlapping_origins(n, step, seed):
     assert h.n == n and h.n_independent == len(range(0, n, step))
     assert h.lower <= h.rate <= h.upper and 0 <= h.lower and h.upper <= 1
     wide = hit_rate_interval(act, pred, ref, step=1)
-    assert (h.upper - h.lower) >= (wide.upper - wide.lower) - 1e-12     # fewer independent origins, never a narrower interval
+    # fewer independent origins, never a narrower interval
+    assert (h.upper - h.lower) >= (wide.upper - wide.lower) - 1e-12
 
 
 def test_hit_rate_ignores_outcomes_that_did_not_move():
@@ -41,7 +43,8 @@ def test_brier_skill():
     assert perfect['brier'] == 0 and perfect['brier_skill'] == 1
     base = brier_skill(np.full(len(o), o.mean()), o)
     assert base['brier'] == pytest.approx(base['brier_base']) and base['brier_skill'] == pytest.approx(0)
-    assert np.isnan(brier_skill([0.5, 0.5], [1.0, 1.0])['brier_skill'])      # a constant outcome has no base-rate uncertainty
+    # a constant outcome has no base-rate uncertainty
+    assert np.isnan(brier_skill([0.5, 0.5], [1.0, 1.0])['brier_skill'])
     for bad in ([1.2, 0.5], [np.nan, 0.5]):
         with pytest.raises(ModelInputError): brier_skill(bad, [1.0, 0.0])
 

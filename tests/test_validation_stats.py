@@ -1,4 +1,5 @@
-"""validation.stats against reference values: R's forecast::dm.test (fixture), the DSR paper's worked example, CSCV cases with known answers."""
+"""validation.stats against reference values: R's forecast::dm.test (fixture), the DSR paper's worked example, CSCV
+cases with known answers."""
 from __future__ import annotations
 import math
 from pathlib import Path
@@ -6,19 +7,20 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
-from trading_workbench.validation.stats import (StatsInputError, deflated_sharpe, dm_test, model_confidence_set, paired_t_test,
-                                                pbo_cscv, probabilistic_sharpe, spa_test)
+from trading_workbench.validation.stats import (StatsInputError, deflated_sharpe, dm_test, model_confidence_set,
+                                                paired_t_test, pbo_cscv, probabilistic_sharpe, spa_test)
 
 FX = Path(__file__).parent / 'fixtures'
 INPUTS = pd.read_csv(FX / 'dm_test_inputs.csv')
 REFERENCE = pd.read_csv(FX / 'dm_test_reference.csv')
 
 
-@pytest.mark.parametrize('row', REFERENCE.to_dict('records'), ids=lambda r: f"{r['case']}-h{r['h']}-p{r['power']}-{r['alternative']}-{r['varestimator']}")
+@pytest.mark.parametrize('row', REFERENCE.to_dict('records'),
+                         ids=lambda r: f"{r['case']}-h{r['h']}-p{r['power']}-{r['alternative']}-{r['varestimator']}")
 def test_dm_matches_r(row):
     case = INPUTS[INPUTS.case == row['case']].sort_values('i')
-    r = dm_test(case.e1.to_numpy(), case.e2.to_numpy(), h=int(row['h']), power=row['power'], alternative=row['alternative'],
-                varestimator=row['varestimator'])
+    r = dm_test(case.e1.to_numpy(), case.e2.to_numpy(), h=int(row['h']), power=row['power'],
+                alternative=row['alternative'], varestimator=row['varestimator'])
     assert r.statistic == pytest.approx(row['statistic'], rel=1e-9, abs=1e-12)
     assert r.p_value == pytest.approx(row['p_value'], rel=1e-9, abs=1e-12)
     assert r.horizon_used == row['h_used'] and r.fallback == bool(row['warned'])
@@ -40,10 +42,13 @@ def test_dm_is_antisymmetric(h, alt, seed):
         dm_test(b, a, h=h, alternative=flip, varestimator='bartlett').p_value)
 
 
-@pytest.mark.parametrize('bad', [np.array([1.0, np.inf, 2, 3, 4, 5]), np.array([1.0, np.nan, 2, 3, 4, 5]), np.array([1e308, -1e308, 1, 2, 3, 4])])
+@pytest.mark.parametrize('bad',
+                         [np.array([1.0, np.inf, 2, 3, 4, 5]), np.array([1.0, np.nan, 2, 3, 4, 5]),
+                          np.array([1e308, -1e308, 1, 2, 3, 4])])
 def test_dm_hostile_inputs(bad):
     ok = np.arange(6.0)
-    if np.isfinite(bad).all():   # 1e308 squares to inf: the differential is not finite, an error rather than a NaN p-value
+    # 1e308 squares to inf: the differential is not finite, an error rather than a NaN p-value
+    if np.isfinite(bad).all():
         with pytest.raises(StatsInputError, match='overflow'): dm_test(bad, ok)
     else:
         with pytest.raises(StatsInputError, match='NaN/inf'): dm_test(bad, ok)
@@ -51,8 +56,8 @@ def test_dm_hostile_inputs(bad):
 
 def test_dm_rejects_bad_options():
     a, b = np.arange(10.0), np.arange(10.0)[::-1]
-    for kw, msg in [(dict(h=0), 'h:'), (dict(h=True), 'h:'), (dict(alternative='up'), 'alternative'), (dict(varestimator='nw'), 'varestimator'),
-                    (dict(power=0), 'power'), (dict(h=5), 'h:')]:
+    for kw, msg in [(dict(h=0), 'h:'), (dict(h=True), 'h:'), (dict(alternative='up'), 'alternative'),
+                    (dict(varestimator='nw'), 'varestimator'), (dict(power=0), 'power'), (dict(h=5), 'h:')]:
         with pytest.raises(StatsInputError, match=msg): dm_test(a, b, **kw)
     with pytest.raises(StatsInputError, match='as many'): dm_test(a, b[:5])
     with pytest.raises(StatsInputError): dm_test([], [])
@@ -66,7 +71,8 @@ def test_paired_t_matches_dm_at_h1():
 
 def test_dsr_worked_example():
     # Bailey & Lopez de Prado (2014), "The Deflated Sharpe Ratio", numerical example: DSR ~ 0.9004
-    d = deflated_sharpe(n_trials=100, var_trials=0.5 / 250, sharpe=2.5 / math.sqrt(250), n_obs=1250, skew=-3, kurtosis=10)
+    d = deflated_sharpe(n_trials=100, var_trials=0.5 / 250, sharpe=2.5 / math.sqrt(250), n_obs=1250, skew=-3,
+                        kurtosis=10)
     assert d.sr0 * math.sqrt(250) == pytest.approx(1.7897, abs=1e-3)
     assert d.dsr == pytest.approx(0.9004, abs=1e-4)
 
@@ -74,7 +80,8 @@ def test_dsr_worked_example():
 def test_psr_is_half_at_the_threshold_and_monotone():
     assert probabilistic_sharpe(0.1, 0.1, 500) == pytest.approx(0.5)
     assert probabilistic_sharpe(0.2, 0.1, 500) > probabilistic_sharpe(0.15, 0.1, 500) > 0.5
-    with pytest.raises(StatsInputError, match='not positive'): probabilistic_sharpe(1.0, 0.0, 100, skew=5.0, kurtosis=3.0)
+    with pytest.raises(StatsInputError, match='not positive'): probabilistic_sharpe(1.0, 0.0, 100, skew=5.0,
+                                                                                    kurtosis=3.0)
 
 
 def test_dsr_from_returns():
@@ -103,7 +110,8 @@ def test_pbo_hostile():
 def test_mcs_and_spa_find_the_bad_model():
     rng = np.random.default_rng(2)
     e = rng.normal(size=(600, 1))
-    L = pd.DataFrame({'rw': e[:, 0] ** 2, 'twin': (e[:, 0] + rng.normal(0, 0.05, 600)) ** 2, 'bad': (e[:, 0] + 1.0) ** 2})
+    L = pd.DataFrame({'rw': e[:, 0] ** 2, 'twin': (e[:, 0] + rng.normal(0, 0.05, 600)) ** 2,
+                      'bad': (e[:, 0] + 1.0) ** 2})
     m = model_confidence_set(L, reps=200, seed=1)
     assert 'bad' in m.excluded and 'rw' in m.included and m.pvalues['bad'] < 0.1
     s = spa_test(L, 'bad', reps=200, seed=1)      # something beats 'bad'

@@ -11,9 +11,16 @@ from trading_workbench.core.types import Forecast
 from trading_workbench.models.base import FitInfo, ModelInputError, bundled_closes, check_new, check_series
 from trading_workbench.models.samossa import SAMoSSA
 from trading_workbench.store.db import Store, T
-from trading_workbench.validation.skill import latest_skill, load_forecasts, save_run, skill_table, validate, with_direction
-from trading_workbench.validation.walk_forward import (ModelSpec, WalkForwardPlan, origins_for, purged_blocks, run_walk_forward,
-                                                       walk_series)
+from trading_workbench.validation.skill import (
+    latest_skill,
+    load_forecasts,
+    save_run,
+    skill_table,
+    validate,
+    with_direction,
+)
+from trading_workbench.validation.walk_forward import (ModelSpec, WalkForwardPlan, origins_for, purged_blocks,
+                                                       run_walk_forward, walk_series)
 
 Y = bundled_closes('AAPL')['AAPL']
 
@@ -38,14 +45,16 @@ class LastSeen:
         return Forecast(self.name, mean=m, lower=tuple(v * 0.9 for v in m), upper=tuple(v * 1.1 for v in m))
 
 
-@pytest.mark.parametrize('plan', [WalkForwardPlan(n_origins=300, refit_every=70), WalkForwardPlan(n_origins=300, refit_every=1),
+@pytest.mark.parametrize('plan',
+                         [WalkForwardPlan(n_origins=300, refit_every=70), WalkForwardPlan(n_origins=300, refit_every=1),
                                   WalkForwardPlan(n_origins=300, refit_every=50, scheme='rolling', window=100),
                                   WalkForwardPlan(n_origins=300, scheme='blocked', n_blocks=3, horizons=(1, 3, 10))],
                          ids=['expanding', 'refit-every-step', 'rolling', 'blocked'])
 def test_no_lookahead(plan):
     wf, d = walk_series(ModelSpec(LastSeen), Y, plan, 'AAPL')
     assert d.forecasts == 300 and len(wf) == 300 * len(plan.horizons)
-    assert np.array_equal(wf['mean'].to_numpy(), Y.reindex(wf.origin).to_numpy())      # saw exactly the bars up to the origin
+    # saw exactly the bars up to the origin
+    assert np.array_equal(wf['mean'].to_numpy(), Y.reindex(wf.origin).to_numpy())
     assert (wf.target > wf.origin).all() and np.array_equal(wf.actual.to_numpy(), Y.reindex(wf.target).to_numpy())
 
 
@@ -77,7 +86,8 @@ def test_failures_are_reported_and_refit():
     tail = Y.iloc[-310:]
     k = next(k for k in range(-100, -50) if (tail == Y.iloc[k]).sum() == 1)        # a close that occurs once
     bad_price = float(Y.iloc[k])
-    wf, d = walk_series(ModelSpec(LastSeen, {'fail_at': bad_price}), Y, WalkForwardPlan(n_origins=300, refit_every=100), 'AAPL')
+    wf, d = walk_series(ModelSpec(LastSeen, {'fail_at': bad_price}), Y, WalkForwardPlan(n_origins=300, refit_every=100),
+                        'AAPL')
     assert d.step_failures == 1 and 'boom' in d.first_error and d.forecasts == 299
     assert Y.index[k] not in set(wf.origin) and Y.index[k + 1] in set(wf.origin)     # refitted at the next origin
 
@@ -89,21 +99,24 @@ def test_hostile_prices(bad):
 
 
 def test_plan_and_origins_validation():
-    for kw in (dict(horizons=()), dict(horizons=(1, 1)), dict(n_origins=0), dict(refit_every=True), dict(scheme='sideways'),
-               dict(scheme='rolling', window=10), dict(embargo=-1)):
+    for kw in (dict(horizons=()), dict(horizons=(1, 1)), dict(n_origins=0), dict(refit_every=True),
+               dict(scheme='sideways'), dict(scheme='rolling', window=10), dict(embargo=-1)):
         with pytest.raises(ValueError): WalkForwardPlan(**kw)
     assert origins_for(100, WalkForwardPlan(n_origins=1000))[0] == 59       # never before min_train bars
     with pytest.raises(ValueError, match='unique'):
-        run_walk_forward(bundled_closes('AAPL'), [ModelSpec(SAMoSSA), ModelSpec(SAMoSSA)], WalkForwardPlan(n_origins=10), progress=False)
+        run_walk_forward(bundled_closes('AAPL'), [ModelSpec(SAMoSSA), ModelSpec(SAMoSSA)],
+                         WalkForwardPlan(n_origins=10), progress=False)
 
 
 def test_executors_agree():
     closes = bundled_closes('AAPL', 'KO', join='outer')
     plan = WalkForwardPlan(n_origins=80, refit_every=40)
     inline = run_walk_forward(closes, [ModelSpec(SAMoSSA)], plan, None, progress=False)
-    with cf.ThreadPoolExecutor(2) as ex: threaded = run_walk_forward(closes, [ModelSpec(SAMoSSA)], plan, ex, progress=False)
+    with cf.ThreadPoolExecutor(2) as ex: threaded = run_walk_forward(closes, [ModelSpec(SAMoSSA)], plan, ex,
+                                                                     progress=False)
     key = ['model', 'ticker', 'horizon', 'origin']
-    pd.testing.assert_frame_equal(inline.forecasts.sort_values(key).reset_index(drop=True), threaded.forecasts.sort_values(key).reset_index(drop=True))
+    pd.testing.assert_frame_equal(inline.forecasts.sort_values(key).reset_index(drop=True),
+                                  threaded.forecasts.sort_values(key).reset_index(drop=True))
     assert inline.data_hashes == threaded.data_hashes and len(inline.data_hash) == 16
 
 
@@ -113,12 +126,14 @@ def test_dask_executor_agrees():
     closes = bundled_closes('AAPL', 'KO', join='outer')
     plan = WalkForwardPlan(n_origins=60, refit_every=30)
     inline = run_walk_forward(closes, [ModelSpec(SAMoSSA)], plan, None, progress=False)
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, Client(cluster) as client:
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
         ex = DaskExecutor(client)
         on_dask = run_walk_forward(closes, [ModelSpec(SAMoSSA)], plan, ex, progress=False)
         ex.shutdown()
     key = ['model', 'ticker', 'horizon', 'origin']
-    pd.testing.assert_frame_equal(inline.forecasts.sort_values(key).reset_index(drop=True), on_dask.forecasts.sort_values(key).reset_index(drop=True))
+    pd.testing.assert_frame_equal(inline.forecasts.sort_values(key).reset_index(drop=True),
+                                  on_dask.forecasts.sort_values(key).reset_index(drop=True))
 
 
 def test_store_roundtrip_and_gate(db_url):
@@ -134,7 +149,8 @@ def test_store_roundtrip_and_gate(db_url):
     # one transaction: a bad row leaves no trace of the run
     bad = r1.run; bad.forecasts.loc[0, 'mean'] = math.inf
     with pytest.raises(ValueError, match='nothing was written'): save_run(store, 'v-3', bad, r1.skill)
-    with store.reader.connect() as c: assert c.execute(T['wf_runs'].select().where(T['wf_runs'].c.run_id == 'v-3')).first() is None
+    with store.reader.connect() as c:
+        assert c.execute(T['wf_runs'].select().where(T['wf_runs'].c.run_id == 'v-3')).first() is None
     store.close()
 
 
@@ -147,9 +163,10 @@ def test_skill_needs_the_random_walk():
 def test_twb_validate_end_to_end(settings, tmp_path, capsys):
     from trading_workbench.cli import main
     ini = tmp_path / 'settings.ini'
-    ini.write_text((settings.root / 'settings.ini').read_text().replace('url = sqlite:///runs/workbench.db', f"url = sqlite:///{tmp_path / 'wb.db'}"))
-    rc = main(['--settings', str(ini), 'validate', '--tickers', 'AAPL,MSFT', '--models', 'samossa,garch', '--origins', '60',
-               '--refit-every', '30', '--reps', '50', '--quiet'])
+    ini.write_text((settings.root / 'settings.ini').read_text().replace('url = sqlite:///runs/workbench.db',
+                                                                        f"url = sqlite:///{tmp_path / 'wb.db'}"))
+    rc = main(['--settings', str(ini), 'validate', '--tickers', 'AAPL,MSFT', '--models', 'samossa,garch', '--origins',
+               '60', '--refit-every', '30', '--reps', '50', '--quiet'])
     out = capsys.readouterr().out
     assert rc == 0 and 'samossa' in out and 'garch' in out and 'executed notebook' in out
     nb = out.split('executed notebook: ')[1].split()[0]

@@ -10,14 +10,16 @@ It serves real bars (by default the bundled CSVs) as:
   errors are HTTP 200 with ``{"Error Message": ..}``; rate limits are HTTP 200 with ``{"Note": ..}`` or
   ``{"Information": ..}``);
 - Finnhub: ``GET /finnhub/api/v1/stock/candle?symbol=..&resolution=D&from=..&to=..`` with the key in the
-  ``X-Finnhub-Token`` header or ``token`` query (``{"c": [..], "h": .., "l": .., "o": .., "s": "ok", "t": .., "v": ..}``;
+  ``X-Finnhub-Token`` header or ``token`` query (``{"c": [..], "h": .., "l": .., "o": .., "s": "ok", "t": .., "v":
+  ..}``;
   ``{"s": "no_data"}``; 401 ``{"error": "Invalid API key"}``; 429 ``{"error": "API limit reached..."}``).
 
 Faults are queued per vendor with ``inject(vendor, *faults)``; each request pops one. Known faults:
 ``rate_limit``, ``information`` (Alpha Vantage daily-limit wording), ``premium`` (Alpha Vantage premium notice),
 ``server_error`` (HTTP 503 HTML), ``garbage`` (HTTP 200, not JSON), ``disconnect`` (socket closed without an
 answer), ``hang`` (answers after ``hang_s`` seconds, longer than the client's timeout), ``corrupt`` (real bars
-with one high below its low and one negative close, near the end of the answer), ``forbidden`` (Finnhub 403 "no access"),
+with one high below its low and one negative close, near the end of the answer), ``forbidden`` (Finnhub 403 "no
+access"),
 ``invalid_crumb`` (Yahoo 401), ``demo_key``, ``invalid_key`` and ``burst`` (Alpha Vantage ``Information`` texts).
 Refusals the real services send, in their own words (and where they were seen):
 
@@ -26,9 +28,12 @@ Refusals the real services send, in their own words (and where they were seen):
 - Alpha Vantage ``demo_key``: ``{"Information": "The **demo** API key is for demo purposes only. Please claim your free
   API key at (https://www.alphavantage.co/support/#api-key) to explore our full API offerings. ..."}`` (captured
   bodies in public client tests, e.g. the TechnicalIndicatorResponseTest of an Alpha Vantage Java client).
-- ``invalid_key``: ``{"Information": "Invalid API key. Please claim your free API key at https://www.alphavantage.co/support/"}``
-  (public client test fixtures); a wrong key otherwise gets the ``Error Message`` "the parameter apikey is invalid or missing".
-- ``burst``: ``{"Information": "Thank you for using Alpha Vantage! Please consider spreading out your free API requests more
+- ``invalid_key``: ``{"Information": "Invalid API key. Please claim your free API key at
+https://www.alphavantage.co/support/"}``
+  (public client test fixtures); a wrong key otherwise gets the ``Error Message`` "the parameter apikey is invalid or
+  missing".
+- ``burst``: ``{"Information": "Thank you for using Alpha Vantage! Please consider spreading out your free API requests
+more
   sparingly (1 request per second). ... lift the free key rate limit (25 requests per day), raise the per-second burst
   limit, ..."}``; ``information``: the daily quota "Our standard API rate limit is 25 requests per day"; the
   ``outputsize=full`` refusal of a free key: "The outputsize=full parameter value is a premium feature for the
@@ -52,13 +57,18 @@ import pandas as pd
 BUNDLED = Path(__file__).resolve().parents[1] / 'trading_workbench' / 'data' / 'prices'
 VENDORS = ('yahoo', 'alphavantage', 'finnhub')
 AV_DEMO_KEY = ('The **demo** API key is for demo purposes only. Please claim your free API key at '
-               '(https://www.alphavantage.co/support/#api-key) to explore our full API offerings. It takes fewer than 20 seconds, '
+               '(https://www.alphavantage.co/support/#api-key) to explore our full API offerings. It takes fewer than '
+               '20 seconds, '
                'and we are committed to making it free forever.')
-AV_BURST = ('Thank you for using Alpha Vantage! Please consider spreading out your free API requests more sparingly (1 request per '
-            'second). You may subscribe to any of the premium plans at https://www.alphavantage.co/premium/ to lift the free key rate '
+AV_BURST = ('Thank you for using Alpha Vantage! Please consider spreading out your free API requests more sparingly (1 '
+            'request per '
+            'second). You may subscribe to any of the premium plans at https://www.alphavantage.co/premium/ to lift '
+            'the free key rate '
             'limit (25 requests per day), raise the per-second burst limit, and instantly unlock all premium endpoints')
-AV_FULL_IS_PREMIUM = ('Thank you for using Alpha Vantage! The outputsize=full parameter value is a premium feature for the '
-                      'TIME_SERIES_DAILY endpoint. You may subscribe to any of the premium plans at https://www.alphavantage.co/premium/ '
+AV_FULL_IS_PREMIUM = ('Thank you for using Alpha Vantage! The outputsize=full parameter value is a premium feature for '
+                      'the '
+                      'TIME_SERIES_DAILY endpoint. You may subscribe to any of the premium plans at '
+                      'https://www.alphavantage.co/premium/ '
                       'to instantly unlock all premium features')
 
 
@@ -158,9 +168,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _yahoo(self, parts, q, fault):
         if fault == 'rate_limit': return self._send(429, 'Too Many Requests\r\n', 'text/plain')
         if fault == 'invalid_crumb':
-            return self._send(401, {'finance': {'result': None, 'error': {'code': 'Unauthorized', 'description': 'Invalid Crumb'}}})
+            return self._send(401,
+                              {'finance': {'result': None,
+                                           'error': {'code': 'Unauthorized', 'description': 'Invalid Crumb'}}})
         if parts[1:4] != ['v8', 'finance', 'chart'] or len(parts) != 5:
-            return self._send(404, {'finance': {'result': None, 'error': {'code': 'Not Found', 'description': 'HTTP 404 Not Found'}}})
+            return self._send(404,
+                              {'finance': {'result': None,
+                                           'error': {'code': 'Not Found', 'description': 'HTTP 404 Not Found'}}})
         symbol = parts[4]
         bars = self.state.bars(symbol)
         if bars is None:
@@ -178,32 +192,47 @@ class _Handler(BaseHTTPRequestHandler):
             'quote': [{'open': sel.open.tolist(), 'high': sel.high.tolist(), 'low': sel.low.tolist(),
                        'close': sel.close.tolist(), 'volume': [int(v) for v in sel.volume]}],
             'adjclose': [{'adjclose': sel.close.tolist()}]}}
-        if not ts: result = {'meta': meta, 'indicators': {'quote': [{}], 'adjclose': [{}]}}  # Yahoo omits timestamp when empty
+        # Yahoo omits timestamp when empty
+        if not ts: result = {'meta': meta, 'indicators': {'quote': [{}], 'adjclose': [{}]}}
         return self._send(200, {'chart': {'result': [result], 'error': None}})
 
     # --- Alpha Vantage ------------------------------------------------------------------------
     def _alpha_vantage(self, parts, q, fault):
         if fault == 'rate_limit':
-            return self._send(200, {'Note': 'Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls per minute '
-                                            'and 500 calls per day. Please visit https://www.alphavantage.co/premium/ if you would '
+            return self._send(200,
+                              {'Note': 'Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls '
+                               'per minute '
+                                            'and 500 calls per day. Please visit https://www.alphavantage.co/premium/ '
+                                            'if you would '
                                             'like to target a higher API call frequency.'})
         if fault == 'information':
-            return self._send(200, {'Information': 'Thank you for using Alpha Vantage! Our standard API rate limit is 25 requests per '
+            return self._send(200,
+                              {'Information': 'Thank you for using Alpha Vantage! Our standard API rate limit is 25 '
+                               'requests per '
                                                    'day. Please subscribe to any of the premium plans at '
-                                                   'https://www.alphavantage.co/premium/ to instantly remove all daily rate limits.'})
+                                                   'https://www.alphavantage.co/premium/ to instantly remove all daily '
+                                                   'rate limits.'})
         if fault == 'premium':
-            return self._send(200, {'Information': 'Thank you for using Alpha Vantage! This is a premium endpoint. You may subscribe '
-                                                   'to any of the premium plans at https://www.alphavantage.co/premium/ to instantly '
+            return self._send(200,
+                              {'Information': 'Thank you for using Alpha Vantage! This is a premium endpoint. You may '
+                               'subscribe '
+                                                   'to any of the premium plans at '
+                                                   'https://www.alphavantage.co/premium/ to instantly '
                                                    'unlock all premium endpoints'})
         if fault == 'burst':
             return self._send(200, {'Information': AV_BURST})
         if fault == 'demo_key':
             return self._send(200, {'Information': AV_DEMO_KEY})
         if fault == 'invalid_key':
-            return self._send(200, {'Information': 'Invalid API key. Please claim your free API key at https://www.alphavantage.co/support/'})
+            return self._send(200,
+                              {'Information': 'Invalid API key. Please claim your free API key at '
+                               'https://www.alphavantage.co/support/'})
         if q.get('apikey') != self.state.keys.get('alphavantage'):
-            return self._send(200, {'Error Message': 'the parameter apikey is invalid or missing. Please claim your free API key on '
-                                                     '(https://www.alphavantage.co/support/#api-key). It should take less than 20 seconds.'})
+            return self._send(200,
+                              {'Error Message': 'the parameter apikey is invalid or missing. Please claim your free '
+                               'API key on '
+                                                     '(https://www.alphavantage.co/support/#api-key). It should take '
+                                                     'less than 20 seconds.'})
         fn, symbol = q.get('function'), q.get('symbol', '')
         bars = self.state.bars(symbol) if fn == 'TIME_SERIES_DAILY' else None
         if bars is None:
@@ -213,12 +242,13 @@ class _Handler(BaseHTTPRequestHandler):
         full = q.get('outputsize', 'compact') == 'full'
         if full and not self.state.premium: return self._send(200, {'Information': AV_FULL_IS_PREMIUM})
         sel = bars if full else bars.iloc[-100:]
-        series = {d.strftime('%Y-%m-%d'): {'1. open': f'{r.open:.4f}', '2. high': f'{r.high:.4f}', '3. low': f'{r.low:.4f}',
+        series = {d.strftime('%Y-%m-%d'): {'1. open': f'{r.open:.4f}', '2. high': f'{r.high:.4f}',
+                                           '3. low': f'{r.low:.4f}',
                                            '4. close': f'{r.close:.4f}', '5. volume': str(int(r.volume))}
                   for d, r in sel.iloc[::-1].iterrows()}
         meta = {'1. Information': 'Daily Prices (open, high, low, close) and Volumes', '2. Symbol': symbol,
-                '3. Last Refreshed': bars.index[-1].strftime('%Y-%m-%d'), '4. Output Size': 'Full size' if full else 'Compact',
-                '5. Time Zone': 'US/Eastern'}
+                '3. Last Refreshed': bars.index[-1].strftime('%Y-%m-%d'), '4. Output Size': 'Full size' if full
+                else 'Compact', '5. Time Zone': 'US/Eastern'}
         return self._send(200, {'Meta Data': meta, 'Time Series (Daily)': series})
 
     # --- Finnhub ------------------------------------------------------------------------------
@@ -238,7 +268,9 @@ class _Handler(BaseHTTPRequestHandler):
         sel, ts = bars[keep], [t for t, k in zip(ts, keep) if k]
         if fault == 'corrupt': sel = _corrupt(sel)
         if not ts: return self._send(200, {'s': 'no_data'})
-        return self._send(200, {'c': sel.close.tolist(), 'h': sel.high.tolist(), 'l': sel.low.tolist(), 'o': sel.open.tolist(),
+        return self._send(200,
+                          {'c': sel.close.tolist(), 'h': sel.high.tolist(), 'l': sel.low.tolist(),
+                           'o': sel.open.tolist(),
                                 's': 'ok', 't': ts, 'v': [float(v) for v in sel.volume]})
 
 
@@ -246,7 +278,8 @@ class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
     def handle_error(self, request, client_address):
         import sys, traceback
-        if isinstance(sys.exc_info()[1], OSError): return  # a 'disconnect' fault makes the handler's flush fail: expected
+        # a 'disconnect' fault makes the handler's flush fail: expected
+        if isinstance(sys.exc_info()[1], OSError): return
         traceback.print_exc()
 
 
@@ -265,7 +298,8 @@ class VendorServer:
 
     def base_url(self, vendor: str) -> str:
         "The base URL a source is configured with for `vendor` (yahoo, alphavantage, finnhub)."
-        return {'yahoo': f'http://127.0.0.1:{self.port}/yahoo', 'alphavantage': f'http://127.0.0.1:{self.port}/alphavantage',
+        return {'yahoo': f'http://127.0.0.1:{self.port}/yahoo',
+                'alphavantage': f'http://127.0.0.1:{self.port}/alphavantage',
                 'finnhub': f'http://127.0.0.1:{self.port}/finnhub/api/v1'}[vendor]
 
     def inject(self, vendor: str, *faults: str) -> None:

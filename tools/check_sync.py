@@ -17,7 +17,8 @@ def snapshot() -> dict[str, str]:
 
 def main() -> int:
     before = snapshot()
-    for cmd in ([str(BIN / 'nbdev-export')], [str(BIN / 'nbdev-clean')], [sys.executable, str(ROOT / 'tools' / 'make_readme.py')]):
+    for cmd in ([str(BIN / 'nbdev-export')], [str(BIN / 'nbdev-clean')],
+                [sys.executable, str(ROOT / 'tools' / 'make_readme.py')]):
         subprocess.run(cmd, cwd=ROOT, check=True)
     after = snapshot()
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))

@@ -66,7 +66,8 @@ def class_missing(cls: ast.ClassDef, comments: set[int]) -> list[tuple[str, str]
     "A public class's undocumented (owner, parameter): its fields or `__init__`, and its public methods."
     out = []
     if is_record(cls):
-        fields = [(s.lineno, s.target.id) for s in cls.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)]
+        fields = [(s.lineno, s.target.id) for s in cls.body if isinstance(s, ast.AnnAssign)
+                  and isinstance(s.target, ast.Name)]
         out += [(cls.name, p) for p in unlisted(fields, comments)]
     for f in cls.body:
         if not isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)): continue
@@ -80,7 +81,8 @@ def cell_missing(source: str) -> list[tuple[str, str]]:
     tree, comments = ast.parse(source), comment_lines(source)
     out = []
     for node in tree.body:
-        if not isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) or node.name.startswith('_'): continue
+        if not isinstance(node,
+                          (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) or node.name.startswith('_'): continue
         if isinstance(node, ast.ClassDef): out += class_missing(node, comments)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             patched = 'patch' in decorator_names(node)
@@ -118,9 +120,11 @@ def main(argv=None) -> int:
         bad = len(miss) > allowed
         if bad: failed.append(name)
         mark = 'FAIL' if bad else ('baseline' if name in baseline else 'ok')
-        if miss or name in baseline: print(f'{name:40} {len(miss):12}  {mark}' + (f' (allowed {allowed})' if name in baseline else ''))
+        if miss or name in baseline: print(f'{name:40} {len(miss):12}  {mark}' + (f' (allowed {allowed})'
+                                                                                  if name in baseline else ''))
         if (a.verbose or bad) and miss: print(*(f'    {m.owner}: {m.param}' for m in miss), sep='\n')
-    print(f"{'total':40} {sum(map(len, found.values())):12}  in {sum(1 for m in found.values() if m)} of {len(found)} notebooks")
+    print(f"{'total':40} {sum(map(len, found.values())):12}  in {sum(1 for m in found.values() if m)} of {len(found)} "
+          f"notebooks")
     for stale in sorted(set(baseline) - set(found)): print(f'baseline names a missing notebook: {stale}')
     done = sorted(n for n in baseline if n in found and not found[n])
     if done: print('fully documented, remove from the baseline:', *done)

@@ -58,7 +58,8 @@ def for_page(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 def page_name(nb_path: Path, nbs: Path) -> str:
-    "The page's file name: the notebook's path under nbs/ with `/` as `.` (`ops/daily_run.ipynb` -> `ops.daily_run.html`)."
+    """The page's file name: the notebook's path under nbs/ with `/` as `.` (`ops/daily_run.ipynb` ->
+    `ops.daily_run.html`)."""
     return nb_path.resolve().relative_to(nbs.resolve()).with_suffix('.html').as_posix().replace('/', '.')
 
 def nav(pages: list[Page], i: int) -> str:
@@ -76,7 +77,8 @@ def chapters_table(pages: list[Page]) -> str:
 def render(nb: nbformat.NotebookNode, title: str, exporter: HTMLExporter) -> str:
     "One page's HTML; plotly.js (one file beside the pages) loaded when the page draws a figure."
     body, _ = exporter.from_notebook_node(nb, resources={'metadata': {'name': title}})
-    if 'class="plotly-graph-div"' in body: body = body.replace('</head>', '<script src="plotly.min.js"></script>\n</head>', 1)
+    if 'class="plotly-graph-div"' in body: body = body.replace('</head>',
+                                                               '<script src="plotly.min.js"></script>\n</head>', 1)
     return body
 
 def build(notebooks: list[Path], out: Path, nbs: Path) -> list[Page]:
@@ -116,7 +118,8 @@ def main(argv=None) -> int:
     pages = build([p.resolve() for p in paths], out, nbs)
     for p in pages: print(f'{p.name:45} {p.outputs:3} cells show output')
     bare = [p.name.removesuffix(".html") for p in pages if not p.outputs]
-    print(f'{len(pages)} pages and index.html in {out}' + (f'; no output shown in {len(bare)}: ' + ' '.join(bare) if bare else ''))
+    print(f'{len(pages)} pages and index.html in {out}' + (f'; no output shown in {len(bare)}: ' + ' '.join(bare)
+                                                           if bare else ''))
     return 0
 
 if __name__ == '__main__':

@@ -16,7 +16,8 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MACHINE = re.compile('|'.join([r'/tmp/', r'/var/folders/', r'site-packages', r'\.venv/', r'/home/', r'/root/',
-                               re.escape(str(ROOT)), re.escape(tempfile.gettempdir())]))   # outputs must not name this machine
+                               re.escape(str(ROOT)),
+                               re.escape(tempfile.gettempdir())]))   # outputs must not name this machine
 SKIP = re.compile(r'^\s*#\|\s*eval\s*:\s*false', re.M)
 
 def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
@@ -25,7 +26,8 @@ def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
     meta, skipped = copy.deepcopy(nb.metadata), {}
     for i, c in enumerate(nb.cells):
         if c.cell_type == 'code' and SKIP.search(c.source): skipped[i], c.source = c.source, ''
-    NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}}).execute()
+    NotebookClient(nb, timeout=timeout, kernel_name='python3',
+                   resources={'metadata': {'path': str(path.parent)}}).execute()
     for i, s in skipped.items(): nb.cells[i].source, nb.cells[i].outputs = s, []
     nb.metadata = meta
     return nb
@@ -44,7 +46,8 @@ def machine_bits(d: dict) -> list[str]:
     out = []
     for i, c in enumerate(d['cells']):
         for o in c.get('outputs', []):
-            text = ''.join(o.get('text', '')) + ''.join(''.join(v) for k, v in o.get('data', {}).items() if k.startswith('text'))
+            text = ''.join(o.get('text', '')) + ''.join(''.join(v) for k, v in o.get('data', {}).items()
+                                                        if k.startswith('text'))
             out += [f'cell {i}: {ln.strip()[:120]}' for ln in text.splitlines() if MACHINE.search(ln)]
     return out
 
@@ -65,7 +68,9 @@ def main(argv=None) -> int:
         if a.check:
             stored = json.loads(p.read_text())
             diff = [i for i, (x, y) in enumerate(zip(outputs(stored), outputs(d))) if x != y]
-            if diff or len(stored['cells']) != len(d['cells']): print(f'{p.name}: outputs differ in cells {diff}'); bad += 1
+            if diff or len(stored['cells']) != len(d['cells']):
+                print(f'{p.name}: outputs differ in cells {diff}')
+                bad += 1
             else: print(f'{p.name}: outputs reproduced')
             continue
         p.write_text(json.dumps(d, indent=1, ensure_ascii=False) + '\n')

@@ -44,17 +44,24 @@ class _Lazy:
     def __call__(self, *a, **kw): return self.resolve()(*a, **kw)
 
 pd, pm, tqdm = _Lazy('pd', 'pandas'), _Lazy('pm', 'papermill'), _Lazy('tqdm', 'tqdm.auto', 'tqdm')
-DataSourceManager, sessions = _Lazy('DataSourceManager', 'trading_workbench.data.manager', 'DataSourceManager'), _Lazy('sessions', 'trading_workbench.data.quality', 'sessions')
-halt, halt_reason, resume = (_Lazy(n, 'trading_workbench.execution.orders', n) for n in ('halt', 'halt_reason', 'resume'))
+DataSourceManager, sessions = _Lazy('DataSourceManager', 'trading_workbench.data.manager',
+                                    'DataSourceManager'), _Lazy('sessions', 'trading_workbench.data.quality',
+                                                                'sessions')
+halt, halt_reason, resume = (_Lazy(n, 'trading_workbench.execution.orders', n)
+                             for n in ('halt', 'halt_reason', 'resume'))
 account_label, plan_day = (_Lazy(n, 'trading_workbench.ops.daily', n) for n in ('account_label', 'plan_day'))
 Store, StoreError = (_Lazy(n, 'trading_workbench.store.db', n) for n in ('Store', 'StoreError'))
-SystemClock, FeatureFlags = _Lazy('SystemClock', 'trading_workbench.core.clock', 'SystemClock'), _Lazy('FeatureFlags', 'trading_workbench.signals.router', 'FeatureFlags')
+SystemClock, FeatureFlags = (
+    _Lazy('SystemClock', 'trading_workbench.core.clock', 'SystemClock'),
+    _Lazy('FeatureFlags', 'trading_workbench.signals.router', 'FeatureFlags'),
+)
 
 # %% ../nbs/90_cli.ipynb #0c88e438
 def import_all(
     only: tuple[str, ...] = (),  # these names only; empty: all of them
 ):
-    "Resolve the lazy names not resolved yet (a command is about to run: its imports are needed anyway); a second `main()` finds them bound."
+    """Resolve the lazy names not resolved yet (a command is about to run: its imports are needed anyway); a second
+    `main()` finds them bound."""
     for k, v in list(globals().items()):
         if isinstance(v, _Lazy) and (not only or k in only): v.resolve()
 
@@ -70,10 +77,17 @@ NO_IRI_CHECKER = "import sys; sys.modules.setdefault('rfc3987_syntax', None)"
 # - the notebook is written once, at the end (a failed run too, with its error): saving before and after every cell
 #   cost 3.7 s of 17 s. A run killed half-way is found by its heartbeats and steps in the store, not by its notebook;
 # - the kernel is stopped at once when the last cell is done: a graceful stop waited 2.6 s for the model pool's
-#   resource tracker (it ignores SIGTERM) before jupyter_client lost patience; every output and store write is in by then.
-PAPERMILL_OPTIONS = dict(request_save_on_cell_execute=False, shutdown_kernel='immediate', kernel_name='python3', language='python',
-                         extra_arguments=['--IPKernelApp.log_level=ERROR',   # not the kernel's loopback-TCP notice on every run
-                                          f'--IPKernelApp.exec_lines={NO_IRI_CHECKER}'])
+# resource tracker (it ignores SIGTERM) before jupyter_client lost patience; every output and store write is in by then.
+PAPERMILL_OPTIONS = dict(
+    request_save_on_cell_execute=False,
+    shutdown_kernel='immediate',
+    kernel_name='python3',
+    language='python',
+    extra_arguments=[
+        '--IPKernelApp.log_level=ERROR',  # not the kernel's loopback-TCP notice on every run
+        f'--IPKernelApp.exec_lines={NO_IRI_CHECKER}',
+    ],
+)
 
 class RunFailed(RuntimeError):
     "A papermill run failed; the executed notebook (with the error) is at `.notebook`."
@@ -83,7 +97,8 @@ class RunFailed(RuntimeError):
         cause: BaseException,  # what failed in it
     ):
         self.notebook = notebook
-        super().__init__(f"the run failed: {type(cause).__name__}: {str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}"
+        super().__init__(f"the run failed: {type(cause).__name__}: "
+                         f"{str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}"
                          f" (executed notebook: {notebook})")
 
 # %% ../nbs/90_cli.ipynb #98ffe1d8
@@ -97,7 +112,8 @@ def execute_ops_notebook(
     "Run `OPS_DIR/name` under papermill with `params` into `out`; `RunFailed` (the notebook kept) if a cell raised."
     sys.modules.setdefault('rfc3987_syntax', None)      # NO_IRI_CHECKER, in this process
     out.parent.mkdir(parents=True, exist_ok=True)
-    try: pm.execute_notebook(str(OPS_DIR / name), str(out), parameters=params, cwd=str(cwd), progress_bar=progress, **PAPERMILL_OPTIONS)
+    try: pm.execute_notebook(str(OPS_DIR / name), str(out), parameters=params, cwd=str(cwd), progress_bar=progress,
+                             **PAPERMILL_OPTIONS)
     except pm.PapermillExecutionError as e: raise RunFailed(out, e) from e
     return out
 
@@ -116,8 +132,10 @@ def run_daily_notebook(
     "Execute `nbs/ops/daily_run.ipynb` for `run_date` with papermill; return the executed notebook's path."
     plan = plan_day(settings, run_date, tickers, run_id, dry_run)
     out = settings.root / 'runs' / 'daily' / str(plan.session.date()) / f'{plan.run_id}.ipynb'
-    params = dict(run_date=str(plan.session.date()), tickers=','.join(plan.tickers) if tickers else '', dry_run=plan.dry_run,
-                  replay=replay, run_id=plan.run_id, settings_path=str(settings_path))   # never a secret: papermill stores these
+    params = dict(run_date=str(plan.session.date()), tickers=','.join(plan.tickers) if tickers else '',
+                  dry_run=plan.dry_run,
+                  replay=replay, run_id=plan.run_id,
+                  settings_path=str(settings_path))   # never a secret: papermill stores these
     return execute_ops_notebook('daily_run.ipynb', out, params, settings.root, progress)
 
 
@@ -157,18 +175,21 @@ def demo_summary(
     runs = store.runs('daily', limit=len(notebooks))
     def row(r) -> dict:
         rep, orders = r.report or {}, (r.report or {}).get('orders') or {}
-        return dict(run_id=r.run_id, status=r.status, **{k: rep.get(k) for k in ('session', 'signals', 'model_failures')},
+        return dict(run_id=r.run_id, status=r.status,
+                    **{k: rep.get(k) for k in ('session', 'signals', 'model_failures')},
                     trading_state=rep.get('trading_state', 'ACTIVE'),
-                    filled=orders.get('COMPLETE', 0), rejected=orders.get('REJECTED', 0), at_target=orders.get('NO_ACTION', 0),
-                    duplicate=orders.get('DUPLICATE', 0))
+                    filled=orders.get('COMPLETE', 0), rejected=orders.get('REJECTED', 0),
+                    at_target=orders.get('NO_ACTION', 0), duplicate=orders.get('DUPLICATE', 0))
     rep = pd.DataFrame([row(r) for r in runs.itertuples()]).sort_values('session')
     acct = account_label(settings)
     eq, pos, fills = store.equity(acct), store.positions(acct), store.fills()
     start_eq = settings.broker.initial_cash
     lines = [f"executed notebooks: {notebooks[0].parent.parent} ({len(notebooks)} days, one folder per date)",
              rep.to_string(index=False), '',
-             f"account {acct}: equity {eq.equity.iloc[-1]:,.2f} (start {start_eq:,.0f}, P&L {eq.equity.iloc[-1] - start_eq:+,.2f}), "
-             f"cash {eq.cash.iloc[-1]:,.2f}, {len(pos)} positions, {len(fills)} fills" if len(eq) else f"account {acct}: no equity recorded",
+             f"account {acct}: equity {eq.equity.iloc[-1]:,.2f} (start {start_eq:,.0f}, P&L "
+             f"{eq.equity.iloc[-1] - start_eq:+,.2f}), "
+             f"cash {eq.cash.iloc[-1]:,.2f}, {len(pos)} positions, {len(fills)} fills" if len(eq)
+             else f"account {acct}: no equity recorded",
              f"store: {store!r}  (see `twb status`; open the executed notebooks in JupyterLab)",
              f"dashboard: twb dashboard  ->  http://{settings.dashboard.host}:{settings.dashboard.port}/?token=... "
              f"(the token is printed when it starts; set TWB_DASHBOARD_TOKEN to choose it)"]
@@ -181,12 +202,13 @@ def demo_history(
     sessions: Sequence[pd.Timestamp],  # the sessions to replay
     quiet: bool = False,               # no progress bars
 ) -> None:
-    "Replay `sessions` in one process (the walk-forward backtest) into the daily run's account, so the dashboard has history; skipped if the account has some."
+    """Replay `sessions` in one process (the walk-forward backtest) into the daily run's account, so the dashboard has
+    history; skipped if the account has some."""
     acct = account_label(settings)
     if len(store.equity(acct)): print(f"history: {acct} already has equity rows; not replayed again"); return
     bt = backtest_store(settings, f'demo-{sessions[0].date()}', settings.store.url, start=sessions[0])
-    try: run_backtest(settings, bt, str(sessions[0].date()), str(sessions[-1].date()), account=acct, order_prefix='daily',
-                      run_id=f'demo-history-{sessions[0].date()}', progress=not quiet)
+    try: run_backtest(settings, bt, str(sessions[0].date()), str(sessions[-1].date()), account=acct,
+                      order_prefix='daily', run_id=f'demo-history-{sessions[0].date()}', progress=not quiet)
     finally: bt.close()
 
 # %% ../nbs/90_cli.ipynb #f8a86730
@@ -197,10 +219,13 @@ def cmd_demo(
 ) -> int:
     "Replay the last `--days` sessions of the bundled universe through the daily run (paper broker), then summarise."
     if settings.broker.kind != 'paper' or settings.broker.mode != 'paper':
-        print("twb demo: runs only with the paper broker ([broker] kind = paper, mode = paper)", file=sys.stderr); return 2
+        print("twb demo: runs only with the paper broker ([broker] kind = paper, mode = paper)", file=sys.stderr)
+        return 2
     days = demo_sessions(settings, args.days)
-    DataSourceManager.from_settings(settings, store).history_many(settings.universe.tickers)   # warm the store's cache once
-    if args.history: demo_history(settings, store, demo_sessions(settings, args.days + args.history)[:args.history], quiet=args.quiet)
+    # warm the store's cache once
+    DataSourceManager.from_settings(settings, store).history_many(settings.universe.tickers)
+    if args.history: demo_history(settings, store, demo_sessions(settings, args.days + args.history)[:args.history],
+                                  quiet=args.quiet)
     notebooks = []
     for day in tqdm(days, desc='daily runs', unit='day', disable=args.quiet):
         try: notebooks.append(run_daily_notebook(settings, args.settings_path, day, progress=False))
@@ -216,7 +241,8 @@ def cmd_status(
     args,                # the parsed command line
 ) -> int:
     "Print what the store holds."
-    for r in reap_runs(store, settings.recovery.run_stale_s, by='twb status'): print(f'run {r.run_id} marked failed: {r.reason}')
+    for r in reap_runs(store, settings.recovery.run_stale_s,
+                       by='twb status'): print(f'run {r.run_id} marked failed: {r.reason}')
     cov = store.price_sources()
     reason = halt_reason(store)
     print(f"store: {store!r}\nbroker: {settings.broker.kind} ({settings.broker.mode})  trading: {reason or 'ACTIVE'}\n"
@@ -278,7 +304,8 @@ def cmd_migrate(
     print(f"schema revision: {store.revision}")
     return 0
 
-COMMANDS = dict(demo=cmd_demo, run=cmd_run, status=cmd_status, flags=cmd_flags, migrate=cmd_migrate, halt=cmd_halt, resume=cmd_resume)
+COMMANDS = dict(demo=cmd_demo, run=cmd_run, status=cmd_status, flags=cmd_flags, migrate=cmd_migrate, halt=cmd_halt,
+                resume=cmd_resume)
 
 # %% ../nbs/90_cli.ipynb #56cb7d66
 def _risk_manager(settings: Settings, store: Store, clock, orders=None):
@@ -313,15 +340,18 @@ def risk_status_text(
 ) -> str:
     "The state, each limit and how close it is, what could not be priced, and pending actions."
     s = store.trading_state()
-    lines = [f"trading state: {s.state.value}" + (f" since {s.time:%Y-%m-%d %H:%M} UTC ({s.trigger}, by {s.by}): {s.reason}" if s.id else ''),
+    lines = [f"trading state: {s.state.value}" + (f" since {s.time:%Y-%m-%d %H:%M} UTC ({s.trigger}, by {s.by}): "
+                                                  f"{s.reason}" if s.id else ''),
              f"equity {report.equity:,.2f}  peak {report.peak_equity:,.2f}  session open {report.open_equity:,.2f}  "
              f"gross {report.exposure.gross:,.2f}  net {report.exposure.net:,.2f}"]
     f = report.frame()
     f['used'] = f.used.map(lambda u: 'unknown' if u != u else f'{u:.0%}')
     lines.append(f[['limit', 'value', 'limit_at', 'used', 'breached', 'on_breach', 'action']].to_string(index=False))
-    if report.unpriced: lines.append(f"cannot price {', '.join(report.unpriced)}: {dict(report.bad_marks)} (state unchanged, new risk refused)")
+    if report.unpriced: lines.append(f"cannot price {', '.join(report.unpriced)}: {dict(report.bad_marks)} (state "
+                                     f"unchanged, new risk refused)")
     pend = store.risk_actions(statuses=('previewed', 'executing'))
-    lines.append(f"pending actions: {', '.join(r['action_id'] for r in pend)} (twb risk preview / twb risk act <id>)" if pend else 'pending actions: none')
+    lines.append(f"pending actions: {', '.join(r['action_id'] for r in pend)} (twb risk preview / twb risk act <id>)"
+                 if pend else 'pending actions: none')
     return '\n'.join(lines)
 
 # %% ../nbs/90_cli.ipynb #323e2b8c
@@ -355,10 +385,13 @@ def _risk_preview(store: Store, action_id: str | None) -> int:
     if not rows: print('no risk actions'); return 0
     for r in rows:
         p = r['preview']
-        print(f"{r['action_id']}  {r['kind']}  {r['status']}  trigger {r['trigger']}  created {r['created_at']:%Y-%m-%d %H:%M}  "
-              f"gross {p['gross_before']:,.0f} -> {p['gross_after']:,.0f}  net {p['net_before']:,.0f} -> {p['net_after']:,.0f}  "
+        print(f"{r['action_id']}  {r['kind']}  {r['status']}  trigger {r['trigger']}  created "
+              f"{r['created_at']:%Y-%m-%d %H:%M}  "
+              f"gross {p['gross_before']:,.0f} -> {p['gross_after']:,.0f}  net {p['net_before']:,.0f} -> "
+              f"{p['net_after']:,.0f}  "
               f"est. cost {p['est_cost'] if p['est_cost'] is not None else float('nan'):,.2f}")
-        if p['orders']: print(pd.DataFrame(p['orders'])[['client_order_id', 'ticker', 'side', 'quantity', 'order_type', 'stop_price']].to_string(index=False))
+        if p['orders']: print(pd.DataFrame(p['orders'])[['client_order_id', 'ticker', 'side', 'quantity', 'order_type',
+                                                         'stop_price']].to_string(index=False))
     return 0
 
 # %% ../nbs/90_cli.ipynb #dff85432
@@ -379,7 +412,8 @@ def risk_watch(
                 om = _order_manager(settings, store, clock)
                 try: _risk_manager(settings, store, clock, om).act(rep.actions[0], by='risk_monitor')
                 finally: om.broker.close()
-            store.heartbeat('risk_monitor', 'ok' if not rep.unpriced else 'degraded', f'{rep.state.value} equity={rep.equity:.2f}')
+            store.heartbeat('risk_monitor', 'ok' if not rep.unpriced else 'degraded',
+                            f'{rep.state.value} equity={rep.equity:.2f}')
             used = {c.name: c.used for c in rep.limits}
             print(f"{clock.now():%H:%M:%S} {rep.state.value} equity {rep.equity:,.2f} " +
                   ' '.join(f"{k} {'?' if v != v else f'{v:.0%}'}" for k, v in used.items()), flush=True)
@@ -404,7 +438,8 @@ def cmd_session(
     day = args.date or now.astimezone(et).date().isoformat()
     s, t = session_on(day, settings.execution.calendar), scheduled_run_time(day, settings)
     fmt = lambda x: x.astimezone(et).strftime('%H:%M ET')
-    print(f"{day}: " + (f"open {fmt(s.open)}, close {fmt(s.close)}{' (half day)' if s.early_close else ''}; daily run at {fmt(t)}"
+    print(f"{day}: " + (f"open {fmt(s.open)}, close {fmt(s.close)}{' (half day)' if s.early_close else ''}; daily run "
+                        f"at {fmt(t)}"
                         if s else 'no session (weekend or holiday)'))
     print(f"a run now ({settings.broker.kind}): {plan_session(now, settings).describe()}")
     return 0
@@ -414,7 +449,8 @@ COMMANDS['session'] = cmd_session
 # %% ../nbs/90_cli.ipynb #bt000002
 import uuid
 sa = _Lazy('sa', 'sqlalchemy')
-BacktestResult, backtest_store, run_backtest = (_Lazy(n, 'trading_workbench.validation.backtest', n) for n in ('BacktestResult', 'backtest_store', 'run_backtest'))
+BacktestResult, backtest_store, run_backtest = (_Lazy(n, 'trading_workbench.validation.backtest', n)
+                                                for n in ('BacktestResult', 'backtest_store', 'run_backtest'))
 
 def run_backtest_notebook(
     settings: Settings,     # the loaded `Settings`
@@ -424,9 +460,11 @@ def run_backtest_notebook(
 ) -> Path:
     "Execute `nbs/ops/backtest.ipynb` with `params` (its parameters cell's names); return the executed notebook's path."
     if params.get('store_url') and sa.make_url(params['store_url']).password:
-        raise ValueError("--store: a URL with a password would be saved in the notebook; set TWB_STORE_URL and use --account instead")
+        raise ValueError("--store: a URL with a password would be saved in the notebook; set TWB_STORE_URL and use "
+                         "--account instead")
     out = settings.root / 'runs' / 'backtest' / str(pd.Timestamp(params['end']).date()) / f"{params['run_id']}.ipynb"
-    return execute_ops_notebook('backtest.ipynb', out, dict(params, settings_path=str(settings_path)), settings.root, progress)
+    return execute_ops_notebook('backtest.ipynb', out, dict(params, settings_path=str(settings_path)), settings.root,
+                                progress)
 
 # %% ../nbs/90_cli.ipynb #0b9a7b83
 def backtest_summary(
@@ -448,7 +486,8 @@ def cmd_backtest(
     store: Store,        # the open store
     args,                # the parsed command line
 ) -> int:
-    "Replay `--start`..`--end` through the full path (paper broker) into a backtest store; print the metrics against buy-and-hold."
+    """Replay `--start`..`--end` through the full path (paper broker) into a backtest store; print the metrics against
+    buy-and-hold."""
     run_id = args.run_id or f'backtest-{args.start}-{args.end}-{uuid.uuid4().hex[:6]}'
     params = dict(start=args.start, end=args.end, tickers=args.tickers, refit=args.refit, account=args.account,
                   order_prefix=args.order_prefix, run_id=run_id, store_url=args.store)
@@ -459,8 +498,8 @@ def cmd_backtest(
         print(f"executed notebook: {nb}"); return 0
     bt = backtest_store(settings, run_id, args.store, start=pd.Timestamp(args.start))
     try:
-        res = run_backtest(settings, bt, args.start, args.end, tickers=args.tickers, refit=args.refit, account=args.account,
-                           run_id=run_id, order_prefix=args.order_prefix, progress=not args.quiet)
+        res = run_backtest(settings, bt, args.start, args.end, tickers=args.tickers, refit=args.refit,
+                           account=args.account, run_id=run_id, order_prefix=args.order_prefix, progress=not args.quiet)
         print(backtest_summary(res, bt))
     finally: bt.close()
     return 0
@@ -486,7 +525,8 @@ def run_validation_notebook(
     from datetime import datetime, timezone
     now = datetime.now(timezone.utc)
     out = settings.root / 'runs' / 'validation' / f'{now:%Y-%m-%d}' / f'{run_id}.ipynb'
-    return execute_ops_notebook('validation.ipynb', out, dict(params, run_id=run_id, settings_path=str(settings_path)), settings.root, progress)
+    return execute_ops_notebook('validation.ipynb', out, dict(params, run_id=run_id, settings_path=str(settings_path)),
+                                settings.root, progress)
 
 # %% ../nbs/90_cli.ipynb #f0974765
 def cmd_validate(
@@ -497,15 +537,16 @@ def cmd_validate(
     "Run the validation notebook and print the pooled verdict per model and horizon."
     import time
     from .validation.skill import run_skill
-    params = dict(tickers=args.tickers, models=args.models, n_origins=args.origins, horizons=args.horizons, refit_every=args.refit_every,
-                  scheme=args.scheme, window=args.window, reps=args.reps)
+    params = dict(tickers=args.tickers, models=args.models, n_origins=args.origins, horizons=args.horizons,
+                  refit_every=args.refit_every, scheme=args.scheme, window=args.window, reps=args.reps)
     t0, run_id = time.perf_counter(), validation_run_id()
     try: nb = run_validation_notebook(settings, args.settings_path, params, run_id, progress=not args.quiet)
     except RunFailed as e:
         if run_id in set(store.runs('validation').run_id): store.finish_run(run_id, 'failed', dict(error=str(e)))
         print(f"twb: {e}", file=sys.stderr); return 1
     pooled = run_skill(store, run_id, ticker='*')
-    cols = ['model', 'horizon', 'n', 'rmse_ratio', 'dm_stat', 'dm_pvalue', 'hit_rate', 'hit_lower', 'hit_upper', 'brier', 'brier_base']
+    cols = ['model', 'horizon', 'n', 'rmse_ratio', 'dm_stat', 'dm_pvalue', 'hit_rate', 'hit_lower', 'hit_upper',
+            'brier', 'brier_base']
     print(pooled[cols].round(4).to_string(index=False))
     print(f"executed notebook: {nb}\nfinished in {time.perf_counter() - t0:.1f} s")
     return 0
@@ -524,7 +565,8 @@ def cmd_status_gate(
     rc = cmd_status(settings, store, args)
     v = settings.validation
     gate = latest_gate(store)
-    print(f"skill gate [validation]: gate={v.gate} level={v.gate_level} max_age_days={v.max_age_days} unvalidated={v.unvalidated}")
+    print(f"skill gate [validation]: gate={v.gate} level={v.gate_level} max_age_days={v.max_age_days} "
+          f"unvalidated={v.unvalidated}")
     if not len(gate): print("  no daily run has recorded a gate yet")
     else: print(f"  as of {gate.run_id.iloc[0]}:\n" + '\n'.join('  ' + line for line in gate_lines(gate)))
     return rc
@@ -532,7 +574,8 @@ def cmd_status_gate(
 COMMANDS['status'] = cmd_status_gate
 
 # %% ../nbs/90_cli.ipynb #5a1e0c52
-quarantined, release_quarantine = (_Lazy(n, 'trading_workbench.data.manager', n) for n in ('quarantined', 'release_quarantine'))
+quarantined, release_quarantine = (_Lazy(n, 'trading_workbench.data.manager', n)
+                                   for n in ('quarantined', 'release_quarantine'))
 
 def cmd_data(
     settings: Settings,  # the loaded `Settings`
@@ -547,8 +590,10 @@ def cmd_data(
         return 0
     if args.action == 'release':
         if not args.ticker: print('twb data release: which ticker?', file=sys.stderr); return 2
-        if not release_quarantine(store, args.ticker, by=args.by): print(f"twb: {args.ticker} is not in quarantine", file=sys.stderr); return 1
-        print(f"{args.ticker} released: the next run fetches it again (and quarantines it again if its bars are still bad)")
+        if not release_quarantine(store, args.ticker, by=args.by): print(f"twb: {args.ticker} is not in quarantine",
+                                                                         file=sys.stderr); return 1
+        print(f"{args.ticker} released: the next run fetches it again (and quarantines it again if its bars are still "
+              f"bad)")
         return 0
     mgr = DataSourceManager.from_settings(settings, store)
     ok = {name: mgr.test_data_source(name) for name in mgr.source_names}
@@ -560,7 +605,8 @@ COMMANDS['data'] = cmd_data
 # %% ../nbs/90_cli.ipynb #fd285dfa
 import ipaddress, os, secrets
 
-DASHBOARD_MESSAGES = ['comm_open', 'comm_msg', 'comm_close', 'comm_info_request', 'kernel_info_request', 'shutdown_request']   # widgets only: no execute_request
+DASHBOARD_MESSAGES = ['comm_open', 'comm_msg', 'comm_close', 'comm_info_request', 'kernel_info_request',
+                      'shutdown_request']   # widgets only: no execute_request
 
 def is_loopback(
     host: str,  # the address to listen on
@@ -574,7 +620,8 @@ def is_loopback(
 def preheat(
     pool_size: int,  # kernels Voila keeps started
 ) -> list[str]:
-    "Voila's preheated kernels: `pool_size` kernels that have run the page already, so a viewer waits for no kernel (0: none)."
+    """Voila's preheated kernels: `pool_size` kernels that have run the page already, so a viewer waits for no kernel
+    (0: none)."""
     return ['--preheat_kernel=True', f'--pool_size={pool_size}'] if pool_size else []
 
 # %% ../nbs/90_cli.ipynb #661046c5
@@ -584,11 +631,24 @@ def dashboard_command(
     port: int,           # the port to listen on
 ) -> list[str]:
     "The Voila command line (no secret in it)."
-    return [sys.executable, '-m', 'voila', str(OPS_DIR / 'dashboard.ipynb'), '--no-browser', '--token', f'--Voila.ip={host}', f'--port={port}',
-            f'--MappingKernelManager.allowed_message_types={DASHBOARD_MESSAGES}', '--Voila.log_level=WARN',
-            '--MappingKernelManager.cull_idle_timeout=1800', '--MappingKernelManager.cull_interval=120',   # a viewer gone without closing (voila#209)
-            '--VoilaConfiguration.show_tracebacks=False', *preheat(settings.dashboard.pool_size),
-            '--VoilaExecutor.iopub_timeout=30']   # a loaded machine sends a cell's output after its reply: past 4 s Voila drops it
+    return [
+        sys.executable,
+        '-m',
+        'voila',
+        str(OPS_DIR / 'dashboard.ipynb'),
+        '--no-browser',
+        '--token',
+        f'--Voila.ip={host}',
+        f'--port={port}',
+        f'--MappingKernelManager.allowed_message_types={DASHBOARD_MESSAGES}',
+        '--Voila.log_level=WARN',
+        # a viewer gone without closing (voila#209)
+        '--MappingKernelManager.cull_idle_timeout=1800',
+        '--MappingKernelManager.cull_interval=120',
+        '--VoilaConfiguration.show_tracebacks=False',
+        *preheat(settings.dashboard.pool_size),
+        '--VoilaExecutor.iopub_timeout=30',
+    ]  # a loaded machine sends a cell's output after its reply: past 4 s Voila drops it
 
 # %% ../nbs/90_cli.ipynb #97089515
 def cmd_dashboard(
@@ -600,15 +660,21 @@ def cmd_dashboard(
     host, port = args.host or settings.dashboard.host, args.port or settings.dashboard.port
     token = settings.secrets.dashboard_token.get() if settings.secrets.dashboard_token else ''
     if not token and not is_loopback(host):
-        print(f"twb dashboard: refusing to listen on {host} without TWB_DASHBOARD_TOKEN (set it, or use 127.0.0.1)", file=sys.stderr); return 2
+        print(f"twb dashboard: refusing to listen on {host} without TWB_DASHBOARD_TOKEN (set it, or use 127.0.0.1)",
+              file=sys.stderr)
+        return 2
     generated = not token
     token = token or secrets.token_urlsafe(24)
-    env = {k: v for k, v in os.environ.items() if k != 'TWB_DASHBOARD_TOKEN'} | dict(JUPYTER_TOKEN=token, TWB_SETTINGS=str(args.settings_path))
+    env = {k: v for k, v in os.environ.items() if k != 'TWB_DASHBOARD_TOKEN'} | dict(
+        JUPYTER_TOKEN=token, TWB_SETTINGS=str(args.settings_path)
+    )
     url = f'http://{host}:{port}/'
-    print(f"dashboard: {url}?token={token}" if generated else f"dashboard: {url}?token=<TWB_DASHBOARD_TOKEN>", flush=True)
+    print(f"dashboard: {url}?token={token}" if generated else f"dashboard: {url}?token=<TWB_DASHBOARD_TOKEN>",
+          flush=True)
     os.chdir(settings.root)
     cmd = dashboard_command(settings, host, port)
-    os.execve(cmd[0], cmd, env)   # this process becomes Voila: a supervisor's SIGTERM reaches the server and its kernels
+    # this process becomes Voila: a supervisor's SIGTERM reaches the server and its kernels
+    os.execve(cmd[0], cmd, env)
 
 COMMANDS['dashboard'] = cmd_dashboard
 
@@ -621,8 +687,10 @@ def cmd_backtest_skill(
     "Gate off vs on, fixed vs skill-weighted ensemble, against buy-and-hold: one table."
     from trading_workbench.validation.skill_backtest import skill_backtests
     from trading_workbench.validation.skill import latest_skill
-    if not len(latest_skill(store)): print("twb: no validation in the store yet: run `twb validate` first", file=sys.stderr); return 1
-    table, results = skill_backtests(settings, store, args.start, args.end, tickers=args.tickers, refit=args.refit, progress=True)
+    if not len(latest_skill(store)): print("twb: no validation in the store yet: run `twb validate` first",
+                                           file=sys.stderr); return 1
+    table, results = skill_backtests(settings, store, args.start, args.end, tickers=args.tickers, refit=args.refit,
+                                     progress=True)
     print(table.round(4).to_string())
     print('stores: ' + ', '.join(f"{k}: {r.run_id}" for k, r in results.items()))
     return 0
@@ -647,7 +715,8 @@ def check_date_arg(
     if not is_date(value): raise ArgumentError(f"{name} {value!r}: expected a date YYYY-MM-DD")
     s = sessions(calendar)
     d = pd.Timestamp(value)
-    if not s[0] <= d <= s[-1]: raise ArgumentError(f"{name} {value}: outside the {calendar} calendar ({s[0].date()} .. {s[-1].date()})")
+    if not s[0] <= d <= s[-1]: raise ArgumentError(f"{name} {value}: outside the {calendar} calendar ({s[0].date()} .. "
+                                                   f"{s[-1].date()})")
     if session and d not in s:
         raise ArgumentError(f"{name}: {value} is not an {calendar} trading session (a weekend or holiday); "
                             f"the sessions around it are {s[s < d][-1].date()} and {s[s > d][0].date()}")
@@ -662,7 +731,8 @@ def check_args(
     if trading: require_live_confirmation(settings)
     for name in ('date', 'start', 'end', 'run_date'):
         if getattr(args, name, None):
-            check_date_arg(f"--{name.replace('_', '-')}", getattr(args, name), settings.execution.calendar, session=args.command in ('run', 'serve'))
+            check_date_arg(f"--{name.replace('_', '-')}", getattr(args, name), settings.execution.calendar,
+                           session=args.command in ('run', 'serve'))
 
 # %% ../nbs/90_cli.ipynb #e100a61f
 def describe_subcommands(
@@ -681,7 +751,8 @@ def default_lock(
     settings_path: Path | None,  # the settings file (None: the checkout only)
 ) -> Path | None:
     "The lock to check packages against: `constraints.txt` beside the settings, else in the checkout."
-    for d in ([Path(settings_path).resolve().parent] if settings_path else []) + [Path(trading_workbench.__file__).resolve().parents[1]]:
+    for d in ([Path(settings_path).resolve().parent] if settings_path
+              else []) + [Path(trading_workbench.__file__).resolve().parents[1]]:
         if (d / 'constraints.txt').is_file(): return d / 'constraints.txt'
     return None
 
@@ -691,12 +762,14 @@ def cmd_deploy(
     store,     # the open store
     args,      # the parsed command line
 ) -> int:
-    "`twb deploy --preflight [--json]`, or `twb deploy --to DIR`: install, migrate, preflight, start, probe, roll back on failure."
+    """`twb deploy --preflight [--json]`, or `twb deploy --to DIR`: install, migrate, preflight, start, probe, roll back
+    on failure."""
     path = Path(args.settings).resolve() if args.settings else find_settings_file()
     lock = Path(args.lock) if args.lock else default_lock(path)
     if args.to:
         from trading_workbench.deploy.release import deploy
-        res = deploy(Path(args.to), path, lock, port=args.port, probes=args.probes, probe_interval=args.probe_interval, min_free_gb=args.min_free_gb)
+        res = deploy(Path(args.to), path, lock, port=args.port, probes=args.probes, probe_interval=args.probe_interval,
+                     min_free_gb=args.min_free_gb)
         print(res.text())
         return 0 if res.ok else 1
     if not args.preflight: print("twb deploy: say --preflight or --to DIR", file=sys.stderr); return 2
@@ -714,15 +787,31 @@ def cmd_serve(
     args,                # the parsed command line
 ) -> int:
     "Supervise the scheduler, the risk monitor and the dashboard; probes on loopback; SIGTERM stops cleanly."
-    from trading_workbench.deploy.serve import ChildSpec, Supervisor, compose_file, default_children, parse_child, serve_http, systemd_unit, twb_argv
+    from trading_workbench.deploy.serve import (
+        ChildSpec,
+        Supervisor,
+        compose_file,
+        default_children,
+        parse_child,
+        serve_http,
+        systemd_unit,
+        twb_argv,
+    )
+
     if args.print_systemd: print(systemd_unit(settings.root, port=args.port)); return 0
     if args.print_compose: print(compose_file(port=args.port)); return 0
-    names = [n for n in args.children.split(',') if n] if args.children is not None else ['risk_monitor'] + (['dashboard'] if 'dashboard' in COMMANDS else [])
+    names = [n for n in args.children.split(',')
+             if n] if args.children is not None else ['risk_monitor'] + (['dashboard'] if 'dashboard' in COMMANDS
+                                                                         else [])
     kids = default_children(args.settings_path, names, args.risk_interval) + [parse_child(c) for c in args.child]
-    sup = Supervisor(kids, store, settings, args.settings_path, interval=args.interval, schedule=not args.no_schedule, grace_s=args.grace)
+    sup = Supervisor(kids, store, settings, args.settings_path, interval=args.interval, schedule=not args.no_schedule,
+                     grace_s=args.grace)
     http = serve_http(sup, args.port, args.host)
-    print(f"twb serve: {', '.join(c.name for c in kids) or 'no children'}; probes on http://{args.host}:{http.server_address[1]}/healthz /readyz /metrics", flush=True)
-    if args.run_date: sup.launch(ChildSpec(f'daily_run_{args.run_date}', twb_argv(args.settings_path, 'run', 'daily', '--date', args.run_date, '--quiet'), oneshot=True))
+    print(f"twb serve: {', '.join(c.name for c in kids) or 'no children'}; probes on "
+          f"http://{args.host}:{http.server_address[1]}/healthz /readyz /metrics", flush=True)
+    if args.run_date: sup.launch(ChildSpec(f'daily_run_{args.run_date}',
+                                           twb_argv(args.settings_path, 'run', 'daily', '--date', args.run_date,
+                                                    '--quiet'), oneshot=True))
     try: sup.run()
     finally: http.shutdown()
     print("twb serve: stopped cleanly", flush=True)
@@ -731,7 +820,8 @@ def cmd_serve(
 COMMANDS['serve'] = cmd_serve
 
 # %% ../nbs/90_cli.ipynb #5899ba95
-DRILLS, results_frame, run_drills = (_Lazy(n, 'trading_workbench.recovery.drills', n) for n in ('DRILLS', 'results_frame', 'run_drills'))
+DRILLS, results_frame, run_drills = (_Lazy(n, 'trading_workbench.recovery.drills', n)
+                                     for n in ('DRILLS', 'results_frame', 'run_drills'))
 reap_runs = _Lazy('reap_runs', 'trading_workbench.recovery.runs', 'reap_runs')
 
 def drill_table(
@@ -739,8 +829,10 @@ def drill_table(
 ) -> str:
     "scenario | safe state reached | seconds to recover | orders lost | orders duplicated, one row per drill."
     df = results_frame(results)
-    head = '| scenario | safe state reached | seconds to recover | orders lost | orders duplicated |\n|---|---|---:|---:|---:|'
-    return '\n'.join([head] + [f'| {r.scenario} | {r.safe_state} | {r.seconds_to_recover:.2f} | {r.orders_lost} | {r.orders_duplicated} |'
+    head = ('| scenario | safe state reached | seconds to recover | orders lost | orders duplicated |\n'
+            '|---|---|---:|---:|---:|')
+    return '\n'.join([head] + [f'| {r.scenario} | {r.safe_state} | {r.seconds_to_recover:.2f} | {r.orders_lost} | '
+                               f'{r.orders_duplicated} |'
                                for r in df.itertuples()])
 
 # %% ../nbs/90_cli.ipynb #6e89ba94
@@ -763,17 +855,21 @@ def add_run_parsers(
     sub: argparse._SubParsersAction,  # the sub-parsers to add to
 ):
     "`twb demo` and `twb run daily`: the daily run, replayed or for one session."
-    d = sub.add_parser('demo', help='replay the last N sessions of the bundled universe through the daily run (paper broker)')
+    d = sub.add_parser('demo',
+                       help='replay the last N sessions of the bundled universe through the daily run (paper broker)')
     d.add_argument('--days', type=int, default=21, help='sessions to replay (default 21, about a month)')
     d.add_argument('--quiet', action='store_true', help='no progress bars')
-    d.add_argument('--history', type=int, default=0, help='sessions replayed first in one process (the backtest) so the dashboard has history (make demo: 252)')
+    d.add_argument('--history', type=int, default=0,
+                   help='sessions replayed first in one process (the backtest) so the dashboard has history (make '
+                   'demo: 252)')
     r = sub.add_parser('run', help='run an operational notebook with papermill')
     rsub = r.add_subparsers(dest='kind', required=True)
     rd = rsub.add_parser('daily', help='the daily run: data, features, models, router, orders')
     rd.add_argument('--date', required=True, help='the session to trade, YYYY-MM-DD')
     rd.add_argument('--tickers', default='', help='comma-separated (default: [universe] tickers)')
     rd.add_argument('--dry-run', action='store_true', help='signals and checks only, no orders')
-    rd.add_argument('--live-clock', action='store_true', help='use the wall clock instead of a replay clock at the session close')
+    rd.add_argument('--live-clock', action='store_true',
+                    help='use the wall clock instead of a replay clock at the session close')
     rd.add_argument('--quiet', action='store_true', help='no progress bar')
 
 # %% ../nbs/90_cli.ipynb #fcfbb409
@@ -803,27 +899,34 @@ def add_validation_parsers(
     sub: argparse._SubParsersAction,  # the sub-parsers to add to
 ):
     "`twb validate` and `twb backtest`: the evidence that the models earn their place."
-    v = sub.add_parser('validate', help='walk-forward validation of every model against the random walk (results in the store)')
-    v.add_argument('--tickers', default='', help='comma-separated bundled tickers (default: the bundled universe, 53 stocks)')
+    v = sub.add_parser('validate',
+                       help='walk-forward validation of every model against the random walk (results in the store)')
+    v.add_argument('--tickers', default='',
+                   help='comma-separated bundled tickers (default: the bundled universe, 53 stocks)')
     v.add_argument('--models', default='samossa,sarimax,garch,mssa_rl', help='forecasters (the baselines always run)')
     v.add_argument('--origins', type=int, default=1000, help='latest origins per ticker (default 1000)')
     v.add_argument('--horizons', default='1,5', help='comma-separated horizons in bars (default 1,5)')
-    v.add_argument('--refit-every', type=int, default=250, help='origins between re-estimations, update() in between (default 250)')
+    v.add_argument('--refit-every', type=int, default=250,
+                   help='origins between re-estimations, update() in between (default 250)')
     v.add_argument('--scheme', choices=['expanding', 'rolling', 'blocked'], default='expanding')
     v.add_argument('--window', type=int, default=0, help='training bars for --scheme rolling')
     v.add_argument('--reps', type=int, default=1000, help='bootstrap replications for MCS and SPA (default 1000)')
     v.add_argument('--quiet', action='store_true', help='no progress bar')
     b = sub.add_parser('backtest', help='replay sessions through the full path (paper broker) against buy-and-hold')
     b.add_argument('--start', required=True, help='first session, YYYY-MM-DD')
-    b.add_argument('--end', required=True, help='last session, YYYY-MM-DD (always a refit: it trades what a daily run would)')
+    b.add_argument('--end', required=True,
+                   help='last session, YYYY-MM-DD (always a refit: it trades what a daily run would)')
     b.add_argument('--tickers', default='', help='comma-separated (default: [universe] tickers)')
     b.add_argument('--refit', default='Q', choices=['D', 'W', 'M', 'Q', 'Y'],
-                   help='refit every model on the first session of each day/week/month/quarter/year (default Q); update() in between')
+                   help='refit every model on the first session of each day/week/month/quarter/year (default Q); '
+                   'update() in between')
     b.add_argument('--store', default='', help='store URL (default: a fresh runs/backtest/<run_id>.db)')
-    b.add_argument('--account', default='BACKTEST', help='the account label orders, positions and equity are kept under')
+    b.add_argument('--account', default='BACKTEST',
+                   help='the account label orders, positions and equity are kept under')
     b.add_argument('--order-prefix', default='', help='order ids <prefix>-<date> (default: the run id)')
     b.add_argument('--run-id', default='', help='default: backtest-<start>-<end>-<random>')
-    b.add_argument('--notebook', action='store_true', help='run nbs/ops/backtest.ipynb under papermill; keep it under runs/backtest/')
+    b.add_argument('--notebook', action='store_true',
+                   help='run nbs/ops/backtest.ipynb under papermill; keep it under runs/backtest/')
     b.add_argument('--quiet', action='store_true', help='no progress bar')
 
 # %% ../nbs/90_cli.ipynb #37c65334
@@ -839,11 +942,16 @@ def add_risk_parsers(
     ra = rksub.add_parser('act', help='fire a previewed action through the order manager')
     ra.add_argument('action_id')
     ra.add_argument('--by', default='operator')
-    rw = rksub.add_parser('watch', help='mark positions with the latest prices and check the limits every --interval seconds')
+    rw = rksub.add_parser('watch',
+                          help='mark positions with the latest prices and check the limits every --interval seconds')
     rw.add_argument('--interval', type=float, default=60.0)
     rw.add_argument('--iterations', type=int, default=0, help='stop after N checks (default: run until interrupted)')
-    dr = sub.add_parser('drill', help='rehearse failures (broker, data, models, store, runs, risk) in throwaway stores; prints a table')
-    dr.add_argument('scenario', nargs='+', metavar='scenario', help='all, or scenario names (an unknown name lists them)')   # names checked in cmd_drill: --help imports nothing heavy
+    dr = sub.add_parser('drill',
+                        help='rehearse failures (broker, data, models, store, runs, risk) in throwaway stores; prints '
+                        'a table')
+    dr.add_argument(
+        'scenario', nargs='+', metavar='scenario', help='all, or scenario names (an unknown name lists them)'
+    )  # names checked in cmd_drill: --help imports nothing heavy
 
 # %% ../nbs/90_cli.ipynb #1837764c
 def add_deploy_parsers(
@@ -851,18 +959,27 @@ def add_deploy_parsers(
 ):
     "`twb dashboard`, `session` and `deploy`: watching and releasing the workbench."
     db = sub.add_parser('dashboard', help="serve the operators' Voila dashboard (loopback and a token by default)")
-    db.add_argument('--host', default='', help='listen address (default [dashboard] host); non-loopback needs TWB_DASHBOARD_TOKEN')
+    db.add_argument('--host', default='',
+                    help='listen address (default [dashboard] host); non-loopback needs TWB_DASHBOARD_TOKEN')
     db.add_argument('--port', type=int, default=0, help='port (default [dashboard] port)')
-    se = sub.add_parser('session', help="a day's market session (half days included), the daily run's time, what a run now would do")
+    se = sub.add_parser('session',
+                        help="a day's market session (half days included), the daily run's time, what a run now would "
+                        "do")
     se.add_argument('--date', default='', help='YYYY-MM-DD (default: today in New York)')
-    dp = sub.add_parser('deploy', help='check a deployment: --preflight proves every dependency live (a table, or --json)')
-    dp.add_argument('--preflight', action='store_true', help='check Python, packages, disk, settings, secrets, vendors, broker, LLM, clock, store')
+    dp = sub.add_parser('deploy',
+                        help='check a deployment: --preflight proves every dependency live (a table, or --json)')
+    dp.add_argument('--preflight', action='store_true',
+                    help='check Python, packages, disk, settings, secrets, vendors, broker, LLM, clock, store')
     dp.add_argument('--json', action='store_true', help='machine-readable output')
-    dp.add_argument('--lock', default='', help='constraints file the packages must match (default: constraints.txt beside the settings)')
+    dp.add_argument('--lock', default='',
+                    help='constraints file the packages must match (default: constraints.txt beside the settings)')
     dp.add_argument('--min-free-gb', type=float, default=1.0, help='free disk needed where the store lives (default 1)')
-    dp.add_argument('--to', default='', help='deploy a release into this folder (releases/, current): migrate, preflight, start, probe, roll back')
+    dp.add_argument('--to', default='',
+                    help='deploy a release into this folder (releases/, current): migrate, preflight, start, probe, '
+                    'roll back')
     dp.add_argument('--port', type=int, default=8870, help="the release's probe port (default 8870)")
-    dp.add_argument('--probes', type=int, default=5, help='failed health probes in a row before rolling back (default 5)')
+    dp.add_argument('--probes', type=int, default=5,
+                    help='failed health probes in a row before rolling back (default 5)')
     dp.add_argument('--probe-interval', type=float, default=1.0, help='seconds between probes (default 1)')
     dp.set_defaults(own_settings=True)
 
@@ -871,25 +988,32 @@ def add_serve_parsers(
     sub: argparse._SubParsersAction,  # the sub-parsers to add to
 ):
     "`twb serve`: the supervisor, its children, its probes and its service files."
-    sv = sub.add_parser('serve', help='supervise the scheduler, the risk monitor and the dashboard; /healthz /readyz /metrics on loopback')
+    sv = sub.add_parser('serve',
+                        help='supervise the scheduler, the risk monitor and the dashboard; /healthz /readyz /metrics '
+                        'on loopback')
     sv.add_argument('--port', type=int, default=8870, help='probe port (default 8870; 0 picks a free one)')
     sv.add_argument('--host', default='127.0.0.1', help='probe address (default loopback)')
-    sv.add_argument('--children', default=None, help='comma-separated: risk_monitor, dashboard (default: both, dashboard if installed)')
+    sv.add_argument('--children', default=None,
+                    help='comma-separated: risk_monitor, dashboard (default: both, dashboard if installed)')
     sv.add_argument('--child', action='append', default=[], help='an extra child, name=command (repeatable)')
     sv.add_argument('--interval', type=float, default=5.0, help='seconds between supervisor loops (default 5)')
     sv.add_argument('--risk-interval', type=float, default=60.0, help='seconds between risk checks (default 60)')
-    sv.add_argument('--grace', type=float, default=600.0, help='seconds a running daily run gets to finish on SIGTERM (default 600)')
+    sv.add_argument('--grace', type=float, default=600.0,
+                    help='seconds a running daily run gets to finish on SIGTERM (default 600)')
     sv.add_argument('--no-schedule', action='store_true', help='no scheduled daily runs or validation')
     sv.add_argument('--run-date', default='', help='launch the daily run of this session now (replay clock)')
     sv.add_argument('--print-systemd', action='store_true', help='print a systemd unit for this folder and exit')
-    sv.add_argument('--print-compose', action='store_true', help='print a compose file (beside an IB Gateway container) and exit')
+    sv.add_argument('--print-compose', action='store_true',
+                    help='print a compose file (beside an IB Gateway container) and exit')
 
 # %% ../nbs/90_cli.ipynb #26e047d3
 def add_skill_parsers(
     sub: argparse._SubParsersAction,  # the sub-parsers to add to
 ):
     "`twb backtest-skill`: the skill gate and the skill-weighted ensemble against buy-and-hold."
-    sb = sub.add_parser('backtest-skill', help='backtests side by side: skill gate off vs on, fixed vs skill-weighted ensemble, buy-and-hold')
+    sb = sub.add_parser('backtest-skill',
+                        help='backtests side by side: skill gate off vs on, fixed vs skill-weighted ensemble, '
+                        'buy-and-hold')
     sb.add_argument('--start', required=True); sb.add_argument('--end', required=True)
     sb.add_argument('--tickers', default='', help='comma-separated (default: [universe] tickers)')
     sb.add_argument('--refit', default='Q', help='refit period of the models (D, W, M, Q, Y; default Q)')
@@ -897,10 +1021,11 @@ def add_skill_parsers(
 # %% ../nbs/90_cli.ipynb #fb84ce19
 def parser() -> argparse.ArgumentParser:
     "The `twb` argument parser."
-    p = argparse.ArgumentParser(prog='twb', description='trading-workbench: research and operations for systematic equity trading')
+    p = argparse.ArgumentParser(prog='twb',
+                                description='trading-workbench: research and operations for systematic equity trading')
     p.add_argument('--settings', help='settings file (default: $TWB_SETTINGS or ./settings.ini)')
-    p.add_argument('--log-level', default='INFO', type=str.upper, choices=['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'],
-                   help='log level (default INFO)')
+    p.add_argument('--log-level', default='INFO', type=str.upper,
+                   choices=['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'], help='log level (default INFO)')
     sub = p.add_subparsers(dest='command', required=True)
     add_run_parsers(sub)
     add_operator_parsers(sub)
@@ -919,14 +1044,16 @@ def main(
     "Entry point of the `twb` command."
     args = parser().parse_args(argv)
     setup_logging(args.log_level)
-    if getattr(args, 'own_settings', False): return COMMANDS[args.command](None, None, args)   # it reports bad settings itself
+    # it reports bad settings itself
+    if getattr(args, 'own_settings', False): return COMMANDS[args.command](None, None, args)
     try:
         args.settings_path = Path(args.settings).resolve() if args.settings else find_settings_file()
         settings = Settings.load(args.settings_path)
         check_args(settings, args)         # before any work: one line naming the argument
     except (SettingsError, ArgumentError) as e:
         print(f"twb: {e}", file=sys.stderr); return 2
-    if args.command == 'run': import_all(only=('StoreError', 'Store'))   # `twb run` only starts papermill: its kernel imports the rest, not this process
+    # `twb run` only starts papermill: its kernel imports the rest, not this process
+    if args.command == 'run': import_all(only=('StoreError', 'Store'))
     else: import_all()
     try: store = Store.from_settings(settings)
     except StoreError as e:

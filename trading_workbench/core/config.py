@@ -97,11 +97,16 @@ class DataSettings:
     policy_spike: Literal['reject', 'repair', 'warn'] = 'reject'  # gate on a one-day spike that reverts
     max_price: float = _rng(gt=0, default=1e7)            # no listed equity trades near $10M a share
     max_volume: float = _rng(gt=0, default=1e11)          # shares a day
-    spike_threshold: float = _rng(gt=0, le=100, default=1.0)   # a one-day move of x(1+t) or /(1+t) that reverts is a spike
-    spike_revert: float = _rng(gt=0, lt=1, default=0.25)  # "reverts": the next close within this fraction of the one before
-    max_daily_factor: float = _rng(gt=1, le=1000, default=10.0)  # a one-day move beyond x/÷ this is rejected unless a split explains it
-    source_budget_s: float = _rng(gt=0, le=600, default=30)     # seconds one source may spend on one request, retries included
-    alpha_vantage_premium: bool = False                   # premium key: ask outputsize=full (free keys get only the last 100 days)
+    # a one-day move of x(1+t) or /(1+t) that reverts is a spike
+    spike_threshold: float = _rng(gt=0, le=100, default=1.0)
+    # "reverts": the next close within this fraction of the one before
+    spike_revert: float = _rng(gt=0, lt=1, default=0.25)
+    # a one-day move beyond x/÷ this is rejected unless a split explains it
+    max_daily_factor: float = _rng(gt=1, le=1000, default=10.0)
+    # seconds one source may spend on one request, retries included
+    source_budget_s: float = _rng(gt=0, le=600, default=30)
+    # premium key: ask outputsize=full (free keys get only the last 100 days)
+    alpha_vantage_premium: bool = False
 
 KNOWN_SOURCES = ('bundled', 'csv', 'yfinance', 'alpha_vantage', 'finnhub')
 
@@ -146,13 +151,17 @@ class RiskSettings:
     daily_loss_limit_pct: float = _rng(gt=0, le=1)       # one day's loss over equity that halts trading
     allow_short: bool = False   # SELL signals close longs; with this on they may also open shorts
     # the risk manager (risk.manager): limits beyond drawdown and daily loss, and what a breach does
-    position_loss_pct: float = _rng(gt=0, le=1, default=0.25)      # a position this far below its average cost: REDUCING
-    max_var_pct: float = _rng(gt=0, le=1, default=0.05)            # 1-day 95% historical VaR of the book over equity: REDUCING
+    # a position this far below its average cost: REDUCING
+    position_loss_pct: float = _rng(gt=0, le=1, default=0.25)
+    # 1-day 95% historical VaR of the book over equity: REDUCING
+    max_var_pct: float = _rng(gt=0, le=1, default=0.05)
     var_window: int = _rng(ge=20, le=5000, default=250)            # days of returns behind the VaR
-    max_mark_jump_pct: float = _rng(gt=0, le=100, default=0.5)     # a mark this far from the last good close is a bad mark
+    # a mark this far from the last good close is a bad mark
+    max_mark_jump_pct: float = _rng(gt=0, le=100, default=0.5)
     reduce_fraction: float = _rng(gt=0, le=1, default=0.5)         # REDUCE_POSITIONS sells this share of each position
     stop_distance_pct: float = _rng(gt=0, lt=1, default=0.02)      # TIGHTEN_STOPS puts stops this far from the mark
-    auto_actions: bool = True                                      # fire an action at once (false: wait for `twb risk act`)
+    # fire an action at once (false: wait for `twb risk act`)
+    auto_actions: bool = True
     drawdown_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'close_all'    # on a drawdown breach
     daily_loss_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'     # on a daily-loss breach
     position_loss_action: Literal['close_all', 'reduce', 'tighten_stops', 'none'] = 'reduce'  # on a position breach
@@ -194,7 +203,8 @@ class DashboardSettings:
     host: str                             # the address it listens on
     port: int = _rng(ge=1, le=65535)      # the port it listens on
     refresh_s: int = _rng(ge=1, le=3600)  # seconds between refreshes of the page
-    pool_size: int = _rng(ge=0, le=16, default=2)   # viewers served at once from preheated kernels (~200 MB each); 0: start one per visit
+    # viewers served at once from preheated kernels (~200 MB each); 0: start one per visit
+    pool_size: int = _rng(ge=0, le=16, default=2)
 
 @dataclass(frozen=True, kw_only=True)
 class ScheduleSettings:
@@ -205,12 +215,16 @@ class ScheduleSettings:
 # %% ../../nbs/00_core_config.ipynb #4818a7fa
 @dataclass(frozen=True, kw_only=True)
 class ValidationSettings:
-    "The skill gate: what the daily run does with a model that walk-forward validation has not shown better than the random walk."
-    gate: Literal['off', 'cap', 'disable'] = 'cap'          # cap: confidence capped at neutral (0.5, a HOLD); disable: its signals are dropped
-    gate_level: float = _rng(gt=0, lt=0.5, default=0.05)   # Diebold-Mariano (HLN) p-value below which a lower RMSE counts as skill
+    """The skill gate: what the daily run does with a model that walk-forward validation has not shown better than the
+    random walk."""
+    # cap: confidence capped at neutral (0.5, a HOLD); disable: its signals are dropped
+    gate: Literal['off', 'cap', 'disable'] = 'cap'
+    # Diebold-Mariano (HLN) p-value below which a lower RMSE counts as skill
+    gate_level: float = _rng(gt=0, lt=0.5, default=0.05)
     max_age_days: int = _rng(ge=1, le=3650, default=90)    # a validation older than this is stale
     unvalidated: Literal['pass', 'cap', 'disable'] = 'pass'  # what applies with no validation, or a stale one
-    min_ticker_n: int = _rng(ge=30, le=1_000_000, default=250)  # forecasts a ticker needs for its own verdict (else the pooled one)
+    # forecasts a ticker needs for its own verdict (else the pooled one)
+    min_ticker_n: int = _rng(ge=30, le=1_000_000, default=250)
 
 # %% ../../nbs/00_core_config.ipynb #2fe9f38a
 SECRET_ENV = dict(ib_account='TWB_IB_ACCOUNT', alpha_vantage_key='TWB_ALPHA_VANTAGE_API_KEY',
@@ -240,8 +254,10 @@ def _describe(tp, meta) -> str:
     if get_origin(tp) is Literal: return 'one of ' + ', '.join(map(repr, get_args(tp)))
     base = {int: 'an integer', float: 'a number', bool: 'a boolean (true/false)', str: 'a string',
             tuple[str, ...]: 'a comma-separated list'}.get(tp, str(tp))
-    lo = [f">= {meta['ge']}" if meta.get('ge') is not None else None, f"> {meta['gt']}" if meta.get('gt') is not None else None,
-          f"<= {meta['le']}" if meta.get('le') is not None else None, f"< {meta['lt']}" if meta.get('lt') is not None else None]
+    lo = [f">= {meta['ge']}" if meta.get('ge') is not None else None, f"> {meta['gt']}" if meta.get('gt') is not None
+          else None,
+          f"<= {meta['le']}" if meta.get('le') is not None else None, f"< {meta['lt']}" if meta.get('lt') is not None
+          else None]
     lo = [o for o in lo if o]
     return base + (' ' + ' and '.join(lo) if lo else '')
 
@@ -252,7 +268,8 @@ def parse_value(text: str,  # the value as written in the file or the environmen
                 ) -> Any:
     "Parse `text` as type `tp` within `meta`'s range; raise `ValueError` with the expectation on failure."
     expected = _describe(tp, meta)
-    if re.search(r'[\x00-\x1f\x7f]', text): raise ValueError(f'{expected} in printable text (no control characters such as NUL)')
+    if re.search(r'[\x00-\x1f\x7f]',
+                 text): raise ValueError(f'{expected} in printable text (no control characters such as NUL)')
     t = text.strip()
     if get_origin(tp) is Literal:
         if t not in get_args(tp): raise ValueError(expected)
@@ -293,8 +310,10 @@ def load_section(cls,  # the section's dataclass
     hints = get_type_hints(cls)
     names = {f.name for f in fields(cls)}
     for k in ini:
-        if _SECRETISH.search(k): raise SettingsError(section, k, '***', 'no secrets in settings.ini: set it in the environment', source)
-        if k not in names: raise SettingsError(section, k, ini[k], f"one of the known keys: {', '.join(sorted(names))}", source)
+        if _SECRETISH.search(k): raise SettingsError(section, k, '***',
+                                                     'no secrets in settings.ini: set it in the environment', source)
+        if k not in names: raise SettingsError(section, k, ini[k], f"one of the known keys: {', '.join(sorted(names))}",
+                                               source)
     kw = {}
     for f in fields(cls):
         ek = env_key(section, f.name)
@@ -311,21 +330,31 @@ def load_section(cls,  # the section's dataclass
 class ExecutionSettings:
     "When and at what price orders go out on a real gateway (the paper broker replays bars and ignores these)."
     calendar: str = 'XNYS'                      # the exchange calendar (exchange_calendars code): sessions, half days
-    ibkr_timing: Literal['before_close', 'closing_auction', 'opening_auction'] = 'before_close'   # in the session, or an auction
-    minutes_before_close: int = _rng(ge=1, le=240, default=20)               # 'before_close': the run trades this long before the close
-    outside_hours: Literal['queue', 'refuse'] = 'queue'   # a run outside market hours: queue for the open, or send nothing
-    market_data: Literal['live', 'delayed'] = 'delayed'   # IB market data type: delayed needs no subscription (15 min late)
+    # in the session, or an auction
+    ibkr_timing: Literal['before_close', 'closing_auction', 'opening_auction'] = 'before_close'
+    # 'before_close': the run trades this long before the close
+    minutes_before_close: int = _rng(ge=1, le=240, default=20)
+    # a run outside market hours: queue for the open, or send nothing
+    outside_hours: Literal['queue', 'refuse'] = 'queue'
+    # IB market data type: delayed needs no subscription (15 min late)
+    market_data: Literal['live', 'delayed'] = 'delayed'
     snapshot_timeout_s: float = _rng(gt=0, le=120, default=11.0)   # IB answers a snapshot within ~11 s
 
 # %% ../../nbs/00_core_config.ipynb #a4f2f788
 @dataclass(frozen=True, kw_only=True)
 class RecoverySettings:
-    "What the disaster-recovery procedures do: how long to wait for a broker, what to do when it returns, when a run is dead."
-    reconnect_window_s: float = _rng(gt=0, le=3600, default=120.0)   # how long a lost broker link is retried before the operator is called
-    reconnect_max_wait_s: float = _rng(gt=0, le=600, default=15.0)   # the longest pause between two reconnect attempts (backoff cap)
-    on_broker_return: Literal['flatten', 'hold'] = 'hold'   # flatten: close every position reduce-only when the link returns in time
-    run_stale_s: float = _rng(ge=5, le=86400, default=600.0)          # a running run without a heartbeat this long is marked failed
-    store_retry_s: float = _rng(gt=0, le=600, default=10.0)          # how long a locked or full store is probed before halting
+    """What the disaster-recovery procedures do: how long to wait for a broker, what to do when it returns, when a run
+    is dead."""
+    # how long a lost broker link is retried before the operator is called
+    reconnect_window_s: float = _rng(gt=0, le=3600, default=120.0)
+    # the longest pause between two reconnect attempts (backoff cap)
+    reconnect_max_wait_s: float = _rng(gt=0, le=600, default=15.0)
+    # flatten: close every position reduce-only when the link returns in time
+    on_broker_return: Literal['flatten', 'hold'] = 'hold'
+    # a running run without a heartbeat this long is marked failed
+    run_stale_s: float = _rng(ge=5, le=86400, default=600.0)
+    # how long a locked or full store is probed before halting
+    store_retry_s: float = _rng(gt=0, le=600, default=10.0)
 
 # %% ../../nbs/00_core_config.ipynb #9a770dd5
 SECTIONS = dict(store=StoreSettings, data=DataSettings, universe=UniverseSettings, broker=BrokerSettings,
@@ -425,13 +454,15 @@ def _resolve_sqlite(url: str, root: Path) -> str:
 def _check_cross(secs: dict, source: str):
     "Rules spanning one section's fields."
     for s in secs['data'].sources:
-        if s not in KNOWN_SOURCES: raise SettingsError('data', 'sources', s, f"known sources: {', '.join(KNOWN_SOURCES)}", source)
+        if s not in KNOWN_SOURCES: raise SettingsError('data', 'sources', s,
+                                                       f"known sources: {', '.join(KNOWN_SOURCES)}", source)
     if not secs['data'].sources: raise SettingsError('data', 'sources', '', 'at least one source', source)
     if not secs['universe'].tickers: raise SettingsError('universe', 'tickers', '', 'at least one ticker', source)
     if not re.fullmatch(r'([01]\d|2[0-3]):[0-5]\d', secs['schedule'].daily_run_time):
         raise SettingsError('schedule', 'daily_run_time', secs['schedule'].daily_run_time, 'a time HH:MM', source)
     if not re.match(r'^[a-z][a-z0-9+]*://\S*$', secs['store'].url):
-        raise SettingsError('store', 'url', secs['store'].url, 'an SQLAlchemy URL such as sqlite:///runs/workbench.db', source)
+        raise SettingsError('store', 'url', secs['store'].url, 'an SQLAlchemy URL such as sqlite:///runs/workbench.db',
+                            source)
     check_text(secs, source)
 
 # %% ../../nbs/00_core_config.ipynb #28590d09
@@ -482,14 +513,19 @@ TEXT_CHECKS = {('data', 'yfinance_base_url'): (is_url, 'an http(s) URL such as h
                ('data', 'alpha_vantage_base_url'): (is_url, 'an http(s) URL such as https://host/path'),
                ('data', 'finnhub_base_url'): (is_url, 'an http(s) URL such as https://host/path'),
                ('universe', 'benchmark'): (is_ticker, 'a ticker (letters, digits, . = -, an optional leading ^)'),
-               ('universe', 'start'): (is_date, 'a date YYYY-MM-DD'), ('universe', 'end'): (is_date, 'a date YYYY-MM-DD'),
-               ('broker', 'host'): (is_host, 'a host name or IP address'), ('dashboard', 'host'): (is_host, 'a host name or IP address'),
+               ('universe', 'start'): (is_date, 'a date YYYY-MM-DD'),
+               ('universe', 'end'): (is_date, 'a date YYYY-MM-DD'),
+               ('broker', 'host'): (is_host, 'a host name or IP address'),
+               ('dashboard', 'host'): (is_host, 'a host name or IP address'),
                ('llm', 'host'): (is_url, 'an http(s) URL such as http://127.0.0.1:11434'),
-               ('llm', 'model'): (lambda t: bool(re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}', t)), 'a model name such as llama3.1:8b'),
+               ('llm', 'model'): (lambda t: bool(re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}', t)),
+                                  'a model name such as llama3.1:8b'),
                ('schedule', 'timezone'): (is_timezone, 'an IANA time zone such as America/New_York'),
-               ('execution', 'calendar'): (lambda t: bool(re.fullmatch(r'[A-Za-z0-9_/]{2,16}', t)), 'an exchange_calendars code such as XNYS'),
+               ('execution', 'calendar'): (lambda t: bool(re.fullmatch(r'[A-Za-z0-9_/]{2,16}', t)),
+                                           'an exchange_calendars code such as XNYS'),
                ('runner', 'dask_scheduler'): (lambda t: t == '' or is_url(t, ('tcp', 'tls', 'ws', 'wss', 'inproc')),
-                                              'empty (a local cluster) or a scheduler address such as tcp://127.0.0.1:8786')}
+                                              'empty (a local cluster) or a scheduler address such as '
+                                              'tcp://127.0.0.1:8786')}
 
 # %% ../../nbs/00_core_config.ipynb #b75235a9
 def _texts(v) -> tuple[str, ...]: return v if isinstance(v, tuple) else (v,) if isinstance(v, str) else ()
@@ -502,18 +538,22 @@ def check_text(
     for name, sec in secs.items():
         for f in fields(sec):
             for t in _texts(getattr(sec, f.name)):
-                if re.search(r'[\x00-\x1f\x7f]', t): raise SettingsError(name, f.name, t, 'printable text (no control characters such as NUL)', source)
+                if re.search(r'[\x00-\x1f\x7f]', t): raise SettingsError(name, f.name, t,
+                                                                         'printable text (no control characters such '
+                                                                         'as NUL)', source)
     for (name, key), (ok, expected) in TEXT_CHECKS.items():
         if not ok(getattr(secs[name], key)): raise SettingsError(name, key, getattr(secs[name], key), expected, source)
     u, d, b = secs['universe'], secs['data'], secs['broker']
     for t in u.tickers:
-        if not is_ticker(t): raise SettingsError('universe', 'tickers', t, 'tickers of letters, digits, . = - (an optional leading ^)', source)
+        if not is_ticker(t): raise SettingsError('universe', 'tickers', t,
+                                                 'tickers of letters, digits, . = - (an optional leading ^)', source)
     for name, key, vals in (('universe', 'tickers', u.tickers), ('data', 'sources', d.sources)):
         dup = sorted({v for v in vals if vals.count(v) > 1})
         if dup: raise SettingsError(name, key, ', '.join(vals), f'each once (repeated: {", ".join(dup)})', source)
     if u.end <= u.start: raise SettingsError('universe', 'end', u.end, f'a date after start = {u.start}', source)
     if b.kind == 'paper' and b.mode == 'live':
-        raise SettingsError('broker', 'mode', 'live', 'mode = paper with kind = paper (the embedded paper broker never trades real money; '
+        raise SettingsError('broker', 'mode', 'live',
+                            'mode = paper with kind = paper (the embedded paper broker never trades real money; '
                             'set kind = ibkr to trade live)', source)
 
 # %% ../../nbs/00_core_config.ipynb #ebfeffe9
@@ -542,12 +582,14 @@ def check_env_names(env: Mapping[str, str],  # the environment to check (only it
 def read_settings_text(
     p: Path,  # the settings file's path
 ) -> str:
-    "The text of settings file `p`: UTF-8 (a BOM is dropped); a folder, a missing file or other bytes are a `SettingsError`."
+    """The text of settings file `p`: UTF-8 (a BOM is dropped); a folder, a missing file or other bytes are a
+    `SettingsError`."""
     p = Path(p)
     if p.is_dir(): raise SettingsError('-', 'settings', str(p), 'a settings file, not a folder', 'command line')
     if not p.is_file(): raise SettingsError('-', 'settings', str(p), 'an existing settings file', 'command line')
     try: return p.read_bytes().decode('utf-8-sig')
-    except UnicodeDecodeError as e: raise SettingsError('-', 'settings', str(p), f'UTF-8 text (byte {e.start} is not)', 'command line') from None
+    except UnicodeDecodeError as e: raise SettingsError('-', 'settings', str(p), f'UTF-8 text (byte {e.start} is not)',
+                                                        'command line') from None
 
 # %% ../../nbs/00_core_config.ipynb #bbbf5654
 def require_live_confirmation(
@@ -555,5 +597,6 @@ def require_live_confirmation(
 ):
     "Refuse `[broker] mode = live` unless `TWB_LIVE_TRADING=I_UNDERSTAND` was set (a `SettingsError`)."
     if settings.broker.mode == 'live' and not settings.live_confirmed:
-        raise SettingsError('broker', 'mode', 'live', 'TWB_LIVE_TRADING=I_UNDERSTAND in the environment to trade real money; refusing',
+        raise SettingsError('broker', 'mode', 'live',
+                            'TWB_LIVE_TRADING=I_UNDERSTAND in the environment to trade real money; refusing',
                             'settings + environment')

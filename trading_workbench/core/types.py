@@ -35,7 +35,8 @@ def _finite(owner: str, name: str, v, *, positive=False, nonneg=False, lo=None, 
 
 def _text(owner: str, name: str, v) -> str:
     "Check `v` is a non-empty string."
-    if not isinstance(v, str) or not v.strip(): raise ValueError(f"{owner}.{name}: expected a non-empty string, got {v!r}")
+    if not isinstance(v,
+                      str) or not v.strip(): raise ValueError(f"{owner}.{name}: expected a non-empty string, got {v!r}")
     return v
 
 def utc(
@@ -50,7 +51,9 @@ def utc(
 
 def _when(owner: str, name: str, v) -> datetime:
     "Check `v` is a datetime; return it in UTC."
-    if not isinstance(v, (datetime, date, pd.Timestamp)): raise ValueError(f"{owner}.{name}: expected a datetime, got {v!r}")
+    if not isinstance(v,
+                      (datetime, date,
+                       pd.Timestamp)): raise ValueError(f"{owner}.{name}: expected a datetime, got {v!r}")
     return utc(v)
 
 # %% ../../nbs/01_core_types.ipynb #3218ba51
@@ -61,11 +64,13 @@ def check_bars(
     ticker: str = '?', # the ticker, named in the error
 ) -> pd.DataFrame:
     "Raise `ValueError` unless `df` has the bar schema: naive daily `date` index and the OHLCV columns."
-    if not isinstance(df, pd.DataFrame): raise ValueError(f"bars[{ticker}]: expected a DataFrame, got {type(df).__name__}")
+    if not isinstance(df,
+                      pd.DataFrame): raise ValueError(f"bars[{ticker}]: expected a DataFrame, got {type(df).__name__}")
     missing = [c for c in BAR_COLUMNS if c not in df.columns]
     if missing: raise ValueError(f"bars[{ticker}]: missing columns {missing}")
     if not isinstance(df.index, pd.DatetimeIndex): raise ValueError(f"bars[{ticker}]: index must be a DatetimeIndex")
-    if df.index.tz is not None: raise ValueError(f"bars[{ticker}]: index must be naive session dates, got tz={df.index.tz}")
+    if df.index.tz is not None: raise ValueError(f"bars[{ticker}]: index must be naive session dates, got "
+                                                 f"tz={df.index.tz}")
     if df.index.name != 'date': raise ValueError(f"bars[{ticker}]: index must be named 'date', got {df.index.name!r}")
     return df
 
@@ -94,10 +99,15 @@ class Forecast:
         n = len(self.mean)
         if n == 0: raise ValueError("Forecast.mean: must hold at least one step")
         for name in ('lower', 'upper') + (('volatility',) if self.volatility is not None else ()):
-            if len(getattr(self, name)) != n: raise ValueError(f"Forecast.{name}: expected {n} values, got {len(getattr(self, name))}")
+            if len(getattr(self,
+                           name)) != n: raise ValueError(f"Forecast.{name}: expected {n} values, got "
+                                                         f"{len(getattr(self, name))}")
         for i, (lo, m, hi) in enumerate(zip(self.lower, self.mean, self.upper)):
-            if not lo <= m <= hi: raise ValueError(f"Forecast.lower/mean/upper[{i}]: need lower <= mean <= upper, got {lo}, {m}, {hi}")
-        if self.volatility is not None and any(v < 0 for v in self.volatility): raise ValueError("Forecast.volatility: must be >= 0")
+            if not lo <= m <= hi: raise ValueError(f"Forecast.lower/mean/upper[{i}]: need lower <= mean <= upper, got "
+                                                   f"{lo}, {m}, {hi}")
+        if self.volatility is not None and any(v < 0
+                                               for v in self.volatility): raise ValueError("Forecast.volatility: must "
+                                                                                           "be >= 0")
         _finite('Forecast', 'level', self.level, lo=0.5, hi=0.9999)
         object.__setattr__(self, 'diagnostics', dict(self.diagnostics))
 
@@ -186,8 +196,10 @@ class SignalBundle:
 
     def __post_init__(self):
         object.__setattr__(self, 'signals', tuple(self.signals))
-        if self.primary is not None and self.primary not in self.signals: raise ValueError("SignalBundle.primary: must be one of signals")
-        if self.fallback is not None and self.fallback not in self.signals: raise ValueError("SignalBundle.fallback: must be one of signals")
+        if self.primary is not None and self.primary not in self.signals: raise ValueError("SignalBundle.primary: must "
+                                                                                           "be one of signals")
+        if self.fallback is not None and self.fallback not in self.signals: raise ValueError("SignalBundle.fallback: "
+                                                                                             "must be one of signals")
 
 # %% ../../nbs/01_core_types.ipynb #d7bdac35
 class Side(str, enum.Enum):
@@ -214,7 +226,8 @@ class OrderState(str, enum.Enum):
     @property
     def is_terminal(self) -> bool: return self in TERMINAL_STATES
 
-TERMINAL_STATES = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.INACTIVE, OrderState.EXPIRED})
+TERMINAL_STATES = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.INACTIVE,
+                             OrderState.EXPIRED})
 
 # %% ../../nbs/01_core_types.ipynb #d75d34c0
 @dataclass(frozen=True)
@@ -236,7 +249,8 @@ class Order:
         _text('Order', 'client_order_id', self.client_order_id); _text('Order', 'ticker', self.ticker)
         for n, c in (('side', Side), ('order_type', OrderType), ('tif', TimeInForce)):
             try: object.__setattr__(self, n, c(getattr(self, n)))
-            except ValueError: raise ValueError(f"Order.{n}: expected one of {[m.value for m in c]}, got {getattr(self, n)!r}") from None
+            except ValueError: raise ValueError(f"Order.{n}: expected one of {[m.value for m in c]}, got "
+                                                f"{getattr(self, n)!r}") from None
         if isinstance(self.quantity, bool) or not isinstance(self.quantity, (int, np.integer)):
             raise ValueError(f"Order.quantity: expected a whole number of shares, got {self.quantity!r}")
         if self.quantity <= 0: raise ValueError(f"Order.quantity: must be > 0, got {self.quantity!r}")
@@ -253,12 +267,16 @@ def _check_prices(self: Order) -> None:
     if self.order_type in (OrderType.LIMIT, OrderType.LIMIT_ON_CLOSE):
         if self.limit_price is None: raise ValueError(f"Order.limit_price: required for a {self.order_type.name} order")
         object.__setattr__(self, 'limit_price', _finite('Order', 'limit_price', self.limit_price, positive=True))
-    elif self.limit_price is not None: raise ValueError(f"Order.limit_price: must be None for a {self.order_type.name} order")
+    elif self.limit_price is not None: raise ValueError(f"Order.limit_price: must be None for a {self.order_type.name} "
+                                                        f"order")
     if self.order_type is OrderType.STOP:
         if self.stop_price is None: raise ValueError("Order.stop_price: required for a STOP order")
         object.__setattr__(self, 'stop_price', _finite('Order', 'stop_price', self.stop_price, positive=True))
-    elif self.stop_price is not None: raise ValueError(f"Order.stop_price: must be None for a {self.order_type.name} order")
-    if not isinstance(self.reduce_only, (bool, np.bool_)): raise ValueError(f"Order.reduce_only: expected a bool, got {self.reduce_only!r}")
+    elif self.stop_price is not None: raise ValueError(f"Order.stop_price: must be None for a {self.order_type.name} "
+                                                       f"order")
+    if not isinstance(self.reduce_only,
+                      (bool,
+                       np.bool_)): raise ValueError(f"Order.reduce_only: expected a bool, got {self.reduce_only!r}")
     object.__setattr__(self, 'reduce_only', bool(self.reduce_only))
 
 # %% ../../nbs/01_core_types.ipynb #67bc0a1c
@@ -305,7 +323,8 @@ class Position:
         object.__setattr__(self, 'quantity', int(self.quantity))
         object.__setattr__(self, 'avg_cost', _finite('Position', 'avg_cost', self.avg_cost, nonneg=True))
         if self.market_price is not None:
-            object.__setattr__(self, 'market_price', _finite('Position', 'market_price', self.market_price, positive=True))
+            object.__setattr__(self, 'market_price',
+                               _finite('Position', 'market_price', self.market_price, positive=True))
 
     @property
     def market_value(self) -> float:
@@ -325,5 +344,6 @@ class Account:
 
     def __post_init__(self):
         _text('Account', 'account_id', self.account_id)
-        for n in ('cash', 'equity', 'buying_power'): object.__setattr__(self, n, _finite('Account', n, getattr(self, n)))
+        for n in ('cash', 'equity', 'buying_power'): object.__setattr__(self, n,
+                                                                        _finite('Account', n, getattr(self, n)))
         object.__setattr__(self, 'as_of', _when('Account', 'as_of', self.as_of))

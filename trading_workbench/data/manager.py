@@ -16,10 +16,10 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 from ..core.clock import Clock
 from ..core.log import get_logger
-from .sources import (AuthError, DataSourceError, MarketDataSource, NoDataError, QuotaExceeded, SourceHealth,
-                                            SourceUnavailable, sources_from_settings)
-from .quality import (QualityError, QualityPolicy, check_seam, check_spike_seam, exchange_calendar, gate, inspect,
-                                            sessions)
+from .sources import (AuthError, DataSourceError, MarketDataSource, NoDataError, QuotaExceeded,
+                                            SourceHealth, SourceUnavailable, sources_from_settings)
+from .quality import (QualityError, QualityPolicy, check_seam, check_spike_seam,
+                                            exchange_calendar, gate, inspect, sessions)
 from ..store.db import BadRowError, Store
 
 log = get_logger(__name__)
@@ -50,7 +50,8 @@ class AllSourcesFailed(DataSourceError):
         failures: Sequence[SourceFailure],  # each source's reason
     ):
         self.failures, self.start, self.end = list(failures), start, end
-        super().__init__('all sources', ticker, f"{pd.Timestamp(start).date()}..{pd.Timestamp(end).date()}: every source failed: "
+        super().__init__('all sources', ticker,
+                         f"{pd.Timestamp(start).date()}..{pd.Timestamp(end).date()}: every source failed: "
                          + ' | '.join(str(f) for f in failures))
 
 # %% ../../nbs/12_data_manager.ipynb #aa152532
@@ -154,7 +155,8 @@ def from_settings(
     "The manager the settings describe: sources in `[data] sources` order, gates from `[data] policy_*`."
     clock = clock or store.clock
     srcs = sources if sources is not None else sources_from_settings(settings, client=client, clock=clock)
-    return cls(srcs, store, QualityPolicy.from_settings(settings), clock, settings.universe.start, settings.universe.end or None)
+    return cls(srcs, store, QualityPolicy.from_settings(settings), clock, settings.universe.start,
+               settings.universe.end or None)
 
 # %% ../../nbs/12_data_manager.ipynb #31df57d5
 @patch(as_prop=True)
@@ -210,7 +212,8 @@ def _try_source(self: DataSourceManager, src: MarketDataSource, ticker: str, sta
     raw = src.history(ticker, start, end)
     df = gate(raw, ticker, self.policy)
     df = df[(df.index >= start) & (df.index <= end)]
-    if df.empty: raise NoDataError(src.name, ticker, f'no bars between {start.date()} and {end.date()} after the quality gates')
+    if df.empty: raise NoDataError(src.name, ticker,
+                                   f'no bars between {start.date()} and {end.date()} after the quality gates')
     before = self.store.prices(ticker, df.index[0] - pd.Timedelta(days=14), df.index[0] - _DAY)
     after = self.store.prices(ticker, df.index[-1] + _DAY, df.index[-1] + pd.Timedelta(days=14))
     seam = check_seam(before, df, ticker, self.policy) + check_seam(df, after, ticker, self.policy)
@@ -231,22 +234,28 @@ def _fill(self: DataSourceManager, ticker: str, start: pd.Timestamp, end: pd.Tim
         t0 = time.monotonic()   # wall-clock cost of the failover (network I/O), not market time
         try: df, written = self._try_source(src, ticker, cursor, end)
         except (DataSourceError, QualityError, BadRowError) as e:
-            failures.append(SourceFailure(src.name, type(e).__name__, str(e), time.monotonic() - t0)); t_fail += failures[-1].seconds
-            log.warning('%s %s..%s: %s failed, trying the next source: %s', ticker, cursor.date(), end.date(), src.name, e)
+            failures.append(SourceFailure(src.name, type(e).__name__, str(e), time.monotonic() - t0))
+            t_fail += failures[-1].seconds
+            log.warning('%s %s..%s: %s failed, trying the next source: %s', ticker, cursor.date(), end.date(), src.name,
+                        e)
             if isinstance(e, (SourceUnavailable, AuthError, QuotaExceeded)): self._mark_down(src.name, e)
             continue
         except Exception as e:  # a bug in one source must not stop the failover; it is logged with its traceback
             log.exception('%s: source %s raised unexpectedly', ticker, src.name)
-            failures.append(SourceFailure(src.name, type(e).__name__, str(e), time.monotonic() - t0)); t_fail += failures[-1].seconds
+            failures.append(SourceFailure(src.name, type(e).__name__, str(e), time.monotonic() - t0))
+            t_fail += failures[-1].seconds
             continue
         rec = Served(ticker, src.name, df.index[0], df.index[-1], len(df), written, tuple(failures), t_fail)
         self.served.append(rec)
         if failures:
-            msg = f"{ticker} {rec.start.date()}..{rec.end.date()} served by {src.name} after failover: " + ' | '.join(map(str, failures))
+            msg = f"{ticker} {rec.start.date()}..{rec.end.date()} served by {src.name} after failover: " + ' | '.join(
+                map(str, failures)
+            )
             log.warning(msg); self.store.add_alert('warning', 'data', msg[:2000])
         served_any, last = True, df.index[-1]
         if not has_session(last + _DAY, end, self.calendar): return end
-        log.info('%s: %s served up to %s; asking the next sources for the rest up to %s', ticker, src.name, last.date(), end.date())
+        log.info('%s: %s served up to %s; asking the next sources for the rest up to %s', ticker, src.name, last.date(),
+                 end.date())
         cursor, failures, t_fail = last + _DAY, [], 0.0
     if not served_any:
         err = AllSourcesFailed(ticker, start, end, failures)
@@ -268,7 +277,8 @@ def _mark_down(self: DataSourceManager, name: str, e: Exception) -> None:
     "Skip source `name` for `DOWN_FOR` (by the injected clock), with an alert saying why and what to do."
     if name in self.down: return
     self.down[name] = (self.clock.now() + self.DOWN_FOR, f'{type(e).__name__}: {e}'[:300])
-    self.store.add_alert('warning', f'data.{name}', f"source {name} skipped for {self.DOWN_FOR.seconds // 60} min: {type(e).__name__}: {e}"[:2000])
+    self.store.add_alert('warning', f'data.{name}',
+                         f"source {name} skipped for {self.DOWN_FOR.seconds // 60} min: {type(e).__name__}: {e}"[:2000])
 
 # %% ../../nbs/12_data_manager.ipynb #17a3acd3
 @patch
@@ -279,7 +289,8 @@ def _coverage(self: DataSourceManager, ticker: str) -> tuple[pd.Timestamp, pd.Ti
 
 @patch
 def _set_coverage(self: DataSourceManager, ticker: str, start: pd.Timestamp, end: pd.Timestamp) -> None:
-    self.store.set_control(f'data.coverage.{ticker}', {'start': str(start.date()), 'end': str(end.date())}, by='DataSourceManager')
+    self.store.set_control(f'data.coverage.{ticker}', {'start': str(start.date()), 'end': str(end.date())},
+                           by='DataSourceManager')
 
 # %% ../../nbs/12_data_manager.ipynb #c171c789
 @patch
@@ -319,7 +330,8 @@ def history_many(
     progress: bool = True,    # show a progress bar
 ) -> dict[str, pd.DataFrame]:
     "Bars for each ticker (`history`), with a progress bar; `on_error` 'raise' (after trying all) or 'skip'."
-    if on_error not in ('raise', 'skip'): raise ValueError(f"history_many: on_error must be 'raise' or 'skip', got {on_error!r}")
+    if on_error not in ('raise',
+                        'skip'): raise ValueError(f"history_many: on_error must be 'raise' or 'skip', got {on_error!r}")
     tickers = list(dict.fromkeys(tickers))
     out, errors = {}, {}
     for t in tqdm(tickers, desc='market data', unit='ticker', disable=not progress):
@@ -353,7 +365,8 @@ def quarantine(
     "Hold `ticker` out of every run (persisted), with an error alert saying what to do."
     q = Quarantine(ticker, store.clock.now().isoformat(), reason[:1500], tuple(dict.fromkeys(rules)))
     store.set_control(_QPREFIX + ticker, dict(active=True, since=q.since, reason=q.reason, rules=list(q.rules)), by=by)
-    store.add_alert('error', 'data.quarantine', f"{ticker} quarantined ({', '.join(q.rules) or 'bad data'}): {q.reason[:1500]}. "
+    store.add_alert('error', 'data.quarantine',
+                    f"{ticker} quarantined ({', '.join(q.rules) or 'bad data'}): {q.reason[:1500]}. "
                     f"Fix or remove the bad bars at the source, then release it: twb data release {ticker}")
     log.error('%s quarantined: %s', ticker, q.reason)
     return q
@@ -378,7 +391,8 @@ def release_quarantine(
 ) -> bool:
     "Let `ticker` be fetched again; False if it was not in quarantine."
     if ticker not in quarantined(store): return False
-    store.set_control(_QPREFIX + ticker, dict(active=False, released_at=store.clock.now().isoformat(), released_by=by), by=by)
+    store.set_control(_QPREFIX + ticker, dict(active=False, released_at=store.clock.now().isoformat(), released_by=by),
+                      by=by)
     # fetch the whole range again: fixed bars overwrite any bad stored ones
     store.set_control(f'data.coverage.{ticker}', None, by=by)
     store.add_alert('info', 'data.quarantine', f'{ticker} released from quarantine by {by}')
@@ -404,7 +418,8 @@ class NoUsableData(RuntimeError):
         data: MarketData,  # the session's statuses
     ):
         self.data = data
-        why = '; '.join(f"{s.ticker} {s.status}" + (f" (last bar {s.last_bar.date()})" if s.last_bar is not None else '')
+        why = '; '.join(f"{s.ticker} {s.status}" + (f" (last bar {s.last_bar.date()})" if s.last_bar is not None
+                                                    else '')
                         + (f": {s.detail[:160]}" if s.detail else '') for s in data.statuses[:8])
         super().__init__(f"no usable bars for the session {data.session.date()}: {why}")
 
@@ -423,7 +438,8 @@ class MarketData:
     ) -> list[str]:
         return [s.ticker for s in self.statuses if s.status == status]
     @property
-    def stale(self) -> dict[str, pd.Timestamp]: return {s.ticker: s.last_bar for s in self.statuses if s.status == 'stale'}
+    def stale(self) -> dict[str, pd.Timestamp]: return {s.ticker: s.last_bar for s in self.statuses
+                                                        if s.status == 'stale'}
     @property
     def fresh(self) -> dict[str, pd.DataFrame]: return {t: b for t, b in self.bars.items() if t in self.tickers('ok')}
 
@@ -443,8 +459,10 @@ def _rules_in(failures: Sequence[SourceFailure]) -> list[str]:
     return [r for f in failures if f.error == 'QualityError' for r in re.findall(r' (\w+) \[reject\]', f.message)]
 
 @patch
-def _after_failure(self: DataSourceManager, t: str, e: AllSourcesFailed, start, session) -> tuple[TickerStatus, pd.DataFrame | None]:
-    "The status of a ticker no source could serve: quarantined (bad data), stale (the store has older bars), missing or failed."
+def _after_failure(self: DataSourceManager, t: str, e: AllSourcesFailed, start, session) -> tuple[TickerStatus,
+                                                                                                  pd.DataFrame | None]:
+    """The status of a ticker no source could serve: quarantined (bad data), stale (the store has older bars), missing
+    or failed."""
     why = ' | '.join(map(str, e.failures))[:1500]
     if any(f.error == 'QualityError' for f in e.failures):
         quarantine(self.store, t, why, _rules_in(e.failures)); return TickerStatus(t, 'quarantined', None, why), None
@@ -460,15 +478,18 @@ def _one(self: DataSourceManager, t: str, start, session: pd.Timestamp) -> tuple
     try: df = self.history(t, start, session)
     except AllSourcesFailed as e: return self._after_failure(t, e, start, session)
     except (DataSourceError, QualityError, BadRowError, ValueError) as e:
-        log.error('%s: no bars: %s', t, e); return TickerStatus(t, 'failed', None, f'{type(e).__name__}: {e}'[:1500]), None
+        log.error('%s: no bars: %s', t, e)
+        return TickerStatus(t, 'failed', None, f'{type(e).__name__}: {e}'[:1500]), None
     if df.empty: return TickerStatus(t, 'missing', None, f'no bars up to {session.date()}'), None
     # stored before a rule existed
     poison = [v for v in inspect(df, t, self.policy).rejected if v.rule in POISON_RULES]
     if poison:
         why = '; '.join(map(str, poison[:5]))
-        quarantine(self.store, t, f'stored bars: {why}', [v.rule for v in poison]); return TickerStatus(t, 'quarantined', None, why), None
+        quarantine(self.store, t, f'stored bars: {why}', [v.rule for v in poison])
+        return TickerStatus(t, 'quarantined', None, why), None
     last = df.index[-1]
-    if last < session: return TickerStatus(t, 'stale', last, f'last bar {last.date()} is older than the session {session.date()}'), df
+    if last < session: return TickerStatus(t, 'stale', last,
+                                           f'last bar {last.date()} is older than the session {session.date()}'), df
     return TickerStatus(t, 'ok', last), df
 
 # %% ../../nbs/12_data_manager.ipynb #1516729a
@@ -480,17 +501,20 @@ def load(
     start=None,               # first date
     progress: bool = True,    # show a progress bar
 ) -> MarketData:
-    "Bars of each ticker for the session `end` (default: the last closed one); one status per ticker, never a raise for one."
+    """Bars of each ticker for the session `end` (default: the last closed one); one status per ticker, never a raise
+    for one."""
     t0 = time.monotonic()
     asked = _day(end) or self.default_end or last_closed_session(self.clock.now(), self.calendar)
     s = sessions(self.calendar)
     session = s[s.searchsorted(asked, side='right') - 1]
     held, bars, statuses = quarantined(self.store), {}, []
     for t in tqdm(list(dict.fromkeys(tickers)), desc='market data', unit='ticker', disable=not progress):
-        if t in held: statuses.append(TickerStatus(t, 'quarantined', None, f'since {held[t].since}: {held[t].reason}'[:1500])); continue
+        if t in held: statuses.append(TickerStatus(t, 'quarantined', None,
+                                                   f'since {held[t].since}: {held[t].reason}'[:1500])); continue
         st, df = self._one(t, start, session)
         statuses.append(st)
         if df is not None: bars[t] = df
     data = MarketData(session, bars, tuple(statuses), time.monotonic() - t0)
-    if data.stale: self.store.add_alert('warning', 'data.stale', f"no bar on {session.date()} for {', '.join(data.stale)}: left out of trading")
+    if data.stale: self.store.add_alert('warning', 'data.stale',
+                                        f"no bar on {session.date()} for {', '.join(data.stale)}: left out of trading")
     return data

@@ -35,8 +35,8 @@ class QualityPolicy:
     # rule -> 'reject', 'repair' or 'warn' (every rule of `RULES`)
     actions: Mapping[str, str] = field(default_factory=lambda: dict(
         missing_columns='reject', unsorted_dates='repair', duplicate_dates='repair', nan_prices='reject',
-        nonpositive_prices='reject', ohlc_inconsistent='repair', negative_volume='reject', gap='warn', split_jump='reject',
-        absurd_magnitude='reject', spike='reject'))
+        nonpositive_prices='reject', ohlc_inconsistent='repair', negative_volume='reject', gap='warn',
+        split_jump='reject', absurd_magnitude='reject', spike='reject'))
     max_gap_days: int = 7               # gap: more calendar days than this between bars
     split_jump_threshold: float = 0.35  # split_jump: a one-day move beyond this fraction
     split_tolerance: float = 0.02       # a jump within this of a split ratio is a split
@@ -51,7 +51,8 @@ class QualityPolicy:
         acts = dict(self.actions)
         for r in RULES:
             if acts.get(r) not in ('reject', 'repair', 'warn'):
-                raise ValueError(f"QualityPolicy.actions[{r!r}]: expected 'reject', 'repair' or 'warn', got {acts.get(r)!r}")
+                raise ValueError(f"QualityPolicy.actions[{r!r}]: expected 'reject', 'repair' or 'warn', got "
+                                 f"{acts.get(r)!r}")
         unknown = set(acts) - set(RULES)
         if unknown: raise ValueError(f"QualityPolicy.actions: unknown rules {sorted(unknown)}")
         object.__setattr__(self, 'actions', acts)
@@ -65,8 +66,8 @@ def from_settings(
     "The policy in `[data] policy_*` and the thresholds of `[data]`."
     d = settings.data
     return cls({r: getattr(d, f'policy_{r}') for r in RULES}, d.max_gap_days, d.split_jump_threshold,
-               max_price=d.max_price, max_volume=d.max_volume, spike_threshold=d.spike_threshold, spike_revert=d.spike_revert,
-               max_daily_factor=d.max_daily_factor)
+               max_price=d.max_price, max_volume=d.max_volume, spike_threshold=d.spike_threshold,
+               spike_revert=d.spike_revert, max_daily_factor=d.max_daily_factor)
 
 @patch
 def with_actions(self: QualityPolicy, **actions: str) -> QualityPolicy:
@@ -81,8 +82,11 @@ class Violation:
     date: pd.Timestamp | None  # the bar's date (None: the whole frame)
     rule: str                  # which rule of `RULES`
     action: str                # what the policy did: reject, repair or warn
-    detail: str                # what was found, in words
-    def __str__(self): return f"{self.ticker} {self.date.date() if self.date is not None else '-'} {self.rule} [{self.action}]: {self.detail}"
+    detail: str  # what was found, in words
+
+    def __str__(self):
+        day = self.date.date() if self.date is not None else '-'
+        return f"{self.ticker} {day} {self.rule} [{self.action}]: {self.detail}"
 
 # %% ../../nbs/11_data_quality.ipynb #01990c11
 class QualityError(ValueError):
@@ -93,7 +97,8 @@ class QualityError(ValueError):
         violations: list[Violation],  # the rejecting violations
     ):
         self.ticker, self.violations = ticker, list(violations)
-        shown = '; '.join(str(v) for v in violations[:5]) + (f'; ... {len(violations) - 5} more' if len(violations) > 5 else '')
+        shown = '; '.join(str(v) for v in violations[:5]) + (f'; ... {len(violations) - 5} more' if len(violations) > 5
+                                                             else '')
         super().__init__(f"{ticker}: {len(violations)} rejected by quality gates: {shown}")
 
 # %% ../../nbs/11_data_quality.ipynb #e2ec36e0
@@ -109,7 +114,8 @@ class QualityReport:
     def ok(self) -> bool: return not self.rejected
     def to_frame(self) -> pd.DataFrame:
         "The violations as a table."
-        return pd.DataFrame([v.__dict__ for v in self.violations], columns=['ticker', 'date', 'rule', 'action', 'detail'])
+        return pd.DataFrame([v.__dict__ for v in self.violations],
+                            columns=['ticker', 'date', 'rule', 'action', 'detail'])
 
 # %% ../../nbs/11_data_quality.ipynb #9004f4cc
 @functools.lru_cache(maxsize=4)
@@ -150,7 +156,8 @@ def _v(ticker, dates, rule, policy, details) -> list[Violation]:
 def _rule_unsorted(df, ticker, p):
     if df.index.is_monotonic_increasing: return df, []
     back = np.flatnonzero(np.diff(df.index.to_numpy()) < np.timedelta64(0))
-    vs = _v(ticker, [df.index[back[0] + 1]], 'unsorted_dates', p, [f'{len(back)} places where dates go backwards, first after {df.index[back[0]].date()}'])
+    vs = _v(ticker, [df.index[back[0] + 1]], 'unsorted_dates', p,
+            [f'{len(back)} places where dates go backwards, first after {df.index[back[0]].date()}'])
     return (df.sort_index(kind='stable') if p.actions['unsorted_dates'] == 'repair' else df), vs
 
 # %% ../../nbs/11_data_quality.ipynb #1bfaa41b
@@ -242,7 +249,8 @@ def _rule_split(df, ticker, p):
     i = np.flatnonzero(rows)
     name = lambda r: f'{r:g}:1 split' if r > 1 else f'1:{1 / r:g} reverse split'
     vs = _v(ticker, df.index[i], 'split_jump', p,
-            [f'close {prev[k]:.4f} -> {c[k]:.4f} ({ret[k]:+.1%}), looks like an unadjusted {name(ratio[k])}' for k in i])
+            [f'close {prev[k]:.4f} -> {c[k]:.4f} ({ret[k]:+.1%}), looks like an unadjusted {name(ratio[k])}'
+             for k in i])
     if p.actions['split_jump'] == 'repair':
         step = np.ones(len(df)); step[i - 1] = ratio[i]       # every bar before a split is divided by its ratio
         factor = np.cumprod(step[::-1])[::-1]                 # ... and by every later split's
@@ -258,7 +266,8 @@ def _rule_absurd(df, ticker, p):
         # inf: nan_prices' business
         rows = (np.isfinite(px) & (px > p.max_price)).any(axis=1) | (np.isfinite(v) & (v > p.max_volume))
     if not rows.any(): return df, []
-    vs = _v(ticker, df.index[rows], 'absurd_magnitude', p, [f'high {r.max():.4g} (limit {p.max_price:g}), volume {x:.4g} (limit {p.max_volume:g})'
+    vs = _v(ticker, df.index[rows], 'absurd_magnitude', p,
+            [f'high {r.max():.4g} (limit {p.max_price:g}), volume {x:.4g} (limit {p.max_volume:g})'
                                                              for r, x in zip(px[rows], v[rows])])
     return (df[~rows] if p.actions['absurd_magnitude'] == 'repair' else df), vs
 
@@ -280,12 +289,13 @@ def _rule_spike(df, ticker, p):
     if not rows.any(): return df, []
     i = np.flatnonzero(rows)
     vs = _v(ticker, df.index[i], 'spike', p, [f"close {prev[k]:.4g} -> {c[k]:.4g} (x{c[k] / prev[k]:.3g})"
-                                              + (f", back to {nxt[k]:.4g} the next day" if reverting[k] else ', no split explains it') for k in i])
+                                              + (f", back to {nxt[k]:.4g} the next day" if reverting[k]
+                                                 else ', no split explains it') for k in i])
     return (df[~rows] if p.actions['spike'] == 'repair' else df), vs
 
 # %% ../../nbs/11_data_quality.ipynb #914f39d6
-_RULE_FUNCS = (_rule_unsorted, _rule_duplicates, _rule_nan, _rule_nonpositive, _rule_absurd, _rule_ohlc, _rule_volume, _rule_gap,
-               _rule_split, _rule_spike)
+_RULE_FUNCS = (_rule_unsorted, _rule_duplicates, _rule_nan, _rule_nonpositive, _rule_absurd, _rule_ohlc, _rule_volume,
+               _rule_gap, _rule_split, _rule_spike)
 
 # %% ../../nbs/11_data_quality.ipynb #df46a32e
 def inspect(
@@ -296,7 +306,8 @@ def inspect(
     "Run every rule on `bars`; return the frame after repairs and every violation."
     p = policy or QualityPolicy()
     if not isinstance(bars, pd.DataFrame) or not isinstance(bars.index, pd.DatetimeIndex):
-        return QualityReport(ticker, bars, [Violation(ticker, None, 'missing_columns', 'reject', 'not a frame with a DatetimeIndex')])
+        return QualityReport(ticker, bars,
+                             [Violation(ticker, None, 'missing_columns', 'reject', 'not a frame with a DatetimeIndex')])
     df = bars.copy()
     vs: list[Violation] = []
     missing = [c for c in BAR_COLUMNS if c not in df.columns]

@@ -155,12 +155,14 @@ def normalize_bars(
     df = raw.copy()
     df.columns = [_canon(c) for c in df.columns]
     if 'date' in df.columns: df = df.set_index('date')
-    elif _canon(df.index.name or '') != 'date': raise SourceUnavailable(source, ticker, f"no date column among {list(raw.columns)}")
+    elif _canon(df.index.name or '') != 'date': raise SourceUnavailable(source, ticker,
+                                                                        f"no date column among {list(raw.columns)}")
     try: idx = pd.DatetimeIndex(pd.to_datetime(df.index))
     except (ValueError, TypeError) as e: raise SourceUnavailable(source, ticker, f"unparseable dates: {e}") from None
     if idx.tz is not None: idx = idx.tz_convert('America/New_York').tz_localize(None)
     df.index = idx.normalize().astype('datetime64[ns]').rename('date')
-    num = {c: pd.to_numeric(df[c], errors='coerce').astype('float64') for c in (*BAR_COLUMNS, 'adj_close') if c in df.columns}
+    num = {c: pd.to_numeric(df[c], errors='coerce').astype('float64') for c in (*BAR_COLUMNS, 'adj_close')
+           if c in df.columns}
     out = pd.DataFrame(num, index=df.index)
     if adjust and 'adj_close' in out and 'close' in out:
         f = out['adj_close'] / out['close']
@@ -303,7 +305,12 @@ class HttpSource:
         budget_s: float | None = None,  # wall seconds one `history` call may take, retries included (None: no budget)
     ):
         self.base_url, self.client, self.retries = base_url.rstrip('/'), client, retries
-        self.backoff_s, self.max_wait_s, self.clock, self.probe_ticker = backoff_s, max_wait_s, clock or SystemClock(), probe_ticker
+        self.backoff_s, self.max_wait_s, self.clock, self.probe_ticker = (
+            backoff_s,
+            max_wait_s,
+            clock or SystemClock(),
+            probe_ticker,
+        )
         # wall-clock budget of one history call (network I/O, not market time)
         self.budget_s, self._deadline = budget_s, None
 
@@ -332,14 +339,16 @@ def _log_retry(self: HttpSource, state: tenacity.RetryCallState) -> None:
 def _get_once(self: HttpSource, ticker: str, path: str, params: Mapping, headers: Mapping) -> httpx.Response:
     "One GET; transport failures and HTTP errors become typed errors."
     where, left = f'{httpx.URL(self.base_url).host}{path}', self._left()
-    if left is not None and left <= 0: raise SourceUnavailable(self.name, ticker, f'time budget of {self.budget_s:g} s used up')
+    if left is not None and left <= 0: raise SourceUnavailable(self.name, ticker,
+                                                               f'time budget of {self.budget_s:g} s used up')
     kw = {} if left is None or left >= (self.client.timeout.read or float('inf')) else dict(timeout=left)
     try: r = self.client.get(self.base_url + path, params=params, headers=headers, **kw)
     except httpx.TimeoutException:
         cut = f' (the {self.budget_s:g} s budget ran out)' if 'timeout' in kw else ''
         raise SourceUnavailable(self.name, ticker, f'timed out calling {where}{cut}') from None
     except httpx.TransportError as e:
-        raise SourceUnavailable(self.name, ticker, f'network error calling {where}: {type(e).__name__}: {redact(str(e))}') from None
+        raise SourceUnavailable(self.name, ticker,
+                                f'network error calling {where}: {type(e).__name__}: {redact(str(e))}') from None
     if r.status_code == 429:
         ra = r.headers.get('Retry-After')
         raise RateLimited(self.name, ticker, f'HTTP 429 from {where}: {redact(r.text[:200].strip())}',
@@ -349,7 +358,8 @@ def _get_once(self: HttpSource, ticker: str, path: str, params: Mapping, headers
 
 # %% ../../nbs/10_data_sources.ipynb #9637f90f
 @patch
-def _get(self: HttpSource, ticker: str, path: str, params: Mapping | None = None, headers: Mapping | None = None) -> httpx.Response:
+def _get(self: HttpSource, ticker: str, path: str, params: Mapping | None = None,
+         headers: Mapping | None = None) -> httpx.Response:
     "One GET; transport failures, 429 and 5xx become typed errors (other statuses are the vendor's to read)."
     return self._get_once(ticker, path, params or {}, headers or {})
 
@@ -357,7 +367,8 @@ def _get(self: HttpSource, ticker: str, path: str, params: Mapping | None = None
 def _json(self: HttpSource, r: httpx.Response, ticker: str) -> Any:
     "The body as JSON; a non-JSON body is a transient `SourceUnavailable`."
     try: return r.json()
-    except ValueError: raise SourceUnavailable(self.name, ticker, f'malformed (non-JSON) answer, HTTP {r.status_code}') from None
+    except ValueError: raise SourceUnavailable(self.name, ticker,
+                                               f'malformed (non-JSON) answer, HTTP {r.status_code}') from None
 
 # %% ../../nbs/10_data_sources.ipynb #57d9577a
 @patch
@@ -419,16 +430,19 @@ class YFinanceSource(HttpSource):
     def _fetch_once(self, ticker: str, start, end) -> pd.DataFrame:
         p1 = _epoch(start) if start is not None else 0
         p2 = _epoch(end, end=True) if end is not None else int(self.clock.now().timestamp())
-        r = self._get(ticker, f'/v8/finance/chart/{ticker}', dict(period1=p1, period2=p2, interval='1d', events='div,splits',
+        r = self._get(ticker, f'/v8/finance/chart/{ticker}',
+                      dict(period1=p1, period2=p2, interval='1d', events='div,splits',
                                                                    includeAdjustedClose='true'))
         body = self._json(r, ticker)
         chart = body.get('chart') or body.get('finance') if isinstance(body, dict) else None
-        if not isinstance(chart, dict): raise SourceUnavailable(self.name, ticker, f'unexpected answer, HTTP {r.status_code}')
+        if not isinstance(chart, dict): raise SourceUnavailable(self.name, ticker,
+                                                                f'unexpected answer, HTTP {r.status_code}')
         err = chart.get('error')
         if err: raise _yahoo_error(self.name, ticker, r.status_code, err)
         if r.status_code >= 400: raise VendorError(self.name, ticker, f'HTTP {r.status_code}')
         res = (chart.get('result') or [None])[0]
-        if not res or not res.get('timestamp'): raise NoDataError(self.name, ticker, f'no bars between {start} and {end}')
+        if not res or not res.get('timestamp'): raise NoDataError(self.name, ticker,
+                                                                  f'no bars between {start} and {end}')
         tz = res.get('meta', {}).get('exchangeTimezoneName', 'America/New_York')
         q = res['indicators']['quote'][0]
         idx = pd.to_datetime(res['timestamp'], unit='s', utc=True).tz_convert(tz).tz_localize(None).normalize()
@@ -444,17 +458,21 @@ def _av_refusal(source: str, ticker: str, body: Mapping) -> DataSourceError | No
     msg = str(body[key]); low, short = msg.lower(), msg[:200]
     if 'demo' in low and 'api key' in low:
         return AuthError(source, ticker, f'the demo key is refused: {short}',
-                         'set TWB_ALPHA_VANTAGE_API_KEY to your own key (free at https://www.alphavantage.co/support/#api-key)')
+                         'set TWB_ALPHA_VANTAGE_API_KEY to your own key (free at '
+                         'https://www.alphavantage.co/support/#api-key)')
     if 'invalid api key' in low or ('apikey' in low and ('invalid' in low or 'missing' in low)):
-        return AuthError(source, ticker, f'key rejected: {short}', 'check TWB_ALPHA_VANTAGE_API_KEY (a valid key of your own)')
+        return AuthError(source, ticker, f'key rejected: {short}',
+                         'check TWB_ALPHA_VANTAGE_API_KEY (a valid key of your own)')
     if any(s in low for s in ('spreading out', 'per second', 'per minute', 'call frequency', 'burst')):
         return RateLimited(source, ticker, f'rate limited: {short}')
     if 'premium endpoint' in low or 'premium feature' in low:   # before the quota: 'TIME_SERIES_DAILY' is no quota
         return PremiumOnly(source, ticker, f'premium only: {short}',
-                           'keep [data] alpha_vantage_premium = false with a free key (compact output), or use a premium key')
+                           'keep [data] alpha_vantage_premium = false with a free key (compact output), or use a '
+                           'premium key')
     if 'per day' in low:
         return QuotaExceeded(source, ticker, f'daily quota used up: {short}',
-                             'wait for the quota to reset (midnight US/Eastern) or use a premium key; the next source serves meanwhile')
+                             'wait for the quota to reset (midnight US/Eastern) or use a premium key; the next source '
+                             'serves meanwhile')
     if key == 'Error Message': return NoDataError(source, ticker, short)
     return SourceUnavailable(source, ticker, f'unrecognised notice: {short}')
 
@@ -487,11 +505,13 @@ def _fetch_once(self: AlphaVantageSource, ticker: str, start, end) -> pd.DataFra
     if not isinstance(body, dict): raise SourceUnavailable(self.name, ticker, 'unexpected answer')
     if (err := _av_refusal(self.name, ticker, body)) is not None: raise err
     series = body.get('Time Series (Daily)')
-    if not isinstance(series, dict): raise SourceUnavailable(self.name, ticker, f'unexpected answer with keys {sorted(body)[:5]}')
+    if not isinstance(series, dict): raise SourceUnavailable(self.name, ticker,
+                                                             f'unexpected answer with keys {sorted(body)[:5]}')
     if not series: raise NoDataError(self.name, ticker, 'empty time series')
     df = pd.DataFrame.from_dict(series, orient='index')
     df.index = pd.DatetimeIndex(pd.to_datetime(df.index), name='date')
-    if not self.premium and start is not None and len(df) >= self.COMPACT: self._check_reach(ticker, df.index.min(), start)
+    if not self.premium and start is not None and len(df) >= self.COMPACT: self._check_reach(ticker, df.index.min(),
+                                                                                             start)
     return df
 
 # %% ../../nbs/10_data_sources.ipynb #a9512326
@@ -502,7 +522,8 @@ def _check_reach(self: AlphaVantageSource, ticker: str, first: pd.Timestamp, sta
     s = sessions()
     missed = s.searchsorted(first, side='left') - s.searchsorted(pd.Timestamp(start), side='left')
     if missed > 0:
-        raise PremiumOnly(self.name, ticker, f'compact output starts {first.date()}, {missed} sessions after the asked start '
+        raise PremiumOnly(self.name, ticker,
+                          f'compact output starts {first.date()}, {missed} sessions after the asked start '
                           f'{pd.Timestamp(start).date()}; older bars need outputsize=full (premium)')
 
 # %% ../../nbs/10_data_sources.ipynb #5e2fa3b5
@@ -529,9 +550,11 @@ def _fetch_once(self: FinnhubSource, ticker: str, start, end) -> pd.DataFrame:
                   headers={'X-Finnhub-Token': self.key.get()})
     body = self._json(r, ticker)
     said = body.get('error', '') if isinstance(body, dict) else ''
-    if r.status_code == 401: raise AuthError(self.name, ticker, f'HTTP 401: {said}', 'set TWB_FINNHUB_API_KEY to a valid key of your own')
+    if r.status_code == 401: raise AuthError(self.name, ticker, f'HTTP 401: {said}',
+                                             'set TWB_FINNHUB_API_KEY to a valid key of your own')
     if r.status_code == 403:
-        raise PremiumOnly(self.name, ticker, f'HTTP 403: {said}', "this key's Finnhub plan does not include daily candles: "
+        raise PremiumOnly(self.name, ticker, f'HTTP 403: {said}',
+                          "this key's Finnhub plan does not include daily candles: "
                           'use a plan that does, or move finnhub later in [data] sources')
     if r.status_code >= 400: raise VendorError(self.name, ticker, f'HTTP {r.status_code}')
     if not isinstance(body, dict) or 's' not in body: raise SourceUnavailable(self.name, ticker, 'unexpected answer')
@@ -563,6 +586,7 @@ def sources_from_settings(
     make = {'bundled': lambda: BundledSource(),
             'csv': lambda: CsvSource(csv_dir),
             'yfinance': lambda: YFinanceSource(d.yfinance_base_url, client, **kw),
-            'alpha_vantage': lambda: AlphaVantageSource(d.alpha_vantage_base_url, client, sec.alpha_vantage_key, premium=d.alpha_vantage_premium, **kw),
+            'alpha_vantage': lambda: AlphaVantageSource(d.alpha_vantage_base_url, client, sec.alpha_vantage_key,
+                                                        premium=d.alpha_vantage_premium, **kw),
             'finnhub': lambda: FinnhubSource(d.finnhub_base_url, client, sec.finnhub_key, **kw)}
     return [make[n]() for n in d.sources]

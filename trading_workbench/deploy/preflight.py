@@ -49,7 +49,9 @@ class PreflightReport:
         "A fixed-width table for people."
         w = max([len(c.name) for c in self.checks] + [5])
         rows = [f"{c.name:<{w}}  {c.status.value:<4}  {c.seconds:5.2f}s  {c.detail}" for c in self.checks]
-        verdict = f"preflight {'passed' if self.ok else 'FAILED'}: {len(self.failed())} of {len(self.checks)} checks failed"
+        verdict = (
+            f"preflight {'passed' if self.ok else 'FAILED'}: {len(self.failed())} of {len(self.checks)} checks failed"
+        )
         return '\n'.join(rows + [verdict])
     def to_json(self) -> str:
         "JSON for machines."
@@ -163,8 +165,8 @@ def probe_ib(
     host, p = endpoint(s)
     async def go():
         ib = IB()
-        await ib.connectAsync(host, port or p, clientId=s.broker.client_id + 99, timeout=timeout or s.broker.connect_timeout_s,
-                              readonly=True)
+        await ib.connectAsync(host, port or p, clientId=s.broker.client_id + 99, timeout=timeout
+                              or s.broker.connect_timeout_s, readonly=True)
         try: return list(ib.managedAccounts()), await asyncio.wait_for(ib.reqCurrentTimeAsync(), 5)
         finally: ib.disconnect()
     return asyncio.run(go())

@@ -375,6 +375,7 @@ def systemd_unit(
     user: str = 'twb',             # the system user it runs as
 ) -> str:
     "A systemd service running `twb serve` in `workdir`; secrets come from `/etc/twb/env` (mode 600)."
+    run = 'import sys; from trading_workbench.cli import main; sys.exit(main(sys.argv[1:]))'
     return f'''[Unit]
 Description=trading-workbench supervisor (scheduler, risk monitor, dashboard)
 After=network-online.target
@@ -384,7 +385,7 @@ Wants=network-online.target
 User={user}
 WorkingDirectory={workdir}
 EnvironmentFile=-/etc/twb/env
-ExecStart={python} -c "import sys; from trading_workbench.cli import main; sys.exit(main(sys.argv[1:]))" serve --port {port}
+ExecStart={python} -c "{run}" serve --port {port}
 KillSignal=SIGTERM
 TimeoutStopSec=660
 Restart=on-failure

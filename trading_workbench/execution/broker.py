@@ -26,10 +26,14 @@ __all__ = ['log', 'S', 'TRANSITIONS', 'BrokerEvent', 'IllegalTransition', 'can_t
 # %% ../../nbs/30_execution_broker.ipynb #64865e10
 S = OrderState
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
-    S.NEW: frozenset({S.UNKNOWN, S.PENDING_SUBMIT, S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
-    S.PENDING_SUBMIT: frozenset({S.UNKNOWN, S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
-    S.SUBMITTED: frozenset({S.UNKNOWN, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
-    S.PARTIALLY_FILLED: frozenset({S.UNKNOWN, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.EXPIRED, S.INACTIVE}),
+    S.NEW: frozenset({S.UNKNOWN, S.PENDING_SUBMIT, S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING,
+                      S.CANCELLED, S.REJECTED, S.INACTIVE, S.EXPIRED}),
+    S.PENDING_SUBMIT: frozenset({S.UNKNOWN, S.SUBMITTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED,
+                                 S.REJECTED, S.INACTIVE, S.EXPIRED}),
+    S.SUBMITTED: frozenset({S.UNKNOWN, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.REJECTED,
+                            S.INACTIVE, S.EXPIRED}),
+    S.PARTIALLY_FILLED: frozenset({S.UNKNOWN, S.PARTIALLY_FILLED, S.FILLED, S.CANCEL_PENDING, S.CANCELLED, S.EXPIRED,
+                                   S.INACTIVE}),
     S.CANCEL_PENDING: frozenset({S.UNKNOWN, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED, S.INACTIVE}),
     S.UNKNOWN: frozenset(set(OrderState) - {S.NEW, S.UNKNOWN}),   # a reconciliation may find it anywhere
     **{t: frozenset() for t in TERMINAL_STATES},
@@ -154,7 +158,8 @@ class OrderTracker:
     def snapshot(self) -> OrderSnapshot:
         "The current view as an immutable snapshot."
         return OrderSnapshot(self.order, self.state, self.broker_order_id, self.filled_quantity, self.avg_fill_price,
-                             sum(f.commission for f in self.fills.values()), self.message, self.error_code, self.updated)
+                             sum(f.commission for f in self.fills.values()), self.message, self.error_code,
+                             self.updated)
 
 # %% ../../nbs/30_execution_broker.ipynb #b4e8c8f5
 @patch
@@ -173,7 +178,8 @@ def apply_status(self: OrderTracker,
     more = filled is not None and filled > self.reported_filled
     if state == self.state and not more: return None
     if state != self.state and not can_transition(self.state, state):
-        log.warning("order %s: ignoring stale status %s after %s", self.order.client_order_id, state.value, self.state.value)
+        log.warning("order %s: ignoring stale status %s after %s", self.order.client_order_id, state.value,
+                    self.state.value)
         if more: self.reported_filled, self.reported_avg = filled, avg_price
         return None
     prev = self.state
@@ -197,7 +203,8 @@ def apply_fill(self: OrderTracker,
     if fill.client_order_id != self.order.client_order_id:
         raise ValueError(f"fill {fill.exec_id}: belongs to {fill.client_order_id}, not {self.order.client_order_id}")
     if sum(f.quantity for f in self.fills.values()) + fill.quantity > self.order.quantity:
-        raise OverfillError(f"order {self.order.client_order_id}: fill {fill.exec_id} would exceed {self.order.quantity} shares")
+        raise OverfillError(f"order {self.order.client_order_id}: fill {fill.exec_id} would exceed "
+                            f"{self.order.quantity} shares")
     self.fills[fill.exec_id] = fill
     self.updated = fill.time
     return FillEvent(fill, self.snapshot())
@@ -238,9 +245,11 @@ class UnknownOrder(BrokerError, KeyError):
 
 # %% ../../nbs/30_execution_broker.ipynb #a03960ab
 class TrackedOrders:
-    "The order-book reads of the `Broker` protocol, for a broker keeping an `OrderTracker` per client order id in `self.trackers`."
+    """The order-book reads of the `Broker` protocol, for a broker keeping an `OrderTracker` per client order id in
+    `self.trackers`."""
     async def orders(self) -> list[OrderSnapshot]: return [t.snapshot() for t in self.trackers.values()]
-    async def open_orders(self) -> list[OrderSnapshot]: return [t.snapshot() for t in self.trackers.values() if not t.state.is_terminal]
+    async def open_orders(self) -> list[OrderSnapshot]: return [t.snapshot() for t in self.trackers.values()
+                                                                if not t.state.is_terminal]
 
     async def order_status(self, client_order_id: str  # our id for the order
                            ) -> OrderSnapshot | None:
@@ -302,18 +311,22 @@ class Quote:
     def delayed(self) -> bool: return self.delay_minutes > 0
     def describe(self) -> str:
         "One line: price, where from, how late."
-        return f"{self.ticker} {self.price:,.2f} ({self.source or 'broker'}, {f'delayed {self.delay_minutes} min' if self.delayed else 'live'})"
+        age = f'delayed {self.delay_minutes} min' if self.delayed else 'live'
+        return f"{self.ticker} {self.price:,.2f} ({self.source or 'broker'}, {age})"
 
 # %% ../../nbs/30_execution_broker.ipynb #0bf85bd8
 def _first_step(coro, loop: asyncio.AbstractEventLoop) -> tuple[bool, Any]:
-    "Run `coro` up to its first wait with `loop` as the running loop: `(True, result)` if it finished, else `(False, what it waits on)`."
-    asyncio.events._set_running_loop(loop)     # what the loop sets around every step it runs (public in asyncio.events.__all__)
+    """Run `coro` up to its first wait with `loop` as the running loop: `(True, result)` if it finished, else `(False,
+    what it waits on)`."""
+    # what the loop sets around every step it runs (public in asyncio.events.__all__)
+    asyncio.events._set_running_loop(loop)
     try: return False, coro.send(None)
     except StopIteration as done: return True, done.value
     finally: asyncio.events._set_running_loop(None)
 
 async def _finish(coro, step):
-    "Carry on with `coro`, which yielded `step`, as an asyncio Task would: wait for that future (or a loop turn), then resume it."
+    """Carry on with `coro`, which yielded `step`, as an asyncio Task would: wait for that future (or a loop turn), then
+    resume it."""
     while True:
         try:
             if step is None: await asyncio.sleep(0)
@@ -332,7 +345,8 @@ def _loop_running() -> bool:
 
 # %% ../../nbs/30_execution_broker.ipynb #2006bdc1
 class SyncBroker:
-    "Blocking calls onto an async `Broker`: on the facade's own event-loop thread, or inline for a broker with no background I/O."
+    """Blocking calls onto an async `Broker`: on the facade's own event-loop thread, or inline for a broker with no
+    background I/O."""
     def __init__(self,
                  broker: Broker,                     # the async broker to drive
                  call_timeout: float | None = None,  # seconds before a call is a `BrokerTimeout` (None: no limit)
@@ -340,10 +354,13 @@ class SyncBroker:
         self.broker, self.call_timeout = broker, call_timeout
         self.simulator = isinstance(broker, Simulator)   # takes prices from outside; may book in our store
         self._loop = asyncio.new_event_loop()
-        # a simulator (`needs_loop = False`) has nothing to listen to between calls: run it in the caller's thread, no hop
-        self.inline = not getattr(broker, 'needs_loop', True) and not _loop_running()   # (in Jupyter a loop always runs)
+        # a simulator (`needs_loop = False`) has nothing to listen to between calls: run it in the caller's thread, no
+        # hop
+        # (in Jupyter a loop always runs)
+        self.inline = not getattr(broker, 'needs_loop', True) and not _loop_running()
         self._inline_lock = threading.Lock()
-        self._thread = None if self.inline else threading.Thread(target=self._loop.run_forever, name=f'broker-{broker.name}', daemon=True)
+        self._thread = None if self.inline else threading.Thread(target=self._loop.run_forever,
+                                                                 name=f'broker-{broker.name}', daemon=True)
         if self._thread: self._thread.start()
 
     @property
@@ -431,12 +448,15 @@ def _run_inline(self: SyncBroker, coro: Awaitable, t: float | None):
     with self._inline_lock:
         try:
             if not _loop_running() and asyncio.iscoroutine(coro):
-                done, step = _first_step(coro, self._loop)    # a simulator's call seldom waits: then no turn of the loop at all
+                # a simulator's call seldom waits: then no turn of the loop at all
+                done, step = _first_step(coro, self._loop)
                 if done: return step
-                return self._loop.run_until_complete(asyncio.wait_for(_finish(coro, step), t) if t else _finish(coro, step))
+                return self._loop.run_until_complete(asyncio.wait_for(_finish(coro, step), t) if t
+                                                     else _finish(coro, step))
             aw = asyncio.wait_for(coro, t) if t else coro
             if not _loop_running(): return self._loop.run_until_complete(aw)
-            with ThreadPoolExecutor(1) as ex: return ex.submit(self._loop.run_until_complete, aw).result()   # a loop runs here
+            # a loop runs here
+            with ThreadPoolExecutor(1) as ex: return ex.submit(self._loop.run_until_complete, aw).result()
         except TimeoutError as e:
             if isinstance(e, BrokerError): raise
             raise BrokerTimeout(f'{self.name}: {getattr(coro, "__qualname__", "call")}', t) from e

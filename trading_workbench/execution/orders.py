@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from fastcore.basics import patch
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
-from ..core.types import (Order, OrderState, OrderType, Side, Signal, SignalBundle, Action, Fill, Position,
-                                          Account, TimeInForce, TERMINAL_STATES)
+from ..core.types import (Order, OrderState, OrderType, Side, Signal, SignalBundle, Action, Fill,
+                                          Position, Account, TimeInForce, TERMINAL_STATES)
 from ..core.clock import Clock
 from ..core.log import get_logger
 from .broker import (Broker, SyncBroker, as_sync, OrderSnapshot, FillEvent, BrokerError,
@@ -38,7 +38,8 @@ def client_order_id(
 ) -> str:
     "The deterministic id of the order for `signal` in `run_id`."
     side = Side(side).value
-    key = f'{run_id}|{ticker}|{side}|{signal.model}|{signal.provenance.version}|{signal.as_of.isoformat()}|{signal.horizon}'
+    key = '|'.join(map(str, (run_id, ticker, side, signal.model, signal.provenance.version, signal.as_of.isoformat(),
+                             signal.horizon)))
     return f'{run_id[:48]}-{ticker}-{side}-{hashlib.sha256(key.encode()).hexdigest()[:12]}'
 
 def size_shares(
@@ -87,8 +88,10 @@ def order_from_journal(
     row: Mapping,   # an `orders` journal row, by column name
 ) -> Order:
     "The `Order` a journal row describes (to resume it exactly as it was decided)."
-    return Order(row['client_order_id'], row['ticker'], row['side'], row['quantity'], row['order_type'], row['limit_price'],
-                 row['tif'], row['run_id'] or '', row['reason'] or '', row.get('stop_price'), bool(row.get('reduce_only')))
+    return Order(row['client_order_id'], row['ticker'], row['side'], row['quantity'], row['order_type'],
+                 row['limit_price'],
+                 row['tif'], row['run_id'] or '', row['reason'] or '', row.get('stop_price'),
+                 bool(row.get('reduce_only')))
 
 # %% ../../nbs/33_execution_orders.ipynb #c9b6adff
 HALT_CONTROL = 'execution.halt'   # the switch before schema 0004 (migrated into the trading-state journal)
@@ -110,7 +113,8 @@ def resume(
 ) -> None:
     "Set the trading state back to ACTIVE (the only way out of REDUCING or HALTED)."
     store.set_trading_state(TradingState.ACTIVE, reason, trigger='operator', by=by)
-    for r in store.risk_actions(statuses=('previewed',)): store.update_risk_action(r['action_id'], 'expired', by=by)   # stale previews
+    # stale previews
+    for r in store.risk_actions(statuses=('previewed',)): store.update_risk_action(r['action_id'], 'expired', by=by)
     store.add_alert('warning', 'risk', f'trading resumed by {by}: {reason}')
     log.warning("trading resumed by %s: %s", by, reason)
 
@@ -169,7 +173,8 @@ def pre_trade_checks(
     slippage_bps: float = 0.0,  # the buying power a buy needs beyond its notional, in basis points of it
 ) -> PreTradeResult:
     "Run every pre-trade check on `order`."
-    px = ctx.prices.get(order.ticker) or order.limit_price or order.stop_price or math.nan   # no price: NaN fails the price checks
+    # no price: NaN fails the price checks
+    px = ctx.prices.get(order.ticker) or order.limit_price or order.stop_price or math.nan
     eq = ctx.account.equity
     notional = order.quantity * (order.limit_price or px)
     pos = ctx.positions.get(order.ticker)
@@ -179,26 +184,35 @@ def pre_trade_checks(
     gross1 = gross0 - abs(q0) * px + abs(q1) * px
     need = notional * (1 + slippage_bps / 10_000) if order.side is Side.BUY else 0.0
     dup = [r['client_order_id'] for r in ctx.open_orders
-           if r['ticker'] == order.ticker and r['side'] == order.side.value and r['client_order_id'] != order.client_order_id]
+           if r['ticker'] == order.ticker and r['side'] == order.side.value
+           and r['client_order_id'] != order.client_order_id]
     band = abs((order.limit_price or px) / px - 1) if px else math.inf
-    lost = [r['client_order_id'] for r in ctx.open_orders if r['ticker'] == order.ticker and r.get('state') == OrderState.UNKNOWN.value
-            and r['client_order_id'] != order.client_order_id]
+    lost = [r['client_order_id'] for r in ctx.open_orders if r['ticker'] == order.ticker
+            and r.get('state') == OrderState.UNKNOWN.value and r['client_order_id'] != order.client_order_id]
     exit_ = reduces_exposure(order, q0)   # an exit is never trapped by a limit on new risk
     checks = (
         ('circuit_breaker', ctx.halted is None or exit_,
                     lambda: f'{ctx.halted}; only orders that reduce exposure pass' if ctx.halted else ''),
-        ('buying_power', need <= ctx.account.buying_power, lambda: f'needs {need:,.2f}, buying power {ctx.account.buying_power:,.2f}'),
+        ('buying_power', need <= ctx.account.buying_power,
+         lambda: f'needs {need:,.2f}, buying power {ctx.account.buying_power:,.2f}'),
         ('position_limit', exit_ or abs(q1) * px <= risk.max_position_exposure_pct * eq + 1e-9,
-                    lambda: f'position would be {abs(q1) * px:,.2f} > {risk.max_position_exposure_pct:.0%} of equity {eq:,.2f}'),
+                    lambda: f'position would be {abs(q1) * px:,.2f} > {risk.max_position_exposure_pct:.0%} of equity '
+                    f'{eq:,.2f}'),
         ('gross_exposure', gross1 <= gross0 or gross1 <= risk.max_gross_exposure_pct * eq + 1e-9,
-                    lambda: f'gross exposure would be {gross1:,.2f} > {risk.max_gross_exposure_pct:.0%} of equity {eq:,.2f}'),
-        ('daily_trade_limit', exit_ or ctx.trades_today < risk.max_daily_trades, lambda: f'{ctx.trades_today} orders today, limit {risk.max_daily_trades}'),
-        ('price_sanity', band <= risk.price_band_pct, lambda: f'limit {order.limit_price} is {band:.2%} from last price {px} (band {risk.price_band_pct:.0%})'),
-        ('max_order_notional', exit_ or notional <= risk.max_order_notional, lambda: f'notional {notional:,.2f} > {risk.max_order_notional:,.2f}'),
+                    lambda: f'gross exposure would be {gross1:,.2f} > {risk.max_gross_exposure_pct:.0%} of equity '
+                    f'{eq:,.2f}'),
+        ('daily_trade_limit', exit_ or ctx.trades_today < risk.max_daily_trades,
+         lambda: f'{ctx.trades_today} orders today, limit {risk.max_daily_trades}'),
+        ('price_sanity', band <= risk.price_band_pct,
+         lambda: f'limit {order.limit_price} is {band:.2%} from last price {px} (band {risk.price_band_pct:.0%})'),
+        ('max_order_notional', exit_ or notional <= risk.max_order_notional,
+         lambda: f'notional {notional:,.2f} > {risk.max_order_notional:,.2f}'),
         ('duplicate_open_order', not dup, lambda: f'open order(s) {dup} already in {order.ticker} {order.side.value}'),
-        ('unresolved_order', not lost, lambda: f'order(s) {lost} in {order.ticker} have an unknown outcome: reconcile first'),
+        ('unresolved_order', not lost,
+         lambda: f'order(s) {lost} in {order.ticker} have an unknown outcome: reconcile first'),
         ('reduce_only', not order.reduce_only or (abs(q1) <= abs(q0) and q0 * q1 >= 0),
-                    lambda: f'reduce-only {order.side.value} {order.quantity} would take {order.ticker} from {q0} to {q1} shares'),
+                    lambda: f'reduce-only {order.side.value} {order.quantity} would take {order.ticker} from {q0} to '
+                    f'{q1} shares'),
     )
     # a detail is formatted only for a check that fails (otherwise ten f-strings of money per order)
     return PreTradeResult(tuple(CheckResult(name, ok, '' if ok else detail()) for name, ok, detail in checks))
@@ -235,7 +249,8 @@ class LifecycleResult:
     "What happened to one order (`status`), why, and what the broker, reconciliation and checks said."
     status: OrderResult                            # what became of it
     order: Order | None                            # the order (None: no order was needed)
-    reasons: tuple[str, ...] = ()                  # why: failed checks' names, the broker's message, reconciliation problems
+    # why: failed checks' names, the broker's message, reconciliation problems
+    reasons: tuple[str, ...] = ()
     execution: OrderSnapshot | None = None         # the broker's last word on it
     reconciliation: Reconciliation | None = None   # fills, position and store agreeing (COMPLETE only)
     checks: PreTradeResult | None = None           # every pre-trade check's verdict
@@ -253,7 +268,8 @@ class StartupReport:
     fills_recorded: int = 0                              # the broker's executions newly recorded
     resumable: list[str] = field(default_factory=list)   # journaled NEW, never sent: safe to send again
     problems: list[str] = field(default_factory=list)    # what makes startup fail (trading refused)
-    unknown: list[str] = field(default_factory=list)     # orders still of unknown outcome: their tickers take no new order
+    # orders still of unknown outcome: their tickers take no new order
+    unknown: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)    # what reconciliation found about orders whose answer was lost
 
 class NotReady(BrokerError):
@@ -277,7 +293,13 @@ class OrderManager:
         account_name: str | None = None,     # the account in the store (None: the broker's account id)
         gate: Callable[[Order, MarketContext], CheckResult] | None = None,  # an extra pre-trade check, e.g. a risk gate
     ):
-        self.broker, self.store, self.settings, self.clock, self.checkpoints = as_sync(broker), store, settings, clock, checkpoints
+        self.broker, self.store, self.settings, self.clock, self.checkpoints = (
+            as_sync(broker),
+            store,
+            settings,
+            clock,
+            checkpoints,
+        )
         self.risk = settings.risk
         self.order_timeout = settings.broker.order_timeout_s if order_timeout is None else order_timeout
         self.slippage_bps = settings.broker.slippage_bps
@@ -315,9 +337,11 @@ def _adopt(self: OrderManager, rep: StartupReport, by_id: dict, journaled: set, 
     "Journal the broker's orders the journal lacks (adopted, with an alert), into `journaled` and `journal` too."
     for coid, s in by_id.items():
         if coid not in journaled:
-            self.store.journal_order(s.order, s.state, s.broker_order_id or None, adopted=True, note='adopted at startup reconciliation')
+            self.store.journal_order(s.order, s.state, s.broker_order_id or None, adopted=True,
+                                     note='adopted at startup reconciliation')
             rep.adopted.append(coid); journaled.add(coid)
-            self.store.add_alert('warning', 'order_manager', f'adopted order {coid} unknown to the journal ({s.state.value})')
+            self.store.add_alert('warning', 'order_manager',
+                                 f'adopted order {coid} unknown to the journal ({s.state.value})')
             journal[coid] = self.store.order(coid)
 
 # %% ../../nbs/33_execution_orders.ipynb #76522724
@@ -326,7 +350,8 @@ def _record_executions(self: OrderManager, rep: StartupReport, execs: list, jour
     "Record the broker's executions the store lacks; one that matches no journaled order is a problem."
     recorded = {f.exec_id for f in self.store.fills(since=min(f.time for f in execs))} if execs else set()
     for f in execs:
-        if f.exec_id in recorded: continue                       # one query for the day's known executions, not one each
+        # one query for the day's known executions, not one each
+        if f.exec_id in recorded: continue
         if f.client_order_id not in journaled:
             rep.problems.append(f'execution {f.exec_id} for {f.client_order_id} matches no order')
             continue
@@ -350,17 +375,21 @@ def reconcile_startup(self: OrderManager) -> StartupReport:
     reported = None
     for coid, row in journal.items():
         s = by_id.get(coid)
-        if row['state'] == OrderState.UNKNOWN.value:            # only what the broker reports now counts, not a stale tracker
+        # only what the broker reports now counts, not a stale tracker
+        if row['state'] == OrderState.UNKNOWN.value:
             reported = self._reported() if reported is None else reported
             rep.findings.append(self._resolve(row, s if coid in reported else None, execs, held, stored))
         elif s is not None:
             if s.state.value != row['state'] or s.filled_quantity != row['filled_quantity']:
-                self.store.update_order(coid, s.state, broker_order_id=s.broker_order_id or None, filled_quantity=s.filled_quantity,
+                self.store.update_order(coid, s.state, broker_order_id=s.broker_order_id or None,
+                                        filled_quantity=s.filled_quantity,
                                         avg_fill_price=s.avg_fill_price, message='startup reconciliation')
                 rep.updated.append(coid)
         elif row['state'] == OrderState.NEW.value:
-            rep.resumable.append(coid)                           # journaled, never reached the broker: safe to send again
-        else:                                                    # the broker forgot it (a new day): executions and positions decide
+            # journaled, never reached the broker: safe to send again
+            rep.resumable.append(coid)
+        # the broker forgot it (a new day): executions and positions decide
+        else:
             rep.findings.append(self._resolve(row, None, execs, held, stored))
             if self.store.order(coid)['state'] == OrderState.EXPIRED.value: rep.expired.append(coid)
     self._record_executions(rep, execs, journaled)
@@ -370,36 +399,49 @@ def reconcile_startup(self: OrderManager) -> StartupReport:
     self._trades_today = sum(1 for r in self.store.orders() if r['created_at'].date() == today and r['broker_order_id'])
     rep.ok = not rep.problems
     log.info("startup reconciliation: %d updated, %d adopted, %d expired, %d fills, %d resumable, %d problems",
-             len(rep.updated), len(rep.adopted), len(rep.expired), rep.fills_recorded, len(rep.resumable), len(rep.problems))
+             len(rep.updated), len(rep.adopted), len(rep.expired), rep.fills_recorded, len(rep.resumable),
+             len(rep.problems))
     return rep
 
 # %% ../../nbs/33_execution_orders.ipynb #ccc0c589
 @patch
-def _resolve(self: OrderManager, row: Mapping, snap: OrderSnapshot | None, execs: Sequence[Fill], held: Mapping[str, int],
-             stored: Mapping[str, int]) -> str:
-    "Journal where an order the broker may not know stands, from its status, executions and positions; say what was found."
+def _resolve(self: OrderManager, row: Mapping, snap: OrderSnapshot | None, execs: Sequence[Fill],
+             held: Mapping[str, int], stored: Mapping[str, int]) -> str:
+    """Journal where an order the broker may not know stands, from its status, executions and positions; say what was
+    found."""
     coid, qty, t = row['client_order_id'], row['quantity'], row['ticker']
     mine = [f for f in execs if f.client_order_id == coid]
     for f in mine: self.store.record_fill(f)
     fq = sum(f.quantity for f in mine)
     if snap is not None:
-        self.store.update_order(coid, snap.state, broker_order_id=snap.broker_order_id or None, filled_quantity=max(snap.filled_quantity, fq),
-                                avg_fill_price=snap.avg_fill_price, message=f'reconciled: the broker has it {snap.state.value}')
+        self.store.update_order(coid, snap.state, broker_order_id=snap.broker_order_id or None,
+                                filled_quantity=max(snap.filled_quantity, fq),
+                                avg_fill_price=snap.avg_fill_price,
+                                message=f'reconciled: the broker has it {snap.state.value}')
         return f'{coid}: found among the broker\'s orders: {snap.state.value}, {snap.filled_quantity} of {qty} filled'
     moved, signed = held.get(t, 0) - stored.get(t, 0), qty if row['side'] == Side.BUY.value else -qty
     if fq >= qty or (not mine and moved == signed):
-        how = f'executions show {fq} of {qty}' if mine else f'no execution reported any more, but the position in {t} moved by {moved}'
+        how = (
+            f'executions show {fq} of {qty}'
+            if mine
+            else f'no execution reported any more, but the position in {t} moved by {moved}'
+        )
         avg = sum(f.quantity * f.price for f in mine) / fq if mine else None
-        self.store.update_order(coid, OrderState.FILLED, filled_quantity=qty, avg_fill_price=avg, message=f'filled while unobserved: {how}')
-        self.store.add_alert('warning', 'order_manager', f'order {coid} filled while unobserved ({how})' + ('' if mine else '; fill price unknown'))
+        self.store.update_order(coid, OrderState.FILLED, filled_quantity=qty, avg_fill_price=avg,
+                                message=f'filled while unobserved: {how}')
+        self.store.add_alert('warning', 'order_manager',
+                             f'order {coid} filled while unobserved ({how})' + ('' if mine else '; fill price unknown'))
         return f'{coid}: filled: {how}'
     if moved == 0 and not mine and row['tif'] == 'DAY' and row['created_at'].date() < self.clock.now().date():
-        self.store.update_order(coid, OrderState.EXPIRED, filled_quantity=0, message='not at the broker, no execution, position unchanged')
-        return f'{coid}: expired: a DAY order of an earlier session, not at the broker, no execution, position in {t} unchanged'
+        self.store.update_order(coid, OrderState.EXPIRED, filled_quantity=0,
+                                message='not at the broker, no execution, position unchanged')
+        return (f'{coid}: expired: a DAY order of an earlier session, not at the broker, no execution, '
+                f'position in {t} unchanged')
     why = (f'not among the broker\'s orders; {fq} of {qty} in executions; position in {t} moved by {moved} '
            f'since the last reconciliation (order {signed:+d})')
     self.store.update_order(coid, OrderState.UNKNOWN, filled_quantity=fq, message=f'unresolved: {why}')
-    self.store.add_alert('critical', 'order_manager', f'order {coid} unresolved: {why}; {t} takes no new order until an operator reconciles it')
+    self.store.add_alert('critical', 'order_manager',
+                         f'order {coid} unresolved: {why}; {t} takes no new order until an operator reconciles it')
     return f'{coid}: still unknown: {why}'
 
 # %% ../../nbs/33_execution_orders.ipynb #46f3a17b
@@ -441,7 +483,8 @@ def context(
     open_orders: Sequence[Mapping] | None = None,    # journal rows of non-terminal orders (None: read here)
     state: StateRecord | None = None,                # the trading state (None: read here, with the open orders)
 ) -> MarketContext:
-    "The account, positions, prices, open orders and trade count the checks run against (the journal's part read here unless given)."
+    """The account, positions, prices, open orders and trade count the checks run against (the journal's part read here
+    unless given)."""
     today = self.clock.now().date()
     if today != self._today: self._today, self._trades_today = today, 0
     pos = {p.ticker: p for p in self.broker.positions()}
@@ -464,7 +507,8 @@ def manage_order_lifecycle(
 ) -> LifecycleResult:
     "Pre-trade checks, journal, submit, monitor, cancel the rest on timeout, record, reconcile, checkpoint."
     if not self.ready: return LifecycleResult(OrderResult.REJECTED, order, (f'not_ready: {self.refusal}',))
-    with self._one_transaction():             # paper: the reads, the journal's rows and the book's in one transaction, or none of it
+    # paper: the reads, the journal's rows and the book's in one transaction, or none of it
+    with self._one_transaction():
         return self._lifecycle(order, last_price, ctx, follow, monitor_s)
 
 # %% ../../nbs/33_execution_orders.ipynb #a7d803f0
@@ -472,7 +516,8 @@ def manage_order_lifecycle(
 def _lifecycle(self: OrderManager, order: Order, last_price: float | None, ctx: MarketContext | None, follow: bool,
                monitor_s: float | None) -> LifecycleResult:
     coid = order.client_order_id
-    if ctx is None: row, opened, state = self.store.order_view(coid, OPEN_STATES)    # one read transaction, all by index
+    # one read transaction, all by index
+    if ctx is None: row, opened, state = self.store.order_view(coid, OPEN_STATES)
     else: row = self.store.order(coid)
     if row is not None and row['state'] != OrderState.NEW.value:
         snap = self.broker.order_status(coid)
@@ -493,14 +538,15 @@ def _lifecycle(self: OrderManager, order: Order, last_price: float | None, ctx: 
 @patch
 @contextmanager
 def _one_transaction(self: OrderManager):
-    "The store's unit of work if the broker books in our store (nothing leaves before the commit), lent to its loop thread; else none."
+    """The store's unit of work if the broker books in our store (nothing leaves before the commit), lent to its loop
+    thread; else none."""
     if not self.broker.books_in(self.store): yield; return
     with self.store.unit(), self.store.lend_unit(self.broker.thread): yield
 
 # %% ../../nbs/33_execution_orders.ipynb #10cdfd9d
 @patch
-def _send(self: OrderManager, order: Order, row: Mapping | None, ctx: MarketContext, checks: PreTradeResult, follow: bool,
-          monitor_s: float | None) -> LifecycleResult:
+def _send(self: OrderManager, order: Order, row: Mapping | None, ctx: MarketContext, checks: PreTradeResult,
+          follow: bool, monitor_s: float | None) -> LifecycleResult:
     "Journal the order, submit it and follow it to its end; what is kept in memory changes once the store has it."
     coid = order.client_order_id
     if row is None: self.store.journal_submission(order)   # before it leaves the process
@@ -515,7 +561,8 @@ def _send(self: OrderManager, order: Order, row: Mapping | None, ctx: MarketCont
     except BrokerError as e:                        # it may have left: not safe to send again, not known to be done
         return self._unknown(order, None, f'submission: {e}', checks)
     self.store.after_commit(self._count_trade)
-    if not snap.is_done: self._journal(snap, 'acknowledged by broker', row=dict(state='new', filled_quantity=0))   # visible while it works
+    # visible while it works
+    if not snap.is_done: self._journal(snap, 'acknowledged by broker', row=dict(state='new', filled_quantity=0))
     if not follow and not snap.is_done:
         why = 'working at the broker until the next session; reconciliation follows it'
         return LifecycleResult(OrderResult.WORKING, order, (why,), snap, checks=checks)
@@ -534,7 +581,8 @@ def _resume(self: OrderManager, order: Order, snap: OrderSnapshot) -> LifecycleR
     "An order an earlier process sent is still working at the broker: see it through as if this process had sent it."
     held = next((p for p in self.broker.positions() if p.ticker == order.ticker), None)
     q0 = (held.quantity if held else 0) - (snap.filled_quantity if order.side is Side.BUY else -snap.filled_quantity)
-    log.warning("order %s from an earlier process is %s at the broker: following it", order.client_order_id, snap.state.value)
+    log.warning("order %s from an earlier process is %s at the broker: following it", order.client_order_id,
+                snap.state.value)
     return self._follow(order, snap, Position(order.ticker, q0, held.avg_cost if held else 0.0), None)
 
 # %% ../../nbs/33_execution_orders.ipynb #03f764fa
@@ -542,7 +590,8 @@ def _resume(self: OrderManager, order: Order, snap: OrderSnapshot) -> LifecycleR
 def _follow(self: OrderManager, order: Order, snap: OrderSnapshot, pos0: Position | None, checks: PreTradeResult | None,
             monitor_s: float | None = None) -> LifecycleResult:
     "Monitor a sent order to its end (cancel the rest after `monitor_s`), then journal and reconcile it."
-    coid, wait_s = order.client_order_id, self.order_timeout if monitor_s is None else min(monitor_s, self.order_timeout)
+    coid, wait_s = order.client_order_id, self.order_timeout if monitor_s is None else min(monitor_s,
+                                                                                           self.order_timeout)
     try:
         if not snap.is_done: snap = self.broker.wait(coid, wait_s)
         if not snap.is_done:
@@ -550,7 +599,8 @@ def _follow(self: OrderManager, order: Order, snap: OrderSnapshot, pos0: Positio
             snap = self.broker.cancel(coid)
     except BrokerError as e:
         return self._unknown(order, snap, f'{type(e).__name__}: {e}', checks)
-    if not snap.is_done: return self._unknown(order, snap, f'no final answer after the cancel ({snap.state.value})', checks)
+    if not snap.is_done: return self._unknown(order, snap, f'no final answer after the cancel ({snap.state.value})',
+                                              checks)
     if snap.state is OrderState.REJECTED:
         self._journal(snap, 'final')
         self._checkpoint(order, snap, None)
@@ -561,12 +611,15 @@ def _follow(self: OrderManager, order: Order, snap: OrderSnapshot, pos0: Positio
 
 # %% ../../nbs/33_execution_orders.ipynb #16e308e7
 @patch
-def _unknown(self: OrderManager, order: Order, snap: OrderSnapshot | None, why: str, checks: PreTradeResult) -> LifecycleResult:
-    "The broker's answer was lost: journal UNKNOWN, alert; its ticker takes no new order until a reconciliation resolves it."
+def _unknown(self: OrderManager, order: Order, snap: OrderSnapshot | None, why: str,
+             checks: PreTradeResult) -> LifecycleResult:
+    """The broker's answer was lost: journal UNKNOWN, alert; its ticker takes no new order until a reconciliation
+    resolves it."""
     coid = order.client_order_id
     self.store.update_order(coid, OrderState.UNKNOWN, broker_order_id=(snap.broker_order_id or None) if snap else None,
                             filled_quantity=snap.filled_quantity if snap else None, message=f'outcome unknown: {why}')
-    self.store.add_alert('error', 'order_manager', f'order {coid} outcome unknown ({why}); no new order in {order.ticker} until reconciled')
+    self.store.add_alert('error', 'order_manager',
+                         f'order {coid} outcome unknown ({why}); no new order in {order.ticker} until reconciled')
     log.error("order %s outcome unknown: %s", coid, why)
     if snap is not None: self._checkpoint(order, replace(snap, state=OrderState.UNKNOWN), None)
     return LifecycleResult(OrderResult.UNKNOWN, order, (f'unknown: {why}',), snap, checks=checks)
@@ -600,7 +653,8 @@ def reconcile_trade(
     pos0: Position | None,                          # the position in its ticker before it (None: flat)
     events: Sequence[tuple[OrderState, str]] = (),  # (state, message) events to journal with the outcome
 ) -> Reconciliation:
-    "Fills vs the order, the broker's position vs what the fills imply; journal `events`, fills, positions and equity in one transaction."
+    """Fills vs the order, the broker's position vs what the fills imply; journal `events`, fills, positions and equity
+    in one transaction."""
     fills = self._order_fills(order.client_order_id, snap.filled_quantity)
     h = Holding(pos0.quantity if pos0 else 0, pos0.avg_cost if pos0 else 0.0)
     realized, booked = 0.0, []
@@ -611,7 +665,8 @@ def reconcile_trade(
     acct, pos = self.broker.account(), self.broker.positions()
     self.account_name = self.account_name or acct.account_id
     self.store.record_order_outcome(order.client_order_id, events, broker_order_id=snap.broker_order_id or None,
-                                    filled_quantity=snap.filled_quantity, avg_fill_price=snap.avg_fill_price, fills=booked,
+                                    filled_quantity=snap.filled_quantity, avg_fill_price=snap.avg_fill_price,
+                                    fills=booked,
                                     account=self.account_name, positions=pos, cash=acct.cash, equity=acct.equity)
     positions = {p.ticker: p for p in pos}
     broker_q = positions[order.ticker].quantity if order.ticker in positions else 0
@@ -621,8 +676,10 @@ def reconcile_trade(
     if snap.filled_quantity > order.quantity: problems.append(f'overfilled: {snap.filled_quantity} > {order.quantity}')
     if broker_q != h.quantity: problems.append(f'broker position {broker_q} != expected {h.quantity}')
     if problems:
-        self.store.add_alert('error', 'order_manager', f'reconciliation of {order.client_order_id}: ' + '; '.join(problems))
-    return Reconciliation(order.client_order_id, order.quantity, snap.filled_quantity, fq, round(sum(f.commission for f in fills), 6),
+        self.store.add_alert('error', 'order_manager',
+                             f'reconciliation of {order.client_order_id}: ' + '; '.join(problems))
+    return Reconciliation(order.client_order_id, order.quantity, snap.filled_quantity, fq,
+                          round(sum(f.commission for f in fills), 6),
                           round(realized, 6), h.quantity, broker_q, tuple(problems))
 
 # %% ../../nbs/33_execution_orders.ipynb #d0982e60
@@ -630,8 +687,10 @@ def reconcile_trade(
 def _checkpoint(self: OrderManager, order: Order, snap: OrderSnapshot, rec: Reconciliation | None) -> None:
     "Checkpoint the order's outcome once the store holds it (after the unit's commit; at once without one)."
     if self.checkpoints is None: return
-    payload = dict(client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker, side=order.side.value,
-                   quantity=order.quantity, state=snap.state.value, filled=snap.filled_quantity, avg_fill_price=snap.avg_fill_price,
+    payload = dict(client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker,
+                   side=order.side.value,
+                   quantity=order.quantity, state=snap.state.value, filled=snap.filled_quantity,
+                   avg_fill_price=snap.avg_fill_price,
                    reconciled=None if rec is None else rec.ok, problems=list(rec.problems) if rec else [])
     self.store.after_commit(lambda: self.checkpoints.save('order_execution', payload))
 
@@ -661,8 +720,11 @@ def execute(
         ctx = self.context(prices)
         px = prices.get(s.ticker, s.current_price)
         row = self.store.order(client_order_id(run_id, s.ticker, s.action.value, s))
-        if row is not None:   # an earlier run of `run_id` decided this: resume or report it exactly as decided, never re-size
-            results.append(self.manage_order_lifecycle(order_from_journal(row), px, ctx, follow=follow, monitor_s=monitor_s)); continue
+        # an earlier run of `run_id` decided this: resume or report it exactly as decided, never re-size
+        if row is not None:
+            results.append(self.manage_order_lifecycle(order_from_journal(row), px, ctx, follow=follow,
+                                                       monitor_s=monitor_s))
+            continue
         held = ctx.positions[s.ticker].quantity if s.ticker in ctx.positions else 0
         o = order_for_signal(s, run_id, ctx.account.equity, self.risk.max_position_pct, px, held, self.risk.allow_short)
         if o is None:

@@ -15,11 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from fastcore.basics import patch
-from ..core.types import (Order, OrderState, OrderType, TimeInForce, Side, Fill, Position, Account, utc, check_bars)
+from ..core.types import (Order, OrderState, OrderType, TimeInForce, Side, Fill, Position, Account, utc,
+                                          check_bars)
 from ..core.clock import Clock
 from ..core.log import get_logger
-from .broker import (OrderTracker, OrderSnapshot, TrackedOrders, Events, UnknownOrder, BrokerError,
-                                                NotConnected)
+from .broker import (OrderTracker, OrderSnapshot, TrackedOrders, Events, UnknownOrder,
+                                                BrokerError, NotConnected)
 from ..store.db import T, prepared_write
 
 log = get_logger('execution.paper')
@@ -66,12 +67,14 @@ def fill_price(self: PaperCosts,
                low: float | None = None,  # the bar's low (None: `base`), for limits and sell stops
                high: float | None = None, # the bar's high (None: `base`), for limits and buy stops
                ) -> float | None:
-    "The price for `order` when the market offers `base` (bar range `low`..`high`); `None` if not marketable (or a stop not reached)."
+    """The price for `order` when the market offers `base` (bar range `low`..`high`); `None` if not marketable (or a
+    stop not reached)."""
     slip = self.slippage_bps / 10_000
     buy = order.side is Side.BUY
     px = base * (1 + slip) if buy else base * (1 - slip)
     if order.order_type in (OrderType.MARKET, OrderType.MARKET_ON_CLOSE): return round(px, 4)
-    if order.order_type is OrderType.STOP:        # triggered when the range reaches the stop; a gap through fills at `base`
+    # triggered when the range reaches the stop; a gap through fills at `base`
+    if order.order_type is OrderType.STOP:
         stop = order.stop_price
         reach = (high if high is not None else base) if buy else (low if low is not None else base)
         if (buy and reach < stop) or (not buy and reach > stop): return None
@@ -145,15 +148,20 @@ def _upsert_rows(conn, table, rows: list[dict], keys: tuple[str, ...]) -> None:
     k = (conn.dialect.name, table.name)
     if k not in _UPSERTS:
         stmt = (sqlite_insert if conn.dialect.name == 'sqlite' else pg_insert)(table)
-        _UPSERTS[k] = stmt.on_conflict_do_update(index_elements=list(keys), set_={c.name: stmt.excluded[c.name] for c in table.c if c.name not in keys})
+        _UPSERTS[k] = stmt.on_conflict_do_update(index_elements=list(keys),
+                                                 set_={c.name: stmt.excluded[c.name] for c in table.c
+                                                       if c.name not in keys})
     prepared_write(conn, k, lambda: _UPSERTS[k], rows)     # SQL compiled once on SQLite: no per-call SQLAlchemy work
 
 # %% ../../nbs/31_execution_paper.ipynb #aa307237
 def _paper_order_row(pb, tr: OrderTracker) -> dict:
     o = tr.order
-    return dict(account_id=pb.account_id, client_order_id=o.client_order_id, ticker=o.ticker, side=o.side.value, quantity=o.quantity,
-                order_type=o.order_type.value, limit_price=o.limit_price, stop_price=o.stop_price, tif=o.tif.value, run_id=o.run_id,
-                reason=o.reason, reduce_only=o.reduce_only, state=tr.state.value, broker_order_id=tr.broker_order_id, message=tr.message,
+    return dict(account_id=pb.account_id, client_order_id=o.client_order_id, ticker=o.ticker, side=o.side.value,
+                quantity=o.quantity,
+                order_type=o.order_type.value, limit_price=o.limit_price, stop_price=o.stop_price, tif=o.tif.value,
+                run_id=o.run_id,
+                reason=o.reason, reduce_only=o.reduce_only, state=tr.state.value, broker_order_id=tr.broker_order_id,
+                message=tr.message,
                 error_code=tr.error_code, updated=tr.updated, placed=pb.placed[o.client_order_id], session=pb.session)
 
 # %% ../../nbs/31_execution_paper.ipynb #8f556979
@@ -164,14 +172,21 @@ def save_paper_account(
     "Write what changed in paper account `pb` (its row, changed orders, new fills, holdings, marks) in one transaction."
     a = pb.account_id
     with store.transaction() as conn:    # the open unit's, when the order manager opened one
-        _upsert_rows(conn, T['paper_accounts'], [dict(account_id=a, cash=pb.cash, realized_pnl=pb.realized_pnl, exec_seq=pb.exec_seq,
-                                                      session=pb.session, updated_at=utc(pb.clock.now()))], ('account_id',))
-        _upsert_rows(conn, T['paper_orders'], [_paper_order_row(pb, pb.trackers[k]) for k in sorted(pb._dirty) if k in pb.trackers],
+        _upsert_rows(conn, T['paper_accounts'],
+                     [dict(account_id=a, cash=pb.cash, realized_pnl=pb.realized_pnl, exec_seq=pb.exec_seq,
+                                                      session=pb.session, updated_at=utc(pb.clock.now()))],
+                                                      ('account_id',))
+        _upsert_rows(conn, T['paper_orders'],
+                     [_paper_order_row(pb, pb.trackers[k]) for k in sorted(pb._dirty) if k in pb.trackers],
                      ('account_id', 'client_order_id'))
-        _upsert_rows(conn, T['paper_fills'], [dict(exec_id=f.exec_id, account_id=a, client_order_id=f.client_order_id, ticker=f.ticker,
-                                                   side=f.side.value, quantity=f.quantity, price=f.price, time=f.time, commission=f.commission,
-                                                   broker_order_id=f.broker_order_id) for f in pb._new_fills], ('exec_id',))
-        _upsert_rows(conn, T['paper_holdings'], [dict(account_id=a, ticker=t, quantity=pb.holdings[t].quantity, avg_cost=pb.holdings[t].avg_cost)
+        _upsert_rows(conn, T['paper_fills'],
+                     [dict(exec_id=f.exec_id, account_id=a, client_order_id=f.client_order_id, ticker=f.ticker,
+                                                   side=f.side.value, quantity=f.quantity, price=f.price, time=f.time,
+                                                   commission=f.commission,
+                                                   broker_order_id=f.broker_order_id) for f in pb._new_fills],
+                                                   ('exec_id',))
+        _upsert_rows(conn, T['paper_holdings'],
+                     [dict(account_id=a, ticker=t, quantity=pb.holdings[t].quantity, avg_cost=pb.holdings[t].avg_cost)
                                                  for t in sorted(pb._dirty_holdings)], ('account_id', 'ticker'))
         _upsert_rows(conn, T['paper_marks'], [dict(account_id=a, ticker=t, price=pb.marks[t][0], volume=pb.marks[t][1])
                                               for t in sorted(pb._dirty_marks)], ('account_id', 'ticker'))
@@ -181,34 +196,45 @@ def load_paper_account(
     store,  # the `Store` holding the paper tables
     pb,     # the `PaperBroker` to fill (its `account_id` picks the rows)
 ) -> bool:
-    "Fill paper account `pb` from its rows: account, holdings, marks, this session's and every open order with their fills. False if none."
+    """Fill paper account `pb` from its rows: account, holdings, marks, this session's and every open order with their
+    fills. False if none."""
     a, o, f = pb.account_id, T['paper_orders'], T['paper_fills']
     with store.reader.connect() as conn:
         r = conn.execute(sa.select(T['paper_accounts']).where(T['paper_accounts'].c.account_id == a)).mappings().first()
         if r is None: return False
         pb.cash, pb.realized_pnl, pb.exec_seq, pb.session = r['cash'], r['realized_pnl'], r['exec_seq'], r['session']
         h, m = T['paper_holdings'], T['paper_marks']
-        pb.holdings = {x.ticker: Holding(x.quantity, x.avg_cost) for x in conn.execute(sa.select(h).where((h.c.account_id == a) & (h.c.quantity != 0)))}
+        pb.holdings = {x.ticker: Holding(x.quantity, x.avg_cost)
+                       for x in conn.execute(sa.select(h).where((h.c.account_id == a) & (h.c.quantity != 0)))}
         pb.marks = {x.ticker: (x.price, x.volume) for x in conn.execute(sa.select(m).where(m.c.account_id == a))}
         alive = (o.c.account_id == a) & (o.c.state.in_(_OPEN) | (o.c.session == r['session']))
         rows = conn.execute(sa.select(o).where(alive).order_by(o.c.placed, o.c.client_order_id)).mappings().all()
-        fills = conn.execute(sa.select(f).join(o, (o.c.client_order_id == f.c.client_order_id) & (o.c.account_id == f.c.account_id))
-                             .where(alive).order_by(f.c.time, f.c.exec_id)).mappings().all()
+        fills = (
+            conn.execute(
+                sa.select(f)
+                .join(o, (o.c.client_order_id == f.c.client_order_id) & (o.c.account_id == f.c.account_id))
+                .where(alive)
+                .order_by(f.c.time, f.c.exec_id)
+            )
+            .mappings()
+            .all()
+        )
     for x in rows:
-        order = Order(x['client_order_id'], x['ticker'], x['side'], x['quantity'], x['order_type'], x['limit_price'], x['tif'],
-                      x['run_id'] or '', x['reason'] or '', x['stop_price'], bool(x['reduce_only']))
+        order = Order(x['client_order_id'], x['ticker'], x['side'], x['quantity'], x['order_type'], x['limit_price'],
+                      x['tif'], x['run_id'] or '', x['reason'] or '', x['stop_price'], bool(x['reduce_only']))
         tr = OrderTracker(order, OrderState(x['state']), x['broker_order_id'] or '')
         tr.message, tr.error_code, tr.updated = x['message'] or '', x['error_code'], x['updated']
         pb.trackers[order.client_order_id], pb.placed[order.client_order_id] = tr, x['placed']
     for x in fills:
         tr = pb.trackers[x['client_order_id']]
-        tr.fills[x['exec_id']] = Fill(x['exec_id'], x['client_order_id'], x['ticker'], x['side'], x['quantity'], x['price'], x['time'],
-                                      x['commission'], x['broker_order_id'] or '')
+        tr.fills[x['exec_id']] = Fill(x['exec_id'], x['client_order_id'], x['ticker'], x['side'], x['quantity'],
+                                      x['price'], x['time'], x['commission'], x['broker_order_id'] or '')
     for tr in pb.trackers.values(): tr.reported_filled = sum(x.quantity for x in tr.fills.values())
     return True
 
 # %% ../../nbs/31_execution_paper.ipynb #73b5f710
-FILL_TIME, CLOSE_TIME = dtime(14, 30), dtime(21, 0)  # bar fills are stamped at the NYSE open (UTC, winter); closing-auction fills and expiries at the close
+# bar fills are stamped at the NYSE open (UTC, winter); closing-auction fills and expiries at the close
+FILL_TIME, CLOSE_TIME = dtime(14, 30), dtime(21, 0)
 
 class PaperBroker(TrackedOrders):
     "The simulated broker: the `Broker` protocol over the store (its account in rows), a market and the injected clock."
@@ -233,7 +259,8 @@ class PaperBroker(TrackedOrders):
         self._load()
 
     @property
-    def control_name(self) -> str: return f'paper_broker.{self.account_id}'   # where versions before 0003 kept the account as JSON
+    # where versions before 0003 kept the account as JSON
+    def control_name(self) -> str: return f'paper_broker.{self.account_id}'
 
 # %% ../../nbs/31_execution_paper.ipynb #e386fe4c
 @patch
@@ -244,7 +271,8 @@ def _load(self: PaperBroker) -> None:
     self.trackers: dict[str, OrderTracker] = {}
     self.placed: dict[str, date] = {}
     self.marks: dict[str, tuple[float, float | None]] = {}
-    self.open_ids: set[str] = set()                 # non-terminal orders: what the simulation walks, never the whole day
+    # non-terminal orders: what the simulation walks, never the whole day
+    self.open_ids: set[str] = set()
     self._dirty, self._new_fills, self._dirty_holdings, self._dirty_marks = set(), [], set(), set()
     if not load_paper_account(self.store, self):
         legacy = self.store.get_control(self.control_name)
@@ -254,8 +282,10 @@ def _load(self: PaperBroker) -> None:
 # %% ../../nbs/31_execution_paper.ipynb #1ef82666
 @patch
 def _save(self: PaperBroker) -> None:
-    "Write what changed since the last save (the account row, changed orders, new fills, holdings, marks) in one transaction."
-    with self.store.unit():                       # its own, or the enclosing one (the order manager's: journal and book together)
+    """Write what changed since the last save (the account row, changed orders, new fills, holdings, marks) in one
+    transaction."""
+    # its own, or the enclosing one (the order manager's: journal and book together)
+    with self.store.unit():
         self.store.on_rollback(self._load)        # rolled back: memory is rebuilt from the rows, so the two agree
         save_paper_account(self.store, self)
     self._dirty, self._new_fills, self._dirty_holdings, self._dirty_marks = set(), [], set(), set()
@@ -294,7 +324,10 @@ def _load_legacy(self: PaperBroker, s: dict) -> None:
         tr.updated = datetime.fromisoformat(r['updated']) if r.get('updated') else None
         for f in r['fills']: tr.fills[f['exec_id']] = Fill(**{**f, 'time': datetime.fromisoformat(f['time'])})
         tr.reported_filled = sum(f.quantity for f in tr.fills.values())
-        self.trackers[tr.order.client_order_id], self.placed[tr.order.client_order_id] = tr, date.fromisoformat(r['placed'])
+        self.trackers[tr.order.client_order_id], self.placed[tr.order.client_order_id] = (
+            tr,
+            date.fromisoformat(r['placed']),
+        )
     self._dirty = set(self.trackers)
     self._new_fills = [f for tr in self.trackers.values() for f in tr.fills.values()]
     self._dirty_holdings, self._dirty_marks = set(self.holdings), set(self.marks)
@@ -316,7 +349,8 @@ async def disconnect(self: PaperBroker) -> None: self._connected = False
 def is_connected(self: PaperBroker) -> bool: return self._connected
 
 @patch
-def _price(self: PaperBroker, ticker: str) -> float | None: return self.marks[ticker][0] if ticker in self.marks else None
+def _price(self: PaperBroker,
+           ticker: str) -> float | None: return self.marks[ticker][0] if ticker in self.marks else None
 
 # %% ../../nbs/31_execution_paper.ipynb #ba369ed1
 @patch
@@ -348,14 +382,16 @@ def _committed(self: PaperBroker) -> float:
 async def account(self: PaperBroker) -> Account:
     "Cash, equity at the last marks, and buying power (cash less open buys)."
     # market value at the last mark (at cost without one), straight from the holdings: no Position objects per call
-    equity = self.cash + sum(h.quantity * (self.marks[t][0] if t in self.marks else h.avg_cost) for t, h in self.holdings.items())
+    equity = self.cash + sum(h.quantity * (self.marks[t][0] if t in self.marks else h.avg_cost) for t,
+                             h in self.holdings.items())
     return Account(self.account_id, self.cash, equity, self.cash - self._committed(), self.clock.now())
 
 @patch
 async def positions(self: PaperBroker) -> list[Position]: return self._positions()
 
 @patch
-async def open_orders(self: PaperBroker) -> list[OrderSnapshot]: return [self.trackers[k].snapshot() for k in self.open_ids]
+async def open_orders(self: PaperBroker) -> list[OrderSnapshot]: return [self.trackers[k].snapshot()
+                                                                         for k in self.open_ids]
 
 # %% ../../nbs/31_execution_paper.ipynb #b6ab53c1
 @patch
@@ -395,13 +431,19 @@ async def submit(self: PaperBroker, order: Order  # the order (a client order id
         self.trackers[order.client_order_id] = tr
         self.placed[order.client_order_id] = now.date()
         self._touch(tr)
-        need = order.quantity * est * (1 + self.costs.slippage_bps / 10_000) if order.side is Side.BUY and est is not None else 0.0
+        need = (
+            order.quantity * est * (1 + self.costs.slippage_bps / 10_000)
+            if order.side is Side.BUY and est is not None
+            else 0.0
+        )
         if need > avail:
-            self._emit(tr.apply_status(OrderState.REJECTED, 0, message=f'insufficient buying power: need {need:.2f}, have {avail:.2f}',
+            self._emit(tr.apply_status(OrderState.REJECTED, 0,
+                                       message=f'insufficient buying power: need {need:.2f}, have {avail:.2f}',
                                        error_code=201, when=now))
         else:
             self._emit(tr.apply_status(OrderState.SUBMITTED, 0, when=now))
-            if order.ticker in self.marks and self.market is None: self._try_fill(tr, *self.marks[order.ticker], when=now)
+            if order.ticker in self.marks and self.market is None: self._try_fill(tr, *self.marks[order.ticker],
+                                                                                  when=now)
         self._save()
         return tr.snapshot()
 
@@ -447,7 +489,8 @@ async def wait(self: PaperBroker, client_order_id: str,  # our id for the order
 
 # %% ../../nbs/31_execution_paper.ipynb #ac6c5638
 @patch
-def _try_fill(self: PaperBroker, tr: OrderTracker, base: float, volume: float | None, low=None, high=None, when=None) -> bool:
+def _try_fill(self: PaperBroker, tr: OrderTracker, base: float, volume: float | None, low=None, high=None,
+              when=None) -> bool:
     "Fill what the market allows of `tr`; `True` if anything traded."
     o = tr.order
     px = self.costs.fill_price(o, base, low, high)
@@ -455,20 +498,23 @@ def _try_fill(self: PaperBroker, tr: OrderTracker, base: float, volume: float | 
     if px is None or qty <= 0: return False
     self.exec_seq += 1
     when = when or self.clock.now()
-    fill = Fill(f'PX{self.exec_seq:08d}', o.client_order_id, o.ticker, o.side, qty, px, when, self.costs.commission(qty), tr.broker_order_id)
+    fill = Fill(f'PX{self.exec_seq:08d}', o.client_order_id, o.ticker, o.side, qty, px, when,
+                self.costs.commission(qty), tr.broker_order_id)
     h = self.holdings.setdefault(o.ticker, Holding())
     self.realized_pnl += book_fill(h, fill.signed_quantity, px)
     self.cash -= fill.signed_quantity * px + fill.commission
     self._new_fills.append(fill); self._dirty_holdings.add(o.ticker)
     self._emit(tr.apply_fill(fill))
     filled = tr.snapshot().filled_quantity
-    self._emit(tr.apply_status(OrderState.FILLED if filled == o.quantity else OrderState.PARTIALLY_FILLED, filled, tr.avg_fill_price, when=when))
+    self._emit(tr.apply_status(OrderState.FILLED if filled == o.quantity else OrderState.PARTIALLY_FILLED, filled,
+                               tr.avg_fill_price, when=when))
     return True
 
 # %% ../../nbs/31_execution_paper.ipynb #4a01936c
 @patch
 async def process(self: PaperBroker) -> int:
-    "Fill open orders against the next bar the clock has reached (stops on its high/low); DAY orders expire at its close. Returns fills made."
+    """Fill open orders against the next bar the clock has reached (stops on its high/low); DAY orders expire at its
+    close. Returns fills made."""
     if self.market is None: return 0
     async with self._lock:
         self._roll_session()
@@ -479,7 +525,8 @@ async def process(self: PaperBroker) -> int:
             if nb is None: continue
             d, bar = nb
             auction = tr.order.tif is TimeInForce.OPG                 # the opening auction: the open price or nothing
-            closing = tr.order.order_type in (OrderType.MARKET_ON_CLOSE, OrderType.LIMIT_ON_CLOSE)   # the closing auction: the close
+            # the closing auction: the close
+            closing = tr.order.order_type in (OrderType.MARKET_ON_CLOSE, OrderType.LIMIT_ON_CLOSE)
             n += self._try_fill(tr, bar['close'] if closing else bar['open'], bar['volume'],
                                 None if auction or closing else bar['low'], None if auction or closing else bar['high'],
                                 datetime.combine(d, CLOSE_TIME if closing else FILL_TIME, timezone.utc))
@@ -501,7 +548,8 @@ def _set_mark(self: PaperBroker, ticker: str, price: float, volume: float | None
 @patch
 async def mark(self: PaperBroker, prices: Mapping[str, float]  # ticker -> latest price (positive, finite)
                ) -> int:
-    "Take the latest prices: they value positions and, without a market, fill marketable open orders. Returns fills made."
+    """Take the latest prices: they value positions and, without a market, fill marketable open orders. Returns fills
+    made."""
     return await self.quote_many({t: (p, None) for t, p in prices.items()})
 
 @patch
@@ -520,7 +568,8 @@ async def quote_many(self: PaperBroker,
                      ) -> int:
     "Supply prices `{ticker: (price, volume)}`; returns fills made."
     for t, (p, v) in quotes.items():
-        if not (isinstance(p, (int, float)) and math.isfinite(p) and p > 0): raise ValueError(f'paper.quote[{t}]: price must be a positive number, got {p!r}')
+        if not (isinstance(p, (int, float)) and math.isfinite(p)
+                and p > 0): raise ValueError(f'paper.quote[{t}]: price must be a positive number, got {p!r}')
     async with self._lock:
         self._roll_session()
         n = 0
@@ -541,9 +590,14 @@ async def close_session(self: PaperBroker) -> int:
         for k in sorted(self.open_ids):
             tr = self.trackers[k]
             if tr.order.tif in (TimeInForce.DAY, TimeInForce.OPG):
-                self._emit(tr.apply_status(OrderState.EXPIRED, message=f'{tr.order.tif.value} order expired at the close', when=self.clock.now())); n += 1
+                self._emit(tr.apply_status(OrderState.EXPIRED,
+                                           message=f'{tr.order.tif.value} order expired at the close',
+                                           when=self.clock.now()))
+                n += 1
         self._save()
         return n
 
 @patch
-def __repr__(self: PaperBroker): return f'PaperBroker({self.account_id!r}, cash={self.cash:,.2f}, {len(self.holdings)} holdings, {len(self.trackers)} orders)'
+def __repr__(self: PaperBroker):
+    return (f'PaperBroker({self.account_id!r}, cash={self.cash:,.2f}, {len(self.holdings)} holdings, '
+            f'{len(self.trackers)} orders)')

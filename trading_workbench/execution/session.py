@@ -94,7 +94,8 @@ def describe(self: SessionPlan) -> str:
     return f'{self.timing.value.upper()}: {self.reason}'
 
 # %% ../../nbs/34_execution_session.ipynb #95719a10
-MOC_CUTOFF_MIN = 10   # NYSE takes market/limit-on-close orders until 10 minutes before the close (15:50; 12:50 half days)
+# NYSE takes market/limit-on-close orders until 10 minutes before the close (15:50; 12:50 half days)
+MOC_CUTOFF_MIN = 10
 
 def _et(t: datetime) -> str: return t.astimezone(ZoneInfo('America/New_York')).strftime('%a %Y-%m-%d %H:%M ET')
 
@@ -149,13 +150,15 @@ def scheduled_run_time(
     day: date | str,  # a date
     settings,         # the loaded `Settings` (`[execution]`, `[schedule]`, `[broker]`)
 ) -> datetime | None:
-    "When the daily run should start on `day` (UTC): before the close (half days too) or the open auction; None: no session."
+    """When the daily run should start on `day` (UTC): before the close (half days too) or the open auction; None: no
+    session."""
     s = session_on(day, settings.execution.calendar)
     if s is None: return None
     x = settings.execution
     if x.ibkr_timing == 'opening_auction': return s.open - timedelta(minutes=15)
     auction = x.ibkr_timing == 'closing_auction'
-    return s.close - timedelta(minutes=max(x.minutes_before_close, MOC_CUTOFF_MIN + 5) if auction else x.minutes_before_close)
+    return s.close - timedelta(minutes=max(x.minutes_before_close, MOC_CUTOFF_MIN + 5) if auction
+                               else x.minutes_before_close)
 
 # %% ../../nbs/34_execution_session.ipynb #a4df318e
 def order_prices(

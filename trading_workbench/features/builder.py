@@ -80,7 +80,8 @@ def calendar_flags(
     next_weekday = np.busday_offset(d, 1, roll='forward')
     prev_weekday = np.busday_offset(d, -1, roll='backward')
     return pd.DataFrame({'is_month_end': (month(nxt) != month(d)), 'is_quarter_end': (quarter(nxt) != quarter(d)),
-                         'pre_holiday': nxt > next_weekday, 'post_holiday': prv < prev_weekday}, index=dates).astype('float64')
+                         'pre_holiday': nxt > next_weekday, 'post_holiday': prv < prev_weekday},
+                         index=dates).astype('float64')
 
 # %% ../../nbs/13_features_builder.ipynb #ed751785
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ class TimeSeriesFeatureBuilder:
             if not v or any(not isinstance(k, (int, np.integer)) or k < 1 for k in v):
                 raise ValueError(f"TimeSeriesFeatureBuilder.{name}: expected positive integers, got {v!r}")
             object.__setattr__(self, name, v)
-        if self.seasonal_period < 2: raise ValueError(f"TimeSeriesFeatureBuilder.seasonal_period: must be >= 2, got {self.seasonal_period}")
+        if self.seasonal_period < 2: raise ValueError(f"TimeSeriesFeatureBuilder.seasonal_period: must be >= 2, got "
+                                                      f"{self.seasonal_period}")
         if min(self.windows) < 3: raise ValueError("TimeSeriesFeatureBuilder.windows: skew needs windows of at least 3")
 
     @property
@@ -122,7 +124,11 @@ def _block(self: TimeSeriesFeatureBuilder, close: pd.DataFrame) -> dict[str, np.
     for k in self.lags: out[f'return_{k}'] = (close / close.shift(k) - 1).to_numpy()
     for w in self.windows:
         r = close.rolling(w)
-        out[f'rolling_mean_{w}'], out[f'rolling_std_{w}'], out[f'rolling_skew_{w}'] = r.mean().to_numpy(), r.std().to_numpy(), r.skew().to_numpy()
+        out[f'rolling_mean_{w}'], out[f'rolling_std_{w}'], out[f'rolling_skew_{w}'] = (
+            r.mean().to_numpy(),
+            r.std().to_numpy(),
+            r.skew().to_numpy(),
+        )
     for k in self.diffs: out[f'diff_{k}'] = close.diff(k).to_numpy()
     out['trend'], out['seasonal'], out['residual'] = causal_decompose(close.to_numpy(), self.seasonal_period)
     flags = calendar_flags(close.index, self.calendar)
@@ -142,7 +148,8 @@ def build_many(
         if not df.index.is_monotonic_increasing or df.index.has_duplicates:
             raise ValueError(f"bars[{t}]: dates must be sorted and unique (pass bars through data.quality.gate)")
         if len(df) < 2 * self.seasonal_period:
-            log.warning('%s: %d bars < 2 x seasonal period %d: seasonal features are NaN', t, len(df), self.seasonal_period)
+            log.warning('%s: %d bars < 2 x seasonal period %d: seasonal features are NaN', t, len(df),
+                        self.seasonal_period)
         groups.setdefault((len(df), df.index[0], df.index[-1]) if len(df) else (0,), []).append(t)
     parts = []
     for key, names in groups.items():
@@ -157,9 +164,11 @@ def build_many(
             idx = ref[i]
             close = pd.DataFrame({t: bars[t]['close'].to_numpy(dtype='float64') for t in ts}, index=idx)
             feats = self._block(close)
-            mi = pd.MultiIndex.from_arrays([np.repeat(ts, len(idx)), np.tile(idx.to_numpy(), len(ts))], names=['ticker', 'date'])
+            mi = pd.MultiIndex.from_arrays([np.repeat(ts, len(idx)), np.tile(idx.to_numpy(), len(ts))],
+                                           names=['ticker', 'date'])
             parts.append(pd.DataFrame({n: feats[n].T.reshape(-1) for n in self.feature_names}, index=mi))
-    if not parts: return pd.DataFrame(columns=self.feature_names, index=pd.MultiIndex.from_arrays([[], []], names=['ticker', 'date']))
+    if not parts: return pd.DataFrame(columns=self.feature_names,
+                                      index=pd.MultiIndex.from_arrays([[], []], names=['ticker', 'date']))
     return pd.concat(parts).sort_index(level=0, sort_remaining=False)
 
 # %% ../../nbs/13_features_builder.ipynb #a9a1cef2

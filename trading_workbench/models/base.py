@@ -64,7 +64,8 @@ def check_series(
     min_length: int = 2,     # fewest observations accepted
     positive: bool = False,  # refuse prices <= 0?
 ) -> pd.Series:
-    "`y` as a float Series, or `ModelInputError` if it is not 1-D, too short, has NaN/inf, is constant, or (if `positive`) has prices <= 0."
+    """`y` as a float Series, or `ModelInputError` if it is not 1-D, too short, has NaN/inf, is constant, or (if
+    `positive`) has prices <= 0."""
     if isinstance(y, pd.DataFrame):
         if y.shape[1] != 1: raise ModelInputError(f"{name}: expected one series, got a frame with {y.shape[1]} columns")
         y = y.iloc[:, 0]
@@ -76,7 +77,8 @@ def check_series(
     try: s = y if y.dtype == np.float64 else y.astype(np.float64)
     except (TypeError, ValueError) as e: raise ModelInputError(f"{name}: values are not numeric ({e})") from e
     v = s.to_numpy()
-    if len(v) < min_length: raise ModelInputError(f"{name}: too short, need at least {min_length} observations, got {len(v)}")
+    if len(v) < min_length: raise ModelInputError(f"{name}: too short, need at least {min_length} observations, got "
+                                                  f"{len(v)}")
     bad = ~np.isfinite(v)
     if bad.any():
         i = int(np.argmax(bad))
@@ -84,7 +86,9 @@ def check_series(
     if positive and (v <= 0).any():
         i = int(np.argmax(v <= 0))
         raise ModelInputError(f"{name}: prices must be > 0, got {v[i]} at position {i} ({s.index[i]})")
-    if len(v) > 1 and np.ptp(v) <= 1e-12 * max(1.0, abs(v[0])): raise ModelInputError(f"{name}: constant series (every value is {v[0]})")
+    if len(v) > 1 and np.ptp(v) <= 1e-12 * max(1.0,
+                                               abs(v[0])): raise ModelInputError(f"{name}: constant series (every "
+                                                                                 f"value is {v[0]})")
     return s
 
 # %% ../../nbs/20_models_base.ipynb #6c5328b3
@@ -129,7 +133,8 @@ def bundled_closes(
     *tickers: str,        # bundled tickers, e.g. AAPL, MSFT
     join: str = 'inner',  # 'inner': common dates only; 'outer': every date
 ) -> pd.DataFrame:
-    "Close prices of bundled tickers (columns), on their common dates (`join='outer'`: all dates); for examples and tests."
+    """Close prices of bundled tickers (columns), on their common dates (`join='outer'`: all dates); for examples and
+    tests."""
     from importlib.resources import files
     root = files('trading_workbench') / 'data' / 'prices'
     cols = {}
@@ -198,10 +203,12 @@ def log_forecast(
     "A price `Forecast` from log-price means and standard deviations."
     m, s = np.asarray(log_mean, float), np.asarray(log_sd, float)
     if not (np.isfinite(m).all() and np.isfinite(s).all()):
-        raise ModelInputError(f"{model}: forecast is not finite (mean {m.tolist()}, sd {s.tolist()}); check the input series")
+        raise ModelInputError(f"{model}: forecast is not finite (mean {m.tolist()}, sd {s.tolist()}); check the input "
+                              f"series")
     z = normal_quantile(level) if z is None else z
     return Forecast(model=model, mean=tuple(np.exp(m)), lower=tuple(np.exp(m - z * s)), upper=tuple(np.exp(m + z * s)),
-                    level=level, volatility=None if volatility is None else tuple(volatility), diagnostics=diagnostics or {})
+                    level=level, volatility=None if volatility is None else tuple(volatility), diagnostics=diagnostics
+                    or {})
 
 # %% ../../nbs/20_models_base.ipynb #8f6c54ef
 class ForecasterBase:
@@ -232,8 +239,8 @@ def walk_forward(
     rows = []
     for i in range(n0, len(y) - horizon + 1):
         f = model.forecast(horizon)
-        rows.append(dict(date=y.index[i + horizon - 1], reference=float(y.iloc[i - 1]), mean=f.mean[-1], lower=f.lower[-1],
-                         upper=f.upper[-1], actual=float(y.iloc[i + horizon - 1])))
+        rows.append(dict(date=y.index[i + horizon - 1], reference=float(y.iloc[i - 1]), mean=f.mean[-1],
+                         lower=f.lower[-1], upper=f.upper[-1], actual=float(y.iloc[i + horizon - 1])))
         model.update(y.iloc[i:i + 1], None if X is None else X.iloc[i:i + 1])
     return pd.DataFrame(rows).set_index('date')
 
@@ -248,7 +255,8 @@ def plot_forecast(
     fig = go.Figure()
     if history is not None: fig.add_scatter(x=history.index, y=history.values, name='history', line=dict(color='gray'))
     fig.add_scatter(x=wf.index, y=wf['upper'], line=dict(width=0), showlegend=False, name='upper')
-    fig.add_scatter(x=wf.index, y=wf['lower'], fill='tonexty', line=dict(width=0), name='interval', fillcolor='rgba(31,119,180,0.2)')
+    fig.add_scatter(x=wf.index, y=wf['lower'], fill='tonexty', line=dict(width=0), name='interval',
+                    fillcolor='rgba(31,119,180,0.2)')
     fig.add_scatter(x=wf.index, y=wf['actual'], name='actual', line=dict(color='black'))
     fig.add_scatter(x=wf.index, y=wf['mean'], name='forecast', line=dict(color='#1f77b4', dash='dot'))
     return fig.update_layout(title=title, height=380, margin=dict(l=40, r=20, t=40, b=30))

@@ -46,11 +46,14 @@ def combine_forecasts(
     present = {k: f for k, f in forecasts.items() if f is not None}
     if not present: raise ModelInputError(f"{name}: no member forecast to combine (members: {sorted(forecasts)})")
     hs, levels = {f.horizon for f in present.values()}, {f.level for f in present.values()}
-    if len(hs) > 1 or len(levels) > 1: raise ModelInputError(f"{name}: members disagree on horizon {hs} or level {levels}")
+    if len(hs) > 1 or len(levels) > 1: raise ModelInputError(f"{name}: members disagree on horizon {hs} or level "
+                                                             f"{levels}")
     w = {k: float(weights.get(k, 0.0)) for k in present}
     if sum(w.values()) <= 0: w = {k: 1.0 for k in present}               # no usable weights: equal
     total = sum(w.values()); w = {k: v / total for k, v in w.items()}
-    comb = lambda attr, ks: np.sum([w[k] * np.asarray(getattr(present[k], attr)) for k in ks], axis=0) / sum(w[k] for k in ks)
+    comb = lambda attr, ks: (
+        np.sum([w[k] * np.asarray(getattr(present[k], attr)) for k in ks], axis=0) / sum(w[k] for k in ks)
+    )
     vol_ks = [k for k, f in present.items() if f.volatility is not None and w[k] > 0]
     mean, lo, hi = comb('mean', present), comb('lower', present), comb('upper', present)
     return Forecast(model=name, mean=tuple(mean), lower=tuple(np.minimum(lo, mean)), upper=tuple(np.maximum(hi, mean)),
@@ -110,7 +113,8 @@ def fit(
     y = check_series(y, 'y', min_length=self.window + 2, positive=True)
     n0 = len(y) - self.window
     self.failed_, self.errors_ = {}, {k: deque(maxlen=self.window) for k in self.members}
-    for k, m in self.members.items(): self._try(k, 'fit', lambda m=m: m.fit(y.iloc[:n0], None if X is None else X.iloc[:n0]))
+    for k, m in self.members.items(): self._try(k, 'fit',
+                                                lambda m=m: m.fit(y.iloc[:n0], None if X is None else X.iloc[:n0]))
     self._walk(y.iloc[n0:], None if X is None else X.iloc[n0:])
     self.fit_info = FitInfo(y, time.perf_counter() - t0)
     return self
@@ -124,7 +128,8 @@ def _walk(self: Ensemble, y_new, X_new) -> None:
             f = self._try(k, 'forecast', lambda m=m: m.forecast(1))
             if f is not None: self.errors_[k].append(np.log(f.mean[0] / actual))   # log error: comparable across prices
             if k not in self.failed_:
-                self._try(k, 'update', lambda m=m: m.update(y_new.iloc[i:i + 1], None if X_new is None else X_new.iloc[i:i + 1]))
+                self._try(k, 'update',
+                          lambda m=m: m.update(y_new.iloc[i:i + 1], None if X_new is None else X_new.iloc[i:i + 1]))
 
 # %% ../../nbs/26_models_ensemble.ipynb #505c4db9
 @patch
@@ -184,7 +189,9 @@ def check_weights(
 ) -> dict[str, float]:
     "Finite, non-negative weights of known members, not all zero (else `ModelInputError`)."
     bad = {k: v for k, v in weights.items() if k not in members or not np.isfinite(v) or v < 0}
-    if bad or not sum(weights.values()) > 0: raise ModelInputError(f"weights: expected non-negative finite weights of members {sorted(members)}, not all zero; got {dict(weights)}")
+    if bad or not sum(weights.values()) > 0: raise ModelInputError(f"weights: expected non-negative finite weights of "
+                                                                   f"members {sorted(members)}, not all zero; got "
+                                                                   f"{dict(weights)}")
     return {k: float(v) for k, v in weights.items()}
 
 def validated_weights(
@@ -194,10 +201,12 @@ def validated_weights(
     ticker: str = '*',  # the ticker's rows, else the pooled ('*') ones
     excluded=(),        # members the Model Confidence Set excluded
 ) -> dict[str, float]:
-    "Weights proportional to 1 / validated MSE of `members` at `horizon` (the ticker's row, else pooled); MCS-`excluded` members get 0."
+    """Weights proportional to 1 / validated MSE of `members` at `horizon` (the ticker's row, else pooled);
+    MCS-`excluded` members get 0."""
     rows = skill[(skill['horizon'] == horizon) & skill['model'].isin(list(members))]
     own = rows[rows['ticker'] == ticker]
     rows = own if len(own) >= len(set(rows['model'])) and len(own) else rows[rows['ticker'] == '*']
-    mse = {r.model: float(r.rmse) ** 2 for r in rows.itertuples() if r.model not in set(excluded) and np.isfinite(r.rmse) and r.rmse > 0}
+    mse = {r.model: float(r.rmse) ** 2 for r in rows.itertuples() if r.model not in set(excluded)
+           and np.isfinite(r.rmse) and r.rmse > 0}
     total = sum(1 / v for v in mse.values())
     return {k: (1 / mse[k]) / total if k in mse else 0.0 for k in members} if total > 0 else {}

@@ -22,7 +22,8 @@ def _pair(actual, predicted, name: str = 'predicted') -> tuple[np.ndarray, np.nd
     if len(a) == 0: raise ModelInputError("actual: empty")
     if len(a) != len(p): raise ModelInputError(f"{name}: expected {len(a)} values (as many as actual), got {len(p)}")
     for n, v in (('actual', a), (name, p)):
-        if not np.isfinite(v).all(): raise ModelInputError(f"{n}: NaN/inf at position {int(np.argmax(~np.isfinite(v)))}")
+        if not np.isfinite(v).all():
+            raise ModelInputError(f"{n}: NaN/inf at position {int(np.argmax(~np.isfinite(v)))}")
     return a, p
 
 # %% ../../nbs/21_models_metrics.ipynb #d2369ac6
@@ -66,7 +67,8 @@ def mase(
     y = np.asarray(insample, dtype='float64').ravel()
     if len(y) <= m: raise ModelInputError(f"insample: need more than m={m} values, got {len(y)}")
     scale = np.mean(np.abs(y[m:] - y[:-m]))
-    if not np.isfinite(scale) or scale == 0: raise ModelInputError("insample: naive forecast error is 0 or not finite (constant series?)")
+    if not np.isfinite(scale) or scale == 0: raise ModelInputError("insample: naive forecast error is 0 or not finite "
+                                                                   "(constant series?)")
     return float(np.mean(np.abs(a - p)) / scale)
 
 # %% ../../nbs/21_models_metrics.ipynb #98575d2c
@@ -75,7 +77,8 @@ def directional_accuracy(
     predicted,  # forecasts of them
     reference,  # the price each forecast was made from
 ) -> float:
-    "Share of forecasts whose move from `reference` has the sign of the actual move (the hit rate); NaN if nothing moved."
+    """Share of forecasts whose move from `reference` has the sign of the actual move (the hit rate); NaN if nothing
+    moved."""
     a, p = _pair(actual, predicted)
     _, r = _pair(actual, reference, 'reference')
     moved = (a - r) != 0
@@ -118,7 +121,8 @@ def calibration_table(
     "Per probability bin: count, mean stated probability, observed frequency."
     p, o = _probs(prob, outcome)
     idx = np.minimum((p * bins).astype(int), bins - 1)
-    rows = [dict(bin=f"[{b / bins:.1f}, {(b + 1) / bins:.1f})", count=int((idx == b).sum()), stated=float(p[idx == b].mean()),
+    rows = [dict(bin=f"[{b / bins:.1f}, {(b + 1) / bins:.1f})", count=int((idx == b).sum()),
+                 stated=float(p[idx == b].mean()),
                  observed=float(o[idx == b].mean())) for b in range(bins) if (idx == b).any()]
     return pd.DataFrame(rows, columns=['bin', 'count', 'stated', 'observed'])
 
@@ -144,8 +148,8 @@ def forecast_report(
     confidence=None,             # stated probabilities of direction, for the Brier score
 ) -> dict[str, float]:
     "Every accuracy number at once: error sizes, hit rate, interval coverage, and calibration of `confidence`."
-    out = dict(n=len(np.ravel(actual)), rmse=rmse(actual, predicted), mae=mae(actual, predicted), smape=smape(actual, predicted),
-               hit_rate=directional_accuracy(actual, predicted, reference))
+    out = dict(n=len(np.ravel(actual)), rmse=rmse(actual, predicted), mae=mae(actual, predicted),
+               smape=smape(actual, predicted), hit_rate=directional_accuracy(actual, predicted, reference))
     if insample is not None: out['mase'] = mase(actual, predicted, insample)
     if lower is not None and upper is not None:
         out['coverage'] = interval_coverage(actual, lower, upper)
@@ -156,7 +160,8 @@ def forecast_report(
         moved = (a - r) != 0
         hits = (np.sign(p - r) == np.sign(a - r))[moved].astype(float)
         conf = np.asarray(confidence, float).ravel()[moved]
-        out.update(brier=brier_score(conf, hits), ece=expected_calibration_error(conf, hits), mean_confidence=float(conf.mean()))
+        out.update(brier=brier_score(conf, hits), ece=expected_calibration_error(conf, hits),
+                   mean_confidence=float(conf.mean()))
     return out
 
 # %% ../../nbs/21_models_metrics.ipynb #d2fc927a
@@ -191,7 +196,8 @@ def hit_rate_interval(
     step: int = 1,        # bars between independent forecasts (the horizon)
     level: float = 0.95,  # interval coverage
 ) -> HitRate:
-    "Hit rate of forecasts (in origin order) with a Wilson interval whose sample size counts only every `step`-th origin (`step` = horizon)."
+    """Hit rate of forecasts (in origin order) with a Wilson interval whose sample size counts only every `step`-th
+    origin (`step` = horizon)."""
     from statsmodels.stats.proportion import proportion_confint
     a, p = _pair(actual, predicted)
     _, r = _pair(actual, reference, 'reference')
@@ -201,7 +207,8 @@ def hit_rate_interval(
     moved = (a - r) != 0
     rate = float(hit[moved].mean()) if moved.any() else float('nan')
     n_ind = int(moved[::step].sum())           # overlapping outcomes are not independent evidence
-    lo, hi = proportion_confint(rate * n_ind, n_ind, alpha=1 - level, method='wilson') if n_ind else (float('nan'), float('nan'))
+    lo, hi = proportion_confint(rate * n_ind, n_ind, alpha=1 - level, method='wilson') if n_ind else (float('nan'),
+                                                                                                      float('nan'))
     return HitRate(rate, float(lo), float(hi), int(moved.sum()), n_ind, level)
 
 # %% ../../nbs/21_models_metrics.ipynb #c2d79c1b
@@ -209,7 +216,8 @@ def brier_skill(
     prob,     # stated probabilities
     outcome,  # 0/1 outcomes
 ) -> dict[str, float]:
-    "Brier score of `prob`, the constant-rate baseline's (stating the observed rate every time) and the skill 1 - ratio."
+    """Brier score of `prob`, the constant-rate baseline's (stating the observed rate every time) and the skill 1 -
+    ratio."""
     p, o = _probs(prob, outcome)
     base = float(o.mean() * (1 - o.mean()))
     b = float(np.mean((p - o) ** 2))

@@ -121,7 +121,8 @@ class MSSARL(ForecasterBase):
         min_t: float = 4.0,                  # the training t-statistic a state's stance needs before the forecast moves
     ):
         if window < 4: raise ModelInputError(f"window: expected >= 4, got {window}")
-        if not ranks or min(ranks) < 1 or max(ranks) >= window: raise ModelInputError(f"ranks: expected 1 <= k < window, got {ranks}")
+        if not ranks or min(ranks) < 1 or max(ranks) >= window: raise ModelInputError(f"ranks: expected 1 <= k < "
+                                                                                      f"window, got {ranks}")
         self.window, self.ranks, self.lookback, self.block = window, tuple(ranks), lookback, block
         self.cusum_drift, self.cusum_threshold, self.recent, self.epochs = cusum_drift, cusum_threshold, recent, epochs
         self.learning_rate, self.discount, self.epsilon = learning_rate, discount, epsilon
@@ -142,10 +143,13 @@ class MSSARL(ForecasterBase):
 @patch
 def params(self: MSSARL) -> dict:
     "Configuration (JSON-ready); the learnt policy per state once fitted."
-    d = {k: getattr(self, k) for k in ('window', 'lookback', 'block', 'cusum_drift', 'cusum_threshold', 'recent', 'epochs',
-                                       'learning_rate', 'discount', 'epsilon', 'halflife', 'damping', 'seed', 'level', 'min_t')}
+    d = {k: getattr(self, k)
+         for k in ('window', 'lookback', 'block', 'cusum_drift', 'cusum_threshold', 'recent', 'epochs',
+                                       'learning_rate', 'discount', 'epsilon', 'halflife', 'damping', 'seed', 'level',
+                                       'min_t')}
     d['ranks'] = list(self.ranks)
-    if self.fit_info is not None: d['policy'] = {self._state_name(s): '%s@%d' % self.actions[int(np.argmax(self.Q_[s]))] for s in range(8)}
+    if self.fit_info is not None:
+        d['policy'] = {self._state_name(s): '%s@%d' % self.actions[int(np.argmax(self.Q_[s]))] for s in range(8)}
     return d
 
 # %% ../../nbs/25_models_mssa_rl.ipynb #839d60de
@@ -155,7 +159,8 @@ def _positions(self: MSSARL, z: np.ndarray, levels: np.ndarray, slopes: np.ndarr
     cols = []
     for stance, k in self.actions:
         i = self.ranks.index(k) if k else 0
-        cols.append(np.zeros(len(z)) if stance == 'hold' else np.sign(levels[i] - z) if stance == 'mean_revert' else np.sign(slopes[i]))
+        cols.append(np.zeros(len(z)) if stance == 'hold' else np.sign(levels[i] - z) if stance == 'mean_revert'
+                    else np.sign(slopes[i]))
     return np.column_stack(cols)
 
 # %% ../../nbs/25_models_mssa_rl.ipynb #6a6d9b23
@@ -164,15 +169,18 @@ def _scaled(self: MSSARL, y: pd.Series, X) -> np.ndarray:
     cols = [np.log(y.to_numpy())]
     if X is not None:
         Xf = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
-        if len(Xf) != len(y): raise ModelInputError(f"X: expected {len(y)} rows (one per observation of y), got {len(Xf)}")
-        cols += [np.log(check_series(Xf.iloc[:, j], f'X[{Xf.columns[j]}]', positive=True).to_numpy()) for j in range(Xf.shape[1])]
+        if len(Xf) != len(y): raise ModelInputError(f"X: expected {len(y)} rows (one per observation of y), got "
+                                                    f"{len(Xf)}")
+        cols += [np.log(check_series(Xf.iloc[:, j], f'X[{Xf.columns[j]}]', positive=True).to_numpy())
+                 for j in range(Xf.shape[1])]
     Z = np.column_stack(cols)
     return Z
 
 # %% ../../nbs/25_models_mssa_rl.ipynb #398e779b
 @patch
 def _causal_features(self: MSSARL, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    "Training level and slope (rows: one per rank) at every bar; the basis for bars [b, b+block) uses only bars before b."
+    """Training level and slope (rows: one per rank) at every bar; the basis for bars [b, b+block) uses only bars before
+    b."""
     L, z, n = self.window, Z[:, 0], len(Z)
     kmax = max(self.ranks)
     start = self.lookback
@@ -323,6 +331,7 @@ def forecast(
     else: path = (self.level_now_[self.ranks.index(k)] - z) * (1 - 0.5 ** (steps / self.halflife))
     sd = np.sqrt(self.tracker_.var * steps)
     s = self._state(self.slope_now_[0], self.tracker_.var, self.tracker_.since_cp)
-    diag = dict(regime=regime, stance=stance, rank=k, evidence_t=round(float(self.evidence_t_[s]), 3), q_values=[round(float(v), 5) for v in self.Q_[s]],
+    diag = dict(regime=regime, stance=stance, rank=k, evidence_t=round(float(self.evidence_t_[s]), 3),
+                q_values=[round(float(v), 5) for v in self.Q_[s]],
                 change_points=self.tracker_.n_cp, bars_since_change=min(self.tracker_.since_cp, 10 ** 6))
     return log_forecast(self.name, (z + path) * self.sd_[0], sd * self.sd_[0], self.level, diagnostics=diag)

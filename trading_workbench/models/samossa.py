@@ -24,7 +24,8 @@ def page_matrix(
 ) -> np.ndarray:
     "Non-overlapping columns of length `L` from the most recent `L * (len(x) // L)` values."
     n = (len(x) // L) * L
-    if n < 2 * L: raise ModelInputError(f"y: too short for window L={L}, need at least {2 * L} observations, got {len(x)}")
+    if n < 2 * L: raise ModelInputError(f"y: too short for window L={L}, need at least {2 * L} observations, got "
+                                        f"{len(x)}")
     return x[len(x) - n:].reshape(-1, L).T
 
 # %% ../../nbs/22_models_samossa.ipynb #4723c1c5
@@ -87,11 +88,14 @@ class SAMoSSA(ForecasterBase):
         max_move: float = 1.0,           # largest forecast move, in one-bar s.d. per sqrt(bar)
         max_ar_root: float = 0.95,       # an AR with a root this close to 1 is dropped (it would explode)
     ):
-        if rank != 'dg' and not (isinstance(rank, int) and rank >= 1) and not (isinstance(rank, float) and 0 < rank < 1):
+        if rank != 'dg' and not (isinstance(rank, int) and rank >= 1) and not (isinstance(rank, float)
+                                                                               and 0 < rank < 1):
             raise ModelInputError(f"rank: expected 'dg', a positive int, or an energy fraction in (0, 1), got {rank!r}")
         if window is not None and window < 3: raise ModelInputError(f"window: expected >= 3, got {window}")
         if ar_order < 0: raise ModelInputError(f"ar_order: expected >= 0, got {ar_order}")
-        if not (max_move > 0 and 0 < max_ar_root < 1 and min_t >= 0): raise ModelInputError(f"max_move > 0, 0 < max_ar_root < 1, min_t >= 0: got {max_move}, {max_ar_root}, {min_t}")
+        if not (max_move > 0 and 0 < max_ar_root < 1
+                and min_t >= 0): raise ModelInputError(f"max_move > 0, 0 < max_ar_root < 1, min_t >= 0: got "
+                                                       f"{max_move}, {max_ar_root}, {min_t}")
         if holdout is not None and holdout < 30: raise ModelInputError(f"holdout: expected >= 30 bars, got {holdout}")
         self.window, self.rank, self.ar_order, self.level, self.max_rank = window, rank, ar_order, level, max_rank
         self.holdout, self.min_t, self.max_move, self.max_ar_root = holdout, min_t, max_move, max_ar_root
@@ -99,9 +103,10 @@ class SAMoSSA(ForecasterBase):
 
     def params(self) -> dict:
         "Configuration and what fit chose (JSON-ready)."
-        d = dict(window=self.window, rank=self.rank, ar_order=self.ar_order, level=self.level, max_rank=self.max_rank, holdout=self.holdout,
-                 min_t=self.min_t, max_move=self.max_move, max_ar_root=self.max_ar_root)
-        if self.fit_info is not None: d.update(L=self.L_, rank_used=self.rank_, n_series=self.n_series_, shrink=self.shrink_, ar_dropped=self.ar_dropped_)
+        d = dict(window=self.window, rank=self.rank, ar_order=self.ar_order, level=self.level, max_rank=self.max_rank,
+                 holdout=self.holdout, min_t=self.min_t, max_move=self.max_move, max_ar_root=self.max_ar_root)
+        if self.fit_info is not None: d.update(L=self.L_, rank_used=self.rank_, n_series=self.n_series_,
+                                               shrink=self.shrink_, ar_dropped=self.ar_dropped_)
         return d
 
     def _scale(self, logp: np.ndarray) -> np.ndarray: return (logp - self.mu_) / self.sd_
@@ -114,7 +119,8 @@ def _log_series(self: SAMoSSA, y: pd.Series, X=None) -> list[np.ndarray]:
     if X is not None:
         Xf = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
         if len(Xf) != n: raise ModelInputError(f"X: expected {n} rows (one per observation of y), got {len(Xf)}")
-        series += [np.log(check_series(Xf.iloc[:, j], f'X[{Xf.columns[j]}]', positive=True).to_numpy()) for j in range(Xf.shape[1])]
+        series += [np.log(check_series(Xf.iloc[:, j], f'X[{Xf.columns[j]}]', positive=True).to_numpy())
+                   for j in range(Xf.shape[1])]
     return series
 
 # %% ../../nbs/22_models_samossa.ipynb #07d3cacf
@@ -123,8 +129,8 @@ def _page_beta(self: SAMoSSA, series: list[np.ndarray], L: int) -> tuple[int, np
     "Rank kept, `beta` (summing to one) and the singular values of the standardised series' joint page matrix."
     P = np.hstack([page_matrix((s - s.mean()) / s.std(), L) for s in series])
     U, s, Vt = np.linalg.svd(P, full_matrices=False)
-    k = (donoho_gavish_rank(s, P.shape) if self.rank == 'dg' else energy_rank(s, self.rank) if isinstance(self.rank, float)
-         else self.rank)
+    k = (donoho_gavish_rank(s, P.shape) if self.rank == 'dg' else energy_rank(s, self.rank)
+         if isinstance(self.rank, float) else self.rank)
     k = int(min(k, self.max_rank, len(s)))
     D = (U[:, :k] * s[:k]) @ Vt[:k]
     # beta sums to one (the forecast moves with the price level): regress the last row's step from
@@ -143,7 +149,8 @@ def _residuals(self: SAMoSSA, z: np.ndarray) -> np.ndarray:
 # %% ../../nbs/22_models_samossa.ipynb #7222ed0f
 @patch
 def _fit_residual_ar(self: SAMoSSA, z: np.ndarray, u: np.ndarray) -> None:
-    "AR(p) of the residuals `u` (no intercept, none at all if near explosive), the one-bar scale of `z`, and whether `beta` explodes."
+    """AR(p) of the residuals `u` (no intercept, none at all if near explosive), the one-bar scale of `z`, and whether
+    `beta` explodes."""
     _, self.ar_phi_, self.ar_sd_ = fit_ar(u, self.ar_order)
     # the residual mean is an in-sample bias of the linear forecaster: added every step it compounds into a drift
     self.ar_c_ = 0.0
@@ -151,7 +158,8 @@ def _fit_residual_ar(self: SAMoSSA, z: np.ndarray, u: np.ndarray) -> None:
     self.ar_dropped_ = bool(ar_spectral_radius(self.ar_phi_) >= self.max_ar_root)
     if self.ar_dropped_: self.ar_phi_ = np.zeros(self.ar_order)
     self.step_sd_ = float(np.diff(z).std())     # one-bar s.d. of the scaled log price: the scale of every bound
-    # the level recursion has a unit root (beta sums to one); a root outside the unit circle makes the h-step path explode
+    # the level recursion has a unit root (beta sums to one); a root outside the unit circle makes the h-step path
+    # explode
     self.explosive_ = bool(ar_spectral_radius(self.beta_[::-1]) > 1 + 1e-3)
 
 @patch
@@ -171,7 +179,8 @@ def _fit_core(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
     n = len(y)
     L = self.window or int(np.clip(round(np.sqrt(n)), 5, 60))
     if n < max(3 * L, L + self.ar_order + 20):
-        raise ModelInputError(f"y: too short for window L={L}, need at least {max(3 * L, L + self.ar_order + 20)} observations, got {n}")
+        raise ModelInputError(f"y: too short for window L={L}, need at least {max(3 * L, L + self.ar_order + 20)} "
+                              f"observations, got {n}")
     series = self._log_series(y, X)
     self.mu_, self.sd_ = float(series[0].mean()), float(series[0].std())
     k, beta, s = self._page_beta(series, L)
@@ -181,7 +190,8 @@ def _fit_core(self: SAMoSSA, y, X=None) -> 'SAMoSSA':
     z = self._scale(series[0])
     u = self._residuals(z)
     self._fit_residual_ar(z, u)
-    if not self.ar_sd_ > 0: raise ModelInputError("y: residuals have zero variance (a deterministic series); nothing to forecast with uncertainty")
+    if not self.ar_sd_ > 0: raise ModelInputError("y: residuals have zero variance (a deterministic series); nothing "
+                                                  "to forecast with uncertainty")
     self._set_state(z, u)
     self.fit_info = FitInfo(y, time.perf_counter() - t0)
     return self
@@ -193,7 +203,8 @@ def fit(
     y,              # close prices, oldest first (a Series or 1-D array)
     X=None,         # exogenous data, one row per price (if the model takes any)
 ) -> 'SAMoSSA':
-    "Learn the page-matrix rank, `beta`, the AR model of the residuals, and (on a held-out tail) how far to trust the forecast's move."
+    """Learn the page-matrix rank, `beta`, the AR model of the residuals, and (on a held-out tail) how far to trust the
+    forecast's move."""
     t0 = time.perf_counter()
     self._fit_core(y, X)
     self.shrink_, self.holdout_t_ = self._holdout_shrink(y, X)
@@ -253,7 +264,8 @@ def _recurse(self: SAMoSSA, w: np.ndarray, e: np.ndarray, c: float, steps: int, 
 def _raw_path(self: SAMoSSA, h: int) -> tuple[np.ndarray, np.ndarray]:
     "The unshrunk, unbounded SAMoSSA path and its s.d. (scaled log units), as the paper's recursion gives them."
     zm = self._recurse(self.z_tail_, self.u_tail_, self.ar_c_, h)
-    if h not in self._psi: self._psi[h] = self._recurse(np.zeros(self.L_ - 1), np.zeros(self.ar_order), 0.0, h, shock=True)
+    if h not in self._psi: self._psi[h] = self._recurse(np.zeros(self.L_ - 1), np.zeros(self.ar_order), 0.0, h,
+                                                        shock=True)
     return zm, self.ar_sd_ * np.sqrt(np.cumsum(self._psi[h] ** 2))
 
 # %% ../../nbs/22_models_samossa.ipynb #837563ef
@@ -296,5 +308,6 @@ def forecast(
     # an exploding recursion cannot widen it without end
     zsd = np.clip(zsd, 0.5 * self.step_sd_ * steps, 3.0 * self.step_sd_ * steps)
     return log_forecast(self.name, (z0 + move) * self.sd_ + self.mu_, zsd * self.sd_, self.level,
-                        diagnostics=dict(rank=self.rank_, L=self.L_, ar_phi=[float(v) for v in self.ar_phi_], ar_dropped=self.ar_dropped_, explosive=self.explosive_,
+                        diagnostics=dict(rank=self.rank_, L=self.L_, ar_phi=[float(v) for v in self.ar_phi_],
+                                         ar_dropped=self.ar_dropped_, explosive=self.explosive_,
                                          shrink=round(self.shrink_, 4), raw_move=float((zm[-1] - z0) * self.sd_)))

@@ -11,8 +11,8 @@ import numpy as np
 from fastcore.basics import patch
 from ..core.log import get_logger
 from ..core.types import Forecast
-from .base import (FitInfo, ForecasterBase, ModelInputError, check_exog, check_horizon, check_series,
-                                           log_forecast)
+from .base import (FitInfo, ForecasterBase, ModelInputError, check_exog, check_horizon,
+                                           check_series, log_forecast)
 
 # %% auto #0
 __all__ = ['log', 'SCALE', 'choose_d', 'hannan_rissanen_ic', 'SARIMAXForecaster']
@@ -30,7 +30,8 @@ def choose_d(
     "Differencing order: difference while an ADF test cannot reject a unit root (at most `max_d` times)."
     from statsmodels.tsa.stattools import adfuller
     d = 0
-    while d < max_d and adfuller(np.diff(x, d) if d else x, maxlag=5, autolag=None, result_object=False)[1] > alpha: d += 1
+    while d < max_d and adfuller(np.diff(x, d) if d else x, maxlag=5, autolag=None,
+                                 result_object=False)[1] > alpha: d += 1
     return d
 
 # %% ../../nbs/23_models_sarimax.ipynb #9ee49bcd
@@ -80,9 +81,16 @@ class SARIMAXForecaster(ForecasterBase):
         level: float = 0.95,                                       # interval coverage
         maxiter: int = 50,                                         # the optimiser's iteration cap
     ):
-        if criterion not in ('aic', 'bic'): raise ModelInputError(f"criterion: expected 'aic' or 'bic', got {criterion!r}")
+        if criterion not in ('aic',
+                             'bic'): raise ModelInputError(f"criterion: expected 'aic' or 'bic', got {criterion!r}")
         if min(max_p, max_q, max_d) < 0: raise ModelInputError("max_p/max_q/max_d: must be >= 0")
-        self.max_p, self.max_q, self.max_d, self.order, self.seasonal_order = max_p, max_q, max_d, order, tuple(seasonal_order)
+        self.max_p, self.max_q, self.max_d, self.order, self.seasonal_order = (
+            max_p,
+            max_q,
+            max_d,
+            order,
+            tuple(seasonal_order),
+        )
         self.criterion, self.trend, self.level, self.maxiter = criterion, trend, level, maxiter
         self.fit_info = None
 
@@ -177,7 +185,8 @@ def _take_state(self: SARIMAXForecaster, res) -> None:
     self.c_ = c[:, -1].copy() if c.ndim == 2 else c.copy()
     d = np.asarray(ssm['obs_intercept'])
     self.d_ = float(d[0, -1]) if d.ndim == 2 else float(d[0])
-    self.beta_ = self.params_[[i for i, n in enumerate(self.param_names_) if n in res.model.exog_names]] if self.k_exog_ else np.zeros(0)
+    self.beta_ = self.params_[[i for i, n in enumerate(self.param_names_)
+                               if n in res.model.exog_names]] if self.k_exog_ else np.zeros(0)
     self.a_ = np.asarray(res.predicted_state)[:, -1].copy()
     self.P_ = np.asarray(res.predicted_state_cov)[:, :, -1].copy()
 
@@ -185,9 +194,11 @@ def _take_state(self: SARIMAXForecaster, res) -> None:
 @patch
 def _obs_intercept(self: SARIMAXForecaster, X, n: int, name: str) -> np.ndarray:
     if not self.k_exog_: return np.full(n, self.d_)
-    if X is None: raise ModelInputError(f"{name}: the model was fitted with {self.k_exog_} exogenous column(s); pass {n} row(s) of them")
+    if X is None: raise ModelInputError(f"{name}: the model was fitted with {self.k_exog_} exogenous column(s); pass "
+                                        f"{n} row(s) of them")
     Xa = check_exog(X, n, name)
-    if Xa.shape[1] != self.k_exog_: raise ModelInputError(f"{name}: expected {self.k_exog_} column(s), got {Xa.shape[1]}")
+    if Xa.shape[1] != self.k_exog_: raise ModelInputError(f"{name}: expected {self.k_exog_} column(s), got "
+                                                          f"{Xa.shape[1]}")
     return Xa @ self.beta_
 
 # %% ../../nbs/23_models_sarimax.ipynb #28f3169e

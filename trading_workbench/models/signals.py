@@ -29,8 +29,10 @@ def forecast_z(
     step: int | None = None,  # forecast step (default: the last)
 ) -> tuple[float, float]:
     "Expected return to the forecast at `step` (default: the last) and its size in forecast s.d. (signed z)."
-    if forecast.target != 'close': raise ModelInputError(f"forecast.target: expected 'close' (a price forecast), got {forecast.target!r}")
-    if not (isinstance(current_price, (int, float, np.floating)) and math.isfinite(current_price) and current_price > 0):
+    if forecast.target != 'close': raise ModelInputError(f"forecast.target: expected 'close' (a price forecast), got "
+                                                         f"{forecast.target!r}")
+    if not (isinstance(current_price, (int, float, np.floating)) and math.isfinite(current_price)
+            and current_price > 0):
         raise ModelInputError(f"current_price: expected a finite price > 0, got {current_price!r}")
     i = forecast.horizon - 1 if step is None else step
     q = normal_quantile(forecast.level)   # cached: scipy's ppf costs more than the rest of a signal
@@ -45,13 +47,16 @@ def risk_score(
     volatility: float | None = None,  # GARCH's daily volatility, if any
     ref_vol: float = 0.30,            # annual volatility that scores 0.5
 ) -> float:
-    "Annualised volatility from the forecast interval (and GARCH's daily `volatility`), mapped to [0, 1] as `s / (s + ref_vol)`."
+    """Annualised volatility from the forecast interval (and GARCH's daily `volatility`), mapped to [0, 1] as `s / (s +
+    ref_vol)`."""
     forecast_z(forecast, current_price)
     q = normal_quantile(forecast.level)
     h = forecast.horizon
     daily = (math.log(forecast.upper[-1]) - math.log(forecast.lower[-1])) / (2 * q) / math.sqrt(h)
     if volatility is not None:
-        if not (math.isfinite(volatility) and volatility >= 0): raise ModelInputError(f"volatility: expected a daily s.d. >= 0, got {volatility!r}")
+        if not (math.isfinite(volatility)
+                and volatility >= 0): raise ModelInputError(f"volatility: expected a daily s.d. >= 0, got "
+                                                            f"{volatility!r}")
         daily = (daily + volatility) / 2
     s = daily * math.sqrt(252)
     return float(s / (s + ref_vol))
@@ -94,10 +99,13 @@ def fit(
     groups=None,
     penalties: tuple[float, ...] = (0.0, 10.0, 100.0, 1000.0, 10000.0),  # slope shrinkages to choose from
 ) -> 'ConfidenceCalibrator':
-    "Logistic fit of 0/1 direction hits on |z|; with `groups` (tickers) the slope's shrinkage is chosen by leave-one-group-out log loss."
+    """Logistic fit of 0/1 direction hits on |z|; with `groups` (tickers) the slope's shrinkage is chosen by
+    leave-one-group-out log loss."""
     z, hit = np.abs(np.asarray(z, float)), np.asarray(hit, float)
-    if len(z) != len(hit) or len(z) < 30: raise ModelInputError(f"z/hit: need at least 30 pairs of equal length, got {len(z)} and {len(hit)}")
-    if not (np.isfinite(z).all() and np.isin(hit, (0.0, 1.0)).all()): raise ModelInputError("z/hit: z must be finite and hit 0/1")
+    if len(z) != len(hit) or len(z) < 30: raise ModelInputError(f"z/hit: need at least 30 pairs of equal length, got "
+                                                                f"{len(z)} and {len(hit)}")
+    if not (np.isfinite(z).all()
+            and np.isin(hit, (0.0, 1.0)).all()): raise ModelInputError("z/hit: z must be finite and hit 0/1")
     lam = 0.0
     if groups is not None:
         g = np.asarray(groups)
@@ -115,17 +123,24 @@ def fit(
     return cls(float(w[0]), float(w[1]), int(len(z)), int(horizon))
 
 # %% ../../nbs/27_models_signals.ipynb #52335d78
-# `evidence_calibrator` on the validation's walk-forward (twb validate: 43 bundled stocks, the 10 held out in this notebook
-# and in tests/test_models_metrics_signals.py excluded; 1,000 origins, refit every 250; SAMoSSA and MSSA-RL 1.1). No model's
-# |z| beat its constant hit rate out of sample (see "Calibrating on the validation's walk-forward"): every slope is 0, the
+# `evidence_calibrator` on the validation's walk-forward (twb validate: 43 bundled stocks, the 10 held out in this
+# notebook
+# and in tests/test_models_metrics_signals.py excluded; 1,000 origins, refit every 250; SAMoSSA and MSSA-RL 1.1). No
+# model's
+# |z| beat its constant hit rate out of sample (see "Calibrating on the validation's walk-forward"): every slope is 0,
+# the
 # confidence is the model's base rate of right directions (neutral where that is a coin), and signals say 'base rate'.
 DEFAULT_CALIBRATORS = {
     ('samossa', 1): ConfidenceCalibrator(0.0, 0.0, 411, 1), ('samossa', 5): ConfidenceCalibrator(0.0, 0.0, 410, 5),
-    ('sarimax', 1): ConfidenceCalibrator(0.0600, 0.0, 42522, 1), ('sarimax', 5): ConfidenceCalibrator(0.1513, 0.0, 42755, 5),
-    ('garch', 1): ConfidenceCalibrator(0.0954, 0.0, 42482, 1), ('garch', 5): ConfidenceCalibrator(0.2205, 0.0, 42715, 5),
+    ('sarimax', 1): ConfidenceCalibrator(0.0600, 0.0, 42522, 1),
+    ('sarimax', 5): ConfidenceCalibrator(0.1513, 0.0, 42755, 5),
+    ('garch', 1): ConfidenceCalibrator(0.0954, 0.0, 42482, 1),
+    ('garch', 5): ConfidenceCalibrator(0.2205, 0.0, 42715, 5),
     ('mssa_rl', 1): ConfidenceCalibrator(0.0, 0.0, 0, 1), ('mssa_rl', 5): ConfidenceCalibrator(0.0, 0.0, 0, 5),
-    # the equal-weight ensemble of SAMoSSA, SARIMAX, GARCH and the random walk, combined from the same walk-forward forecasts
-    ('ensemble', 1): ConfidenceCalibrator(0.0855, 0.0, 42482, 1), ('ensemble', 5): ConfidenceCalibrator(0.2034, 0.0, 42715, 5),
+    # the equal-weight ensemble of SAMoSSA, SARIMAX, GARCH and the random walk, combined from the same walk-forward
+    # forecasts
+    ('ensemble', 1): ConfidenceCalibrator(0.0855, 0.0, 42482, 1),
+    ('ensemble', 5): ConfidenceCalibrator(0.2034, 0.0, 42715, 5),
 }
 
 # %% ../../nbs/27_models_signals.ipynb #9cd58986
@@ -133,7 +148,8 @@ def default_calibrator(
     model: str,    # model name
     horizon: int,  # bars ahead
 ) -> ConfidenceCalibrator:
-    "The bundled-data calibrator of `model` at the nearest fitted horizon; neutral (confidence 0.5) for a model without one."
+    """The bundled-data calibrator of `model` at the nearest fitted horizon; neutral (confidence 0.5) for a model
+    without one."""
     fitted = [h for (m, h) in DEFAULT_CALIBRATORS if m == model]
     if not fitted: return ConfidenceCalibrator()
     return DEFAULT_CALIBRATORS[(model, min(fitted, key=lambda h: (abs(h - horizon), h)))]
@@ -146,7 +162,8 @@ def calibration_sample(
     horizon: int = 1,                  # bars ahead
     end: int | None = None,            # use bars before this row only
 ) -> pd.DataFrame:
-    "Walk-forward forecasts of every column of `closes` (bars up to `end`): signed z and whether the direction was right."
+    """Walk-forward forecasts of every column of `closes` (bars up to `end`): signed z and whether the direction was
+    right."""
     rows = []
     for t in closes.columns:
         y = check_series(closes[t].iloc[:end].dropna(), t, positive=True)
@@ -156,7 +173,8 @@ def calibration_sample(
             if r.actual == r.reference or abs(r.mean / r.reference - 1) < 1e-9: continue
             fc = Forecast('wf', mean=(r.mean,), lower=(r.lower,), upper=(r.upper,))
             _, z = forecast_z(fc, r.reference)
-            rows.append(dict(ticker=t, date=r.Index, z=z, hit=float(np.sign(r.mean - r.reference) == np.sign(r.actual - r.reference))))
+            rows.append(dict(ticker=t, date=r.Index, z=z,
+                             hit=float(np.sign(r.mean - r.reference) == np.sign(r.actual - r.reference))))
     return pd.DataFrame(rows)
 
 # %% ../../nbs/27_models_signals.ipynb #3864fdb7
@@ -176,13 +194,15 @@ def forecast_to_signal(
     exp_ret, z = forecast_z(forecast, current_price)
     cal = calibrator or default_calibrator(provenance.model, forecast.horizon)
     conf = float(cal.predict(z))
-    # a calibrator without a slope states only the model's base rate: the signal says its confidence carries no information
+    # a calibrator without a slope states only the model's base rate: the signal says its confidence carries no
+    # information
     basis = 'base rate' if cal.slope == 0 else '|z| calibrated'
     provenance = dataclasses.replace(provenance, parameters={**provenance.parameters, 'confidence_basis': basis})
     if exp_ret > min_edge and conf > min_confidence: action = Action.BUY
     elif exp_ret < -min_edge and conf > min_confidence: action = Action.SELL
     else: action = Action.HOLD
-    return Signal(ticker=ticker, action=action, confidence=conf, risk_score=risk_score(forecast, current_price, volatility, ref_vol),
+    return Signal(ticker=ticker, action=action, confidence=conf,
+                  risk_score=risk_score(forecast, current_price, volatility, ref_vol),
                   expected_return=exp_ret, horizon=forecast.horizon, current_price=float(current_price), as_of=as_of,
                   provenance=provenance)
 
@@ -207,7 +227,8 @@ def walk_forward_calibration(
     fd: pd.DataFrame,  # walk-forward forecasts (`wf_forecasts` rows)
     min_n: int = 200,  # directions each half needs
 ) -> pd.DataFrame:
-    "Per model and horizon: calibrator fitted on the earlier origins, Brier on the later ones beside the constant rate (t of the difference)."
+    """Per model and horizon: calibrator fitted on the earlier origins, Brier on the later ones beside the constant rate
+    (t of the difference)."""
     rows = []
     for (m, h), g in direction_sample(fd).groupby(['model', 'horizon']):
         cut = g['origin'].sort_values().iloc[len(g) // 2] if len(g) else None
@@ -218,9 +239,13 @@ def walk_forward_calibration(
         # per forecast: calibrated minus constant-rate loss
         d = (cal.predict(b['z']) - hb) ** 2 - (p0 - hb) ** 2
         t = float(d.mean() / (d.std(ddof=1) / np.sqrt(len(d)))) if d.std() > 0 else 0.0
-        rows.append(dict(model=m, horizon=int(h), n=len(g), slope=cal.slope, hit_rate=float(hb.mean()), brier=_brier(cal.predict(b['z']), hb),
-                         brier_const=_brier(np.full(len(hb), p0), hb), brier_base=float(hb.mean() * (1 - hb.mean())), t=t))
-    out = pd.DataFrame(rows, columns=['model', 'horizon', 'n', 'slope', 'hit_rate', 'brier', 'brier_const', 'brier_base', 't'])
+        rows.append(dict(model=m, horizon=int(h), n=len(g), slope=cal.slope, hit_rate=float(hb.mean()),
+                         brier=_brier(cal.predict(b['z']), hb),
+                         brier_const=_brier(np.full(len(hb), p0), hb), brier_base=float(hb.mean() * (1 - hb.mean())),
+                         t=t))
+    out = pd.DataFrame(rows,
+                       columns=['model', 'horizon', 'n', 'slope', 'hit_rate', 'brier', 'brier_const', 'brier_base',
+                                't'])
     out['informative'] = out['t'] < -2.0          # |z| must beat the constant rate beyond noise, not by a rounding
     return out
 
@@ -231,7 +256,8 @@ def evidence_calibrator(
     horizon: int,      # bars ahead
     min_n: int = 200,  # directions each half needs
 ) -> ConfidenceCalibrator:
-    "The calibrator `model` earns at `horizon` on walk-forward `fd`: |z|-calibrated if that beat the constant rate out of sample, else the constant rate (neutral if that is a coin)."
+    """The calibrator `model` earns at `horizon` on walk-forward `fd`: |z|-calibrated if that beat the constant rate out
+    of sample, else the constant rate (neutral if that is a coin)."""
     s = direction_sample(fd[(fd['model'] == model) & (fd['horizon'] == horizon)])
     if len(s) < 2 * min_n: return ConfidenceCalibrator(horizon=horizon)
     ev = walk_forward_calibration(fd[(fd['model'] == model) & (fd['horizon'] == horizon)], min_n)

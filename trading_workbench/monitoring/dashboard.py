@@ -93,7 +93,8 @@ class ReadCache:
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #2c0605b2
 def _signals(conn, since: datetime, cache: ReadCache | None) -> pd.DataFrame:
-    "Signals since `since`; with a cache only rows with a higher id, and all again if the count disagrees (late commit, purge)."
+    """Signals since `since`; with a cache only rows with a higher id, and all again if the count disagrees (late
+    commit, purge)."""
     b = _bind_time(conn, since)
     full = lambda: _times(_read(conn, SIGNALS_SQL, since=b), 'as_of')
     if cache is None or cache.signals is None: sig = full()
@@ -113,7 +114,8 @@ def load_snapshot(
     days: int = 365,                 # the window, in calendar days up to the newest point
     cache: ReadCache | None = None,  # the page's cache of what it read already (None: read everything)
 ) -> Snapshot:
-    "One read transaction: `account`'s last `days` of equity, fills, orders, signals, their closes, runs, heartbeats, alerts."
+    """One read transaction: `account`'s last `days` of equity, fills, orders, signals, their closes, runs, heartbeats,
+    alerts."""
     if not isinstance(days, int) or days < 1: raise ValueError(f'days: a whole number >= 1, got {days!r}')
     e, f, o, p = (T[n] for n in ('equity', 'fills', 'orders', 'prices'))
     with store.reader.connect() as conn:
@@ -121,7 +123,9 @@ def load_snapshot(
         end = pd.Timestamp(end if end is not None else store.clock.now())
         end = end.tz_localize('UTC') if end.tz is None else end
         since = (end - pd.Timedelta(days=days)).to_pydatetime()
-        eq = _times(_read(conn, sa.select(*_cols(e, 'as_of', 'cash', 'equity')).where(e.c.account == account, e.c.as_of >= since)
+        eq = _times(_read(conn,
+                          sa.select(*_cols(e, 'as_of', 'cash', 'equity')).where(e.c.account == account,
+                                                                                e.c.as_of >= since)
                           .order_by(e.c.as_of)), 'as_of')
         fills = _times(_read(conn, sa.select(*_cols(f)).where(f.c.time >= since).order_by(f.c.time, f.c.exec_id)),
                        'time', 'recorded_at')
@@ -131,11 +135,13 @@ def load_snapshot(
         sig = _signals(conn, since, cache)
         q = sa.select(p.c.ticker, p.c.date, p.c.close).where(p.c.date >= since.date() - timedelta(days=10))
         closes = _read(conn, q)
-        last = _read(conn, sa.select(p.c.ticker, p.c.source, sa.func.max(p.c.date).label('last'), sa.func.count().label('bars'))
+        last = _read(conn,
+                     sa.select(p.c.ticker, p.c.source, sa.func.max(p.c.date).label('last'),
+                               sa.func.count().label('bars'))
                      .group_by(p.c.ticker, p.c.source))
     wide = closes.pivot(index='date', columns='ticker', values='close').sort_index() if len(closes) else pd.DataFrame()
-    return Snapshot(end.to_pydatetime(), account, eq.set_index('as_of'), fills, orders, sig, wide, store.positions(account),
-                    store.runs(limit=50), store.heartbeats(), alert_table(store), last)
+    return Snapshot(end.to_pydatetime(), account, eq.set_index('as_of'), fills, orders, sig, wide,
+                    store.positions(account), store.runs(limit=50), store.heartbeats(), alert_table(store), last)
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #0a9e98e7
 def _window(snap: Snapshot, days: int) -> pd.Timestamp: return pd.Timestamp(snap.as_of) - pd.Timedelta(days=days)
@@ -206,8 +212,11 @@ def signal_outcomes(
     snap: Snapshot,   # what one refresh read
     days: int = 365,  # the window, in calendar days up to the newest point
 ) -> pd.DataFrame:
-    "Each BUY/SELL signal of the last `days`, its realised return over its horizon (NaN while pending), whether it was right."
-    s = snap.signals[(snap.signals.action != 'HOLD') & (pd.to_datetime(snap.signals.as_of, utc=True) >= _window(snap, days))].copy()
+    """Each BUY/SELL signal of the last `days`, its realised return over its horizon (NaN while pending), whether it was
+    right."""
+    s = snap.signals[
+        (snap.signals.action != 'HOLD') & (pd.to_datetime(snap.signals.as_of, utc=True) >= _window(snap, days))
+    ].copy()
     s['realised'] = math.nan
     if not len(s) or not len(snap.closes): return s.assign(right=pd.Series(dtype='object'))
     dates, c = pd.DatetimeIndex(snap.closes.index).normalize(), snap.closes.to_numpy(dtype='float64')
@@ -228,12 +237,17 @@ def signal_accuracy(
     days: int = 365,  # the window, in calendar days up to the newest point
 ) -> pd.DataFrame:
     "Per model: signals, BUY/SELL calls with a known outcome, accuracy, mean confidence, Brier score (lower is better)."
-    allsig = snap.signals[pd.to_datetime(snap.signals.as_of, utc=True) >= _window(snap, days)] if len(snap.signals) else snap.signals
+    allsig = (
+        snap.signals[pd.to_datetime(snap.signals.as_of, utc=True) >= _window(snap, days)]
+        if len(snap.signals)
+        else snap.signals
+    )
     o = _memo(snap, ('outcomes', days), lambda: signal_outcomes(snap, days))
     o = o[o.right.notna()]
     hit = o.right.astype(float)
     g = pd.DataFrame(dict(model=o.model, hit=hit, conf=o.confidence, sq=(o.confidence - hit) ** 2)).groupby('model')
-    out = pd.DataFrame(dict(signals=allsig.groupby('model').size(), mean_confidence=allsig.groupby('model').confidence.mean()))
+    out = pd.DataFrame(dict(signals=allsig.groupby('model').size(),
+                            mean_confidence=allsig.groupby('model').confidence.mean()))
     out = out.join(pd.DataFrame(dict(evaluated=g.size(), accuracy=g.hit.mean(), brier=g.sq.mean())), how='left')
     out['evaluated'] = out.evaluated.fillna(0).astype(int)
     return out.reset_index(names='model')[['model', 'signals', 'evaluated', 'accuracy', 'mean_confidence', 'brier']]
@@ -278,23 +292,31 @@ def order_trace(
     days: int = 365,             # the window, in calendar days up to the newest point
     store: Store | None = None,  # the store, to read the signals' provenance (None: none shown)
 ) -> pd.DataFrame:
-    "Each order of the last `days`: state, fill, the signal behind it (model, confidence, as-of; provenance with `store`)."
-    o = snap.orders[pd.to_datetime(snap.orders.created_at, utc=True) >= _window(snap, days)].copy() if len(snap.orders) else snap.orders.copy()
+    """Each order of the last `days`: state, fill, the signal behind it (model, confidence, as-of; provenance with
+    `store`)."""
+    o = (
+        snap.orders[pd.to_datetime(snap.orders.created_at, utc=True) >= _window(snap, days)].copy()
+        if len(snap.orders)
+        else snap.orders.copy()
+    )
     cols = ['client_order_id', 'created_at', 'ticker', 'side', 'quantity', 'state', 'filled_quantity', 'avg_fill_price',
             'model', 'signal_id', 'confidence', 'signal_as_of', 'version', 'data_end']
     if not len(o): return pd.DataFrame(columns=cols)
     o['model'] = o.reason.fillna('').astype(str).str.split(' ').str[0].astype(object)
     o['created_at'] = pd.to_datetime(o.created_at, utc=True).astype('datetime64[ns, UTC]')
     o['ticker'] = o.ticker.astype(object)
-    s = snap.signals.rename(columns=dict(id='signal_id', as_of='signal_as_of'))[['signal_id', 'ticker', 'model', 'confidence', 'signal_as_of']]
-    s = s.assign(signal_as_of=pd.to_datetime(s.signal_as_of, utc=True).astype('datetime64[ns, UTC]'), ticker=s.ticker.astype(object),
-                 model=s.model.astype(object)).sort_values('signal_as_of')
-    m = pd.merge_asof(o.sort_values('created_at'), s, left_on='created_at', right_on='signal_as_of', by=['ticker', 'model'])
+    s = snap.signals.rename(columns=dict(id='signal_id', as_of='signal_as_of'))[['signal_id', 'ticker', 'model',
+                                                                                 'confidence', 'signal_as_of']]
+    s = s.assign(signal_as_of=pd.to_datetime(s.signal_as_of, utc=True).astype('datetime64[ns, UTC]'),
+                 ticker=s.ticker.astype(object), model=s.model.astype(object)).sort_values('signal_as_of')
+    m = pd.merge_asof(o.sort_values('created_at'), s, left_on='created_at', right_on='signal_as_of',
+                      by=['ticker', 'model'])
     prov = {}
     if store is not None and m.signal_id.notna().any():
         ids = [int(i) for i in m.signal_id.dropna().unique()]
         with store.reader.connect() as conn:
-            prov = dict(conn.execute(sa.select(T['signals'].c.id, T['signals'].c.provenance).where(T['signals'].c.id.in_(ids))).all())
+            prov = dict(conn.execute(sa.select(T['signals'].c.id,
+                                               T['signals'].c.provenance).where(T['signals'].c.id.in_(ids))).all())
     m['version'] = [prov.get(i, {}).get('version') if i == i else None for i in m.signal_id]
     m['data_end'] = [prov.get(i, {}).get('data_end') if i == i else None for i in m.signal_id]
     return m[cols].sort_values('created_at', ascending=False, ignore_index=True)
@@ -309,7 +331,8 @@ def risk_limits(
 ) -> pd.DataFrame:
     "Each risk limit now: value, limit, share used, breached, what a breach does; the state and its reason first."
     rep = (manager or RiskManager(store, None, settings, clock, account=account)).report()
-    head = pd.DataFrame([dict(limit='trading_state', value=math.nan, limit_at=math.nan, used=math.nan, breached=rep.state.value != 'ACTIVE',
+    head = pd.DataFrame([dict(limit='trading_state', value=math.nan, limit_at=math.nan, used=math.nan,
+                              breached=rep.state.value != 'ACTIVE',
                               on_breach=rep.state.value, action='', detail=rep.reason)])
     return pd.concat([head, rep.frame()], ignore_index=True)
 
@@ -332,14 +355,21 @@ def freshness(
 ) -> pd.DataFrame:
     "Per data source: tickers served, newest bar, days behind the history's end; and the quarantined tickers with why."
     p = snap.prices_last
-    end = pd.Timestamp(snap.as_of).tz_localize(None).normalize() if pd.Timestamp(snap.as_of).tz else pd.Timestamp(snap.as_of).normalize()
-    g = p.groupby('source').agg(tickers=('ticker', 'nunique'), bars=('bars', 'sum'), last=('last', 'max')).reset_index() if len(p) else \
+    end = (
+        pd.Timestamp(snap.as_of).tz_localize(None).normalize()
+        if pd.Timestamp(snap.as_of).tz
+        else pd.Timestamp(snap.as_of).normalize()
+    )
+    g = p.groupby('source').agg(tickers=('ticker', 'nunique'), bars=('bars', 'sum'),
+                                last=('last', 'max')).reset_index() if len(p) else \
         pd.DataFrame(columns=['source', 'tickers', 'bars', 'last'])
     g['days_behind'] = [(end - pd.Timestamp(x)).days for x in g['last']]
     q = quarantined(store) if store is not None else {}
-    extra = pd.DataFrame([dict(source='quarantined', tickers=1, bars=0, last=v.since, days_behind=math.nan, ticker=t, reason=v.reason)
+    extra = pd.DataFrame([dict(source='quarantined', tickers=1, bars=0, last=v.since, days_behind=math.nan, ticker=t,
+                               reason=v.reason)
                           for t, v in q.items()])
-    return pd.concat([g.assign(ticker='', reason=''), extra], ignore_index=True) if len(extra) else g.assign(ticker='', reason='')
+    return pd.concat([g.assign(ticker='', reason=''), extra], ignore_index=True) if len(extra) else g.assign(ticker='',
+                                                                                                             reason='')
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #374b4c14
 def latency(
@@ -350,8 +380,10 @@ def latency(
     "Signal to order and order to first fill, in seconds: count, median, 95th percentile, max."
     tr = order_trace(snap, days) if trace is None else trace
     f = snap.fills.groupby('client_order_id').time.min() if len(snap.fills) else pd.Series(dtype='datetime64[ns, UTC]')
-    s2o = (tr.created_at - pd.to_datetime(tr.signal_as_of, utc=True)).dt.total_seconds().dropna() if len(tr) else pd.Series(dtype=float)
-    o2f = (pd.to_datetime(tr.client_order_id.map(f), utc=True) - tr.created_at).dt.total_seconds().dropna() if len(tr) else pd.Series(dtype=float)
+    s2o = (tr.created_at - pd.to_datetime(tr.signal_as_of,
+                                          utc=True)).dt.total_seconds().dropna() if len(tr) else pd.Series(dtype=float)
+    o2f = (pd.to_datetime(tr.client_order_id.map(f),
+                          utc=True) - tr.created_at).dt.total_seconds().dropna() if len(tr) else pd.Series(dtype=float)
     row = lambda n, x: dict(path=n, count=len(x), median_s=x.median() if len(x) else math.nan,
                             p95_s=x.quantile(0.95) if len(x) else math.nan, max_s=x.max() if len(x) else math.nan)
     return pd.DataFrame([row('signal_to_order', s2o), row('order_to_fill', o2f)])
@@ -379,8 +411,8 @@ def uptime_table(
 ) -> pd.DataFrame:
     "The supervisor's uptime in trading hours over the last 5 sessions, as `twb status` says it; NaN while unknown."
     share, up, total = uptime(store, settings, now)
-    return pd.DataFrame([dict(component='supervisor', sessions=5, share=math.nan if share is None else share, up_minutes=up,
-                              trading_minutes=total, as_of=pd.Timestamp(now))])
+    return pd.DataFrame([dict(component='supervisor', sessions=5, share=math.nan if share is None else share,
+                              up_minutes=up, trading_minutes=total, as_of=pd.Timestamp(now))])
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #5cc37cc4
 def data_version(
@@ -390,7 +422,8 @@ def data_version(
     q = sa.select(*[sa.select(f).scalar_subquery() for f in (
         sa.func.max(T['equity'].c.as_of), sa.func.count(T['fills'].c.exec_id), sa.func.max(T['orders'].c.updated_at),
         sa.func.max(T['signals'].c.id), sa.func.max(T['alerts'].c.id), sa.func.max(T['alerts'].c.acknowledged_at),
-        sa.func.max(T['trading_states'].c.id), sa.func.max(T['runs'].c.finished_at), sa.func.max(T['heartbeats'].c.time),
+        sa.func.max(T['trading_states'].c.id), sa.func.max(T['runs'].c.finished_at),
+        sa.func.max(T['heartbeats'].c.time),
         sa.func.max(T['positions'].c.as_of), sa.func.max(T['service_beats'].c.minute))])
     with store.reader.connect() as conn: return tuple(conn.execute(q).one())
 
@@ -410,13 +443,16 @@ def _risk(c: Context) -> RiskManager:
     if c.cache.risk is None: c.cache.risk = RiskManager(c.store, None, c.settings, c.clock, account=c.account)
     return c.cache.risk
 
-def _trace(s: Snapshot, d: int, c: Context) -> pd.DataFrame: return _memo(s, ('trace', d), lambda: order_trace(s, d, c.store))
+def _trace(s: Snapshot, d: int, c: Context) -> pd.DataFrame: return _memo(s, ('trace', d),
+                                                                          lambda: order_trace(s, d, c.store))
 
 QUERIES: dict[str, Callable[[Snapshot, int, Context], pd.DataFrame]] = dict(
-    kpis=lambda s, d, c: trading_kpis(s, d), equity=lambda s, d, c: equity_curve(s, d), positions=lambda s, d, c: positions_table(s, d),
-    signals=lambda s, d, c: signal_accuracy(s, d), calibration=lambda s, d, c: calibration(s, d), skill=lambda s, d, c: skill_table(c.store),
-    gate=lambda s, d, c: gate_verdicts(c.store), orders=_trace,
-    risk=lambda s, d, c: risk_limits(c.store, c.settings, c.clock, c.account, _risk(c)), health=lambda s, d, c: health(s, c.clock.now()),
+    kpis=lambda s, d, c: trading_kpis(s, d), equity=lambda s, d, c: equity_curve(s, d), positions=lambda s, d,
+    c: positions_table(s, d),
+    signals=lambda s, d, c: signal_accuracy(s, d), calibration=lambda s, d, c: calibration(s, d), skill=lambda s, d,
+    c: skill_table(c.store), gate=lambda s, d, c: gate_verdicts(c.store), orders=_trace,
+    risk=lambda s, d, c: risk_limits(c.store, c.settings, c.clock, c.account, _risk(c)), health=lambda s, d,
+    c: health(s, c.clock.now()),
     freshness=lambda s, d, c: freshness(s, c.store), latency=lambda s, d, c: latency(s, d, _trace(s, d, c)),
     uptime=lambda s, d, c: uptime_table(c.store, c.settings, c.clock.now()),
     runs=lambda s, d, c: runs_table(s, getattr(c.settings, 'root', None)), alerts=lambda s, d, c: s.alerts)
@@ -454,5 +490,6 @@ def export(
     "`frame` as CSV or JSON records (ISO times, NaN as null, floats exact): the bytes the page's export buttons serve."
     if fmt == 'csv': return frame.to_csv(index=False)
     if fmt == 'json':
-        return json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient='records')], default=str)
+        return json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient='records')],
+                          default=str)
     raise ValueError(f"export: fmt must be 'csv' or 'json', got {fmt!r}")

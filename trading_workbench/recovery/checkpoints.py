@@ -40,7 +40,8 @@ def canonical_json(
 ) -> str:
     "Deterministic JSON for `payload`; NaN, infinities and non-JSON types are a `CheckpointError`."
     try: return json.dumps(payload, sort_keys=True, separators=(',', ':'), allow_nan=False)
-    except (TypeError, ValueError) as e: raise CheckpointError(f"checkpoint payload is not JSON-serialisable: {e}") from None
+    except (TypeError,
+            ValueError) as e: raise CheckpointError(f"checkpoint payload is not JSON-serialisable: {e}") from None
 
 # %% ../../nbs/05_recovery_checkpoints.ipynb #272047ab
 class CheckpointManager:
@@ -60,11 +61,13 @@ def save(
 ) -> Checkpoint:
     "Save `payload` under `name` atomically; return the checkpoint."
     if not isinstance(name, str) or not name: raise CheckpointError("checkpoint name must be a non-empty string")
-    if not isinstance(schema_version, int) or schema_version < 1: raise CheckpointError("schema_version must be a positive integer")
+    if not isinstance(schema_version,
+                      int) or schema_version < 1: raise CheckpointError("schema_version must be a positive integer")
     text = canonical_json(payload)
     now = self.store.clock.now()
     with self.store.engine.begin() as conn:
-        cid = conn.execute(T['checkpoints'].insert().values(name=name, created_at=now, schema_version=schema_version, payload=text,
+        cid = conn.execute(T['checkpoints'].insert().values(name=name, created_at=now, schema_version=schema_version,
+                                                            payload=text,
                            checksum=hashlib.sha256(text.encode()).hexdigest())).inserted_primary_key[0]
     return Checkpoint(cid, name, now, schema_version, json.loads(text))
 
@@ -97,7 +100,8 @@ def latest(
         cp = self._verified(r)
         if cp is None: continue
         if schema_version is not None and cp.schema_version != schema_version:
-            raise CheckpointError(f"checkpoint {name!r} #{cp.id} has schema version {cp.schema_version}, expected {schema_version}")
+            raise CheckpointError(f"checkpoint {name!r} #{cp.id} has schema version {cp.schema_version}, expected "
+                                  f"{schema_version}")
         return cp
     return None
 
@@ -115,7 +119,8 @@ def list(
 def names(self: CheckpointManager) -> list[str]:
     "Names that have checkpoints."
     t = T['checkpoints']
-    with self.store.reader.connect() as conn: return list(conn.execute(sa.select(t.c.name).distinct().order_by(t.c.name)).scalars())
+    with self.store.reader.connect() as conn:
+        return list(conn.execute(sa.select(t.c.name).distinct().order_by(t.c.name)).scalars())
 
 # %% ../../nbs/05_recovery_checkpoints.ipynb #64b48c50
 @patch
@@ -128,6 +133,8 @@ def prune(
     if keep < 1: raise CheckpointError("prune must keep at least one checkpoint")
     t = T['checkpoints']
     with self.store.engine.begin() as conn:
-        ids = list(conn.execute(sa.select(t.c.id).where(t.c.name == name).order_by(t.c.id.desc()).offset(keep)).scalars())
+        ids = list(
+            conn.execute(sa.select(t.c.id).where(t.c.name == name).order_by(t.c.id.desc()).offset(keep)).scalars()
+        )
         if ids: conn.execute(t.delete().where(t.c.id.in_(ids)))
     return len(ids)

@@ -20,8 +20,8 @@ from ..execution.broker import BrokerError, BrokerTimeout
 from ..models.base import ModelInputError, ModelNotFittedError
 from ..models.llm import LLMError
 from .checkpoints import CheckpointError
-from .procedures import (FailureClass, RecoveryResult, SafeState, failover_data_source, journal,
-                                                   recover_models)
+from .procedures import (FailureClass, RecoveryResult, SafeState, failover_data_source,
+                                                   journal, recover_models)
 from ..risk.manager import ActionKind, RiskManager
 from ..store.db import Store, StoreError, TradingState
 
@@ -66,8 +66,10 @@ def classify(
 # %% ../../nbs/44_recovery_disaster.ipynb #73e96921
 class DisasterRecovery:
     "Classify a failure, run its procedure, journal the safe state it reached."
-    PROCEDURES = {FailureClass.MODEL: 'model_failure', FailureClass.DATA: 'data_failure', FailureClass.BROKER: 'broker_failure',
-                  FailureClass.RISK: 'risk_breach', FailureClass.STORE: 'store_failure', FailureClass.RUN: 'run_failure'}
+    PROCEDURES = {FailureClass.MODEL: 'model_failure', FailureClass.DATA: 'data_failure',
+                  FailureClass.BROKER: 'broker_failure',
+                  FailureClass.RISK: 'risk_breach', FailureClass.STORE: 'store_failure',
+                  FailureClass.RUN: 'run_failure'}
     def __init__(
         self,
         store: Store,                           # alerts, runs, orders, the trading state
@@ -79,7 +81,14 @@ class DisasterRecovery:
         data: DataSourceManager | None = None,  # the data manager, for source failover
         account: str | None = None,             # whose positions are at risk (default: the order manager's, else PAPER)
     ):
-        self.store, self.settings, self.clock, self.orders, self.risk, self.data = store, settings, clock, orders, risk, data
+        self.store, self.settings, self.clock, self.orders, self.risk, self.data = (
+            store,
+            settings,
+            clock,
+            orders,
+            risk,
+            data,
+        )
         self.cfg = settings.recovery
         self.account = account or (orders.account_name if orders is not None else None) or 'PAPER'
 
@@ -96,7 +105,8 @@ def handle_system_failure(
     # noqa: BLE001 -- a procedure that fails leaves the process refusing orders, never half-recovered
     except Exception as e:
         log.exception('recovery procedure for %s failed', failure.kind.value)
-        res = self._refuse(failure.kind, 'procedure_failed', f'the {failure.kind.value} procedure failed: {type(e).__name__}: {e}')
+        res = self._refuse(failure.kind, 'procedure_failed',
+                           f'the {failure.kind.value} procedure failed: {type(e).__name__}: {e}')
     res = replace(res, seconds=time.monotonic() - t0)
     self._journal(res)
     return res
@@ -114,9 +124,11 @@ def stop_new_orders(
 
 # %% ../../nbs/44_recovery_disaster.ipynb #0c402522
 @patch
-def _refuse(self: DisasterRecovery, kind: FailureClass, procedure: str, reason: str, actions=(), **detail) -> RecoveryResult:
+def _refuse(self: DisasterRecovery, kind: FailureClass, procedure: str, reason: str, actions=(),
+            **detail) -> RecoveryResult:
     "The last resort: no new orders in this process, the reason journaled."
-    return RecoveryResult(kind, procedure, SafeState.HALTED, (*actions, self.stop_new_orders(reason)), detail=dict(reason=reason, **detail))
+    return RecoveryResult(kind, procedure, SafeState.HALTED, (*actions, self.stop_new_orders(reason)),
+                          detail=dict(reason=reason, **detail))
 
 @patch
 def _journal(self: DisasterRecovery, res: RecoveryResult) -> None:
@@ -130,11 +142,13 @@ def model_failure(
     self: DisasterRecovery,
     f: SystemFailure,        # a model failure (its `report`, or the `model` that failed)
 ) -> RecoveryResult:
-    "The ladder's report when the run has one; else the model is left to its ladder (simpler model, then HOLD) at the next run."
+    """The ladder's report when the run has one; else the model is left to its ladder (simpler model, then HOLD) at the
+    next run."""
     if 'report' in f.context: return recover_models(f.context['report'])
     model = f.context.get('model', 'a model')
     return RecoveryResult(FailureClass.MODEL, 'fallback_ladder', SafeState.DEGRADED,
-                          (f'{model} failed ({f.error}): its slot takes the next rung (a simpler model, then HOLD)',), detail=dict(model=model))
+                          (f'{model} failed ({f.error}): its slot takes the next rung (a simpler model, then HOLD)',),
+                          detail=dict(model=model))
 
 # %% ../../nbs/44_recovery_disaster.ipynb #174c2c7e
 @patch
@@ -144,7 +158,8 @@ def data_failure(
 ) -> RecoveryResult:
     "The next data source that answers becomes primary; none: no trading."
     if self.data is None:
-        return RecoveryResult(FailureClass.DATA, 'failover_data_source', SafeState.NO_TRADING, (f'{f.error}; no data manager to fail over',))
+        return RecoveryResult(FailureClass.DATA, 'failover_data_source', SafeState.NO_TRADING,
+                              (f'{f.error}; no data manager to fail over',))
     return failover_data_source(self.data)
 
 # %% ../../nbs/44_recovery_disaster.ipynb #b32ec5b5
@@ -155,7 +170,8 @@ def run_failure(
 ) -> RecoveryResult:
     "Mark the run failed with its reason (it trades no more; the next run of the day resumes it)."
     run_id = f.context.get('run_id')
-    if not run_id: return RecoveryResult(FailureClass.RUN, 'mark_run_failed', SafeState.NO_TRADING, (f'no run id: {f.error}',))
+    if not run_id: return RecoveryResult(FailureClass.RUN, 'mark_run_failed', SafeState.NO_TRADING,
+                                         (f'no run id: {f.error}',))
     self.store.finish_run(run_id, 'failed', dict(error=f.error, failed_by='recovery', step=f.context.get('step', '')))
     self.store.add_alert('error', 'run', f'run {run_id} failed: {f.error}')
     return RecoveryResult(FailureClass.RUN, 'mark_run_failed', SafeState.NO_TRADING,
@@ -172,9 +188,11 @@ def exposure_at_risk(self: DisasterRecovery) -> dict:
 # %% ../../nbs/44_recovery_disaster.ipynb #6b0f214a
 @patch
 def reconnect(self: DisasterRecovery) -> tuple[bool, int]:
-    "Reconnect and reconcile the journal, with exponential backoff for the window; returns (back and reconciled, attempts)."
+    """Reconnect and reconcile the journal, with exponential backoff for the window; returns (back and reconciled,
+    attempts)."""
     b, n = self.orders.broker, 0
-    retry = Retrying(stop=stop_after_delay(self.cfg.reconnect_window_s), retry=retry_if_exception_type((BrokerError, OSError)),
+    retry = Retrying(stop=stop_after_delay(self.cfg.reconnect_window_s),
+                     retry=retry_if_exception_type((BrokerError, OSError)),
                      wait=wait_exponential(multiplier=0.1, max=self.cfg.reconnect_max_wait_s), reraise=False)
     try:
         for attempt in retry:
@@ -214,7 +232,8 @@ def flatten(
     pv = self.risk.propose(ActionKind.CLOSE_ALL_POSITIONS, 'broker_failure', rec.id)
     out = self.risk.act(pv.action_id, by='recovery')
     flat = not any(p.quantity for p in self.orders.broker.positions())
-    return (SafeState.FLAT if flat else SafeState.HALTED), [f'action {pv.action_id}: {len(pv.orders)} reduce-only orders, ok={out.get("ok")}',
+    return (SafeState.FLAT if flat
+            else SafeState.HALTED), [f'action {pv.action_id}: {len(pv.orders)} reduce-only orders, ok={out.get("ok")}',
                                                            'flat' if flat else 'NOT flat: see the action\'s orders']
 
 # %% ../../nbs/44_recovery_disaster.ipynb #64c8f10e
@@ -223,25 +242,32 @@ def broker_failure(
     self: DisasterRecovery,
     f: SystemFailure,        # a broker failure
 ) -> RecoveryResult:
-    "No new orders; reconnect with backoff; reconcile and cancel; flatten if the policy says so; else halt and call the operator."
-    if self.orders is None: return self._refuse(FailureClass.BROKER, 'broker_failure', f'{f.error}; no order manager to recover')
+    """No new orders; reconnect with backoff; reconcile and cancel; flatten if the policy says so; else halt and call
+    the operator."""
+    if self.orders is None: return self._refuse(FailureClass.BROKER, 'broker_failure',
+                                                f'{f.error}; no order manager to recover')
     acts = [self.stop_new_orders(f'broker link lost: {f.error}')]
     risk = self.exposure_at_risk()
     back, n = self.reconnect()
     if not back:
-        reason = (f'broker unreachable for {self.cfg.reconnect_window_s:g} s after {n} attempts ({f.error}); exposure at risk: '
-                  f'gross {risk["gross"]:,.2f} in {risk["positions"] or "no positions"}. Nothing can be closed through a dead link: '
+        reason = (f'broker unreachable for {self.cfg.reconnect_window_s:g} s after {n} attempts ({f.error}); exposure '
+                  f'at risk: '
+                  f'gross {risk["gross"]:,.2f} in {risk["positions"] or "no positions"}. Nothing can be closed through '
+                  f'a dead link: '
                   'close or hedge it at the broker directly (TWS, the IBKR app, the trade desk), then `twb resume`')
         self.store.set_trading_state(TradingState.HALTED, reason, trigger='broker_failure', by='recovery')
         self.store.add_alert('critical', 'broker', reason)
-        return RecoveryResult(FailureClass.BROKER, 'broker_failure', SafeState.HALTED, (*acts, reason), detail=dict(attempts=n, **risk))
+        return RecoveryResult(FailureClass.BROKER, 'broker_failure', SafeState.HALTED, (*acts, reason),
+                              detail=dict(attempts=n, **risk))
     acts.append(f'link back and the journal reconciled after {n} attempt(s)')
     acts += [f'cancelled {c}' for c in self.cancel_working()]
     if self.cfg.on_broker_return == 'flatten' and self.risk is not None:
         state, more = self.flatten(f'broker link lost and back ({f.error}): flattened by policy')
         self.stop_new_orders('flattened after a broker failure: trading HALTED until `twb resume`')
-        return RecoveryResult(FailureClass.BROKER, 'broker_failure', state, (*acts, *more), detail=dict(attempts=n, **risk))
-    return RecoveryResult(FailureClass.BROKER, 'broker_failure', SafeState.RECOVERED, tuple(acts), detail=dict(attempts=n, **risk))
+        return RecoveryResult(FailureClass.BROKER, 'broker_failure', state, (*acts, *more),
+                              detail=dict(attempts=n, **risk))
+    return RecoveryResult(FailureClass.BROKER, 'broker_failure', SafeState.RECOVERED, tuple(acts),
+                          detail=dict(attempts=n, **risk))
 
 # %% ../../nbs/44_recovery_disaster.ipynb #616d9ecf
 class FlakyLink:
@@ -272,28 +298,33 @@ def risk_breach(
     f: SystemFailure,        # a breach (`marks`: the prices to judge at)
 ) -> RecoveryResult:
     "The risk manager's check and action; flat, halted (REDUCING or HALTED: new risk refused) or recovered (no breach)."
-    if self.risk is None: return self._refuse(FailureClass.RISK, 'risk_action', f'{f.error}; no risk manager in this process')
+    if self.risk is None: return self._refuse(FailureClass.RISK, 'risk_action',
+                                              f'{f.error}; no risk manager in this process')
     rep = self.risk.check(f.context.get('marks'), by='recovery')
     acts = [f'trading {rep.state.value}' + (f': {rep.reason}' if rep.state is not TradingState.ACTIVE else '')]
     acts += [f'action {a}: {(self.store.risk_action(a) or {}).get("status")}' for a in rep.actions]
-    if rep.state is TradingState.ACTIVE: return RecoveryResult(FailureClass.RISK, 'risk_action', SafeState.RECOVERED, tuple(acts))
+    if rep.state is TradingState.ACTIVE: return RecoveryResult(FailureClass.RISK, 'risk_action', SafeState.RECOVERED,
+                                                               tuple(acts))
     held = self.orders.broker.positions() if self.orders is not None else self.store.positions(self.account)
     state = SafeState.FLAT if not any(p.quantity for p in held) else SafeState.HALTED
-    return RecoveryResult(FailureClass.RISK, 'risk_action', state, tuple(acts), detail=dict(trading_state=rep.state.value))
+    return RecoveryResult(FailureClass.RISK, 'risk_action', state, tuple(acts),
+                          detail=dict(trading_state=rep.state.value))
 
 # %% ../../nbs/44_recovery_disaster.ipynb #5b709a1a
 @patch
 def probe_store(self: DisasterRecovery) -> tuple[bool, int, str]:
     "Write a heartbeat in one transaction until it passes or the retry window ends; returns (ok, attempts, last error)."
     n, last = 0, ''
-    retry = Retrying(stop=stop_after_delay(self.cfg.store_retry_s), retry=retry_if_exception_type((sa.exc.SQLAlchemyError, OSError)),
+    retry = Retrying(stop=stop_after_delay(self.cfg.store_retry_s),
+                     retry=retry_if_exception_type((sa.exc.SQLAlchemyError, OSError)),
                      wait=wait_exponential(multiplier=0.05, max=1.0), reraise=True)
     try:
         for attempt in retry:
             with attempt:
                 n += 1
                 self.store.heartbeat('recovery.store_probe', 'ok', 'a write after a store failure')
-    except (sa.exc.SQLAlchemyError, OSError) as e: last = f'{type(e).__name__}: {str(e).splitlines()[0][:200]}'; return False, n, last
+    except (sa.exc.SQLAlchemyError,
+            OSError) as e: last = f'{type(e).__name__}: {str(e).splitlines()[0][:200]}'; return False, n, last
     return True, n, last
 
 # %% ../../nbs/44_recovery_disaster.ipynb #7620208c
@@ -303,15 +334,21 @@ def store_failure(
     f: SystemFailure,        # a store failure
 ) -> RecoveryResult:
     "No new orders; probe the store; reconcile and go on when it takes writes again, else stay halted in this process."
-    acts = [self.stop_new_orders(f'store failure: {f.error}'), 'the failed write was one transaction: nothing of it was written']
+    acts = [self.stop_new_orders(f'store failure: {f.error}'),
+            'the failed write was one transaction: nothing of it was written']
     ok, n, last = self.probe_store()
     if not ok:
-        reason = f'the store refuses writes after {n} attempts in {self.cfg.store_retry_s:g} s ({last}): free disk space or end the lock holder, then run again'
+        reason = (f'the store refuses writes after {n} attempts in {self.cfg.store_retry_s:g} s ({last}): '
+                  'free disk space or end the lock holder, then run again')
         log.critical(reason)
-        return RecoveryResult(FailureClass.STORE, 'store_failure', SafeState.HALTED, (*acts, reason), detail=dict(attempts=n, reason=reason))
+        return RecoveryResult(FailureClass.STORE, 'store_failure', SafeState.HALTED, (*acts, reason),
+                              detail=dict(attempts=n, reason=reason))
     acts.append(f'the store takes writes again after {n} probe(s)')
     if self.orders is not None:
         rep = self.orders.start()
-        acts.append('order manager reconciled: trading goes on' if rep.ok else 'reconciliation failed: ' + '; '.join(rep.problems))
-        if not rep.ok: return RecoveryResult(FailureClass.STORE, 'store_failure', SafeState.HALTED, tuple(acts), detail=dict(attempts=n))
-    return RecoveryResult(FailureClass.STORE, 'store_failure', SafeState.RECOVERED, tuple(acts), detail=dict(attempts=n))
+        acts.append('order manager reconciled: trading goes on' if rep.ok
+                    else 'reconciliation failed: ' + '; '.join(rep.problems))
+        if not rep.ok: return RecoveryResult(FailureClass.STORE, 'store_failure', SafeState.HALTED, tuple(acts),
+                                             detail=dict(attempts=n))
+    return RecoveryResult(FailureClass.STORE, 'store_failure', SafeState.RECOVERED, tuple(acts),
+                          detail=dict(attempts=n))

@@ -99,7 +99,9 @@ def drill_settings(
 ) -> Settings:
     "`settings` with the store in `folder`, short recovery windows (and `recovery` overrides)."
     rec = dict(reconnect_window_s=1.5, reconnect_max_wait_s=0.2, store_retry_s=1.5, run_stale_s=60, **recovery)
-    return dataclasses.replace(settings, store=dataclasses.replace(settings.store, url=f'sqlite:///{folder}/drill.db', busy_timeout_ms=300),
+    return dataclasses.replace(settings,
+                               store=dataclasses.replace(settings.store, url=f'sqlite:///{folder}/drill.db',
+                                                         busy_timeout_ms=300),
                                recovery=dataclasses.replace(settings.recovery, **rec))
 
 # %% ../../nbs/46_recovery_drills.ipynb #e3ce18a7
@@ -168,7 +170,8 @@ def drill_gateway_drop(
     after = r.orders.manage_order_lifecycle(second, 89.61)
     lost, dup = tally(r.store, r.broker, {first.client_order_id: 100, second.client_order_id: 100})
     r.close()
-    return DrillResult('gateway_drop', res.state, res.seconds, lost, dup, f'{res.detail.get("attempts")} connects; the MSFT intent: '
+    return DrillResult('gateway_drop', res.state, res.seconds, lost, dup,
+                       f'{res.detail.get("attempts")} connects; the MSFT intent: '
                        f'{during.status if during else "-"} then {after.status}')
 
 # %% ../../nbs/46_recovery_drills.ipynb #a1b78faa
@@ -176,7 +179,8 @@ def drill_gateway_silent(
     settings: Settings,  # the workbench's settings
     folder: Path,        # a fresh temporary folder
 ) -> DrillResult:
-    "The gateway takes the socket and never answers: after the window, HALTED with the exposure at risk (nothing closed)."
+    """The gateway takes the socket and never answers: after the window, HALTED with the exposure at risk (nothing
+    closed)."""
     r = rig(settings, folder, on_broker_return='flatten')
     o = buy(r, 'silent-AAPL'); assert r.orders.manage_order_lifecycle(o, 167.78).status == 'COMPLETE'
     r.link.silent = True
@@ -184,7 +188,8 @@ def drill_gateway_silent(
     r.link.silent = False
     lost, dup = tally(r.store, r.broker, {o.client_order_id: 100})
     r.close()
-    return DrillResult('gateway_silent', res.state, res.seconds, lost, dup, f'exposure at risk {res.detail.get("gross"):,.0f} in {res.detail.get("positions")}')
+    return DrillResult('gateway_silent', res.state, res.seconds, lost, dup,
+                       f'exposure at risk {res.detail.get("gross"):,.0f} in {res.detail.get("positions")}')
 
 # %% ../../nbs/46_recovery_drills.ipynb #12350096
 def drill_data_source_down(
@@ -193,7 +198,8 @@ def drill_data_source_down(
 ) -> DrillResult:
     "The primary source (a CSV folder) is gone: the next source that answers becomes primary."
     r = rig(settings, folder)
-    r.recovery.data = DataSourceManager([CsvSource(folder / 'no-such-folder'), BundledSource()], r.store, clock=r.clock, default_start='2017-01-03')
+    r.recovery.data = DataSourceManager([CsvSource(folder / 'no-such-folder'), BundledSource()], r.store, clock=r.clock,
+                                        default_start='2017-01-03')
     res = r.recovery.handle_system_failure(SystemFailure(FailureClass.DATA, 'csv: folder missing'))
     r.close()
     return DrillResult('data_source_down', res.state, res.seconds, 0, 0, f'primary now {res.detail.get("primary")}')
@@ -253,7 +259,8 @@ def _hang(ctx): time.sleep(3); return _view(ctx)
 def _model_drill(r: Rig, name: str, jobs, timeout_s: float = 2.0) -> DrillResult:
     bars = {t: BundledSource().history(t).loc[:'2018-02-07'] for t in ('AAPL', 'MSFT')}
     with cf.ThreadPoolExecutor(4) as ex:     # room for the fallbacks while hung threads sleep on
-        rep = ModelRunner(ex, jobs, clock=r.clock, timeout_s=timeout_s, slots=4).run(bars, as_of=r.clock.now(), run_id=f'drill-{name}')
+        rep = ModelRunner(ex, jobs, clock=r.clock, timeout_s=timeout_s, slots=4).run(bars, as_of=r.clock.now(),
+                                                                                     run_id=f'drill-{name}')
         res = r.recovery.handle_system_failure(SystemFailure(FailureClass.MODEL, name, dict(report=rep)))
         ex.shutdown(wait=False, cancel_futures=True)
     return DrillResult(name, res.state, rep.wall_seconds, 0, 0, '; '.join(res.actions)[:300])
@@ -272,7 +279,8 @@ def drill_model_hanging(
     folder: Path,        # a fresh temporary folder
 ) -> DrillResult:
     r = rig(settings, folder)
-    try: return _model_drill(r, 'model_hanging', [with_ladder(ModelJob('slow', _hang), ModelJob('simple', _view))], timeout_s=0.5)
+    try: return _model_drill(r, 'model_hanging', [with_ladder(ModelJob('slow', _hang), ModelJob('simple', _view))],
+                             timeout_s=0.5)
     finally: r.close()
 
 def drill_llm_down(
@@ -306,7 +314,8 @@ def drill_store_locked(
     again = r.orders.manage_order_lifecycle(o, 167.78)
     lost, dup = tally(r.store, r.broker, {o.client_order_id: 100})
     lock.close(); r.close()
-    return DrillResult('store_locked', res.state, res.seconds, lost, dup, f'{type(err.orig).__name__ if hasattr(err, "orig") else ""}; then {again.status}')
+    return DrillResult('store_locked', res.state, res.seconds, lost, dup,
+                       f'{type(err.orig).__name__ if hasattr(err, "orig") else ""}; then {again.status}')
 
 # %% ../../nbs/46_recovery_drills.ipynb #50cc7781
 class DiskFull:
@@ -337,8 +346,10 @@ def drill_disk_full(
     again = r.orders.manage_order_lifecycle(o, 167.78)
     lost, dup = tally(r.store, r.broker, {o.client_order_id: 100})
     r.close()
-    return DrillResult('disk_full', res.state if res else SafeState.RECOVERED, res.seconds if res else 0.0, lost + (not nothing), dup,
-                       f'{str(err).splitlines()[0][:80] if err else "no error"}; nothing written: {nothing}; after space is freed: {again.status}')
+    return DrillResult('disk_full', res.state if res else SafeState.RECOVERED, res.seconds if res else 0.0,
+                       lost + (not nothing), dup,
+                       f'{str(err).splitlines()[0][:80] if err else "no error"}; nothing written: {nothing}; after '
+                       f'space is freed: {again.status}')
 
 # %% ../../nbs/46_recovery_drills.ipynb #a6f5ecc4
 def drill_run_killed(
@@ -346,8 +357,10 @@ def drill_run_killed(
     folder: Path,        # a fresh temporary folder
 ) -> DrillResult:
     r = rig(settings, folder)
-    code = ("from trading_workbench.store.db import Store; from trading_workbench.recovery.runs import beat; import os, signal\n"
-            f"s = Store({r.settings.store.url!r}); s.start_run('drill-killed', 'daily'); beat(s, 'drill-killed', 'models')\n"
+    code = ("from trading_workbench.store.db import Store; from trading_workbench.recovery.runs import beat; import "
+            "os, signal\n"
+            f"s = Store({r.settings.store.url!r}); s.start_run('drill-killed', 'daily'); beat(s, 'drill-killed', "
+            f"'models')\n"
             "os.kill(os.getpid(), signal.SIGKILL)")
     subprocess.run([sys.executable, '-c', code], check=False)
     t0 = time.monotonic()
@@ -368,7 +381,8 @@ def drill_corrupt_checkpoint(
     w = RunWatch(r.store, 'drill-cp', '2018-02-07', interval_s=60).start()
     w.step('features'); w.step('signals'); w.fail('killed in the orders step')
     with r.store.engine.begin() as c:
-        c.execute(sa.text("UPDATE checkpoints SET payload = replace(payload, 'signals', 'signal$') WHERE id = (SELECT max(id) FROM checkpoints)"))
+        c.execute(sa.text("UPDATE checkpoints SET payload = replace(payload, 'signals', 'signal$') WHERE id = (SELECT "
+                          "max(id) FROM checkpoints)"))
     t0 = time.monotonic()
     rp = resume_point(r.store, '2018-02-07')
     secs = time.monotonic() - t0
@@ -383,12 +397,15 @@ def drill_risk_breach(
     folder: Path,        # a fresh temporary folder
 ) -> DrillResult:
     "A position falls 40 %: the risk manager closes it reduce-only (policy close_all) and trading is REDUCING."
-    s = dataclasses.replace(settings, risk=dataclasses.replace(settings.risk, position_loss_action='close_all', auto_actions=True))
+    s = dataclasses.replace(settings,
+                            risk=dataclasses.replace(settings.risk, position_loss_action='close_all',
+                                                     auto_actions=True))
     r = rig(s, folder)
     o = buy(r, 'breach-AAPL'); assert r.orders.manage_order_lifecycle(o, 167.78).status == 'COMPLETE'
     r.broker.run(r.link.mark({'AAPL': 100.0}))
     res = r.recovery.handle_system_failure(SystemFailure(FailureClass.RISK, 'AAPL fell', dict(marks={'AAPL': 100.0})))
-    intents = {o.client_order_id: 100, **{x['client_order_id']: x['quantity'] for x in r.store.orders() if x['run_id'].startswith('risk-')}}
+    intents = {o.client_order_id: 100,
+               **{x['client_order_id']: x['quantity'] for x in r.store.orders() if x['run_id'].startswith('risk-')}}
     lost, dup = tally(r.store, r.broker, intents)
     r.close()
     return DrillResult('risk_breach', res.state, res.seconds, lost, dup, '; '.join(res.actions)[:200])

@@ -81,15 +81,17 @@ def failover_data_source(
             return RecoveryResult(FailureClass.DATA, 'failover_data_source', SafeState.RECOVERED, tuple(actions),
                                   time.monotonic() - t0, dict(primary=name, order=manager.source_names))
         actions.append(f'{name} does not answer')
-    return RecoveryResult(FailureClass.DATA, 'failover_data_source', SafeState.NO_TRADING, tuple(actions + ['all data sources unavailable']),
+    return RecoveryResult(FailureClass.DATA, 'failover_data_source', SafeState.NO_TRADING,
+                          tuple(actions + ['all data sources unavailable']),
                           time.monotonic() - t0, dict(order=manager.source_names))
 
 # %% ../../nbs/43_recovery_procedures.ipynb #eaa44b9d
 def _data_actions(data: MarketData, served: Iterable) -> list[str]:
     "What the load did, one line per kind of event."
-    acts = [f"{s.ticker} served by {s.source} after {', '.join(f.source for f in s.failovers)} failed" for s in served if s.failovers]
-    for st, verb in (('quarantined', 'quarantined'), ('stale', 'left out (stale)'), ('missing', 'left out (no source has it)'),
-                     ('failed', 'left out (sources failed)')):
+    acts = [f"{s.ticker} served by {s.source} after {', '.join(f.source for f in s.failovers)} failed" for s in served
+            if s.failovers]
+    for st, verb in (('quarantined', 'quarantined'), ('stale', 'left out (stale)'),
+                     ('missing', 'left out (no source has it)'), ('failed', 'left out (sources failed)')):
         if data.tickers(st): acts.append(f"{', '.join(data.tickers(st))} {verb}")
     return acts
 
@@ -104,7 +106,8 @@ def recover_market_data(
     ok, total = len(data.tickers('ok')), len(data.statuses)
     state = SafeState.RECOVERED if ok == total else SafeState.DEGRADED if ok else SafeState.NO_TRADING
     counts = {s: len(data.tickers(s)) for s in ('ok', 'stale', 'quarantined', 'missing', 'failed')}
-    res = RecoveryResult(FailureClass.DATA, 'recover_market_data', state, tuple(_data_actions(data, manager.served[n0:])),
+    res = RecoveryResult(FailureClass.DATA, 'recover_market_data', state,
+                         tuple(_data_actions(data, manager.served[n0:])),
                          data.seconds, dict(session=str(data.session.date()), **counts))
     return res, data
 
@@ -120,4 +123,5 @@ def recover_models(
     failed = [o for o in report.outcomes if o.status not in ('ok', 'unavailable') and o.rung == 0]
     state = SafeState.NO_TRADING if not real else SafeState.DEGRADED if failed or acts else SafeState.RECOVERED
     return RecoveryResult(FailureClass.MODEL, 'fallback_ladder', state, tuple(acts), report.wall_seconds,
-                          dict(signals=len(report.signals), fallbacks=len(report.fallbacks), model_failures=len(failed)))
+                          dict(signals=len(report.signals), fallbacks=len(report.fallbacks),
+                               model_failures=len(failed)))

@@ -70,7 +70,8 @@ def _verdict(run, hb, stale_s: float, now: datetime) -> str | None:
         return f'no heartbeat since it started {age:,.0f} s ago' if age > max(stale_s, 86_400) else None
     who = json.loads(hb.detail or '{}')
     where = f"process {who.get('pid')} on {who.get('host')}, last step {who.get('step') or 'setup'!r}"
-    if who.get('host') == socket.gethostname() and who.get('pid') and not pid_alive(who['pid']): return f'{where} is gone'
+    if who.get('host') == socket.gethostname() and who.get('pid') and not pid_alive(who['pid']):
+        return f'{where} is gone'
     age = (now - hb.time).total_seconds()
     return f'no heartbeat for {age:,.0f} s ({where})' if age > stale_s else None
 
@@ -101,11 +102,13 @@ def run_watchdog(
     stop: threading.Event | None = None,  # set it to end the loop (None: runs until `iterations`)
     iterations: int = 0,                  # rounds before returning (0: until `stop`)
 ) -> int:
-    "Reap dead runs every `interval_s` until `stop` is set (or `iterations` rounds, if > 0); returns how many were reaped."
+    """Reap dead runs every `interval_s` until `stop` is set (or `iterations` rounds, if > 0); returns how many were
+    reaped."""
     stop, n, k = stop or threading.Event(), 0, 0
     while not stop.is_set():
         try: n += len(reap_runs(store, stale_s, by='watchdog'))
-        except sa.exc.SQLAlchemyError as e: log.warning('watchdog: the store did not answer (%s); next round retries', e)
+        except sa.exc.SQLAlchemyError as e: log.warning('watchdog: the store did not answer (%s); next round retries',
+                                                        e)
         k += 1
         if iterations and k >= iterations: break
         stop.wait(interval_s)
@@ -121,7 +124,12 @@ class RunWatch:
         session,                   # the trading day (checkpoints are `daily:<session>`)
         interval_s: float = 30.0,  # seconds between heartbeats
     ):
-        self.store, self.run_id, self.session, self.interval_s = store, run_id, str(pd.Timestamp(session).date()), interval_s
+        self.store, self.run_id, self.session, self.interval_s = (
+            store,
+            run_id,
+            str(pd.Timestamp(session).date()),
+            interval_s,
+        )
         self.steps: list[str] = []
         self.failed: str | None = None
         self._stop = threading.Event()
@@ -220,9 +228,11 @@ def stored_signals(
     "The signals `run_id` stored, as `Signal`s again."
     df = store.signals(run_id)
     def prov(d: dict) -> Provenance:   # the store keeps its times as ISO text
-        return Provenance(**{**d, **{k: pd.Timestamp(d[k]).to_pydatetime() for k in ('data_start', 'data_end', 'fitted_at') if d.get(k)}})
-    return tuple(Signal(r.ticker, r.action, r.confidence, r.risk_score, r.expected_return, int(r.horizon), r.current_price, r.as_of,
-                        prov(r.provenance)) for r in df.itertuples())
+        return Provenance(**{**d,
+                             **{k: pd.Timestamp(d[k]).to_pydatetime() for k in ('data_start', 'data_end', 'fitted_at')
+                                if d.get(k)}})
+    return tuple(Signal(r.ticker, r.action, r.confidence, r.risk_score, r.expected_return, int(r.horizon),
+                        r.current_price, r.as_of, prov(r.provenance)) for r in df.itertuples())
 
 # %% ../../nbs/45_recovery_runs.ipynb #b228cb7b
 STATE_CHECKS = ('circuit_breaker', 'risk_state')   # refusals that only say "not while REDUCING/HALTED"
@@ -238,13 +248,15 @@ def release_refused(
     order_run: str,      # the run whose refused orders may be released
     by: str = 'resume',  # who releases, for the journal
 ) -> list[str]:
-    "Set back to NEW the orders of `order_run` refused only by the trading state, never sent; only while ACTIVE. Returns their ids."
+    """Set back to NEW the orders of `order_run` refused only by the trading state, never sent; only while ACTIVE.
+    Returns their ids."""
     if store.trading_state().state.value != 'ACTIVE': return []
     out = []
     for r in store.orders(run_id=order_run, states=[OrderState.REJECTED]):
         if r['broker_order_id']: continue
         last = store.order_events(r['client_order_id'])[-1]
         if not _only_state_refusal(last['message'] or ''): continue
-        store.update_order(r['client_order_id'], OrderState.NEW, message=f'released by {by}: refused only by the trading state, never sent')
+        store.update_order(r['client_order_id'], OrderState.NEW,
+                           message=f'released by {by}: refused only by the trading state, never sent')
         out.append(r['client_order_id'])
     return out

@@ -18,7 +18,8 @@ from fastcore.basics import patch  # methods are added in the cells that explain
 from ..core.clock import Clock
 from ..core.log import get_logger
 from ..core.types import Order, OrderState, OrderType, Position, Side
-from ..execution.orders import (CheckResult, MarketContext, OrderManager, PreTradeResult, pre_trade_checks,
+from ..execution.orders import (CheckResult, MarketContext, OrderManager, PreTradeResult,
+                                                pre_trade_checks,
                                               reduces_exposure)
 from .portfolio_math import Exposure, exposure, var_historical
 from ..store.db import Store, TradingState
@@ -39,11 +40,14 @@ def check_marks(
     "Good marks, and the bad ones with why: not a positive finite number, or more than `max_jump` from the reference."
     good, bad = {}, {}
     for t, p in marks.items():
-        if p is None or isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not math.isfinite(p) or p <= 0:
+        if p is None or isinstance(p, bool) or not isinstance(p,
+                                                              (int, float,
+                                                               np.floating)) or not math.isfinite(p) or p <= 0:
             bad[t] = f'mark {p!r} is not a positive number'; continue
         ref = reference.get(t)
         if ref is not None and math.isfinite(ref) and ref > 0 and abs(p / ref - 1) > max_jump:
-            bad[t] = f'mark {p:g} is {p / ref - 1:+.0%} from the last good close {ref:g} (gate {max_jump:.0%})'; continue
+            bad[t] = f'mark {p:g} is {p / ref - 1:+.0%} from the last good close {ref:g} (gate {max_jump:.0%})'
+            continue
         good[t] = float(p)
     return good, bad
 
@@ -80,7 +84,8 @@ def used(self: LimitCheck) -> float: return self.value / self.limit if self.know
 # %% ../../nbs/61_risk_manager.ipynb #9d507162
 @dataclass(frozen=True)
 class Book:
-    "What the limits are measured on: positions, cash, good marks, the equity curve's peak and the session's opening equity."
+    """What the limits are measured on: positions, cash, good marks, the equity curve's peak and the session's opening
+    equity."""
     positions: Sequence[Position]                               # the account's positions
     cash: float                                                 # the account's cash
     marks: Mapping[str, float]                                  # good prices by ticker
@@ -103,7 +108,8 @@ def book_var(
     book: Book,           # positions, marks and past daily returns
     level: float = 0.95,  # the VaR's confidence level
 ) -> float:
-    "1-day historical VaR of today's book (positions at their marks, replayed over past daily returns), as a fraction of equity."
+    """1-day historical VaR of today's book (positions at their marks, replayed over past daily returns), as a fraction
+    of equity."""
     eq = book.equity
     if not book.positions: return 0.0
     if book.returns is None or not (eq > 0): return math.nan
@@ -142,13 +148,16 @@ def evaluate_limits(
     over = tuple(sorted(t for t, v in losses.items() if v > risk.position_loss_pct))
     H, R = TradingState.HALTED, TradingState.REDUCING
     return (
-        LimitCheck('drawdown', dd, risk.max_drawdown_pct, H, a('drawdown_action'), detail=f'equity {eq:,.2f}, peak {book.peak_equity:,.2f}'),
-        LimitCheck('daily_loss', dl, risk.daily_loss_limit_pct, H, a('daily_loss_action'), detail=f'session opened at {book.open_equity:,.2f}'),
+        LimitCheck('drawdown', dd, risk.max_drawdown_pct, H, a('drawdown_action'),
+                   detail=f'equity {eq:,.2f}, peak {book.peak_equity:,.2f}'),
+        LimitCheck('daily_loss', dl, risk.daily_loss_limit_pct, H, a('daily_loss_action'),
+                   detail=f'session opened at {book.open_equity:,.2f}'),
         LimitCheck('position_loss', worst, risk.position_loss_pct, R, a('position_loss_action'), over,
                    f'worst {max(losses, key=losses.get)}' if losses else ''),
-        LimitCheck('gross_exposure', ex.gross_pct if eq > 0 else math.nan, risk.max_gross_exposure_pct, R, a('exposure_action'),
-                   detail=f'gross {ex.gross:,.2f}'),
-        LimitCheck('var_95', book_var(book), risk.max_var_pct, R, a('var_action'), detail=f'{len(book.returns) if book.returns is not None else 0} days'),
+        LimitCheck('gross_exposure', ex.gross_pct if eq > 0 else math.nan, risk.max_gross_exposure_pct, R,
+                   a('exposure_action'), detail=f'gross {ex.gross:,.2f}'),
+        LimitCheck('var_95', book_var(book), risk.max_var_pct, R, a('var_action'),
+                   detail=f'{len(book.returns) if book.returns is not None else 0} days'),
     )
 
 # %% ../../nbs/61_risk_manager.ipynb #9413075f
@@ -176,8 +185,10 @@ def order_dict(
     o: Order,  # the order
 ) -> dict:
     "An order as plain values."
-    return dict(client_order_id=o.client_order_id, ticker=o.ticker, side=o.side.value, quantity=o.quantity, order_type=o.order_type.value,
-                limit_price=o.limit_price, stop_price=o.stop_price, tif=o.tif.value, run_id=o.run_id, reason=o.reason, reduce_only=o.reduce_only)
+    return dict(client_order_id=o.client_order_id, ticker=o.ticker, side=o.side.value, quantity=o.quantity,
+                order_type=o.order_type.value,
+                limit_price=o.limit_price, stop_price=o.stop_price, tif=o.tif.value, run_id=o.run_id, reason=o.reason,
+                reduce_only=o.reduce_only)
 
 # %% ../../nbs/61_risk_manager.ipynb #943fd9c2
 def action_id(
@@ -212,7 +223,8 @@ def action_orders(
             if m is None: continue
             stop = round(m * (1 - risk.stop_distance_pct) if side is Side.SELL else m * (1 + risk.stop_distance_pct), 2)
             out.append(Order(coid + '-STP', p.ticker, side, abs(p.quantity), OrderType.STOP, None, 'GTC', aid,
-                             f'{kind.value} at {risk.stop_distance_pct:.1%}', stop_price=stop, reduce_only=True)); continue
+                             f'{kind.value} at {risk.stop_distance_pct:.1%}', stop_price=stop,
+                             reduce_only=True)); continue
         out.append(Order(coid, p.ticker, side, qty, OrderType.MARKET, None, 'DAY', aid, kind.value, reduce_only=True))
     return tuple(out)
 
@@ -247,7 +259,8 @@ UNPRICED_CONTROL = 'risk.unpriced'   # tickers the last evaluation could not pri
 
 # %% ../../nbs/61_risk_manager.ipynb #03d006ef
 class RiskGate:
-    "The risk manager's check for the order manager: new risk only when ACTIVE and the book can be priced; exits always."
+    """The risk manager's check for the order manager: new risk only when ACTIVE and the book can be priced; exits
+    always."""
     def __init__(
         self,
         store: Store,  # the trading state
@@ -257,12 +270,18 @@ class RiskGate:
         if reduces_exposure(order, held.quantity if held else 0): return CheckResult('risk_state', True)
         s = self.store.trading_state()
         if s.state is not TradingState.ACTIVE:
-            return CheckResult('risk_state', False, f'{s.state.value}: {s.reason}; only orders that reduce exposure pass')
+            return CheckResult('risk_state', False,
+                               f'{s.state.value}: {s.reason}; only orders that reduce exposure pass')
         px = ctx.prices.get(order.ticker)
-        if px is None or not math.isfinite(px) or px <= 0: return CheckResult('risk_state', False, f'no usable price for {order.ticker}: new risk refused')
-        if not ctx.account.equity > 0: return CheckResult('risk_state', False, f'equity {ctx.account.equity} is not positive: new risk refused')
+        if px is None or not math.isfinite(px) or px <= 0: return CheckResult('risk_state', False,
+                                                                              f'no usable price for {order.ticker}: '
+                                                                              f'new risk refused')
+        if not ctx.account.equity > 0: return CheckResult('risk_state', False,
+                                                          f'equity {ctx.account.equity} is not positive: new risk '
+                                                          f'refused')
         unpriced = (self.store.get_control(UNPRICED_CONTROL) or {}).get('tickers') or []
-        if unpriced: return CheckResult('risk_state', False, f'the book could not be priced ({", ".join(unpriced)}): new risk refused')
+        if unpriced: return CheckResult('risk_state', False,
+                                        f'the book could not be priced ({", ".join(unpriced)}): new risk refused')
         return CheckResult('risk_state', True)
 
 # %% ../../nbs/61_risk_manager.ipynb #d0cf237e
@@ -287,7 +306,8 @@ class RiskReport:
 def frame(self: RiskReport) -> pd.DataFrame:
     "The limits as a table."
     return pd.DataFrame([dict(limit=c.name, value=c.value, limit_at=c.limit, used=c.used, breached=c.breached,
-                              on_breach=c.state.value, action=c.action.value if c.action else '', detail=c.detail) for c in self.limits])
+                              on_breach=c.state.value, action=c.action.value if c.action else '', detail=c.detail)
+                              for c in self.limits])
 
 # %% ../../nbs/61_risk_manager.ipynb #aa98acd8
 class RiskManager:
@@ -313,7 +333,8 @@ class RiskManager:
         day, key = self.clock.now().date(), tuple(sorted(tickers))
         if self._closes is None or self._closes[0] != day or not set(key) <= set(self._closes[1]):
             start = pd.Timestamp(day) - pd.Timedelta(days=int(self.risk.var_window * 1.6) + 10)
-            frame = pd.DataFrame({t: self.store.prices(t, start, day).close for t in key}, columns=list(key)).sort_index()
+            frame = pd.DataFrame({t: self.store.prices(t, start, day).close for t in key},
+                                 columns=list(key)).sort_index()
             self._closes = (day, key, frame.tail(self.risk.var_window + 1))
         return self._closes[2]
 
@@ -323,7 +344,8 @@ def book(
     self: RiskManager,
     marks: Mapping[str, float] | None = None,  # prices to use (None: the stored closes)
 ) -> Book:
-    "The book from the store, valued at `marks` (else each position's stored mark), every mark checked against the last close."
+    """The book from the store, valued at `marks` (else each position's stored mark), every mark checked against the
+    last close."""
     positions, eq, now = self.store.positions(self.account), self.store.equity(self.account), self.clock.now()
     # no equity recorded yet: cash, peak and opening equity are unknown
     nan = math.nan
@@ -357,11 +379,13 @@ def _record_unpriced(self: RiskManager, book: Book) -> None:
     now = sorted(set(book.unpriced))
     was = (self.store.get_control(UNPRICED_CONTROL) or {}).get('tickers') or []
     if now != was:
-        self.store.set_control(UNPRICED_CONTROL, {'tickers': now, 'why': {t: book.bad_marks.get(t, 'no mark') for t in now}}, by='risk')
+        self.store.set_control(UNPRICED_CONTROL,
+                               {'tickers': now, 'why': {t: book.bad_marks.get(t, 'no mark') for t in now}}, by='risk')
         if now:
             why = '; '.join(f"{t}: {book.bad_marks.get(t, 'no mark')}" for t in now)
             log.warning('risk: cannot price %s: state unchanged, new risk refused', why)
-            self.store.add_alert('warning', 'risk', f'cannot price the book ({why}): limits unknown, new risk refused until it is priced')
+            self.store.add_alert('warning', 'risk',
+                                 f'cannot price the book ({why}): limits unknown, new risk refused until it is priced')
 
 # %% ../../nbs/61_risk_manager.ipynb #d6b2c7d3
 @patch
@@ -373,24 +397,32 @@ def report(
     book, limits = self.evaluate(marks)
     s = self.store.trading_state()
     return RiskReport(self.clock.now(), s.state, s.reason, book.equity, book.peak_equity, book.open_equity,
-                      exposure(book.positions, book.marks, equity=book.equity), limits, dict(book.bad_marks), book.unpriced)
+                      exposure(book.positions, book.marks, equity=book.equity), limits, dict(book.bad_marks),
+                      book.unpriced)
 
 # %% ../../nbs/61_risk_manager.ipynb #ea59e8ae
 @patch
-def _escalate(self: RiskManager, book: Book, limits: tuple[LimitCheck, ...], cur, by: str) -> tuple[bool, object, tuple[str, ...]]:
-    "Raise the state to the worst breached limit's when more severe (compare-and-set): journal, alert, preview its action."
+def _escalate(self: RiskManager, book: Book, limits: tuple[LimitCheck, ...], cur, by: str) -> tuple[bool, object,
+                                                                                                    tuple[str, ...]]:
+    """Raise the state to the worst breached limit's when more severe (compare-and-set): journal, alert, preview its
+    action."""
     breached = [c for c in limits if c.breached]
     if not breached or book.unpriced: return False, cur, ()
     worst = max(breached, key=lambda c: (c.state.severity, c.used))
     if worst.state.severity <= cur.state.severity: return False, cur, ()
     reason = '; '.join(f'{c.name} {c.value:.2%} > {c.limit:.2%}' for c in breached)
-    inputs = dict(equity=book.equity, peak_equity=book.peak_equity, open_equity=book.open_equity, cash=book.cash, marks=dict(book.marks),
-                  limits={c.name: dict(value=c.value, limit=c.limit, breached=c.breached, tickers=list(c.tickers)) for c in limits})
-    rec = self.store.set_trading_state(worst.state, reason, trigger=worst.name, inputs=inputs, by=by, expected=cur.state)
+    inputs = dict(equity=book.equity, peak_equity=book.peak_equity, open_equity=book.open_equity, cash=book.cash,
+                  marks=dict(book.marks),
+                  limits={c.name: dict(value=c.value, limit=c.limit, breached=c.breached, tickers=list(c.tickers))
+                          for c in limits})
+    rec = self.store.set_trading_state(worst.state, reason, trigger=worst.name, inputs=inputs, by=by,
+                                       expected=cur.state)
     if rec is None: return False, self.store.trading_state(), ()   # another process changed it first: theirs stands
-    self.store.add_alert('critical' if rec.state is TradingState.HALTED else 'error', 'risk', f'trading {rec.state.value}: {reason}')
+    self.store.add_alert('critical' if rec.state is TradingState.HALTED else 'error', 'risk',
+                         f'trading {rec.state.value}: {reason}')
     log.error('risk: trading %s: %s', rec.state.value, reason)
-    return True, rec, ((self.propose(worst.action, worst.name, rec.id, book, worst.tickers).action_id,) if worst.action is not None else ())
+    return True, rec, ((self.propose(worst.action, worst.name, rec.id, book, worst.tickers).action_id,)
+                       if worst.action is not None else ())
 
 # %% ../../nbs/61_risk_manager.ipynb #df13cb8d
 @patch
@@ -400,26 +432,29 @@ def check(
     *,
     by: str = 'risk',                          # who changes the state, for the journal
 ) -> RiskReport:
-    "Evaluate the limits at `marks`; on a breach escalate the state, journal and alert, preview the action and (if automatic) fire it."
+    """Evaluate the limits at `marks`; on a breach escalate the state, journal and alert, preview the action and (if
+    automatic) fire it."""
     book, limits = self.evaluate(marks)
     self._record_unpriced(book)
     changed, cur, actions = self._escalate(book, limits, self.store.trading_state(), by)
     if not actions and cur.state is not TradingState.ACTIVE: actions = self._ensure_action(cur, book)
     ex = exposure(book.positions, book.marks, equity=book.equity)
-    rep = RiskReport(self.clock.now(), cur.state, cur.reason, book.equity, book.peak_equity, book.open_equity, ex, limits,
-                     dict(book.bad_marks), book.unpriced, changed, actions)
+    rep = RiskReport(self.clock.now(), cur.state, cur.reason, book.equity, book.peak_equity, book.open_equity, ex,
+                     limits, dict(book.bad_marks), book.unpriced, changed, actions)
     if actions and self.risk.auto_actions and self.orders is not None: self.act(actions[0], by=by)
     return rep
 
 # %% ../../nbs/61_risk_manager.ipynb #cd3fbe80
-LIMIT_ACTION_SETTING = dict(drawdown='drawdown_action', daily_loss='daily_loss_action', position_loss='position_loss_action',
-                            gross_exposure='exposure_action', var_95='var_action')
+LIMIT_ACTION_SETTING = dict(drawdown='drawdown_action', daily_loss='daily_loss_action',
+                            position_loss='position_loss_action', gross_exposure='exposure_action', var_95='var_action')
 
 # %% ../../nbs/61_risk_manager.ipynb #dd3d8108
 @patch
 def _ensure_action(self: RiskManager, cur, book: Book) -> tuple[str, ...]:
-    "The current state change's action if it still has to fire: journaled now if missing, or previewed by a process that could not act."
-    kind = ACTION_SETTING[getattr(self.risk, LIMIT_ACTION_SETTING[cur.trigger])] if cur.trigger in LIMIT_ACTION_SETTING else None
+    """The current state change's action if it still has to fire: journaled now if missing, or previewed by a process
+    that could not act."""
+    kind = ACTION_SETTING[getattr(self.risk,
+                                  LIMIT_ACTION_SETTING[cur.trigger])] if cur.trigger in LIMIT_ACTION_SETTING else None
     if kind is None: return ()
     row = self.store.risk_action(action_id(kind, cur.id, cur.trigger))
     if row is not None: return (row['action_id'],) if row['status'] == 'previewed' and self.risk.auto_actions else ()
@@ -439,10 +474,11 @@ def propose(
     "Build and journal the preview of an action (the same action id journals once)."
     book = book or self.book()
     b = self.settings.broker
-    pv = preview_action(kind, action_id(kind, state_id, trigger), trigger, book, self.risk, b.commission_per_share, b.min_commission,
-                        b.slippage_bps, tickers)
+    pv = preview_action(kind, action_id(kind, state_id, trigger), trigger, book, self.risk, b.commission_per_share,
+                        b.min_commission, b.slippage_bps, tickers)
     if self.store.save_risk_action(pv.action_id, kind.value, trigger, pv.to_dict(), state_id):
-        self.store.add_alert('warning', 'risk', f'action {pv.action_id} ({kind.value}, {len(pv.orders)} orders) previewed: '
+        self.store.add_alert('warning', 'risk',
+                             f'action {pv.action_id} ({kind.value}, {len(pv.orders)} orders) previewed: '
                              f'gross {pv.gross_before:,.0f} -> {pv.gross_after:,.0f}, est. cost {pv.est_cost:,.2f}')
     return pv
 
@@ -451,8 +487,10 @@ def order_from_dict(
     d: Mapping,  # an order as `Order.to_dict` wrote it
 ) -> Order:
     "The `Order` an action's preview describes."
-    return Order(d['client_order_id'], d['ticker'], d['side'], d['quantity'], d['order_type'], d.get('limit_price'), d['tif'],
-                 d.get('run_id') or '', d.get('reason') or '', stop_price=d.get('stop_price'), reduce_only=bool(d.get('reduce_only')))
+    return Order(d['client_order_id'], d['ticker'], d['side'], d['quantity'], d['order_type'], d.get('limit_price'),
+                 d['tif'],
+                 d.get('run_id') or '', d.get('reason') or '', stop_price=d.get('stop_price'),
+                 reduce_only=bool(d.get('reduce_only')))
 
 # %% ../../nbs/61_risk_manager.ipynb #355cef6c
 @patch
@@ -461,7 +499,8 @@ def act(
     action_id: str,         # a previewed (or interrupted) action
     by: str = 'operator',   # who fires it, for the journal
 ) -> dict:
-    "Fire a previewed action (or finish one a crash interrupted); returns its result. A finished action is not fired again."
+    """Fire a previewed action (or finish one a crash interrupted); returns its result. A finished action is not fired
+    again."""
     if self.orders is None: raise RuntimeError('this RiskManager has no order manager: it can preview but not act')
     row = self.store.risk_action(action_id)
     if row is None: raise KeyError(f'no risk action {action_id!r}')
@@ -469,7 +508,8 @@ def act(
     if not self.orders.ready: self.orders.start()
     orders, skipped = self.journal_action(action_id, by)
     marks = row['preview'].get('marks') or {}
-    out = {o.client_order_id: dict(status='NOT_NEEDED', reason=f'{o.ticker} is already flat or smaller', state='', filled=0, avg_price=None)
+    out = {o.client_order_id: dict(status='NOT_NEEDED', reason=f'{o.ticker} is already flat or smaller', state='',
+                                   filled=0, avg_price=None)
            for o in skipped}
     for o in orders:
         out[o.client_order_id] = self._place_stop(o) if o.order_type is OrderType.STOP else \
@@ -477,8 +517,17 @@ def act(
     ok = all(r['status'] in ('COMPLETE', 'DUPLICATE', 'RESTING', 'MODIFIED', 'NOT_NEEDED') for r in out.values())
     result = dict(orders=out, ok=ok, finished_at=self.clock.now().isoformat())
     self.store.update_risk_action(action_id, 'done' if ok else 'failed', result, by=by)
-    if not ok: self.store.add_alert('error', 'risk', f'action {action_id}: ' + '; '.join(f'{k}: {v["status"]} {v["reason"]}' for k, v in out.items()
-                                                                                         if v['status'] not in ('COMPLETE', 'DUPLICATE')))
+    if not ok:
+        self.store.add_alert(
+            'error',
+            'risk',
+            f'action {action_id}: '
+            + '; '.join(
+                f'{k}: {v["status"]} {v["reason"]}'
+                for k, v in out.items()
+                if v['status'] not in ('COMPLETE', 'DUPLICATE')
+            ),
+        )
     return result
 
 # %% ../../nbs/61_risk_manager.ipynb #355f8f5c
@@ -488,11 +537,14 @@ def journal_action(
     action_id: str,        # a previewed action
     by: str = 'operator',  # who fires it, for the journal
 ) -> tuple[list[Order], list[Order]]:
-    "Mark the action executing and journal its orders in one transaction before the first leaves; returns (orders to send, not needed)."
+    """Mark the action executing and journal its orders in one transaction before the first leaves; returns (orders to
+    send, not needed)."""
     row = self.store.risk_action(action_id)
     self.store.update_risk_action(action_id, 'executing', by=by)
     journaled = {r['client_order_id']: r for r in self.store.orders(run_id=action_id)}
-    held = {p.ticker: p.quantity for p in (self.orders.broker.positions() if self.orders is not None else self.store.positions(self.account))}
+    held = {p.ticker: p.quantity
+            for p in (self.orders.broker.positions() if self.orders is not None
+                      else self.store.positions(self.account))}
     send, skip = [], []
     for d in row['preview']['orders']:
         o = order_from_dict(d)
@@ -510,13 +562,14 @@ def journal_action(
 @patch
 def _summary(self: RiskManager, r) -> dict:
     ex = r.execution
-    return dict(status=r.status, reason=r.reason, state=ex.state.value if ex else '', filled=ex.filled_quantity if ex else 0,
-                avg_price=ex.avg_fill_price if ex else None)
+    return dict(status=r.status, reason=r.reason, state=ex.state.value if ex else '', filled=ex.filled_quantity if ex
+                else 0, avg_price=ex.avg_fill_price if ex else None)
 
 # %% ../../nbs/61_risk_manager.ipynb #598228dc
 @patch
 def resume_pending(self: RiskManager) -> list[str]:
-    "Finish every action a crash left `executing` (and, when actions are automatic, fire the current state's previewed one)."
+    """Finish every action a crash left `executing` (and, when actions are automatic, fire the current state's previewed
+    one)."""
     cur = self.store.trading_state()
     todo = [r['action_id'] for r in self.store.risk_actions(statuses=('executing', 'previewed'))
             if r['status'] == 'executing' or (self.risk.auto_actions and r['state_id'] == cur.id)]
@@ -531,13 +584,21 @@ def _move_working_stop(self: RiskManager, o: Order, row) -> dict | None:
     older = [r for r in self.store.risk_actions(statuses=('done',)) if r['kind'] == ActionKind.TIGHTEN_STOPS.value]
     for r in older:
         for d in r['preview']['orders']:
-            snap = om.broker.order_status(d['client_order_id']) if d['ticker'] == o.ticker and d['side'] == o.side.value else None
+            snap = (
+                om.broker.order_status(d['client_order_id'])
+                if d['ticker'] == o.ticker and d['side'] == o.side.value
+                else None
+            )
             if snap is None or snap.is_done: continue
             tighter = o.stop_price > d['stop_price'] if o.side is Side.SELL else o.stop_price < d['stop_price']
-            if row is not None: self.store.update_order(o.client_order_id, OrderState.CANCELLED, message=f'not sent: {d["client_order_id"]} is working')
-            if not tighter: return dict(status='RESTING', reason=f'working stop {d["client_order_id"]} at {d["stop_price"]} is as tight', state=snap.state.value, filled=0, avg_price=None)
+            if row is not None: self.store.update_order(o.client_order_id, OrderState.CANCELLED,
+                                                        message=f'not sent: {d["client_order_id"]} is working')
+            if not tighter: return dict(status='RESTING',
+                                        reason=f'working stop {d["client_order_id"]} at {d["stop_price"]} is as tight',
+                                        state=snap.state.value, filled=0, avg_price=None)
             s = om.broker.modify(d['client_order_id'], stop_price=o.stop_price)
-            return dict(status='MODIFIED', reason=f'{d["client_order_id"]} moved {d["stop_price"]} -> {o.stop_price}', state=s.state.value, filled=s.filled_quantity, avg_price=None)
+            return dict(status='MODIFIED', reason=f'{d["client_order_id"]} moved {d["stop_price"]} -> {o.stop_price}',
+                        state=s.state.value, filled=s.filled_quantity, avg_price=None)
     return None
 
 # %% ../../nbs/61_risk_manager.ipynb #065eddb3
@@ -546,17 +607,21 @@ def _place_stop(self: RiskManager, o: Order) -> dict:
     "Journal and submit a resting stop (checked like any order), or tighten the working stop of an earlier action."
     om = self.orders
     if (row := self.store.order(o.client_order_id)) is not None and row['state'] != OrderState.NEW.value:
-        return dict(status='DUPLICATE', reason=f'already journaled as {row["state"]}', state=row['state'], filled=row['filled_quantity'], avg_price=None)
+        return dict(status='DUPLICATE', reason=f'already journaled as {row["state"]}', state=row['state'],
+                    filled=row['filled_quantity'], avg_price=None)
     if (moved := self._move_working_stop(o, row)) is not None: return moved
     ctx = om.context()
     checks = pre_trade_checks(o, ctx, om.risk, om.slippage_bps)
     if om.gate is not None: checks = PreTradeResult(checks.checks + (om.gate(o, ctx),))
     if not checks.passed:
         if row is None: self.store.journal_order(o, OrderState.REJECTED, note='pre-trade: ' + checks.failure_reason)
-        else: self.store.update_order(o.client_order_id, OrderState.REJECTED, message='pre-trade: ' + checks.failure_reason)
+        else: self.store.update_order(o.client_order_id, OrderState.REJECTED,
+                                      message='pre-trade: ' + checks.failure_reason)
         return dict(status='REJECTED', reason=checks.failure_reason, state='rejected', filled=0, avg_price=None)
-    if row is None: self.store.journal_order(o, OrderState.NEW, note=f'stop at {o.stop_price}, journaled before submission')
+    if row is None: self.store.journal_order(o, OrderState.NEW,
+                                             note=f'stop at {o.stop_price}, journaled before submission')
     snap = om.broker.submit(o)
-    self.store.update_order(o.client_order_id, snap.state, broker_order_id=snap.broker_order_id or None, message=f'stop at {o.stop_price}')
-    return dict(status='RESTING' if not snap.is_done else snap.state.value.upper(), reason=snap.message, state=snap.state.value,
-                filled=snap.filled_quantity, avg_price=snap.avg_fill_price)
+    self.store.update_order(o.client_order_id, snap.state, broker_order_id=snap.broker_order_id or None,
+                            message=f'stop at {o.stop_price}')
+    return dict(status='RESTING' if not snap.is_done else snap.state.value.upper(), reason=snap.message,
+                state=snap.state.value, filled=snap.filled_quantity, avg_price=snap.avg_fill_price)

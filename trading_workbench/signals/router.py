@@ -32,7 +32,8 @@ def flag_for(
 
 # %% ../../nbs/42_signals_router.ipynb #c4749b2a
 class FeatureFlags:
-    "Model feature flags: defaults from settings, run-time toggles persisted in the store, re-read at most every `refresh_s`."
+    """Model feature flags: defaults from settings, run-time toggles persisted in the store, re-read at most every
+    `refresh_s`."""
     def __init__(
         self,
         defaults: Mapping[str, bool],   # flag name -> on/off, e.g. `[flags]` from settings
@@ -58,7 +59,8 @@ class FeatureFlags:
         return cls(settings.flags_dict(), store, clock, refresh_s)
 
     def _check_name(self, name: str) -> str:
-        if name not in self.defaults: raise FlagError(f"flag {name!r}: unknown; known flags are {sorted(self.defaults)}")
+        if name not in self.defaults:
+            raise FlagError(f"flag {name!r}: unknown; known flags are {sorted(self.defaults)}")
         return name
 
 # %% ../../nbs/42_signals_router.ipynb #27bc1ac8
@@ -155,7 +157,8 @@ def route(
     if unflagged: log.warning("signals of models without a feature flag are not routed: %s", unflagged)
     ranked = rank(kept)
     meta = dict(total_signals=len(ranked), received=len(signals), filtered_out=dict(dropped),
-                by_model=dict(Counter(s.model for s in ranked)), feature_flags=flags, routing_timestamp=self.clock.now())
+                by_model=dict(Counter(s.model for s in ranked)), feature_flags=flags,
+                routing_timestamp=self.clock.now())
     return SignalBundle(tuple(ranked), ranked[0] if ranked else None, ranked[1] if len(ranked) > 1 else None, meta)
 
 # %% ../../nbs/42_signals_router.ipynb #c89c86ff

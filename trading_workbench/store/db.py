@@ -69,46 +69,65 @@ Num = sa.Float(precision=53)  # double precision on PostgreSQL
 
 # %% ../../nbs/04_store_db.ipynb #5d6a627f
 def _m0003(op: Operations):
-    "Execution: the paper account in rows (account, holdings, marks, orders, fills); stop price and reduce-only in the journal."
+    """Execution: the paper account in rows (account, holdings, marks, orders, fills); stop price and reduce-only in the
+    journal."""
     C, acct = sa.Column, lambda: sa.Column('account_id', sa.String(32), primary_key=True)
     op.create_table('paper_accounts', acct(), C('cash', Num, nullable=False), C('realized_pnl', Num, nullable=False),
         C('exec_seq', sa.Integer, nullable=False), C('session', sa.Date), C('updated_at', UTCDateTime, nullable=False))
-    op.create_table('paper_holdings', acct(), C('ticker', sa.String(16), primary_key=True), C('quantity', sa.Integer, nullable=False),
+    op.create_table('paper_holdings', acct(), C('ticker', sa.String(16), primary_key=True),
+                    C('quantity', sa.Integer, nullable=False),
         C('avg_cost', Num, nullable=False))
-    op.create_table('paper_marks', acct(), C('ticker', sa.String(16), primary_key=True), C('price', Num, nullable=False), C('volume', Num))
+    op.create_table('paper_marks', acct(), C('ticker', sa.String(16), primary_key=True),
+                    C('price', Num, nullable=False), C('volume', Num))
     op.create_table('paper_orders', acct(), C('client_order_id', sa.String(96), primary_key=True),
-        C('ticker', sa.String(16), nullable=False), C('side', sa.String(4), nullable=False), C('quantity', sa.Integer, nullable=False),
-        C('order_type', sa.String(8), nullable=False), C('limit_price', Num), C('stop_price', Num), C('tif', sa.String(8), nullable=False),
-        C('run_id', sa.String(64)), C('reason', sa.Text), C('reduce_only', sa.Boolean, nullable=False, server_default=sa.false()),
-        C('state', sa.String(24), nullable=False), C('broker_order_id', sa.String(64)), C('message', sa.Text), C('error_code', sa.Integer),
+        C('ticker', sa.String(16), nullable=False), C('side', sa.String(4), nullable=False),
+        C('quantity', sa.Integer, nullable=False),
+        C('order_type', sa.String(8), nullable=False), C('limit_price', Num), C('stop_price', Num),
+        C('tif', sa.String(8), nullable=False),
+        C('run_id', sa.String(64)), C('reason', sa.Text),
+        C('reduce_only', sa.Boolean, nullable=False, server_default=sa.false()),
+        C('state', sa.String(24), nullable=False), C('broker_order_id', sa.String(64)), C('message', sa.Text),
+        C('error_code', sa.Integer),
         C('updated', UTCDateTime), C('placed', sa.Date, nullable=False), C('session', sa.Date))
     op.create_index('ix_paper_orders_state', 'paper_orders', ['account_id', 'state'])
     op.create_index('ix_paper_orders_session', 'paper_orders', ['account_id', 'session'])
-    op.create_table('paper_fills', C('exec_id', sa.String(96), primary_key=True), C('account_id', sa.String(32), nullable=False),
+    op.create_table('paper_fills', C('exec_id', sa.String(96), primary_key=True),
+                    C('account_id', sa.String(32), nullable=False),
         C('client_order_id', sa.String(96), nullable=False, index=True), C('ticker', sa.String(16), nullable=False),
-        C('side', sa.String(4), nullable=False), C('quantity', sa.Integer, nullable=False), C('price', Num, nullable=False),
-        C('time', UTCDateTime, nullable=False), C('commission', Num, nullable=False), C('broker_order_id', sa.String(64)))
+        C('side', sa.String(4), nullable=False), C('quantity', sa.Integer, nullable=False),
+        C('price', Num, nullable=False),
+        C('time', UTCDateTime, nullable=False), C('commission', Num, nullable=False),
+        C('broker_order_id', sa.String(64)))
     with op.batch_alter_table('orders') as b:
         b.add_column(sa.Column('stop_price', Num))
         b.add_column(sa.Column('reduce_only', sa.Boolean, nullable=False, server_default=sa.false()))
 
 # %% ../../nbs/04_store_db.ipynb #b9e68b03
 def _m0005(op: Operations):
-    "Walk-forward validation: runs (code version, data hash, parameters), forecasts per origin, skill per model/horizon/ticker."
+    """Walk-forward validation: runs (code version, data hash, parameters), forecasts per origin, skill per
+    model/horizon/ticker."""
     C = sa.Column
-    op.create_table('wf_runs', C('run_id', sa.String(64), primary_key=True), C('created_at', UTCDateTime, nullable=False),
+    op.create_table('wf_runs', C('run_id', sa.String(64), primary_key=True),
+                    C('created_at', UTCDateTime, nullable=False),
         C('code_version', sa.String(64), nullable=False), C('data_hash', sa.String(32), nullable=False),
-        C('params_hash', sa.String(32), nullable=False), C('params', sa.JSON, nullable=False), C('data_hashes', sa.JSON, nullable=False),
-        C('diagnostics', sa.JSON))
-    op.create_table('wf_forecasts', C('run_id', sa.String(64), primary_key=True), C('model', sa.String(64), primary_key=True),
-        C('ticker', sa.String(16), primary_key=True), C('horizon', sa.Integer, primary_key=True), C('origin', sa.Date, primary_key=True),
-        C('target', sa.Date, nullable=False), C('fold', sa.Integer, nullable=False), C('reference', Num, nullable=False),
-        C('mean', Num, nullable=False), C('lower', Num, nullable=False), C('upper', Num, nullable=False), C('actual', Num, nullable=False))
-    op.create_table('wf_skill', C('run_id', sa.String(64), primary_key=True), C('model', sa.String(64), primary_key=True),
-        C('horizon', sa.Integer, primary_key=True), C('ticker', sa.String(16), primary_key=True),   # '*': pooled over tickers
+        C('params_hash', sa.String(32), nullable=False), C('params', sa.JSON, nullable=False),
+        C('data_hashes', sa.JSON, nullable=False), C('diagnostics', sa.JSON))
+    op.create_table('wf_forecasts', C('run_id', sa.String(64), primary_key=True),
+                    C('model', sa.String(64), primary_key=True),
+        C('ticker', sa.String(16), primary_key=True), C('horizon', sa.Integer, primary_key=True),
+        C('origin', sa.Date, primary_key=True),
+        C('target', sa.Date, nullable=False), C('fold', sa.Integer, nullable=False),
+        C('reference', Num, nullable=False),
+        C('mean', Num, nullable=False), C('lower', Num, nullable=False), C('upper', Num, nullable=False),
+        C('actual', Num, nullable=False))
+    op.create_table('wf_skill', C('run_id', sa.String(64), primary_key=True),
+                    C('model', sa.String(64), primary_key=True),
+        # '*': pooled over tickers
+        C('horizon', sa.Integer, primary_key=True), C('ticker', sa.String(16), primary_key=True),
         C('created_at', UTCDateTime, nullable=False), C('code_version', sa.String(64), nullable=False),
         C('data_hash', sa.String(32), nullable=False), C('params_hash', sa.String(32), nullable=False),
-        C('n', sa.Integer, nullable=False), C('n_independent', sa.Integer, nullable=False), C('rmse', Num), C('rmse_rw', Num),
+        C('n', sa.Integer, nullable=False), C('n_independent', sa.Integer, nullable=False), C('rmse', Num),
+        C('rmse_rw', Num),
         C('rmse_ratio', Num), C('dm_stat', Num), C('dm_pvalue', Num), C('dm_fallback', sa.Boolean), C('hit_rate', Num),
         C('hit_lower', Num), C('hit_upper', Num), C('coverage', Num), C('brier', Num), C('brier_base', Num),
         C('mean_confidence', Num), C('details', sa.JSON))
@@ -118,10 +137,13 @@ def _m0005(op: Operations):
 def _m0008(op: Operations):
     "The skill gate: each daily run's verdict per model and ticker, with the validation figures behind it."
     C = sa.Column
-    op.create_table('wf_gate', C('run_id', sa.String(64), primary_key=True), C('model', sa.String(64), primary_key=True),
-        C('ticker', sa.String(16), primary_key=True), C('horizon', sa.Integer, nullable=False), C('status', sa.String(16), nullable=False),
+    op.create_table('wf_gate', C('run_id', sa.String(64), primary_key=True),
+                    C('model', sa.String(64), primary_key=True),
+        C('ticker', sa.String(16), primary_key=True), C('horizon', sa.Integer, nullable=False),
+        C('status', sa.String(16), nullable=False),
         C('action', sa.String(16), nullable=False), C('reason', sa.Text, nullable=False), C('scope', sa.String(16)),
-        C('validation_run_id', sa.String(64)), C('validated_at', UTCDateTime), C('val_horizon', sa.Integer), C('n', sa.Integer),
+        C('validation_run_id', sa.String(64)), C('validated_at', UTCDateTime), C('val_horizon', sa.Integer),
+        C('n', sa.Integer),
         C('rmse_ratio', Num), C('dm_stat', Num), C('dm_pvalue', Num), C('checked_at', UTCDateTime, nullable=False))
     op.create_index('ix_wf_gate_checked', 'wf_gate', ['checked_at'])
 
@@ -141,31 +163,44 @@ def _m0001_market(op: Operations):
         *[C(c, Num, nullable=False) for c in BAR_COLUMNS], C('source', sa.String(32), nullable=False),
         C('loaded_at', UTCDateTime, nullable=False))
     op.create_table('features', C('ticker', sa.String(16), primary_key=True), C('date', sa.Date, primary_key=True),
-        C('version', sa.String(32), primary_key=True), C('values', sa.JSON, nullable=False), C('built_at', UTCDateTime, nullable=False))
-    op.create_table('forecasts', C('id', sa.Integer, primary_key=True, autoincrement=True), C('run_id', sa.String(64), index=True),
-        C('ticker', sa.String(16), nullable=False), C('model', sa.String(64), nullable=False), C('as_of', UTCDateTime, nullable=False),
-        C('horizon', sa.Integer, nullable=False), C('payload', sa.JSON, nullable=False), C('created_at', UTCDateTime, nullable=False))
-    op.create_table('signals', C('id', sa.Integer, primary_key=True, autoincrement=True), C('run_id', sa.String(64), index=True),
-        C('ticker', sa.String(16), nullable=False), C('model', sa.String(64), nullable=False), C('action', sa.String(8), nullable=False),
-        C('confidence', Num, nullable=False), C('risk_score', Num, nullable=False), C('expected_return', Num, nullable=False),
-        C('horizon', sa.Integer, nullable=False), C('current_price', Num, nullable=False), C('as_of', UTCDateTime, nullable=False),
+        C('version', sa.String(32), primary_key=True), C('values', sa.JSON, nullable=False),
+        C('built_at', UTCDateTime, nullable=False))
+    op.create_table('forecasts', C('id', sa.Integer, primary_key=True, autoincrement=True),
+                    C('run_id', sa.String(64), index=True),
+        C('ticker', sa.String(16), nullable=False), C('model', sa.String(64), nullable=False),
+        C('as_of', UTCDateTime, nullable=False),
+        C('horizon', sa.Integer, nullable=False), C('payload', sa.JSON, nullable=False),
+        C('created_at', UTCDateTime, nullable=False))
+    op.create_table('signals', C('id', sa.Integer, primary_key=True, autoincrement=True),
+                    C('run_id', sa.String(64), index=True),
+        C('ticker', sa.String(16), nullable=False), C('model', sa.String(64), nullable=False),
+        C('action', sa.String(8), nullable=False),
+        C('confidence', Num, nullable=False), C('risk_score', Num, nullable=False),
+        C('expected_return', Num, nullable=False),
+        C('horizon', sa.Integer, nullable=False), C('current_price', Num, nullable=False),
+        C('as_of', UTCDateTime, nullable=False),
         C('provenance', sa.JSON, nullable=False), C('created_at', UTCDateTime, nullable=False))
 
 # %% ../../nbs/04_store_db.ipynb #648413d1-s2
 def _m0001_journal(op: Operations):
     "Initial schema: orders, order_events, fills."
     C = sa.Column
-    op.create_table('orders', C('client_order_id', sa.String(96), primary_key=True), C('run_id', sa.String(64), index=True),
-        C('ticker', sa.String(16), nullable=False), C('side', sa.String(4), nullable=False), C('quantity', sa.Integer, nullable=False),
+    op.create_table('orders', C('client_order_id', sa.String(96), primary_key=True),
+                    C('run_id', sa.String(64), index=True),
+        C('ticker', sa.String(16), nullable=False), C('side', sa.String(4), nullable=False),
+        C('quantity', sa.Integer, nullable=False),
         C('order_type', sa.String(8), nullable=False), C('limit_price', Num), C('tif', sa.String(8), nullable=False),
         C('state', sa.String(24), nullable=False, index=True), C('broker_order_id', sa.String(64)),
-        C('filled_quantity', sa.Integer, nullable=False, server_default='0'), C('avg_fill_price', Num), C('reason', sa.Text),
+        C('filled_quantity', sa.Integer, nullable=False, server_default='0'), C('avg_fill_price', Num),
+        C('reason', sa.Text),
         C('created_at', UTCDateTime, nullable=False), C('updated_at', UTCDateTime, nullable=False))
     op.create_table('order_events', C('id', sa.Integer, primary_key=True, autoincrement=True),
         C('client_order_id', sa.String(96), sa.ForeignKey('orders.client_order_id'), nullable=False, index=True),
         C('time', UTCDateTime, nullable=False), C('state', sa.String(24), nullable=False), C('message', sa.Text))
-    op.create_table('fills', C('exec_id', sa.String(96), primary_key=True), C('client_order_id', sa.String(96), nullable=False),
-        C('ticker', sa.String(16), nullable=False), C('side', sa.String(4), nullable=False), C('quantity', sa.Integer, nullable=False),
+    op.create_table('fills', C('exec_id', sa.String(96), primary_key=True),
+                    C('client_order_id', sa.String(96), nullable=False),
+        C('ticker', sa.String(16), nullable=False), C('side', sa.String(4), nullable=False),
+        C('quantity', sa.Integer, nullable=False),
         C('price', Num, nullable=False), C('commission', Num, nullable=False), C('time', UTCDateTime, nullable=False),
         C('broker_order_id', sa.String(64)), C('realized_pnl', Num), C('recorded_at', UTCDateTime, nullable=False))
 
@@ -173,7 +208,8 @@ def _m0001_journal(op: Operations):
 def _m0001_account(op: Operations):
     "Initial schema: positions, equity."
     C = sa.Column
-    op.create_table('positions', C('account', sa.String(32), primary_key=True), C('ticker', sa.String(16), primary_key=True),
+    op.create_table('positions', C('account', sa.String(32), primary_key=True),
+                    C('ticker', sa.String(16), primary_key=True),
         C('quantity', sa.Integer, nullable=False), C('avg_cost', Num, nullable=False), C('market_price', Num),
         C('as_of', UTCDateTime, nullable=False))
     op.create_table('equity', C('account', sa.String(32), primary_key=True), C('as_of', UTCDateTime, primary_key=True),
@@ -183,19 +219,23 @@ def _m0001_account(op: Operations):
 def _m0001_ops(op: Operations):
     "Initial schema: validation_results, checkpoints, alerts, runs, heartbeats."
     C = sa.Column
-    op.create_table('validation_results', C('id', sa.Integer, primary_key=True, autoincrement=True), C('run_id', sa.String(64), index=True),
+    op.create_table('validation_results', C('id', sa.Integer, primary_key=True, autoincrement=True),
+                    C('run_id', sa.String(64), index=True),
         C('model', sa.String(64), nullable=False), C('ticker', sa.String(16)), C('metrics', sa.JSON, nullable=False),
         C('details', sa.JSON), C('created_at', UTCDateTime, nullable=False))
-    op.create_table('checkpoints', C('id', sa.Integer, primary_key=True, autoincrement=True), C('name', sa.String(64), nullable=False, index=True),
+    op.create_table('checkpoints', C('id', sa.Integer, primary_key=True, autoincrement=True),
+                    C('name', sa.String(64), nullable=False, index=True),
         C('created_at', UTCDateTime, nullable=False), C('schema_version', sa.Integer, nullable=False),
         C('payload', sa.Text, nullable=False), C('checksum', sa.String(64), nullable=False))
-    op.create_table('alerts', C('id', sa.Integer, primary_key=True, autoincrement=True), C('time', UTCDateTime, nullable=False),
-        C('severity', sa.String(16), nullable=False), C('source', sa.String(64), nullable=False), C('message', sa.Text, nullable=False),
-        C('acknowledged', sa.Boolean, nullable=False, server_default=sa.false()))
+    op.create_table('alerts', C('id', sa.Integer, primary_key=True, autoincrement=True),
+                    C('time', UTCDateTime, nullable=False),
+        C('severity', sa.String(16), nullable=False), C('source', sa.String(64), nullable=False),
+        C('message', sa.Text, nullable=False), C('acknowledged', sa.Boolean, nullable=False, server_default=sa.false()))
     op.create_table('runs', C('run_id', sa.String(64), primary_key=True), C('kind', sa.String(32), nullable=False),
         C('status', sa.String(16), nullable=False), C('params', sa.JSON), C('report', sa.JSON),
         C('started_at', UTCDateTime, nullable=False), C('finished_at', UTCDateTime))
-    op.create_table('heartbeats', C('component', sa.String(64), primary_key=True), C('time', UTCDateTime, nullable=False),
+    op.create_table('heartbeats', C('component', sa.String(64), primary_key=True),
+                    C('time', UTCDateTime, nullable=False),
         C('status', sa.String(16), nullable=False), C('detail', sa.Text))
 
 # %% ../../nbs/04_store_db.ipynb #648413d1-s5
@@ -215,25 +255,31 @@ def _m0002(op: Operations):
 def _m0004(op: Operations):
     "Risk: the journal of trading-state changes and the risk actions (previews, execution, results)."
     C = sa.Column
-    op.create_table('trading_states', C('id', sa.Integer, primary_key=True, autoincrement=True), C('time', UTCDateTime, nullable=False),
+    op.create_table('trading_states', C('id', sa.Integer, primary_key=True, autoincrement=True),
+                    C('time', UTCDateTime, nullable=False),
         C('state', sa.String(16), nullable=False), C('previous', sa.String(16)), C('reason', sa.Text, nullable=False),
         C('trigger', sa.String(64), nullable=False), C('inputs', sa.JSON), C('by', sa.String(64), nullable=False))
-    op.create_table('risk_actions', C('action_id', sa.String(96), primary_key=True), C('kind', sa.String(32), nullable=False),
-        C('status', sa.String(16), nullable=False, index=True), C('state_id', sa.Integer), C('trigger', sa.Text, nullable=False),
+    op.create_table('risk_actions', C('action_id', sa.String(96), primary_key=True),
+                    C('kind', sa.String(32), nullable=False),
+        C('status', sa.String(16), nullable=False, index=True), C('state_id', sa.Integer),
+        C('trigger', sa.Text, nullable=False),
         C('preview', sa.JSON, nullable=False), C('result', sa.JSON), C('created_at', UTCDateTime, nullable=False),
         C('updated_at', UTCDateTime, nullable=False), C('updated_by', sa.String(64)))
     # an operator halt from before this revision becomes the first HALTED state, so it is not lost
     ctl = sa.table('controls', sa.column('name', sa.String), sa.column('value', sa.JSON))
     old = op.get_bind().execute(sa.select(ctl.c.value).where(ctl.c.name == 'execution.halt')).scalar()
     if isinstance(old, dict) and old.get('halted'):
-        op.bulk_insert(sa.table('trading_states', sa.column('time', UTCDateTime), sa.column('state', sa.String), sa.column('previous', sa.String),
-                                sa.column('reason', sa.Text), sa.column('trigger', sa.String), sa.column('inputs', sa.JSON), sa.column('by', sa.String)),
-                       [dict(time=datetime.now(timezone.utc), state='HALTED', previous='ACTIVE', reason=old.get('reason') or 'halted',
-                             trigger='operator', inputs={}, by='migration 0004')])
+        op.bulk_insert(sa.table('trading_states', sa.column('time', UTCDateTime), sa.column('state', sa.String),
+                                sa.column('previous', sa.String),
+                                sa.column('reason', sa.Text), sa.column('trigger', sa.String),
+                                sa.column('inputs', sa.JSON), sa.column('by', sa.String)),
+                       [dict(time=datetime.now(timezone.utc), state='HALTED', previous='ACTIVE',
+                             reason=old.get('reason') or 'halted', trigger='operator', inputs={}, by='migration 0004')])
 
 # %% ../../nbs/04_store_db.ipynb #6968a73d
 def _m0010(op: Operations):
-    "Dashboard: a covering index for a refresh's signal read (a year is ~25k rows of fat provenance); who acknowledged an alert, when."
+    """Dashboard: a covering index for a refresh's signal read (a year is ~25k rows of fat provenance); who acknowledged
+    an alert, when."""
     op.create_index('ix_signals_dashboard', 'signals', ['as_of', 'ticker', 'model', 'action', 'confidence', 'horizon'])
     with op.batch_alter_table('alerts') as b:
         b.add_column(sa.Column('acknowledged_by', sa.String(64)))
@@ -307,7 +353,8 @@ def migrate(engine: sa.Engine,  # the writers' engine
         _version_table.create(conn, checkfirst=True)
         current = schema_revision(conn)
         if current is not None and current not in known:
-            raise StoreError(f"database schema {current!r} is newer than this code knows ({known[-1]}); upgrade trading-workbench")
+            raise StoreError(f"database schema {current!r} is newer than this code knows ({known[-1]}); upgrade "
+                             f"trading-workbench")
         ops = Operations(MigrationContext.configure(conn))
         for m in MIGRATIONS:
             if (current is not None and m.revision <= current) or m.revision > target: continue
@@ -580,7 +627,8 @@ def upsert_features(self: MarketData,
     if not isinstance(features.index, pd.DatetimeIndex): raise BadRowError('features', -1, ticker,
                                                                            'index must be a DatetimeIndex')
     if features.index.duplicated().any():
-        i = int(np.argmax(features.index.duplicated())); raise BadRowError('features', i, f'{ticker} {features.index[i].date()}', 'duplicate date')
+        i = int(np.argmax(features.index.duplicated()))
+        raise BadRowError('features', i, f'{ticker} {features.index[i].date()}', 'duplicate date')
     cols = [str(c) for c in features.columns]
     vals = features.to_numpy(dtype='float64', na_value=np.nan)
     inf = np.isinf(vals)
@@ -622,11 +670,13 @@ def save_forecast(self: MarketData,
                   forecast: Forecast,  # the forecast
                   ) -> int:
     "Record a forecast; return its id."
-    payload = _jsonable('forecasts', 0, (ticker, forecast.model), dict(mean=forecast.mean, lower=forecast.lower, upper=forecast.upper,
+    payload = _jsonable('forecasts', 0, (ticker, forecast.model),
+                        dict(mean=forecast.mean, lower=forecast.lower, upper=forecast.upper,
               level=forecast.level, volatility=forecast.volatility, target=forecast.target,
               diagnostics=forecast.diagnostics))
     with self.engine.begin() as conn:
-        return conn.execute(T['forecasts'].insert().values(run_id=run_id, ticker=ticker, model=forecast.model, as_of=utc(as_of),
+        return conn.execute(T['forecasts'].insert().values(run_id=run_id, ticker=ticker, model=forecast.model,
+                                                           as_of=utc(as_of),
                             horizon=forecast.horizon, payload=payload, created_at=self._now())).inserted_primary_key[0]
 
 # %% ../../nbs/04_store_db.ipynb #6c5b51f9-s1
@@ -665,7 +715,8 @@ def signals(self: MarketData,
 import dataclasses
 
 def _provenance_json(i: int, s: Signal) -> Any:
-    "The JSON `save_signals` stores for `s.provenance`, built from its fields (a dataclass nested inside takes `to_dict`'s way)."
+    """The JSON `save_signals` stores for `s.provenance`, built from its fields (a dataclass nested inside takes
+    `to_dict`'s way)."""
     p = s.provenance
     d = {f.name: getattr(p, f.name) for f in dataclasses.fields(p)}
     for n in ('data_start', 'data_end', 'fitted_at'): d[n] = d[n].isoformat() if d[n] else None
@@ -678,7 +729,8 @@ def save_signal_batch(self: MarketData,
                       run_id: str,  # the run that made them
                       signals: Sequence[Signal],  # the signals, validated before anything is written
                       ) -> list[int]:
-    "`save_signals` in one statement: all the rows or none (a bad one is a `BadRowError` naming it); their ids, in order."
+    """`save_signals` in one statement: all the rows or none (a bad one is a `BadRowError` naming it); their ids, in
+    order."""
     now, rows = self._now(), []
     for i, s in enumerate(signals):
         if not isinstance(s, Signal): raise BadRowError('signals', i, getattr(s, 'ticker', '?'),
@@ -706,7 +758,8 @@ class _Unit:
     after: list[Callable[[], None]] = field(default_factory=list)
     undo: list[Callable[[], None]] = field(default_factory=list)
 
-_LENT: dict[tuple[int, int], _Unit] = {}    # (store, thread) -> a unit lent to a thread that works for its owner (a broker's loop)
+# (store, thread) -> a unit lent to a thread that works for its owner (a broker's loop)
+_LENT: dict[tuple[int, int], _Unit] = {}
 
 def _open_unit(store) -> _Unit | None:
     u = getattr(_UNITS, 'm', {}).get(id(store))
@@ -717,7 +770,8 @@ def _open_unit(store) -> _Unit | None:
 @contextmanager
 def unit(self: Database):
     "One write transaction for all this thread writes in the block; nested units join the outer one."
-    # an in-memory database is one connection per thread, which readers elsewhere would begin on again: there each write commits alone
+    # an in-memory database is one connection per thread, which readers elsewhere would begin on again: there each write
+    # commits alone
     if _open_unit(self) is not None or _is_memory(self.url): yield; return
     units = _UNITS.__dict__.setdefault('m', {})
     with self.engine.connect() as conn:
@@ -786,19 +840,24 @@ def journal_order(self: Journal,
                   note: str = '',                      # the first event's message ('': journaled or adopted)
                   ) -> bool:
     "Journal `order`; False if its client order id is already journaled (nothing changes then)."
-    if not isinstance(order, Order): raise BadRowError('orders', 0, '?', f'expected an Order, got {type(order).__name__}')
+    if not isinstance(order, Order): raise BadRowError('orders', 0, '?',
+                                                       f'expected an Order, got {type(order).__name__}')
     state, now = OrderState(state), self._now()
     row = dict(client_order_id=order.client_order_id, run_id=order.run_id, ticker=order.ticker, side=order.side.value,
-               quantity=order.quantity, order_type=order.order_type.value, limit_price=order.limit_price, stop_price=order.stop_price,
-               reduce_only=order.reduce_only, tif=order.tif.value,
-               state=state.value, broker_order_id=broker_order_id, filled_quantity=0, reason=order.reason, adopted=adopted,
-               created_at=now, updated_at=now)
+               quantity=order.quantity, order_type=order.order_type.value, limit_price=order.limit_price,
+               stop_price=order.stop_price, reduce_only=order.reduce_only, tif=order.tif.value,
+               state=state.value, broker_order_id=broker_order_id, filled_quantity=0, reason=order.reason,
+               adopted=adopted, created_at=now, updated_at=now)
     with self.transaction() as conn:
-        exists = conn.execute(sa.select(T['orders'].c.client_order_id).where(T['orders'].c.client_order_id == order.client_order_id)).first()
+        exists = conn.execute(
+            sa.select(T['orders'].c.client_order_id).where(T['orders'].c.client_order_id == order.client_order_id)
+        ).first()
         if exists: return False
         conn.execute(T['orders'].insert().values(**row))
-        conn.execute(T['order_events'].insert().values(client_order_id=order.client_order_id, time=now, state=state.value,
-                                                       message=note or ('adopted from broker' if adopted else 'journaled')))
+        conn.execute(T['order_events'].insert().values(client_order_id=order.client_order_id, time=now,
+                                                       state=state.value,
+                                                       message=note
+                                                       or ('adopted from broker' if adopted else 'journaled')))
     return True
 
 # %% ../../nbs/04_store_db.ipynb #1afd1351
@@ -817,13 +876,15 @@ def update_order(self: Journal,
     vals = dict(state=state.value, updated_at=now)
     if broker_order_id is not None: vals['broker_order_id'] = str(broker_order_id)
     if filled_quantity is not None:
-        if filled_quantity < 0: raise BadRowError('orders', 0, client_order_id, f'filled_quantity must be >= 0, got {filled_quantity}')
+        if filled_quantity < 0: raise BadRowError('orders', 0, client_order_id,
+                                                  f'filled_quantity must be >= 0, got {filled_quantity}')
         vals['filled_quantity'] = int(filled_quantity)
     if avg_fill_price is not None: vals['avg_fill_price'] = float(avg_fill_price)
     with self.transaction() as conn:
         if conn.execute(t.update().where(t.c.client_order_id == client_order_id).values(**vals)).rowcount != 1:
             raise StoreError(f'order {client_order_id!r} is not in the journal')
-        conn.execute(T['order_events'].insert().values(client_order_id=client_order_id, time=now, state=state.value, message=message))
+        conn.execute(T['order_events'].insert().values(client_order_id=client_order_id, time=now, state=state.value,
+                                                       message=message))
 
 # %% ../../nbs/04_store_db.ipynb #35cdc334
 @patch
@@ -831,7 +892,11 @@ def order(self: Journal, client_order_id: str  # the order's client order id
           ) -> dict | None:
     "The journal row of one order, or None."
     with self.reading() as conn:
-        r = conn.execute(sa.select(T['orders']).where(T['orders'].c.client_order_id == client_order_id)).mappings().first()
+        r = (
+            conn.execute(sa.select(T['orders']).where(T['orders'].c.client_order_id == client_order_id))
+            .mappings()
+            .first()
+        )
     return dict(r) if r else None
 
 @patch
@@ -853,7 +918,12 @@ def order_events(self: Journal, client_order_id: str  # the order's client order
     "The order's history, oldest first."
     t = T['order_events']
     with self.reading() as conn:
-        return [dict(r) for r in conn.execute(sa.select(t).where(t.c.client_order_id == client_order_id).order_by(t.c.id)).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(
+                sa.select(t).where(t.c.client_order_id == client_order_id).order_by(t.c.id)
+            ).mappings()
+        ]
 
 # %% ../../nbs/04_store_db.ipynb #11b45890
 @patch
@@ -863,12 +933,14 @@ def record_fill(self: Journal,
                 ) -> bool:
     "Record an execution; False if its exec id is already known (duplicates from the broker change nothing)."
     if not isinstance(fill, Fill): raise BadRowError('fills', 0, '?', f'expected a Fill, got {type(fill).__name__}')
-    if realized_pnl is not None and not math.isfinite(realized_pnl): raise BadRowError('fills', 0, fill.exec_id, 'realized_pnl is not finite')
+    if realized_pnl is not None and not math.isfinite(realized_pnl): raise BadRowError('fills', 0, fill.exec_id,
+                                                                                       'realized_pnl is not finite')
     row = dict(exec_id=fill.exec_id, client_order_id=fill.client_order_id, ticker=fill.ticker, side=fill.side.value,
                quantity=fill.quantity, price=fill.price, commission=fill.commission, time=fill.time,
                broker_order_id=fill.broker_order_id, realized_pnl=realized_pnl, recorded_at=self._now())
     with self.transaction() as conn:
-        if conn.execute(sa.select(T['fills'].c.exec_id).where(T['fills'].c.exec_id == fill.exec_id)).first(): return False
+        if conn.execute(sa.select(T['fills'].c.exec_id).where(T['fills'].c.exec_id == fill.exec_id)).first():
+            return False
         conn.execute(T['fills'].insert().values(**row))
     return True
 
@@ -925,7 +997,8 @@ def _build_stmt(dialect: str, name: str, n: int = 0):
 _STMTS: dict[tuple[str, str, int], Any] = {}
 
 def _stmt(conn: sa.Connection, name: str, n: int = 0):
-    "The order path's statement `name` (an IN list of `n`) for `conn`'s dialect, built once (building costs more than running)."
+    """The order path's statement `name` (an IN list of `n`) for `conn`'s dialect, built once (building costs more than
+    running)."""
     k = (conn.dialect.name, name, n)
     if k not in _STMTS: _STMTS[k] = _build_stmt(*k)
     return _STMTS[k]
@@ -973,7 +1046,8 @@ def _processor(typ, dialect):
 
 # %% ../../nbs/04_store_db.ipynb #cbb25fb6
 def _driver(conn: sa.Connection, sql: str, params, many: bool = False):
-    "Run `sql` on the DBAPI cursor of `conn`'s transaction; SQLAlchemy's cursor events see it, its errors are SQLAlchemy's."
+    """Run `sql` on the DBAPI cursor of `conn`'s transaction; SQLAlchemy's cursor events see it, its errors are
+    SQLAlchemy's."""
     cur = conn.connection.dbapi_connection.cursor()
     before, after = conn.dispatch.before_cursor_execute, conn.dispatch.after_cursor_execute
     if before:
@@ -1034,10 +1108,13 @@ def journal_submission(self: Journal,
                        order: Order,                               # the order about to be sent
                        note: str = 'journaled before submission'   # the message of its first event
                       ) -> bool:
-    "Journal a new order as NEW with every field (stop price, reduce-only) in one transaction; False if already journaled."
-    if not isinstance(order, Order): raise BadRowError('orders', 0, '?', f'expected an Order, got {type(order).__name__}')
+    """Journal a new order as NEW with every field (stop price, reduce-only) in one transaction; False if already
+    journaled."""
+    if not isinstance(order, Order): raise BadRowError('orders', 0, '?',
+                                                       f'expected an Order, got {type(order).__name__}')
     now = self._now()
-    with self.transaction() as conn:     # ON CONFLICT DO NOTHING: a known id changes nothing, the open unit stays usable
+    # ON CONFLICT DO NOTHING: a known id changes nothing, the open unit stays usable
+    with self.transaction() as conn:
         # RETURNING says whether the row went in (an INSERT's rowcount is not reliable everywhere: psycopg gives -1)
         if _write(conn, 'order_new', _order_row(order, OrderState.NEW, now)).fetchone() is None: return False
         _write(conn, 'events', [dict(client_order_id=order.client_order_id, time=now, state='new', message=note)])
@@ -1047,34 +1124,40 @@ def journal_submission(self: Journal,
 @patch
 def record_order_outcome(self: Journal,
                          client_order_id: str,                             # the journaled order
-                         events: Sequence[tuple[OrderState, str]],         # its new states with their messages, in order
+                         # its new states with their messages, in order
+                         events: Sequence[tuple[OrderState, str]],
                          *,
                          broker_order_id: str | None = None,               # the broker's id, if known now
                          filled_quantity: int | None = None,               # cumulative shares filled
                          avg_fill_price: float | None = None,              # their average price
                          fills: Sequence[tuple[Fill, float | None]] = (),  # executions with their realised P&L
                          account: str | None = None,                       # whose positions and equity follow
-                         positions: Sequence[Position] | None = None,      # the broker's positions now (replace the stored)
+                         # the broker's positions now (replace the stored)
+                         positions: Sequence[Position] | None = None,
                          cash: float | None = None,                        # the account's cash now
                          equity: float | None = None                       # and its equity
                         ) -> int:
     "One order's journal entries in one transaction (events, new fills, positions, equity); returns the fills added."
     now = self._now()
     for f, pnl in fills:
-        if pnl is not None and not math.isfinite(pnl): raise BadRowError('fills', 0, f.exec_id, 'realized_pnl is not finite')
+        if pnl is not None and not math.isfinite(pnl): raise BadRowError('fills', 0, f.exec_id,
+                                                                         'realized_pnl is not finite')
     vals = dict(updated_at=now, coid_=client_order_id)
     if events: vals['state'] = OrderState(events[-1][0]).value
     if broker_order_id: vals['broker_order_id'] = str(broker_order_id)
     if filled_quantity is not None: vals['filled_quantity'] = int(filled_quantity)
     if avg_fill_price is not None: vals['avg_fill_price'] = float(avg_fill_price)
     with self.transaction() as conn:
-        if _write(conn, 'order_set', vals).rowcount != 1: raise StoreError(f'order {client_order_id!r} is not in the journal')
-        if events: _write(conn, 'events', [dict(client_order_id=client_order_id, time=now, state=OrderState(s).value, message=m)
+        if _write(conn, 'order_set',
+                  vals).rowcount != 1: raise StoreError(f'order {client_order_id!r} is not in the journal')
+        if events: _write(conn, 'events',
+                          [dict(client_order_id=client_order_id, time=now, state=OrderState(s).value, message=m)
                                                         for s, m in events])
         added = _record_fills(conn, fills, now) if fills else 0
         if positions is not None and account:
             _write(conn, 'positions_clear', dict(account_=account))
-            rows = [dict(account=account, ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost, market_price=p.market_price, as_of=now)
+            rows = [dict(account=account, ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost,
+                         market_price=p.market_price, as_of=now)
                     for p in positions if p.quantity]
             if rows: _write(conn, 'positions', rows)
         if account and cash is not None and equity is not None and math.isfinite(cash) and math.isfinite(equity):
@@ -1101,7 +1184,9 @@ def journaled_ids(self: Journal, ids: Iterable[str]  # client order ids (duplica
     ids, t, out = sorted(set(ids)), T['orders'], set()
     with self.reader.connect() as conn:
         for k in range(0, len(ids), 500):
-            out |= set(conn.execute(sa.select(t.c.client_order_id).where(t.c.client_order_id.in_(ids[k:k + 500]))).scalars())
+            out |= set(
+                conn.execute(sa.select(t.c.client_order_id).where(t.c.client_order_id.in_(ids[k : k + 500]))).scalars()
+            )
     return out
 
 # %% ../../nbs/04_store_db.ipynb #abb9f4e2
@@ -1117,14 +1202,19 @@ def journal_orders(self: Journal,
     extra = lambda o: {k: getattr(o, k) for k in ('stop_price', 'reduce_only') if k in t.c}   # columns of revision 0003
     with self.engine.begin() as conn:
         ids = [o.client_order_id for o in orders]
-        known = {r for r, in conn.execute(sa.select(t.c.client_order_id).where(t.c.client_order_id.in_(ids)))} if ids else set()
+        known = {r for r,
+                 in conn.execute(sa.select(t.c.client_order_id).where(t.c.client_order_id.in_(ids)))} if ids else set()
         new = [o for o in dict((o.client_order_id, o) for o in orders).values() if o.client_order_id not in known]
         if not new: return 0
-        conn.execute(t.insert(), [dict(client_order_id=o.client_order_id, run_id=o.run_id, ticker=o.ticker, side=o.side.value, quantity=o.quantity,
-                                       order_type=o.order_type.value, limit_price=o.limit_price, tif=o.tif.value, state=OrderState.NEW.value,
-                                       broker_order_id=None, filled_quantity=0, reason=o.reason, adopted=False, created_at=now, updated_at=now,
-                                       **extra(o)) for o in new])
-        conn.execute(T['order_events'].insert(), [dict(client_order_id=o.client_order_id, time=now, state=OrderState.NEW.value, message=note)
+        conn.execute(t.insert(),
+                     [dict(client_order_id=o.client_order_id, run_id=o.run_id, ticker=o.ticker, side=o.side.value,
+                           quantity=o.quantity,
+                                       order_type=o.order_type.value, limit_price=o.limit_price, tif=o.tif.value,
+                                       state=OrderState.NEW.value,
+                                       broker_order_id=None, filled_quantity=0, reason=o.reason, adopted=False,
+                                       created_at=now, updated_at=now, **extra(o)) for o in new])
+        conn.execute(T['order_events'].insert(),
+                     [dict(client_order_id=o.client_order_id, time=now, state=OrderState.NEW.value, message=note)
                                                  for o in new])
     return len(new)
 
@@ -1140,7 +1230,10 @@ def set_positions(self: Account,
         if not isinstance(p, Position): raise BadRowError('positions', i, account,
                                                           f'expected a Position, got {type(p).__name__}')
     tickers = [p.ticker for p in positions]
-    if len(set(tickers)) != len(tickers): raise BadRowError('positions', tickers.index(next(t for t in tickers if tickers.count(t) > 1)), account, 'duplicate ticker')
+    if len(set(tickers)) != len(tickers): raise BadRowError('positions',
+                                                            tickers.index(next(t for t in tickers
+                                                                               if tickers.count(t) > 1)), account,
+                                                                               'duplicate ticker')
     t, when = T['positions'], utc(as_of)
     with self.engine.begin() as conn:
         conn.execute(t.delete().where(t.c.account == account))
@@ -1170,7 +1263,9 @@ def record_equity(self: Account,
                   ) -> None:
     "Record (or correct) the account's cash and equity at `as_of`."
     for n, v in (('cash', cash), ('equity', equity)):
-        if not isinstance(v, (int, float, np.floating)) or not math.isfinite(v): raise BadRowError('equity', 0, account, f'{n} = {v!r} is not finite')
+        if not isinstance(v, (int, float, np.floating)) or not math.isfinite(v): raise BadRowError('equity', 0, account,
+                                                                                                   f'{n} = {v!r} is '
+                                                                                                   f'not finite')
     with self.engine.begin() as conn:
         _upsert(conn, T['equity'], [dict(account=account, as_of=utc(as_of), cash=float(cash), equity=float(equity))],
                 ('account', 'as_of'), ('cash', 'equity'))
@@ -1183,7 +1278,8 @@ def equity(self: Account,
     "The account's equity curve: cash and equity by time."
     t = T['equity']
     with self.reader.connect() as conn:
-        rows = conn.execute(sa.select(t.c.as_of, t.c.cash, t.c.equity).where(t.c.account == account).order_by(t.c.as_of)).all()
+        rows = conn.execute(sa.select(t.c.as_of, t.c.cash,
+                                      t.c.equity).where(t.c.account == account).order_by(t.c.as_of)).all()
     return pd.DataFrame(rows, columns=['as_of', 'cash', 'equity']).set_index('as_of')
 
 # %% ../../nbs/04_store_db.ipynb #0a92046c
@@ -1216,7 +1312,8 @@ def _state_row(r) -> StateRecord:
 def trading_state(self: Account) -> StateRecord:
     "The current trading state (the newest journaled change; ACTIVE if none)."
     t = T['trading_states']
-    with self.reader.connect() as conn: r = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(1)).mappings().first()
+    with self.reader.connect() as conn:
+        r = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(1)).mappings().first()
     return _state_row(r) if r else StateRecord(0, TradingState.ACTIVE, 'initial state', 'none')
 
 # %% ../../nbs/04_store_db.ipynb #0a92046c-s2
@@ -1230,7 +1327,8 @@ def set_trading_state(self: Account,
                       by: str = 'operator',  # who changed it
                       expected: TradingState | str | None = None,  # change only if the current state still is this one
                       ) -> StateRecord | None:
-    "Journal a change to `state`; with `expected`, only if the current state still is that (else None: someone else changed it)."
+    """Journal a change to `state`; with `expected`, only if the current state still is that (else None: someone else
+    changed it)."""
     state = TradingState(state)
     if not isinstance(reason, str) or not reason.strip(): raise BadRowError('trading_states', 0, state.value,
                                                                             'a reason is required')
@@ -1251,7 +1349,8 @@ def trading_states(self: Account,
                    ) -> list[StateRecord]:
     "The newest trading-state changes, newest first."
     t = T['trading_states']
-    with self.reader.connect() as conn: rows = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(limit)).mappings().all()
+    with self.reader.connect() as conn:
+        rows = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(limit)).mappings().all()
     return [_state_row(r) for r in rows]
 
 # %% ../../nbs/04_store_db.ipynb #df21c592
@@ -1271,7 +1370,10 @@ def save_risk_action(self: Account,
                preview=_jsonable('risk_actions', 0, action_id, dict(preview)), result=None, created_at=self._now(),
                updated_at=self._now(), updated_by=by)
     with self.engine.begin() as conn:
-        if conn.execute(sa.select(T['risk_actions'].c.action_id).where(T['risk_actions'].c.action_id == action_id)).first(): return False
+        if conn.execute(
+            sa.select(T['risk_actions'].c.action_id).where(T['risk_actions'].c.action_id == action_id)
+        ).first():
+            return False
         conn.execute(T['risk_actions'].insert().values(**row))
     return True
 
@@ -1300,7 +1402,8 @@ def risk_action(self: Account,
                 ) -> dict | None:
     "One action's row, or None."
     t = T['risk_actions']
-    with self.reader.connect() as conn: r = conn.execute(sa.select(t).where(t.c.action_id == action_id)).mappings().first()
+    with self.reader.connect() as conn:
+        r = conn.execute(sa.select(t).where(t.c.action_id == action_id)).mappings().first()
     return dict(r) if r else None
 
 @patch
@@ -1342,7 +1445,8 @@ def save_validation(self: OpsRecords,
                                                                             model, dict(metrics)),
                details=_jsonable('validation_results', 0, model, dict(details)) if details is not None else None,
                created_at=self._now())
-    with self.engine.begin() as conn: return conn.execute(T['validation_results'].insert().values(**row)).inserted_primary_key[0]
+    with self.engine.begin() as conn:
+        return conn.execute(T['validation_results'].insert().values(**row)).inserted_primary_key[0]
 
 # %% ../../nbs/04_store_db.ipynb #46528626-s1
 @patch
@@ -1365,10 +1469,11 @@ def add_alert(self: OpsRecords,
               time=None,  # when; None: now by the clock
               ) -> int:
     "Raise an alert for the operator; return its id."
-    if severity not in SEVERITIES: raise BadRowError('alerts', 0, source, f'severity must be one of {SEVERITIES}, got {severity!r}')
+    if severity not in SEVERITIES: raise BadRowError('alerts', 0, source,
+                                                     f'severity must be one of {SEVERITIES}, got {severity!r}')
     with self.transaction() as conn:      # inside a unit, the alert commits (or not) with what it is about
-        return conn.execute(T['alerts'].insert().values(time=utc(time) if time else self._now(), severity=severity, source=source,
-                                                        message=message)).inserted_primary_key[0]
+        return conn.execute(T['alerts'].insert().values(time=utc(time) if time else self._now(), severity=severity,
+                                                        source=source, message=message)).inserted_primary_key[0]
 
 # %% ../../nbs/04_store_db.ipynb #62a7cb68-s1
 @patch
@@ -1387,7 +1492,8 @@ def acknowledge_alert(self: OpsRecords,
                       alert_id: int,  # the alert
                       ) -> None:
     "Mark an alert as seen."
-    with self.engine.begin() as conn: conn.execute(T['alerts'].update().where(T['alerts'].c.id == alert_id).values(acknowledged=True))
+    with self.engine.begin() as conn:
+        conn.execute(T['alerts'].update().where(T['alerts'].c.id == alert_id).values(acknowledged=True))
 
 # %% ../../nbs/04_store_db.ipynb #cd3179ff
 RUN_STATUSES = ('running', 'ok', 'failed', 'partial')
@@ -1400,8 +1506,11 @@ def start_run(self: OpsRecords,
               ) -> None:
     "Record that a run started (a re-started run id is marked running again)."
     with self.engine.begin() as conn:
-        _upsert(conn, T['runs'], [dict(run_id=run_id, kind=kind, status='running', params=_jsonable('runs', 0, run_id, dict(params or {})),
-                                       started_at=self._now(), finished_at=None)], ('run_id',), ('status', 'params', 'started_at', 'finished_at'))
+        _upsert(conn, T['runs'],
+                [dict(run_id=run_id, kind=kind, status='running',
+                      params=_jsonable('runs', 0, run_id, dict(params or {})),
+                                       started_at=self._now(), finished_at=None)], ('run_id',),
+                                       ('status', 'params', 'started_at', 'finished_at'))
 
 # %% ../../nbs/04_store_db.ipynb #cd3179ff-s1
 @patch
@@ -1447,7 +1556,10 @@ def heartbeat(self: OpsRecords,
 def heartbeats(self: OpsRecords) -> pd.DataFrame:
     "The last heartbeat of every component."
     t = T['heartbeats']
-    with self.reader.connect() as conn: return pd.DataFrame(conn.execute(sa.select(t).order_by(t.c.component)).mappings().all(), columns=list(t.c.keys()))
+    with self.reader.connect() as conn:
+        return pd.DataFrame(
+            conn.execute(sa.select(t).order_by(t.c.component)).mappings().all(), columns=list(t.c.keys())
+        )
 
 # %% ../../nbs/04_store_db.ipynb #bcb460c1
 @patch
@@ -1458,7 +1570,8 @@ def set_control(self: OpsRecords,
                 ) -> None:
     "Persist an operator control (a flag toggle, the halt switch): survives restarts."
     with self.engine.begin() as conn:
-        _upsert(conn, T['controls'], [dict(name=name, value=_jsonable('controls', 0, name, {'v': value})['v'], updated_at=self._now(),
+        _upsert(conn, T['controls'],
+                [dict(name=name, value=_jsonable('controls', 0, name, {'v': value})['v'], updated_at=self._now(),
                                            updated_by=by)], ('name',), ('value', 'updated_at', 'updated_by'))
 
 # %% ../../nbs/04_store_db.ipynb #bcb460c1-s1
@@ -1479,7 +1592,8 @@ def controls(self: OpsRecords,
     "All controls whose name starts with `prefix`."
     t = T['controls']
     with self.reader.connect() as conn:
-        return {n: v for n, v in conn.execute(sa.select(t.c.name, t.c.value).where(t.c.name.startswith(prefix)).order_by(t.c.name))}
+        return {n: v for n,
+                v in conn.execute(sa.select(t.c.name, t.c.value).where(t.c.name.startswith(prefix)).order_by(t.c.name))}
 
 # %% ../../nbs/04_store_db.ipynb #55fa7015
 @dataclass
@@ -1487,7 +1601,8 @@ class SQLCount:
     "What a store ran: SQL statements (BEGINs included) and transactions begun on its writers' and readers' engines."
     statements: int = 0            # SQL statements sent, on either engine
     write_transactions: int = 0    # transactions begun on the writers' engine
-    read_transactions: int = 0     # on a separate readers' engine (SQLite files); elsewhere reads begin on the writers' engine
+    # on a separate readers' engine (SQLite files); elsewhere reads begin on the writers' engine
+    read_transactions: int = 0
 
 # %% ../../nbs/04_store_db.ipynb #55fa7015-s1
 @patch
@@ -1499,7 +1614,8 @@ def counting(self: Database):
     def write(_): n.write_transactions += 1
     def read(_): n.read_transactions += 1
     hooks = [(self.engine, 'before_cursor_execute', stmt), (self.engine, 'begin', write)]
-    if self.reader is not self.engine: hooks += [(self.reader, 'before_cursor_execute', stmt), (self.reader, 'begin', read)]
+    if self.reader is not self.engine: hooks += [(self.reader, 'before_cursor_execute', stmt),
+                                                 (self.reader, 'begin', read)]
     for eng, name, fn in hooks: event.listen(eng, name, fn)
     try: yield n
     finally:

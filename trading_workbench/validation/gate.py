@@ -37,8 +37,11 @@ class GateRule:
     min_ticker_n: int = 250  # forecasts a ticker needs for its own verdict
 
     def __post_init__(self):
-        if self.mode not in ('off', 'cap', 'disable'): raise ValueError(f"mode: expected off, cap or disable, got {self.mode!r}")
-        if self.unvalidated not in ('pass', 'cap', 'disable'): raise ValueError(f"unvalidated: expected pass, cap or disable, got {self.unvalidated!r}")
+        if self.mode not in ('off', 'cap',
+                             'disable'): raise ValueError(f"mode: expected off, cap or disable, got {self.mode!r}")
+        if self.unvalidated not in ('pass', 'cap',
+                                    'disable'): raise ValueError(f"unvalidated: expected pass, cap or disable, got "
+                                                                 f"{self.unvalidated!r}")
         if not 0 < self.level < 0.5: raise ValueError(f"level: expected in (0, 0.5), got {self.level!r}")
 
     @classmethod
@@ -87,7 +90,8 @@ def _clean(x):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 def _unvalidated(model, ticker, horizon, rule, status, why) -> GateVerdict:
-    return GateVerdict(model, ticker, horizon, status, rule.unvalidated, f"{why}; [validation] unvalidated = {rule.unvalidated} applies")
+    return GateVerdict(model, ticker, horizon, status, rule.unvalidated,
+                       f"{why}; [validation] unvalidated = {rule.unvalidated} applies")
 
 # %% ../../nbs/73_validation_gate.ipynb #f13dd233
 def model_verdicts(
@@ -100,28 +104,37 @@ def model_verdicts(
 ) -> list[GateVerdict]:
     "Verdicts for `model` on `tickers` from the newest skill rows `skill` (as `latest_skill` returns them)."
     rows = skill[skill['model'] == model]
-    if not len(rows): return [_unvalidated(model, t, horizon, rule, 'unvalidated', f'no validation of {model} yet') for t in tickers]
+    if not len(rows): return [_unvalidated(model, t, horizon, rule, 'unvalidated', f'no validation of {model} yet')
+                              for t in tickers]
     vh = int(min(rows['horizon'].unique(), key=lambda h: (abs(int(h) - horizon), h)))
     rows = rows[rows['horizon'] == vh].set_index('ticker')
     note = '' if vh == horizon else f" (validated at h={vh}, the nearest to h={horizon})"
     at = pd.Timestamp(rows['created_at'].max()).to_pydatetime()
     age = (now - at).total_seconds() / 86400
     if age > rule.max_age_days:
-        return [_unvalidated(model, t, horizon, rule, 'stale', f'the newest validation of {model} is {age:.0f} days old (limit {rule.max_age_days})') for t in tickers]
-    # one test per ticker: without a correction 5% of skill-less tickers would pass; Bonferroni over the validated tickers
+        return [_unvalidated(model, t, horizon, rule, 'stale',
+                             f'the newest validation of {model} is {age:.0f} days old (limit {rule.max_age_days})')
+                             for t in tickers]
+    # one test per ticker: without a correction 5% of skill-less tickers would pass; Bonferroni over the validated
+    # tickers
     n_own = int((rows.index != '*').sum())
     out = []
     for t in tickers:
         own = t in rows.index and (rows.loc[t, 'n'] or 0) >= rule.min_ticker_n
         key = t if own else '*'
         if key not in rows.index:
-            out.append(_unvalidated(model, t, horizon, rule, 'unvalidated', f'{model} was validated, but not on {t} and with no pooled row')); continue
+            out.append(_unvalidated(model, t, horizon, rule, 'unvalidated',
+                                    f'{model} was validated, but not on {t} and with no pooled row'))
+            continue
         r = rows.loc[key].to_dict()
         ok, why = judge(r, rule.level / max(1, n_own) if own else rule.level)
         if own and n_own > 1: why += f" [per ticker: level {rule.level}/{n_own} tickers]"
-        out.append(GateVerdict(model, t, horizon, 'proven' if ok else 'unproven', 'pass' if ok or rule.mode == 'off' else rule.mode,
-                               why + note + ('' if own else ' [pooled over tickers]'), 'ticker' if own else 'pooled', r.get('run_id'), at, vh,
-                               int(r['n']), _clean(r.get('rmse_ratio')), _clean(r.get('dm_stat')), _clean(r.get('dm_pvalue'))))
+        out.append(GateVerdict(model, t, horizon, 'proven' if ok else 'unproven', 'pass' if ok or rule.mode == 'off'
+                               else rule.mode,
+                               why + note + ('' if own else ' [pooled over tickers]'), 'ticker' if own else 'pooled',
+                               r.get('run_id'), at, vh,
+                               int(r['n']), _clean(r.get('rmse_ratio')), _clean(r.get('dm_stat')),
+                               _clean(r.get('dm_pvalue'))))
     return out
 
 # %% ../../nbs/73_validation_gate.ipynb #284eadb4
@@ -145,10 +158,12 @@ def lookup(
     model: str,        # the model
     ticker: str,       # the instrument
 ) -> GateVerdict:
-    "The verdict for `model` on `ticker` (unvalidated, with the configured default, if the gate was not asked about it)."
+    """The verdict for `model` on `ticker` (unvalidated, with the configured default, if the gate was not asked about
+    it)."""
     if not hasattr(self, '_idx'): object.__setattr__(self, '_idx', {(v.model, v.ticker): v for v in self.verdicts})
     v = self._idx.get((model, ticker))
-    return v or _unvalidated(model, ticker, self.verdicts[0].horizon if self.verdicts else 0, self.rule, 'unvalidated', f'no verdict for {model} on {ticker}')
+    return v or _unvalidated(model, ticker, self.verdicts[0].horizon if self.verdicts else 0, self.rule, 'unvalidated',
+                             f'no verdict for {model} on {ticker}')
 
 # %% ../../nbs/73_validation_gate.ipynb #20355007
 def read_gate(
@@ -168,18 +183,21 @@ def read_gate(
 def gate_summary(
     f: pd.DataFrame,  # the verdicts as `GateReport.frame` or `latest_gate` give them
 ) -> pd.DataFrame:
-    "Per model, status and action: how many tickers, the median figures, and the first reason (what `twb status` prints)."
+    """Per model, status and action: how many tickers, the median figures, and the first reason (what `twb status`
+    prints)."""
     cols = ['model', 'status', 'action', 'tickers', 'rmse_ratio', 'dm_pvalue', 'reason']
     if not len(f): return pd.DataFrame(columns=cols)
     return f.groupby(['model', 'status', 'action'], as_index=False).agg(
-        tickers=('ticker', 'size'), rmse_ratio=('rmse_ratio', 'median'), dm_pvalue=('dm_pvalue', 'median'), reason=('reason', 'first'))[cols]
+        tickers=('ticker', 'size'), rmse_ratio=('rmse_ratio', 'median'), dm_pvalue=('dm_pvalue', 'median'),
+        reason=('reason', 'first'))[cols]
 
 # %% ../../nbs/73_validation_gate.ipynb #100d613e
 def gate_lines(
     f: pd.DataFrame,  # the verdicts as a frame
 ) -> list[str]:
     "One sentence per model and status: what the gate did and why."
-    return [f"{r.model}: {r.status} on {r.tickers} ticker(s), {r.action}: {r.reason}" for r in gate_summary(f).itertuples()]
+    return [f"{r.model}: {r.status} on {r.tickers} ticker(s), {r.action}: {r.reason}"
+            for r in gate_summary(f).itertuples()]
 
 @patch
 def summary(self: GateReport) -> pd.DataFrame: return gate_summary(self.frame())
@@ -196,8 +214,8 @@ def gate_signal(
 ) -> Signal | None:
     "`s` marked with verdict `v`: passed, capped at neutral confidence (a HOLD), or None when disabled."
     if v.action == 'disable': return None
-    mark = dict(status=v.status, action=v.action, reason=v.reason, validation_run_id=v.validation_run_id, rmse_ratio=v.rmse_ratio,
-                dm_pvalue=v.dm_pvalue, scope=v.scope)
+    mark = dict(status=v.status, action=v.action, reason=v.reason, validation_run_id=v.validation_run_id,
+                rmse_ratio=v.rmse_ratio, dm_pvalue=v.dm_pvalue, scope=v.scope)
     prov = replace(s.provenance, parameters={**s.provenance.parameters, 'skill_gate': mark})
     if v.action == 'cap':
         return replace(s, confidence=min(s.confidence, NEUTRAL), action=Action.HOLD, provenance=prov)
@@ -235,6 +253,9 @@ def latest_gate(
     "The verdicts `run_id` recorded (default: the newest run that recorded a gate)."
     t = T['wf_gate']
     with store.reader.connect() as conn:
-        run = run_id or conn.execute(sa.select(t.c.run_id).order_by(t.c.checked_at.desc(), t.c.run_id.desc()).limit(1)).scalar()
+        run = run_id or conn.execute(sa.select(t.c.run_id).order_by(t.c.checked_at.desc(),
+                                                                    t.c.run_id.desc()).limit(1)).scalar()
         if run is None: return pd.DataFrame(columns=list(t.c.keys()))
-        return pd.DataFrame(conn.execute(sa.select(t).where(t.c.run_id == run).order_by(t.c.model, t.c.ticker)).mappings().all(), columns=list(t.c.keys()))
+        return pd.DataFrame(conn.execute(sa.select(t).where(t.c.run_id == run).order_by(t.c.model,
+                                                                                        t.c.ticker)).mappings().all(),
+                                                                                        columns=list(t.c.keys()))

@@ -39,10 +39,12 @@ MEMBERS = ('samossa', 'sarimax', 'garch', 'random_walk')
 def ensemble_job(
     weights: dict[str, float] | None = None,  # member -> weight (None: equal)
 ) -> ModelJob:
-    "A forecaster job for an `Ensemble` of SAMoSSA, SARIMAX, GARCH and the random walk with fixed `weights` (default equal)."
+    """A forecaster job for an `Ensemble` of SAMoSSA, SARIMAX, GARCH and the random walk with fixed `weights` (default
+    equal)."""
     w = dict(weights) if weights else {k: 1.0 for k in MEMBERS}
     def build() -> Ensemble:
-        return Ensemble({'samossa': SAMoSSA(), 'sarimax': SARIMAXForecaster(), 'garch': GARCHForecaster(), 'random_walk': RandomWalk()}, weights=w)
+        return Ensemble({'samossa': SAMoSSA(), 'sarimax': SARIMAXForecaster(), 'garch': GARCHForecaster(),
+                         'random_walk': RandomWalk()}, weights=w)
     build.name, build.version = Ensemble.name, Ensemble.version
     return forecaster_job(build)
 
@@ -58,7 +60,8 @@ def skill_backtests(
     url: str = '',                      # each variant's store URL, with `{i}` for its number ('' : the default)
 ) -> tuple[pd.DataFrame, dict[str, BacktestResult]]:
     "Gate off vs on, fixed vs skill-weighted ensemble, each a full backtest: metrics side by side with buy-and-hold."
-    off, cap = (dataclasses.replace(settings, validation=dataclasses.replace(settings.validation, gate=g)) for g in ('off', 'cap'))
+    off, cap = (dataclasses.replace(settings, validation=dataclasses.replace(settings.validation, gate=g))
+                for g in ('off', 'cap'))
     # routed only when its flag is on
     ens = dataclasses.replace(off, flags=dataclasses.replace(off.flags, enable_ensemble=True))
     w = validated_weights(latest_skill(validation), list(MEMBERS), settings.runner.horizon)
@@ -68,7 +71,8 @@ def skill_backtests(
     for i, (name, (s, jobs)) in enumerate(variants.items()):
         store = backtest_store(s, f'skill-bt-{i}', url.format(i=i) if url else '', pd.Timestamp(start))
         copy_skill(validation, store)
-        results[name] = run_backtest(s, store, start, end, tickers=tickers, refit=refit, jobs=jobs, progress=progress, run_id=f'skill-bt-{i}')
+        results[name] = run_backtest(s, store, start, end, tickers=tickers, refit=refit, jobs=jobs, progress=progress,
+                                     run_id=f'skill-bt-{i}')
     table = pd.DataFrame({k: r.metrics['strategy'] for k, r in results.items()})
     table['buy_and_hold'] = next(iter(results.values())).metrics['buy_and_hold']
     return table, results

@@ -77,19 +77,25 @@ def dm_differential(
     varestimator: str = 'acf',       # 'acf' or 'bartlett'
     power: float = 2,                # loss exponent (recorded)
 ) -> DMResult:
-    "The DM test on a loss differential `d` (e.g. a cross-section's mean loss difference per date); `power` is recorded only."
+    """The DM test on a loss differential `d` (e.g. a cross-section's mean loss difference per date); `power` is
+    recorded only."""
     d = as_losses(d, 'd', 3)
     if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or not 1 <= h < len(d) // 2:
         raise StatsInputError(f"h: expected an integer in 1..{len(d) // 2 - 1}, got {h!r}")
-    if alternative not in ALTERNATIVES: raise StatsInputError(f"alternative: expected one of {ALTERNATIVES}, got {alternative!r}")
-    if varestimator not in ('acf', 'bartlett'): raise StatsInputError(f"varestimator: expected 'acf' or 'bartlett', got {varestimator!r}")
+    if alternative not in ALTERNATIVES: raise StatsInputError(f"alternative: expected one of {ALTERNATIVES}, got "
+                                                              f"{alternative!r}")
+    if varestimator not in ('acf',
+                            'bartlett'): raise StatsInputError(f"varestimator: expected 'acf' or 'bartlett', got "
+                                                               f"{varestimator!r}")
     n, h_used = len(d), int(h)
     var = _dm_variance(d, h_used, varestimator)
     if not var > 0 and h_used > 1: h_used, var = 1, _dm_variance(d, 1, varestimator)   # as R: warn and retest at h = 1
-    if not var > 0: raise StatsInputError("e1/e2: the loss differential has zero variance (identical accuracy at every origin)")
+    if not var > 0: raise StatsInputError("e1/e2: the loss differential has zero variance (identical accuracy at every "
+                                          "origin)")
     k = math.sqrt((n + 1 - 2 * h_used + h_used * (h_used - 1) / n) / n)
     t = float(d.mean() / math.sqrt(var) * k)
-    return DMResult(t, _t_pvalue(t, n - 1, alternative), alternative, int(h), h_used, float(power), varestimator, n, float(d.mean()), var)
+    return DMResult(t, _t_pvalue(t, n - 1, alternative), alternative, int(h), h_used, float(power), varestimator, n,
+                    float(d.mean()), var)
 
 # %% ../../nbs/71_validation_stats.ipynb #c7e4e98c
 def dm_test(
@@ -100,12 +106,14 @@ def dm_test(
     alternative: str = 'two.sided',  # 'two.sided', 'less' (model 1 better) or 'greater'
     varestimator: str = 'acf',       # 'acf' or 'bartlett'
 ) -> DMResult:
-    "Diebold-Mariano test of forecast errors `e1` against `e2` at horizon `h` (HLN correction, as R's `forecast::dm.test`)."
+    """Diebold-Mariano test of forecast errors `e1` against `e2` at horizon `h` (HLN correction, as R's
+    `forecast::dm.test`)."""
     a, b = as_losses(e1, 'e1', 3), as_losses(e2, 'e2', 3)
     if len(a) != len(b): raise StatsInputError(f"e2: expected {len(a)} errors (as many as e1), got {len(b)}")
     if not power > 0: raise StatsInputError(f"power: expected > 0, got {power!r}")
     with np.errstate(over='ignore', invalid='ignore'): d = np.abs(a) ** power - np.abs(b) ** power
-    if not np.isfinite(d).all(): raise StatsInputError(f"e1/e2: losses overflow (|e|^{power} is not finite at position {int(np.argmax(~np.isfinite(d)))})")
+    if not np.isfinite(d).all(): raise StatsInputError(f"e1/e2: losses overflow (|e|^{power} is not finite at position "
+                                                       f"{int(np.argmax(~np.isfinite(d)))})")
     return dm_differential(d, h, alternative, varestimator, power)
 
 # %% ../../nbs/71_validation_stats.ipynb #79d0ac10
@@ -127,7 +135,8 @@ def paired_t_test(
     "Paired t-test that `loss1` and `loss2` have equal means (`less`: the first is smaller)."
     a, b = as_losses(loss1, 'loss1', 3), as_losses(loss2, 'loss2', 3)
     if len(a) != len(b): raise StatsInputError(f"loss2: expected {len(a)} values (as many as loss1), got {len(b)}")
-    if alternative not in ALTERNATIVES: raise StatsInputError(f"alternative: expected one of {ALTERNATIVES}, got {alternative!r}")
+    if alternative not in ALTERNATIVES: raise StatsInputError(f"alternative: expected one of {ALTERNATIVES}, got "
+                                                              f"{alternative!r}")
     if np.ptp(a - b) == 0: raise StatsInputError("loss1/loss2: the differences are constant; a t-test needs variation")
     res = stats.ttest_rel(a, b, alternative={'two.sided': 'two-sided'}.get(alternative, alternative))
     return TTestResult(float(res.statistic), float(res.pvalue), alternative, len(a), float((a - b).mean()))
@@ -142,8 +151,10 @@ def loss_frame(
     df = pd.DataFrame(losses).astype('float64')
     if df.shape[1] < 2: raise StatsInputError(f"{name}: need at least two models (columns), got {df.shape[1]}")
     if len(df) < min_rows: raise StatsInputError(f"{name}: need at least {min_rows} origins (rows), got {len(df)}")
-    if not np.isfinite(df.to_numpy()).all(): raise StatsInputError(f"{name}: NaN/inf in columns {list(df.columns[~np.isfinite(df).all()])}")
-    if df.columns.duplicated().any(): raise StatsInputError(f"{name}: duplicated model names {list(df.columns[df.columns.duplicated()])}")
+    if not np.isfinite(df.to_numpy()).all(): raise StatsInputError(f"{name}: NaN/inf in columns "
+                                                                   f"{list(df.columns[~np.isfinite(df).all()])}")
+    if df.columns.duplicated().any(): raise StatsInputError(f"{name}: duplicated model names "
+                                                            f"{list(df.columns[df.columns.duplicated()])}")
     df.columns = [str(c) for c in df.columns]
     return df
 
@@ -178,18 +189,20 @@ def spa_test(
     horizon: int = 1,               # forecast horizon
     seed: int = 0,                  # bootstrap seed
 ) -> SPAResult:
-    "SPA test of `benchmark` (a column of `losses`) against every other column (`arch.bootstrap.SPA`, stationary bootstrap)."
+    """SPA test of `benchmark` (a column of `losses`) against every other column (`arch.bootstrap.SPA`, stationary
+    bootstrap)."""
     from arch.bootstrap import SPA
     df = loss_frame(losses)
-    if benchmark not in df.columns: raise StatsInputError(f"benchmark: {benchmark!r} is not a column of losses {list(df.columns)}")
+    if benchmark not in df.columns: raise StatsInputError(f"benchmark: {benchmark!r} is not a column of losses "
+                                                          f"{list(df.columns)}")
     others = df.drop(columns=[benchmark])
     b = block_size or default_block(len(df), horizon)
     spa = SPA(df[benchmark], others, block_size=b, reps=reps, seed=seed)
     spa.compute()
     p = spa.pvalues
     diff = others.mean() - df[benchmark].mean()
-    return SPAResult(benchmark, tuple(others.columns), float(p['lower']), float(p['consistent']), float(p['upper']), len(df), b, reps,
-                     str(diff.idxmin()), float(diff.min()))
+    return SPAResult(benchmark, tuple(others.columns), float(p['lower']), float(p['consistent']), float(p['upper']),
+                     len(df), b, reps, str(diff.idxmin()), float(diff.min()))
 
 # %% ../../nbs/71_validation_stats.ipynb #b3529ded
 @dataclass(frozen=True)
@@ -223,8 +236,8 @@ def model_confidence_set(
     mcs = MCS(df, size=size, reps=reps, block_size=b, method=method, seed=seed)
     mcs.compute()
     pv = mcs.pvalues['Pvalue']
-    return MCSResult(tuple(str(c) for c in mcs.included), tuple(str(c) for c in mcs.excluded), {str(k): float(v) for k, v in pv.items()},
-                     size, len(df), b, reps, method)
+    return MCSResult(tuple(str(c) for c in mcs.included), tuple(str(c) for c in mcs.excluded),
+                     {str(k): float(v) for k, v in pv.items()}, size, len(df), b, reps, method)
 
 # %% ../../nbs/71_validation_stats.ipynb #1fbf9f1a
 EULER_GAMMA = 0.5772156649015329
@@ -234,10 +247,15 @@ def expected_max_sharpe(
     var_trials: float,  # variance of their Sharpe ratios
 ) -> float:
     "Expected maximum Sharpe ratio of `n_trials` unskilled strategies whose Sharpe ratios have variance `var_trials`."
-    if not (isinstance(n_trials, (int, np.integer)) and n_trials >= 2): raise StatsInputError(f"n_trials: expected an integer >= 2, got {n_trials!r}")
-    if not (math.isfinite(var_trials) and var_trials >= 0): raise StatsInputError(f"var_trials: expected a finite variance >= 0, got {var_trials!r}")
+    if not (isinstance(n_trials, (int, np.integer))
+            and n_trials >= 2): raise StatsInputError(f"n_trials: expected an integer >= 2, got {n_trials!r}")
+    if not (math.isfinite(var_trials)
+            and var_trials >= 0): raise StatsInputError(f"var_trials: expected a finite variance >= 0, got "
+                                                        f"{var_trials!r}")
     z = stats.norm.ppf
-    return float(math.sqrt(var_trials) * ((1 - EULER_GAMMA) * z(1 - 1 / n_trials) + EULER_GAMMA * z(1 - 1 / (n_trials * math.e))))
+    return float(
+        math.sqrt(var_trials) * ((1 - EULER_GAMMA) * z(1 - 1 / n_trials) + EULER_GAMMA * z(1 - 1 / (n_trials * math.e)))
+    )
 
 # %% ../../nbs/71_validation_stats.ipynb #b09c2707
 def probabilistic_sharpe(
@@ -248,7 +266,8 @@ def probabilistic_sharpe(
     kurtosis: float = 3.0,  # return kurtosis (3: normal)
 ) -> float:
     "P(true Sharpe > `sr0`) given the per-period estimate `sr` over `n_obs` observations (Bailey and López de Prado)."
-    if not (isinstance(n_obs, (int, np.integer)) and n_obs >= 2): raise StatsInputError(f"n_obs: expected an integer >= 2, got {n_obs!r}")
+    if not (isinstance(n_obs, (int, np.integer))
+            and n_obs >= 2): raise StatsInputError(f"n_obs: expected an integer >= 2, got {n_obs!r}")
     for k, v in (('sr', sr), ('sr0', sr0), ('skew', skew), ('kurtosis', kurtosis)):
         if not math.isfinite(v): raise StatsInputError(f"{k}: expected a finite number, got {v!r}")
     den = 1 - skew * sr + (kurtosis - 1) / 4 * sr ** 2
@@ -279,7 +298,8 @@ def deflated_sharpe(
     skew: float | None = None,      # skewness, if `returns` is not given
     kurtosis: float | None = None,  # kurtosis, if `returns` is not given
 ) -> DSRResult:
-    "DSR from the selected strategy's per-period `returns` (or from `sharpe`, `n_obs`, `skew`, `kurtosis` given directly)."
+    """DSR from the selected strategy's per-period `returns` (or from `sharpe`, `n_obs`, `skew`, `kurtosis` given
+    directly)."""
     if returns is not None:
         r = as_losses(returns, 'returns', 3)
         if r.std(ddof=1) == 0: raise StatsInputError("returns: constant; the Sharpe ratio is undefined")
@@ -288,8 +308,8 @@ def deflated_sharpe(
     if sharpe is None or n_obs is None: raise StatsInputError("returns: pass the returns, or sharpe and n_obs")
     skew, kurtosis = (0.0 if skew is None else skew), (3.0 if kurtosis is None else kurtosis)
     sr0 = expected_max_sharpe(n_trials, var_trials)
-    return DSRResult(probabilistic_sharpe(sharpe, sr0, n_obs, skew, kurtosis), float(sharpe), sr0, int(n_obs), int(n_trials),
-                     float(var_trials), float(skew), float(kurtosis))
+    return DSRResult(probabilistic_sharpe(sharpe, sr0, n_obs, skew, kurtosis), float(sharpe), sr0, int(n_obs),
+                     int(n_trials), float(var_trials), float(skew), float(kurtosis))
 
 # %% ../../nbs/71_validation_stats.ipynb #bd5ca712
 @dataclass(frozen=True)
@@ -319,10 +339,14 @@ def pbo_cscv(
     df = pd.DataFrame(returns).astype('float64')
     T, N = df.shape
     if N < 2: raise StatsInputError(f"returns: need at least two variants (columns), got {N}")
-    if not (isinstance(n_splits, int) and n_splits >= 2 and n_splits % 2 == 0): raise StatsInputError(f"n_splits: expected an even integer >= 2, got {n_splits!r}")
-    if T < 2 * n_splits: raise StatsInputError(f"returns: need at least {2 * n_splits} rows for {n_splits} blocks, got {T}")
+    if not (isinstance(n_splits, int) and n_splits >= 2
+            and n_splits % 2 == 0): raise StatsInputError(f"n_splits: expected an even integer >= 2, got {n_splits!r}")
+    if T < 2 * n_splits: raise StatsInputError(f"returns: need at least {2 * n_splits} rows for {n_splits} blocks, got "
+                                               f"{T}")
     if not np.isfinite(df.to_numpy()).all(): raise StatsInputError("returns: NaN/inf values")
-    if math.comb(n_splits, n_splits // 2) > max_combinations: raise StatsInputError(f"n_splits: {n_splits} gives more than {max_combinations} combinations")
+    if math.comb(n_splits,
+                 n_splits // 2) > max_combinations: raise StatsInputError(f"n_splits: {n_splits} gives more than "
+                                                                          f"{max_combinations} combinations")
     blocks = np.array_split(df.to_numpy(), n_splits)
     lam, is_sr, oos_sr = [], [], []
     for c in combinations(range(n_splits), n_splits // 2):
