@@ -34,7 +34,8 @@ log = get_logger(__name__)
 # %% auto #0
 __all__ = ['log', 'DailyPlan', 'session_close', 'plan_day', 'replay_clock', 'market_data', 'daily_features', 'daily_signals',
            'daily_bundles', 'closing_prices', 'daily_orders', 'account_label', 'make_broker', 'daily_gate',
-           'risk_before_orders', 'risk_after_fills', 'orders_frame', 'day_summary', 'day_status']
+           'risk_before_orders', 'risk_after_fills', 'orders_frame', 'day_summary', 'day_status', 'PlotlyJSON',
+           'json_values', 'traces', 'chart']
 
 # %% ../../nbs/50_ops_daily.ipynb #7a038345
 @dataclass(frozen=True)
@@ -182,3 +183,36 @@ def day_status(summary: dict) -> str:
     if not summary['startup_ok']: return 'failed'
     if summary['model_failures'] or summary['orders'].get('REJECTED'): return 'partial'
     return 'ok'
+
+# %% ../../nbs/50_ops_daily.ipynb #b79b8522
+import math
+
+@dataclass(frozen=True)
+class PlotlyJSON:
+    "A plotly figure as its JSON: JupyterLab's plotly renderer draws it, the kernel never imports plotly."
+    figure: dict      # plotly's figure schema: `data` (traces) and `layout`
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        title = self.figure.get('layout', {}).get('title', {}).get('text', '')
+        return {'application/vnd.plotly.v1+json': self.figure, 'text/plain': f'<plotly figure: {title}>'}
+
+def json_values(values) -> list:
+    "A column as JSON values: NaN and inf as null, times as ISO text, numpy scalars as Python ones."
+    def one(a):
+        if hasattr(a, 'isoformat'): return a.isoformat()
+        if hasattr(a, 'item'): a = a.item()
+        return None if isinstance(a, float) and not math.isfinite(a) else a
+    return [one(a) for a in pd.Series(values, dtype=object).tolist()]
+
+# %% ../../nbs/50_ops_daily.ipynb #0bfb5a9d
+def traces(frame: pd.DataFrame, kind: str, x: str, y: str, color: str | None = None, hover: Sequence[str] = (), **kw) -> list[dict]:
+    "One trace of `kind` per value of `color` (all rows when None), `hover` columns shown on hover, as plotly express draws them."
+    groups = frame.groupby(color, sort=False) if color else [(y, frame)]
+    tip = '<br>'.join([f'{x}=%{{x}}', f'{y}=%{{y}}'] + [f'{h}=%{{customdata[{i}]}}' for i, h in enumerate(hover)])
+    return [dict(type=kind, name=str(name), x=json_values(g[x]), y=json_values(g[y]), hovertemplate=tip + '<extra></extra>',
+                 **({'customdata': [json_values(r) for r in g[list(hover)].to_numpy()]} if hover else {}), **kw)
+            for name, g in groups]
+
+def chart(data: list[dict], title: str, **layout) -> PlotlyJSON:
+    "A figure of `data` (traces) titled `title`; `layout` as plotly's (axes, height, legend)."
+    return PlotlyJSON(dict(data=data, layout=dict(title=dict(text=title), **layout)))

@@ -7,7 +7,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/validation_skill.htm
 # %% ../../nbs/72_validation_skill.ipynb #2943237e
 from __future__ import annotations
 from dataclasses import dataclass, asdict
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 from datetime import datetime, timezone
 import math
 import numpy as np
@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from ..core.log import get_logger
 from ..models.base import normal_quantile
 from ..models.metrics import brier_skill, calibration_table, hit_rate_interval, interval_coverage
-from ..models.signals import default_calibrator
 from ..store.db import Store, T
-from .stats import (DSRResult, MCSResult, PBOResult, SPAResult, StatsInputError, deflated_sharpe,
-                                                dm_differential, dm_test, model_confidence_set, pbo_cscv, spa_test)
+# the calibrator and the statistics import scipy (0.7 s of CPU), imported where they are used: the daily run's kernel
+# imports this module only to read the skill gate (`latest_skill`) and never needs scipy
+if TYPE_CHECKING: from trading_workbench.validation.stats import DSRResult, MCSResult, PBOResult, SPAResult
 from .walk_forward import WalkForwardRun, params_hash
 
 log = get_logger(__name__)
@@ -34,6 +34,7 @@ __all__ = ['log', 'RW', 'SKILL_COLUMNS', 'WILD', 'FORECAST_COLUMNS', 'with_direc
 # %% ../../nbs/72_validation_skill.ipynb #949dd8f7
 def with_direction(fc: pd.DataFrame) -> pd.DataFrame:
     "`fc` plus log errors, the forecast's z, the calibrated `confidence`, and `hit` (NaN where there is no direction)."
+    from trading_workbench.models.signals import default_calibrator
     out = fc.copy()
     level = 0.95
     sd = (np.log(out['upper']) - np.log(out['lower'])) / (2 * normal_quantile(level))
@@ -65,6 +66,7 @@ def _dir_stats(g: pd.DataFrame, h: int) -> dict:
 # %% ../../nbs/72_validation_skill.ipynb #cdd1bf8b
 def skill_row(g: pd.DataFrame, rw: pd.DataFrame, model: str, h: int, ticker: str) -> dict:
     "Skill of one model's forecasts `g` against the random walk's `rw` (same ticker and horizon), matched on origin."
+    from trading_workbench.validation.stats import StatsInputError, dm_test
     m = g.merge(rw[['ticker', 'origin', 'mean']].rename(columns={'mean': 'rw_mean'}), on=['ticker', 'origin'])
     row = dict(model=model, horizon=int(h), ticker=ticker, n=len(m))
     e, e_rw = (m['actual'] - m['mean']).to_numpy(), (m['actual'] - m['rw_mean']).to_numpy()
@@ -83,6 +85,7 @@ def skill_row(g: pd.DataFrame, rw: pd.DataFrame, model: str, h: int, ticker: str
 # %% ../../nbs/72_validation_skill.ipynb #d320f54d
 def pooled_row(g: pd.DataFrame, rw: pd.DataFrame, model: str, h: int) -> dict:
     "Skill pooled over tickers on log errors, DM on the per-date cross-sectional mean loss differential."
+    from trading_workbench.validation.stats import StatsInputError, dm_differential
     m = g.merge(rw[['ticker', 'origin', 'log_error']].rename(columns={'log_error': 'rw_log_error'}), on=['ticker', 'origin'])
     row = dict(model=model, horizon=int(h), ticker='*', n=len(m), rmse=float(np.sqrt(np.mean(m['log_error'] ** 2))),
                rmse_rw=float(np.sqrt(np.mean(m['rw_log_error'] ** 2))))
@@ -128,6 +131,7 @@ class Comparison:
 
 def compare_models(fd: pd.DataFrame, horizon: int, reps: int = 1000, seed: int = 0) -> Comparison:
     "MCS (10%) and SPA against the random walk at `horizon`."
+    from trading_workbench.validation.stats import model_confidence_set, spa_test
     L = loss_matrix(fd, horizon)
     return Comparison(int(horizon), model_confidence_set(L, size=0.1, reps=reps, horizon=horizon, seed=seed),
                       spa_test(L, RW, reps=reps, horizon=horizon, seed=seed), {k: float(v) for k, v in L.mean().items()})
@@ -151,6 +155,7 @@ class Selection:
 
 def selection_stats(fd: pd.DataFrame, n_splits: int = 10) -> Selection:
     "PBO (CSCV) across the models' direction strategies and the Deflated Sharpe Ratio of the best."
+    from trading_workbench.validation.stats import deflated_sharpe, pbo_cscv
     R = variant_returns(fd)
     R = R.loc[:, R.std(ddof=1) > 0]                        # a model that never takes a position is no strategy variant
     sr = R.mean() / R.std(ddof=1)
@@ -270,6 +275,7 @@ def validate(closes: pd.DataFrame, models, plan, run_id: str, executor=None, sto
              progress: bool = True) -> ValidationReport:
     "Walk-forward every model over `closes`, measure skill, compare models and variants, and write it all to `store`."
     import time
+    from trading_workbench.validation.stats import StatsInputError
     from trading_workbench.validation.walk_forward import run_walk_forward
     t = {}; t0, c0 = time.perf_counter(), time.process_time()
     run = run_walk_forward(closes, models, plan, executor, progress=progress); t['walk_forward'] = time.perf_counter() - t0
