@@ -67,9 +67,13 @@ def replay_clock(session) -> FixedClock:
     return FixedClock(session_close(session) + timedelta(minutes=5))
 
 # %% ../../nbs/50_ops_daily.ipynb #d94bc91e
-def market_data(manager: DataSourceManager, plan: DailyPlan) -> dict[str, pd.DataFrame]:
+def market_data(
+    manager: DataSourceManager,  # the data sources with failover, quality gates and the store's bar cache
+    plan: DailyPlan,             # the day: its session and tickers
+    progress: bool = True,       # show a progress bar over the tickers
+) -> dict[str, pd.DataFrame]:
     "Bars up to the session for the tickers that have the session's bar; stale, quarantined and missing ones are logged and left out."
-    data = manager.load(plan.tickers, end=plan.session)
+    data = manager.load(plan.tickers, end=plan.session, progress=progress)
     for s in data.statuses:
         if s.status != 'ok': log.warning('%s %s, left out of today\'s run: %s', s.ticker, s.status, s.detail[:300])
     return data.fresh_or_raise()   # NoUsableData (typed, every ticker's status) rather than a run with nothing to trade
