@@ -38,6 +38,7 @@ class TickerContext:
     horizon: int
     prior: tuple[Signal, ...] = ()
 
+# %% ../../nbs/41_signals_runner.ipynb #5dfa9795
 @dataclass(frozen=True)
 class ModelJob:
     "A model as the runner sees it: a picklable `run(ctx) -> Signal | mapping`, its stage, and an optional availability probe."
@@ -67,6 +68,7 @@ class ModelOutputError(ValueError):
 
 SIGNAL_FIELDS = ('action', 'confidence', 'risk_score', 'expected_return')
 
+# %% ../../nbs/41_signals_runner.ipynb #314943a7
 def normalize_output(out: Any, job: ModelJob, ctx: TickerContext, seconds: float, host: str) -> Signal:
     "A job's output as a `Signal` with full provenance, or `ModelOutputError` naming what is wrong."
     start, end = ctx.bars.index[0].to_pydatetime(), ctx.bars.index[-1].to_pydatetime()
@@ -100,6 +102,7 @@ class JobResult:
     host: str = ''
     pid: int = 0
 
+# %% ../../nbs/41_signals_runner.ipynb #1360b9cd
 def execute_job(job: ModelJob, ctx: TickerContext) -> JobResult:
     "Run one job (in a worker); failures are returned with their traceback, not raised."
     t0, host = time.perf_counter(), socket.gethostname()
@@ -130,6 +133,7 @@ class JobOutcome:
     rung: int = 0              # 0: the model itself; k: its k-th fallback (or the final HOLD)
     rung_model: str = ''       # what ran on that rung ('hold' for the HOLD)
 
+# %% ../../nbs/41_signals_runner.ipynb #df4b1523
 @dataclass(frozen=True)
 class RunReport:
     "Signals of one run and how every (ticker, model) job went."
@@ -146,28 +150,34 @@ class RunReport:
     @property
     def fallbacks(self) -> tuple[Signal, ...]: return tuple(s for s in self.signals if s.provenance.parameters.get('rung', 0) > 0)
 
-    def to_frame(self) -> pd.DataFrame:
-        "One row per job outcome."
-        cols = ['ticker', 'model', 'status', 'seconds', 'error_type', 'message', 'host', 'rung', 'rung_model']
-        return pd.DataFrame([{c: getattr(o, c) for c in cols} for o in self.outcomes], columns=cols)
+# %% ../../nbs/41_signals_runner.ipynb #da153143
+@patch
+def to_frame(self: RunReport) -> pd.DataFrame:
+    "One row per job outcome."
+    cols = ['ticker', 'model', 'status', 'seconds', 'error_type', 'message', 'host', 'rung', 'rung_model']
+    return pd.DataFrame([{c: getattr(o, c) for c in cols} for o in self.outcomes], columns=cols)
 
-    def signals_frame(self) -> pd.DataFrame:
-        "One row per signal."
-        cols = ['ticker', 'model', 'action', 'confidence', 'risk_score', 'expected_return', 'horizon', 'current_price', 'priority']
-        return pd.DataFrame([dict(ticker=s.ticker, model=s.model, action=s.action.value, confidence=s.confidence, risk_score=s.risk_score,
-                                  expected_return=s.expected_return, horizon=s.horizon, current_price=s.current_price,
-                                  priority=s.priority()) for s in self.signals], columns=cols)
+# %% ../../nbs/41_signals_runner.ipynb #ae54051d
+@patch
+def signals_frame(self: RunReport) -> pd.DataFrame:
+    "One row per signal."
+    cols = ['ticker', 'model', 'action', 'confidence', 'risk_score', 'expected_return', 'horizon', 'current_price', 'priority']
+    return pd.DataFrame([dict(ticker=s.ticker, model=s.model, action=s.action.value, confidence=s.confidence, risk_score=s.risk_score,
+                              expected_return=s.expected_return, horizon=s.horizon, current_price=s.current_price,
+                              priority=s.priority()) for s in self.signals], columns=cols)
 
-    def summary(self) -> dict:
-        "JSON-ready: counts by model and status, the unavailable models, and every failure's reason (short traceback)."
-        by = defaultdict(Counter)
-        for o in self.outcomes: by[o.model][o.status] += 1
-        return dict(run_id=self.run_id, as_of=self.as_of.isoformat(), wall_seconds=round(self.wall_seconds, 3),
-                    n_signals=len(self.signals), by_model={m: dict(c) for m, c in by.items()}, unavailable=dict(self.unavailable),
-                    fallbacks=[dict(ticker=s.ticker, model=s.model, rung=s.provenance.parameters['rung'],
-                                    rung_model=s.provenance.parameters['rung_model']) for s in self.fallbacks],
-                    failures=[dict(ticker=o.ticker, model=o.model, status=o.status, error_type=o.error_type, message=o.message[:300],
-                                   traceback=o.traceback[-1500:]) for o in self.failures])
+# %% ../../nbs/41_signals_runner.ipynb #0d76af91
+@patch
+def summary(self: RunReport) -> dict:
+    "JSON-ready: counts by model and status, the unavailable models, and every failure's reason (short traceback)."
+    by = defaultdict(Counter)
+    for o in self.outcomes: by[o.model][o.status] += 1
+    return dict(run_id=self.run_id, as_of=self.as_of.isoformat(), wall_seconds=round(self.wall_seconds, 3),
+                n_signals=len(self.signals), by_model={m: dict(c) for m, c in by.items()}, unavailable=dict(self.unavailable),
+                fallbacks=[dict(ticker=s.ticker, model=s.model, rung=s.provenance.parameters['rung'],
+                                rung_model=s.provenance.parameters['rung_model']) for s in self.fallbacks],
+                failures=[dict(ticker=o.ticker, model=o.model, status=o.status, error_type=o.error_type, message=o.message[:300],
+                               traceback=o.traceback[-1500:]) for o in self.failures])
 
 # %% ../../nbs/41_signals_runner.ipynb #d1cfb69c
 HEAVY_MODULES = ('numpy', 'pandas', 'scipy.stats', 'statsmodels.tsa.statespace.sarimax', 'arch',
@@ -181,6 +191,7 @@ def import_heavy(modules: Sequence[str] = HEAVY_MODULES) -> None:
 
 def worker_pid() -> int: return os.getpid()
 
+# %% ../../nbs/41_signals_runner.ipynb #aa1d5049
 class ModelPool(cf.Executor):
     "A persistent process pool whose workers import the heavy libraries once; `recycle()` replaces hung workers."
     def __init__(self, max_workers: int = 2, start_method: str = 'forkserver', preload: Sequence[str] = HEAVY_MODULES):
@@ -196,23 +207,29 @@ class ModelPool(cf.Executor):
 
     def submit(self, fn, /, *args, **kwargs) -> cf.Future: return self._pool.submit(fn, *args, **kwargs)
 
-    def warm(self) -> set[int]:
-        "Start every worker now (and import the libraries); return their process ids."
-        return {f.result() for f in [self._pool.submit(worker_pid) for _ in range(self.max_workers * 2)]}
 
-    def recycle(self) -> None:
-        "Kill every worker (hung ones included) and start a fresh pool; pending futures fail with `BrokenProcessPool`."
-        old = self._pool
-        # the stdlib offers no public handle on a busy worker before Python 3.14's terminate_workers()
-        procs = list((getattr(old, '_processes', None) or {}).values())
-        for p in procs: p.kill()
-        old.shutdown(wait=False, cancel_futures=True)
-        for p in procs: p.join(5)
-        self._pool, self.recycles = self._new_pool(), self.recycles + 1
-        log.warning("model pool recycled: %d worker(s) killed", len(procs))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+# %% ../../nbs/41_signals_runner.ipynb #d378d6cb
+@patch
+def warm(self: ModelPool) -> set[int]:
+    "Start every worker now (and import the libraries); return their process ids."
+    return {f.result() for f in [self._pool.submit(worker_pid) for _ in range(self.max_workers * 2)]}
+
+# %% ../../nbs/41_signals_runner.ipynb #9116903c
+@patch
+def recycle(self: ModelPool) -> None:
+    "Kill every worker (hung ones included) and start a fresh pool; pending futures fail with `BrokenProcessPool`."
+    old = self._pool
+    # the stdlib offers no public handle on a busy worker before Python 3.14's terminate_workers()
+    procs = list((getattr(old, '_processes', None) or {}).values())
+    for p in procs: p.kill()
+    old.shutdown(wait=False, cancel_futures=True)
+    for p in procs: p.join(5)
+    self._pool, self.recycles = self._new_pool(), self.recycles + 1
+    log.warning("model pool recycled: %d worker(s) killed", len(procs))
 
 # %% ../../nbs/41_signals_runner.ipynb #b46b3e5e
 class DaskExecutor(cf.Executor):
@@ -229,6 +246,7 @@ class DaskExecutor(cf.Executor):
         self._ex.shutdown(wait=wait and not cancel_futures)
         if self._owns: self.client.close()
 
+# %% ../../nbs/41_signals_runner.ipynb #745bc0d1
 def make_executor(settings) -> cf.Executor:
     "The executor `[runner]` asks for: `processes` (a `ModelPool`), `threads`, or `dask` (needs `dask_scheduler`)."
     r = settings.runner
@@ -286,6 +304,7 @@ def _cut(bars: pd.DataFrame, ticker: str, as_of: datetime, history_days: int | N
     if out.empty: raise ValueError(f"bars[{ticker}]: no bars on or before {as_of.date()}")
     return out
 
+# %% ../../nbs/41_signals_runner.ipynb #2ec1d93a
 def _probe(job: ModelJob) -> str | None:
     "None if the job's service answers, else why not."
     if job.probe is None: return None
@@ -309,6 +328,7 @@ def on_rung(signal: Signal, slot: ModelJob, rung: int, rung_model: str, failed: 
     params = {**p.parameters, 'rung': rung, 'rung_model': rung_model, **({'failed': list(failed)} if failed else {})}
     return replace(signal, provenance=replace(p, model=slot.name, parameters=params))
 
+# %% ../../nbs/41_signals_runner.ipynb #9e9f8f40
 def hold_signal(slot: ModelJob, ctx: TickerContext, rung: int, failed: tuple = ()) -> Signal:
     "The last rung: HOLD, confidence 0, risk 1, nothing expected (no trade, and never ranked above a real view)."
     prov = Provenance(slot.name, slot.version, {**slot.params}, data_start=ctx.bars.index[0].to_pydatetime(),
@@ -347,42 +367,50 @@ class _Run:
                 self.ready.extend((j, t) for j in jobs); return
             self.stage_of[t] += 1
 
-    def resolve(self, job: ModelJob, t: str, outcome: JobOutcome, signal: Signal | None = None) -> None:
-        "Record an outcome (a failure climbs the slot's fallback ladder); when the ticker's stage is complete, release the next."
-        slot, rung, failed = self.rungs.pop((id(job), t), (job, 0, ()))
-        if rung: outcome = replace(outcome, model=slot.name, rung=rung, rung_model=job.name)
-        if slot.has_ladder and signal is not None: signal = on_rung(signal, slot, rung, job.name, failed)
-        self.outcomes.append(outcome)
-        if signal is not None: self.signals.append(signal); self.prior[t].append(signal)
-        if outcome.status != 'ok': log.warning("model %s on %s: %s %s: %s", job.name, t, outcome.status, outcome.error_type, outcome.message)
-        self._track_streak(job, outcome)
-        if slot.has_ladder and signal is None and outcome.status in LADDER_STATUSES and self._climb(slot, job, t, rung, failed, outcome): return
-        self._close(t)
+# %% ../../nbs/41_signals_runner.ipynb #f1ba5a6b
+@patch
+def resolve(self: _Run, job: ModelJob, t: str, outcome: JobOutcome, signal: Signal | None = None) -> None:
+    "Record an outcome (a failure climbs the slot's fallback ladder); when the ticker's stage is complete, release the next."
+    slot, rung, failed = self.rungs.pop((id(job), t), (job, 0, ()))
+    if rung: outcome = replace(outcome, model=slot.name, rung=rung, rung_model=job.name)
+    if slot.has_ladder and signal is not None: signal = on_rung(signal, slot, rung, job.name, failed)
+    self.outcomes.append(outcome)
+    if signal is not None: self.signals.append(signal); self.prior[t].append(signal)
+    if outcome.status != 'ok': log.warning("model %s on %s: %s %s: %s", job.name, t, outcome.status, outcome.error_type, outcome.message)
+    self._track_streak(job, outcome)
+    if slot.has_ladder and signal is None and outcome.status in LADDER_STATUSES and self._climb(slot, job, t, rung, failed, outcome): return
+    self._close(t)
 
-    def _climb(self, slot: ModelJob, job: ModelJob, t: str, rung: int, failed: tuple, o: JobOutcome) -> bool:
-        "Queue the slot's next fallback (True); else give the slot its HOLD, if it has one (False: the slot is done)."
-        failed += (dict(model=job.name, status=o.status, error=f"{o.error_type}: {o.message}"[:300]),)
-        if rung < len(slot.fallbacks):
-            nxt = replace(slot.fallbacks[rung], stage=slot.stage)      # a fresh job object: its own key in `rungs`
-            self.rungs[(id(nxt), t)] = (slot, rung + 1, failed); self.ready.appendleft((nxt, t)); return True
-        if slot.hold_on_failure:   # not a success of the model: its give-up streak is not reset
-            hold = hold_signal(slot, self.contexts[t], rung + 1, failed)
-            self.outcomes.append(JobOutcome(t, slot.name, 'ok', rung=rung + 1, rung_model='hold'))
-            self.signals.append(hold); self.prior[t].append(hold)
-        return False
+# %% ../../nbs/41_signals_runner.ipynb #b34041c0
+@patch
+def _climb(self: _Run, slot: ModelJob, job: ModelJob, t: str, rung: int, failed: tuple, o: JobOutcome) -> bool:
+    "Queue the slot's next fallback (True); else give the slot its HOLD, if it has one (False: the slot is done)."
+    failed += (dict(model=job.name, status=o.status, error=f"{o.error_type}: {o.message}"[:300]),)
+    if rung < len(slot.fallbacks):
+        nxt = replace(slot.fallbacks[rung], stage=slot.stage)      # a fresh job object: its own key in `rungs`
+        self.rungs[(id(nxt), t)] = (slot, rung + 1, failed); self.ready.appendleft((nxt, t)); return True
+    if slot.hold_on_failure:   # not a success of the model: its give-up streak is not reset
+        hold = hold_signal(slot, self.contexts[t], rung + 1, failed)
+        self.outcomes.append(JobOutcome(t, slot.name, 'ok', rung=rung + 1, rung_model='hold'))
+        self.signals.append(hold); self.prior[t].append(hold)
+    return False
 
-    def _close(self, t: str) -> None:
-        "One job of the ticker's stage is resolved; the last one releases the next stage."
-        self.open[t] -= 1
-        if self.open[t] == 0:
-            self.stage_of[t] += 1; self._release(t)
+# %% ../../nbs/41_signals_runner.ipynb #50832f8b
+@patch
+def _close(self: _Run, t: str) -> None:
+    "One job of the ticker's stage is resolved; the last one releases the next stage."
+    self.open[t] -= 1
+    if self.open[t] == 0:
+        self.stage_of[t] += 1; self._release(t)
 
-    def _track_streak(self, job: ModelJob, o: JobOutcome) -> None:
-        gone = o.status == 'timeout' or (o.status == 'error' and o.error_type in job.give_up_on)
-        self.streak[job.name] = self.streak[job.name] + 1 if gone else 0
-        if gone and self.streak[job.name] >= self.r.give_up_after and job.name not in self.gone:
-            self.gone[job.name] = f"gave up after {self.streak[job.name]} consecutive {o.status} ({o.error_type}: {o.message})"
-            log.error("model %s: %s", job.name, self.gone[job.name])
+# %% ../../nbs/41_signals_runner.ipynb #2df67698
+@patch
+def _track_streak(self: _Run, job: ModelJob, o: JobOutcome) -> None:
+    gone = o.status == 'timeout' or (o.status == 'error' and o.error_type in job.give_up_on)
+    self.streak[job.name] = self.streak[job.name] + 1 if gone else 0
+    if gone and self.streak[job.name] >= self.r.give_up_after and job.name not in self.gone:
+        self.gone[job.name] = f"gave up after {self.streak[job.name]} consecutive {o.status} ({o.error_type}: {o.message})"
+        log.error("model %s: %s", job.name, self.gone[job.name])
 
 # %% ../../nbs/41_signals_runner.ipynb #a96b5e5b
 @patch
@@ -402,6 +430,7 @@ def submit_ready(self: _Run) -> None:
             self.resolve(job, t, JobOutcome(t, job.name, 'error', 0.0, type(e).__name__, str(e), traceback.format_exc())); continue
         self.inflight[fut] = (job, t, time.monotonic() + self.r.timeout_s)   # wall-clock compute budget, not market time
 
+# %% ../../nbs/41_signals_runner.ipynb #b36d685f
 @patch
 def collect(self: _Run, fut: cf.Future) -> None:
     "Turn a finished future into an outcome."
@@ -413,6 +442,7 @@ def collect(self: _Run, fut: cf.Future) -> None:
                                                ''.join(traceback.format_exception(e))))
     self.resolve(job, t, JobOutcome(t, job.name, res.status, res.seconds, res.error_type, res.message, res.traceback, res.host), res.signal)
 
+# %% ../../nbs/41_signals_runner.ipynb #30e29cd5
 @patch
 def expire(self: _Run) -> None:
     "Report jobs past their deadline as timeouts; their workers are written off until they finish."
@@ -425,6 +455,7 @@ def expire(self: _Run) -> None:
                                             f"no result within {self.r.timeout_s:g} s"))
     self.stuck = {f for f in self.stuck if not f.done()}
 
+# %% ../../nbs/41_signals_runner.ipynb #6d7bc3c1
 @patch
 def unstick(self: _Run) -> bool:
     "Every slot is stuck: recycle the pool if possible (True), else skip what is left (False)."
@@ -435,6 +466,7 @@ def unstick(self: _Run) -> bool:
         self.resolve(job, t, JobOutcome(t, job.name, 'skipped', message='every worker is stuck on a timed-out job'))
     return False
 
+# %% ../../nbs/41_signals_runner.ipynb #11000541
 @patch
 def drive(self: _Run) -> None:
     "Run until every job is resolved."
@@ -474,6 +506,7 @@ def run(self: ModelRunner, bars: Mapping[str, pd.DataFrame], *, as_of=None, hori
     unavailable.update(state.gone)
     return RunReport(run_id, as_of, started, time.monotonic() - t0, tuple(state.signals), tuple(outcomes + state.outcomes), unavailable)
 
+# %% ../../nbs/41_signals_runner.ipynb #7b926717
 @patch
 async def run_async(self: ModelRunner, bars: Mapping[str, pd.DataFrame], **kw) -> RunReport:
     "`run` for an event loop: `await runner.run_async(bars, as_of=...)`."
@@ -497,6 +530,7 @@ def forecaster_job(cls, **params) -> ModelJob:
     "A stage-0 job for forecaster class `cls` built with `params`."
     return ModelJob(cls.name, partial(run_forecaster, partial(cls, **params)), cls.version, params)
 
+# %% ../../nbs/41_signals_runner.ipynb #3e8a9009
 def run_llm(generator, ctx: TickerContext) -> Signal:
     "The LLM's signal for `ctx`, told the earlier stages' signals."
     from trading_workbench.models.llm import MarketContext
@@ -507,6 +541,7 @@ def llm_job(generator) -> ModelJob:
     return ModelJob(generator.name, partial(run_llm, generator), generator.version, generator.params(), stage=1,
                     probe=generator.check, give_up_on=('LLMUnavailable', 'LLMTimeout'))
 
+# %% ../../nbs/41_signals_runner.ipynb #d3f036d9
 def run_consensus(ctx: TickerContext) -> dict:
     "The earlier stages' directional views combined: the side with more confidence wins, no more sure than its voters."
     from trading_workbench.models.base import ModelInputError
@@ -520,10 +555,12 @@ def run_consensus(ctx: TickerContext) -> dict:
     return dict(action=side, confidence=share * sum(s.confidence for s in won) / len(won),
                 risk_score=sum(s.risk_score for s in won) / len(won), expected_return=sum(s.expected_return for s in won) / len(won))
 
+# %% ../../nbs/41_signals_runner.ipynb #bc9a4535
 def consensus_job() -> ModelJob:
     "A stage-1 job combining the stage-0 views (the LLM's simpler stand-in)."
     return ModelJob('consensus', run_consensus, '1.0', stage=1)
 
+# %% ../../nbs/41_signals_runner.ipynb #a10b7715
 def default_jobs(settings) -> list[ModelJob]:
     "SAMoSSA, SARIMAX, GARCH, MSSA-RL and the LLM from `[llm]`, each with its fallback ladder."
     from trading_workbench.models.samossa import SAMoSSA
