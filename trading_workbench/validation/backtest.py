@@ -67,6 +67,7 @@ class Fitted:
     fitted_at: datetime
     last: pd.Timestamp
 
+# %% ../../nbs/72_validation_backtest.ipynb #323df918
 class ModelBook:
     "Forecasters per (ticker, model): refit when due (`refit` period, `force` sessions), else advanced with `update()`."
     def __init__(self, refit: str = 'Q', force: Sequence = ()):
@@ -100,6 +101,7 @@ def _signal(self: ModelBook, name: str, build: Callable[[], object], ctx: Ticker
     f = self.fits[key]
     return forecaster_signal(f.model, ctx, fitted_at=f.fitted_at)
 
+# %% ../../nbs/72_validation_backtest.ipynb #2553115a
 def _jobs(self: ModelBook, jobs: Sequence[ModelJob]) -> list[ModelJob]:
     "The forecaster jobs of `jobs` (as `forecaster_job` makes them) running on this book; any other job (the LLM) is left out."
     out = []
@@ -164,6 +166,7 @@ def _day(self: Replay, session: pd.Timestamp) -> DayResult:
     return DayResult(session, len(report.signals), fails, tuple(results), prices, acct.cash, acct.equity,
                      sum(abs(p.market_value) for p in pos), time.perf_counter() - t0, startup.ok)
 
+# %% ../../nbs/72_validation_backtest.ipynb #131cf51d
 def _mark(self: Replay, prices: Mapping[str, float]):
     "Value the book at `prices` and record positions and equity (the closing mark of the session)."
     sync = self.manager.broker
@@ -185,6 +188,7 @@ def backtest_sessions(start, end, calendar: str = 'XNYS') -> pd.DatetimeIndex:
     if not len(out): raise ValueError(f"backtest: no {calendar} session from {s0.date()} to {s1.date()}")
     return out
 
+# %% ../../nbs/72_validation_backtest.ipynb #7b876857
 def backtest_store(settings, run_id: str, url: str = '', start=None) -> Store:
     "A store for backtest `run_id`: `url`, else a fresh SQLite file `runs/backtest/<run_id>.db`; its clock sits before `start`."
     if not url: url = f"sqlite:///{Path(settings.root) / 'runs' / 'backtest' / f'{run_id}.db'}"
@@ -283,6 +287,7 @@ def buy_and_hold(bars: Mapping[str, pd.DataFrame], days: pd.DatetimeIndex, capit
     c = closes[held]
     return (capital / len(held) * c / c.iloc[0]).sum(axis=1).rename('buy_and_hold')
 
+# %% ../../nbs/72_validation_backtest.ipynb #76e79104
 def day_rows(days: Sequence[DayResult]) -> pd.DataFrame:
     "One row per session: account, orders, traded notional and costs."
     rows = []
@@ -306,6 +311,7 @@ def curve_metrics(equity: pd.Series, trade_pnl: pd.Series | None = None) -> dict
                 hit_rate=pm.win_rate(pnl[pnl != 0]) if (pnl != 0).any() else math.nan, profit_factor=pm.profit_factor(pnl),
                 trades=s.trades, trade_hit_rate=s.win_rate, trade_profit_factor=s.profit_factor)
 
+# %% ../../nbs/72_validation_backtest.ipynb #8e008073
 def trading_metrics(days: pd.DataFrame, start_equity: float, trade_pnl: pd.Series) -> pd.DataFrame:
     "The strategy against buy-and-hold: returns, risk, hit rate, profit factor, turnover and costs (index: metric)."
     first = days.index[0] - pd.Timedelta(days=1)
@@ -343,6 +349,7 @@ def equity_figure(days: pd.DataFrame, title: str = 'Backtest equity vs buy-and-h
     fig.update_yaxes(title_text='equity', row=1, col=1); fig.update_yaxes(title_text='drawdown', tickformat='.0%', row=2, col=1)
     return fig.update_layout(title=title, height=520, margin=dict(l=50, r=20, t=50, b=30))
 
+# %% ../../nbs/72_validation_backtest.ipynb #2a9672f8
 def turnover_figure(days: pd.DataFrame, title: str = 'Traded notional and costs per session'):
     "Plotly: traded notional (bars) and commission + slippage (line) per session."
     import plotly.graph_objects as go

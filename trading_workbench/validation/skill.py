@@ -121,6 +121,7 @@ def loss_matrix(fd: pd.DataFrame, horizon: int) -> pd.DataFrame:
     full = f.groupby(['ticker', 'origin'])['model'].transform('nunique') == n_models
     return f[full].assign(sq=lambda d: d['log_error'] ** 2).pivot_table(index='origin', columns='model', values='sq', aggfunc='mean').dropna()
 
+# %% ../../nbs/72_validation_skill.ipynb #74bb7143
 @dataclass(frozen=True)
 class Comparison:
     "MCS and SPA across models at one horizon."
@@ -129,6 +130,7 @@ class Comparison:
     spa: SPAResult
     mean_loss: dict[str, float]
 
+# %% ../../nbs/72_validation_skill.ipynb #057c86ed
 def compare_models(fd: pd.DataFrame, horizon: int, reps: int = 1000, seed: int = 0) -> Comparison:
     "MCS (10%) and SPA against the random walk at `horizon`."
     from trading_workbench.validation.stats import model_confidence_set, spa_test
@@ -145,6 +147,7 @@ def variant_returns(fd: pd.DataFrame, horizon: int = 1) -> pd.DataFrame:
     ret = (pos * np.log(f['actual'] / f['reference'])).rename('ret')
     return pd.concat([f[['model', 'origin']], ret], axis=1).pivot_table(index='origin', columns='model', values='ret', aggfunc='mean').dropna()
 
+# %% ../../nbs/72_validation_skill.ipynb #35eb1d0d
 @dataclass(frozen=True)
 class Selection:
     "PBO over the strategy variants and the DSR of the best."
@@ -153,6 +156,7 @@ class Selection:
     best: str
     sharpe: dict[str, float]
 
+# %% ../../nbs/72_validation_skill.ipynb #8d60fda6
 def selection_stats(fd: pd.DataFrame, n_splits: int = 10) -> Selection:
     "PBO (CSCV) across the models' direction strategies and the Deflated Sharpe Ratio of the best."
     from trading_workbench.validation.stats import deflated_sharpe, pbo_cscv
@@ -185,6 +189,7 @@ def run_params(run: WalkForwardRun) -> dict:
 
 FORECAST_COLUMNS = ('run_id', 'model', 'ticker', 'horizon', 'origin', 'target', 'fold', 'reference', 'mean', 'lower', 'upper', 'actual')
 
+# %% ../../nbs/72_validation_skill.ipynb #f2f64a94
 def _forecast_tuples(run_id: str, fc: pd.DataFrame, dialect: str) -> list[tuple]:
     "Rows for `wf_forecasts` as plain tuples (a bulk insert of 600k rows should take seconds, not minutes)."
     if not np.isfinite(fc[['reference', 'mean', 'lower', 'upper', 'actual']].to_numpy('float64')).all():
@@ -194,6 +199,7 @@ def _forecast_tuples(run_id: str, fc: pd.DataFrame, dialect: str) -> list[tuple]
             fc['fold'].astype(int), *(fc[c].astype('float64') for c in ('reference', 'mean', 'lower', 'upper', 'actual'))]
     return list(zip(*(c.tolist() for c in cols)))
 
+# %% ../../nbs/72_validation_skill.ipynb #c1780b86
 def _bulk_insert(conn: sa.Connection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
     "Insert tuples with the driver's bulk path: `executemany` on SQLite, `COPY` on PostgreSQL (no per-row dicts)."
     names = ', '.join('"' + c + '"' for c in columns)
@@ -234,6 +240,7 @@ def latest_skill(store: Store, model: str | None = None, horizon: int | None = N
                                           t.c.created_at == newest.c.created_at)).order_by(t.c.model, t.c.horizon, t.c.ticker)
     with store.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
 
+# %% ../../nbs/72_validation_skill.ipynb #3ad39442
 def run_skill(store: Store, run_id: str, ticker: str | None = None) -> pd.DataFrame:
     "The `wf_skill` rows of one run (optionally one ticker, `*` for pooled)."
     t = T['wf_skill']
@@ -241,6 +248,7 @@ def run_skill(store: Store, run_id: str, ticker: str | None = None) -> pd.DataFr
     if ticker is not None: q = q.where(t.c.ticker == ticker)
     with store.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
 
+# %% ../../nbs/72_validation_skill.ipynb #63117e8b
 def load_forecasts(store: Store, run_id: str) -> pd.DataFrame:
     "Every forecast of a stored run."
     t = T['wf_forecasts']
@@ -260,6 +268,7 @@ class ValidationReport:
     reliability: pd.DataFrame
     seconds: dict[str, float]
 
+# %% ../../nbs/72_validation_skill.ipynb #8600bd11
 def _comparison_records(rep_cmp: dict[int, Comparison], sel: Selection | None) -> dict[str, tuple[dict, dict]]:
     out = {}
     for h, c in rep_cmp.items():
@@ -310,6 +319,7 @@ def model_specs(names: str | Sequence[str] = 'samossa,sarimax,garch,mssa_rl') ->
     if bad: raise ValueError(f"models: unknown {bad}; known: {sorted(known)}")
     return [known[n] for n in want]
 
+# %% ../../nbs/72_validation_skill.ipynb #676856be
 def bundled_universe() -> list[str]:
     "Every bundled stock: the bundled tickers without the SPY benchmark and the indexes."
     from trading_workbench.data.sources import BundledSource

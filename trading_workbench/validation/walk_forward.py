@@ -72,6 +72,7 @@ class Scheme(str, Enum):
     ROLLING = 'rolling'
     BLOCKED = 'blocked'
 
+# %% ../../nbs/70_validation_walk_forward.ipynb #c2d61ca7
 @dataclass(frozen=True)
 class WalkForwardPlan:
     "Horizons, number of origins, refit cadence and scheme of a walk-forward."
@@ -109,6 +110,7 @@ def origins_for(n: int, plan: WalkForwardPlan) -> np.ndarray:
     if last < first: raise ModelInputError(f"y: {n} bars leave no origin (need more than {plan.min_train + plan.max_h})")
     return np.arange(first, last + 1)
 
+# %% ../../nbs/70_validation_walk_forward.ipynb #7262a1b9
 def purged_blocks(origins: np.ndarray, n_blocks: int, purge: int, embargo: int, n: int) -> list[tuple[np.ndarray, range, range]]:
     "Per test block: its origins, and the bars before (purged) and after (past outcomes + embargo) usable for estimation."
     out = []
@@ -204,6 +206,7 @@ def _frame(rows: list[tuple], y: pd.Series, spec: ModelSpec, ticker: str) -> pd.
     df['reference'], df['actual'] = v[pos], v[pos + h]
     return df.drop(columns='pos')[['model', 'ticker', 'horizon', 'origin', 'target', 'fold', 'reference', 'mean', 'lower', 'upper', 'actual']]
 
+# %% ../../nbs/70_validation_walk_forward.ipynb #019cfc2d
 def walk_series(spec: ModelSpec, y: pd.Series, plan: WalkForwardPlan, ticker: str = '') -> tuple[pd.DataFrame, SeriesDiagnostics]:
     "Forecasts of `spec` at every origin of `y` under `plan` (one row per origin and horizon), and what happened."
     c0 = time.process_time()
@@ -249,6 +252,7 @@ def data_hash(y: pd.Series) -> str:
     h.update(np.ascontiguousarray(y.to_numpy('float64')).tobytes())
     return h.hexdigest()[:16]
 
+# %% ../../nbs/70_validation_walk_forward.ipynb #82518e09
 def code_version() -> str:
     "The package version and, when run from a git checkout, its commit (`+dirty` if modified)."
     import subprocess
@@ -262,6 +266,7 @@ def code_version() -> str:
         log.info("code_version: no git (%s)", e); return trading_workbench.__version__
     return f"{trading_workbench.__version__}+{sha}{'.dirty' if dirty else ''}" if sha else trading_workbench.__version__
 
+# %% ../../nbs/70_validation_walk_forward.ipynb #324c21a5
 def params_hash(obj: Any) -> str:
     "SHA-256 (16 hex digits) of a JSON-able parameter set."
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -281,6 +286,7 @@ class WalkForwardRun:
     @property
     def data_hash(self) -> str: return params_hash(sorted(self.data_hashes.items()))
 
+# %% ../../nbs/70_validation_walk_forward.ipynb #f3912dcf
 def walk_job(spec: ModelSpec, y: pd.Series, plan: WalkForwardPlan, ticker: str) -> tuple[pd.DataFrame, SeriesDiagnostics]:
     "One executor job (module level, so it pickles); a series the model cannot use is reported, not fatal to the run."
     try: return walk_series(spec, y, plan, ticker)
@@ -295,6 +301,7 @@ def _jobs(closes: pd.DataFrame, specs: Sequence[ModelSpec]) -> list[tuple[ModelS
     jobs = [(s, t, closes[t].dropna()) for s in specs for t in closes.columns]
     return sorted(jobs, key=lambda j: (order.get(j[0].name, 9), j[1]))
 
+# %% ../../nbs/70_validation_walk_forward.ipynb #3d7e4266
 def run_walk_forward(closes: pd.DataFrame, models: Sequence[ModelSpec], plan: WalkForwardPlan, executor: cf.Executor | None = None,
                      progress: bool = True) -> WalkForwardRun:
     "Walk every model (and both baselines) over every column of `closes` on `executor` (inline when None)."
