@@ -219,11 +219,11 @@ class BacktestResult:
 
 # %% ../../nbs/72_validation_backtest.ipynb #0ce75ce1
 def _replay(settings, store: Store, days: pd.DatetimeIndex, tickers, book: ModelBook, run_id: str, order_prefix: str,
-            account: str, jobs) -> Replay:
+            account: str, jobs, progress: bool = True) -> Replay:
     "Wire the collaborators: bars and features to the last session, runner over `book`, router, order manager over a paper broker."
     clock = store.clock
     plan = plan_day(settings, days[-1], tickers, run_id)
-    bars = market_data(DataSourceManager.from_settings(settings, store, replay_clock(days[-1])), plan)
+    bars = market_data(DataSourceManager.from_settings(settings, store, replay_clock(days[-1])), plan, progress=progress)
     if not bars: raise ValueError(f"backtest: no market data for {', '.join(plan.tickers)}")
     builder = TimeSeriesFeatureBuilder()
     feats = builder.build_many(bars)
@@ -265,7 +265,7 @@ def run_backtest(settings, store: Store, start, end, *, tickers: str | Sequence[
     run_id = run_id or f'backtest-{days[0].date()}-{days[-1].date()}-{uuid.uuid4().hex[:6]}'
     if len(run_id) > 48: raise ValueError(f"backtest: run_id is {len(run_id)} characters, at most 48 fit the store's run and order ids")
     book = ModelBook(refit, force=[days[-1]] if refit_last else ())
-    rp = _replay(settings, store, days, tickers, book, run_id, order_prefix or run_id, account, jobs)
+    rp = _replay(settings, store, days, tickers, book, run_id, order_prefix or run_id, account, jobs, progress)
     params = dict(start=str(days[0].date()), end=str(days[-1].date()), tickers=list(rp.tickers), refit=refit, refit_last=refit_last,
                   account=account, order_prefix=rp.order_prefix, models=rp.runner.models)
     store.start_run(run_id, 'backtest', params)
