@@ -133,6 +133,7 @@ def papermill_stages(nb_path: Path, launched: datetime, ended: datetime) -> dict
 def run_twb(project: Path, day: str, env: dict) -> dict:
     "One `twb run daily` in a fresh process: wall, the children's CPU, and the stages (wall and CPU)."
     log = project / f'cpu-{day}.jsonl'
+    log.unlink(missing_ok=True)             # a repeated day starts a fresh log
     env = dict(env, IPYTHONDIR=str(ipython_dir(project)), BENCH_CPU_LOG=str(log))
     c0, launched = children_cpu(), datetime.now(timezone.utc)
     t0 = time.perf_counter()

@@ -69,7 +69,13 @@ class ModelOutputError(ValueError):
 SIGNAL_FIELDS = ('action', 'confidence', 'risk_score', 'expected_return')
 
 # %% ../../nbs/41_signals_runner.ipynb #314943a7
-def normalize_output(out: Any, job: ModelJob, ctx: TickerContext, seconds: float, host: str) -> Signal:
+def normalize_output(
+    out: Any,              # what the job returned: a `Signal` or a mapping of signal fields
+    job: ModelJob,         # the job that returned it
+    ctx: TickerContext,    # what the job saw
+    seconds: float,        # how long it took
+    host: str,             # where it ran
+) -> Signal:
     "A job's output as a `Signal` with full provenance, or `ModelOutputError` naming what is wrong."
     start, end = ctx.bars.index[0].to_pydatetime(), ctx.bars.index[-1].to_pydatetime()
     if isinstance(out, Signal):
@@ -103,7 +109,10 @@ class JobResult:
     pid: int = 0
 
 # %% ../../nbs/41_signals_runner.ipynb #1360b9cd
-def execute_job(job: ModelJob, ctx: TickerContext) -> JobResult:
+def execute_job(
+    job: ModelJob,         # the model to run
+    ctx: TickerContext,    # one ticker's bars and the earlier stages' signals
+) -> JobResult:
     "Run one job (in a worker); failures are returned with their traceback, not raised."
     t0, host = time.perf_counter(), socket.gethostname()
     try:
@@ -184,7 +193,9 @@ HEAVY_MODULES = ('numpy', 'pandas', 'scipy.stats', 'statsmodels.tsa.statespace.s
                  'trading_workbench.models.samossa', 'trading_workbench.models.sarimax', 'trading_workbench.models.garch',
                  'trading_workbench.models.mssa_rl', 'trading_workbench.models.signals', 'trading_workbench.models.llm')
 
-def import_heavy(modules: Sequence[str] = HEAVY_MODULES) -> None:
+def import_heavy(
+    modules: Sequence[str] = HEAVY_MODULES,   # module names to import
+) -> None:
     "Import the model libraries once per worker process."
     import importlib
     for m in modules: importlib.import_module(m)
@@ -194,7 +205,12 @@ def worker_pid() -> int: return os.getpid()
 # %% ../../nbs/41_signals_runner.ipynb #aa1d5049
 class ModelPool(cf.Executor):
     "A persistent process pool whose workers import the heavy libraries once; `recycle()` replaces hung workers."
-    def __init__(self, max_workers: int = 2, start_method: str = 'forkserver', preload: Sequence[str] = HEAVY_MODULES):
+    def __init__(
+        self,
+        max_workers: int = 2,                        # worker processes
+        start_method: str = 'forkserver',            # multiprocessing's start method
+        preload: Sequence[str] = HEAVY_MODULES,      # modules the workers (and the fork server) import once
+    ):
         if max_workers < 1: raise ValueError(f"ModelPool.max_workers: must be >= 1, got {max_workers}")
         self.max_workers, self.preload = max_workers, tuple(preload)
         self._ctx = multiprocessing.get_context(start_method)
@@ -247,7 +263,9 @@ class DaskExecutor(cf.Executor):
         if self._owns: self.client.close()
 
 # %% ../../nbs/41_signals_runner.ipynb #745bc0d1
-def make_executor(settings) -> cf.Executor:
+def make_executor(
+    settings,   # the loaded `Settings` (`[runner]`)
+) -> cf.Executor:
     "The executor `[runner]` asks for: `processes` (a `ModelPool`), `threads`, or `dask` (needs `dask_scheduler`)."
     r = settings.runner
     if r.executor == 'processes': return ModelPool(r.max_workers)
@@ -268,7 +286,9 @@ def start(self: ModelPool) -> ModelPool:
     threading.Thread(target=warm, name='twb-pool-start', daemon=True).start()
     return self
 
-def start_executor(settings) -> cf.Executor:
+def start_executor(
+    settings,   # the loaded `Settings` (`[runner]`)
+) -> cf.Executor:
     "`make_executor(settings)`, its workers already starting in the background when it is a `ModelPool`."
     ex = make_executor(settings)
     return ex.start() if isinstance(ex, ModelPool) else ex
@@ -276,8 +296,18 @@ def start_executor(settings) -> cf.Executor:
 # %% ../../nbs/41_signals_runner.ipynb #9d160688
 class ModelRunner:
     "Runs every model job for every ticker in parallel; failures go into the `RunReport`, never out of `run`."
-    def __init__(self, executor: cf.Executor, jobs: Sequence[ModelJob], *, clock: Clock, timeout_s: float = 60.0,
-                 slots: int | None = None, horizon: int = 5, history_days: int | None = 1000, give_up_after: int = 2):
+    def __init__(
+        self,
+        executor: cf.Executor,            # where the jobs run (a `ModelPool`, threads, dask)
+        jobs: Sequence[ModelJob],         # the models, names unique
+        *,
+        clock: Clock,                     # stamps the run's start (and `as_of` when none is given)
+        timeout_s: float = 60.0,          # wall-clock budget per job
+        slots: int | None = None,         # jobs in flight at once; None: the executor's workers
+        horizon: int = 5,                 # bars ahead
+        history_days: int | None = 1000,  # the last bars each job sees; None: all
+        give_up_after: int = 2,           # consecutive timeouts (or give-up errors) before a model is unavailable
+    ):
         names = [j.name for j in jobs]
         if len(set(names)) != len(names): raise ValueError(f"ModelRunner.jobs: model names must be unique, got {names}")
         if not timeout_s > 0: raise ValueError(f"ModelRunner.timeout_s: must be > 0, got {timeout_s!r}")
@@ -286,7 +316,13 @@ class ModelRunner:
         self.horizon, self.history_days, self.give_up_after = horizon, history_days, give_up_after
 
     @classmethod
-    def from_settings(cls, settings, executor: cf.Executor, jobs: Sequence[ModelJob], clock: Clock) -> ModelRunner:
+    def from_settings(
+        cls,
+        settings,                    # the loaded `Settings` (`[runner]`)
+        executor: cf.Executor,       # where the jobs run
+        jobs: Sequence[ModelJob],    # the models
+        clock: Clock,                # the run's clock
+    ) -> ModelRunner:
         "A runner with `[runner]`'s timeout, workers, horizon and history."
         r = settings.runner
         return cls(executor, jobs, clock=clock, timeout_s=r.model_timeout_s, slots=r.max_workers, horizon=r.horizon,
@@ -318,18 +354,34 @@ def _probe(job: ModelJob) -> str | None:
 # %% ../../nbs/41_signals_runner.ipynb #5a1e0c41
 LADDER_STATUSES = ('error', 'invalid', 'timeout')   # the model was asked and failed: its ladder applies
 
-def with_ladder(job: ModelJob, *fallbacks: ModelJob, hold: bool = True) -> ModelJob:
+def with_ladder(
+    job: ModelJob,              # the model whose slot gets the ladder
+    *fallbacks: ModelJob,       # simpler models, tried in turn when the one before fails
+    hold: bool = True,          # end the ladder with a HOLD when every rung failed
+) -> ModelJob:
     "`job` with simpler `fallbacks` tried in its place when it fails, then (if `hold`) a HOLD."
     return replace(job, fallbacks=fallbacks, hold_on_failure=hold)
 
-def on_rung(signal: Signal, slot: ModelJob, rung: int, rung_model: str, failed: tuple = ()) -> Signal:
+# %% ../../nbs/41_signals_runner.ipynb #a3a166de
+def on_rung(
+    signal: Signal,     # the signal a rung produced
+    slot: ModelJob,     # the model whose slot it fills
+    rung: int,          # 0: the model itself; k: its k-th fallback
+    rung_model: str,    # the model that ran on that rung
+    failed: tuple = (), # what failed before, one mapping per rung
+) -> Signal:
     "`signal` standing in slot `slot`, its provenance saying which rung produced it and what failed before."
     p = signal.provenance
     params = {**p.parameters, 'rung': rung, 'rung_model': rung_model, **({'failed': list(failed)} if failed else {})}
     return replace(signal, provenance=replace(p, model=slot.name, parameters=params))
 
 # %% ../../nbs/41_signals_runner.ipynb #9e9f8f40
-def hold_signal(slot: ModelJob, ctx: TickerContext, rung: int, failed: tuple = ()) -> Signal:
+def hold_signal(
+    slot: ModelJob,        # the model whose slot the HOLD fills
+    ctx: TickerContext,    # the ticker it is for
+    rung: int,             # the HOLD's rung (one past the last fallback)
+    failed: tuple = (),    # what failed before, one mapping per rung
+) -> Signal:
     "The last rung: HOLD, confidence 0, risk 1, nothing expected (no trade, and never ranked above a real view)."
     prov = Provenance(slot.name, slot.version, {**slot.params}, data_start=ctx.bars.index[0].to_pydatetime(),
                       data_end=ctx.bars.index[-1].to_pydatetime(), host=socket.gethostname())
@@ -483,8 +535,15 @@ def drive(self: _Run) -> None:
 
 # %% ../../nbs/41_signals_runner.ipynb #25ce8e1d
 @patch
-def run(self: ModelRunner, bars: Mapping[str, pd.DataFrame], *, as_of=None, horizon: int | None = None,
-         models: Iterable[str] | None = None, run_id: str = '') -> RunReport:
+def run(
+    self: ModelRunner,
+    bars: Mapping[str, pd.DataFrame],       # each ticker's bars (cut at `as_of`'s date here)
+    *,
+    as_of=None,                             # the signals' time; None: the clock's now
+    horizon: int | None = None,             # bars ahead; None: the runner's
+    models: Iterable[str] | None = None,    # the enabled models; None: all
+    run_id: str = '',                       # the run the report belongs to
+) -> RunReport:
     "Run the enabled `models` (default: all) on every ticker's `bars`; never raises for a model's failure."
     started, t0 = self.clock.now(), time.monotonic()
     as_of = utc(as_of) if as_of is not None else started
@@ -508,12 +567,20 @@ def run(self: ModelRunner, bars: Mapping[str, pd.DataFrame], *, as_of=None, hori
 
 # %% ../../nbs/41_signals_runner.ipynb #7b926717
 @patch
-async def run_async(self: ModelRunner, bars: Mapping[str, pd.DataFrame], **kw) -> RunReport:
+async def run_async(
+    self: ModelRunner,
+    bars: Mapping[str, pd.DataFrame],   # each ticker's bars
+    **kw,                               # `run`'s keywords
+) -> RunReport:
     "`run` for an event loop: `await runner.run_async(bars, as_of=...)`."
     return await asyncio.to_thread(self.run, bars, **kw)
 
 # %% ../../nbs/41_signals_runner.ipynb #0e134607
-def forecaster_signal(model, ctx: TickerContext, fitted_at: datetime | None = None) -> Signal:
+def forecaster_signal(
+    model,                              # a fitted forecaster
+    ctx: TickerContext,                 # the ticker, its bars and the horizon
+    fitted_at: datetime | None = None,  # when the model was fitted; None: `ctx.as_of`
+) -> Signal:
     "The signal of fitted `model` for `ctx`: its forecast `ctx.horizon` bars ahead of the last close (`fitted_at` default: `ctx.as_of`)."
     from trading_workbench.models.base import provenance_of
     from trading_workbench.models.signals import forecast_to_signal
@@ -522,27 +589,42 @@ def forecaster_signal(model, ctx: TickerContext, fitted_at: datetime | None = No
     return forecast_to_signal(f, ctx.ticker, float(ctx.bars['close'].iloc[-1]), ctx.as_of,
                               provenance_of(model, fitted_at=fitted_at or ctx.as_of, host=socket.gethostname()), volatility=vol)
 
-def run_forecaster(build: Callable[[], Any], ctx: TickerContext) -> Signal:
+# %% ../../nbs/41_signals_runner.ipynb #4b47bd32
+def run_forecaster(
+    build: Callable[[], Any],   # makes a fresh, unfitted forecaster
+    ctx: TickerContext,         # the ticker and its bars
+) -> Signal:
     "Fit a fresh forecaster on `ctx`'s closes and turn its forecast into a signal."
     return forecaster_signal(build().fit(ctx.bars['close']), ctx)
 
-def forecaster_job(cls, **params) -> ModelJob:
+# %% ../../nbs/41_signals_runner.ipynb #47a42bdb
+def forecaster_job(
+    cls,        # a forecaster class (its `name` and `version` name the job)
+    **params,   # the forecaster's parameters
+) -> ModelJob:
     "A stage-0 job for forecaster class `cls` built with `params`."
     return ModelJob(cls.name, partial(run_forecaster, partial(cls, **params)), cls.version, params)
 
 # %% ../../nbs/41_signals_runner.ipynb #3e8a9009
-def run_llm(generator, ctx: TickerContext) -> Signal:
+def run_llm(
+    generator,            # an `LLMSignalGenerator`
+    ctx: TickerContext,   # the ticker, its bars and the earlier stages' signals
+) -> Signal:
     "The LLM's signal for `ctx`, told the earlier stages' signals."
     from trading_workbench.models.llm import MarketContext
     return generator.generate(MarketContext.from_bars(ctx.ticker, ctx.bars, ctx.as_of, ctx.horizon, ctx.prior))
 
-def llm_job(generator) -> ModelJob:
+def llm_job(
+    generator,   # an `LLMSignalGenerator`
+) -> ModelJob:
     "A stage-1 job for an `LLMSignalGenerator`; its `check()` is the probe."
     return ModelJob(generator.name, partial(run_llm, generator), generator.version, generator.params(), stage=1,
                     probe=generator.check, give_up_on=('LLMUnavailable', 'LLMTimeout'))
 
 # %% ../../nbs/41_signals_runner.ipynb #d3f036d9
-def run_consensus(ctx: TickerContext) -> dict:
+def run_consensus(
+    ctx: TickerContext,   # the ticker and the earlier stages' signals
+) -> dict:
     "The earlier stages' directional views combined: the side with more confidence wins, no more sure than its voters."
     from trading_workbench.models.base import ModelInputError
     views = [s for s in ctx.prior if s.ticker == ctx.ticker and s.action.value != 'HOLD']
@@ -561,7 +643,9 @@ def consensus_job() -> ModelJob:
     return ModelJob('consensus', run_consensus, '1.0', stage=1)
 
 # %% ../../nbs/41_signals_runner.ipynb #a10b7715
-def default_jobs(settings) -> list[ModelJob]:
+def default_jobs(
+    settings,   # the loaded `Settings` (`[llm]` for the LLM's generator)
+) -> list[ModelJob]:
     "SAMoSSA, SARIMAX, GARCH, MSSA-RL and the LLM from `[llm]`, each with its fallback ladder."
     from trading_workbench.models.samossa import SAMoSSA
     from trading_workbench.models.sarimax import SARIMAXForecaster

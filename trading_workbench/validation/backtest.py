@@ -179,7 +179,11 @@ def _mark(self: Replay, prices: Mapping[str, float]):
 Replay.day, Replay.mark = _day, _mark
 
 # %% ../../nbs/72_validation_backtest.ipynb #1f9ee9aa
-def backtest_sessions(start, end, calendar: str = 'XNYS') -> pd.DatetimeIndex:
+def backtest_sessions(
+    start,                    # the first day (a session or not)
+    end,                      # the last day, inclusive
+    calendar: str = 'XNYS',   # the exchange calendar
+) -> pd.DatetimeIndex:
     "The sessions from `start` to `end` (inclusive); `ValueError` if there are none."
     s0, s1 = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
     if s1 < s0: raise ValueError(f"backtest: end {s1.date()} is before start {s0.date()}")
@@ -189,7 +193,12 @@ def backtest_sessions(start, end, calendar: str = 'XNYS') -> pd.DatetimeIndex:
     return out
 
 # %% ../../nbs/72_validation_backtest.ipynb #7b876857
-def backtest_store(settings, run_id: str, url: str = '', start=None) -> Store:
+def backtest_store(
+    settings,          # the loaded `Settings` (the store's URL when `url` is empty)
+    run_id: str,       # names the default store file
+    url: str = '',     # a SQLAlchemy URL; empty: a store of its own under runs/backtest/
+    start=None,        # the first session: the store's clock starts before it
+) -> Store:
     "A store for backtest `run_id`: `url`, else a fresh SQLite file `runs/backtest/<run_id>.db`; its clock sits before `start`."
     if not url: url = f"sqlite:///{Path(settings.root) / 'runs' / 'backtest' / f'{run_id}.db'}"
     elif url.startswith('sqlite:///') and url != 'sqlite:///:memory:' and not Path(url[10:]).is_absolute():
@@ -250,13 +259,9 @@ def quieter(names: Sequence[str] = QUIET_LOGGERS, level: int = logging.WARNING):
     finally:
         for lg, lv in zip(loggers, before): lg.setLevel(lv)
 
-# %% ../../nbs/72_validation_backtest.ipynb #f568b95d
-def run_backtest(settings, store: Store, start, end, *, tickers: str | Sequence[str] = '', refit: str = 'Q', refit_last: bool = True,
-                 account: str = 'BACKTEST', run_id: str = '', order_prefix: str = '', jobs: Sequence[ModelJob] | None = None,
-                 progress: bool = True) -> BacktestResult:
-    "Replay `start`..`end` through the daily run's steps into `store` under `account`; metrics against buy-and-hold."
-    t0 = time.perf_counter()
-    days = backtest_sessions(start, end)
+# %% ../../nbs/72_validation_backtest.ipynb #fcc21d23
+def _backtest_run_id(store: Store, days: pd.DatetimeIndex, account: str, order_prefix: str, run_id: str) -> str:
+    "The run's id (a fresh one when `run_id` is empty), after refusing what the replay cannot do."
     clock = store.clock
     if not isinstance(clock, FixedClock): raise ValueError("backtest: the store's clock must be a FixedClock (the backtest moves it)")
     if clock.now() > replay_clock(days[0]).now():
@@ -264,19 +269,49 @@ def run_backtest(settings, store: Store, start, end, *, tickers: str | Sequence[
     if account == 'PAPER' and not order_prefix: raise ValueError("backtest: writing into the PAPER account needs an explicit order_prefix")
     run_id = run_id or f'backtest-{days[0].date()}-{days[-1].date()}-{uuid.uuid4().hex[:6]}'
     if len(run_id) > 48: raise ValueError(f"backtest: run_id is {len(run_id)} characters, at most 48 fit the store's run and order ids")
+    return run_id
+
+# %% ../../nbs/72_validation_backtest.ipynb #f568b95d
+def run_backtest(
+    settings,                                  # the loaded `Settings`
+    store: Store,                              # written into; its clock must be a `FixedClock` before `start`
+    start,                                     # the first session
+    end,                                       # the last session, inclusive
+    *,
+    tickers: str | Sequence[str] = '',         # empty: the universe
+    refit: str = 'Q',                          # refit cadence (D, W, M, Q, Y); `update()` in between
+    refit_last: bool = True,                   # refit on the last session too (as the daily run would)
+    account: str = 'BACKTEST',                 # the paper account written
+    run_id: str = '',                          # empty: backtest-<start>-<end>-<hex>
+    order_prefix: str = '',                    # order ids' prefix; empty: the run id
+    jobs: Sequence[ModelJob] | None = None,    # the models; None: the daily run's
+    progress: bool = True,                     # show progress bars
+) -> BacktestResult:
+    "Replay `start`..`end` through the daily run's steps into `store` under `account`; metrics against buy-and-hold."
+    t0, days = time.perf_counter(), backtest_sessions(start, end)
+    run_id = _backtest_run_id(store, days, account, order_prefix, run_id)
     book = ModelBook(refit, force=[days[-1]] if refit_last else ())
     rp = _replay(settings, store, days, tickers, book, run_id, order_prefix or run_id, account, jobs, progress)
-    params = dict(start=str(days[0].date()), end=str(days[-1].date()), tickers=list(rp.tickers), refit=refit, refit_last=refit_last,
-                  account=account, order_prefix=rp.order_prefix, models=rp.runner.models)
+    params = _run_params(days, rp, refit, refit_last, account)
     store.start_run(run_id, 'backtest', params)
     start_equity = rp.manager.broker.account().equity
     try:
         with quieter(): out = [rp.day(d) for d in tqdm(days, desc='backtest', unit='day', disable=not progress)]
     finally: rp.manager.broker.close()
     res = _result(rp, out, params, start_equity, book, time.perf_counter() - t0)
-    store.finish_run(run_id, 'ok' if all(d.startup_ok and not d.model_failures for d in out) else 'partial',   # as a daily run counts
-                     dict(metrics=res.metrics.round(6).to_dict(), fits=res.fits, updates=res.updates, seconds=round(res.seconds, 2)))
+    _record(store, run_id, out, res)
     return res
+
+# %% ../../nbs/72_validation_backtest.ipynb #5e6c567e
+def _run_params(days: pd.DatetimeIndex, rp: Replay, refit: str, refit_last: bool, account: str) -> dict:
+    "What the backtest replayed, for the store's `runs` row."
+    return dict(start=str(days[0].date()), end=str(days[-1].date()), tickers=list(rp.tickers), refit=refit, refit_last=refit_last,
+                account=account, order_prefix=rp.order_prefix, models=rp.runner.models)
+
+def _record(store: Store, run_id: str, out: Sequence[DayResult], res: BacktestResult) -> None:
+    "Finish the run: ok, or partial when a session failed to start or a model failed (as a daily run counts), with the metrics."
+    store.finish_run(run_id, 'ok' if all(d.startup_ok and not d.model_failures for d in out) else 'partial',
+                     dict(metrics=res.metrics.round(6).to_dict(), fits=res.fits, updates=res.updates, seconds=round(res.seconds, 2)))
 
 # %% ../../nbs/72_validation_backtest.ipynb #d1a0f0eb
 def buy_and_hold(bars: Mapping[str, pd.DataFrame], days: pd.DatetimeIndex, capital: float) -> pd.Series:

@@ -32,7 +32,9 @@ __all__ = ['log', 'RW', 'SKILL_COLUMNS', 'WILD', 'FORECAST_COLUMNS', 'with_direc
            'validate', 'model_specs', 'bundled_universe', 'bundled_close_frame']
 
 # %% ../../nbs/72_validation_skill.ipynb #949dd8f7
-def with_direction(fc: pd.DataFrame) -> pd.DataFrame:
+def with_direction(
+    fc: pd.DataFrame,   # the walk-forward's forecasts
+) -> pd.DataFrame:
     "`fc` plus log errors, the forecast's z, the calibrated `confidence`, and `hit` (NaN where there is no direction)."
     from trading_workbench.models.signals import default_calibrator
     out = fc.copy()
@@ -102,7 +104,9 @@ def pooled_row(g: pd.DataFrame, rw: pd.DataFrame, model: str, h: int) -> dict:
     return row | _dir_stats(m.sort_values(['ticker', 'origin']), int(h))
 
 # %% ../../nbs/72_validation_skill.ipynb #849d1ac3
-def skill_table(fd: pd.DataFrame) -> pd.DataFrame:
+def skill_table(
+    fd: pd.DataFrame,   # forecasts with direction (`with_direction`)
+) -> pd.DataFrame:
     "One row per model, horizon and ticker (and `*` pooled): RMSE ratio, DM vs the random walk, hit rate, coverage, Brier."
     if RW not in set(fd['model']): raise ValueError("forecasts: the random walk baseline is missing; every comparison is against it")
     rows = []
@@ -211,7 +215,13 @@ def _bulk_insert(conn: sa.Connection, table: str, columns: Sequence[str], rows: 
     for k in range(0, len(rows), 50000): conn.exec_driver_sql(sql, rows[k:k + 50000])
 
 # %% ../../nbs/72_validation_skill.ipynb #6685bc21
-def save_run(store: Store, run_id: str, run: WalkForwardRun, skill: pd.DataFrame, comparisons: dict[str, dict] | None = None) -> None:
+def save_run(
+    store: Store,                                # written into, in one transaction
+    run_id: str,                                 # the validation's id
+    run: WalkForwardRun,                         # the walk (plan, forecasts, hashes)
+    skill: pd.DataFrame,                         # `skill_table`'s rows
+    comparisons: dict[str, dict] | None = None,  # MCS, SPA, PBO and DSR records
+) -> None:
     "Write the run, its forecasts, its skill table and its comparisons in one transaction."
     now, params = datetime.now(timezone.utc), run_params(run)
     ph, dh, cv = params_hash(params), run.data_hash, run.code_version
@@ -229,7 +239,12 @@ def save_run(store: Store, run_id: str, run: WalkForwardRun, skill: pd.DataFrame
             conn.execute(T['validation_results'].insert().values(run_id=run_id, model=name, ticker=None, metrics=metrics, details=details, created_at=now))
 
 # %% ../../nbs/72_validation_skill.ipynb #34fbf76e
-def latest_skill(store: Store, model: str | None = None, horizon: int | None = None, ticker: str | None = None) -> pd.DataFrame:
+def latest_skill(
+    store: Store,               # holds the validations
+    model: str | None = None,   # only this model
+    horizon: int | None = None, # only this horizon
+    ticker: str | None = None,  # only this ticker ('*': pooled)
+) -> pd.DataFrame:
     "The newest `wf_skill` row per model, horizon and ticker (optionally filtered): what a skill gate reads."
     t = T['wf_skill']
     newest = sa.select(t.c.model, t.c.horizon, t.c.ticker, sa.func.max(t.c.created_at).label('created_at')).group_by(t.c.model, t.c.horizon, t.c.ticker)
@@ -279,24 +294,38 @@ def _comparison_records(rep_cmp: dict[int, Comparison], sel: Selection | None) -
         out['dsr'] = (dict(dsr=sel.dsr.dsr, best=sel.best), asdict(sel.dsr))
     return out
 
+# %% ../../nbs/72_validation_skill.ipynb #a7b042cb
+def _compare_all(fd: pd.DataFrame, horizons, run_id: str, reps: int) -> tuple[dict, Selection | None]:
+    "MCS and SPA at each horizon, PBO and DSR across the strategy variants; what the data cannot support is logged and left out."
+    from trading_workbench.validation.stats import StatsInputError
+    cmp = {}
+    for h in horizons:
+        try: cmp[h] = compare_models(fd, h, reps=reps)
+        except StatsInputError as e: log.warning("validation %s h=%s: no MCS/SPA (%s)", run_id, h, e)
+    try: sel = selection_stats(fd)
+    except StatsInputError as e: log.warning("validation %s: no PBO/DSR (%s)", run_id, e); sel = None
+    return cmp, sel
+
 # %% ../../nbs/72_validation_skill.ipynb #59b79671
-def validate(closes: pd.DataFrame, models, plan, run_id: str, executor=None, store: Store | None = None, reps: int = 1000,
-             progress: bool = True) -> ValidationReport:
+def validate(
+    closes: pd.DataFrame,         # one column of closes per ticker
+    models,                       # `ModelSpec`s
+    plan,                         # a `WalkForwardPlan`
+    run_id: str,                  # the validation's id in the store
+    executor=None,                # runs the walks; None: in this process
+    store: Store | None = None,   # where everything is written; None: nothing written
+    reps: int = 1000,             # bootstrap replications for MCS and SPA
+    progress: bool = True,        # show a progress bar
+) -> ValidationReport:
     "Walk-forward every model over `closes`, measure skill, compare models and variants, and write it all to `store`."
     import time
-    from trading_workbench.validation.stats import StatsInputError
     from trading_workbench.validation.walk_forward import run_walk_forward
     t = {}; t0, c0 = time.perf_counter(), time.process_time()
     run = run_walk_forward(closes, models, plan, executor, progress=progress); t['walk_forward'] = time.perf_counter() - t0
     t['walk_forward_cpu'] = float(run.diagnostics['cpu_seconds'].sum()) if len(run.diagnostics) else 0.0   # in the workers
     t0 = time.perf_counter(); fd = with_direction(run.forecasts); skill = skill_table(fd); t['skill'] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    cmp = {}
-    for h in plan.horizons:
-        try: cmp[h] = compare_models(fd, h, reps=reps)
-        except StatsInputError as e: log.warning("validation %s h=%s: no MCS/SPA (%s)", run_id, h, e)
-    try: sel = selection_stats(fd)
-    except StatsInputError as e: log.warning("validation %s: no PBO/DSR (%s)", run_id, e); sel = None
+    cmp, sel = _compare_all(fd, plan.horizons, run_id, reps)
     rel = reliability(fd); t['compare'] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if store is not None: save_run(store, run_id, run, skill, _comparison_records(cmp, sel))

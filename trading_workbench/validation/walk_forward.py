@@ -103,7 +103,10 @@ class WalkForwardPlan:
     def to_dict(self) -> dict: return {**asdict(self), 'scheme': self.scheme.value, 'horizons': list(self.horizons)}
 
 # %% ../../nbs/70_validation_walk_forward.ipynb #6b4a5459
-def origins_for(n: int, plan: WalkForwardPlan) -> np.ndarray:
+def origins_for(
+    n: int,                  # observations in the series
+    plan: WalkForwardPlan,   # the walk's origins, training minimum and horizons
+) -> np.ndarray:
     "Positions of the origins of a series of `n` bars: the latest `n_origins` whose every outcome is known."
     last = n - 1 - plan.max_h
     first = max(plan.min_train - 1, last - plan.n_origins + 1)
@@ -207,7 +210,12 @@ def _frame(rows: list[tuple], y: pd.Series, spec: ModelSpec, ticker: str) -> pd.
     return df.drop(columns='pos')[['model', 'ticker', 'horizon', 'origin', 'target', 'fold', 'reference', 'mean', 'lower', 'upper', 'actual']]
 
 # %% ../../nbs/70_validation_walk_forward.ipynb #019cfc2d
-def walk_series(spec: ModelSpec, y: pd.Series, plan: WalkForwardPlan, ticker: str = '') -> tuple[pd.DataFrame, SeriesDiagnostics]:
+def walk_series(
+    spec: ModelSpec,         # the model to walk
+    y: pd.Series,            # one ticker's closes, oldest first
+    plan: WalkForwardPlan,   # origins, refits and horizons
+    ticker: str = '',        # the series' name in the rows
+) -> tuple[pd.DataFrame, SeriesDiagnostics]:
     "Forecasts of `spec` at every origin of `y` under `plan` (one row per origin and horizon), and what happened."
     c0 = time.process_time()
     y = check_series(y, ticker or 'y', min_length=plan.min_train + plan.max_h + 1, positive=True)
@@ -246,7 +254,9 @@ def baseline_rows(spec: ModelSpec, y: pd.Series, origins: np.ndarray, plan: Walk
     return rows
 
 # %% ../../nbs/70_validation_walk_forward.ipynb #167c1d9b
-def data_hash(y: pd.Series) -> str:
+def data_hash(
+    y: pd.Series,   # the series hashed (its dates and values)
+) -> str:
     "SHA-256 (first 16 hex digits) of a price series' dates and values."
     h = hashlib.sha256(np.asarray(y.index.asi8 if isinstance(y.index, pd.DatetimeIndex) else np.arange(len(y))).tobytes())
     h.update(np.ascontiguousarray(y.to_numpy('float64')).tobytes())
@@ -267,7 +277,9 @@ def code_version() -> str:
     return f"{trading_workbench.__version__}+{sha}{'.dirty' if dirty else ''}" if sha else trading_workbench.__version__
 
 # %% ../../nbs/70_validation_walk_forward.ipynb #324c21a5
-def params_hash(obj: Any) -> str:
+def params_hash(
+    obj: Any,   # anything JSON can write (keys sorted)
+) -> str:
     "SHA-256 (16 hex digits) of a JSON-able parameter set."
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -287,7 +299,12 @@ class WalkForwardRun:
     def data_hash(self) -> str: return params_hash(sorted(self.data_hashes.items()))
 
 # %% ../../nbs/70_validation_walk_forward.ipynb #f3912dcf
-def walk_job(spec: ModelSpec, y: pd.Series, plan: WalkForwardPlan, ticker: str) -> tuple[pd.DataFrame, SeriesDiagnostics]:
+def walk_job(
+    spec: ModelSpec,         # the model to walk
+    y: pd.Series,            # one ticker's closes
+    plan: WalkForwardPlan,   # origins, refits and horizons
+    ticker: str,             # the series' name
+) -> tuple[pd.DataFrame, SeriesDiagnostics]:
     "One executor job (module level, so it pickles); a series the model cannot use is reported, not fatal to the run."
     try: return walk_series(spec, y, plan, ticker)
     except ModelInputError as e:
@@ -302,8 +319,13 @@ def _jobs(closes: pd.DataFrame, specs: Sequence[ModelSpec]) -> list[tuple[ModelS
     return sorted(jobs, key=lambda j: (order.get(j[0].name, 9), j[1]))
 
 # %% ../../nbs/70_validation_walk_forward.ipynb #3d7e4266
-def run_walk_forward(closes: pd.DataFrame, models: Sequence[ModelSpec], plan: WalkForwardPlan, executor: cf.Executor | None = None,
-                     progress: bool = True) -> WalkForwardRun:
+def run_walk_forward(
+    closes: pd.DataFrame,                # one column of closes per ticker
+    models: Sequence[ModelSpec],         # the models (the random walk and drift are added)
+    plan: WalkForwardPlan,               # origins, refits and horizons
+    executor: cf.Executor | None = None, # runs one (model, ticker) walk per job; None: in this process
+    progress: bool = True,               # show a progress bar
+) -> WalkForwardRun:
     "Walk every model (and both baselines) over every column of `closes` on `executor` (inline when None)."
     t0 = time.perf_counter()
     specs = list(BASELINES) + [m for m in models if m.name not in {b.name for b in BASELINES}]
