@@ -249,7 +249,10 @@ QUIET_LOGGERS = ('trading_workbench.execution.orders', 'trading_workbench.execut
                  'trading_workbench.ops.daily')
 
 @contextmanager
-def quieter(names: Sequence[str] = QUIET_LOGGERS, level: int = logging.WARNING):
+def quieter(
+    names: Sequence[str] = QUIET_LOGGERS,   # logger names
+    level: int = logging.WARNING,           # the lowest level they show inside the block
+):
     "Raise loggers `names` to at least `level` for the block: a year of sessions would repeat their per-session notices."
     loggers = [logging.getLogger(n) for n in names]
     before = [lg.level for lg in loggers]
@@ -314,7 +317,11 @@ def _record(store: Store, run_id: str, out: Sequence[DayResult], res: BacktestRe
                      dict(metrics=res.metrics.round(6).to_dict(), fits=res.fits, updates=res.updates, seconds=round(res.seconds, 2)))
 
 # %% ../../nbs/72_validation_backtest.ipynb #d1a0f0eb
-def buy_and_hold(bars: Mapping[str, pd.DataFrame], days: pd.DatetimeIndex, capital: float) -> pd.Series:
+def buy_and_hold(
+    bars: Mapping[str, pd.DataFrame],   # each ticker's bars
+    days: pd.DatetimeIndex,             # the sessions
+    capital: float,                     # the starting equity
+) -> pd.Series:
     "Equity of `capital` split equally over the tickers with a close on the first session, held to the end."
     closes = pd.DataFrame({t: b.close for t, b in bars.items()}).reindex(days).ffill()
     held = closes.columns[closes.iloc[0].notna()]
@@ -337,7 +344,10 @@ def day_rows(days: Sequence[DayResult]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index('session')
 
 # %% ../../nbs/72_validation_backtest.ipynb #dcdf3e44
-def curve_metrics(equity: pd.Series, trade_pnl: pd.Series | None = None) -> dict:
+def curve_metrics(
+    equity: pd.Series,                       # daily equity, the first point the start
+    trade_pnl: pd.Series | None = None,      # closed trades' P&L (trade hit rate and profit factor)
+) -> dict:
     "Return and risk of one daily equity curve (its first point is the starting equity)."
     s = pm.performance_summary(equity, trade_pnl)
     pnl = equity.diff().iloc[1:]
@@ -347,7 +357,11 @@ def curve_metrics(equity: pd.Series, trade_pnl: pd.Series | None = None) -> dict
                 trades=s.trades, trade_hit_rate=s.win_rate, trade_profit_factor=s.profit_factor)
 
 # %% ../../nbs/72_validation_backtest.ipynb #8e008073
-def trading_metrics(days: pd.DataFrame, start_equity: float, trade_pnl: pd.Series) -> pd.DataFrame:
+def trading_metrics(
+    days: pd.DataFrame,       # `day_rows`: equity, buy-and-hold, traded notional and costs per session
+    start_equity: float,      # the equity before the first session
+    trade_pnl: pd.Series,     # closed trades' P&L
+) -> pd.DataFrame:
     "The strategy against buy-and-hold: returns, risk, hit rate, profit factor, turnover and costs (index: metric)."
     first = days.index[0] - pd.Timedelta(days=1)
     strat = pd.concat([pd.Series([start_equity], [first]), days.equity])
@@ -373,7 +387,10 @@ def _result(rp: Replay, out: Sequence[DayResult], params: dict, start_equity: fl
     return BacktestResult(rp.run_id, rp.account, params, days, orders, fills, metrics, book.counts['fits'], book.counts['updates'], seconds)
 
 # %% ../../nbs/72_validation_backtest.ipynb #84728d3d
-def equity_figure(days: pd.DataFrame, title: str = 'Backtest equity vs buy-and-hold'):
+def equity_figure(
+    days: pd.DataFrame,                              # `day_rows`
+    title: str = 'Backtest equity vs buy-and-hold',  # the figure's title
+):
     "Plotly: equity of the strategy and of buy-and-hold (top), their drawdowns (bottom)."
     from plotly.subplots import make_subplots
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.05)
@@ -385,7 +402,10 @@ def equity_figure(days: pd.DataFrame, title: str = 'Backtest equity vs buy-and-h
     return fig.update_layout(title=title, height=520, margin=dict(l=50, r=20, t=50, b=30))
 
 # %% ../../nbs/72_validation_backtest.ipynb #2a9672f8
-def turnover_figure(days: pd.DataFrame, title: str = 'Traded notional and costs per session'):
+def turnover_figure(
+    days: pd.DataFrame,                                   # `day_rows`
+    title: str = 'Traded notional and costs per session', # the figure's title
+):
     "Plotly: traded notional (bars) and commission + slippage (line) per session."
     import plotly.graph_objects as go
     fig = go.Figure()

@@ -66,7 +66,13 @@ def _dir_stats(g: pd.DataFrame, h: int) -> dict:
                 brier_base=bs['brier_base'], mean_confidence=float(d['confidence'].mean()))
 
 # %% ../../nbs/72_validation_skill.ipynb #cdd1bf8b
-def skill_row(g: pd.DataFrame, rw: pd.DataFrame, model: str, h: int, ticker: str) -> dict:
+def skill_row(
+    g: pd.DataFrame,    # one model's forecasts for one ticker and horizon
+    rw: pd.DataFrame,   # the random walk's, same ticker and horizon
+    model: str,         # the model's name
+    h: int,             # the horizon
+    ticker: str,        # the ticker
+) -> dict:
     "Skill of one model's forecasts `g` against the random walk's `rw` (same ticker and horizon), matched on origin."
     from trading_workbench.validation.stats import StatsInputError, dm_test
     m = g.merge(rw[['ticker', 'origin', 'mean']].rename(columns={'mean': 'rw_mean'}), on=['ticker', 'origin'])
@@ -85,7 +91,12 @@ def skill_row(g: pd.DataFrame, rw: pd.DataFrame, model: str, h: int, ticker: str
     return row | _dir_stats(m.sort_values('origin'), int(h))
 
 # %% ../../nbs/72_validation_skill.ipynb #d320f54d
-def pooled_row(g: pd.DataFrame, rw: pd.DataFrame, model: str, h: int) -> dict:
+def pooled_row(
+    g: pd.DataFrame,    # one model's forecasts at one horizon, every ticker
+    rw: pd.DataFrame,   # the random walk's, same horizon
+    model: str,         # the model's name
+    h: int,             # the horizon
+) -> dict:
     "Skill pooled over tickers on log errors, DM on the per-date cross-sectional mean loss differential."
     from trading_workbench.validation.stats import StatsInputError, dm_differential
     m = g.merge(rw[['ticker', 'origin', 'log_error']].rename(columns={'log_error': 'rw_log_error'}), on=['ticker', 'origin'])
@@ -118,7 +129,10 @@ def skill_table(
     return pd.DataFrame(rows)[SKILL_COLUMNS]
 
 # %% ../../nbs/72_validation_skill.ipynb #09bd93e5
-def loss_matrix(fd: pd.DataFrame, horizon: int) -> pd.DataFrame:
+def loss_matrix(
+    fd: pd.DataFrame,   # forecasts with direction
+    horizon: int,       # the horizon
+) -> pd.DataFrame:
     "Per origin date (rows) and model (columns): the mean squared log error over the tickers every model forecast."
     f = fd[fd.horizon == horizon]
     n_models = f['model'].nunique()
@@ -135,7 +149,12 @@ class Comparison:
     mean_loss: dict[str, float]
 
 # %% ../../nbs/72_validation_skill.ipynb #057c86ed
-def compare_models(fd: pd.DataFrame, horizon: int, reps: int = 1000, seed: int = 0) -> Comparison:
+def compare_models(
+    fd: pd.DataFrame,   # forecasts with direction
+    horizon: int,       # the horizon compared
+    reps: int = 1000,   # bootstrap replications
+    seed: int = 0,      # the bootstrap's seed
+) -> Comparison:
     "MCS (10%) and SPA against the random walk at `horizon`."
     from trading_workbench.validation.stats import model_confidence_set, spa_test
     L = loss_matrix(fd, horizon)
@@ -143,7 +162,10 @@ def compare_models(fd: pd.DataFrame, horizon: int, reps: int = 1000, seed: int =
                       spa_test(L, RW, reps=reps, horizon=horizon, seed=seed), {k: float(v) for k, v in L.mean().items()})
 
 # %% ../../nbs/72_validation_skill.ipynb #d5f63089
-def variant_returns(fd: pd.DataFrame, horizon: int = 1) -> pd.DataFrame:
+def variant_returns(
+    fd: pd.DataFrame,   # forecasts with direction
+    horizon: int = 1,   # the horizon traded (1: daily returns)
+) -> pd.DataFrame:
     "Daily returns (rows: origin dates) of each model's sign-of-forecast strategy at `horizon` 1, equally weighted over tickers."
     f = fd[(fd.horizon == horizon) & (fd.model != RW)]
     move = np.log(f['mean'] / f['reference'])
@@ -161,7 +183,10 @@ class Selection:
     sharpe: dict[str, float]
 
 # %% ../../nbs/72_validation_skill.ipynb #8d60fda6
-def selection_stats(fd: pd.DataFrame, n_splits: int = 10) -> Selection:
+def selection_stats(
+    fd: pd.DataFrame,    # forecasts with direction
+    n_splits: int = 10,  # CSCV's splits of the dates
+) -> Selection:
     "PBO (CSCV) across the models' direction strategies and the Deflated Sharpe Ratio of the best."
     from trading_workbench.validation.stats import deflated_sharpe, pbo_cscv
     R = variant_returns(fd)
@@ -172,7 +197,10 @@ def selection_stats(fd: pd.DataFrame, n_splits: int = 10) -> Selection:
     return Selection(pbo_cscv(R, n_splits=n_splits), d, best, {k: float(v) for k, v in sr.items()})
 
 # %% ../../nbs/72_validation_skill.ipynb #4c7ae459
-def reliability(fd: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
+def reliability(
+    fd: pd.DataFrame,   # forecasts with direction
+    bins: int = 10,     # confidence bins
+) -> pd.DataFrame:
     "Per model and horizon: the calibration table (bin, count, stated, observed) of the signal's confidence."
     out = []
     for (m, h), g in fd[fd['hit'].notna()].groupby(['model', 'horizon']):
@@ -187,7 +215,9 @@ def _num(x):
     if math.isinf(x): raise ValueError(f"cannot store an infinite number {x}")
     return None if math.isnan(x) else x
 
-def run_params(run: WalkForwardRun) -> dict:
+def run_params(
+    run: WalkForwardRun,   # a finished walk
+) -> dict:
     "The plan and every model's version and parameters (what `params_hash` covers)."
     return dict(plan=run.plan.to_dict(), models=run.models)
 
@@ -256,7 +286,11 @@ def latest_skill(
     with store.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
 
 # %% ../../nbs/72_validation_skill.ipynb #3ad39442
-def run_skill(store: Store, run_id: str, ticker: str | None = None) -> pd.DataFrame:
+def run_skill(
+    store: Store,               # holds the validations
+    run_id: str,                # the validation
+    ticker: str | None = None,  # only this ticker ('*': pooled)
+) -> pd.DataFrame:
     "The `wf_skill` rows of one run (optionally one ticker, `*` for pooled)."
     t = T['wf_skill']
     q = sa.select(t).where(t.c.run_id == run_id).order_by(t.c.model, t.c.horizon, t.c.ticker)
@@ -264,7 +298,10 @@ def run_skill(store: Store, run_id: str, ticker: str | None = None) -> pd.DataFr
     with store.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
 
 # %% ../../nbs/72_validation_skill.ipynb #63117e8b
-def load_forecasts(store: Store, run_id: str) -> pd.DataFrame:
+def load_forecasts(
+    store: Store,   # holds the validations
+    run_id: str,    # the validation
+) -> pd.DataFrame:
     "Every forecast of a stored run."
     t = T['wf_forecasts']
     with store.reader.connect() as conn: df = pd.read_sql(sa.select(t).where(t.c.run_id == run_id), conn)
@@ -334,7 +371,9 @@ def validate(
     return ValidationReport(run_id, run, skill, cmp, sel, rel, t)
 
 # %% ../../nbs/72_validation_skill.ipynb #8c06dc2e
-def model_specs(names: str | Sequence[str] = 'samossa,sarimax,garch,mssa_rl') -> list:
+def model_specs(
+    names: str | Sequence[str] = 'samossa,sarimax,garch,mssa_rl',   # comma-separated or a sequence of model names
+) -> list:
     "`ModelSpec`s of the named production forecasters (comma-separated or a list)."
     from trading_workbench.models.garch import GARCHForecaster
     from trading_workbench.models.mssa_rl import MSSARL
@@ -354,7 +393,9 @@ def bundled_universe() -> list[str]:
     from trading_workbench.data.sources import BundledSource
     return [t for t in BundledSource().tickers() if t != 'SPY' and not t.startswith('^')]
 
-def bundled_close_frame(tickers: Sequence[str]) -> pd.DataFrame:
+def bundled_close_frame(
+    tickers: Sequence[str],   # bundled tickers
+) -> pd.DataFrame:
     "Close prices of bundled `tickers` (columns) on all their dates, through the bundled source's normalisation."
     from trading_workbench.data.sources import BundledSource
     src = BundledSource()

@@ -114,7 +114,13 @@ def origins_for(
     return np.arange(first, last + 1)
 
 # %% ../../nbs/70_validation_walk_forward.ipynb #7262a1b9
-def purged_blocks(origins: np.ndarray, n_blocks: int, purge: int, embargo: int, n: int) -> list[tuple[np.ndarray, range, range]]:
+def purged_blocks(
+    origins: np.ndarray,   # the walk's origins (bar positions), ascending
+    n_blocks: int,         # test blocks
+    purge: int,            # bars dropped before a block (their outcomes overlap it)
+    embargo: int,          # bars dropped after a block
+    n: int,                # bars in the series
+) -> list[tuple[np.ndarray, range, range]]:
     "Per test block: its origins, and the bars before (purged) and after (past outcomes + embargo) usable for estimation."
     out = []
     for blk in np.array_split(origins, n_blocks):
@@ -236,7 +242,13 @@ def walk_series(
     return out, d
 
 # %% ../../nbs/70_validation_walk_forward.ipynb #d7a0527c
-def baseline_rows(spec: ModelSpec, y: pd.Series, origins: np.ndarray, plan: WalkForwardPlan, d: SeriesDiagnostics) -> list[tuple] | None:
+def baseline_rows(
+    spec: ModelSpec,          # a `RandomWalk` spec (with or without drift)
+    y: pd.Series,             # one ticker's closes
+    origins: np.ndarray,      # the walk's origins
+    plan: WalkForwardPlan,    # refits and horizons
+    d: SeriesDiagnostics,     # counts the fits and forecasts
+) -> list[tuple] | None:
     "A `RandomWalk` spec's walk in closed form (the protocol loop's numbers); None when a fold's volatility is not usable."
     v, lv, hs = y.to_numpy(), np.log(y.to_numpy()), np.array(plan.horizons)
     drift, z, rows = bool(spec.params.get('drift', False)), normal_quantile(spec.params.get('level', 0.95)), []
