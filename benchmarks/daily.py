@@ -13,8 +13,10 @@ cell's start and end (the executed notebook's metadata) and the process's exit:
   the kernel's stop, twb printing the run and exiting).
 The in-process baseline times the same steps one by one, store writes apart.
 
-CPU is the children's user+system time (`resource.getrusage(RUSAGE_CHILDREN)`): twb, its kernel and the pool's workers;
-not the pool's fork server (killed with the kernel, never reaped), which imports the model libraries (about 1.5 s).
+CPU is the children's user+system time (`resource.getrusage(RUSAGE_CHILDREN)`): twb, its kernel, the pool's fork server
+and workers (this process makes itself their subreaper, so the fork server, orphaned when the kernel is killed, is reaped
+here with its workers' time). Per stage, CPU comes from the kernel's process tree (/proc), read before and after each
+cell by an IPython startup file (a scratch IPYTHONDIR): `cpu <stage>` rows; `cpu twb+kernel start+save` is the rest.
 The machine may be shared (the load average is printed): compare the ratios within one run.
 Run: .venv/bin/python benchmarks/daily.py [--repeat N] [--old REV]
 """
@@ -34,8 +36,74 @@ CELL_STAGE = (('market_data(', 'data+features'), ('daily_signals(', 'models+sign
 
 
 def children_cpu() -> float:
+    "CPU seconds of every reaped descendant; orphans (the pool's fork server) are reaped first."
+    reap_orphans()
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
+
+
+def become_subreaper() -> None:
+    "Orphaned descendants (the model pool's fork server) become this process's children, so their CPU is counted."
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)      # PR_SET_CHILD_SUBREAPER
+
+
+def reap_orphans(wait_s: float = 10.0) -> None:
+    "Wait (up to `wait_s`) for orphans adopted as subreaper to exit, and reap them."
+    end = time.monotonic() + wait_s
+    while time.monotonic() < end:
+        try: pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError: return
+        if pid == 0: time.sleep(0.05)
+
+
+TREE_CPU = r'''
+import os
+def tree_cpu(root: int = os.getpid()) -> float:
+    "CPU seconds of `root` and its live descendants, with the children they reaped."
+    procs, tick = {}, os.sysconf('SC_CLK_TCK')
+    for d in os.listdir('/proc'):
+        if not d.isdigit(): continue
+        try: f = open(f'/proc/{d}/stat').read().rsplit(')', 1)[1].split()
+        except OSError: continue
+        procs[int(d)] = (int(f[1]), sum(int(x) for x in f[11:15]) / tick)      # ppid; utime+stime+cutime+cstime
+    tree, todo = set(), [root]
+    while todo:
+        p = todo.pop(); tree.add(p); todo += [c for c, (pp, _) in procs.items() if pp == p and c not in tree]
+    return sum(procs[p][1] for p in tree if p in procs)
+'''
+
+STARTUP = TREE_CPU + r'''
+import json
+_log, _t0 = os.environ['BENCH_CPU_LOG'], {}
+def _pre(info): _t0['cpu'] = tree_cpu()
+def _post(result):
+    with open(_log, 'a') as f: f.write(json.dumps(dict(cell=result.info.raw_cell, before=_t0.get('cpu'), after=tree_cpu())) + '\n')
+get_ipython().events.register('pre_run_cell', _pre)
+get_ipython().events.register('post_run_cell', _post)
+'''
+
+
+def ipython_dir(tmp: Path) -> Path:
+    "A scratch IPYTHONDIR whose startup file logs each cell's CPU (the kernel's process tree) to $BENCH_CPU_LOG."
+    d = tmp / 'ipython'
+    (d / 'profile_default' / 'startup').mkdir(parents=True, exist_ok=True)
+    (d / 'profile_default' / 'startup' / '00-cpu.py').write_text(STARTUP)
+    return d
+
+
+NOT_STEPS = ('# Parameters', 'run_date =', 'import sys; sys.modules')     # papermill's and the kernel's own cells
+
+
+def cpu_stages(log: Path, total: float) -> dict:
+    "CPU seconds per stage from the kernel's cell log; the rest of `total` is twb's process, the kernel's start and stop."
+    out = {f'cpu {s}': 0.0 for s in STAGES[2:-1]}
+    rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    for r in rows:
+        if r['before'] is not None and not r['cell'].startswith(NOT_STEPS):
+            out[f'cpu {stage_of(r["cell"])}'] += r['after'] - r['before']
+    out['cpu twb+kernel start+save'] = total - sum(out.values())
+    return out
 
 
 def stage_of(source: str) -> str:
@@ -63,7 +131,10 @@ def papermill_stages(nb_path: Path, launched: datetime, ended: datetime) -> dict
 
 
 def run_twb(project: Path, day: str, env: dict) -> dict:
-    "One `twb run daily` in a fresh process: wall, the children's CPU, and the stages."
+    "One `twb run daily` in a fresh process: wall, the children's CPU, and the stages (wall and CPU)."
+    log = project / f'cpu-{day}.jsonl'
+    log.unlink(missing_ok=True)             # a repeated day starts a fresh log
+    env = dict(env, IPYTHONDIR=str(ipython_dir(project)), BENCH_CPU_LOG=str(log))
     c0, launched = children_cpu(), datetime.now(timezone.utc)
     t0 = time.perf_counter()
     twb = [TWB] if 'PYTHONPATH' not in env else [sys.executable, '-c', 'import sys; from trading_workbench.cli import main; sys.exit(main())']
@@ -72,12 +143,18 @@ def run_twb(project: Path, day: str, env: dict) -> dict:
     wall, ended = time.perf_counter() - t0, datetime.now(timezone.utc)
     if r.returncode: raise SystemExit(f"twb run daily --date {day} failed:\n{r.stderr[-3000:]}")
     nb = Path(r.stdout.split('executed notebook: ')[1].split()[0])
-    return dict(wall=wall, cpu=children_cpu() - c0, **papermill_stages(nb, launched, ended))
+    cpu = children_cpu() - c0
+    return dict(wall=wall, cpu=cpu, **papermill_stages(nb, launched, ended), **cpu_stages(log, cpu))
 
 
-INPROC = r'''
+INPROC = TREE_CPU + r'''
 import json, sys, time
-t = {}; t0 = time.perf_counter()
+t = {}; t0, c0 = time.perf_counter(), tree_cpu()
+def mark(step):
+    "Wall and CPU (this process and its pool) since the last mark."
+    global t0, c0
+    t[step], t[f'cpu {step}'] = time.perf_counter() - t0, tree_cpu() - c0
+    t0, c0 = time.perf_counter(), tree_cpu()
 from pathlib import Path
 from trading_workbench.core.config import Settings
 from trading_workbench.data.manager import DataSourceManager
@@ -88,29 +165,29 @@ from trading_workbench.signals.router import FeatureFlags, SignalRouter
 from trading_workbench.execution.orders import OrderManager
 from trading_workbench.recovery.checkpoints import CheckpointManager
 from trading_workbench.store.db import Store
-t['interpreter+imports'] = time.perf_counter() - t0; t0 = time.perf_counter()
+mark('interpreter+imports')
 settings = Settings.load(Path(sys.argv[1]))
 ex = start_executor(settings)          # as the notebook does: the workers import the models while the data loads
 plan = plan_day(settings, sys.argv[2]); clock = replay_clock(plan.session)
 store = Store.from_settings(settings, clock)
 store.start_run(plan.run_id, 'daily', {})
-t['setup'] = time.perf_counter() - t0; t0 = time.perf_counter()
+mark('setup')
 bars = market_data(DataSourceManager.from_settings(settings, store, clock), plan)
-t['data'] = time.perf_counter() - t0; t0 = time.perf_counter()
+mark('data')
 daily_features(TimeSeriesFeatureBuilder(), store, bars, plan)
-t['features (persisted)'] = time.perf_counter() - t0; t0 = time.perf_counter()
+mark('features (persisted)')
 runner = ModelRunner.from_settings(settings, ex, default_jobs(settings), clock)
 report = runner.run(bars, as_of=clock.now(), run_id=plan.run_id)
 ex.shutdown()
-t['models'] = time.perf_counter() - t0; t0 = time.perf_counter()
+mark('models')
 store.save_signals(plan.run_id, report.signals)
-t['store: signals'] = time.perf_counter() - t0; t0 = time.perf_counter()
+mark('store: signals')
 bundles = daily_bundles(SignalRouter(FeatureFlags.from_settings(settings, store, clock), clock), report)
 manager = OrderManager(make_broker(settings, store, clock), store, settings, clock, CheckpointManager(store), account_name=account_label(settings))
 daily_orders(manager, bundles, closing_prices(bars, plan), plan)
-t['router+orders'] = time.perf_counter() - t0; t0 = time.perf_counter()
+mark('router+orders')
 store.finish_run(plan.run_id, 'ok', {})
-t['store: finish'] = time.perf_counter() - t0
+mark('store: finish')
 print(json.dumps(t))
 '''
 
@@ -148,13 +225,16 @@ def old_code(tmp: Path, rev: str) -> Path:
 
 
 def main(repeat: int = 1, old: str = '2a12979') -> None:
+    "Run every case on the timed days; print the stages (wall, then CPU) side by side. `--old none`: skip the old code."
     import pandas as pd
     print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (a shared machine: timings are noisy; compare ratios)")
     rows = []
+    become_subreaper()
     with tempfile.TemporaryDirectory() as tmp:
         cases = {'papermill, now': (run_twb, env_for()),
-                 f'papermill, before ({old})': (run_twb, env_for(PYTHONPATH=str(old_code(Path(tmp), old)))),
+                 f'papermill, before ({old})': (run_twb, env_for(PYTHONPATH=str(old_code(Path(tmp), old)))) if old != 'none' else None,
                  'in-process, no papermill': (run_inproc, env_for())}
+        cases = {k: v for k, v in cases.items() if v}
         projects = {name: project(Path(tmp), f'p{i}', old if 'before' in name else None) for i, name in enumerate(cases)}
         for name, (fn, env) in cases.items(): fn(projects[name], DAYS[0], env)          # warm-up: the bar cache, the first migration
         for rep in range(repeat):
@@ -164,11 +244,13 @@ def main(repeat: int = 1, old: str = '2a12979') -> None:
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     t = pd.DataFrame(rows).groupby('case', sort=False).median(numeric_only=True).T
     print(t.round(2).astype(object).where(t.notna(), '').to_string())
-    now, was, one = cases
-    new, before, floor = (t.loc['wall', c] for c in cases)
+    now, *_, one = cases
+    new, floor = t.loc['wall', now], t.loc['wall', one]
+    was = next((c for c in cases if 'before' in c), None)
     print(f"\n25 tickers under papermill: {new:.1f} s wall (aim < 6 s: {'within' if new < 6 else 'OVER'}), "
-          f"{t.loc['cpu', now]:.1f} s CPU; before: {before:.1f} s wall ({before / new:.2f}x), "
-          f"{t.loc['cpu', was]:.1f} s CPU; the same steps in one process {floor:.1f} s (papermill adds {new - floor:.1f} s)")
+          f"{t.loc['cpu', now]:.1f} s CPU; " + (f"before: {t.loc['wall', was]:.1f} s wall ({t.loc['wall', was] / new:.2f}x), "
+          f"{t.loc['cpu', was]:.1f} s CPU ({t.loc['cpu', was] / t.loc['cpu', now]:.2f}x); " if was else '') +
+          f"the same steps in one process {floor:.1f} s (papermill adds {new - floor:.1f} s)")
 
 
 def arg(name: str, default: str) -> str: return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default

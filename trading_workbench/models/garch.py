@@ -9,7 +9,6 @@ from __future__ import annotations
 import time, warnings
 import numpy as np
 from fastcore.basics import patch
-from arch import arch_model
 from ..core.log import get_logger
 from ..core.types import Forecast
 from .base import FitInfo, ForecasterBase, ModelInputError, check_horizon, check_series
@@ -53,6 +52,7 @@ def params(self: GARCHForecaster) -> dict:
 # %% ../../nbs/24_models_garch.ipynb #a3be66f6
 @patch
 def _model(self: GARCHForecaster, r: np.ndarray):
+    from arch import arch_model     # imported here: the daily run's kernel builds GARCH jobs, only the workers fit them (0.9 s)
     return arch_model(r, mean='Constant', vol='GARCH', p=self.p, o=self.o, q=self.q, dist=self.dist, rescale=False)
 
 @patch

@@ -34,7 +34,8 @@ log = get_logger(__name__)
 # %% auto #0
 __all__ = ['log', 'DailyPlan', 'session_close', 'plan_day', 'replay_clock', 'market_data', 'daily_features', 'daily_signals',
            'daily_bundles', 'closing_prices', 'daily_orders', 'account_label', 'make_broker', 'daily_gate',
-           'risk_before_orders', 'risk_after_fills', 'orders_frame', 'day_summary', 'day_status']
+           'risk_before_orders', 'risk_after_fills', 'orders_frame', 'day_summary', 'day_status', 'PlotlyJSON',
+           'json_values', 'traces', 'chart']
 
 # %% ../../nbs/50_ops_daily.ipynb #7a038345
 @dataclass(frozen=True)
@@ -46,14 +47,25 @@ class DailyPlan:
     tickers: tuple[str, ...]
     dry_run: bool = False
 
-def session_close(session, calendar: str = 'XNYS') -> pd.Timestamp:
+# %% ../../nbs/50_ops_daily.ipynb #9824c226
+def session_close(
+    session,                  # the trading day (anything `pd.Timestamp` reads)
+    calendar: str = 'XNYS',   # the exchange calendar's name
+) -> pd.Timestamp:
     "The UTC close of `session`; `ValueError` if the exchange was closed that day."
     cal = exchange_calendar(calendar)
     day = pd.Timestamp(session).normalize()
     if not cal.is_session(day): raise ValueError(f"run_date: {day.date()} is not an XNYS trading session")
     return cal.session_close(day)
 
-def plan_day(settings, run_date, tickers: str | Sequence[str] = '', run_id: str = '', dry_run: bool = False) -> DailyPlan:
+# %% ../../nbs/50_ops_daily.ipynb #c3ecc1ed
+def plan_day(
+    settings,                               # the loaded `Settings` (its universe)
+    run_date,                               # the session to trade (YYYY-MM-DD or a timestamp)
+    tickers: str | Sequence[str] = '',      # comma-separated or a sequence; empty: the universe's
+    run_id: str = '',                       # this execution's id; empty: a fresh `daily-<date>-<hex>`
+    dry_run: bool = False,                  # signals and checks only, no orders
+) -> DailyPlan:
     "Resolve a day's parameters: `tickers` empty means the settings' universe; `run_id` empty gets a fresh one."
     day = pd.Timestamp(run_date).normalize()
     session_close(day)
@@ -61,27 +73,48 @@ def plan_day(settings, run_date, tickers: str | Sequence[str] = '', run_id: str 
     return DailyPlan(day, run_id or f"daily-{day.date()}-{uuid.uuid4().hex[:6]}", f"daily-{day.date()}",
                      names or tuple(settings.universe.tickers), bool(dry_run))
 
-def replay_clock(session) -> FixedClock:
+# %% ../../nbs/50_ops_daily.ipynb #6a1ea0ae
+def replay_clock(
+    session,   # the trading day replayed
+) -> FixedClock:
     "A clock five minutes after `session`'s close: what a scheduled run on that day would see."
     return FixedClock(session_close(session) + timedelta(minutes=5))
 
 # %% ../../nbs/50_ops_daily.ipynb #d94bc91e
-def market_data(manager: DataSourceManager, plan: DailyPlan) -> dict[str, pd.DataFrame]:
+def market_data(
+    manager: DataSourceManager,  # the data sources with failover, quality gates and the store's bar cache
+    plan: DailyPlan,             # the day: its session and tickers
+    progress: bool = True,       # show a progress bar over the tickers
+) -> dict[str, pd.DataFrame]:
     "Bars up to the session for the tickers that have the session's bar; stale, quarantined and missing ones are logged and left out."
-    data = manager.load(plan.tickers, end=plan.session)
+    data = manager.load(plan.tickers, end=plan.session, progress=progress)
     for s in data.statuses:
         if s.status != 'ok': log.warning('%s %s, left out of today\'s run: %s', s.ticker, s.status, s.detail[:300])
     return data.fresh_or_raise()   # NoUsableData (typed, every ticker's status) rather than a run with nothing to trade
 
-def daily_features(builder: TimeSeriesFeatureBuilder, store: Store, bars: Mapping[str, pd.DataFrame], plan: DailyPlan) -> pd.DataFrame:
+# %% ../../nbs/50_ops_daily.ipynb #a38f3af4
+def daily_features(
+    builder: TimeSeriesFeatureBuilder,     # builds the causal features
+    store: Store,                          # where the session's rows are persisted
+    bars: Mapping[str, pd.DataFrame],      # each ticker's bars up to the session
+    plan: DailyPlan,                       # the day
+) -> pd.DataFrame:
     "Build features on the full history (causal) and persist the session's rows."
     feats = builder.build_many(bars)
     today = feats[feats.index.get_level_values('date') == plan.session]
     builder.persist(store, today)
     return today
 
-def daily_signals(runner: ModelRunner, store: Store, bars: Mapping[str, pd.DataFrame], plan: DailyPlan, as_of,
-                  models: Sequence[str] | None = None, gate=None) -> RunReport:
+# %% ../../nbs/50_ops_daily.ipynb #c11ed285
+def daily_signals(
+    runner: ModelRunner,                   # runs the model jobs in parallel
+    store: Store,                          # where signals, gate verdicts and alerts go
+    bars: Mapping[str, pd.DataFrame],      # each ticker's bars up to the session
+    plan: DailyPlan,                       # the day (its run id)
+    as_of,                                 # the signals' time (the clock's now)
+    models: Sequence[str] | None = None,   # the enabled models; None: every model of the runner
+    gate=None,                             # a `GateRule` applied before the signals are stored; None: no gate
+) -> RunReport:
     "Run the enabled `models` (default: all) on every ticker, apply the skill `gate` (a `GateRule`), store the signals, alert on failures."
     report = runner.run(bars, as_of=as_of, run_id=plan.run_id, models=models)
     if gate is not None: report, _ = daily_gate(store, gate, report, plan, as_of)
@@ -94,16 +127,28 @@ def daily_signals(runner: ModelRunner, store: Store, bars: Mapping[str, pd.DataF
     return report
 
 # %% ../../nbs/50_ops_daily.ipynb #a1f94288
-def daily_bundles(router: SignalRouter, report: RunReport) -> dict[str, SignalBundle]:
+def daily_bundles(
+    router: SignalRouter,   # the feature-flag router
+    report: RunReport,      # the day's signals
+) -> dict[str, SignalBundle]:
     "Route the day's signals: one bundle per ticker, best first."
     return router.route_by_ticker(report.signals)
 
-def closing_prices(bars: Mapping[str, pd.DataFrame], plan: DailyPlan) -> dict[str, float]:
+# %% ../../nbs/50_ops_daily.ipynb #7d866351
+def closing_prices(
+    bars: Mapping[str, pd.DataFrame],   # each ticker's bars up to the session
+    plan: DailyPlan,                    # the day (its session)
+) -> dict[str, float]:
     "Each ticker's close on the session (tickers without a bar that day are left out: no stale prices for orders)."
     return {t: float(b.close.iloc[-1]) for t, b in bars.items() if b.index[-1] == plan.session}
 
-def daily_orders(manager: OrderManager, bundles: Mapping[str, SignalBundle], prices: Mapping[str, float],
-                 plan: DailyPlan) -> tuple[StartupReport, list[LifecycleResult]]:
+# %% ../../nbs/50_ops_daily.ipynb #7d33a85c
+def daily_orders(
+    manager: OrderManager,                  # journals, checks, sends and reconciles the orders
+    bundles: Mapping[str, SignalBundle],    # each ticker's routed signals, best first
+    prices: Mapping[str, float],            # the session's closes (the sizing prices in a replay)
+    plan: DailyPlan,                        # the day (its order-id key and dry run)
+) -> tuple[StartupReport, list[LifecycleResult]]:
     "Reconcile with the broker, say what the market session allows (before sending anything), then trade each primary signal at current prices."
     startup = manager.start()
     if plan.dry_run or not startup.ok: return startup, []
@@ -116,11 +161,19 @@ def daily_orders(manager: OrderManager, bundles: Mapping[str, SignalBundle], pri
     return startup, manager.execute(primaries, prices, plan.order_run, tif=session.tif, order_type=session.order_type,
                                     follow=session.follows, monitor_s=session.monitor_s)
 
-def account_label(settings) -> str:
+# %% ../../nbs/50_ops_daily.ipynb #7b55c57d
+def account_label(
+    settings,   # the loaded `Settings` (its broker kind and mode)
+) -> str:
     "The name the store keeps this deployment's account under (never the IB account number: that is a secret)."
     return 'PAPER' if settings.broker.kind == 'paper' else f'IBKR-{settings.broker.mode}'
 
-def make_broker(settings, store: Store, clock):
+# %% ../../nbs/50_ops_daily.ipynb #d3db9974
+def make_broker(
+    settings,       # the loaded `Settings` (`[broker]`)
+    store: Store,   # the paper broker's book
+    clock,          # the run's clock
+):
     "The broker `[broker] kind` names: the embedded `PaperBroker`, or `IBKRBroker` (paper unless live is confirmed)."
     if settings.broker.kind == 'paper':
         from trading_workbench.execution.paper import PaperBroker
@@ -129,7 +182,13 @@ def make_broker(settings, store: Store, clock):
     return IBKRBroker(settings, clock)
 
 # %% ../../nbs/50_ops_daily.ipynb #692d9201
-def daily_gate(store: Store, rule: GateRule, report: RunReport, plan: DailyPlan, now) -> tuple[RunReport, GateReport]:
+def daily_gate(
+    store: Store,        # holds the validations read and the verdicts written
+    rule: GateRule,      # how unproven and unvalidated models are treated
+    report: RunReport,   # the day's signals, before the gate
+    plan: DailyPlan,     # the day (its run id and tickers)
+    now,                 # the time a validation's age is judged at
+) -> tuple[RunReport, GateReport]:
     "Judge each model of `report` by its newest validation, gate its signals, store and log the verdicts."
     from trading_workbench.validation.gate import read_gate, save_gate   # imported here: scipy only when signals are gated
     models = sorted({o.model for o in report.outcomes} | {s.model for s in report.signals})
@@ -145,20 +204,30 @@ from ..core.types import Action
 from ..store.db import StateRecord, TradingState
 if TYPE_CHECKING: from trading_workbench.risk.manager import RiskManager, RiskReport
 
-def risk_before_orders(store: Store, bundles: Mapping[str, SignalBundle], risk: RiskManager | None = None,
-                       prices: Mapping[str, float] | None = None) -> tuple[StateRecord, dict[str, SignalBundle]]:
+def risk_before_orders(
+    store: Store,                               # holds the trading state
+    bundles: Mapping[str, SignalBundle],        # the day's routed signals
+    risk: RiskManager | None = None,            # checks the limits first when given
+    prices: Mapping[str, float] | None = None,  # the session's closes, for the check
+) -> tuple[StateRecord, dict[str, SignalBundle]]:
     "The trading state before orders (checked first at `prices` when given a risk manager), and the bundles it lets the day trade (HALTED: exits only)."
     if risk is not None: risk.check(prices or {}, by='daily_run')     # a loss already visible at today's closes stops today's new risk
     s = store.trading_state()
     if s.state is not TradingState.HALTED: return s, dict(bundles)
     return s, {t: b for t, b in bundles.items() if b.primary is not None and b.primary.action is Action.SELL}
 
-def risk_after_fills(risk: RiskManager, prices: Mapping[str, float]) -> RiskReport:
+# %% ../../nbs/50_ops_daily.ipynb #71ab630a
+def risk_after_fills(
+    risk: RiskManager,             # checks every limit, escalates, fires the breach's action
+    prices: Mapping[str, float],   # the session's closes
+) -> RiskReport:
     "Check every limit at the session's closes, after the fills (a breach escalates the state and fires its action)."
     return risk.check(prices, by='daily_run')
 
 # %% ../../nbs/50_ops_daily.ipynb #6082f75b
-def orders_frame(results: Sequence[LifecycleResult]) -> pd.DataFrame:
+def orders_frame(
+    results: Sequence[LifecycleResult],   # what the order manager did with each order
+) -> pd.DataFrame:
     "One row per order the day tried."
     rows = []
     for r in results:
@@ -169,7 +238,13 @@ def orders_frame(results: Sequence[LifecycleResult]) -> pd.DataFrame:
                          avg_price=ex.avg_fill_price if ex else None, reasons=r.reason))
     return pd.DataFrame(rows, columns=['client_order_id', 'ticker', 'side', 'quantity', 'limit', 'status', 'state', 'filled', 'avg_price', 'reasons'])
 
-def day_summary(plan: DailyPlan, report: RunReport, results: Sequence[LifecycleResult], startup: StartupReport) -> dict:
+# %% ../../nbs/50_ops_daily.ipynb #92e35b63
+def day_summary(
+    plan: DailyPlan,                      # the day
+    report: RunReport,                    # the day's signals and model outcomes
+    results: Sequence[LifecycleResult],   # the day's orders
+    startup: StartupReport,               # the broker reconciliation before the orders
+) -> dict:
     "The run's record for the store's `runs` table."
     by_status = pd.Series([r.status for r in results], dtype='object').value_counts().to_dict()
     return dict(session=str(plan.session.date()), tickers=len(plan.tickers), signals=len(report.signals),
@@ -177,8 +252,60 @@ def day_summary(plan: DailyPlan, report: RunReport, results: Sequence[LifecycleR
                 unavailable=dict(report.unavailable), orders=by_status, startup_ok=startup.ok, startup_problems=list(startup.problems),
                 dry_run=plan.dry_run, model_seconds=round(report.wall_seconds, 2))
 
-def day_status(summary: dict) -> str:
+# %% ../../nbs/50_ops_daily.ipynb #359884f0
+def day_status(
+    summary: dict,   # `day_summary`'s record
+) -> str:
     "ok, partial (some models failed or orders were rejected) or failed (could not trade)."
     if not summary['startup_ok']: return 'failed'
     if summary['model_failures'] or summary['orders'].get('REJECTED'): return 'partial'
     return 'ok'
+
+# %% ../../nbs/50_ops_daily.ipynb #b79b8522
+import math
+
+@dataclass(frozen=True)
+class PlotlyJSON:
+    "A plotly figure as its JSON: JupyterLab's plotly renderer draws it, the kernel never imports plotly."
+    figure: dict      # plotly's figure schema: `data` (traces) and `layout`
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        title = self.figure.get('layout', {}).get('title', {}).get('text', '')
+        return {'application/vnd.plotly.v1+json': self.figure, 'text/plain': f'<plotly figure: {title}>'}
+
+# %% ../../nbs/50_ops_daily.ipynb #d5cdfdb2
+def json_values(
+    values,   # a column (any sequence pandas reads)
+) -> list:
+    "A column as JSON values: NaN and inf as null, times as ISO text, numpy scalars as Python ones."
+    def one(a):
+        if hasattr(a, 'isoformat'): return a.isoformat()
+        if hasattr(a, 'item'): a = a.item()
+        return None if isinstance(a, float) and not math.isfinite(a) else a
+    return [one(a) for a in pd.Series(values, dtype=object).tolist()]
+
+# %% ../../nbs/50_ops_daily.ipynb #0bfb5a9d
+def traces(
+    frame: pd.DataFrame,         # the rows to draw
+    kind: str,                   # plotly's trace type: bar, scatter, ...
+    x: str,                      # the column on the x axis
+    y: str,                      # the column on the y axis
+    color: str | None = None,    # the column whose values get a trace each; None: one trace
+    hover: Sequence[str] = (),   # more columns shown on hover
+    **kw,                        # the traces' other plotly attributes (orientation, mode, ...)
+) -> list[dict]:
+    "One trace of `kind` per value of `color` (all rows when None), `hover` columns shown on hover, as plotly express draws them."
+    groups = frame.groupby(color, sort=False) if color else [(y, frame)]
+    tip = '<br>'.join([f'{x}=%{{x}}', f'{y}=%{{y}}'] + [f'{h}=%{{customdata[{i}]}}' for i, h in enumerate(hover)])
+    return [dict(type=kind, name=str(name), x=json_values(g[x]), y=json_values(g[y]), hovertemplate=tip + '<extra></extra>',
+                 **({'customdata': [json_values(r) for r in g[list(hover)].to_numpy()]} if hover else {}), **kw)
+            for name, g in groups]
+
+# %% ../../nbs/50_ops_daily.ipynb #eac81246
+def chart(
+    data: list[dict],   # the traces
+    title: str,         # the figure's title
+    **layout,           # plotly's layout attributes (axes, height, legend)
+) -> PlotlyJSON:
+    "A figure of `data` (traces) titled `title`; `layout` as plotly's (axes, height, legend)."
+    return PlotlyJSON(dict(data=data, layout=dict(title=dict(text=title), **layout)))

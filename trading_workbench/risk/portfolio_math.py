@@ -12,7 +12,6 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..core.types import Fill, Position
 
@@ -159,7 +158,8 @@ def var_parametric(
     "Normal VaR: minus (mean + std * z), z the (1 - level) standard normal quantile."
     r = _series(returns, 'returns')
     if len(r) < 2: return math.nan
-    return float(-(r.mean() + r.std(ddof=1) * stats.norm.ppf(1 - _level(level))))
+    from scipy.stats import norm      # imported here: the risk manager (and the daily run's kernel) never needs scipy
+    return float(-(r.mean() + r.std(ddof=1) * norm.ppf(1 - _level(level))))
 
 def es_parametric(
     returns,              # returns, one per period, oldest first
@@ -169,7 +169,8 @@ def es_parametric(
     r = _series(returns, 'returns')
     if len(r) < 2: return math.nan
     a = 1 - _level(level)
-    return float(-(r.mean() - r.std(ddof=1) * stats.norm.pdf(stats.norm.ppf(a)) / a))
+    from scipy.stats import norm
+    return float(-(r.mean() - r.std(ddof=1) * norm.pdf(norm.ppf(a)) / a))
 
 # %% ../../nbs/60_risk_portfolio_math.ipynb #b6d0bbc5
 def closed_trade_pnl(

@@ -38,6 +38,7 @@ class TickerContext:
     horizon: int
     prior: tuple[Signal, ...] = ()
 
+# %% ../../nbs/41_signals_runner.ipynb #5dfa9795
 @dataclass(frozen=True)
 class ModelJob:
     "A model as the runner sees it: a picklable `run(ctx) -> Signal | mapping`, its stage, and an optional availability probe."
@@ -67,7 +68,14 @@ class ModelOutputError(ValueError):
 
 SIGNAL_FIELDS = ('action', 'confidence', 'risk_score', 'expected_return')
 
-def normalize_output(out: Any, job: ModelJob, ctx: TickerContext, seconds: float, host: str) -> Signal:
+# %% ../../nbs/41_signals_runner.ipynb #314943a7
+def normalize_output(
+    out: Any,              # what the job returned: a `Signal` or a mapping of signal fields
+    job: ModelJob,         # the job that returned it
+    ctx: TickerContext,    # what the job saw
+    seconds: float,        # how long it took
+    host: str,             # where it ran
+) -> Signal:
     "A job's output as a `Signal` with full provenance, or `ModelOutputError` naming what is wrong."
     start, end = ctx.bars.index[0].to_pydatetime(), ctx.bars.index[-1].to_pydatetime()
     if isinstance(out, Signal):
@@ -100,7 +108,11 @@ class JobResult:
     host: str = ''
     pid: int = 0
 
-def execute_job(job: ModelJob, ctx: TickerContext) -> JobResult:
+# %% ../../nbs/41_signals_runner.ipynb #1360b9cd
+def execute_job(
+    job: ModelJob,         # the model to run
+    ctx: TickerContext,    # one ticker's bars and the earlier stages' signals
+) -> JobResult:
     "Run one job (in a worker); failures are returned with their traceback, not raised."
     t0, host = time.perf_counter(), socket.gethostname()
     try:
@@ -130,6 +142,7 @@ class JobOutcome:
     rung: int = 0              # 0: the model itself; k: its k-th fallback (or the final HOLD)
     rung_model: str = ''       # what ran on that rung ('hold' for the HOLD)
 
+# %% ../../nbs/41_signals_runner.ipynb #df4b1523
 @dataclass(frozen=True)
 class RunReport:
     "Signals of one run and how every (ticker, model) job went."
@@ -146,44 +159,58 @@ class RunReport:
     @property
     def fallbacks(self) -> tuple[Signal, ...]: return tuple(s for s in self.signals if s.provenance.parameters.get('rung', 0) > 0)
 
-    def to_frame(self) -> pd.DataFrame:
-        "One row per job outcome."
-        cols = ['ticker', 'model', 'status', 'seconds', 'error_type', 'message', 'host', 'rung', 'rung_model']
-        return pd.DataFrame([{c: getattr(o, c) for c in cols} for o in self.outcomes], columns=cols)
+# %% ../../nbs/41_signals_runner.ipynb #da153143
+@patch
+def to_frame(self: RunReport) -> pd.DataFrame:
+    "One row per job outcome."
+    cols = ['ticker', 'model', 'status', 'seconds', 'error_type', 'message', 'host', 'rung', 'rung_model']
+    return pd.DataFrame([{c: getattr(o, c) for c in cols} for o in self.outcomes], columns=cols)
 
-    def signals_frame(self) -> pd.DataFrame:
-        "One row per signal."
-        cols = ['ticker', 'model', 'action', 'confidence', 'risk_score', 'expected_return', 'horizon', 'current_price', 'priority']
-        return pd.DataFrame([dict(ticker=s.ticker, model=s.model, action=s.action.value, confidence=s.confidence, risk_score=s.risk_score,
-                                  expected_return=s.expected_return, horizon=s.horizon, current_price=s.current_price,
-                                  priority=s.priority()) for s in self.signals], columns=cols)
+# %% ../../nbs/41_signals_runner.ipynb #ae54051d
+@patch
+def signals_frame(self: RunReport) -> pd.DataFrame:
+    "One row per signal."
+    cols = ['ticker', 'model', 'action', 'confidence', 'risk_score', 'expected_return', 'horizon', 'current_price', 'priority']
+    return pd.DataFrame([dict(ticker=s.ticker, model=s.model, action=s.action.value, confidence=s.confidence, risk_score=s.risk_score,
+                              expected_return=s.expected_return, horizon=s.horizon, current_price=s.current_price,
+                              priority=s.priority()) for s in self.signals], columns=cols)
 
-    def summary(self) -> dict:
-        "JSON-ready: counts by model and status, the unavailable models, and every failure's reason (short traceback)."
-        by = defaultdict(Counter)
-        for o in self.outcomes: by[o.model][o.status] += 1
-        return dict(run_id=self.run_id, as_of=self.as_of.isoformat(), wall_seconds=round(self.wall_seconds, 3),
-                    n_signals=len(self.signals), by_model={m: dict(c) for m, c in by.items()}, unavailable=dict(self.unavailable),
-                    fallbacks=[dict(ticker=s.ticker, model=s.model, rung=s.provenance.parameters['rung'],
-                                    rung_model=s.provenance.parameters['rung_model']) for s in self.fallbacks],
-                    failures=[dict(ticker=o.ticker, model=o.model, status=o.status, error_type=o.error_type, message=o.message[:300],
-                                   traceback=o.traceback[-1500:]) for o in self.failures])
+# %% ../../nbs/41_signals_runner.ipynb #0d76af91
+@patch
+def summary(self: RunReport) -> dict:
+    "JSON-ready: counts by model and status, the unavailable models, and every failure's reason (short traceback)."
+    by = defaultdict(Counter)
+    for o in self.outcomes: by[o.model][o.status] += 1
+    return dict(run_id=self.run_id, as_of=self.as_of.isoformat(), wall_seconds=round(self.wall_seconds, 3),
+                n_signals=len(self.signals), by_model={m: dict(c) for m, c in by.items()}, unavailable=dict(self.unavailable),
+                fallbacks=[dict(ticker=s.ticker, model=s.model, rung=s.provenance.parameters['rung'],
+                                rung_model=s.provenance.parameters['rung_model']) for s in self.fallbacks],
+                failures=[dict(ticker=o.ticker, model=o.model, status=o.status, error_type=o.error_type, message=o.message[:300],
+                               traceback=o.traceback[-1500:]) for o in self.failures])
 
 # %% ../../nbs/41_signals_runner.ipynb #d1cfb69c
 HEAVY_MODULES = ('numpy', 'pandas', 'scipy.stats', 'statsmodels.tsa.statespace.sarimax', 'arch',
                  'trading_workbench.models.samossa', 'trading_workbench.models.sarimax', 'trading_workbench.models.garch',
                  'trading_workbench.models.mssa_rl', 'trading_workbench.models.signals', 'trading_workbench.models.llm')
 
-def import_heavy(modules: Sequence[str] = HEAVY_MODULES) -> None:
+def import_heavy(
+    modules: Sequence[str] = HEAVY_MODULES,   # module names to import
+) -> None:
     "Import the model libraries once per worker process."
     import importlib
     for m in modules: importlib.import_module(m)
 
 def worker_pid() -> int: return os.getpid()
 
+# %% ../../nbs/41_signals_runner.ipynb #aa1d5049
 class ModelPool(cf.Executor):
     "A persistent process pool whose workers import the heavy libraries once; `recycle()` replaces hung workers."
-    def __init__(self, max_workers: int = 2, start_method: str = 'forkserver', preload: Sequence[str] = HEAVY_MODULES):
+    def __init__(
+        self,
+        max_workers: int = 2,                        # worker processes
+        start_method: str = 'forkserver',            # multiprocessing's start method
+        preload: Sequence[str] = HEAVY_MODULES,      # modules the workers (and the fork server) import once
+    ):
         if max_workers < 1: raise ValueError(f"ModelPool.max_workers: must be >= 1, got {max_workers}")
         self.max_workers, self.preload = max_workers, tuple(preload)
         self._ctx = multiprocessing.get_context(start_method)
@@ -196,23 +223,29 @@ class ModelPool(cf.Executor):
 
     def submit(self, fn, /, *args, **kwargs) -> cf.Future: return self._pool.submit(fn, *args, **kwargs)
 
-    def warm(self) -> set[int]:
-        "Start every worker now (and import the libraries); return their process ids."
-        return {f.result() for f in [self._pool.submit(worker_pid) for _ in range(self.max_workers * 2)]}
 
-    def recycle(self) -> None:
-        "Kill every worker (hung ones included) and start a fresh pool; pending futures fail with `BrokenProcessPool`."
-        old = self._pool
-        # the stdlib offers no public handle on a busy worker before Python 3.14's terminate_workers()
-        procs = list((getattr(old, '_processes', None) or {}).values())
-        for p in procs: p.kill()
-        old.shutdown(wait=False, cancel_futures=True)
-        for p in procs: p.join(5)
-        self._pool, self.recycles = self._new_pool(), self.recycles + 1
-        log.warning("model pool recycled: %d worker(s) killed", len(procs))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+# %% ../../nbs/41_signals_runner.ipynb #d378d6cb
+@patch
+def warm(self: ModelPool) -> set[int]:
+    "Start every worker now (and import the libraries); return their process ids."
+    return {f.result() for f in [self._pool.submit(worker_pid) for _ in range(self.max_workers * 2)]}
+
+# %% ../../nbs/41_signals_runner.ipynb #9116903c
+@patch
+def recycle(self: ModelPool) -> None:
+    "Kill every worker (hung ones included) and start a fresh pool; pending futures fail with `BrokenProcessPool`."
+    old = self._pool
+    # the stdlib offers no public handle on a busy worker before Python 3.14's terminate_workers()
+    procs = list((getattr(old, '_processes', None) or {}).values())
+    for p in procs: p.kill()
+    old.shutdown(wait=False, cancel_futures=True)
+    for p in procs: p.join(5)
+    self._pool, self.recycles = self._new_pool(), self.recycles + 1
+    log.warning("model pool recycled: %d worker(s) killed", len(procs))
 
 # %% ../../nbs/41_signals_runner.ipynb #b46b3e5e
 class DaskExecutor(cf.Executor):
@@ -229,7 +262,10 @@ class DaskExecutor(cf.Executor):
         self._ex.shutdown(wait=wait and not cancel_futures)
         if self._owns: self.client.close()
 
-def make_executor(settings) -> cf.Executor:
+# %% ../../nbs/41_signals_runner.ipynb #745bc0d1
+def make_executor(
+    settings,   # the loaded `Settings` (`[runner]`)
+) -> cf.Executor:
     "The executor `[runner]` asks for: `processes` (a `ModelPool`), `threads`, or `dask` (needs `dask_scheduler`)."
     r = settings.runner
     if r.executor == 'processes': return ModelPool(r.max_workers)
@@ -250,7 +286,9 @@ def start(self: ModelPool) -> ModelPool:
     threading.Thread(target=warm, name='twb-pool-start', daemon=True).start()
     return self
 
-def start_executor(settings) -> cf.Executor:
+def start_executor(
+    settings,   # the loaded `Settings` (`[runner]`)
+) -> cf.Executor:
     "`make_executor(settings)`, its workers already starting in the background when it is a `ModelPool`."
     ex = make_executor(settings)
     return ex.start() if isinstance(ex, ModelPool) else ex
@@ -258,8 +296,18 @@ def start_executor(settings) -> cf.Executor:
 # %% ../../nbs/41_signals_runner.ipynb #9d160688
 class ModelRunner:
     "Runs every model job for every ticker in parallel; failures go into the `RunReport`, never out of `run`."
-    def __init__(self, executor: cf.Executor, jobs: Sequence[ModelJob], *, clock: Clock, timeout_s: float = 60.0,
-                 slots: int | None = None, horizon: int = 5, history_days: int | None = 1000, give_up_after: int = 2):
+    def __init__(
+        self,
+        executor: cf.Executor,            # where the jobs run (a `ModelPool`, threads, dask)
+        jobs: Sequence[ModelJob],         # the models, names unique
+        *,
+        clock: Clock,                     # stamps the run's start (and `as_of` when none is given)
+        timeout_s: float = 60.0,          # wall-clock budget per job
+        slots: int | None = None,         # jobs in flight at once; None: the executor's workers
+        horizon: int = 5,                 # bars ahead
+        history_days: int | None = 1000,  # the last bars each job sees; None: all
+        give_up_after: int = 2,           # consecutive timeouts (or give-up errors) before a model is unavailable
+    ):
         names = [j.name for j in jobs]
         if len(set(names)) != len(names): raise ValueError(f"ModelRunner.jobs: model names must be unique, got {names}")
         if not timeout_s > 0: raise ValueError(f"ModelRunner.timeout_s: must be > 0, got {timeout_s!r}")
@@ -268,7 +316,13 @@ class ModelRunner:
         self.horizon, self.history_days, self.give_up_after = horizon, history_days, give_up_after
 
     @classmethod
-    def from_settings(cls, settings, executor: cf.Executor, jobs: Sequence[ModelJob], clock: Clock) -> ModelRunner:
+    def from_settings(
+        cls,
+        settings,                    # the loaded `Settings` (`[runner]`)
+        executor: cf.Executor,       # where the jobs run
+        jobs: Sequence[ModelJob],    # the models
+        clock: Clock,                # the run's clock
+    ) -> ModelRunner:
         "A runner with `[runner]`'s timeout, workers, horizon and history."
         r = settings.runner
         return cls(executor, jobs, clock=clock, timeout_s=r.model_timeout_s, slots=r.max_workers, horizon=r.horizon,
@@ -286,6 +340,7 @@ def _cut(bars: pd.DataFrame, ticker: str, as_of: datetime, history_days: int | N
     if out.empty: raise ValueError(f"bars[{ticker}]: no bars on or before {as_of.date()}")
     return out
 
+# %% ../../nbs/41_signals_runner.ipynb #2ec1d93a
 def _probe(job: ModelJob) -> str | None:
     "None if the job's service answers, else why not."
     if job.probe is None: return None
@@ -299,17 +354,34 @@ def _probe(job: ModelJob) -> str | None:
 # %% ../../nbs/41_signals_runner.ipynb #5a1e0c41
 LADDER_STATUSES = ('error', 'invalid', 'timeout')   # the model was asked and failed: its ladder applies
 
-def with_ladder(job: ModelJob, *fallbacks: ModelJob, hold: bool = True) -> ModelJob:
+def with_ladder(
+    job: ModelJob,              # the model whose slot gets the ladder
+    *fallbacks: ModelJob,       # simpler models, tried in turn when the one before fails
+    hold: bool = True,          # end the ladder with a HOLD when every rung failed
+) -> ModelJob:
     "`job` with simpler `fallbacks` tried in its place when it fails, then (if `hold`) a HOLD."
     return replace(job, fallbacks=fallbacks, hold_on_failure=hold)
 
-def on_rung(signal: Signal, slot: ModelJob, rung: int, rung_model: str, failed: tuple = ()) -> Signal:
+# %% ../../nbs/41_signals_runner.ipynb #a3a166de
+def on_rung(
+    signal: Signal,     # the signal a rung produced
+    slot: ModelJob,     # the model whose slot it fills
+    rung: int,          # 0: the model itself; k: its k-th fallback
+    rung_model: str,    # the model that ran on that rung
+    failed: tuple = (), # what failed before, one mapping per rung
+) -> Signal:
     "`signal` standing in slot `slot`, its provenance saying which rung produced it and what failed before."
     p = signal.provenance
     params = {**p.parameters, 'rung': rung, 'rung_model': rung_model, **({'failed': list(failed)} if failed else {})}
     return replace(signal, provenance=replace(p, model=slot.name, parameters=params))
 
-def hold_signal(slot: ModelJob, ctx: TickerContext, rung: int, failed: tuple = ()) -> Signal:
+# %% ../../nbs/41_signals_runner.ipynb #9e9f8f40
+def hold_signal(
+    slot: ModelJob,        # the model whose slot the HOLD fills
+    ctx: TickerContext,    # the ticker it is for
+    rung: int,             # the HOLD's rung (one past the last fallback)
+    failed: tuple = (),    # what failed before, one mapping per rung
+) -> Signal:
     "The last rung: HOLD, confidence 0, risk 1, nothing expected (no trade, and never ranked above a real view)."
     prov = Provenance(slot.name, slot.version, {**slot.params}, data_start=ctx.bars.index[0].to_pydatetime(),
                       data_end=ctx.bars.index[-1].to_pydatetime(), host=socket.gethostname())
@@ -347,42 +419,50 @@ class _Run:
                 self.ready.extend((j, t) for j in jobs); return
             self.stage_of[t] += 1
 
-    def resolve(self, job: ModelJob, t: str, outcome: JobOutcome, signal: Signal | None = None) -> None:
-        "Record an outcome (a failure climbs the slot's fallback ladder); when the ticker's stage is complete, release the next."
-        slot, rung, failed = self.rungs.pop((id(job), t), (job, 0, ()))
-        if rung: outcome = replace(outcome, model=slot.name, rung=rung, rung_model=job.name)
-        if slot.has_ladder and signal is not None: signal = on_rung(signal, slot, rung, job.name, failed)
-        self.outcomes.append(outcome)
-        if signal is not None: self.signals.append(signal); self.prior[t].append(signal)
-        if outcome.status != 'ok': log.warning("model %s on %s: %s %s: %s", job.name, t, outcome.status, outcome.error_type, outcome.message)
-        self._track_streak(job, outcome)
-        if slot.has_ladder and signal is None and outcome.status in LADDER_STATUSES and self._climb(slot, job, t, rung, failed, outcome): return
-        self._close(t)
+# %% ../../nbs/41_signals_runner.ipynb #f1ba5a6b
+@patch
+def resolve(self: _Run, job: ModelJob, t: str, outcome: JobOutcome, signal: Signal | None = None) -> None:
+    "Record an outcome (a failure climbs the slot's fallback ladder); when the ticker's stage is complete, release the next."
+    slot, rung, failed = self.rungs.pop((id(job), t), (job, 0, ()))
+    if rung: outcome = replace(outcome, model=slot.name, rung=rung, rung_model=job.name)
+    if slot.has_ladder and signal is not None: signal = on_rung(signal, slot, rung, job.name, failed)
+    self.outcomes.append(outcome)
+    if signal is not None: self.signals.append(signal); self.prior[t].append(signal)
+    if outcome.status != 'ok': log.warning("model %s on %s: %s %s: %s", job.name, t, outcome.status, outcome.error_type, outcome.message)
+    self._track_streak(job, outcome)
+    if slot.has_ladder and signal is None and outcome.status in LADDER_STATUSES and self._climb(slot, job, t, rung, failed, outcome): return
+    self._close(t)
 
-    def _climb(self, slot: ModelJob, job: ModelJob, t: str, rung: int, failed: tuple, o: JobOutcome) -> bool:
-        "Queue the slot's next fallback (True); else give the slot its HOLD, if it has one (False: the slot is done)."
-        failed += (dict(model=job.name, status=o.status, error=f"{o.error_type}: {o.message}"[:300]),)
-        if rung < len(slot.fallbacks):
-            nxt = replace(slot.fallbacks[rung], stage=slot.stage)      # a fresh job object: its own key in `rungs`
-            self.rungs[(id(nxt), t)] = (slot, rung + 1, failed); self.ready.appendleft((nxt, t)); return True
-        if slot.hold_on_failure:   # not a success of the model: its give-up streak is not reset
-            hold = hold_signal(slot, self.contexts[t], rung + 1, failed)
-            self.outcomes.append(JobOutcome(t, slot.name, 'ok', rung=rung + 1, rung_model='hold'))
-            self.signals.append(hold); self.prior[t].append(hold)
-        return False
+# %% ../../nbs/41_signals_runner.ipynb #b34041c0
+@patch
+def _climb(self: _Run, slot: ModelJob, job: ModelJob, t: str, rung: int, failed: tuple, o: JobOutcome) -> bool:
+    "Queue the slot's next fallback (True); else give the slot its HOLD, if it has one (False: the slot is done)."
+    failed += (dict(model=job.name, status=o.status, error=f"{o.error_type}: {o.message}"[:300]),)
+    if rung < len(slot.fallbacks):
+        nxt = replace(slot.fallbacks[rung], stage=slot.stage)      # a fresh job object: its own key in `rungs`
+        self.rungs[(id(nxt), t)] = (slot, rung + 1, failed); self.ready.appendleft((nxt, t)); return True
+    if slot.hold_on_failure:   # not a success of the model: its give-up streak is not reset
+        hold = hold_signal(slot, self.contexts[t], rung + 1, failed)
+        self.outcomes.append(JobOutcome(t, slot.name, 'ok', rung=rung + 1, rung_model='hold'))
+        self.signals.append(hold); self.prior[t].append(hold)
+    return False
 
-    def _close(self, t: str) -> None:
-        "One job of the ticker's stage is resolved; the last one releases the next stage."
-        self.open[t] -= 1
-        if self.open[t] == 0:
-            self.stage_of[t] += 1; self._release(t)
+# %% ../../nbs/41_signals_runner.ipynb #50832f8b
+@patch
+def _close(self: _Run, t: str) -> None:
+    "One job of the ticker's stage is resolved; the last one releases the next stage."
+    self.open[t] -= 1
+    if self.open[t] == 0:
+        self.stage_of[t] += 1; self._release(t)
 
-    def _track_streak(self, job: ModelJob, o: JobOutcome) -> None:
-        gone = o.status == 'timeout' or (o.status == 'error' and o.error_type in job.give_up_on)
-        self.streak[job.name] = self.streak[job.name] + 1 if gone else 0
-        if gone and self.streak[job.name] >= self.r.give_up_after and job.name not in self.gone:
-            self.gone[job.name] = f"gave up after {self.streak[job.name]} consecutive {o.status} ({o.error_type}: {o.message})"
-            log.error("model %s: %s", job.name, self.gone[job.name])
+# %% ../../nbs/41_signals_runner.ipynb #2df67698
+@patch
+def _track_streak(self: _Run, job: ModelJob, o: JobOutcome) -> None:
+    gone = o.status == 'timeout' or (o.status == 'error' and o.error_type in job.give_up_on)
+    self.streak[job.name] = self.streak[job.name] + 1 if gone else 0
+    if gone and self.streak[job.name] >= self.r.give_up_after and job.name not in self.gone:
+        self.gone[job.name] = f"gave up after {self.streak[job.name]} consecutive {o.status} ({o.error_type}: {o.message})"
+        log.error("model %s: %s", job.name, self.gone[job.name])
 
 # %% ../../nbs/41_signals_runner.ipynb #a96b5e5b
 @patch
@@ -402,6 +482,7 @@ def submit_ready(self: _Run) -> None:
             self.resolve(job, t, JobOutcome(t, job.name, 'error', 0.0, type(e).__name__, str(e), traceback.format_exc())); continue
         self.inflight[fut] = (job, t, time.monotonic() + self.r.timeout_s)   # wall-clock compute budget, not market time
 
+# %% ../../nbs/41_signals_runner.ipynb #b36d685f
 @patch
 def collect(self: _Run, fut: cf.Future) -> None:
     "Turn a finished future into an outcome."
@@ -413,6 +494,7 @@ def collect(self: _Run, fut: cf.Future) -> None:
                                                ''.join(traceback.format_exception(e))))
     self.resolve(job, t, JobOutcome(t, job.name, res.status, res.seconds, res.error_type, res.message, res.traceback, res.host), res.signal)
 
+# %% ../../nbs/41_signals_runner.ipynb #30e29cd5
 @patch
 def expire(self: _Run) -> None:
     "Report jobs past their deadline as timeouts; their workers are written off until they finish."
@@ -425,6 +507,7 @@ def expire(self: _Run) -> None:
                                             f"no result within {self.r.timeout_s:g} s"))
     self.stuck = {f for f in self.stuck if not f.done()}
 
+# %% ../../nbs/41_signals_runner.ipynb #6d7bc3c1
 @patch
 def unstick(self: _Run) -> bool:
     "Every slot is stuck: recycle the pool if possible (True), else skip what is left (False)."
@@ -435,6 +518,7 @@ def unstick(self: _Run) -> bool:
         self.resolve(job, t, JobOutcome(t, job.name, 'skipped', message='every worker is stuck on a timed-out job'))
     return False
 
+# %% ../../nbs/41_signals_runner.ipynb #11000541
 @patch
 def drive(self: _Run) -> None:
     "Run until every job is resolved."
@@ -451,8 +535,15 @@ def drive(self: _Run) -> None:
 
 # %% ../../nbs/41_signals_runner.ipynb #25ce8e1d
 @patch
-def run(self: ModelRunner, bars: Mapping[str, pd.DataFrame], *, as_of=None, horizon: int | None = None,
-         models: Iterable[str] | None = None, run_id: str = '') -> RunReport:
+def run(
+    self: ModelRunner,
+    bars: Mapping[str, pd.DataFrame],       # each ticker's bars (cut at `as_of`'s date here)
+    *,
+    as_of=None,                             # the signals' time; None: the clock's now
+    horizon: int | None = None,             # bars ahead; None: the runner's
+    models: Iterable[str] | None = None,    # the enabled models; None: all
+    run_id: str = '',                       # the run the report belongs to
+) -> RunReport:
     "Run the enabled `models` (default: all) on every ticker's `bars`; never raises for a model's failure."
     started, t0 = self.clock.now(), time.monotonic()
     as_of = utc(as_of) if as_of is not None else started
@@ -474,13 +565,22 @@ def run(self: ModelRunner, bars: Mapping[str, pd.DataFrame], *, as_of=None, hori
     unavailable.update(state.gone)
     return RunReport(run_id, as_of, started, time.monotonic() - t0, tuple(state.signals), tuple(outcomes + state.outcomes), unavailable)
 
+# %% ../../nbs/41_signals_runner.ipynb #7b926717
 @patch
-async def run_async(self: ModelRunner, bars: Mapping[str, pd.DataFrame], **kw) -> RunReport:
+async def run_async(
+    self: ModelRunner,
+    bars: Mapping[str, pd.DataFrame],   # each ticker's bars
+    **kw,                               # `run`'s keywords
+) -> RunReport:
     "`run` for an event loop: `await runner.run_async(bars, as_of=...)`."
     return await asyncio.to_thread(self.run, bars, **kw)
 
 # %% ../../nbs/41_signals_runner.ipynb #0e134607
-def forecaster_signal(model, ctx: TickerContext, fitted_at: datetime | None = None) -> Signal:
+def forecaster_signal(
+    model,                              # a fitted forecaster
+    ctx: TickerContext,                 # the ticker, its bars and the horizon
+    fitted_at: datetime | None = None,  # when the model was fitted; None: `ctx.as_of`
+) -> Signal:
     "The signal of fitted `model` for `ctx`: its forecast `ctx.horizon` bars ahead of the last close (`fitted_at` default: `ctx.as_of`)."
     from trading_workbench.models.base import provenance_of
     from trading_workbench.models.signals import forecast_to_signal
@@ -489,25 +589,42 @@ def forecaster_signal(model, ctx: TickerContext, fitted_at: datetime | None = No
     return forecast_to_signal(f, ctx.ticker, float(ctx.bars['close'].iloc[-1]), ctx.as_of,
                               provenance_of(model, fitted_at=fitted_at or ctx.as_of, host=socket.gethostname()), volatility=vol)
 
-def run_forecaster(build: Callable[[], Any], ctx: TickerContext) -> Signal:
+# %% ../../nbs/41_signals_runner.ipynb #4b47bd32
+def run_forecaster(
+    build: Callable[[], Any],   # makes a fresh, unfitted forecaster
+    ctx: TickerContext,         # the ticker and its bars
+) -> Signal:
     "Fit a fresh forecaster on `ctx`'s closes and turn its forecast into a signal."
     return forecaster_signal(build().fit(ctx.bars['close']), ctx)
 
-def forecaster_job(cls, **params) -> ModelJob:
+# %% ../../nbs/41_signals_runner.ipynb #47a42bdb
+def forecaster_job(
+    cls,        # a forecaster class (its `name` and `version` name the job)
+    **params,   # the forecaster's parameters
+) -> ModelJob:
     "A stage-0 job for forecaster class `cls` built with `params`."
     return ModelJob(cls.name, partial(run_forecaster, partial(cls, **params)), cls.version, params)
 
-def run_llm(generator, ctx: TickerContext) -> Signal:
+# %% ../../nbs/41_signals_runner.ipynb #3e8a9009
+def run_llm(
+    generator,            # an `LLMSignalGenerator`
+    ctx: TickerContext,   # the ticker, its bars and the earlier stages' signals
+) -> Signal:
     "The LLM's signal for `ctx`, told the earlier stages' signals."
     from trading_workbench.models.llm import MarketContext
     return generator.generate(MarketContext.from_bars(ctx.ticker, ctx.bars, ctx.as_of, ctx.horizon, ctx.prior))
 
-def llm_job(generator) -> ModelJob:
+def llm_job(
+    generator,   # an `LLMSignalGenerator`
+) -> ModelJob:
     "A stage-1 job for an `LLMSignalGenerator`; its `check()` is the probe."
     return ModelJob(generator.name, partial(run_llm, generator), generator.version, generator.params(), stage=1,
                     probe=generator.check, give_up_on=('LLMUnavailable', 'LLMTimeout'))
 
-def run_consensus(ctx: TickerContext) -> dict:
+# %% ../../nbs/41_signals_runner.ipynb #d3f036d9
+def run_consensus(
+    ctx: TickerContext,   # the ticker and the earlier stages' signals
+) -> dict:
     "The earlier stages' directional views combined: the side with more confidence wins, no more sure than its voters."
     from trading_workbench.models.base import ModelInputError
     views = [s for s in ctx.prior if s.ticker == ctx.ticker and s.action.value != 'HOLD']
@@ -520,11 +637,15 @@ def run_consensus(ctx: TickerContext) -> dict:
     return dict(action=side, confidence=share * sum(s.confidence for s in won) / len(won),
                 risk_score=sum(s.risk_score for s in won) / len(won), expected_return=sum(s.expected_return for s in won) / len(won))
 
+# %% ../../nbs/41_signals_runner.ipynb #bc9a4535
 def consensus_job() -> ModelJob:
     "A stage-1 job combining the stage-0 views (the LLM's simpler stand-in)."
     return ModelJob('consensus', run_consensus, '1.0', stage=1)
 
-def default_jobs(settings) -> list[ModelJob]:
+# %% ../../nbs/41_signals_runner.ipynb #a10b7715
+def default_jobs(
+    settings,   # the loaded `Settings` (`[llm]` for the LLM's generator)
+) -> list[ModelJob]:
     "SAMoSSA, SARIMAX, GARCH, MSSA-RL and the LLM from `[llm]`, each with its fallback ladder."
     from trading_workbench.models.samossa import SAMoSSA
     from trading_workbench.models.sarimax import SARIMAXForecaster

@@ -67,6 +67,7 @@ class Fitted:
     fitted_at: datetime
     last: pd.Timestamp
 
+# %% ../../nbs/72_validation_backtest.ipynb #323df918
 class ModelBook:
     "Forecasters per (ticker, model): refit when due (`refit` period, `force` sessions), else advanced with `update()`."
     def __init__(self, refit: str = 'Q', force: Sequence = ()):
@@ -100,6 +101,7 @@ def _signal(self: ModelBook, name: str, build: Callable[[], object], ctx: Ticker
     f = self.fits[key]
     return forecaster_signal(f.model, ctx, fitted_at=f.fitted_at)
 
+# %% ../../nbs/72_validation_backtest.ipynb #2553115a
 def _jobs(self: ModelBook, jobs: Sequence[ModelJob]) -> list[ModelJob]:
     "The forecaster jobs of `jobs` (as `forecaster_job` makes them) running on this book; any other job (the LLM) is left out."
     out = []
@@ -164,6 +166,7 @@ def _day(self: Replay, session: pd.Timestamp) -> DayResult:
     return DayResult(session, len(report.signals), fails, tuple(results), prices, acct.cash, acct.equity,
                      sum(abs(p.market_value) for p in pos), time.perf_counter() - t0, startup.ok)
 
+# %% ../../nbs/72_validation_backtest.ipynb #131cf51d
 def _mark(self: Replay, prices: Mapping[str, float]):
     "Value the book at `prices` and record positions and equity (the closing mark of the session)."
     sync = self.manager.broker
@@ -176,7 +179,11 @@ def _mark(self: Replay, prices: Mapping[str, float]):
 Replay.day, Replay.mark = _day, _mark
 
 # %% ../../nbs/72_validation_backtest.ipynb #1f9ee9aa
-def backtest_sessions(start, end, calendar: str = 'XNYS') -> pd.DatetimeIndex:
+def backtest_sessions(
+    start,                    # the first day (a session or not)
+    end,                      # the last day, inclusive
+    calendar: str = 'XNYS',   # the exchange calendar
+) -> pd.DatetimeIndex:
     "The sessions from `start` to `end` (inclusive); `ValueError` if there are none."
     s0, s1 = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
     if s1 < s0: raise ValueError(f"backtest: end {s1.date()} is before start {s0.date()}")
@@ -185,7 +192,13 @@ def backtest_sessions(start, end, calendar: str = 'XNYS') -> pd.DatetimeIndex:
     if not len(out): raise ValueError(f"backtest: no {calendar} session from {s0.date()} to {s1.date()}")
     return out
 
-def backtest_store(settings, run_id: str, url: str = '', start=None) -> Store:
+# %% ../../nbs/72_validation_backtest.ipynb #7b876857
+def backtest_store(
+    settings,          # the loaded `Settings` (the store's URL when `url` is empty)
+    run_id: str,       # names the default store file
+    url: str = '',     # a SQLAlchemy URL; empty: a store of its own under runs/backtest/
+    start=None,        # the first session: the store's clock starts before it
+) -> Store:
     "A store for backtest `run_id`: `url`, else a fresh SQLite file `runs/backtest/<run_id>.db`; its clock sits before `start`."
     if not url: url = f"sqlite:///{Path(settings.root) / 'runs' / 'backtest' / f'{run_id}.db'}"
     elif url.startswith('sqlite:///') and url != 'sqlite:///:memory:' and not Path(url[10:]).is_absolute():
@@ -215,11 +228,11 @@ class BacktestResult:
 
 # %% ../../nbs/72_validation_backtest.ipynb #0ce75ce1
 def _replay(settings, store: Store, days: pd.DatetimeIndex, tickers, book: ModelBook, run_id: str, order_prefix: str,
-            account: str, jobs) -> Replay:
+            account: str, jobs, progress: bool = True) -> Replay:
     "Wire the collaborators: bars and features to the last session, runner over `book`, router, order manager over a paper broker."
     clock = store.clock
     plan = plan_day(settings, days[-1], tickers, run_id)
-    bars = market_data(DataSourceManager.from_settings(settings, store, replay_clock(days[-1])), plan)
+    bars = market_data(DataSourceManager.from_settings(settings, store, replay_clock(days[-1])), plan, progress=progress)
     if not bars: raise ValueError(f"backtest: no market data for {', '.join(plan.tickers)}")
     builder = TimeSeriesFeatureBuilder()
     feats = builder.build_many(bars)
@@ -236,7 +249,10 @@ QUIET_LOGGERS = ('trading_workbench.execution.orders', 'trading_workbench.execut
                  'trading_workbench.ops.daily')
 
 @contextmanager
-def quieter(names: Sequence[str] = QUIET_LOGGERS, level: int = logging.WARNING):
+def quieter(
+    names: Sequence[str] = QUIET_LOGGERS,   # logger names
+    level: int = logging.WARNING,           # the lowest level they show inside the block
+):
     "Raise loggers `names` to at least `level` for the block: a year of sessions would repeat their per-session notices."
     loggers = [logging.getLogger(n) for n in names]
     before = [lg.level for lg in loggers]
@@ -246,13 +262,9 @@ def quieter(names: Sequence[str] = QUIET_LOGGERS, level: int = logging.WARNING):
     finally:
         for lg, lv in zip(loggers, before): lg.setLevel(lv)
 
-# %% ../../nbs/72_validation_backtest.ipynb #f568b95d
-def run_backtest(settings, store: Store, start, end, *, tickers: str | Sequence[str] = '', refit: str = 'Q', refit_last: bool = True,
-                 account: str = 'BACKTEST', run_id: str = '', order_prefix: str = '', jobs: Sequence[ModelJob] | None = None,
-                 progress: bool = True) -> BacktestResult:
-    "Replay `start`..`end` through the daily run's steps into `store` under `account`; metrics against buy-and-hold."
-    t0 = time.perf_counter()
-    days = backtest_sessions(start, end)
+# %% ../../nbs/72_validation_backtest.ipynb #fcc21d23
+def _backtest_run_id(store: Store, days: pd.DatetimeIndex, account: str, order_prefix: str, run_id: str) -> str:
+    "The run's id (a fresh one when `run_id` is empty), after refusing what the replay cannot do."
     clock = store.clock
     if not isinstance(clock, FixedClock): raise ValueError("backtest: the store's clock must be a FixedClock (the backtest moves it)")
     if clock.now() > replay_clock(days[0]).now():
@@ -260,22 +272,56 @@ def run_backtest(settings, store: Store, start, end, *, tickers: str | Sequence[
     if account == 'PAPER' and not order_prefix: raise ValueError("backtest: writing into the PAPER account needs an explicit order_prefix")
     run_id = run_id or f'backtest-{days[0].date()}-{days[-1].date()}-{uuid.uuid4().hex[:6]}'
     if len(run_id) > 48: raise ValueError(f"backtest: run_id is {len(run_id)} characters, at most 48 fit the store's run and order ids")
+    return run_id
+
+# %% ../../nbs/72_validation_backtest.ipynb #f568b95d
+def run_backtest(
+    settings,                                  # the loaded `Settings`
+    store: Store,                              # written into; its clock must be a `FixedClock` before `start`
+    start,                                     # the first session
+    end,                                       # the last session, inclusive
+    *,
+    tickers: str | Sequence[str] = '',         # empty: the universe
+    refit: str = 'Q',                          # refit cadence (D, W, M, Q, Y); `update()` in between
+    refit_last: bool = True,                   # refit on the last session too (as the daily run would)
+    account: str = 'BACKTEST',                 # the paper account written
+    run_id: str = '',                          # empty: backtest-<start>-<end>-<hex>
+    order_prefix: str = '',                    # order ids' prefix; empty: the run id
+    jobs: Sequence[ModelJob] | None = None,    # the models; None: the daily run's
+    progress: bool = True,                     # show progress bars
+) -> BacktestResult:
+    "Replay `start`..`end` through the daily run's steps into `store` under `account`; metrics against buy-and-hold."
+    t0, days = time.perf_counter(), backtest_sessions(start, end)
+    run_id = _backtest_run_id(store, days, account, order_prefix, run_id)
     book = ModelBook(refit, force=[days[-1]] if refit_last else ())
-    rp = _replay(settings, store, days, tickers, book, run_id, order_prefix or run_id, account, jobs)
-    params = dict(start=str(days[0].date()), end=str(days[-1].date()), tickers=list(rp.tickers), refit=refit, refit_last=refit_last,
-                  account=account, order_prefix=rp.order_prefix, models=rp.runner.models)
+    rp = _replay(settings, store, days, tickers, book, run_id, order_prefix or run_id, account, jobs, progress)
+    params = _run_params(days, rp, refit, refit_last, account)
     store.start_run(run_id, 'backtest', params)
     start_equity = rp.manager.broker.account().equity
     try:
         with quieter(): out = [rp.day(d) for d in tqdm(days, desc='backtest', unit='day', disable=not progress)]
     finally: rp.manager.broker.close()
     res = _result(rp, out, params, start_equity, book, time.perf_counter() - t0)
-    store.finish_run(run_id, 'ok' if all(d.startup_ok and not d.model_failures for d in out) else 'partial',   # as a daily run counts
-                     dict(metrics=res.metrics.round(6).to_dict(), fits=res.fits, updates=res.updates, seconds=round(res.seconds, 2)))
+    _record(store, run_id, out, res)
     return res
 
+# %% ../../nbs/72_validation_backtest.ipynb #5e6c567e
+def _run_params(days: pd.DatetimeIndex, rp: Replay, refit: str, refit_last: bool, account: str) -> dict:
+    "What the backtest replayed, for the store's `runs` row."
+    return dict(start=str(days[0].date()), end=str(days[-1].date()), tickers=list(rp.tickers), refit=refit, refit_last=refit_last,
+                account=account, order_prefix=rp.order_prefix, models=rp.runner.models)
+
+def _record(store: Store, run_id: str, out: Sequence[DayResult], res: BacktestResult) -> None:
+    "Finish the run: ok, or partial when a session failed to start or a model failed (as a daily run counts), with the metrics."
+    store.finish_run(run_id, 'ok' if all(d.startup_ok and not d.model_failures for d in out) else 'partial',
+                     dict(metrics=res.metrics.round(6).to_dict(), fits=res.fits, updates=res.updates, seconds=round(res.seconds, 2)))
+
 # %% ../../nbs/72_validation_backtest.ipynb #d1a0f0eb
-def buy_and_hold(bars: Mapping[str, pd.DataFrame], days: pd.DatetimeIndex, capital: float) -> pd.Series:
+def buy_and_hold(
+    bars: Mapping[str, pd.DataFrame],   # each ticker's bars
+    days: pd.DatetimeIndex,             # the sessions
+    capital: float,                     # the starting equity
+) -> pd.Series:
     "Equity of `capital` split equally over the tickers with a close on the first session, held to the end."
     closes = pd.DataFrame({t: b.close for t, b in bars.items()}).reindex(days).ffill()
     held = closes.columns[closes.iloc[0].notna()]
@@ -283,6 +329,7 @@ def buy_and_hold(bars: Mapping[str, pd.DataFrame], days: pd.DatetimeIndex, capit
     c = closes[held]
     return (capital / len(held) * c / c.iloc[0]).sum(axis=1).rename('buy_and_hold')
 
+# %% ../../nbs/72_validation_backtest.ipynb #76e79104
 def day_rows(days: Sequence[DayResult]) -> pd.DataFrame:
     "One row per session: account, orders, traded notional and costs."
     rows = []
@@ -297,7 +344,10 @@ def day_rows(days: Sequence[DayResult]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index('session')
 
 # %% ../../nbs/72_validation_backtest.ipynb #dcdf3e44
-def curve_metrics(equity: pd.Series, trade_pnl: pd.Series | None = None) -> dict:
+def curve_metrics(
+    equity: pd.Series,                       # daily equity, the first point the start
+    trade_pnl: pd.Series | None = None,      # closed trades' P&L (trade hit rate and profit factor)
+) -> dict:
     "Return and risk of one daily equity curve (its first point is the starting equity)."
     s = pm.performance_summary(equity, trade_pnl)
     pnl = equity.diff().iloc[1:]
@@ -306,7 +356,12 @@ def curve_metrics(equity: pd.Series, trade_pnl: pd.Series | None = None) -> dict
                 hit_rate=pm.win_rate(pnl[pnl != 0]) if (pnl != 0).any() else math.nan, profit_factor=pm.profit_factor(pnl),
                 trades=s.trades, trade_hit_rate=s.win_rate, trade_profit_factor=s.profit_factor)
 
-def trading_metrics(days: pd.DataFrame, start_equity: float, trade_pnl: pd.Series) -> pd.DataFrame:
+# %% ../../nbs/72_validation_backtest.ipynb #8e008073
+def trading_metrics(
+    days: pd.DataFrame,       # `day_rows`: equity, buy-and-hold, traded notional and costs per session
+    start_equity: float,      # the equity before the first session
+    trade_pnl: pd.Series,     # closed trades' P&L
+) -> pd.DataFrame:
     "The strategy against buy-and-hold: returns, risk, hit rate, profit factor, turnover and costs (index: metric)."
     first = days.index[0] - pd.Timedelta(days=1)
     strat = pd.concat([pd.Series([start_equity], [first]), days.equity])
@@ -332,7 +387,10 @@ def _result(rp: Replay, out: Sequence[DayResult], params: dict, start_equity: fl
     return BacktestResult(rp.run_id, rp.account, params, days, orders, fills, metrics, book.counts['fits'], book.counts['updates'], seconds)
 
 # %% ../../nbs/72_validation_backtest.ipynb #84728d3d
-def equity_figure(days: pd.DataFrame, title: str = 'Backtest equity vs buy-and-hold'):
+def equity_figure(
+    days: pd.DataFrame,                              # `day_rows`
+    title: str = 'Backtest equity vs buy-and-hold',  # the figure's title
+):
     "Plotly: equity of the strategy and of buy-and-hold (top), their drawdowns (bottom)."
     from plotly.subplots import make_subplots
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.05)
@@ -343,7 +401,11 @@ def equity_figure(days: pd.DataFrame, title: str = 'Backtest equity vs buy-and-h
     fig.update_yaxes(title_text='equity', row=1, col=1); fig.update_yaxes(title_text='drawdown', tickformat='.0%', row=2, col=1)
     return fig.update_layout(title=title, height=520, margin=dict(l=50, r=20, t=50, b=30))
 
-def turnover_figure(days: pd.DataFrame, title: str = 'Traded notional and costs per session'):
+# %% ../../nbs/72_validation_backtest.ipynb #2a9672f8
+def turnover_figure(
+    days: pd.DataFrame,                                   # `day_rows`
+    title: str = 'Traded notional and costs per session', # the figure's title
+):
     "Plotly: traded notional (bars) and commission + slippage (line) per session."
     import plotly.graph_objects as go
     fig = go.Figure()

@@ -7,7 +7,7 @@ Docs: https://trading-workbench.github.io/trading-workbench/validation_skill.htm
 # %% ../../nbs/72_validation_skill.ipynb #2943237e
 from __future__ import annotations
 from dataclasses import dataclass, asdict
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 from datetime import datetime, timezone
 import math
 import numpy as np
@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from ..core.log import get_logger
 from ..models.base import normal_quantile
 from ..models.metrics import brier_skill, calibration_table, hit_rate_interval, interval_coverage
-from ..models.signals import default_calibrator
 from ..store.db import Store, T
-from .stats import (DSRResult, MCSResult, PBOResult, SPAResult, StatsInputError, deflated_sharpe,
-                                                dm_differential, dm_test, model_confidence_set, pbo_cscv, spa_test)
+# the calibrator and the statistics import scipy (0.7 s of CPU), imported where they are used: the daily run's kernel
+# imports this module only to read the skill gate (`latest_skill`) and never needs scipy
+if TYPE_CHECKING: from trading_workbench.validation.stats import DSRResult, MCSResult, PBOResult, SPAResult
 from .walk_forward import WalkForwardRun, params_hash
 
 log = get_logger(__name__)
@@ -32,8 +32,11 @@ __all__ = ['log', 'RW', 'SKILL_COLUMNS', 'WILD', 'FORECAST_COLUMNS', 'with_direc
            'validate', 'model_specs', 'bundled_universe', 'bundled_close_frame']
 
 # %% ../../nbs/72_validation_skill.ipynb #949dd8f7
-def with_direction(fc: pd.DataFrame) -> pd.DataFrame:
+def with_direction(
+    fc: pd.DataFrame,   # the walk-forward's forecasts
+) -> pd.DataFrame:
     "`fc` plus log errors, the forecast's z, the calibrated `confidence`, and `hit` (NaN where there is no direction)."
+    from trading_workbench.models.signals import default_calibrator
     out = fc.copy()
     level = 0.95
     sd = (np.log(out['upper']) - np.log(out['lower'])) / (2 * normal_quantile(level))
@@ -63,8 +66,15 @@ def _dir_stats(g: pd.DataFrame, h: int) -> dict:
                 brier_base=bs['brier_base'], mean_confidence=float(d['confidence'].mean()))
 
 # %% ../../nbs/72_validation_skill.ipynb #cdd1bf8b
-def skill_row(g: pd.DataFrame, rw: pd.DataFrame, model: str, h: int, ticker: str) -> dict:
+def skill_row(
+    g: pd.DataFrame,    # one model's forecasts for one ticker and horizon
+    rw: pd.DataFrame,   # the random walk's, same ticker and horizon
+    model: str,         # the model's name
+    h: int,             # the horizon
+    ticker: str,        # the ticker
+) -> dict:
     "Skill of one model's forecasts `g` against the random walk's `rw` (same ticker and horizon), matched on origin."
+    from trading_workbench.validation.stats import StatsInputError, dm_test
     m = g.merge(rw[['ticker', 'origin', 'mean']].rename(columns={'mean': 'rw_mean'}), on=['ticker', 'origin'])
     row = dict(model=model, horizon=int(h), ticker=ticker, n=len(m))
     e, e_rw = (m['actual'] - m['mean']).to_numpy(), (m['actual'] - m['rw_mean']).to_numpy()
@@ -81,8 +91,14 @@ def skill_row(g: pd.DataFrame, rw: pd.DataFrame, model: str, h: int, ticker: str
     return row | _dir_stats(m.sort_values('origin'), int(h))
 
 # %% ../../nbs/72_validation_skill.ipynb #d320f54d
-def pooled_row(g: pd.DataFrame, rw: pd.DataFrame, model: str, h: int) -> dict:
+def pooled_row(
+    g: pd.DataFrame,    # one model's forecasts at one horizon, every ticker
+    rw: pd.DataFrame,   # the random walk's, same horizon
+    model: str,         # the model's name
+    h: int,             # the horizon
+) -> dict:
     "Skill pooled over tickers on log errors, DM on the per-date cross-sectional mean loss differential."
+    from trading_workbench.validation.stats import StatsInputError, dm_differential
     m = g.merge(rw[['ticker', 'origin', 'log_error']].rename(columns={'log_error': 'rw_log_error'}), on=['ticker', 'origin'])
     row = dict(model=model, horizon=int(h), ticker='*', n=len(m), rmse=float(np.sqrt(np.mean(m['log_error'] ** 2))),
                rmse_rw=float(np.sqrt(np.mean(m['rw_log_error'] ** 2))))
@@ -99,7 +115,9 @@ def pooled_row(g: pd.DataFrame, rw: pd.DataFrame, model: str, h: int) -> dict:
     return row | _dir_stats(m.sort_values(['ticker', 'origin']), int(h))
 
 # %% ../../nbs/72_validation_skill.ipynb #849d1ac3
-def skill_table(fd: pd.DataFrame) -> pd.DataFrame:
+def skill_table(
+    fd: pd.DataFrame,   # forecasts with direction (`with_direction`)
+) -> pd.DataFrame:
     "One row per model, horizon and ticker (and `*` pooled): RMSE ratio, DM vs the random walk, hit rate, coverage, Brier."
     if RW not in set(fd['model']): raise ValueError("forecasts: the random walk baseline is missing; every comparison is against it")
     rows = []
@@ -111,13 +129,17 @@ def skill_table(fd: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)[SKILL_COLUMNS]
 
 # %% ../../nbs/72_validation_skill.ipynb #09bd93e5
-def loss_matrix(fd: pd.DataFrame, horizon: int) -> pd.DataFrame:
+def loss_matrix(
+    fd: pd.DataFrame,   # forecasts with direction
+    horizon: int,       # the horizon
+) -> pd.DataFrame:
     "Per origin date (rows) and model (columns): the mean squared log error over the tickers every model forecast."
     f = fd[fd.horizon == horizon]
     n_models = f['model'].nunique()
     full = f.groupby(['ticker', 'origin'])['model'].transform('nunique') == n_models
     return f[full].assign(sq=lambda d: d['log_error'] ** 2).pivot_table(index='origin', columns='model', values='sq', aggfunc='mean').dropna()
 
+# %% ../../nbs/72_validation_skill.ipynb #74bb7143
 @dataclass(frozen=True)
 class Comparison:
     "MCS and SPA across models at one horizon."
@@ -126,14 +148,24 @@ class Comparison:
     spa: SPAResult
     mean_loss: dict[str, float]
 
-def compare_models(fd: pd.DataFrame, horizon: int, reps: int = 1000, seed: int = 0) -> Comparison:
+# %% ../../nbs/72_validation_skill.ipynb #057c86ed
+def compare_models(
+    fd: pd.DataFrame,   # forecasts with direction
+    horizon: int,       # the horizon compared
+    reps: int = 1000,   # bootstrap replications
+    seed: int = 0,      # the bootstrap's seed
+) -> Comparison:
     "MCS (10%) and SPA against the random walk at `horizon`."
+    from trading_workbench.validation.stats import model_confidence_set, spa_test
     L = loss_matrix(fd, horizon)
     return Comparison(int(horizon), model_confidence_set(L, size=0.1, reps=reps, horizon=horizon, seed=seed),
                       spa_test(L, RW, reps=reps, horizon=horizon, seed=seed), {k: float(v) for k, v in L.mean().items()})
 
 # %% ../../nbs/72_validation_skill.ipynb #d5f63089
-def variant_returns(fd: pd.DataFrame, horizon: int = 1) -> pd.DataFrame:
+def variant_returns(
+    fd: pd.DataFrame,   # forecasts with direction
+    horizon: int = 1,   # the horizon traded (1: daily returns)
+) -> pd.DataFrame:
     "Daily returns (rows: origin dates) of each model's sign-of-forecast strategy at `horizon` 1, equally weighted over tickers."
     f = fd[(fd.horizon == horizon) & (fd.model != RW)]
     move = np.log(f['mean'] / f['reference'])
@@ -141,6 +173,7 @@ def variant_returns(fd: pd.DataFrame, horizon: int = 1) -> pd.DataFrame:
     ret = (pos * np.log(f['actual'] / f['reference'])).rename('ret')
     return pd.concat([f[['model', 'origin']], ret], axis=1).pivot_table(index='origin', columns='model', values='ret', aggfunc='mean').dropna()
 
+# %% ../../nbs/72_validation_skill.ipynb #35eb1d0d
 @dataclass(frozen=True)
 class Selection:
     "PBO over the strategy variants and the DSR of the best."
@@ -149,8 +182,13 @@ class Selection:
     best: str
     sharpe: dict[str, float]
 
-def selection_stats(fd: pd.DataFrame, n_splits: int = 10) -> Selection:
+# %% ../../nbs/72_validation_skill.ipynb #8d60fda6
+def selection_stats(
+    fd: pd.DataFrame,    # forecasts with direction
+    n_splits: int = 10,  # CSCV's splits of the dates
+) -> Selection:
     "PBO (CSCV) across the models' direction strategies and the Deflated Sharpe Ratio of the best."
+    from trading_workbench.validation.stats import deflated_sharpe, pbo_cscv
     R = variant_returns(fd)
     R = R.loc[:, R.std(ddof=1) > 0]                        # a model that never takes a position is no strategy variant
     sr = R.mean() / R.std(ddof=1)
@@ -159,7 +197,10 @@ def selection_stats(fd: pd.DataFrame, n_splits: int = 10) -> Selection:
     return Selection(pbo_cscv(R, n_splits=n_splits), d, best, {k: float(v) for k, v in sr.items()})
 
 # %% ../../nbs/72_validation_skill.ipynb #4c7ae459
-def reliability(fd: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
+def reliability(
+    fd: pd.DataFrame,   # forecasts with direction
+    bins: int = 10,     # confidence bins
+) -> pd.DataFrame:
     "Per model and horizon: the calibration table (bin, count, stated, observed) of the signal's confidence."
     out = []
     for (m, h), g in fd[fd['hit'].notna()].groupby(['model', 'horizon']):
@@ -174,12 +215,15 @@ def _num(x):
     if math.isinf(x): raise ValueError(f"cannot store an infinite number {x}")
     return None if math.isnan(x) else x
 
-def run_params(run: WalkForwardRun) -> dict:
+def run_params(
+    run: WalkForwardRun,   # a finished walk
+) -> dict:
     "The plan and every model's version and parameters (what `params_hash` covers)."
     return dict(plan=run.plan.to_dict(), models=run.models)
 
 FORECAST_COLUMNS = ('run_id', 'model', 'ticker', 'horizon', 'origin', 'target', 'fold', 'reference', 'mean', 'lower', 'upper', 'actual')
 
+# %% ../../nbs/72_validation_skill.ipynb #f2f64a94
 def _forecast_tuples(run_id: str, fc: pd.DataFrame, dialect: str) -> list[tuple]:
     "Rows for `wf_forecasts` as plain tuples (a bulk insert of 600k rows should take seconds, not minutes)."
     if not np.isfinite(fc[['reference', 'mean', 'lower', 'upper', 'actual']].to_numpy('float64')).all():
@@ -189,6 +233,7 @@ def _forecast_tuples(run_id: str, fc: pd.DataFrame, dialect: str) -> list[tuple]
             fc['fold'].astype(int), *(fc[c].astype('float64') for c in ('reference', 'mean', 'lower', 'upper', 'actual'))]
     return list(zip(*(c.tolist() for c in cols)))
 
+# %% ../../nbs/72_validation_skill.ipynb #c1780b86
 def _bulk_insert(conn: sa.Connection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
     "Insert tuples with the driver's bulk path: `executemany` on SQLite, `COPY` on PostgreSQL (no per-row dicts)."
     names = ', '.join('"' + c + '"' for c in columns)
@@ -200,7 +245,13 @@ def _bulk_insert(conn: sa.Connection, table: str, columns: Sequence[str], rows: 
     for k in range(0, len(rows), 50000): conn.exec_driver_sql(sql, rows[k:k + 50000])
 
 # %% ../../nbs/72_validation_skill.ipynb #6685bc21
-def save_run(store: Store, run_id: str, run: WalkForwardRun, skill: pd.DataFrame, comparisons: dict[str, dict] | None = None) -> None:
+def save_run(
+    store: Store,                                # written into, in one transaction
+    run_id: str,                                 # the validation's id
+    run: WalkForwardRun,                         # the walk (plan, forecasts, hashes)
+    skill: pd.DataFrame,                         # `skill_table`'s rows
+    comparisons: dict[str, dict] | None = None,  # MCS, SPA, PBO and DSR records
+) -> None:
     "Write the run, its forecasts, its skill table and its comparisons in one transaction."
     now, params = datetime.now(timezone.utc), run_params(run)
     ph, dh, cv = params_hash(params), run.data_hash, run.code_version
@@ -218,7 +269,12 @@ def save_run(store: Store, run_id: str, run: WalkForwardRun, skill: pd.DataFrame
             conn.execute(T['validation_results'].insert().values(run_id=run_id, model=name, ticker=None, metrics=metrics, details=details, created_at=now))
 
 # %% ../../nbs/72_validation_skill.ipynb #34fbf76e
-def latest_skill(store: Store, model: str | None = None, horizon: int | None = None, ticker: str | None = None) -> pd.DataFrame:
+def latest_skill(
+    store: Store,               # holds the validations
+    model: str | None = None,   # only this model
+    horizon: int | None = None, # only this horizon
+    ticker: str | None = None,  # only this ticker ('*': pooled)
+) -> pd.DataFrame:
     "The newest `wf_skill` row per model, horizon and ticker (optionally filtered): what a skill gate reads."
     t = T['wf_skill']
     newest = sa.select(t.c.model, t.c.horizon, t.c.ticker, sa.func.max(t.c.created_at).label('created_at')).group_by(t.c.model, t.c.horizon, t.c.ticker)
@@ -229,14 +285,23 @@ def latest_skill(store: Store, model: str | None = None, horizon: int | None = N
                                           t.c.created_at == newest.c.created_at)).order_by(t.c.model, t.c.horizon, t.c.ticker)
     with store.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
 
-def run_skill(store: Store, run_id: str, ticker: str | None = None) -> pd.DataFrame:
+# %% ../../nbs/72_validation_skill.ipynb #3ad39442
+def run_skill(
+    store: Store,               # holds the validations
+    run_id: str,                # the validation
+    ticker: str | None = None,  # only this ticker ('*': pooled)
+) -> pd.DataFrame:
     "The `wf_skill` rows of one run (optionally one ticker, `*` for pooled)."
     t = T['wf_skill']
     q = sa.select(t).where(t.c.run_id == run_id).order_by(t.c.model, t.c.horizon, t.c.ticker)
     if ticker is not None: q = q.where(t.c.ticker == ticker)
     with store.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
 
-def load_forecasts(store: Store, run_id: str) -> pd.DataFrame:
+# %% ../../nbs/72_validation_skill.ipynb #63117e8b
+def load_forecasts(
+    store: Store,   # holds the validations
+    run_id: str,    # the validation
+) -> pd.DataFrame:
     "Every forecast of a stored run."
     t = T['wf_forecasts']
     with store.reader.connect() as conn: df = pd.read_sql(sa.select(t).where(t.c.run_id == run_id), conn)
@@ -255,6 +320,7 @@ class ValidationReport:
     reliability: pd.DataFrame
     seconds: dict[str, float]
 
+# %% ../../nbs/72_validation_skill.ipynb #8600bd11
 def _comparison_records(rep_cmp: dict[int, Comparison], sel: Selection | None) -> dict[str, tuple[dict, dict]]:
     out = {}
     for h, c in rep_cmp.items():
@@ -265,9 +331,29 @@ def _comparison_records(rep_cmp: dict[int, Comparison], sel: Selection | None) -
         out['dsr'] = (dict(dsr=sel.dsr.dsr, best=sel.best), asdict(sel.dsr))
     return out
 
+# %% ../../nbs/72_validation_skill.ipynb #a7b042cb
+def _compare_all(fd: pd.DataFrame, horizons, run_id: str, reps: int) -> tuple[dict, Selection | None]:
+    "MCS and SPA at each horizon, PBO and DSR across the strategy variants; what the data cannot support is logged and left out."
+    from trading_workbench.validation.stats import StatsInputError
+    cmp = {}
+    for h in horizons:
+        try: cmp[h] = compare_models(fd, h, reps=reps)
+        except StatsInputError as e: log.warning("validation %s h=%s: no MCS/SPA (%s)", run_id, h, e)
+    try: sel = selection_stats(fd)
+    except StatsInputError as e: log.warning("validation %s: no PBO/DSR (%s)", run_id, e); sel = None
+    return cmp, sel
+
 # %% ../../nbs/72_validation_skill.ipynb #59b79671
-def validate(closes: pd.DataFrame, models, plan, run_id: str, executor=None, store: Store | None = None, reps: int = 1000,
-             progress: bool = True) -> ValidationReport:
+def validate(
+    closes: pd.DataFrame,         # one column of closes per ticker
+    models,                       # `ModelSpec`s
+    plan,                         # a `WalkForwardPlan`
+    run_id: str,                  # the validation's id in the store
+    executor=None,                # runs the walks; None: in this process
+    store: Store | None = None,   # where everything is written; None: nothing written
+    reps: int = 1000,             # bootstrap replications for MCS and SPA
+    progress: bool = True,        # show a progress bar
+) -> ValidationReport:
     "Walk-forward every model over `closes`, measure skill, compare models and variants, and write it all to `store`."
     import time
     from trading_workbench.validation.walk_forward import run_walk_forward
@@ -276,12 +362,7 @@ def validate(closes: pd.DataFrame, models, plan, run_id: str, executor=None, sto
     t['walk_forward_cpu'] = float(run.diagnostics['cpu_seconds'].sum()) if len(run.diagnostics) else 0.0   # in the workers
     t0 = time.perf_counter(); fd = with_direction(run.forecasts); skill = skill_table(fd); t['skill'] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    cmp = {}
-    for h in plan.horizons:
-        try: cmp[h] = compare_models(fd, h, reps=reps)
-        except StatsInputError as e: log.warning("validation %s h=%s: no MCS/SPA (%s)", run_id, h, e)
-    try: sel = selection_stats(fd)
-    except StatsInputError as e: log.warning("validation %s: no PBO/DSR (%s)", run_id, e); sel = None
+    cmp, sel = _compare_all(fd, plan.horizons, run_id, reps)
     rel = reliability(fd); t['compare'] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if store is not None: save_run(store, run_id, run, skill, _comparison_records(cmp, sel))
@@ -290,7 +371,9 @@ def validate(closes: pd.DataFrame, models, plan, run_id: str, executor=None, sto
     return ValidationReport(run_id, run, skill, cmp, sel, rel, t)
 
 # %% ../../nbs/72_validation_skill.ipynb #8c06dc2e
-def model_specs(names: str | Sequence[str] = 'samossa,sarimax,garch,mssa_rl') -> list:
+def model_specs(
+    names: str | Sequence[str] = 'samossa,sarimax,garch,mssa_rl',   # comma-separated or a sequence of model names
+) -> list:
     "`ModelSpec`s of the named production forecasters (comma-separated or a list)."
     from trading_workbench.models.garch import GARCHForecaster
     from trading_workbench.models.mssa_rl import MSSARL
@@ -304,12 +387,15 @@ def model_specs(names: str | Sequence[str] = 'samossa,sarimax,garch,mssa_rl') ->
     if bad: raise ValueError(f"models: unknown {bad}; known: {sorted(known)}")
     return [known[n] for n in want]
 
+# %% ../../nbs/72_validation_skill.ipynb #676856be
 def bundled_universe() -> list[str]:
     "Every bundled stock: the bundled tickers without the SPY benchmark and the indexes."
     from trading_workbench.data.sources import BundledSource
     return [t for t in BundledSource().tickers() if t != 'SPY' and not t.startswith('^')]
 
-def bundled_close_frame(tickers: Sequence[str]) -> pd.DataFrame:
+def bundled_close_frame(
+    tickers: Sequence[str],   # bundled tickers
+) -> pd.DataFrame:
     "Close prices of bundled `tickers` (columns) on all their dates, through the bundled source's normalisation."
     from trading_workbench.data.sources import BundledSource
     src = BundledSource()

@@ -72,6 +72,7 @@ class Scheme(str, Enum):
     ROLLING = 'rolling'
     BLOCKED = 'blocked'
 
+# %% ../../nbs/70_validation_walk_forward.ipynb #c2d61ca7
 @dataclass(frozen=True)
 class WalkForwardPlan:
     "Horizons, number of origins, refit cadence and scheme of a walk-forward."
@@ -102,14 +103,24 @@ class WalkForwardPlan:
     def to_dict(self) -> dict: return {**asdict(self), 'scheme': self.scheme.value, 'horizons': list(self.horizons)}
 
 # %% ../../nbs/70_validation_walk_forward.ipynb #6b4a5459
-def origins_for(n: int, plan: WalkForwardPlan) -> np.ndarray:
+def origins_for(
+    n: int,                  # observations in the series
+    plan: WalkForwardPlan,   # the walk's origins, training minimum and horizons
+) -> np.ndarray:
     "Positions of the origins of a series of `n` bars: the latest `n_origins` whose every outcome is known."
     last = n - 1 - plan.max_h
     first = max(plan.min_train - 1, last - plan.n_origins + 1)
     if last < first: raise ModelInputError(f"y: {n} bars leave no origin (need more than {plan.min_train + plan.max_h})")
     return np.arange(first, last + 1)
 
-def purged_blocks(origins: np.ndarray, n_blocks: int, purge: int, embargo: int, n: int) -> list[tuple[np.ndarray, range, range]]:
+# %% ../../nbs/70_validation_walk_forward.ipynb #7262a1b9
+def purged_blocks(
+    origins: np.ndarray,   # the walk's origins (bar positions), ascending
+    n_blocks: int,         # test blocks
+    purge: int,            # bars dropped before a block (their outcomes overlap it)
+    embargo: int,          # bars dropped after a block
+    n: int,                # bars in the series
+) -> list[tuple[np.ndarray, range, range]]:
     "Per test block: its origins, and the bars before (purged) and after (past outcomes + embargo) usable for estimation."
     out = []
     for blk in np.array_split(origins, n_blocks):
@@ -204,7 +215,13 @@ def _frame(rows: list[tuple], y: pd.Series, spec: ModelSpec, ticker: str) -> pd.
     df['reference'], df['actual'] = v[pos], v[pos + h]
     return df.drop(columns='pos')[['model', 'ticker', 'horizon', 'origin', 'target', 'fold', 'reference', 'mean', 'lower', 'upper', 'actual']]
 
-def walk_series(spec: ModelSpec, y: pd.Series, plan: WalkForwardPlan, ticker: str = '') -> tuple[pd.DataFrame, SeriesDiagnostics]:
+# %% ../../nbs/70_validation_walk_forward.ipynb #019cfc2d
+def walk_series(
+    spec: ModelSpec,         # the model to walk
+    y: pd.Series,            # one ticker's closes, oldest first
+    plan: WalkForwardPlan,   # origins, refits and horizons
+    ticker: str = '',        # the series' name in the rows
+) -> tuple[pd.DataFrame, SeriesDiagnostics]:
     "Forecasts of `spec` at every origin of `y` under `plan` (one row per origin and horizon), and what happened."
     c0 = time.process_time()
     y = check_series(y, ticker or 'y', min_length=plan.min_train + plan.max_h + 1, positive=True)
@@ -225,7 +242,13 @@ def walk_series(spec: ModelSpec, y: pd.Series, plan: WalkForwardPlan, ticker: st
     return out, d
 
 # %% ../../nbs/70_validation_walk_forward.ipynb #d7a0527c
-def baseline_rows(spec: ModelSpec, y: pd.Series, origins: np.ndarray, plan: WalkForwardPlan, d: SeriesDiagnostics) -> list[tuple] | None:
+def baseline_rows(
+    spec: ModelSpec,          # a `RandomWalk` spec (with or without drift)
+    y: pd.Series,             # one ticker's closes
+    origins: np.ndarray,      # the walk's origins
+    plan: WalkForwardPlan,    # refits and horizons
+    d: SeriesDiagnostics,     # counts the fits and forecasts
+) -> list[tuple] | None:
     "A `RandomWalk` spec's walk in closed form (the protocol loop's numbers); None when a fold's volatility is not usable."
     v, lv, hs = y.to_numpy(), np.log(y.to_numpy()), np.array(plan.horizons)
     drift, z, rows = bool(spec.params.get('drift', False)), normal_quantile(spec.params.get('level', 0.95)), []
@@ -243,12 +266,15 @@ def baseline_rows(spec: ModelSpec, y: pd.Series, origins: np.ndarray, plan: Walk
     return rows
 
 # %% ../../nbs/70_validation_walk_forward.ipynb #167c1d9b
-def data_hash(y: pd.Series) -> str:
+def data_hash(
+    y: pd.Series,   # the series hashed (its dates and values)
+) -> str:
     "SHA-256 (first 16 hex digits) of a price series' dates and values."
     h = hashlib.sha256(np.asarray(y.index.asi8 if isinstance(y.index, pd.DatetimeIndex) else np.arange(len(y))).tobytes())
     h.update(np.ascontiguousarray(y.to_numpy('float64')).tobytes())
     return h.hexdigest()[:16]
 
+# %% ../../nbs/70_validation_walk_forward.ipynb #82518e09
 def code_version() -> str:
     "The package version and, when run from a git checkout, its commit (`+dirty` if modified)."
     import subprocess
@@ -262,7 +288,10 @@ def code_version() -> str:
         log.info("code_version: no git (%s)", e); return trading_workbench.__version__
     return f"{trading_workbench.__version__}+{sha}{'.dirty' if dirty else ''}" if sha else trading_workbench.__version__
 
-def params_hash(obj: Any) -> str:
+# %% ../../nbs/70_validation_walk_forward.ipynb #324c21a5
+def params_hash(
+    obj: Any,   # anything JSON can write (keys sorted)
+) -> str:
     "SHA-256 (16 hex digits) of a JSON-able parameter set."
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -281,7 +310,13 @@ class WalkForwardRun:
     @property
     def data_hash(self) -> str: return params_hash(sorted(self.data_hashes.items()))
 
-def walk_job(spec: ModelSpec, y: pd.Series, plan: WalkForwardPlan, ticker: str) -> tuple[pd.DataFrame, SeriesDiagnostics]:
+# %% ../../nbs/70_validation_walk_forward.ipynb #f3912dcf
+def walk_job(
+    spec: ModelSpec,         # the model to walk
+    y: pd.Series,            # one ticker's closes
+    plan: WalkForwardPlan,   # origins, refits and horizons
+    ticker: str,             # the series' name
+) -> tuple[pd.DataFrame, SeriesDiagnostics]:
     "One executor job (module level, so it pickles); a series the model cannot use is reported, not fatal to the run."
     try: return walk_series(spec, y, plan, ticker)
     except ModelInputError as e:
@@ -295,8 +330,14 @@ def _jobs(closes: pd.DataFrame, specs: Sequence[ModelSpec]) -> list[tuple[ModelS
     jobs = [(s, t, closes[t].dropna()) for s in specs for t in closes.columns]
     return sorted(jobs, key=lambda j: (order.get(j[0].name, 9), j[1]))
 
-def run_walk_forward(closes: pd.DataFrame, models: Sequence[ModelSpec], plan: WalkForwardPlan, executor: cf.Executor | None = None,
-                     progress: bool = True) -> WalkForwardRun:
+# %% ../../nbs/70_validation_walk_forward.ipynb #3d7e4266
+def run_walk_forward(
+    closes: pd.DataFrame,                # one column of closes per ticker
+    models: Sequence[ModelSpec],         # the models (the random walk and drift are added)
+    plan: WalkForwardPlan,               # origins, refits and horizons
+    executor: cf.Executor | None = None, # runs one (model, ticker) walk per job; None: in this process
+    progress: bool = True,               # show a progress bar
+) -> WalkForwardRun:
     "Walk every model (and both baselines) over every column of `closes` on `executor` (inline when None)."
     t0 = time.perf_counter()
     specs = list(BASELINES) + [m for m in models if m.name not in {b.name for b in BASELINES}]
