@@ -1,7 +1,8 @@
 """The daily run's wall time, stage by stage: `twb run daily` on the 25-ticker universe under papermill (the aim is
 under 6 s), beside two baselines measured in the same run: the same steps called in one process without papermill
 (the floor papermill adds to), and the code before this work (`--old REV`, default 2a12979: the notebook saved around
-every cell, a graceful kernel stop, the model pool started when the models start), unpacked from git and run the same way.
+every cell, a graceful kernel stop, the model pool started when the models start), unpacked from git and run the same
+way.
 
 Stages of a papermill run, from the clocks it leaves behind: the launch time taken here, papermill's start, each
 cell's start and end (the executed notebook's metadata) and the process's exit:
@@ -14,7 +15,8 @@ cell's start and end (the executed notebook's metadata) and the process's exit:
 The in-process baseline times the same steps one by one, store writes apart.
 
 CPU is the children's user+system time (`resource.getrusage(RUSAGE_CHILDREN)`): twb, its kernel, the pool's fork server
-and workers (this process makes itself their subreaper, so the fork server, orphaned when the kernel is killed, is reaped
+and workers (this process makes itself their subreaper, so the fork server, orphaned when the kernel is killed, is
+reaped
 here with its workers' time). Per stage, CPU comes from the kernel's process tree (/proc), read before and after each
 cell by an IPython startup file (a scratch IPYTHONDIR): `cpu <stage>` rows; `cpu twb+kernel start+save` is the rest.
 The machine may be shared (the load average is printed): compare the ratios within one run.
@@ -27,12 +29,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TWB = str(Path(sys.executable).parent / 'twb')
-DAYS = ('2018-02-05', '2018-02-06', '2018-02-07')        # one warm-up day (fills the store's bar cache), then timed days
+# one warm-up day (fills the store's bar cache), then timed days
+DAYS = ('2018-02-05', '2018-02-06', '2018-02-07')
 STAGES = ('interpreter+imports', 'kernel start', 'setup cell', 'data+features', 'models+signals', 'router+orders',
           'risk+summary', 'notebook save')
 CELL_STAGE = (('market_data(', 'data+features'), ('daily_signals(', 'models+signals'),
-              ('daily_bundles(', 'router+orders'), ('daily_orders(', 'router+orders'), ('risk_before_orders', 'router+orders'),
-              ('Settings.load', 'setup cell'), ('start_run(', 'setup cell'))
+              ('daily_bundles(', 'router+orders'), ('daily_orders(', 'router+orders'),
+              ('risk_before_orders', 'router+orders'), ('Settings.load', 'setup cell'), ('start_run(', 'setup cell'))
 
 
 def children_cpu() -> float:
@@ -73,15 +76,19 @@ def tree_cpu(root: int = os.getpid()) -> float:
     return sum(procs[p][1] for p in tree if p in procs)
 '''
 
-STARTUP = TREE_CPU + r'''
+STARTUP = (
+    TREE_CPU
+    + r'''
 import json
 _log, _t0 = os.environ['BENCH_CPU_LOG'], {}
 def _pre(info): _t0['cpu'] = tree_cpu()
 def _post(result):
-    with open(_log, 'a') as f: f.write(json.dumps(dict(cell=result.info.raw_cell, before=_t0.get('cpu'), after=tree_cpu())) + '\n')
+    row = dict(cell=result.info.raw_cell, before=_t0.get('cpu'), after=tree_cpu())
+    with open(_log, 'a') as f: f.write(json.dumps(row) + '\n')
 get_ipython().events.register('pre_run_cell', _pre)
 get_ipython().events.register('post_run_cell', _post)
 '''
+)
 
 
 def ipython_dir(tmp: Path) -> Path:
@@ -96,7 +103,8 @@ NOT_STEPS = ('# Parameters', 'run_date =', 'import sys; sys.modules')     # pape
 
 
 def cpu_stages(log: Path, total: float) -> dict:
-    "CPU seconds per stage from the kernel's cell log; the rest of `total` is twb's process, the kernel's start and stop."
+    """CPU seconds per stage from the kernel's cell log; the rest of `total` is twb's process, the kernel's start and
+    stop."""
     out = {f'cpu {s}': 0.0 for s in STAGES[2:-1]}
     rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     for r in rows:
@@ -137,7 +145,8 @@ def run_twb(project: Path, day: str, env: dict) -> dict:
     env = dict(env, IPYTHONDIR=str(ipython_dir(project)), BENCH_CPU_LOG=str(log))
     c0, launched = children_cpu(), datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    twb = [TWB] if 'PYTHONPATH' not in env else [sys.executable, '-c', 'import sys; from trading_workbench.cli import main; sys.exit(main())']
+    twb = [TWB] if 'PYTHONPATH' not in env else [sys.executable, '-c',
+                                                 'import sys; from trading_workbench.cli import main; sys.exit(main())']
     r = subprocess.run([*twb, '--settings', str(project / 'settings.ini'), 'run', 'daily', '--date', day, '--quiet'],
                        capture_output=True, text=True, env=env, cwd=project)
     wall, ended = time.perf_counter() - t0, datetime.now(timezone.utc)
@@ -147,7 +156,9 @@ def run_twb(project: Path, day: str, env: dict) -> dict:
     return dict(wall=wall, cpu=cpu, **papermill_stages(nb, launched, ended), **cpu_stages(log, cpu))
 
 
-INPROC = TREE_CPU + r'''
+INPROC = (
+    TREE_CPU
+    + r'''
 import json, sys, time
 t = {}; t0, c0 = time.perf_counter(), tree_cpu()
 def mark(step):
@@ -159,7 +170,8 @@ from pathlib import Path
 from trading_workbench.core.config import Settings
 from trading_workbench.data.manager import DataSourceManager
 from trading_workbench.features.builder import TimeSeriesFeatureBuilder
-from trading_workbench.ops.daily import daily_bundles, daily_features, closing_prices, market_data, plan_day, replay_clock, daily_orders, make_broker, account_label
+from trading_workbench.ops.daily import (daily_bundles, daily_features, closing_prices, market_data, plan_day,
+                                        replay_clock, daily_orders, make_broker, account_label)
 from trading_workbench.signals.runner import ModelRunner, default_jobs, start_executor
 from trading_workbench.signals.router import FeatureFlags, SignalRouter
 from trading_workbench.execution.orders import OrderManager
@@ -183,25 +195,29 @@ mark('models')
 store.save_signals(plan.run_id, report.signals)
 mark('store: signals')
 bundles = daily_bundles(SignalRouter(FeatureFlags.from_settings(settings, store, clock), clock), report)
-manager = OrderManager(make_broker(settings, store, clock), store, settings, clock, CheckpointManager(store), account_name=account_label(settings))
+manager = OrderManager(make_broker(settings, store, clock), store, settings, clock, CheckpointManager(store),
+                       account_name=account_label(settings))
 daily_orders(manager, bundles, closing_prices(bars, plan), plan)
 mark('router+orders')
 store.finish_run(plan.run_id, 'ok', {})
 mark('store: finish')
 print(json.dumps(t))
 '''
+)
 
 def run_inproc(project: Path, day: str, env: dict) -> dict:
     "The same steps in one fresh process, no papermill, no kernel."
     c0, t0 = children_cpu(), time.perf_counter()
-    r = subprocess.run([sys.executable, '-c', INPROC, str(project / 'settings.ini'), day], capture_output=True, text=True, env=env, cwd=project)
+    r = subprocess.run([sys.executable, '-c', INPROC, str(project / 'settings.ini'), day], capture_output=True,
+                       text=True, env=env, cwd=project)
     wall = time.perf_counter() - t0
     if r.returncode: raise SystemExit(f"in-process run of {day} failed:\n{r.stderr[-3000:]}")
     return dict(wall=wall, cpu=children_cpu() - c0, **json.loads(r.stdout.strip().splitlines()[-1]))
 
 
 def project(tmp: Path, name: str, rev: str | None = None) -> Path:
-    "A scratch project: the repository's settings (revision `rev`'s for old code, which refuses newer keys) with the store and runs/ in `tmp/name`."
+    """A scratch project: the repository's settings (revision `rev`'s for old code, which refuses newer keys) with the
+    store and runs/ in `tmp/name`."""
     p = tmp / name
     p.mkdir()
     ini = (ROOT / 'settings.ini').read_text() if rev is None else subprocess.run(
@@ -219,7 +235,8 @@ def old_code(tmp: Path, rev: str) -> Path:
     "The package and ops notebooks of git revision `rev`, unpacked under `tmp` (run through PYTHONPATH)."
     out = tmp / f'old-{rev}'
     out.mkdir()
-    tar = subprocess.run(['git', '-C', str(ROOT), 'archive', rev, 'trading_workbench', 'nbs/ops'], capture_output=True, check=True).stdout
+    tar = subprocess.run(['git', '-C', str(ROOT), 'archive', rev, 'trading_workbench', 'nbs/ops'], capture_output=True,
+                         check=True).stdout
     subprocess.run(['tar', '-x', '-C', str(out)], input=tar, check=True)
     return out
 
@@ -227,16 +244,19 @@ def old_code(tmp: Path, rev: str) -> Path:
 def main(repeat: int = 1, old: str = '2a12979') -> None:
     "Run every case on the timed days; print the stages (wall, then CPU) side by side. `--old none`: skip the old code."
     import pandas as pd
-    print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (a shared machine: timings are noisy; compare ratios)")
+    print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (a shared machine: timings are noisy; compare "
+          f"ratios)")
     rows = []
     become_subreaper()
     with tempfile.TemporaryDirectory() as tmp:
         cases = {'papermill, now': (run_twb, env_for()),
-                 f'papermill, before ({old})': (run_twb, env_for(PYTHONPATH=str(old_code(Path(tmp), old)))) if old != 'none' else None,
-                 'in-process, no papermill': (run_inproc, env_for())}
+                 f'papermill, before ({old})': (run_twb, env_for(PYTHONPATH=str(old_code(Path(tmp), old))))
+                 if old != 'none' else None, 'in-process, no papermill': (run_inproc, env_for())}
         cases = {k: v for k, v in cases.items() if v}
-        projects = {name: project(Path(tmp), f'p{i}', old if 'before' in name else None) for i, name in enumerate(cases)}
-        for name, (fn, env) in cases.items(): fn(projects[name], DAYS[0], env)          # warm-up: the bar cache, the first migration
+        projects = {name: project(Path(tmp), f'p{i}', old if 'before' in name else None) for i,
+                    name in enumerate(cases)}
+        # warm-up: the bar cache, the first migration
+        for name, (fn, env) in cases.items(): fn(projects[name], DAYS[0], env)
         for rep in range(repeat):
             for day in DAYS[1:]:
                 for name, (fn, env) in cases.items():
@@ -248,7 +268,8 @@ def main(repeat: int = 1, old: str = '2a12979') -> None:
     new, floor = t.loc['wall', now], t.loc['wall', one]
     was = next((c for c in cases if 'before' in c), None)
     print(f"\n25 tickers under papermill: {new:.1f} s wall (aim < 6 s: {'within' if new < 6 else 'OVER'}), "
-          f"{t.loc['cpu', now]:.1f} s CPU; " + (f"before: {t.loc['wall', was]:.1f} s wall ({t.loc['wall', was] / new:.2f}x), "
+          f"{t.loc['cpu', now]:.1f} s CPU; " + (f"before: {t.loc['wall', was]:.1f} s wall "
+                                                f"({t.loc['wall', was] / new:.2f}x), "
           f"{t.loc['cpu', was]:.1f} s CPU ({t.loc['cpu', was] / t.loc['cpu', now]:.2f}x); " if was else '') +
           f"the same steps in one process {floor:.1f} s (papermill adds {new - floor:.1f} s)")
 

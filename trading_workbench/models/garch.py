@@ -37,22 +37,33 @@ class GARCHForecaster(ForecasterBase):
     ):
         if dist not in DISTRIBUTIONS: raise ModelInputError(f"dist: expected one of {DISTRIBUTIONS}, got {dist!r}")
         if p < 1 or o < 0 or q < 0: raise ModelInputError(f"p/o/q: need p >= 1, o >= 0, q >= 0, got {p}, {o}, {q}")
-        if refit_every is not None and refit_every < 1: raise ModelInputError(f"refit_every: expected None or >= 1, got {refit_every}")
-        self.p, self.o, self.q, self.dist, self.scale, self.refit_every, self.level = p, o, q, dist, scale, refit_every, level
+        if refit_every is not None and refit_every < 1: raise ModelInputError(f"refit_every: expected None or >= 1, "
+                                                                              f"got {refit_every}")
+        self.p, self.o, self.q, self.dist, self.scale, self.refit_every, self.level = (
+            p,
+            o,
+            q,
+            dist,
+            scale,
+            refit_every,
+            level,
+        )
         self.fit_info = None
 
 # %% ../../nbs/24_models_garch.ipynb #b327e6ec
 @patch
 def params(self: GARCHForecaster) -> dict:
     "Configuration and the fitted parameters (JSON-ready)."
-    d = dict(p=self.p, o=self.o, q=self.q, dist=self.dist, scale=self.scale, refit_every=self.refit_every, level=self.level)
+    d = dict(p=self.p, o=self.o, q=self.q, dist=self.dist, scale=self.scale, refit_every=self.refit_every,
+             level=self.level)
     if self.fit_info is not None: d['estimates'] = dict(zip(self.param_names_, map(float, self.params_)))
     return d
 
 # %% ../../nbs/24_models_garch.ipynb #a3be66f6
 @patch
 def _model(self: GARCHForecaster, r: np.ndarray):
-    from arch import arch_model     # imported here: the daily run's kernel builds GARCH jobs, only the workers fit them (0.9 s)
+    # imported here: the daily run's kernel builds GARCH jobs, only the workers fit them (0.9 s)
+    from arch import arch_model
     return arch_model(r, mean='Constant', vol='GARCH', p=self.p, o=self.o, q=self.q, dist=self.dist, rescale=False)
 
 @patch
@@ -78,7 +89,8 @@ def _estimate(self: GARCHForecaster, r: np.ndarray) -> None:
         res = self._model(r).fit(disp='off', show_warning=False)
     for w in caught: log.warning("garch fit (%d returns): %s", len(r), w.message)
     self.converged_ = int(res.convergence_flag) == 0
-    if not self.converged_: log.warning("garch fit (%d returns) did not converge: flag %s", len(r), res.convergence_flag)
+    if not self.converged_: log.warning("garch fit (%d returns) did not converge: flag %s", len(r),
+                                        res.convergence_flag)
     self.param_names_, self.params_ = list(res.params.index), res.params.to_numpy(float)
     self._set_quantiles()
     self.returns_ = r.copy()
@@ -91,7 +103,8 @@ def _set_quantiles(self: GARCHForecaster) -> None:
     "The fitted innovation distribution's interval quantiles (computed once per fit, not per forecast)."
     shape = self._unpack()[-1]
     dist = self._model(np.zeros(10)).distribution
-    self.q_lo_, self.q_hi_ = map(float, dist.ppf([(1 - self.level) / 2, (1 + self.level) / 2], shape if len(shape) else None))
+    self.q_lo_, self.q_hi_ = map(float,
+                                 dist.ppf([(1 - self.level) / 2, (1 + self.level) / 2], shape if len(shape) else None))
 
 # %% ../../nbs/24_models_garch.ipynb #a5b22203
 @patch
@@ -183,7 +196,8 @@ def forecast(
     horizon: int,           # bars ahead
     X=None,                 # future exogenous rows, one per step (if fitted with any)
 ) -> Forecast:
-    "Price forecast with a `level` interval from the cumulative variance; `volatility` = per-step daily s.d. (fraction)."
+    """Price forecast with a `level` interval from the cumulative variance; `volatility` = per-step daily s.d.
+    (fraction)."""
     self._check_fitted()
     var = self.variance_forecast(horizon)
     mu = self.params_[0]
@@ -195,5 +209,6 @@ def forecast(
     _, omega, alpha, gamma, beta, _ = self._unpack()
     persistence = float(alpha.sum() + beta.sum() + 0.5 * gamma.sum())
     diag = dict(converged=self.converged_, persistence=persistence, annualized_vol=float(vol[0] * np.sqrt(252)))
-    return Forecast(model=self.name, mean=tuple(np.exp(m)), lower=tuple(np.exp(m + qlo * sd)), upper=tuple(np.exp(m + qhi * sd)),
+    return Forecast(model=self.name, mean=tuple(np.exp(m)), lower=tuple(np.exp(m + qlo * sd)),
+                    upper=tuple(np.exp(m + qhi * sd)),
                     level=self.level, volatility=tuple(vol), target='close', diagnostics=diag)

@@ -21,7 +21,8 @@ from ..data.quality import exchange_calendar
 from ..execution.session import Timing, order_prices, plan_session
 from ..store.db import Store
 
-if TYPE_CHECKING:   # the collaborators' types: `twb run` plans a day without importing the data, model and risk libraries
+# the collaborators' types: `twb run` plans a day without importing the data, model and risk libraries
+if TYPE_CHECKING:
     from trading_workbench.data.manager import DataSourceManager
     from trading_workbench.execution.orders import LifecycleResult, OrderManager, StartupReport
     from trading_workbench.features.builder import TimeSeriesFeatureBuilder
@@ -86,7 +87,8 @@ def market_data(
     plan: DailyPlan,             # the day: its session and tickers
     progress: bool = True,       # show a progress bar over the tickers
 ) -> dict[str, pd.DataFrame]:
-    "Bars up to the session for the tickers that have the session's bar; stale, quarantined and missing ones are logged and left out."
+    """Bars up to the session for the tickers that have the session's bar; stale, quarantined and missing ones are
+    logged and left out."""
     data = manager.load(plan.tickers, end=plan.session, progress=progress)
     for s in data.statuses:
         if s.status != 'ok': log.warning('%s %s, left out of today\'s run: %s', s.ticker, s.status, s.detail[:300])
@@ -115,15 +117,18 @@ def daily_signals(
     models: Sequence[str] | None = None,   # the enabled models; None: every model of the runner
     gate=None,                             # a `GateRule` applied before the signals are stored; None: no gate
 ) -> RunReport:
-    "Run the enabled `models` (default: all) on every ticker, apply the skill `gate` (a `GateRule`), store the signals, alert on failures."
+    """Run the enabled `models` (default: all) on every ticker, apply the skill `gate` (a `GateRule`), store the
+    signals, alert on failures."""
     report = runner.run(bars, as_of=as_of, run_id=plan.run_id, models=models)
     if gate is not None: report, _ = daily_gate(store, gate, report, plan, as_of)
-    store.save_signal_batch(plan.run_id, report.signals)        # one statement: a backtest writes a day's signals every session
+    # one statement: a backtest writes a day's signals every session
+    store.save_signal_batch(plan.run_id, report.signals)
     fails = report.to_frame().query("status not in ('ok', 'unavailable')")
     for model, grp in fails.groupby('model'):
         store.add_alert('warning', f'model.{model}', f"{model} failed for {len(grp)} ticker(s) in {plan.run_id}: "
                         f"{grp.error_type.iloc[0]}: {str(grp.message.iloc[0])[:200]}")
-    for model, why in report.unavailable.items(): store.add_alert('info', f'model.{model}', f'{model} unavailable in {plan.run_id}: {why}')
+    for model, why in report.unavailable.items(): store.add_alert('info', f'model.{model}',
+                                                                  f'{model} unavailable in {plan.run_id}: {why}')
     return report
 
 # %% ../../nbs/50_ops_daily.ipynb #a1f94288
@@ -149,10 +154,12 @@ def daily_orders(
     prices: Mapping[str, float],            # the session's closes (the sizing prices in a replay)
     plan: DailyPlan,                        # the day (its order-id key and dry run)
 ) -> tuple[StartupReport, list[LifecycleResult]]:
-    "Reconcile with the broker, say what the market session allows (before sending anything), then trade each primary signal at current prices."
+    """Reconcile with the broker, say what the market session allows (before sending anything), then trade each primary
+    signal at current prices."""
     startup = manager.start()
     if plan.dry_run or not startup.ok: return startup, []
-    session = plan_session(manager.clock.now(), manager.settings)      # paper: replay; IBKR: trade now, queue for the open, or refuse
+    # paper: replay; IBKR: trade now, queue for the open, or refuse
+    session = plan_session(manager.clock.now(), manager.settings)
     (log.info if session.timing is Timing.REPLAY else log.warning)('execution plan: %s', session.describe())
     if not session.sends: return startup, []
     prices, sources = order_prices(manager.broker, prices, session, manager.settings)
@@ -178,7 +185,8 @@ def make_broker(
     if settings.broker.kind == 'paper':
         from trading_workbench.execution.paper import PaperBroker
         return PaperBroker(store, settings, clock, account_id=account_label(settings))
-    from trading_workbench.execution.ibkr import IBKRBroker        # imported here: ib_async only when IBKR is the broker
+    # imported here: ib_async only when IBKR is the broker
+    from trading_workbench.execution.ibkr import IBKRBroker
     return IBKRBroker(settings, clock)
 
 # %% ../../nbs/50_ops_daily.ipynb #692d9201
@@ -190,12 +198,14 @@ def daily_gate(
     now,                 # the time a validation's age is judged at
 ) -> tuple[RunReport, GateReport]:
     "Judge each model of `report` by its newest validation, gate its signals, store and log the verdicts."
-    from trading_workbench.validation.gate import read_gate, save_gate   # imported here: scipy only when signals are gated
+    # imported here: scipy only when signals are gated
+    from trading_workbench.validation.gate import read_gate, save_gate
     models = sorted({o.model for o in report.outcomes} | {s.model for s in report.signals})
     horizon = max((s.horizon for s in report.signals), default=1)
     verdicts = read_gate(store, models, plan.tickers, horizon, now, rule)
     save_gate(store, plan.run_id, verdicts)
-    if log.isEnabledFor(logging.INFO):    # the lines cost a groupby: a backtest, quiet at INFO, would pay it every session
+    # the lines cost a groupby: a backtest, quiet at INFO, would pay it every session
+    if log.isEnabledFor(logging.INFO):
         for line in verdicts.lines(): log.info('skill gate: %s', line)
     return dataclasses.replace(report, signals=verdicts.apply(report.signals)), verdicts
 
@@ -210,8 +220,10 @@ def risk_before_orders(
     risk: RiskManager | None = None,            # checks the limits first when given
     prices: Mapping[str, float] | None = None,  # the session's closes, for the check
 ) -> tuple[StateRecord, dict[str, SignalBundle]]:
-    "The trading state before orders (checked first at `prices` when given a risk manager), and the bundles it lets the day trade (HALTED: exits only)."
-    if risk is not None: risk.check(prices or {}, by='daily_run')     # a loss already visible at today's closes stops today's new risk
+    """The trading state before orders (checked first at `prices` when given a risk manager), and the bundles it lets
+    the day trade (HALTED: exits only)."""
+    # a loss already visible at today's closes stops today's new risk
+    if risk is not None: risk.check(prices or {}, by='daily_run')
     s = store.trading_state()
     if s.state is not TradingState.HALTED: return s, dict(bundles)
     return s, {t: b for t, b in bundles.items() if b.primary is not None and b.primary.action is Action.SELL}
@@ -232,11 +244,14 @@ def orders_frame(
     rows = []
     for r in results:
         o, ex = r.order, r.execution
-        rows.append(dict(client_order_id=o.client_order_id if o else '', ticker=o.ticker if o else '', side=o.side.value if o else '',
+        rows.append(dict(client_order_id=o.client_order_id if o else '', ticker=o.ticker if o else '',
+                         side=o.side.value if o else '',
                          quantity=o.quantity if o else 0, limit=o.limit_price if o else None, status=r.status,
                          state=ex.state.value if ex else '', filled=ex.filled_quantity if ex else 0,
                          avg_price=ex.avg_fill_price if ex else None, reasons=r.reason))
-    return pd.DataFrame(rows, columns=['client_order_id', 'ticker', 'side', 'quantity', 'limit', 'status', 'state', 'filled', 'avg_price', 'reasons'])
+    return pd.DataFrame(rows,
+                        columns=['client_order_id', 'ticker', 'side', 'quantity', 'limit', 'status', 'state', 'filled',
+                                 'avg_price', 'reasons'])
 
 # %% ../../nbs/50_ops_daily.ipynb #92e35b63
 def day_summary(
@@ -249,7 +264,8 @@ def day_summary(
     by_status = pd.Series([r.status for r in results], dtype='object').value_counts().to_dict()
     return dict(session=str(plan.session.date()), tickers=len(plan.tickers), signals=len(report.signals),
                 model_failures=len([o for o in report.outcomes if o.status not in ('ok', 'unavailable')]),
-                unavailable=dict(report.unavailable), orders=by_status, startup_ok=startup.ok, startup_problems=list(startup.problems),
+                unavailable=dict(report.unavailable), orders=by_status, startup_ok=startup.ok,
+                startup_problems=list(startup.problems),
                 dry_run=plan.dry_run, model_seconds=round(report.wall_seconds, 2))
 
 # %% ../../nbs/50_ops_daily.ipynb #359884f0
@@ -294,10 +310,12 @@ def traces(
     hover: Sequence[str] = (),   # more columns shown on hover
     **kw,                        # the traces' other plotly attributes (orientation, mode, ...)
 ) -> list[dict]:
-    "One trace of `kind` per value of `color` (all rows when None), `hover` columns shown on hover, as plotly express draws them."
+    """One trace of `kind` per value of `color` (all rows when None), `hover` columns shown on hover, as plotly express
+    draws them."""
     groups = frame.groupby(color, sort=False) if color else [(y, frame)]
     tip = '<br>'.join([f'{x}=%{{x}}', f'{y}=%{{y}}'] + [f'{h}=%{{customdata[{i}]}}' for i, h in enumerate(hover)])
-    return [dict(type=kind, name=str(name), x=json_values(g[x]), y=json_values(g[y]), hovertemplate=tip + '<extra></extra>',
+    return [dict(type=kind, name=str(name), x=json_values(g[x]), y=json_values(g[y]),
+                 hovertemplate=tip + '<extra></extra>',
                  **({'customdata': [json_values(r) for r in g[list(hover)].to_numpy()]} if hover else {}), **kw)
             for name, g in groups]
 

@@ -33,9 +33,11 @@ def _series(x, name: str, positive: bool = False, ordered: bool = True) -> pd.Se
     except (TypeError, ValueError) as e: raise PortfolioMathError(f"{name}: not numeric ({e})") from None
     bad = ~np.isfinite(s.to_numpy())
     if bad.any(): raise PortfolioMathError(f"{name}: NaN/inf at {s.index[int(np.argmax(bad))]!r}")
-    if positive and (s <= 0).any(): raise PortfolioMathError(f"{name}: non-positive value at {s.index[int(np.argmax((s <= 0).to_numpy()))]!r}")
+    if positive and (s <= 0).any(): raise PortfolioMathError(f"{name}: non-positive value at "
+                                                             f"{s.index[int(np.argmax((s <= 0).to_numpy()))]!r}")
     if not ordered: return s
-    if s.index.has_duplicates: raise PortfolioMathError(f"{name}: duplicated index {s.index[s.index.duplicated()][0]!r}")
+    if s.index.has_duplicates:
+        raise PortfolioMathError(f"{name}: duplicated index {s.index[s.index.duplicated()][0]!r}")
     if not s.index.is_monotonic_increasing: raise PortfolioMathError(f"{name}: index is not sorted")
     return s
 
@@ -46,7 +48,8 @@ def _ppy(periods_per_year) -> float:
     return float(periods_per_year)
 
 def _level(level) -> float:
-    if not (isinstance(level, float) and 0.5 <= level < 1): raise PortfolioMathError(f"level must be in [0.5, 1), got {level!r}")
+    if not (isinstance(level, float)
+            and 0.5 <= level < 1): raise PortfolioMathError(f"level must be in [0.5, 1), got {level!r}")
     return level
 
 # %% ../../nbs/60_risk_portfolio_math.ipynb #0ab2de8f
@@ -103,7 +106,8 @@ def sortino(
     periods_per_year: float = 252,  # periods in a year (252 for daily)
     target: float = 0.0,            # return per period below which a period counts as a shortfall
 ) -> float:
-    "Annualised Sortino ratio: mean excess over `target` times periods_per_year, over the annualised downside deviation."
+    """Annualised Sortino ratio: mean excess over `target` times periods_per_year, over the annualised downside
+    deviation."""
     r = _series(returns, 'returns')
     dd = downside_deviation(r, periods_per_year, target)
     return float((r - target).mean() * _ppy(periods_per_year) / dd) if dd and math.isfinite(dd) else math.nan
@@ -247,8 +251,8 @@ def exposure(
         if px is None: unpriced.append(p.ticker); continue
         per[p.ticker] = per.get(p.ticker, 0.0) + p.quantity * px
     v = np.array(list(per.values()), dtype='float64')
-    return Exposure(float(np.abs(v).sum()), float(v.sum()), float(v[v > 0].sum()), float(-v[v < 0].sum()), per, tuple(unpriced),
-                    float(equity))
+    return Exposure(float(np.abs(v).sum()), float(v.sum()), float(v[v > 0].sum()), float(-v[v < 0].sum()), per,
+                    tuple(unpriced), float(equity))
 
 # %% ../../nbs/60_risk_portfolio_math.ipynb #21a4a7cd
 @dataclass(frozen=True)

@@ -41,7 +41,8 @@ class TickerContext:
 # %% ../../nbs/41_signals_runner.ipynb #5dfa9795
 @dataclass(frozen=True)
 class ModelJob:
-    "A model as the runner sees it: a picklable `run(ctx) -> Signal | mapping`, its stage, and an optional availability probe."
+    """A model as the runner sees it: a picklable `run(ctx) -> Signal | mapping`, its stage, and an optional
+    availability probe."""
     name: str
     run: Callable[[TickerContext], Any]
     version: str = '0'
@@ -57,10 +58,16 @@ class ModelJob:
 
     def __post_init__(self):
         object.__setattr__(self, 'fallbacks', tuple(self.fallbacks))
-        if not all(isinstance(f, ModelJob) for f in self.fallbacks): raise ValueError(f"ModelJob.fallbacks: expected ModelJobs, got {self.fallbacks!r}")
-        if not isinstance(self.name, str) or not self.name: raise ValueError(f"ModelJob.name: expected a non-empty string, got {self.name!r}")
+        if not all(isinstance(f, ModelJob)
+                   for f in self.fallbacks): raise ValueError(f"ModelJob.fallbacks: expected ModelJobs, got "
+                                                              f"{self.fallbacks!r}")
+        if not isinstance(self.name,
+                          str) or not self.name: raise ValueError(f"ModelJob.name: expected a non-empty string, got "
+                                                                  f"{self.name!r}")
         if not callable(self.run): raise ValueError(f"ModelJob.run: expected a callable, got {self.run!r}")
-        if not isinstance(self.stage, int) or self.stage < 0: raise ValueError(f"ModelJob.stage: expected an integer >= 0, got {self.stage!r}")
+        if not isinstance(self.stage,
+                          int) or self.stage < 0: raise ValueError(f"ModelJob.stage: expected an integer >= 0, got "
+                                                                   f"{self.stage!r}")
 
 # %% ../../nbs/41_signals_runner.ipynb #843ebc9e
 class ModelOutputError(ValueError):
@@ -79,20 +86,26 @@ def normalize_output(
     "A job's output as a `Signal` with full provenance, or `ModelOutputError` naming what is wrong."
     start, end = ctx.bars.index[0].to_pydatetime(), ctx.bars.index[-1].to_pydatetime()
     if isinstance(out, Signal):
-        if out.ticker != ctx.ticker: raise ModelOutputError(f"{job.name}: signal is for {out.ticker!r}, the job was for {ctx.ticker!r}")
+        if out.ticker != ctx.ticker: raise ModelOutputError(f"{job.name}: signal is for {out.ticker!r}, the job was "
+                                                            f"for {ctx.ticker!r}")
         if out.model != job.name: raise ModelOutputError(f"{job.name}: signal's provenance names model {out.model!r}")
         p = out.provenance
-        prov = replace(p, host=p.host or host, fit_seconds=p.fit_seconds or seconds, data_start=p.data_start or start, data_end=p.data_end or end)
+        prov = replace(p, host=p.host or host, fit_seconds=p.fit_seconds or seconds, data_start=p.data_start or start,
+                       data_end=p.data_end or end)
         return replace(out, provenance=prov)
     if not isinstance(out, Mapping):
-        raise ModelOutputError(f"{job.name}: expected a Signal or a mapping of signal fields, got {type(out).__name__} {out!r:.60}")
+        raise ModelOutputError(f"{job.name}: expected a Signal or a mapping of signal fields, got {type(out).__name__} "
+                               f"{out!r:.60}")
     missing = [k for k in SIGNAL_FIELDS if k not in out]
     if missing: raise ModelOutputError(f"{job.name}: output is missing {missing}")
-    prov = Provenance(job.name, job.version, dict(job.params), data_start=start, data_end=end, fit_seconds=seconds, host=host)
+    prov = Provenance(job.name, job.version, dict(job.params), data_start=start, data_end=end, fit_seconds=seconds,
+                      host=host)
     try:
-        return Signal(ticker=ctx.ticker, action=out['action'], confidence=out['confidence'], risk_score=out['risk_score'],
+        return Signal(ticker=ctx.ticker, action=out['action'], confidence=out['confidence'],
+                      risk_score=out['risk_score'],
                       expected_return=out['expected_return'], horizon=out.get('horizon', ctx.horizon),
-                      current_price=out.get('current_price', float(ctx.bars['close'].iloc[-1])), as_of=ctx.as_of, provenance=prov)
+                      current_price=out.get('current_price', float(ctx.bars['close'].iloc[-1])), as_of=ctx.as_of,
+                      provenance=prov)
     except ValueError as e: raise ModelOutputError(f"{job.name}: {e}") from e
 
 # %% ../../nbs/41_signals_runner.ipynb #4d6ed746
@@ -157,7 +170,8 @@ class RunReport:
     @property
     def failures(self) -> tuple[JobOutcome, ...]: return tuple(o for o in self.outcomes if o.status != 'ok')
     @property
-    def fallbacks(self) -> tuple[Signal, ...]: return tuple(s for s in self.signals if s.provenance.parameters.get('rung', 0) > 0)
+    def fallbacks(self) -> tuple[Signal, ...]: return tuple(s for s in self.signals
+                                                            if s.provenance.parameters.get('rung', 0) > 0)
 
 # %% ../../nbs/41_signals_runner.ipynb #da153143
 @patch
@@ -170,8 +184,10 @@ def to_frame(self: RunReport) -> pd.DataFrame:
 @patch
 def signals_frame(self: RunReport) -> pd.DataFrame:
     "One row per signal."
-    cols = ['ticker', 'model', 'action', 'confidence', 'risk_score', 'expected_return', 'horizon', 'current_price', 'priority']
-    return pd.DataFrame([dict(ticker=s.ticker, model=s.model, action=s.action.value, confidence=s.confidence, risk_score=s.risk_score,
+    cols = ['ticker', 'model', 'action', 'confidence', 'risk_score', 'expected_return', 'horizon', 'current_price',
+            'priority']
+    return pd.DataFrame([dict(ticker=s.ticker, model=s.model, action=s.action.value, confidence=s.confidence,
+                              risk_score=s.risk_score,
                               expected_return=s.expected_return, horizon=s.horizon, current_price=s.current_price,
                               priority=s.priority()) for s in self.signals], columns=cols)
 
@@ -182,15 +198,17 @@ def summary(self: RunReport) -> dict:
     by = defaultdict(Counter)
     for o in self.outcomes: by[o.model][o.status] += 1
     return dict(run_id=self.run_id, as_of=self.as_of.isoformat(), wall_seconds=round(self.wall_seconds, 3),
-                n_signals=len(self.signals), by_model={m: dict(c) for m, c in by.items()}, unavailable=dict(self.unavailable),
+                n_signals=len(self.signals), by_model={m: dict(c) for m, c in by.items()},
+                unavailable=dict(self.unavailable),
                 fallbacks=[dict(ticker=s.ticker, model=s.model, rung=s.provenance.parameters['rung'],
                                 rung_model=s.provenance.parameters['rung_model']) for s in self.fallbacks],
-                failures=[dict(ticker=o.ticker, model=o.model, status=o.status, error_type=o.error_type, message=o.message[:300],
-                               traceback=o.traceback[-1500:]) for o in self.failures])
+                failures=[dict(ticker=o.ticker, model=o.model, status=o.status, error_type=o.error_type,
+                               message=o.message[:300], traceback=o.traceback[-1500:]) for o in self.failures])
 
 # %% ../../nbs/41_signals_runner.ipynb #d1cfb69c
 HEAVY_MODULES = ('numpy', 'pandas', 'scipy.stats', 'statsmodels.tsa.statespace.sarimax', 'arch',
-                 'trading_workbench.models.samossa', 'trading_workbench.models.sarimax', 'trading_workbench.models.garch',
+                 'trading_workbench.models.samossa', 'trading_workbench.models.sarimax',
+                 'trading_workbench.models.garch',
                  'trading_workbench.models.mssa_rl', 'trading_workbench.models.signals', 'trading_workbench.models.llm')
 
 def import_heavy(
@@ -219,7 +237,8 @@ class ModelPool(cf.Executor):
         self.recycles = 0
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(self.max_workers, mp_context=self._ctx, initializer=import_heavy, initargs=(self.preload,))
+        return cf.ProcessPoolExecutor(self.max_workers, mp_context=self._ctx, initializer=import_heavy,
+                                      initargs=(self.preload,))
 
     def submit(self, fn, /, *args, **kwargs) -> cf.Future: return self._pool.submit(fn, *args, **kwargs)
 
@@ -270,7 +289,8 @@ def make_executor(
     r = settings.runner
     if r.executor == 'processes': return ModelPool(r.max_workers)
     if r.executor == 'threads': return cf.ThreadPoolExecutor(r.max_workers, thread_name_prefix='twb-model')
-    if not r.dask_scheduler: raise SettingsError('runner', 'dask_scheduler', '', 'a scheduler address (tcp://host:8786) when executor = dask')
+    if not r.dask_scheduler: raise SettingsError('runner', 'dask_scheduler', '',
+                                                 'a scheduler address (tcp://host:8786) when executor = dask')
     return DaskExecutor(r.dask_scheduler)
 
 # %% ../../nbs/41_signals_runner.ipynb #5eed0a02
@@ -278,7 +298,8 @@ import threading
 
 @patch
 def start(self: ModelPool) -> ModelPool:
-    "Start the workers in a background thread and return at once: they import the model libraries while the caller works."
+    """Start the workers in a background thread and return at once: they import the model libraries while the caller
+    works."""
     def warm():
         try: self.warm()
         except Exception:   # the run's jobs fail with the same error, each reported; here it is only logged once
@@ -346,7 +367,8 @@ def _probe(job: ModelJob) -> str | None:
     if job.probe is None: return None
     try: job.probe()
     except Exception as e:
-        log.warning("model %s unavailable: %s: %s", job.name, type(e).__name__, e)   # expected (no server): no traceback at warning
+        # expected (no server): no traceback at warning
+        log.warning("model %s unavailable: %s: %s", job.name, type(e).__name__, e)
         log.debug("probe of %s failed", job.name, exc_info=True)
         return f"{type(e).__name__}: {e}"
     return None
@@ -385,8 +407,8 @@ def hold_signal(
     "The last rung: HOLD, confidence 0, risk 1, nothing expected (no trade, and never ranked above a real view)."
     prov = Provenance(slot.name, slot.version, {**slot.params}, data_start=ctx.bars.index[0].to_pydatetime(),
                       data_end=ctx.bars.index[-1].to_pydatetime(), host=socket.gethostname())
-    sig = Signal(ticker=ctx.ticker, action='HOLD', confidence=0.0, risk_score=1.0, expected_return=0.0, horizon=ctx.horizon,
-                 current_price=float(ctx.bars['close'].iloc[-1]), as_of=ctx.as_of, provenance=prov)
+    sig = Signal(ticker=ctx.ticker, action='HOLD', confidence=0.0, risk_score=1.0, expected_return=0.0,
+                 horizon=ctx.horizon, current_price=float(ctx.bars['close'].iloc[-1]), as_of=ctx.as_of, provenance=prov)
     return on_rung(sig, slot, rung, 'hold', failed)
 
 # %% ../../nbs/41_signals_runner.ipynb #553314a8
@@ -407,7 +429,8 @@ class _Run:
         self.streak: Counter = Counter()                               # consecutive give-up errors per model
         self.gone: dict[str, str] = {}
         self.recycled = 0
-        self.rungs: dict[tuple[int, str], tuple[ModelJob, int, tuple]] = {}   # (id(rung job), ticker) -> (slot, rung, failed before)
+        # (id(rung job), ticker) -> (slot, rung, failed before)
+        self.rungs: dict[tuple[int, str], tuple[ModelJob, int, tuple]] = {}
         for t in contexts: self._release(t)
 
     def _release(self, t: str) -> None:
@@ -422,15 +445,18 @@ class _Run:
 # %% ../../nbs/41_signals_runner.ipynb #f1ba5a6b
 @patch
 def resolve(self: _Run, job: ModelJob, t: str, outcome: JobOutcome, signal: Signal | None = None) -> None:
-    "Record an outcome (a failure climbs the slot's fallback ladder); when the ticker's stage is complete, release the next."
+    """Record an outcome (a failure climbs the slot's fallback ladder); when the ticker's stage is complete, release the
+    next."""
     slot, rung, failed = self.rungs.pop((id(job), t), (job, 0, ()))
     if rung: outcome = replace(outcome, model=slot.name, rung=rung, rung_model=job.name)
     if slot.has_ladder and signal is not None: signal = on_rung(signal, slot, rung, job.name, failed)
     self.outcomes.append(outcome)
     if signal is not None: self.signals.append(signal); self.prior[t].append(signal)
-    if outcome.status != 'ok': log.warning("model %s on %s: %s %s: %s", job.name, t, outcome.status, outcome.error_type, outcome.message)
+    if outcome.status != 'ok': log.warning("model %s on %s: %s %s: %s", job.name, t, outcome.status, outcome.error_type,
+                                           outcome.message)
     self._track_streak(job, outcome)
-    if slot.has_ladder and signal is None and outcome.status in LADDER_STATUSES and self._climb(slot, job, t, rung, failed, outcome): return
+    if slot.has_ladder and signal is None and outcome.status in LADDER_STATUSES and self._climb(slot, job, t, rung,
+                                                                                                failed, outcome): return
     self._close(t)
 
 # %% ../../nbs/41_signals_runner.ipynb #b34041c0
@@ -461,7 +487,9 @@ def _track_streak(self: _Run, job: ModelJob, o: JobOutcome) -> None:
     gone = o.status == 'timeout' or (o.status == 'error' and o.error_type in job.give_up_on)
     self.streak[job.name] = self.streak[job.name] + 1 if gone else 0
     if gone and self.streak[job.name] >= self.r.give_up_after and job.name not in self.gone:
-        self.gone[job.name] = f"gave up after {self.streak[job.name]} consecutive {o.status} ({o.error_type}: {o.message})"
+        self.gone[job.name] = (
+            f"gave up after {self.streak[job.name]} consecutive {o.status} ({o.error_type}: {o.message})"
+        )
         log.error("model %s: %s", job.name, self.gone[job.name])
 
 # %% ../../nbs/41_signals_runner.ipynb #a96b5e5b
@@ -479,8 +507,11 @@ def submit_ready(self: _Run) -> None:
             if isinstance(e, cf.BrokenExecutor) and hasattr(self.r.executor, 'recycle') and self.recycled < 3:
                 self.r.executor.recycle(); self.stuck.clear(); self.recycled += 1
                 self.ready.appendleft((job, t)); continue
-            self.resolve(job, t, JobOutcome(t, job.name, 'error', 0.0, type(e).__name__, str(e), traceback.format_exc())); continue
-        self.inflight[fut] = (job, t, time.monotonic() + self.r.timeout_s)   # wall-clock compute budget, not market time
+            self.resolve(job, t,
+                         JobOutcome(t, job.name, 'error', 0.0, type(e).__name__, str(e), traceback.format_exc()))
+            continue
+        # wall-clock compute budget, not market time
+        self.inflight[fut] = (job, t, time.monotonic() + self.r.timeout_s)
 
 # %% ../../nbs/41_signals_runner.ipynb #b36d685f
 @patch
@@ -488,11 +519,14 @@ def collect(self: _Run, fut: cf.Future) -> None:
     "Turn a finished future into an outcome."
     job, t, _ = self.inflight.pop(fut)
     try: res: JobResult = fut.result()
-    except Exception as e:   # the executor failed (worker killed, unpicklable job, cancelled): reported like a model error
+    # the executor failed (worker killed, unpicklable job, cancelled): reported like a model error
+    except Exception as e:
         log.warning("job %s on %s: executor failure", job.name, t, exc_info=True)
         return self.resolve(job, t, JobOutcome(t, job.name, 'error', 0.0, type(e).__name__, str(e) or repr(e),
                                                ''.join(traceback.format_exception(e))))
-    self.resolve(job, t, JobOutcome(t, job.name, res.status, res.seconds, res.error_type, res.message, res.traceback, res.host), res.signal)
+    self.resolve(job, t,
+                 JobOutcome(t, job.name, res.status, res.seconds, res.error_type, res.message, res.traceback, res.host),
+                 res.signal)
 
 # %% ../../nbs/41_signals_runner.ipynb #30e29cd5
 @patch
@@ -531,7 +565,8 @@ def drive(self: _Run) -> None:
         done, _ = cf.wait(list(self.inflight), timeout=wait_s, return_when=cf.FIRST_COMPLETED)
         for fut in done: self.collect(fut)
         self.expire()
-    if self.stuck and hasattr(self.r.executor, 'recycle'): self.r.executor.recycle()   # start the next run with live workers
+    # start the next run with live workers
+    if self.stuck and hasattr(self.r.executor, 'recycle'): self.r.executor.recycle()
 
 # %% ../../nbs/41_signals_runner.ipynb #25ce8e1d
 @patch
@@ -559,11 +594,13 @@ def run(
             log.warning("ticker %s left out of the run: %s", t, e)
             outcomes += [JobOutcome(t, j.name, 'error', 0.0, type(e).__name__, str(e)) for j in jobs]
     unavailable = {j.name: why for j in jobs if (why := _probe(j))}
-    for name, why in unavailable.items(): outcomes += [JobOutcome(t, name, 'unavailable', message=why) for t in contexts]
+    for name, why in unavailable.items(): outcomes += [JobOutcome(t, name, 'unavailable', message=why)
+                                                       for t in contexts]
     state = _Run(self, contexts, [j for j in jobs if j.name not in unavailable])
     state.drive()
     unavailable.update(state.gone)
-    return RunReport(run_id, as_of, started, time.monotonic() - t0, tuple(state.signals), tuple(outcomes + state.outcomes), unavailable)
+    return RunReport(run_id, as_of, started, time.monotonic() - t0, tuple(state.signals),
+                     tuple(outcomes + state.outcomes), unavailable)
 
 # %% ../../nbs/41_signals_runner.ipynb #7b926717
 @patch
@@ -581,13 +618,15 @@ def forecaster_signal(
     ctx: TickerContext,                 # the ticker, its bars and the horizon
     fitted_at: datetime | None = None,  # when the model was fitted; None: `ctx.as_of`
 ) -> Signal:
-    "The signal of fitted `model` for `ctx`: its forecast `ctx.horizon` bars ahead of the last close (`fitted_at` default: `ctx.as_of`)."
+    """The signal of fitted `model` for `ctx`: its forecast `ctx.horizon` bars ahead of the last close (`fitted_at`
+    default: `ctx.as_of`)."""
     from trading_workbench.models.base import provenance_of
     from trading_workbench.models.signals import forecast_to_signal
     f = model.forecast(ctx.horizon)
     vol = f.volatility[0] if f.volatility else None
     return forecast_to_signal(f, ctx.ticker, float(ctx.bars['close'].iloc[-1]), ctx.as_of,
-                              provenance_of(model, fitted_at=fitted_at or ctx.as_of, host=socket.gethostname()), volatility=vol)
+                              provenance_of(model, fitted_at=fitted_at or ctx.as_of, host=socket.gethostname()),
+                              volatility=vol)
 
 # %% ../../nbs/41_signals_runner.ipynb #4b47bd32
 def run_forecaster(
@@ -630,12 +669,14 @@ def run_consensus(
     views = [s for s in ctx.prior if s.ticker == ctx.ticker and s.action.value != 'HOLD']
     if not views: raise ModelInputError(f"consensus: no directional view of {ctx.ticker} to combine")
     score = sum(s.confidence * (1 if s.action.value == 'BUY' else -1) for s in views)
-    if score == 0: return dict(action='HOLD', confidence=0.0, risk_score=max(s.risk_score for s in views), expected_return=0.0)
+    if score == 0: return dict(action='HOLD', confidence=0.0, risk_score=max(s.risk_score for s in views),
+                               expected_return=0.0)
     side = 'BUY' if score > 0 else 'SELL'
     won = [s for s in views if s.action.value == side]
     share = len(won) / len(views)                      # a split vote is less sure than any of its voters
     return dict(action=side, confidence=share * sum(s.confidence for s in won) / len(won),
-                risk_score=sum(s.risk_score for s in won) / len(won), expected_return=sum(s.expected_return for s in won) / len(won))
+                risk_score=sum(s.risk_score for s in won) / len(won),
+                expected_return=sum(s.expected_return for s in won) / len(won))
 
 # %% ../../nbs/41_signals_runner.ipynb #bc9a4535
 def consensus_job() -> ModelJob:

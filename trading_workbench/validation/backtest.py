@@ -26,8 +26,8 @@ from ..data.quality import sessions
 from ..execution.orders import LifecycleResult, OrderManager
 from ..execution.paper import PaperBroker
 from ..features.builder import TimeSeriesFeatureBuilder
-from ..ops.daily import (DailyPlan, closing_prices, daily_bundles, daily_orders, daily_signals, market_data,
-                                         orders_frame, plan_day, replay_clock, session_close)
+from ..ops.daily import (DailyPlan, closing_prices, daily_bundles, daily_orders, daily_signals,
+                                         market_data, orders_frame, plan_day, replay_clock, session_close)
 from ..recovery.checkpoints import CheckpointManager
 from ..risk import portfolio_math as pm
 from ..signals.router import FeatureFlags, SignalRouter
@@ -71,7 +71,8 @@ class Fitted:
 class ModelBook:
     "Forecasters per (ticker, model): refit when due (`refit` period, `force` sessions), else advanced with `update()`."
     def __init__(self, refit: str = 'Q', force: Sequence = ()):
-        if refit not in REFIT_PERIODS: raise ValueError(f"refit: expected one of {sorted(REFIT_PERIODS)}, got {refit!r}")
+        if refit not in REFIT_PERIODS:
+            raise ValueError(f"refit: expected one of {sorted(REFIT_PERIODS)}, got {refit!r}")
         self.refit, self.force = refit, {pd.Timestamp(d).normalize() for d in force}
         self.fits: dict[tuple[str, str], Fitted] = {}
         self.counts: Counter = Counter()
@@ -83,7 +84,8 @@ class ModelBook:
 
 # %% ../../nbs/72_validation_backtest.ipynb #ae8ef417
 def _signal(self: ModelBook, name: str, build: Callable[[], object], ctx: TickerContext) -> Signal:
-    "The signal of model `name` for `ctx`: from a fresh fit when one is due, else from the kept fit updated with the new bars."
+    """The signal of model `name` for `ctx`: from a fresh fit when one is due, else from the kept fit updated with the
+    new bars."""
     key, y = (ctx.ticker, name), ctx.bars['close']
     session = pd.Timestamp(ctx.as_of.date())
     try:
@@ -103,11 +105,16 @@ def _signal(self: ModelBook, name: str, build: Callable[[], object], ctx: Ticker
 
 # %% ../../nbs/72_validation_backtest.ipynb #2553115a
 def _jobs(self: ModelBook, jobs: Sequence[ModelJob]) -> list[ModelJob]:
-    "The forecaster jobs of `jobs` (as `forecaster_job` makes them) running on this book; any other job (the LLM) is left out."
+    """The forecaster jobs of `jobs` (as `forecaster_job` makes them) running on this book; any other job (the LLM) is
+    left out."""
     out = []
     for j in jobs:
-        if isinstance(j.run, partial) and j.run.func is run_forecaster: out.append(replace(j, run=partial(self.signal, j.name, j.run.args[0])))
-        else: log.info("backtest: %s is not a forecaster job and is left out (a year of calls would not replay it)", j.name)
+        if isinstance(j.run,
+                      partial) and j.run.func is run_forecaster: out.append(replace(j,
+                                                                                    run=partial(self.signal, j.name,
+                                                                                                j.run.args[0])))
+        else: log.info("backtest: %s is not a forecaster job and is left out (a year of calls would not replay it)",
+                       j.name)
     return out
 
 ModelBook.signal, ModelBook.jobs = _signal, _jobs
@@ -132,7 +139,8 @@ class Replay:
 
     def plan(self, session: pd.Timestamp) -> DailyPlan:
         "The session's `DailyPlan`: run `<run_id>-<date>`, orders `<order_prefix>-<date>`."
-        return DailyPlan(session, f'{self.run_id}-{session.date()}', f'{self.order_prefix}-{session.date()}', self.tickers)
+        return DailyPlan(session, f'{self.run_id}-{session.date()}', f'{self.order_prefix}-{session.date()}',
+                         self.tickers)
 
 # %% ../../nbs/72_validation_backtest.ipynb #90e8f798
 @dataclass(frozen=True)
@@ -199,11 +207,16 @@ def backtest_store(
     url: str = '',     # a SQLAlchemy URL; empty: a store of its own under runs/backtest/
     start=None,        # the first session: the store's clock starts before it
 ) -> Store:
-    "A store for backtest `run_id`: `url`, else a fresh SQLite file `runs/backtest/<run_id>.db`; its clock sits before `start`."
+    """A store for backtest `run_id`: `url`, else a fresh SQLite file `runs/backtest/<run_id>.db`; its clock sits before
+    `start`."""
     if not url: url = f"sqlite:///{Path(settings.root) / 'runs' / 'backtest' / f'{run_id}.db'}"
     elif url.startswith('sqlite:///') and url != 'sqlite:///:memory:' and not Path(url[10:]).is_absolute():
         url = f'sqlite:///{Path(settings.root) / url[10:]}'          # like [store] url: relative to the project
-    t0 = session_close(backtest_sessions(start, start + pd.Timedelta(days=10))[0]) - pd.Timedelta(days=1) if start is not None else None
+    t0 = (
+        session_close(backtest_sessions(start, start + pd.Timedelta(days=10))[0]) - pd.Timedelta(days=1)
+        if start is not None
+        else None
+    )
     return Store(url, clock=FixedClock(t0.to_pydatetime() if t0 is not None else datetime(1990, 1, 1)))
 
 # %% ../../nbs/72_validation_backtest.ipynb #09f5b12e
@@ -213,7 +226,8 @@ class BacktestResult:
     run_id: str
     account: str
     params: dict
-    days: pd.DataFrame           # per session: equity, cash, gross, buy_and_hold, orders, filled, traded, commission, slippage, ...
+    # per session: equity, cash, gross, buy_and_hold, orders, filled, traded, commission, slippage, ...
+    days: pd.DataFrame
     orders: pd.DataFrame         # every order tried, with its session
     fills: list[Fill]
     metrics: pd.DataFrame        # metric x (strategy, buy_and_hold)
@@ -229,35 +243,42 @@ class BacktestResult:
 # %% ../../nbs/72_validation_backtest.ipynb #0ce75ce1
 def _replay(settings, store: Store, days: pd.DatetimeIndex, tickers, book: ModelBook, run_id: str, order_prefix: str,
             account: str, jobs, progress: bool = True) -> Replay:
-    "Wire the collaborators: bars and features to the last session, runner over `book`, router, order manager over a paper broker."
+    """Wire the collaborators: bars and features to the last session, runner over `book`, router, order manager over a
+    paper broker."""
     clock = store.clock
     plan = plan_day(settings, days[-1], tickers, run_id)
-    bars = market_data(DataSourceManager.from_settings(settings, store, replay_clock(days[-1])), plan, progress=progress)
+    bars = market_data(DataSourceManager.from_settings(settings, store, replay_clock(days[-1])), plan,
+                       progress=progress)
     if not bars: raise ValueError(f"backtest: no market data for {', '.join(plan.tickers)}")
     builder = TimeSeriesFeatureBuilder()
     feats = builder.build_many(bars)
     d = feats.index.get_level_values('date')
-    builder.persist(store, feats[(d >= days[0]) & (d <= days[-1])])      # what each session's daily_features would persist
-    runner = ModelRunner.from_settings(settings, InlineExecutor(), book.jobs(jobs if jobs is not None else default_jobs(settings)), clock)
+    # what each session's daily_features would persist
+    builder.persist(store, feats[(d >= days[0]) & (d <= days[-1])])
+    runner = ModelRunner.from_settings(settings, InlineExecutor(),
+                                       book.jobs(jobs if jobs is not None else default_jobs(settings)), clock)
     router = SignalRouter(FeatureFlags.from_settings(settings, store, clock), clock)
-    broker = PaperBroker(store, settings, clock, account_id=account)   # never IBKR: a backtest only ever trades the simulator
+    # never IBKR: a backtest only ever trades the simulator
+    broker = PaperBroker(store, settings, clock, account_id=account)
     manager = OrderManager(broker, store, settings, clock, CheckpointManager(store), account_name=account)
     return Replay(settings, store, runner, router, manager, bars, plan.tickers, run_id, order_prefix, account)
 
 # %% ../../nbs/72_validation_backtest.ipynb #3d1afeda
-QUIET_LOGGERS = ('trading_workbench.execution.orders', 'trading_workbench.execution.paper', 'trading_workbench.data.manager',
-                 'trading_workbench.ops.daily')
+QUIET_LOGGERS = ('trading_workbench.execution.orders', 'trading_workbench.execution.paper',
+                 'trading_workbench.data.manager', 'trading_workbench.ops.daily')
 
 @contextmanager
 def quieter(
     names: Sequence[str] = QUIET_LOGGERS,   # logger names
     level: int = logging.WARNING,           # the lowest level they show inside the block
 ):
-    "Raise loggers `names` to at least `level` for the block: a year of sessions would repeat their per-session notices."
+    """Raise loggers `names` to at least `level` for the block: a year of sessions would repeat their per-session
+    notices."""
     loggers = [logging.getLogger(n) for n in names]
     before = [lg.level for lg in loggers]
     for lg in loggers:
-        if lg.getEffectiveLevel() > logging.DEBUG: lg.setLevel(max(level, lg.getEffectiveLevel()))   # DEBUG asked for: keep everything
+        # DEBUG asked for: keep everything
+        if lg.getEffectiveLevel() > logging.DEBUG: lg.setLevel(max(level, lg.getEffectiveLevel()))
     try: yield
     finally:
         for lg, lv in zip(loggers, before): lg.setLevel(lv)
@@ -266,12 +287,17 @@ def quieter(
 def _backtest_run_id(store: Store, days: pd.DatetimeIndex, account: str, order_prefix: str, run_id: str) -> str:
     "The run's id (a fresh one when `run_id` is empty), after refusing what the replay cannot do."
     clock = store.clock
-    if not isinstance(clock, FixedClock): raise ValueError("backtest: the store's clock must be a FixedClock (the backtest moves it)")
+    if not isinstance(clock,
+                      FixedClock): raise ValueError("backtest: the store's clock must be a FixedClock (the backtest "
+                                                    "moves it)")
     if clock.now() > replay_clock(days[0]).now():
-        raise ValueError(f"backtest: the store's clock ({clock.now():%Y-%m-%d %H:%M}) is past the first session {days[0].date()}")
-    if account == 'PAPER' and not order_prefix: raise ValueError("backtest: writing into the PAPER account needs an explicit order_prefix")
+        raise ValueError(f"backtest: the store's clock ({clock.now():%Y-%m-%d %H:%M}) is past the first session "
+                         f"{days[0].date()}")
+    if account == 'PAPER' and not order_prefix: raise ValueError("backtest: writing into the PAPER account needs an "
+                                                                 "explicit order_prefix")
     run_id = run_id or f'backtest-{days[0].date()}-{days[-1].date()}-{uuid.uuid4().hex[:6]}'
-    if len(run_id) > 48: raise ValueError(f"backtest: run_id is {len(run_id)} characters, at most 48 fit the store's run and order ids")
+    if len(run_id) > 48: raise ValueError(f"backtest: run_id is {len(run_id)} characters, at most 48 fit the store's "
+                                          f"run and order ids")
     return run_id
 
 # %% ../../nbs/72_validation_backtest.ipynb #f568b95d
@@ -308,13 +334,15 @@ def run_backtest(
 # %% ../../nbs/72_validation_backtest.ipynb #5e6c567e
 def _run_params(days: pd.DatetimeIndex, rp: Replay, refit: str, refit_last: bool, account: str) -> dict:
     "What the backtest replayed, for the store's `runs` row."
-    return dict(start=str(days[0].date()), end=str(days[-1].date()), tickers=list(rp.tickers), refit=refit, refit_last=refit_last,
-                account=account, order_prefix=rp.order_prefix, models=rp.runner.models)
+    return dict(start=str(days[0].date()), end=str(days[-1].date()), tickers=list(rp.tickers), refit=refit,
+                refit_last=refit_last, account=account, order_prefix=rp.order_prefix, models=rp.runner.models)
 
 def _record(store: Store, run_id: str, out: Sequence[DayResult], res: BacktestResult) -> None:
-    "Finish the run: ok, or partial when a session failed to start or a model failed (as a daily run counts), with the metrics."
+    """Finish the run: ok, or partial when a session failed to start or a model failed (as a daily run counts), with the
+    metrics."""
     store.finish_run(run_id, 'ok' if all(d.startup_ok and not d.model_failures for d in out) else 'partial',
-                     dict(metrics=res.metrics.round(6).to_dict(), fits=res.fits, updates=res.updates, seconds=round(res.seconds, 2)))
+                     dict(metrics=res.metrics.round(6).to_dict(), fits=res.fits, updates=res.updates,
+                          seconds=round(res.seconds, 2)))
 
 # %% ../../nbs/72_validation_backtest.ipynb #d1a0f0eb
 def buy_and_hold(
@@ -336,11 +364,14 @@ def day_rows(days: Sequence[DayResult]) -> pd.DataFrame:
     for d in days:
         done = [r for r in d.results if r.execution is not None and r.execution.filled_quantity > 0]
         ex = [(r.execution, d.prices.get(r.order.ticker, r.execution.avg_fill_price)) for r in done]
-        rows.append(dict(session=d.session, equity=d.equity, cash=d.cash, gross=d.gross, signals=d.signals, model_failures=d.model_failures,
+        rows.append(dict(session=d.session, equity=d.equity, cash=d.cash, gross=d.gross, signals=d.signals,
+                         model_failures=d.model_failures,
                          orders=sum(r.order is not None for r in d.results), filled=len(done),
                          rejected=sum(r.status == 'REJECTED' for r in d.results),
-                         traded=sum(e.filled_quantity * e.avg_fill_price for e, _ in ex), commission=sum(e.commission for e, _ in ex),
-                         slippage=sum(e.filled_quantity * abs(e.avg_fill_price - px) for e, px in ex), seconds=d.seconds))
+                         traded=sum(e.filled_quantity * e.avg_fill_price for e, _ in ex),
+                         commission=sum(e.commission for e, _ in ex),
+                         slippage=sum(e.filled_quantity * abs(e.avg_fill_price - px) for e, px in ex),
+                         seconds=d.seconds))
     return pd.DataFrame(rows).set_index('session')
 
 # %% ../../nbs/72_validation_backtest.ipynb #dcdf3e44
@@ -352,8 +383,10 @@ def curve_metrics(
     s = pm.performance_summary(equity, trade_pnl)
     pnl = equity.diff().iloc[1:]
     return dict(total_return=s.total_return, annual_return=s.annual_return, volatility=s.volatility, sharpe=s.sharpe,
-                vol_adjusted_return=s.annual_return / s.volatility if s.volatility else math.nan, max_drawdown=s.max_drawdown,
-                hit_rate=pm.win_rate(pnl[pnl != 0]) if (pnl != 0).any() else math.nan, profit_factor=pm.profit_factor(pnl),
+                vol_adjusted_return=s.annual_return / s.volatility if s.volatility else math.nan,
+                max_drawdown=s.max_drawdown,
+                hit_rate=pm.win_rate(pnl[pnl != 0]) if (pnl != 0).any() else math.nan,
+                profit_factor=pm.profit_factor(pnl),
                 trades=s.trades, trade_hit_rate=s.win_rate, trade_profit_factor=s.profit_factor)
 
 # %% ../../nbs/72_validation_backtest.ipynb #8e008073
@@ -370,13 +403,15 @@ def trading_metrics(
     m = pd.DataFrame({'strategy': curve_metrics(strat, trade_pnl), 'buy_and_hold': curve_metrics(bh)})
     m.loc['turnover'] = [days.traded.sum() / years / strat.mean(), 1 / years]   # buy-and-hold trades its capital once
     m.loc['costs'] = [days.commission.sum() + days.slippage.sum(), math.nan]
-    m.loc['costs_bps_of_traded'] = [1e4 * m.loc['costs', 'strategy'] / days.traded.sum() if days.traded.sum() else math.nan, math.nan]
+    m.loc['costs_bps_of_traded'] = [1e4 * m.loc['costs', 'strategy'] / days.traded.sum() if days.traded.sum()
+                                    else math.nan, math.nan]
     m.loc['avg_gross_exposure'] = [(days.gross / days.equity).mean(), 1.0]
     m.loc[['trades', 'trade_hit_rate', 'trade_profit_factor'], 'buy_and_hold'] = math.nan
     return m
 
 # %% ../../nbs/72_validation_backtest.ipynb #1a2bbdcc
-def _result(rp: Replay, out: Sequence[DayResult], params: dict, start_equity: float, book: ModelBook, seconds: float) -> BacktestResult:
+def _result(rp: Replay, out: Sequence[DayResult], params: dict, start_equity: float, book: ModelBook,
+            seconds: float) -> BacktestResult:
     "Collect the sessions, orders and fills of a replay and measure them."
     days = day_rows(out)
     days['buy_and_hold'] = buy_and_hold(rp.bars, days.index, start_equity)
@@ -384,7 +419,8 @@ def _result(rp: Replay, out: Sequence[DayResult], params: dict, start_equity: fl
     ids = set(orders.client_order_id)
     fills = [f for f in rp.store.fills() if f.client_order_id in ids]
     metrics = trading_metrics(days, start_equity, pm.closed_trade_pnl(fills))
-    return BacktestResult(rp.run_id, rp.account, params, days, orders, fills, metrics, book.counts['fits'], book.counts['updates'], seconds)
+    return BacktestResult(rp.run_id, rp.account, params, days, orders, fills, metrics, book.counts['fits'],
+                          book.counts['updates'], seconds)
 
 # %% ../../nbs/72_validation_backtest.ipynb #84728d3d
 def equity_figure(
@@ -396,9 +432,10 @@ def equity_figure(
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.05)
     for col, name, color in (('equity', 'strategy', '#1f77b4'), ('buy_and_hold', 'buy-and-hold', '#7f7f7f')):
         fig.add_scatter(x=days.index, y=days[col], name=name, line=dict(color=color), row=1, col=1)
-        fig.add_scatter(x=days.index, y=-pm.drawdowns(days[col]), name=f'{name} drawdown', line=dict(color=color, dash='dot'),
-                        fill='tozeroy', row=2, col=1)
-    fig.update_yaxes(title_text='equity', row=1, col=1); fig.update_yaxes(title_text='drawdown', tickformat='.0%', row=2, col=1)
+        fig.add_scatter(x=days.index, y=-pm.drawdowns(days[col]), name=f'{name} drawdown',
+                        line=dict(color=color, dash='dot'), fill='tozeroy', row=2, col=1)
+    fig.update_yaxes(title_text='equity', row=1, col=1)
+    fig.update_yaxes(title_text='drawdown', tickformat='.0%', row=2, col=1)
     return fig.update_layout(title=title, height=520, margin=dict(l=50, r=20, t=50, b=30))
 
 # %% ../../nbs/72_validation_backtest.ipynb #2a9672f8
@@ -411,5 +448,6 @@ def turnover_figure(
     fig = go.Figure()
     fig.add_bar(x=days.index, y=days.traded, name='traded notional')
     fig.add_scatter(x=days.index, y=days.commission + days.slippage, name='costs', yaxis='y2')
-    return fig.update_layout(title=title, height=360, yaxis=dict(title='notional'), yaxis2=dict(title='costs', overlaying='y', side='right'),
+    return fig.update_layout(title=title, height=360, yaxis=dict(title='notional'),
+                             yaxis2=dict(title='costs', overlaying='y', side='right'),
                              margin=dict(l=50, r=50, t=50, b=30))

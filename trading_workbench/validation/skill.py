@@ -52,18 +52,23 @@ def with_direction(
     return out
 
 # %% ../../nbs/72_validation_skill.ipynb #bd62129a
-SKILL_COLUMNS = ['model', 'horizon', 'ticker', 'n', 'n_independent', 'rmse', 'rmse_rw', 'rmse_ratio', 'dm_stat', 'dm_pvalue',
-                 'dm_fallback', 'hit_rate', 'hit_lower', 'hit_upper', 'coverage', 'brier', 'brier_base', 'mean_confidence', 'n_wild']
-WILD = math.log(2)   # a forecast that doubles or halves the price within the horizon is a model gone wrong, counted in `n_wild`
+SKILL_COLUMNS = ['model', 'horizon', 'ticker', 'n', 'n_independent', 'rmse', 'rmse_rw', 'rmse_ratio', 'dm_stat',
+                 'dm_pvalue',
+                 'dm_fallback', 'hit_rate', 'hit_lower', 'hit_upper', 'coverage', 'brier', 'brier_base',
+                 'mean_confidence', 'n_wild']
+# a forecast that doubles or halves the price within the horizon is a model gone wrong, counted in `n_wild`
+WILD = math.log(2)
 
 def _dir_stats(g: pd.DataFrame, h: int) -> dict:
     d = g[g['hit'].notna()]
-    if len(d) < 10: return dict(hit_rate=np.nan, hit_lower=np.nan, hit_upper=np.nan, n_independent=0, brier=np.nan, brier_base=np.nan, mean_confidence=np.nan)
-    fake_pred = d['reference'] * np.exp(np.sign(np.log(d['mean'] / d['reference'])) * 1e-6)   # only the direction matters
+    if len(d) < 10: return dict(hit_rate=np.nan, hit_lower=np.nan, hit_upper=np.nan, n_independent=0, brier=np.nan,
+                                brier_base=np.nan, mean_confidence=np.nan)
+    # only the direction matters
+    fake_pred = d['reference'] * np.exp(np.sign(np.log(d['mean'] / d['reference'])) * 1e-6)
     hr = hit_rate_interval(d['actual'].to_numpy(), fake_pred.to_numpy(), d['reference'].to_numpy(), step=h)
     bs = brier_skill(d['confidence'].to_numpy(), d['hit'].to_numpy())
-    return dict(hit_rate=hr.rate, hit_lower=hr.lower, hit_upper=hr.upper, n_independent=hr.n_independent, brier=bs['brier'],
-                brier_base=bs['brier_base'], mean_confidence=float(d['confidence'].mean()))
+    return dict(hit_rate=hr.rate, hit_lower=hr.lower, hit_upper=hr.upper, n_independent=hr.n_independent,
+                brier=bs['brier'], brier_base=bs['brier_base'], mean_confidence=float(d['confidence'].mean()))
 
 # %% ../../nbs/72_validation_skill.ipynb #cdd1bf8b
 def skill_row(
@@ -78,7 +83,8 @@ def skill_row(
     m = g.merge(rw[['ticker', 'origin', 'mean']].rename(columns={'mean': 'rw_mean'}), on=['ticker', 'origin'])
     row = dict(model=model, horizon=int(h), ticker=ticker, n=len(m))
     e, e_rw = (m['actual'] - m['mean']).to_numpy(), (m['actual'] - m['rw_mean']).to_numpy()
-    row.update(rmse=float(np.sqrt(np.mean(e ** 2))) if len(m) else np.nan, rmse_rw=float(np.sqrt(np.mean(e_rw ** 2))) if len(m) else np.nan)
+    row.update(rmse=float(np.sqrt(np.mean(e ** 2))) if len(m) else np.nan, rmse_rw=float(np.sqrt(np.mean(e_rw ** 2)))
+               if len(m) else np.nan)
     row['rmse_ratio'] = row['rmse'] / row['rmse_rw'] if len(m) and row['rmse_rw'] > 0 else np.nan
     row.update(dm_stat=np.nan, dm_pvalue=np.nan, dm_fallback=None)
     if model != RW and len(m) > 2 * h + 2:
@@ -99,7 +105,8 @@ def pooled_row(
 ) -> dict:
     "Skill pooled over tickers on log errors, DM on the per-date cross-sectional mean loss differential."
     from trading_workbench.validation.stats import StatsInputError, dm_differential
-    m = g.merge(rw[['ticker', 'origin', 'log_error']].rename(columns={'log_error': 'rw_log_error'}), on=['ticker', 'origin'])
+    m = g.merge(rw[['ticker', 'origin', 'log_error']].rename(columns={'log_error': 'rw_log_error'}),
+                on=['ticker', 'origin'])
     row = dict(model=model, horizon=int(h), ticker='*', n=len(m), rmse=float(np.sqrt(np.mean(m['log_error'] ** 2))),
                rmse_rw=float(np.sqrt(np.mean(m['rw_log_error'] ** 2))))
     row['rmse_ratio'] = row['rmse'] / row['rmse_rw'] if row['rmse_rw'] > 0 else np.nan
@@ -118,8 +125,10 @@ def pooled_row(
 def skill_table(
     fd: pd.DataFrame,   # forecasts with direction (`with_direction`)
 ) -> pd.DataFrame:
-    "One row per model, horizon and ticker (and `*` pooled): RMSE ratio, DM vs the random walk, hit rate, coverage, Brier."
-    if RW not in set(fd['model']): raise ValueError("forecasts: the random walk baseline is missing; every comparison is against it")
+    """One row per model, horizon and ticker (and `*` pooled): RMSE ratio, DM vs the random walk, hit rate, coverage,
+    Brier."""
+    if RW not in set(fd['model']): raise ValueError("forecasts: the random walk baseline is missing; every comparison "
+                                                    "is against it")
     rows = []
     for h, fh in fd.groupby('horizon'):
         rw = fh[fh.model == RW]
@@ -137,7 +146,8 @@ def loss_matrix(
     f = fd[fd.horizon == horizon]
     n_models = f['model'].nunique()
     full = f.groupby(['ticker', 'origin'])['model'].transform('nunique') == n_models
-    return f[full].assign(sq=lambda d: d['log_error'] ** 2).pivot_table(index='origin', columns='model', values='sq', aggfunc='mean').dropna()
+    return f[full].assign(sq=lambda d: d['log_error'] ** 2).pivot_table(index='origin', columns='model', values='sq',
+                                                                        aggfunc='mean').dropna()
 
 # %% ../../nbs/72_validation_skill.ipynb #74bb7143
 @dataclass(frozen=True)
@@ -159,19 +169,22 @@ def compare_models(
     from trading_workbench.validation.stats import model_confidence_set, spa_test
     L = loss_matrix(fd, horizon)
     return Comparison(int(horizon), model_confidence_set(L, size=0.1, reps=reps, horizon=horizon, seed=seed),
-                      spa_test(L, RW, reps=reps, horizon=horizon, seed=seed), {k: float(v) for k, v in L.mean().items()})
+                      spa_test(L, RW, reps=reps, horizon=horizon, seed=seed),
+                      {k: float(v) for k, v in L.mean().items()})
 
 # %% ../../nbs/72_validation_skill.ipynb #d5f63089
 def variant_returns(
     fd: pd.DataFrame,   # forecasts with direction
     horizon: int = 1,   # the horizon traded (1: daily returns)
 ) -> pd.DataFrame:
-    "Daily returns (rows: origin dates) of each model's sign-of-forecast strategy at `horizon` 1, equally weighted over tickers."
+    """Daily returns (rows: origin dates) of each model's sign-of-forecast strategy at `horizon` 1, equally weighted
+    over tickers."""
     f = fd[(fd.horizon == horizon) & (fd.model != RW)]
     move = np.log(f['mean'] / f['reference'])
     pos = np.sign(move).where(move.abs() > 1e-9, 0.0)     # a no-move forecast's log round trip (~1e-16) is no position
     ret = (pos * np.log(f['actual'] / f['reference'])).rename('ret')
-    return pd.concat([f[['model', 'origin']], ret], axis=1).pivot_table(index='origin', columns='model', values='ret', aggfunc='mean').dropna()
+    return pd.concat([f[['model', 'origin']], ret], axis=1).pivot_table(index='origin', columns='model', values='ret',
+                                                                        aggfunc='mean').dropna()
 
 # %% ../../nbs/72_validation_skill.ipynb #35eb1d0d
 @dataclass(frozen=True)
@@ -193,7 +206,8 @@ def selection_stats(
     R = R.loc[:, R.std(ddof=1) > 0]                        # a model that never takes a position is no strategy variant
     sr = R.mean() / R.std(ddof=1)
     best = str(sr.idxmax())
-    d = deflated_sharpe(R[best].to_numpy(), n_trials=max(2, R.shape[1]), var_trials=float(sr.var(ddof=1)) if R.shape[1] > 1 else 0.0)
+    d = deflated_sharpe(R[best].to_numpy(), n_trials=max(2, R.shape[1]), var_trials=float(sr.var(ddof=1))
+                        if R.shape[1] > 1 else 0.0)
     return Selection(pbo_cscv(R, n_splits=n_splits), d, best, {k: float(v) for k, v in sr.items()})
 
 # %% ../../nbs/72_validation_skill.ipynb #4c7ae459
@@ -205,7 +219,9 @@ def reliability(
     out = []
     for (m, h), g in fd[fd['hit'].notna()].groupby(['model', 'horizon']):
         if len(g) >= 10: out.append(calibration_table(g['confidence'], g['hit'], bins).assign(model=m, horizon=int(h)))
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=['bin', 'count', 'stated', 'observed', 'model', 'horizon'])
+    return pd.concat(out,
+                     ignore_index=True) if out else pd.DataFrame(columns=['bin', 'count', 'stated', 'observed', 'model',
+                                                                          'horizon'])
 
 # %% ../../nbs/72_validation_skill.ipynb #89a17817
 def _num(x):
@@ -221,16 +237,20 @@ def run_params(
     "The plan and every model's version and parameters (what `params_hash` covers)."
     return dict(plan=run.plan.to_dict(), models=run.models)
 
-FORECAST_COLUMNS = ('run_id', 'model', 'ticker', 'horizon', 'origin', 'target', 'fold', 'reference', 'mean', 'lower', 'upper', 'actual')
+FORECAST_COLUMNS = ('run_id', 'model', 'ticker', 'horizon', 'origin', 'target', 'fold', 'reference', 'mean', 'lower',
+                    'upper', 'actual')
 
 # %% ../../nbs/72_validation_skill.ipynb #f2f64a94
 def _forecast_tuples(run_id: str, fc: pd.DataFrame, dialect: str) -> list[tuple]:
     "Rows for `wf_forecasts` as plain tuples (a bulk insert of 600k rows should take seconds, not minutes)."
     if not np.isfinite(fc[['reference', 'mean', 'lower', 'upper', 'actual']].to_numpy('float64')).all():
         raise ValueError("forecasts: NaN/inf in a forecast or outcome; nothing was written")
-    day = (lambda s: s.dt.strftime('%Y-%m-%d')) if dialect == 'sqlite' else (lambda s: s.dt.date)   # SQLAlchemy's SQLite Date format
-    cols = [pd.Series(run_id, index=fc.index), fc['model'], fc['ticker'], fc['horizon'].astype(int), day(fc['origin']), day(fc['target']),
-            fc['fold'].astype(int), *(fc[c].astype('float64') for c in ('reference', 'mean', 'lower', 'upper', 'actual'))]
+    # SQLAlchemy's SQLite Date format
+    day = (lambda s: s.dt.strftime('%Y-%m-%d')) if dialect == 'sqlite' else (lambda s: s.dt.date)
+    cols = [pd.Series(run_id, index=fc.index), fc['model'], fc['ticker'], fc['horizon'].astype(int), day(fc['origin']),
+            day(fc['target']),
+            fc['fold'].astype(int),
+            *(fc[c].astype('float64') for c in ('reference', 'mean', 'lower', 'upper', 'actual'))]
     return list(zip(*(c.tolist() for c in cols)))
 
 # %% ../../nbs/72_validation_skill.ipynb #c1780b86
@@ -256,17 +276,22 @@ def save_run(
     now, params = datetime.now(timezone.utc), run_params(run)
     ph, dh, cv = params_hash(params), run.data_hash, run.code_version
     diag = run.diagnostics.to_dict('records')
-    skill_rows = [{k: (_num(v) if isinstance(v, (float, np.floating)) else v) for k, v in r.items() if k != 'n_wild'} | dict(
-        run_id=run_id, created_at=now, code_version=cv, data_hash=dh, params_hash=ph, details=dict(n_wild=int(r.get('n_wild', 0))))
-        for r in skill.to_dict('records')]
-    for r in skill_rows: r['n'], r['n_independent'], r['horizon'] = int(r['n']), int(r['n_independent']), int(r['horizon'])
+    skill_rows = [{k: (_num(v) if isinstance(v, (float, np.floating)) else v) for k, v in r.items()
+                   if k != 'n_wild'} | dict(
+        run_id=run_id, created_at=now, code_version=cv, data_hash=dh, params_hash=ph,
+        details=dict(n_wild=int(r.get('n_wild', 0)))) for r in skill.to_dict('records')]
+    for r in skill_rows:
+        r['n'], r['n_independent'], r['horizon'] = int(r['n']), int(r['n_independent']), int(r['horizon'])
     with store.engine.begin() as conn:
-        conn.execute(T['wf_runs'].insert().values(run_id=run_id, created_at=now, code_version=cv, data_hash=dh, params_hash=ph,
-                                                  params=params, data_hashes=run.data_hashes, diagnostics=dict(seconds=run.seconds, series=diag)))
+        conn.execute(T['wf_runs'].insert().values(run_id=run_id, created_at=now, code_version=cv, data_hash=dh,
+                                                  params_hash=ph,
+                                                  params=params, data_hashes=run.data_hashes,
+                                                  diagnostics=dict(seconds=run.seconds, series=diag)))
         _bulk_insert(conn, 'wf_forecasts', FORECAST_COLUMNS, _forecast_tuples(run_id, run.forecasts, conn.dialect.name))
         if skill_rows: conn.execute(T['wf_skill'].insert(), skill_rows)
         for name, (metrics, details) in (comparisons or {}).items():
-            conn.execute(T['validation_results'].insert().values(run_id=run_id, model=name, ticker=None, metrics=metrics, details=details, created_at=now))
+            conn.execute(T['validation_results'].insert().values(run_id=run_id, model=name, ticker=None,
+                                                                 metrics=metrics, details=details, created_at=now))
 
 # %% ../../nbs/72_validation_skill.ipynb #34fbf76e
 def latest_skill(
@@ -277,12 +302,16 @@ def latest_skill(
 ) -> pd.DataFrame:
     "The newest `wf_skill` row per model, horizon and ticker (optionally filtered): what a skill gate reads."
     t = T['wf_skill']
-    newest = sa.select(t.c.model, t.c.horizon, t.c.ticker, sa.func.max(t.c.created_at).label('created_at')).group_by(t.c.model, t.c.horizon, t.c.ticker)
+    newest = sa.select(t.c.model, t.c.horizon, t.c.ticker,
+                       sa.func.max(t.c.created_at).label('created_at')).group_by(t.c.model, t.c.horizon, t.c.ticker)
     for col, v in (('model', model), ('horizon', horizon), ('ticker', ticker)):
         if v is not None: newest = newest.where(t.c[col] == v)
     newest = newest.subquery()
-    q = sa.select(t).join(newest, sa.and_(t.c.model == newest.c.model, t.c.horizon == newest.c.horizon, t.c.ticker == newest.c.ticker,
-                                          t.c.created_at == newest.c.created_at)).order_by(t.c.model, t.c.horizon, t.c.ticker)
+    q = sa.select(t).join(newest,
+                          sa.and_(t.c.model == newest.c.model, t.c.horizon == newest.c.horizon,
+                                  t.c.ticker == newest.c.ticker,
+                                          t.c.created_at == newest.c.created_at)).order_by(t.c.model, t.c.horizon,
+                                                                                           t.c.ticker)
     with store.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
 
 # %% ../../nbs/72_validation_skill.ipynb #3ad39442
@@ -324,16 +353,20 @@ class ValidationReport:
 def _comparison_records(rep_cmp: dict[int, Comparison], sel: Selection | None) -> dict[str, tuple[dict, dict]]:
     out = {}
     for h, c in rep_cmp.items():
-        out[f'mcs_h{h}'] = (dict(included=list(c.mcs.included), excluded=list(c.mcs.excluded), size=c.mcs.size), dict(asdict(c.mcs), mean_loss=c.mean_loss))
-        out[f'spa_h{h}'] = (dict(benchmark=c.spa.benchmark, pvalue=c.spa.pvalue_consistent, best=c.spa.best_model), asdict(c.spa))
+        out[f'mcs_h{h}'] = (dict(included=list(c.mcs.included), excluded=list(c.mcs.excluded), size=c.mcs.size),
+                            dict(asdict(c.mcs), mean_loss=c.mean_loss))
+        out[f'spa_h{h}'] = (dict(benchmark=c.spa.benchmark, pvalue=c.spa.pvalue_consistent, best=c.spa.best_model),
+                            asdict(c.spa))
     if sel is not None:
-        out['pbo'] = (dict(pbo=sel.pbo.pbo, n_combinations=sel.pbo.n_combinations), dict(logits=list(sel.pbo.logits), sharpe=sel.sharpe))
+        out['pbo'] = (dict(pbo=sel.pbo.pbo, n_combinations=sel.pbo.n_combinations),
+                      dict(logits=list(sel.pbo.logits), sharpe=sel.sharpe))
         out['dsr'] = (dict(dsr=sel.dsr.dsr, best=sel.best), asdict(sel.dsr))
     return out
 
 # %% ../../nbs/72_validation_skill.ipynb #a7b042cb
 def _compare_all(fd: pd.DataFrame, horizons, run_id: str, reps: int) -> tuple[dict, Selection | None]:
-    "MCS and SPA at each horizon, PBO and DSR across the strategy variants; what the data cannot support is logged and left out."
+    """MCS and SPA at each horizon, PBO and DSR across the strategy variants; what the data cannot support is logged and
+    left out."""
     from trading_workbench.validation.stats import StatsInputError
     cmp = {}
     for h in horizons:
@@ -358,9 +391,14 @@ def validate(
     import time
     from trading_workbench.validation.walk_forward import run_walk_forward
     t = {}; t0, c0 = time.perf_counter(), time.process_time()
-    run = run_walk_forward(closes, models, plan, executor, progress=progress); t['walk_forward'] = time.perf_counter() - t0
-    t['walk_forward_cpu'] = float(run.diagnostics['cpu_seconds'].sum()) if len(run.diagnostics) else 0.0   # in the workers
-    t0 = time.perf_counter(); fd = with_direction(run.forecasts); skill = skill_table(fd); t['skill'] = time.perf_counter() - t0
+    run = run_walk_forward(closes, models, plan, executor, progress=progress)
+    t['walk_forward'] = time.perf_counter() - t0
+    # in the workers
+    t['walk_forward_cpu'] = float(run.diagnostics['cpu_seconds'].sum()) if len(run.diagnostics) else 0.0
+    t0 = time.perf_counter()
+    fd = with_direction(run.forecasts)
+    skill = skill_table(fd)
+    t['skill'] = time.perf_counter() - t0
     t0 = time.perf_counter()
     cmp, sel = _compare_all(fd, plan.horizons, run_id, reps)
     rel = reliability(fd); t['compare'] = time.perf_counter() - t0
@@ -380,8 +418,8 @@ def model_specs(
     from trading_workbench.models.samossa import SAMoSSA
     from trading_workbench.models.sarimax import SARIMAXForecaster
     from trading_workbench.validation.walk_forward import ModelSpec
-    known = dict(samossa=ModelSpec(SAMoSSA), sarimax=ModelSpec(SARIMAXForecaster), garch=ModelSpec(GARCHForecaster, {'refit_every': None}),
-                 mssa_rl=ModelSpec(MSSARL))
+    known = dict(samossa=ModelSpec(SAMoSSA), sarimax=ModelSpec(SARIMAXForecaster),
+                 garch=ModelSpec(GARCHForecaster, {'refit_every': None}), mssa_rl=ModelSpec(MSSARL))
     want = [n.strip() for n in (names.split(',') if isinstance(names, str) else names) if n.strip()]
     bad = [n for n in want if n not in known]
     if bad: raise ValueError(f"models: unknown {bad}; known: {sorted(known)}")

@@ -16,7 +16,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 from ..core.log import get_logger
 from ..core.types import Forecast
-from ..models.base import FitInfo, ModelInputError, ModelNotFittedError, check_horizon, check_new, check_series, normal_quantile
+from trading_workbench.models.base import (
+    FitInfo,
+    ModelInputError,
+    ModelNotFittedError,
+    check_horizon,
+    check_new,
+    check_series,
+    normal_quantile,
+)
 
 log = get_logger(__name__)
 
@@ -60,8 +68,10 @@ class RandomWalk:
         "Price forecast `horizon` steps ahead with a `level` interval."
         self._check(); h = np.arange(1, check_horizon(horizon) + 1)
         z, sd = normal_quantile(self.level), self.sd_ * np.sqrt(h)
-        mean = self.last_ * np.exp(h * self.mu_)         # exactly the last price for the random walk (no log round trip)
-        return Forecast(self.name, mean=tuple(mean), lower=tuple(mean * np.exp(-z * sd)), upper=tuple(mean * np.exp(z * sd)), level=self.level)
+        # exactly the last price for the random walk (no log round trip)
+        mean = self.last_ * np.exp(h * self.mu_)
+        return Forecast(self.name, mean=tuple(mean), lower=tuple(mean * np.exp(-z * sd)),
+                        upper=tuple(mean * np.exp(z * sd)), level=self.level)
 
     def _check(self):
         if self.fit_info is None: raise ModelNotFittedError(f"{self.name}: call fit() first")
@@ -88,15 +98,24 @@ class WalkForwardPlan:
     def __post_init__(self):
         object.__setattr__(self, 'scheme', Scheme(self.scheme))
         hs = tuple(self.horizons)
-        if not hs or any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hs) or len(set(hs)) != len(hs):
+        if not hs or any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1
+                         for h in hs) or len(set(hs)) != len(hs):
             raise ValueError(f"WalkForwardPlan.horizons: expected distinct positive integers, got {self.horizons!r}")
         object.__setattr__(self, 'horizons', tuple(sorted(int(h) for h in hs)))
         for k, lo in (('n_origins', 1), ('refit_every', 1), ('n_blocks', 2), ('min_train', 3)):
             v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo: raise ValueError(f"WalkForwardPlan.{k}: expected an integer >= {lo}, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v,
+                                                     (int,
+                                                      np.integer)) or v < lo: raise ValueError(f"WalkForwardPlan.{k}: "
+                                                                                               f"expected an integer "
+                                                                                               f">= {lo}, got {v!r}")
         if self.scheme is Scheme.ROLLING and not (isinstance(self.window, int) and self.window >= self.min_train):
-            raise ValueError(f"WalkForwardPlan.window: the rolling scheme needs a window >= min_train ({self.min_train}), got {self.window!r}")
-        if self.embargo is not None and not (isinstance(self.embargo, int) and self.embargo >= 0): raise ValueError(f"WalkForwardPlan.embargo: expected an integer >= 0, got {self.embargo!r}")
+            raise ValueError(f"WalkForwardPlan.window: the rolling scheme needs a window >= min_train "
+                             f"({self.min_train}), got {self.window!r}")
+        if self.embargo is not None and not (isinstance(self.embargo, int)
+                                             and self.embargo >= 0): raise ValueError(f"WalkForwardPlan.embargo: "
+                                                                                      f"expected an integer >= 0, got "
+                                                                                      f"{self.embargo!r}")
 
     @property
     def max_h(self) -> int: return self.horizons[-1]
@@ -110,7 +129,8 @@ def origins_for(
     "Positions of the origins of a series of `n` bars: the latest `n_origins` whose every outcome is known."
     last = n - 1 - plan.max_h
     first = max(plan.min_train - 1, last - plan.n_origins + 1)
-    if last < first: raise ModelInputError(f"y: {n} bars leave no origin (need more than {plan.min_train + plan.max_h})")
+    if last < first:
+        raise ModelInputError(f"y: {n} bars leave no origin (need more than {plan.min_train + plan.max_h})")
     return np.arange(first, last + 1)
 
 # %% ../../nbs/70_validation_walk_forward.ipynb #7262a1b9
@@ -121,7 +141,8 @@ def purged_blocks(
     embargo: int,          # bars dropped after a block
     n: int,                # bars in the series
 ) -> list[tuple[np.ndarray, range, range]]:
-    "Per test block: its origins, and the bars before (purged) and after (past outcomes + embargo) usable for estimation."
+    """Per test block: its origins, and the bars before (purged) and after (past outcomes + embargo) usable for
+    estimation."""
     out = []
     for blk in np.array_split(origins, n_blocks):
         if not len(blk): continue
@@ -138,7 +159,8 @@ class ModelSpec:
     name: str = ''
 
     def __post_init__(self):
-        if not callable(self.factory): raise ValueError(f"ModelSpec.factory: expected a forecaster class, got {self.factory!r}")
+        if not callable(self.factory): raise ValueError(f"ModelSpec.factory: expected a forecaster class, got "
+                                                        f"{self.factory!r}")
         if not self.name: object.__setattr__(self, 'name', self.build().name)
 
     def build(self): return self.factory(**dict(self.params))
@@ -162,7 +184,8 @@ class SeriesDiagnostics:
     first_error: str = ''
     fit_seconds: float = 0.0
     step_seconds: float = 0.0
-    cpu_seconds: float = 0.0     # CPU time of the whole walk in its process (wall time stretches on a busy machine, this does not)
+    # CPU time of the whole walk in its process (wall time stretches on a busy machine, this does not)
+    cpu_seconds: float = 0.0
 
     def failed(self, kind: str, origin, e: Exception) -> None:
         setattr(self, kind, getattr(self, kind) + 1)
@@ -213,7 +236,8 @@ def _frame(rows: list[tuple], y: pd.Series, spec: ModelSpec, ticker: str) -> pd.
     df.insert(0, 'model', spec.name); df.insert(1, 'ticker', ticker)
     df['origin'], df['target'] = idx[pos], idx[pos + h]
     df['reference'], df['actual'] = v[pos], v[pos + h]
-    return df.drop(columns='pos')[['model', 'ticker', 'horizon', 'origin', 'target', 'fold', 'reference', 'mean', 'lower', 'upper', 'actual']]
+    return df.drop(columns='pos')[['model', 'ticker', 'horizon', 'origin', 'target', 'fold', 'reference', 'mean',
+                                   'lower', 'upper', 'actual']]
 
 # %% ../../nbs/70_validation_walk_forward.ipynb #019cfc2d
 def walk_series(
@@ -249,7 +273,8 @@ def baseline_rows(
     plan: WalkForwardPlan,    # refits and horizons
     d: SeriesDiagnostics,     # counts the fits and forecasts
 ) -> list[tuple] | None:
-    "A `RandomWalk` spec's walk in closed form (the protocol loop's numbers); None when a fold's volatility is not usable."
+    """A `RandomWalk` spec's walk in closed form (the protocol loop's numbers); None when a fold's volatility is not
+    usable."""
     v, lv, hs = y.to_numpy(), np.log(y.to_numpy()), np.array(plan.horizons)
     drift, z, rows = bool(spec.params.get('drift', False)), normal_quantile(spec.params.get('level', 0.95)), []
     for fold, s in enumerate(range(0, len(origins), plan.refit_every)):
@@ -261,7 +286,8 @@ def baseline_rows(
         mean = v[blk][:, None] * np.exp(hs * mu)[None, :]
         w = z * sd * np.sqrt(hs)[None, :]
         lo, hi = mean * np.exp(-w), mean * np.exp(w)
-        rows += [(int(i), int(h), fold, mean[k, j], lo[k, j], hi[k, j]) for k, i in enumerate(blk) for j, h in enumerate(hs)]
+        rows += [(int(i), int(h), fold, mean[k, j], lo[k, j], hi[k, j]) for k, i in enumerate(blk) for j,
+                 h in enumerate(hs)]
     d.origins, d.forecasts, d.fits = len(origins), len(origins), fold + 1
     return rows
 
@@ -270,7 +296,8 @@ def data_hash(
     y: pd.Series,   # the series hashed (its dates and values)
 ) -> str:
     "SHA-256 (first 16 hex digits) of a price series' dates and values."
-    h = hashlib.sha256(np.asarray(y.index.asi8 if isinstance(y.index, pd.DatetimeIndex) else np.arange(len(y))).tobytes())
+    h = hashlib.sha256(np.asarray(y.index.asi8 if isinstance(y.index, pd.DatetimeIndex)
+                                  else np.arange(len(y))).tobytes())
     h.update(np.ascontiguousarray(y.to_numpy('float64')).tobytes())
     return h.hexdigest()[:16]
 
@@ -282,8 +309,10 @@ def code_version() -> str:
     import trading_workbench
     root = Path(trading_workbench.__file__).parent.parent
     try:
-        sha = subprocess.run(['git', 'rev-parse', '--short=12', 'HEAD'], cwd=root, capture_output=True, text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=root, capture_output=True, text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(['git', 'rev-parse', '--short=12', 'HEAD'], cwd=root, capture_output=True, text=True,
+                             timeout=5).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=root, capture_output=True,
+                               text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError) as e:
         log.info("code_version: no git (%s)", e); return trading_workbench.__version__
     return f"{trading_workbench.__version__}+{sha}{'.dirty' if dirty else ''}" if sha else trading_workbench.__version__
@@ -341,9 +370,12 @@ def run_walk_forward(
     "Walk every model (and both baselines) over every column of `closes` on `executor` (inline when None)."
     t0 = time.perf_counter()
     specs = list(BASELINES) + [m for m in models if m.name not in {b.name for b in BASELINES}]
-    if len({s.name for s in specs}) != len(specs): raise ValueError(f"models: names must be unique, got {[s.name for s in specs]}")
+    if len({s.name
+            for s in specs}) != len(specs): raise ValueError(f"models: names must be unique, got "
+                                                             f"{[s.name for s in specs]}")
     jobs = _jobs(closes, specs)
-    if executor is None: results = [walk_job(s, y, plan, t) for s, t, y in tqdm(jobs, disable=not progress, desc='walk-forward')]
+    if executor is None: results = [walk_job(s, y, plan, t) for s, t,
+                                    y in tqdm(jobs, disable=not progress, desc='walk-forward')]
     else:
         futs = [executor.submit(walk_job, s, y, plan, t) for s, t, y in jobs]
         for _ in tqdm(cf.as_completed(futs), total=len(futs), disable=not progress, desc='walk-forward'): pass
@@ -351,4 +383,5 @@ def run_walk_forward(
     fc = pd.concat([r[0] for r in results], ignore_index=True)
     diag = pd.DataFrame([asdict(r[1]) for r in results])
     return WalkForwardRun(fc, diag, plan, {s.name: dict(version=s.version, params=dict(s.params)) for s in specs},
-                          {t: data_hash(closes[t].dropna()) for t in closes.columns}, code_version(), time.perf_counter() - t0)
+                          {t: data_hash(closes[t].dropna()) for t in closes.columns}, code_version(),
+                          time.perf_counter() - t0)
