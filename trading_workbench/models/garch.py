@@ -66,6 +66,7 @@ def _model(self: GARCHForecaster, r: np.ndarray):
     from arch import arch_model
     return arch_model(r, mean='Constant', vol='GARCH', p=self.p, o=self.o, q=self.q, dist=self.dist, rescale=False)
 
+# %% ../../nbs/24_models_garch.ipynb #3bf3e999
 @patch
 def fit(
     self: GARCHForecaster,
