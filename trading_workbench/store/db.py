@@ -407,6 +407,7 @@ class _HeadSchema(dict):
 
 T = _HeadSchema()     # `META` is not in `__all__` (it is not a name until asked for): import it by name
 
+# %% ../../nbs/04_store_db.ipynb #a5395440
 def __getattr__(name: str):
     "`META` (the head schema's `MetaData`) is built on first use, like `T`."
     if name == 'META': return T.metadata
@@ -523,6 +524,7 @@ class _Shared:
     def __init__(self, name: str): self.name = name
     def __get__(self, obj, owner=None): return self if obj is None else getattr(obj.db, self.name)
 
+# %% ../../nbs/04_store_db.ipynb #539d1c5c
 class StorePart:
     "One concern's methods over a shared `Database`: its engines, clock and units are the database's."
     def __init__(self, db: Database):  # the database this part reads and writes (a `Store` will do)
@@ -533,6 +535,7 @@ for _n in ('url', 'clock', 'engine', 'reader', 'revision', 'dialect', 'close',
            '_now', 'unit', 'after_commit', 'on_rollback', 'lend_unit', 'transaction', 'reading',
            'counting'): setattr(StorePart, _n, _Shared(_n))
 
+# %% ../../nbs/04_store_db.ipynb #ee006c82
 class MarketData(StorePart): "Prices, features, forecasts and signals."
 class Journal(StorePart): "The order journal: orders, their events and fills (and what an order's outcome moves)."
 class Account(StorePart): "Positions, the equity curve, the trading state and the risk actions."
@@ -586,6 +589,7 @@ def prices(self: MarketData,
     df['date'] = pd.to_datetime(df['date']).astype('datetime64[ns]')
     return df.set_index('date').astype('float64')
 
+# %% ../../nbs/04_store_db.ipynb #7a5af5d6
 @patch
 def price_range(self: MarketData,
                 ticker: str,  # the ticker
@@ -610,6 +614,7 @@ def price_sources(self: MarketData,
     with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).all(),
                                                             columns=['ticker', 'source', 'bars', 'first', 'last'])
 
+# %% ../../nbs/04_store_db.ipynb #6141ba45
 @patch
 def tickers(self: MarketData) -> list[str]:
     "Tickers with stored prices."
@@ -758,6 +763,7 @@ class _Unit:
     after: list[Callable[[], None]] = field(default_factory=list)
     undo: list[Callable[[], None]] = field(default_factory=list)
 
+# %% ../../nbs/04_store_db.ipynb #d131a168
 # (store, thread) -> a unit lent to a thread that works for its owner (a broker's loop)
 _LENT: dict[tuple[int, int], _Unit] = {}
 
@@ -899,6 +905,7 @@ def order(self: Journal, client_order_id: str  # the order's client order id
         )
     return dict(r) if r else None
 
+# %% ../../nbs/04_store_db.ipynb #665909f6
 @patch
 def orders(self: Journal,
            run_id: str | None = None,                    # only this run's orders (None or '': every run's)
@@ -967,10 +974,12 @@ def _order_row(order: Order, state: OrderState, now, broker_order_id: str | None
                 broker_order_id=broker_order_id, filled_quantity=0, reason=order.reason, adopted=adopted,
                 created_at=now, updated_at=now)
 
+# %% ../../nbs/04_store_db.ipynb #9cb051b1
 def _in(col, prefix: str, n: int):
     "`col IN` a list of `n` parameters named `prefix0`...; never true when `n` is 0."
     return col.in_([sa.bindparam(f'{prefix}{i}') for i in range(n)]) if n else sa.false()
 
+# %% ../../nbs/04_store_db.ipynb #c28cd559
 def _build_stmt(dialect: str, name: str, n: int = 0):
     from sqlalchemy.dialects import postgresql, sqlite
     ins = sqlite.insert if dialect == 'sqlite' else postgresql.insert
@@ -994,6 +1003,7 @@ def _build_stmt(dialect: str, name: str, n: int = 0):
                                           set_=dict(cash=stmt.excluded.cash, equity=stmt.excluded.equity))
     raise KeyError(name)
 
+# %% ../../nbs/04_store_db.ipynb #445c469e
 _STMTS: dict[tuple[str, str, int], Any] = {}
 
 def _stmt(conn: sa.Connection, name: str, n: int = 0):
@@ -1033,12 +1043,14 @@ def params(self: _Prepared, row: Mapping  # the statement's parameter values by 
     for i, p in self.convert: v[i] = p(v[i])
     return v
 
+# %% ../../nbs/04_store_db.ipynb #b704488d
 @patch
 def row(self: _Prepared, values: Sequence  # one result row from the driver, in the SELECT's column order
         ) -> dict:
     "One result row as a dict of Python values (UTC datetimes, dates, booleans)."
     return {k: p(v) if p else v for k, p, v in zip(self.columns, self.results, values)}
 
+# %% ../../nbs/04_store_db.ipynb #57bcc7c7
 def _processor(typ, dialect):
     "The type's bind processor; a datetime's or date's remembers recent values (one order's rows share one timestamp)."
     p = typ.dialect_impl(dialect).bind_processor(dialect)
@@ -1058,8 +1070,10 @@ def _driver(conn: sa.Connection, sql: str, params, many: bool = False):
     if after: after(conn, cur, sql, params, None, many)
     return cur
 
+# %% ../../nbs/04_store_db.ipynb #8a20e31b
 def _fast(conn: sa.Connection) -> bool: return conn.dialect.name == 'sqlite' and conn.dialect.positional
 
+# %% ../../nbs/04_store_db.ipynb #54a66316
 _PREPARED: dict[tuple, _Prepared] = {}
 
 def _prepared(conn: sa.Connection, key, build: Callable[[], Any], keys: tuple[str, ...] = ()) -> _Prepared:
@@ -1080,6 +1094,7 @@ def prepared_write(conn: sa.Connection,                  # a connection inside i
     p = _prepared(conn, key, build, tuple(rows[0] if many else rows))
     return _driver(conn, p.sql, [p.params(r) for r in rows] if many else p.params(rows), many)
 
+# %% ../../nbs/04_store_db.ipynb #c1acc724
 def prepared_read(conn: sa.Connection,                   # a connection (its transaction is begun if need be)
                   key,                                   # names the statement in the cache: one per IN-list length
                   build: Callable[[], Any],              # makes the Core SELECT, once
@@ -1091,6 +1106,7 @@ def prepared_read(conn: sa.Connection,                   # a connection (its tra
     p = _prepared(conn, key, build)
     return [p.row(r) for r in _driver(conn, p.sql, p.params(params or {})).fetchall()]
 
+# %% ../../nbs/04_store_db.ipynb #f2b8f049
 def _write(conn: sa.Connection, name: str, rows: Mapping | list[Mapping]):
     "The order path's write `name` (see `_build_stmt`) with `rows`."
     return prepared_write(conn, name, lambda: _stmt(conn, name), rows)
@@ -1154,12 +1170,7 @@ def record_order_outcome(self: Journal,
                           [dict(client_order_id=client_order_id, time=now, state=OrderState(s).value, message=m)
                                                         for s, m in events])
         added = _record_fills(conn, fills, now) if fills else 0
-        if positions is not None and account:
-            _write(conn, 'positions_clear', dict(account_=account))
-            rows = [dict(account=account, ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost,
-                         market_price=p.market_price, as_of=now)
-                    for p in positions if p.quantity]
-            if rows: _write(conn, 'positions', rows)
+        if positions is not None and account: _replace_positions(conn, account, positions, now)
         if account and cash is not None and equity is not None and math.isfinite(cash) and math.isfinite(equity):
             _write(conn, 'equity', [dict(account=account, as_of=now, cash=float(cash), equity=float(equity))])
     return added
@@ -1175,6 +1186,18 @@ def _record_fills(conn: sa.Connection, fills: Sequence[tuple[Fill, float | None]
         if _write(conn, 'fill_new', row).fetchone() is not None: added += 1
         elif f.commission: _write(conn, 'fill_commission', dict(eid_=f.exec_id, commission=f.commission))
     return added
+
+# %% ../../nbs/04_store_db.ipynb #b157d1c9
+def _replace_positions(conn: sa.Connection,          # the outcome's write transaction
+                       account: str,                 # whose positions
+                       positions: Sequence[Position],  # the broker's positions now
+                       now: datetime):               # when they were read
+    "Replace `account`'s stored positions with `positions` (flat ones are not stored)."
+    _write(conn, 'positions_clear', dict(account_=account))
+    rows = [dict(account=account, ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost,
+                 market_price=p.market_price, as_of=now)
+            for p in positions if p.quantity]
+    if rows: _write(conn, 'positions', rows)
 
 # %% ../../nbs/04_store_db.ipynb #99d2bba1
 @patch
@@ -1291,6 +1314,7 @@ class TradingState(str, enum.Enum):
     @property
     def severity(self) -> int: return ('ACTIVE', 'REDUCING', 'HALTED').index(self.value)
 
+# %% ../../nbs/04_store_db.ipynb #46742bf1
 @dataclass(frozen=True)
 class StateRecord:
     "One trading-state change (id 0: the initial ACTIVE state, never written)."
@@ -1406,6 +1430,7 @@ def risk_action(self: Account,
         r = conn.execute(sa.select(t).where(t.c.action_id == action_id)).mappings().first()
     return dict(r) if r else None
 
+# %% ../../nbs/04_store_db.ipynb #5454a1fe
 @patch
 def risk_actions(self: Account,
                  statuses: Iterable[str] | None = None,  # only these statuses, or None for all
@@ -1487,6 +1512,7 @@ def alerts(self: OpsRecords,
     if active_only: q = q.where(t.c.acknowledged == sa.false())
     with self.reader.connect() as conn: return pd.DataFrame(conn.execute(q).mappings().all(), columns=list(t.c.keys()))
 
+# %% ../../nbs/04_store_db.ipynb #e94dda10
 @patch
 def acknowledge_alert(self: OpsRecords,
                       alert_id: int,  # the alert
@@ -1585,6 +1611,7 @@ def get_control(self: OpsRecords,
         r = conn.execute(sa.select(T['controls'].c.value).where(T['controls'].c.name == name)).first()
     return default if r is None else r[0]
 
+# %% ../../nbs/04_store_db.ipynb #ba732c41
 @patch
 def controls(self: OpsRecords,
              prefix: str = '',  # the family's prefix ('' for all)
