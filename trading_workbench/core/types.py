@@ -33,12 +33,14 @@ def _finite(owner: str, name: str, v, *, positive=False, nonneg=False, lo=None, 
     if hi is not None and x > hi: raise ValueError(f"{owner}.{name}: must be <= {hi}, got {v!r}")
     return x
 
+# %% ../../nbs/01_core_types.ipynb #dff1d8ed
 def _text(owner: str, name: str, v) -> str:
     "Check `v` is a non-empty string."
     if not isinstance(v,
                       str) or not v.strip(): raise ValueError(f"{owner}.{name}: expected a non-empty string, got {v!r}")
     return v
 
+# %% ../../nbs/01_core_types.ipynb #d2c3725e
 def utc(
     t: datetime | date | str | pd.Timestamp,  # a moment, date or ISO text (naive: UTC)
 ) -> datetime:
@@ -49,6 +51,7 @@ def utc(
     ts = ts.tz_localize('UTC') if ts.tzinfo is None else ts.tz_convert('UTC')
     return ts.to_pydatetime()
 
+# %% ../../nbs/01_core_types.ipynb #f9c205e1
 def _when(owner: str, name: str, v) -> datetime:
     "Check `v` is a datetime; return it in UTC."
     if not isinstance(v,
@@ -74,6 +77,7 @@ def check_bars(
     if df.index.name != 'date': raise ValueError(f"bars[{ticker}]: index must be named 'date', got {df.index.name!r}")
     return df
 
+# %% ../../nbs/01_core_types.ipynb #52530b7e
 def empty_bars() -> pd.DataFrame:
     "An empty frame with the bar schema."
     return pd.DataFrame({c: pd.Series(dtype='float64') for c in BAR_COLUMNS}, index=pd.DatetimeIndex([], name='date'))

@@ -132,6 +132,7 @@ class Events:
 class OverfillError(ValueError):
     "Executions add up to more than the order's quantity."
 
+# %% ../../nbs/30_execution_broker.ipynb #2e44a040
 class OrderTracker:
     "The state of one order as reported by a broker, moved only along legal transitions."
     def __init__(self,

@@ -194,6 +194,7 @@ def persist(
         n += store.upsert_features(t, features.xs(t, level='ticker'), self.version)
     return n
 
+# %% ../../nbs/13_features_builder.ipynb #91af831e
 @patch
 def load(
     self: TimeSeriesFeatureBuilder,

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
+from fastcore.basics import patch
 from ..core.types import Forecast, Provenance
 
 # %% auto #0
@@ -161,13 +162,15 @@ class FitInfo:
         self.data_end = idx[-1].to_pydatetime() if dated else None
         self.n_obs, self.seconds = len(y), float(seconds)
 
-    def extend(
-        self,
-        y_new: pd.Series,  # the new observations
-    ) -> None:
-        "Move the end of the window to the last new observation."
-        self.n_obs += len(y_new)
-        if isinstance(y_new.index, pd.DatetimeIndex) and len(y_new): self.data_end = y_new.index[-1].to_pydatetime()
+# %% ../../nbs/20_models_base.ipynb #b3c78034
+@patch
+def extend(
+    self: FitInfo,
+    y_new: pd.Series,  # the new observations
+) -> None:
+    "Move the end of the window to the last new observation."
+    self.n_obs += len(y_new)
+    if isinstance(y_new.index, pd.DatetimeIndex) and len(y_new): self.data_end = y_new.index[-1].to_pydatetime()
 
 # %% ../../nbs/20_models_base.ipynb #7e5710af
 def provenance_of(

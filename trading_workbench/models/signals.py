@@ -79,14 +79,18 @@ class ConfidenceCalibrator:
     n: int = 0              # forecasts it was fit on
     horizon: int = 1        # the forecast step it was fit for
 
-    def predict(
-        self,
-        z,     # forecast z (signed or absolute)
-    ) -> np.ndarray:
-        "Probability that the forecast's direction is right, for signed or absolute z."
-        return 1.0 / (1.0 + np.exp(-(self.intercept + self.slope * np.abs(np.asarray(z, float)))))
+# %% ../../nbs/27_models_signals.ipynb #23eba407
+@patch
+def predict(
+    self: ConfidenceCalibrator,
+    z,     # forecast z (signed or absolute)
+) -> np.ndarray:
+    "Probability that the forecast's direction is right, for signed or absolute z."
+    return 1.0 / (1.0 + np.exp(-(self.intercept + self.slope * np.abs(np.asarray(z, float)))))
 
-    def to_dict(self) -> dict: return asdict(self)
+# %% ../../nbs/27_models_signals.ipynb #68c2777d
+@patch
+def to_dict(self: ConfidenceCalibrator) -> dict: return asdict(self)
 
 # %% ../../nbs/27_models_signals.ipynb #8b020c4f
 @patch(cls_method=True)
@@ -223,6 +227,7 @@ def direction_sample(
 # %% ../../nbs/27_models_signals.ipynb #6b25c803
 def _brier(p, hit) -> float: return float(np.mean((np.asarray(p, float) - hit) ** 2))
 
+# %% ../../nbs/27_models_signals.ipynb #063d6bee
 def walk_forward_calibration(
     fd: pd.DataFrame,  # walk-forward forecasts (`wf_forecasts` rows)
     min_n: int = 200,  # directions each half needs

@@ -284,12 +284,15 @@ class FlakyLink:
     async def account(self):
         if self.silent: raise BrokerTimeout(f'{self.name}: account', 1.0)
         return await self.broker.account()
-    async def connect(self) -> None:
-        if self.down:
-            self.down -= 1
-            raise BrokerError(f'{self.name}: connection refused (link down)')
-        await self.broker.connect()
     def __getattr__(self, name): return getattr(self.broker, name)
+
+# %% ../../nbs/44_recovery_disaster.ipynb #4d4bef5b
+@patch
+async def connect(self: FlakyLink) -> None:
+    if self.down:
+        self.down -= 1
+        raise BrokerError(f'{self.name}: connection refused (link down)')
+    await self.broker.connect()
 
 # %% ../../nbs/44_recovery_disaster.ipynb #8053430a
 @patch
