@@ -42,11 +42,11 @@ __all__ = ['log', 'DailyPlan', 'session_close', 'plan_day', 'replay_clock', 'mar
 @dataclass(frozen=True)
 class DailyPlan:
     "One day's run: the session, the execution's id, the order-id key, the tickers, dry run or not."
-    session: pd.Timestamp
-    run_id: str
-    order_run: str
-    tickers: tuple[str, ...]
-    dry_run: bool = False
+    session: pd.Timestamp      # the trading day, at midnight
+    run_id: str                # this execution's id (signals, features and the `runs` row)
+    order_run: str             # the client order ids' key (`daily-<date>`: a rerun of the day reuses it)
+    tickers: tuple[str, ...]   # the tickers traded today
+    dry_run: bool = False      # signals and checks only, no orders
 
 # %% ../../nbs/50_ops_daily.ipynb #9824c226
 def session_close(

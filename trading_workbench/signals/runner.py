@@ -32,21 +32,21 @@ __all__ = ['log', 'SIGNAL_FIELDS', 'STATUSES', 'HEAVY_MODULES', 'LADDER_STATUSES
 @dataclass(frozen=True)
 class TickerContext:
     "What a model job sees: one ticker's bars up to `as_of`, the horizon, and the signals of earlier stages."
-    ticker: str
-    bars: pd.DataFrame
-    as_of: datetime
-    horizon: int
-    prior: tuple[Signal, ...] = ()
+    ticker: str                      # the symbol the job forecasts
+    bars: pd.DataFrame               # the ticker's daily bars up to `as_of`, oldest first
+    as_of: datetime                  # the signals' time (UTC): nothing after it is seen
+    horizon: int                     # bars ahead a signal is for, unless the job says otherwise
+    prior: tuple[Signal, ...] = ()   # this ticker's signals from earlier stages of the run
 
 # %% ../../nbs/41_signals_runner.ipynb #5dfa9795
 @dataclass(frozen=True)
 class ModelJob:
     """A model as the runner sees it: a picklable `run(ctx) -> Signal | mapping`, its stage, and an optional
     availability probe."""
-    name: str
-    run: Callable[[TickerContext], Any]
-    version: str = '0'
-    params: Mapping[str, Any] = field(default_factory=dict)
+    name: str                                    # the model's name in signals, outcomes and `models=` selections
+    run: Callable[[TickerContext], Any]          # picklable `run(ctx)`: a `Signal` or a mapping of signal fields
+    version: str = '0'                           # the model's version, recorded in the signals' provenance
+    params: Mapping[str, Any] = field(default_factory=dict)  # the model's parameters, recorded in provenance
     stage: int = 0                               # later stages see earlier stages' signals for the same ticker
     probe: Callable[[], Any] | None = None       # called once per run in the caller; raising means "unavailable"
     give_up_on: tuple[str, ...] = ()             # error types meaning the service is gone: stop asking after a few
@@ -112,14 +112,14 @@ def normalize_output(
 @dataclass(frozen=True)
 class JobResult:
     "What a worker sends back: a signal, or why there is none."
-    signal: Signal | None
+    signal: Signal | None         # the normalized signal; None when the job failed
     status: str = 'ok'            # ok | error | invalid
-    error_type: str = ''
-    message: str = ''
-    traceback: str = ''
-    seconds: float = 0.0
-    host: str = ''
-    pid: int = 0
+    error_type: str = ''          # the exception's class name ('' when ok)
+    message: str = ''             # the exception's message
+    traceback: str = ''           # the worker's formatted traceback
+    seconds: float = 0.0          # wall time of the job in the worker
+    host: str = ''                # the host name of the worker
+    pid: int = 0                  # the process id of the worker
 
 # %% ../../nbs/41_signals_runner.ipynb #1360b9cd
 def execute_job(
@@ -144,14 +144,14 @@ STATUSES = ('ok', 'error', 'invalid', 'timeout', 'unavailable', 'skipped')
 @dataclass(frozen=True)
 class JobOutcome:
     "How one model did on one ticker."
-    ticker: str
-    model: str
-    status: str
-    seconds: float = 0.0
-    error_type: str = ''
-    message: str = ''
-    traceback: str = ''
-    host: str = ''
+    ticker: str                # the ticker the job ran on
+    model: str                 # the model's slot (a fallback's outcome is reported under it)
+    status: str                # one of `STATUSES`
+    seconds: float = 0.0       # wall time of the job
+    error_type: str = ''       # the exception's class name ('' when ok)
+    message: str = ''          # why it failed or was unavailable
+    traceback: str = ''        # the failure's traceback ('' when none)
+    host: str = ''             # where it ran
     rung: int = 0              # 0: the model itself; k: its k-th fallback (or the final HOLD)
     rung_model: str = ''       # what ran on that rung ('hold' for the HOLD)
 
@@ -159,13 +159,13 @@ class JobOutcome:
 @dataclass(frozen=True)
 class RunReport:
     "Signals of one run and how every (ticker, model) job went."
-    run_id: str
-    as_of: datetime
-    started_at: datetime
-    wall_seconds: float
-    signals: tuple[Signal, ...]
-    outcomes: tuple[JobOutcome, ...]
-    unavailable: Mapping[str, str] = field(default_factory=dict)
+    run_id: str                                                    # the run's id
+    as_of: datetime                                                # the signals' time
+    started_at: datetime                                           # when the run started (the runner's clock)
+    wall_seconds: float                                            # how long the run took
+    signals: tuple[Signal, ...]                                    # every signal made, fallbacks and HOLDs included
+    outcomes: tuple[JobOutcome, ...]                               # one per (ticker, model) job and fallback rung
+    unavailable: Mapping[str, str] = field(default_factory=dict)   # model -> why it was not asked (probe, give-up)
 
     @property
     def failures(self) -> tuple[JobOutcome, ...]: return tuple(o for o in self.outcomes if o.status != 'ok')
@@ -240,11 +240,23 @@ class ModelPool(cf.Executor):
         return cf.ProcessPoolExecutor(self.max_workers, mp_context=self._ctx, initializer=import_heavy,
                                       initargs=(self.preload,))
 
-    def submit(self, fn, /, *args, **kwargs) -> cf.Future: return self._pool.submit(fn, *args, **kwargs)
+    def submit(
+        self,
+        fn,          # a picklable callable, run in a worker
+        /,
+        *args,       # its positional arguments (picklable)
+        **kwargs,    # its keyword arguments (picklable)
+    ) -> cf.Future:
+        return self._pool.submit(fn, *args, **kwargs)
 
 
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+    def shutdown(
+        self,
+        wait: bool = True,              # block until the running jobs finish
+        *,
+        cancel_futures: bool = False,   # cancel the jobs not yet started
+    ) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 # %% ../../nbs/41_signals_runner.ipynb #d378d6cb
@@ -269,15 +281,30 @@ def recycle(self: ModelPool) -> None:
 # %% ../../nbs/41_signals_runner.ipynb #b46b3e5e
 class DaskExecutor(cf.Executor):
     "A `concurrent.futures.Executor` on a dask.distributed scheduler."
-    def __init__(self, address_or_client):
+    def __init__(
+        self,
+        address_or_client,   # a scheduler's address (a client is made and closed here) or a `distributed.Client`
+    ):
         from distributed import Client
         self._owns = not isinstance(address_or_client, Client)
         self.client = Client(address_or_client, set_as_default=False) if self._owns else address_or_client
         self._ex = self.client.get_executor(pure=False)
 
-    def submit(self, fn, /, *args, **kwargs) -> cf.Future: return self._ex.submit(fn, *args, **kwargs)
+    def submit(
+        self,
+        fn,          # a picklable callable, run on a dask worker
+        /,
+        *args,       # its positional arguments
+        **kwargs,    # its keyword arguments
+    ) -> cf.Future:
+        return self._ex.submit(fn, *args, **kwargs)
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+    def shutdown(
+        self,
+        wait: bool = True,              # block until the running jobs finish (not when cancelling)
+        *,
+        cancel_futures: bool = False,   # do not wait for the jobs in flight
+    ) -> None:
         self._ex.shutdown(wait=wait and not cancel_futures)
         if self._owns: self.client.close()
 
@@ -444,7 +471,13 @@ class _Run:
 
 # %% ../../nbs/41_signals_runner.ipynb #f1ba5a6b
 @patch
-def resolve(self: _Run, job: ModelJob, t: str, outcome: JobOutcome, signal: Signal | None = None) -> None:
+def resolve(
+    self: _Run,
+    job: ModelJob,                   # the job that ran (the slot's model or one of its fallbacks)
+    t: str,                          # the ticker
+    outcome: JobOutcome,             # how it went
+    signal: Signal | None = None,    # its signal; None when it failed
+) -> None:
     """Record an outcome (a failure climbs the slot's fallback ladder); when the ticker's stage is complete, release the
     next."""
     slot, rung, failed = self.rungs.pop((id(job), t), (job, 0, ()))
@@ -515,7 +548,10 @@ def submit_ready(self: _Run) -> None:
 
 # %% ../../nbs/41_signals_runner.ipynb #b36d685f
 @patch
-def collect(self: _Run, fut: cf.Future) -> None:
+def collect(
+    self: _Run,
+    fut: cf.Future,   # a finished future of `self.inflight`
+) -> None:
     "Turn a finished future into an outcome."
     job, t, _ = self.inflight.pop(fut)
     try: res: JobResult = fut.result()

@@ -48,7 +48,13 @@ class InlineExecutor(cf.Executor):
     "An `Executor` that runs each call at `submit`, in this process: state stays here (there is no timeout to enforce)."
     max_workers = 1
 
-    def submit(self, fn, /, *args, **kwargs) -> cf.Future:
+    def submit(
+        self,
+        fn,          # called now, in this process
+        /,
+        *args,       # its positional arguments
+        **kwargs,    # its keyword arguments
+    ) -> cf.Future:
         fut = cf.Future()
         try: fut.set_result(fn(*args, **kwargs))
         except Exception as e:  # noqa: BLE001 -- handed to the future: the caller (the runner) reports it
@@ -62,25 +68,37 @@ REFIT_PERIODS = {'D': 'every session', 'W': 'first session of each week', 'M': '
 @dataclass
 class Fitted:
     "One kept model: when it was fitted, and the last bar it has seen."
-    model: object
-    period: pd.Period
-    fitted_at: datetime
-    last: pd.Timestamp
+    model: object         # the fitted forecaster, advanced with `update()` between refits
+    period: pd.Period     # the refit period (week, quarter, ...) it was fitted in
+    fitted_at: datetime   # the session's time of the fit (the signals' `fitted_at`)
+    last: pd.Timestamp    # the date of the last bar it has seen
 
 # %% ../../nbs/72_validation_backtest.ipynb #323df918
 class ModelBook:
     "Forecasters per (ticker, model): refit when due (`refit` period, `force` sessions), else advanced with `update()`."
-    def __init__(self, refit: str = 'Q', force: Sequence = ()):
+    def __init__(
+        self,
+        refit: str = 'Q',         # refit cadence, a key of `REFIT_PERIODS` (D, W, M, Q, Y)
+        force: Sequence = (),     # sessions on which every model is refit anyway
+    ):
         if refit not in REFIT_PERIODS:
             raise ValueError(f"refit: expected one of {sorted(REFIT_PERIODS)}, got {refit!r}")
         self.refit, self.force = refit, {pd.Timestamp(d).normalize() for d in force}
         self.fits: dict[tuple[str, str], Fitted] = {}
         self.counts: Counter = Counter()
 
-    def due(self, key: tuple[str, str], session: pd.Timestamp) -> bool:
-        "Is a fresh fit due for `key` on `session`?"
-        f = self.fits.get(key)
-        return f is None or session in self.force or session.to_period(self.refit) != f.period
+# %% ../../nbs/72_validation_backtest.ipynb #150fe8c3
+from fastcore.basics import patch
+
+@patch
+def due(
+    self: ModelBook,
+    key: tuple[str, str],       # (ticker, model)
+    session: pd.Timestamp,      # the session, at midnight
+) -> bool:
+    "Is a fresh fit due for `key` on `session`?"
+    f = self.fits.get(key)
+    return f is None or session in self.force or session.to_period(self.refit) != f.period
 
 # %% ../../nbs/72_validation_backtest.ipynb #ae8ef417
 def _signal(self: ModelBook, name: str, build: Callable[[], object], ctx: TickerContext) -> Signal:
@@ -123,21 +141,24 @@ ModelBook.signal, ModelBook.jobs = _signal, _jobs
 @dataclass
 class Replay:
     "The collaborators that stay the same across a backtest's sessions."
-    settings: object
-    store: Store
-    runner: ModelRunner
-    router: SignalRouter
-    manager: OrderManager
+    settings: object                        # the loaded `Settings`
+    store: Store                            # the backtest's store; its clock is the replay's clock
+    runner: ModelRunner                     # runs the model jobs over the `ModelBook`
+    router: SignalRouter                    # the feature-flag router
+    manager: OrderManager                   # the order manager over the paper broker
     bars: Mapping[str, pd.DataFrame]        # every ticker's bars up to the last session
-    tickers: tuple[str, ...]
-    run_id: str
-    order_prefix: str
-    account: str
+    tickers: tuple[str, ...]                # the universe replayed
+    run_id: str                             # the backtest's id; a session's run is `<run_id>-<date>`
+    order_prefix: str                       # the client order ids' key; a session's is `<order_prefix>-<date>`
+    account: str                            # the paper account the book is kept under
 
     @property
     def clock(self) -> FixedClock: return self.store.clock
 
-    def plan(self, session: pd.Timestamp) -> DailyPlan:
+    def plan(
+        self,
+        session: pd.Timestamp,   # the session replayed, at midnight
+    ) -> DailyPlan:
         "The session's `DailyPlan`: run `<run_id>-<date>`, orders `<order_prefix>-<date>`."
         return DailyPlan(session, f'{self.run_id}-{session.date()}', f'{self.order_prefix}-{session.date()}',
                          self.tickers)
@@ -146,16 +167,16 @@ class Replay:
 @dataclass(frozen=True)
 class DayResult:
     "What one session did."
-    session: pd.Timestamp
-    signals: int
-    model_failures: int
-    results: tuple[LifecycleResult, ...]
-    prices: Mapping[str, float]
-    cash: float
-    equity: float
-    gross: float
-    seconds: float
-    startup_ok: bool = True
+    session: pd.Timestamp                  # the session
+    signals: int                           # signals stored (after the skill gate)
+    model_failures: int                    # model jobs that were neither ok nor unavailable
+    results: tuple[LifecycleResult, ...]   # what the order manager did with each order
+    prices: Mapping[str, float]            # the session's closes
+    cash: float                            # cash after the closing mark
+    equity: float                          # equity after the closing mark
+    gross: float                           # the positions' total absolute market value
+    seconds: float                         # wall time of the session
+    startup_ok: bool = True                # the broker reconciliation before the orders passed
 
 # %% ../../nbs/72_validation_backtest.ipynb #747f0c9c
 def _day(self: Replay, session: pd.Timestamp) -> DayResult:
@@ -223,17 +244,17 @@ def backtest_store(
 @dataclass
 class BacktestResult:
     "A backtest's sessions, orders, fills and metrics against buy-and-hold of the same universe."
-    run_id: str
-    account: str
-    params: dict
+    run_id: str                  # the backtest's id (its `runs` row)
+    account: str                 # the paper account traded
+    params: dict                 # what was replayed: dates, tickers, refit cadence, account, models
     # per session: equity, cash, gross, buy_and_hold, orders, filled, traded, commission, slippage, ...
     days: pd.DataFrame
     orders: pd.DataFrame         # every order tried, with its session
-    fills: list[Fill]
+    fills: list[Fill]            # every fill of the backtest
     metrics: pd.DataFrame        # metric x (strategy, buy_and_hold)
-    fits: int = 0
-    updates: int = 0
-    seconds: float = 0.0
+    fits: int = 0                # fresh model fits made
+    updates: int = 0             # model updates made between fits
+    seconds: float = 0.0         # wall time of the backtest
 
     @property
     def last_orders(self) -> pd.DataFrame:
@@ -358,7 +379,9 @@ def buy_and_hold(
     return (capital / len(held) * c / c.iloc[0]).sum(axis=1).rename('buy_and_hold')
 
 # %% ../../nbs/72_validation_backtest.ipynb #76e79104
-def day_rows(days: Sequence[DayResult]) -> pd.DataFrame:
+def day_rows(
+    days: Sequence[DayResult],   # the sessions, in order
+) -> pd.DataFrame:
     "One row per session: account, orders, traded notional and costs."
     rows = []
     for d in days:

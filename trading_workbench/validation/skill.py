@@ -153,10 +153,10 @@ def loss_matrix(
 @dataclass(frozen=True)
 class Comparison:
     "MCS and SPA across models at one horizon."
-    horizon: int
-    mcs: MCSResult
-    spa: SPAResult
-    mean_loss: dict[str, float]
+    horizon: int                  # the horizon compared, in bars
+    mcs: MCSResult                # the 10% model confidence set
+    spa: SPAResult                # Hansen's SPA test against the random walk
+    mean_loss: dict[str, float]   # model -> mean squared log error (`loss_matrix`'s)
 
 # %% ../../nbs/72_validation_skill.ipynb #057c86ed
 def compare_models(
@@ -190,10 +190,10 @@ def variant_returns(
 @dataclass(frozen=True)
 class Selection:
     "PBO over the strategy variants and the DSR of the best."
-    pbo: PBOResult
-    dsr: DSRResult
-    best: str
-    sharpe: dict[str, float]
+    pbo: PBOResult             # the probability of backtest overfitting (CSCV) over the models' direction strategies
+    dsr: DSRResult             # the best strategy's Deflated Sharpe Ratio
+    best: str                  # the model whose strategy has the highest Sharpe ratio
+    sharpe: dict[str, float]   # model -> Sharpe ratio of its strategy (per bar, not annualized)
 
 # %% ../../nbs/72_validation_skill.ipynb #8d60fda6
 def selection_stats(
@@ -341,13 +341,13 @@ def load_forecasts(
 @dataclass
 class ValidationReport:
     "Everything one validation run found."
-    run_id: str
-    run: WalkForwardRun
-    skill: pd.DataFrame
-    comparisons: dict[int, Comparison]
-    selection: Selection | None
-    reliability: pd.DataFrame
-    seconds: dict[str, float]
+    run_id: str                          # the validation's id in the store
+    run: WalkForwardRun                  # the walk-forward: every forecast and its diagnostics
+    skill: pd.DataFrame                  # `skill_table`'s rows
+    comparisons: dict[int, Comparison]   # horizon -> MCS and SPA
+    selection: Selection | None          # PBO and DSR; None when the variants could not be compared
+    reliability: pd.DataFrame            # `reliability`'s calibration table
+    seconds: dict[str, float]            # stage -> seconds (walk_forward, skill, compare, store, CPU times)
 
 # %% ../../nbs/72_validation_skill.ipynb #8600bd11
 def _comparison_records(rep_cmp: dict[int, Comparison], sel: Selection | None) -> dict[str, tuple[dict, dict]]:

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 from ..core.log import get_logger
 from ..core.types import Forecast
@@ -37,44 +38,72 @@ __all__ = ['log', 'BASELINES', 'STEP_ERRORS', 'RandomWalk', 'Scheme', 'WalkForwa
 class RandomWalk:
     "No-change forecast with a volatility interval; `drift=True` adds the training window's mean log return per step."
     name, version = 'random_walk', '1.0'
-    def __init__(self, drift: bool = False, level: float = 0.95):
+    def __init__(
+        self,
+        drift: bool = False,    # add the training window's mean log return per step
+        level: float = 0.95,    # the forecast interval's coverage, in (0, 1)
+    ):
         self.drift, self.level, self.fit_info = drift, level, None
         if drift: self.name = 'drift'
 
     def params(self) -> dict: return dict(drift=self.drift, level=self.level)
 
-    def fit(self, y, X=None) -> 'RandomWalk':
-        "Estimate the mean and s.d. of log returns on prices `y`."
-        y = check_series(y, 'y', min_length=3, positive=True)
-        r = np.diff(np.log(y.to_numpy()))
-        self.mu_, self.sd_ = (float(r.mean()) if self.drift else 0.0), float(r.std(ddof=1))
-        self.last_ = float(y.iloc[-1])
-        self.fit_info = FitInfo(y, 0.0)
-        return self
-
-    def filter(self, y, X=None) -> 'RandomWalk':
-        "Move to the end of `y` keeping the estimates."
-        self._check(); y = check_series(y, 'y', min_length=1, positive=True)
-        self.last_, self.fit_info = float(y.iloc[-1]), FitInfo(y, self.fit_info.seconds)
-        return self
-
-    def update(self, y_new, X_new=None) -> 'RandomWalk':
-        "Append new prices (the estimates stay fixed)."
-        self._check(); y_new = check_new(y_new, positive=True)
-        self.last_ = float(y_new.iloc[-1]); self.fit_info.extend(y_new)
-        return self
-
-    def forecast(self, horizon: int, X=None) -> Forecast:
-        "Price forecast `horizon` steps ahead with a `level` interval."
-        self._check(); h = np.arange(1, check_horizon(horizon) + 1)
-        z, sd = normal_quantile(self.level), self.sd_ * np.sqrt(h)
-        # exactly the last price for the random walk (no log round trip)
-        mean = self.last_ * np.exp(h * self.mu_)
-        return Forecast(self.name, mean=tuple(mean), lower=tuple(mean * np.exp(-z * sd)),
-                        upper=tuple(mean * np.exp(z * sd)), level=self.level)
-
     def _check(self):
         if self.fit_info is None: raise ModelNotFittedError(f"{self.name}: call fit() first")
+
+# %% ../../nbs/70_validation_walk_forward.ipynb #eda0a33a
+@patch
+def fit(
+    self: RandomWalk,
+    y,          # prices, oldest first (positive, at least 3)
+    X=None,     # unused: the forecaster protocol's exogenous regressors
+) -> 'RandomWalk':
+    "Estimate the mean and s.d. of log returns on prices `y`."
+    y = check_series(y, 'y', min_length=3, positive=True)
+    r = np.diff(np.log(y.to_numpy()))
+    self.mu_, self.sd_ = (float(r.mean()) if self.drift else 0.0), float(r.std(ddof=1))
+    self.last_ = float(y.iloc[-1])
+    self.fit_info = FitInfo(y, 0.0)
+    return self
+
+# %% ../../nbs/70_validation_walk_forward.ipynb #efe7dc56
+@patch
+def filter(
+    self: RandomWalk,
+    y,          # prices, oldest first (positive): the walk moves to their end
+    X=None,     # unused: the forecaster protocol's exogenous regressors
+) -> 'RandomWalk':
+    "Move to the end of `y` keeping the estimates."
+    self._check(); y = check_series(y, 'y', min_length=1, positive=True)
+    self.last_, self.fit_info = float(y.iloc[-1]), FitInfo(y, self.fit_info.seconds)
+    return self
+
+# %% ../../nbs/70_validation_walk_forward.ipynb #3744f819
+@patch
+def update(
+    self: RandomWalk,
+    y_new,          # prices after the last one seen (positive)
+    X_new=None,     # unused: the forecaster protocol's exogenous regressors
+) -> 'RandomWalk':
+    "Append new prices (the estimates stay fixed)."
+    self._check(); y_new = check_new(y_new, positive=True)
+    self.last_ = float(y_new.iloc[-1]); self.fit_info.extend(y_new)
+    return self
+
+# %% ../../nbs/70_validation_walk_forward.ipynb #00ef1661
+@patch
+def forecast(
+    self: RandomWalk,
+    horizon: int,   # steps ahead (>= 1)
+    X=None,         # unused: the forecaster protocol's exogenous regressors
+) -> Forecast:
+    "Price forecast `horizon` steps ahead with a `level` interval."
+    self._check(); h = np.arange(1, check_horizon(horizon) + 1)
+    z, sd = normal_quantile(self.level), self.sd_ * np.sqrt(h)
+    # exactly the last price for the random walk (no log round trip)
+    mean = self.last_ * np.exp(h * self.mu_)
+    return Forecast(self.name, mean=tuple(mean), lower=tuple(mean * np.exp(-z * sd)),
+                    upper=tuple(mean * np.exp(z * sd)), level=self.level)
 
 # %% ../../nbs/70_validation_walk_forward.ipynb #33ae0308
 class Scheme(str, Enum):
@@ -86,10 +115,10 @@ class Scheme(str, Enum):
 @dataclass(frozen=True)
 class WalkForwardPlan:
     "Horizons, number of origins, refit cadence and scheme of a walk-forward."
-    horizons: tuple[int, ...] = (1, 5)
-    n_origins: int = 1000
+    horizons: tuple[int, ...] = (1, 5)  # forecast horizons in bars (distinct, >= 1; kept sorted)
+    n_origins: int = 1000       # at most this many origins, the latest whose outcomes are known
     refit_every: int = 250      # origins between re-estimations; 1 = refit at every origin
-    scheme: Scheme = Scheme.EXPANDING
+    scheme: Scheme = Scheme.EXPANDING  # training window: expanding, rolling, or purged blocks
     window: int | None = None   # training bars for `rolling`
     n_blocks: int = 5           # test blocks for `blocked`
     embargo: int | None = None  # bars skipped after a test block's outcomes for `blocked` (default: max horizon)
@@ -154,8 +183,9 @@ def purged_blocks(
 @dataclass(frozen=True)
 class ModelSpec:
     "A forecaster class and the parameters to build it with."
-    factory: Callable[..., Any]
-    params: Mapping[str, Any] = field(default_factory=dict)
+    factory: Callable[..., Any]                               # the forecaster class (called with `params` to build one)
+    params: Mapping[str, Any] = field(default_factory=dict)   # `factory`'s keyword arguments
+    # the model's name in results; '': the built model's `name`
     name: str = ''
 
     def __post_init__(self):
@@ -174,20 +204,25 @@ STEP_ERRORS = (ModelInputError, ModelNotFittedError, np.linalg.LinAlgError, Valu
 @dataclass
 class SeriesDiagnostics:
     "What happened while walking one model over one series."
-    model: str
-    ticker: str
-    origins: int = 0
-    forecasts: int = 0
-    fits: int = 0
-    fit_failures: int = 0
-    step_failures: int = 0
-    first_error: str = ''
-    fit_seconds: float = 0.0
-    step_seconds: float = 0.0
+    model: str                  # the model's name
+    ticker: str                 # the series' ticker
+    origins: int = 0            # origins visited
+    forecasts: int = 0          # forecasts made
+    fits: int = 0               # fits that succeeded
+    fit_failures: int = 0       # fits that raised
+    step_failures: int = 0      # updates, filters and forecasts that raised
+    first_error: str = ''       # the first failure, 'kind at origin: Type: message' (300 characters at most)
+    fit_seconds: float = 0.0    # wall time spent fitting
+    step_seconds: float = 0.0   # wall time spent updating and forecasting
     # CPU time of the whole walk in its process (wall time stretches on a busy machine, this does not)
     cpu_seconds: float = 0.0
 
-    def failed(self, kind: str, origin, e: Exception) -> None:
+    def failed(
+        self,
+        kind: str,        # the counter to raise: 'fit_failures' or 'step_failures'
+        origin,           # where it failed (a date, or '-' for the whole series)
+        e: Exception,     # what was raised
+    ) -> None:
         setattr(self, kind, getattr(self, kind) + 1)
         if not self.first_error: self.first_error = f"{kind[:-9]} at {origin}: {type(e).__name__}: {e}"[:300]
 
@@ -328,13 +363,13 @@ def params_hash(
 @dataclass
 class WalkForwardRun:
     "Every forecast of a walk-forward, and what happened per model and ticker."
-    forecasts: pd.DataFrame
-    diagnostics: pd.DataFrame
-    plan: WalkForwardPlan
+    forecasts: pd.DataFrame           # one row per model, ticker, origin and horizon
+    diagnostics: pd.DataFrame         # one row per model and ticker: `SeriesDiagnostics`' fields
+    plan: WalkForwardPlan             # the plan walked
     models: dict[str, dict]           # name -> {version, params}
     data_hashes: dict[str, str]       # ticker -> hash
-    code_version: str
-    seconds: float = 0.0
+    code_version: str                 # `code_version()` when the run was made
+    seconds: float = 0.0              # wall time of the whole run
 
     @property
     def data_hash(self) -> str: return params_hash(sorted(self.data_hashes.items()))
