@@ -261,7 +261,7 @@ def day_summary(
     startup: StartupReport,               # the broker reconciliation before the orders
 ) -> dict:
     "The run's record for the store's `runs` table."
-    by_status = pd.Series([r.status for r in results], dtype='object').value_counts().to_dict()
+    by_status = pd.Series([str(r.status) for r in results], dtype='object').value_counts().to_dict()
     return dict(session=str(plan.session.date()), tickers=len(plan.tickers), signals=len(report.signals),
                 model_failures=len([o for o in report.outcomes if o.status not in ('ok', 'unavailable')]),
                 unavailable=dict(report.unavailable), orders=by_status, startup_ok=startup.ok,
