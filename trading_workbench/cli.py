@@ -43,6 +43,7 @@ class _Lazy:
     def __getattr__(self, attr): return getattr(self.resolve(), attr)
     def __call__(self, *a, **kw): return self.resolve()(*a, **kw)
 
+# %% ../nbs/90_cli.ipynb #e7b2d3a8
 pd, pm, tqdm = _Lazy('pd', 'pandas'), _Lazy('pm', 'papermill'), _Lazy('tqdm', 'tqdm.auto', 'tqdm')
 DataSourceManager, sessions = _Lazy('DataSourceManager', 'trading_workbench.data.manager',
                                     'DataSourceManager'), _Lazy('sessions', 'trading_workbench.data.quality',
@@ -73,6 +74,7 @@ OPS_DIR = Path(trading_workbench.__file__).parent / 'ops_notebooks'   # package 
 # twb runs papermill in go without it: jsonschema then leaves `iri` unchecked and checks every other format as before.
 NO_IRI_CHECKER = "import sys; sys.modules.setdefault('rfc3987_syntax', None)"
 
+# %% ../nbs/90_cli.ipynb #6c0a4b91
 # How papermill runs the ops notebooks, each choice measured on the daily run (benchmarks/daily.py):
 # - the notebook is written once, at the end (a failed run too, with its error): saving before and after every cell
 #   cost 3.7 s of 17 s. A run killed half-way is found by its heartbeats and steps in the store, not by its notebook;
@@ -89,6 +91,7 @@ PAPERMILL_OPTIONS = dict(
     ],
 )
 
+# %% ../nbs/90_cli.ipynb #2f9d7c40
 class RunFailed(RuntimeError):
     "A papermill run failed; the executed notebook (with the error) is at `.notebook`."
     def __init__(
@@ -173,14 +176,7 @@ def demo_summary(
 ) -> str:
     "One screen: where the notebooks are, what each day did, what the account looks like."
     runs = store.runs('daily', limit=len(notebooks))
-    def row(r) -> dict:
-        rep, orders = r.report or {}, (r.report or {}).get('orders') or {}
-        return dict(run_id=r.run_id, status=r.status,
-                    **{k: rep.get(k) for k in ('session', 'signals', 'model_failures')},
-                    trading_state=rep.get('trading_state', 'ACTIVE'),
-                    filled=orders.get('COMPLETE', 0), rejected=orders.get('REJECTED', 0),
-                    at_target=orders.get('NO_ACTION', 0), duplicate=orders.get('DUPLICATE', 0))
-    rep = pd.DataFrame([row(r) for r in runs.itertuples()]).sort_values('session')
+    rep = pd.DataFrame([_demo_row(r) for r in runs.itertuples()]).sort_values('session')
     acct = account_label(settings)
     eq, pos, fills = store.equity(acct), store.positions(acct), store.fills()
     start_eq = settings.broker.initial_cash
@@ -194,6 +190,18 @@ def demo_summary(
              f"dashboard: twb dashboard  ->  http://{settings.dashboard.host}:{settings.dashboard.port}/?token=... "
              f"(the token is printed when it starts; set TWB_DASHBOARD_TOKEN to choose it)"]
     return '\n'.join(lines)
+
+# %% ../nbs/90_cli.ipynb #9b7e1f53
+def _demo_row(
+    r,  # one daily run (a row of `store.runs`)
+) -> dict:
+    "One demo day as a row of the summary: the run, its session and signals, and its orders by outcome."
+    rep, orders = r.report or {}, (r.report or {}).get('orders') or {}
+    return dict(run_id=r.run_id, status=r.status,
+                **{k: rep.get(k) for k in ('session', 'signals', 'model_failures')},
+                trading_state=rep.get('trading_state', 'ACTIVE'),
+                filled=orders.get('COMPLETE', 0), rejected=orders.get('REJECTED', 0),
+                at_target=orders.get('NO_ACTION', 0), duplicate=orders.get('DUPLICATE', 0))
 
 # %% ../nbs/90_cli.ipynb #a585bdf5
 def demo_history(
@@ -312,6 +320,7 @@ def _risk_manager(settings: Settings, store: Store, clock, orders=None):
     from trading_workbench.risk.manager import RiskManager
     return RiskManager(store, orders, settings, clock, account=account_label(settings))
 
+# %% ../nbs/90_cli.ipynb #cf8c7014
 def _order_manager(settings: Settings, store: Store, clock):
     "The order manager the settings name, with the risk gate (for `act` and automatic actions)."
     from trading_workbench.ops.daily import make_broker

@@ -177,18 +177,9 @@ def pre_trade_checks(
     px = ctx.prices.get(order.ticker) or order.limit_price or order.stop_price or math.nan
     eq = ctx.account.equity
     notional = order.quantity * (order.limit_price or px)
-    pos = ctx.positions.get(order.ticker)
-    q0 = pos.quantity if pos else 0
-    q1 = q0 + order.signed_quantity
-    gross0 = sum(abs(p.quantity) * ctx.prices.get(t, p.market_price or p.avg_cost) for t, p in ctx.positions.items())
-    gross1 = gross0 - abs(q0) * px + abs(q1) * px
+    q0, q1, gross0, gross1 = _exposure_change(order, ctx, px)
     need = notional * (1 + slippage_bps / 10_000) if order.side is Side.BUY else 0.0
-    dup = [r['client_order_id'] for r in ctx.open_orders
-           if r['ticker'] == order.ticker and r['side'] == order.side.value
-           and r['client_order_id'] != order.client_order_id]
     band = abs((order.limit_price or px) / px - 1) if px else math.inf
-    lost = [r['client_order_id'] for r in ctx.open_orders if r['ticker'] == order.ticker
-            and r.get('state') == OrderState.UNKNOWN.value and r['client_order_id'] != order.client_order_id]
     exit_ = reduces_exposure(order, q0)   # an exit is never trapped by a limit on new risk
     checks = (
         ('circuit_breaker', ctx.halted is None or exit_,
@@ -207,15 +198,44 @@ def pre_trade_checks(
          lambda: f'limit {order.limit_price} is {band:.2%} from last price {px} (band {risk.price_band_pct:.0%})'),
         ('max_order_notional', exit_ or notional <= risk.max_order_notional,
          lambda: f'notional {notional:,.2f} > {risk.max_order_notional:,.2f}'),
-        ('duplicate_open_order', not dup, lambda: f'open order(s) {dup} already in {order.ticker} {order.side.value}'),
-        ('unresolved_order', not lost,
-         lambda: f'order(s) {lost} in {order.ticker} have an unknown outcome: reconcile first'),
+        *_open_order_checks(order, ctx),
         ('reduce_only', not order.reduce_only or (abs(q1) <= abs(q0) and q0 * q1 >= 0),
                     lambda: f'reduce-only {order.side.value} {order.quantity} would take {order.ticker} from {q0} to '
                     f'{q1} shares'),
     )
     # a detail is formatted only for a check that fails (otherwise ten f-strings of money per order)
     return PreTradeResult(tuple(CheckResult(name, ok, '' if ok else detail()) for name, ok, detail in checks))
+
+# %% ../../nbs/33_execution_orders.ipynb #c2e95b18
+def _exposure_change(
+    order: Order,        # the order checked
+    ctx: MarketContext,  # the book and prices it is checked against
+    px: float,           # the price `order`'s ticker is valued at
+) -> tuple[float, float, float, float]:
+    "Shares of `order`'s ticker held before and after it fills, and the book's gross exposure before and after."
+    pos = ctx.positions.get(order.ticker)
+    q0 = pos.quantity if pos else 0
+    q1 = q0 + order.signed_quantity
+    gross0 = sum(abs(p.quantity) * ctx.prices.get(t, p.market_price or p.avg_cost) for t, p in ctx.positions.items())
+    gross1 = gross0 - abs(q0) * px + abs(q1) * px
+    return q0, q1, gross0, gross1
+
+# %% ../../nbs/33_execution_orders.ipynb #f07a6d39
+def _open_order_checks(
+    order: Order,        # the order checked
+    ctx: MarketContext,  # the open orders it is checked against
+) -> tuple:
+    "The checks against the other open orders in `order`'s ticker: `(name, ok, detail)` as in `pre_trade_checks`."
+    dup = [r['client_order_id'] for r in ctx.open_orders
+           if r['ticker'] == order.ticker and r['side'] == order.side.value
+           and r['client_order_id'] != order.client_order_id]
+    lost = [r['client_order_id'] for r in ctx.open_orders if r['ticker'] == order.ticker
+            and r.get('state') == OrderState.UNKNOWN.value and r['client_order_id'] != order.client_order_id]
+    return (
+        ('duplicate_open_order', not dup, lambda: f'open order(s) {dup} already in {order.ticker} {order.side.value}'),
+        ('unresolved_order', not lost,
+         lambda: f'order(s) {lost} in {order.ticker} have an unknown outcome: reconcile first'),
+    )
 
 # %% ../../nbs/33_execution_orders.ipynb #8f389b80
 class OrderResult(StrEnum):
@@ -393,6 +413,17 @@ def reconcile_startup(self: OrderManager) -> StartupReport:
             rep.findings.append(self._resolve(row, None, execs, held, stored))
             if self.store.order(coid)['state'] == OrderState.EXPIRED.value: rep.expired.append(coid)
     self._record_executions(rep, execs, journaled)
+    return self._finish_startup(rep, acct, today)
+
+# %% ../../nbs/33_execution_orders.ipynb #3b8e4c15
+@patch
+def _finish_startup(
+    self: OrderManager,
+    rep: StartupReport,  # the startup report, its orders and executions reconciled
+    acct: Account,       # the broker's account, read when reconciliation began
+    today,               # the date when reconciliation began
+) -> StartupReport:
+    "List the orders still unknown, sync positions, recount today's trades, and log the totals."
     rep.unknown = [r['client_order_id'] for r in self.store.orders(states=[OrderState.UNKNOWN])]
     self._sync_positions(acct)
     self._today = today

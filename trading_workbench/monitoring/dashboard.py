@@ -58,6 +58,7 @@ def _memo(snap: Snapshot, key: tuple, make: Callable[[], pd.DataFrame]) -> pd.Da
     if key not in snap.memo: snap.memo[key] = make()
     return snap.memo[key]
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #51cb2ce8
 def _read(conn, q, **params) -> pd.DataFrame:
     r = conn.execute(q, params) if params else conn.execute(q)
     return pd.DataFrame([tuple(x) for x in r], columns=list(r.keys()))   # from tuples: ten times faster than from Rows
@@ -70,11 +71,13 @@ def _bind_time(conn, t: datetime):
     "A UTC time as the dialect stores it (SQLite: the text the store writes)."
     return t if conn.dialect.name != 'sqlite' else t.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%S.%f')
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #8b66e570
 def _cols(table: sa.Table, *names: str) -> list:
     "`table`'s columns (all without `names`), datetimes read raw: converting row by row costs more than the query."
     return [sa.type_coerce(c, sa.String).label(c.name) if isinstance(c.type, sa.DateTime) else c
             for c in table.c if not names or c.name in names]
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #85492138
 def _times(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
     "Parse `cols` as UTC timestamps in one vectorised pass."
     for c in cols: df[c] = pd.to_datetime(df[c], utc=True, format='ISO8601').astype('datetime64[ns, UTC]')
@@ -146,11 +149,13 @@ def load_snapshot(
 # %% ../../nbs/81_monitoring_dashboard.ipynb #0a9e98e7
 def _window(snap: Snapshot, days: int) -> pd.Timestamp: return pd.Timestamp(snap.as_of) - pd.Timedelta(days=days)
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #3cc9d8a3
 def _fills(frame: pd.DataFrame) -> list[Fill]:
     return [Fill(r.exec_id, r.client_order_id, r.ticker, r.side, int(r.quantity), float(r.price), r.time,
                  float(r.commission))
             for r in frame.itertuples()]
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #3f31a458
 def equity_curve(
     snap: Snapshot,   # what one refresh read
     days: int = 365,  # the window, in calendar days up to the newest point
@@ -277,6 +282,7 @@ def skill_table(
     sk = latest_skill(store, ticker='*')
     return sk[SKILL_COLUMNS].reset_index(drop=True) if len(sk) else pd.DataFrame(columns=SKILL_COLUMNS)
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #149580a0
 def gate_verdicts(
     store: Store,  # the store to read
 ) -> pd.DataFrame:
@@ -443,6 +449,7 @@ def _risk(c: Context) -> RiskManager:
     if c.cache.risk is None: c.cache.risk = RiskManager(c.store, None, c.settings, c.clock, account=c.account)
     return c.cache.risk
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #538d4009
 def _trace(s: Snapshot, d: int, c: Context) -> pd.DataFrame: return _memo(s, ('trace', d),
                                                                           lambda: order_trace(s, d, c.store))
 
@@ -466,6 +473,7 @@ class View:
     frames: Mapping[str, pd.DataFrame]  # each query's frame by its name in `QUERIES`
     seconds: float                      # wall seconds the read and the queries took
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #399f0436
 def refresh(
     ctx: Context,     # what the queries need besides the snapshot
     days: int = 365,  # the window, in calendar days up to the newest point
@@ -483,6 +491,7 @@ def _jsonable(v):
     if isinstance(v, (pd.Timestamp, datetime)): return v.isoformat()
     return v.item() if isinstance(v, np.generic) else v
 
+# %% ../../nbs/81_monitoring_dashboard.ipynb #452c9e13
 def export(
     frame: pd.DataFrame,  # a view, as drawn
     fmt: str,             # 'csv' or 'json'

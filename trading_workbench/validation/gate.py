@@ -118,24 +118,35 @@ def model_verdicts(
     # one test per ticker: without a correction 5% of skill-less tickers would pass; Bonferroni over the validated
     # tickers
     n_own = int((rows.index != '*').sum())
-    out = []
-    for t in tickers:
-        own = t in rows.index and (rows.loc[t, 'n'] or 0) >= rule.min_ticker_n
-        key = t if own else '*'
-        if key not in rows.index:
-            out.append(_unvalidated(model, t, horizon, rule, 'unvalidated',
-                                    f'{model} was validated, but not on {t} and with no pooled row'))
-            continue
-        r = rows.loc[key].to_dict()
-        ok, why = judge(r, rule.level / max(1, n_own) if own else rule.level)
-        if own and n_own > 1: why += f" [per ticker: level {rule.level}/{n_own} tickers]"
-        out.append(GateVerdict(model, t, horizon, 'proven' if ok else 'unproven', 'pass' if ok or rule.mode == 'off'
-                               else rule.mode,
-                               why + note + ('' if own else ' [pooled over tickers]'), 'ticker' if own else 'pooled',
-                               r.get('run_id'), at, vh,
-                               int(r['n']), _clean(r.get('rmse_ratio')), _clean(r.get('dm_stat')),
-                               _clean(r.get('dm_pvalue'))))
-    return out
+    return [_ticker_verdict(rows, model, t, horizon, rule, n_own, note, at, vh) for t in tickers]
+
+# %% ../../nbs/73_validation_gate.ipynb #b5d20e6f
+def _ticker_verdict(
+    rows: pd.DataFrame,  # the model's newest skill rows at horizon `vh`, indexed by ticker ('*': pooled)
+    model: str,          # the model judged
+    t: str,              # the ticker judged
+    horizon: int,        # the run's horizon
+    rule: GateRule,      # the gate's thresholds
+    n_own: int,          # tickers validated on their own (the Bonferroni divisor)
+    note: str,           # added to the reason (the validated horizon, when not the run's)
+    at: datetime,        # when the newest validation was made
+    vh: int,             # the validated horizon used
+) -> GateVerdict:
+    "The verdict on ticker `t`: from its own row if it has enough origins, else from the pooled row, else unvalidated."
+    own = t in rows.index and (rows.loc[t, 'n'] or 0) >= rule.min_ticker_n
+    key = t if own else '*'
+    if key not in rows.index:
+        return _unvalidated(model, t, horizon, rule, 'unvalidated',
+                            f'{model} was validated, but not on {t} and with no pooled row')
+    r = rows.loc[key].to_dict()
+    ok, why = judge(r, rule.level / max(1, n_own) if own else rule.level)
+    if own and n_own > 1: why += f" [per ticker: level {rule.level}/{n_own} tickers]"
+    return GateVerdict(model, t, horizon, 'proven' if ok else 'unproven', 'pass' if ok or rule.mode == 'off'
+                       else rule.mode,
+                       why + note + ('' if own else ' [pooled over tickers]'), 'ticker' if own else 'pooled',
+                       r.get('run_id'), at, vh,
+                       int(r['n']), _clean(r.get('rmse_ratio')), _clean(r.get('dm_stat')),
+                       _clean(r.get('dm_pvalue')))
 
 # %% ../../nbs/73_validation_gate.ipynb #284eadb4
 @dataclass(frozen=True)

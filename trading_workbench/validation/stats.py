@@ -22,6 +22,7 @@ __all__ = ['ALTERNATIVES', 'EULER_GAMMA', 'StatsInputError', 'as_losses', 'DMRes
 class StatsInputError(ValueError):
     "Input a statistical test cannot use (wrong shape, NaN/inf, too short, bad option)."
 
+# %% ../../nbs/71_validation_stats.ipynb #93a0ca20
 def as_losses(
     x,                    # values
     name: str,            # named in errors
@@ -60,11 +61,13 @@ def _autocov(d: np.ndarray, lags: int) -> np.ndarray:
     n = len(x)
     return np.array([x[:n - k] @ x[k:] / n for k in range(lags + 1)])
 
+# %% ../../nbs/71_validation_stats.ipynb #e550bb19
 def _dm_variance(d: np.ndarray, h: int, varestimator: str) -> float:
     g = _autocov(d, h - 1)
     w = np.ones(h - 1) if varestimator == 'acf' else 1 - np.arange(1, h) / h
     return float((g[0] + 2 * (w * g[1:]).sum()) / len(d))
 
+# %% ../../nbs/71_validation_stats.ipynb #c9253709
 def _t_pvalue(t: float, df: int, alternative: str) -> float:
     if alternative == 'two.sided': return float(2 * stats.t.sf(abs(t), df))
     return float(stats.t.cdf(t, df) if alternative == 'less' else stats.t.sf(t, df))
@@ -158,6 +161,7 @@ def loss_frame(
     df.columns = [str(c) for c in df.columns]
     return df
 
+# %% ../../nbs/71_validation_stats.ipynb #4f24dce7
 def default_block(
     n: int,            # observations
     horizon: int = 1,  # forecast horizon
@@ -325,6 +329,7 @@ class PBOResult:
     n_obs: int                     # returns per variant
     prob_oos_loss: float           # share of splits where the in-sample best loses money out of sample
 
+# %% ../../nbs/71_validation_stats.ipynb #4bc1b5f0
 def _sharpe_cols(x: np.ndarray) -> np.ndarray:
     sd = x.std(axis=0, ddof=1)
     return np.divide(x.mean(axis=0), sd, out=np.zeros(x.shape[1]), where=sd > 0)
