@@ -20,8 +20,10 @@ def test_monitor_daily_run_and_status_share_sqlite_without_lock_errors(tmp_path)
     (tmp_path / 'settings.ini').write_text((ROOT / 'settings.ini').read_text())
     base = [TWB, '--settings', str(tmp_path / 'settings.ini')]
     outputs, codes = [], []
+    # Ctrl-C's default in the monitor: a job started in the background (`cmd &`) inherits SIGINT ignored
     watch = subprocess.Popen(base + ['risk', 'watch', '--interval', '0.2'], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env(), cwd=tmp_path)
+                             stderr=subprocess.PIPE, text=True, env=env(), cwd=tmp_path,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     end = time.monotonic() + SECONDS
 
     def daily_runs():
