@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from tws_server import Plan, TWSServer
+from trading_workbench.testing.tws_server import Plan, TWSServer
 from trading_workbench.core.clock import FixedClock
 from trading_workbench.core.config import Settings
 from trading_workbench.core.types import Order, Provenance, Signal

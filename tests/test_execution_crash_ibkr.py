@@ -7,7 +7,7 @@ import pytest
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from tws_server import TWSServer  # noqa: E402
+from trading_workbench.testing.tws_server import TWSServer  # noqa: E402
 from crash_ibkr_batch import PRICES, build, batch  # noqa: E402
 
 N, TRIALS = 5, int(__import__("os").environ.get("TWB_CRASH_TRIALS", 30))

@@ -11,7 +11,7 @@ from trading_workbench.execution.broker import NotConnected
 from trading_workbench.execution.ibkr import IBKRBroker
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tws_server import TWSServer, Plan  # noqa: E402
+from trading_workbench.testing.tws_server import TWSServer, Plan  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 SETTINGS = Settings.from_text((ROOT / 'settings.ini').read_text(), env={}, root=ROOT)

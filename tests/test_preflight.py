@@ -5,7 +5,7 @@ import asyncio, json, subprocess, sys, threading
 import pytest
 
 from ollama_server import OllamaServer
-from tws_server import TWSServer
+from trading_workbench.testing.tws_server import TWSServer
 from vendor_http_server import VendorServer
 from trading_workbench.deploy.preflight import Status, run_preflight
 from trading_workbench.store.db import Store

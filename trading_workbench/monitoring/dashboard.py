@@ -22,6 +22,7 @@ from ..deploy.serve import uptime
 from .alerts import alert_table
 from ..risk import portfolio_math as pmath
 from ..risk.manager import RiskManager
+from ..ops.daily import json_values
 from ..store.db import Store, T
 from ..validation.skill import latest_skill
 
@@ -484,13 +485,6 @@ def refresh(
     frames = {k: f(snap, days, ctx) for k, f in QUERIES.items()}
     return View(days, snap, frames, time.perf_counter() - t0)
 
-# %% ../../nbs/81_monitoring_dashboard.ipynb #b071905b
-def _jsonable(v):
-    "A cell for JSON: timestamps as ISO text, NaN/NaT as null, numpy scalars as Python numbers (every digit kept)."
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT: return None
-    if isinstance(v, (pd.Timestamp, datetime)): return v.isoformat()
-    return v.item() if isinstance(v, np.generic) else v
-
 # %% ../../nbs/81_monitoring_dashboard.ipynb #452c9e13
 def export(
     frame: pd.DataFrame,  # a view, as drawn
@@ -499,6 +493,6 @@ def export(
     "`frame` as CSV or JSON records (ISO times, NaN as null, floats exact): the bytes the page's export buttons serve."
     if fmt == 'csv': return frame.to_csv(index=False)
     if fmt == 'json':
-        return json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient='records')],
-                          default=str)
+        cols = [json_values(frame[k]) for k in frame.columns]      # the daily run's chart values: one rule for JSON
+        return json.dumps([dict(zip(frame.columns, row)) for row in zip(*cols)], default=str)
     raise ValueError(f"export: fmt must be 'csv' or 'json', got {fmt!r}")

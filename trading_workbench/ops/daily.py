@@ -295,6 +295,7 @@ def json_values(
 ) -> list:
     "A column as JSON values: NaN and inf as null, times as ISO text, numpy scalars as Python ones."
     def one(a):
+        if a is None or a is pd.NaT: return None           # NaT has an isoformat of its own: 'NaT'
         if hasattr(a, 'isoformat'): return a.isoformat()
         if hasattr(a, 'item'): a = a.item()
         return None if isinstance(a, float) and not math.isfinite(a) else a

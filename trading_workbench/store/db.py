@@ -56,14 +56,11 @@ class UTCDateTime(sa.TypeDecorator):
     def process_bind_param(self, value,  # a datetime (naive: UTC) or what `core.types.utc` takes; None stays None
                            dialect):     # the connection's dialect: SQLite gets naive UTC
         if value is None: return None
-        if type(value) is datetime:    # the common case, without the detour through pandas (about 10 µs a value)
-            v = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-        else: v = utc(value)
+        v = utc(value)                 # its fast path takes a plain datetime without pandas
         return v.replace(tzinfo=None) if dialect.name == 'sqlite' else v
     def process_result_value(self, value,  # the datetime the driver read (naive: UTC); None stays None
                              dialect):     # the connection's dialect (unused: every driver's value is handled alike)
-        if value is None: return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return None if value is None else utc(value)
 
 Num = sa.Float(precision=53)  # double precision on PostgreSQL
 
@@ -820,21 +817,22 @@ def lend_unit(self: Database, thread: threading.Thread | None  # the thread work
     finally: _LENT.pop(k, None)
 
 # %% ../../nbs/04_store_db.ipynb #308ec72f
-@patch
 @contextmanager
-def transaction(self: Database):
-    "A connection in a write transaction: the open unit's (committed with it) or one of its own."
-    u = _open_unit(self)
+def _unit_or(db, fresh: Callable):
+    "The open unit's connection, or one `fresh()` opens for the block."
+    u = _open_unit(db)
     if u is not None: yield u.conn; return
-    with self.engine.begin() as conn: yield conn
+    with fresh() as conn: yield conn
 
 @patch
-@contextmanager
+def transaction(self: Database):
+    "A connection in a write transaction: the open unit's (committed with it) or one of its own."
+    return _unit_or(self, self.engine.begin)
+
+@patch
 def reading(self: Database):
     "A connection for reads: the open unit's (its uncommitted rows are visible) or a reader's."
-    u = _open_unit(self)
-    if u is not None: yield u.conn; return
-    with self.reader.connect() as conn: yield conn
+    return _unit_or(self, self.reader.connect)
 
 # %% ../../nbs/04_store_db.ipynb #17e86fc2
 @patch
@@ -897,13 +895,8 @@ def update_order(self: Journal,
 def order(self: Journal, client_order_id: str  # the order's client order id
           ) -> dict | None:
     "The journal row of one order, or None."
-    with self.reading() as conn:
-        r = (
-            conn.execute(sa.select(T['orders']).where(T['orders'].c.client_order_id == client_order_id))
-            .mappings()
-            .first()
-        )
-    return dict(r) if r else None
+    with self.reading() as conn: r = _read(conn, 'order_get', dict(coid_=client_order_id))   # the order path's
+    return r[0] if r else None
 
 # %% ../../nbs/04_store_db.ipynb #665909f6
 @patch
