@@ -1,8 +1,8 @@
 """The daily run's wall time, stage by stage: `twb run daily` on the 25-ticker universe under papermill (the aim is
 under 6 s), beside two baselines measured in the same run: the same steps called in one process without papermill
 (the floor papermill adds to), and the code before this work (`--old REV`, default 2a12979: the notebook saved around
-every cell, a graceful kernel stop, the model pool started when the models start), unpacked from git and run the same
-way.
+every cell, a graceful kernel stop, the model pool started when the models start), unpacked
+from git and run the same way.
 
 Stages of a papermill run, from the clocks it leaves behind: the launch time taken here, papermill's start, each
 cell's start and end (the executed notebook's metadata) and the process's exit:
@@ -15,8 +15,8 @@ cell's start and end (the executed notebook's metadata) and the process's exit:
 The in-process baseline times the same steps one by one, store writes apart.
 
 CPU is the children's user+system time (`resource.getrusage(RUSAGE_CHILDREN)`): twb, its kernel, the pool's fork server
-and workers (this process makes itself their subreaper, so the fork server, orphaned when the kernel is killed, is
-reaped
+and workers (this process makes itself their subreaper, so the fork server, orphaned when
+the kernel is killed, is reaped
 here with its workers' time). Per stage, CPU comes from the kernel's process tree (/proc), read before and after each
 cell by an IPython startup file (a scratch IPYTHONDIR): `cpu <stage>` rows; `cpu twb+kernel start+save` is the rest.
 The machine may be shared (the load average is printed): compare the ratios within one run.
@@ -103,8 +103,8 @@ NOT_STEPS = ('# Parameters', 'run_date =', 'import sys; sys.modules')     # pape
 
 
 def cpu_stages(log: Path, total: float) -> dict:
-    """CPU seconds per stage from the kernel's cell log; the rest of `total` is twb's process, the kernel's start and
-    stop."""
+    """CPU seconds per stage from the kernel's cell log; the rest of `total` is twb's process,
+    the kernel's start and stop."""
     out = {f'cpu {s}': 0.0 for s in STAGES[2:-1]}
     rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     for r in rows:

@@ -1,16 +1,16 @@
 """The operators' dashboard: time from navigation to every KPI visible (aim < 3 s), the data query time of one refresh
 on a year of history (aim < 200 ms) and the memory per viewer, each beside a baseline measured in the same run:
 
-- query: `monitoring.dashboard.refresh` on a page's second and later refreshes (the context keeps the signals it read
-and its
+- query: `monitoring.dashboard.refresh` on a page's second and later refreshes (the context
+keeps the signals it read and its
   risk manager), its first refresh (a fresh context), the idle refresh (`data_version`, what the page runs when nothing
-  changed), against the store's own typed readers (`Store.signals/orders/fills/equity`), the obvious way to build the
-  same page;
-- page: `twb dashboard` (preheated kernels) against a one-cell Voila notebook served the same way (the floor Voila's
-page sets):
+  changed), against the store's own typed readers (`Store.signals/orders/fills/equity`), the
+  obvious way to build the same page;
+- page: `twb dashboard` (preheated kernels) against a one-cell Voila notebook served the same way
+(the floor Voila's page sets):
   navigation to every KPI, and to every chart (drawn once the page has built its widgets);
-- memory: each viewer's own kernel (found by the kernel id in its page) against the one-cell notebook's, and the
-browser.
+- memory: each viewer's own kernel (found by the kernel id in its page) against the
+one-cell notebook's, and the browser.
 
 The year store comes from the walk-forward backtest (25 tickers, 252 sessions; about a minute), or `--store URL`.
 The machine is shared (the load average is printed): timings are noisy, compare the ratios.

@@ -43,8 +43,8 @@ def orders(tag: str, n: int):
 
 
 def seed(store: Store, n: int) -> None:
-    """Put `n` filled orders of today's session into the account's history: journal, events, fills and the paper book's
-    rows."""
+    """Put `n` filled orders of today's session into the account's history: journal, events,
+    fills and the paper book's rows."""
     rows, events, fills, porders, pfills = [], [], [], [], []
     for i, o in enumerate(orders('hist', n)):
         px, coid, eid = o.limit_price, o.client_order_id, f'H{i:08d}'
@@ -70,8 +70,8 @@ def seed(store: Store, n: int) -> None:
 
 
 def rig(url: str, history: int):
-    """A store at `url` with `history` orders of today's session already in the account, its PaperBroker and a started
-    OrderManager."""
+    """A store at `url` with `history` orders of today's session already in the account, its PaperBroker
+    and a started OrderManager."""
     clock = FixedClock(NOW)
     store = Store(url, clock=clock)
     seed(store, history)
@@ -164,8 +164,8 @@ def design_floor(tmp: str, n: int = N) -> float:
 
 
 def cost(store, sb, oms, n: int = 20) -> tuple[dict, float, float]:
-    """Per order over `n` more orders (not timed): how many had how many SQL statements, and write and read transactions
-    per order."""
+    """Per order over `n` more orders (not timed): how many had how many SQL statements, and write and
+    read transactions per order."""
     per, w, r = {}, 0, 0
     for o in orders(f'count{len(sb.broker.trackers)}', n):
         with store.counting() as c: oms.manage_order_lifecycle(o, PRICES[o.ticker])

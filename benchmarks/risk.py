@@ -1,13 +1,13 @@
-"""Risk manager at 50 and 500 positions on real bundled returns (each synthetic ticker is a bundled stock's daily
-returns
+"""Risk manager at 50 and 500 positions on real bundled returns (each synthetic ticker is
+a bundled stock's daily returns
 rolled by a different number of days):
 
 1. evaluating every limit (`evaluate_limits`: drawdown, daily loss, position loss, gross exposure, historical VaR) vs a
    straightforward per-position pandas loop computing the same figures (aim: under 10 ms at 500 positions);
-2. from a breach to all of the action's orders journaled (`RiskManager.check` escalates, previews and journals the
-action,
-   then `journal_action` journals its orders in one transaction) vs the same with one transaction per order (aim: under
-   1 s).
+2. from a breach to all of the action's orders journaled (`RiskManager.check` escalates,
+previews and journals the action,
+   then `journal_action` journals its orders in one transaction) vs the same with one
+   transaction per order (aim: under 1 s).
 
 Prints each time beside its baseline measured in this run."""
 from __future__ import annotations
@@ -30,8 +30,8 @@ BASE = bundled_closes(*SETTINGS.universe.tickers).loc[:'2018-02-07']
 
 
 def universe(n: int) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Closes of `n` synthetic tickers (a bundled stock's closes rebased and rolled) for the last 300 sessions, and
-    today's marks."""
+    """Closes of `n` synthetic tickers (a bundled stock's closes rebased and rolled) for the last 300
+    sessions, and today's marks."""
     cols = {}
     for i in range(n):
         s = BASE.iloc[:, i % BASE.shape[1]]

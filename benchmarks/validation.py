@@ -24,8 +24,8 @@ SAMPLE_TICKERS, SAMPLE_ORIGINS = ('AAPL', 'JPM'), 40
 
 
 def run_twb(tmp: Path, *args: str) -> tuple[float, dict]:
-    """Wall seconds of `twb validate ARGS` on a scratch store (settings otherwise the repository's), and the run's phase
-    times."""
+    """Wall seconds of `twb validate ARGS` on a scratch store (settings otherwise the
+    repository's), and the run's phase times."""
     ini = tmp / f'settings-{time.monotonic_ns()}.ini'
     ini.write_text((ROOT / 'settings.ini').read_text().replace('url = sqlite:///runs/workbench.db',
                                                                f"url = sqlite:///{tmp / 'bench.db'}"))

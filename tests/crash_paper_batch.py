@@ -1,8 +1,8 @@
 """Child process for the SIGKILL crash test: submit a batch of orders through OrderManager + PaperBroker.
 
 Usage: python crash_paper_batch.py DB_PATH RUN_ID N_SIGNALS
-Prints READY once reconciled, then EVENT per broker event while executing; the parent kills it after a random number of
-them.
+Prints READY once reconciled, then EVENT per broker event while executing; the parent kills it
+after a random number of them.
 """
 from __future__ import annotations
 import sys

@@ -1,8 +1,8 @@
 """Child process for the risk-action crash test: a check that trips the daily-loss limit and fires CLOSE_ALL_POSITIONS.
 
 Usage: python crash_risk_action.py DB_PATH
-Prints READY once reconciled, then EVENT per broker event while the action runs; the parent kills it after a random
-number.
+Prints READY once reconciled, then EVENT per broker event while the action runs; the parent
+kills it after a random number.
 """
 from __future__ import annotations
 import sys

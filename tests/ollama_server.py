@@ -20,8 +20,8 @@ Faults are queued with ``inject(*faults)``; each ``/api/chat`` request pops one.
 (no ``risk_score``), ``nan`` (a bare ``NaN`` in the content), ``contradiction`` (BUY with a negative expected return),
 ``error_500`` (HTTP 500 ``{"error": ...}``), ``not_found`` (HTTP 404 as for an unpulled model),
 ``stream_error`` (a streamed answer that breaks off with an ``{"error": ...}`` line), ``disconnect`` (socket closed
-without an answer), ``length`` (the answer hit the ``num_predict`` limit: ``"done_reason": "length"``, as Ollama
-reports a
+without an answer), ``length`` (the answer hit the ``num_predict`` limit: ``"done_reason":
+"length"``, as Ollama reports a
 generation cut off by its length limit, while the content still happens to be valid JSON). ``down()`` closes the
 listening socket so connections are refused.
 Every request is recorded in ``requests``.

@@ -70,8 +70,8 @@ def test_last_day_places_the_daily_runs_orders(tmp_path):
     assert set(daily.client_order_id) == set(ours.client_order_id)             # same ids: the same signals decided them
 
 def test_backtest_writes_to_postgresql(fresh_pg_url):
-    """The backtest into a PostgreSQL store: every session marked, every order journaled with its fills, the run
-    recorded."""
+    """The backtest into a PostgreSQL store: every session marked, every order journaled with
+    its fills, the run recorded."""
     settings = Settings.load(ROOT / 'settings.ini', env={})
     store = backtest_store(settings, 'pg', fresh_pg_url, start=pd.Timestamp('2018-02-01'))
     res = run_backtest(settings, store, '2018-02-01', '2018-02-07', tickers='AAPL,KO,XOM', refit='W', progress=False)

@@ -1,5 +1,5 @@
-"""The daily run's kernel stays light: the imports of `nbs/ops/daily_run.ipynb`, and building its model jobs, load none
-of
+"""The daily run's kernel stays light: the imports of `nbs/ops/daily_run.ipynb`, and
+building its model jobs, load none of
 the libraries only the model workers or research need (scipy, statsmodels, arch, plotly: about 2 s of CPU per run)."""
 import ast, json, subprocess, sys
 from pathlib import Path

@@ -1,10 +1,10 @@
-"""The operators' dashboard in a real browser: `twb dashboard` (Voila) on a demo store, driven by Playwright with
-Debian's chromium.
+"""The operators' dashboard in a real browser: `twb dashboard` (Voila) on a demo store, driven by
+Playwright with Debian's chromium.
 
-One server for the module (five preheated kernels): the page shows the store's numbers and the supervisor's uptime,
-exports equal
-what is drawn, a new fill appears within one refresh, the kill switch halts the next order, requests without the token
-are refused,
+One server for the module (five preheated kernels): the page shows the store's numbers and the
+supervisor's uptime, exports equal
+what is drawn, a new fill appears within one refresh, the kill switch halts the next order, requests
+without the token are refused,
 a viewer cannot run code, and two then five viewers at once see every KPI while the backtest writes into the same
 store, with no
 lock error anywhere (memory per viewer is printed). It takes the screenshot the README shows (docs/dashboard.png)."""

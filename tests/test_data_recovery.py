@@ -76,8 +76,8 @@ def test_quarantine_over_http_asks_the_source_once_and_release_refetches(store, 
 
 
 def test_real_splits_are_handled_as_before_not_quarantined(tmp_path, store, clock):
-    """Raw AAPL with its three unadjusted splits: rejected by the split rule, so the next source serves; or repaired by
-    policy."""
+    """Raw AAPL with its three unadjusted splits: rejected by the split rule, so the next source
+    serves; or repaired by policy."""
     folder = tmp_path / 'csv'; folder.mkdir()
     (folder / 'AAPL.csv').write_bytes((FIX / 'raw_unadjusted_AAPL.csv').read_bytes())
     mgr = DataSourceManager([CsvSource(folder), BundledSource()], store, clock=clock, default_start='2014-01-02')
@@ -120,8 +120,8 @@ def test_daily_market_data_leaves_out_stale_tickers_and_raises_typed_when_nothin
 
 
 def test_a_hanging_source_costs_its_budget_once_per_run(store, clock):
-    """Yahoo hangs: the first ticker fails over after at most the budget, the others skip Yahoo; the failover time is
-    recorded."""
+    """Yahoo hangs: the first ticker fails over after at most the budget, the others skip Yahoo;
+    the failover time is recorded."""
     with VendorServer(hang_s=3, alpha_vantage_premium=True) as srv, httpx.Client(timeout=10) as client:
         y = YFinanceSource(srv.base_url('yahoo'), client, retries=3, backoff_s=0, budget_s=0.5)
         av = AlphaVantageSource(srv.base_url('alphavantage'), client, Secret('av-test-key-123'), premium=True,

@@ -1,5 +1,5 @@
-"""Vendor sources against the local vendor HTTP server (real wire formats, real bars, injected faults), and CSV
-layouts."""
+"""Vendor sources against the local vendor HTTP server (real wire formats, real bars,
+injected faults), and CSV layouts."""
 import gzip, logging, shutil
 from pathlib import Path
 
@@ -237,8 +237,8 @@ def test_yahoo_invalid_crumb_is_an_auth_error_with_its_text(server, client):
 
 
 def test_time_budget_caps_a_hanging_source(server):
-    """A source that hangs longer than its budget gives up within the budget (one cut-short request), not after every
-    retry."""
+    """A source that hangs longer than its budget gives up within the budget (one cut-short
+    request), not after every retry."""
     with httpx.Client(timeout=5) as slow_client:
         y = YFinanceSource(server.base_url('yahoo'), slow_client, retries=3, backoff_s=0, budget_s=0.3)
         server.inject('yahoo', 'hang', 'hang', 'hang', 'hang')

@@ -1,5 +1,5 @@
-"""SIGKILL a process submitting a batch at random points (seeded); after restart and reconciliation: no duplicate, no
-lost order."""
+"""SIGKILL a process submitting a batch at random points (seeded); after restart and reconciliation:
+no duplicate, no lost order."""
 from __future__ import annotations
 import random, signal, subprocess, sys, time
 from pathlib import Path

@@ -1,5 +1,5 @@
-"""IBKRBroker over ib_async against the TWS-protocol test server: 50+ orders, partial fills, cancels, timeouts and
-faults."""
+"""IBKRBroker over ib_async against the TWS-protocol test server: 50+ orders, partial fills,
+cancels, timeouts and faults."""
 from __future__ import annotations
 import asyncio, sys
 from pathlib import Path

@@ -84,8 +84,8 @@ def test_failed_commit_leaves_memory_and_store_agreeing(tmp_path):
 
 @pytest.mark.parametrize('where', ['file', 'memory'])
 def test_a_gate_reading_the_store_works_inside_the_unit(tmp_path, where):
-    """The risk manager's gate reads the trading state and controls through the readers' engine while the order's unit
-    is open."""
+    """The risk manager's gate reads the trading state and controls through the readers' engine
+    while the order's unit is open."""
     from trading_workbench.execution.orders import OrderManager
     from trading_workbench.risk.manager import RiskGate
     store, sb, oms = bench.rig(f"sqlite:///{tmp_path / 'store.db'}" if where == 'file' else 'sqlite://', 10)

@@ -1,5 +1,5 @@
-"""`twb deploy --preflight` against the real protocol servers: vendors over HTTP, TWS over its socket protocol,
-Ollama."""
+"""`twb deploy --preflight` against the real protocol servers: vendors over HTTP, TWS over
+its socket protocol, Ollama."""
 import asyncio, json, subprocess, sys, threading
 
 import pytest

@@ -1,5 +1,5 @@
-"""SIGKILL in the middle of a risk action, 20 seeded trials: after restart the action completes once (no duplicate, no
-lost
+"""SIGKILL in the middle of a risk action, 20 seeded trials: after restart the action
+completes once (no duplicate, no lost
 order) and the trading state is what it was (one HALTED change)."""
 from __future__ import annotations
 import random, shutil, signal, subprocess, sys, time

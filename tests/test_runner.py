@@ -268,8 +268,8 @@ def test_ladder_after_a_timeout(universe):
 
 
 def test_truncated_llm_answer_falls_back_to_the_consensus(universe):
-    """Ollama's done_reason 'length' fails the LLM even though its text parses; the slot is filled by the consensus of
-    the views."""
+    """Ollama's done_reason 'length' fails the LLM even though its text parses; the slot is filled by
+    the consensus of the views."""
     with OllamaServer() as srv, cf.ThreadPoolExecutor(2) as ex:
         srv.inject('length')
         job = with_ladder(llm_job(LLMSignalGenerator(srv.url, 'llama3.1:8b', timeout_s=5)), consensus_job())

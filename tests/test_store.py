@@ -210,8 +210,8 @@ def test_two_writers_one_reader(db_url):
     st.close()
 
 def test_journal_order_keeps_stop_price_and_reduce_only(store):
-    """A stop order journaled one at a time resumes exactly as decided: its trigger and reduce-only flag survive the
-    journal."""
+    """A stop order journaled one at a time resumes exactly as decided: its trigger and
+    reduce-only flag survive the journal."""
     from trading_workbench.execution.orders import order_from_journal
     o = Order('risk-a1-XOM', 'XOM', 'SELL', 40, 'STP', None, 'GTC', 'risk-a1', 'tighten', stop_price=81.5,
               reduce_only=True)

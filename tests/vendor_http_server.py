@@ -7,19 +7,19 @@ It serves real bars (by default the bundled CSVs) as:
   rate limit -> 429 with Yahoo's plain-text body ``Too Many Requests``);
 - Alpha Vantage: ``GET /alphavantage/query?function=TIME_SERIES_DAILY&symbol=..&outputsize=..&apikey=..``
   (JSON ``{"Meta Data": .., "Time Series (Daily)": {"YYYY-MM-DD": {"1. open": "..", ..}}}``, newest first;
-  errors are HTTP 200 with ``{"Error Message": ..}``; rate limits are HTTP 200 with ``{"Note": ..}`` or
-  ``{"Information": ..}``);
+  errors are HTTP 200 with ``{"Error Message": ..}``; rate limits are HTTP 200 with ``{"Note":
+  ..}`` or ``{"Information": ..}``);
 - Finnhub: ``GET /finnhub/api/v1/stock/candle?symbol=..&resolution=D&from=..&to=..`` with the key in the
-  ``X-Finnhub-Token`` header or ``token`` query (``{"c": [..], "h": .., "l": .., "o": .., "s": "ok", "t": .., "v":
-  ..}``;
+  ``X-Finnhub-Token`` header or ``token`` query (``{"c": [..], "h": .., "l": .., "o": ..,
+  "s": "ok", "t": .., "v": ..}``;
   ``{"s": "no_data"}``; 401 ``{"error": "Invalid API key"}``; 429 ``{"error": "API limit reached..."}``).
 
 Faults are queued per vendor with ``inject(vendor, *faults)``; each request pops one. Known faults:
 ``rate_limit``, ``information`` (Alpha Vantage daily-limit wording), ``premium`` (Alpha Vantage premium notice),
 ``server_error`` (HTTP 503 HTML), ``garbage`` (HTTP 200, not JSON), ``disconnect`` (socket closed without an
 answer), ``hang`` (answers after ``hang_s`` seconds, longer than the client's timeout), ``corrupt`` (real bars
-with one high below its low and one negative close, near the end of the answer), ``forbidden`` (Finnhub 403 "no
-access"),
+with one high below its low and one negative close, near the end of the answer),
+``forbidden`` (Finnhub 403 "no access"),
 ``invalid_crumb`` (Yahoo 401), ``demo_key``, ``invalid_key`` and ``burst`` (Alpha Vantage ``Information`` texts).
 Refusals the real services send, in their own words (and where they were seen):
 
@@ -30,10 +30,10 @@ Refusals the real services send, in their own words (and where they were seen):
   bodies in public client tests, e.g. the TechnicalIndicatorResponseTest of an Alpha Vantage Java client).
 - ``invalid_key``: ``{"Information": "Invalid API key. Please claim your free API key at
 https://www.alphavantage.co/support/"}``
-  (public client test fixtures); a wrong key otherwise gets the ``Error Message`` "the parameter apikey is invalid or
-  missing".
-- ``burst``: ``{"Information": "Thank you for using Alpha Vantage! Please consider spreading out your free API requests
-more
+  (public client test fixtures); a wrong key otherwise gets the ``Error Message`` "the parameter
+  apikey is invalid or missing".
+- ``burst``: ``{"Information": "Thank you for using Alpha Vantage! Please consider spreading
+out your free API requests more
   sparingly (1 request per second). ... lift the free key rate limit (25 requests per day), raise the per-second burst
   limit, ..."}``; ``information``: the daily quota "Our standard API rate limit is 25 requests per day"; the
   ``outputsize=full`` refusal of a free key: "The outputsize=full parameter value is a premium feature for the

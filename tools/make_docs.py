@@ -58,8 +58,8 @@ def for_page(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 def page_name(nb_path: Path, nbs: Path) -> str:
-    """The page's file name: the notebook's path under nbs/ with `/` as `.` (`ops/daily_run.ipynb` ->
-    `ops.daily_run.html`)."""
+    """The page's file name: the notebook's path under nbs/ with `/` as `.`
+    (`ops/daily_run.ipynb` -> `ops.daily_run.html`)."""
     return nb_path.resolve().relative_to(nbs.resolve()).with_suffix('.html').as_posix().replace('/', '.')
 
 def nav(pages: list[Page], i: int) -> str:

@@ -495,8 +495,8 @@ def cmd_backtest(
     store: Store,        # the open store
     args,                # the parsed command line
 ) -> int:
-    """Replay `--start`..`--end` through the full path (paper broker) into a backtest store; print the metrics against
-    buy-and-hold."""
+    """Replay `--start`..`--end` through the full path (paper broker) into a backtest store; print the
+    metrics against buy-and-hold."""
     run_id = args.run_id or f'backtest-{args.start}-{args.end}-{uuid.uuid4().hex[:6]}'
     params = dict(start=args.start, end=args.end, tickers=args.tickers, refit=args.refit, account=args.account,
                   order_prefix=args.order_prefix, run_id=run_id, store_url=args.store)
@@ -629,8 +629,8 @@ def is_loopback(
 def preheat(
     pool_size: int,  # kernels Voila keeps started
 ) -> list[str]:
-    """Voila's preheated kernels: `pool_size` kernels that have run the page already, so a viewer waits for no kernel
-    (0: none)."""
+    """Voila's preheated kernels: `pool_size` kernels that have run the page already, so a viewer
+    waits for no kernel (0: none)."""
     return ['--preheat_kernel=True', f'--pool_size={pool_size}'] if pool_size else []
 
 # %% ../nbs/90_cli.ipynb #661046c5
@@ -771,8 +771,8 @@ def cmd_deploy(
     store,     # the open store
     args,      # the parsed command line
 ) -> int:
-    """`twb deploy --preflight [--json]`, or `twb deploy --to DIR`: install, migrate, preflight, start, probe, roll back
-    on failure."""
+    """`twb deploy --preflight [--json]`, or `twb deploy --to DIR`: install, migrate, preflight, start,
+    probe, roll back on failure."""
     path = Path(args.settings).resolve() if args.settings else find_settings_file()
     lock = Path(args.lock) if args.lock else default_lock(path)
     if args.to:

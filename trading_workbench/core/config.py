@@ -215,8 +215,8 @@ class ScheduleSettings:
 # %% ../../nbs/00_core_config.ipynb #4818a7fa
 @dataclass(frozen=True, kw_only=True)
 class ValidationSettings:
-    """The skill gate: what the daily run does with a model that walk-forward validation has not shown better than the
-    random walk."""
+    """The skill gate: what the daily run does with a model that walk-forward validation has not shown
+    better than the random walk."""
     # cap: confidence capped at neutral (0.5, a HOLD); disable: its signals are dropped
     gate: Literal['off', 'cap', 'disable'] = 'cap'
     # Diebold-Mariano (HLN) p-value below which a lower RMSE counts as skill
@@ -343,8 +343,8 @@ class ExecutionSettings:
 # %% ../../nbs/00_core_config.ipynb #a4f2f788
 @dataclass(frozen=True, kw_only=True)
 class RecoverySettings:
-    """What the disaster-recovery procedures do: how long to wait for a broker, what to do when it returns, when a run
-    is dead."""
+    """What the disaster-recovery procedures do: how long to wait for a broker, what to do when it
+    returns, when a run is dead."""
     # how long a lost broker link is retried before the operator is called
     reconnect_window_s: float = _rng(gt=0, le=3600, default=120.0)
     # the longest pause between two reconnect attempts (backoff cap)
@@ -582,8 +582,8 @@ def check_env_names(env: Mapping[str, str],  # the environment to check (only it
 def read_settings_text(
     p: Path,  # the settings file's path
 ) -> str:
-    """The text of settings file `p`: UTF-8 (a BOM is dropped); a folder, a missing file or other bytes are a
-    `SettingsError`."""
+    """The text of settings file `p`: UTF-8 (a BOM is dropped); a folder, a missing file or other
+    bytes are a `SettingsError`."""
     p = Path(p)
     if p.is_dir(): raise SettingsError('-', 'settings', str(p), 'a settings file, not a folder', 'command line')
     if not p.is_file(): raise SettingsError('-', 'settings', str(p), 'an existing settings file', 'command line')

@@ -461,8 +461,8 @@ def _rules_in(failures: Sequence[SourceFailure]) -> list[str]:
 @patch
 def _after_failure(self: DataSourceManager, t: str, e: AllSourcesFailed, start, session) -> tuple[TickerStatus,
                                                                                                   pd.DataFrame | None]:
-    """The status of a ticker no source could serve: quarantined (bad data), stale (the store has older bars), missing
-    or failed."""
+    """The status of a ticker no source could serve: quarantined (bad data), stale (the store has
+    older bars), missing or failed."""
     why = ' | '.join(map(str, e.failures))[:1500]
     if any(f.error == 'QualityError' for f in e.failures):
         quarantine(self.store, t, why, _rules_in(e.failures)); return TickerStatus(t, 'quarantined', None, why), None
@@ -501,8 +501,8 @@ def load(
     start=None,               # first date
     progress: bool = True,    # show a progress bar
 ) -> MarketData:
-    """Bars of each ticker for the session `end` (default: the last closed one); one status per ticker, never a raise
-    for one."""
+    """Bars of each ticker for the session `end` (default: the last closed one); one status per
+    ticker, never a raise for one."""
     t0 = time.monotonic()
     asked = _day(end) or self.default_end or last_closed_session(self.clock.now(), self.calendar)
     s = sessions(self.calendar)

@@ -246,8 +246,8 @@ class UnknownOrder(BrokerError, KeyError):
 
 # %% ../../nbs/30_execution_broker.ipynb #a03960ab
 class TrackedOrders:
-    """The order-book reads of the `Broker` protocol, for a broker keeping an `OrderTracker` per client order id in
-    `self.trackers`."""
+    """The order-book reads of the `Broker` protocol, for a broker keeping an `OrderTracker` per client
+    order id in `self.trackers`."""
     async def orders(self) -> list[OrderSnapshot]: return [t.snapshot() for t in self.trackers.values()]
     async def open_orders(self) -> list[OrderSnapshot]: return [t.snapshot() for t in self.trackers.values()
                                                                 if not t.state.is_terminal]
@@ -326,8 +326,8 @@ def _first_step(coro, loop: asyncio.AbstractEventLoop) -> tuple[bool, Any]:
     finally: asyncio.events._set_running_loop(None)
 
 async def _finish(coro, step):
-    """Carry on with `coro`, which yielded `step`, as an asyncio Task would: wait for that future (or a loop turn), then
-    resume it."""
+    """Carry on with `coro`, which yielded `step`, as an asyncio Task would: wait for that future (or a
+    loop turn), then resume it."""
     while True:
         try:
             if step is None: await asyncio.sleep(0)
@@ -346,8 +346,8 @@ def _loop_running() -> bool:
 
 # %% ../../nbs/30_execution_broker.ipynb #2006bdc1
 class SyncBroker:
-    """Blocking calls onto an async `Broker`: on the facade's own event-loop thread, or inline for a broker with no
-    background I/O."""
+    """Blocking calls onto an async `Broker`: on the facade's own event-loop thread, or inline for a
+    broker with no background I/O."""
     def __init__(self,
                  broker: Broker,                     # the async broker to drive
                  call_timeout: float | None = None,  # seconds before a call is a `BrokerTimeout` (None: no limit)

@@ -438,8 +438,8 @@ def _finish_startup(
 @patch
 def _resolve(self: OrderManager, row: Mapping, snap: OrderSnapshot | None, execs: Sequence[Fill],
              held: Mapping[str, int], stored: Mapping[str, int]) -> str:
-    """Journal where an order the broker may not know stands, from its status, executions and positions; say what was
-    found."""
+    """Journal where an order the broker may not know stands, from its status, executions and
+    positions; say what was found."""
     coid, qty, t = row['client_order_id'], row['quantity'], row['ticker']
     mine = [f for f in execs if f.client_order_id == coid]
     for f in mine: self.store.record_fill(f)
@@ -514,8 +514,8 @@ def context(
     open_orders: Sequence[Mapping] | None = None,    # journal rows of non-terminal orders (None: read here)
     state: StateRecord | None = None,                # the trading state (None: read here, with the open orders)
 ) -> MarketContext:
-    """The account, positions, prices, open orders and trade count the checks run against (the journal's part read here
-    unless given)."""
+    """The account, positions, prices, open orders and trade count the checks run against (the journal's
+    part read here unless given)."""
     today = self.clock.now().date()
     if today != self._today: self._today, self._trades_today = today, 0
     pos = {p.ticker: p for p in self.broker.positions()}
@@ -644,8 +644,8 @@ def _follow(self: OrderManager, order: Order, snap: OrderSnapshot, pos0: Positio
 @patch
 def _unknown(self: OrderManager, order: Order, snap: OrderSnapshot | None, why: str,
              checks: PreTradeResult) -> LifecycleResult:
-    """The broker's answer was lost: journal UNKNOWN, alert; its ticker takes no new order until a reconciliation
-    resolves it."""
+    """The broker's answer was lost: journal UNKNOWN, alert; its ticker takes no new order until a
+    reconciliation resolves it."""
     coid = order.client_order_id
     self.store.update_order(coid, OrderState.UNKNOWN, broker_order_id=(snap.broker_order_id or None) if snap else None,
                             filled_quantity=snap.filled_quantity if snap else None, message=f'outcome unknown: {why}')

@@ -282,8 +282,8 @@ def _load(self: PaperBroker) -> None:
 # %% ../../nbs/31_execution_paper.ipynb #1ef82666
 @patch
 def _save(self: PaperBroker) -> None:
-    """Write what changed since the last save (the account row, changed orders, new fills, holdings, marks) in one
-    transaction."""
+    """Write what changed since the last save (the account row, changed orders, new fills,
+    holdings, marks) in one transaction."""
     # its own, or the enclosing one (the order manager's: journal and book together)
     with self.store.unit():
         self.store.on_rollback(self._load)        # rolled back: memory is rebuilt from the rows, so the two agree
@@ -548,8 +548,8 @@ def _set_mark(self: PaperBroker, ticker: str, price: float, volume: float | None
 @patch
 async def mark(self: PaperBroker, prices: Mapping[str, float]  # ticker -> latest price (positive, finite)
                ) -> int:
-    """Take the latest prices: they value positions and, without a market, fill marketable open orders. Returns fills
-    made."""
+    """Take the latest prices: they value positions and, without a market, fill marketable open
+    orders. Returns fills made."""
     return await self.quote_many({t: (p, None) for t, p in prices.items()})
 
 @patch

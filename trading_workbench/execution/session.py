@@ -150,8 +150,8 @@ def scheduled_run_time(
     day: date | str,  # a date
     settings,         # the loaded `Settings` (`[execution]`, `[schedule]`, `[broker]`)
 ) -> datetime | None:
-    """When the daily run should start on `day` (UTC): before the close (half days too) or the open auction; None: no
-    session."""
+    """When the daily run should start on `day` (UTC): before the close (half days too) or the
+    open auction; None: no session."""
     s = session_on(day, settings.execution.calendar)
     if s is None: return None
     x = settings.execution

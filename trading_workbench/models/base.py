@@ -134,8 +134,8 @@ def bundled_closes(
     *tickers: str,        # bundled tickers, e.g. AAPL, MSFT
     join: str = 'inner',  # 'inner': common dates only; 'outer': every date
 ) -> pd.DataFrame:
-    """Close prices of bundled tickers (columns), on their common dates (`join='outer'`: all dates); for examples and
-    tests."""
+    """Close prices of bundled tickers (columns), on their common dates (`join='outer'`: all
+    dates); for examples and tests."""
     from importlib.resources import files
     root = files('trading_workbench') / 'data' / 'prices'
     cols = {}

@@ -197,8 +197,8 @@ def forecast(
     horizon: int,           # bars ahead
     X=None,                 # future exogenous rows, one per step (if fitted with any)
 ) -> Forecast:
-    """Price forecast with a `level` interval from the cumulative variance; `volatility` = per-step daily s.d.
-    (fraction)."""
+    """Price forecast with a `level` interval from the cumulative variance; `volatility` =
+    per-step daily s.d. (fraction)."""
     self._check_fitted()
     var = self.variance_forecast(horizon)
     mu = self.params_[0]

@@ -77,8 +77,8 @@ def directional_accuracy(
     predicted,  # forecasts of them
     reference,  # the price each forecast was made from
 ) -> float:
-    """Share of forecasts whose move from `reference` has the sign of the actual move (the hit rate); NaN if nothing
-    moved."""
+    """Share of forecasts whose move from `reference` has the sign of the actual move (the hit
+    rate); NaN if nothing moved."""
     a, p = _pair(actual, predicted)
     _, r = _pair(actual, reference, 'reference')
     moved = (a - r) != 0
@@ -216,8 +216,8 @@ def brier_skill(
     prob,     # stated probabilities
     outcome,  # 0/1 outcomes
 ) -> dict[str, float]:
-    """Brier score of `prob`, the constant-rate baseline's (stating the observed rate every time) and the skill 1 -
-    ratio."""
+    """Brier score of `prob`, the constant-rate baseline's (stating the observed rate every
+    time) and the skill 1 - ratio."""
     p, o = _probs(prob, outcome)
     base = float(o.mean() * (1 - o.mean()))
     b = float(np.mean((p - o) ** 2))

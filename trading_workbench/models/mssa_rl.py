@@ -179,8 +179,8 @@ def _scaled(self: MSSARL, y: pd.Series, X) -> np.ndarray:
 # %% ../../nbs/25_models_mssa_rl.ipynb #398e779b
 @patch
 def _causal_features(self: MSSARL, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Training level and slope (rows: one per rank) at every bar; the basis for bars [b, b+block) uses only bars before
-    b."""
+    """Training level and slope (rows: one per rank) at every bar; the basis for bars [b,
+    b+block) uses only bars before b."""
     L, z, n = self.window, Z[:, 0], len(Z)
     kmax = max(self.ranks)
     start = self.lookback

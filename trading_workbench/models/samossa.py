@@ -149,8 +149,8 @@ def _residuals(self: SAMoSSA, z: np.ndarray) -> np.ndarray:
 # %% ../../nbs/22_models_samossa.ipynb #7222ed0f
 @patch
 def _fit_residual_ar(self: SAMoSSA, z: np.ndarray, u: np.ndarray) -> None:
-    """AR(p) of the residuals `u` (no intercept, none at all if near explosive), the one-bar scale of `z`, and whether
-    `beta` explodes."""
+    """AR(p) of the residuals `u` (no intercept, none at all if near explosive), the one-bar scale of `z`,
+    and whether `beta` explodes."""
     _, self.ar_phi_, self.ar_sd_ = fit_ar(u, self.ar_order)
     # the residual mean is an in-sample bias of the linear forecaster: added every step it compounds into a drift
     self.ar_c_ = 0.0
@@ -203,8 +203,8 @@ def fit(
     y,              # close prices, oldest first (a Series or 1-D array)
     X=None,         # exogenous data, one row per price (if the model takes any)
 ) -> 'SAMoSSA':
-    """Learn the page-matrix rank, `beta`, the AR model of the residuals, and (on a held-out tail) how far to trust the
-    forecast's move."""
+    """Learn the page-matrix rank, `beta`, the AR model of the residuals, and (on a held-out tail) how far
+    to trust the forecast's move."""
     t0 = time.perf_counter()
     self._fit_core(y, X)
     self.shrink_, self.holdout_t_ = self._holdout_shrink(y, X)

@@ -47,8 +47,8 @@ def risk_score(
     volatility: float | None = None,  # GARCH's daily volatility, if any
     ref_vol: float = 0.30,            # annual volatility that scores 0.5
 ) -> float:
-    """Annualised volatility from the forecast interval (and GARCH's daily `volatility`), mapped to [0, 1] as `s / (s +
-    ref_vol)`."""
+    """Annualised volatility from the forecast interval (and GARCH's daily `volatility`), mapped to
+    [0, 1] as `s / (s + ref_vol)`."""
     forecast_z(forecast, current_price)
     q = normal_quantile(forecast.level)
     h = forecast.horizon
@@ -152,8 +152,8 @@ def default_calibrator(
     model: str,    # model name
     horizon: int,  # bars ahead
 ) -> ConfidenceCalibrator:
-    """The bundled-data calibrator of `model` at the nearest fitted horizon; neutral (confidence 0.5) for a model
-    without one."""
+    """The bundled-data calibrator of `model` at the nearest fitted horizon; neutral (confidence
+    0.5) for a model without one."""
     fitted = [h for (m, h) in DEFAULT_CALIBRATORS if m == model]
     if not fitted: return ConfidenceCalibrator()
     return DEFAULT_CALIBRATORS[(model, min(fitted, key=lambda h: (abs(h - horizon), h)))]
@@ -166,8 +166,8 @@ def calibration_sample(
     horizon: int = 1,                  # bars ahead
     end: int | None = None,            # use bars before this row only
 ) -> pd.DataFrame:
-    """Walk-forward forecasts of every column of `closes` (bars up to `end`): signed z and whether the direction was
-    right."""
+    """Walk-forward forecasts of every column of `closes` (bars up to `end`): signed z and
+    whether the direction was right."""
     rows = []
     for t in closes.columns:
         y = check_series(closes[t].iloc[:end].dropna(), t, positive=True)

@@ -97,8 +97,8 @@ class ReadCache:
 
 # %% ../../nbs/81_monitoring_dashboard.ipynb #2c0605b2
 def _signals(conn, since: datetime, cache: ReadCache | None) -> pd.DataFrame:
-    """Signals since `since`; with a cache only rows with a higher id, and all again if the count disagrees (late
-    commit, purge)."""
+    """Signals since `since`; with a cache only rows with a higher id, and all again if the count
+    disagrees (late commit, purge)."""
     b = _bind_time(conn, since)
     full = lambda: _times(_read(conn, SIGNALS_SQL, since=b), 'as_of')
     if cache is None or cache.signals is None: sig = full()
@@ -118,8 +118,8 @@ def load_snapshot(
     days: int = 365,                 # the window, in calendar days up to the newest point
     cache: ReadCache | None = None,  # the page's cache of what it read already (None: read everything)
 ) -> Snapshot:
-    """One read transaction: `account`'s last `days` of equity, fills, orders, signals, their closes, runs, heartbeats,
-    alerts."""
+    """One read transaction: `account`'s last `days` of equity, fills, orders, signals, their
+    closes, runs, heartbeats, alerts."""
     if not isinstance(days, int) or days < 1: raise ValueError(f'days: a whole number >= 1, got {days!r}')
     e, f, o, p = (T[n] for n in ('equity', 'fills', 'orders', 'prices'))
     with store.reader.connect() as conn:
@@ -218,8 +218,8 @@ def signal_outcomes(
     snap: Snapshot,   # what one refresh read
     days: int = 365,  # the window, in calendar days up to the newest point
 ) -> pd.DataFrame:
-    """Each BUY/SELL signal of the last `days`, its realised return over its horizon (NaN while pending), whether it was
-    right."""
+    """Each BUY/SELL signal of the last `days`, its realised return over its horizon (NaN while
+    pending), whether it was right."""
     s = snap.signals[
         (snap.signals.action != 'HOLD') & (pd.to_datetime(snap.signals.as_of, utc=True) >= _window(snap, days))
     ].copy()
@@ -299,8 +299,8 @@ def order_trace(
     days: int = 365,             # the window, in calendar days up to the newest point
     store: Store | None = None,  # the store, to read the signals' provenance (None: none shown)
 ) -> pd.DataFrame:
-    """Each order of the last `days`: state, fill, the signal behind it (model, confidence, as-of; provenance with
-    `store`)."""
+    """Each order of the last `days`: state, fill, the signal behind it (model, confidence,
+    as-of; provenance with `store`)."""
     o = (
         snap.orders[pd.to_datetime(snap.orders.created_at, utc=True) >= _window(snap, days)].copy()
         if len(snap.orders)

@@ -311,8 +311,8 @@ def traces(
     hover: Sequence[str] = (),   # more columns shown on hover
     **kw,                        # the traces' other plotly attributes (orientation, mode, ...)
 ) -> list[dict]:
-    """One trace of `kind` per value of `color` (all rows when None), `hover` columns shown on hover, as plotly express
-    draws them."""
+    """One trace of `kind` per value of `color` (all rows when None), `hover` columns shown on hover,
+    as plotly express draws them."""
     groups = frame.groupby(color, sort=False) if color else [(y, frame)]
     tip = '<br>'.join([f'{x}=%{{x}}', f'{y}=%{{y}}'] + [f'{h}=%{{customdata[{i}]}}' for i, h in enumerate(hover)])
     return [dict(type=kind, name=str(name), x=json_values(g[x]), y=json_values(g[y]),

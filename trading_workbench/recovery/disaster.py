@@ -142,8 +142,8 @@ def model_failure(
     self: DisasterRecovery,
     f: SystemFailure,        # a model failure (its `report`, or the `model` that failed)
 ) -> RecoveryResult:
-    """The ladder's report when the run has one; else the model is left to its ladder (simpler model, then HOLD) at the
-    next run."""
+    """The ladder's report when the run has one; else the model is left to its ladder (simpler model,
+    then HOLD) at the next run."""
     if 'report' in f.context: return recover_models(f.context['report'])
     model = f.context.get('model', 'a model')
     return RecoveryResult(FailureClass.MODEL, 'fallback_ladder', SafeState.DEGRADED,
@@ -188,8 +188,8 @@ def exposure_at_risk(self: DisasterRecovery) -> dict:
 # %% ../../nbs/44_recovery_disaster.ipynb #6b0f214a
 @patch
 def reconnect(self: DisasterRecovery) -> tuple[bool, int]:
-    """Reconnect and reconcile the journal, with exponential backoff for the window; returns (back and reconciled,
-    attempts)."""
+    """Reconnect and reconcile the journal, with exponential backoff for the window; returns
+    (back and reconciled, attempts)."""
     b, n = self.orders.broker, 0
     retry = Retrying(stop=stop_after_delay(self.cfg.reconnect_window_s),
                      retry=retry_if_exception_type((BrokerError, OSError)),
@@ -242,8 +242,8 @@ def broker_failure(
     self: DisasterRecovery,
     f: SystemFailure,        # a broker failure
 ) -> RecoveryResult:
-    """No new orders; reconnect with backoff; reconcile and cancel; flatten if the policy says so; else halt and call
-    the operator."""
+    """No new orders; reconnect with backoff; reconcile and cancel; flatten if the policy says so; else
+    halt and call the operator."""
     if self.orders is None: return self._refuse(FailureClass.BROKER, 'broker_failure',
                                                 f'{f.error}; no order manager to recover')
     acts = [self.stop_new_orders(f'broker link lost: {f.error}')]

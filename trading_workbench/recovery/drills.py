@@ -179,8 +179,8 @@ def drill_gateway_silent(
     settings: Settings,  # the workbench's settings
     folder: Path,        # a fresh temporary folder
 ) -> DrillResult:
-    """The gateway takes the socket and never answers: after the window, HALTED with the exposure at risk (nothing
-    closed)."""
+    """The gateway takes the socket and never answers: after the window, HALTED with the
+    exposure at risk (nothing closed)."""
     r = rig(settings, folder, on_broker_return='flatten')
     o = buy(r, 'silent-AAPL'); assert r.orders.manage_order_lifecycle(o, 167.78).status == 'COMPLETE'
     r.link.silent = True

@@ -102,8 +102,8 @@ def run_watchdog(
     stop: threading.Event | None = None,  # set it to end the loop (None: runs until `iterations`)
     iterations: int = 0,                  # rounds before returning (0: until `stop`)
 ) -> int:
-    """Reap dead runs every `interval_s` until `stop` is set (or `iterations` rounds, if > 0); returns how many were
-    reaped."""
+    """Reap dead runs every `interval_s` until `stop` is set (or `iterations` rounds, if > 0);
+    returns how many were reaped."""
     stop, n, k = stop or threading.Event(), 0, 0
     while not stop.is_set():
         try: n += len(reap_runs(store, stale_s, by='watchdog'))

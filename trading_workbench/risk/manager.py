@@ -84,8 +84,8 @@ def used(self: LimitCheck) -> float: return self.value / self.limit if self.know
 # %% ../../nbs/61_risk_manager.ipynb #9d507162
 @dataclass(frozen=True)
 class Book:
-    """What the limits are measured on: positions, cash, good marks, the equity curve's peak and the session's opening
-    equity."""
+    """What the limits are measured on: positions, cash, good marks, the equity curve's peak and
+    the session's opening equity."""
     positions: Sequence[Position]                               # the account's positions
     cash: float                                                 # the account's cash
     marks: Mapping[str, float]                                  # good prices by ticker
@@ -108,8 +108,8 @@ def book_var(
     book: Book,           # positions, marks and past daily returns
     level: float = 0.95,  # the VaR's confidence level
 ) -> float:
-    """1-day historical VaR of today's book (positions at their marks, replayed over past daily returns), as a fraction
-    of equity."""
+    """1-day historical VaR of today's book (positions at their marks, replayed over past daily
+    returns), as a fraction of equity."""
     eq = book.equity
     if not book.positions: return 0.0
     if book.returns is None or not (eq > 0): return math.nan
@@ -259,8 +259,8 @@ UNPRICED_CONTROL = 'risk.unpriced'   # tickers the last evaluation could not pri
 
 # %% ../../nbs/61_risk_manager.ipynb #03d006ef
 class RiskGate:
-    """The risk manager's check for the order manager: new risk only when ACTIVE and the book can be priced; exits
-    always."""
+    """The risk manager's check for the order manager: new risk only when ACTIVE and the book
+    can be priced; exits always."""
     def __init__(
         self,
         store: Store,  # the trading state
@@ -344,8 +344,8 @@ def book(
     self: RiskManager,
     marks: Mapping[str, float] | None = None,  # prices to use (None: the stored closes)
 ) -> Book:
-    """The book from the store, valued at `marks` (else each position's stored mark), every mark checked against the
-    last close."""
+    """The book from the store, valued at `marks` (else each position's stored mark), every mark
+    checked against the last close."""
     positions, eq, now = self.store.positions(self.account), self.store.equity(self.account), self.clock.now()
     # no equity recorded yet: cash, peak and opening equity are unknown
     nan = math.nan
@@ -404,8 +404,8 @@ def report(
 @patch
 def _escalate(self: RiskManager, book: Book, limits: tuple[LimitCheck, ...], cur, by: str) -> tuple[bool, object,
                                                                                                     tuple[str, ...]]:
-    """Raise the state to the worst breached limit's when more severe (compare-and-set): journal, alert, preview its
-    action."""
+    """Raise the state to the worst breached limit's when more severe (compare-and-set):
+    journal, alert, preview its action."""
     breached = [c for c in limits if c.breached]
     if not breached or book.unpriced: return False, cur, ()
     worst = max(breached, key=lambda c: (c.state.severity, c.used))
@@ -499,8 +499,8 @@ def act(
     action_id: str,         # a previewed (or interrupted) action
     by: str = 'operator',   # who fires it, for the journal
 ) -> dict:
-    """Fire a previewed action (or finish one a crash interrupted); returns its result. A finished action is not fired
-    again."""
+    """Fire a previewed action (or finish one a crash interrupted); returns its result. A
+    finished action is not fired again."""
     if self.orders is None: raise RuntimeError('this RiskManager has no order manager: it can preview but not act')
     row = self.store.risk_action(action_id)
     if row is None: raise KeyError(f'no risk action {action_id!r}')
@@ -568,8 +568,8 @@ def _summary(self: RiskManager, r) -> dict:
 # %% ../../nbs/61_risk_manager.ipynb #598228dc
 @patch
 def resume_pending(self: RiskManager) -> list[str]:
-    """Finish every action a crash left `executing` (and, when actions are automatic, fire the current state's previewed
-    one)."""
+    """Finish every action a crash left `executing` (and, when actions are automatic, fire the
+    current state's previewed one)."""
     cur = self.store.trading_state()
     todo = [r['action_id'] for r in self.store.risk_actions(statuses=('executing', 'previewed'))
             if r['status'] == 'executing' or (self.risk.auto_actions and r['state_id'] == cur.id)]

@@ -106,8 +106,8 @@ def sortino(
     periods_per_year: float = 252,  # periods in a year (252 for daily)
     target: float = 0.0,            # return per period below which a period counts as a shortfall
 ) -> float:
-    """Annualised Sortino ratio: mean excess over `target` times periods_per_year, over the annualised downside
-    deviation."""
+    """Annualised Sortino ratio: mean excess over `target` times periods_per_year, over the
+    annualised downside deviation."""
     r = _series(returns, 'returns')
     dd = downside_deviation(r, periods_per_year, target)
     return float((r - target).mean() * _ppy(periods_per_year) / dd) if dd and math.isfinite(dd) else math.nan

@@ -32,8 +32,8 @@ def flag_for(
 
 # %% ../../nbs/42_signals_router.ipynb #c4749b2a
 class FeatureFlags:
-    """Model feature flags: defaults from settings, run-time toggles persisted in the store, re-read at most every
-    `refresh_s`."""
+    """Model feature flags: defaults from settings, run-time toggles persisted in the store,
+    re-read at most every `refresh_s`."""
     def __init__(
         self,
         defaults: Mapping[str, bool],   # flag name -> on/off, e.g. `[flags]` from settings

@@ -41,8 +41,8 @@ class TickerContext:
 # %% ../../nbs/41_signals_runner.ipynb #5dfa9795
 @dataclass(frozen=True)
 class ModelJob:
-    """A model as the runner sees it: a picklable `run(ctx) -> Signal | mapping`, its stage, and an optional
-    availability probe."""
+    """A model as the runner sees it: a picklable `run(ctx) -> Signal | mapping`, its stage, and an
+    optional availability probe."""
     name: str                                    # the model's name in signals, outcomes and `models=` selections
     run: Callable[[TickerContext], Any]          # picklable `run(ctx)`: a `Signal` or a mapping of signal fields
     version: str = '0'                           # the model's version, recorded in the signals' provenance
@@ -325,8 +325,8 @@ import threading
 
 @patch
 def start(self: ModelPool) -> ModelPool:
-    """Start the workers in a background thread and return at once: they import the model libraries while the caller
-    works."""
+    """Start the workers in a background thread and return at once: they import the model
+    libraries while the caller works."""
     def warm():
         try: self.warm()
         except Exception:   # the run's jobs fail with the same error, each reported; here it is only logged once
@@ -478,8 +478,8 @@ def resolve(
     outcome: JobOutcome,             # how it went
     signal: Signal | None = None,    # its signal; None when it failed
 ) -> None:
-    """Record an outcome (a failure climbs the slot's fallback ladder); when the ticker's stage is complete, release the
-    next."""
+    """Record an outcome (a failure climbs the slot's fallback ladder); when the ticker's stage is
+    complete, release the next."""
     slot, rung, failed = self.rungs.pop((id(job), t), (job, 0, ()))
     if rung: outcome = replace(outcome, model=slot.name, rung=rung, rung_model=job.name)
     if slot.has_ladder and signal is not None: signal = on_rung(signal, slot, rung, job.name, failed)
@@ -654,8 +654,8 @@ def forecaster_signal(
     ctx: TickerContext,                 # the ticker, its bars and the horizon
     fitted_at: datetime | None = None,  # when the model was fitted; None: `ctx.as_of`
 ) -> Signal:
-    """The signal of fitted `model` for `ctx`: its forecast `ctx.horizon` bars ahead of the last close (`fitted_at`
-    default: `ctx.as_of`)."""
+    """The signal of fitted `model` for `ctx`: its forecast `ctx.horizon` bars ahead of the last close
+    (`fitted_at` default: `ctx.as_of`)."""
     from trading_workbench.models.base import provenance_of
     from trading_workbench.models.signals import forecast_to_signal
     f = model.forecast(ctx.horizon)

@@ -66,8 +66,8 @@ Num = sa.Float(precision=53)  # double precision on PostgreSQL
 
 # %% ../../nbs/04_store_db.ipynb #5d6a627f
 def _m0003(op: Operations):
-    """Execution: the paper account in rows (account, holdings, marks, orders, fills); stop price and reduce-only in the
-    journal."""
+    """Execution: the paper account in rows (account, holdings, marks, orders, fills); stop price and
+    reduce-only in the journal."""
     C, acct = sa.Column, lambda: sa.Column('account_id', sa.String(32), primary_key=True)
     op.create_table('paper_accounts', acct(), C('cash', Num, nullable=False), C('realized_pnl', Num, nullable=False),
         C('exec_seq', sa.Integer, nullable=False), C('session', sa.Date), C('updated_at', UTCDateTime, nullable=False))
@@ -101,8 +101,8 @@ def _m0003(op: Operations):
 
 # %% ../../nbs/04_store_db.ipynb #b9e68b03
 def _m0005(op: Operations):
-    """Walk-forward validation: runs (code version, data hash, parameters), forecasts per origin, skill per
-    model/horizon/ticker."""
+    """Walk-forward validation: runs (code version, data hash, parameters), forecasts per origin,
+    skill per model/horizon/ticker."""
     C = sa.Column
     op.create_table('wf_runs', C('run_id', sa.String(64), primary_key=True),
                     C('created_at', UTCDateTime, nullable=False),
@@ -717,8 +717,8 @@ def signals(self: MarketData,
 import dataclasses
 
 def _provenance_json(i: int, s: Signal) -> Any:
-    """The JSON `save_signals` stores for `s.provenance`, built from its fields (a dataclass nested inside takes
-    `to_dict`'s way)."""
+    """The JSON `save_signals` stores for `s.provenance`, built from its fields (a dataclass nested
+    inside takes `to_dict`'s way)."""
     p = s.provenance
     d = {f.name: getattr(p, f.name) for f in dataclasses.fields(p)}
     for n in ('data_start', 'data_end', 'fitted_at'): d[n] = d[n].isoformat() if d[n] else None
@@ -731,8 +731,8 @@ def save_signal_batch(self: MarketData,
                       run_id: str,  # the run that made them
                       signals: Sequence[Signal],  # the signals, validated before anything is written
                       ) -> list[int]:
-    """`save_signals` in one statement: all the rows or none (a bad one is a `BadRowError` naming it); their ids, in
-    order."""
+    """`save_signals` in one statement: all the rows or none (a bad one is a `BadRowError`
+    naming it); their ids, in order."""
     now, rows = self._now(), []
     for i, s in enumerate(signals):
         if not isinstance(s, Signal): raise BadRowError('signals', i, getattr(s, 'ticker', '?'),
@@ -1000,8 +1000,8 @@ def _build_stmt(dialect: str, name: str, n: int = 0):
 _STMTS: dict[tuple[str, str, int], Any] = {}
 
 def _stmt(conn: sa.Connection, name: str, n: int = 0):
-    """The order path's statement `name` (an IN list of `n`) for `conn`'s dialect, built once (building costs more than
-    running)."""
+    """The order path's statement `name` (an IN list of `n`) for `conn`'s dialect, built once
+    (building costs more than running)."""
     k = (conn.dialect.name, name, n)
     if k not in _STMTS: _STMTS[k] = _build_stmt(*k)
     return _STMTS[k]
@@ -1051,8 +1051,8 @@ def _processor(typ, dialect):
 
 # %% ../../nbs/04_store_db.ipynb #cbb25fb6
 def _driver(conn: sa.Connection, sql: str, params, many: bool = False):
-    """Run `sql` on the DBAPI cursor of `conn`'s transaction; SQLAlchemy's cursor events see it, its errors are
-    SQLAlchemy's."""
+    """Run `sql` on the DBAPI cursor of `conn`'s transaction; SQLAlchemy's cursor events see it,
+    its errors are SQLAlchemy's."""
     cur = conn.connection.dbapi_connection.cursor()
     before, after = conn.dispatch.before_cursor_execute, conn.dispatch.after_cursor_execute
     if before:
@@ -1117,8 +1117,8 @@ def journal_submission(self: Journal,
                        order: Order,                               # the order about to be sent
                        note: str = 'journaled before submission'   # the message of its first event
                       ) -> bool:
-    """Journal a new order as NEW with every field (stop price, reduce-only) in one transaction; False if already
-    journaled."""
+    """Journal a new order as NEW with every field (stop price, reduce-only) in one transaction;
+    False if already journaled."""
     if not isinstance(order, Order): raise BadRowError('orders', 0, '?',
                                                        f'expected an Order, got {type(order).__name__}')
     now = self._now()
@@ -1344,8 +1344,8 @@ def set_trading_state(self: Account,
                       by: str = 'operator',  # who changed it
                       expected: TradingState | str | None = None,  # change only if the current state still is this one
                       ) -> StateRecord | None:
-    """Journal a change to `state`; with `expected`, only if the current state still is that (else None: someone else
-    changed it)."""
+    """Journal a change to `state`; with `expected`, only if the current state still is that (else
+    None: someone else changed it)."""
     state = TradingState(state)
     if not isinstance(reason, str) or not reason.strip(): raise BadRowError('trading_states', 0, state.value,
                                                                             'a reason is required')

@@ -102,8 +102,8 @@ def due(
 
 # %% ../../nbs/72_validation_backtest.ipynb #ae8ef417
 def _signal(self: ModelBook, name: str, build: Callable[[], object], ctx: TickerContext) -> Signal:
-    """The signal of model `name` for `ctx`: from a fresh fit when one is due, else from the kept fit updated with the
-    new bars."""
+    """The signal of model `name` for `ctx`: from a fresh fit when one is due, else from the kept
+    fit updated with the new bars."""
     key, y = (ctx.ticker, name), ctx.bars['close']
     session = pd.Timestamp(ctx.as_of.date())
     try:
@@ -123,8 +123,8 @@ def _signal(self: ModelBook, name: str, build: Callable[[], object], ctx: Ticker
 
 # %% ../../nbs/72_validation_backtest.ipynb #2553115a
 def _jobs(self: ModelBook, jobs: Sequence[ModelJob]) -> list[ModelJob]:
-    """The forecaster jobs of `jobs` (as `forecaster_job` makes them) running on this book; any other job (the LLM) is
-    left out."""
+    """The forecaster jobs of `jobs` (as `forecaster_job` makes them) running on this book; any
+    other job (the LLM) is left out."""
     out = []
     for j in jobs:
         if isinstance(j.run,
@@ -228,8 +228,8 @@ def backtest_store(
     url: str = '',     # a SQLAlchemy URL; empty: a store of its own under runs/backtest/
     start=None,        # the first session: the store's clock starts before it
 ) -> Store:
-    """A store for backtest `run_id`: `url`, else a fresh SQLite file `runs/backtest/<run_id>.db`; its clock sits before
-    `start`."""
+    """A store for backtest `run_id`: `url`, else a fresh SQLite file `runs/backtest/<run_id>.db`;
+    its clock sits before `start`."""
     if not url: url = f"sqlite:///{Path(settings.root) / 'runs' / 'backtest' / f'{run_id}.db'}"
     elif url.startswith('sqlite:///') and url != 'sqlite:///:memory:' and not Path(url[10:]).is_absolute():
         url = f'sqlite:///{Path(settings.root) / url[10:]}'          # like [store] url: relative to the project
@@ -264,8 +264,8 @@ class BacktestResult:
 # %% ../../nbs/72_validation_backtest.ipynb #0ce75ce1
 def _replay(settings, store: Store, days: pd.DatetimeIndex, tickers, book: ModelBook, run_id: str, order_prefix: str,
             account: str, jobs, progress: bool = True) -> Replay:
-    """Wire the collaborators: bars and features to the last session, runner over `book`, router, order manager over a
-    paper broker."""
+    """Wire the collaborators: bars and features to the last session, runner over `book`, router, order
+    manager over a paper broker."""
     clock = store.clock
     plan = plan_day(settings, days[-1], tickers, run_id)
     bars = market_data(DataSourceManager.from_settings(settings, store, replay_clock(days[-1])), plan,
@@ -293,8 +293,8 @@ def quieter(
     names: Sequence[str] = QUIET_LOGGERS,   # logger names
     level: int = logging.WARNING,           # the lowest level they show inside the block
 ):
-    """Raise loggers `names` to at least `level` for the block: a year of sessions would repeat their per-session
-    notices."""
+    """Raise loggers `names` to at least `level` for the block: a year of sessions would
+    repeat their per-session notices."""
     loggers = [logging.getLogger(n) for n in names]
     before = [lg.level for lg in loggers]
     for lg in loggers:
@@ -359,8 +359,8 @@ def _run_params(days: pd.DatetimeIndex, rp: Replay, refit: str, refit_last: bool
                 refit_last=refit_last, account=account, order_prefix=rp.order_prefix, models=rp.runner.models)
 
 def _record(store: Store, run_id: str, out: Sequence[DayResult], res: BacktestResult) -> None:
-    """Finish the run: ok, or partial when a session failed to start or a model failed (as a daily run counts), with the
-    metrics."""
+    """Finish the run: ok, or partial when a session failed to start or a model failed (as a daily
+    run counts), with the metrics."""
     store.finish_run(run_id, 'ok' if all(d.startup_ok and not d.model_failures for d in out) else 'partial',
                      dict(metrics=res.metrics.round(6).to_dict(), fits=res.fits, updates=res.updates,
                           seconds=round(res.seconds, 2)))

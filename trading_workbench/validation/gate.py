@@ -169,8 +169,8 @@ def lookup(
     model: str,        # the model
     ticker: str,       # the instrument
 ) -> GateVerdict:
-    """The verdict for `model` on `ticker` (unvalidated, with the configured default, if the gate was not asked about
-    it)."""
+    """The verdict for `model` on `ticker` (unvalidated, with the configured default, if the
+    gate was not asked about it)."""
     if not hasattr(self, '_idx'): object.__setattr__(self, '_idx', {(v.model, v.ticker): v for v in self.verdicts})
     v = self._idx.get((model, ticker))
     return v or _unvalidated(model, ticker, self.verdicts[0].horizon if self.verdicts else 0, self.rule, 'unvalidated',
@@ -194,8 +194,8 @@ def read_gate(
 def gate_summary(
     f: pd.DataFrame,  # the verdicts as `GateReport.frame` or `latest_gate` give them
 ) -> pd.DataFrame:
-    """Per model, status and action: how many tickers, the median figures, and the first reason (what `twb status`
-    prints)."""
+    """Per model, status and action: how many tickers, the median figures, and the first reason
+    (what `twb status` prints)."""
     cols = ['model', 'status', 'action', 'tickers', 'rmse_ratio', 'dm_pvalue', 'reason']
     if not len(f): return pd.DataFrame(columns=cols)
     return f.groupby(['model', 'status', 'action'], as_index=False).agg(

@@ -125,8 +125,8 @@ def pooled_row(
 def skill_table(
     fd: pd.DataFrame,   # forecasts with direction (`with_direction`)
 ) -> pd.DataFrame:
-    """One row per model, horizon and ticker (and `*` pooled): RMSE ratio, DM vs the random walk, hit rate, coverage,
-    Brier."""
+    """One row per model, horizon and ticker (and `*` pooled): RMSE ratio, DM vs the random
+    walk, hit rate, coverage, Brier."""
     if RW not in set(fd['model']): raise ValueError("forecasts: the random walk baseline is missing; every comparison "
                                                     "is against it")
     rows = []
@@ -177,8 +177,8 @@ def variant_returns(
     fd: pd.DataFrame,   # forecasts with direction
     horizon: int = 1,   # the horizon traded (1: daily returns)
 ) -> pd.DataFrame:
-    """Daily returns (rows: origin dates) of each model's sign-of-forecast strategy at `horizon` 1, equally weighted
-    over tickers."""
+    """Daily returns (rows: origin dates) of each model's sign-of-forecast strategy at `horizon` 1,
+    equally weighted over tickers."""
     f = fd[(fd.horizon == horizon) & (fd.model != RW)]
     move = np.log(f['mean'] / f['reference'])
     pos = np.sign(move).where(move.abs() > 1e-9, 0.0)     # a no-move forecast's log round trip (~1e-16) is no position
@@ -365,8 +365,8 @@ def _comparison_records(rep_cmp: dict[int, Comparison], sel: Selection | None) -
 
 # %% ../../nbs/72_validation_skill.ipynb #a7b042cb
 def _compare_all(fd: pd.DataFrame, horizons, run_id: str, reps: int) -> tuple[dict, Selection | None]:
-    """MCS and SPA at each horizon, PBO and DSR across the strategy variants; what the data cannot support is logged and
-    left out."""
+    """MCS and SPA at each horizon, PBO and DSR across the strategy variants; what the data cannot
+    support is logged and left out."""
     from trading_workbench.validation.stats import StatsInputError
     cmp = {}
     for h in horizons:

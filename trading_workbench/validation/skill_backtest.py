@@ -39,8 +39,8 @@ MEMBERS = ('samossa', 'sarimax', 'garch', 'random_walk')
 def ensemble_job(
     weights: dict[str, float] | None = None,  # member -> weight (None: equal)
 ) -> ModelJob:
-    """A forecaster job for an `Ensemble` of SAMoSSA, SARIMAX, GARCH and the random walk with fixed `weights` (default
-    equal)."""
+    """A forecaster job for an `Ensemble` of SAMoSSA, SARIMAX, GARCH and the random walk with
+    fixed `weights` (default equal)."""
     w = dict(weights) if weights else {k: 1.0 for k in MEMBERS}
     def build() -> Ensemble:
         return Ensemble({'samossa': SAMoSSA(), 'sarimax': SARIMAXForecaster(), 'garch': GARCHForecaster(),

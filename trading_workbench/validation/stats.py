@@ -80,8 +80,8 @@ def dm_differential(
     varestimator: str = 'acf',       # 'acf' or 'bartlett'
     power: float = 2,                # loss exponent (recorded)
 ) -> DMResult:
-    """The DM test on a loss differential `d` (e.g. a cross-section's mean loss difference per date); `power` is
-    recorded only."""
+    """The DM test on a loss differential `d` (e.g. a cross-section's mean loss difference per
+    date); `power` is recorded only."""
     d = as_losses(d, 'd', 3)
     if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or not 1 <= h < len(d) // 2:
         raise StatsInputError(f"h: expected an integer in 1..{len(d) // 2 - 1}, got {h!r}")
@@ -109,8 +109,8 @@ def dm_test(
     alternative: str = 'two.sided',  # 'two.sided', 'less' (model 1 better) or 'greater'
     varestimator: str = 'acf',       # 'acf' or 'bartlett'
 ) -> DMResult:
-    """Diebold-Mariano test of forecast errors `e1` against `e2` at horizon `h` (HLN correction, as R's
-    `forecast::dm.test`)."""
+    """Diebold-Mariano test of forecast errors `e1` against `e2` at horizon `h` (HLN correction,
+    as R's `forecast::dm.test`)."""
     a, b = as_losses(e1, 'e1', 3), as_losses(e2, 'e2', 3)
     if len(a) != len(b): raise StatsInputError(f"e2: expected {len(a)} errors (as many as e1), got {len(b)}")
     if not power > 0: raise StatsInputError(f"power: expected > 0, got {power!r}")
@@ -193,8 +193,8 @@ def spa_test(
     horizon: int = 1,               # forecast horizon
     seed: int = 0,                  # bootstrap seed
 ) -> SPAResult:
-    """SPA test of `benchmark` (a column of `losses`) against every other column (`arch.bootstrap.SPA`, stationary
-    bootstrap)."""
+    """SPA test of `benchmark` (a column of `losses`) against every other column
+    (`arch.bootstrap.SPA`, stationary bootstrap)."""
     from arch.bootstrap import SPA
     df = loss_frame(losses)
     if benchmark not in df.columns: raise StatsInputError(f"benchmark: {benchmark!r} is not a column of losses "
@@ -302,8 +302,8 @@ def deflated_sharpe(
     skew: float | None = None,      # skewness, if `returns` is not given
     kurtosis: float | None = None,  # kurtosis, if `returns` is not given
 ) -> DSRResult:
-    """DSR from the selected strategy's per-period `returns` (or from `sharpe`, `n_obs`, `skew`, `kurtosis` given
-    directly)."""
+    """DSR from the selected strategy's per-period `returns` (or from `sharpe`, `n_obs`, `skew`,
+    `kurtosis` given directly)."""
     if returns is not None:
         r = as_losses(returns, 'returns', 3)
         if r.std(ddof=1) == 0: raise StatsInputError("returns: constant; the Sharpe ratio is undefined")

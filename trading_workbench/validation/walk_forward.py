@@ -170,8 +170,8 @@ def purged_blocks(
     embargo: int,          # bars dropped after a block
     n: int,                # bars in the series
 ) -> list[tuple[np.ndarray, range, range]]:
-    """Per test block: its origins, and the bars before (purged) and after (past outcomes + embargo) usable for
-    estimation."""
+    """Per test block: its origins, and the bars before (purged) and after (past outcomes +
+    embargo) usable for estimation."""
     out = []
     for blk in np.array_split(origins, n_blocks):
         if not len(blk): continue
@@ -308,8 +308,8 @@ def baseline_rows(
     plan: WalkForwardPlan,    # refits and horizons
     d: SeriesDiagnostics,     # counts the fits and forecasts
 ) -> list[tuple] | None:
-    """A `RandomWalk` spec's walk in closed form (the protocol loop's numbers); None when a fold's volatility is not
-    usable."""
+    """A `RandomWalk` spec's walk in closed form (the protocol loop's numbers); None when a
+    fold's volatility is not usable."""
     v, lv, hs = y.to_numpy(), np.log(y.to_numpy()), np.array(plan.horizons)
     drift, z, rows = bool(spec.params.get('drift', False)), normal_quantile(spec.params.get('level', 0.95)), []
     for fold, s in enumerate(range(0, len(origins), plan.refit_every)):
