@@ -5,8 +5,8 @@ import importlib.util
 from pathlib import Path
 import sqlalchemy as sa
 
-from trading_workbench.core.types import OrderState
-from trading_workbench.store.db import HEAD, Store, make_engine, migrate
+from trading_workbench.core.types import OrderState, Position
+from trading_workbench.store.db import HEAD, Store, T, make_engine, migrate
 
 spec = importlib.util.spec_from_file_location('bench_oms', Path(__file__).parents[1] / 'benchmarks' / 'oms.py')
 bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
@@ -32,9 +32,16 @@ def test_0012_keeps_every_row_index_and_reference(tmp_path):
     eng.dispose()
     store = Store(url, migrate_schema=False)
     bench.seed(store, 50)                                      # journal, events, fills and the paper book's rows
+    # and a row in every other table the migration rebuilds, so that each keeps something to lose
+    store.set_positions('PAPER', [Position('KO', 10, 45.0)], bench.NOW)
+    store.record_equity('PAPER', bench.NOW, 99_550.0, 100_000.0)
+    with store.engine.begin() as c:
+        c.execute(T['paper_holdings'].insert().values(account_id='PAPER', ticker='KO', quantity=10, avg_cost=45.0))
+        c.execute(T['paper_marks'].insert().values(account_id='PAPER', ticker='KO', price=45.0, volume=1e6))
     with store.engine.connect() as c:
         counts = {t: c.exec_driver_sql(f'SELECT count(*) FROM {t}').scalar() for t in [*COMPACT, 'order_events']}
         first = c.exec_driver_sql("SELECT * FROM orders WHERE client_order_id = 'hist-7'").one()
+    assert all(counts.values()), counts
     store.close()
     eng = make_engine(url)
     assert before_tables == [] and migrate(eng) == HEAD

@@ -1250,13 +1250,7 @@ def set_positions(self: Account,
                                                             tickers.index(next(t for t in tickers
                                                                                if tickers.count(t) > 1)), account,
                                                                                'duplicate ticker')
-    t, when = T['positions'], utc(as_of)
-    with self.engine.begin() as conn:
-        conn.execute(t.delete().where(t.c.account == account))
-        rows = [dict(account=account, ticker=p.ticker, quantity=p.quantity, avg_cost=p.avg_cost,
-                     market_price=p.market_price, as_of=when)
-                for p in positions if p.quantity != 0]
-        if rows: conn.execute(t.insert(), rows)
+    with self.engine.begin() as conn: _replace_positions(conn, account, positions, utc(as_of))
 
 # %% ../../nbs/04_store_db.ipynb #c8b3b3cd-s1
 @patch
@@ -1331,7 +1325,9 @@ def trading_state(self: Account) -> StateRecord:
     t = T['trading_states']
     with self.reader.connect() as conn:
         r = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(1)).mappings().first()
-    return _state_row(r) if r else StateRecord(0, TradingState.ACTIVE, 'initial state', 'none')
+    return _state_row(r) if r else _INITIAL_STATE
+
+_INITIAL_STATE = StateRecord(0, TradingState.ACTIVE, 'initial state', 'none')   # before any change (frozen: shared)
 
 # %% ../../nbs/04_store_db.ipynb #0a92046c-s2
 @patch
@@ -1446,8 +1442,7 @@ def order_view(self: Journal, client_order_id: str, # the order whose journal ro
         row = _read(conn, 'order_get', dict(coid_=client_order_id))
         opened = _read(conn, 'orders_open', _in_params('st', states), len(states))
         st = _read(conn, 'state_now')
-    initial = StateRecord(0, TradingState.ACTIVE, 'initial state', 'none')
-    return (row[0] if row else None), opened, (_state_row(st[0]) if st else initial)
+    return (row[0] if row else None), opened, (_state_row(st[0]) if st else _INITIAL_STATE)
 
 # %% ../../nbs/04_store_db.ipynb #46528626
 @patch
