@@ -3,14 +3,16 @@ PaperBroker, with 1,000 and with 10,000 orders already in the account's history 
 broker holds every one of them), against the raw SQLite floor measured in the same run: one transaction holding one
 order's journal rows (the order, its two events, its fill) through the sqlite3 module, on a connection made by the
 store's own `make_engine` (so the same pragmas: WAL, synchronous=NORMAL, busy timeout, foreign keys).
-It also prints what one order costs the database: SQL statements and transactions, counted through SQLAlchemy's events.
+It also prints what one order costs the database: SQL statements and transactions, counted through SQLAlchemy's events;
+the order path's own SQL replayed through raw sqlite3 (its database floor); and the pages each writes to the WAL, which
+is what a commit's cost grows with. The last line says how much of the time a ratio of 0.25 allows the SQL alone takes.
 
 Aims (issue 10): >= 1,000 orders/s at both sizes, within 20% of each other; >= 0.25 of the floor.
 
 Run: .venv/bin/python benchmarks/oms.py
 """
 from __future__ import annotations
-import tempfile, time
+import os, re, tempfile, time
 from datetime import datetime, timezone
 from pathlib import Path
 from tqdm.auto import tqdm
@@ -109,7 +111,21 @@ def floor_rig(tmp: str):
                         (o.client_order_id, 'now', 'filled', 'final'))
             con.execute('COMMIT')
     prag = {p: con.execute(f'PRAGMA {p}').fetchone()[0] for p in ('journal_mode', 'synchronous')}
-    return send, prag, lambda: (raw.close(), eng.dispose())
+    prag['indexes'] = con.execute("SELECT count(*) FROM sqlite_master WHERE type = 'index'").fetchone()[0]
+    pages = lambda n: wal_pages(con, f'{tmp}/floor.db', lambda: send(list(orders('pages', n)))) / n
+    return send, prag, pages, lambda: (raw.close(), eng.dispose())
+
+
+def wal_pages(con, path: str, work) -> int:
+    """Database pages `work` writes to the WAL (checkpoints held off meanwhile): what a commit costs grows with
+    them."""
+    con.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+    auto = con.execute('PRAGMA wal_autocheckpoint').fetchone()[0]
+    con.execute('PRAGMA wal_autocheckpoint=0')
+    try: work()
+    finally: con.execute(f'PRAGMA wal_autocheckpoint={auto}')
+    size = con.execute('PRAGMA page_size').fetchone()[0]
+    return (os.path.getsize(path + '-wal') - 32) // (24 + size)          # a 32-byte header, then frames
 
 
 def rates(tmp: str, sizes=(1_000, 10_000), chunk: int = 100) -> dict:
@@ -118,7 +134,7 @@ def rates(tmp: str, sizes=(1_000, 10_000), chunk: int = 100) -> dict:
     rigs = {n: rig(f'sqlite:///{tmp}/oms{n}.db', n) for n in sizes}
     # orders the broker holds before the measured ones
     books = {n: len(sb.broker.trackers) for n, (_, sb, _) in rigs.items()}
-    floor, prag, close = floor_rig(tmp)
+    floor, prag, floor_pages, close = floor_rig(tmp)
     def run_oms(oms):
         def send(batch):
             res = [oms.manage_order_lifecycle(o, PRICES[o.ticker]) for o in batch]
@@ -134,33 +150,42 @@ def rates(tmp: str, sizes=(1_000, 10_000), chunk: int = 100) -> dict:
             wall[name] += time.perf_counter() - w0; cpu[name] += time.process_time() - c0
     out = {name: (N / wall[name], N / cpu[name]) for name in runs}
     costs = {n: cost(*rigs[n]) for n in sizes}
+    prag['pages'] = floor_pages(200)
     close()
     for store, sb, _ in rigs.values(): sb.close(); store.close()
     return out, books, costs, prag
 
 
-def design_floor(tmp: str, n: int = N) -> float:
+def design_floor(tmp: str, n: int = N) -> tuple[float, float, list[str], int]:
     """Orders/s of the exact SQL our order path issues (statements, parameters, commits), recorded once and replayed
-    through raw sqlite3."""
+    through raw sqlite3; the database pages an order writes, the tables it writes and their indexes."""
     store, sb, oms = rig(f'sqlite:///{tmp}/replay.db', 1_000)
-    eng = make_engine(f'sqlite:///{tmp}/replay_copy.db')
-    raw = eng.raw_connection()
-    store.engine.raw_connection().driver_connection.backup(raw.driver_connection)       # the same starting state
+    copies = [make_engine(f'sqlite:///{tmp}/replay_{k}.db') for k in ('timed', 'pages')]
+    raws = [eng.raw_connection() for eng in copies]
+    for raw in raws:                                                          # the same starting state
+        store.engine.raw_connection().driver_connection.backup(raw.driver_connection)
     log = []
     def stmt(conn, cursor, sql, params, context, many): log.append((sql, params, many))
     event.listen(store.engine, 'before_cursor_execute', stmt)
     event.listen(store.engine, 'commit', lambda conn: log.append(None))
     for o in orders('replay', n): oms.manage_order_lifecycle(o, PRICES[o.ticker])
     sb.close(); store.close()
-    con = raw.driver_connection
+    def replay(con):
+        for item in log:
+            if item is None: con.execute('COMMIT'); continue
+            sql, params, many = item
+            (con.executemany if many else con.execute)(sql, params).fetchall()
     t0 = time.perf_counter()
-    for item in log:
-        if item is None: con.execute('COMMIT'); continue
-        sql, params, many = item
-        (con.executemany if many else con.execute)(sql, params).fetchall()
+    replay(raws[0].driver_connection)
     rate = n / (time.perf_counter() - t0)
-    raw.close(); eng.dispose()
-    return rate
+    con = raws[1].driver_connection
+    pages = wal_pages(con, f'{tmp}/replay_pages.db', lambda: replay(con))
+    written = sorted({m.group(1) for item in log if item
+                      for m in [re.match(r'(?:INSERT INTO|UPDATE|DELETE FROM) (\w+)', item[0])] if m})
+    indexes = con.execute(f"SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name IN "
+                          f"({','.join('?' * len(written))})", written).fetchone()[0]
+    for raw, eng in zip(raws, copies): raw.close(); eng.dispose()
+    return rate, pages / n, written, indexes
 
 
 def cost(store, sb, oms, n: int = 20) -> tuple[dict, float, float]:
@@ -177,7 +202,7 @@ def cost(store, sb, oms, n: int = 20) -> tuple[dict, float, float]:
 def main():
     tmp = tempfile.mkdtemp()
     r, books, costs, prag = rates(tmp)
-    design = design_floor(tmp)
+    design, pages, written, indexes = design_floor(tmp)
     (fw, fc), (sw, sc), (lw, lc) = r['floor'], r[1_000], r[10_000]
     print(f'raw SQLite floor, one txn per order (order, 2 events, fill): {fw:8.1f} orders/s wall, {fc:8.1f} per CPU-s '
           f'(journal_mode={prag["journal_mode"]}, synchronous={prag["synchronous"]}: 1 = NORMAL, as the store)')
@@ -190,6 +215,13 @@ def main():
     print(f'the order path\'s own SQL ({stmts} statements, 1 commit per order) replayed through raw sqlite3: '
           f'{design:8.1f} orders/s wall '
           f'(its database floor; {design / r[1_000][0]:.1f}x the order path, {design / fw:.3f} of the floor above)')
+    print(f'database pages written per order (a commit\'s cost grows with them): floor {prag["pages"]:.1f}, the order '
+          f'path {pages:.1f}: it writes {len(written)} tables with {indexes} indexes ({", ".join(written)}), the '
+          f'floor 3 tables with {prag["indexes"]} (their text keys\')')
+    budget, sql = 1e6 / (0.25 * fw), 1e6 / design
+    print(f'a ratio of 0.25 allows {budget:.0f} us per order; the order path\'s SQL alone takes {sql:.0f} us, leaving '
+          f'{budget - sql:.0f} us for all its Python (checks, journal code, the paper broker), which takes '
+          f'{1e6 / sw - sql:.0f} us today')
     for n, (st, w, rd) in costs.items():
         spread = ', '.join(f'{k} statements: {v} orders' for k, v in st.items())
         print(f'per order with {n:>6,} in history: {w:.1f} write and {rd:.1f} read transactions; SQL statements (BEGIN '
