@@ -284,6 +284,7 @@ class Broker(Protocol):
     async def wait(self, client_order_id: str,  # our id for the order
                    timeout: float               # seconds to wait for it to end
                    ) -> OrderSnapshot: ...
+    async def resync(self) -> set[str]: ...     # ask again for orders and executions; the client order ids reported
 
 # %% ../../nbs/30_execution_broker.ipynb #3e0ab289
 @runtime_checkable
@@ -406,6 +407,8 @@ def executions(self: SyncBroker, since: datetime | None = None  # only execution
 def wait(self: SyncBroker, client_order_id: str,  # our id for the order
          timeout: float                           # seconds to wait for it to end
          ) -> OrderSnapshot: return self.run(self.broker.wait(client_order_id, timeout))
+@patch
+def resync(self: SyncBroker) -> set[str]: return self.run(self.broker.resync())
 
 # %% ../../nbs/30_execution_broker.ipynb #a28d2e75
 def as_sync(

@@ -479,8 +479,7 @@ def _resolve(self: OrderManager, row: Mapping, snap: OrderSnapshot | None, execs
 @patch
 def _reported(self: OrderManager) -> set[str]:
     "The client order ids the broker reports now (asked again where it can be), for resolving unknown outcomes."
-    resync = getattr(self.broker.broker, 'resync', None)
-    return self.broker.run(resync()) if resync else {x.client_order_id for x in self.broker.orders()}
+    return self.broker.resync()
 
 # %% ../../nbs/33_execution_orders.ipynb #10b9e07d
 @patch
