@@ -110,10 +110,11 @@ def floor_rig(tmp: str):
             con.execute('INSERT INTO e (oid, t, state, msg) VALUES (?,?,?,?)',
                         (o.client_order_id, 'now', 'filled', 'final'))
             con.execute('COMMIT')
-    prag = {p: con.execute(f'PRAGMA {p}').fetchone()[0] for p in ('journal_mode', 'synchronous')}
-    prag['indexes'] = con.execute("SELECT count(*) FROM sqlite_master WHERE type = 'index'").fetchone()[0]
+    facts = {p: con.execute(f'PRAGMA {p}').fetchone()[0] for p in ('journal_mode', 'synchronous')}
+    facts |= {name: con.execute('SELECT count(*) FROM sqlite_master WHERE type = ?', (k,)).fetchone()[0]
+              for name, k in (('tables', 'table'), ('indexes', 'index'))}
     pages = lambda n: wal_pages(con, f'{tmp}/floor.db', lambda: send(list(orders('pages', n)))) / n
-    return send, prag, pages, lambda: (raw.close(), eng.dispose())
+    return send, facts, pages, lambda: (raw.close(), eng.dispose())
 
 
 def wal_pages(con, path: str, work) -> int:
@@ -134,7 +135,7 @@ def rates(tmp: str, sizes=(1_000, 10_000), chunk: int = 100) -> dict:
     rigs = {n: rig(f'sqlite:///{tmp}/oms{n}.db', n) for n in sizes}
     # orders the broker holds before the measured ones
     books = {n: len(sb.broker.trackers) for n, (_, sb, _) in rigs.items()}
-    floor, prag, floor_pages, close = floor_rig(tmp)
+    floor, facts, floor_pages, close = floor_rig(tmp)
     def run_oms(oms):
         def send(batch):
             res = [oms.manage_order_lifecycle(o, PRICES[o.ticker]) for o in batch]
@@ -150,10 +151,10 @@ def rates(tmp: str, sizes=(1_000, 10_000), chunk: int = 100) -> dict:
             wall[name] += time.perf_counter() - w0; cpu[name] += time.process_time() - c0
     out = {name: (N / wall[name], N / cpu[name]) for name in runs}
     costs = {n: cost(*rigs[n]) for n in sizes}
-    prag['pages'] = floor_pages(200)
+    facts['pages'] = floor_pages(200)
     close()
     for store, sb, _ in rigs.values(): sb.close(); store.close()
-    return out, books, costs, prag
+    return out, books, costs, facts
 
 
 def design_floor(tmp: str, n: int = N) -> tuple[float, float, list[str], int]:
@@ -161,9 +162,9 @@ def design_floor(tmp: str, n: int = N) -> tuple[float, float, list[str], int]:
     through raw sqlite3; the database pages an order writes, the tables it writes and their indexes."""
     store, sb, oms = rig(f'sqlite:///{tmp}/replay.db', 1_000)
     copies = [make_engine(f'sqlite:///{tmp}/replay_{k}.db') for k in ('timed', 'pages')]
-    raws = [eng.raw_connection() for eng in copies]
-    for raw in raws:                                                          # the same starting state
-        store.engine.raw_connection().driver_connection.backup(raw.driver_connection)
+    raws, src = [eng.raw_connection() for eng in copies], store.engine.raw_connection()
+    for raw in raws: src.driver_connection.backup(raw.driver_connection)     # the same starting state
+    src.close()
     log = []
     def stmt(conn, cursor, sql, params, context, many): log.append((sql, params, many))
     event.listen(store.engine, 'before_cursor_execute', stmt)
@@ -201,11 +202,11 @@ def cost(store, sb, oms, n: int = 20) -> tuple[dict, float, float]:
 
 def main():
     tmp = tempfile.mkdtemp()
-    r, books, costs, prag = rates(tmp)
+    r, books, costs, facts = rates(tmp)
     design, pages, written, indexes = design_floor(tmp)
     (fw, fc), (sw, sc), (lw, lc) = r['floor'], r[1_000], r[10_000]
     print(f'raw SQLite floor, one txn per order (order, 2 events, fill): {fw:8.1f} orders/s wall, {fc:8.1f} per CPU-s '
-          f'(journal_mode={prag["journal_mode"]}, synchronous={prag["synchronous"]}: 1 = NORMAL, as the store)')
+          f'(journal_mode={facts["journal_mode"]}, synchronous={facts["synchronous"]}: 1 = NORMAL, as the store)')
     for n, (w, c) in ((1_000, (sw, sc)), (10_000, (lw, lc))):
         print(f'oms with {n:>6,} orders in history ({books[n]:>6,} in the book): {w:8.1f} orders/s wall, {c:8.1f} per '
               f'CPU-s   '
@@ -215,9 +216,9 @@ def main():
     print(f'the order path\'s own SQL ({stmts} statements, 1 commit per order) replayed through raw sqlite3: '
           f'{design:8.1f} orders/s wall '
           f'(its database floor; {design / r[1_000][0]:.1f}x the order path, {design / fw:.3f} of the floor above)')
-    print(f'database pages written per order (a commit\'s cost grows with them): floor {prag["pages"]:.1f}, the order '
+    print(f'database pages written per order (a commit\'s cost grows with them): floor {facts["pages"]:.1f}, the order '
           f'path {pages:.1f}: it writes {len(written)} tables with {indexes} indexes ({", ".join(written)}), the '
-          f'floor 3 tables with {prag["indexes"]} (their text keys\')')
+          f'floor {facts["tables"]} tables with {facts["indexes"]} (their text keys\')')
     budget, sql = 1e6 / (0.25 * fw), 1e6 / design
     print(f'a ratio of 0.25 allows {budget:.0f} us per order; the order path\'s SQL alone takes {sql:.0f} us, leaving '
           f'{budget - sql:.0f} us for all its Python (checks, journal code, the paper broker), which takes '

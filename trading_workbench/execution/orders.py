@@ -478,7 +478,7 @@ def _resolve(self: OrderManager, row: Mapping, snap: OrderSnapshot | None, execs
 # %% ../../nbs/33_execution_orders.ipynb #46f3a17b
 @patch
 def _reported(self: OrderManager) -> set[str]:
-    "The client order ids the broker reports now (asked again where it can be), for resolving unknown outcomes."
+    "The client order ids the broker reports when asked again now, for resolving unknown outcomes."
     return self.broker.resync()
 
 # %% ../../nbs/33_execution_orders.ipynb #10b9e07d
