@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
 from tornado.websocket import websocket_connect
 
 from datetime import datetime, timedelta, timezone
@@ -94,16 +94,28 @@ def kpis(page) -> dict[str, float]:
     return {k: float(v) for k,
             v in page.eval_on_selector_all('[data-kpi]', 'els => els.map(e => [e.dataset.kpi, e.dataset.value])')}
 
-def open_pages(browser, url: str, n: int = 1) -> list:
-    "`n` viewers navigate at once; each is returned when its KPIs and charts are drawn."
+def open_pages(browser, url: str, n: int = 1, server_log: Path | None = None) -> list:
+    """`n` viewers navigate at once; each is returned when its KPIs and charts are drawn. A page that is not drawn in
+    time fails with what it shows, what its console said and the server log's tail."""
     pages = [browser.new_page(viewport=dict(width=1400, height=1000), accept_downloads=True) for _ in range(n)]
-    for p in pages: p.goto(f'{url}?token={TOKEN}', wait_until='commit', timeout=60_000)
+    said = {id(p): [] for p in pages}
     for p in pages:
-        p.wait_for_selector('[data-kpi=sharpe]', timeout=300_000)
-        p.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=60_000)
+        p.on('console', lambda m, got=said[id(p)]: got.append(f'{m.type}: {m.text}'[:300]))
+        p.on('pageerror', lambda e, got=said[id(p)]: got.append(f'page error: {e}'[:300]))
+        p.goto(f'{url}?token={TOKEN}', wait_until='commit', timeout=60_000)
+    for i, p in enumerate(pages):
+        try:
+            p.wait_for_selector('[data-kpi=sharpe]', timeout=300_000)
+            p.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=60_000)
+        except PlaywrightTimeout as e:
+            shows = p.evaluate('document.body ? document.body.innerText : ""')[:1500]
+            tail = server_log.read_text()[-3000:] if server_log else ''
+            raise AssertionError(f'viewer {i + 1} of {n} not drawn ({str(e).splitlines()[0]}); the page shows:\n'
+                                 f'{shows}\nits console:\n' + '\n'.join(said[id(p)][-30:]) +
+                                 f'\nthe server log ends:\n{tail}') from None
     return pages
 
-def open_page(browser, url: str): return open_pages(browser, url)[0]
+def open_page(browser, demo: dict): return open_pages(browser, demo['url'], server_log=demo['dir'] / 'server.log')[0]
 
 def test_refused_without_the_token(demo):
     for path in ('/', f'/?token=not-{TOKEN}', '/api/kernels', '/voila/render/dashboard.ipynb'):
@@ -111,7 +123,7 @@ def test_refused_without_the_token(demo):
         assert status in (302, 403, 404) and (status != 302 or '/login' in where), (path, status, where)
 
 def test_page_shows_the_store_exports_refreshes_and_halts(demo, browser):
-    page = open_page(browser, demo['url'])
+    page = open_page(browser, demo)
     assert TOKEN not in page.content()
     st = Store(demo['settings'].store.url)
     try:
@@ -175,7 +187,7 @@ def test_page_shows_the_store_exports_refreshes_and_halts(demo, browser):
 
 def test_a_viewer_cannot_run_code(demo, browser):
     "The kernel answers widget messages only: a viewer's kernel_info_request is answered, its execute_request dropped."
-    page = open_page(browser, demo['url'])
+    page = open_page(browser, demo)
     kernel = re.search(r'"kernelId": "([0-9a-f-]+)"', page.content()).group(1)
     marker = demo['dir'] / f'pwned-{uuid.uuid4().hex}'
     def msg(kind: str, content: dict) -> str:
@@ -249,7 +261,7 @@ def test_viewers_while_the_backtest_writes(demo, browser):
         print(f'writer writing after {time.monotonic() - t0:.1f} s')
         for n in (2, 5):
             t1 = time.monotonic()
-            pages = open_pages(browser, demo['url'], n)
+            pages = open_pages(browser, demo['url'], n, demo['dir'] / 'server.log')
             print(f'{n} viewers: every page drawn in {time.monotonic() - t1:.1f} s')
             for p in pages:
                 assert set(kpis(p)) == set(KPI_LABELS) and not math.isnan(kpis(p)['equity'])
